@@ -1,0 +1,120 @@
+#pragma once
+// The user's YAML configuration as a validated-for-shape model. Every element remembers where it
+// was written (file, line, column) so later stages (expression compiler, projection binder) can
+// report errors as "file:line:col: problem". Semantic checks that need other subsystems (do the
+// expressions compile, do referenced columns exist) happen in projection/, not here.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/location.h"
+#include "common/value.h"
+
+namespace sv::config {
+
+using ::sv::Location;
+
+// An SQL expression written in the config, with where its first character sits in the file.
+// For block/quoted YAML scalars the location is that of the scalar's first character.
+struct ExprText {
+  std::string sql;
+  Location loc;
+};
+
+struct StoreConfig {
+  std::string kind = "sqlite";  // only "sqlite" for now
+  std::string path;             // relative paths resolve against the config file's folder
+  Location loc;
+};
+
+enum class UnknownTypePolicy { kIgnore, kDeadLetter };
+
+struct SourceConfig {
+  std::string name;
+  std::string kind = "log";  // embedded log; "kafka", "pgcdc" come later
+  // Where each piece of an event comes from. Header names are looked up in the envelope's
+  // "headers"; fields are dotted paths into the event object.
+  std::string key_field;             // e.g. "orderId"; an envelope "key" wins when present
+  std::string type_field = "type";   // event type name field
+  std::string type_header;           // optional, wins over type_field when present
+  std::string sequence_header;       // e.g. "x-sequence"
+  std::string sequence_field;        // fallback when the header is absent
+  std::string event_id_field = "eventId";
+  std::string timestamp_field;       // e.g. "occurredAt"
+  std::vector<std::string> event_types;  // declared types; anything else is "unknown"
+  UnknownTypePolicy unknown_types = UnknownTypePolicy::kDeadLetter;
+  int64_t first_sequence = 1;        // the sequence a new key must start at
+  Location loc;
+};
+
+struct GateConfig {
+  int64_t stash_max_age_ms = 60'000;  // log-time age after which a gap is given up
+  int64_t stash_max_events = 1'000;   // per key
+  int64_t dedup_window = 100'000;     // event ids remembered per source (no-sequence events)
+};
+
+struct EngineConfig {
+  int64_t batch_events = 5'000;       // events per transaction, at most
+  int64_t cache_rows = 200'000;       // hot rows kept in memory between batches
+  int64_t poll_idle_ms = 1;           // sleep when caught up
+  int rebuild_threads = 2;            // fold workers during rebuild (partitioned by key)
+};
+
+struct ColumnConfig {
+  std::string name;
+  Type type = Type::kText;  // text, integer, numeric(real), boolean, timestamp, interval
+  std::optional<ExprText> default_value;  // constant expression used when a new row omits it
+  Location loc;
+};
+
+struct IndexConfig {
+  std::vector<std::string> columns;  // "-col" means descending
+  Location loc;
+};
+
+// What one event type does to one view.
+struct HandlerConfig {
+  std::string event_type;  // "*" = merged into every other handler of the view
+  std::vector<std::pair<std::string, ExprText>> set;  // column -> expression, in file order
+  bool delete_row = false;
+  std::optional<ExprText> when;     // boolean filter; handler skipped when not true
+  std::optional<ExprText> explode;  // array expression: one row per element
+  std::string explode_as = "item";  // alias of the element inside expressions
+  Location loc;
+};
+
+struct ViewConfig {
+  std::string name;
+  std::string source;
+  std::vector<std::string> key;  // key column names, in order
+  std::vector<ColumnConfig> columns;
+  std::vector<IndexConfig> indexes;
+  std::vector<HandlerConfig> handlers;
+  Location loc;
+};
+
+struct Config {
+  std::string file;        // absolute path of the config file
+  std::string base_dir;    // its folder
+  StoreConfig store;
+  std::map<std::string, Value> params;  // constants usable as params.<name>
+  std::vector<SourceConfig> sources;
+  std::vector<ViewConfig> views;
+  GateConfig gate;
+  EngineConfig engine;
+};
+
+// Reads and shape-checks a config file. Errors: InvalidArgument "file:line:col: problem".
+absl::StatusOr<Config> LoadConfig(const std::string& path);
+// Same, from text (file name used only in messages). Used by tests.
+absl::StatusOr<Config> ParseConfig(const std::string& text, const std::string& file_name);
+
+// Parses a column type name: text|integer|bigint|int|numeric|real|double|boolean|bool|timestamp|
+// timestamptz|interval.
+std::optional<Type> ParseTypeName(const std::string& name);
+
+}  // namespace sv::config

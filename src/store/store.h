@@ -1,0 +1,188 @@
+#pragma once
+// The store seam: where view tables, the engine's own state and the embedded log live.
+//
+// Contract shared by every backend (SQLite now, PostgreSQL later):
+// - A Batch is one atomic transaction. Everything the engine learns from a batch of events —
+//   view rows, per-key gate state, pending (stashed/held) events, dead letters, counters and the
+//   source position — is written through one Batch and becomes visible and durable together at
+//   Commit(), or not at all. This is what makes every event take effect exactly once.
+// - Readers (SQL tools, the REST layer) see views through a stable name (the view's name) that
+//   points at the active physical version (`<view>__v<N>`); ActivateVersion repoints it
+//   atomically, so a reader never sees an empty or half-built view.
+// - Methods are not thread-safe unless stated; one Store object per thread. Several Store
+//   objects (and processes) may open the same database.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/value.h"
+
+namespace sv::store {
+
+struct ColumnSpec {
+  std::string name;
+  Type type = Type::kText;
+};
+
+struct IndexSpec {
+  std::vector<std::string> columns;  // "-col" = descending
+};
+
+// A physical view table.
+struct TableSpec {
+  std::string name;  // physical name, e.g. "orders_view__v2"
+  std::vector<ColumnSpec> columns;
+  std::vector<int> key;  // indices into columns: the primary key, in order
+  std::vector<IndexSpec> indexes;
+};
+
+// One record of the embedded log.
+struct LogRecord {
+  int64_t position = 0;     // assigned by AppendLog, 1-based, dense
+  int64_t log_time_us = 0;  // append time, assigned by AppendLog when 0
+  std::string key;          // routing key if the appender could tell; "" otherwise
+  std::string raw;          // the NDJSON line as received (event or envelope)
+};
+
+// Per source and key: the gate's durable state.
+struct KeyState {
+  std::string key;
+  int64_t last_sequence = 0;  // last applied sequence; 0 = none yet
+  int64_t parked_on = 0;      // dead letter id the key is parked behind; 0 = not parked
+};
+
+// An event waiting for its key: stashed (sequence gap) or held (key parked).
+struct PendingEvent {
+  std::string key;
+  int64_t position = 0;  // source position, unique per source
+  int32_t partition = 0;
+  int64_t sequence = 0;
+  int64_t log_time_us = 0;
+  bool held = false;  // false: stashed for a gap; true: held behind a parked key
+  std::string raw;    // envelope JSON: {"key":…, "headers":{…}, "value":…}
+};
+
+enum class DeadLetterState { kOpen, kReplayed, kDiscarded };
+
+struct DeadLetter {
+  int64_t id = 0;  // assigned by AddDeadLetter
+  std::string source;
+  int32_t partition = 0;
+  int64_t position = 0;
+  std::string key;  // "" when no key could be read
+  std::string reason;
+  std::string raw;  // the record as received
+  int64_t created_us = 0;
+  DeadLetterState state = DeadLetterState::kOpen;
+  bool parks_key = false;  // the key is parked behind this dead letter
+};
+
+// A view's physical version as recorded in the catalog.
+struct ViewVersion {
+  std::string view;
+  int64_t version = 0;
+  std::string table;            // physical table name
+  std::string definition_hash;  // hash of the compiled definition
+  bool active = false;          // the view name points at this table
+};
+
+class Batch {
+ public:
+  virtual ~Batch() = default;
+  // Insert or replace the row with the same primary key. `row` has table.columns.size() values.
+  virtual absl::Status Upsert(const TableSpec& table, const Row& row) = 0;
+  // Delete by primary key; `key` has table.key.size() values. Absent rows are not an error.
+  virtual absl::Status Delete(const TableSpec& table, const Row& key) = 0;
+  virtual absl::Status PutKeyState(const std::string& source, const KeyState& state) = 0;
+  virtual absl::Status PutPending(const std::string& source, const PendingEvent& event) = 0;
+  virtual absl::Status DeletePending(const std::string& source, int32_t partition,
+                                     int64_t position) = 0;
+  // Assigns dl->id.
+  virtual absl::Status AddDeadLetter(DeadLetter* dl) = 0;
+  virtual absl::Status SetDeadLetterState(int64_t id, DeadLetterState state) = 0;
+  // Remembers an event id for deduplication of events without a sequence.
+  virtual absl::Status PutEventId(const std::string& source, const std::string& event_id,
+                                  int64_t position) = 0;
+  // Forgets event ids remembered at positions < `below` (the durable dedup window).
+  virtual absl::Status PruneEventIds(const std::string& source, int64_t below) = 0;
+  // Adds to persistent counters (out_of_order, duplicates, ... per source).
+  virtual absl::Status AddCounters(const std::map<std::string, int64_t>& deltas) = 0;
+  virtual absl::Status SetPosition(const std::string& source, int32_t partition,
+                                   int64_t position) = 0;
+  // Deletes every key state, pending event and event id of a source (a rebuild that swaps in
+  // its own gate state writes it after this).
+  virtual absl::Status ClearSourceState(const std::string& source) = 0;
+  // Makes everything above durable and visible atomically. After Commit (ok or not) the batch
+  // is finished; destroying an uncommitted batch rolls it back.
+  virtual absl::Status Commit() = 0;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Creates or migrates the engine's own tables. Idempotent.
+  virtual absl::Status Init() = 0;
+
+  // ---- Embedded log
+  // Appends records, assigning positions (and log_time_us when 0); durable when it returns.
+  // Returns the last position written.
+  virtual absl::StatusOr<int64_t> AppendLog(std::vector<LogRecord>* records) = 0;
+  // Up to `max` records with position > after, in position order.
+  virtual absl::Status ReadLog(int64_t after, size_t max, std::vector<LogRecord>* out) = 0;
+  // Highest position written (0 when empty).
+  virtual absl::StatusOr<int64_t> LogEnd() = 0;
+
+  // ---- View tables and versions
+  virtual absl::Status CreateTable(const TableSpec& table) = 0;  // drops a leftover first
+  virtual absl::Status DropTable(const std::string& table) = 0;
+  virtual absl::StatusOr<std::vector<ViewVersion>> ListViewVersions() = 0;
+  virtual absl::Status RecordViewVersion(const ViewVersion& version) = 0;  // insert or update
+  // In one transaction: points `view` at `table` (replacing what it pointed at), marks that
+  // version active and the others inactive. Readers see the old or the new table, never neither.
+  virtual absl::Status ActivateVersion(const std::string& view, int64_t version,
+                                       const std::string& table) = 0;
+  // Writes `rows` (sorted by primary key) into an empty table as fast as the backend allows,
+  // committing every `rows_per_txn`. Used by rebuild; the table is not yet visible to readers.
+  virtual absl::Status BulkInsert(const TableSpec& table,
+                                  const std::function<const Row*()>& next_row) = 0;
+
+  // ---- Reads outside batches (point lookups used by the engine's read-through cache)
+  virtual absl::StatusOr<std::optional<Row>> GetRow(const TableSpec& table, const Row& key) = 0;
+  virtual absl::StatusOr<std::optional<KeyState>> GetKeyState(const std::string& source,
+                                                              const std::string& key) = 0;
+  // Pending events of one key, in sequence order for stashed and position order for held.
+  virtual absl::StatusOr<std::vector<PendingEvent>> GetPending(const std::string& source,
+                                                               const std::string& key) = 0;
+  // All pending events of a source (stash expiry scans, dlq listing).
+  virtual absl::StatusOr<std::vector<PendingEvent>> ListPending(const std::string& source) = 0;
+  virtual absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> LoadEventIds(
+      const std::string& source) = 0;
+  virtual absl::StatusOr<std::map<int32_t, int64_t>> GetPositions(const std::string& source) = 0;
+  virtual absl::StatusOr<std::map<std::string, int64_t>> GetCounters() = 0;
+  virtual absl::StatusOr<std::vector<DeadLetter>> ListDeadLetters(bool only_open) = 0;
+  virtual absl::StatusOr<std::optional<DeadLetter>> GetDeadLetter(int64_t id) = 0;
+  // All rows of a table in primary-key order (tests, oracles, dumps).
+  virtual absl::Status ScanTable(const TableSpec& table,
+                                 const std::function<void(const Row&)>& each) = 0;
+
+  virtual std::unique_ptr<Batch> BeginBatch() = 0;
+};
+
+struct SqliteOptions {
+  std::string path;
+  bool bulk_mode = false;  // rebuild writer: larger cache; synchronous=OFF for shadow loads
+  int busy_timeout_ms = 10'000;
+};
+
+absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options);
+
+}  // namespace sv::store
