@@ -1,0 +1,127 @@
+#pragma once
+// Binds a config's views to compiled handlers and applies one event to a working set of rows.
+//
+// Semantics of a handler (per event type, per view), SQL UPDATE-like:
+//   1. key columns are evaluated from the event (they may not read the current row);
+//   2. the current row with that key is looked up (bare column names in expressions read it);
+//   3. `when` (if any) must be true, else the view ignores the event;
+//   4. `delete: true` removes the row; otherwise every `set` expression is evaluated against the
+//      OLD row and the results are written together (upsert; new rows start from defaults).
+//   `explode: <array>` repeats 1-4 once per element (alias.<field>, meta.ordinality).
+//   Views are applied in declaration order; `<view>.<column>` reads the row an earlier view
+//   wrote for this same event.
+// An event either takes effect in every view or in none (changes are staged, then published).
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/value.h"
+#include "config/config.h"
+#include "simdjson.h"
+#include "sql/expr.h"
+
+namespace sv::projection {
+
+struct ColumnPlan {
+  std::string name;
+  Type type = Type::kText;
+  Value default_value;
+};
+
+struct HandlerPlan {
+  std::vector<std::pair<int, sql::ExprPtr>> key_sets;    // key column index -> expression
+  std::vector<std::pair<int, sql::ExprPtr>> value_sets;  // other columns
+  sql::ExprPtr when;
+  sql::ExprPtr explode;
+  bool delete_row = false;
+};
+
+struct ViewPlan {
+  std::string name;
+  int source = 0;
+  std::vector<ColumnPlan> columns;
+  std::vector<int> key;  // column indices
+  std::vector<std::vector<std::string>> indexes;  // "-col" = descending
+  std::vector<std::unique_ptr<HandlerPlan>> handlers;  // by event type id; null = not handled
+  std::string definition_hash;
+  // Every handler sets a key column straight from the routing key (e.orderId where orderId is
+  // the source's key field, or meta.key): all rows of this view touched by an event belong to
+  // the event's key, so keys can be folded in parallel partitions.
+  bool partition_local = true;
+};
+
+struct SourcePlan {
+  config::SourceConfig config;
+  absl::flat_hash_map<std::string, int> type_ids;  // event type name -> id
+  std::vector<int> views;                           // views fed by this source, in order
+};
+
+struct Catalog {
+  std::vector<SourcePlan> sources;
+  std::vector<ViewPlan> views;
+  int FindView(std::string_view name) const;
+  int FindSource(std::string_view name) const;
+};
+
+// Compiles every expression of the config; errors are "file:line:col: problem".
+absl::StatusOr<std::unique_ptr<Catalog>> Compile(const config::Config& config);
+
+// The rows an event reads and writes, keyed by EncodeKey of the key columns. Implemented by the
+// engine's working set (read-through cache in steady state; plain maps during rebuild).
+class RowSet {
+ public:
+  virtual ~RowSet() = default;
+  // The row or nullptr when absent. The pointer stays valid until the next call on this RowSet.
+  // `key_values` are the key columns the encoded `key` was made from.
+  virtual absl::StatusOr<const Row*> Find(int view, const std::string& key,
+                                          const Row& key_values) = 0;
+  virtual void Put(int view, const std::string& key, Row row) = 0;
+  virtual void Erase(int view, const std::string& key) = 0;
+};
+
+// One decoded event, as expressions see it.
+struct EventInput {
+  int source = 0;
+  int type_id = -1;
+  simdjson::dom::element value;
+  Value meta[static_cast<int>(sql::MetaField::kCount)];
+  const std::vector<std::pair<std::string, std::string>>* headers = nullptr;
+};
+
+// Applies an event to every view of its source. On error nothing is written to `rows` and the
+// status says which view and what failed (e.g. "order_items_view: operator * cannot take text").
+class Applier {
+ public:
+  explicit Applier(const Catalog* catalog) : catalog_(catalog) {}
+  absl::Status Apply(EventInput& event, RowSet* rows);
+  // Restricts writing to the given views (rebuild of some views); others are still evaluated
+  // so that an event fails or succeeds exactly as in the live engine.
+  void set_write_mask(std::vector<bool> mask) { write_mask_ = std::move(mask); }
+
+ private:
+  struct Staged {
+    int view;
+    std::string key;
+    bool erase;
+    Row row;
+  };
+  absl::Status ApplyHandler(int view, const HandlerPlan& handler, EventInput& event,
+                            sql::EvalContext& ctx, RowSet* rows);
+  absl::StatusOr<const Row*> Lookup(int view, const std::string& key, const Row& key_values,
+                                    RowSet* rows);
+
+  const Catalog* catalog_;
+  std::vector<bool> write_mask_;
+  std::deque<Staged> staged_;  // deque: rows stay put while later views read them
+  std::vector<const Row*> view_rows_;
+  std::string key_buf_;
+};
+
+}  // namespace sv::projection

@@ -1,0 +1,58 @@
+#include "source/log/log_source.h"
+
+#include <chrono>
+#include <thread>
+
+namespace sv::source {
+namespace {
+
+class LogSource : public Source {
+ public:
+  explicit LogSource(store::Store* store) : store_(store) {}
+
+  absl::Status Seek(const std::map<int32_t, int64_t>& after) override {
+    auto it = after.find(0);
+    next_after_ = it == after.end() ? 0 : it->second;
+    return absl::OkStatus();
+  }
+
+  absl::Status Poll(size_t max, int timeout_ms, std::vector<SourceRecord>* out) override {
+    out->clear();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (true) {
+      absl::Status s = store_->ReadLog(next_after_, max, &buffer_);
+      if (!s.ok()) return s;
+      if (!buffer_.empty() || std::chrono::steady_clock::now() >= deadline) break;
+      std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
+    out->reserve(buffer_.size());
+    for (store::LogRecord& r : buffer_) {
+      SourceRecord rec;
+      rec.offset = r.position;
+      rec.log_time_us = r.log_time_us;
+      rec.value = std::move(r.raw);
+      out->push_back(std::move(rec));
+    }
+    if (!out->empty()) next_after_ = out->back().offset;
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::map<int32_t, int64_t>> EndOffsets() override {
+    auto end = store_->LogEnd();
+    if (!end.ok()) return end.status();
+    return std::map<int32_t, int64_t>{{0, *end}};
+  }
+
+ private:
+  store::Store* store_;
+  int64_t next_after_ = 0;
+  std::vector<store::LogRecord> buffer_;
+};
+
+}  // namespace
+
+std::unique_ptr<Source> NewLogSource(store::Store* store) {
+  return std::make_unique<LogSource>(store);
+}
+
+}  // namespace sv::source
