@@ -12,7 +12,6 @@
 #include <limits>
 #include <set>
 #include <sstream>
-#include <string_view>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -21,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "common/status_macros.h"
 
 namespace sv::config {
@@ -28,7 +28,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr std::string_view kTypeNames =
+constexpr absl::string_view kTypeNames =
     "text, integer, bigint, int, numeric, real, double, boolean, bool, timestamp, timestamptz, "
     "interval";
 
@@ -41,25 +41,24 @@ struct Entry {
 
 using Entries = std::vector<Entry>;
 
-const Entry* Find(const Entries& entries, std::string_view name) {
+const Entry* Find(const Entries& entries, absl::string_view name) {
   for (const Entry& e : entries) {
     if (e.name == name) return &e;
   }
   return nullptr;
 }
 
-bool IsIdentifier(std::string_view s) {
+bool IsIdentifier(absl::string_view s) {
   if (s.empty()) return false;
   if (!(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
-  return std::all_of(s.begin(), s.end(),
-                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+  });
 }
 
-std::string Quoted(std::string_view s) { return absl::StrCat("'", s, "'"); }
+std::string Quoted(absl::string_view s) { return absl::StrCat("'", s, "'"); }
 
-std::string JoinNames(const std::vector<std::string>& names) {
-  return absl::StrJoin(names, ", ");
-}
+std::string JoinNames(const std::vector<std::string>& names) { return absl::StrJoin(names, ", "); }
 
 const char* KindName(const YAML::Node& node) {
   switch (node.Type()) {
@@ -99,7 +98,7 @@ class Parser {
     }
     return loc;
   }
-  absl::Status Err(const YAML::Node& node, std::string_view message) const {
+  absl::Status Err(const YAML::Node& node, const std::string& message) const {
     return ErrorAt(LocOf(node), message);
   }
   // Location of the first character of a scalar's content: after the opening quote of a quoted
@@ -110,21 +109,21 @@ class Parser {
   // The entries of a map node; `what` names the node in messages ("view 'v'"). `where_node` is
   // used for the error location when `node` is null (its mark points past it).
   absl::StatusOr<Entries> MapEntries(const YAML::Node& node, const YAML::Node& where_node,
-                                     std::string_view what) const;
-  absl::Status CheckKeys(const Entries& entries, std::initializer_list<std::string_view> allowed,
-                         std::string_view what) const;
-  absl::Status CheckRequired(const Entries& entries, std::string_view key,
-                             const YAML::Node& where_node, std::string_view what) const;
+                                     absl::string_view what) const;
+  absl::Status CheckKeys(const Entries& entries, std::initializer_list<absl::string_view> allowed,
+                         absl::string_view what) const;
+  absl::Status CheckRequired(const Entries& entries, absl::string_view key,
+                             const YAML::Node& where_node, absl::string_view what) const;
   // A non-empty plain-text scalar (names, field paths).
-  absl::StatusOr<std::string> Name(const Entry& entry, std::string_view what) const;
+  absl::StatusOr<std::string> Name(const Entry& entry, absl::string_view what) const;
   absl::StatusOr<std::string> ScalarText(const YAML::Node& node, const YAML::Node& where_node,
-                                         std::string_view what) const;
+                                         absl::string_view what) const;
   absl::StatusOr<std::vector<std::pair<std::string, YAML::Node>>> NameList(
-      const Entry& entry, std::string_view what) const;
-  absl::StatusOr<int64_t> Integer(const Entry& entry, std::string_view what, int64_t min,
+      const Entry& entry, absl::string_view what) const;
+  absl::StatusOr<int64_t> Integer(const Entry& entry, absl::string_view what, int64_t min,
                                   int64_t max) const;
-  absl::StatusOr<bool> Bool(const Entry& entry, std::string_view what) const;
-  absl::StatusOr<ExprText> Expr(const Entry& entry, std::string_view what) const;
+  absl::StatusOr<bool> Bool(const Entry& entry, absl::string_view what) const;
+  absl::StatusOr<ExprText> Expr(const Entry& entry, absl::string_view what) const;
 
   // --- sections ---
   absl::Status ParseStore(const Entry& entry, Config* config) const;
@@ -135,7 +134,7 @@ class Parser {
   absl::Status ParseEngine(const Entry& entry, Config* config) const;
   absl::Status ParseViews(const Entry& entry, Config* config) const;
   absl::StatusOr<ViewConfig> ParseView(const Entry& entry, const Config& config) const;
-  absl::StatusOr<ColumnConfig> ParseColumn(const Entry& entry, std::string_view view) const;
+  absl::StatusOr<ColumnConfig> ParseColumn(const Entry& entry, absl::string_view view) const;
   absl::StatusOr<HandlerConfig> ParseHandler(const Entry& entry, const ViewConfig& view,
                                              const SourceConfig& source) const;
 
@@ -167,7 +166,7 @@ Location Parser::ContentLoc(const YAML::Node& node) const {
 }
 
 absl::StatusOr<Entries> Parser::MapEntries(const YAML::Node& node, const YAML::Node& where_node,
-                                           std::string_view what) const {
+                                           absl::string_view what) const {
   if (!node.IsMap()) {
     return Err(node.IsNull() ? where_node : node,
                absl::StrCat(what, " must be a map, not ", KindName(node)));
@@ -175,21 +174,23 @@ absl::StatusOr<Entries> Parser::MapEntries(const YAML::Node& node, const YAML::N
   Entries entries;
   std::set<std::string> seen;
   for (auto it = node.begin(); it != node.end(); ++it) {
-    const YAML::Node& key = it->first;
+    // Copies: the iterator hands out a temporary proxy.
+    const YAML::Node key = it->first;
+    const YAML::Node value = it->second;
     if (!key.IsScalar()) {
       return Err(key, absl::StrCat("keys in ", what, " must be plain names, not ", KindName(key)));
     }
     if (!seen.insert(key.Scalar()).second) {
       return Err(key, absl::StrCat("duplicate key ", Quoted(key.Scalar()), " in ", what));
     }
-    entries.push_back(Entry{key.Scalar(), key, it->second});
+    entries.push_back(Entry{key.Scalar(), key, value});
   }
   return entries;
 }
 
 absl::Status Parser::CheckKeys(const Entries& entries,
-                               std::initializer_list<std::string_view> allowed,
-                               std::string_view what) const {
+                               std::initializer_list<absl::string_view> allowed,
+                               absl::string_view what) const {
   for (const Entry& e : entries) {
     if (std::find(allowed.begin(), allowed.end(), e.name) == allowed.end()) {
       return Err(e.key, absl::StrCat("unknown key ", Quoted(e.name), " in ", what,
@@ -199,17 +200,16 @@ absl::Status Parser::CheckKeys(const Entries& entries,
   return absl::OkStatus();
 }
 
-absl::Status Parser::CheckRequired(const Entries& entries, std::string_view key,
-                                   const YAML::Node& where_node, std::string_view what) const {
+absl::Status Parser::CheckRequired(const Entries& entries, absl::string_view key,
+                                   const YAML::Node& where_node, absl::string_view what) const {
   if (Find(entries, key) == nullptr) {
     return Err(where_node, absl::StrCat(what, " is missing required key ", Quoted(key)));
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> Parser::ScalarText(const YAML::Node& node,
-                                               const YAML::Node& where_node,
-                                               std::string_view what) const {
+absl::StatusOr<std::string> Parser::ScalarText(const YAML::Node& node, const YAML::Node& where_node,
+                                               absl::string_view what) const {
   if (!node.IsScalar()) {
     return Err(node.IsNull() ? where_node : node,
                absl::StrCat(what, " must be a name, not ", KindName(node)));
@@ -218,12 +218,12 @@ absl::StatusOr<std::string> Parser::ScalarText(const YAML::Node& node,
   return node.Scalar();
 }
 
-absl::StatusOr<std::string> Parser::Name(const Entry& entry, std::string_view what) const {
+absl::StatusOr<std::string> Parser::Name(const Entry& entry, absl::string_view what) const {
   return ScalarText(entry.value, entry.key, what);
 }
 
 absl::StatusOr<std::vector<std::pair<std::string, YAML::Node>>> Parser::NameList(
-    const Entry& entry, std::string_view what) const {
+    const Entry& entry, absl::string_view what) const {
   const YAML::Node& node = entry.value;
   if (!node.IsSequence()) {
     return Err(node.IsNull() ? entry.key : node,
@@ -237,7 +237,7 @@ absl::StatusOr<std::vector<std::pair<std::string, YAML::Node>>> Parser::NameList
   return out;
 }
 
-absl::StatusOr<int64_t> Parser::Integer(const Entry& entry, std::string_view what, int64_t min,
+absl::StatusOr<int64_t> Parser::Integer(const Entry& entry, absl::string_view what, int64_t min,
                                         int64_t max) const {
   const YAML::Node& node = entry.value;
   int64_t value = 0;
@@ -252,7 +252,7 @@ absl::StatusOr<int64_t> Parser::Integer(const Entry& entry, std::string_view wha
   return value;
 }
 
-absl::StatusOr<bool> Parser::Bool(const Entry& entry, std::string_view what) const {
+absl::StatusOr<bool> Parser::Bool(const Entry& entry, absl::string_view what) const {
   const YAML::Node& node = entry.value;
   if (node.IsScalar() && node.Tag() == "?") {
     const std::string& s = node.Scalar();
@@ -264,7 +264,7 @@ absl::StatusOr<bool> Parser::Bool(const Entry& entry, std::string_view what) con
                           node.IsScalar() ? Quoted(node.Scalar()) : KindName(node)));
 }
 
-absl::StatusOr<ExprText> Parser::Expr(const Entry& entry, std::string_view what) const {
+absl::StatusOr<ExprText> Parser::Expr(const Entry& entry, absl::string_view what) const {
   const YAML::Node& node = entry.value;
   if (node.IsNull()) {
     // A plain null/Null/NULL/~ is the SQL NULL; an empty value is a mistake. yaml-cpp keeps no
@@ -275,11 +275,11 @@ absl::StatusOr<ExprText> Parser::Expr(const Entry& entry, std::string_view what)
     if (loc.line > 0 && loc.line == key_loc.line && loc.column > key_loc.column &&
         loc.line <= static_cast<int>(lines_.size())) {
       const std::string& line = lines_[loc.line - 1];
-      const std::string_view rest =
-          std::string_view(line).substr(std::min<size_t>(loc.column - 1, line.size()));
-      for (std::string_view word : {"null", "Null", "NULL", "~"}) {
+      const absl::string_view rest =
+          absl::string_view(line).substr(std::min<size_t>(loc.column - 1, line.size()));
+      for (absl::string_view word : {"null", "Null", "NULL", "~"}) {
         if (rest.substr(0, word.size()) != word) continue;
-        const std::string_view after = rest.substr(word.size());
+        const absl::string_view after = rest.substr(word.size());
         if (after.empty() || after[0] == ' ' || after[0] == '\t' || after[0] == '\r' ||
             after[0] == ',' || after[0] == '}' || after[0] == '#') {
           return ExprText{word == "~" ? "NULL" : std::string(word), loc};
@@ -330,22 +330,20 @@ absl::Status Parser::ParseParams(const Entry& entry, Config* config) const {
     if (node.IsNull()) {
       value = Value::Null();
     } else if (!node.IsScalar()) {
-      return Err(node, absl::StrCat("param ", Quoted(e.name), " must be a scalar, not ",
-                                    KindName(node)));
+      return Err(node,
+                 absl::StrCat("param ", Quoted(e.name), " must be a scalar, not ", KindName(node)));
     } else if (node.Tag() != "?") {  // quoted or block scalar: always text
       value = Value::Text(node.Scalar());
     } else {
       const std::string& s = node.Scalar();
       int64_t i = 0;
       double d = 0;
-      const bool numeric_chars =
-          !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
-            return std::isdigit(static_cast<unsigned char>(c)) || c == '.' || c == 'e' ||
-                   c == 'E' || c == '+' || c == '-';
-          });
-      const bool has_digit = std::any_of(s.begin(), s.end(), [](char c) {
-        return std::isdigit(static_cast<unsigned char>(c));
+      const bool numeric_chars = !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+        return std::isdigit(static_cast<unsigned char>(c)) || c == '.' || c == 'e' || c == 'E' ||
+               c == '+' || c == '-';
       });
+      const bool has_digit = std::any_of(
+          s.begin(), s.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
       if (s == "true" || s == "True" || s == "TRUE") {
         value = Value::Bool(true);
       } else if (s == "false" || s == "False" || s == "FALSE") {
@@ -384,8 +382,8 @@ absl::StatusOr<SourceConfig> Parser::ParseSource(const Entry& entry) const {
     if (e.name == "kind") {
       SV_ASSIGN_OR_RETURN(source.kind, Name(e, field));
       if (source.kind != "log") {
-        return Err(e.value, absl::StrCat("unknown source kind ", Quoted(source.kind), " for ",
-                                         what, " (expected one of: log)"));
+        return Err(e.value, absl::StrCat("unknown source kind ", Quoted(source.kind), " for ", what,
+                                         " (expected one of: log)"));
       }
     } else if (e.name == "key") {
       SV_ASSIGN_OR_RETURN(source.key_field, Name(e, field));
@@ -491,14 +489,15 @@ absl::Status Parser::ParseEngine(const Entry& entry, Config* config) const {
   return absl::OkStatus();
 }
 
-absl::StatusOr<ColumnConfig> Parser::ParseColumn(const Entry& entry, std::string_view view) const {
+absl::StatusOr<ColumnConfig> Parser::ParseColumn(const Entry& entry, absl::string_view view) const {
   ColumnConfig column;
   column.name = entry.name;
   column.loc = LocOf(entry.key);
   const std::string what = absl::StrCat("column ", Quoted(entry.name), " of view ", Quoted(view));
   if (!IsIdentifier(entry.name)) {
-    return Err(entry.key, absl::StrCat("column name ", Quoted(entry.name), " in view ",
-                                       Quoted(view), " must be an identifier (letters, digits, '_')"));
+    return Err(entry.key,
+               absl::StrCat("column name ", Quoted(entry.name), " in view ", Quoted(view),
+                            " must be an identifier (letters, digits, '_')"));
   }
   Entry type_entry = entry;
   if (entry.value.IsMap()) {
@@ -532,14 +531,14 @@ absl::StatusOr<HandlerConfig> Parser::ParseHandler(const Entry& entry, const Vie
   if (entry.name != "*" && std::find(source.event_types.begin(), source.event_types.end(),
                                      entry.name) == source.event_types.end()) {
     return Err(entry.key, absl::StrCat("unknown event type ", Quoted(entry.name), " for source ",
-                                       Quoted(source.name), " (declared: ",
-                                       JoinNames(source.event_types), ")"));
+                                       Quoted(source.name),
+                                       " (declared: ", JoinNames(source.event_types), ")"));
   }
   const std::string what =
       absl::StrCat("handler ", Quoted(entry.name), " of view ", Quoted(view.name));
   SV_ASSIGN_OR_RETURN(Entries entries, MapEntries(entry.value, entry.key, what));
   SV_RETURN_IF_ERROR(CheckKeys(entries, {"set", "delete", "when", "explode", "as"}, what));
-  auto is_column = [&](std::string_view name) {
+  auto is_column = [&](absl::string_view name) {
     return std::any_of(view.columns.begin(), view.columns.end(),
                        [&](const ColumnConfig& c) { return c.name == name; });
   };
@@ -552,9 +551,8 @@ absl::StatusOr<HandlerConfig> Parser::ParseHandler(const Entry& entry, const Vie
           return Err(s.key, absl::StrCat("set target ", Quoted(s.name), " is not a column of view ",
                                          Quoted(view.name)));
         }
-        SV_ASSIGN_OR_RETURN(ExprText expr,
-                            Expr(s, absl::StrCat("expression for column ", Quoted(s.name), " in ",
-                                                 what)));
+        SV_ASSIGN_OR_RETURN(ExprText expr, Expr(s, absl::StrCat("expression for column ",
+                                                                Quoted(s.name), " in ", what)));
         handler.set.emplace_back(s.name, std::move(expr));
       }
     } else if (e.name == "delete") {
@@ -566,8 +564,8 @@ absl::StatusOr<HandlerConfig> Parser::ParseHandler(const Entry& entry, const Vie
     } else if (e.name == "as") {
       SV_ASSIGN_OR_RETURN(handler.explode_as, Name(e, field));
       if (!IsIdentifier(handler.explode_as)) {
-        return Err(e.value, absl::StrCat(field, " must be an identifier, not ",
-                                         Quoted(handler.explode_as)));
+        return Err(e.value,
+                   absl::StrCat(field, " must be an identifier, not ", Quoted(handler.explode_as)));
       }
     }
   }
@@ -597,7 +595,7 @@ absl::StatusOr<ViewConfig> Parser::ParseView(const Entry& entry, const Config& c
   }
   SV_ASSIGN_OR_RETURN(Entries entries, MapEntries(entry.value, entry.key, what));
   SV_RETURN_IF_ERROR(CheckKeys(entries, {"source", "key", "columns", "indexes", "on"}, what));
-  for (std::string_view required : {"source", "key", "columns"}) {
+  for (absl::string_view required : {"source", "key", "columns"}) {
     SV_RETURN_IF_ERROR(CheckRequired(entries, required, entry.key, what));
   }
 
@@ -612,15 +610,14 @@ absl::StatusOr<ViewConfig> Parser::ParseView(const Entry& entry, const Config& c
     std::vector<std::string> names;
     for (const SourceConfig& s : config.sources) names.push_back(s.name);
     return Err(source_entry.value,
-               absl::StrCat("unknown source ", Quoted(view.source), " in ", what, " (declared: ",
-                            names.empty() ? "none" : JoinNames(names), ")"));
+               absl::StrCat("unknown source ", Quoted(view.source), " in ", what,
+                            " (declared: ", names.empty() ? "none" : JoinNames(names), ")"));
   }
 
   // columns
   const Entry& columns_entry = *Find(entries, "columns");
-  SV_ASSIGN_OR_RETURN(Entries columns,
-                      MapEntries(columns_entry.value, columns_entry.key,
-                                 absl::StrCat("'columns' of ", what)));
+  SV_ASSIGN_OR_RETURN(Entries columns, MapEntries(columns_entry.value, columns_entry.key,
+                                                  absl::StrCat("'columns' of ", what)));
   if (columns.empty()) {
     return Err(columns_entry.value, absl::StrCat("'columns' of ", what, " must not be empty"));
   }
@@ -628,7 +625,7 @@ absl::StatusOr<ViewConfig> Parser::ParseView(const Entry& entry, const Config& c
     SV_ASSIGN_OR_RETURN(ColumnConfig column, ParseColumn(c, view.name));
     view.columns.push_back(std::move(column));
   }
-  auto is_column = [&](std::string_view name) {
+  auto is_column = [&](absl::string_view name) {
     return std::any_of(view.columns.begin(), view.columns.end(),
                        [&](const ColumnConfig& c) { return c.name == name; });
   };
@@ -654,12 +651,11 @@ absl::StatusOr<ViewConfig> Parser::ParseView(const Entry& entry, const Config& c
     const std::string iwhat = absl::StrCat("'indexes' of ", what);
     if (!indexes->value.IsNull()) {
       if (!indexes->value.IsSequence()) {
-        return Err(indexes->value,
-                   absl::StrCat(iwhat, " must be a list of column lists, not ",
-                                KindName(indexes->value)));
+        return Err(indexes->value, absl::StrCat(iwhat, " must be a list of column lists, not ",
+                                                KindName(indexes->value)));
       }
       for (auto it = indexes->value.begin(); it != indexes->value.end(); ++it) {
-        const YAML::Node& node = *it;
+        const YAML::Node node = *it;
         if (!node.IsSequence()) {
           return Err(node.IsNull() ? indexes->value : node,
                      absl::StrCat("an index in ", iwhat, " must be a list of columns, not ",
@@ -671,11 +667,11 @@ absl::StatusOr<ViewConfig> Parser::ParseView(const Entry& entry, const Config& c
                                                 absl::StrCat("an index in ", iwhat)));
         if (cols.empty()) return Err(node, absl::StrCat("an index in ", iwhat, " is empty"));
         for (auto& [name, col_node] : cols) {
-          const std::string_view bare =
-              std::string_view(name).substr(!name.empty() && name[0] == '-' ? 1 : 0);
+          const absl::string_view bare =
+              absl::string_view(name).substr(!name.empty() && name[0] == '-' ? 1 : 0);
           if (!is_column(bare)) {
-            return Err(col_node, absl::StrCat("index column ", Quoted(bare),
-                                              " is not a column of ", what));
+            return Err(col_node,
+                       absl::StrCat("index column ", Quoted(bare), " is not a column of ", what));
           }
           index.columns.push_back(name);
         }
@@ -727,11 +723,10 @@ absl::StatusOr<Config> Parser::Parse(const std::string& text) {
 
   try {
     SV_ASSIGN_OR_RETURN(Entries entries, MapEntries(root, root, "the config file"));
-    SV_RETURN_IF_ERROR(CheckKeys(entries,
-                                 {"store", "params", "sources", "gate", "engine", "views"},
+    SV_RETURN_IF_ERROR(CheckKeys(entries, {"store", "params", "sources", "gate", "engine", "views"},
                                  "the config file"));
     // Sections are read in dependency order, not file order: views refer to sources.
-    for (std::string_view section : {"store", "params", "sources", "gate", "engine", "views"}) {
+    for (absl::string_view section : {"store", "params", "sources", "gate", "engine", "views"}) {
       const Entry* e = Find(entries, section);
       if (e == nullptr) continue;
       if (section == "store") SV_RETURN_IF_ERROR(ParseStore(*e, &config));

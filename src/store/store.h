@@ -56,7 +56,8 @@ struct LogRecord {
 struct KeyState {
   std::string key;
   int64_t last_sequence = 0;  // last applied sequence; 0 = none yet
-  int64_t parked_on = 0;      // dead letter id the key is parked behind; 0 = not parked
+  int64_t parked_on = 0;      // 1 + source position of the dead-lettered event the key is
+                              // parked behind; 0 = not parked
 };
 
 // An event waiting for its key: stashed (sequence gap) or held (key parked).
@@ -105,7 +106,8 @@ class Batch {
   virtual absl::Status PutPending(const std::string& source, const PendingEvent& event) = 0;
   virtual absl::Status DeletePending(const std::string& source, int32_t partition,
                                      int64_t position) = 0;
-  // Assigns dl->id.
+  // Assigns dl->id. A dead letter for the same (source, partition, position) is replaced
+  // (keeping its id): an event that fails again after a replay updates its reason.
   virtual absl::Status AddDeadLetter(DeadLetter* dl) = 0;
   virtual absl::Status SetDeadLetterState(int64_t id, DeadLetterState state) = 0;
   // Remembers an event id for deduplication of events without a sequence.
@@ -117,6 +119,10 @@ class Batch {
   virtual absl::Status AddCounters(const std::map<std::string, int64_t>& deltas) = 0;
   virtual absl::Status SetPosition(const std::string& source, int32_t partition,
                                    int64_t position) = 0;
+  // Points the view's name at `table` and marks that version active, as part of this batch
+  // (same contract as Store::ActivateVersion).
+  virtual absl::Status ActivateVersion(const std::string& view, int64_t version,
+                                       const std::string& table) = 0;
   // Deletes every key state, pending event and event id of a source (a rebuild that swaps in
   // its own gate state writes it after this).
   virtual absl::Status ClearSourceState(const std::string& source) = 0;

@@ -1,1 +1,1368 @@
-// placeholder, being written
+// The SQLite backend of the store interface (see store/store.h).
+//
+// One connection per Store object, in WAL mode so that readers never block the writer and a
+// view swap (DROP VIEW + CREATE VIEW in one transaction) is seen atomically. Every write
+// transaction starts with BEGIN IMMEDIATE, so a writer either gets the write lock up front
+// (waiting through the busy handler while another process holds it) or fails cleanly with a
+// retryable Unavailable error; it never deadlocks upgrading a read transaction.
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "common/time_util.h"
+#include "store/sqlite/sqlite_util.h"
+#include "store/store.h"
+
+namespace sv::store {
+namespace {
+
+using sqlite::BindValue;
+using sqlite::Error;
+using sqlite::QuoteIdent;
+using sqlite::ReadValue;
+using sqlite::ResetOnExit;
+using sqlite::SqlLabel;
+using sqlite::Stmt;
+
+// ---- Schema
+
+constexpr int kSchemaVersion = 1;
+
+// kMigrations[v] takes the engine tables from schema version v to v + 1. Version 0 is "no
+// engine tables yet". Append new steps here; never edit an old one.
+constexpr std::array<const char*, kSchemaVersion> kMigrations = {
+    R"sql(
+CREATE TABLE IF NOT EXISTS sv_log(
+  position INTEGER PRIMARY KEY,
+  log_time_us INTEGER NOT NULL,
+  key TEXT NOT NULL,
+  raw TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sv_keys(
+  source TEXT NOT NULL,
+  key TEXT NOT NULL,
+  last_sequence INTEGER NOT NULL,
+  parked_on INTEGER NOT NULL,
+  PRIMARY KEY(source, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sv_pending(
+  source TEXT NOT NULL,
+  "partition" INTEGER NOT NULL,
+  position INTEGER NOT NULL,
+  key TEXT NOT NULL,
+  sequence INTEGER NOT NULL,
+  log_time_us INTEGER NOT NULL,
+  held INTEGER NOT NULL,
+  raw TEXT NOT NULL,
+  PRIMARY KEY(source, "partition", position));
+CREATE INDEX IF NOT EXISTS sv_pending__by_key
+  ON sv_pending(source, key, held, sequence, position);
+CREATE TABLE IF NOT EXISTS sv_dead_letters(
+  id INTEGER PRIMARY KEY,
+  source TEXT NOT NULL,
+  "partition" INTEGER NOT NULL,
+  position INTEGER NOT NULL,
+  key TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  raw TEXT NOT NULL,
+  created_us INTEGER NOT NULL,
+  state TEXT NOT NULL CHECK(state IN ('open', 'replayed', 'discarded')),
+  parks_key INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS sv_event_ids(
+  source TEXT NOT NULL,
+  event_id TEXT NOT NULL,
+  position INTEGER NOT NULL,
+  PRIMARY KEY(source, event_id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sv_event_ids__by_position ON sv_event_ids(source, position);
+CREATE TABLE IF NOT EXISTS sv_positions(
+  source TEXT NOT NULL,
+  "partition" INTEGER NOT NULL,
+  position INTEGER NOT NULL,
+  PRIMARY KEY(source, "partition")) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sv_counters(
+  name TEXT PRIMARY KEY,
+  value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS sv_view_versions(
+  view TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  table_name TEXT NOT NULL,
+  definition_hash TEXT NOT NULL,
+  active INTEGER NOT NULL,
+  PRIMARY KEY(view, version)) WITHOUT ROWID;
+)sql",
+};
+
+// ---- Statements prepared once per connection
+
+enum FixedId : int {
+  kBegin,
+  kCommit,
+  kRollback,
+  kMetaGet,
+  kMetaPut,
+  kLogEnd,
+  kLogInsert,
+  kLogRead,
+  kKeyGet,
+  kKeyPut,
+  kPendingByKey,
+  kPendingList,
+  kPendingPut,
+  kPendingDelete,
+  kDeadLetterAdd,
+  kDeadLetterSetState,
+  kDeadLetterGet,
+  kDeadLetterList,
+  kDeadLetterListOpen,
+  kEventIdPut,
+  kEventIdPrune,
+  kEventIdLoad,
+  kPositionsGet,
+  kPositionSet,
+  kCountersGet,
+  kCounterAdd,
+  kClearKeys,
+  kClearPending,
+  kClearEventIds,
+  kViewVersionsList,
+  kViewVersionPut,
+  kViewVersionActivate,
+  kViewVersionDeactivateOthers,
+  kTableExists,
+  kNumFixed,
+};
+
+#define SV_PENDING_COLS R"(key, "partition", position, sequence, log_time_us, held, raw)"
+#define SV_DEAD_LETTER_COLS \
+  R"(id, source, "partition", position, key, reason, raw, created_us, state, parks_key)"
+
+constexpr std::array<const char*, kNumFixed> kFixedSql = {
+    "BEGIN IMMEDIATE",
+    "COMMIT",
+    "ROLLBACK",
+    "SELECT value FROM sv_meta WHERE name = ?1",
+    "INSERT INTO sv_meta(name, value) VALUES(?1, ?2) "
+    "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+    "SELECT COALESCE(MAX(position), 0) FROM sv_log",
+    "INSERT INTO sv_log(position, log_time_us, key, raw) VALUES(?1, ?2, ?3, ?4)",
+    "SELECT position, log_time_us, key, raw FROM sv_log WHERE position > ?1 "
+    "ORDER BY position LIMIT ?2",
+    "SELECT last_sequence, parked_on FROM sv_keys WHERE source = ?1 AND key = ?2",
+    "INSERT INTO sv_keys(source, key, last_sequence, parked_on) VALUES(?1, ?2, ?3, ?4) "
+    "ON CONFLICT(source, key) DO UPDATE SET last_sequence = excluded.last_sequence, "
+    "parked_on = excluded.parked_on",
+    "SELECT " SV_PENDING_COLS
+    " FROM sv_pending WHERE source = ?1 AND key = ?2 ORDER BY held, sequence, position",
+    "SELECT " SV_PENDING_COLS
+    " FROM sv_pending WHERE source = ?1 ORDER BY \"partition\", position",
+    "INSERT OR REPLACE INTO sv_pending(source, " SV_PENDING_COLS
+    ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    "DELETE FROM sv_pending WHERE source = ?1 AND \"partition\" = ?2 AND position = ?3",
+    "INSERT INTO sv_dead_letters(" SV_DEAD_LETTER_COLS
+    ") VALUES(NULL, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    "UPDATE sv_dead_letters SET state = ?2 WHERE id = ?1",
+    "SELECT " SV_DEAD_LETTER_COLS " FROM sv_dead_letters WHERE id = ?1",
+    "SELECT " SV_DEAD_LETTER_COLS " FROM sv_dead_letters ORDER BY id",
+    "SELECT " SV_DEAD_LETTER_COLS " FROM sv_dead_letters WHERE state = 'open' ORDER BY id",
+    "INSERT INTO sv_event_ids(source, event_id, position) VALUES(?1, ?2, ?3) "
+    "ON CONFLICT(source, event_id) DO UPDATE SET position = excluded.position",
+    "DELETE FROM sv_event_ids WHERE source = ?1 AND position < ?2",
+    "SELECT event_id, position FROM sv_event_ids WHERE source = ?1 ORDER BY position, event_id",
+    "SELECT \"partition\", position FROM sv_positions WHERE source = ?1",
+    "INSERT INTO sv_positions(source, \"partition\", position) VALUES(?1, ?2, ?3) "
+    "ON CONFLICT(source, \"partition\") DO UPDATE SET position = excluded.position",
+    "SELECT name, value FROM sv_counters",
+    "INSERT INTO sv_counters(name, value) VALUES(?1, ?2) "
+    "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+    "DELETE FROM sv_keys WHERE source = ?1",
+    "DELETE FROM sv_pending WHERE source = ?1",
+    "DELETE FROM sv_event_ids WHERE source = ?1",
+    "SELECT view, version, table_name, definition_hash, active FROM sv_view_versions "
+    "ORDER BY view, version",
+    "INSERT INTO sv_view_versions(view, version, table_name, definition_hash, active) "
+    "VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(view, version) DO UPDATE SET "
+    "table_name = excluded.table_name, definition_hash = excluded.definition_hash, "
+    "active = excluded.active",
+    "INSERT INTO sv_view_versions(view, version, table_name, definition_hash, active) "
+    "VALUES(?1, ?2, ?3, '', 1) ON CONFLICT(view, version) DO UPDATE SET "
+    "table_name = excluded.table_name, active = 1",
+    "UPDATE sv_view_versions SET active = 0 WHERE view = ?1 AND version <> ?2 AND active <> 0",
+    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+};
+
+#undef SV_PENDING_COLS
+#undef SV_DEAD_LETTER_COLS
+
+// ---- Per-table statements
+
+enum class TableOp : char { kUpsert = 'u', kDelete = 'd', kGet = 'g' };
+
+struct TableStmt {
+  Stmt stmt;
+  std::string label;  // error context, e.g. INSERT INTO "orders__v1"
+  size_t columns = 0;
+  size_t key = 0;
+};
+
+constexpr int64_t kBulkRowsPerTxn = 1'000'000;
+constexpr size_t kBulkMaxRowsPerStmt = 256;
+constexpr int64_t kCacheKibNormal = 65536;
+constexpr int64_t kCacheKibBulk = 262144;
+
+std::string_view StateName(DeadLetterState state) {
+  switch (state) {
+    case DeadLetterState::kOpen:
+      return "open";
+    case DeadLetterState::kReplayed:
+      return "replayed";
+    case DeadLetterState::kDiscarded:
+      return "discarded";
+  }
+  return "open";
+}
+
+DeadLetterState ParseState(std::string_view name) {
+  if (name == "replayed") return DeadLetterState::kReplayed;
+  if (name == "discarded") return DeadLetterState::kDiscarded;
+  return DeadLetterState::kOpen;
+}
+
+std::string ColumnString(sqlite3_stmt* stmt, int col) {
+  const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt, col));
+  return std::string(text != nullptr ? text : "", sqlite3_column_bytes(stmt, col));
+}
+
+void AssignColumnString(sqlite3_stmt* stmt, int col, std::string* out) {
+  const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt, col));
+  out->assign(text != nullptr ? text : "", sqlite3_column_bytes(stmt, col));
+}
+
+int BindText(sqlite3_stmt* stmt, int index, std::string_view text) {
+  return sqlite3_bind_text64(stmt, index, text.data(), text.size(), SQLITE_STATIC, SQLITE_UTF8);
+}
+
+absl::Status ValidateSpec(const TableSpec& table) {
+  if (table.name.empty()) return absl::InvalidArgumentError("sqlite: table without a name");
+  if (table.columns.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("sqlite: table ", table.name, " has no columns"));
+  }
+  if (table.key.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sqlite: table ", table.name, " has no primary key"));
+  }
+  for (int k : table.key) {
+    if (k < 0 || static_cast<size_t>(k) >= table.columns.size()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("sqlite: table ", table.name, ": key column index ", k, " out of range"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::string ColumnList(const TableSpec& table) {
+  std::string out;
+  for (size_t i = 0; i < table.columns.size(); ++i) {
+    if (i > 0) out += ", ";
+    out += QuoteIdent(table.columns[i].name);
+  }
+  return out;
+}
+
+std::string KeyList(const TableSpec& table) {
+  std::string out;
+  for (size_t i = 0; i < table.key.size(); ++i) {
+    if (i > 0) out += ", ";
+    out += QuoteIdent(table.columns[table.key[i]].name);
+  }
+  return out;
+}
+
+// "k1" = ?1 AND "k2" = ?2 ...
+std::string KeyWhere(const TableSpec& table) {
+  std::string out;
+  for (size_t i = 0; i < table.key.size(); ++i) {
+    if (i > 0) out += " AND ";
+    absl::StrAppend(&out, QuoteIdent(table.columns[table.key[i]].name), " = ?", i + 1);
+  }
+  return out;
+}
+
+std::string IndexName(const TableSpec& table, size_t i) {
+  return QuoteIdent(absl::StrCat(table.name, "__i", i + 1));
+}
+
+std::string CreateIndexSql(const TableSpec& table, size_t i) {
+  std::string sql =
+      absl::StrCat("CREATE INDEX ", IndexName(table, i), " ON ", QuoteIdent(table.name), "(");
+  const std::vector<std::string>& cols = table.indexes[i].columns;
+  for (size_t c = 0; c < cols.size(); ++c) {
+    if (c > 0) sql += ", ";
+    std::string_view col = cols[c];
+    const bool desc = !col.empty() && col.front() == '-';
+    if (desc) col.remove_prefix(1);
+    sql += QuoteIdent(col);
+    if (desc) sql += " DESC";
+  }
+  sql += ")";
+  return sql;
+}
+
+// Runs `fn` when the scope ends.
+template <typename F>
+class Defer {
+ public:
+  explicit Defer(F fn) : fn_(std::move(fn)) {}
+  ~Defer() { fn_(); }
+  Defer(const Defer&) = delete;
+  Defer& operator=(const Defer&) = delete;
+
+ private:
+  F fn_;
+};
+
+void SyncFile(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  fsync(fd);
+  close(fd);
+}
+
+class SqliteStore;
+
+class SqliteBatch final : public Batch {
+ public:
+  explicit SqliteBatch(SqliteStore* store) : store_(store) {}
+  ~SqliteBatch() override;
+
+  absl::Status Upsert(const TableSpec& table, const Row& row) override;
+  absl::Status Delete(const TableSpec& table, const Row& key) override;
+  absl::Status PutKeyState(const std::string& source, const KeyState& state) override;
+  absl::Status PutPending(const std::string& source, const PendingEvent& event) override;
+  absl::Status DeletePending(const std::string& source, int32_t partition,
+                             int64_t position) override;
+  absl::Status AddDeadLetter(DeadLetter* dl) override;
+  absl::Status SetDeadLetterState(int64_t id, DeadLetterState state) override;
+  absl::Status PutEventId(const std::string& source, const std::string& event_id,
+                          int64_t position) override;
+  absl::Status PruneEventIds(const std::string& source, int64_t below) override;
+  absl::Status AddCounters(const std::map<std::string, int64_t>& deltas) override;
+  absl::Status SetPosition(const std::string& source, int32_t partition,
+                           int64_t position) override;
+  absl::Status ClearSourceState(const std::string& source) override;
+  absl::Status Commit() override;
+
+ private:
+  // Starts the transaction at the first write, so the write lock is held only while the
+  // batch is actually being written.
+  absl::Status Begin();
+  // Records a failed write that made SQLite roll the whole transaction back.
+  absl::Status Check(absl::Status status);
+
+  SqliteStore* store_;
+  bool begun_ = false;
+  bool finished_ = false;
+  absl::Status broken_;
+};
+
+class SqliteStore final : public Store {
+ public:
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const SqliteOptions& options);
+  ~SqliteStore() override;
+
+  absl::Status Init() override;
+  absl::StatusOr<int64_t> AppendLog(std::vector<LogRecord>* records) override;
+  absl::Status ReadLog(int64_t after, size_t max, std::vector<LogRecord>* out) override;
+  absl::StatusOr<int64_t> LogEnd() override;
+  absl::Status CreateTable(const TableSpec& table) override;
+  absl::Status DropTable(const std::string& table) override;
+  absl::StatusOr<std::vector<ViewVersion>> ListViewVersions() override;
+  absl::Status RecordViewVersion(const ViewVersion& version) override;
+  absl::Status ActivateVersion(const std::string& view, int64_t version,
+                               const std::string& table) override;
+  absl::Status BulkInsert(const TableSpec& table,
+                          const std::function<const Row*()>& next_row) override;
+  absl::StatusOr<std::optional<Row>> GetRow(const TableSpec& table, const Row& key) override;
+  absl::StatusOr<std::optional<KeyState>> GetKeyState(const std::string& source,
+                                                      const std::string& key) override;
+  absl::StatusOr<std::vector<PendingEvent>> GetPending(const std::string& source,
+                                                       const std::string& key) override;
+  absl::StatusOr<std::vector<PendingEvent>> ListPending(const std::string& source) override;
+  absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> LoadEventIds(
+      const std::string& source) override;
+  absl::StatusOr<std::map<int32_t, int64_t>> GetPositions(const std::string& source) override;
+  absl::StatusOr<std::map<std::string, int64_t>> GetCounters() override;
+  absl::StatusOr<std::vector<DeadLetter>> ListDeadLetters(bool only_open) override;
+  absl::StatusOr<std::optional<DeadLetter>> GetDeadLetter(int64_t id) override;
+  absl::Status ScanTable(const TableSpec& table,
+                         const std::function<void(const Row&)>& each) override;
+  std::unique_ptr<Batch> BeginBatch() override;
+
+  // ---- Used by SqliteBatch
+  sqlite3* db() const { return db_; }
+  bool InTransaction() const { return sqlite3_get_autocommit(db_) == 0; }
+  absl::StatusOr<sqlite3_stmt*> Fixed(FixedId id);
+  absl::StatusOr<TableStmt*> ForTable(const TableSpec& table, TableOp op);
+  // Steps a statement that returns no rows.
+  absl::Status StepDone(sqlite3_stmt* stmt, std::string_view label = {});
+  absl::Status BeginImmediate();
+  absl::Status CommitTxn();
+  void RollbackTxn();
+
+ private:
+  SqliteStore(sqlite3* db, SqliteOptions options) : db_(db), options_(std::move(options)) {}
+
+  absl::Status Configure();
+  absl::Status Exec(const std::string& sql);
+  // Runs `fn` in a BEGIN IMMEDIATE transaction; commits when it returns ok, else rolls back.
+  template <typename F>
+  absl::Status InTxn(F&& fn);
+  absl::StatusOr<int64_t> QueryInt(sqlite3_stmt* stmt);
+  // Forgets the cached statements of a table (it is being dropped or recreated).
+  void InvalidateTable(std::string_view name);
+  absl::Status ReadRow(sqlite3_stmt* stmt, const TableSpec& table, Row* row);
+  absl::StatusOr<std::vector<PendingEvent>> ReadPending(sqlite3_stmt* stmt);
+  absl::StatusOr<std::vector<DeadLetter>> ReadDeadLetters(sqlite3_stmt* stmt);
+  absl::Status BulkLoad(const TableSpec& table, const std::function<const Row*()>& next_row);
+  static int BusyHandler(void* arg, int count);
+
+  sqlite3* db_;
+  SqliteOptions options_;
+  std::array<Stmt, kNumFixed> fixed_;
+  std::unordered_map<std::string, TableStmt> table_stmts_;
+  std::string table_key_;  // reused lookup key for table_stmts_
+  std::chrono::steady_clock::time_point busy_since_;
+};
+
+// ---- SqliteStore: plumbing
+
+absl::StatusOr<std::unique_ptr<Store>> SqliteStore::Open(const SqliteOptions& options) {
+  sqlite3* db = nullptr;
+  const int rc =
+      sqlite3_open_v2(options.path.c_str(), &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    absl::Status status = Error(db, rc, absl::StrCat("open ", options.path));
+    sqlite3_close_v2(db);
+    return status;
+  }
+  std::unique_ptr<SqliteStore> store(new SqliteStore(db, options));
+  SV_RETURN_IF_ERROR(store->Configure());
+  return store;
+}
+
+SqliteStore::~SqliteStore() {
+  if (InTransaction()) RollbackTxn();
+  for (Stmt& stmt : fixed_) stmt = Stmt();
+  table_stmts_.clear();
+  sqlite3_close_v2(db_);
+}
+
+int SqliteStore::BusyHandler(void* arg, int count) {
+  auto* self = static_cast<SqliteStore*>(arg);
+  const auto now = std::chrono::steady_clock::now();
+  if (count == 0) self->busy_since_ = now;
+  if (now - self->busy_since_ >= std::chrono::milliseconds(self->options_.busy_timeout_ms)) {
+    return 0;
+  }
+  // Short sleeps: the lock holders here (a batch commit, a log append) are brief, and a long
+  // sleep would let a busy writer starve a waiting one. 50us, 100us, ... capped at 2ms.
+  const int shift = std::min(count, 5);
+  std::this_thread::sleep_for(std::chrono::microseconds(std::min(50 << shift, 2000)));
+  return 1;
+}
+
+absl::Status SqliteStore::Configure() {
+  sqlite3_extended_result_codes(db_, 1);
+  sqlite3_busy_handler(db_, &SqliteStore::BusyHandler, this);
+  {
+    sqlite3_stmt* raw = nullptr;
+    const char* sql = "PRAGMA journal_mode=WAL";
+    int rc = sqlite3_prepare_v2(db_, sql, -1, &raw, nullptr);
+    Stmt stmt(raw);
+    if (rc != SQLITE_OK) return Error(db_, rc, sql);
+    rc = sqlite3_step(stmt.get());
+    if (rc != SQLITE_ROW) return Error(db_, rc, sql);
+    const std::string mode = ColumnString(stmt.get(), 0);
+    if (mode != "wal" && mode != "memory") {
+      return absl::InternalError(
+          absl::StrCat("sqlite: ", sql, ": database stays in journal mode ", mode));
+    }
+  }
+  const int64_t cache_kib = options_.bulk_mode ? kCacheKibBulk : kCacheKibNormal;
+  return Exec(absl::StrCat("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF; ",
+                           "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-", cache_kib, ";"));
+}
+
+absl::Status SqliteStore::Exec(const std::string& sql) {
+  const int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) return Error(db_, rc, SqlLabel(sql));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<sqlite3_stmt*> SqliteStore::Fixed(FixedId id) {
+  Stmt& slot = fixed_[id];
+  if (!slot) {
+    sqlite3_stmt* raw = nullptr;
+    const int rc = sqlite3_prepare_v3(db_, kFixedSql[id], -1, SQLITE_PREPARE_PERSISTENT, &raw,
+                                      nullptr);
+    if (rc != SQLITE_OK) {
+      sqlite3_finalize(raw);
+      return Error(db_, rc, SqlLabel(kFixedSql[id]));
+    }
+    slot = Stmt(raw);
+  }
+  return slot.get();
+}
+
+absl::StatusOr<TableStmt*> SqliteStore::ForTable(const TableSpec& table, TableOp op) {
+  table_key_.assign(1, static_cast<char>(op));
+  table_key_ += table.name;
+  auto it = table_stmts_.find(table_key_);
+  if (it != table_stmts_.end() && it->second.columns == table.columns.size() &&
+      it->second.key == table.key.size()) {
+    return &it->second;
+  }
+  SV_RETURN_IF_ERROR(ValidateSpec(table));
+  const std::string name = QuoteIdent(table.name);
+  std::string sql;
+  std::string label;
+  switch (op) {
+    case TableOp::kUpsert: {
+      label = absl::StrCat("INSERT INTO ", name);
+      sql = absl::StrCat(label, "(", ColumnList(table), ") VALUES(");
+      for (size_t i = 0; i < table.columns.size(); ++i) absl::StrAppend(&sql, i ? ", ?" : "?");
+      absl::StrAppend(&sql, ") ON CONFLICT(", KeyList(table), ") DO ");
+      std::string set;
+      for (size_t i = 0; i < table.columns.size(); ++i) {
+        if (std::find(table.key.begin(), table.key.end(), static_cast<int>(i)) !=
+            table.key.end()) {
+          continue;
+        }
+        const std::string col = QuoteIdent(table.columns[i].name);
+        absl::StrAppend(&set, set.empty() ? "" : ", ", col, " = excluded.", col);
+      }
+      absl::StrAppend(&sql, set.empty() ? "NOTHING" : absl::StrCat("UPDATE SET ", set));
+      break;
+    }
+    case TableOp::kDelete:
+      label = absl::StrCat("DELETE FROM ", name);
+      sql = absl::StrCat(label, " WHERE ", KeyWhere(table));
+      break;
+    case TableOp::kGet:
+      label = absl::StrCat("SELECT FROM ", name);
+      sql = absl::StrCat("SELECT ", ColumnList(table), " FROM ", name, " WHERE ", KeyWhere(table));
+      break;
+  }
+  sqlite3_stmt* raw = nullptr;
+  const int rc = sqlite3_prepare_v3(db_, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
+  if (rc != SQLITE_OK) {
+    sqlite3_finalize(raw);
+    return Error(db_, rc, label);
+  }
+  TableStmt& entry = table_stmts_[table_key_];
+  entry.stmt = Stmt(raw);
+  entry.label = std::move(label);
+  entry.columns = table.columns.size();
+  entry.key = table.key.size();
+  return &entry;
+}
+
+void SqliteStore::InvalidateTable(std::string_view name) {
+  for (TableOp op : {TableOp::kUpsert, TableOp::kDelete, TableOp::kGet}) {
+    std::string key(1, static_cast<char>(op));
+    key.append(name);
+    table_stmts_.erase(key);
+  }
+}
+
+absl::Status SqliteStore::StepDone(sqlite3_stmt* stmt, std::string_view label) {
+  const int rc = sqlite3_step(stmt);
+  if (rc == SQLITE_DONE || rc == SQLITE_ROW) return absl::OkStatus();
+  return Error(db_, rc, label.empty() ? SqlLabel(sqlite3_sql(stmt)) : std::string(label));
+}
+
+absl::StatusOr<int64_t> SqliteStore::QueryInt(sqlite3_stmt* stmt) {
+  ResetOnExit reset(stmt);
+  const int rc = sqlite3_step(stmt);
+  if (rc == SQLITE_ROW) return sqlite3_column_int64(stmt, 0);
+  if (rc == SQLITE_DONE) return 0;
+  return Error(db_, rc, SqlLabel(sqlite3_sql(stmt)));
+}
+
+absl::Status SqliteStore::BeginImmediate() {
+  if (InTransaction()) {
+    return absl::FailedPreconditionError(
+        "sqlite: BEGIN IMMEDIATE: a transaction (an uncommitted Batch?) is already open on "
+        "this Store");
+  }
+  SV_ASSIGN_OR_RETURN(sqlite3_stmt * begin, Fixed(kBegin));
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(options_.busy_timeout_ms);
+  for (;;) {
+    const int rc = sqlite3_step(begin);
+    sqlite3_reset(begin);
+    if (rc == SQLITE_DONE) return absl::OkStatus();
+    // The busy handler already waited for most kinds of contention; a few (e.g. WAL recovery
+    // by another connection) report SQLITE_BUSY without consulting it, so retry here too.
+    if ((rc & 0xff) != SQLITE_BUSY || std::chrono::steady_clock::now() >= deadline) {
+      return Error(db_, rc, "BEGIN IMMEDIATE");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+absl::Status SqliteStore::CommitTxn() {
+  SV_ASSIGN_OR_RETURN(sqlite3_stmt * commit, Fixed(kCommit));
+  const int rc = sqlite3_step(commit);
+  sqlite3_reset(commit);
+  if (rc == SQLITE_DONE) return absl::OkStatus();
+  absl::Status status = Error(db_, rc, "COMMIT");
+  RollbackTxn();
+  return status;
+}
+
+void SqliteStore::RollbackTxn() {
+  if (!InTransaction()) return;
+  absl::StatusOr<sqlite3_stmt*> rollback = Fixed(kRollback);
+  if (rollback.ok()) {
+    sqlite3_step(*rollback);
+    sqlite3_reset(*rollback);
+  } else {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+}
+
+template <typename F>
+absl::Status SqliteStore::InTxn(F&& fn) {
+  SV_RETURN_IF_ERROR(BeginImmediate());
+  absl::Status status = fn();
+  if (!status.ok()) {
+    RollbackTxn();
+    return status;
+  }
+  return CommitTxn();
+}
+
+// ---- Init
+
+absl::Status SqliteStore::Init() {
+  return InTxn([&]() -> absl::Status {
+    SV_RETURN_IF_ERROR(Exec("CREATE TABLE IF NOT EXISTS sv_meta(name TEXT PRIMARY KEY, value TEXT)"));
+    SV_ASSIGN_OR_RETURN(sqlite3_stmt * get, Fixed(kMetaGet));
+    int64_t version = 0;
+    {
+      ResetOnExit reset(get);
+      BindText(get, 1, "schema_version");
+      const int rc = sqlite3_step(get);
+      if (rc == SQLITE_ROW) {
+        version = sqlite3_column_int64(get, 0);
+      } else if (rc != SQLITE_DONE) {
+        return Error(db_, rc, "read schema version");
+      }
+    }
+    if (version > kSchemaVersion) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("sqlite: database schema version ", version,
+                       " is newer than this binary supports (", kSchemaVersion, ")"));
+    }
+    if (version == kSchemaVersion) return absl::OkStatus();
+    for (int64_t v = std::max<int64_t>(version, 0); v < kSchemaVersion; ++v) {
+      SV_RETURN_IF_ERROR(Exec(kMigrations[v]));
+    }
+    SV_ASSIGN_OR_RETURN(sqlite3_stmt * put, Fixed(kMetaPut));
+    ResetOnExit reset(put);
+    const std::string value = absl::StrCat(kSchemaVersion);
+    BindText(put, 1, "schema_version");
+    BindText(put, 2, value);
+    return StepDone(put);
+  });
+}
+
+// ---- Embedded log
+
+absl::StatusOr<int64_t> SqliteStore::AppendLog(std::vector<LogRecord>* records) {
+  if (records->empty()) return LogEnd();
+  const int64_t now = Clock::Real()->NowMicros();
+  int64_t first = 0;
+  SV_RETURN_IF_ERROR(InTxn([&]() -> absl::Status {
+    SV_ASSIGN_OR_RETURN(sqlite3_stmt * end, Fixed(kLogEnd));
+    SV_ASSIGN_OR_RETURN(first, QueryInt(end));
+    ++first;
+    SV_ASSIGN_OR_RETURN(sqlite3_stmt * insert, Fixed(kLogInsert));
+    int64_t position = first;
+    for (const LogRecord& record : *records) {
+      ResetOnExit reset(insert);
+      sqlite3_bind_int64(insert, 1, position++);
+      sqlite3_bind_int64(insert, 2, record.log_time_us != 0 ? record.log_time_us : now);
+      BindText(insert, 3, record.key);
+      BindText(insert, 4, record.raw);
+      SV_RETURN_IF_ERROR(StepDone(insert));
+    }
+    return absl::OkStatus();
+  }));
+  int64_t position = first;
+  for (LogRecord& record : *records) {
+    record.position = position++;
+    if (record.log_time_us == 0) record.log_time_us = now;
+  }
+  return position - 1;
+}
+
+absl::Status SqliteStore::ReadLog(int64_t after, size_t max, std::vector<LogRecord>* out) {
+  SV_ASSIGN_OR_RETURN(sqlite3_stmt * read, Fixed(kLogRead));
+  ResetOnExit reset(read);
+  sqlite3_bind_int64(read, 1, after);
+  sqlite3_bind_int64(read, 2, static_cast<int64_t>(std::min<size_t>(max, INT64_MAX)));
+  // Overwrite the records already in `out` so their strings' capacity is reused.
+  size_t n = 0;
+  for (;;) {
+    const int rc = sqlite3_step(read);
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_ROW) {
+      out->resize(n);
+      return Error(db_, rc, "read sv_log");
+    }
+    if (n == out->size()) out->emplace_back();
+    LogRecord& record = (*out)[n++];
+    record.position = sqlite3_column_int64(read, 0);
+    record.log_time_us = sqlite3_column_int64(read, 1);
+    AssignColumnString(read, 2, &record.key);
+    AssignColumnString(read, 3, &record.raw);
+  }
+  out->resize(n);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> SqliteStore::LogEnd() {
+  SV_ASSIGN_OR_RETURN(sqlite3_stmt * end, Fixed(kLogEnd));
+  return QueryInt(end);
+}
+
+// ---- View tables and versions
+
+absl::Status SqliteStore::CreateTable(const TableSpec& table) {
+  SV_RETURN_IF_ERROR(ValidateSpec(table));
+  InvalidateTable(table.name);
+  const std::string name = QuoteIdent(table.name);
+  std::string sql = absl::StrCat("DROP TABLE IF EXISTS ", name, ";\nCREATE TABLE ", name, "(");
+  for (size_t i = 0; i < table.columns.size(); ++i) {
+    const std::string_view type = sqlite::SqlTypeName(table.columns[i].type);
+    absl::StrAppend(&sql, i > 0 ? ", " : "", QuoteIdent(table.columns[i].name),
+                    type.empty() ? "" : " ", absl::string_view(type.data(), type.size()));
+  }
+  absl::StrAppend(&sql, ", PRIMARY KEY(", KeyList(table), ")) WITHOUT ROWID;\n");
+  for (size_t i = 0; i < table.indexes.size(); ++i) {
+    absl::StrAppend(&sql, CreateIndexSql(table, i), ";\n");
+  }
+  return InTxn([&] { return Exec(sql); });
+}
+
+absl::Status SqliteStore::DropTable(const std::string& table) {
+  InvalidateTable(table);
+  return InTxn([&] { return Exec(absl::StrCat("DROP TABLE IF EXISTS ", QuoteIdent(table))); });
+}
+
+absl::StatusOr<std::vector<ViewVersion>> SqliteStore::ListViewVersions() {
+  SV_ASSIGN_OR_RETURN(sqlite3_stmt * list, Fixed(kViewVersionsList));
+  ResetOnExit reset(list);
+  std::vector<ViewVersion> out;
+  for (;;) {
+    const int rc = sqlite3_step(list);
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_ROW) return Error(db_, rc, "read sv_view_versions");
+    ViewVersion& v = out.emplace_back();
+    v.view = ColumnString(list, 0);
+    v.version = sqlite3_column_int64(list, 1);
+    v.table = ColumnString(list, 2);
+    v.definition_hash = ColumnString(list, 3);
+    v.active = sqlite3_column_int64(list, 4) != 0;
+  }
+  return out;
+}
+
+absl::Status SqliteStore::RecordViewVersion(const ViewVersion& version) {
+  return InTxn([&]() -> absl::Status {
+    SV_ASSIGN_OR_RETURN(sqlite3_stmt * put, Fixed(kViewVersionPut));
+    ResetOnExit reset(put);
+    BindText(put, 1, version.view);
+    sqlite3_bind_int64(put, 2, version.version);
+    BindText(put, 3, version.table);
+    BindText(put, 4, version.definition_hash);
+    sqlite3_bind_int(put, 5, version.active ? 1 : 0);
+    return StepDone(put);
+  });
+}
+
+absl::Status SqliteStore::ActivateVersion(const std::string& view, int64_t version,
+                                          const std::string& table) {
+  return InTxn([&]() -> absl::Status {
+    SV_ASSIGN_OR_RETURN(sqlite3_stmt * exists, Fixed(kTableExists));
+    {
+      ResetOnExit reset(exists);
+      BindText(exists, 1, table);
+      const int rc = sqlite3_step(exists);
+      if (rc == SQLITE_DONE) {
+        return absl::NotFoundError(absl::StrCat("sqlite: activate ", view, " version ", version,
+                                                ": no table ", QuoteIdent(table)));
+      }
+      if (rc != SQLITE_ROW) return Error(db_, rc, "look up table");
+    }
+    const std::string quoted_view = QuoteIdent(view);
+    SV_RETURN_IF_ERROR(Exec(absl::StrCat("DROP VIEW IF EXISTS ", quoted_view, ";\nCREATE VIEW ",
+                                         quoted_view, " AS SELECT * FROM ", QuoteIdent(table))));
+    SV_ASSIGN_OR_RETURN(sqlite3_stmt * activate, Fixed(kViewVersionActivate));
+    {
+      ResetOnExit reset(activate);
+      BindText(activate, 1, view);
+      sqlite3_bind_int64(activate, 2, version);
+      BindText(activate, 3, table);
+      SV_RETURN_IF_ERROR(StepDone(activate));
+    }
+    SV_ASSIGN_OR_RETURN(sqlite3_stmt * others, Fixed(kViewVersionDeactivateOthers));
+    ResetOnExit reset(others);
+    BindText(others, 1, view);
+    sqlite3_bind_int64(others, 2, version);
+    return StepDone(others);
+  });
+}
+
+// ---- Bulk load
+
+absl::Status SqliteStore::BulkInsert(const TableSpec& table,
+                                     const std::function<const Row*()>& next_row) {
+  SV_RETURN_IF_ERROR(ValidateSpec(table));
+  if (InTransaction()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("sqlite: bulk insert into ", table.name, ": a Batch is open on this Store"));
+  }
+  // Secondary indexes are cheaper to build once, sorted, after the load than row by row.
+  if (!table.indexes.empty()) {
+    SV_RETURN_IF_ERROR(InTxn([&]() -> absl::Status {
+      for (size_t i = 0; i < table.indexes.size(); ++i) {
+        SV_RETURN_IF_ERROR(Exec(absl::StrCat("DROP INDEX IF EXISTS ", IndexName(table, i))));
+      }
+      return absl::OkStatus();
+    }));
+  }
+  absl::Status status;
+  {
+    // The shadow table is invisible until ActivateVersion, so its load may skip fsyncs; the
+    // files are synced explicitly below before returning.
+    if (options_.bulk_mode) SV_RETURN_IF_ERROR(Exec("PRAGMA synchronous=OFF"));
+    Defer restore([this] { sqlite3_exec(db_, "PRAGMA synchronous=NORMAL", nullptr, nullptr, nullptr); });
+    status = BulkLoad(table, next_row);
+    if (status.ok() && !table.indexes.empty()) {
+      status = InTxn([&]() -> absl::Status {
+        for (size_t i = 0; i < table.indexes.size(); ++i) {
+          SV_RETURN_IF_ERROR(Exec(CreateIndexSql(table, i)));
+        }
+        return absl::OkStatus();
+      });
+    }
+  }
+  if (!status.ok()) return status;
+  if (options_.bulk_mode) {
+    // Move what can be moved into the database file (the checkpoint syncs under NORMAL), then
+    // sync both files so the load is durable even if the checkpoint was blocked by readers.
+    sqlite3_wal_checkpoint_v2(db_, "main", SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    const char* file = sqlite3_db_filename(db_, "main");
+    if (file != nullptr && file[0] != '\0') {
+      SyncFile(file);
+      SyncFile(absl::StrCat(file, "-wal"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SqliteStore::BulkLoad(const TableSpec& table,
+                                   const std::function<const Row*()>& next_row) {
+  const size_t ncols = table.columns.size();
+  const int max_vars = sqlite3_limit(db_, SQLITE_LIMIT_VARIABLE_NUMBER, -1);
+  const size_t rows_per_stmt =
+      std::max<size_t>(1, std::min(kBulkMaxRowsPerStmt, static_cast<size_t>(max_vars) / ncols));
+  const std::string label = absl::StrCat("INSERT INTO ", QuoteIdent(table.name));
+  auto prepare = [&](size_t rows, Stmt* out) -> absl::Status {
+    std::string sql = absl::StrCat(label, " (", ColumnList(table), ") VALUES ");
+    std::string tuple = "(";
+    for (size_t c = 0; c < ncols; ++c) tuple += c > 0 ? ",?" : "?";
+    tuple += ")";
+    for (size_t r = 0; r < rows; ++r) absl::StrAppend(&sql, r > 0 ? "," : "", tuple);
+    sqlite3_stmt* raw = nullptr;
+    const int rc = sqlite3_prepare_v2(db_, sql.c_str(), -1, &raw, nullptr);
+    *out = Stmt(raw);
+    if (rc != SQLITE_OK) return Error(db_, rc, label);
+    return absl::OkStatus();
+  };
+  Stmt full;
+  SV_RETURN_IF_ERROR(prepare(rows_per_stmt, &full));
+
+  // Rows are copied into `buffer` (reusing its strings' capacity) so that text can be bound
+  // without another copy: the caller's row need only live until the next next_row() call.
+  std::vector<Row> buffer(rows_per_stmt);
+  std::vector<std::string> scratch(rows_per_stmt * ncols);  // formatted kTime values
+  auto bind_rows = [&](sqlite3_stmt* stmt, size_t rows) -> absl::Status {
+    for (size_t r = 0; r < rows; ++r) {
+      for (size_t c = 0; c < ncols; ++c) {
+        const size_t i = r * ncols + c;
+        const int rc = BindValue(stmt, static_cast<int>(i + 1), buffer[r][c], &scratch[i]);
+        if (rc != SQLITE_OK) return Error(db_, rc, label);
+      }
+    }
+    return absl::OkStatus();
+  };
+
+  SV_RETURN_IF_ERROR(BeginImmediate());
+  Defer rollback([this] { RollbackTxn(); });  // no-op after a successful commit
+  size_t pending = 0;
+  int64_t in_txn = 0;
+  for (;;) {
+    const Row* row = next_row();
+    if (row == nullptr) break;
+    if (row->size() != ncols) {
+      return absl::InvalidArgumentError(absl::StrCat("sqlite: bulk insert into ", table.name,
+                                                     ": row has ", row->size(), " values, table has ",
+                                                     ncols, " columns"));
+    }
+    buffer[pending++] = *row;
+    if (pending < rows_per_stmt) continue;
+    SV_RETURN_IF_ERROR(bind_rows(full.get(), pending));
+    SV_RETURN_IF_ERROR(StepDone(full.get(), label));
+    sqlite3_reset(full.get());
+    pending = 0;
+    in_txn += static_cast<int64_t>(rows_per_stmt);
+    if (in_txn >= kBulkRowsPerTxn) {
+      SV_RETURN_IF_ERROR(CommitTxn());
+      SV_RETURN_IF_ERROR(BeginImmediate());
+      in_txn = 0;
+    }
+  }
+  if (pending > 0) {
+    Stmt tail;
+    SV_RETURN_IF_ERROR(prepare(pending, &tail));
+    SV_RETURN_IF_ERROR(bind_rows(tail.get(), pending));
+    SV_RETURN_IF_ERROR(StepDone(tail.get(), label));
+  }
+  return CommitTxn();
+}
+
+// ---- Reads
+
+absl::Status SqliteStore::ReadRow(sqlite3_stmt* stmt, const TableSpec& table, Row* row) {
+  row->resize(table.columns.size());
+  for (size_t c = 0; c < table.columns.size(); ++c) {
+    if (!ReadValue(stmt, static_cast<int>(c), table.columns[c].type, &(*row)[c])) {
+      return absl::DataLossError(absl::StrCat("sqlite: ", table.name, ".",
+                                              table.columns[c].name, ": unparseable time '",
+                                              ColumnString(stmt, static_cast<int>(c)), "'"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<Row>> SqliteStore::GetRow(const TableSpec& table, const Row& key) {
+  if (key.size() != table.key.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("sqlite: get from ", table.name, ": key has ",
+                                                   key.size(), " values, table key has ",
+                                                   table.key.size()));
+  }
+  SV_ASSIGN_OR_RETURN(TableStmt * get, ForTable(table, TableOp::kGet));
+  sqlite3_stmt* stmt = get->stmt.get();
+  ResetOnExit reset(stmt);
+  std::string scratch[8];
+  std::vector<std::string> more;
+  if (key.size() > 8) more.resize(key.size());
+  for (size_t i = 0; i < key.size(); ++i) {
+    std::string* s = i < 8 ? &scratch[i] : &more[i];
+    const int rc = BindValue(stmt, static_cast<int>(i + 1), key[i], s);
+    if (rc != SQLITE_OK) return Error(db_, rc, get->label);
+  }
+  const int rc = sqlite3_step(stmt);
+  if (rc == SQLITE_DONE) return std::optional<Row>();
+  if (rc != SQLITE_ROW) return Error(db_, rc, get->label);
+  Row row;
+  SV_RETURN_IF_ERROR(ReadRow(stmt, table, &row));
+  return std::optional<Row>(std::move(row));
+}
+
+absl::StatusOr<std::optional<KeyState>> SqliteStore::GetKeyState(const std::string& source,
+                                                                 const std::string& key) {
+  SV_ASSIGN_OR_RETURN(sqlite3_stmt * get, Fixed(kKeyGet));
+  ResetOnExit reset(get);
+  BindText(get, 1, source);
+  BindText(get, 2, key);
+  const int rc = sqlite3_step(get);
+  if (rc == SQLITE_DONE) return std::optional<KeyState>();
+  if (rc != SQLITE_ROW) return Error(db_, rc, "read sv_keys");
+  KeyState state;
+  state.key = key;
+  state.last_sequence = sqlite3_column_int64(get, 0);
+  state.parked_on = sqlite3_column_int64(get, 1);
+  return std::optional<KeyState>(std::move(state));
+}
+
+absl::StatusOr<std::vector<PendingEvent>> SqliteStore::ReadPending(sqlite3_stmt* stmt) {
+  std::vector<PendingEvent> out;
+  for (;;) {
+    const int rc = sqlite3_step(stmt);
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_ROW) return Error(db_, rc, "read sv_pending");
+    PendingEvent& e = out.emplace_back();
+    e.key = ColumnString(stmt, 0);
+    e.partition = sqlite3_column_int(stmt, 1);
+    e.position = sqlite3_column_int64(stmt, 2);
+    e.sequence = sqlite3_column_int64(stmt, 3);
+    e.log_time_us = sqlite3_column_int64(stmt, 4);
+    e.held = sqlite3_column_int(stmt, 5) != 0;
+    e.raw = ColumnString(stmt, 6);
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<PendingEvent>> SqliteStore::GetPending(const std::string& source,
+                                                                  const std::string& key) {
+  SV_ASSIGN_OR_RETURN(sqlite3_stmt * get, Fixed(kPendingByKey));
+  ResetOnExit reset(get);
+  BindText(get, 1, source);
+  BindText(get, 2, key);
+  SV_ASSIGN_OR_RETURN(std::vector<PendingEvent> out, ReadPending(get));
+  // Stashed events come first in sequence order; held ones follow in position order.
+  auto held = std::find_if(out.begin(), out.end(), [](const PendingEvent& e) { return e.held; });
+  std::stable_sort(held, out.end(), [](const PendingEvent& a, const PendingEvent& b) {
+    return a.position < b.position;
+  });
+  return out;
+}
+
+absl::StatusOr<std::vector<PendingEvent>> SqliteStore::ListPending(const std::string& source) {
+  SV_ASSIGN_OR_RETURN(sqlite3_stmt * list, Fixed(kPendingList));
+  ResetOnExit reset(list);
+  BindText(list, 1, source);
+  return ReadPending(list);
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> SqliteStore::LoadEventIds(
+    const std::string& source) {
+  SV_ASSIGN_OR_RETURN(sqlite3_stmt * load, Fixed(kEventIdLoad));
+  ResetOnExit reset(load);
+  BindText(load, 1, source);
+  std::vector<std::pair<std::string, int64_t>> out;
+  for (;;) {
+    const int rc = sqlite3_step(load);
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_ROW) return Error(db_, rc, "read sv_event_ids");
+    out.emplace_back(ColumnString(load, 0), sqlite3_column_int64(load, 1));
+  }
+  return out;
+}
+
+absl::StatusOr<std::map<int32_t, int64_t>> SqliteStore::GetPositions(const std::string& source) {
+  SV_ASSIGN_OR_RETURN(sqlite3_stmt * get, Fixed(kPositionsGet));
+  ResetOnExit reset(get);
+  BindText(get, 1, source);
+  std::map<int32_t, int64_t> out;
+  for (;;) {
+    const int rc = sqlite3_step(get);
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_ROW) return Error(db_, rc, "read sv_positions");
+    out[sqlite3_column_int(get, 0)] = sqlite3_column_int64(get, 1);
+  }
+  return out;
+}
+
+absl::StatusOr<std::map<std::string, int64_t>> SqliteStore::GetCounters() {
+  SV_ASSIGN_OR_RETURN(sqlite3_stmt * get, Fixed(kCountersGet));
+  ResetOnExit reset(get);
+  std::map<std::string, int64_t> out;
+  for (;;) {
+    const int rc = sqlite3_step(get);
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_ROW) return Error(db_, rc, "read sv_counters");
+    out[ColumnString(get, 0)] = sqlite3_column_int64(get, 1);
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<DeadLetter>> SqliteStore::ReadDeadLetters(sqlite3_stmt* stmt) {
+  std::vector<DeadLetter> out;
+  for (;;) {
+    const int rc = sqlite3_step(stmt);
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_ROW) return Error(db_, rc, "read sv_dead_letters");
+    DeadLetter& dl = out.emplace_back();
+    dl.id = sqlite3_column_int64(stmt, 0);
+    dl.source = ColumnString(stmt, 1);
+    dl.partition = sqlite3_column_int(stmt, 2);
+    dl.position = sqlite3_column_int64(stmt, 3);
+    dl.key = ColumnString(stmt, 4);
+    dl.reason = ColumnString(stmt, 5);
+    dl.raw = ColumnString(stmt, 6);
+    dl.created_us = sqlite3_column_int64(stmt, 7);
+    dl.state = ParseState(ColumnString(stmt, 8));
+    dl.parks_key = sqlite3_column_int(stmt, 9) != 0;
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<DeadLetter>> SqliteStore::ListDeadLetters(bool only_open) {
+  SV_ASSIGN_OR_RETURN(sqlite3_stmt * list,
+                      Fixed(only_open ? kDeadLetterListOpen : kDeadLetterList));
+  ResetOnExit reset(list);
+  return ReadDeadLetters(list);
+}
+
+absl::StatusOr<std::optional<DeadLetter>> SqliteStore::GetDeadLetter(int64_t id) {
+  SV_ASSIGN_OR_RETURN(sqlite3_stmt * get, Fixed(kDeadLetterGet));
+  ResetOnExit reset(get);
+  sqlite3_bind_int64(get, 1, id);
+  SV_ASSIGN_OR_RETURN(std::vector<DeadLetter> found, ReadDeadLetters(get));
+  if (found.empty()) return std::optional<DeadLetter>();
+  return std::optional<DeadLetter>(std::move(found.front()));
+}
+
+absl::Status SqliteStore::ScanTable(const TableSpec& table,
+                                    const std::function<void(const Row&)>& each) {
+  SV_RETURN_IF_ERROR(ValidateSpec(table));
+  const std::string sql = absl::StrCat("SELECT ", ColumnList(table), " FROM ",
+                                       QuoteIdent(table.name), " ORDER BY ", KeyList(table));
+  sqlite3_stmt* raw = nullptr;
+  int rc = sqlite3_prepare_v2(db_, sql.c_str(), -1, &raw, nullptr);
+  Stmt stmt(raw);
+  if (rc != SQLITE_OK) return Error(db_, rc, absl::StrCat("scan ", QuoteIdent(table.name)));
+  Row row;
+  for (;;) {
+    rc = sqlite3_step(stmt.get());
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_ROW) return Error(db_, rc, absl::StrCat("scan ", QuoteIdent(table.name)));
+    SV_RETURN_IF_ERROR(ReadRow(stmt.get(), table, &row));
+    each(row);
+  }
+  return absl::OkStatus();
+}
+
+std::unique_ptr<Batch> SqliteStore::BeginBatch() { return std::make_unique<SqliteBatch>(this); }
+
+// ---- SqliteBatch
+
+SqliteBatch::~SqliteBatch() {
+  if (begun_ && !finished_) store_->RollbackTxn();
+}
+
+absl::Status SqliteBatch::Begin() {
+  if (finished_) return absl::FailedPreconditionError("sqlite: batch already committed");
+  if (!broken_.ok()) return broken_;
+  if (begun_) return absl::OkStatus();
+  SV_RETURN_IF_ERROR(store_->BeginImmediate());
+  begun_ = true;
+  return absl::OkStatus();
+}
+
+absl::Status SqliteBatch::Check(absl::Status status) {
+  // Most failures (a constraint, say) undo only the failed statement; a few (I/O errors, a full
+  // disk) roll back the whole transaction, after which nothing of this batch may commit.
+  if (!status.ok() && broken_.ok() && !store_->InTransaction()) {
+    broken_ = absl::Status(status.code(),
+                           absl::StrCat(status.message(), " (the batch was rolled back)"));
+  }
+  return status;
+}
+
+absl::Status SqliteBatch::Upsert(const TableSpec& table, const Row& row) {
+  if (row.size() != table.columns.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("sqlite: upsert into ", table.name, ": row has ",
+                                                   row.size(), " values, table has ",
+                                                   table.columns.size(), " columns"));
+  }
+  SV_RETURN_IF_ERROR(Begin());
+  SV_ASSIGN_OR_RETURN(TableStmt * upsert, store_->ForTable(table, TableOp::kUpsert));
+  sqlite3_stmt* stmt = upsert->stmt.get();
+  ResetOnExit reset(stmt);
+  std::string scratch[16];
+  std::vector<std::string> more;
+  if (row.size() > 16) more.resize(row.size());
+  for (size_t i = 0; i < row.size(); ++i) {
+    std::string* s = i < 16 ? &scratch[i] : &more[i];
+    const int rc = BindValue(stmt, static_cast<int>(i + 1), row[i], s);
+    if (rc != SQLITE_OK) return Error(store_->db(), rc, upsert->label);
+  }
+  return Check(store_->StepDone(stmt, upsert->label));
+}
+
+absl::Status SqliteBatch::Delete(const TableSpec& table, const Row& key) {
+  if (key.size() != table.key.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("sqlite: delete from ", table.name,
+                                                   ": key has ", key.size(),
+                                                   " values, table key has ", table.key.size()));
+  }
+  SV_RETURN_IF_ERROR(Begin());
+  SV_ASSIGN_OR_RETURN(TableStmt * del, store_->ForTable(table, TableOp::kDelete));
+  sqlite3_stmt* stmt = del->stmt.get();
+  ResetOnExit reset(stmt);
+  std::string scratch[8];
+  std::vector<std::string> more;
+  if (key.size() > 8) more.resize(key.size());
+  for (size_t i = 0; i < key.size(); ++i) {
+    std::string* s = i < 8 ? &scratch[i] : &more[i];
+    const int rc = BindValue(stmt, static_cast<int>(i + 1), key[i], s);
+    if (rc != SQLITE_OK) return Error(store_->db(), rc, del->label);
+  }
+  return Check(store_->StepDone(stmt, del->label));
+}
+
+absl::Status SqliteBatch::PutKeyState(const std::string& source, const KeyState& state) {
+  SV_RETURN_IF_ERROR(Begin());
+  SV_ASSIGN_OR_RETURN(sqlite3_stmt * put, store_->Fixed(kKeyPut));
+  ResetOnExit reset(put);
+  BindText(put, 1, source);
+  BindText(put, 2, state.key);
+  sqlite3_bind_int64(put, 3, state.last_sequence);
+  sqlite3_bind_int64(put, 4, state.parked_on);
+  return Check(store_->StepDone(put));
+}
+
+absl::Status SqliteBatch::PutPending(const std::string& source, const PendingEvent& event) {
+  SV_RETURN_IF_ERROR(Begin());
+  SV_ASSIGN_OR_RETURN(sqlite3_stmt * put, store_->Fixed(kPendingPut));
+  ResetOnExit reset(put);
+  BindText(put, 1, source);
+  BindText(put, 2, event.key);
+  sqlite3_bind_int(put, 3, event.partition);
+  sqlite3_bind_int64(put, 4, event.position);
+  sqlite3_bind_int64(put, 5, event.sequence);
+  sqlite3_bind_int64(put, 6, event.log_time_us);
+  sqlite3_bind_int(put, 7, event.held ? 1 : 0);
+  BindText(put, 8, event.raw);
+  return Check(store_->StepDone(put));
+}
+
+absl::Status SqliteBatch::DeletePending(const std::string& source, int32_t partition,
+                                        int64_t position) {
+  SV_RETURN_IF_ERROR(Begin());
+  SV_ASSIGN_OR_RETURN(sqlite3_stmt * del, store_->Fixed(kPendingDelete));
+  ResetOnExit reset(del);
+  BindText(del, 1, source);
+  sqlite3_bind_int(del, 2, partition);
+  sqlite3_bind_int64(del, 3, position);
+  return Check(store_->StepDone(del));
+}
+
+absl::Status SqliteBatch::AddDeadLetter(DeadLetter* dl) {
+  SV_RETURN_IF_ERROR(Begin());
+  SV_ASSIGN_OR_RETURN(sqlite3_stmt * add, store_->Fixed(kDeadLetterAdd));
+  ResetOnExit reset(add);
+  const int64_t created = dl->created_us != 0 ? dl->created_us : Clock::Real()->NowMicros();
+  BindText(add, 1, dl->source);
+  sqlite3_bind_int(add, 2, dl->partition);
+  sqlite3_bind_int64(add, 3, dl->position);
+  BindText(add, 4, dl->key);
+  BindText(add, 5, dl->reason);
+  BindText(add, 6, dl->raw);
+  sqlite3_bind_int64(add, 7, created);
+  BindText(add, 8, StateName(dl->state));
+  sqlite3_bind_int(add, 9, dl->parks_key ? 1 : 0);
+  SV_RETURN_IF_ERROR(Check(store_->StepDone(add)));
+  dl->id = sqlite3_last_insert_rowid(store_->db());
+  dl->created_us = created;
+  return absl::OkStatus();
+}
+
+absl::Status SqliteBatch::SetDeadLetterState(int64_t id, DeadLetterState state) {
+  SV_RETURN_IF_ERROR(Begin());
+  SV_ASSIGN_OR_RETURN(sqlite3_stmt * set, store_->Fixed(kDeadLetterSetState));
+  ResetOnExit reset(set);
+  sqlite3_bind_int64(set, 1, id);
+  BindText(set, 2, StateName(state));
+  SV_RETURN_IF_ERROR(Check(store_->StepDone(set)));
+  if (sqlite3_changes(store_->db()) == 0) {
+    return absl::NotFoundError(absl::StrCat("sqlite: no dead letter ", id));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SqliteBatch::PutEventId(const std::string& source, const std::string& event_id,
+                                     int64_t position) {
+  SV_RETURN_IF_ERROR(Begin());
+  SV_ASSIGN_OR_RETURN(sqlite3_stmt * put, store_->Fixed(kEventIdPut));
+  ResetOnExit reset(put);
+  BindText(put, 1, source);
+  BindText(put, 2, event_id);
+  sqlite3_bind_int64(put, 3, position);
+  return Check(store_->StepDone(put));
+}
+
+absl::Status SqliteBatch::PruneEventIds(const std::string& source, int64_t below) {
+  SV_RETURN_IF_ERROR(Begin());
+  SV_ASSIGN_OR_RETURN(sqlite3_stmt * prune, store_->Fixed(kEventIdPrune));
+  ResetOnExit reset(prune);
+  BindText(prune, 1, source);
+  sqlite3_bind_int64(prune, 2, below);
+  return Check(store_->StepDone(prune));
+}
+
+absl::Status SqliteBatch::AddCounters(const std::map<std::string, int64_t>& deltas) {
+  if (deltas.empty()) return absl::OkStatus();
+  SV_RETURN_IF_ERROR(Begin());
+  SV_ASSIGN_OR_RETURN(sqlite3_stmt * add, store_->Fixed(kCounterAdd));
+  for (const auto& [name, delta] : deltas) {
+    ResetOnExit reset(add);
+    BindText(add, 1, name);
+    sqlite3_bind_int64(add, 2, delta);
+    SV_RETURN_IF_ERROR(Check(store_->StepDone(add)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SqliteBatch::SetPosition(const std::string& source, int32_t partition,
+                                      int64_t position) {
+  SV_RETURN_IF_ERROR(Begin());
+  SV_ASSIGN_OR_RETURN(sqlite3_stmt * set, store_->Fixed(kPositionSet));
+  ResetOnExit reset(set);
+  BindText(set, 1, source);
+  sqlite3_bind_int(set, 2, partition);
+  sqlite3_bind_int64(set, 3, position);
+  return Check(store_->StepDone(set));
+}
+
+absl::Status SqliteBatch::ClearSourceState(const std::string& source) {
+  SV_RETURN_IF_ERROR(Begin());
+  for (FixedId id : {kClearKeys, kClearPending, kClearEventIds}) {
+    SV_ASSIGN_OR_RETURN(sqlite3_stmt * clear, store_->Fixed(id));
+    ResetOnExit reset(clear);
+    BindText(clear, 1, source);
+    SV_RETURN_IF_ERROR(Check(store_->StepDone(clear)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SqliteBatch::Commit() {
+  if (finished_) return absl::FailedPreconditionError("sqlite: batch already committed");
+  finished_ = true;
+  if (!broken_.ok()) {
+    store_->RollbackTxn();
+    return broken_;
+  }
+  if (!begun_) return absl::OkStatus();
+  return store_->CommitTxn();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options) {
+  return SqliteStore::Open(options);
+}
+
+}  // namespace sv::store

@@ -13,7 +13,8 @@ absl::Status Error(sqlite3* db, int rc, std::string_view context) {
   if (msg == nullptr || (db != nullptr && sqlite3_extended_errcode(db) != rc)) {
     msg = sqlite3_errstr(rc);
   }
-  std::string text = absl::StrCat("sqlite: ", context, ": ", msg, " (code ", rc, ")");
+  std::string text = absl::StrCat("sqlite: ", absl::string_view(context.data(), context.size()),
+                                 ": ", msg, " (code ", rc, ")");
   const int primary = rc & 0xff;
   if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
     return absl::UnavailableError(std::move(text));
@@ -26,7 +27,7 @@ std::string SqlLabel(std::string_view sql) {
   const size_t nl = sql.find('\n');
   if (nl != std::string_view::npos) sql = sql.substr(0, nl);
   constexpr size_t kMax = 120;
-  if (sql.size() > kMax) return absl::StrCat(sql.substr(0, kMax), "…");
+  if (sql.size() > kMax) return absl::StrCat(absl::string_view(sql.data(), kMax), "…");
   return std::string(sql);
 }
 

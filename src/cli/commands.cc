@@ -1,0 +1,273 @@
+#include "cli/commands.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "common/time_util.h"
+#include "config/config.h"
+#include "engine/engine.h"
+
+namespace sv::cli {
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+void OnSignal(int) { g_stop.store(true); }
+
+std::string JsonEscape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// One JSON object per line on stderr: structured logs a collector can parse.
+void Log(const char* level, std::string_view msg) {
+  std::fprintf(stderr, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\"}\n",
+               FormatTime(Clock::Real()->NowMicros()).c_str(), level, JsonEscape(msg).c_str());
+}
+
+int Fail(const absl::Status& s) {
+  Log("error", s.message());
+  return absl::IsInvalidArgument(s) ? 2 : 1;
+}
+
+absl::StatusOr<config::Config> LoadWithStore(const CommonOptions& common) {
+  auto config = config::LoadConfig(common.config_path);
+  if (!config.ok()) return config.status();
+  if (!common.store_path.empty()) config->store.path = common.store_path;
+  return config;
+}
+
+// One process at a time may drive a store's engine state (run, rebuild, dead-letter actions):
+// an advisory lock on "<store>.lock", released by the kernel when the process dies.
+class EngineLock {
+ public:
+  absl::Status Acquire(const std::string& store_path) {
+    const std::string path = store_path + ".lock";
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT, 0644);
+    if (fd_ < 0) return absl::InternalError(absl::StrCat("cannot open ", path));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "another streamview process (run, rebuild or dlq) is using ", store_path,
+          "; stop it first"));
+    }
+    return absl::OkStatus();
+  }
+  ~EngineLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+absl::StatusOr<std::unique_ptr<engine::Engine>> OpenEngine(const config::Config& config,
+                                                           EngineLock* lock) {
+  absl::Status s = lock->Acquire(config.store.path);
+  if (!s.ok()) return s;
+  engine::EngineOptions options;
+  options.progress = [](const std::string& line) { Log("info", line); };
+  return engine::Engine::Open(config, options);
+}
+
+}  // namespace
+
+int Check(const CommonOptions& common) {
+  auto config = LoadWithStore(common);
+  if (!config.ok()) return Fail(config.status());
+  auto catalog = projection::Compile(*config);
+  if (!catalog.ok()) return Fail(catalog.status());
+  std::printf("%s: ok (%zu sources, %zu views)\n", common.config_path.c_str(),
+              (*catalog)->sources.size(), (*catalog)->views.size());
+  return 0;
+}
+
+int Ingest(const CommonOptions& common, const std::string& file) {
+  auto config = LoadWithStore(common);
+  if (!config.ok()) return Fail(config.status());
+  auto catalog = projection::Compile(*config);
+  if (!catalog.ok()) return Fail(catalog.status());
+  auto store = store::OpenSqliteStore({config->store.path});
+  if (!store.ok()) return Fail(store.status());
+  if (absl::Status s = (*store)->Init(); !s.ok()) return Fail(s);
+  std::ifstream in_file;
+  std::istream* in = &std::cin;
+  if (file != "-") {
+    in_file.open(file);
+    if (!in_file) return Fail(absl::NotFoundError(absl::StrCat("cannot open ", file)));
+    in = &in_file;
+  }
+  auto result = engine::IngestLines((*catalog)->sources.front(), store->get(), *in);
+  if (!result.ok()) return Fail(result.status());
+  std::printf("{\"appended\":%lld,\"last_position\":%lld}\n",
+              static_cast<long long>(result->appended),
+              static_cast<long long>(result->last_position));
+  return 0;
+}
+
+int Run(const CommonOptions& common, bool exit_when_caught_up, const std::string& latency_report) {
+  auto config = LoadWithStore(common);
+  if (!config.ok()) return Fail(config.status());
+  EngineLock lock;
+  auto engine = OpenEngine(*config, &lock);
+  if (!engine.ok()) return Fail(engine.status());
+  std::signal(SIGTERM, OnSignal);
+  std::signal(SIGINT, OnSignal);
+  Log("info", absl::StrCat("running on ", config->store.path));
+  absl::Status s = (*engine)->Run(g_stop, exit_when_caught_up);
+  if (!s.ok()) return Fail(s);
+  if (!latency_report.empty()) {
+    auto& samples = (*engine)->latency().micros;
+    std::sort(samples.begin(), samples.end());
+    auto pct = [&samples](double p) -> long long {
+      if (samples.empty()) return 0;
+      return samples[std::min(samples.size() - 1, static_cast<size_t>(p * samples.size()))];
+    };
+    std::ofstream out(latency_report);
+    out << "{\"events\":" << samples.size() << ",\"p50_us\":" << pct(0.50)
+        << ",\"p99_us\":" << pct(0.99) << ",\"p999_us\":" << pct(0.999)
+        << ",\"max_us\":" << (samples.empty() ? 0 : samples.back()) << "}\n";
+  }
+  Log("info", "stopped cleanly");
+  return 0;
+}
+
+int Rebuild(const CommonOptions& common, const std::vector<std::string>& views) {
+  auto config = LoadWithStore(common);
+  if (!config.ok()) return Fail(config.status());
+  EngineLock lock;
+  auto engine = OpenEngine(*config, &lock);
+  if (!engine.ok()) return Fail(engine.status());
+  auto stats = (*engine)->Rebuild(views);
+  if (!stats.ok()) return Fail(stats.status());
+  std::printf(
+      "{\"events\":%lld,\"rows_written\":%lld,\"threads\":%d,\"fold_seconds\":%.3f,"
+      "\"write_seconds\":%.3f,\"total_seconds\":%.3f,\"events_per_second\":%.0f}\n",
+      static_cast<long long>(stats->events), static_cast<long long>(stats->rows_written),
+      stats->threads, stats->fold_seconds, stats->write_seconds, stats->total_seconds,
+      stats->events / std::max(stats->total_seconds, 1e-9));
+  return 0;
+}
+
+int DlqList(const CommonOptions& common, bool json) {
+  auto config = LoadWithStore(common);
+  if (!config.ok()) return Fail(config.status());
+  auto store = store::OpenSqliteStore({config->store.path});
+  if (!store.ok()) return Fail(store.status());
+  if (absl::Status s = (*store)->Init(); !s.ok()) return Fail(s);
+  auto dead = (*store)->ListDeadLetters(false);
+  if (!dead.ok()) return Fail(dead.status());
+  const char* states[] = {"open", "replayed", "discarded"};
+  if (!json) std::printf("%-6s %-10s %-10s %-18s %-6s %s\n", "ID", "STATE", "POSITION", "KEY", "PARKS", "REASON");
+  for (const auto& dl : *dead) {
+    const char* state = states[static_cast<int>(dl.state)];
+    if (json) {
+      std::printf(
+          "{\"id\":%lld,\"state\":\"%s\",\"source\":\"%s\",\"partition\":%d,\"position\":%lld,"
+          "\"key\":\"%s\",\"parks_key\":%s,\"reason\":\"%s\"}\n",
+          static_cast<long long>(dl.id), state, JsonEscape(dl.source).c_str(), dl.partition,
+          static_cast<long long>(dl.position), JsonEscape(dl.key).c_str(),
+          dl.parks_key ? "true" : "false", JsonEscape(dl.reason).c_str());
+    } else {
+      std::printf("%-6lld %-10s %-10lld %-18s %-6s %s\n", static_cast<long long>(dl.id), state,
+                  static_cast<long long>(dl.position), dl.key.c_str(),
+                  dl.parks_key ? "yes" : "no", dl.reason.c_str());
+    }
+  }
+  // Parked keys and what waits behind them.
+  for (const auto& source : config->sources) {
+    auto pending = (*store)->ListPending(source.name);
+    if (!pending.ok()) return Fail(pending.status());
+    std::map<std::string, std::pair<int, int>> per_key;  // key -> (held, stashed)
+    for (const auto& p : *pending) {
+      auto& counts = per_key[p.key];
+      (p.held ? counts.first : counts.second)++;
+    }
+    for (const auto& [key, counts] : per_key) {
+      if (json) {
+        std::printf("{\"source\":\"%s\",\"key\":\"%s\",\"held\":%d,\"stashed\":%d}\n",
+                    JsonEscape(source.name).c_str(), JsonEscape(key).c_str(), counts.first,
+                    counts.second);
+      } else {
+        std::printf("key %s/%s: %d held behind a dead letter, %d stashed for a gap\n",
+                    source.name.c_str(), key.c_str(), counts.first, counts.second);
+      }
+    }
+  }
+  return 0;
+}
+
+int DlqReplay(const CommonOptions& common, int64_t id, const std::string& payload_file) {
+  auto config = LoadWithStore(common);
+  if (!config.ok()) return Fail(config.status());
+  std::string payload;
+  if (!payload_file.empty()) {
+    std::ifstream in(payload_file);
+    if (!in) return Fail(absl::NotFoundError(absl::StrCat("cannot open ", payload_file)));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    payload = ss.str();
+    while (!payload.empty() && (payload.back() == '\n' || payload.back() == '\r')) payload.pop_back();
+  }
+  EngineLock lock;
+  auto engine = OpenEngine(*config, &lock);
+  if (!engine.ok()) return Fail(engine.status());
+  absl::Status s = (*engine)->ReplayDeadLetter(id, payload_file.empty() ? nullptr : &payload);
+  if (!s.ok()) return Fail(s);
+  std::printf("dead letter %lld replayed\n", static_cast<long long>(id));
+  return 0;
+}
+
+int DlqDiscard(const CommonOptions& common, int64_t id) {
+  auto config = LoadWithStore(common);
+  if (!config.ok()) return Fail(config.status());
+  EngineLock lock;
+  auto engine = OpenEngine(*config, &lock);
+  if (!engine.ok()) return Fail(engine.status());
+  absl::Status s = (*engine)->DiscardDeadLetter(id);
+  if (!s.ok()) return Fail(s);
+  std::printf("dead letter %lld discarded\n", static_cast<long long>(id));
+  return 0;
+}
+
+int Stats(const CommonOptions& common) {
+  auto config = LoadWithStore(common);
+  if (!config.ok()) return Fail(config.status());
+  auto store = store::OpenSqliteStore({config->store.path});
+  if (!store.ok()) return Fail(store.status());
+  if (absl::Status s = (*store)->Init(); !s.ok()) return Fail(s);
+  auto counters = (*store)->GetCounters();
+  if (!counters.ok()) return Fail(counters.status());
+  std::printf("{");
+  bool first = true;
+  for (const auto& [name, value] : *counters) {
+    std::printf("%s\"%s\":%lld", first ? "" : ",", JsonEscape(name).c_str(),
+                static_cast<long long>(value));
+    first = false;
+  }
+  std::printf("}\n");
+  return 0;
+}
+
+}  // namespace sv::cli

@@ -1,0 +1,23 @@
+#pragma once
+// The streamview subcommands; main() only parses arguments and dispatches here.
+
+#include <string>
+#include <vector>
+
+namespace sv::cli {
+
+struct CommonOptions {
+  std::string config_path;
+  std::string store_path;  // overrides the config's store path
+};
+
+int Ingest(const CommonOptions& common, const std::string& file);
+int Run(const CommonOptions& common, bool exit_when_caught_up, const std::string& latency_report);
+int Rebuild(const CommonOptions& common, const std::vector<std::string>& views);
+int DlqList(const CommonOptions& common, bool json);
+int DlqReplay(const CommonOptions& common, int64_t id, const std::string& payload_file);
+int DlqDiscard(const CommonOptions& common, int64_t id);
+int Stats(const CommonOptions& common);
+int Check(const CommonOptions& common);
+
+}  // namespace sv::cli

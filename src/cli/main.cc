@@ -1,0 +1,77 @@
+// streamview: keeps materialized views current from event streams. Argument parsing only.
+
+#include <CLI/CLI.hpp>
+#include <cstring>
+
+#include "cli/commands.h"
+#include "gen/gen_command.h"
+
+int main(int argc, char** argv) {
+  if (argc >= 2 && std::strcmp(argv[1], "gen") == 0) return sv::gen::RunGenCommand(argc, argv);
+
+  CLI::App app{"streamview: materialized views from event streams, exactly once"};
+  app.require_subcommand(1);
+  sv::cli::CommonOptions common;
+  auto add_common = [&common](CLI::App* cmd) {
+    cmd->add_option("--config,-c", common.config_path, "YAML config file")->required();
+    cmd->add_option("--store", common.store_path, "store file (overrides the config)");
+  };
+
+  std::string file = "-";
+  auto* ingest = app.add_subcommand("ingest", "append NDJSON events (FILE or - for stdin) to the embedded log");
+  add_common(ingest);
+  ingest->add_option("file", file, "NDJSON file, or - for standard input");
+
+  bool exit_when_caught_up = false;
+  std::string latency_report;
+  auto* run = app.add_subcommand("run", "tail the log and keep every view current");
+  add_common(run);
+  run->add_flag("--exit-when-caught-up", exit_when_caught_up, "stop once every source is caught up");
+  run->add_option("--latency-report", latency_report,
+                  "on exit, write append-to-commit latency percentiles (JSON) to this file");
+
+  std::vector<std::string> views;
+  bool all = false;
+  auto* rebuild = app.add_subcommand("rebuild", "replay into new view versions and swap atomically");
+  add_common(rebuild);
+  rebuild->add_option("--view", views, "view to rebuild (repeatable)");
+  rebuild->add_flag("--all", all, "rebuild every view and the gate state");
+
+  auto* dlq = app.add_subcommand("dlq", "dead letters and parked keys");
+  dlq->require_subcommand(1);
+  bool json = false;
+  auto* dlq_list = dlq->add_subcommand("list", "list dead letters and parked keys");
+  add_common(dlq_list);
+  dlq_list->add_flag("--json", json, "one JSON object per line");
+  int64_t id = 0;
+  std::string payload;
+  auto* dlq_replay = dlq->add_subcommand("replay", "apply a dead letter again (after a fix)");
+  add_common(dlq_replay);
+  dlq_replay->add_option("id", id, "dead letter id")->required();
+  dlq_replay->add_option("--payload", payload, "file holding a corrected record to apply instead");
+  auto* dlq_discard = dlq->add_subcommand("discard", "drop a dead letter and release its key");
+  add_common(dlq_discard);
+  dlq_discard->add_option("id", id, "dead letter id")->required();
+
+  auto* stats = app.add_subcommand("stats", "counters of every outcome, per source");
+  add_common(stats);
+  auto* check = app.add_subcommand("check", "validate a config and exit");
+  add_common(check);
+
+  CLI11_PARSE(app, argc, argv);
+  if (*ingest) return sv::cli::Ingest(common, file);
+  if (*run) return sv::cli::Run(common, exit_when_caught_up, latency_report);
+  if (*rebuild) {
+    if (all == !views.empty()) {
+      std::fprintf(stderr, "rebuild: give --view NAME (repeatable) or --all\n");
+      return 2;
+    }
+    return sv::cli::Rebuild(common, views);
+  }
+  if (*dlq_list) return sv::cli::DlqList(common, json);
+  if (*dlq_replay) return sv::cli::DlqReplay(common, id, payload);
+  if (*dlq_discard) return sv::cli::DlqDiscard(common, id);
+  if (*stats) return sv::cli::Stats(common);
+  if (*check) return sv::cli::Check(common);
+  return 2;
+}

@@ -1,0 +1,278 @@
+#include "engine/engine.h"
+
+#include <algorithm>
+#include <chrono>
+#include <istream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "common/time_util.h"
+#include "source/log/log_source.h"
+
+namespace sv::engine {
+
+store::TableSpec TableFor(const projection::ViewPlan& view, int64_t version) {
+  store::TableSpec t;
+  t.name = absl::StrCat(view.name, "__v", version);
+  for (const auto& c : view.columns) t.columns.push_back({c.name, c.type});
+  t.key = view.key;
+  for (const auto& idx : view.indexes) t.indexes.push_back({idx});
+  return t;
+}
+
+Engine::Engine(const config::Config& config, const EngineOptions& options)
+    : config_(config), options_(options) {}
+
+Engine::~Engine() = default;
+
+absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const config::Config& config,
+                                                     const EngineOptions& options) {
+  std::unique_ptr<Engine> engine(new Engine(config, options));
+  SV_RETURN_IF_ERROR(engine->Init());
+  return engine;
+}
+
+void Engine::Progress(const std::string& line) {
+  if (options_.progress) options_.progress(line);
+}
+
+absl::Status Engine::Init() {
+  SV_ASSIGN_OR_RETURN(catalog_, projection::Compile(config_));
+  store::SqliteOptions so;
+  so.path = options_.store_path.empty() ? config_.store.path : options_.store_path;
+  SV_ASSIGN_OR_RETURN(store_, store::OpenSqliteStore(so));
+  SV_RETURN_IF_ERROR(store_->Init());
+  SV_RETURN_IF_ERROR(PrepareViews());
+  return StartSources();
+}
+
+absl::Status Engine::PrepareViews() {
+  SV_ASSIGN_OR_RETURN(std::vector<store::ViewVersion> versions, store_->ListViewVersions());
+  const size_t n = catalog_->views.size();
+  tables_.assign(n, {});
+  versions_.assign(n, 0);
+  std::vector<std::string> stale;
+  for (size_t v = 0; v < n; ++v) {
+    const projection::ViewPlan& view = catalog_->views[v];
+    const store::ViewVersion* active = nullptr;
+    int64_t max_version = 0;
+    for (const auto& vv : versions) {
+      if (vv.view != view.name) continue;
+      max_version = std::max(max_version, vv.version);
+      if (vv.active) active = &vv;
+    }
+    if (active != nullptr) {
+      tables_[v] = TableFor(view, active->version);
+      versions_[v] = active->version;
+    }
+    if (active != nullptr && active->definition_hash == view.definition_hash) continue;
+    SV_ASSIGN_OR_RETURN(auto positions,
+                        store_->GetPositions(catalog_->sources[view.source].config.name));
+    if (active == nullptr && positions.empty()) {
+      // Nothing consumed yet: the view starts empty and fills as the source is read.
+      const int64_t version = max_version + 1;
+      store::TableSpec table = TableFor(view, version);
+      SV_RETURN_IF_ERROR(store_->CreateTable(table));
+      SV_RETURN_IF_ERROR(
+          store_->RecordViewVersion({view.name, version, table.name, view.definition_hash, false}));
+      SV_RETURN_IF_ERROR(store_->ActivateVersion(view.name, version, table.name));
+      tables_[v] = table;
+      versions_[v] = version;
+      continue;
+    }
+    stale.push_back(view.name);
+  }
+  if (stale.empty()) return absl::OkStatus();
+  if (!options_.rebuild_changed_views) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("view definition changed or view is new: ", stale.front(),
+                     " (run `streamview rebuild`)"));
+  }
+  for (const std::string& name : stale) {
+    Progress(absl::StrCat("view ", name, ": definition changed or new; rebuilding"));
+  }
+  return Rebuild(stale).status();
+}
+
+absl::Status Engine::StartSources() {
+  rows_ = std::make_unique<CachedRowSet>(store_.get(), tables_,
+                                         static_cast<size_t>(config_.engine.cache_rows));
+  sources_.clear();
+  for (size_t s = 0; s < catalog_->sources.size(); ++s) {
+    const auto& cfg = catalog_->sources[s].config;
+    if (cfg.kind != "log") {
+      return absl::UnimplementedError(absl::StrCat("source kind '", cfg.kind, "' is not supported"));
+    }
+    SourceState st;
+    st.index = static_cast<int>(s);
+    st.source = source::NewLogSource(store_.get());
+    store::Store* store = store_.get();
+    const std::string name = cfg.name;
+    StateLoader loader;
+    loader.key_state = [store, name](const std::string& key) {
+      return store->GetKeyState(name, key);
+    };
+    st.processor = std::make_unique<Processor>(catalog_.get(), st.index, config_.gate,
+                                               rows_.get(), std::move(loader));
+    SV_ASSIGN_OR_RETURN(auto positions, store_->GetPositions(name));
+    SV_RETURN_IF_ERROR(st.source->Seek(positions));
+    SV_ASSIGN_OR_RETURN(auto pending, store_->ListPending(name));
+    SV_ASSIGN_OR_RETURN(auto ids, store_->LoadEventIds(name));
+    st.processor->Restore(std::move(pending), ids);
+    sources_.push_back(std::move(st));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Engine::Commit() {
+  auto batch = store_->BeginBatch();
+  absl::Status s = rows_->Flush(batch.get());
+  for (SourceState& st : sources_) {
+    if (!s.ok()) break;
+    Changes& c = st.processor->changes();
+    const std::string& name = st.processor->source_name();
+    for (const auto& [key, state] : c.key_states) {
+      s.Update(batch->PutKeyState(name, state));
+    }
+    for (const auto& [pos, p] : c.pending_put) s.Update(batch->PutPending(name, p));
+    for (const auto& [part, pos] : c.pending_deleted) s.Update(batch->DeletePending(name, part, pos));
+    for (store::DeadLetter& dl : c.dead_letters) s.Update(batch->AddDeadLetter(&dl));
+    for (const auto& [id, state] : c.dead_letter_states) {
+      s.Update(batch->SetDeadLetterState(id, state));
+    }
+    for (const auto& [id, pos] : c.event_ids) s.Update(batch->PutEventId(name, id, pos));
+    if (c.prune_event_ids_below > 0) s.Update(batch->PruneEventIds(name, c.prune_event_ids_below));
+    if (!c.counters.empty()) s.Update(batch->AddCounters(c.counters));
+    for (const auto& [part, pos] : c.positions) s.Update(batch->SetPosition(name, part, pos));
+  }
+  if (s.ok()) s = batch->Commit();
+  if (s.ok()) {
+    rows_->Committed();
+    for (SourceState& st : sources_) st.processor->changes().Clear();
+    return absl::OkStatus();
+  }
+  // The store holds none of this batch: forget what we believed and resume from the store.
+  batch.reset();
+  rows_->Reset();
+  absl::Status restart = StartSources();
+  if (!restart.ok()) return absl::Status(s.code(), absl::StrCat(s.message(), "; ", restart.message()));
+  return s;
+}
+
+void Engine::RecordLatency(const std::vector<source::SourceRecord>& records, int64_t now_us) {
+  constexpr size_t kMaxSamples = 2'000'000;
+  for (const auto& r : records) {
+    ++latency_.seen;
+    if (latency_.micros.size() < kMaxSamples) latency_.micros.push_back(now_us - r.log_time_us);
+  }
+}
+
+absl::Status Engine::RunOnce(bool* idle) {
+  *idle = true;
+  for (SourceState& st : sources_) {
+    SV_RETURN_IF_ERROR(
+        st.source->Poll(static_cast<size_t>(config_.engine.batch_events), 0, &st.records));
+    if (st.records.empty()) continue;
+    *idle = false;
+    for (const source::SourceRecord& r : st.records) SV_RETURN_IF_ERROR(st.processor->Process(r));
+    SV_RETURN_IF_ERROR(st.processor->ExpireStashes(st.records.back().log_time_us));
+  }
+  if (*idle) {
+    // Nothing new: a gap can still expire by the wall clock.
+    const int64_t now = Clock::Real()->NowMicros();
+    for (SourceState& st : sources_) {
+      if (st.processor->stash_keys() > 0) SV_RETURN_IF_ERROR(st.processor->ExpireStashes(now));
+    }
+  }
+  bool dirty = false;
+  for (SourceState& st : sources_) dirty |= !st.processor->changes().empty();
+  if (!dirty) return absl::OkStatus();
+  SV_RETURN_IF_ERROR(Commit());
+  const int64_t now = Clock::Real()->NowMicros();
+  for (SourceState& st : sources_) RecordLatency(st.records, now);
+  return absl::OkStatus();
+}
+
+absl::Status Engine::Run(const std::atomic<bool>& stop, bool exit_when_caught_up) {
+  int backoff_ms = 10;
+  while (!stop.load()) {
+    bool idle = false;
+    absl::Status s = RunOnce(&idle);
+    if (!s.ok()) {
+      if (!absl::IsUnavailable(s)) return s;
+      Progress(absl::StrCat("store unavailable, retrying in ", backoff_ms, " ms: ", s.message()));
+      std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
+      backoff_ms = std::min(backoff_ms * 2, 5'000);
+      continue;
+    }
+    backoff_ms = 10;
+    if (idle) {
+      if (exit_when_caught_up) return absl::OkStatus();
+      std::this_thread::sleep_for(std::chrono::milliseconds(config_.engine.poll_idle_ms));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Engine::ReplayDeadLetter(int64_t id, const std::string* payload) {
+  SV_ASSIGN_OR_RETURN(std::optional<store::DeadLetter> dl, store_->GetDeadLetter(id));
+  if (!dl) return absl::NotFoundError(absl::StrCat("no dead letter ", id));
+  if (dl->state != store::DeadLetterState::kOpen) {
+    return absl::FailedPreconditionError(absl::StrCat("dead letter ", id, " is not open"));
+  }
+  for (SourceState& st : sources_) {
+    if (st.processor->source_name() != dl->source) continue;
+    absl::Status result = st.processor->Replay(*dl, payload);
+    SV_RETURN_IF_ERROR(Commit());
+    return result;
+  }
+  return absl::NotFoundError(absl::StrCat("source '", dl->source, "' is not in this config"));
+}
+
+absl::Status Engine::DiscardDeadLetter(int64_t id) {
+  SV_ASSIGN_OR_RETURN(std::optional<store::DeadLetter> dl, store_->GetDeadLetter(id));
+  if (!dl) return absl::NotFoundError(absl::StrCat("no dead letter ", id));
+  if (dl->state != store::DeadLetterState::kOpen) {
+    return absl::FailedPreconditionError(absl::StrCat("dead letter ", id, " is not open"));
+  }
+  for (SourceState& st : sources_) {
+    if (st.processor->source_name() != dl->source) continue;
+    SV_RETURN_IF_ERROR(st.processor->Discard(*dl));
+    return Commit();
+  }
+  return absl::NotFoundError(absl::StrCat("source '", dl->source, "' is not in this config"));
+}
+
+absl::StatusOr<IngestResult> IngestLines(const projection::SourcePlan& source, store::Store* store,
+                                         std::istream& in, size_t batch_lines) {
+  IngestResult result;
+  Decoder decoder(&source);
+  std::vector<store::LogRecord> batch;
+  batch.reserve(batch_lines);
+  std::string line;
+  auto flush = [&]() -> absl::Status {
+    if (batch.empty()) return absl::OkStatus();
+    SV_ASSIGN_OR_RETURN(result.last_position, store->AppendLog(&batch));
+    result.appended += static_cast<int64_t>(batch.size());
+    batch.clear();
+    return absl::OkStatus();
+  };
+  source::SourceRecord record;
+  DecodedEvent ev;
+  std::string reason;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    store::LogRecord r;
+    record.value = line;
+    if (decoder.Decode(record, &ev, &reason) || !ev.key.empty()) r.key = ev.key;
+    r.raw = std::move(line);
+    batch.push_back(std::move(r));
+    if (batch.size() >= batch_lines) SV_RETURN_IF_ERROR(flush());
+  }
+  SV_RETURN_IF_ERROR(flush());
+  return result;
+}
+
+}  // namespace sv::engine

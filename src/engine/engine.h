@@ -1,0 +1,114 @@
+#pragma once
+// The long-lived engine: owns the store, the sources, the compiled catalog, and the batch loop
+// that makes every event take effect exactly once.
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "config/config.h"
+#include "engine/processor.h"
+#include "engine/row_sets.h"
+#include "projection/projection.h"
+#include "source/source.h"
+#include "store/store.h"
+
+namespace sv::engine {
+
+struct EngineOptions {
+  std::string store_path;  // overrides the config's store path when not empty
+  // Rebuild views whose definition changed (or that are new on a non-empty source) at Open.
+  bool rebuild_changed_views = true;
+  std::function<void(const std::string&)> progress;  // human progress lines (stderr)
+};
+
+struct RebuildStats {
+  int64_t events = 0;
+  int64_t rows_written = 0;
+  double fold_seconds = 0;
+  double write_seconds = 0;
+  double total_seconds = 0;
+  int threads = 1;
+};
+
+// Latency from append (log time) to commit, for the steady-state benchmark.
+struct LatencySample {
+  std::vector<int64_t> micros;  // bounded reservoir
+  int64_t seen = 0;
+};
+
+class Engine {
+ public:
+  static absl::StatusOr<std::unique_ptr<Engine>> Open(const config::Config& config,
+                                                      const EngineOptions& options);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Processes at most one batch per source and commits it. *idle = no source had records.
+  absl::Status RunOnce(bool* idle);
+  // Loops until `stop` is set (finishing and committing the batch in hand) or, with
+  // exit_when_caught_up, until every source is caught up.
+  absl::Status Run(const std::atomic<bool>& stop, bool exit_when_caught_up);
+
+  // Replays the source of the given views from its beginning into new versions and swaps them
+  // in atomically. `views` empty = every view of every source (and the sources' gate state).
+  absl::StatusOr<RebuildStats> Rebuild(const std::vector<std::string>& views);
+
+  // Dead-letter operations (exclusive: the caller holds the engine lock).
+  absl::Status ReplayDeadLetter(int64_t id, const std::string* payload);
+  absl::Status DiscardDeadLetter(int64_t id);
+
+  store::Store* store() { return store_.get(); }
+  const projection::Catalog& catalog() const { return *catalog_; }
+  LatencySample& latency() { return latency_; }
+
+ private:
+  struct SourceState {
+    int index = 0;
+    std::unique_ptr<source::Source> source;
+    std::unique_ptr<Processor> processor;
+    std::vector<source::SourceRecord> records;
+  };
+
+  Engine(const config::Config& config, const EngineOptions& options);
+  absl::Status Init();
+  absl::Status PrepareViews();
+  absl::Status StartSources();
+  absl::Status Commit();
+  void Progress(const std::string& line);
+  void RecordLatency(const std::vector<source::SourceRecord>& records, int64_t now_us);
+
+  // Constant after Open.
+  config::Config config_;
+  EngineOptions options_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<projection::Catalog> catalog_;
+  // Mutable state of the loop (single-threaded).
+  std::vector<store::TableSpec> tables_;  // active physical table per view
+  std::vector<int64_t> versions_;         // active version per view
+  std::unique_ptr<CachedRowSet> rows_;
+  std::vector<SourceState> sources_;
+  std::vector<int64_t> pending_latency_;
+  LatencySample latency_;
+};
+
+// Reads NDJSON lines from `in` and appends them to the embedded log in batches, filling each
+// record's routing key when it can be read (used to partition rebuilds). Returns the number of
+// lines appended and the last position.
+struct IngestResult {
+  int64_t appended = 0;
+  int64_t last_position = 0;
+};
+absl::StatusOr<IngestResult> IngestLines(const projection::SourcePlan& source, store::Store* store,
+                                         std::istream& in, size_t batch_lines = 10'000);
+
+// Physical table of a view version: "<view>__v<version>".
+store::TableSpec TableFor(const projection::ViewPlan& view, int64_t version);
+
+}  // namespace sv::engine

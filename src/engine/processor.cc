@@ -1,0 +1,426 @@
+#include "engine/processor.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "common/time_util.h"
+
+namespace sv::engine {
+
+bool Changes::empty() const {
+  return key_states.empty() && pending_put.empty() && pending_deleted.empty() &&
+         dead_letters.empty() && dead_letter_states.empty() && event_ids.empty() &&
+         prune_event_ids_below == 0 && counters.empty() && positions.empty();
+}
+
+void Changes::Clear() {
+  key_states.clear();
+  pending_put.clear();
+  pending_deleted.clear();
+  dead_letters.clear();
+  dead_letter_states.clear();
+  event_ids.clear();
+  prune_event_ids_below = 0;
+  counters.clear();
+  positions.clear();
+}
+
+Processor::Processor(const projection::Catalog* catalog, int source,
+                     const config::GateConfig& gate, projection::RowSet* rows, StateLoader loader)
+    : catalog_(catalog),
+      source_(source),
+      source_name_(catalog->sources[source].config.name),
+      source_config_(&catalog->sources[source].config),
+      gate_config_(gate),
+      rows_(rows),
+      loader_(std::move(loader)),
+      decoder_(&catalog->sources[source]),
+      applier_(catalog),
+      event_ids_(static_cast<size_t>(gate.dedup_window)) {}
+
+void Processor::Restore(std::vector<store::PendingEvent> pending,
+                        const std::vector<std::pair<std::string, int64_t>>& event_ids) {
+  stash_.clear();
+  held_.clear();
+  std::sort(pending.begin(), pending.end(),
+            [](const auto& a, const auto& b) { return a.position < b.position; });
+  for (store::PendingEvent& p : pending) {
+    if (p.held) {
+      held_[p.key].push_back(std::move(p));
+    } else {
+      stash_[p.key].emplace(p.sequence, std::move(p));
+    }
+  }
+  event_ids_.Clear();
+  auto ids = event_ids;
+  std::sort(ids.begin(), ids.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+  for (const auto& [id, position] : ids) event_ids_.Insert(id, position);
+}
+
+void Processor::ForgetCache() {
+  gates_.clear();
+  changes_.Clear();
+}
+
+void Processor::Count(const std::string& name, int64_t delta) {
+  changes_.counters[absl::StrCat(source_name_, "/", name)] += delta;
+}
+
+absl::StatusOr<gate::KeyGate*> Processor::Gate(const std::string& key) {
+  auto it = gates_.find(key);
+  if (it != gates_.end()) return &it->second;
+  gate::KeyGate g;
+  if (loader_.key_state) {
+    SV_ASSIGN_OR_RETURN(std::optional<store::KeyState> state, loader_.key_state(key));
+    if (state) {
+      g.last_sequence = state->last_sequence;
+      g.parked_on = state->parked_on;
+    }
+  }
+  return &gates_.emplace(key, g).first->second;
+}
+
+void Processor::MarkDirty(const std::string& key, const gate::KeyGate& g) {
+  changes_.key_states[key] = store::KeyState{key, g.last_sequence, g.parked_on};
+}
+
+source::SourceRecord Processor::ToRecord(const store::PendingEvent& pending) {
+  source::SourceRecord r;
+  r.partition = pending.partition;
+  r.offset = pending.position;
+  r.log_time_us = pending.log_time_us;
+  r.value = pending.raw;
+  return r;
+}
+
+void Processor::AddPending(const std::string& key, const source::SourceRecord& record,
+                           int64_t sequence, bool held) {
+  store::PendingEvent p{key,      record.offset,      record.partition, sequence,
+                        record.log_time_us, held, RecordToJson(record)};
+  changes_.pending_put[record.offset] = p;
+  if (held) {
+    held_[key].push_back(std::move(p));
+  } else {
+    stash_[key].emplace(sequence, std::move(p));
+  }
+}
+
+void Processor::RemovePending(int32_t partition, int64_t position) {
+  if (changes_.pending_put.erase(position) == 0) {
+    changes_.pending_deleted.emplace_back(partition, position);
+  }
+}
+
+void Processor::DeadLetter(const source::SourceRecord& record, const std::string& key,
+                           const std::string& reason, bool parks_key) {
+  store::DeadLetter dl;
+  dl.source = source_name_;
+  dl.partition = record.partition;
+  dl.position = record.offset;
+  dl.key = key;
+  dl.reason = reason;
+  dl.raw = RecordToJson(record);
+  dl.created_us = Clock::Real()->NowMicros();
+  dl.parks_key = parks_key;
+  changes_.dead_letters.push_back(std::move(dl));
+  Count("dead_letters_total");
+}
+
+void Processor::Park(const std::string& key, gate::KeyGate* g, const source::SourceRecord& record,
+                     const std::string& reason) {
+  DeadLetter(record, key, reason, /*parks_key=*/true);
+  g->parked_on = record.offset + 1;
+  MarkDirty(key, *g);
+  Count("parked_total");
+  // Stashed events of a parked key now wait behind the park, in arrival order.
+  auto it = stash_.find(key);
+  if (it != stash_.end()) {
+    std::vector<store::PendingEvent> moved;
+    for (auto& [seq, p] : it->second) moved.push_back(std::move(p));
+    stash_.erase(it);
+    std::sort(moved.begin(), moved.end(),
+              [](const auto& a, const auto& b) { return a.position < b.position; });
+    auto& held = held_[key];
+    for (store::PendingEvent& p : moved) {
+      p.held = true;
+      changes_.pending_put[p.position] = p;
+      held.push_back(std::move(p));
+    }
+    std::sort(held.begin(), held.end(),
+              [](const auto& a, const auto& b) { return a.position < b.position; });
+  }
+}
+
+absl::Status Processor::Process(const source::SourceRecord& record) {
+  now_log_time_ = std::max(now_log_time_, record.log_time_us);
+  changes_.positions[record.partition] = record.offset;
+  Count("records_total");
+  DecodedEvent ev;
+  std::string reason;
+  if (!decoder_.Decode(record, &ev, &reason)) {
+    DeadLetter(record, ev.key, reason, /*parks_key=*/false);
+    return absl::OkStatus();
+  }
+  return Gated(record, ev);
+}
+
+absl::Status Processor::Gated(const source::SourceRecord& record, DecodedEvent& ev) {
+  SV_ASSIGN_OR_RETURN(gate::KeyGate * g, Gate(ev.key));
+  gate::Outcome outcome;
+  if (ev.sequence) {
+    outcome = gate::Classify(*g, *ev.sequence, source_config_->first_sequence);
+    if (outcome == gate::Outcome::kStash) {
+      auto it = stash_.find(ev.key);
+      if (it != stash_.end() && it->second.contains(*ev.sequence)) {
+        outcome = gate::Outcome::kDuplicate;
+      }
+    }
+  } else if (!ev.event_id.empty() && event_ids_.Contains(ev.event_id)) {
+    outcome = gate::Outcome::kDuplicate;
+  } else {
+    outcome = g->parked_on != 0 ? gate::Outcome::kHold : gate::Outcome::kApply;
+  }
+  switch (outcome) {
+    case gate::Outcome::kDuplicate:
+      Count("duplicates_total");
+      return absl::OkStatus();
+    case gate::Outcome::kOutOfOrder:
+      Count("out_of_order_total");
+      return absl::OkStatus();
+    case gate::Outcome::kStash:
+      AddPending(ev.key, record, *ev.sequence, /*held=*/false);
+      Count("stashed_total");
+      return absl::OkStatus();
+    case gate::Outcome::kHold:
+      AddPending(ev.key, record, ev.sequence.value_or(0), /*held=*/true);
+      Count("held_total");
+      return absl::OkStatus();
+    case gate::Outcome::kApply:
+      break;
+  }
+  bool applied = false;
+  SV_RETURN_IF_ERROR(ApplyNow(record, ev, g, &applied));
+  if (applied && ev.sequence) return DrainStash(ev.key);
+  return absl::OkStatus();
+}
+
+absl::Status Processor::ApplyNow(const source::SourceRecord& record, DecodedEvent& ev,
+                                 gate::KeyGate* g, bool* applied) {
+  *applied = false;
+  absl::Status result;
+  if (ev.type_id < 0) {
+    if (source_config_->unknown_types == config::UnknownTypePolicy::kIgnore) {
+      Count("ignored_total");
+    } else {
+      result = absl::InvalidArgumentError(absl::StrCat("unknown event type '", ev.type, "'"));
+    }
+  } else {
+    projection::EventInput input;
+    input.source = source_;
+    input.type_id = ev.type_id;
+    input.value = ev.value;
+    input.headers = &ev.headers;
+    using M = sql::MetaField;
+    input.meta[static_cast<int>(M::kKey)] = Value::Text(ev.key);
+    if (ev.sequence) input.meta[static_cast<int>(M::kSequence)] = Value::Int(*ev.sequence);
+    input.meta[static_cast<int>(M::kPosition)] = Value::Int(record.offset);
+    input.meta[static_cast<int>(M::kPartition)] = Value::Int(record.partition);
+    if (ev.timestamp_us) input.meta[static_cast<int>(M::kTimestamp)] = Value::Time(*ev.timestamp_us);
+    input.meta[static_cast<int>(M::kLogTime)] = Value::Time(record.log_time_us);
+    if (!ev.event_id.empty()) input.meta[static_cast<int>(M::kEventId)] = Value::Text(ev.event_id);
+    input.meta[static_cast<int>(M::kType)] = Value::Text(ev.type);
+    result = applier_.Apply(input, rows_);
+  }
+  if (!result.ok()) {
+    if (absl::IsInvalidArgument(result)) {
+      Park(ev.key, g, record, std::string(result.message()));
+      return absl::OkStatus();
+    }
+    return result;  // infrastructure failure (store read)
+  }
+  *applied = true;
+  if (ev.sequence) {
+    g->last_sequence = *ev.sequence;
+    MarkDirty(ev.key, *g);
+  } else if (!ev.event_id.empty()) {
+    const int64_t forgotten_below = event_ids_.Insert(ev.event_id, record.offset);
+    changes_.event_ids.emplace_back(ev.event_id, record.offset);
+    changes_.prune_event_ids_below = std::max(changes_.prune_event_ids_below, forgotten_below);
+  }
+  Count("applied_total");
+  Count(absl::StrCat("type/", ev.type));
+  return absl::OkStatus();
+}
+
+absl::Status Processor::DrainStash(const std::string& key) {
+  while (true) {
+    auto it = stash_.find(key);
+    if (it == stash_.end()) return absl::OkStatus();
+    SV_ASSIGN_OR_RETURN(gate::KeyGate * g, Gate(key));
+    auto& waiting = it->second;
+    // Entries at or below the applied sequence can never apply (duplicates): drop them.
+    while (!waiting.empty() && waiting.begin()->first <= g->last_sequence) {
+      RemovePending(waiting.begin()->second.partition, waiting.begin()->second.position);
+      waiting.erase(waiting.begin());
+      Count("duplicates_total");
+    }
+    if (waiting.empty()) {
+      stash_.erase(it);
+      return absl::OkStatus();
+    }
+    if (g->parked_on != 0 || waiting.begin()->first != g->last_sequence + 1) {
+      return absl::OkStatus();
+    }
+    store::PendingEvent next = std::move(waiting.begin()->second);
+    waiting.erase(waiting.begin());
+    if (waiting.empty()) stash_.erase(it);
+    RemovePending(next.partition, next.position);
+    Count("unstashed_total");
+    const source::SourceRecord record = ToRecord(next);
+    DecodedEvent ev;
+    std::string reason;
+    if (!decoder_.Decode(record, &ev, &reason)) {
+      Park(key, g, record, reason);
+      return absl::OkStatus();
+    }
+    bool applied = false;
+    SV_RETURN_IF_ERROR(ApplyNow(record, ev, g, &applied));
+    if (!applied) return absl::OkStatus();
+  }
+}
+
+absl::Status Processor::ReleaseHeld(const std::string& key) {
+  auto it = held_.find(key);
+  if (it == held_.end()) return absl::OkStatus();
+  std::deque<store::PendingEvent> held = std::move(it->second);
+  held_.erase(it);
+  while (!held.empty()) {
+    SV_ASSIGN_OR_RETURN(gate::KeyGate * g, Gate(key));
+    if (g->parked_on != 0) {
+      // Parked again by one of the released events: the rest keep waiting.
+      auto& rest = held_[key];
+      for (auto& p : held) rest.push_back(std::move(p));
+      return absl::OkStatus();
+    }
+    store::PendingEvent p = std::move(held.front());
+    held.pop_front();
+    RemovePending(p.partition, p.position);
+    Count("released_total");
+    const source::SourceRecord record = ToRecord(p);
+    DecodedEvent ev;
+    std::string reason;
+    if (!decoder_.Decode(record, &ev, &reason)) {
+      DeadLetter(record, key, reason, false);
+      continue;
+    }
+    SV_RETURN_IF_ERROR(Gated(record, ev));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Processor::ExpireStashes(int64_t now_us) {
+  now_us = std::max(now_us, now_log_time_);
+  std::vector<std::string> expired;
+  for (const auto& [key, waiting] : stash_) {
+    int64_t oldest = INT64_MAX;
+    for (const auto& [seq, p] : waiting) oldest = std::min(oldest, p.log_time_us);
+    if (gate::StashExpired(oldest, now_us, gate_config_.stash_max_age_ms * 1000, waiting.size(),
+                           gate_config_.stash_max_events)) {
+      expired.push_back(key);
+    }
+  }
+  std::sort(expired.begin(), expired.end());
+  for (const std::string& key : expired) {
+    SV_ASSIGN_OR_RETURN(gate::KeyGate * g, Gate(key));
+    auto it = stash_.find(key);
+    store::PendingEvent first = std::move(it->second.begin()->second);
+    it->second.erase(it->second.begin());
+    if (it->second.empty()) stash_.erase(it);
+    RemovePending(first.partition, first.position);
+    Count("stash_expired_total");
+    const int64_t expected =
+        g->last_sequence == 0 ? source_config_->first_sequence : g->last_sequence + 1;
+    Park(key, g, ToRecord(first),
+         absl::StrCat("sequence gap: waited for sequence ", expected, " but it never came; ",
+                      "stashed sequence ", first.sequence, " since ", FormatTime(first.log_time_us)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Processor::Replay(const store::DeadLetter& dl, const std::string* payload) {
+  source::SourceRecord record;
+  record.partition = dl.partition;
+  record.offset = dl.position;
+  record.log_time_us = now_log_time_;
+  record.value = payload != nullptr ? *payload : dl.raw;
+  DecodedEvent ev;
+  std::string reason;
+  if (!decoder_.Decode(record, &ev, &reason)) {
+    return absl::FailedPreconditionError(absl::StrCat("dead letter ", dl.id, " still fails: ", reason));
+  }
+  SV_ASSIGN_OR_RETURN(gate::KeyGate * g, Gate(ev.key));
+  const bool parks_this = g->parked_on == dl.position + 1;
+  if (g->parked_on != 0 && !parks_this) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "key '", ev.key, "' is parked behind another dead letter (position ", g->parked_on - 1,
+        "); replay or discard that one first"));
+  }
+  if (ev.sequence) {
+    if (*ev.sequence <= g->last_sequence) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "sequence ", *ev.sequence, " of key '", ev.key, "' is already applied (last ",
+          g->last_sequence, ")"));
+    }
+    g->last_sequence = *ev.sequence - 1;  // the operator accepts any gap before it
+  }
+  g->parked_on = 0;
+  const size_t dead_letters_before = changes_.dead_letters.size();
+  bool applied = false;
+  SV_RETURN_IF_ERROR(ApplyNow(record, ev, g, &applied));
+  if (!applied) {
+    // Still failing: ApplyNow parked the key again and queued a replacement dead letter.
+    const std::string why = changes_.dead_letters.size() > dead_letters_before
+                                ? changes_.dead_letters.back().reason
+                                : "not applied";
+    return absl::FailedPreconditionError(absl::StrCat("dead letter ", dl.id, " still fails: ", why));
+  }
+  MarkDirty(ev.key, *g);
+  changes_.dead_letter_states.emplace_back(dl.id, store::DeadLetterState::kReplayed);
+  Count("replayed_total");
+  if (ev.sequence) SV_RETURN_IF_ERROR(DrainStash(ev.key));
+  return ReleaseHeld(ev.key);
+}
+
+absl::Status Processor::Discard(const store::DeadLetter& dl) {
+  changes_.dead_letter_states.emplace_back(dl.id, store::DeadLetterState::kDiscarded);
+  Count("discarded_total");
+  if (dl.key.empty() || !dl.parks_key) return absl::OkStatus();
+  SV_ASSIGN_OR_RETURN(gate::KeyGate * g, Gate(dl.key));
+  if (g->parked_on != dl.position + 1) return absl::OkStatus();
+  g->parked_on = 0;
+  // The discarded event is consumed without effect: its sequence counts as applied.
+  source::SourceRecord record;
+  record.value = dl.raw;
+  DecodedEvent ev;
+  std::string reason;
+  if (decoder_.Decode(record, &ev, &reason) && ev.sequence) {
+    g->last_sequence = std::max(g->last_sequence, *ev.sequence);
+  }
+  MarkDirty(dl.key, *g);
+  SV_RETURN_IF_ERROR(DrainStash(dl.key));
+  return ReleaseHeld(dl.key);
+}
+
+std::vector<store::PendingEvent> Processor::AllPending() const {
+  std::vector<store::PendingEvent> out;
+  for (const auto& [key, waiting] : stash_) {
+    for (const auto& [seq, p] : waiting) out.push_back(p);
+  }
+  for (const auto& [key, held] : held_) {
+    for (const auto& p : held) out.push_back(p);
+  }
+  return out;
+}
+
+}  // namespace sv::engine

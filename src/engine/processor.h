@@ -1,0 +1,121 @@
+#pragma once
+// Decode → gate → apply for one source, with every effect recorded for the next commit.
+// Shared by the steady `run` loop (state read through from the store) and by rebuild (state
+// purely in memory). Bad events never stop it: they become dead letters, and a key whose event
+// fails is parked — its later events are held behind the failure, other keys go on.
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/btree_map.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "config/config.h"
+#include "engine/decoder.h"
+#include "gate/gate.h"
+#include "projection/projection.h"
+#include "source/source.h"
+#include "store/store.h"
+
+namespace sv::engine {
+
+// Everything besides view rows that one batch must commit.
+struct Changes {
+  absl::flat_hash_map<std::string, store::KeyState> key_states;
+  absl::flat_hash_map<int64_t, store::PendingEvent> pending_put;  // by position
+  std::vector<std::pair<int32_t, int64_t>> pending_deleted;
+  std::vector<store::DeadLetter> dead_letters;  // new; replace an entry at the same position
+  std::vector<std::pair<int64_t, store::DeadLetterState>> dead_letter_states;  // by id
+  std::vector<std::pair<std::string, int64_t>> event_ids;
+  int64_t prune_event_ids_below = 0;
+  std::map<std::string, int64_t> counters;
+  std::map<int32_t, int64_t> positions;
+
+  bool empty() const;
+  void Clear();
+};
+
+// How the processor reaches durable state it has not cached (steady mode). Rebuild passes none:
+// it starts from nothing.
+struct StateLoader {
+  std::function<absl::StatusOr<std::optional<store::KeyState>>(const std::string& key)> key_state;
+};
+
+class Processor {
+ public:
+  Processor(const projection::Catalog* catalog, int source, const config::GateConfig& gate,
+            projection::RowSet* rows, StateLoader loader);
+
+  // Loads the pending events (stash and held) and the dedup window (steady mode start).
+  void Restore(std::vector<store::PendingEvent> pending,
+               const std::vector<std::pair<std::string, int64_t>>& event_ids);
+
+  // Processes one record. Only infrastructure failures (store reads) return an error; the
+  // caller then discards uncommitted state.
+  absl::Status Process(const source::SourceRecord& record);
+
+  // Gives up stashes older than the configured age at `now_us` (log time) or larger than the
+  // configured size: the first waiting event becomes a dead letter and parks its key.
+  absl::Status ExpireStashes(int64_t now_us);
+
+  // Operator actions on a dead letter that parks (or not) a key. `payload` replaces the raw
+  // record on replay when given.
+  absl::Status Replay(const store::DeadLetter& dead_letter, const std::string* payload);
+  absl::Status Discard(const store::DeadLetter& dead_letter);
+
+  Changes& changes() { return changes_; }
+  // Drops cached gate state (after a failed commit the cache may be ahead of the store).
+  void ForgetCache();
+  // Final gate state (rebuild): every key seen.
+  const absl::flat_hash_map<std::string, gate::KeyGate>& key_gates() const { return gates_; }
+  std::vector<store::PendingEvent> AllPending() const;
+  const std::string& source_name() const { return source_name_; }
+  size_t stash_keys() const { return stash_.size(); }
+
+ private:
+  absl::StatusOr<gate::KeyGate*> Gate(const std::string& key);
+  void MarkDirty(const std::string& key, const gate::KeyGate& g);
+  absl::Status Gated(const source::SourceRecord& record, DecodedEvent& ev);
+  // Applies a decoded event that the gate let through; parks the key on failure.
+  absl::Status ApplyNow(const source::SourceRecord& record, DecodedEvent& ev, gate::KeyGate* g,
+                        bool* applied);
+  absl::Status DrainStash(const std::string& key);
+  absl::Status ReleaseHeld(const std::string& key);
+  void Park(const std::string& key, gate::KeyGate* g, const source::SourceRecord& record,
+            const std::string& reason);
+  void DeadLetter(const source::SourceRecord& record, const std::string& key,
+                  const std::string& reason, bool parks_key);
+  void AddPending(const std::string& key, const source::SourceRecord& record, int64_t sequence,
+                  bool held);
+  void RemovePending(int32_t partition, int64_t position);
+  void Count(const std::string& name, int64_t delta = 1);
+  static source::SourceRecord ToRecord(const store::PendingEvent& pending);
+
+  const projection::Catalog* catalog_;
+  int source_;
+  std::string source_name_;
+  const config::SourceConfig* source_config_;
+  config::GateConfig gate_config_;
+  projection::RowSet* rows_;
+  StateLoader loader_;
+  Decoder decoder_;
+  projection::Applier applier_;
+  gate::EventIdWindow event_ids_;
+  absl::flat_hash_map<std::string, gate::KeyGate> gates_;
+  // key -> sequence -> stashed event
+  absl::flat_hash_map<std::string, absl::btree_map<int64_t, store::PendingEvent>> stash_;
+  // key -> held events in arrival order
+  absl::flat_hash_map<std::string, std::deque<store::PendingEvent>> held_;
+  Changes changes_;
+  int64_t now_log_time_ = 0;
+};
+
+}  // namespace sv::engine

@@ -1,0 +1,101 @@
+#include "engine/row_sets.h"
+
+#include "common/status_macros.h"
+
+namespace sv::engine {
+
+CachedRowSet::Entry& CachedRowSet::Slot(int view, const std::string& key, bool* created) {
+  auto [it, inserted] = views_[view].try_emplace(key);
+  *created = inserted;
+  if (inserted) ++entries_;
+  return it->second;
+}
+
+absl::StatusOr<const Row*> CachedRowSet::Find(int view, const std::string& key,
+                                              const Row& key_values) {
+  bool created;
+  Entry& e = Slot(view, key, &created);
+  if (created) {
+    e.key = key_values;
+    auto row = store_->GetRow(tables_[view], key_values);
+    if (!row.ok()) {
+      views_[view].erase(key);
+      --entries_;
+      return row.status();
+    }
+    e.row = std::move(*row);
+  }
+  return e.row ? &*e.row : nullptr;
+}
+
+void CachedRowSet::Put(int view, const std::string& key, Row row) {
+  bool created;
+  Entry& e = Slot(view, key, &created);
+  if (created || e.key.empty()) {
+    const auto& spec = tables_[view];
+    e.key.clear();
+    for (int k : spec.key) e.key.push_back(row[k]);
+  }
+  e.row = std::move(row);
+  if (!e.dirty) {
+    e.dirty = true;
+    dirty_.emplace_back(view, key);
+  }
+}
+
+void CachedRowSet::Erase(int view, const std::string& key) {
+  bool created;
+  Entry& e = Slot(view, key, &created);
+  e.row.reset();
+  if (!e.dirty) {
+    e.dirty = true;
+    dirty_.emplace_back(view, key);
+  }
+}
+
+absl::Status CachedRowSet::Flush(store::Batch* batch) {
+  for (const auto& [view, key] : dirty_) {
+    auto it = views_[view].find(key);
+    if (it == views_[view].end() || !it->second.dirty) continue;
+    const Entry& e = it->second;
+    if (e.row) {
+      SV_RETURN_IF_ERROR(batch->Upsert(tables_[view], *e.row));
+    } else if (!e.key.empty()) {
+      SV_RETURN_IF_ERROR(batch->Delete(tables_[view], e.key));
+    }
+  }
+  return absl::OkStatus();
+}
+
+void CachedRowSet::Committed() {
+  for (const auto& [view, key] : dirty_) {
+    auto it = views_[view].find(key);
+    if (it != views_[view].end()) it->second.dirty = false;
+  }
+  dirty_.clear();
+  if (entries_ > capacity_) Reset();
+}
+
+void CachedRowSet::Reset() {
+  for (auto& m : views_) m.clear();
+  dirty_.clear();
+  entries_ = 0;
+}
+
+absl::StatusOr<const Row*> MemoryRowSet::Find(int view, const std::string& key,
+                                              const Row& /*key_values*/) {
+  auto it = views_[view].find(key);
+  if (it == views_[view].end()) return nullptr;
+  if (!DecodeRow(it->second, &scratch_)) return absl::InternalError("corrupt row encoding");
+  return &scratch_;
+}
+
+void MemoryRowSet::Put(int view, const std::string& key, Row row) {
+  encode_buf_.clear();
+  EncodeRow(row, &encode_buf_);
+  views_[view][key] = encode_buf_;
+}
+
+void MemoryRowSet::Erase(int view, const std::string& key) { views_[view].erase(key); }
+
+}  // namespace sv::engine

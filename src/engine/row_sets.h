@@ -1,0 +1,70 @@
+#pragma once
+// The two working sets projections write into: a bounded read-through cache over the store for
+// the steady `run` loop, and plain in-memory maps for rebuild (which starts from nothing and
+// writes every final row once, in key order).
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "projection/projection.h"
+#include "store/store.h"
+
+namespace sv::engine {
+
+class CachedRowSet : public projection::RowSet {
+ public:
+  // tables[v]: the physical table each view writes to.
+  CachedRowSet(store::Store* store, std::vector<store::TableSpec> tables, size_t capacity)
+      : store_(store), tables_(std::move(tables)), capacity_(capacity), views_(tables_.size()) {}
+
+  absl::StatusOr<const Row*> Find(int view, const std::string& key,
+                                  const Row& key_values) override;
+  void Put(int view, const std::string& key, Row row) override;
+  void Erase(int view, const std::string& key) override;
+
+  // Writes every dirty row into `batch`.
+  absl::Status Flush(store::Batch* batch);
+  // After a successful commit: rows are clean; drop the cache when it outgrew its capacity.
+  void Committed();
+  // After a failed commit: forget everything (the store is the truth).
+  void Reset();
+  const store::TableSpec& table(int view) const { return tables_[view]; }
+  void set_table(int view, store::TableSpec table) { tables_[view] = std::move(table); }
+
+ private:
+  struct Entry {
+    std::optional<Row> row;
+    Row key;  // key column values, for deletes
+    bool dirty = false;
+  };
+  Entry& Slot(int view, const std::string& key, bool* created);
+
+  store::Store* store_;
+  std::vector<store::TableSpec> tables_;
+  size_t capacity_;
+  size_t entries_ = 0;
+  std::vector<absl::flat_hash_map<std::string, Entry>> views_;
+  std::vector<std::pair<int, std::string>> dirty_;
+};
+
+// Rows kept encoded (see common/value.h) to fit a large rebuild in memory.
+class MemoryRowSet : public projection::RowSet {
+ public:
+  explicit MemoryRowSet(size_t views) : views_(views) {}
+  absl::StatusOr<const Row*> Find(int view, const std::string& key,
+                                  const Row& key_values) override;
+  void Put(int view, const std::string& key, Row row) override;
+  void Erase(int view, const std::string& key) override;
+  absl::flat_hash_map<std::string, std::string>& rows(int view) { return views_[view]; }
+
+ private:
+  std::vector<absl::flat_hash_map<std::string, std::string>> views_;
+  Row scratch_;
+  std::string encode_buf_;
+};
+
+}  // namespace sv::engine

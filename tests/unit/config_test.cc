@@ -1,0 +1,737 @@
+#include "config/config.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace sv::config {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+namespace fs = std::filesystem;
+
+// A verbatim copy of examples/orders/streamview.yaml (line numbers below refer to it). The test
+// ExampleFileMatchesEmbeddedCopy keeps the two in step.
+constexpr char kOrdersYaml[] =
+    R"yaml(# Seed 003's orders example, entirely in config: OrderCreated / OrderItemAdded /
+# OrderStatusChanged events (keyed by orderId, ordered by the x-sequence header) maintain
+# orders_view and order_items_view.
+store:
+  kind: sqlite
+  path: orders.db            # relative to this file; override with --store
+
+params:
+  vat_rate: 0.23             # gross = net * (1 + vat_rate)
+
+sources:
+  orders:
+    kind: log                # the embedded log (streamview ingest appends to it)
+    key: orderId             # routing key field; an envelope's "key" wins
+    type: type               # field naming the event type
+    sequence:
+      header: x-sequence     # per-key sequence from the envelope header...
+      field: sequence        # ...or from this event field
+    event_id: eventId
+    timestamp: occurredAt
+    first_sequence: 1
+    unknown_types: dead_letter   # or: ignore
+    event_types: [OrderCreated, OrderItemAdded, OrderStatusChanged, OrderPurged]
+
+gate:
+  stash_max_age_ms: 60000    # a gap not filled within 60 s of log time is dead-lettered
+  stash_max_events: 1000     # ... or when a key stashes more than this
+  dedup_window: 100000       # event ids remembered for events without a sequence
+
+engine:
+  batch_events: 5000
+  cache_rows: 200000
+
+views:
+  orders_view:
+    source: orders
+    key: [order_id]
+    columns:
+      order_id: text
+      customer_id: text
+      status: text
+      total_net: numeric
+      total_gross: numeric
+      currency: text
+      item_count: {type: integer, default: 0}
+      last_event_sequence: integer
+      last_event_id: text
+      updated_at: timestamp
+    indexes:
+      - [status, -updated_at]
+      - [customer_id]
+    on:
+      "*":                   # merged into every handler below
+        set:
+          order_id: e.orderId
+          last_event_sequence: meta.sequence
+          last_event_id: meta.event_id
+          updated_at: e.occurredAt
+      OrderCreated:
+        set:
+          customer_id: e.customerId
+          status: "'Created'"
+          currency: e.currency
+          total_net: "round((SELECT coalesce(sum(i.qty * i.price), 0) FROM e.items AS i), 2)"
+          total_gross: "round((SELECT coalesce(sum(i.qty * i.price), 0) FROM e.items AS i) * (1 + params.vat_rate), 2)"
+          item_count: "coalesce(length(e.items), 0)"
+      OrderItemAdded:
+        set:
+          total_net: "round(coalesce(total_net, 0) + e.qty * e.price, 2)"
+          total_gross: "round((coalesce(total_net, 0) + e.qty * e.price) * (1 + params.vat_rate), 2)"
+          item_count: "coalesce(item_count, 0) + 1"
+      OrderStatusChanged:
+        set:
+          status: e.status
+      OrderPurged:
+        delete: true
+
+  order_items_view:
+    source: orders
+    key: [order_id, line_no]
+    columns:
+      order_id: text
+      line_no: integer
+      sku: text
+      qty: integer
+      price: numeric
+      net_line_total: numeric
+      gross_line_total: numeric
+    indexes:
+      - [order_id]
+    on:
+      OrderCreated:
+        explode: e.items
+        as: i
+        set:
+          order_id: e.orderId
+          line_no: meta.ordinality
+          sku: i.sku
+          qty: i.qty
+          price: i.price
+          net_line_total: "round(i.qty * i.price, 2)"
+          gross_line_total: "round(i.qty * i.price * (1 + params.vat_rate), 2)"
+      OrderItemAdded:
+        set:
+          order_id: e.orderId
+          line_no: orders_view.item_count    # the order's item count after this event
+          sku: e.sku
+          qty: e.qty
+          price: e.price
+          net_line_total: "round(e.qty * e.price, 2)"
+          gross_line_total: "round(e.qty * e.price * (1 + params.vat_rate), 2)"
+)yaml";
+
+// Parses `text` as "views.yaml" and returns the error message ("" when it loaded).
+std::string ErrorOf(const std::string& text) {
+  absl::StatusOr<Config> config = ParseConfig(text, "views.yaml");
+  if (config.ok()) return "";
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  return std::string(config.status().message());
+}
+
+const ViewConfig* FindView(const Config& config, const std::string& name) {
+  for (const ViewConfig& v : config.views) {
+    if (v.name == name) return &v;
+  }
+  return nullptr;
+}
+
+const ExprText* FindSet(const HandlerConfig& handler, const std::string& column) {
+  for (const auto& [name, expr] : handler.set) {
+    if (name == column) return &expr;
+  }
+  return nullptr;
+}
+
+std::vector<std::string> SetColumns(const HandlerConfig& handler) {
+  std::vector<std::string> out;
+  for (const auto& [name, expr] : handler.set) out.push_back(name);
+  return out;
+}
+
+// A small valid config the error tests below are variations of.
+constexpr char kSmallYaml[] = R"yaml(sources:
+  orders:
+    key: orderId
+    event_types: [OrderCreated, OrderPurged]
+views:
+  orders_view:
+    source: orders
+    key: [order_id]
+    columns:
+      order_id: text
+    on:
+      OrderCreated:
+        set:
+          order_id: e.orderId
+)yaml";
+
+TEST(ConfigTest, ExampleFileMatchesEmbeddedCopy) {
+  std::vector<fs::path> candidates = {fs::path(__FILE__).parent_path() /
+                                      "../../examples/orders/streamview.yaml"};
+  for (fs::path dir = fs::current_path(); dir.has_relative_path(); dir = dir.parent_path()) {
+    candidates.push_back(dir / "examples/orders/streamview.yaml");
+  }
+  for (const fs::path& candidate : candidates) {
+    std::ifstream in(candidate, std::ios::binary);
+    if (!in) continue;
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(text, kOrdersYaml) << "update kOrdersYaml from " << candidate;
+    return;
+  }
+  GTEST_SKIP() << "examples/orders/streamview.yaml not found";
+}
+
+TEST(ConfigTest, LoadsOrdersExample) {
+  absl::StatusOr<Config> config = ParseConfig(kOrdersYaml, "/etc/sv/streamview.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+
+  EXPECT_EQ(config->file, "/etc/sv/streamview.yaml");
+  EXPECT_EQ(config->base_dir, "/etc/sv");
+  EXPECT_EQ(config->store.kind, "sqlite");
+  EXPECT_EQ(config->store.path, "/etc/sv/orders.db");
+  EXPECT_EQ(config->store.loc.line, 4);
+
+  ASSERT_EQ(config->params.size(), 1u);
+  const Value& vat = config->params.at("vat_rate");
+  EXPECT_EQ(vat.type(), Type::kReal);
+  EXPECT_DOUBLE_EQ(vat.as_real(), 0.23);
+
+  ASSERT_EQ(config->sources.size(), 1u);
+  const SourceConfig& src = config->sources[0];
+  EXPECT_EQ(src.name, "orders");
+  EXPECT_EQ(src.kind, "log");
+  EXPECT_EQ(src.key_field, "orderId");
+  EXPECT_EQ(src.type_field, "type");
+  EXPECT_EQ(src.type_header, "");
+  EXPECT_EQ(src.sequence_header, "x-sequence");
+  EXPECT_EQ(src.sequence_field, "sequence");
+  EXPECT_EQ(src.event_id_field, "eventId");
+  EXPECT_EQ(src.timestamp_field, "occurredAt");
+  EXPECT_EQ(src.first_sequence, 1);
+  EXPECT_EQ(src.unknown_types, UnknownTypePolicy::kDeadLetter);
+  EXPECT_THAT(src.event_types,
+              ElementsAre("OrderCreated", "OrderItemAdded", "OrderStatusChanged", "OrderPurged"));
+  EXPECT_EQ(src.loc.line, 12);
+  EXPECT_EQ(src.loc.column, 3);
+
+  EXPECT_EQ(config->gate.stash_max_age_ms, 60000);
+  EXPECT_EQ(config->gate.stash_max_events, 1000);
+  EXPECT_EQ(config->gate.dedup_window, 100000);
+  EXPECT_EQ(config->engine.batch_events, 5000);
+  EXPECT_EQ(config->engine.cache_rows, 200000);
+  EXPECT_EQ(config->engine.poll_idle_ms, 1);     // default
+  EXPECT_EQ(config->engine.rebuild_threads, 2);  // default
+
+  ASSERT_EQ(config->views.size(), 2u);
+  EXPECT_EQ(config->views[0].name, "orders_view");
+  EXPECT_EQ(config->views[1].name, "order_items_view");
+
+  // orders_view
+  const ViewConfig& orders = config->views[0];
+  EXPECT_EQ(orders.source, "orders");
+  EXPECT_EQ(orders.loc.ToString(), "/etc/sv/streamview.yaml:35:3");
+  EXPECT_THAT(orders.key, ElementsAre("order_id"));
+  ASSERT_EQ(orders.columns.size(), 10u);
+  std::vector<std::string> names;
+  for (const ColumnConfig& c : orders.columns) names.push_back(c.name);
+  EXPECT_THAT(names, ElementsAre("order_id", "customer_id", "status", "total_net", "total_gross",
+                                 "currency", "item_count", "last_event_sequence", "last_event_id",
+                                 "updated_at"));
+  EXPECT_EQ(orders.columns[0].type, Type::kText);
+  EXPECT_EQ(orders.columns[3].type, Type::kReal);
+  EXPECT_EQ(orders.columns[6].type, Type::kInt);
+  EXPECT_EQ(orders.columns[7].type, Type::kInt);
+  EXPECT_EQ(orders.columns[9].type, Type::kTime);
+  EXPECT_FALSE(orders.columns[0].default_value.has_value());
+  ASSERT_TRUE(orders.columns[6].default_value.has_value());
+  EXPECT_EQ(orders.columns[6].default_value->sql, "0");
+  EXPECT_EQ(orders.columns[6].default_value->loc.line, 45);
+  EXPECT_EQ(orders.columns[6].default_value->loc.column, 44);
+  EXPECT_EQ(orders.columns[6].loc.line, 45);
+  EXPECT_EQ(orders.columns[6].loc.column, 7);
+
+  ASSERT_EQ(orders.indexes.size(), 2u);
+  EXPECT_THAT(orders.indexes[0].columns, ElementsAre("status", "-updated_at"));
+  EXPECT_EQ(orders.indexes[0].loc.line, 50);
+  EXPECT_THAT(orders.indexes[1].columns, ElementsAre("customer_id"));
+  EXPECT_EQ(orders.indexes[1].loc.line, 51);
+
+  ASSERT_EQ(orders.handlers.size(), 5u);
+  std::vector<std::string> types;
+  for (const HandlerConfig& h : orders.handlers) types.push_back(h.event_type);
+  EXPECT_THAT(types, ElementsAre("*", "OrderCreated", "OrderItemAdded", "OrderStatusChanged",
+                                 "OrderPurged"));
+  const HandlerConfig& star = orders.handlers[0];
+  EXPECT_EQ(star.loc.line, 53);
+  EXPECT_EQ(star.loc.column, 7);
+  EXPECT_THAT(SetColumns(star),
+              ElementsAre("order_id", "last_event_sequence", "last_event_id", "updated_at"));
+  EXPECT_EQ(star.set[0].second.sql, "e.orderId");
+  EXPECT_EQ(star.set[0].second.loc.ToString(), "/etc/sv/streamview.yaml:55:21");
+  EXPECT_EQ(star.set[1].second.sql, "meta.sequence");
+  EXPECT_EQ(star.set[1].second.loc.line, 56);
+  EXPECT_FALSE(star.delete_row);
+  EXPECT_FALSE(star.when.has_value());
+  EXPECT_FALSE(star.explode.has_value());
+
+  const HandlerConfig& created = orders.handlers[1];
+  EXPECT_THAT(SetColumns(created), ElementsAre("customer_id", "status", "currency", "total_net",
+                                               "total_gross", "item_count"));
+  const ExprText* status = FindSet(created, "status");
+  ASSERT_NE(status, nullptr);
+  EXPECT_EQ(status->sql, "'Created'");  // the quotes are YAML's; the inner ones are SQL's
+  EXPECT_EQ(status->loc.line, 62);
+  EXPECT_EQ(status->loc.column, 20);  // first character inside the double quotes
+  const ExprText* gross = FindSet(created, "total_gross");
+  ASSERT_NE(gross, nullptr);
+  EXPECT_EQ(gross->sql,
+            "round((SELECT coalesce(sum(i.qty * i.price), 0) FROM e.items AS i) * (1 + "
+            "params.vat_rate), 2)");
+  EXPECT_EQ(gross->loc.line, 65);
+  EXPECT_EQ(gross->loc.column, 25);
+  // An offset inside the expression maps onto the file.
+  const size_t offset = gross->sql.find("params.vat_rate");
+  EXPECT_EQ(gross->loc.Advance(gross->sql, offset).column, 25 + static_cast<int>(offset));
+
+  const HandlerConfig& added = orders.handlers[2];
+  EXPECT_THAT(SetColumns(added), ElementsAre("total_net", "total_gross", "item_count"));
+  EXPECT_EQ(FindSet(added, "item_count")->sql, "coalesce(item_count, 0) + 1");
+  EXPECT_EQ(FindSet(added, "item_count")->loc.line, 71);
+
+  const HandlerConfig& changed = orders.handlers[3];
+  ASSERT_EQ(changed.set.size(), 1u);
+  EXPECT_EQ(changed.set[0].second.sql, "e.status");
+  EXPECT_EQ(changed.set[0].second.loc.ToString(), "/etc/sv/streamview.yaml:74:19");
+
+  const HandlerConfig& purged = orders.handlers[4];
+  EXPECT_TRUE(purged.delete_row);
+  EXPECT_TRUE(purged.set.empty());
+  EXPECT_EQ(purged.loc.line, 75);
+
+  // order_items_view
+  const ViewConfig* items = FindView(*config, "order_items_view");
+  ASSERT_NE(items, nullptr);
+  EXPECT_EQ(items->source, "orders");
+  EXPECT_THAT(items->key, ElementsAre("order_id", "line_no"));
+  ASSERT_EQ(items->columns.size(), 7u);
+  EXPECT_EQ(items->columns[1].type, Type::kInt);
+  EXPECT_EQ(items->columns[4].type, Type::kReal);
+  ASSERT_EQ(items->indexes.size(), 1u);
+  EXPECT_THAT(items->indexes[0].columns, ElementsAre("order_id"));
+  ASSERT_EQ(items->handlers.size(), 2u);
+  const HandlerConfig& explode = items->handlers[0];
+  EXPECT_EQ(explode.event_type, "OrderCreated");
+  ASSERT_TRUE(explode.explode.has_value());
+  EXPECT_EQ(explode.explode->sql, "e.items");
+  EXPECT_EQ(explode.explode->loc.line, 93);
+  EXPECT_EQ(explode.explode->loc.column, 18);
+  EXPECT_EQ(explode.explode_as, "i");
+  EXPECT_THAT(SetColumns(explode), ElementsAre("order_id", "line_no", "sku", "qty", "price",
+                                               "net_line_total", "gross_line_total"));
+  EXPECT_EQ(FindSet(explode, "line_no")->sql, "meta.ordinality");
+  EXPECT_EQ(FindSet(explode, "line_no")->loc.line, 97);
+  const HandlerConfig& item_added = items->handlers[1];
+  EXPECT_EQ(item_added.event_type, "OrderItemAdded");
+  EXPECT_FALSE(item_added.explode.has_value());
+  EXPECT_EQ(item_added.explode_as, "item");  // default
+  // A trailing comment is not part of the expression.
+  EXPECT_EQ(FindSet(item_added, "line_no")->sql, "orders_view.item_count");
+  EXPECT_EQ(FindSet(item_added, "line_no")->loc.line, 106);
+}
+
+TEST(ConfigTest, LoadConfigReadsFileAndResolvesStorePath) {
+  const fs::path dir = fs::temp_directory_path() / "sv_config_test_load";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const fs::path file = dir / "streamview.yaml";
+  {
+    std::ofstream out(file, std::ios::binary);
+    out << kOrdersYaml;
+  }
+  absl::StatusOr<Config> config = LoadConfig(file.string());
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->file, file.lexically_normal().string());
+  EXPECT_EQ(config->base_dir, dir.lexically_normal().string());
+  EXPECT_EQ(config->store.path, (dir / "orders.db").lexically_normal().string());
+  EXPECT_EQ(config->views.size(), 2u);
+  EXPECT_EQ(config->views[0].loc.file, file.string());
+  fs::remove_all(dir);
+}
+
+TEST(ConfigTest, AbsoluteStorePathIsKept) {
+  absl::StatusOr<Config> config = ParseConfig(
+      std::string("store: {kind: sqlite, path: /var/lib/sv/x.db}\n") + kSmallYaml, "views.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->store.path, "/var/lib/sv/x.db");
+}
+
+TEST(ConfigTest, SmallConfigLoadsWithDefaults) {
+  absl::StatusOr<Config> config = ParseConfig(kSmallYaml, "views.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->store.path, "");
+  EXPECT_TRUE(config->params.empty());
+  EXPECT_EQ(config->sources[0].type_field, "type");
+  EXPECT_EQ(config->sources[0].event_id_field, "eventId");
+  EXPECT_EQ(config->sources[0].sequence_header, "");
+  EXPECT_EQ(config->gate.stash_max_events, 1000);
+  EXPECT_EQ(config->engine.batch_events, 5000);
+  EXPECT_EQ(config->views[0].handlers[0].set[0].second.loc.ToString(), "views.yaml:14:21");
+}
+
+TEST(ConfigTest, ParamScalarsBecomeTypedValues) {
+  absl::StatusOr<Config> config = ParseConfig(R"yaml(params:
+  i: 42
+  neg: -7
+  r: 1.5e3
+  t: true
+  f: false
+  s: EUR
+  q: "12"
+  n: null
+)yaml" + std::string(kSmallYaml),
+                                              "views.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  const auto& p = config->params;
+  EXPECT_EQ(p.at("i"), Value::Int(42));
+  EXPECT_EQ(p.at("neg"), Value::Int(-7));
+  EXPECT_EQ(p.at("r"), Value::Real(1500));
+  EXPECT_EQ(p.at("t"), Value::Bool(true));
+  EXPECT_EQ(p.at("f"), Value::Bool(false));
+  EXPECT_EQ(p.at("s"), Value::Text("EUR"));
+  EXPECT_EQ(p.at("q"), Value::Text("12"));  // quoted: text
+  EXPECT_TRUE(p.at("n").is_null());
+}
+
+TEST(ConfigTest, SourceVariantsOfTypeAndSequence) {
+  absl::StatusOr<Config> config = ParseConfig(R"yaml(sources:
+  s:
+    key: k
+    type: {field: kind, header: x-type}
+    sequence: {header: x-seq}
+    unknown_types: ignore
+    first_sequence: 0
+    event_types: [A]
+views:
+  v:
+    source: s
+    key: [id]
+    columns: {id: text}
+)yaml",
+                                              "views.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  const SourceConfig& s = config->sources[0];
+  EXPECT_EQ(s.type_field, "kind");
+  EXPECT_EQ(s.type_header, "x-type");
+  EXPECT_EQ(s.sequence_header, "x-seq");
+  EXPECT_EQ(s.sequence_field, "");
+  EXPECT_EQ(s.unknown_types, UnknownTypePolicy::kIgnore);
+  EXPECT_EQ(s.first_sequence, 0);
+  EXPECT_TRUE(config->views[0].handlers.empty());
+}
+
+TEST(ConfigTest, ExpressionLocations) {
+  absl::StatusOr<Config> config = ParseConfig(R"yaml(sources:
+  s: {key: k, event_types: [A]}
+views:
+  v:
+    source: s
+    key: [id]
+    columns:
+      id: text
+      n: {type: int, default: 'NULL'}
+      b: boolean
+      x: real
+    on:
+      A:
+        when: "e.kind = 'x'"
+        set:
+          n: |
+            coalesce(n, 0)
+              + 1
+          b: true
+          x: null
+)yaml",
+                                              "views.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  const ViewConfig& v = config->views[0];
+  EXPECT_EQ(v.columns[1].default_value->sql, "NULL");
+  EXPECT_EQ(v.columns[1].default_value->loc.ToString(), "views.yaml:9:32");  // inside '…'
+  const HandlerConfig& h = v.handlers[0];
+  ASSERT_TRUE(h.when.has_value());
+  EXPECT_EQ(h.when->sql, "e.kind = 'x'");
+  EXPECT_EQ(h.when->loc.ToString(), "views.yaml:14:16");
+  ASSERT_EQ(h.set.size(), 3u);
+  EXPECT_EQ(h.set[0].second.sql, "coalesce(n, 0)\n  + 1\n");
+  EXPECT_EQ(h.set[0].second.loc.ToString(), "views.yaml:17:13");  // first content line
+  EXPECT_EQ(h.set[1].second.sql, "true");
+  EXPECT_EQ(h.set[2].second.sql, "null");
+  EXPECT_EQ(h.set[2].second.loc.ToString(), "views.yaml:20:14");
+}
+
+TEST(ConfigTest, ParseTypeNames) {
+  EXPECT_EQ(ParseTypeName("text"), Type::kText);
+  EXPECT_EQ(ParseTypeName("integer"), Type::kInt);
+  EXPECT_EQ(ParseTypeName("bigint"), Type::kInt);
+  EXPECT_EQ(ParseTypeName("int"), Type::kInt);
+  EXPECT_EQ(ParseTypeName("numeric"), Type::kReal);
+  EXPECT_EQ(ParseTypeName("real"), Type::kReal);
+  EXPECT_EQ(ParseTypeName("double"), Type::kReal);
+  EXPECT_EQ(ParseTypeName("boolean"), Type::kBool);
+  EXPECT_EQ(ParseTypeName("bool"), Type::kBool);
+  EXPECT_EQ(ParseTypeName("timestamp"), Type::kTime);
+  EXPECT_EQ(ParseTypeName("timestamptz"), Type::kTime);
+  EXPECT_EQ(ParseTypeName("interval"), Type::kInterval);
+  EXPECT_EQ(ParseTypeName("TEXT"), Type::kText);
+  EXPECT_EQ(ParseTypeName("varchar"), std::nullopt);
+  EXPECT_EQ(ParseTypeName(""), std::nullopt);
+}
+
+// ---- errors ----
+
+TEST(ConfigErrorTest, UnknownEventType) {
+  std::string text = kSmallYaml;
+  text.replace(text.find("OrderCreated:"), 13, "OrderCreatd:");
+  const std::string error = ErrorOf(text);
+  EXPECT_THAT(error, StartsWith("views.yaml:12:7: unknown event type 'OrderCreatd'"));
+  EXPECT_THAT(error, HasSubstr("for source 'orders' (declared: OrderCreated, OrderPurged)"));
+}
+
+TEST(ConfigErrorTest, UnknownViewKey) {
+  std::string text = kSmallYaml;
+  text.replace(text.find("columns:"), 8, "colums:");
+  const std::string error = ErrorOf(text);
+  EXPECT_THAT(error, StartsWith("views.yaml:9:5: unknown key 'colums' in view 'orders_view' "
+                                "(expected one of: source, key, columns, indexes, on)"));
+}
+
+TEST(ConfigErrorTest, UnknownTopLevelKey) {
+  EXPECT_THAT(ErrorOf(std::string(kSmallYaml) + "engnie:\n  batch_events: 5\n"),
+              StartsWith("views.yaml:15:1: unknown key 'engnie' in the config file (expected "
+                         "one of: store, params, sources, gate, engine, views)"));
+}
+
+TEST(ConfigErrorTest, UnknownKeysInNestedSections) {
+  EXPECT_THAT(ErrorOf(std::string(kSmallYaml) + "gate:\n  stash_max_age: 5\n"),
+              StartsWith("views.yaml:16:3: unknown key 'stash_max_age' in gate"));
+  EXPECT_THAT(ErrorOf(std::string(kSmallYaml) + "store:\n  kind: sqlite\n  file: x.db\n"),
+              StartsWith("views.yaml:17:3: unknown key 'file' in store"));
+  std::string text = kSmallYaml;
+  text.replace(text.find("    key: orderId"), 16, "    keys: orderId");
+  EXPECT_THAT(ErrorOf(text), StartsWith("views.yaml:3:5: unknown key 'keys' in source 'orders'"));
+  text = kSmallYaml;
+  text.replace(text.find("        set:"), 12, "        sett:");
+  EXPECT_THAT(ErrorOf(text), StartsWith("views.yaml:13:9: unknown key 'sett' in handler "
+                                        "'OrderCreated' of view 'orders_view'"));
+}
+
+TEST(ConfigErrorTest, UnknownStoreKind) {
+  EXPECT_THAT(ErrorOf("store:\n  kind: postgres\n" + std::string(kSmallYaml)),
+              StartsWith("views.yaml:2:9: unknown store kind 'postgres' (expected one of: "
+                         "sqlite)"));
+}
+
+TEST(ConfigErrorTest, WrongNodeKind) {
+  std::string text = kSmallYaml;
+  text.replace(text.find("      order_id: text\n"), 21, "      - order_id\n");
+  EXPECT_THAT(ErrorOf(text), StartsWith("views.yaml:10:7: 'columns' of view 'orders_view' must be "
+                                        "a map, not a list"));
+  EXPECT_THAT(ErrorOf("sources: [orders]\n"),
+              StartsWith("views.yaml:1:10: sources must be a map, not a list"));
+  EXPECT_THAT(ErrorOf("- a\n- b\n"),
+              StartsWith("views.yaml:1:1: the config file must be a map, not a list"));
+  text = kSmallYaml;
+  text.replace(text.find("key: [order_id]"), 15, "key: order_id");
+  EXPECT_THAT(ErrorOf(text),
+              StartsWith("views.yaml:8:10: 'key' of view 'orders_view' must be a list, not a "
+                         "scalar"));
+  text = kSmallYaml;
+  text.replace(text.find("order_id: e.orderId"), 19, "order_id: [e.orderId]");
+  EXPECT_THAT(ErrorOf(text), StartsWith("views.yaml:14:21: expression for column 'order_id'"));
+  EXPECT_THAT(ErrorOf(text), HasSubstr("must be an expression (a scalar), not a list"));
+}
+
+TEST(ConfigErrorTest, MissingRequiredKeys) {
+  std::string text = kSmallYaml;
+  text.erase(text.find("    key: orderId\n"), 17);
+  EXPECT_THAT(ErrorOf(text),
+              StartsWith("views.yaml:2:3: source 'orders' is missing required key 'key'"));
+  text = kSmallYaml;
+  text.erase(text.find("    source: orders\n"), 19);
+  EXPECT_THAT(ErrorOf(text),
+              StartsWith("views.yaml:6:3: view 'orders_view' is missing required key 'source'"));
+  text = kSmallYaml;
+  text.erase(text.find("    key: [order_id]\n"), 20);
+  EXPECT_THAT(ErrorOf(text),
+              StartsWith("views.yaml:6:3: view 'orders_view' is missing required key 'key'"));
+  text = kSmallYaml;
+  text.erase(text.find("    columns:\n      order_id: text\n"), 34);
+  EXPECT_THAT(ErrorOf(text),
+              StartsWith("views.yaml:6:3: view 'orders_view' is missing required key 'columns'"));
+}
+
+TEST(ConfigErrorTest, EventTypesRequiredNonEmptyUnique) {
+  std::string text = kSmallYaml;
+  text.erase(text.find("    event_types: [OrderCreated, OrderPurged]\n"), 45);
+  EXPECT_THAT(ErrorOf(text),
+              StartsWith("views.yaml:2:3: source 'orders' is missing required key 'event_types'"));
+  text = kSmallYaml;
+  text.replace(text.find("[OrderCreated, OrderPurged]"), 27, "[]");
+  EXPECT_THAT(ErrorOf(text), StartsWith("views.yaml:4:18: 'event_types' of source 'orders' must "
+                                        "not be empty"));
+  text = kSmallYaml;
+  text.replace(text.find("[OrderCreated, OrderPurged]"), 27, "[OrderCreated, OrderCreated]");
+  EXPECT_THAT(ErrorOf(text), StartsWith("views.yaml:4:33: duplicate event type 'OrderCreated'"));
+}
+
+TEST(ConfigErrorTest, BadSourceValues) {
+  std::string text = kSmallYaml;
+  text.insert(text.find("    event_types"), "    unknown_types: drop\n");
+  EXPECT_THAT(ErrorOf(text), StartsWith("views.yaml:4:20: unknown value 'drop' for "
+                                        "'unknown_types' of source 'orders' (expected one of: "
+                                        "ignore, dead_letter)"));
+  text = kSmallYaml;
+  text.insert(text.find("    event_types"), "    first_sequence: one\n");
+  EXPECT_THAT(ErrorOf(text), StartsWith("views.yaml:4:21: 'first_sequence' of source 'orders' "
+                                        "must be an integer, not 'one'"));
+  text = kSmallYaml;
+  text.insert(text.find("    event_types"), "    sequence: {head: x-seq}\n");
+  EXPECT_THAT(ErrorOf(text), StartsWith("views.yaml:4:16: unknown key 'head' in 'sequence' of "
+                                        "source 'orders' (expected one of: field, header)"));
+}
+
+TEST(ConfigErrorTest, UndeclaredSource) {
+  std::string text = kSmallYaml;
+  text.replace(text.find("source: orders"), 14, "source: order");
+  EXPECT_THAT(ErrorOf(text),
+              StartsWith("views.yaml:7:13: unknown source 'order' in view 'orders_view' "
+                         "(declared: orders)"));
+}
+
+TEST(ConfigErrorTest, KeyColumnMustBeDeclared) {
+  std::string text = kSmallYaml;
+  text.replace(text.find("key: [order_id]"), 15, "key: [order_id, line_no]");
+  EXPECT_THAT(ErrorOf(text), StartsWith("views.yaml:8:21: key column 'line_no' is not a column "
+                                        "of view 'orders_view'"));
+}
+
+TEST(ConfigErrorTest, IndexColumnMustBeDeclared) {
+  std::string text = kSmallYaml;
+  text.insert(text.find("    on:"), "    indexes:\n      - [order_id, -updated]\n");
+  EXPECT_THAT(ErrorOf(text), StartsWith("views.yaml:12:20: index column 'updated' is not a "
+                                        "column of view 'orders_view'"));
+  text = kSmallYaml;
+  text.insert(text.find("    on:"), "    indexes: [order_id]\n");
+  EXPECT_THAT(ErrorOf(text), StartsWith("views.yaml:11:15: an index in 'indexes' of view "
+                                        "'orders_view' must be a list of columns, not a scalar"));
+}
+
+TEST(ConfigErrorTest, UnknownColumnType) {
+  std::string text = kSmallYaml;
+  text.replace(text.find("order_id: text"), 14, "order_id: txet");
+  EXPECT_THAT(ErrorOf(text),
+              StartsWith("views.yaml:10:17: unknown column type 'txet' for column "
+                         "'order_id' of view 'orders_view' (expected one of: text,"));
+  text = kSmallYaml;
+  text.replace(text.find("order_id: text"), 14, "order_id: {type: money, default: 0}");
+  EXPECT_THAT(ErrorOf(text), StartsWith("views.yaml:10:24: unknown column type 'money'"));
+  text = kSmallYaml;
+  text.replace(text.find("order_id: text"), 14, "order_id: {default: 0}");
+  EXPECT_THAT(ErrorOf(text), StartsWith("views.yaml:10:7: column 'order_id' of view "
+                                        "'orders_view' is missing required key 'type'"));
+}
+
+TEST(ConfigErrorTest, SetTargetMustBeDeclared) {
+  std::string text = kSmallYaml;
+  text.replace(text.find("order_id: e.orderId"), 19, "ordr_id: e.orderId");
+  EXPECT_THAT(ErrorOf(text), StartsWith("views.yaml:14:11: set target 'ordr_id' is not a column "
+                                        "of view 'orders_view'"));
+}
+
+TEST(ConfigErrorTest, DeleteExcludesSetAndExplode) {
+  std::string text = kSmallYaml;
+  text.insert(text.find("        set:"), "        delete: true\n");
+  EXPECT_THAT(ErrorOf(text), StartsWith("views.yaml:13:9: handler 'OrderCreated' of view "
+                                        "'orders_view' cannot both delete and set"));
+  EXPECT_THAT(ErrorOf(std::string(kSmallYaml) +
+                      "      OrderPurged:\n        delete: true\n        explode: e.items\n"),
+              StartsWith("views.yaml:16:9: handler 'OrderPurged' of view 'orders_view' cannot "
+                         "both delete and explode"));
+  EXPECT_THAT(ErrorOf(std::string(kSmallYaml) + "      OrderPurged:\n        delete: yes\n"),
+              StartsWith("views.yaml:16:17: 'delete' of handler 'OrderPurged' of view "
+                         "'orders_view' must be true or false, not 'yes'"));
+}
+
+TEST(ConfigErrorTest, AsRequiresExplode) {
+  std::string text = kSmallYaml;
+  text.insert(text.find("        set:"), "        as: i\n");
+  EXPECT_THAT(ErrorOf(text), StartsWith("views.yaml:13:9: 'as' in handler 'OrderCreated' of view "
+                                        "'orders_view' requires 'explode'"));
+}
+
+TEST(ConfigErrorTest, EmptyExpression) {
+  std::string text = kSmallYaml;
+  text.replace(text.find("order_id: e.orderId"), 19, "order_id:");
+  EXPECT_THAT(ErrorOf(text), StartsWith("views.yaml:14:11: expression for column 'order_id'"));
+  EXPECT_THAT(ErrorOf(text), HasSubstr("is empty"));
+}
+
+TEST(ConfigErrorTest, DuplicateKeys) {
+  std::string text = kSmallYaml;
+  text.insert(text.find("    on:"), "      order_id: integer\n");
+  EXPECT_THAT(ErrorOf(text), StartsWith("views.yaml:11:7: duplicate key 'order_id' in 'columns' "
+                                        "of view 'orders_view'"));
+  EXPECT_THAT(ErrorOf(std::string(kSmallYaml) + "      OrderCreated:\n        delete: true\n"),
+              StartsWith("views.yaml:15:7: duplicate key 'OrderCreated' in 'on' of view "
+                         "'orders_view'"));
+  EXPECT_THAT(ErrorOf(std::string(kSmallYaml) + "sources: {}\n"),
+              StartsWith("views.yaml:15:1: duplicate key 'sources' in the config file"));
+}
+
+TEST(ConfigErrorTest, GateAndEngineNeedPositiveIntegers) {
+  EXPECT_THAT(ErrorOf(std::string(kSmallYaml) + "gate:\n  stash_max_events: 0\n"),
+              StartsWith("views.yaml:16:21: gate.stash_max_events must be between 1 and"));
+  EXPECT_THAT(ErrorOf(std::string(kSmallYaml) + "engine:\n  batch_events: lots\n"),
+              StartsWith("views.yaml:16:17: engine.batch_events must be an integer, not 'lots'"));
+  EXPECT_THAT(ErrorOf(std::string(kSmallYaml) + "engine:\n  cache_rows: 1.5\n"),
+              StartsWith("views.yaml:16:15: engine.cache_rows must be an integer"));
+}
+
+TEST(ConfigErrorTest, YamlSyntaxError) {
+  std::string text = kSmallYaml;
+  text.replace(text.find("key: [order_id]"), 15, "key: [order_id");
+  const std::string error = ErrorOf(text);
+  EXPECT_THAT(error, StartsWith("views.yaml:"));
+  EXPECT_THAT(error, HasSubstr("YAML syntax error"));
+  EXPECT_THAT(ErrorOf("sources:\n  a: b\n c: d: e\n"),
+              StartsWith("views.yaml:3:2: YAML syntax error: end of map not found"));
+}
+
+TEST(ConfigErrorTest, EmptyFile) {
+  EXPECT_THAT(ErrorOf("# nothing\n"), StartsWith("views.yaml:1:1: the config file is empty"));
+}
+
+TEST(ConfigErrorTest, FileNotFound) {
+  absl::StatusOr<Config> config = LoadConfig("/nonexistent/dir/streamview.yaml");
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(config.status().message()),
+              StartsWith("/nonexistent/dir/streamview.yaml: cannot open config file"));
+}
+
+}  // namespace
+}  // namespace sv::config
