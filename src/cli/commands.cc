@@ -48,7 +48,7 @@ void Log(const char* level, std::string_view msg) {
 }
 
 int Fail(const absl::Status& s) {
-  Log("error", s.message());
+  Log("error", std::string(s.message()));
   return absl::IsInvalidArgument(s) ? 2 : 1;
 }
 
@@ -103,7 +103,7 @@ int Check(const CommonOptions& common) {
   return 0;
 }
 
-int Ingest(const CommonOptions& common, const std::string& file) {
+int Ingest(const CommonOptions& common, const std::string& file, int64_t rate, size_t batch) {
   auto config = LoadWithStore(common);
   if (!config.ok()) return Fail(config.status());
   auto catalog = projection::Compile(*config);
@@ -118,7 +118,10 @@ int Ingest(const CommonOptions& common, const std::string& file) {
     if (!in_file) return Fail(absl::NotFoundError(absl::StrCat("cannot open ", file)));
     in = &in_file;
   }
-  auto result = engine::IngestLines((*catalog)->sources.front(), store->get(), *in);
+  engine::IngestOptions options;
+  options.rate = rate;
+  if (batch > 0) options.batch_lines = batch;
+  auto result = engine::IngestLines((*catalog)->sources.front(), store->get(), *in, options);
   if (!result.ok()) return Fail(result.status());
   std::printf("{\"appended\":%lld,\"last_position\":%lld}\n",
               static_cast<long long>(result->appended),

@@ -21,6 +21,10 @@ int main(int argc, char** argv) {
   auto* ingest = app.add_subcommand("ingest", "append NDJSON events (FILE or - for stdin) to the embedded log");
   add_common(ingest);
   ingest->add_option("file", file, "NDJSON file, or - for standard input");
+  int64_t rate = 0;
+  size_t batch = 0;
+  ingest->add_option("--rate", rate, "pace appends at this many events per second");
+  ingest->add_option("--batch", batch, "lines per append transaction (default 10000)");
 
   bool exit_when_caught_up = false;
   std::string latency_report;
@@ -59,7 +63,7 @@ int main(int argc, char** argv) {
   add_common(check);
 
   CLI11_PARSE(app, argc, argv);
-  if (*ingest) return sv::cli::Ingest(common, file);
+  if (*ingest) return sv::cli::Ingest(common, file, rate, batch);
   if (*run) return sv::cli::Run(common, exit_when_caught_up, latency_report);
   if (*rebuild) {
     if (all == !views.empty()) {

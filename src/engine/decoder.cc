@@ -29,7 +29,9 @@ bool Lookup(simdjson::dom::element root, const std::vector<std::string>& path,
     if (cur.get_object().get(obj) != simdjson::SUCCESS) return false;
     if (obj.at_key(p).get(cur) != simdjson::SUCCESS) return false;
   }
-  return !cur.is_null();
+  if (cur.is_null()) return false;
+  *out = cur;
+  return true;
 }
 
 // A key, type or id may be written as a string or a number.

@@ -245,14 +245,22 @@ absl::Status Engine::DiscardDeadLetter(int64_t id) {
 }
 
 absl::StatusOr<IngestResult> IngestLines(const projection::SourcePlan& source, store::Store* store,
-                                         std::istream& in, size_t batch_lines) {
+                                         std::istream& in, const IngestOptions& options) {
   IngestResult result;
+  const size_t batch_lines = std::max<size_t>(1, options.batch_lines);
+  const auto started = std::chrono::steady_clock::now();
   Decoder decoder(&source);
   std::vector<store::LogRecord> batch;
   batch.reserve(batch_lines);
   std::string line;
   auto flush = [&]() -> absl::Status {
     if (batch.empty()) return absl::OkStatus();
+    if (options.rate > 0) {
+      // Paced: the next append is due when the lines before it would have arrived at `rate`.
+      const auto due = started + std::chrono::microseconds(result.appended * 1'000'000 /
+                                                           options.rate);
+      std::this_thread::sleep_until(due);
+    }
     SV_ASSIGN_OR_RETURN(result.last_position, store->AppendLog(&batch));
     result.appended += static_cast<int64_t>(batch.size());
     batch.clear();

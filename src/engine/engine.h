@@ -105,8 +105,12 @@ struct IngestResult {
   int64_t appended = 0;
   int64_t last_position = 0;
 };
+struct IngestOptions {
+  size_t batch_lines = 10'000;  // lines per append transaction
+  int64_t rate = 0;             // events per second to pace appends at; 0 = as fast as possible
+};
 absl::StatusOr<IngestResult> IngestLines(const projection::SourcePlan& source, store::Store* store,
-                                         std::istream& in, size_t batch_lines = 10'000);
+                                         std::istream& in, const IngestOptions& options = {});
 
 // Physical table of a view version: "<view>__v<version>".
 store::TableSpec TableFor(const projection::ViewPlan& view, int64_t version);

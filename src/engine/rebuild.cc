@@ -96,7 +96,9 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
     // gate state; a partial one stops where the live views are, so all views stay consistent.
     SV_ASSIGN_OR_RETURN(auto live_positions, store_->GetPositions(source.config.name));
     int64_t end = live_positions.count(0) ? live_positions[0] : 0;
-    if (all) SV_ASSIGN_OR_RETURN(end, store_->LogEnd());
+    if (all) {
+      SV_ASSIGN_OR_RETURN(end, store_->LogEnd());
+    }
 
     const int threads = partition_local ? std::max(1, config_.engine.rebuild_threads) : 1;
     stats.threads = threads;

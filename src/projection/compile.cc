@@ -228,10 +228,10 @@ absl::StatusOr<std::unique_ptr<Catalog>> Compile(const config::Config& config) {
                             sql::Compile(cc.default_value->sql, none, cc.default_value->loc));
         SV_ASSIGN_OR_RETURN(col.default_value, sql::EvalConstant(*expr));
         absl::Status s = sql::CoerceTo(cc.type, &col.default_value);
-        if (!s.ok()) return ErrorAt(cc.default_value->loc, s.message());
+        if (!s.ok()) return ErrorAt(cc.default_value->loc, std::string(s.message()));
         absl::StrAppend(&definition, "default:", cc.default_value->sql, "|");
       }
-      absl::StrAppend(&definition, "col:", cc.name, ":", TypeName(cc.type), "|");
+      absl::StrAppend(&definition, "col:", cc.name, ":", std::string(TypeName(cc.type)), "|");
       view.columns.push_back(std::move(col));
     }
     for (const std::string& k : vc.key) {

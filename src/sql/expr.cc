@@ -1,1 +1,638 @@
-// placeholder, being written
+// Value helpers shared by the expression nodes: text form, comparison, casts, storage coercion
+// and the small whole-string parsers; plus the public EvalConstant / CoerceTo entry points.
+
+#include "sql/expr.h"
+
+#include <charconv>
+#include <cstdio>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "common/time_util.h"
+#include "sql/expr_internal.h"
+
+namespace sv::sql {
+
+absl::Status Expr::EvalJson(EvalContext& /*ctx*/, simdjson::dom::element* /*out*/) const {
+  return absl::UnimplementedError("expression is not a JSON path (write e.g. e.items)");
+}
+
+absl::StatusOr<Value> EvalConstant(const Expr& expr) {
+  EvalContext ctx;
+  Value value;
+  absl::Status status = expr.Eval(ctx, &value);
+  if (!status.ok()) return status;
+  return value;
+}
+
+namespace internal {
+namespace {
+
+bool IsBlank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f'; }
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && IsBlank(s.front())) s.remove_prefix(1);
+  while (!s.empty() && IsBlank(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+int CmpDouble(double a, double b) {
+  if (a < b) return -1;
+  if (a > b) return 1;
+  if (a == b) return 0;
+  // NaN sorts above everything, like PostgreSQL.
+  const bool na = std::isnan(a), nb = std::isnan(b);
+  if (na && nb) return 0;
+  return na ? 1 : -1;
+}
+
+// Clamps a double into int64 by rounding half away from zero; false when out of range.
+bool DoubleToInt(double d, int64_t* out) {
+  if (std::isnan(d)) return false;
+  const double r = std::round(d);
+  if (r < -9223372036854775808.0 || r >= 9223372036854775808.0) return false;
+  *out = static_cast<int64_t>(r);
+  return true;
+}
+
+// Microseconds per interval unit; 0 when unknown, -1 for months/years.
+int64_t IntervalUnit(std::string_view word) {
+  const std::string w = absl::AsciiStrToLower(word);
+  struct Unit {
+    std::string_view name;
+    int64_t micros;
+  };
+  static constexpr Unit kUnits[] = {
+      {"microsecond", 1},
+      {"microseconds", 1},
+      {"usec", 1},
+      {"usecs", 1},
+      {"us", 1},
+      {"millisecond", 1'000},
+      {"milliseconds", 1'000},
+      {"msec", 1'000},
+      {"msecs", 1'000},
+      {"ms", 1'000},
+      {"second", kMicrosPerSecond},
+      {"seconds", kMicrosPerSecond},
+      {"sec", kMicrosPerSecond},
+      {"secs", kMicrosPerSecond},
+      {"s", kMicrosPerSecond},
+      {"minute", kMicrosPerMinute},
+      {"minutes", kMicrosPerMinute},
+      {"min", kMicrosPerMinute},
+      {"mins", kMicrosPerMinute},
+      {"m", kMicrosPerMinute},
+      {"hour", kMicrosPerHour},
+      {"hours", kMicrosPerHour},
+      {"hr", kMicrosPerHour},
+      {"hrs", kMicrosPerHour},
+      {"h", kMicrosPerHour},
+      {"day", kMicrosPerDay},
+      {"days", kMicrosPerDay},
+      {"d", kMicrosPerDay},
+      {"week", 7 * kMicrosPerDay},
+      {"weeks", 7 * kMicrosPerDay},
+      {"w", 7 * kMicrosPerDay},
+      {"month", -1},
+      {"months", -1},
+      {"mon", -1},
+      {"mons", -1},
+      {"year", -1},
+      {"years", -1},
+      {"yr", -1},
+      {"yrs", -1},
+      {"y", -1},
+      {"decade", -1},
+      {"decades", -1},
+      {"century", -1},
+      {"centuries", -1},
+      {"millennium", -1},
+      {"millennia", -1},
+  };
+  for (const Unit& u : kUnits) {
+    if (u.name == w) return u.micros;
+  }
+  return 0;
+}
+
+// A number as written in an interval: integer part and optional fraction.
+struct IntervalNumber {
+  bool negative = false;
+  int64_t whole = 0;
+  std::string_view fraction;  // digits after '.', possibly empty
+  bool ok = false;
+};
+
+IntervalNumber ReadIntervalNumber(std::string_view s, size_t* pos) {
+  IntervalNumber num;
+  size_t i = *pos;
+  if (i < s.size() && (s[i] == '+' || s[i] == '-')) {
+    num.negative = s[i] == '-';
+    ++i;
+  }
+  size_t digits = 0;
+  while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
+    if (__builtin_mul_overflow(num.whole, 10, &num.whole) ||
+        __builtin_add_overflow(num.whole, s[i] - '0', &num.whole)) {
+      return num;
+    }
+    ++i;
+    ++digits;
+  }
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    const size_t start = i;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+    num.fraction = s.substr(start, i - start);
+  }
+  num.ok = digits > 0 || !num.fraction.empty();
+  *pos = i;
+  return num;
+}
+
+// number * unit in micros, rounding fractions; false on overflow.
+bool ScaleNumber(const IntervalNumber& num, int64_t unit, int64_t* out) {
+  int64_t v;
+  if (__builtin_mul_overflow(num.whole, unit, &v)) return false;
+  if (!num.fraction.empty()) {
+    double frac = 0, scale = 0.1;
+    for (char c : num.fraction) {
+      frac += (c - '0') * scale;
+      scale /= 10;
+    }
+    const double extra = std::round(frac * static_cast<double>(unit));
+    if (__builtin_add_overflow(v, static_cast<int64_t>(extra), &v)) return false;
+  }
+  *out = num.negative ? -v : v;
+  return true;
+}
+
+absl::Status IntervalError(std::string_view text, std::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat("invalid interval '", text, "': ", why));
+}
+
+constexpr std::string_view kNoMonths =
+    "months and years have no fixed length; write days or weeks instead";
+
+absl::Status ParseIsoInterval(std::string_view text, std::string_view s, int64_t* micros) {
+  size_t i = 1;  // after 'P'
+  bool in_time = false, any = false;
+  int64_t total = 0;
+  while (i < s.size()) {
+    if (s[i] == 'T' || s[i] == 't') {
+      in_time = true;
+      ++i;
+      continue;
+    }
+    IntervalNumber num = ReadIntervalNumber(s, &i);
+    if (!num.ok || i >= s.size()) return IntervalError(text, "malformed ISO-8601 duration");
+    const char u = static_cast<char>(absl::ascii_toupper(static_cast<unsigned char>(s[i++])));
+    int64_t unit = 0;
+    if (!in_time) {
+      if (u == 'W') unit = 7 * kMicrosPerDay;
+      if (u == 'D') unit = kMicrosPerDay;
+      if (u == 'Y' || u == 'M') return IntervalError(text, kNoMonths);
+    } else {
+      if (u == 'H') unit = kMicrosPerHour;
+      if (u == 'M') unit = kMicrosPerMinute;
+      if (u == 'S') unit = kMicrosPerSecond;
+    }
+    if (unit == 0) return IntervalError(text, "malformed ISO-8601 duration");
+    int64_t v;
+    if (!ScaleNumber(num, unit, &v) || __builtin_add_overflow(total, v, &total)) {
+      return IntervalError(text, "out of range");
+    }
+    any = true;
+  }
+  if (!any) return IntervalError(text, "malformed ISO-8601 duration");
+  *micros = total;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string_view SqlTypeName(Type type) {
+  switch (type) {
+    case Type::kNull:
+      return "null";
+    case Type::kBool:
+      return "boolean";
+    case Type::kInt:
+      return "integer";
+    case Type::kReal:
+      return "real";
+    case Type::kText:
+      return "text";
+    case Type::kTime:
+      return "timestamp";
+    case Type::kInterval:
+      return "interval";
+  }
+  return "unknown";
+}
+
+void AppendText(const Value& value, std::string* out) {
+  char buf[64];
+  switch (value.type()) {
+    case Type::kNull:
+      return;
+    case Type::kBool:
+      out->append(value.as_bool() ? "true" : "false");
+      return;
+    case Type::kInt: {
+      auto res = std::to_chars(buf, buf + sizeof(buf), value.as_int());
+      out->append(buf, res.ptr);
+      return;
+    }
+    case Type::kReal: {
+      const double d = value.as_real();
+      if (std::isnan(d)) {
+        out->append("NaN");
+      } else if (std::isinf(d)) {
+        out->append(d > 0 ? "Infinity" : "-Infinity");
+      } else {
+        auto res = std::to_chars(buf, buf + sizeof(buf), d);
+        out->append(buf, res.ptr);
+      }
+      return;
+    }
+    case Type::kText:
+      out->append(value.as_text());
+      return;
+    case Type::kTime:
+      out->append(FormatTime(value.as_int()));
+      return;
+    case Type::kInterval:
+      out->append(FormatInterval(value.as_int()));
+      return;
+  }
+}
+
+std::string ToText(const Value& value) {
+  std::string out;
+  AppendText(value, &out);
+  return out;
+}
+
+std::string Describe(const Value& value) {
+  if (value.is_null()) return "null";
+  std::string out(SqlTypeName(value.type()));
+  out += ' ';
+  const bool quote =
+      value.type() == Type::kText || value.type() == Type::kTime || value.type() == Type::kInterval;
+  if (quote) out += '\'';
+  if (value.type() == Type::kText && value.as_text().size() > 60) {
+    out.append(value.as_text(), 0, 57);
+    out += "...";
+  } else {
+    AppendText(value, &out);
+  }
+  if (quote) out += '\'';
+  return out;
+}
+
+absl::Status TypeError(std::string_view what, const Value& value) {
+  return absl::InvalidArgumentError(absl::StrCat(what, " cannot take ", Describe(value)));
+}
+
+absl::Status CompareValues(std::string_view what, const Value& a, const Value& b, int* cmp) {
+  const Type ta = a.type(), tb = b.type();
+  if (ta == tb) {
+    switch (ta) {
+      case Type::kInt:
+      case Type::kBool:
+      case Type::kTime:
+      case Type::kInterval:
+        *cmp = a.as_int() < b.as_int() ? -1 : (a.as_int() > b.as_int() ? 1 : 0);
+        return absl::OkStatus();
+      case Type::kReal:
+        *cmp = CmpDouble(a.as_real(), b.as_real());
+        return absl::OkStatus();
+      case Type::kText: {
+        const int c = a.as_text().compare(b.as_text());
+        *cmp = c < 0 ? -1 : (c > 0 ? 1 : 0);
+        return absl::OkStatus();
+      }
+      case Type::kNull:
+        break;
+    }
+  } else if (a.is_number() && b.is_number()) {
+    *cmp = CmpDouble(a.as_number(), b.as_number());
+    return absl::OkStatus();
+  } else if ((ta == Type::kTime && tb == Type::kText) || (ta == Type::kText && tb == Type::kTime)) {
+    const Value& text = ta == Type::kText ? a : b;
+    if (std::optional<int64_t> t = ParseTime(Trim(text.as_text()))) {
+      const int64_t x = ta == Type::kTime ? a.as_int() : *t;
+      const int64_t y = tb == Type::kTime ? b.as_int() : *t;
+      *cmp = x < y ? -1 : (x > y ? 1 : 0);
+      return absl::OkStatus();
+    }
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(what, " cannot compare ", Describe(a), " and ", Describe(b)));
+}
+
+bool ParseInt(std::string_view text, int64_t* out) {
+  std::string_view s = Trim(text);
+  if (!s.empty() && s[0] == '+') s.remove_prefix(1);
+  if (s.empty() || s[0] == '+') return false;
+  auto res = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return res.ec == std::errc() && res.ptr == s.data() + s.size();
+}
+
+bool ParseReal(std::string_view text, double* out) {
+  std::string_view s = Trim(text);
+  if (!s.empty() && s[0] == '+') s.remove_prefix(1);
+  if (s.empty() || s[0] == '+') return false;
+  auto res = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return res.ec == std::errc() && res.ptr == s.data() + s.size();
+}
+
+bool ParseBool(std::string_view text, bool* out) {
+  const std::string s = absl::AsciiStrToLower(Trim(text));
+  if (s == "t" || s == "true" || s == "y" || s == "yes" || s == "on" || s == "1") {
+    *out = true;
+    return true;
+  }
+  if (s == "f" || s == "false" || s == "n" || s == "no" || s == "off" || s == "0") {
+    *out = false;
+    return true;
+  }
+  return false;
+}
+
+absl::Status ParseInterval(std::string_view text, int64_t* micros) {
+  std::string_view s = Trim(text);
+  if (!s.empty() && s[0] == '@') s = Trim(s.substr(1));
+  if (s.empty()) return IntervalError(text, "empty");
+  if (s[0] == 'P' || s[0] == 'p') return ParseIsoInterval(text, s, micros);
+  int64_t total = 0;
+  bool any = false, ago = false;
+  size_t i = 0;
+  while (true) {
+    while (i < s.size() && IsBlank(s[i])) ++i;
+    if (i >= s.size()) break;
+    if (ago) return IntervalError(text, "unexpected text after 'ago'");
+    if (absl::ascii_isalpha(static_cast<unsigned char>(s[i]))) {
+      const size_t start = i;
+      while (i < s.size() && absl::ascii_isalpha(static_cast<unsigned char>(s[i]))) ++i;
+      if (absl::AsciiStrToLower(s.substr(start, i - start)) == "ago") {
+        ago = true;
+        continue;
+      }
+      return IntervalError(text,
+                           absl::StrCat("expected a number before '", s.substr(start, i - start),
+                                        "'"));
+    }
+    const size_t start = i;
+    IntervalNumber num = ReadIntervalNumber(s, &i);
+    if (!num.ok) {
+      return IntervalError(text, absl::StrCat("expected a number at '", s.substr(start), "'"));
+    }
+    int64_t value = 0;
+    if (i < s.size() && s[i] == ':' && num.fraction.empty()) {
+      // hh:mm[:ss[.ffffff]]
+      ++i;
+      IntervalNumber mm = ReadIntervalNumber(s, &i);
+      if (!mm.ok || mm.negative || !mm.fraction.empty() || mm.whole > 59) {
+        return IntervalError(text, "malformed time hh:mm:ss");
+      }
+      IntervalNumber ss;
+      if (i < s.size() && s[i] == ':') {
+        ++i;
+        ss = ReadIntervalNumber(s, &i);
+        if (!ss.ok || ss.negative || ss.whole > 59) {
+          return IntervalError(text, "malformed time hh:mm:ss");
+        }
+      }
+      int64_t h, m, sec = 0;
+      IntervalNumber hh = num;
+      hh.negative = false;
+      if (!ScaleNumber(hh, kMicrosPerHour, &h) || !ScaleNumber(mm, kMicrosPerMinute, &m) ||
+          (ss.ok && !ScaleNumber(ss, kMicrosPerSecond, &sec))) {
+        return IntervalError(text, "out of range");
+      }
+      value = h + m + sec;
+      if (num.negative) value = -value;
+    } else {
+      while (i < s.size() && IsBlank(s[i])) ++i;
+      const size_t ustart = i;
+      while (i < s.size() && absl::ascii_isalpha(static_cast<unsigned char>(s[i]))) ++i;
+      const std::string_view word = s.substr(ustart, i - ustart);
+      int64_t unit = kMicrosPerSecond;  // a bare number is seconds, as in PostgreSQL
+      if (!word.empty()) {
+        if (absl::AsciiStrToLower(word) == "ago") {
+          i = ustart;  // handled by the loop
+        } else {
+          unit = IntervalUnit(word);
+          if (unit < 0) return IntervalError(text, kNoMonths);
+          if (unit == 0) return IntervalError(text, absl::StrCat("unknown unit '", word, "'"));
+        }
+      }
+      if (!ScaleNumber(num, unit, &value)) return IntervalError(text, "out of range");
+    }
+    if (__builtin_add_overflow(total, value, &total)) return IntervalError(text, "out of range");
+    any = true;
+  }
+  if (!any) return IntervalError(text, "no quantity");
+  *micros = ago ? -total : total;
+  return absl::OkStatus();
+}
+
+std::string FormatInterval(int64_t micros) {
+  const bool neg = micros < 0;
+  const uint64_t u = neg ? 0 - static_cast<uint64_t>(micros) : static_cast<uint64_t>(micros);
+  const uint64_t days = u / kMicrosPerDay;
+  const uint64_t rem = u % kMicrosPerDay;
+  std::string out;
+  if (days != 0) {
+    absl::StrAppend(&out, neg ? "-" : "", days, days == 1 ? " day" : " days");
+  }
+  if (rem != 0 || days == 0) {
+    if (!out.empty()) out += ' ';
+    const uint64_t secs = rem / kMicrosPerSecond;
+    const uint64_t frac = rem % kMicrosPerSecond;
+    char buf[48];
+    int n = std::snprintf(buf, sizeof(buf), "%s%02llu:%02llu:%02llu", neg && rem != 0 ? "-" : "",
+                          static_cast<unsigned long long>(secs / 3600),
+                          static_cast<unsigned long long>(secs / 60 % 60),
+                          static_cast<unsigned long long>(secs % 60));
+    out.append(buf, n);
+    if (frac != 0) {
+      n = std::snprintf(buf, sizeof(buf), ".%06llu", static_cast<unsigned long long>(frac));
+      std::string_view f(buf, n);
+      while (f.back() == '0') f.remove_suffix(1);
+      out.append(f);
+    }
+  }
+  return out;
+}
+
+double RoundTo(double x, int64_t digits) {
+  const double p = std::pow(10.0, static_cast<double>(digits));
+  return std::round(x * p) / p;
+}
+
+std::string_view CastTargetName(CastTarget target) {
+  switch (target) {
+    case CastTarget::kText:
+      return "text";
+    case CastTarget::kInt:
+      return "integer";
+    case CastTarget::kReal:
+      return "real";
+    case CastTarget::kBool:
+      return "boolean";
+    case CastTarget::kTime:
+      return "timestamp";
+    case CastTarget::kDate:
+      return "date";
+    case CastTarget::kInterval:
+      return "interval";
+  }
+  return "unknown";
+}
+
+absl::Status CastValue(CastTarget target, int scale, Value* value) {
+  const Type from = value->type();
+  if (from == Type::kNull) return absl::OkStatus();
+  auto fail = [&](std::string_view why = {}) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot cast ", Describe(*value), " to ",
+                                                   CastTargetName(target), why));
+  };
+  switch (target) {
+    case CastTarget::kText:
+      if (from != Type::kText) *value = Value::Text(ToText(*value));
+      return absl::OkStatus();
+    case CastTarget::kInt: {
+      int64_t i;
+      if (from == Type::kInt) return absl::OkStatus();
+      if (from == Type::kBool) {
+        *value = Value::Int(value->as_bool() ? 1 : 0);
+        return absl::OkStatus();
+      }
+      if (from == Type::kReal) {
+        if (!DoubleToInt(value->as_real(), &i)) return fail(": out of range");
+        *value = Value::Int(i);
+        return absl::OkStatus();
+      }
+      if (from == Type::kText) {
+        if (!ParseInt(value->as_text(), &i)) return fail();
+        *value = Value::Int(i);
+        return absl::OkStatus();
+      }
+      return fail();
+    }
+    case CastTarget::kReal: {
+      double d;
+      if (from == Type::kInt) {
+        d = static_cast<double>(value->as_int());
+      } else if (from == Type::kReal) {
+        d = value->as_real();
+      } else if (from == Type::kText) {
+        if (!ParseReal(value->as_text(), &d)) return fail();
+      } else {
+        return fail();
+      }
+      if (scale >= 0 && std::isfinite(d)) d = RoundTo(d, scale);
+      *value = Value::Real(d);
+      return absl::OkStatus();
+    }
+    case CastTarget::kBool: {
+      bool b;
+      if (from == Type::kBool) return absl::OkStatus();
+      if (from == Type::kInt) {
+        *value = Value::Bool(value->as_int() != 0);
+        return absl::OkStatus();
+      }
+      if (from == Type::kText && ParseBool(value->as_text(), &b)) {
+        *value = Value::Bool(b);
+        return absl::OkStatus();
+      }
+      return fail();
+    }
+    case CastTarget::kTime:
+    case CastTarget::kDate: {
+      int64_t t;
+      if (from == Type::kTime) {
+        t = value->as_int();
+      } else if (from == Type::kText) {
+        std::optional<int64_t> parsed = ParseTime(Trim(value->as_text()));
+        if (!parsed) return fail(": not an ISO-8601 timestamp");
+        t = *parsed;
+      } else {
+        return fail();
+      }
+      if (target == CastTarget::kDate) t = FloorDiv(t, kMicrosPerDay) * kMicrosPerDay;
+      *value = Value::Time(t);
+      return absl::OkStatus();
+    }
+    case CastTarget::kInterval: {
+      if (from == Type::kInterval) return absl::OkStatus();
+      if (from != Type::kText) return fail();
+      int64_t micros;
+      absl::Status status = ParseInterval(value->as_text(), &micros);
+      if (!status.ok()) return status;
+      *value = Value::Interval(micros);
+      return absl::OkStatus();
+    }
+  }
+  return fail();
+}
+
+}  // namespace internal
+
+absl::Status CoerceTo(Type type, Value* value) {
+  using internal::Describe;
+  const Type from = value->type();
+  if (from == Type::kNull || type == Type::kNull || from == type) return absl::OkStatus();
+  auto fail = [&](std::string_view why = {}) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot store ", Describe(*value), " in ",
+                                                   internal::SqlTypeName(type), " column", why));
+  };
+  switch (type) {
+    case Type::kInt:
+      if (from == Type::kReal) {
+        const double d = value->as_real();
+        if (std::trunc(d) != d || !(d >= -9223372036854775808.0 && d < 9223372036854775808.0)) {
+          return fail(": not an integral value");
+        }
+        *value = Value::Int(static_cast<int64_t>(d));
+        return absl::OkStatus();
+      }
+      break;
+    case Type::kReal:
+      if (from == Type::kInt) {
+        *value = Value::Real(static_cast<double>(value->as_int()));
+        return absl::OkStatus();
+      }
+      break;
+    case Type::kText:
+      *value = Value::Text(internal::ToText(*value));
+      return absl::OkStatus();
+    case Type::kBool:
+      if (from == Type::kInt && (value->as_int() == 0 || value->as_int() == 1)) {
+        *value = Value::Bool(value->as_int() == 1);
+        return absl::OkStatus();
+      }
+      break;
+    case Type::kTime:
+      if (from == Type::kText) {
+        std::optional<int64_t> t = ParseTime(value->as_text());
+        if (!t) return fail(": not an ISO-8601 timestamp");
+        *value = Value::Time(*t);
+        return absl::OkStatus();
+      }
+      break;
+    case Type::kInterval:
+    case Type::kNull:
+      break;
+  }
+  return fail();
+}
+
+}  // namespace sv::sql

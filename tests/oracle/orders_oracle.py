@@ -16,6 +16,7 @@ import datetime
 import json
 import math
 import re
+import shutil
 import sqlite3
 import sys
 import time
@@ -308,12 +309,136 @@ def compare_table(name, columns, reals, key_columns, expected_rows, db, diffs):
     return len(rows)
 
 
+SELFTEST_EVENTS = [
+    # 1: o-1 created with two items
+    {"type": "OrderCreated", "eventId": "e1", "occurredAt": "2026-01-05T10:00:00.120Z",
+     "orderId": "o-1", "customerId": "c-1", "currency": "EUR",
+     "items": [{"itemId": "a", "sku": "SKU-1", "qty": 2, "price": 19.99},
+               {"itemId": "b", "sku": "SKU-2", "qty": 1, "price": 5.6}], "sequence": 1},
+    # 2: o-1 seq 3 arrives before seq 2 (stashed)
+    {"key": "o-1", "headers": {"x-sequence": "3"},
+     "value": {"type": "OrderStatusChanged", "eventId": "e3", "orderId": "o-1",
+               "occurredAt": "2026-01-05T10:00:02.000Z", "status": "Shipped"}},
+    '{"type":"OrderCreated","orderId":"o-',  # 3: truncated
+    # 4: o-1 seq 2 fills the gap, then seq 3 applies
+    {"key": "o-1", "headers": {"x-sequence": "2"},
+     "value": {"type": "OrderItemAdded", "eventId": "e2", "orderId": "o-1",
+               "occurredAt": "2026-01-05T10:00:01.5Z", "sku": "SKU-9", "qty": 3,
+               "price": 0.35}},
+    None,  # 5: duplicate of line 1
+    {"type": "OrderCreated", "eventId": "e4", "occurredAt": "2026-01-05T11:00:00+01:00",
+     "orderId": "o-2", "customerId": "c-2", "currency": "USD",
+     "items": [{"sku": "SKU-3", "qty": 1, "price": 10.0}], "sequence": 1},
+    # 7: type error: parks o-2
+    {"type": "OrderItemAdded", "eventId": "e5", "occurredAt": "2026-01-05T10:00:03Z",
+     "orderId": "o-2", "sku": "SKU-4", "qty": "3", "price": 1.0, "sequence": 2},
+    # 8: held behind the poison event
+    {"type": "OrderStatusChanged", "eventId": "e6", "occurredAt": "2026-01-05T10:00:04Z",
+     "orderId": "o-2", "status": "Cancelled", "sequence": 3},
+    {"type": "OrderTeleported", "eventId": "e7", "orderId": "x-000001", "sequence": 1},  # 9
+    {"type": "OrderStatusChanged", "eventId": "e8", "status": "X", "sequence": 1},  # 10
+    {"eventId": "e9", "orderId": "o-1", "sequence": 4},  # 11: no type
+]
+# Worked out by hand from examples/orders/streamview.yaml (vat 0.23), not by Model.
+SELFTEST_ORDERS = [
+    ("o-1", "c-1", "Shipped", 46.63, 57.35, "EUR", 3, 3, "e3", "2026-01-05T10:00:02Z"),
+    ("o-2", "c-2", "Created", 10.0, 12.3, "USD", 1, 1, "e4", "2026-01-05T10:00:00Z"),
+]
+SELFTEST_ITEMS = [
+    ("o-1", 1, "SKU-1", 2, 19.99, 39.98, 49.18),
+    ("o-1", 2, "SKU-2", 1, 5.6, 5.6, 6.89),
+    ("o-1", 3, "SKU-9", 3, 0.35, 1.05, 1.29),
+    ("o-2", 1, "SKU-3", 1, 10.0, 10.0, 12.3),
+]
+SELFTEST_DEAD = [3, 7, 9, 10, 11]
+
+
+def self_test():
+    """Runs the oracle against a hand-made store: it must pass, and fail on each defect."""
+    import os
+    import subprocess
+    import tempfile
+
+    tmp = tempfile.mkdtemp(prefix="orders-oracle-")
+    events = os.path.join(tmp, "events.ndjson")
+    with open(events, "w") as f:
+        for ev in SELFTEST_EVENTS:
+            if ev is None:
+                ev = SELFTEST_EVENTS[0]
+            f.write((ev if isinstance(ev, str) else json.dumps(ev)) + "\n")
+
+    def make_db(name, mutate=None):
+        path = os.path.join(tmp, name)
+        db = sqlite3.connect(path)
+        db.execute("CREATE TABLE orders_view__v1 (%s, PRIMARY KEY (order_id))"
+                   % ", ".join(ORDERS_COLUMNS))
+        db.execute("CREATE TABLE order_items_view__v1 (%s, PRIMARY KEY (order_id, line_no))"
+                   % ", ".join(ITEMS_COLUMNS))
+        db.execute("CREATE VIEW orders_view AS SELECT * FROM orders_view__v1")
+        db.execute("CREATE VIEW order_items_view AS SELECT * FROM order_items_view__v1")
+        db.execute("CREATE TABLE sv_dead_letters (id INTEGER PRIMARY KEY, position INTEGER, "
+                   "reason TEXT)")
+        orders = [list(r) for r in SELFTEST_ORDERS]
+        items = [list(r) for r in SELFTEST_ITEMS]
+        dead = list(SELFTEST_DEAD)
+        if mutate:
+            mutate(orders, items, dead)
+        db.executemany("INSERT INTO orders_view__v1 VALUES (%s)"
+                       % ",".join("?" * len(ORDERS_COLUMNS)), orders)
+        db.executemany("INSERT INTO order_items_view__v1 VALUES (%s)"
+                       % ",".join("?" * len(ITEMS_COLUMNS)), items)
+        db.executemany("INSERT INTO sv_dead_letters (position, reason) VALUES (?, 'x')",
+                       [(p,) for p in dead])
+        db.commit()
+        db.close()
+        return path
+
+    def set_value(table, row, col, value):
+        def mutate(orders, items, dead):
+            (orders if table == "orders" else items)[row][col] = value
+        return mutate
+
+    cases = [
+        ("hand-made store", None, 0),
+        ("total within tolerance", set_value("orders", 0, 3, 46.63 + 1e-9), 0),
+        ("wrong total_gross", set_value("orders", 0, 4, 57.36), 1),
+        ("wrong status", set_value("orders", 1, 2, "Cancelled"), 1),
+        ("sequence as text", set_value("orders", 0, 7, "3"), 1),
+        ("wrong updated_at", set_value("orders", 1, 9, "2026-01-05T11:00:00Z"), 1),
+        ("wrong line price", set_value("items", 2, 4, 0.36), 1),
+        ("missing item", lambda o, i, d: i.pop(), 1),
+        ("extra order", lambda o, i, d: o.append(["o-3"] + [None] * 9), 1),
+        ("missing dead letter", lambda o, i, d: d.pop(), 1),
+        ("dead letter at the wrong position", lambda o, i, d: d.__setitem__(1, 8), 1),
+    ]
+    failures = 0
+    for n, (name, mutate, want) in enumerate(cases):
+        db = make_db("case%d.db" % n, mutate)
+        r = subprocess.run([sys.executable, os.path.abspath(__file__), "--events", events,
+                            "--db", db], capture_output=True, text=True)
+        ok = r.returncode == want
+        failures += not ok
+        print("%s %s (exit %d, want %d)" % ("ok  " if ok else "FAIL", name, r.returncode, want))
+        if not ok or want:
+            print("     " + (r.stdout + r.stderr).strip().replace("\n", "\n     "))
+    print("self-test: %s" % ("passed" if not failures else "%d FAILED" % failures))
+    if not failures:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 1 if failures else 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--events", required=True, help="the NDJSON workload (as ingested)")
-    ap.add_argument("--db", required=True, help="the StreamView SQLite store")
+    ap.add_argument("--events", help="the NDJSON workload (as ingested)")
+    ap.add_argument("--db", help="the StreamView SQLite store")
     ap.add_argument("--vat", type=float, default=0.23, help="params.vat_rate (default 0.23)")
+    ap.add_argument("--self-test", action="store_true",
+                    help="check the oracle itself against a hand-made store")
     args = ap.parse_args()
+    if args.self_test:
+        return self_test()
+    if not args.events or not args.db:
+        ap.error("--events and --db are required")
 
     started = time.monotonic()
     try:
@@ -340,8 +465,10 @@ def main():
         return 2
     expected_positions = [n for n, _ in dead]
     if positions != expected_positions:
-        diffs.append("sv_dead_letters: %d rows in the store, %d expected"
-                     % (len(positions), len(expected_positions)))
+        diffs.append("sv_dead_letters: %d rows in the store, %d expected%s"
+                     % (len(positions), len(expected_positions),
+                        ", at other positions" if len(positions) == len(expected_positions)
+                        else ""))
         actual_set, expected_set = set(positions), set(expected_positions)
         reasons = dict(dead)
         for n in expected_positions:

@@ -83,6 +83,8 @@ CREATE TABLE IF NOT EXISTS sv_dead_letters(
   created_us INTEGER NOT NULL,
   state TEXT NOT NULL CHECK(state IN ('open', 'replayed', 'discarded')),
   parks_key INTEGER NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS sv_dead_letters__by_position
+  ON sv_dead_letters(source, "partition", position);
 CREATE TABLE IF NOT EXISTS sv_event_ids(
   source TEXT NOT NULL,
   event_id TEXT NOT NULL,
@@ -168,13 +170,15 @@ constexpr std::array<const char*, kNumFixed> kFixedSql = {
     "parked_on = excluded.parked_on",
     "SELECT " SV_PENDING_COLS
     " FROM sv_pending WHERE source = ?1 AND key = ?2 ORDER BY held, sequence, position",
-    "SELECT " SV_PENDING_COLS
-    " FROM sv_pending WHERE source = ?1 ORDER BY \"partition\", position",
+    "SELECT " SV_PENDING_COLS " FROM sv_pending WHERE source = ?1 ORDER BY \"partition\", position",
     "INSERT OR REPLACE INTO sv_pending(source, " SV_PENDING_COLS
     ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     "DELETE FROM sv_pending WHERE source = ?1 AND \"partition\" = ?2 AND position = ?3",
     "INSERT INTO sv_dead_letters(" SV_DEAD_LETTER_COLS
-    ") VALUES(NULL, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    ") VALUES(NULL, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+    "ON CONFLICT(source, \"partition\", position) DO UPDATE SET key = excluded.key, "
+    "reason = excluded.reason, raw = excluded.raw, created_us = excluded.created_us, "
+    "state = excluded.state, parks_key = excluded.parks_key RETURNING id",
     "UPDATE sv_dead_letters SET state = ?2 WHERE id = ?1",
     "SELECT " SV_DEAD_LETTER_COLS " FROM sv_dead_letters WHERE id = ?1",
     "SELECT " SV_DEAD_LETTER_COLS " FROM sv_dead_letters ORDER BY id",
@@ -259,7 +263,8 @@ int BindText(sqlite3_stmt* stmt, int index, std::string_view text) {
 absl::Status ValidateSpec(const TableSpec& table) {
   if (table.name.empty()) return absl::InvalidArgumentError("sqlite: table without a name");
   if (table.columns.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("sqlite: table ", table.name, " has no columns"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("sqlite: table ", table.name, " has no columns"));
   }
   if (table.key.empty()) {
     return absl::InvalidArgumentError(
@@ -361,8 +366,9 @@ class SqliteBatch final : public Batch {
                           int64_t position) override;
   absl::Status PruneEventIds(const std::string& source, int64_t below) override;
   absl::Status AddCounters(const std::map<std::string, int64_t>& deltas) override;
-  absl::Status SetPosition(const std::string& source, int32_t partition,
-                           int64_t position) override;
+  absl::Status SetPosition(const std::string& source, int32_t partition, int64_t position) override;
+  absl::Status ActivateVersion(const std::string& view, int64_t version,
+                               const std::string& table) override;
   absl::Status ClearSourceState(const std::string& source) override;
   absl::Status Commit() override;
 
@@ -421,6 +427,8 @@ class SqliteStore final : public Store {
   absl::Status StepDone(sqlite3_stmt* stmt, std::string_view label = {});
   absl::Status BeginImmediate();
   absl::Status CommitTxn();
+  // ActivateVersion's work inside an open transaction.
+  absl::Status ActivateInTxn(const std::string& view, int64_t version, const std::string& table);
   void RollbackTxn();
 
  private:
@@ -518,8 +526,8 @@ absl::StatusOr<sqlite3_stmt*> SqliteStore::Fixed(FixedId id) {
   Stmt& slot = fixed_[id];
   if (!slot) {
     sqlite3_stmt* raw = nullptr;
-    const int rc = sqlite3_prepare_v3(db_, kFixedSql[id], -1, SQLITE_PREPARE_PERSISTENT, &raw,
-                                      nullptr);
+    const int rc =
+        sqlite3_prepare_v3(db_, kFixedSql[id], -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
     if (rc != SQLITE_OK) {
       sqlite3_finalize(raw);
       return Error(db_, rc, SqlLabel(kFixedSql[id]));
@@ -549,8 +557,7 @@ absl::StatusOr<TableStmt*> SqliteStore::ForTable(const TableSpec& table, TableOp
       absl::StrAppend(&sql, ") ON CONFLICT(", KeyList(table), ") DO ");
       std::string set;
       for (size_t i = 0; i < table.columns.size(); ++i) {
-        if (std::find(table.key.begin(), table.key.end(), static_cast<int>(i)) !=
-            table.key.end()) {
+        if (std::find(table.key.begin(), table.key.end(), static_cast<int>(i)) != table.key.end()) {
           continue;
         }
         const std::string col = QuoteIdent(table.columns[i].name);
@@ -611,8 +618,8 @@ absl::Status SqliteStore::BeginImmediate() {
         "this Store");
   }
   SV_ASSIGN_OR_RETURN(sqlite3_stmt * begin, Fixed(kBegin));
-  const auto deadline = std::chrono::steady_clock::now() +
-                        std::chrono::milliseconds(options_.busy_timeout_ms);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.busy_timeout_ms);
   for (;;) {
     const int rc = sqlite3_step(begin);
     sqlite3_reset(begin);
@@ -662,7 +669,8 @@ absl::Status SqliteStore::InTxn(F&& fn) {
 
 absl::Status SqliteStore::Init() {
   return InTxn([&]() -> absl::Status {
-    SV_RETURN_IF_ERROR(Exec("CREATE TABLE IF NOT EXISTS sv_meta(name TEXT PRIMARY KEY, value TEXT)"));
+    SV_RETURN_IF_ERROR(
+        Exec("CREATE TABLE IF NOT EXISTS sv_meta(name TEXT PRIMARY KEY, value TEXT)"));
     SV_ASSIGN_OR_RETURN(sqlite3_stmt * get, Fixed(kMetaGet));
     int64_t version = 0;
     {
@@ -676,9 +684,9 @@ absl::Status SqliteStore::Init() {
       }
     }
     if (version > kSchemaVersion) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("sqlite: database schema version ", version,
-                       " is newer than this binary supports (", kSchemaVersion, ")"));
+      return absl::FailedPreconditionError(absl::StrCat("sqlite: database schema version ", version,
+                                                        " is newer than this binary supports (",
+                                                        kSchemaVersion, ")"));
     }
     if (version == kSchemaVersion) return absl::OkStatus();
     for (int64_t v = std::max<int64_t>(version, 0); v < kSchemaVersion; ++v) {
@@ -810,35 +818,40 @@ absl::Status SqliteStore::RecordViewVersion(const ViewVersion& version) {
 
 absl::Status SqliteStore::ActivateVersion(const std::string& view, int64_t version,
                                           const std::string& table) {
-  return InTxn([&]() -> absl::Status {
-    SV_ASSIGN_OR_RETURN(sqlite3_stmt * exists, Fixed(kTableExists));
-    {
-      ResetOnExit reset(exists);
-      BindText(exists, 1, table);
-      const int rc = sqlite3_step(exists);
-      if (rc == SQLITE_DONE) {
-        return absl::NotFoundError(absl::StrCat("sqlite: activate ", view, " version ", version,
-                                                ": no table ", QuoteIdent(table)));
-      }
-      if (rc != SQLITE_ROW) return Error(db_, rc, "look up table");
+  return InTxn([&] { return ActivateInTxn(view, version, table); });
+}
+
+absl::Status SqliteStore::ActivateInTxn(const std::string& view, int64_t version,
+                                        const std::string& table) {
+  // DROP VIEW + CREATE VIEW commit together: in WAL mode a reader's snapshot holds either the
+  // old schema or the new one, so the name never dangles.
+  SV_ASSIGN_OR_RETURN(sqlite3_stmt * exists, Fixed(kTableExists));
+  {
+    ResetOnExit reset(exists);
+    BindText(exists, 1, table);
+    const int rc = sqlite3_step(exists);
+    if (rc == SQLITE_DONE) {
+      return absl::NotFoundError(absl::StrCat("sqlite: activate ", view, " version ", version,
+                                              ": no table ", QuoteIdent(table)));
     }
-    const std::string quoted_view = QuoteIdent(view);
-    SV_RETURN_IF_ERROR(Exec(absl::StrCat("DROP VIEW IF EXISTS ", quoted_view, ";\nCREATE VIEW ",
-                                         quoted_view, " AS SELECT * FROM ", QuoteIdent(table))));
-    SV_ASSIGN_OR_RETURN(sqlite3_stmt * activate, Fixed(kViewVersionActivate));
-    {
-      ResetOnExit reset(activate);
-      BindText(activate, 1, view);
-      sqlite3_bind_int64(activate, 2, version);
-      BindText(activate, 3, table);
-      SV_RETURN_IF_ERROR(StepDone(activate));
-    }
-    SV_ASSIGN_OR_RETURN(sqlite3_stmt * others, Fixed(kViewVersionDeactivateOthers));
-    ResetOnExit reset(others);
-    BindText(others, 1, view);
-    sqlite3_bind_int64(others, 2, version);
-    return StepDone(others);
-  });
+    if (rc != SQLITE_ROW) return Error(db_, rc, "look up table");
+  }
+  const std::string quoted_view = QuoteIdent(view);
+  SV_RETURN_IF_ERROR(Exec(absl::StrCat("DROP VIEW IF EXISTS ", quoted_view, ";\nCREATE VIEW ",
+                                       quoted_view, " AS SELECT * FROM ", QuoteIdent(table))));
+  SV_ASSIGN_OR_RETURN(sqlite3_stmt * activate, Fixed(kViewVersionActivate));
+  {
+    ResetOnExit reset(activate);
+    BindText(activate, 1, view);
+    sqlite3_bind_int64(activate, 2, version);
+    BindText(activate, 3, table);
+    SV_RETURN_IF_ERROR(StepDone(activate));
+  }
+  SV_ASSIGN_OR_RETURN(sqlite3_stmt * others, Fixed(kViewVersionDeactivateOthers));
+  ResetOnExit reset(others);
+  BindText(others, 1, view);
+  sqlite3_bind_int64(others, 2, version);
+  return StepDone(others);
 }
 
 // ---- Bulk load
@@ -864,7 +877,8 @@ absl::Status SqliteStore::BulkInsert(const TableSpec& table,
     // The shadow table is invisible until ActivateVersion, so its load may skip fsyncs; the
     // files are synced explicitly below before returning.
     if (options_.bulk_mode) SV_RETURN_IF_ERROR(Exec("PRAGMA synchronous=OFF"));
-    Defer restore([this] { sqlite3_exec(db_, "PRAGMA synchronous=NORMAL", nullptr, nullptr, nullptr); });
+    Defer restore(
+        [this] { sqlite3_exec(db_, "PRAGMA synchronous=NORMAL", nullptr, nullptr, nullptr); });
     status = BulkLoad(table, next_row);
     if (status.ok() && !table.indexes.empty()) {
       status = InTxn([&]() -> absl::Status {
@@ -935,8 +949,8 @@ absl::Status SqliteStore::BulkLoad(const TableSpec& table,
     if (row == nullptr) break;
     if (row->size() != ncols) {
       return absl::InvalidArgumentError(absl::StrCat("sqlite: bulk insert into ", table.name,
-                                                     ": row has ", row->size(), " values, table has ",
-                                                     ncols, " columns"));
+                                                     ": row has ", row->size(),
+                                                     " values, table has ", ncols, " columns"));
     }
     buffer[pending++] = *row;
     if (pending < rows_per_stmt) continue;
@@ -966,8 +980,8 @@ absl::Status SqliteStore::ReadRow(sqlite3_stmt* stmt, const TableSpec& table, Ro
   row->resize(table.columns.size());
   for (size_t c = 0; c < table.columns.size(); ++c) {
     if (!ReadValue(stmt, static_cast<int>(c), table.columns[c].type, &(*row)[c])) {
-      return absl::DataLossError(absl::StrCat("sqlite: ", table.name, ".",
-                                              table.columns[c].name, ": unparseable time '",
+      return absl::DataLossError(absl::StrCat("sqlite: ", table.name, ".", table.columns[c].name,
+                                              ": unparseable time '",
                                               ColumnString(stmt, static_cast<int>(c)), "'"));
     }
   }
@@ -1175,8 +1189,8 @@ absl::Status SqliteBatch::Check(absl::Status status) {
   // Most failures (a constraint, say) undo only the failed statement; a few (I/O errors, a full
   // disk) roll back the whole transaction, after which nothing of this batch may commit.
   if (!status.ok() && broken_.ok() && !store_->InTransaction()) {
-    broken_ = absl::Status(status.code(),
-                           absl::StrCat(status.message(), " (the batch was rolled back)"));
+    broken_ =
+        absl::Status(status.code(), absl::StrCat(status.message(), " (the batch was rolled back)"));
   }
   return status;
 }
@@ -1204,9 +1218,9 @@ absl::Status SqliteBatch::Upsert(const TableSpec& table, const Row& row) {
 
 absl::Status SqliteBatch::Delete(const TableSpec& table, const Row& key) {
   if (key.size() != table.key.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("sqlite: delete from ", table.name,
-                                                   ": key has ", key.size(),
-                                                   " values, table key has ", table.key.size()));
+    return absl::InvalidArgumentError(absl::StrCat("sqlite: delete from ", table.name, ": key has ",
+                                                   key.size(), " values, table key has ",
+                                                   table.key.size()));
   }
   SV_RETURN_IF_ERROR(Begin());
   SV_ASSIGN_OR_RETURN(TableStmt * del, store_->ForTable(table, TableOp::kDelete));
@@ -1274,8 +1288,12 @@ absl::Status SqliteBatch::AddDeadLetter(DeadLetter* dl) {
   sqlite3_bind_int64(add, 7, created);
   BindText(add, 8, StateName(dl->state));
   sqlite3_bind_int(add, 9, dl->parks_key ? 1 : 0);
-  SV_RETURN_IF_ERROR(Check(store_->StepDone(add)));
-  dl->id = sqlite3_last_insert_rowid(store_->db());
+  // RETURNING yields the id of the inserted row or of the one it replaced.
+  const int rc = sqlite3_step(add);
+  if (rc != SQLITE_ROW) {
+    return Check(Error(store_->db(), rc, "INSERT INTO sv_dead_letters"));
+  }
+  dl->id = sqlite3_column_int64(add, 0);
   dl->created_us = created;
   return absl::OkStatus();
 }
@@ -1335,6 +1353,12 @@ absl::Status SqliteBatch::SetPosition(const std::string& source, int32_t partiti
   sqlite3_bind_int(set, 2, partition);
   sqlite3_bind_int64(set, 3, position);
   return Check(store_->StepDone(set));
+}
+
+absl::Status SqliteBatch::ActivateVersion(const std::string& view, int64_t version,
+                                          const std::string& table) {
+  SV_RETURN_IF_ERROR(Begin());
+  return Check(store_->ActivateInTxn(view, version, table));
 }
 
 absl::Status SqliteBatch::ClearSourceState(const std::string& source) {

@@ -14,7 +14,7 @@ absl::Status Error(sqlite3* db, int rc, std::string_view context) {
     msg = sqlite3_errstr(rc);
   }
   std::string text = absl::StrCat("sqlite: ", absl::string_view(context.data(), context.size()),
-                                 ": ", msg, " (code ", rc, ")");
+                                  ": ", msg, " (code ", rc, ")");
   const int primary = rc & 0xff;
   if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
     return absl::UnavailableError(std::move(text));

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Configures and builds everything with Ninja.
+#   scripts/build.sh [release]   build/       RelWithDebInfo
+#   scripts/build.sh asan        build-asan/  Debug, AddressSanitizer + UBSan (SV_SANITIZE=ON)
+# JOBS=N overrides the parallelism (default: nproc).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode="${1:-release}"
+case "$mode" in
+  release)
+    dir=build
+    args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DSV_SANITIZE=OFF)
+    ;;
+  asan)
+    dir=build-asan
+    args=(-DCMAKE_BUILD_TYPE=Debug -DSV_SANITIZE=ON)
+    ;;
+  *)
+    echo "usage: $0 [release|asan]" >&2
+    exit 2
+    ;;
+esac
+
+cmake -S . -B "$dir" -G Ninja "${args[@]}"
+cmake --build "$dir" -j "${JOBS:-$(nproc)}"

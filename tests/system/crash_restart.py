@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""Crash/restart: exactly-once under kill -9, checked by the independent oracle.
+
+gen 200,000 orders (about 1M events, with duplicates, swaps and malformed lines); ingest them;
+then 20 times start `streamview run` (no exit flag), let it work for a random 0.2-2.0 s and
+kill -9 it; then a final `run --exit-when-caught-up`. The views must equal the oracle's and
+sv_dead_letters must hold exactly the malformed lines, by position. The committed position is
+read after every kill to prove that the runs made progress, so the test cannot pass by leaving
+all the work to the final run.
+
+    python3 tests/system/crash_restart.py --binary build/src/cli/streamview --source-dir .
+"""
+
+import argparse
+import json
+import os
+import random
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+
+TIMEOUT_S = 1800
+# A run that lasts at least this long and starts behind the log must commit something.
+MUST_PROGRESS_AFTER_S = 1.5
+
+
+def run(cmd):
+    started = time.monotonic()
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S)
+    elapsed = time.monotonic() - started
+    if r.returncode != 0:
+        print("FAILED (exit %d, %.1fs): %s" % (r.returncode, elapsed, " ".join(cmd)))
+        print(r.stdout[-4000:])
+        print(r.stderr[-4000:])
+        raise SystemExit(1)
+    return r, elapsed
+
+
+def committed_position(store):
+    """The highest committed source position (0 before the first commit)."""
+    db = sqlite3.connect(store, timeout=60)  # read-write: may roll back a hot journal
+    try:
+        row = db.execute("SELECT MAX(position) FROM sv_positions").fetchone()
+        return row[0] or 0
+    except sqlite3.OperationalError as e:
+        if "no such table" in str(e):
+            return 0
+        raise
+    finally:
+        db.close()
+
+
+def tail(path, n=3000):
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        f.seek(max(0, f.tell() - n))
+        return f.read().decode("utf-8", "replace")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--binary", required=True)
+    ap.add_argument("--source-dir", required=True)
+    ap.add_argument("--orders", type=int, default=200000)
+    ap.add_argument("--kills", type=int, default=20)
+    ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--keep", action="store_true", help="keep the temp dir")
+    args = ap.parse_args()
+
+    binary = os.path.abspath(args.binary)
+    config = os.path.join(os.path.abspath(args.source_dir), "examples", "orders",
+                          "streamview.yaml")
+    oracle = os.path.join(os.path.abspath(args.source_dir), "tests", "oracle",
+                          "orders_oracle.py")
+    tmp = tempfile.mkdtemp(prefix="sv-crash-restart-")
+    events = os.path.join(tmp, "events.ndjson")
+    store = os.path.join(tmp, "orders.db")
+    log = os.path.join(tmp, "run.log")
+    rnd = random.Random(args.seed)
+    t0 = time.monotonic()
+
+    _, t = run([binary, "gen", "orders", "--orders", str(args.orders), "--seed", str(args.seed),
+                "--dup-rate", "0.03", "--reorder-rate", "0.03", "--malformed-rate", "0.001",
+                "--out", events])
+    print("gen: %d orders in %.1fs (%s)" % (args.orders, t, tmp))
+    r, t = run([binary, "ingest", "--config", config, "--store", store, events])
+    last = json.loads(r.stdout.strip().splitlines()[-1])["last_position"]
+    print("ingest: %s in %.1fs" % (r.stdout.strip(), t))
+
+    positions = [committed_position(store)]
+    problems = []
+    mid_stream = 0
+    kill_phase = time.monotonic()
+    for i in range(args.kills):
+        before = positions[-1]
+        with open(log, "ab") as out:
+            out.write(b"--- run %d\n" % (i + 1))
+            out.flush()
+            proc = subprocess.Popen([binary, "run", "--config", config, "--store", store],
+                                    stdout=out, stderr=subprocess.STDOUT)
+            pause = rnd.uniform(0.2, 2.0)
+            time.sleep(pause)
+            exited = proc.poll()
+            proc.kill()  # SIGKILL
+            proc.wait()
+        if exited is not None:
+            print("FAILED: run %d exited by itself with %d before the kill:\n%s"
+                  % (i + 1, exited, tail(log)))
+            return 1
+        after = committed_position(store)
+        positions.append(after)
+        mid_stream += 0 < after < last
+        print("kill %2d after %.2fs: position %d -> %d (+%d)"
+              % (i + 1, pause, before, after, after - before))
+        if after < before:
+            problems.append("kill %d: position went back from %d to %d" % (i + 1, before, after))
+        elif after == before and before < last and pause >= MUST_PROGRESS_AFTER_S:
+            problems.append("kill %d: no progress in %.2fs at position %d of %d"
+                            % (i + 1, pause, before, last))
+    kill_phase = time.monotonic() - kill_phase
+    if positions[-1] == positions[0]:
+        problems.append("no run committed anything before it was killed")
+    if mid_stream == 0:
+        problems.append("no kill landed while the engine was behind the log")
+
+    _, t = run([binary, "run", "--config", config, "--store", store, "--exit-when-caught-up"])
+    final_position = committed_position(store)
+    print("final run --exit-when-caught-up: %.1fs, position %d of %d"
+          % (t, final_position, last))
+
+    db = sqlite3.connect(store)
+    check = db.execute("PRAGMA quick_check").fetchone()[0]
+    db.close()
+    if check != "ok":
+        problems.append("PRAGMA quick_check: %s" % check)
+
+    started = time.monotonic()
+    r = subprocess.run([sys.executable, oracle, "--events", events, "--db", store],
+                       capture_output=True, text=True, timeout=TIMEOUT_S)
+    print((r.stdout + r.stderr).strip())
+    print("timings: kill phase %.1fs, oracle %.1fs, total %.1fs"
+          % (kill_phase, time.monotonic() - started, time.monotonic() - t0))
+    if r.returncode != 0:
+        problems.append("the oracle found differences")
+    if problems:
+        print("FAILED (files kept in %s):\n  %s" % (tmp, "\n  ".join(problems)))
+        return 1
+    if not args.keep:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("PASSED")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
