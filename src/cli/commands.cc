@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -164,12 +165,15 @@ int Rebuild(const CommonOptions& common, const std::vector<std::string>& views) 
   if (!engine.ok()) return Fail(engine.status());
   auto stats = (*engine)->Rebuild(views);
   if (!stats.ok()) return Fail(stats.status());
+  struct rusage usage;
+  getrusage(RUSAGE_SELF, &usage);
   std::printf(
       "{\"events\":%lld,\"rows_written\":%lld,\"threads\":%d,\"fold_seconds\":%.3f,"
-      "\"write_seconds\":%.3f,\"total_seconds\":%.3f,\"events_per_second\":%.0f}\n",
+      "\"write_seconds\":%.3f,\"total_seconds\":%.3f,\"events_per_second\":%.0f,"
+      "\"peak_rss_mib\":%.0f}\n",
       static_cast<long long>(stats->events), static_cast<long long>(stats->rows_written),
       stats->threads, stats->fold_seconds, stats->write_seconds, stats->total_seconds,
-      stats->events / std::max(stats->total_seconds, 1e-9));
+      stats->events / std::max(stats->total_seconds, 1e-9), usage.ru_maxrss / 1024.0);
   return 0;
 }
 

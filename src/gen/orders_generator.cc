@@ -26,8 +26,7 @@ constexpr int kMaxDupDistance = 8;  // a duplicate follows its original within t
 constexpr int kMaxStepMs = 20;
 
 constexpr std::string_view kCurrencies[] = {"EUR", "USD", "GBP", "PLN"};
-constexpr std::string_view kProgression[] = {"Confirmed", "Paid", "Packed", "Shipped",
-                                             "Delivered"};
+constexpr std::string_view kProgression[] = {"Confirmed", "Paid", "Packed", "Shipped", "Delivered"};
 
 // splitmix64's finalizer: a bijection on 64-bit integers.
 uint64_t Mix(uint64_t z) {
@@ -423,10 +422,9 @@ class Generator {
     }
     Write(std::move(text));
     if (copy) {
-      scheduled_.emplace(
-          std::make_pair(written_ + schedule_rng_.Between(0, kMaxDupDistance - 1),
-                         schedule_order_++),
-          std::move(*copy));
+      scheduled_.emplace(std::make_pair(written_ + schedule_rng_.Between(0, kMaxDupDistance - 1),
+                                        schedule_order_++),
+                         std::move(*copy));
       ++stats_.duplicates;
     }
   }
@@ -501,8 +499,7 @@ absl::Status Validate(const OrdersWorkload& w) {
 
 }  // namespace
 
-absl::Status GenerateOrders(const OrdersWorkload& workload, std::ostream& out,
-                            OrdersStats* stats) {
+absl::Status GenerateOrders(const OrdersWorkload& workload, std::ostream& out, OrdersStats* stats) {
   if (absl::Status s = Validate(workload); !s.ok()) return s;
   OrdersStats local;
   OrdersStats& st = stats != nullptr ? *stats : local;

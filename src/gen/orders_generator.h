@@ -20,11 +20,11 @@ namespace sv::gen {
 struct OrdersWorkload {
   int64_t orders = 1000;
   uint64_t seed = 1;
-  double dup_rate = 0.05;        // an event line is emitted again a few lines later
-  double reorder_rate = 0.05;    // an event line is swapped with one within reorder_window
-  double delay_rate = 0.0;       // an event line is moved delay_distance lines later
-  double malformed_rate = 0.0;   // malformed lines per event (extra lines, one poison per order)
-  double envelope_rate = 0.5;    // share of events written as envelopes
+  double dup_rate = 0.05;       // an event line is emitted again a few lines later
+  double reorder_rate = 0.05;   // an event line is swapped with one within reorder_window
+  double delay_rate = 0.0;      // an event line is moved delay_distance lines later
+  double malformed_rate = 0.0;  // malformed lines per event (extra lines, one poison per order)
+  double envelope_rate = 0.5;   // share of events written as envelopes
   int reorder_window = 8;
   int delay_distance = 2000;
 };
@@ -36,7 +36,7 @@ struct OrdersStats {
   int64_t duplicates = 0;  // extra identical copies of event lines
   int64_t reordered = 0;
   int64_t delayed = 0;
-  int64_t malformed = 0;   // lines that must be dead-lettered (sum of the five below)
+  int64_t malformed = 0;  // lines that must be dead-lettered (sum of the five below)
   int64_t truncated = 0;
   int64_t no_key = 0;
   int64_t no_type = 0;

@@ -601,6 +601,50 @@ TEST_F(SqliteStoreTest, BulkInsertThenScanInKeyOrder) {
   EXPECT_EQ(status.code(), absl::StatusCode::kInternal);
   EXPECT_THAT(status.message(), HasSubstr("sqlite: INSERT INTO \"dup__v1\""));
   EXPECT_THAT(status.message(), HasSubstr("UNIQUE constraint failed"));
+  // The failed load left no transaction open.
+  auto batch = store->BeginBatch();
+  ASSERT_TRUE(batch->SetPosition("orders", 0, 1).ok());
+  ASSERT_TRUE(batch->Commit().ok());
+}
+
+// More rows than one bulk transaction holds: the load commits in chunks.
+TEST_F(SqliteStoreTest, BulkInsertCommitsInChunks) {
+  auto store = Open(/*bulk_mode=*/true);
+  auto reader = Open();
+  ASSERT_NE(store, nullptr);
+  ASSERT_NE(reader, nullptr);
+  TableSpec table;
+  table.name = "big__v1";
+  table.columns = {{"id", Type::kInt}, {"v", Type::kInt}};
+  table.key = {0};
+  ASSERT_TRUE(store->CreateTable(table).ok());
+  constexpr int64_t kRows = 1'100'001;
+  int64_t next = 0;
+  Row row(2);
+  absl::Status status = store->BulkInsert(table, [&]() -> const Row* {
+    if (next == kRows) return nullptr;
+    row[0] = Value::Int(next);
+    row[1] = Value::Int(next * 3);
+    ++next;
+    return &row;
+  });
+  ASSERT_TRUE(status.ok()) << status;
+  int64_t count = 0;
+  bool ok = true;
+  ASSERT_TRUE(reader
+                  ->ScanTable(table,
+                              [&](const Row& r) {
+                                if (r[0].as_int() != count || r[1].as_int() != count * 3) {
+                                  ok = false;
+                                }
+                                ++count;
+                              })
+                  .ok());
+  EXPECT_EQ(count, kRows);
+  EXPECT_TRUE(ok);
+  // The connection is back to normal writes.
+  std::vector<LogRecord> records = {Record("k", "v")};
+  EXPECT_EQ(*store->AppendLog(&records), 1);
 }
 
 // Throughput of BulkInsert for 1M rows of 10 columns; run by hand with
@@ -699,6 +743,97 @@ TEST_F(SqliteStoreTest, DeadLetterIdsAndStates) {
   ASSERT_TRUE(batch->AddDeadLetter(&fourth).ok());
   EXPECT_EQ(fourth.id, 4);
   ASSERT_TRUE(batch->Commit().ok());
+}
+
+TEST_F(SqliteStoreTest, DeadLetterForTheSamePositionIsReplacedKeepingItsId) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  DeadLetter first;
+  first.source = "orders";
+  first.partition = 0;
+  first.position = 42;
+  first.key = "o1";
+  first.reason = "bad amount";
+  first.raw = "r1";
+  first.created_us = 100;
+  first.parks_key = true;
+  DeadLetter other = first;
+  other.position = 43;
+  auto batch = store->BeginBatch();
+  ASSERT_TRUE(batch->AddDeadLetter(&first).ok());
+  ASSERT_TRUE(batch->AddDeadLetter(&other).ok());
+  ASSERT_TRUE(batch->Commit().ok());
+  EXPECT_EQ(first.id, 1);
+  EXPECT_EQ(other.id, 2);
+
+  batch = store->BeginBatch();
+  ASSERT_TRUE(batch->SetDeadLetterState(1, DeadLetterState::kReplayed).ok());
+  ASSERT_TRUE(batch->Commit().ok());
+  // The replayed event fails again.
+  DeadLetter again = first;
+  again.id = 0;
+  again.reason = "still bad";
+  again.created_us = 200;
+  again.state = DeadLetterState::kOpen;
+  batch = store->BeginBatch();
+  ASSERT_TRUE(batch->AddDeadLetter(&again).ok());
+  ASSERT_TRUE(batch->Commit().ok());
+  EXPECT_EQ(again.id, 1);
+
+  std::vector<DeadLetter> all = *store->ListDeadLetters(false);
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].id, 1);
+  EXPECT_EQ(all[0].reason, "still bad");
+  EXPECT_EQ(all[0].created_us, 200);
+  EXPECT_EQ(all[0].state, DeadLetterState::kOpen);
+  EXPECT_EQ(all[1].id, 2);
+  EXPECT_EQ(all[1].reason, "bad amount");
+
+  // A new position still gets a new id.
+  DeadLetter third = first;
+  third.position = 44;
+  batch = store->BeginBatch();
+  ASSERT_TRUE(batch->AddDeadLetter(&third).ok());
+  ASSERT_TRUE(batch->Commit().ok());
+  EXPECT_EQ(third.id, 3);
+}
+
+TEST_F(SqliteStoreTest, BatchActivateVersionCommitsWithTheBatch) {
+  auto store = Open();
+  auto reader = Open();
+  ASSERT_NE(store, nullptr);
+  ASSERT_NE(reader, nullptr);
+  const TableSpec v1 = OrdersTable("orders__v1");
+  const TableSpec v2 = OrdersTable("orders__v2");
+  ASSERT_TRUE(store->CreateTable(v1).ok());
+  ASSERT_TRUE(store->CreateTable(v2).ok());
+  ASSERT_TRUE(store->ActivateVersion("orders", 1, "orders__v1").ok());
+  const TableSpec view = OrdersTable("orders");
+
+  {
+    auto batch = store->BeginBatch();
+    ASSERT_TRUE(batch->Upsert(v2, OrderRow("b", 2, 2.0)).ok());
+    ASSERT_TRUE(batch->ActivateVersion("orders", 2, "orders__v2").ok());
+    ASSERT_TRUE(batch->SetPosition("orders", 0, 9).ok());
+    EXPECT_EQ(batch->ActivateVersion("orders", 3, "orders__v3").code(),
+              absl::StatusCode::kNotFound);
+  }  // rolled back: the view still points at v1
+  EXPECT_TRUE(Scan(*reader, view).empty());
+  EXPECT_TRUE((*reader->ListViewVersions())[0].active);
+  EXPECT_EQ(reader->ListViewVersions()->size(), 1u);
+
+  auto batch = store->BeginBatch();
+  ASSERT_TRUE(batch->Upsert(v2, OrderRow("b", 2, 2.0)).ok());
+  ASSERT_TRUE(batch->ActivateVersion("orders", 2, "orders__v2").ok());
+  ASSERT_TRUE(batch->ClearSourceState("orders").ok());
+  ASSERT_TRUE(batch->SetPosition("orders", 0, 9).ok());
+  ASSERT_TRUE(batch->Commit().ok());
+  EXPECT_THAT(Scan(*reader, view), ElementsAre(OrderRow("b", 2, 2.0)));
+  std::vector<ViewVersion> versions = *reader->ListViewVersions();
+  ASSERT_EQ(versions.size(), 2u);
+  EXPECT_FALSE(versions[0].active);
+  EXPECT_TRUE(versions[1].active);
+  EXPECT_THAT(*reader->GetPositions("orders"), ElementsAre(Pair(0, 9)));
 }
 
 TEST_F(SqliteStoreTest, PruneEventIds) {
@@ -901,10 +1036,14 @@ TEST_F(SqliteStoreTest, ConcurrentAppendersGetDensePositions) {
   for (size_t i = 0; i < out.size(); ++i) {
     ASSERT_EQ(out[i].position, static_cast<int64_t>(i + 1));
     // Each appender's records appear in its own order, and a call's records are adjacent.
-    if (i % 2 == 1) ASSERT_EQ(out[i].key, out[i - 1].key);
+    if (i % 2 == 1) {
+      ASSERT_EQ(out[i].key, out[i - 1].key);
+    }
     const int n = std::stoi(out[i].raw);
     auto it = last_seen.find(out[i].key);
-    if (it != last_seen.end()) ASSERT_GE(n, it->second);
+    if (it != last_seen.end()) {
+      ASSERT_GE(n, it->second);
+    }
     last_seen[out[i].key] = n;
   }
 }

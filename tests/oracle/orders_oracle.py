@@ -68,8 +68,11 @@ def normalise_time(text):
         return None
     year, month, day, hour, minute, second, frac, zone = m.groups()
     micros = int((frac or "0")[:6].ljust(6, "0"))
-    t = datetime.datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0),
-                          int(second or 0), micros)
+    try:
+        t = datetime.datetime(int(year), int(month), int(day), int(hour or 0),
+                              int(minute or 0), int(second or 0), micros)
+    except ValueError:
+        return None
     if zone and zone not in ("Z", "z"):
         sign = 1 if zone[0] == "+" else -1
         digits = zone[1:].replace(":", "")
@@ -131,6 +134,9 @@ def decode(raw):
             seq = int(seq)
         except ValueError:
             raise DeadLetter("bad sequence %r" % (seq,))
+    occurred = event.get("occurredAt")
+    if isinstance(occurred, str) and normalise_time(occurred) is None:
+        raise DeadLetter("occurredAt is not an ISO-8601 timestamp")
     return key, etype, seq, event.get("eventId"), event
 
 

@@ -1,3 +1,5 @@
+#include "gen/orders_generator.h"
+
 #include <cstdint>
 #include <map>
 #include <set>
@@ -9,7 +11,6 @@
 #include <vector>
 
 #include "common/time_util.h"
-#include "gen/orders_generator.h"
 #include "gtest/gtest.h"
 #include "simdjson.h"
 
@@ -107,7 +108,7 @@ TEST(OrdersGeneratorTest, LinesAreValidAndRatesRoughlyHold) {
   std::unordered_set<std::string> seen;
   int64_t invalid = 0, no_key = 0, no_type = 0, unknown = 0, type_errors = 0, dups = 0;
   int64_t items = 0;
-  std::map<std::string, std::set<int64_t>> seqs;           // order -> sequences seen
+  std::map<std::string, std::set<int64_t>> seqs;                 // order -> sequences seen
   std::map<std::pair<std::string, int64_t>, std::string> times;  // (order, seq) -> occurredAt
   for (const std::string& line : lines) {
     if (!seen.insert(line).second) {
@@ -129,7 +130,9 @@ TEST(OrdersGeneratorTest, LinesAreValidAndRatesRoughlyHold) {
       std::string_view k;
       if (doc["key"].get(k) == simdjson::SUCCESS) key = std::string(k);
       std::string_view s;
-      if (doc["headers"]["x-sequence"].get(s) == simdjson::SUCCESS) seq = std::stoll(std::string(s));
+      if (doc["headers"]["x-sequence"].get(s) == simdjson::SUCCESS) {
+        seq = std::stoll(std::string(s));
+      }
     } else {
       std::string_view k;
       if (doc["orderId"].get(k) == simdjson::SUCCESS) key = std::string(k);

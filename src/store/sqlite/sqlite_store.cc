@@ -223,7 +223,7 @@ struct TableStmt {
   size_t key = 0;
 };
 
-constexpr int64_t kBulkRowsPerTxn = 1'000'000;
+constexpr int64_t kBulkRowsPerTxn = 250'000;  // short write-lock holds for live writers
 constexpr size_t kBulkMaxRowsPerStmt = 256;
 constexpr int64_t kCacheKibNormal = 65536;
 constexpr int64_t kCacheKibBulk = 262144;
@@ -446,6 +446,9 @@ class SqliteStore final : public Store {
   absl::StatusOr<std::vector<PendingEvent>> ReadPending(sqlite3_stmt* stmt);
   absl::StatusOr<std::vector<DeadLetter>> ReadDeadLetters(sqlite3_stmt* stmt);
   absl::Status BulkLoad(const TableSpec& table, const std::function<const Row*()>& next_row);
+  // A PASSIVE checkpoint that syncs the WAL before copying and the database file after, even
+  // when the connection runs with synchronous=OFF.
+  void SyncedCheckpoint();
   static int BusyHandler(void* arg, int count);
 
   sqlite3* db_;
@@ -875,10 +878,17 @@ absl::Status SqliteStore::BulkInsert(const TableSpec& table,
   absl::Status status;
   {
     // The shadow table is invisible until ActivateVersion, so its load may skip fsyncs; the
-    // files are synced explicitly below before returning.
-    if (options_.bulk_mode) SV_RETURN_IF_ERROR(Exec("PRAGMA synchronous=OFF"));
-    Defer restore(
-        [this] { sqlite3_exec(db_, "PRAGMA synchronous=NORMAL", nullptr, nullptr, nullptr); });
+    // files are synced explicitly below before returning. Automatic checkpoints are off
+    // meanwhile: one run under synchronous=OFF would copy pages (other writers' too) into the
+    // database file without syncing it, and a later WAL restart would overwrite the only
+    // synced copy. BulkLoad checkpoints with syncs itself (SyncedCheckpoint).
+    if (options_.bulk_mode) {
+      SV_RETURN_IF_ERROR(Exec("PRAGMA wal_autocheckpoint=0; PRAGMA synchronous=OFF"));
+    }
+    Defer restore([this] {
+      sqlite3_exec(db_, "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=1000", nullptr,
+                   nullptr, nullptr);
+    });
     status = BulkLoad(table, next_row);
     if (status.ok() && !table.indexes.empty()) {
       status = InTxn([&]() -> absl::Status {
@@ -892,8 +902,8 @@ absl::Status SqliteStore::BulkInsert(const TableSpec& table,
   if (!status.ok()) return status;
   if (options_.bulk_mode) {
     // Move what can be moved into the database file (the checkpoint syncs under NORMAL), then
-    // sync both files so the load is durable even if the checkpoint was blocked by readers.
-    sqlite3_wal_checkpoint_v2(db_, "main", SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    // sync both files so the load is durable even if readers held the checkpoint back.
+    SyncedCheckpoint();
     const char* file = sqlite3_db_filename(db_, "main");
     if (file != nullptr && file[0] != '\0') {
       SyncFile(file);
@@ -901,6 +911,24 @@ absl::Status SqliteStore::BulkInsert(const TableSpec& table,
     }
   }
   return absl::OkStatus();
+}
+
+void SqliteStore::SyncedCheckpoint() {
+  // The checkpoint takes its sync flags from the connection's current synchronous setting.
+  int synchronous = 0;
+  {
+    sqlite3_stmt* raw = nullptr;
+    sqlite3_prepare_v2(db_, "PRAGMA synchronous", -1, &raw, nullptr);
+    Stmt stmt(raw);
+    if (stmt && sqlite3_step(stmt.get()) == SQLITE_ROW) {
+      synchronous = sqlite3_column_int(stmt.get(), 0);
+    }
+  }
+  if (synchronous == 0) sqlite3_exec(db_, "PRAGMA synchronous=NORMAL", nullptr, nullptr, nullptr);
+  // PASSIVE: never waits for readers. What it cannot copy stays in the WAL, which no writer
+  // restarts before some (syncing) checkpoint has copied it.
+  sqlite3_wal_checkpoint_v2(db_, "main", SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  if (synchronous == 0) sqlite3_exec(db_, "PRAGMA synchronous=OFF", nullptr, nullptr, nullptr);
 }
 
 absl::Status SqliteStore::BulkLoad(const TableSpec& table,
@@ -961,6 +989,7 @@ absl::Status SqliteStore::BulkLoad(const TableSpec& table,
     in_txn += static_cast<int64_t>(rows_per_stmt);
     if (in_txn >= kBulkRowsPerTxn) {
       SV_RETURN_IF_ERROR(CommitTxn());
+      if (options_.bulk_mode) SyncedCheckpoint();  // keeps the WAL from growing without bound
       SV_RETURN_IF_ERROR(BeginImmediate());
       in_txn = 0;
     }
