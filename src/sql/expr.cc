@@ -10,7 +10,6 @@
 #include <limits>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/str_cat.h"
 #include "common/time_util.h"
 #include "sql/expr_internal.h"
 
@@ -60,7 +59,7 @@ bool DoubleToInt(double d, int64_t* out) {
 
 // Microseconds per interval unit; 0 when unknown, -1 for months/years.
 int64_t IntervalUnit(std::string_view word) {
-  const std::string w = absl::AsciiStrToLower(word);
+  const std::string w = Lower(word);
   struct Unit {
     std::string_view name;
     int64_t micros;
@@ -172,7 +171,7 @@ bool ScaleNumber(const IntervalNumber& num, int64_t unit, int64_t* out) {
 }
 
 absl::Status IntervalError(std::string_view text, std::string_view why) {
-  return absl::InvalidArgumentError(absl::StrCat("invalid interval '", text, "': ", why));
+  return absl::InvalidArgumentError(Cat("invalid interval '", text, "': ", why));
 }
 
 constexpr std::string_view kNoMonths =
@@ -214,6 +213,29 @@ absl::Status ParseIsoInterval(std::string_view text, std::string_view s, int64_t
 }
 
 }  // namespace
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(absl::ascii_tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string Upper(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(absl::ascii_toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string_view TrimBlanks(std::string_view s) { return Trim(s); }
+
+std::string Join(const std::vector<std::string>& parts, std::string_view separator) {
+  std::string out;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (i > 0) out.append(separator);
+    out.append(parts[i]);
+  }
+  return out;
+}
 
 std::string_view SqlTypeName(Type type) {
   switch (type) {
@@ -296,7 +318,7 @@ std::string Describe(const Value& value) {
 }
 
 absl::Status TypeError(std::string_view what, const Value& value) {
-  return absl::InvalidArgumentError(absl::StrCat(what, " cannot take ", Describe(value)));
+  return absl::InvalidArgumentError(Cat(what, " cannot take ", Describe(value)));
 }
 
 absl::Status CompareValues(std::string_view what, const Value& a, const Value& b, int* cmp) {
@@ -333,7 +355,7 @@ absl::Status CompareValues(std::string_view what, const Value& a, const Value& b
     }
   }
   return absl::InvalidArgumentError(
-      absl::StrCat(what, " cannot compare ", Describe(a), " and ", Describe(b)));
+      Cat(what, " cannot compare ", Describe(a), " and ", Describe(b)));
 }
 
 bool ParseInt(std::string_view text, int64_t* out) {
@@ -353,7 +375,7 @@ bool ParseReal(std::string_view text, double* out) {
 }
 
 bool ParseBool(std::string_view text, bool* out) {
-  const std::string s = absl::AsciiStrToLower(Trim(text));
+  const std::string s = Lower(Trim(text));
   if (s == "t" || s == "true" || s == "y" || s == "yes" || s == "on" || s == "1") {
     *out = true;
     return true;
@@ -380,18 +402,18 @@ absl::Status ParseInterval(std::string_view text, int64_t* micros) {
     if (absl::ascii_isalpha(static_cast<unsigned char>(s[i]))) {
       const size_t start = i;
       while (i < s.size() && absl::ascii_isalpha(static_cast<unsigned char>(s[i]))) ++i;
-      if (absl::AsciiStrToLower(s.substr(start, i - start)) == "ago") {
+      if (Lower(s.substr(start, i - start)) == "ago") {
         ago = true;
         continue;
       }
       return IntervalError(text,
-                           absl::StrCat("expected a number before '", s.substr(start, i - start),
+                           Cat("expected a number before '", s.substr(start, i - start),
                                         "'"));
     }
     const size_t start = i;
     IntervalNumber num = ReadIntervalNumber(s, &i);
     if (!num.ok) {
-      return IntervalError(text, absl::StrCat("expected a number at '", s.substr(start), "'"));
+      return IntervalError(text, Cat("expected a number at '", s.substr(start), "'"));
     }
     int64_t value = 0;
     if (i < s.size() && s[i] == ':' && num.fraction.empty()) {
@@ -425,12 +447,12 @@ absl::Status ParseInterval(std::string_view text, int64_t* micros) {
       const std::string_view word = s.substr(ustart, i - ustart);
       int64_t unit = kMicrosPerSecond;  // a bare number is seconds, as in PostgreSQL
       if (!word.empty()) {
-        if (absl::AsciiStrToLower(word) == "ago") {
+        if (Lower(word) == "ago") {
           i = ustart;  // handled by the loop
         } else {
           unit = IntervalUnit(word);
           if (unit < 0) return IntervalError(text, kNoMonths);
-          if (unit == 0) return IntervalError(text, absl::StrCat("unknown unit '", word, "'"));
+          if (unit == 0) return IntervalError(text, Cat("unknown unit '", word, "'"));
         }
       }
       if (!ScaleNumber(num, unit, &value)) return IntervalError(text, "out of range");
@@ -450,7 +472,7 @@ std::string FormatInterval(int64_t micros) {
   const uint64_t rem = u % kMicrosPerDay;
   std::string out;
   if (days != 0) {
-    absl::StrAppend(&out, neg ? "-" : "", days, days == 1 ? " day" : " days");
+    Append(&out, neg ? "-" : "", days, days == 1 ? " day" : " days");
   }
   if (rem != 0 || days == 0) {
     if (!out.empty()) out += ' ';
@@ -501,7 +523,7 @@ absl::Status CastValue(CastTarget target, int scale, Value* value) {
   const Type from = value->type();
   if (from == Type::kNull) return absl::OkStatus();
   auto fail = [&](std::string_view why = {}) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot cast ", Describe(*value), " to ",
+    return absl::InvalidArgumentError(Cat("cannot cast ", Describe(*value), " to ",
                                                    CastTargetName(target), why));
   };
   switch (target) {
@@ -587,11 +609,12 @@ absl::Status CastValue(CastTarget target, int scale, Value* value) {
 }  // namespace internal
 
 absl::Status CoerceTo(Type type, Value* value) {
+  using internal::Cat;
   using internal::Describe;
   const Type from = value->type();
   if (from == Type::kNull || type == Type::kNull || from == type) return absl::OkStatus();
   auto fail = [&](std::string_view why = {}) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot store ", Describe(*value), " in ",
+    return absl::InvalidArgumentError(Cat("cannot store ", Describe(*value), " in ",
                                                    internal::SqlTypeName(type), " column", why));
   };
   switch (type) {

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -16,6 +17,37 @@
 #include "sql/expr.h"
 
 namespace sv::sql::internal {
+
+// ---------------------------------------------------------------------------------------------
+// Strings. This abseil build's absl::string_view is not std::string_view, so absl::StrCat and
+// friends do not take std::string_view; these small helpers do.
+
+inline void AppendPiece(std::string* out, std::string_view s) { out->append(s); }
+inline void AppendPiece(std::string* out, const char* s) { out->append(s); }
+inline void AppendPiece(std::string* out, const std::string& s) { out->append(s); }
+inline void AppendPiece(std::string* out, char c) { out->push_back(c); }
+template <typename T>
+  requires(std::is_integral_v<T> && !std::is_same_v<T, bool> && !std::is_same_v<T, char>)
+inline void AppendPiece(std::string* out, T v) {
+  out->append(std::to_string(v));
+}
+template <typename... Args>
+std::string Cat(const Args&... args) {
+  std::string out;
+  (AppendPiece(&out, args), ...);
+  return out;
+}
+template <typename... Args>
+void Append(std::string* out, const Args&... args) {
+  (AppendPiece(out, args), ...);
+}
+std::string Lower(std::string_view s);  // ASCII
+std::string Upper(std::string_view s);  // ASCII
+std::string_view TrimBlanks(std::string_view s);
+std::string Join(const std::vector<std::string>& parts, std::string_view separator);
+inline std::string_view MessageOf(const absl::Status& status) {
+  return std::string_view(status.message().data(), status.message().size());
+}
 
 // ---------------------------------------------------------------------------------------------
 // Values.

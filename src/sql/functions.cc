@@ -6,7 +6,6 @@
 #include <limits>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/str_cat.h"
 #include "sql/expr_internal.h"
 
 namespace sv::sql::internal {
@@ -95,17 +94,17 @@ bool InSet(std::string_view set, std::string_view ch) {
 // ---------------------------------------------------------------------------------------------
 // Text.
 
-absl::Status Lower(const Value* a, int, Value* out) {
+absl::Status FnLower(const Value* a, int, Value* out) {
   std::string_view s;
   SV_SQL_RETURN_IF_ERROR(TextArg("lower()", a[0], &s));
-  *out = Value::Text(absl::AsciiStrToLower(s));
+  *out = Value::Text(Lower(s));
   return absl::OkStatus();
 }
 
-absl::Status Upper(const Value* a, int, Value* out) {
+absl::Status FnUpper(const Value* a, int, Value* out) {
   std::string_view s;
   SV_SQL_RETURN_IF_ERROR(TextArg("upper()", a[0], &s));
-  *out = Value::Text(absl::AsciiStrToUpper(s));
+  *out = Value::Text(Upper(s));
   return absl::OkStatus();
 }
 
@@ -388,7 +387,7 @@ absl::Status Ln(const Value* a, int, Value* out) {
   const double x = a[0].as_number();
   if (x <= 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("ln(): cannot take logarithm of ", x == 0 ? "zero" : "a negative number"));
+        Cat("ln(): cannot take logarithm of ", x == 0 ? "zero" : "a negative number"));
   }
   *out = Value::Real(std::log(x));
   return absl::OkStatus();
@@ -437,8 +436,8 @@ absl::Status Sign(const Value* a, int, Value* out) {
 
 constexpr FunctionSpec kFunctions[] = {
     // Text.
-    {"lower", 1, 1, true, Lower},
-    {"upper", 1, 1, true, Upper},
+    {"lower", 1, 1, true, FnLower},
+    {"upper", 1, 1, true, FnUpper},
     {"length", 1, 1, true, Length},
     {"char_length", 1, 1, true, Length},
     {"character_length", 1, 1, true, Length},

@@ -5,7 +5,6 @@
 #include <cstring>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/str_cat.h"
 #include "sql/expr_internal.h"
 
 namespace sv::sql::internal {
@@ -80,18 +79,18 @@ std::string_view OpName(BinOp op) {
 
 absl::Status OperandError(std::string_view op, const Value& a, const Value& b) {
   return absl::InvalidArgumentError(
-      absl::StrCat("operator ", op, " cannot take ", Describe(a), " and ", Describe(b)));
+      Cat("operator ", op, " cannot take ", Describe(a), " and ", Describe(b)));
 }
 
 absl::Status DivisionByZero() { return absl::InvalidArgumentError("division by zero"); }
 
 absl::Status OutOfRange(std::string_view what) {
-  return absl::InvalidArgumentError(absl::StrCat(what, " out of range"));
+  return absl::InvalidArgumentError(Cat(what, " out of range"));
 }
 
 absl::Status NotBoolean(std::string_view what, const Value& v) {
   return absl::InvalidArgumentError(
-      absl::StrCat("argument of ", what, " must be boolean, got ", Describe(v)));
+      Cat("argument of ", what, " must be boolean, got ", Describe(v)));
 }
 
 absl::Status PowReal(double x, double y, Value* out) {
@@ -354,7 +353,7 @@ class ConcatExpr final : public Expr {
 class CompareExpr final : public Expr {
  public:
   CompareExpr(BinOp op, ExprPtr l, ExprPtr r)
-      : op_(op), what_(absl::StrCat("operator ", OpName(op))), l_(std::move(l)), r_(std::move(r)) {}
+      : op_(op), what_(Cat("operator ", OpName(op))), l_(std::move(l)), r_(std::move(r)) {}
   absl::Status Eval(EvalContext& ctx, Value* out) const override {
     Value a, b;
     SV_SQL_RETURN_IF_ERROR(l_->Eval(ctx, &a));
@@ -907,7 +906,7 @@ class JsonLengthExpr final : public Expr {
     const std::string_view fn = kind_ == JsonLength::kLength        ? "length()"
                                 : kind_ == JsonLength::kCardinality ? "cardinality()"
                                                                     : "array_length()";
-    return absl::InvalidArgumentError(absl::StrCat(fn, " cannot take field ", path_->name(),
+    return absl::InvalidArgumentError(Cat(fn, " cannot take field ", path_->name(),
                                                    ": it is ", JsonKindName(e)));
   }
 
@@ -926,7 +925,7 @@ class ArrayAggregateExpr final : public Expr {
       : source_(std::move(source)),
         slot_(slot),
         kind_(kind),
-        name_(absl::StrCat(name, "()")),
+        name_(Cat(name, "()")),
         arg_(std::move(arg)),
         separator_(std::move(separator)),
         filter_(std::move(filter)) {}
@@ -940,7 +939,7 @@ class ArrayAggregateExpr final : public Expr {
       ctx.elements[slot_] = saved;
       SV_SQL_RETURN_IF_ERROR(status);
     } else if (!src.is_null()) {
-      return absl::InvalidArgumentError(absl::StrCat(name_, " over ", source_->name(),
+      return absl::InvalidArgumentError(Cat(name_, " over ", source_->name(),
                                                      ": the field is ", JsonKindName(src),
                                                      ", not an array"));
     }
@@ -1154,12 +1153,12 @@ absl::Status JsonToValue(element e, std::string_view name, Value* out) {
       return absl::OkStatus();
     case element_type::ARRAY:
       return absl::InvalidArgumentError(
-          absl::StrCat("field ", name, " is an array, not a scalar"));
+          Cat("field ", name, " is an array, not a scalar"));
     case element_type::OBJECT:
       return absl::InvalidArgumentError(
-          absl::StrCat("field ", name, " is an object, not a scalar"));
+          Cat("field ", name, " is an object, not a scalar"));
   }
-  return absl::InvalidArgumentError(absl::StrCat("field ", name, " has an unknown JSON type"));
+  return absl::InvalidArgumentError(Cat("field ", name, " has an unknown JSON type"));
 }
 
 // ---------------------------------------------------------------------------------------------

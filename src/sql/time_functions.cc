@@ -5,7 +5,6 @@
 #include <cstdio>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/str_cat.h"
 #include "common/time_util.h"
 #include "sql/expr_internal.h"
 
@@ -83,7 +82,7 @@ absl::Status TimeArg(std::string_view fn, const Value& v, int64_t* out) {
     return absl::OkStatus();
   }
   if (v.type() == Type::kText) {
-    if (std::optional<int64_t> t = ParseTime(absl::StripAsciiWhitespace(v.as_text()))) {
+    if (std::optional<int64_t> t = ParseTime(TrimBlanks(v.as_text()))) {
       *out = *t;
       return absl::OkStatus();
     }
@@ -112,7 +111,7 @@ enum class Unit {
 };
 
 Unit ParseUnit(std::string_view text) {
-  std::string s = absl::AsciiStrToLower(absl::StripAsciiWhitespace(text));
+  std::string s = Lower(TrimBlanks(text));
   struct Name {
     std::string_view name;
     Unit unit;
@@ -159,14 +158,14 @@ Unit ParseUnit(std::string_view text) {
 bool IsTruncUnit(Unit u) { return u <= Unit::kYear; }
 
 absl::Status BadTruncUnit(std::string_view unit) {
-  return absl::InvalidArgumentError(absl::StrCat(
+  return absl::InvalidArgumentError(Cat(
       "date_trunc(): unknown unit '", unit,
       "' (expected microseconds, milliseconds, second, minute, hour, day, week, month, quarter "
       "or year)"));
 }
 
 absl::Status BadField(std::string_view field) {
-  return absl::InvalidArgumentError(absl::StrCat(
+  return absl::InvalidArgumentError(Cat(
       "date_part(): unknown field '", field,
       "' (expected year, quarter, month, week, day, dow, isodow, doy, hour, minute, second, "
       "milliseconds, microseconds, epoch, isoyear or decade)"));
@@ -204,9 +203,9 @@ void AppendName(std::string_view name, std::string_view fmt, size_t i, bool pad,
   const bool second_upper = absl::ascii_isupper(static_cast<unsigned char>(fmt[i + 1]));
   std::string s(name);
   if (first_upper && second_upper) {
-    absl::AsciiStrToUpper(&s);
+    s = Upper(s);
   } else if (!first_upper) {
-    absl::AsciiStrToLower(&s);
+    s = Lower(s);
   }
   out->append(s);
   if (pad && !fm && s.size() < 9) out->append(9 - s.size(), ' ');
@@ -390,7 +389,7 @@ absl::Status FnDatePart(const Value* a, int, Value* out) {
   if (a[1].type() == Type::kInterval) {
     if (unit != Unit::kEpoch) {
       return absl::InvalidArgumentError(
-          absl::StrCat("date_part(): field '", a[0].as_text(),
+          Cat("date_part(): field '", a[0].as_text(),
                        "' is not supported for intervals (use epoch and divide)"));
     }
     *out = Value::Real(static_cast<double>(a[1].as_int()) / 1e6);
@@ -461,7 +460,7 @@ absl::Status FnDatePart(const Value* a, int, Value* out) {
 absl::Status FnToChar(const Value* a, int, Value* out) {
   int64_t t;
   if (a[0].type() != Type::kTime && a[0].type() != Type::kText) {
-    return absl::InvalidArgumentError(absl::StrCat(
+    return absl::InvalidArgumentError(Cat(
         "to_char() cannot take ", Describe(a[0]), " (only timestamps can be formatted)"));
   }
   SV_SQL_RETURN_IF_ERROR(TimeArg("to_char()", a[0], &t));
@@ -473,13 +472,13 @@ absl::Status FnToChar(const Value* a, int, Value* out) {
 absl::Status FnToTimestamp(const Value* a, int, Value* out) {
   if (!a[0].is_number()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("to_timestamp() cannot take ", Describe(a[0]),
+        Cat("to_timestamp() cannot take ", Describe(a[0]),
                      " (it takes epoch seconds; cast ISO text with ::timestamp)"));
   }
   const double micros = std::round(a[0].as_number() * 1e6);
   if (!(micros > -9.2e18 && micros < 9.2e18)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("to_timestamp(): ", Describe(a[0]), " is out of range"));
+        Cat("to_timestamp(): ", Describe(a[0]), " is out of range"));
   }
   *out = Value::Time(static_cast<int64_t>(micros));
   return absl::OkStatus();

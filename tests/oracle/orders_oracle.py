@@ -58,11 +58,19 @@ _TIME_RE = re.compile(
     r"([Zz]|[+-]\d{2}(?::?\d{2})?)?)?$")
 
 
+# Already in the normalised form (the generator's): returned as is when the day exists.
+_CANONICAL_RE = re.compile(
+    r"\d{4}-(?:0[1-9]|1[0-2])-(\d{2})T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{0,5}[1-9])?Z")
+
+
 def normalise_time(text):
     """ISO-8601 text -> 'YYYY-MM-DDTHH:MM:SS[.fraction without trailing zeros]Z' in UTC
-    (microsecond precision, like the engine's timestamps)."""
+    (microsecond precision, like the engine's timestamps); None when not a timestamp."""
     if not isinstance(text, str):
         return None
+    m = _CANONICAL_RE.fullmatch(text)
+    if m and "01" <= m.group(1) <= "28":
+        return text
     m = _TIME_RE.match(text)
     if not m:
         return None
