@@ -17,18 +17,18 @@ namespace sv::sql {
 namespace {
 
 using internal::AggKind;
+using internal::Append;
 using internal::BinOp;
 using internal::BoolTest;
-using internal::Append;
-using internal::Cat;
-using internal::Join;
-using internal::Lower;
-using internal::MessageOf;
 using internal::CastTarget;
+using internal::Cat;
 using internal::ConstValue;
+using internal::Join;
 using internal::JsonLength;
 using internal::JsonPathExpr;
 using internal::JsonStep;
+using internal::Lower;
+using internal::MessageOf;
 using simdjson::dom::array;
 using simdjson::dom::element;
 using simdjson::dom::object;
@@ -249,10 +249,18 @@ std::vector<JsonStep> ToSteps(const std::vector<std::string>& path) {
 // Names of things.
 
 bool IsNondeterministic(std::string_view name) {
-  static constexpr std::string_view kNames[] = {
-      "now",          "random",          "clock_timestamp", "statement_timestamp",
-      "timeofday",    "gen_random_uuid", "setseed",         "transaction_timestamp",
-      "uuid_generate_v4", "nextval",     "currval",         "txid_current"};
+  static constexpr std::string_view kNames[] = {"now",
+                                                "random",
+                                                "clock_timestamp",
+                                                "statement_timestamp",
+                                                "timeofday",
+                                                "gen_random_uuid",
+                                                "setseed",
+                                                "transaction_timestamp",
+                                                "uuid_generate_v4",
+                                                "nextval",
+                                                "currval",
+                                                "txid_current"};
   for (std::string_view n : kNames) {
     if (n == name) return true;
   }
@@ -261,8 +269,8 @@ bool IsNondeterministic(std::string_view name) {
 
 std::string NondeterministicMessage(std::string_view what) {
   return Cat(what,
-                      " is not deterministic: views must be rebuildable; use meta.log_time or an "
-                      "event field");
+             " is not deterministic: views must be rebuildable; use meta.log_time or an "
+             "event field");
 }
 
 bool AggregateKind(std::string_view name, AggKind* kind) {
@@ -270,12 +278,15 @@ bool AggregateKind(std::string_view name, AggKind* kind) {
     std::string_view name;
     AggKind kind;
   };
-  static constexpr Agg kAggs[] = {
-      {"count", AggKind::kCount},         {"sum", AggKind::kSum},
-      {"avg", AggKind::kAvg},             {"min", AggKind::kMin},
-      {"max", AggKind::kMax},             {"bool_and", AggKind::kBoolAnd},
-      {"every", AggKind::kBoolAnd},       {"bool_or", AggKind::kBoolOr},
-      {"string_agg", AggKind::kStringAgg}};
+  static constexpr Agg kAggs[] = {{"count", AggKind::kCount},
+                                  {"sum", AggKind::kSum},
+                                  {"avg", AggKind::kAvg},
+                                  {"min", AggKind::kMin},
+                                  {"max", AggKind::kMax},
+                                  {"bool_and", AggKind::kBoolAnd},
+                                  {"every", AggKind::kBoolAnd},
+                                  {"bool_or", AggKind::kBoolOr},
+                                  {"string_agg", AggKind::kStringAgg}};
   for (const Agg& a : kAggs) {
     if (a.name == name) {
       *kind = a.kind;
@@ -287,11 +298,11 @@ bool AggregateKind(std::string_view name, AggKind* kind) {
 
 bool IsUnsupportedAggregate(std::string_view name) {
   static constexpr std::string_view kNames[] = {
-      "array_agg",   "json_agg",     "jsonb_agg",   "json_object_agg", "jsonb_object_agg",
-      "stddev",      "stddev_pop",   "stddev_samp", "variance",        "var_pop",
-      "var_samp",    "bit_and",      "bit_or",      "percentile_cont", "percentile_disc",
-      "mode",        "corr",         "covar_pop",   "covar_samp",      "regr_slope",
-      "xmlagg",      "range_agg",    "any_value"};
+      "array_agg", "json_agg",   "jsonb_agg",   "json_object_agg", "jsonb_object_agg",
+      "stddev",    "stddev_pop", "stddev_samp", "variance",        "var_pop",
+      "var_samp",  "bit_and",    "bit_or",      "percentile_cont", "percentile_disc",
+      "mode",      "corr",       "covar_pop",   "covar_samp",      "regr_slope",
+      "xmlagg",    "range_agg",  "any_value"};
   for (std::string_view n : kNames) {
     if (n == name) return true;
   }
@@ -317,19 +328,19 @@ struct TypeInfo {
 
 bool LookupType(std::string_view name, CastTarget* target) {
   static constexpr TypeInfo kTypes[] = {
-      {"text", CastTarget::kText},          {"varchar", CastTarget::kText},
-      {"bpchar", CastTarget::kText},        {"char", CastTarget::kText},
-      {"character", CastTarget::kText},     {"string", CastTarget::kText},
-      {"int", CastTarget::kInt},            {"int2", CastTarget::kInt},
-      {"int4", CastTarget::kInt},           {"int8", CastTarget::kInt},
-      {"integer", CastTarget::kInt},        {"bigint", CastTarget::kInt},
-      {"smallint", CastTarget::kInt},       {"numeric", CastTarget::kReal},
-      {"decimal", CastTarget::kReal},       {"real", CastTarget::kReal},
-      {"float", CastTarget::kReal},         {"float4", CastTarget::kReal},
-      {"float8", CastTarget::kReal},        {"double", CastTarget::kReal},
-      {"bool", CastTarget::kBool},          {"boolean", CastTarget::kBool},
-      {"timestamp", CastTarget::kTime},     {"timestamptz", CastTarget::kTime},
-      {"date", CastTarget::kDate},          {"interval", CastTarget::kInterval},
+      {"text", CastTarget::kText},      {"varchar", CastTarget::kText},
+      {"bpchar", CastTarget::kText},    {"char", CastTarget::kText},
+      {"character", CastTarget::kText}, {"string", CastTarget::kText},
+      {"int", CastTarget::kInt},        {"int2", CastTarget::kInt},
+      {"int4", CastTarget::kInt},       {"int8", CastTarget::kInt},
+      {"integer", CastTarget::kInt},    {"bigint", CastTarget::kInt},
+      {"smallint", CastTarget::kInt},   {"numeric", CastTarget::kReal},
+      {"decimal", CastTarget::kReal},   {"real", CastTarget::kReal},
+      {"float", CastTarget::kReal},     {"float4", CastTarget::kReal},
+      {"float8", CastTarget::kReal},    {"double", CastTarget::kReal},
+      {"bool", CastTarget::kBool},      {"boolean", CastTarget::kBool},
+      {"timestamp", CastTarget::kTime}, {"timestamptz", CastTarget::kTime},
+      {"date", CastTarget::kDate},      {"interval", CastTarget::kInterval},
   };
   for (const TypeInfo& t : kTypes) {
     if (t.name == name) {
@@ -366,8 +377,7 @@ class Compiler {
 
   absl::Status CheckSelectClauses(const object& select, bool allow_from, int64_t loc) const;
   absl::StatusOr<ExprPtr> Compile(const element& node, int64_t parent_loc);
-  absl::StatusOr<std::vector<ExprPtr>> CompileList(const std::vector<element>& nodes,
-                                                   int64_t loc);
+  absl::StatusOr<std::vector<ExprPtr>> CompileList(const std::vector<element>& nodes, int64_t loc);
   absl::StatusOr<ExprPtr> Fold(ExprPtr expr, std::initializer_list<const Expr*> children,
                                int64_t loc);
 
@@ -387,15 +397,13 @@ class Compiler {
 
   // Folded field names -> original spelling read from the text at `loc`; falls back to the
   // folded names when the text does not read back as a plain dotted name.
-  std::vector<std::string> OriginalNames(const std::vector<std::string>& folded,
-                                         int64_t loc) const;
+  std::vector<std::string> OriginalNames(const std::vector<std::string>& folded, int64_t loc) const;
   absl::StatusOr<Binding> Resolve(const std::vector<std::string>& parts,
                                   const std::string& folded_first, int64_t loc);
   absl::StatusOr<ExprPtr> FromBinding(const Binding& binding, const std::string& display,
                                       int64_t loc);
   absl::StatusOr<std::unique_ptr<JsonPathExpr>> PathFromBinding(const Binding& binding,
-                                                                std::string display,
-                                                                int64_t loc);
+                                                                std::string display, int64_t loc);
 
   std::string_view sql_;
   std::string text_;
@@ -457,8 +465,7 @@ absl::StatusOr<ExprPtr> Compiler::Run() {
   std::vector<element> targets = GetList(select, "targetList");
   if (targets.empty()) return Error(kPrefixLen, "empty expression");
   if (targets.size() > 1) {
-    return Error(FindLocation(targets[1]),
-                 "unsupported list of expressions; write one expression");
+    return Error(FindLocation(targets[1]), "unsupported list of expressions; write one expression");
   }
   object target;
   if (!Unwrap(targets[0], &type, &target) || type != "ResTarget") {
@@ -467,7 +474,7 @@ absl::StatusOr<ExprPtr> Compiler::Run() {
   const int64_t loc = GetInt(target, "location", kPrefixLen);
   if (Has(target, "name")) {
     return Error(loc, Cat("unsupported column alias AS ", GetString(target, "name"),
-                                   "; the column name comes from the config"));
+                          "; the column name comes from the config"));
   }
   element val;
   if (!Get(target, "val", &val)) return Error(loc, "unsupported expression");
@@ -481,13 +488,13 @@ absl::Status Compiler::CheckSelectClauses(const object& select, bool allow_from,
     std::string_view name;
   };
   static constexpr Clause kClauses[] = {
-      {"fromClause", "FROM clause"},       {"whereClause", "WHERE clause"},
-      {"groupClause", "GROUP BY clause"},  {"havingClause", "HAVING clause"},
-      {"windowClause", "WINDOW clause"},   {"sortClause", "ORDER BY clause"},
-      {"limitCount", "LIMIT clause"},      {"limitOffset", "OFFSET clause"},
-      {"distinctClause", "DISTINCT"},      {"withClause", "WITH clause"},
-      {"intoClause", "INTO clause"},       {"lockingClause", "FOR UPDATE/SHARE clause"},
-      {"valuesLists", "VALUES list"},      {"larg", "set operation"},
+      {"fromClause", "FROM clause"},      {"whereClause", "WHERE clause"},
+      {"groupClause", "GROUP BY clause"}, {"havingClause", "HAVING clause"},
+      {"windowClause", "WINDOW clause"},  {"sortClause", "ORDER BY clause"},
+      {"limitCount", "LIMIT clause"},     {"limitOffset", "OFFSET clause"},
+      {"distinctClause", "DISTINCT"},     {"withClause", "WITH clause"},
+      {"intoClause", "INTO clause"},      {"lockingClause", "FOR UPDATE/SHARE clause"},
+      {"valuesLists", "VALUES list"},     {"larg", "set operation"},
   };
   for (const Clause& clause : kClauses) {
     if (allow_from && (clause.key == "fromClause" || clause.key == "whereClause")) continue;
@@ -498,8 +505,8 @@ absl::Status Compiler::CheckSelectClauses(const object& select, bool allow_from,
     std::string message = Cat("unsupported ", clause.name);
     if (clause.key == "fromClause") {
       Append(&message,
-                      " in an expression; to aggregate a JSON array write an array subquery "
-                      "such as (SELECT sum(i.qty) FROM e.items AS i)");
+             " in an expression; to aggregate a JSON array write an array subquery "
+             "such as (SELECT sum(i.qty) FROM e.items AS i)");
     }
     return Error(at, message);
   }
@@ -587,7 +594,8 @@ absl::StatusOr<ExprPtr> Compiler::Compile(const element& node, int64_t parent_lo
   if (type == "SQLValueFunction") {
     std::string name = Lower(GetString(body, "op"));
     if (name.rfind("svfop_", 0) == 0) name = name.substr(6);
-    if ((name.size() > 2 && name.compare(name.size() - 2, 2, "_n") == 0)) name.resize(name.size() - 2);
+    if ((name.size() > 2 && name.compare(name.size() - 2, 2, "_n") == 0))
+      name.resize(name.size() - 2);
     if (name == "current_timestamp" || name == "current_date" || name == "current_time" ||
         name == "localtime" || name == "localtimestamp") {
       return Error(loc, NondeterministicMessage(name));
@@ -724,8 +732,7 @@ absl::StatusOr<std::unique_ptr<JsonPathExpr>> Compiler::PathFromBinding(const Bi
   int slot = -1;
   if (binding.kind == Binding::Kind::kElementField) {
     if (binding.slot < 0 || binding.slot >= kMaxElementDepth) {
-      return Error(loc, Cat("element slot ", binding.slot, " of ", display,
-                                     " is out of range"));
+      return Error(loc, Cat("element slot ", binding.slot, " of ", display, " is out of range"));
     }
     slot = binding.slot;
   } else if (binding.kind != Binding::Kind::kEventField) {
@@ -866,17 +873,17 @@ absl::StatusOr<ExprPtr> Compiler::CompileAExpr(const object& body, int64_t loc) 
 
   if (kind == "AEXPR_OP") {
     static constexpr std::pair<std::string_view, BinOp> kOps[] = {
-        {"+", BinOp::kAdd}, {"-", BinOp::kSub},     {"*", BinOp::kMul},  {"/", BinOp::kDiv},
-        {"%", BinOp::kMod}, {"^", BinOp::kPow},     {"||", BinOp::kConcat}, {"=", BinOp::kEq},
-        {"<>", BinOp::kNe}, {"!=", BinOp::kNe},     {"<", BinOp::kLt},   {"<=", BinOp::kLe},
+        {"+", BinOp::kAdd}, {"-", BinOp::kSub}, {"*", BinOp::kMul},     {"/", BinOp::kDiv},
+        {"%", BinOp::kMod}, {"^", BinOp::kPow}, {"||", BinOp::kConcat}, {"=", BinOp::kEq},
+        {"<>", BinOp::kNe}, {"!=", BinOp::kNe}, {"<", BinOp::kLt},      {"<=", BinOp::kLe},
         {">", BinOp::kGt},  {">=", BinOp::kGe}};
     if (!has_r) return Error(loc, Cat("unsupported postfix operator ", op));
     if (!has_l) {
       if (op != "-" && op != "+") return Error(loc, Cat("unsupported operator ", op));
       SV_SQL_ASSIGN_OR_RETURN(ExprPtr r, Compile(rnode, loc));
       const Expr* raw = r.get();
-      ExprPtr e = op == "-" ? internal::MakeNegate(std::move(r))
-                            : internal::MakeUnaryPlus(std::move(r));
+      ExprPtr e =
+          op == "-" ? internal::MakeNegate(std::move(r)) : internal::MakeUnaryPlus(std::move(r));
       return Fold(std::move(e), {raw}, loc);
     }
     for (const auto& [name, binop] : kOps) {
@@ -895,10 +902,9 @@ absl::StatusOr<ExprPtr> Compiler::CompileAExpr(const object& body, int64_t loc) 
     SV_SQL_ASSIGN_OR_RETURN(ExprPtr r, Compile(rnode, loc));
     const Expr* rl = l.get();
     const Expr* rr = r.get();
-    ExprPtr e = kind == "AEXPR_NULLIF"
-                    ? internal::MakeNullIf(std::move(l), std::move(r))
-                    : internal::MakeDistinct(std::move(l), std::move(r),
-                                             kind == "AEXPR_NOT_DISTINCT");
+    ExprPtr e = kind == "AEXPR_NULLIF" ? internal::MakeNullIf(std::move(l), std::move(r))
+                                       : internal::MakeDistinct(std::move(l), std::move(r),
+                                                                kind == "AEXPR_NOT_DISTINCT");
     return Fold(std::move(e), {rl, rr}, loc);
   }
   if (kind == "AEXPR_IN") {
@@ -1061,9 +1067,8 @@ absl::StatusOr<ExprPtr> Compiler::CompileFuncCall(const object& body, int64_t lo
   if (IsNondeterministic(name)) return Error(loc, NondeterministicMessage(name + "()"));
   AggKind agg;
   if (AggregateKind(name, &agg)) {
-    return Error(loc, Cat("aggregate ", name,
-                                   "() is only allowed in an array subquery (SELECT ", name,
-                                   "(...) FROM e.items AS i)"));
+    return Error(loc, Cat("aggregate ", name, "() is only allowed in an array subquery (SELECT ",
+                          name, "(...) FROM e.items AS i)"));
   }
   if (IsUnsupportedAggregate(name)) {
     return Error(loc, Cat("unsupported aggregate ", name, "()"));
@@ -1078,8 +1083,7 @@ absl::StatusOr<ExprPtr> Compiler::CompileFuncCall(const object& body, int64_t lo
   SV_SQL_ASSIGN_OR_RETURN(std::vector<ExprPtr> args, CompileList(arg_nodes, loc));
 
   // Lengths of JSON arrays.
-  const bool is_length =
-      name == "length" || name == "char_length" || name == "character_length";
+  const bool is_length = name == "length" || name == "char_length" || name == "character_length";
   if (is_length || name == "cardinality" || name == "array_length") {
     const size_t max_args = name == "array_length" ? 2 : 1;
     if (args.empty() || args.size() > max_args) {
@@ -1094,7 +1098,7 @@ absl::StatusOr<ExprPtr> Compiler::CompileFuncCall(const object& body, int64_t lo
     auto* path = dynamic_cast<JsonPathExpr*>(args[0].get());
     if (path != nullptr) {
       std::unique_ptr<JsonPathExpr> owned(static_cast<JsonPathExpr*>(args[0].release()));
-      const JsonLength kind = is_length              ? JsonLength::kLength
+      const JsonLength kind = is_length               ? JsonLength::kLength
                               : name == "cardinality" ? JsonLength::kCardinality
                                                       : JsonLength::kArrayLength;
       return internal::MakeJsonLength(std::move(owned), kind);
@@ -1167,14 +1171,14 @@ absl::StatusOr<ExprPtr> Compiler::CompileSubLink(const object& body, int64_t loc
   std::vector<std::string> parts = OriginalNames(folded, rloc);
   const int slot = 1 + static_cast<int>(scopes_.size());
   if (slot >= kMaxElementDepth) {
-    return Error(loc, Cat("array subqueries nest too deeply (at most ",
-                                   kMaxElementDepth - 1, " levels)"));
+    return Error(
+        loc, Cat("array subqueries nest too deeply (at most ", kMaxElementDepth - 1, " levels)"));
   }
   SV_SQL_ASSIGN_OR_RETURN(Binding source, Resolve(parts, folded[0], rloc));
   const std::string display = Join(parts, ".");
   if (source.kind != Binding::Kind::kEventField && source.kind != Binding::Kind::kElementField) {
     return Error(rloc, Cat("array subquery source ", display,
-                                    " must be a JSON array field such as e.items"));
+                           " must be a JSON array field such as e.items"));
   }
   SV_SQL_ASSIGN_OR_RETURN(std::unique_ptr<JsonPathExpr> path,
                           PathFromBinding(source, display, rloc));
@@ -1234,8 +1238,8 @@ absl::StatusOr<ExprPtr> Compiler::CompileAggregate(const object& call, int64_t l
       return Error(loc, Cat("unsupported aggregate ", name, "()"));
     }
     return Error(loc, Cat("an array subquery must select an aggregate (sum, count, avg, "
-                                   "min, max, bool_and, bool_or, string_agg), not ",
-                                   name, "()"));
+                          "min, max, bool_and, bool_or, string_agg), not ",
+                          name, "()"));
   }
   if (Has(call, "over")) {
     return Error(loc, Cat("unsupported window function ", name, "() OVER (...)"));

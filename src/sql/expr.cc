@@ -4,8 +4,8 @@
 #include "sql/expr.h"
 
 #include <charconv>
-#include <cstdio>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <limits>
 
@@ -407,8 +407,7 @@ absl::Status ParseInterval(std::string_view text, int64_t* micros) {
         continue;
       }
       return IntervalError(text,
-                           Cat("expected a number before '", s.substr(start, i - start),
-                                        "'"));
+                           Cat("expected a number before '", s.substr(start, i - start), "'"));
     }
     const size_t start = i;
     IntervalNumber num = ReadIntervalNumber(s, &i);
@@ -523,8 +522,8 @@ absl::Status CastValue(CastTarget target, int scale, Value* value) {
   const Type from = value->type();
   if (from == Type::kNull) return absl::OkStatus();
   auto fail = [&](std::string_view why = {}) {
-    return absl::InvalidArgumentError(Cat("cannot cast ", Describe(*value), " to ",
-                                                   CastTargetName(target), why));
+    return absl::InvalidArgumentError(
+        Cat("cannot cast ", Describe(*value), " to ", CastTargetName(target), why));
   };
   switch (target) {
     case CastTarget::kText:
@@ -615,7 +614,7 @@ absl::Status CoerceTo(Type type, Value* value) {
   if (from == Type::kNull || type == Type::kNull || from == type) return absl::OkStatus();
   auto fail = [&](std::string_view why = {}) {
     return absl::InvalidArgumentError(Cat("cannot store ", Describe(*value), " in ",
-                                                   internal::SqlTypeName(type), " column", why));
+                                          internal::SqlTypeName(type), " column", why));
   };
   switch (type) {
     case Type::kInt:

@@ -32,15 +32,15 @@ struct NameRef {
 
 // Event metadata available as meta.<name>.
 enum class MetaField : int {
-  kKey = 0,      // routing key (text)
-  kSequence,     // per-key sequence (int) or NULL
-  kPosition,     // source position / offset (int)
-  kPartition,    // source partition (int)
-  kTimestamp,    // event time from the source's timestamp field (time) or NULL
-  kLogTime,      // append / broker time (time)
-  kEventId,      // event id (text) or NULL
-  kType,         // event type (text)
-  kOrdinality,   // 1-based index of the exploded element (int), NULL outside explode
+  kKey = 0,     // routing key (text)
+  kSequence,    // per-key sequence (int) or NULL
+  kPosition,    // source position / offset (int)
+  kPartition,   // source partition (int)
+  kTimestamp,   // event time from the source's timestamp field (time) or NULL
+  kLogTime,     // append / broker time (time)
+  kEventId,     // event id (text) or NULL
+  kType,        // event type (text)
+  kOrdinality,  // 1-based index of the exploded element (int), NULL outside explode
   kCount
 };
 
@@ -74,7 +74,7 @@ struct EvalContext {
   simdjson::dom::element event;
   const Value* meta = nullptr;  // MetaField::kCount values
   const std::vector<std::pair<std::string, std::string>>* headers = nullptr;
-  const Row* row = nullptr;              // nullptr: no current row, columns read as NULL
+  const Row* row = nullptr;               // nullptr: no current row, columns read as NULL
   const Row* const* view_rows = nullptr;  // by view slot; null entries read as NULL
   simdjson::dom::element elements[kMaxElementDepth];
 };
@@ -86,7 +86,8 @@ class Expr {
   // object where a scalar is needed) return InvalidArgument naming the expression part.
   virtual absl::Status Eval(EvalContext& ctx, Value* out) const = 0;
   // For array contexts (explode, subquery FROM): yields the JSON value of a path reference.
-  // Non-path expressions return Unimplemented.
+  // A missing field (or a path step through a non-object / past the end of an array) yields a
+  // JSON null element. Non-path expressions return Unimplemented.
   virtual absl::Status EvalJson(EvalContext& ctx, simdjson::dom::element* out) const;
   // True when the expression is a reference to a JSON path (usable as an array source).
   virtual bool IsJsonPath() const { return false; }

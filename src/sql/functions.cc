@@ -168,9 +168,9 @@ absl::Status Substr(const Value* a, int n, Value* out) {
     if (__builtin_add_overflow(start, count, &end)) end = std::numeric_limits<int64_t>::max();
   }
   const int64_t begin = start < 1 ? 1 : start;
-  *out = Value::Text(CharSlice(s, begin - 1, end == std::numeric_limits<int64_t>::max()
-                                                 ? std::numeric_limits<int64_t>::max()
-                                                 : end - 1));
+  *out = Value::Text(CharSlice(
+      s, begin - 1,
+      end == std::numeric_limits<int64_t>::max() ? std::numeric_limits<int64_t>::max() : end - 1));
   return absl::OkStatus();
 }
 
@@ -371,7 +371,8 @@ absl::Status Power(const Value* a, int, Value* out) {
 absl::Status Sqrt(const Value* a, int, Value* out) {
   SV_SQL_RETURN_IF_ERROR(NumArg("sqrt()", a[0]));
   const double x = a[0].as_number();
-  if (x < 0) return absl::InvalidArgumentError("sqrt(): cannot take square root of a negative number");
+  if (x < 0)
+    return absl::InvalidArgumentError("sqrt(): cannot take square root of a negative number");
   *out = Value::Real(std::sqrt(x));
   return absl::OkStatus();
 }

@@ -697,8 +697,8 @@ class LikeExpr final : public Expr {
       return absl::OkStatus();
     }
     if (s.type() != Type::kText || p.type() != Type::kText) {
-      return OperandError(icase_ ? (negate_ ? "NOT ILIKE" : "ILIKE") : (negate_ ? "NOT LIKE" : "LIKE"),
-                          s, p);
+      return OperandError(
+          icase_ ? (negate_ ? "NOT ILIKE" : "ILIKE") : (negate_ ? "NOT LIKE" : "LIKE"), s, p);
     }
     *out = Value::Bool(LikeMatch(s.as_text(), p.as_text(), icase_) != negate_);
     return absl::OkStatus();
@@ -906,8 +906,8 @@ class JsonLengthExpr final : public Expr {
     const std::string_view fn = kind_ == JsonLength::kLength        ? "length()"
                                 : kind_ == JsonLength::kCardinality ? "cardinality()"
                                                                     : "array_length()";
-    return absl::InvalidArgumentError(Cat(fn, " cannot take field ", path_->name(),
-                                                   ": it is ", JsonKindName(e)));
+    return absl::InvalidArgumentError(
+        Cat(fn, " cannot take field ", path_->name(), ": it is ", JsonKindName(e)));
   }
 
  private:
@@ -920,8 +920,8 @@ class JsonLengthExpr final : public Expr {
 
 class ArrayAggregateExpr final : public Expr {
  public:
-  ArrayAggregateExpr(std::unique_ptr<JsonPathExpr> source, int slot, AggKind kind,
-                     std::string name, ExprPtr arg, ExprPtr separator, ExprPtr filter)
+  ArrayAggregateExpr(std::unique_ptr<JsonPathExpr> source, int slot, AggKind kind, std::string name,
+                     ExprPtr arg, ExprPtr separator, ExprPtr filter)
       : source_(std::move(source)),
         slot_(slot),
         kind_(kind),
@@ -939,9 +939,8 @@ class ArrayAggregateExpr final : public Expr {
       ctx.elements[slot_] = saved;
       SV_SQL_RETURN_IF_ERROR(status);
     } else if (!src.is_null()) {
-      return absl::InvalidArgumentError(Cat(name_, " over ", source_->name(),
-                                                     ": the field is ", JsonKindName(src),
-                                                     ", not an array"));
+      return absl::InvalidArgumentError(Cat(name_, " over ", source_->name(), ": the field is ",
+                                            JsonKindName(src), ", not an array"));
     }
     Finish(state, out);
     return absl::OkStatus();
@@ -1061,8 +1060,7 @@ class ArrayAggregateExpr final : public Expr {
         }
         return;
       case AggKind::kAvg:
-        *out = st.count == 0 ? Value::Null()
-                             : Value::Real(st.dsum / static_cast<double>(st.count));
+        *out = st.count == 0 ? Value::Null() : Value::Real(st.dsum / static_cast<double>(st.count));
         return;
       case AggKind::kMin:
       case AggKind::kMax:
@@ -1152,11 +1150,9 @@ absl::Status JsonToValue(element e, std::string_view name, Value* out) {
       *out = Value::Null();
       return absl::OkStatus();
     case element_type::ARRAY:
-      return absl::InvalidArgumentError(
-          Cat("field ", name, " is an array, not a scalar"));
+      return absl::InvalidArgumentError(Cat("field ", name, " is an array, not a scalar"));
     case element_type::OBJECT:
-      return absl::InvalidArgumentError(
-          Cat("field ", name, " is an object, not a scalar"));
+      return absl::InvalidArgumentError(Cat("field ", name, " is an object, not a scalar"));
   }
   return absl::InvalidArgumentError(Cat("field ", name, " has an unknown JSON type"));
 }

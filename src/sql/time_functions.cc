@@ -158,25 +158,25 @@ Unit ParseUnit(std::string_view text) {
 bool IsTruncUnit(Unit u) { return u <= Unit::kYear; }
 
 absl::Status BadTruncUnit(std::string_view unit) {
-  return absl::InvalidArgumentError(Cat(
-      "date_trunc(): unknown unit '", unit,
-      "' (expected microseconds, milliseconds, second, minute, hour, day, week, month, quarter "
-      "or year)"));
+  return absl::InvalidArgumentError(
+      Cat("date_trunc(): unknown unit '", unit,
+          "' (expected microseconds, milliseconds, second, minute, hour, day, week, month, quarter "
+          "or year)"));
 }
 
 absl::Status BadField(std::string_view field) {
-  return absl::InvalidArgumentError(Cat(
-      "date_part(): unknown field '", field,
-      "' (expected year, quarter, month, week, day, dow, isodow, doy, hour, minute, second, "
-      "milliseconds, microseconds, epoch, isoyear or decade)"));
+  return absl::InvalidArgumentError(
+      Cat("date_part(): unknown field '", field,
+          "' (expected year, quarter, month, week, day, dow, isodow, doy, hour, minute, second, "
+          "milliseconds, microseconds, epoch, isoyear or decade)"));
 }
 
 // ---------------------------------------------------------------------------------------------
 // to_char.
 
-constexpr std::string_view kMonthNames[] = {"January", "February", "March",     "April",
-                                            "May",     "June",     "July",      "August",
-                                            "September", "October", "November", "December"};
+constexpr std::string_view kMonthNames[] = {"January",   "February", "March",    "April",
+                                            "May",       "June",     "July",     "August",
+                                            "September", "October",  "November", "December"};
 constexpr std::string_view kDayNames[] = {"Sunday",   "Monday", "Tuesday", "Wednesday",
                                           "Thursday", "Friday", "Saturday"};
 
@@ -390,7 +390,7 @@ absl::Status FnDatePart(const Value* a, int, Value* out) {
     if (unit != Unit::kEpoch) {
       return absl::InvalidArgumentError(
           Cat("date_part(): field '", a[0].as_text(),
-                       "' is not supported for intervals (use epoch and divide)"));
+              "' is not supported for intervals (use epoch and divide)"));
     }
     *out = Value::Real(static_cast<double>(a[1].as_int()) / 1e6);
     return absl::OkStatus();
@@ -460,8 +460,8 @@ absl::Status FnDatePart(const Value* a, int, Value* out) {
 absl::Status FnToChar(const Value* a, int, Value* out) {
   int64_t t;
   if (a[0].type() != Type::kTime && a[0].type() != Type::kText) {
-    return absl::InvalidArgumentError(Cat(
-        "to_char() cannot take ", Describe(a[0]), " (only timestamps can be formatted)"));
+    return absl::InvalidArgumentError(
+        Cat("to_char() cannot take ", Describe(a[0]), " (only timestamps can be formatted)"));
   }
   SV_SQL_RETURN_IF_ERROR(TimeArg("to_char()", a[0], &t));
   if (a[1].type() != Type::kText) return TypeError("to_char()", a[1]);
@@ -473,12 +473,11 @@ absl::Status FnToTimestamp(const Value* a, int, Value* out) {
   if (!a[0].is_number()) {
     return absl::InvalidArgumentError(
         Cat("to_timestamp() cannot take ", Describe(a[0]),
-                     " (it takes epoch seconds; cast ISO text with ::timestamp)"));
+            " (it takes epoch seconds; cast ISO text with ::timestamp)"));
   }
   const double micros = std::round(a[0].as_number() * 1e6);
   if (!(micros > -9.2e18 && micros < 9.2e18)) {
-    return absl::InvalidArgumentError(
-        Cat("to_timestamp(): ", Describe(a[0]), " is out of range"));
+    return absl::InvalidArgumentError(Cat("to_timestamp(): ", Describe(a[0]), " is out of range"));
   }
   *out = Value::Time(static_cast<int64_t>(micros));
   return absl::OkStatus();

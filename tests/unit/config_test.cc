@@ -85,8 +85,8 @@ views:
           customer_id: e.customerId
           status: "'Created'"
           currency: e.currency
-          total_net: "round((SELECT coalesce(sum(i.qty * i.price), 0) FROM e.items AS i), 2)"
-          total_gross: "round((SELECT coalesce(sum(i.qty * i.price), 0) FROM e.items AS i) * (1 + params.vat_rate), 2)"
+          total_net: "round(coalesce((SELECT sum(i.qty * i.price) FROM e.items AS i), 0), 2)"
+          total_gross: "round(coalesce((SELECT sum(i.qty * i.price) FROM e.items AS i), 0) * (1 + params.vat_rate), 2)"
           item_count: "coalesce(length(e.items), 0)"
       OrderItemAdded:
         set:
@@ -300,7 +300,7 @@ TEST(ConfigTest, LoadsOrdersExample) {
   const ExprText* gross = FindSet(created, "total_gross");
   ASSERT_NE(gross, nullptr);
   EXPECT_EQ(gross->sql,
-            "round((SELECT coalesce(sum(i.qty * i.price), 0) FROM e.items AS i) * (1 + "
+            "round(coalesce((SELECT sum(i.qty * i.price) FROM e.items AS i), 0) * (1 + "
             "params.vat_rate), 2)");
   EXPECT_EQ(gross->loc.line, 65);
   EXPECT_EQ(gross->loc.column, 25);
