@@ -1168,6 +1168,7 @@ absl::StatusOr<ExprPtr> Compiler::CompileSubLink(const object& body, int64_t loc
   for (std::string_view key : {"catalogname", "schemaname", "relname"}) {
     if (Has(range, key)) folded.emplace_back(GetString(range, key));
   }
+  if (folded.empty()) return Error(rloc, "unsupported FROM item in an array subquery");
   std::vector<std::string> parts = OriginalNames(folded, rloc);
   const int slot = 1 + static_cast<int>(scopes_.size());
   if (slot >= kMaxElementDepth) {

@@ -104,6 +104,7 @@ constexpr char kEvent[] = R"({
   ],
   "lineItems": [{"unitPrice": 4}, {"unitPrice": 6}],
   "prices": [1, 2, 3.5],
+  "durations": ["1 hour", "2 hours", null],
   "empty": [],
   "badItems": [{"qty": "3", "price": 2}]
 })";
@@ -800,6 +801,8 @@ TEST_F(SqlExprTest, ArraySubqueries) {
   // The empty tags array makes the inner string_agg NULL, which the outer one skips.
   ExpectText("(SELECT string_agg((SELECT string_agg(t, '') FROM x.tags t), '|') FROM e.items x)",
              "xy|z");
+  ExpectInt("(SELECT max(items.qty) FROM e.items)", 5);  // no alias: the field name is one
+  ExpectInterval("(SELECT sum(x::interval) FROM e.durations AS x)", 3 * kHour);
   // Empty / missing arrays aggregate over zero elements.
   ExpectNull("(SELECT sum(x.qty) FROM e.empty AS x)");
   ExpectNull("(SELECT max(x.qty) FROM e.missing AS x)");
@@ -908,6 +911,10 @@ TEST_F(SqlExprTest, CompileErrorsHaveLocations) {
   EXPECT_EQ(CompileError("e.qty + )"), "views.yaml:10:20: syntax error at or near \")\"");
   EXPECT_EQ(CompileError("e.qty +"), "views.yaml:10:19: syntax error at end of input");
   EXPECT_EQ(CompileError("'é' || )"), "views.yaml:10:20: syntax error at or near \")\"");
+  EXPECT_EQ(CompileError("e.qty +\n  (e.price *"),
+            "views.yaml:11:13: syntax error at end of input");
+  EXPECT_EQ(CompileError("e.qty +\n  'abc"),
+            "views.yaml:11:3: unterminated quoted string at or near \"'abc\"");
   EXPECT_EQ(CompileError("sum(e.qty) OVER ()"),
             "views.yaml:10:12: unsupported window function sum() OVER (...)");
   EXPECT_THAT(CompileError("e.qty FROM orders"),
