@@ -125,15 +125,9 @@ std::string FormatTime(int64_t micros) {
                         static_cast<long long>(y), m, d, static_cast<long long>(secs / 3600),
                         static_cast<long long>(secs / 60 % 60), static_cast<long long>(secs % 60));
   std::string out(buf, n);
-  if (frac != 0) {
-    char fbuf[8];
-    std::snprintf(fbuf, sizeof(fbuf), "%06lld", static_cast<long long>(frac));
-    std::string f(fbuf);
-    while (!f.empty() && f.back() == '0') f.pop_back();
-    out += '.';
-    out += f;
-  }
-  out += 'Z';
+  char fbuf[16];
+  std::snprintf(fbuf, sizeof(fbuf), ".%06lldZ", static_cast<long long>(frac));
+  out += fbuf;
   return out;
 }
 

@@ -10,8 +10,7 @@ namespace sv {
 
 // Parses "YYYY-MM-DD", "YYYY-MM-DDTHH:MM:SS[.ffffff][Z|+hh:mm|-hh:mm]" (a space may replace T).
 std::optional<int64_t> ParseTime(std::string_view text);
-// Formats as "YYYY-MM-DDTHH:MM:SS[.f…]Z" with trailing zero fraction digits dropped, so that
-// the text sorts in time order.
+// Formats as "YYYY-MM-DDTHH:MM:SS.ffffffZ": fixed width, so text order is time order.
 std::string FormatTime(int64_t micros);
 
 // Wall clock in microseconds; an injectable seam so stash expiry and backoff can be tested
