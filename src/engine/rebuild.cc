@@ -205,7 +205,10 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
       SV_RETURN_IF_ERROR(store_->CreateTable(b.table));
       SV_RETURN_IF_ERROR(store_->RecordViewVersion(
           {view.name, b.version, b.table.name, view.definition_hash, false}));
+      auto phase = std::chrono::steady_clock::now();
       Entries entries = next_sorted.get();
+      const double sort_wait = Seconds(phase);
+      phase = std::chrono::steady_clock::now();
       if (i + 1 < to_build.size()) {
         next_sorted = std::async(std::launch::async, sort_view, to_build[i + 1]);
       }
@@ -222,6 +225,8 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
       }));
       SV_RETURN_IF_ERROR(decode_status);
       stats.rows_written += static_cast<int64_t>(entries.size());
+      Progress(absl::StrFormat("rebuild %s: %zu rows written in %.2fs (waited %.2fs for the sort)",
+                               b.table.name, entries.size(), Seconds(phase), sort_wait));
       built.push_back(std::move(b));
     }
 
@@ -232,6 +237,7 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
     for (const auto& dl : existing) {
       if (dl.source == source.config.name) known_dead.insert({dl.partition, dl.position});
     }
+    const auto swap_started = std::chrono::steady_clock::now();
     auto batch = store_->BeginBatch();
     if (all) {
       const std::string& name = source.config.name;
@@ -258,6 +264,9 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
           batch->ActivateVersion(catalog_->views[b.view].name, b.version, b.table.name));
     }
     SV_RETURN_IF_ERROR(batch->Commit());
+    Progress(absl::StrFormat("rebuild %s: swapped in %.2fs", source.config.name,
+                             Seconds(swap_started)));
+    const auto drop_started = std::chrono::steady_clock::now();
     for (const Built& b : built) {
       if (!b.old_table.empty() && b.old_table != b.table.name) {
         SV_RETURN_IF_ERROR(store_->DropTable(b.old_table));
@@ -265,6 +274,8 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
       tables_[b.view] = b.table;
       versions_[b.view] = b.version;
     }
+    Progress(absl::StrFormat("rebuild %s: old versions dropped in %.2fs", source.config.name,
+                             Seconds(drop_started)));
     stats.write_seconds += Seconds(write_started);
   }
   stats.total_seconds = Seconds(started);
