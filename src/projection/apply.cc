@@ -84,7 +84,13 @@ absl::Status Applier::ApplyHandler(int v, const HandlerPlan& handler, EventInput
     key_buf_.clear();
     EncodeKey(key_values.data(), key_values.size(), &key_buf_);
     SV_ASSIGN_OR_RETURN(const Row* current, Lookup(v, key_buf_, key_values, rows));
-    ctx.row = current;
+    if (current == nullptr) {
+      // A new row: expressions read the column defaults (and the key just computed).
+      fresh_.clear();
+      for (const ColumnPlan& c : view.columns) fresh_.push_back(c.default_value);
+      for (size_t i = 0; i < view.key.size(); ++i) fresh_[view.key[i]] = key_values[i];
+    }
+    ctx.row = current != nullptr ? current : &fresh_;
     if (handler.when) {
       Value cond;
       SV_RETURN_IF_ERROR(handler.when->Eval(ctx, &cond));
@@ -95,14 +101,10 @@ absl::Status Applier::ApplyHandler(int v, const HandlerPlan& handler, EventInput
       view_rows_[v] = nullptr;
       continue;
     }
-    Row next;
+    Row next = *ctx.row;
     if (current != nullptr) {
-      next = *current;
-    } else {
-      next.reserve(view.columns.size());
-      for (const ColumnPlan& c : view.columns) next.push_back(c.default_value);
+      for (size_t i = 0; i < view.key.size(); ++i) next[view.key[i]] = key_values[i];
     }
-    for (size_t i = 0; i < view.key.size(); ++i) next[view.key[i]] = key_values[i];
     for (const auto& [column, expr] : handler.value_sets) {
       Value value;
       SV_RETURN_IF_ERROR(expr->Eval(ctx, &value));

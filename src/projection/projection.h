@@ -3,7 +3,8 @@
 //
 // Semantics of a handler (per event type, per view), SQL UPDATE-like:
 //   1. key columns are evaluated from the event (they may not read the current row);
-//   2. the current row with that key is looked up (bare column names in expressions read it);
+//   2. the current row with that key is looked up (bare column names in expressions read it;
+//      for a new row they read the column defaults);
 //   3. `when` (if any) must be true, else the view ignores the event;
 //   4. `delete: true` removes the row; otherwise every `set` expression is evaluated against the
 //      OLD row and the results are written together (upsert; new rows start from defaults).
@@ -122,6 +123,7 @@ class Applier {
   std::deque<Staged> staged_;  // deque: rows stay put while later views read them
   std::vector<const Row*> view_rows_;
   std::string key_buf_;
+  Row fresh_;  // defaults of a row that does not exist yet
 };
 
 }  // namespace sv::projection

@@ -390,10 +390,10 @@ TEST_F(SqliteStoreTest, TypesRoundTrip) {
   for (ColumnSpec& c : raw.columns) c.type = Type::kNull;
   std::vector<Row> rows = Scan(*other, raw);
   ASSERT_EQ(rows.size(), 3u);
-  EXPECT_EQ(rows[0][0], Value::Text("2024-03-01T10:00:00.25Z"));
+  EXPECT_EQ(rows[0][0], Value::Text("2024-03-01T10:00:00.250000Z"));
   EXPECT_EQ(rows[0][4], Value::Int(1));
   EXPECT_EQ(rows[0][5], Value::Int(-1'500'000));
-  EXPECT_EQ(rows[2][6], Value::Text("1970-01-01T00:00:00Z"));
+  EXPECT_EQ(rows[2][6], Value::Text("1970-01-01T00:00:00.000000Z"));
 }
 
 TEST_F(SqliteStoreTest, QuotedIdentifiers) {
