@@ -130,6 +130,7 @@ absl::Status Engine::Commit() {
   absl::Status s = rows_->Flush(batch.get());
   for (SourceState& st : sources_) {
     if (!s.ok()) break;
+    st.processor->MaterializeCounters();
     Changes& c = st.processor->changes();
     const std::string& name = st.processor->source_name();
     for (const auto& [key, state] : c.key_states) {

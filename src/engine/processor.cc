@@ -11,7 +11,8 @@ namespace sv::engine {
 bool Changes::empty() const {
   return key_states.empty() && pending_put.empty() && pending_deleted.empty() &&
          dead_letters.empty() && dead_letter_states.empty() && event_ids.empty() &&
-         prune_event_ids_below == 0 && counters.empty() && positions.empty();
+         prune_event_ids_below == 0 && counters.empty() && raw_counts.empty() &&
+         positions.empty();
 }
 
 void Changes::Clear() {
@@ -23,6 +24,8 @@ void Changes::Clear() {
   event_ids.clear();
   prune_event_ids_below = 0;
   counters.clear();
+  raw_counts.clear();
+  type_counts.clear();
   positions.clear();
 }
 
@@ -63,8 +66,18 @@ void Processor::ForgetCache() {
   changes_.Clear();
 }
 
-void Processor::Count(const std::string& name, int64_t delta) {
-  changes_.counters[absl::StrCat(source_name_, "/", name)] += delta;
+void Processor::MaterializeCounters() {
+  for (const auto& [name, n] : changes_.raw_counts) {
+    changes_.counters[absl::StrCat(source_name_, "/", name)] += n;
+  }
+  changes_.raw_counts.clear();
+  const auto& types = source_config_->event_types;
+  for (size_t t = 0; t < changes_.type_counts.size() && t < types.size(); ++t) {
+    if (changes_.type_counts[t] != 0) {
+      changes_.counters[absl::StrCat(source_name_, "/type/", types[t])] += changes_.type_counts[t];
+    }
+  }
+  changes_.type_counts.clear();
 }
 
 absl::StatusOr<gate::KeyGate*> Processor::Gate(const std::string& key) {
@@ -82,6 +95,7 @@ absl::StatusOr<gate::KeyGate*> Processor::Gate(const std::string& key) {
 }
 
 void Processor::MarkDirty(const std::string& key, const gate::KeyGate& g) {
+  if (!track_key_states_) return;
   changes_.key_states[key] = store::KeyState{key, g.last_sequence, g.parked_on};
 }
 
@@ -249,7 +263,12 @@ absl::Status Processor::ApplyNow(const source::SourceRecord& record, DecodedEven
     changes_.prune_event_ids_below = std::max(changes_.prune_event_ids_below, forgotten_below);
   }
   Count("applied_total");
-  Count(absl::StrCat("type/", ev.type));
+  if (ev.type_id >= 0) {
+    if (changes_.type_counts.size() <= static_cast<size_t>(ev.type_id)) {
+      changes_.type_counts.resize(source_config_->event_types.size());
+    }
+    ++changes_.type_counts[ev.type_id];
+  }
   return absl::OkStatus();
 }
 

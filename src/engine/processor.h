@@ -36,7 +36,10 @@ struct Changes {
   std::vector<std::pair<int64_t, store::DeadLetterState>> dead_letter_states;  // by id
   std::vector<std::pair<std::string, int64_t>> event_ids;
   int64_t prune_event_ids_below = 0;
-  std::map<std::string, int64_t> counters;
+  std::map<std::string, int64_t> counters;  // "<source>/<name>", filled by MaterializeCounters
+  // Hot-path counts, by the address of the counter's name literal and by event type id.
+  absl::flat_hash_map<const char*, int64_t> raw_counts;
+  std::vector<int64_t> type_counts;
   std::map<int32_t, int64_t> positions;
 
   bool empty() const;
@@ -72,6 +75,10 @@ class Processor {
   absl::Status Discard(const store::DeadLetter& dead_letter);
 
   Changes& changes() { return changes_; }
+  // Turns the hot-path counts into named counters in changes().counters (before a commit).
+  void MaterializeCounters();
+  // Rebuild keeps its final state in memory and writes it once: no per-batch key-state log.
+  void set_track_key_states(bool track) { track_key_states_ = track; }
   // Drops cached gate state (after a failed commit the cache may be ahead of the store).
   void ForgetCache();
   // Final gate state (rebuild): every key seen.
@@ -96,7 +103,7 @@ class Processor {
   void AddPending(const std::string& key, const source::SourceRecord& record, int64_t sequence,
                   bool held);
   void RemovePending(int32_t partition, int64_t position);
-  void Count(const std::string& name, int64_t delta = 1);
+  void Count(const char* name) { ++changes_.raw_counts[name]; }
   static source::SourceRecord ToRecord(const store::PendingEvent& pending);
 
   const projection::Catalog* catalog_;
@@ -116,6 +123,7 @@ class Processor {
   absl::flat_hash_map<std::string, std::deque<store::PendingEvent>> held_;
   Changes changes_;
   int64_t now_log_time_ = 0;
+  bool track_key_states_ = true;
 };
 
 }  // namespace sv::engine

@@ -107,6 +107,7 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
       w.rows = std::make_unique<MemoryRowSet>(catalog_->views.size());
       w.processor = std::make_unique<Processor>(catalog_.get(), static_cast<int>(s), config_.gate,
                                                 w.rows.get(), StateLoader{});
+      w.processor->set_track_key_states(false);
       w.queue = std::make_unique<ChunkQueue>(4);
     }
     std::vector<std::thread> fold_threads;

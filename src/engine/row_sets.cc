@@ -91,9 +91,9 @@ absl::StatusOr<const Row*> MemoryRowSet::Find(int view, const std::string& key,
 }
 
 void MemoryRowSet::Put(int view, const std::string& key, Row row) {
-  encode_buf_.clear();
-  EncodeRow(row, &encode_buf_);
-  views_[view][key] = encode_buf_;
+  auto [it, inserted] = views_[view].try_emplace(key);
+  it->second.clear();
+  EncodeRow(row, &it->second);
 }
 
 void MemoryRowSet::Erase(int view, const std::string& key) { views_[view].erase(key); }

@@ -64,7 +64,6 @@ class MemoryRowSet : public projection::RowSet {
  private:
   std::vector<absl::flat_hash_map<std::string, std::string>> views_;
   Row scratch_;
-  std::string encode_buf_;
 };
 
 }  // namespace sv::engine

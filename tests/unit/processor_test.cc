@@ -70,6 +70,7 @@ class ProcessorTest : public ::testing::Test {
     return {(**row)[1].as_int(), (**row)[2].as_int()};
   }
   int64_t Counter(const std::string& name) {
+    processor_->MaterializeCounters();
     auto& c = processor_->changes().counters;
     auto it = c.find("s/" + name);
     return it == c.end() ? 0 : it->second;
@@ -91,6 +92,9 @@ TEST_F(ProcessorTest, AppliesInSequenceAndSkipsDuplicatesAndOldEvents) {
   EXPECT_EQ(Counter("duplicates_total"), 1);
   EXPECT_EQ(Counter("out_of_order_total"), 1);
   EXPECT_EQ(processor_->changes().key_states.at("k").last_sequence, 2);
+  processor_->MaterializeCounters();
+  EXPECT_EQ(processor_->changes().counters.at("s/type/Set"), 1);
+  EXPECT_EQ(processor_->changes().counters.at("s/type/Add"), 1);
 }
 
 TEST_F(ProcessorTest, StashesAGapAndAppliesInOrderWhenItFills) {
