@@ -1,7 +1,8 @@
 // The physical limit a rebuild is measured against: a bare SQLite loop (no StreamView code)
 // writing the same final rows. It copies the active view tables of a store into memory, then
 // times inserting them, in primary-key order, into identical empty tables of a fresh database
-// with the same pragmas (WAL, synchronous=NORMAL), one prepared INSERT per row, one transaction.
+// with the same pragmas (WAL, synchronous=NORMAL), one prepared INSERT per row, one transaction,
+// then the same secondary indexes.
 //
 //   bare_sqlite_writer --from built.db --to scratch.db orders_view order_items_view
 
@@ -66,6 +67,7 @@ int main(int argc, char** argv) {
 
   struct Table {
     std::string name, create;
+    std::vector<std::string> indexes;  // CREATE INDEX statements, run after the load
     int columns = 0;
     std::vector<Cell> cells;
   };
@@ -81,6 +83,16 @@ int main(int argc, char** argv) {
     sqlite3_bind_text(st, 1, t.name.c_str(), -1, SQLITE_TRANSIENT);
     Check(sqlite3_step(st), from, "schema");
     t.create = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    Check(sqlite3_prepare_v2(from,
+                             "SELECT sql FROM sqlite_master WHERE type='index' AND tbl_name=? "
+                             "AND sql IS NOT NULL",
+                             -1, &st, nullptr),
+          from, "prepare");
+    sqlite3_bind_text(st, 1, t.name.c_str(), -1, SQLITE_TRANSIENT);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+      t.indexes.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)));
+    }
     sqlite3_finalize(st);
     // Rows in primary-key order (a WITHOUT ROWID table scans in key order).
     Check(sqlite3_prepare_v2(from, ("SELECT * FROM \"" + t.name + "\"").c_str(), -1, &st, nullptr),
@@ -134,6 +146,7 @@ int main(int argc, char** argv) {
       sqlite3_reset(ins);
     }
     sqlite3_finalize(ins);
+    for (const std::string& index : t.indexes) Exec(to, index);
   }
   Exec(to, "COMMIT");
   Exec(to, "PRAGMA wal_checkpoint(TRUNCATE)");

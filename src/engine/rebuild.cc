@@ -108,7 +108,7 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
       w.processor = std::make_unique<Processor>(catalog_.get(), static_cast<int>(s), config_.gate,
                                                 w.rows.get(), StateLoader{});
       w.processor->set_track_key_states(false);
-      w.queue = std::make_unique<ChunkQueue>(4);
+      w.queue = std::make_unique<ChunkQueue>(2);
     }
     std::vector<std::thread> fold_threads;
     for (Worker& w : workers) {
@@ -133,7 +133,7 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
     auto last_report = std::chrono::steady_clock::now();
     std::hash<std::string> hasher;
     while (after < end) {
-      read_status = store_->ReadLog(after, 65'536, &page);
+      read_status = store_->ReadLog(after, 16'384, &page);
       if (!read_status.ok() || page.empty()) break;
       std::vector<Chunk> chunks(threads);
       for (auto& c : chunks) c.reserve(page.size() / threads + 16);
@@ -192,6 +192,20 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
                 [](const auto& a, const auto& b) { return *a.first < *b.first; });
       return entries;
     };
+    // The gate state is written in key order too (a B-tree append); sort it meanwhile.
+    using KeyStates = std::vector<std::pair<const std::string*, const gate::KeyGate*>>;
+    std::future<KeyStates> sorted_keys;
+    if (all) {
+      sorted_keys = std::async(std::launch::async, [&workers] {
+        KeyStates states;
+        for (Worker& w : workers) {
+          for (const auto& [key, g] : w.processor->key_gates()) states.emplace_back(&key, &g);
+        }
+        std::sort(states.begin(), states.end(),
+                  [](const auto& a, const auto& b) { return *a.first < *b.first; });
+        return states;
+      });
+    }
     std::future<Entries> next_sorted;
     if (!to_build.empty()) next_sorted = std::async(std::launch::async, sort_view, to_build[0]);
     for (size_t i = 0; i < to_build.size(); ++i) {
@@ -225,9 +239,15 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
         return &row;
       }));
       SV_RETURN_IF_ERROR(decode_status);
-      stats.rows_written += static_cast<int64_t>(entries.size());
+      const size_t written = entries.size();
+      stats.rows_written += static_cast<int64_t>(written);
       Progress(absl::StrFormat("rebuild %s: %zu rows written in %.2fs (waited %.2fs for the sort)",
-                               b.table.name, entries.size(), Seconds(phase), sort_wait));
+                               b.table.name, written, Seconds(phase), sort_wait));
+      // The rows are in the table now: give their memory back before the next view.
+      entries = Entries();
+      for (Worker& w : workers) {
+        absl::flat_hash_map<std::string, std::string>().swap(w.rows->rows(v));
+      }
       built.push_back(std::move(b));
     }
 
@@ -243,10 +263,10 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
     if (all) {
       const std::string& name = source.config.name;
       SV_RETURN_IF_ERROR(batch->ClearSourceState(name));
+      for (const auto& [key, g] : sorted_keys.get()) {
+        SV_RETURN_IF_ERROR(batch->PutKeyState(name, {*key, g->last_sequence, g->parked_on}));
+      }
       for (Worker& w : workers) {
-        for (const auto& [key, g] : w.processor->key_gates()) {
-          SV_RETURN_IF_ERROR(batch->PutKeyState(name, {key, g.last_sequence, g.parked_on}));
-        }
         for (const auto& p : w.processor->AllPending()) {
           SV_RETURN_IF_ERROR(batch->PutPending(name, p));
         }
