@@ -42,7 +42,8 @@ std::string PhysicalTable(sqlite3* db, const std::string& view) {
         db, "prepare");
   sqlite3_bind_text(st, 1, view.c_str(), -1, SQLITE_TRANSIENT);
   std::string table;
-  if (sqlite3_step(st) == SQLITE_ROW) table = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+  if (sqlite3_step(st) == SQLITE_ROW)
+    table = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
   sqlite3_finalize(st);
   if (table.empty()) {
     std::fprintf(stderr, "no active version of %s\n", view.c_str());
@@ -77,8 +78,8 @@ int main(int argc, char** argv) {
     Table t;
     t.name = PhysicalTable(from, argv[i]);
     sqlite3_stmt* st;
-    Check(sqlite3_prepare_v2(from, "SELECT sql FROM sqlite_master WHERE type='table' AND name=?", -1,
-                             &st, nullptr),
+    Check(sqlite3_prepare_v2(from, "SELECT sql FROM sqlite_master WHERE type='table' AND name=?",
+                             -1, &st, nullptr),
           from, "prepare");
     sqlite3_bind_text(st, 1, t.name.c_str(), -1, SQLITE_TRANSIENT);
     Check(sqlite3_step(st), from, "schema");
@@ -111,7 +112,8 @@ int main(int argc, char** argv) {
             t.cells.emplace_back(std::monostate{});
             break;
           default:
-            t.cells.emplace_back(std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, c))));
+            t.cells.emplace_back(
+                std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, c))));
         }
       }
       ++rows;
@@ -152,7 +154,8 @@ int main(int argc, char** argv) {
   Exec(to, "PRAGMA wal_checkpoint(TRUNCATE)");
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("{\"rows\":%zu,\"seconds\":%.3f,\"rows_per_second\":%.0f}\n", rows, secs, rows / secs);
+  std::printf("{\"rows\":%zu,\"seconds\":%.3f,\"rows_per_second\":%.0f}\n", rows, secs,
+              rows / secs);
   sqlite3_close(to);
   sqlite3_close(from);
   return 0;

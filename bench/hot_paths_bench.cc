@@ -14,7 +14,6 @@
 
 namespace {
 
-
 void BM_ProcessOrderEvents(benchmark::State& state) {
   auto config = sv::config::LoadConfig(SV_SOURCE_DIR "/examples/orders/streamview.yaml");
   if (!config.ok()) {
@@ -34,17 +33,22 @@ void BM_ProcessOrderEvents(benchmark::State& state) {
     ++order;
     const std::string id = absl::StrCat("o-", order);
     const std::string events[] = {
-        absl::StrCat(R"({"type":"OrderCreated","eventId":"e1","occurredAt":"2026-01-05T10:00:00.123Z","orderId":")",
-                     id,
-                     R"(","customerId":"c-1","currency":"EUR","sequence":1,"items":[{"itemId":"i1","sku":"SKU-1","qty":2,"price":19.99},{"itemId":"i2","sku":"SKU-2","qty":1,"price":5.5}]})"),
-        absl::StrCat(R"({"type":"OrderItemAdded","eventId":"e2","occurredAt":"2026-01-05T10:00:01Z","orderId":")",
-                     id, R"(","sequence":2,"itemId":"i3","sku":"SKU-3","qty":3,"price":1.25})"),
-        absl::StrCat(R"({"type":"OrderStatusChanged","eventId":"e3","occurredAt":"2026-01-05T10:00:02Z","orderId":")",
-                     id, R"(","sequence":3,"status":"Confirmed"})"),
-        absl::StrCat(R"({"type":"OrderStatusChanged","eventId":"e4","occurredAt":"2026-01-05T10:00:03Z","orderId":")",
-                     id, R"(","sequence":4,"status":"Shipped"})"),
-        absl::StrCat(R"({"type":"OrderStatusChanged","eventId":"e5","occurredAt":"2026-01-05T10:00:04Z","orderId":")",
-                     id, R"(","sequence":5,"status":"Delivered"})"),
+        absl::StrCat(
+            R"({"type":"OrderCreated","eventId":"e1","occurredAt":"2026-01-05T10:00:00.123Z","orderId":")",
+            id,
+            R"(","customerId":"c-1","currency":"EUR","sequence":1,"items":[{"itemId":"i1","sku":"SKU-1","qty":2,"price":19.99},{"itemId":"i2","sku":"SKU-2","qty":1,"price":5.5}]})"),
+        absl::StrCat(
+            R"({"type":"OrderItemAdded","eventId":"e2","occurredAt":"2026-01-05T10:00:01Z","orderId":")",
+            id, R"(","sequence":2,"itemId":"i3","sku":"SKU-3","qty":3,"price":1.25})"),
+        absl::StrCat(
+            R"({"type":"OrderStatusChanged","eventId":"e3","occurredAt":"2026-01-05T10:00:02Z","orderId":")",
+            id, R"(","sequence":3,"status":"Confirmed"})"),
+        absl::StrCat(
+            R"({"type":"OrderStatusChanged","eventId":"e4","occurredAt":"2026-01-05T10:00:03Z","orderId":")",
+            id, R"(","sequence":4,"status":"Shipped"})"),
+        absl::StrCat(
+            R"({"type":"OrderStatusChanged","eventId":"e5","occurredAt":"2026-01-05T10:00:04Z","orderId":")",
+            id, R"(","sequence":5,"status":"Delivered"})"),
     };
     for (const std::string& e : events) {
       r.offset = ++offset;

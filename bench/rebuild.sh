@@ -19,6 +19,7 @@ start=$(date +%s%N)
 echo "ingest: $(( ($(date +%s%N) - start) / 1000000 )) ms"
 # First build of the views happens at the first run: use rebuild --all, the measured path.
 rebuild_json=$("$bin" rebuild --config "$cfg" --store "$tmp/sv.db" --all 2>"$tmp/rebuild.log")
+sed -n 's/.*"msg":"\(rebuild [^"]*\)".*/  \1/p' "$tmp/rebuild.log" | grep -v "ETA" || true
 echo "rebuild: $rebuild_json"
 bare_json=$(build/bench/bare_sqlite_writer --from "$tmp/sv.db" --to "$tmp/bare.db" \
   orders_view order_items_view)

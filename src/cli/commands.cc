@@ -69,9 +69,9 @@ class EngineLock {
     fd_ = ::open(path.c_str(), O_RDWR | O_CREAT, 0644);
     if (fd_ < 0) return absl::InternalError(absl::StrCat("cannot open ", path));
     if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "another streamview process (run, rebuild or dlq) is using ", store_path,
-          "; stop it first"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("another streamview process (run, rebuild or dlq) is using ", store_path,
+                       "; stop it first"));
     }
     return absl::OkStatus();
   }
@@ -186,7 +186,9 @@ int DlqList(const CommonOptions& common, bool json) {
   auto dead = (*store)->ListDeadLetters(false);
   if (!dead.ok()) return Fail(dead.status());
   const char* states[] = {"open", "replayed", "discarded"};
-  if (!json) std::printf("%-6s %-10s %-10s %-18s %-6s %s\n", "ID", "STATE", "POSITION", "KEY", "PARKS", "REASON");
+  if (!json)
+    std::printf("%-6s %-10s %-10s %-18s %-6s %s\n", "ID", "STATE", "POSITION", "KEY", "PARKS",
+                "REASON");
   for (const auto& dl : *dead) {
     const char* state = states[static_cast<int>(dl.state)];
     if (json) {
@@ -198,8 +200,8 @@ int DlqList(const CommonOptions& common, bool json) {
           dl.parks_key ? "true" : "false", JsonEscape(dl.reason).c_str());
     } else {
       std::printf("%-6lld %-10s %-10lld %-18s %-6s %s\n", static_cast<long long>(dl.id), state,
-                  static_cast<long long>(dl.position), dl.key.c_str(),
-                  dl.parks_key ? "yes" : "no", dl.reason.c_str());
+                  static_cast<long long>(dl.position), dl.key.c_str(), dl.parks_key ? "yes" : "no",
+                  dl.reason.c_str());
     }
   }
   // Parked keys and what waits behind them.
@@ -235,7 +237,8 @@ int DlqReplay(const CommonOptions& common, int64_t id, const std::string& payloa
     std::stringstream ss;
     ss << in.rdbuf();
     payload = ss.str();
-    while (!payload.empty() && (payload.back() == '\n' || payload.back() == '\r')) payload.pop_back();
+    while (!payload.empty() && (payload.back() == '\n' || payload.back() == '\r'))
+      payload.pop_back();
   }
   EngineLock lock;
   auto engine = OpenEngine(*config, &lock);

@@ -18,7 +18,8 @@ int main(int argc, char** argv) {
   };
 
   std::string file = "-";
-  auto* ingest = app.add_subcommand("ingest", "append NDJSON events (FILE or - for stdin) to the embedded log");
+  auto* ingest = app.add_subcommand(
+      "ingest", "append NDJSON events (FILE or - for stdin) to the embedded log");
   add_common(ingest);
   ingest->add_option("file", file, "NDJSON file, or - for standard input");
   int64_t rate = 0;
@@ -30,13 +31,15 @@ int main(int argc, char** argv) {
   std::string latency_report;
   auto* run = app.add_subcommand("run", "tail the log and keep every view current");
   add_common(run);
-  run->add_flag("--exit-when-caught-up", exit_when_caught_up, "stop once every source is caught up");
+  run->add_flag("--exit-when-caught-up", exit_when_caught_up,
+                "stop once every source is caught up");
   run->add_option("--latency-report", latency_report,
                   "on exit, write append-to-commit latency percentiles (JSON) to this file");
 
   std::vector<std::string> views;
   bool all = false;
-  auto* rebuild = app.add_subcommand("rebuild", "replay into new view versions and swap atomically");
+  auto* rebuild =
+      app.add_subcommand("rebuild", "replay into new view versions and swap atomically");
   add_common(rebuild);
   rebuild->add_option("--view", views, "view to rebuild (repeatable)");
   rebuild->add_flag("--all", all, "rebuild every view and the gate state");

@@ -122,10 +122,21 @@ bool GetVarint(std::string_view* in, uint64_t* v) {
   return false;
 }
 
-uint64_t ZigZag(int64_t v) { return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63); }
+uint64_t ZigZag(int64_t v) {
+  return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
+}
 int64_t UnZigZag(uint64_t v) { return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1); }
 
-enum RowTag : char { kRowNull, kRowFalse, kRowTrue, kRowInt, kRowReal, kRowText, kRowTime, kRowInterval };
+enum RowTag : char {
+  kRowNull,
+  kRowFalse,
+  kRowTrue,
+  kRowInt,
+  kRowReal,
+  kRowText,
+  kRowTime,
+  kRowInterval
+};
 
 }  // namespace
 

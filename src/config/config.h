@@ -38,16 +38,16 @@ struct SourceConfig {
   std::string kind = "log";  // embedded log; "kafka", "pgcdc" come later
   // Where each piece of an event comes from. Header names are looked up in the envelope's
   // "headers"; fields are dotted paths into the event object.
-  std::string key_field;             // e.g. "orderId"; an envelope "key" wins when present
-  std::string type_field = "type";   // event type name field
-  std::string type_header;           // optional, wins over type_field when present
-  std::string sequence_header;       // e.g. "x-sequence"
-  std::string sequence_field;        // fallback when the header is absent
+  std::string key_field;            // e.g. "orderId"; an envelope "key" wins when present
+  std::string type_field = "type";  // event type name field
+  std::string type_header;          // optional, wins over type_field when present
+  std::string sequence_header;      // e.g. "x-sequence"
+  std::string sequence_field;       // fallback when the header is absent
   std::string event_id_field = "eventId";
-  std::string timestamp_field;       // e.g. "occurredAt"
+  std::string timestamp_field;           // e.g. "occurredAt"
   std::vector<std::string> event_types;  // declared types; anything else is "unknown"
   UnknownTypePolicy unknown_types = UnknownTypePolicy::kDeadLetter;
-  int64_t first_sequence = 1;        // the sequence a new key must start at
+  int64_t first_sequence = 1;  // the sequence a new key must start at
   Location loc;
 };
 
@@ -58,10 +58,10 @@ struct GateConfig {
 };
 
 struct EngineConfig {
-  int64_t batch_events = 5'000;       // events per transaction, at most
-  int64_t cache_rows = 200'000;       // hot rows kept in memory between batches
-  int64_t poll_idle_ms = 1;           // sleep when caught up
-  int rebuild_threads = 2;            // fold workers during rebuild (partitioned by key)
+  int64_t batch_events = 5'000;  // events per transaction, at most
+  int64_t cache_rows = 200'000;  // hot rows kept in memory between batches
+  int64_t poll_idle_ms = 1;      // sleep when caught up
+  int rebuild_threads = 2;       // fold workers during rebuild (partitioned by key)
 };
 
 struct ColumnConfig {
@@ -98,8 +98,8 @@ struct ViewConfig {
 };
 
 struct Config {
-  std::string file;        // absolute path of the config file
-  std::string base_dir;    // its folder
+  std::string file;      // absolute path of the config file
+  std::string base_dir;  // its folder
   StoreConfig store;
   std::map<std::string, Value> params;  // constants usable as params.<name>
   std::vector<SourceConfig> sources;

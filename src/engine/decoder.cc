@@ -188,8 +188,8 @@ bool Decoder::Decode(const source::SourceRecord& record, DecodedEvent* out, std:
   if (seq_header != nullptr) {
     int64_t seq;
     if (!ParseInt(*seq_header, &seq)) {
-      *reason = absl::StrCat("header ", cfg.sequence_header, " is not an integer: '", *seq_header,
-                             "'");
+      *reason =
+          absl::StrCat("header ", cfg.sequence_header, " is not an integer: '", *seq_header, "'");
       return false;
     }
     out->sequence = seq;

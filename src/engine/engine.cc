@@ -85,9 +85,8 @@ absl::Status Engine::PrepareViews() {
   }
   if (stale.empty()) return absl::OkStatus();
   if (!options_.rebuild_changed_views) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("view definition changed or view is new: ", stale.front(),
-                     " (run `streamview rebuild`)"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "view definition changed or view is new: ", stale.front(), " (run `streamview rebuild`)"));
   }
   for (const std::string& name : stale) {
     Progress(absl::StrCat("view ", name, ": definition changed or new; rebuilding"));
@@ -102,7 +101,8 @@ absl::Status Engine::StartSources() {
   for (size_t s = 0; s < catalog_->sources.size(); ++s) {
     const auto& cfg = catalog_->sources[s].config;
     if (cfg.kind != "log") {
-      return absl::UnimplementedError(absl::StrCat("source kind '", cfg.kind, "' is not supported"));
+      return absl::UnimplementedError(
+          absl::StrCat("source kind '", cfg.kind, "' is not supported"));
     }
     SourceState st;
     st.index = static_cast<int>(s);
@@ -113,8 +113,8 @@ absl::Status Engine::StartSources() {
     loader.key_state = [store, name](const std::string& key) {
       return store->GetKeyState(name, key);
     };
-    st.processor = std::make_unique<Processor>(catalog_.get(), st.index, config_.gate,
-                                               rows_.get(), std::move(loader));
+    st.processor = std::make_unique<Processor>(catalog_.get(), st.index, config_.gate, rows_.get(),
+                                               std::move(loader));
     SV_ASSIGN_OR_RETURN(auto positions, store_->GetPositions(name));
     SV_RETURN_IF_ERROR(st.source->Seek(positions));
     SV_ASSIGN_OR_RETURN(auto pending, store_->ListPending(name));
@@ -137,7 +137,8 @@ absl::Status Engine::Commit() {
       s.Update(batch->PutKeyState(name, state));
     }
     for (const auto& [pos, p] : c.pending_put) s.Update(batch->PutPending(name, p));
-    for (const auto& [part, pos] : c.pending_deleted) s.Update(batch->DeletePending(name, part, pos));
+    for (const auto& [part, pos] : c.pending_deleted)
+      s.Update(batch->DeletePending(name, part, pos));
     for (store::DeadLetter& dl : c.dead_letters) s.Update(batch->AddDeadLetter(&dl));
     for (const auto& [id, state] : c.dead_letter_states) {
       s.Update(batch->SetDeadLetterState(id, state));
@@ -157,7 +158,8 @@ absl::Status Engine::Commit() {
   batch.reset();
   rows_->Reset();
   absl::Status restart = StartSources();
-  if (!restart.ok()) return absl::Status(s.code(), absl::StrCat(s.message(), "; ", restart.message()));
+  if (!restart.ok())
+    return absl::Status(s.code(), absl::StrCat(s.message(), "; ", restart.message()));
   return s;
 }
 
@@ -258,8 +260,8 @@ absl::StatusOr<IngestResult> IngestLines(const projection::SourcePlan& source, s
     if (batch.empty()) return absl::OkStatus();
     if (options.rate > 0) {
       // Paced: the next append is due when the lines before it would have arrived at `rate`.
-      const auto due = started + std::chrono::microseconds(result.appended * 1'000'000 /
-                                                           options.rate);
+      const auto due =
+          started + std::chrono::microseconds(result.appended * 1'000'000 / options.rate);
       std::this_thread::sleep_until(due);
     }
     SV_ASSIGN_OR_RETURN(result.last_position, store->AppendLog(&batch));

@@ -11,8 +11,7 @@ namespace sv::engine {
 bool Changes::empty() const {
   return key_states.empty() && pending_put.empty() && pending_deleted.empty() &&
          dead_letters.empty() && dead_letter_states.empty() && event_ids.empty() &&
-         prune_event_ids_below == 0 && counters.empty() && raw_counts.empty() &&
-         positions.empty();
+         prune_event_ids_below == 0 && counters.empty() && raw_counts.empty() && positions.empty();
 }
 
 void Changes::Clear() {
@@ -29,8 +28,8 @@ void Changes::Clear() {
   positions.clear();
 }
 
-Processor::Processor(const projection::Catalog* catalog, int source,
-                     const config::GateConfig& gate, projection::RowSet* rows, StateLoader loader)
+Processor::Processor(const projection::Catalog* catalog, int source, const config::GateConfig& gate,
+                     projection::RowSet* rows, StateLoader loader)
     : catalog_(catalog),
       source_(source),
       source_name_(catalog->sources[source].config.name),
@@ -57,7 +56,8 @@ void Processor::Restore(std::vector<store::PendingEvent> pending,
   }
   event_ids_.Clear();
   auto ids = event_ids;
-  std::sort(ids.begin(), ids.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+  std::sort(ids.begin(), ids.end(),
+            [](const auto& a, const auto& b) { return a.second < b.second; });
   for (const auto& [id, position] : ids) event_ids_.Insert(id, position);
 }
 
@@ -110,8 +110,8 @@ source::SourceRecord Processor::ToRecord(const store::PendingEvent& pending) {
 
 void Processor::AddPending(const std::string& key, const source::SourceRecord& record,
                            int64_t sequence, bool held) {
-  store::PendingEvent p{key,      record.offset,      record.partition, sequence,
-                        record.log_time_us, held, RecordToJson(record)};
+  store::PendingEvent p{key,  record.offset,       record.partition, sequence, record.log_time_us,
+                        held, RecordToJson(record)};
   changes_.pending_put[record.offset] = p;
   if (held) {
     held_[key].push_back(std::move(p));
@@ -240,7 +240,8 @@ absl::Status Processor::ApplyNow(const source::SourceRecord& record, DecodedEven
     if (ev.sequence) input.meta[static_cast<int>(M::kSequence)] = Value::Int(*ev.sequence);
     input.meta[static_cast<int>(M::kPosition)] = Value::Int(record.offset);
     input.meta[static_cast<int>(M::kPartition)] = Value::Int(record.partition);
-    if (ev.timestamp_us) input.meta[static_cast<int>(M::kTimestamp)] = Value::Time(*ev.timestamp_us);
+    if (ev.timestamp_us)
+      input.meta[static_cast<int>(M::kTimestamp)] = Value::Time(*ev.timestamp_us);
     input.meta[static_cast<int>(M::kLogTime)] = Value::Time(record.log_time_us);
     if (!ev.event_id.empty()) input.meta[static_cast<int>(M::kEventId)] = Value::Text(ev.event_id);
     input.meta[static_cast<int>(M::kType)] = Value::Text(ev.type);
@@ -362,7 +363,8 @@ absl::Status Processor::ExpireStashes(int64_t now_us) {
         g->last_sequence == 0 ? source_config_->first_sequence : g->last_sequence + 1;
     Park(key, g, ToRecord(first),
          absl::StrCat("sequence gap: waited for sequence ", expected, " but it never came; ",
-                      "stashed sequence ", first.sequence, " since ", FormatTime(first.log_time_us)));
+                      "stashed sequence ", first.sequence, " since ",
+                      FormatTime(first.log_time_us)));
   }
   return absl::OkStatus();
 }
@@ -376,20 +378,21 @@ absl::Status Processor::Replay(const store::DeadLetter& dl, const std::string* p
   DecodedEvent ev;
   std::string reason;
   if (!decoder_.Decode(record, &ev, &reason)) {
-    return absl::FailedPreconditionError(absl::StrCat("dead letter ", dl.id, " still fails: ", reason));
+    return absl::FailedPreconditionError(
+        absl::StrCat("dead letter ", dl.id, " still fails: ", reason));
   }
   SV_ASSIGN_OR_RETURN(gate::KeyGate * g, Gate(ev.key));
   const bool parks_this = g->parked_on == dl.position + 1;
   if (g->parked_on != 0 && !parks_this) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "key '", ev.key, "' is parked behind another dead letter (position ", g->parked_on - 1,
-        "); replay or discard that one first"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("key '", ev.key, "' is parked behind another dead letter (position ",
+                     g->parked_on - 1, "); replay or discard that one first"));
   }
   if (ev.sequence) {
     if (*ev.sequence <= g->last_sequence) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "sequence ", *ev.sequence, " of key '", ev.key, "' is already applied (last ",
-          g->last_sequence, ")"));
+      return absl::FailedPreconditionError(absl::StrCat("sequence ", *ev.sequence, " of key '",
+                                                        ev.key, "' is already applied (last ",
+                                                        g->last_sequence, ")"));
     }
     g->last_sequence = *ev.sequence - 1;  // the operator accepts any gap before it
   }
@@ -402,7 +405,8 @@ absl::Status Processor::Replay(const store::DeadLetter& dl, const std::string* p
     const std::string why = changes_.dead_letters.size() > dead_letters_before
                                 ? changes_.dead_letters.back().reason
                                 : "not applied";
-    return absl::FailedPreconditionError(absl::StrCat("dead letter ", dl.id, " still fails: ", why));
+    return absl::FailedPreconditionError(
+        absl::StrCat("dead letter ", dl.id, " still fails: ", why));
   }
   MarkDirty(ev.key, *g);
   changes_.dead_letter_states.emplace_back(dl.id, store::DeadLetterState::kReplayed);

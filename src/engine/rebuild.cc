@@ -63,6 +63,20 @@ struct Worker {
   absl::Status status;
 };
 
+// Resident and peak resident memory in MiB, for the progress lines (Linux /proc).
+std::string MemoryNow() {
+  FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return "";
+  char line[256];
+  long rss = 0, hwm = 0;
+  while (std::fgets(line, sizeof(line), f) != nullptr) {
+    std::sscanf(line, "VmRSS: %ld kB", &rss);
+    std::sscanf(line, "VmHWM: %ld kB", &hwm);
+  }
+  std::fclose(f);
+  return absl::StrFormat("; rss %ld MiB, peak %ld MiB", rss / 1024, hwm / 1024);
+}
+
 double Seconds(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
 }
@@ -153,10 +167,11 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
         last_report = std::chrono::steady_clock::now();
         const double secs = Seconds(started);
         const double rate = stats.events / std::max(secs, 1e-9);
-        Progress(absl::StrFormat("rebuild %s: %lld/%lld events (%.1f%%), %.0f events/s, ETA %.0fs",
-                                 source.config.name, static_cast<long long>(after),
-                                 static_cast<long long>(end), 100.0 * after / std::max<int64_t>(end, 1),
-                                 rate, (end - after) / std::max(rate, 1.0)));
+        Progress(
+            absl::StrFormat("rebuild %s: %lld/%lld events (%.1f%%), %.0f events/s, ETA %.0fs%s",
+                            source.config.name, static_cast<long long>(after),
+                            static_cast<long long>(end), 100.0 * after / std::max<int64_t>(end, 1),
+                            rate, (end - after) / std::max(rate, 1.0), MemoryNow()));
       }
     }
     for (Worker& w : workers) w.queue->Close();
@@ -164,6 +179,9 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
     SV_RETURN_IF_ERROR(read_status);
     for (Worker& w : workers) SV_RETURN_IF_ERROR(w.status);
     stats.fold_seconds += Seconds(started);
+    Progress(absl::StrFormat("rebuild %s: folded %lld events in %.2fs%s", source.config.name,
+                             static_cast<long long>(stats.events), stats.fold_seconds,
+                             MemoryNow()));
     const auto write_started = std::chrono::steady_clock::now();
 
     // New physical versions of the wanted views, filled in key order; sorting the next view
@@ -241,8 +259,9 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
       SV_RETURN_IF_ERROR(decode_status);
       const size_t written = entries.size();
       stats.rows_written += static_cast<int64_t>(written);
-      Progress(absl::StrFormat("rebuild %s: %zu rows written in %.2fs (waited %.2fs for the sort)",
-                               b.table.name, written, Seconds(phase), sort_wait));
+      Progress(
+          absl::StrFormat("rebuild %s: %zu rows written in %.2fs (waited %.2fs for the sort)%s",
+                          b.table.name, written, Seconds(phase), sort_wait, MemoryNow()));
       // The rows are in the table now: give their memory back before the next view.
       entries = Entries();
       for (Worker& w : workers) {
@@ -285,8 +304,8 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
           batch->ActivateVersion(catalog_->views[b.view].name, b.version, b.table.name));
     }
     SV_RETURN_IF_ERROR(batch->Commit());
-    Progress(absl::StrFormat("rebuild %s: swapped in %.2fs", source.config.name,
-                             Seconds(swap_started)));
+    Progress(
+        absl::StrFormat("rebuild %s: swapped in %.2fs", source.config.name, Seconds(swap_started)));
     const auto drop_started = std::chrono::steady_clock::now();
     for (const Built& b : built) {
       if (!b.old_table.empty() && b.old_table != b.table.name) {

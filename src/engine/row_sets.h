@@ -21,8 +21,7 @@ class CachedRowSet : public projection::RowSet {
   CachedRowSet(store::Store* store, std::vector<store::TableSpec> tables, size_t capacity)
       : store_(store), tables_(std::move(tables)), capacity_(capacity), views_(tables_.size()) {}
 
-  absl::StatusOr<const Row*> Find(int view, const std::string& key,
-                                  const Row& key_values) override;
+  absl::StatusOr<const Row*> Find(int view, const std::string& key, const Row& key_values) override;
   void Put(int view, const std::string& key, Row row) override;
   void Erase(int view, const std::string& key) override;
 
@@ -55,8 +54,7 @@ class CachedRowSet : public projection::RowSet {
 class MemoryRowSet : public projection::RowSet {
  public:
   explicit MemoryRowSet(size_t views) : views_(views) {}
-  absl::StatusOr<const Row*> Find(int view, const std::string& key,
-                                  const Row& key_values) override;
+  absl::StatusOr<const Row*> Find(int view, const std::string& key, const Row& key_values) override;
   void Put(int view, const std::string& key, Row row) override;
   void Erase(int view, const std::string& key) override;
   absl::flat_hash_map<std::string, std::string>& rows(int view) { return views_[view]; }

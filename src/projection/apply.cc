@@ -4,8 +4,8 @@
 
 namespace sv::projection {
 
-absl::StatusOr<const Row*> Applier::Lookup(int view, const std::string& key,
-                                           const Row& key_values, RowSet* rows) {
+absl::StatusOr<const Row*> Applier::Lookup(int view, const std::string& key, const Row& key_values,
+                                           RowSet* rows) {
   for (auto it = staged_.rbegin(); it != staged_.rend(); ++it) {
     if (it->view == view && it->key == key) return it->erase ? nullptr : &it->row;
   }

@@ -26,10 +26,14 @@ struct MetaName {
   sql::MetaField field;
 };
 constexpr MetaName kMetaNames[] = {
-    {"key", sql::MetaField::kKey},           {"sequence", sql::MetaField::kSequence},
-    {"position", sql::MetaField::kPosition}, {"partition", sql::MetaField::kPartition},
-    {"timestamp", sql::MetaField::kTimestamp}, {"log_time", sql::MetaField::kLogTime},
-    {"event_id", sql::MetaField::kEventId},  {"type", sql::MetaField::kType},
+    {"key", sql::MetaField::kKey},
+    {"sequence", sql::MetaField::kSequence},
+    {"position", sql::MetaField::kPosition},
+    {"partition", sql::MetaField::kPartition},
+    {"timestamp", sql::MetaField::kTimestamp},
+    {"log_time", sql::MetaField::kLogTime},
+    {"event_id", sql::MetaField::kEventId},
+    {"type", sql::MetaField::kType},
     {"ordinality", sql::MetaField::kOrdinality},
 };
 
@@ -68,7 +72,8 @@ class HandlerScope {
         for (const MetaName& m : kMetaNames) {
           if (p[1] == m.name) {
             if (m.field == sql::MetaField::kOrdinality && explode_alias_.empty()) {
-              return absl::InvalidArgumentError("meta.ordinality exists only in an explode handler");
+              return absl::InvalidArgumentError(
+                  "meta.ordinality exists only in an explode handler");
             }
             if (m.field == sql::MetaField::kKey) reads_routing_key_ = true;
             b.kind = Kind::kMeta;
@@ -108,8 +113,8 @@ class HandlerScope {
           return b;
         }
       }
-      return absl::InvalidArgumentError(absl::StrCat("unknown column '", p[0], "' in view '",
-                                                     view_.name, "'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown column '", p[0], "' in view '", view_.name, "'"));
     }
     if (p.size() == 2) {
       const int other = catalog_.FindView(p[0]);
@@ -211,8 +216,8 @@ absl::StatusOr<std::unique_ptr<Catalog>> Compile(const config::Config& config) {
     SourcePlan& source = catalog->sources[view.source];
     source.views.push_back(view_index);
 
-    std::string definition = absl::StrCat("source=", source.config.key_field, "|",
-                                          source.config.first_sequence, "|");
+    std::string definition =
+        absl::StrCat("source=", source.config.key_field, "|", source.config.first_sequence, "|");
     for (const auto& [name, value] : config.params) {
       absl::StrAppend(&definition, "param:", name, "=", value.ToString(), "|");
     }
@@ -220,9 +225,8 @@ absl::StatusOr<std::unique_ptr<Catalog>> Compile(const config::Config& config) {
       ColumnPlan col{cc.name, cc.type, Value()};
       if (cc.default_value) {
         sql::Resolver none = [](const sql::NameRef& ref) -> absl::StatusOr<sql::Binding> {
-          return absl::InvalidArgumentError(
-              absl::StrCat("a default must be a constant, not '", absl::StrJoin(ref.parts, "."),
-                           "'"));
+          return absl::InvalidArgumentError(absl::StrCat("a default must be a constant, not '",
+                                                         absl::StrJoin(ref.parts, "."), "'"));
         };
         SV_ASSIGN_OR_RETURN(sql::ExprPtr expr,
                             sql::Compile(cc.default_value->sql, none, cc.default_value->loc));
@@ -302,9 +306,9 @@ absl::StatusOr<std::unique_ptr<Catalog>> Compile(const config::Config& config) {
       }
       for (int k : view.key) {
         if (!key_set[k]) {
-          return ErrorAt(hc.loc, absl::StrCat("handler for ", hc.event_type,
-                                              " does not set key column '",
-                                              view.columns[k].name, "'"));
+          return ErrorAt(hc.loc,
+                         absl::StrCat("handler for ", hc.event_type, " does not set key column '",
+                                      view.columns[k].name, "'"));
         }
       }
       view.partition_local &= key_from_routing_key;

@@ -48,8 +48,8 @@ struct ViewPlan {
   std::string name;
   int source = 0;
   std::vector<ColumnPlan> columns;
-  std::vector<int> key;  // column indices
-  std::vector<std::vector<std::string>> indexes;  // "-col" = descending
+  std::vector<int> key;                                // column indices
+  std::vector<std::vector<std::string>> indexes;       // "-col" = descending
   std::vector<std::unique_ptr<HandlerPlan>> handlers;  // by event type id; null = not handled
   std::string definition_hash;
   // Every handler sets a key column straight from the routing key (e.orderId where orderId is
@@ -61,7 +61,7 @@ struct ViewPlan {
 struct SourcePlan {
   config::SourceConfig config;
   absl::flat_hash_map<std::string, int> type_ids;  // event type name -> id
-  std::vector<int> views;                           // views fed by this source, in order
+  std::vector<int> views;                          // views fed by this source, in order
 };
 
 struct Catalog {

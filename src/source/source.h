@@ -28,7 +28,7 @@ struct SourceRecord {
   // The record's bytes: for the embedded log a whole NDJSON line (an event object or an
   // envelope {"key","headers","value"}); for Kafka the message value.
   std::string value;
-  std::optional<std::string> key;                           // native message key, if any
+  std::optional<std::string> key;                            // native message key, if any
   std::vector<std::pair<std::string, std::string>> headers;  // native headers, if any
 };
 

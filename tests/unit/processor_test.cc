@@ -43,8 +43,8 @@ class ProcessorTest : public ::testing::Test {
     ASSERT_TRUE(catalog.ok()) << catalog.status();
     catalog_ = std::move(*catalog);
     rows_ = std::make_unique<MemoryRowSet>(1);
-    processor_ = std::make_unique<Processor>(catalog_.get(), 0, config->gate, rows_.get(),
-                                             StateLoader{});
+    processor_ =
+        std::make_unique<Processor>(catalog_.get(), 0, config->gate, rows_.get(), StateLoader{});
   }
 
   // Feeds one event line at the next position with log time `t_ms`.
@@ -57,8 +57,8 @@ class ProcessorTest : public ::testing::Test {
   }
   static std::string Ev(const std::string& type, int seq, const std::string& value,
                         const std::string& id = "k") {
-    return absl::StrCat(R"({"type":")", type, R"(","id":")", id, R"(","seq":)", seq,
-                        R"(,"value":)", value, "}");
+    return absl::StrCat(R"({"type":")", type, R"(","id":")", id, R"(","seq":)", seq, R"(,"value":)",
+                        value, "}");
   }
   // (total, n) of key `id`, or (-1, -1) when absent.
   std::pair<int64_t, int64_t> Row(const std::string& id = "k") {
@@ -85,7 +85,7 @@ class ProcessorTest : public ::testing::Test {
 TEST_F(ProcessorTest, AppliesInSequenceAndSkipsDuplicatesAndOldEvents) {
   Feed(Ev("Set", 1, "10"));
   Feed(Ev("Add", 2, "5"));
-  Feed(Ev("Add", 2, "5"));  // duplicate
+  Feed(Ev("Add", 2, "5"));   // duplicate
   Feed(Ev("Set", 1, "99"));  // old
   EXPECT_EQ(Row(), std::make_pair(int64_t{15}, int64_t{2}));
   EXPECT_EQ(Counter("applied_total"), 2);
@@ -166,7 +166,7 @@ TEST_F(ProcessorTest, PoisonEventParksOnlyItsKeyAndReplayAfterFixReleasesHeldEve
 
 TEST_F(ProcessorTest, DiscardConsumesThePoisonAndReleasesTheKey) {
   Feed(Ev("Set", 1, "1"));
-  Feed(Ev("Add", 2, "null"));  // NULL total is fine...
+  Feed(Ev("Add", 2, "null"));        // NULL total is fine...
   Feed(Ev("Add", 3, R"({"x":1})"));  // ...an object is not
   Feed(Ev("Add", 4, "10"));
   ASSERT_EQ(processor_->changes().dead_letters.size(), 1u);
