@@ -104,7 +104,8 @@ int Check(const CommonOptions& common) {
   return 0;
 }
 
-int Ingest(const CommonOptions& common, const std::string& file, int64_t rate, size_t batch) {
+int Ingest(const CommonOptions& common, const std::string& file, const std::string& source,
+           int64_t rate, size_t batch) {
   auto config = LoadWithStore(common);
   if (!config.ok()) return Fail(config.status());
   auto catalog = projection::Compile(*config);
@@ -122,7 +123,16 @@ int Ingest(const CommonOptions& common, const std::string& file, int64_t rate, s
   engine::IngestOptions options;
   options.rate = rate;
   if (batch > 0) options.batch_lines = batch;
-  auto result = engine::IngestLines((*catalog)->sources.front(), store->get(), *in, options);
+  const int source_index = source.empty() ? 0 : (*catalog)->FindSource(source);
+  if (source_index < 0 || (*catalog)->sources.empty()) {
+    return Fail(absl::NotFoundError(absl::StrCat("no source named '", source, "'")));
+  }
+  const auto& plan = (*catalog)->sources[source_index];
+  if (plan.config.kind != "log") {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("source '", plan.config.name, "' is not the embedded log")));
+  }
+  auto result = engine::IngestLines(plan, store->get(), *in, options);
   if (!result.ok()) return Fail(result.status());
   std::printf("{\"appended\":%lld,\"last_position\":%lld}\n",
               static_cast<long long>(result->appended),

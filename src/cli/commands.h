@@ -11,7 +11,8 @@ struct CommonOptions {
   std::string store_path;  // overrides the config's store path
 };
 
-int Ingest(const CommonOptions& common, const std::string& file, int64_t rate, size_t batch);
+int Ingest(const CommonOptions& common, const std::string& file, const std::string& source,
+           int64_t rate, size_t batch);
 int Run(const CommonOptions& common, bool exit_when_caught_up, const std::string& latency_report);
 int Rebuild(const CommonOptions& common, const std::vector<std::string>& views);
 int DlqList(const CommonOptions& common, bool json);

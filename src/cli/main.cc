@@ -22,6 +22,8 @@ int main(int argc, char** argv) {
       "ingest", "append NDJSON events (FILE or - for stdin) to the embedded log");
   add_common(ingest);
   ingest->add_option("file", file, "NDJSON file, or - for standard input");
+  std::string source;
+  ingest->add_option("--source", source, "the log source to append to (default: the first)");
   int64_t rate = 0;
   size_t batch = 0;
   ingest->add_option("--rate", rate, "pace appends at this many events per second");
@@ -66,7 +68,7 @@ int main(int argc, char** argv) {
   add_common(check);
 
   CLI11_PARSE(app, argc, argv);
-  if (*ingest) return sv::cli::Ingest(common, file, rate, batch);
+  if (*ingest) return sv::cli::Ingest(common, file, source, rate, batch);
   if (*run) return sv::cli::Run(common, exit_when_caught_up, latency_report);
   if (*rebuild) {
     if (all == !views.empty()) {

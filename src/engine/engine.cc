@@ -98,6 +98,10 @@ absl::Status Engine::StartSources() {
   rows_ = std::make_unique<CachedRowSet>(store_.get(), tables_,
                                          static_cast<size_t>(config_.engine.cache_rows));
   sources_.clear();
+  if (catalog_->sources.size() > 1) {
+    // The store holds one embedded log; a second log source would read the same records.
+    return absl::UnimplementedError("one embedded log source per store is supported");
+  }
   for (size_t s = 0; s < catalog_->sources.size(); ++s) {
     const auto& cfg = catalog_->sources[s].config;
     if (cfg.kind != "log") {
