@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Steady state: `streamview run` while events are appended at a fixed rate; reports the latency
 # from append to commit in the views (p50/p99/p99.9). Usage: bench/steady.sh [RATE] [ORDERS]
+# (RUN_PREFIX="perf record -g --" profiles the engine process.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rate=${1:-20000}
@@ -14,7 +15,7 @@ trap 'kill "$run_pid" 2>/dev/null || true; rm -rf "$tmp"' EXIT
   --out "$tmp/events.ndjson" --quiet
 events=$(wc -l < "$tmp/events.ndjson")
 "$bin" ingest --config "$cfg" --store "$tmp/sv.db" /dev/null >/dev/null   # creates the store
-"$bin" run --config "$cfg" --store "$tmp/sv.db" --latency-report "$tmp/latency.json" \
+${RUN_PREFIX:-} "$bin" run --config "$cfg" --store "$tmp/sv.db" --latency-report "$tmp/latency.json" \
   2>"$tmp/run.log" &
 run_pid=$!
 sleep 1

@@ -58,10 +58,11 @@ struct GateConfig {
 };
 
 struct EngineConfig {
-  int64_t batch_events = 5'000;  // events per transaction, at most
-  int64_t cache_rows = 200'000;  // hot rows kept in memory between batches
-  int64_t poll_idle_ms = 1;      // sleep when caught up
-  int rebuild_threads = 2;       // fold workers during rebuild (partitioned by key)
+  int64_t batch_events = 5'000;     // events per transaction, at most
+  int64_t cache_rows = 200'000;     // hot rows kept in memory between batches
+  int64_t poll_idle_ms = 1;         // sleep when caught up
+  int64_t commit_delay_us = 4'000;  // group commit: longest wait of a batch's first event
+  int rebuild_threads = 2;          // fold workers during rebuild (partitioned by key)
 };
 
 struct ColumnConfig {

@@ -82,7 +82,10 @@ class Engine {
   absl::Status StartSources();
   absl::Status Commit();
   void Progress(const std::string& line);
-  void RecordLatency(const std::vector<source::SourceRecord>& records, int64_t now_us);
+  // Polls every source once (up to `max` records each) and processes what came; returns how
+  // many records came.
+  absl::StatusOr<size_t> PollAndProcess(size_t max);
+  void RecordLatency(int64_t now_us);
 
   // Constant after Open.
   config::Config config_;
@@ -94,7 +97,7 @@ class Engine {
   std::vector<int64_t> versions_;         // active version per view
   std::unique_ptr<CachedRowSet> rows_;
   std::vector<SourceState> sources_;
-  std::vector<int64_t> pending_latency_;
+  std::vector<int64_t> pending_latency_;  // log times of the uncommitted batch's records
   LatencySample latency_;
 };
 

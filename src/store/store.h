@@ -44,6 +44,32 @@ struct TableSpec {
   std::vector<IndexSpec> indexes;
 };
 
+// ---- View queries (the REST layer's reads; every backend answers them the same way)
+
+enum class FilterOp { kEq, kIn, kGt, kGte, kLt, kLte };
+
+// `column op value(s)`; values are typed like the column and always bound, never spliced.
+struct Filter {
+  int column = 0;  // index into TableSpec::columns
+  FilterOp op = FilterOp::kEq;
+  std::vector<Value> values;  // one, or several for kIn
+};
+
+// A page of a view in a total order: the sort column (if any) then the primary key, all
+// ascending or all descending. NULL sorts before every value (NULLS FIRST ascending, NULLS LAST
+// descending), identically on every backend. Keyset pagination: `after` holds the previous
+// page's boundary row values in that order (sort column, then key columns); the page holds
+// the rows strictly past it. `backward` walks the other way from `after` (for a "prev" link)
+// and still returns the rows in the query's order.
+struct ViewQuery {
+  std::vector<Filter> filters;   // ANDed
+  std::optional<int> sort;       // column index; none = the primary key alone
+  bool descending = false;
+  std::optional<Row> after;      // boundary tuple: [sort value,] key values
+  bool backward = false;
+  int64_t limit = 50;
+};
+
 // One record of the embedded log.
 struct LogRecord {
   int64_t position = 0;     // assigned by AppendLog, 1-based, dense
@@ -161,6 +187,12 @@ class Store {
   virtual absl::Status BulkInsert(const TableSpec& table,
                                   const std::function<const Row*()>& next_row) = 0;
 
+  // ---- Read snapshots. Reads between BeginRead and EndRead may share one snapshot (one read
+  // transaction) instead of paying for one each; the engine brackets a batch's lookups with
+  // them. A backend without the notion keeps the defaults. No batch may begin in between.
+  virtual absl::Status BeginRead() { return absl::OkStatus(); }
+  virtual void EndRead() {}
+
   // ---- Reads outside batches (point lookups used by the engine's read-through cache)
   virtual absl::StatusOr<std::optional<Row>> GetRow(const TableSpec& table, const Row& key) = 0;
   virtual absl::StatusOr<std::optional<KeyState>> GetKeyState(const std::string& source,
@@ -176,6 +208,12 @@ class Store {
   virtual absl::StatusOr<std::map<std::string, int64_t>> GetCounters() = 0;
   virtual absl::StatusOr<std::vector<DeadLetter>> ListDeadLetters(bool only_open) = 0;
   virtual absl::StatusOr<std::optional<DeadLetter>> GetDeadLetter(int64_t id) = 0;
+  // A page of a view (see ViewQuery). `table.name` may be the view's stable name.
+  virtual absl::StatusOr<std::vector<Row>> QueryView(const TableSpec& table,
+                                                     const ViewQuery& query) = 0;
+  // Applied position per (source, partition), all sources; one read.
+  virtual absl::StatusOr<std::map<std::pair<std::string, int32_t>, int64_t>> AllPositions() = 0;
+
   // All rows of a table in primary-key order (tests, oracles, dumps).
   virtual absl::Status ScanTable(const TableSpec& table,
                                  const std::function<void(const Row&)>& each) = 0;
@@ -187,6 +225,10 @@ struct SqliteOptions {
   std::string path;
   bool bulk_mode = false;  // rebuild writer: larger cache; synchronous=OFF for shadow loads
   int busy_timeout_ms = 10'000;
+  // Long-lived writers: checkpoint the WAL on a background thread instead of inside commits.
+  bool background_checkpoint = false;
+  // Readers (REST threads): never write, never create; queries only.
+  bool read_only = false;
 };
 
 absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options);

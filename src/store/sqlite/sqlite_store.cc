@@ -27,6 +27,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "common/time_util.h"
+#include "store/sqlite/checkpointer.h"
 #include "store/sqlite/sqlite_util.h"
 #include "store/store.h"
 
@@ -44,6 +45,7 @@ using sqlite::Stmt;
 // ---- Schema
 
 constexpr int kSchemaVersion = 1;
+constexpr int kCheckpointIntervalMs = 50;
 
 // kMigrations[v] takes the engine tables from schema version v to v + 1. Version 0 is "no
 // engine tables yet". Append new steps here; never edit an old one.
@@ -394,6 +396,8 @@ class SqliteStore final : public Store {
   absl::StatusOr<int64_t> AppendLog(std::vector<LogRecord>* records) override;
   absl::Status ReadLog(int64_t after, size_t max, std::vector<LogRecord>* out) override;
   absl::StatusOr<int64_t> LogEnd() override;
+  absl::Status BeginRead() override;
+  void EndRead() override;
   absl::Status CreateTable(const TableSpec& table) override;
   absl::Status DropTable(const std::string& table) override;
   absl::StatusOr<std::vector<ViewVersion>> ListViewVersions() override;
@@ -457,6 +461,7 @@ class SqliteStore final : public Store {
   std::unordered_map<std::string, TableStmt> table_stmts_;
   std::string table_key_;  // reused lookup key for table_stmts_
   std::chrono::steady_clock::time_point busy_since_;
+  std::unique_ptr<sqlite::Checkpointer> checkpointer_;  // set with background_checkpoint
 };
 
 // ---- SqliteStore: plumbing
@@ -477,6 +482,7 @@ absl::StatusOr<std::unique_ptr<Store>> SqliteStore::Open(const SqliteOptions& op
 }
 
 SqliteStore::~SqliteStore() {
+  checkpointer_.reset();
   if (InTransaction()) RollbackTxn();
   for (Stmt& stmt : fixed_) stmt = Stmt();
   table_stmts_.clear();
@@ -515,6 +521,10 @@ absl::Status SqliteStore::Configure() {
     }
   }
   const int64_t cache_kib = options_.bulk_mode ? kCacheKibBulk : kCacheKibNormal;
+  if (options_.background_checkpoint) {
+    SV_RETURN_IF_ERROR(Exec("PRAGMA wal_autocheckpoint=0"));
+    checkpointer_ = std::make_unique<sqlite::Checkpointer>(options_.path, kCheckpointIntervalMs);
+  }
   return Exec(absl::StrCat("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF; ",
                            "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-", cache_kib, ";"));
 }
@@ -612,6 +622,17 @@ absl::StatusOr<int64_t> SqliteStore::QueryInt(sqlite3_stmt* stmt) {
   if (rc == SQLITE_ROW) return sqlite3_column_int64(stmt, 0);
   if (rc == SQLITE_DONE) return 0;
   return Error(db_, rc, SqlLabel(sqlite3_sql(stmt)));
+}
+
+absl::Status SqliteStore::BeginRead() {
+  if (InTransaction())
+    return absl::FailedPreconditionError("sqlite: BeginRead inside a transaction");
+  // DEFERRED: the snapshot starts at the first read and ends at EndRead.
+  return Exec("BEGIN");
+}
+
+void SqliteStore::EndRead() {
+  if (InTransaction()) sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
 }
 
 absl::Status SqliteStore::BeginImmediate() {
@@ -886,8 +907,11 @@ absl::Status SqliteStore::BulkInsert(const TableSpec& table,
       SV_RETURN_IF_ERROR(Exec("PRAGMA wal_autocheckpoint=0; PRAGMA synchronous=OFF"));
     }
     Defer restore([this] {
-      sqlite3_exec(db_, "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=1000", nullptr,
-                   nullptr, nullptr);
+      sqlite3_exec(db_,
+                   options_.background_checkpoint
+                       ? "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0"
+                       : "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=1000",
+                   nullptr, nullptr, nullptr);
     });
     status = BulkLoad(table, next_row);
     if (status.ok() && !table.indexes.empty()) {
