@@ -7,16 +7,19 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "common/time_util.h"
 #include "config/config.h"
 #include "engine/engine.h"
+#include "server/server.h"
 
 namespace sv::cli {
 namespace {
@@ -140,16 +143,57 @@ int Ingest(const CommonOptions& common, const std::string& file, const std::stri
   return 0;
 }
 
-int Run(const CommonOptions& common, bool exit_when_caught_up, const std::string& latency_report) {
+int Run(const CommonOptions& common, bool exit_when_caught_up, const std::string& latency_report,
+        const std::string& listen) {
   auto config = LoadWithStore(common);
   if (!config.ok()) return Fail(config.status());
+  if (!listen.empty()) {
+    if (!config::ParseListen(listen, &config->server.host, &config->server.port)) {
+      return Fail(absl::InvalidArgumentError(
+          absl::StrCat("--listen must be host:port (e.g. 127.0.0.1:8080), not '", listen, "'")));
+    }
+    config->server.enabled = true;
+  }
   EngineLock lock;
-  auto engine = OpenEngine(*config, &lock);
-  if (!engine.ok()) return Fail(engine.status());
+  if (absl::Status s = lock.Acquire(config->store.path); !s.ok()) return Fail(s);
   std::signal(SIGTERM, OnSignal);
   std::signal(SIGINT, OnSignal);
+  // After a stop signal the loop commits the batch in hand and exits; should anything hang
+  // (a long rebuild, a stuck store), the grace period bounds the wait.
+  const int64_t grace_ms = config->server.shutdown_grace_ms;
+  std::thread([grace_ms] {
+    while (!g_stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::this_thread::sleep_for(std::chrono::milliseconds(grace_ms));
+    Log("error", "shutdown grace period exceeded; exiting");
+    std::_Exit(3);
+  }).detach();
+
+  engine::Monitor monitor;
+  std::unique_ptr<projection::Catalog> catalog;
+  std::unique_ptr<server::Server> http;
+  if (config->server.enabled) {
+    auto compiled = projection::Compile(*config);
+    if (!compiled.ok()) return Fail(compiled.status());
+    catalog = std::move(*compiled);
+    auto started = server::Server::Start(*config, *catalog, &monitor, config->store.path);
+    if (!started.ok()) return Fail(started.status());
+    http = std::move(*started);
+  }
+  engine::EngineOptions options;
+  options.progress = [&monitor](const std::string& line) {
+    Log("info", line);
+    if (line.rfind("rebuild", 0) == 0) monitor.SetRebuildLine(line);
+  };
+  options.monitor = &monitor;
+  options.on_commit = [&http](double seconds, size_t) {
+    if (http != nullptr) http->ObserveCommit(seconds);
+  };
+  auto engine = engine::Engine::Open(*config, options);
+  if (!engine.ok()) return Fail(engine.status());
   Log("info", absl::StrCat("running on ", config->store.path));
   absl::Status s = (*engine)->Run(g_stop, exit_when_caught_up);
+  monitor.Shutdown();
+  if (http != nullptr) http->Stop();
   if (!s.ok()) return Fail(s);
   if (!latency_report.empty()) {
     auto& samples = (*engine)->latency().micros;

@@ -13,7 +13,9 @@ struct CommonOptions {
 
 int Ingest(const CommonOptions& common, const std::string& file, const std::string& source,
            int64_t rate, size_t batch);
-int Run(const CommonOptions& common, bool exit_when_caught_up, const std::string& latency_report);
+// `listen` (host:port) starts the HTTP server even without a `server` section in the config.
+int Run(const CommonOptions& common, bool exit_when_caught_up, const std::string& latency_report,
+        const std::string& listen);
 int Rebuild(const CommonOptions& common, const std::vector<std::string>& views);
 int DlqList(const CommonOptions& common, bool json);
 int DlqReplay(const CommonOptions& common, int64_t id, const std::string& payload_file);

@@ -35,6 +35,8 @@ int main(int argc, char** argv) {
   add_common(run);
   run->add_flag("--exit-when-caught-up", exit_when_caught_up,
                 "stop once every source is caught up");
+  std::string listen;
+  run->add_option("--listen", listen, "serve HTTP on host:port (port 0 = any free port)");
   run->add_option("--latency-report", latency_report,
                   "on exit, write append-to-commit latency percentiles (JSON) to this file");
 
@@ -69,7 +71,7 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
   if (*ingest) return sv::cli::Ingest(common, file, source, rate, batch);
-  if (*run) return sv::cli::Run(common, exit_when_caught_up, latency_report);
+  if (*run) return sv::cli::Run(common, exit_when_caught_up, latency_report, listen);
   if (*rebuild) {
     if (all == !views.empty()) {
       std::fprintf(stderr, "rebuild: give --view NAME (repeatable) or --all\n");

@@ -132,6 +132,8 @@ class Parser {
   absl::StatusOr<SourceConfig> ParseSource(const Entry& entry) const;
   absl::Status ParseGate(const Entry& entry, Config* config) const;
   absl::Status ParseEngine(const Entry& entry, Config* config) const;
+  absl::Status ParseServer(const Entry& entry, Config* config) const;
+  absl::Status ParseViewApi(const Entry& entry, ViewConfig* view) const;
   absl::Status ParseViews(const Entry& entry, Config* config) const;
   absl::StatusOr<ViewConfig> ParseView(const Entry& entry, const Config& config) const;
   absl::StatusOr<ColumnConfig> ParseColumn(const Entry& entry, absl::string_view view) const;
@@ -597,7 +599,8 @@ absl::StatusOr<ViewConfig> Parser::ParseView(const Entry& entry, const Config& c
                                        " must be an identifier (letters, digits, '_')"));
   }
   SV_ASSIGN_OR_RETURN(Entries entries, MapEntries(entry.value, entry.key, what));
-  SV_RETURN_IF_ERROR(CheckKeys(entries, {"source", "key", "columns", "indexes", "on"}, what));
+  SV_RETURN_IF_ERROR(
+      CheckKeys(entries, {"source", "key", "columns", "indexes", "on", "api"}, what));
   for (absl::string_view required : {"source", "key", "columns"}) {
     SV_RETURN_IF_ERROR(CheckRequired(entries, required, entry.key, what));
   }
@@ -692,7 +695,93 @@ absl::StatusOr<ViewConfig> Parser::ParseView(const Entry& entry, const Config& c
       view.handlers.push_back(std::move(handler));
     }
   }
+  if (const Entry* api = Find(entries, "api")) SV_RETURN_IF_ERROR(ParseViewApi(*api, &view));
   return view;
+}
+
+absl::Status Parser::ParseViewApi(const Entry& entry, ViewConfig* view) const {
+  const std::string what = absl::StrCat("'api' of view ", Quoted(view->name));
+  SV_ASSIGN_OR_RETURN(Entries entries, MapEntries(entry.value, entry.key, what));
+  SV_RETURN_IF_ERROR(CheckKeys(entries, {"path", "time_column"}, what));
+  view->api.loc = LocOf(entry.key);
+  if (const Entry* e = Find(entries, "path")) {
+    SV_ASSIGN_OR_RETURN(std::string path, Name(*e, absl::StrCat("'path' of ", what)));
+    // One plain segment: the route and its /{key} sibling must not shadow the built-in ones.
+    const bool plain =
+        path.size() > 1 && path[0] == '/' && IsIdentifier(absl::string_view(path).substr(1));
+    if (!plain) {
+      return Err(e->value, absl::StrCat("'path' of ", what,
+                                        " must be one segment like /orders, not ", Quoted(path)));
+    }
+    for (absl::string_view reserved :
+         {"/views", "/lags", "/dlq", "/events", "/metrics", "/health", "/openapi"}) {
+      if (path == reserved) {
+        return Err(e->value,
+                   absl::StrCat("'path' of ", what, " ", Quoted(path), " is a built-in route"));
+      }
+    }
+    view->api.path = path;
+  }
+  if (const Entry* e = Find(entries, "time_column")) {
+    SV_ASSIGN_OR_RETURN(std::string column, Name(*e, absl::StrCat("'time_column' of ", what)));
+    const auto it = std::find_if(view->columns.begin(), view->columns.end(),
+                                 [&](const ColumnConfig& c) { return c.name == column; });
+    if (it == view->columns.end()) {
+      return Err(e->value, absl::StrCat("time column ", Quoted(column), " is not a column of view ",
+                                        Quoted(view->name)));
+    }
+    if (it->type != Type::kTime) {
+      return Err(e->value,
+                 absl::StrCat("time column ", Quoted(column), " of view ", Quoted(view->name),
+                              " must be a timestamp, not ", std::string(TypeName(it->type))));
+    }
+    view->api.time_column = column;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Parser::ParseServer(const Entry& entry, Config* config) const {
+  ServerConfig& server = config->server;
+  server.enabled = true;
+  server.loc = LocOf(entry.key);
+  if (entry.value.IsNull()) return absl::OkStatus();  // `server:` alone: all defaults
+  SV_ASSIGN_OR_RETURN(Entries entries, MapEntries(entry.value, entry.key, "server"));
+  SV_RETURN_IF_ERROR(CheckKeys(entries,
+                               {"listen", "token", "token_env", "default_limit", "max_limit",
+                                "read_wait_ms", "shutdown_grace_ms", "threads", "stall_after_ms"},
+                               "server"));
+  constexpr int64_t kMax = std::numeric_limits<int32_t>::max();
+  for (const Entry& e : entries) {
+    const std::string what = absl::StrCat("server.", e.name);
+    if (e.name == "listen") {
+      SV_ASSIGN_OR_RETURN(std::string listen, Name(e, what));
+      if (!ParseListen(listen, &server.host, &server.port)) {
+        return Err(e.value, absl::StrCat(what, " must be host:port (e.g. 127.0.0.1:8080), not ",
+                                         Quoted(listen)));
+      }
+    } else if (e.name == "token") {
+      SV_ASSIGN_OR_RETURN(server.token, Name(e, what));
+    } else if (e.name == "token_env") {
+      SV_ASSIGN_OR_RETURN(server.token_env, Name(e, what));
+    } else if (e.name == "default_limit") {
+      SV_ASSIGN_OR_RETURN(server.default_limit, Integer(e, what, 1, kMax));
+    } else if (e.name == "max_limit") {
+      SV_ASSIGN_OR_RETURN(server.max_limit, Integer(e, what, 1, kMax));
+    } else if (e.name == "read_wait_ms") {
+      SV_ASSIGN_OR_RETURN(server.read_wait_ms, Integer(e, what, 0, 60'000));
+    } else if (e.name == "shutdown_grace_ms") {
+      SV_ASSIGN_OR_RETURN(server.shutdown_grace_ms, Integer(e, what, 0, 3'600'000));
+    } else if (e.name == "threads") {
+      SV_ASSIGN_OR_RETURN(server.threads, Integer(e, what, 1, 1024));
+    } else {
+      SV_ASSIGN_OR_RETURN(server.stall_after_ms, Integer(e, what, 1, kMax));
+    }
+  }
+  if (server.default_limit > server.max_limit) {
+    return Err(entry.value, absl::StrCat("server.default_limit (", server.default_limit,
+                                         ") exceeds server.max_limit (", server.max_limit, ")"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Parser::ParseViews(const Entry& entry, Config* config) const {
@@ -726,10 +815,12 @@ absl::StatusOr<Config> Parser::Parse(const std::string& text) {
 
   try {
     SV_ASSIGN_OR_RETURN(Entries entries, MapEntries(root, root, "the config file"));
-    SV_RETURN_IF_ERROR(CheckKeys(entries, {"store", "params", "sources", "gate", "engine", "views"},
-                                 "the config file"));
+    SV_RETURN_IF_ERROR(
+        CheckKeys(entries, {"store", "params", "sources", "gate", "engine", "server", "views"},
+                  "the config file"));
     // Sections are read in dependency order, not file order: views refer to sources.
-    for (absl::string_view section : {"store", "params", "sources", "gate", "engine", "views"}) {
+    for (absl::string_view section :
+         {"store", "params", "sources", "gate", "engine", "server", "views"}) {
       const Entry* e = Find(entries, section);
       if (e == nullptr) continue;
       if (section == "store") SV_RETURN_IF_ERROR(ParseStore(*e, &config));
@@ -737,6 +828,7 @@ absl::StatusOr<Config> Parser::Parse(const std::string& text) {
       if (section == "sources") SV_RETURN_IF_ERROR(ParseSources(*e, &config));
       if (section == "gate") SV_RETURN_IF_ERROR(ParseGate(*e, &config));
       if (section == "engine") SV_RETURN_IF_ERROR(ParseEngine(*e, &config));
+      if (section == "server") SV_RETURN_IF_ERROR(ParseServer(*e, &config));
       if (section == "views") SV_RETURN_IF_ERROR(ParseViews(*e, &config));
     }
   } catch (const YAML::Exception& e) {
@@ -769,6 +861,18 @@ absl::StatusOr<Config> LoadConfig(const std::string& path) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": cannot read config file"));
   }
   return ParseConfig(buffer.str(), path);
+}
+
+bool ParseListen(const std::string& listen, std::string* host, int* port) {
+  const size_t colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  int p = 0;
+  if (!absl::SimpleAtoi(absl::string_view(listen).substr(colon + 1), &p) || p < 0 || p > 65535) {
+    return false;
+  }
+  *host = listen.substr(0, colon);
+  *port = p;
+  return true;
 }
 
 std::optional<Type> ParseTypeName(const std::string& name) {

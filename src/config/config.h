@@ -88,6 +88,13 @@ struct HandlerConfig {
   Location loc;
 };
 
+// How the REST layer serves a view beyond /views/{view} (optional).
+struct ViewApiConfig {
+  std::string path;         // a compatibility route, e.g. "/orders" (seed 003): page/pageSize
+  std::string time_column;  // the column from=/to= filter on
+  Location loc;
+};
+
 struct ViewConfig {
   std::string name;
   std::string source;
@@ -95,6 +102,23 @@ struct ViewConfig {
   std::vector<ColumnConfig> columns;
   std::vector<IndexConfig> indexes;
   std::vector<HandlerConfig> handlers;
+  ViewApiConfig api;
+  Location loc;
+};
+
+// The HTTP server of `streamview run` (REST reads, ops, metrics, probes).
+struct ServerConfig {
+  bool enabled = false;  // true when the config has a `server` section (or --listen is given)
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  std::string token;                           // bearer token for ops and POST /events...
+  std::string token_env = "STREAMVIEW_TOKEN";  // ...or read from this environment variable
+  int64_t default_limit = 50;
+  int64_t max_limit = 1000;
+  int64_t read_wait_ms = 2'000;        // longest wait of a read-your-writes request
+  int64_t shutdown_grace_ms = 10'000;  // SIGTERM: finish in-flight work within this
+  int64_t threads = 8;                 // HTTP worker threads
+  int64_t stall_after_ms = 30'000;     // readiness: a lagging source must advance this often
   Location loc;
 };
 
@@ -107,12 +131,16 @@ struct Config {
   std::vector<ViewConfig> views;
   GateConfig gate;
   EngineConfig engine;
+  ServerConfig server;
 };
 
 // Reads and shape-checks a config file. Errors: InvalidArgument "file:line:col: problem".
 absl::StatusOr<Config> LoadConfig(const std::string& path);
 // Same, from text (file name used only in messages). Used by tests.
 absl::StatusOr<Config> ParseConfig(const std::string& text, const std::string& file_name);
+
+// "host:port" (port 0 = any free port). False when malformed.
+bool ParseListen(const std::string& listen, std::string* host, int* port);
 
 // Parses a column type name: text|integer|bigint|int|numeric|real|double|boolean|bool|timestamp|
 // timestamptz|interval.

@@ -46,7 +46,29 @@ absl::Status Engine::Init() {
   SV_ASSIGN_OR_RETURN(store_, store::OpenSqliteStore(so));
   SV_RETURN_IF_ERROR(store_->Init());
   SV_RETURN_IF_ERROR(PrepareViews());
-  return StartSources();
+  SV_RETURN_IF_ERROR(StartSources());
+  if (options_.monitor != nullptr) {
+    SV_ASSIGN_OR_RETURN(auto counters, store_->GetCounters());
+    options_.monitor->AddCounters(counters);
+    PublishProgress();
+    options_.monitor->SetStarted();
+  }
+  return absl::OkStatus();
+}
+
+void Engine::PublishProgress() {
+  if (options_.monitor == nullptr) return;
+  std::vector<SourceProgress> out;
+  const int64_t now = Clock::Real()->NowMicros();
+  for (const SourceState& st : sources_) {
+    SourceProgress p;
+    p.name = st.processor->source_name();
+    p.applied = st.applied;
+    p.last_event_time_us = st.last_event_time_us;
+    p.last_commit_us = now;
+    out.push_back(std::move(p));
+  }
+  options_.monitor->PublishSources(std::move(out));
 }
 
 absl::Status Engine::PrepareViews() {
@@ -123,6 +145,7 @@ absl::Status Engine::StartSources() {
                                                std::move(loader));
     SV_ASSIGN_OR_RETURN(auto positions, store_->GetPositions(name));
     SV_RETURN_IF_ERROR(st.source->Seek(positions));
+    st.applied = positions;
     SV_ASSIGN_OR_RETURN(auto pending, store_->ListPending(name));
     SV_ASSIGN_OR_RETURN(auto ids, store_->LoadEventIds(name));
     st.processor->Restore(std::move(pending), ids);
@@ -157,7 +180,14 @@ absl::Status Engine::Commit() {
   if (s.ok()) s = batch->Commit();
   if (s.ok()) {
     rows_->Committed();
-    for (SourceState& st : sources_) st.processor->changes().Clear();
+    for (SourceState& st : sources_) {
+      Changes& c = st.processor->changes();
+      for (const auto& [part, pos] : c.positions) st.applied[part] = pos;
+      if (!st.records.empty()) st.last_event_time_us = st.records.back().log_time_us;
+      if (options_.monitor != nullptr) options_.monitor->AddCounters(c.counters);
+      c.Clear();
+    }
+    PublishProgress();
     return absl::OkStatus();
   }
   // The store holds none of this batch: forget what we believed and resume from the store.
@@ -225,7 +255,13 @@ absl::Status Engine::RunOnce(bool* idle) {
     pending_latency_.clear();
     return absl::OkStatus();
   }
+  const auto commit_started = std::chrono::steady_clock::now();
   SV_RETURN_IF_ERROR(Commit());
+  if (options_.on_commit) {
+    options_.on_commit(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - commit_started).count(),
+        pending_latency_.size());
+  }
   RecordLatency(Clock::Real()->NowMicros());
   return absl::OkStatus();
 }
@@ -233,8 +269,10 @@ absl::Status Engine::RunOnce(bool* idle) {
 absl::Status Engine::Run(const std::atomic<bool>& stop, bool exit_when_caught_up) {
   int backoff_ms = 10;
   while (!stop.load()) {
+    if (options_.monitor != nullptr) options_.monitor->RunCommands(this);
     bool idle = false;
     absl::Status s = RunOnce(&idle);
+    if (options_.monitor != nullptr) options_.monitor->SetStoreStatus(s);
     if (!s.ok()) {
       if (!absl::IsUnavailable(s)) return s;
       Progress(absl::StrCat("store unavailable, retrying in ", backoff_ms, " ms: ", s.message()));

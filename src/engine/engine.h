@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "config/config.h"
+#include "engine/monitor.h"
 #include "engine/processor.h"
 #include "engine/row_sets.h"
 #include "projection/projection.h"
@@ -25,6 +27,10 @@ struct EngineOptions {
   // Rebuild views whose definition changed (or that are new on a non-empty source) at Open.
   bool rebuild_changed_views = true;
   std::function<void(const std::string&)> progress;  // human progress lines (stderr)
+  // Optional: where the loop publishes positions and counters and takes commands from.
+  Monitor* monitor = nullptr;
+  // Optional: called after every commit with its duration and number of records.
+  std::function<void(double seconds, size_t records)> on_commit;
 };
 
 struct RebuildStats {
@@ -74,6 +80,8 @@ class Engine {
     std::unique_ptr<source::Source> source;
     std::unique_ptr<Processor> processor;
     std::vector<source::SourceRecord> records;
+    std::map<int32_t, int64_t> applied;  // committed positions, for the monitor
+    int64_t last_event_time_us = 0;
   };
 
   Engine(const config::Config& config, const EngineOptions& options);
@@ -86,6 +94,8 @@ class Engine {
   // many records came.
   absl::StatusOr<size_t> PollAndProcess(size_t max);
   void RecordLatency(int64_t now_us);
+  // Tells the monitor (if any) where each source stands.
+  void PublishProgress();
 
   // Constant after Open.
   config::Config config_;

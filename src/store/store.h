@@ -68,6 +68,7 @@ struct ViewQuery {
   std::optional<Row> after;      // boundary tuple: [sort value,] key values
   bool backward = false;
   int64_t limit = 50;
+  int64_t offset = 0;  // page-number compatibility routes only; cursors never use it
 };
 
 // One record of the embedded log.

@@ -55,6 +55,14 @@ engine:
   batch_events: 5000
   cache_rows: 200000
 
+server:                      # `streamview run` serves REST, ops, probes and /metrics
+  listen: 127.0.0.1:8080     # override with `run --listen host:port`
+  token_env: STREAMVIEW_TOKEN  # bearer token for ops routes and POST /events
+  default_limit: 50
+  max_limit: 1000
+  read_wait_ms: 2000         # read-your-writes: longest wait for a min_position
+  shutdown_grace_ms: 10000
+
 views:
   orders_view:
     source: orders
@@ -73,6 +81,10 @@ views:
     indexes:
       - [status, -updated_at]
       - [customer_id]
+      - [updated_at]
+    api:
+      path: /orders          # seed 003: GET /orders?status=&from=&to=&page=&pageSize=&sort=
+      time_column: updated_at
     on:
       "*":                   # merged into every handler below
         set:
@@ -244,7 +256,7 @@ TEST(ConfigTest, LoadsOrdersExample) {
   // orders_view
   const ViewConfig& orders = config->views[0];
   EXPECT_EQ(orders.source, "orders");
-  EXPECT_EQ(orders.loc.ToString(), "/etc/sv/streamview.yaml:35:3");
+  EXPECT_EQ(orders.loc.ToString(), "/etc/sv/streamview.yaml:43:3");
   EXPECT_THAT(orders.key, ElementsAre("order_id"));
   ASSERT_EQ(orders.columns.size(), 10u);
   std::vector<std::string> names;
@@ -260,16 +272,16 @@ TEST(ConfigTest, LoadsOrdersExample) {
   EXPECT_FALSE(orders.columns[0].default_value.has_value());
   ASSERT_TRUE(orders.columns[6].default_value.has_value());
   EXPECT_EQ(orders.columns[6].default_value->sql, "0");
-  EXPECT_EQ(orders.columns[6].default_value->loc.line, 45);
+  EXPECT_EQ(orders.columns[6].default_value->loc.line, 53);
   EXPECT_EQ(orders.columns[6].default_value->loc.column, 44);
-  EXPECT_EQ(orders.columns[6].loc.line, 45);
+  EXPECT_EQ(orders.columns[6].loc.line, 53);
   EXPECT_EQ(orders.columns[6].loc.column, 7);
 
-  ASSERT_EQ(orders.indexes.size(), 2u);
+  ASSERT_EQ(orders.indexes.size(), 3u);
   EXPECT_THAT(orders.indexes[0].columns, ElementsAre("status", "-updated_at"));
-  EXPECT_EQ(orders.indexes[0].loc.line, 50);
+  EXPECT_EQ(orders.indexes[0].loc.line, 58);
   EXPECT_THAT(orders.indexes[1].columns, ElementsAre("customer_id"));
-  EXPECT_EQ(orders.indexes[1].loc.line, 51);
+  EXPECT_EQ(orders.indexes[1].loc.line, 59);
 
   ASSERT_EQ(orders.handlers.size(), 5u);
   std::vector<std::string> types;
@@ -277,14 +289,14 @@ TEST(ConfigTest, LoadsOrdersExample) {
   EXPECT_THAT(types, ElementsAre("*", "OrderCreated", "OrderItemAdded", "OrderStatusChanged",
                                  "OrderPurged"));
   const HandlerConfig& star = orders.handlers[0];
-  EXPECT_EQ(star.loc.line, 53);
+  EXPECT_EQ(star.loc.line, 65);
   EXPECT_EQ(star.loc.column, 7);
   EXPECT_THAT(SetColumns(star),
               ElementsAre("order_id", "last_event_sequence", "last_event_id", "updated_at"));
   EXPECT_EQ(star.set[0].second.sql, "e.orderId");
-  EXPECT_EQ(star.set[0].second.loc.ToString(), "/etc/sv/streamview.yaml:55:21");
+  EXPECT_EQ(star.set[0].second.loc.ToString(), "/etc/sv/streamview.yaml:67:21");
   EXPECT_EQ(star.set[1].second.sql, "meta.sequence");
-  EXPECT_EQ(star.set[1].second.loc.line, 56);
+  EXPECT_EQ(star.set[1].second.loc.line, 68);
   EXPECT_FALSE(star.delete_row);
   EXPECT_FALSE(star.when.has_value());
   EXPECT_FALSE(star.explode.has_value());
@@ -295,14 +307,14 @@ TEST(ConfigTest, LoadsOrdersExample) {
   const ExprText* status = FindSet(created, "status");
   ASSERT_NE(status, nullptr);
   EXPECT_EQ(status->sql, "'Created'");  // the quotes are YAML's; the inner ones are SQL's
-  EXPECT_EQ(status->loc.line, 62);
+  EXPECT_EQ(status->loc.line, 74);
   EXPECT_EQ(status->loc.column, 20);  // first character inside the double quotes
   const ExprText* gross = FindSet(created, "total_gross");
   ASSERT_NE(gross, nullptr);
   EXPECT_EQ(gross->sql,
             "round(coalesce((SELECT sum(i.qty * i.price) FROM e.items AS i), 0) * (1 + "
             "params.vat_rate), 2)");
-  EXPECT_EQ(gross->loc.line, 65);
+  EXPECT_EQ(gross->loc.line, 77);
   EXPECT_EQ(gross->loc.column, 25);
   // An offset inside the expression maps onto the file.
   const size_t offset = gross->sql.find("params.vat_rate");
@@ -311,17 +323,17 @@ TEST(ConfigTest, LoadsOrdersExample) {
   const HandlerConfig& added = orders.handlers[2];
   EXPECT_THAT(SetColumns(added), ElementsAre("total_net", "total_gross", "item_count"));
   EXPECT_EQ(FindSet(added, "item_count")->sql, "coalesce(item_count, 0) + 1");
-  EXPECT_EQ(FindSet(added, "item_count")->loc.line, 71);
+  EXPECT_EQ(FindSet(added, "item_count")->loc.line, 83);
 
   const HandlerConfig& changed = orders.handlers[3];
   ASSERT_EQ(changed.set.size(), 1u);
   EXPECT_EQ(changed.set[0].second.sql, "e.status");
-  EXPECT_EQ(changed.set[0].second.loc.ToString(), "/etc/sv/streamview.yaml:74:19");
+  EXPECT_EQ(changed.set[0].second.loc.ToString(), "/etc/sv/streamview.yaml:86:19");
 
   const HandlerConfig& purged = orders.handlers[4];
   EXPECT_TRUE(purged.delete_row);
   EXPECT_TRUE(purged.set.empty());
-  EXPECT_EQ(purged.loc.line, 75);
+  EXPECT_EQ(purged.loc.line, 87);
 
   // order_items_view
   const ViewConfig* items = FindView(*config, "order_items_view");
@@ -338,20 +350,20 @@ TEST(ConfigTest, LoadsOrdersExample) {
   EXPECT_EQ(explode.event_type, "OrderCreated");
   ASSERT_TRUE(explode.explode.has_value());
   EXPECT_EQ(explode.explode->sql, "e.items");
-  EXPECT_EQ(explode.explode->loc.line, 93);
+  EXPECT_EQ(explode.explode->loc.line, 105);
   EXPECT_EQ(explode.explode->loc.column, 18);
   EXPECT_EQ(explode.explode_as, "i");
   EXPECT_THAT(SetColumns(explode), ElementsAre("order_id", "line_no", "sku", "qty", "price",
                                                "net_line_total", "gross_line_total"));
   EXPECT_EQ(FindSet(explode, "line_no")->sql, "meta.ordinality");
-  EXPECT_EQ(FindSet(explode, "line_no")->loc.line, 97);
+  EXPECT_EQ(FindSet(explode, "line_no")->loc.line, 109);
   const HandlerConfig& item_added = items->handlers[1];
   EXPECT_EQ(item_added.event_type, "OrderItemAdded");
   EXPECT_FALSE(item_added.explode.has_value());
   EXPECT_EQ(item_added.explode_as, "item");  // default
   // A trailing comment is not part of the expression.
   EXPECT_EQ(FindSet(item_added, "line_no")->sql, "orders_view.item_count");
-  EXPECT_EQ(FindSet(item_added, "line_no")->loc.line, 106);
+  EXPECT_EQ(FindSet(item_added, "line_no")->loc.line, 118);
 }
 
 TEST(ConfigTest, LoadConfigReadsFileAndResolvesStorePath) {
@@ -516,13 +528,13 @@ TEST(ConfigErrorTest, UnknownViewKey) {
   text.replace(text.find("columns:"), 8, "colums:");
   const std::string error = ErrorOf(text);
   EXPECT_THAT(error, StartsWith("views.yaml:9:5: unknown key 'colums' in view 'orders_view' "
-                                "(expected one of: source, key, columns, indexes, on)"));
+                                "(expected one of: source, key, columns, indexes, on, api)"));
 }
 
 TEST(ConfigErrorTest, UnknownTopLevelKey) {
   EXPECT_THAT(ErrorOf(std::string(kSmallYaml) + "engnie:\n  batch_events: 5\n"),
               StartsWith("views.yaml:15:1: unknown key 'engnie' in the config file (expected "
-                         "one of: store, params, sources, gate, engine, views)"));
+                         "one of: store, params, sources, gate, engine, server, views)"));
 }
 
 TEST(ConfigErrorTest, UnknownKeysInNestedSections) {
@@ -731,6 +743,54 @@ TEST(ConfigErrorTest, FileNotFound) {
   EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(config.status().message()),
               StartsWith("/nonexistent/dir/streamview.yaml: cannot open config file"));
+}
+
+// ---- server section and per-view api
+
+TEST(ConfigServerTest, ExampleServesOrdersCompatRoute) {
+  absl::StatusOr<Config> config = ParseConfig(kOrdersYaml, "/etc/sv/streamview.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->server.enabled);
+  EXPECT_EQ(config->server.host, "127.0.0.1");
+  EXPECT_EQ(config->server.port, 8080);
+  EXPECT_EQ(config->server.token_env, "STREAMVIEW_TOKEN");
+  EXPECT_EQ(config->server.read_wait_ms, 2000);
+  const ViewConfig* orders = FindView(*config, "orders_view");
+  ASSERT_NE(orders, nullptr);
+  EXPECT_EQ(orders->api.path, "/orders");
+  EXPECT_EQ(orders->api.time_column, "updated_at");
+}
+
+TEST(ConfigServerTest, NoServerSectionMeansNoServer) {
+  absl::StatusOr<Config> config = ParseConfig(kSmallYaml, "views.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_FALSE(config->server.enabled);
+}
+
+TEST(ConfigServerTest, ServerErrorsNameLineAndProblem) {
+  EXPECT_THAT(ErrorOf(std::string(kSmallYaml) + "server:\n  listen: localhost\n"),
+              StartsWith("views.yaml:16:11: server.listen must be host:port"));
+  EXPECT_THAT(ErrorOf(std::string(kSmallYaml) + "server:\n  max_limit: 0\n"),
+              StartsWith("views.yaml:16:14: server.max_limit must be between 1 and"));
+  EXPECT_THAT(
+      ErrorOf(std::string(kSmallYaml) + "server:\n  default_limit: 500\n  max_limit: 100\n"),
+      HasSubstr("server.default_limit (500) exceeds server.max_limit (100)"));
+  EXPECT_THAT(ErrorOf(std::string(kSmallYaml) + "server:\n  lisen: 1.2.3.4:80\n"),
+              StartsWith("views.yaml:16:3: unknown key 'lisen' in server"));
+}
+
+TEST(ConfigServerTest, ViewApiErrors) {
+  const std::string base = std::string(kSmallYaml);
+  auto with_api = [&](const std::string& api) {
+    // kSmallYaml's orders_view is the last view; its keys are indented by 4.
+    return ErrorOf(base + "    api:\n" + api);
+  };
+  EXPECT_THAT(with_api("      path: orders\n"), HasSubstr("must be one segment like /orders"));
+  EXPECT_THAT(with_api("      path: /views\n"), HasSubstr("is a built-in route"));
+  EXPECT_THAT(with_api("      time_column: nope\n"),
+              HasSubstr("time column 'nope' is not a column of view 'orders_view'"));
+  EXPECT_THAT(with_api("      time_column: order_id\n"), HasSubstr("must be a timestamp"));
+  EXPECT_THAT(with_api("      pth: /x\n"), HasSubstr("unknown key 'pth'"));
 }
 
 }  // namespace

@@ -28,6 +28,7 @@
 #include "common/status_macros.h"
 #include "common/time_util.h"
 #include "store/sqlite/checkpointer.h"
+#include "store/sqlite/sqlite_query.h"
 #include "store/sqlite/sqlite_util.h"
 #include "store/store.h"
 
@@ -148,6 +149,7 @@ enum FixedId : int {
   kViewVersionActivate,
   kViewVersionDeactivateOthers,
   kTableExists,
+  kPositionsAll,
   kNumFixed,
 };
 
@@ -209,6 +211,7 @@ constexpr std::array<const char*, kNumFixed> kFixedSql = {
     "table_name = excluded.table_name, active = 1",
     "UPDATE sv_view_versions SET active = 0 WHERE view = ?1 AND version <> ?2 AND active <> 0",
     "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+    "SELECT source, \"partition\", position FROM sv_positions",
 };
 
 #undef SV_PENDING_COLS
@@ -229,6 +232,8 @@ constexpr int64_t kBulkRowsPerTxn = 250'000;  // short write-lock holds for live
 constexpr size_t kBulkMaxRowsPerStmt = 256;
 constexpr int64_t kCacheKibNormal = 65536;
 constexpr int64_t kCacheKibBulk = 262144;
+// QueryView statements cached per connection; IN lists of many lengths make many texts.
+constexpr size_t kMaxQueryStmts = 64;
 
 std::string_view StateName(DeadLetterState state) {
   switch (state) {
@@ -407,6 +412,9 @@ class SqliteStore final : public Store {
   absl::Status BulkInsert(const TableSpec& table,
                           const std::function<const Row*()>& next_row) override;
   absl::StatusOr<std::optional<Row>> GetRow(const TableSpec& table, const Row& key) override;
+  absl::StatusOr<std::vector<Row>> QueryView(const TableSpec& table,
+                                             const ViewQuery& query) override;
+  absl::StatusOr<std::map<std::pair<std::string, int32_t>, int64_t>> AllPositions() override;
   absl::StatusOr<std::optional<KeyState>> GetKeyState(const std::string& source,
                                                       const std::string& key) override;
   absl::StatusOr<std::vector<PendingEvent>> GetPending(const std::string& source,
@@ -444,6 +452,7 @@ class SqliteStore final : public Store {
   template <typename F>
   absl::Status InTxn(F&& fn);
   absl::StatusOr<int64_t> QueryInt(sqlite3_stmt* stmt);
+  absl::StatusOr<int64_t> SchemaVersion();
   // Forgets the cached statements of a table (it is being dropped or recreated).
   void InvalidateTable(std::string_view name);
   absl::Status ReadRow(sqlite3_stmt* stmt, const TableSpec& table, Row* row);
@@ -459,7 +468,8 @@ class SqliteStore final : public Store {
   SqliteOptions options_;
   std::array<Stmt, kNumFixed> fixed_;
   std::unordered_map<std::string, TableStmt> table_stmts_;
-  std::string table_key_;  // reused lookup key for table_stmts_
+  std::string table_key_;                              // reused lookup key for table_stmts_
+  std::unordered_map<std::string, Stmt> query_stmts_;  // QueryView, by SQL text
   std::chrono::steady_clock::time_point busy_since_;
   std::unique_ptr<sqlite::Checkpointer> checkpointer_;  // set with background_checkpoint
 };
@@ -468,9 +478,9 @@ class SqliteStore final : public Store {
 
 absl::StatusOr<std::unique_ptr<Store>> SqliteStore::Open(const SqliteOptions& options) {
   sqlite3* db = nullptr;
-  const int rc =
-      sqlite3_open_v2(options.path.c_str(), &db,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  const int flags =
+      options.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+  const int rc = sqlite3_open_v2(options.path.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     absl::Status status = Error(db, rc, absl::StrCat("open ", options.path));
     sqlite3_close_v2(db);
@@ -486,6 +496,7 @@ SqliteStore::~SqliteStore() {
   if (InTransaction()) RollbackTxn();
   for (Stmt& stmt : fixed_) stmt = Stmt();
   table_stmts_.clear();
+  query_stmts_.clear();
   sqlite3_close_v2(db_);
 }
 
@@ -507,8 +518,10 @@ absl::Status SqliteStore::Configure() {
   sqlite3_extended_result_codes(db_, 1);
   sqlite3_busy_handler(db_, &SqliteStore::BusyHandler, this);
   {
+    // A reader cannot switch the journal mode (that writes the header); it checks the
+    // writer did, since its snapshots depend on WAL.
     sqlite3_stmt* raw = nullptr;
-    const char* sql = "PRAGMA journal_mode=WAL";
+    const char* sql = options_.read_only ? "PRAGMA journal_mode" : "PRAGMA journal_mode=WAL";
     int rc = sqlite3_prepare_v2(db_, sql, -1, &raw, nullptr);
     Stmt stmt(raw);
     if (rc != SQLITE_OK) return Error(db_, rc, sql);
@@ -521,7 +534,7 @@ absl::Status SqliteStore::Configure() {
     }
   }
   const int64_t cache_kib = options_.bulk_mode ? kCacheKibBulk : kCacheKibNormal;
-  if (options_.background_checkpoint) {
+  if (options_.background_checkpoint && !options_.read_only) {
     SV_RETURN_IF_ERROR(Exec("PRAGMA wal_autocheckpoint=0"));
     checkpointer_ = std::make_unique<sqlite::Checkpointer>(options_.path, kCheckpointIntervalMs);
   }
@@ -636,6 +649,9 @@ void SqliteStore::EndRead() {
 }
 
 absl::Status SqliteStore::BeginImmediate() {
+  if (options_.read_only) {
+    return absl::FailedPreconditionError("sqlite: cannot write: the store was opened read-only");
+  }
   if (InTransaction()) {
     return absl::FailedPreconditionError(
         "sqlite: BEGIN IMMEDIATE: a transaction (an uncommitted Batch?) is already open on "
@@ -691,22 +707,42 @@ absl::Status SqliteStore::InTxn(F&& fn) {
 
 // ---- Init
 
+absl::StatusOr<int64_t> SqliteStore::SchemaVersion() {
+  SV_ASSIGN_OR_RETURN(sqlite3_stmt * get, Fixed(kMetaGet));
+  ResetOnExit reset(get);
+  BindText(get, 1, "schema_version");
+  const int rc = sqlite3_step(get);
+  if (rc == SQLITE_ROW) return sqlite3_column_int64(get, 0);
+  if (rc != SQLITE_DONE) return Error(db_, rc, "read schema version");
+  return 0;
+}
+
 absl::Status SqliteStore::Init() {
+  if (options_.read_only) {
+    // A reader can neither create nor migrate; it only checks that a writer has.
+    SV_ASSIGN_OR_RETURN(sqlite3_stmt * exists, Fixed(kTableExists));
+    int rc = 0;
+    {
+      ResetOnExit reset(exists);
+      BindText(exists, 1, "sv_meta");
+      rc = sqlite3_step(exists);
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return Error(db_, rc, "look up sv_meta");
+    int64_t version = 0;
+    if (rc == SQLITE_ROW) {
+      SV_ASSIGN_OR_RETURN(version, SchemaVersion());
+    }
+    if (version != kSchemaVersion) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("sqlite: read-only store: database schema version ", version,
+                       ", this binary needs ", kSchemaVersion, " (a writer initializes it)"));
+    }
+    return absl::OkStatus();
+  }
   return InTxn([&]() -> absl::Status {
     SV_RETURN_IF_ERROR(
         Exec("CREATE TABLE IF NOT EXISTS sv_meta(name TEXT PRIMARY KEY, value TEXT)"));
-    SV_ASSIGN_OR_RETURN(sqlite3_stmt * get, Fixed(kMetaGet));
-    int64_t version = 0;
-    {
-      ResetOnExit reset(get);
-      BindText(get, 1, "schema_version");
-      const int rc = sqlite3_step(get);
-      if (rc == SQLITE_ROW) {
-        version = sqlite3_column_int64(get, 0);
-      } else if (rc != SQLITE_DONE) {
-        return Error(db_, rc, "read schema version");
-      }
-    }
+    SV_ASSIGN_OR_RETURN(const int64_t version, SchemaVersion());
     if (version > kSchemaVersion) {
       return absl::FailedPreconditionError(absl::StrCat("sqlite: database schema version ", version,
                                                         " is newer than this binary supports (",
@@ -1039,6 +1075,61 @@ absl::Status SqliteStore::ReadRow(sqlite3_stmt* stmt, const TableSpec& table, Ro
     }
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<Row>> SqliteStore::QueryView(const TableSpec& table,
+                                                        const ViewQuery& query) {
+  std::vector<Value> binds;
+  SV_ASSIGN_OR_RETURN(std::string sql, sqlite::BuildViewQuerySql(table, query, &binds));
+  const std::string label = absl::StrCat("query ", QuoteIdent(table.name));
+  auto it = query_stmts_.find(sql);
+  if (it == query_stmts_.end()) {
+    sqlite3_stmt* raw = nullptr;
+    const int rc =
+        sqlite3_prepare_v3(db_, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
+    if (rc != SQLITE_OK) {
+      sqlite3_finalize(raw);
+      return Error(db_, rc, label);
+    }
+    if (query_stmts_.size() >= kMaxQueryStmts) query_stmts_.erase(query_stmts_.begin());
+    it = query_stmts_.emplace(std::move(sql), Stmt(raw)).first;
+  }
+  sqlite3_stmt* stmt = it->second.get();
+  std::vector<Row> rows;
+  int rc = SQLITE_OK;
+  {
+    ResetOnExit reset(stmt);
+    std::vector<std::string> scratch(binds.size());
+    for (size_t i = 0; i < binds.size() && rc == SQLITE_OK; ++i) {
+      rc = BindValue(stmt, static_cast<int>(i + 1), binds[i], &scratch[i]);
+    }
+    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+      rc = sqlite3_step(stmt);
+      if (rc != SQLITE_ROW) break;
+      SV_RETURN_IF_ERROR(ReadRow(stmt, table, &rows.emplace_back()));
+    }
+  }
+  if (rc != SQLITE_DONE) {
+    absl::Status status = Error(db_, rc, label);
+    query_stmts_.erase(it);  // e.g. the table is gone; prepare afresh next time
+    return status;
+  }
+  // A backward page was scanned in reverse; hand it back in the query's order.
+  if (query.backward) std::reverse(rows.begin(), rows.end());
+  return rows;
+}
+
+absl::StatusOr<std::map<std::pair<std::string, int32_t>, int64_t>> SqliteStore::AllPositions() {
+  SV_ASSIGN_OR_RETURN(sqlite3_stmt * all, Fixed(kPositionsAll));
+  ResetOnExit reset(all);
+  std::map<std::pair<std::string, int32_t>, int64_t> out;
+  for (;;) {
+    const int rc = sqlite3_step(all);
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_ROW) return Error(db_, rc, "read sv_positions");
+    out[{ColumnString(all, 0), sqlite3_column_int(all, 1)}] = sqlite3_column_int64(all, 2);
+  }
+  return out;
 }
 
 absl::StatusOr<std::optional<Row>> SqliteStore::GetRow(const TableSpec& table, const Row& key) {

@@ -1,0 +1,97 @@
+#include "engine/monitor.h"
+
+#include <utility>
+
+namespace sv::engine {
+
+void Monitor::SetStarted() {
+  std::lock_guard<std::mutex> lock(mu_);
+  state_.started = true;
+}
+
+void Monitor::SetStoreStatus(const absl::Status& status) {
+  std::lock_guard<std::mutex> lock(mu_);
+  state_.store_ok = status.ok();
+  state_.store_error = std::string(status.message());
+}
+
+void Monitor::PublishSources(std::vector<SourceProgress> sources) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    state_.sources = std::move(sources);
+  }
+  advanced_.notify_all();
+}
+
+void Monitor::AddCounters(const std::map<std::string, int64_t>& deltas) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [name, n] : deltas) state_.counters[name] += n;
+}
+
+void Monitor::SetRebuild(const RebuildProgress& progress) {
+  std::lock_guard<std::mutex> lock(mu_);
+  state_.rebuild = progress;
+}
+
+void Monitor::SetRebuildLine(const std::string& line) {
+  std::lock_guard<std::mutex> lock(mu_);
+  state_.rebuild.last_line = line;
+}
+
+MonitorSnapshot Monitor::Snapshot() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return state_;
+}
+
+bool Monitor::WaitForPosition(const std::string& source, int64_t position,
+                              std::chrono::milliseconds timeout) const {
+  std::unique_lock<std::mutex> lock(mu_);
+  return advanced_.wait_for(lock, timeout, [&] {
+    if (shut_down_) return true;
+    for (const SourceProgress& s : state_.sources) {
+      if (s.name != source) continue;
+      for (const auto& [partition, applied] : s.applied) {
+        if (applied >= position) return true;
+      }
+    }
+    return false;
+  }) && !shut_down_;
+}
+
+std::future<absl::Status> Monitor::Submit(std::function<absl::Status(Engine*)> command) {
+  Command c{std::move(command), {}};
+  std::future<absl::Status> result = c.done.get_future();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (shut_down_) {
+    c.done.set_value(absl::UnavailableError("the engine is shutting down"));
+  } else {
+    commands_.push_back(std::move(c));
+  }
+  return result;
+}
+
+void Monitor::RunCommands(Engine* engine) {
+  for (;;) {
+    Command c;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (commands_.empty()) return;
+      c = std::move(commands_.front());
+      commands_.pop_front();
+    }
+    c.done.set_value(c.fn(engine));
+  }
+}
+
+void Monitor::Shutdown() {
+  std::deque<Command> pending;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    shut_down_ = true;
+    pending.swap(commands_);
+  }
+  for (Command& c : pending) c.done.set_value(absl::UnavailableError("the engine stopped"));
+  advanced_.notify_all();
+}
+
+}  // namespace sv::engine

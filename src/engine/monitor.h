@@ -1,0 +1,86 @@
+#pragma once
+// What the engine loop publishes for other threads (the HTTP server): applied positions, log
+// ends, outcome counters, rebuild progress; and what they ask of it (commands run between
+// batches, waits for a position). The loop is the only writer; readers take snapshots.
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <future>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace sv::engine {
+
+class Engine;
+
+struct SourceProgress {
+  std::string name;
+  std::map<int32_t, int64_t> applied;  // partition -> last committed position
+  std::map<int32_t, int64_t> end;      // partition -> last position available
+  int64_t last_event_time_us = 0;      // log time of the last committed record (wall clock)
+  int64_t last_advance_us = 0;         // wall time when `applied` last moved
+  int64_t last_commit_us = 0;          // wall time of the last commit
+};
+
+struct RebuildProgress {
+  bool running = false;
+  std::vector<std::string> views;  // empty = all
+  std::string last_line;           // the latest progress line ("... 42% ETA 3s")
+  int64_t started_us = 0;
+  int64_t finished_us = 0;
+  double seconds = 0;
+  std::string error;  // empty = ok (when finished)
+};
+
+struct MonitorSnapshot {
+  bool started = false;  // Open finished (views prepared, sources started)
+  bool store_ok = true;  // the last store operation succeeded
+  std::string store_error;
+  std::vector<SourceProgress> sources;
+  std::map<std::string, int64_t> counters;  // "<source>/<outcome>" totals, as in the store
+  RebuildProgress rebuild;
+};
+
+class Monitor {
+ public:
+  // ---- written by the engine loop
+  void SetStarted();
+  void SetStoreStatus(const absl::Status& status);
+  void PublishSources(std::vector<SourceProgress> sources);
+  void AddCounters(const std::map<std::string, int64_t>& deltas);
+  void SetRebuild(const RebuildProgress& progress);
+  void SetRebuildLine(const std::string& line);
+  // Runs queued commands (on the loop's thread, between batches).
+  void RunCommands(Engine* engine);
+
+  // ---- any thread
+  MonitorSnapshot Snapshot() const;
+  // True once `source`'s applied position (any partition, the log has one) reaches `position`,
+  // false after `timeout`.
+  bool WaitForPosition(const std::string& source, int64_t position,
+                       std::chrono::milliseconds timeout) const;
+  // Queues work for the loop; the future completes when it has run.
+  std::future<absl::Status> Submit(std::function<absl::Status(Engine*)> command);
+  // Wakes waiters and fails queued commands (the loop is stopping).
+  void Shutdown();
+
+ private:
+  struct Command {
+    std::function<absl::Status(Engine*)> fn;
+    std::promise<absl::Status> done;
+  };
+  mutable std::mutex mu_;
+  mutable std::condition_variable advanced_;
+  MonitorSnapshot state_;
+  std::deque<Command> commands_;
+  bool shut_down_ = false;
+};
+
+}  // namespace sv::engine

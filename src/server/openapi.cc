@@ -1,0 +1,241 @@
+// GET /openapi.json: an OpenAPI 3.0 document of exactly the routes this config serves, with
+// each view's declared filters, sorts and key, so Swagger UI and client generators work.
+
+#include <string>
+#include <vector>
+
+#include "server/json.h"
+#include "server/server_internal.h"
+
+namespace sv::server {
+namespace {
+
+const char* SchemaType(Type t) {
+  switch (t) {
+    case Type::kBool:
+      return "boolean";
+    case Type::kInt:
+    case Type::kInterval:
+      return "integer";
+    case Type::kReal:
+      return "number";
+    default:
+      return "string";
+  }
+}
+
+void Str(JsonWriter& w, const char* key, const std::string& value) {
+  w.Key(key);
+  w.String(value.c_str());
+}
+
+void Param(JsonWriter& w, const std::string& name, const char* in, const char* type,
+           const std::string& description, bool required = false) {
+  w.StartObject();
+  Str(w, "name", name);
+  Str(w, "in", in);
+  w.Key("required");
+  w.Bool(required);
+  Str(w, "description", description);
+  w.Key("schema");
+  w.StartObject();
+  Str(w, "type", type);
+  w.EndObject();
+  w.EndObject();
+}
+
+void Responses(JsonWriter& w, const std::vector<std::pair<int, std::string>>& codes) {
+  w.Key("responses");
+  w.StartObject();
+  for (const auto& [code, text] : codes) {
+    w.Key(std::to_string(code).c_str());
+    w.StartObject();
+    Str(w, "description", text);
+    w.EndObject();
+  }
+  w.EndObject();
+}
+
+// This operation needs the bearer token.
+void Security(JsonWriter& w) {
+  w.Key("security");
+  w.StartArray();
+  w.StartObject();
+  w.Key("bearer");
+  w.StartArray();
+  w.EndArray();
+  w.EndObject();
+  w.EndArray();
+}
+
+void Operation(JsonWriter& w, const char* method, const std::string& summary, bool secured,
+               const std::vector<std::pair<int, std::string>>& codes) {
+  w.Key(method);
+  w.StartObject();
+  Str(w, "summary", summary);
+  if (secured) Security(w);
+  Responses(w, codes);
+  w.EndObject();
+}
+
+void ListOperation(JsonWriter& w, const ViewApi& api, bool compat) {
+  w.Key("get");
+  w.StartObject();
+  Str(w, "summary", "A page of " + api.view + " (filters, sort, cursor pagination)");
+  w.Key("parameters");
+  w.StartArray();
+  for (const auto& c : api.table.columns) {
+    const char* type = SchemaType(c.type);
+    Param(w, c.name, "query", "string", "equals (a,b,c = any of)");
+    for (const char* op : {"gt", "gte", "lt", "lte"}) {
+      Param(w, c.name + "." + op, "query", type, std::string(op) + " comparison");
+    }
+  }
+  if (api.time_column) {
+    const std::string& t = api.table.columns[*api.time_column].name;
+    Param(w, "from", "query", "string", t + " >= from (ISO-8601)");
+    Param(w, "to", "query", "string", t + " < to (ISO-8601)");
+  }
+  {
+    std::string sorts;
+    for (int c : api.sortable) sorts += (sorts.empty() ? "" : ", ") + api.table.columns[c].name;
+    Param(w, "sort", "query", "string",
+          "col or -col; sortable: " + (sorts.empty() ? std::string("key only") : sorts));
+  }
+  Param(w, compat ? "pageSize" : "limit", "query", "integer",
+        "rows per page (max " + std::to_string(api.max_limit) + ")");
+  Param(w, "cursor", "query", "string", "opaque cursor from next_cursor / prev_cursor");
+  if (compat) Param(w, "page", "query", "integer", "1-based page number (compatibility)");
+  Param(w, "min_position", "query", "integer", "read-your-writes: wait for this log position");
+  w.EndArray();
+  Responses(w, {{200, "a page: {items, next_cursor, prev_cursor}"},
+                {400, "unknown or malformed parameter"},
+                {503, "min_position not reached in time"}});
+  w.EndObject();
+}
+
+void RowOperation(JsonWriter& w, const ViewApi& api) {
+  w.Key("get");
+  w.StartObject();
+  Str(w, "summary", "One row of " + api.view + " by key (ETag, If-None-Match)");
+  w.Key("parameters");
+  w.StartArray();
+  for (int k : api.table.key) {
+    Param(w, api.table.columns[k].name, "path", SchemaType(api.table.columns[k].type), "key", true);
+  }
+  Param(w, "min_position", "query", "integer", "read-your-writes: wait for this log position");
+  w.EndArray();
+  Responses(w, {{200, "the row"}, {304, "not modified"}, {404, "no such row"}});
+  w.EndObject();
+}
+
+std::string KeyPath(const ViewApi& api) {
+  std::string path;
+  for (int k : api.table.key) path += "/{" + api.table.columns[k].name + "}";
+  return path;
+}
+
+}  // namespace
+
+std::string Server::Impl::OpenApiDocument() const {
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  Str(w, "openapi", "3.0.3");
+  w.Key("info");
+  w.StartObject();
+  Str(w, "title", "StreamView");
+  Str(w, "version", "1");
+  w.EndObject();
+  w.Key("components");
+  w.StartObject();
+  w.Key("securitySchemes");
+  w.StartObject();
+  w.Key("bearer");
+  w.StartObject();
+  Str(w, "type", "http");
+  Str(w, "scheme", "bearer");
+  w.EndObject();
+  w.EndObject();
+  w.EndObject();
+  w.Key("paths");
+  w.StartObject();
+  w.Key("/views");
+  w.StartObject();
+  Operation(w, "get", "Every view: columns, key, indexes, version, applied position", false,
+            {{200, "the views"}});
+  w.EndObject();
+  for (const ViewApi& api : views) {
+    w.Key(("/views/" + api.view).c_str());
+    w.StartObject();
+    ListOperation(w, api, false);
+    w.EndObject();
+    w.Key(("/views/" + api.view + KeyPath(api)).c_str());
+    w.StartObject();
+    RowOperation(w, api);
+    w.EndObject();
+  }
+  for (const auto& [path, view] : by_path) {
+    w.Key(path.c_str());
+    w.StartObject();
+    ListOperation(w, views[view], true);
+    w.EndObject();
+    w.Key((path + KeyPath(views[view])).c_str());
+    w.StartObject();
+    RowOperation(w, views[view]);
+    w.EndObject();
+  }
+  struct Fixed {
+    const char* path;
+    const char* method;
+    const char* summary;
+    bool secured;
+  };
+  const Fixed fixed[] = {
+      {"/events", "post", "Append NDJSON or a JSON array of events to the embedded log", true},
+      {"/lags", "get", "Per source and partition: position, end, lag, state; per view", true},
+      {"/views/rebuild", "get", "Progress of the current or last rebuild", true},
+      {"/dlq", "get", "Dead letters and parked keys", true},
+      {"/health/live", "get", "Liveness probe", false},
+      {"/health/ready", "get", "Readiness probe (judged from progress)", false},
+      {"/health/startup", "get", "Startup probe", false},
+      {"/metrics", "get", "Prometheus metrics", false},
+      {"/openapi.json", "get", "This document", false},
+  };
+  for (const Fixed& f : fixed) {
+    w.Key(f.path);
+    w.StartObject();
+    Operation(w, f.method, f.summary, f.secured, {{200, "ok"}});
+    if (std::string(f.path) == "/views/rebuild") {
+      Operation(w, "post", "Rebuild every view (or ?view=a,b) without downtime", true,
+                {{202, "started"}, {409, "a rebuild is running"}});
+    }
+    w.EndObject();
+  }
+  const Fixed with_param[] = {
+      {"/views/{view}/rebuild", "post", "Rebuild one view without downtime", true},
+      {"/dlq/{id}/replay", "post", "Replay a dead letter (body: corrected event, optional)", true},
+      {"/dlq/{id}/discard", "post", "Discard a dead letter and release its key", true},
+  };
+  for (const Fixed& f : with_param) {
+    w.Key(f.path);
+    w.StartObject();
+    w.Key(f.method);
+    w.StartObject();
+    Str(w, "summary", f.summary);
+    w.Key("parameters");
+    w.StartArray();
+    const bool is_view = std::string(f.path).find("{view}") != std::string::npos;
+    Param(w, is_view ? "view" : "id", "path", is_view ? "string" : "integer", "", true);
+    w.EndArray();
+    Security(w);
+    Responses(w, {{200, "ok"}, {404, "not found"}});
+    w.EndObject();
+    w.EndObject();
+  }
+  w.EndObject();
+  w.EndObject();
+  return buf.GetString();
+}
+
+}  // namespace sv::server

@@ -1,0 +1,387 @@
+// Ops routes: /lags, rebuild, dead letters, health probes, /metrics, /openapi.json.
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/status_macros.h"
+#include "common/time_util.h"
+#include "engine/engine.h"
+#include "server/json.h"
+#include "server/server_internal.h"
+
+namespace sv::server {
+namespace {
+
+int HttpStatusOf(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kNotFound:
+      return 404;
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kAlreadyExists:
+      return 409;
+    case absl::StatusCode::kInvalidArgument:
+      return 400;
+    case absl::StatusCode::kUnavailable:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+struct PartitionLag {
+  int32_t partition = 0;
+  int64_t position = 0;
+  int64_t end = 0;
+  int64_t since_advance_us = 0;
+  std::string state;  // caught_up | catching_up | stalled | starting
+  double staleness_seconds = 0;
+};
+
+struct SourceLag {
+  std::string name;
+  int64_t last_event_time_us = 0;
+  std::vector<PartitionLag> partitions;
+};
+
+// Reads positions and ends from the store itself (not from the engine's memory), so a stuck
+// loop shows as stalled instead of reporting its last belief.
+absl::StatusOr<std::vector<SourceLag>> ComputeLags(Server::Impl& impl) {
+  SV_ASSIGN_OR_RETURN(store::Store * reader, impl.Reader());
+  SV_ASSIGN_OR_RETURN(auto positions, reader->AllPositions());
+  SV_ASSIGN_OR_RETURN(int64_t log_end, reader->LogEnd());
+  const engine::MonitorSnapshot snap = impl.monitor->Snapshot();
+  const int64_t now = Clock::Real()->NowMicros();
+  const int64_t stall_us = impl.config.server.stall_after_ms * 1000;
+  std::vector<SourceLag> out;
+  for (const auto& plan : impl.catalog->sources) {
+    SourceLag lag;
+    lag.name = plan.config.name;
+    for (const auto& s : snap.sources) {
+      if (s.name == lag.name) lag.last_event_time_us = s.last_event_time_us;
+    }
+    PartitionLag p;
+    p.partition = 0;
+    auto it = positions.find({lag.name, 0});
+    p.position = it == positions.end() ? 0 : it->second;
+    p.end = log_end;
+    {
+      std::lock_guard<std::mutex> lock(impl.progress_mu);
+      auto& seen = impl.last_seen[{lag.name, 0}];
+      if (seen.second == 0 || seen.first != p.position) seen = {p.position, now};
+      p.since_advance_us = now - seen.second;
+    }
+    if (!snap.started) {
+      p.state = "starting";
+    } else if (p.position >= p.end) {
+      p.state = "caught_up";
+    } else if (p.since_advance_us < stall_us) {
+      p.state = "catching_up";
+    } else {
+      p.state = "stalled";
+    }
+    if (p.position < p.end) {
+      // Staleness: how long the oldest event not yet applied has been waiting.
+      std::vector<store::LogRecord> next;
+      if (reader->ReadLog(p.position, 1, &next).ok() && !next.empty()) {
+        p.staleness_seconds = static_cast<double>(now - next.front().log_time_us) / 1e6;
+      }
+    }
+    lag.partitions.push_back(p);
+    out.push_back(std::move(lag));
+  }
+  return out;
+}
+
+void WriteLags(JsonWriter& w, Server::Impl& impl, const std::vector<SourceLag>& lags) {
+  w.StartObject();
+  w.Key("sources");
+  w.StartArray();
+  for (const SourceLag& s : lags) {
+    w.StartObject();
+    w.Key("source");
+    w.String(s.name.c_str());
+    w.Key("last_event_time");
+    s.last_event_time_us ? w.String(FormatTime(s.last_event_time_us).c_str()) : w.Null();
+    w.Key("partitions");
+    w.StartArray();
+    for (const PartitionLag& p : s.partitions) {
+      w.StartObject();
+      w.Key("partition");
+      w.Int(p.partition);
+      w.Key("position");
+      w.Int64(p.position);
+      w.Key("end");
+      w.Int64(p.end);
+      w.Key("lag");
+      w.Int64(std::max<int64_t>(0, p.end - p.position));
+      w.Key("state");
+      w.String(p.state.c_str());
+      w.Key("seconds_since_advance");
+      w.Double(static_cast<double>(p.since_advance_us) / 1e6);
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("views");
+  w.StartArray();
+  for (size_t v = 0; v < impl.catalog->views.size(); ++v) {
+    const auto& plan = impl.catalog->views[v];
+    const SourceLag& s = lags[plan.source];
+    w.StartObject();
+    w.Key("view");
+    w.String(plan.name.c_str());
+    w.Key("source");
+    w.String(s.name.c_str());
+    w.Key("applied_position");
+    w.Int64(s.partitions.front().position);
+    w.Key("lag");
+    w.Int64(std::max<int64_t>(0, s.partitions.front().end - s.partitions.front().position));
+    w.Key("staleness_seconds");
+    w.Double(s.partitions.front().staleness_seconds);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+}
+
+void WriteRebuild(JsonWriter& w, const engine::RebuildProgress& r) {
+  w.StartObject();
+  w.Key("state");
+  w.String(r.running           ? "running"
+           : r.started_us == 0 ? "idle"
+           : r.error.empty()   ? "done"
+                               : "failed");
+  w.Key("views");
+  w.StartArray();
+  for (const auto& v : r.views) w.String(v.c_str());
+  w.EndArray();
+  w.Key("progress");
+  w.String(r.last_line.c_str());
+  w.Key("started");
+  r.started_us ? w.String(FormatTime(r.started_us).c_str()) : w.Null();
+  w.Key("finished");
+  r.finished_us ? w.String(FormatTime(r.finished_us).c_str()) : w.Null();
+  w.Key("seconds");
+  w.Double(r.seconds);
+  w.Key("error");
+  r.error.empty() ? w.Null() : w.String(r.error.c_str());
+  w.EndObject();
+}
+
+void StartRebuild(Server::Impl& impl, std::vector<std::string> views, httplib::Response& res) {
+  for (const std::string& v : views) {
+    if (impl.catalog->FindView(v) < 0) return ReplyError(res, 404, "no such view", "view");
+  }
+  if (impl.monitor->Snapshot().rebuild.running) {
+    return ReplyError(res, 409, "a rebuild is already running");
+  }
+  engine::Monitor* monitor = impl.monitor;
+  engine::RebuildProgress started;
+  started.running = true;
+  started.views = views;
+  started.started_us = Clock::Real()->NowMicros();
+  started.last_line = "queued";
+  monitor->SetRebuild(started);
+  // Runs on the engine loop between batches; readers keep the old version until the swap.
+  (void)monitor->Submit([monitor, views, started](engine::Engine* engine) {
+    auto stats = engine->Rebuild(views);
+    engine::RebuildProgress done = monitor->Snapshot().rebuild;
+    done.running = false;
+    done.finished_us = Clock::Real()->NowMicros();
+    done.seconds = static_cast<double>(done.finished_us - started.started_us) / 1e6;
+    done.error = stats.ok() ? "" : std::string(stats.status().message());
+    monitor->SetRebuild(done);
+    return stats.status();
+  });
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  WriteRebuild(w, started);
+  ReplyJson(res, 202, buf.GetString());
+}
+
+void DeadLetterCommand(Server::Impl& impl, const httplib::Request& req, httplib::Response& res,
+                       bool replay) {
+  if (!Authorized(impl, req, res)) return;
+  int64_t id = 0;
+  if (!absl::SimpleAtoi(req.matches[1].str(), &id)) {
+    return ReplyError(res, 400, "dead letter id must be an integer", "id");
+  }
+  std::optional<std::string> payload;
+  if (replay && !req.body.empty()) payload = req.body;
+  auto done = impl.monitor->Submit([id, payload, replay](engine::Engine* engine) {
+    return replay ? engine->ReplayDeadLetter(id, payload ? &*payload : nullptr)
+                  : engine->DiscardDeadLetter(id);
+  });
+  if (done.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+    return ReplyError(res, 503, "the engine did not take the command within 30 s");
+  }
+  const absl::Status s = done.get();
+  if (!s.ok()) return ReplyError(res, HttpStatusOf(s), s.message());
+  ReplyJson(
+      res, 200,
+      absl::StrCat("{\"id\":", id, ",\"state\":\"", replay ? "replayed" : "discarded", "\"}"));
+}
+
+}  // namespace
+
+void Server::Impl::RegisterOpsRoutes() {
+  http.Get("/lags", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!Authorized(*this, req, res)) return;
+    auto lags = ComputeLags(*this);
+    if (!lags.ok()) return ReplyError(res, 503, lags.status().message());
+    rapidjson::StringBuffer buf;
+    JsonWriter w(buf);
+    WriteLags(w, *this, *lags);
+    ReplyJson(res, 200, buf.GetString());
+  });
+  http.Get("/views/rebuild", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!Authorized(*this, req, res)) return;
+    rapidjson::StringBuffer buf;
+    JsonWriter w(buf);
+    WriteRebuild(w, monitor->Snapshot().rebuild);
+    ReplyJson(res, 200, buf.GetString());
+  });
+  http.Post("/views/rebuild", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!Authorized(*this, req, res)) return;
+    std::vector<std::string> views;
+    if (req.has_param("view")) {
+      views = absl::StrSplit(req.get_param_value("view"), ',', absl::SkipEmpty());
+    }
+    StartRebuild(*this, std::move(views), res);
+  });
+  http.Post(R"(/views/([^/]+)/rebuild)",
+            [this](const httplib::Request& req, httplib::Response& res) {
+              if (!Authorized(*this, req, res)) return;
+              StartRebuild(*this, {httplib::detail::decode_url(req.matches[1].str(), false)}, res);
+            });
+  http.Get("/dlq", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!Authorized(*this, req, res)) return;
+    auto reader = Reader();
+    if (!reader.ok()) return ReplyError(res, 503, reader.status().message());
+    const std::string state = req.get_param_value("state");
+    if (!state.empty() && state != "open" && state != "all") {
+      return ReplyError(res, 400, "state must be open or all", "state");
+    }
+    auto letters = (*reader)->ListDeadLetters(state == "open");
+    if (!letters.ok()) return ReplyError(res, 503, letters.status().message());
+    rapidjson::StringBuffer buf;
+    JsonWriter w(buf);
+    w.StartObject();
+    w.Key("dead_letters");
+    w.StartArray();
+    for (const store::DeadLetter& dl : *letters) {
+      w.StartObject();
+      w.Key("id");
+      w.Int64(dl.id);
+      w.Key("source");
+      w.String(dl.source.c_str());
+      w.Key("partition");
+      w.Int(dl.partition);
+      w.Key("position");
+      w.Int64(dl.position);
+      w.Key("key");
+      w.String(dl.key.c_str());
+      w.Key("reason");
+      w.String(dl.reason.c_str());
+      w.Key("raw");
+      w.String(dl.raw.c_str(), static_cast<rapidjson::SizeType>(dl.raw.size()));
+      w.Key("created");
+      w.String(FormatTime(dl.created_us).c_str());
+      w.Key("state");
+      w.String(dl.state == store::DeadLetterState::kOpen       ? "open"
+               : dl.state == store::DeadLetterState::kReplayed ? "replayed"
+                                                               : "discarded");
+      w.Key("parks_key");
+      w.Bool(dl.parks_key);
+      w.EndObject();
+    }
+    w.EndArray();
+    w.Key("parked_keys");
+    w.StartArray();
+    for (const auto& plan : catalog->sources) {
+      auto pending = (*reader)->ListPending(plan.config.name);
+      if (!pending.ok()) return ReplyError(res, 503, pending.status().message());
+      std::map<std::string, std::pair<int, int>> per_key;  // key -> (held, stashed)
+      for (const auto& p : *pending) (p.held ? per_key[p.key].first : per_key[p.key].second)++;
+      for (const auto& [key, counts] : per_key) {
+        w.StartObject();
+        w.Key("source");
+        w.String(plan.config.name.c_str());
+        w.Key("key");
+        w.String(key.c_str());
+        w.Key("held");
+        w.Int(counts.first);
+        w.Key("stashed");
+        w.Int(counts.second);
+        w.EndObject();
+      }
+    }
+    w.EndArray();
+    w.EndObject();
+    ReplyJson(res, 200, buf.GetString());
+  });
+  http.Post(R"(/dlq/(\d+)/replay)", [this](const httplib::Request& req, httplib::Response& res) {
+    DeadLetterCommand(*this, req, res, true);
+  });
+  http.Post(R"(/dlq/(\d+)/discard)", [this](const httplib::Request& req, httplib::Response& res) {
+    DeadLetterCommand(*this, req, res, false);
+  });
+
+  // Probes (Kubernetes semantics): live = the process serves; startup = the engine opened
+  // (views prepared, any rebuild at start done); ready = store reachable and every source
+  // caught up or advancing.
+  http.Get("/health/live", [](const httplib::Request&, httplib::Response& res) {
+    ReplyJson(res, 200, "{\"status\":\"live\"}");
+  });
+  http.Get("/health/startup", [this](const httplib::Request&, httplib::Response& res) {
+    const bool started = monitor->Snapshot().started;
+    ReplyJson(res, started ? 200 : 503,
+              started ? "{\"status\":\"started\"}" : "{\"status\":\"starting\"}");
+  });
+  http.Get("/health/ready", [this](const httplib::Request&, httplib::Response& res) {
+    std::vector<std::string> problems;
+    const engine::MonitorSnapshot snap = monitor->Snapshot();
+    if (!snap.started) problems.push_back("engine starting");
+    if (!snap.store_ok) problems.push_back(absl::StrCat("store: ", snap.store_error));
+    auto lags = ComputeLags(*this);
+    if (!lags.ok()) {
+      problems.push_back(absl::StrCat("store unreachable: ", lags.status().message()));
+    } else {
+      for (const SourceLag& s : *lags) {
+        for (const PartitionLag& p : s.partitions) {
+          if (p.state == "stalled") {
+            problems.push_back(absl::StrCat("source ", s.name, " partition ", p.partition,
+                                            " stalled at ", p.position, " of ", p.end));
+          }
+        }
+      }
+    }
+    rapidjson::StringBuffer buf;
+    JsonWriter w(buf);
+    w.StartObject();
+    w.Key("status");
+    w.String(problems.empty() ? "ready" : "not_ready");
+    w.Key("problems");
+    w.StartArray();
+    for (const auto& p : problems) w.String(p.c_str());
+    w.EndArray();
+    w.EndObject();
+    ReplyJson(res, problems.empty() ? 200 : 503, buf.GetString());
+  });
+  http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(registry.Render(), "text/plain; version=0.0.4");
+  });
+  http.Get("/openapi.json", [this](const httplib::Request&, httplib::Response& res) {
+    ReplyJson(res, 200, OpenApiDocument());
+  });
+}
+
+}  // namespace sv::server

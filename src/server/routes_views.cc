@@ -1,0 +1,335 @@
+// Read routes (/views, /views/{view}, /views/{view}/{key...}, the configured compatibility
+// routes such as /orders) and POST /events.
+
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "engine/engine.h"
+#include "rapidjson/document.h"
+#include "server/json.h"
+#include "server/server_internal.h"
+
+namespace sv::server {
+namespace {
+
+std::string Encoded(const std::string& s) { return httplib::detail::encode_query_param(s); }
+
+// Read-your-writes: waits (bounded) until the view's source has applied the requested
+// position. False after replying 400 or 503.
+bool AwaitPosition(Server::Impl& impl, int view, const httplib::Request& req,
+                   httplib::Response& res) {
+  std::string wanted = req.get_header_value(kMinPositionHeader);
+  std::string parameter = kMinPositionHeader;
+  if (wanted.empty() && req.has_param("min_position")) {
+    wanted = req.get_param_value("min_position");
+    parameter = "min_position";
+  }
+  if (wanted.empty()) return true;
+  int64_t position = 0;
+  if (!absl::SimpleAtoi(wanted, &position) || position < 0) {
+    ReplyError(res, 400, "must be a non-negative integer log position", parameter);
+    return false;
+  }
+  const std::string& source = impl.catalog->sources[impl.catalog->views[view].source].config.name;
+  if (impl.monitor->WaitForPosition(source, position,
+                                    std::chrono::milliseconds(impl.config.server.read_wait_ms))) {
+    return true;
+  }
+  res.set_header("Retry-After", "1");
+  ReplyError(res, 503,
+             absl::StrCat("the view has not applied position ", position, " yet (applied ",
+                          impl.AppliedPosition(view), ")"),
+             parameter);
+  return false;
+}
+
+Params QueryParams(const httplib::Request& req) {
+  Params params;
+  for (const auto& [name, value] : req.params) {
+    if (name == "min_position") continue;  // read-your-writes, handled before the query
+    params.emplace_back(name, value);
+  }
+  return params;
+}
+
+// "<path>?<params, with cursor/page replaced>" for Link headers.
+std::string LinkUrl(const std::string& path, const Params& params, const std::string& name,
+                    const std::string& value) {
+  std::string url = path + "?";
+  bool first = true;
+  for (const auto& [n, v] : params) {
+    if (n == "cursor" || n == "page") continue;
+    absl::StrAppend(&url, first ? "" : "&", Encoded(n), "=", Encoded(v));
+    first = false;
+  }
+  absl::StrAppend(&url, first ? "" : "&", name, "=", Encoded(value));
+  return url;
+}
+
+void ServeQuery(Server::Impl& impl, int view, Mode mode, const httplib::Request& req,
+                httplib::Response& res) {
+  const ViewApi& api = impl.views[view];
+  const Params params = QueryParams(req);
+  auto parsed = ParseViewQuery(api, params, mode);
+  if (auto* error = std::get_if<ParamError>(&parsed)) {
+    ReplyError(res, 400, error->message, error->parameter);
+    return;
+  }
+  if (!AwaitPosition(impl, view, req, res)) return;
+  ParsedQuery& pq = std::get<ParsedQuery>(parsed);
+  const int64_t position = impl.AppliedPosition(view);
+  auto reader = impl.Reader();
+  if (!reader.ok()) return ReplyError(res, 503, reader.status().message());
+  const int64_t limit = pq.query.limit;
+  store::ViewQuery query = pq.query;
+  query.limit = limit + 1;  // one more tells whether another page follows
+  auto rows = (*reader)->QueryView(api.table, query);
+  if (!rows.ok()) return ReplyError(res, 500, rows.status().message());
+  std::vector<Row>& items = *rows;
+  bool more = static_cast<int64_t>(items.size()) > limit;
+  if (more) {
+    // Walking backward, the extra row is the farthest one: the first.
+    if (query.backward) {
+      items.erase(items.begin());
+    } else {
+      items.pop_back();
+    }
+  }
+  std::string next, prev;
+  if (!items.empty()) {
+    const bool has_next = query.backward ? true : more;
+    const bool has_prev = query.backward ? more : query.after.has_value() || pq.query.offset > 0;
+    if (has_next) next = EncodeCursor(api, pq.query, items.back(), false);
+    if (has_prev) prev = EncodeCursor(api, pq.query, items.front(), true);
+  }
+  std::vector<std::string> links;
+  if (pq.page > 0) {
+    if (more)
+      links.push_back(absl::StrCat(
+          "<", LinkUrl(req.path, params, "page", std::to_string(pq.page + 1)), ">; rel=\"next\""));
+    if (pq.page > 1)
+      links.push_back(absl::StrCat(
+          "<", LinkUrl(req.path, params, "page", std::to_string(pq.page - 1)), ">; rel=\"prev\""));
+  } else {
+    if (!next.empty()) {
+      links.push_back(
+          absl::StrCat("<", LinkUrl(req.path, params, "cursor", next), ">; rel=\"next\""));
+    }
+    if (!prev.empty()) {
+      links.push_back(
+          absl::StrCat("<", LinkUrl(req.path, params, "cursor", prev), ">; rel=\"prev\""));
+    }
+  }
+  if (!links.empty()) {
+    std::string link;
+    for (const std::string& l : links) absl::StrAppend(&link, link.empty() ? "" : ", ", l);
+    res.set_header("Link", link);
+  }
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  w.Key("items");
+  w.StartArray();
+  for (const Row& row : items) WriteRow(w, api.table, row);
+  w.EndArray();
+  w.Key("next_cursor");
+  next.empty() ? w.Null() : w.String(next.c_str());
+  w.Key("prev_cursor");
+  prev.empty() ? w.Null() : w.String(prev.c_str());
+  if (mode == Mode::kCompat && pq.page > 0) {
+    w.Key("page");
+    w.Int64(pq.page);
+    w.Key("pageSize");
+    w.Int64(limit);
+  }
+  w.EndObject();
+  res.set_header(kPositionHeader, std::to_string(position));
+  ReplyJson(res, 200, buf.GetString());
+}
+
+void ServeRow(Server::Impl& impl, int view, const std::vector<std::string>& key_text,
+              const httplib::Request& req, httplib::Response& res) {
+  const ViewApi& api = impl.views[view];
+  if (key_text.size() != api.table.key.size()) {
+    return ReplyError(
+        res, 400,
+        absl::StrCat("view '", api.view, "' has a key of ", api.table.key.size(), " column(s): /",
+                     api.view, "/{", api.table.columns[api.table.key.front()].name, "}..."),
+        "key");
+  }
+  Row key;
+  for (size_t i = 0; i < key_text.size(); ++i) {
+    const store::ColumnSpec& column = api.table.columns[api.table.key[i]];
+    std::optional<Value> v = ParseTypedValue(key_text[i], column.type);
+    if (!v) {
+      return ReplyError(res, 400,
+                        absl::StrCat("not a valid ", std::string(TypeName(column.type)),
+                                     " for key column '", column.name, "'"),
+                        column.name);
+    }
+    key.push_back(std::move(*v));
+  }
+  if (!AwaitPosition(impl, view, req, res)) return;
+  const int64_t position = impl.AppliedPosition(view);
+  auto reader = impl.Reader();
+  if (!reader.ok()) return ReplyError(res, 503, reader.status().message());
+  auto row = (*reader)->GetRow(api.table, key);
+  if (!row.ok()) return ReplyError(res, 500, row.status().message());
+  res.set_header(kPositionHeader, std::to_string(position));
+  if (!row->has_value()) return ReplyError(res, 404, "no such row");
+  const std::string etag = RowETag(**row);
+  res.set_header("ETag", etag);
+  const std::string if_none_match = req.get_header_value("If-None-Match");
+  if (!if_none_match.empty() && (if_none_match == etag || if_none_match == "*")) {
+    res.status = 304;
+    return;
+  }
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  WriteRow(w, api.table, **row);
+  ReplyJson(res, 200, buf.GetString());
+}
+
+// POST /events: NDJSON lines or one JSON array of events/envelopes, appended in one
+// transaction; durable when the response is sent.
+void AppendEvents(Server::Impl& impl, const httplib::Request& req, httplib::Response& res) {
+  if (!Authorized(impl, req, res)) return;
+  int source = -1;
+  const std::string source_name = req.get_param_value("source");
+  for (size_t s = 0; s < impl.catalog->sources.size(); ++s) {
+    const auto& cfg = impl.catalog->sources[s].config;
+    if (cfg.kind == "log" && (source_name.empty() || cfg.name == source_name)) {
+      source = static_cast<int>(s);
+      break;
+    }
+  }
+  if (source < 0) return ReplyError(res, 404, "no embedded log source to append to", "source");
+  std::string lines;
+  const size_t first = req.body.find_first_not_of(" \t\r\n");
+  if (first != std::string::npos && req.body[first] == '[') {
+    rapidjson::Document doc;
+    doc.Parse(req.body.c_str(), req.body.size());
+    if (doc.HasParseError() || !doc.IsArray()) {
+      return ReplyError(res, 400, "the body starts with '[' but is not a JSON array", "body");
+    }
+    for (const auto& element : doc.GetArray()) {
+      rapidjson::StringBuffer buf;
+      JsonWriter w(buf);
+      element.Accept(w);
+      absl::StrAppend(&lines, buf.GetString(), "\n");
+    }
+  } else {
+    lines = req.body;
+  }
+  std::istringstream in(lines);
+  engine::IngestOptions options;
+  options.batch_lines = std::numeric_limits<size_t>::max() / 2;  // one transaction
+  absl::StatusOr<engine::IngestResult> result;
+  {
+    std::lock_guard<std::mutex> lock(impl.writer_mu);
+    if (impl.writer == nullptr) {
+      store::SqliteOptions so;
+      so.path = impl.store_path;
+      auto opened = store::OpenSqliteStore(so);
+      if (!opened.ok()) return ReplyError(res, 503, opened.status().message());
+      impl.writer = std::move(*opened);
+    }
+    result = engine::IngestLines(impl.catalog->sources[source], impl.writer.get(), in, options);
+  }
+  if (!result.ok()) return ReplyError(res, 503, result.status().message());
+  ReplyJson(res, 200,
+            absl::StrCat("{\"appended\":", result->appended,
+                         ",\"last_position\":", result->last_position, "}"));
+}
+
+}  // namespace
+
+void Server::Impl::RegisterViewRoutes() {
+  http.Get("/views", [this](const httplib::Request&, httplib::Response& res) {
+    auto reader = Reader();
+    if (!reader.ok()) return ReplyError(res, 503, reader.status().message());
+    auto versions = (*reader)->ListViewVersions();
+    if (!versions.ok()) return ReplyError(res, 503, versions.status().message());
+    rapidjson::StringBuffer buf;
+    JsonWriter w(buf);
+    w.StartObject();
+    w.Key("views");
+    w.StartArray();
+    for (size_t v = 0; v < views.size(); ++v) {
+      const ViewApi& api = views[v];
+      w.StartObject();
+      w.Key("name");
+      w.String(api.view.c_str());
+      w.Key("source");
+      w.String(catalog->sources[catalog->views[v].source].config.name.c_str());
+      w.Key("columns");
+      w.StartArray();
+      for (const auto& c : api.table.columns) {
+        w.StartObject();
+        w.Key("name");
+        w.String(c.name.c_str());
+        w.Key("type");
+        w.String(std::string(TypeName(c.type)).c_str());
+        w.EndObject();
+      }
+      w.EndArray();
+      w.Key("key");
+      w.StartArray();
+      for (int k : api.table.key) w.String(api.table.columns[k].name.c_str());
+      w.EndArray();
+      w.Key("indexes");
+      w.StartArray();
+      for (const auto& index : api.table.indexes) {
+        w.StartArray();
+        for (const auto& c : index.columns) w.String(c.c_str());
+        w.EndArray();
+      }
+      w.EndArray();
+      w.Key("sortable");
+      w.StartArray();
+      for (int c : api.sortable) w.String(api.table.columns[c].name.c_str());
+      w.EndArray();
+      w.Key("time_column");
+      api.time_column ? w.String(api.table.columns[*api.time_column].name.c_str()) : w.Null();
+      w.Key("version");
+      int64_t version = 0;
+      for (const auto& vv : *versions) {
+        if (vv.view == api.view && vv.active) version = vv.version;
+      }
+      w.Int64(version);
+      w.Key("applied_position");
+      w.Int64(AppliedPosition(static_cast<int>(v)));
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+    ReplyJson(res, 200, buf.GetString());
+  });
+  // /views/{view} and /views/{view}/{key...} (GET /views/rebuild, an ops route, is registered
+  // first and wins).
+  http.Get(R"(/views/([^/]+)(/.+)?)", [this](const httplib::Request& req, httplib::Response& res) {
+    const std::vector<std::string> segments = PathSegments(req.path, 1);
+    const int view = catalog->FindView(segments.front());
+    if (view < 0) return ReplyError(res, 404, "no such view", "view");
+    if (segments.size() == 1) return ServeQuery(*this, view, Mode::kNative, req, res);
+    ServeRow(*this, view, {segments.begin() + 1, segments.end()}, req, res);
+  });
+  for (const auto& [path, view] : by_path) {
+    const int v = view;
+    http.Get(path, [this, v](const httplib::Request& req, httplib::Response& res) {
+      ServeQuery(*this, v, Mode::kCompat, req, res);
+    });
+    http.Get(path + "/(.+)", [this, v](const httplib::Request& req, httplib::Response& res) {
+      ServeRow(*this, v, PathSegments(req.path, 1), req, res);
+    });
+  }
+  http.Post("/events", [this](const httplib::Request& req, httplib::Response& res) {
+    AppendEvents(*this, req, res);
+  });
+}
+
+}  // namespace sv::server

@@ -1,0 +1,117 @@
+// Prometheus families of the server. Engine totals come from the monitor at scrape time (the
+// monitor's counters are the store's persisted totals, so they survive restarts); lag and
+// staleness are read from the store like /lags.
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
+#include "common/time_util.h"
+#include "server/server_internal.h"
+
+namespace sv::server {
+namespace {
+
+// Counters only move forward: add what the total gained since the last scrape.
+void AdvanceTo(metrics::Counter* c, double total) {
+  if (c != nullptr && total > c->Value()) c->Inc(total - c->Value());
+}
+
+}  // namespace
+
+void Server::Impl::RegisterMetrics() {
+  upserts = registry.GetHistogram(
+      "streamview_upserts_duration_seconds",
+      "Duration of one batch transaction (view rows, gate state and position together)",
+      metrics::Registry::DefaultLatencyBuckets());
+  registry.AddCollector([this](metrics::Registry& r) {
+    const engine::MonitorSnapshot snap = monitor->Snapshot();
+    for (const auto& [name, total] : snap.counters) {
+      // "<source>/type/<EventType>" or "<source>/<outcome>_total"
+      const std::vector<std::string> parts = absl::StrSplit(name, '/');
+      if (parts.size() == 3 && parts[1] == "type") {
+        AdvanceTo(r.GetCounter("streamview_events_total", "Events applied, by event type",
+                               {{"source", parts[0]}, {"type", parts[2]}}),
+                  static_cast<double>(total));
+        continue;
+      }
+      if (parts.size() != 2) continue;
+      std::string outcome = parts[1];
+      if (absl::EndsWith(outcome, "_total")) outcome.resize(outcome.size() - 6);
+      AdvanceTo(r.GetCounter("streamview_gate_outcomes_total",
+                             "Records by what the ordering gate and the projections did with them",
+                             {{"source", parts[0]}, {"outcome", outcome}}),
+                static_cast<double>(total));
+      if (outcome == "duplicates") {
+        AdvanceTo(r.GetCounter("streamview_duplicates_total", "Duplicate events skipped",
+                               {{"source", parts[0]}}),
+                  static_cast<double>(total));
+      } else if (outcome == "out_of_order") {
+        AdvanceTo(r.GetCounter("streamview_out_of_order_total",
+                               "Events older than the key's last sequence, skipped",
+                               {{"source", parts[0]}}),
+                  static_cast<double>(total));
+      } else if (outcome == "dead_letters") {
+        for (const auto& plan : catalog->views) {
+          if (catalog->sources[plan.source].config.name != parts[0]) continue;
+          AdvanceTo(r.GetCounter("streamview_view_errors_total",
+                                 "Events of the view's source that went to the dead-letter store",
+                                 {{"view", plan.name}}),
+                    static_cast<double>(total));
+        }
+      }
+    }
+    r.GetGauge("streamview_started", "1 once the engine has opened its views")
+        ->Set(snap.started ? 1 : 0);
+    r.GetGauge("streamview_store_up", "1 while the last store operation succeeded")
+        ->Set(snap.store_ok ? 1 : 0);
+    r.GetGauge("streamview_rebuild_running", "1 while a rebuild runs")
+        ->Set(snap.rebuild.running ? 1 : 0);
+    if (!snap.rebuild.running && snap.rebuild.finished_us != 0) {
+      const std::vector<std::string> all = [&] {
+        std::vector<std::string> names;
+        for (const auto& plan : catalog->views) names.push_back(plan.name);
+        return names;
+      }();
+      for (const std::string& view : snap.rebuild.views.empty() ? all : snap.rebuild.views) {
+        r.GetGauge("streamview_rebuild_duration_seconds", "Duration of the view's last rebuild",
+                   {{"view", view}})
+            ->Set(snap.rebuild.seconds);
+      }
+    }
+    auto reader = Reader();
+    if (!reader.ok()) return;
+    auto positions = (*reader)->AllPositions();
+    auto end = (*reader)->LogEnd();
+    if (!positions.ok() || !end.ok()) return;
+    const int64_t now = Clock::Real()->NowMicros();
+    for (const auto& plan : catalog->views) {
+      const std::string& source = catalog->sources[plan.source].config.name;
+      auto it = positions->find({source, 0});
+      const int64_t applied = it == positions->end() ? 0 : it->second;
+      const int64_t lag = std::max<int64_t>(0, *end - applied);
+      r.GetGauge("streamview_view_lag_events", "Log records not yet applied to the view",
+                 {{"view", plan.name}})
+          ->Set(static_cast<double>(lag));
+      double staleness = 0;
+      if (lag > 0) {
+        std::vector<store::LogRecord> next;
+        if ((*reader)->ReadLog(applied, 1, &next).ok() && !next.empty()) {
+          staleness = static_cast<double>(now - next.front().log_time_us) / 1e6;
+        }
+      }
+      r.GetGauge("streamview_view_staleness_seconds",
+                 "Age of the oldest event the view has not applied yet (0 when caught up)",
+                 {{"view", plan.name}})
+          ->Set(staleness);
+      r.GetGauge("streamview_view_applied_position", "Last log position applied to the view",
+                 {{"view", plan.name}})
+          ->Set(static_cast<double>(applied));
+    }
+    r.GetGauge("streamview_log_end_position", "Last position of the embedded log")
+        ->Set(static_cast<double>(*end));
+  });
+}
+
+}  // namespace sv::server
