@@ -1,5 +1,6 @@
 #include "engine/monitor.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace sv::engine {
@@ -41,6 +42,16 @@ void Monitor::SetRebuildLine(const std::string& line) {
 MonitorSnapshot Monitor::Snapshot() const {
   std::lock_guard<std::mutex> lock(mu_);
   return state_;
+}
+
+int64_t Monitor::AppliedPosition(const std::string& source) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  int64_t position = 0;
+  for (const SourceProgress& s : state_.sources) {
+    if (s.name != source) continue;
+    for (const auto& [partition, applied] : s.applied) position = std::max(position, applied);
+  }
+  return position;
 }
 
 bool Monitor::WaitForPosition(const std::string& source, int64_t position,

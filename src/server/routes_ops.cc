@@ -232,6 +232,14 @@ void DeadLetterCommand(Server::Impl& impl, const httplib::Request& req, httplib:
 
 }  // namespace
 
+void ServeRebuildProgress(Server::Impl& impl, const httplib::Request& req, httplib::Response& res) {
+  if (!Authorized(impl, req, res)) return;
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  WriteRebuild(w, impl.monitor->Snapshot().rebuild);
+  ReplyJson(res, 200, buf.GetString());
+}
+
 void Server::Impl::RegisterOpsRoutes() {
   http.Get("/lags", [this](const httplib::Request& req, httplib::Response& res) {
     if (!Authorized(*this, req, res)) return;
@@ -240,13 +248,6 @@ void Server::Impl::RegisterOpsRoutes() {
     rapidjson::StringBuffer buf;
     JsonWriter w(buf);
     WriteLags(w, *this, *lags);
-    ReplyJson(res, 200, buf.GetString());
-  });
-  http.Get("/views/rebuild", [this](const httplib::Request& req, httplib::Response& res) {
-    if (!Authorized(*this, req, res)) return;
-    rapidjson::StringBuffer buf;
-    JsonWriter w(buf);
-    WriteRebuild(w, monitor->Snapshot().rebuild);
     ReplyJson(res, 200, buf.GetString());
   });
   http.Post("/views/rebuild", [this](const httplib::Request& req, httplib::Response& res) {

@@ -249,6 +249,16 @@ void AppendEvents(Server::Impl& impl, const httplib::Request& req, httplib::Resp
 }  // namespace
 
 void Server::Impl::RegisterViewRoutes() {
+  // httplib tries routes in registration order (a regex match each): hot read routes first.
+  for (const auto& [path, view] : by_path) {
+    const int v = view;
+    http.Get(path, [this, v](const httplib::Request& req, httplib::Response& res) {
+      ServeQuery(*this, v, Mode::kCompat, req, res);
+    });
+    http.Get(path + "/(.+)", [this, v](const httplib::Request& req, httplib::Response& res) {
+      ServeRow(*this, v, PathSegments(req.path, 1), req, res);
+    });
+  }
   http.Get("/views", [this](const httplib::Request&, httplib::Response& res) {
     auto reader = Reader();
     if (!reader.ok()) return ReplyError(res, 503, reader.status().message());
@@ -313,20 +323,14 @@ void Server::Impl::RegisterViewRoutes() {
   // first and wins).
   http.Get(R"(/views/([^/]+)(/.+)?)", [this](const httplib::Request& req, httplib::Response& res) {
     const std::vector<std::string> segments = PathSegments(req.path, 1);
+    if (segments.size() == 1 && segments.front() == "rebuild") {
+      return ServeRebuildProgress(*this, req, res);
+    }
     const int view = catalog->FindView(segments.front());
     if (view < 0) return ReplyError(res, 404, "no such view", "view");
     if (segments.size() == 1) return ServeQuery(*this, view, Mode::kNative, req, res);
     ServeRow(*this, view, {segments.begin() + 1, segments.end()}, req, res);
   });
-  for (const auto& [path, view] : by_path) {
-    const int v = view;
-    http.Get(path, [this, v](const httplib::Request& req, httplib::Response& res) {
-      ServeQuery(*this, v, Mode::kCompat, req, res);
-    });
-    http.Get(path + "/(.+)", [this, v](const httplib::Request& req, httplib::Response& res) {
-      ServeRow(*this, v, PathSegments(req.path, 1), req, res);
-    });
-  }
   http.Post("/events", [this](const httplib::Request& req, httplib::Response& res) {
     AppendEvents(*this, req, res);
   });

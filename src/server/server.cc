@@ -147,15 +147,24 @@ absl::StatusOr<store::Store*> Server::Impl::Reader() {
 }
 
 int64_t Server::Impl::AppliedPosition(int view) const {
-  const std::string& source = catalog->sources[catalog->views[view].source].config.name;
-  const engine::MonitorSnapshot snap = monitor->Snapshot();
-  for (const auto& s : snap.sources) {
-    if (s.name != source) continue;
-    int64_t pos = 0;
-    for (const auto& [partition, applied] : s.applied) pos = std::max(pos, applied);
-    return pos;
-  }
-  return 0;
+  return monitor->AppliedPosition(catalog->sources[catalog->views[view].source].config.name);
+}
+
+metrics::Histogram* Server::Impl::RequestHistogram(const std::string& method,
+                                                   const std::string& path, int status) {
+  // The registry's lookup builds label vectors under a lock; requests hit a few dozen children
+  // at most, so each worker thread remembers the ones it has used.
+  thread_local std::unordered_map<std::string, metrics::Histogram*> cache;
+  std::string route = RouteLabel(*this, path);
+  std::string key = absl::StrCat(method, " ", route, " ", status);
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
+  metrics::Histogram* h = registry.GetHistogram(
+      "http_requests_duration_seconds", "HTTP request latency by route, method and status",
+      metrics::Registry::DefaultLatencyBuckets(),
+      {{"method", method}, {"route", std::move(route)}, {"status", std::to_string(status)}});
+  cache.emplace(std::move(key), h);
+  return h;
 }
 
 Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -198,6 +207,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
   self->http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   self->http.set_payload_max_length(64 << 20);
   self->http.set_keep_alive_max_count(100'000);
+  // Responses are small and written in pieces: without NODELAY, Nagle + delayed ACK add 40 ms.
+  self->http.set_tcp_nodelay(true);
   self->RegisterMetrics();
   // Request timing: a worker thread handles a request from routing to logging, so the start
   // stamp can live in a thread_local.
@@ -214,12 +225,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
   self->http.set_logger([self, now_us](const httplib::Request& req, const httplib::Response& res) {
     const int64_t start_us = request_start_us != 0 ? request_start_us : now_us();
     const double seconds = static_cast<double>(now_us() - start_us) / 1e6;
-    metrics::Histogram* h = self->registry.GetHistogram(
-        "http_requests_duration_seconds", "HTTP request latency by route, method and status",
-        metrics::Registry::DefaultLatencyBuckets(),
-        {{"method", req.method},
-         {"route", RouteLabel(*self, req.path)},
-         {"status", std::to_string(res.status)}});
+    metrics::Histogram* h = self->RequestHistogram(req.method, req.path, res.status);
     if (h != nullptr) h->Observe(seconds);
     if (res.status >= 500) {
       LogLine("error", "http request failed",

@@ -56,6 +56,9 @@ struct Server::Impl {
   absl::StatusOr<store::Store*> Reader();
   // Applied position of the view's source (0 before any commit).
   int64_t AppliedPosition(int view) const;
+  // The request-latency histogram child for this method, route and status.
+  metrics::Histogram* RequestHistogram(const std::string& method, const std::string& path,
+                                       int status);
 
   void RegisterViewRoutes();
   void RegisterOpsRoutes();
@@ -69,6 +72,8 @@ void ReplyError(httplib::Response& res, int status, absl::string_view message,
                 absl::string_view parameter = {});
 // Bearer-token check for ops routes: false after replying 401 (none) or 403 (wrong).
 bool Authorized(const Server::Impl& impl, const httplib::Request& req, httplib::Response& res);
+// GET /views/rebuild (reached through the /views/{view} route, which is matched first).
+void ServeRebuildProgress(Server::Impl& impl, const httplib::Request& req, httplib::Response& res);
 // Decoded path segments after `prefix_segments` segments ("/views/v/a/b" -> from 2: a, b).
 std::vector<std::string> PathSegments(const std::string& path, size_t prefix_segments);
 

@@ -79,7 +79,7 @@ views:
       last_event_id: text
       updated_at: timestamp
     indexes:
-      - [status, -updated_at]
+      - [status, updated_at]     # ascending: serves both sort directions
       - [customer_id]
       - [updated_at]
     api:
@@ -278,7 +278,7 @@ TEST(ConfigTest, LoadsOrdersExample) {
   EXPECT_EQ(orders.columns[6].loc.column, 7);
 
   ASSERT_EQ(orders.indexes.size(), 3u);
-  EXPECT_THAT(orders.indexes[0].columns, ElementsAre("status", "-updated_at"));
+  EXPECT_THAT(orders.indexes[0].columns, ElementsAre("status", "updated_at"));
   EXPECT_EQ(orders.indexes[0].loc.line, 58);
   EXPECT_THAT(orders.indexes[1].columns, ElementsAre("customer_id"));
   EXPECT_EQ(orders.indexes[1].loc.line, 59);
