@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
 #include "common/time_util.h"
 #include "config/config.h"
 #include "engine/engine.h"
@@ -28,28 +29,8 @@ std::atomic<bool> g_stop{false};
 
 void OnSignal(int) { g_stop.store(true); }
 
-std::string JsonEscape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
 // One JSON object per line on stderr: structured logs a collector can parse.
-void Log(const char* level, std::string_view msg) {
-  std::fprintf(stderr, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\"}\n",
-               FormatTime(Clock::Real()->NowMicros()).c_str(), level, JsonEscape(msg).c_str());
-}
+void Log(const char* level, std::string_view msg) { LogJson(level, msg); }
 
 int Fail(const absl::Status& s) {
   Log("error", std::string(s.message()));

@@ -7,6 +7,7 @@
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
 #include "common/status_macros.h"
 #include "common/time_util.h"
 #include "source/log/log_source.h"
@@ -185,6 +186,14 @@ absl::Status Engine::Commit() {
       for (const auto& [part, pos] : c.positions) st.applied[part] = pos;
       if (!st.records.empty()) st.last_event_time_us = st.records.back().log_time_us;
       if (options_.monitor != nullptr) options_.monitor->AddCounters(c.counters);
+      for (const store::DeadLetter& dl : c.dead_letters) {
+        LogJson("warn", "dead letter",
+                {{"source", dl.source},
+                 {"key", dl.key},
+                 {"position", std::to_string(dl.position)},
+                 {"reason", dl.reason},
+                 {"parks_key", dl.parks_key ? "true" : "false"}});
+      }
       c.Clear();
     }
     PublishProgress();

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
 #include "common/time_util.h"
 #include "server/json.h"
 #include "server/server_internal.h"
@@ -69,12 +70,6 @@ std::string RouteLabel(const Server::Impl& impl, const std::string& path) {
     if (path == f) return f;
   }
   return "other";
-}
-
-void LogLine(const char* level, const std::string& msg, const std::string& extra_json) {
-  std::fprintf(stderr, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\"%s}\n",
-               FormatTime(Clock::Real()->NowMicros()).c_str(), level, msg.c_str(),
-               extra_json.c_str());
 }
 
 }  // namespace
@@ -228,9 +223,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
     metrics::Histogram* h = self->RequestHistogram(req.method, req.path, res.status);
     if (h != nullptr) h->Observe(seconds);
     if (res.status >= 500) {
-      LogLine("error", "http request failed",
-              absl::StrCat(",\"method\":\"", req.method, "\",\"route\":\"",
-                           RouteLabel(*self, req.path), "\",\"status\":", res.status));
+      LogJson("error", "http request failed",
+              {{"method", req.method},
+               {"route", RouteLabel(*self, req.path)},
+               {"status", std::to_string(res.status)}});
     }
   });
   self->http.set_error_handler([](const httplib::Request&, httplib::Response& res) {
@@ -263,8 +259,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
         absl::StrCat("server: cannot listen on ", config.server.host, ":", config.server.port));
   }
   self->listener = std::thread([self] { self->http.listen_after_bind(); });
-  LogLine("info", "server listening",
-          absl::StrCat(",\"host\":\"", config.server.host, "\",\"port\":", self->port));
+  LogJson("info", "server listening",
+          {{"host", config.server.host}, {"port", std::to_string(self->port)}});
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 
