@@ -57,7 +57,10 @@ std::optional<int64_t> ParseTime(std::string_view s) {
       s[7] != '-' || !Digits(s, 8, 2, &day)) {
     return std::nullopt;
   }
-  if (month < 1 || month > 12 || day < 1 || day > 31) return std::nullopt;
+  if (month < 1 || month > 12 || day < 1) return std::nullopt;
+  static constexpr int kDaysInMonth[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  if (day > kDaysInMonth[month - 1] + (month == 2 && leap ? 1 : 0)) return std::nullopt;
   int64_t micros = DaysFromCivil(year, month, day) * 86'400'000'000LL;
   if (s.size() == 10) return micros;
   if (s[10] != 'T' && s[10] != 't' && s[10] != ' ') return std::nullopt;

@@ -184,7 +184,8 @@ absl::Status Engine::Commit() {
     for (SourceState& st : sources_) {
       Changes& c = st.processor->changes();
       for (const auto& [part, pos] : c.positions) st.applied[part] = pos;
-      if (!st.records.empty()) st.last_event_time_us = st.records.back().log_time_us;
+      if (st.pending_event_time_us != 0) st.last_event_time_us = st.pending_event_time_us;
+      st.pending_event_time_us = 0;
       if (options_.monitor != nullptr) options_.monitor->AddCounters(c.counters);
       for (const store::DeadLetter& dl : c.dead_letters) {
         LogJson("warn", "dead letter",
@@ -231,6 +232,7 @@ absl::StatusOr<size_t> Engine::PollAndProcess(size_t max) {
       pending_latency_.push_back(r.log_time_us);
     }
     SV_RETURN_IF_ERROR(st.processor->ExpireStashes(st.records.back().log_time_us));
+    st.pending_event_time_us = st.records.back().log_time_us;
   }
   if (seen == 0) {
     // Nothing new: a gap can still expire by the wall clock.
@@ -334,7 +336,7 @@ absl::StatusOr<IngestResult> IngestLines(const projection::SourcePlan& source, s
   const auto started = std::chrono::steady_clock::now();
   Decoder decoder(&source);
   std::vector<store::LogRecord> batch;
-  batch.reserve(batch_lines);
+  batch.reserve(std::min<size_t>(batch_lines, 10'000));
   std::string line;
   auto flush = [&]() -> absl::Status {
     if (batch.empty()) return absl::OkStatus();

@@ -81,7 +81,8 @@ class Engine {
     std::unique_ptr<Processor> processor;
     std::vector<source::SourceRecord> records;
     std::map<int32_t, int64_t> applied;  // committed positions, for the monitor
-    int64_t last_event_time_us = 0;
+    int64_t last_event_time_us = 0;      // log time of the last committed record
+    int64_t pending_event_time_us = 0;   // ... of the last record of the uncommitted batch
   };
 
   Engine(const config::Config& config, const EngineOptions& options);

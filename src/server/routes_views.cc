@@ -256,7 +256,7 @@ void Server::Impl::RegisterViewRoutes() {
       ServeQuery(*this, v, Mode::kCompat, req, res);
     });
     http.Get(path + "/(.+)", [this, v](const httplib::Request& req, httplib::Response& res) {
-      ServeRow(*this, v, PathSegments(req.path, 1), req, res);
+      ServeRow(*this, v, PathSegments(req, 1), req, res);
     });
   }
   http.Get("/views", [this](const httplib::Request&, httplib::Response& res) {
@@ -322,7 +322,7 @@ void Server::Impl::RegisterViewRoutes() {
   // /views/{view} and /views/{view}/{key...} (GET /views/rebuild, an ops route, is registered
   // first and wins).
   http.Get(R"(/views/([^/]+)(/.+)?)", [this](const httplib::Request& req, httplib::Response& res) {
-    const std::vector<std::string> segments = PathSegments(req.path, 1);
+    const std::vector<std::string> segments = PathSegments(req, 1);
     if (segments.size() == 1 && segments.front() == "rebuild") {
       return ServeRebuildProgress(*this, req, res);
     }

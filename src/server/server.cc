@@ -111,14 +111,18 @@ bool Authorized(const Server::Impl& impl, const httplib::Request& req, httplib::
   return true;
 }
 
-std::vector<std::string> PathSegments(const std::string& path, size_t prefix_segments) {
+std::vector<std::string> PathSegments(const httplib::Request& req, size_t prefix_segments) {
+  // Split the raw target, then decode each segment once: req.path is already decoded, so an
+  // encoded '/' or '%' inside a key would be split or decoded twice.
+  std::string raw = req.target.empty() ? req.path : req.target;
+  raw = raw.substr(0, raw.find('?'));
   std::vector<std::string> out;
   size_t start = 1, index = 0;
-  while (start <= path.size()) {
-    size_t end = path.find('/', start);
-    if (end == std::string::npos) end = path.size();
+  while (start <= raw.size()) {
+    size_t end = raw.find('/', start);
+    if (end == std::string::npos) end = raw.size();
     if (index++ >= prefix_segments) {
-      out.push_back(httplib::detail::decode_url(path.substr(start, end - start), false));
+      out.push_back(httplib::detail::decode_url(raw.substr(start, end - start), false));
     }
     start = end + 1;
   }
@@ -204,6 +208,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
   self->http.set_keep_alive_max_count(100'000);
   // Responses are small and written in pieces: without NODELAY, Nagle + delayed ACK add 40 ms.
   self->http.set_tcp_nodelay(true);
+  // An idle keep-alive connection holds a worker until this expires, also at shutdown.
+  self->http.set_keep_alive_timeout(2);
   self->RegisterMetrics();
   // Request timing: a worker thread handles a request from routing to logging, so the start
   // stamp can live in a thread_local.

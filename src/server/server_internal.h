@@ -75,6 +75,6 @@ bool Authorized(const Server::Impl& impl, const httplib::Request& req, httplib::
 // GET /views/rebuild (reached through the /views/{view} route, which is matched first).
 void ServeRebuildProgress(Server::Impl& impl, const httplib::Request& req, httplib::Response& res);
 // Decoded path segments after `prefix_segments` segments ("/views/v/a/b" -> from 2: a, b).
-std::vector<std::string> PathSegments(const std::string& path, size_t prefix_segments);
+std::vector<std::string> PathSegments(const httplib::Request& req, size_t prefix_segments);
 
 }  // namespace sv::server
