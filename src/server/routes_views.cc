@@ -8,6 +8,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "engine/engine.h"
 #include "rapidjson/document.h"
 #include "server/json.h"
@@ -47,11 +48,21 @@ bool AwaitPosition(Server::Impl& impl, int view, const httplib::Request& req,
   return false;
 }
 
+// The query parameters in URL order (httplib's req.params is sorted by name), so errors name
+// the first bad parameter as sent and Link headers keep the client's order.
 Params QueryParams(const httplib::Request& req) {
   Params params;
-  for (const auto& [name, value] : req.params) {
+  const size_t q = req.target.find('?');
+  if (q == std::string::npos) return params;
+  for (absl::string_view pair : absl::StrSplit(req.target.substr(q + 1), '&')) {
+    if (pair.empty()) continue;
+    const size_t eq = pair.find('=');
+    std::string name = httplib::detail::decode_url(std::string(pair.substr(0, eq)), true);
     if (name == "min_position") continue;  // read-your-writes, handled before the query
-    params.emplace_back(name, value);
+    std::string value = eq == absl::string_view::npos
+                            ? std::string()
+                            : httplib::detail::decode_url(std::string(pair.substr(eq + 1)), true);
+    params.emplace_back(std::move(name), std::move(value));
   }
   return params;
 }
