@@ -15,7 +15,10 @@
 
 #define SV_ASSIGN_OR_RETURN(lhs, expr) \
   SV_ASSIGN_OR_RETURN_IMPL(SV_CONCAT(sv_statusor_, __LINE__), lhs, expr)
+// `tmp` and `lhs` are declarations, which parentheses would break.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define SV_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                             \
   if (!tmp.ok()) return tmp.status();            \
   lhs = std::move(tmp).value()
+// NOLINTEND(bugprone-macro-parentheses)
