@@ -19,7 +19,15 @@ store::TableSpec TableFor(const projection::ViewPlan& view, int64_t version) {
   t.name = absl::StrCat(view.name, "__v", version);
   for (const auto& c : view.columns) t.columns.push_back({c.name, c.type});
   t.key = view.key;
-  for (const auto& idx : view.indexes) t.indexes.push_back({idx});
+  for (const auto& idx : view.indexes) {
+    // An ascending prefix of the primary key is already served by the key's own B-tree (every
+    // backend stores the key ordered): building it would only cost writes.
+    bool key_prefix = idx.size() <= view.key.size();
+    for (size_t i = 0; key_prefix && i < idx.size(); ++i) {
+      key_prefix = idx[i] == view.columns[view.key[i]].name;
+    }
+    if (!key_prefix) t.indexes.push_back({idx});
+  }
   return t;
 }
 

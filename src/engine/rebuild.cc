@@ -197,14 +197,16 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
     for (int v : source.views) {
       if (wanted[v]) to_build.push_back(v);
     }
-    using Entries = std::vector<std::pair<const std::string*, const std::string*>>;
+    // (key, encoded row); the row is freed once written, so SQLite's sorter and page cache reuse
+    // that memory instead of growing the peak.
+    using Entries = std::vector<std::pair<const std::string*, EncodedRow*>>;
     auto sort_view = [&workers](int v) {
       Entries entries;
       size_t total = 0;
       for (Worker& w : workers) total += w.rows->rows(v).size();
       entries.reserve(total);
       for (Worker& w : workers) {
-        for (const auto& [k, row] : w.rows->rows(v)) entries.emplace_back(&k, &row);
+        for (auto& [k, row] : w.rows->rows(v)) entries.emplace_back(&k, &row);
       }
       std::sort(entries.begin(), entries.end(),
                 [](const auto& a, const auto& b) { return *a.first < *b.first; });
@@ -250,10 +252,12 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
       absl::Status decode_status;
       SV_RETURN_IF_ERROR(store_->BulkInsert(b.table, [&]() -> const Row* {
         if (next >= entries.size()) return nullptr;
-        if (!DecodeRow(*entries[next++].second, &row)) {
+        EncodedRow* encoded = entries[next++].second;
+        if (!DecodeRow(encoded->bytes(), &row)) {
           decode_status = absl::InternalError("corrupt row encoding");
           return nullptr;
         }
+        encoded->Release();
         return &row;
       }));
       SV_RETURN_IF_ERROR(decode_status);
@@ -265,7 +269,7 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
       // The rows are in the table now: give their memory back before the next view.
       entries = Entries();
       for (Worker& w : workers) {
-        absl::flat_hash_map<std::string, std::string>().swap(w.rows->rows(v));
+        MemoryRowSet::Rows().swap(w.rows->rows(v));
       }
       built.push_back(std::move(b));
     }

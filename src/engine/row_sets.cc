@@ -86,14 +86,14 @@ absl::StatusOr<const Row*> MemoryRowSet::Find(int view, const std::string& key,
                                               const Row& /*key_values*/) {
   auto it = views_[view].find(key);
   if (it == views_[view].end()) return nullptr;
-  if (!DecodeRow(it->second, &scratch_)) return absl::InternalError("corrupt row encoding");
+  if (!DecodeRow(it->second.bytes(), &scratch_)) return absl::InternalError("corrupt row encoding");
   return &scratch_;
 }
 
 void MemoryRowSet::Put(int view, const std::string& key, Row row) {
-  auto [it, inserted] = views_[view].try_emplace(key);
-  it->second.clear();
-  EncodeRow(row, &it->second);
+  encoded_.clear();
+  EncodeRow(row, &encoded_);
+  views_[view][key].Assign(encoded_);
 }
 
 void MemoryRowSet::Erase(int view, const std::string& key) { views_[view].erase(key); }

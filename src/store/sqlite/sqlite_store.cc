@@ -231,7 +231,7 @@ struct TableStmt {
 constexpr int64_t kBulkRowsPerTxn = 250'000;  // short write-lock holds for live writers
 constexpr size_t kBulkMaxRowsPerStmt = 256;
 constexpr int64_t kCacheKibNormal = 65536;
-constexpr int64_t kCacheKibBulk = 262144;
+constexpr int64_t kCacheKibBulk = 65536;
 // QueryView statements cached per connection; IN lists of many lengths make many texts.
 constexpr size_t kMaxQueryStmts = 64;
 
@@ -539,7 +539,10 @@ absl::Status SqliteStore::Configure() {
     checkpointer_ = std::make_unique<sqlite::Checkpointer>(options_.path, kCheckpointIntervalMs);
   }
   return Exec(absl::StrCat("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF; ",
-                           "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-", cache_kib, ";"));
+                           "PRAGMA temp_store=", options_.bulk_mode ? "FILE" : "MEMORY",
+                           "; PRAGMA cache_size=-", cache_kib, ";",
+                           // Index builds after a bulk load sort with helper threads.
+                           options_.bulk_mode ? "PRAGMA threads=2;" : ""));
 }
 
 absl::Status SqliteStore::Exec(const std::string& sql) {
