@@ -7,7 +7,16 @@ namespace sv::engine {
 CachedRowSet::Entry& CachedRowSet::Slot(int view, const std::string& key, bool* created) {
   auto [it, inserted] = views_[view].try_emplace(key);
   *created = inserted;
-  if (inserted) ++entries_;
+  if (inserted) {
+    ++entries_;
+    // Clean in the previous generation (everything there was committed): move it back.
+    auto old = previous_[view].find(key);
+    if (old != previous_[view].end()) {
+      it->second = std::move(old->second);
+      previous_[view].erase(old);
+      *created = false;
+    }
+  }
   return it->second;
 }
 
@@ -73,11 +82,18 @@ void CachedRowSet::Committed() {
     if (it != views_[view].end()) it->second.dirty = false;
   }
   dirty_.clear();
-  if (entries_ > capacity_) Reset();
+  if (entries_ > capacity_ / 2) {
+    for (size_t v = 0; v < views_.size(); ++v) {
+      previous_[v] = std::move(views_[v]);
+      views_[v] = Rows();
+    }
+    entries_ = 0;
+  }
 }
 
 void CachedRowSet::Reset() {
   for (auto& m : views_) m.clear();
+  for (auto& m : previous_) m.clear();
   dirty_.clear();
   entries_ = 0;
 }

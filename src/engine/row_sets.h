@@ -22,7 +22,11 @@ class CachedRowSet : public projection::RowSet {
  public:
   // tables[v]: the physical table each view writes to.
   CachedRowSet(store::Store* store, std::vector<store::TableSpec> tables, size_t capacity)
-      : store_(store), tables_(std::move(tables)), capacity_(capacity), views_(tables_.size()) {}
+      : store_(store),
+        tables_(std::move(tables)),
+        capacity_(capacity),
+        views_(tables_.size()),
+        previous_(tables_.size()) {}
 
   absl::StatusOr<const Row*> Find(int view, const std::string& key, const Row& key_values) override;
   void Put(int view, const std::string& key, Row row) override;
@@ -45,11 +49,18 @@ class CachedRowSet : public projection::RowSet {
   };
   Entry& Slot(int view, const std::string& key, bool* created);
 
+  using Rows = absl::flat_hash_map<std::string, Entry>;
+
   store::Store* store_;
   std::vector<store::TableSpec> tables_;
   size_t capacity_;
   size_t entries_ = 0;
-  std::vector<absl::flat_hash_map<std::string, Entry>> views_;
+  // Two generations approximate LRU at hash-map cost: rows touched since the last rotation
+  // live in views_; when it fills half the capacity it becomes previous_, whose rows move back
+  // on their next touch and are dropped at the rotation after. A full cache so keeps the hot
+  // rows instead of starting cold.
+  std::vector<Rows> views_;
+  std::vector<Rows> previous_;
   std::vector<std::pair<int, std::string>> dirty_;
 };
 
