@@ -122,15 +122,38 @@ std::string FormatTime(int64_t micros) {
   unsigned m, d;
   CivilFromDays(days, &y, &m, &d);
   const int64_t secs = rem / 1'000'000;
-  int64_t frac = rem % 1'000'000;
-  char buf[48];
-  int n = std::snprintf(buf, sizeof(buf), "%04lld-%02u-%02uT%02lld:%02lld:%02lld",
-                        static_cast<long long>(y), m, d, static_cast<long long>(secs / 3600),
-                        static_cast<long long>(secs / 60 % 60), static_cast<long long>(secs % 60));
-  std::string out(buf, n);
-  char fbuf[16];
-  std::snprintf(fbuf, sizeof(fbuf), ".%06lldZ", static_cast<long long>(frac));
-  out += fbuf;
+  const int64_t frac = rem % 1'000'000;
+  if (y < 0 || y > 9999) {
+    char buf[64];
+    const int n =
+        std::snprintf(buf, sizeof(buf), "%04lld-%02u-%02uT%02lld:%02lld:%02lld.%06lldZ",
+                      static_cast<long long>(y), m, d, static_cast<long long>(secs / 3600),
+                      static_cast<long long>(secs / 60 % 60), static_cast<long long>(secs % 60),
+                      static_cast<long long>(frac));
+    return std::string(buf, n);
+  }
+  // Hot in every JSON response with a timestamp: digits by hand instead of snprintf.
+  std::string out(27, '0');  // YYYY-MM-DDTHH:MM:SS.ffffffZ
+  auto put = [&out](size_t at, int64_t value, int width) {
+    for (int i = width - 1; i >= 0; --i) {
+      out[at + i] = static_cast<char>('0' + value % 10);
+      value /= 10;
+    }
+  };
+  put(0, y, 4);
+  out[4] = '-';
+  put(5, m, 2);
+  out[7] = '-';
+  put(8, d, 2);
+  out[10] = 'T';
+  put(11, secs / 3600, 2);
+  out[13] = ':';
+  put(14, secs / 60 % 60, 2);
+  out[16] = ':';
+  put(17, secs % 60, 2);
+  out[19] = '.';
+  put(20, frac, 6);
+  out[26] = 'Z';
   return out;
 }
 

@@ -1,8 +1,6 @@
 #include "server/json.h"
 
-#include <cinttypes>
-#include <cstdio>
-
+#include "absl/strings/str_cat.h"
 #include "common/time_util.h"
 
 namespace sv::server {
@@ -65,9 +63,7 @@ std::string RowETag(const Row& row) {
     h ^= c;
     h *= 1099511628211ULL;
   }
-  char out[24];
-  std::snprintf(out, sizeof(out), "\"%016" PRIx64 "\"", h);
-  return out;
+  return absl::StrCat("\"", absl::Hex(h, absl::kZeroPad16), "\"");
 }
 
 }  // namespace sv::server
