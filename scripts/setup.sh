@@ -7,6 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libsqlite3-dev sqlite3 libpg-query-dev libsimdjson-dev libyaml-cpp-dev libcli11-dev
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev rapidjson-dev libcpp-httplib-dev
+  librdkafka-dev kcat
   wrk curl
   python3 clang-format clang-tidy
 )

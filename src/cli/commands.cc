@@ -192,13 +192,14 @@ int Run(const CommonOptions& common, bool exit_when_caught_up, const std::string
   return 0;
 }
 
-int Rebuild(const CommonOptions& common, const std::vector<std::string>& views) {
+int Rebuild(const CommonOptions& common, const std::vector<std::string>& views,
+            bool allow_partial) {
   auto config = LoadWithStore(common);
   if (!config.ok()) return Fail(config.status());
   EngineLock lock;
   auto engine = OpenEngine(*config, &lock);
   if (!engine.ok()) return Fail(engine.status());
-  auto stats = (*engine)->Rebuild(views);
+  auto stats = (*engine)->Rebuild(views, allow_partial);
   if (!stats.ok()) return Fail(stats.status());
   struct rusage usage;
   getrusage(RUSAGE_SELF, &usage);

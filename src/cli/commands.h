@@ -16,7 +16,7 @@ int Ingest(const CommonOptions& common, const std::string& file, const std::stri
 // `listen` (host:port) starts the HTTP server even without a `server` section in the config.
 int Run(const CommonOptions& common, bool exit_when_caught_up, const std::string& latency_report,
         const std::string& listen);
-int Rebuild(const CommonOptions& common, const std::vector<std::string>& views);
+int Rebuild(const CommonOptions& common, const std::vector<std::string>& views, bool allow_partial);
 int DlqList(const CommonOptions& common, bool json);
 int DlqReplay(const CommonOptions& common, int64_t id, const std::string& payload_file);
 int DlqDiscard(const CommonOptions& common, int64_t id);

@@ -47,6 +47,9 @@ int main(int argc, char** argv) {
   add_common(rebuild);
   rebuild->add_option("--view", views, "view to rebuild (repeatable)");
   rebuild->add_flag("--all", all, "rebuild every view and the gate state");
+  bool allow_partial = false;
+  rebuild->add_flag("--allow-partial", allow_partial,
+                    "rebuild even when the source's retention dropped its first records");
 
   auto* dlq = app.add_subcommand("dlq", "dead letters and parked keys");
   dlq->require_subcommand(1);
@@ -77,7 +80,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "rebuild: give --view NAME (repeatable) or --all\n");
       return 2;
     }
-    return sv::cli::Rebuild(common, views);
+    return sv::cli::Rebuild(common, views, allow_partial);
   }
   if (*dlq_list) return sv::cli::DlqList(common, json);
   if (*dlq_replay) return sv::cli::DlqReplay(common, id, payload);

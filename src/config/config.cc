@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -373,19 +374,50 @@ absl::StatusOr<SourceConfig> Parser::ParseSource(const Entry& entry) const {
                                        " must be an identifier (letters, digits, '_')"));
   }
   SV_ASSIGN_OR_RETURN(Entries entries, MapEntries(entry.value, entry.key, what));
-  SV_RETURN_IF_ERROR(CheckKeys(entries,
-                               {"kind", "key", "type", "sequence", "event_id", "timestamp",
-                                "first_sequence", "unknown_types", "event_types"},
-                               what));
+  SV_RETURN_IF_ERROR(
+      CheckKeys(entries,
+                {"kind", "key", "type", "sequence", "event_id", "timestamp", "first_sequence",
+                 "unknown_types", "event_types", "brokers", "brokers_env", "topics", "group_id",
+                 "dead_letter_topic", "properties"},
+                what));
   SV_RETURN_IF_ERROR(CheckRequired(entries, "key", entry.key, what));
   SV_RETURN_IF_ERROR(CheckRequired(entries, "event_types", entry.key, what));
   for (const Entry& e : entries) {
     const std::string field = absl::StrCat(Quoted(e.name), " of ", what);
     if (e.name == "kind") {
       SV_ASSIGN_OR_RETURN(source.kind, Name(e, field));
-      if (source.kind != "log") {
+      if (source.kind != "log" && source.kind != "kafka") {
         return Err(e.value, absl::StrCat("unknown source kind ", Quoted(source.kind), " for ", what,
-                                         " (expected one of: log)"));
+                                         " (expected one of: log, kafka)"));
+      }
+    } else if (e.name == "brokers") {
+      SV_ASSIGN_OR_RETURN(source.kafka.brokers, Name(e, field));
+    } else if (e.name == "brokers_env") {
+      SV_ASSIGN_OR_RETURN(std::string var, Name(e, field));
+      const char* value = std::getenv(var.c_str());
+      if (value == nullptr || *value == '\0') {
+        return Err(e.value,
+                   absl::StrCat(field, ": environment variable ", Quoted(var), " is not set"));
+      }
+      source.kafka.brokers = value;
+    } else if (e.name == "topics") {
+      SV_ASSIGN_OR_RETURN(auto topics, NameList(e, field));
+      if (topics.empty() || topics.size() > 4096) {
+        return Err(e.value, absl::StrCat(field, " must name 1 to 4096 topics"));
+      }
+      for (auto& [topic, node] : topics) source.kafka.topics.push_back(topic);
+    } else if (e.name == "group_id") {
+      SV_ASSIGN_OR_RETURN(source.kafka.group_id, Name(e, field));
+    } else if (e.name == "dead_letter_topic") {
+      SV_ASSIGN_OR_RETURN(source.kafka.dead_letter_topic, Bool(e, field));
+    } else if (e.name == "properties") {
+      SV_ASSIGN_OR_RETURN(Entries props, MapEntries(e.value, e.key, field));
+      for (const Entry& p : props) {
+        if (!p.value.IsScalar()) {
+          return Err(p.value,
+                     absl::StrCat("property ", Quoted(p.name), " of ", what, " must be a scalar"));
+        }
+        source.kafka.properties.emplace_back(p.name, p.value.Scalar());
       }
     } else if (e.name == "key") {
       SV_ASSIGN_OR_RETURN(source.key_field, Name(e, field));
@@ -439,6 +471,22 @@ absl::StatusOr<SourceConfig> Parser::ParseSource(const Entry& entry) const {
         }
         source.event_types.push_back(type);
       }
+    }
+  }
+  const bool kafka = source.kind == "kafka";
+  for (const char* k :
+       {"brokers", "brokers_env", "topics", "group_id", "dead_letter_topic", "properties"}) {
+    const Entry* e = Find(entries, k);
+    if (e != nullptr && !kafka) {
+      return Err(e->key, absl::StrCat(Quoted(k), " of ", what, " needs kind: kafka"));
+    }
+  }
+  if (kafka) {
+    for (const char* k : {"topics", "group_id"}) {
+      SV_RETURN_IF_ERROR(CheckRequired(entries, k, entry.key, what));
+    }
+    if (source.kafka.brokers.empty()) {
+      return Err(entry.key, absl::StrCat(what, " needs 'brokers' or 'brokers_env'"));
     }
   }
   return source;

@@ -33,9 +33,20 @@ struct StoreConfig {
 
 enum class UnknownTypePolicy { kIgnore, kDeadLetter };
 
+// A Kafka source (kind: kafka): a consumer group over topics. The positions of record in each
+// partition live in the store (next offset to read), committed with the view rows.
+struct KafkaConfig {
+  std::string brokers;              // bootstrap servers, "host:port,…" (or from brokers_env)
+  std::vector<std::string> topics;  // at most 4096, each with at most 1,048,576 partitions
+  std::string group_id;             // consumer group
+  bool dead_letter_topic = true;    // also produce dead letters to "<topic>.dlq"
+  std::vector<std::pair<std::string, std::string>> properties;  // librdkafka, passed through
+};
+
 struct SourceConfig {
   std::string name;
-  std::string kind = "log";  // embedded log; "kafka", "pgcdc" come later
+  std::string kind = "log";  // embedded log | kafka; "pgcdc" comes later
+  KafkaConfig kafka;         // kind: kafka
   // Where each piece of an event comes from. Header names are looked up in the envelope's
   // "headers"; fields are dotted paths into the event object.
   std::string key_field;            // e.g. "orderId"; an envelope "key" wins when present

@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "common/time_util.h"
+#include "source/kafka/kafka_source.h"
 #include "source/log/log_source.h"
 
 namespace sv::engine {
@@ -75,6 +76,11 @@ void Engine::PublishProgress() {
     p.applied = st.applied;
     p.last_event_time_us = st.last_event_time_us;
     p.last_commit_us = now;
+    if (catalog_->sources[st.index].config.kind != "log") {
+      // The server reads the embedded log's end itself; other sources know theirs.
+      if (auto ends = st.source->EndOffsets(); ends.ok()) p.end = *std::move(ends);
+      p.connected = st.source->Connected(&p.disconnect_reason);
+    }
     out.push_back(std::move(p));
   }
   options_.monitor->PublishSources(std::move(out));
@@ -127,38 +133,90 @@ absl::Status Engine::PrepareViews() {
   return Rebuild(stale).status();
 }
 
+absl::StatusOr<std::unique_ptr<source::Source>> Engine::MakeSource(
+    const config::SourceConfig& cfg) {
+  if (cfg.kind == "log") return source::NewLogSource(store_.get());
+  if (cfg.kind == "kafka") {
+    source::KafkaSourceOptions o;
+    o.source_name = cfg.name;
+    o.brokers = cfg.kafka.brokers;
+    o.topics = cfg.kafka.topics;
+    o.group_id = cfg.kafka.group_id;
+    o.dead_letter_topic = cfg.kafka.dead_letter_topic;
+    o.properties = cfg.kafka.properties;
+    return source::NewKafkaSource(o);
+  }
+  return absl::UnimplementedError(absl::StrCat("source kind '", cfg.kind, "' is not supported"));
+}
+
+absl::Status Engine::NewProcessor(SourceState& st, const std::vector<int32_t>* partitions) {
+  const std::string& name = catalog_->sources[st.index].config.name;
+  store::Store* store = store_.get();
+  StateLoader loader;
+  loader.key_state = [store, name](const std::string& key) {
+    return store->GetKeyState(name, key);
+  };
+  st.processor = std::make_unique<Processor>(catalog_.get(), st.index, config_.gate, rows_.get(),
+                                             std::move(loader));
+  SV_ASSIGN_OR_RETURN(auto pending, store_->ListPending(name));
+  if (partitions != nullptr) {
+    // Only the keys of this consumer's partitions: another consumer owns the others' stashes.
+    std::erase_if(pending, [&](const store::PendingEvent& p) {
+      return std::find(partitions->begin(), partitions->end(), p.partition) == partitions->end();
+    });
+  }
+  SV_ASSIGN_OR_RETURN(auto ids, store_->LoadEventIds(name));
+  st.processor->Restore(std::move(pending), ids);
+  return absl::OkStatus();
+}
+
+absl::Status Engine::CommitInHand() {
+  bool dirty = false;
+  for (SourceState& st : sources_) dirty |= !st.processor->changes().empty();
+  if (!dirty) return absl::OkStatus();
+  store_->EndRead();  // a batch may not begin inside a read snapshot
+  absl::Status s = Commit();
+  absl::Status r = store_->BeginRead();
+  return s.ok() ? r : s;
+}
+
 absl::Status Engine::StartSources() {
   rows_ = std::make_unique<CachedRowSet>(store_.get(), tables_,
                                          static_cast<size_t>(config_.engine.cache_rows));
   sources_.clear();
-  if (catalog_->sources.size() > 1) {
+  int logs = 0;
+  for (const auto& plan : catalog_->sources) logs += plan.config.kind == "log" ? 1 : 0;
+  if (logs > 1) {
     // The store holds one embedded log; a second log source would read the same records.
     return absl::UnimplementedError("one embedded log source per store is supported");
   }
+  sources_.resize(catalog_->sources.size());
   for (size_t s = 0; s < catalog_->sources.size(); ++s) {
     const auto& cfg = catalog_->sources[s].config;
-    if (cfg.kind != "log") {
-      return absl::UnimplementedError(
-          absl::StrCat("source kind '", cfg.kind, "' is not supported"));
-    }
-    SourceState st;
+    SourceState& st = sources_[s];
     st.index = static_cast<int>(s);
-    st.source = source::NewLogSource(store_.get());
-    store::Store* store = store_.get();
+    SV_ASSIGN_OR_RETURN(st.source, MakeSource(cfg));
+    SV_RETURN_IF_ERROR(NewProcessor(st, nullptr));
     const std::string name = cfg.name;
-    StateLoader loader;
-    loader.key_state = [store, name](const std::string& key) {
-      return store->GetKeyState(name, key);
-    };
-    st.processor = std::make_unique<Processor>(catalog_.get(), st.index, config_.gate, rows_.get(),
-                                               std::move(loader));
     SV_ASSIGN_OR_RETURN(auto positions, store_->GetPositions(name));
     SV_RETURN_IF_ERROR(st.source->Seek(positions));
     st.applied = positions;
-    SV_ASSIGN_OR_RETURN(auto pending, store_->ListPending(name));
-    SV_ASSIGN_OR_RETURN(auto ids, store_->LoadEventIds(name));
-    st.processor->Restore(std::move(pending), ids);
-    sources_.push_back(std::move(st));
+    source::RebalanceHooks hooks;
+    hooks.before_revoke = [this] { return CommitInHand(); };
+    hooks.on_assign =
+        [this, s, name](
+            const std::vector<int32_t>& partitions) -> absl::StatusOr<std::map<int32_t, int64_t>> {
+      // Rows and gate state of these keys may have been changed by their previous owner.
+      SV_RETURN_IF_ERROR(CommitInHand());
+      rows_->Reset();
+      SourceState& owner = sources_[s];
+      SV_RETURN_IF_ERROR(NewProcessor(owner, &partitions));
+      SV_ASSIGN_OR_RETURN(auto stored, store_->GetPositions(name));
+      owner.applied.clear();
+      for (int32_t p : partitions) owner.applied[p] = stored.count(p) ? stored[p] : 0;
+      return stored;
+    };
+    st.source->SetRebalanceHooks(std::move(hooks));
   }
   return absl::OkStatus();
 }
@@ -203,18 +261,23 @@ absl::Status Engine::Commit() {
                  {"reason", dl.reason},
                  {"parks_key", dl.parks_key ? "true" : "false"}});
       }
+      st.source->AfterCommit(c.positions, c.dead_letters);
       c.Clear();
     }
     PublishProgress();
     return absl::OkStatus();
   }
-  // The store holds none of this batch: forget what we believed and resume from the store.
-  batch.reset();
+  return s;
+}
+
+absl::Status Engine::Recover(const absl::Status& failure) {
+  // The store holds none of the failed batch: forget what we believed, resume from the store.
   rows_->Reset();
   absl::Status restart = StartSources();
-  if (!restart.ok())
-    return absl::Status(s.code(), absl::StrCat(s.message(), "; ", restart.message()));
-  return s;
+  if (!restart.ok()) {
+    return absl::Status(failure.code(), absl::StrCat(failure.message(), "; ", restart.message()));
+  }
+  return failure;
 }
 
 void Engine::RecordLatency(int64_t now_us) {
@@ -253,6 +316,11 @@ absl::StatusOr<size_t> Engine::PollAndProcess(size_t max) {
 }
 
 absl::Status Engine::RunOnce(bool* idle) {
+  absl::Status s = RunOnceOrFail(idle);
+  return s.ok() ? s : Recover(s);
+}
+
+absl::Status Engine::RunOnceOrFail(bool* idle) {
   *idle = true;
   // Group commit: keep taking what arrives until the batch is full or its first event has
   // waited commit_delay_ms. A commit writes every page it dirtied once, so a few milliseconds
@@ -317,7 +385,8 @@ absl::Status Engine::ReplayDeadLetter(int64_t id, const std::string* payload) {
   for (SourceState& st : sources_) {
     if (st.processor->source_name() != dl->source) continue;
     absl::Status result = st.processor->Replay(*dl, payload);
-    SV_RETURN_IF_ERROR(Commit());
+    absl::Status committed = Commit();
+    if (!committed.ok()) return Recover(committed);
     return result;
   }
   return absl::NotFoundError(absl::StrCat("source '", dl->source, "' is not in this config"));
@@ -332,7 +401,8 @@ absl::Status Engine::DiscardDeadLetter(int64_t id) {
   for (SourceState& st : sources_) {
     if (st.processor->source_name() != dl->source) continue;
     SV_RETURN_IF_ERROR(st.processor->Discard(*dl));
-    return Commit();
+    absl::Status committed = Commit();
+    return committed.ok() ? committed : Recover(committed);
   }
   return absl::NotFoundError(absl::StrCat("source '", dl->source, "' is not in this config"));
 }

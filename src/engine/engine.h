@@ -64,7 +64,9 @@ class Engine {
 
   // Replays the source of the given views from its beginning into new versions and swaps them
   // in atomically. `views` empty = every view of every source (and the sources' gate state).
-  absl::StatusOr<RebuildStats> Rebuild(const std::vector<std::string>& views);
+  // A source whose retention dropped its beginning is refused unless `allow_partial`.
+  absl::StatusOr<RebuildStats> Rebuild(const std::vector<std::string>& views,
+                                       bool allow_partial = false);
 
   // Dead-letter operations (exclusive: the caller holds the engine lock).
   absl::Status ReplayDeadLetter(int64_t id, const std::string* payload);
@@ -89,7 +91,18 @@ class Engine {
   absl::Status Init();
   absl::Status PrepareViews();
   absl::Status StartSources();
+  absl::StatusOr<std::unique_ptr<source::Source>> MakeSource(const config::SourceConfig& cfg);
+  // A fresh processor for `st` with the stored pending events (of `partitions` only, if given).
+  absl::Status NewProcessor(SourceState& st, const std::vector<int32_t>* partitions);
+  // Writes everything processed so far in one batch. On failure the in-memory state is ahead
+  // of the store: the caller must Recover.
   absl::Status Commit();
+  // Commit() from inside a source's Poll (rebalance hooks): closes and reopens the read snapshot.
+  absl::Status CommitInHand();
+  // After a failed batch: drops uncommitted state and restarts the sources from the store.
+  // Returns `failure` (with any restart error appended).
+  absl::Status Recover(const absl::Status& failure);
+  absl::Status RunOnceOrFail(bool* idle);
   void Progress(const std::string& line);
   // Polls every source once (up to `max` records each) and processes what came; returns how
   // many records came.

@@ -27,6 +27,8 @@ struct SourceProgress {
   int64_t last_event_time_us = 0;      // log time of the last committed record (wall clock)
   int64_t last_advance_us = 0;         // wall time when `applied` last moved
   int64_t last_commit_us = 0;          // wall time of the last commit
+  bool connected = true;               // false while the upstream (brokers) is unreachable
+  std::string disconnect_reason;
 };
 
 struct RebuildProgress {

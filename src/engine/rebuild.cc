@@ -83,7 +83,8 @@ double Seconds(std::chrono::steady_clock::time_point since) {
 
 }  // namespace
 
-absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& names) {
+absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& names,
+                                             bool allow_partial) {
   RebuildStats stats;
   const auto started = std::chrono::steady_clock::now();
   std::vector<bool> wanted(catalog_->views.size(), names.empty());
@@ -103,16 +104,17 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
       partition_local &= catalog_->views[v].partition_local;
     }
     if (!any) continue;
-    if (source.config.kind != "log") {
-      return absl::UnimplementedError("rebuild supports the embedded log source only");
-    }
-    // A full rebuild (every view of the source) goes to the end of the log and replaces the
+    // A full rebuild (every view of the source) replays to the source's end and replaces the
     // gate state; a partial one stops where the live views are, so all views stay consistent.
     SV_ASSIGN_OR_RETURN(auto live_positions, store_->GetPositions(source.config.name));
-    int64_t end = live_positions.count(0) ? live_positions[0] : 0;
-    if (all) {
-      SV_ASSIGN_OR_RETURN(end, store_->LogEnd());
-    }
+    SV_ASSIGN_OR_RETURN(std::unique_ptr<source::Source> src, MakeSource(source.config));
+    std::optional<std::map<int32_t, int64_t>> until;
+    if (!all) until = live_positions;
+    SV_ASSIGN_OR_RETURN(std::unique_ptr<source::ReplayReader> replay,
+                        src->OpenReplay(until, allow_partial));
+    const std::map<int32_t, int64_t> ends = replay->Ends();
+    int64_t end = 0;  // records to replay, for progress
+    for (const auto& [p, e] : ends) end += e;
 
     const int threads = partition_local ? std::max(1, config_.engine.rebuild_threads) : 1;
     stats.threads = threads;
@@ -140,38 +142,33 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
       });
     }
 
-    // Reader: sequential scan of the log, records routed to workers by key.
+    // Reader: one pass over the source, records routed to workers by key.
     absl::Status read_status;
-    std::vector<store::LogRecord> page;
-    int64_t after = 0;
+    std::vector<source::SourceRecord> page;
+    int64_t read = 0;
     auto last_report = std::chrono::steady_clock::now();
     std::hash<std::string> hasher;
-    while (after < end) {
-      read_status = store_->ReadLog(after, 16'384, &page);
+    while (true) {
+      read_status = replay->Next(16'384, &page);
       if (!read_status.ok() || page.empty()) break;
       std::vector<Chunk> chunks(threads);
       for (auto& c : chunks) c.reserve(page.size() / threads + 16);
-      for (store::LogRecord& lr : page) {
-        if (lr.position > end) break;
-        source::SourceRecord r;
-        r.offset = lr.position;
-        r.log_time_us = lr.log_time_us;
-        r.value = std::move(lr.raw);
-        const size_t w = threads == 1 ? 0 : hasher(lr.key) % threads;
+      for (source::SourceRecord& r : page) {
+        const size_t w = threads == 1 ? 0 : hasher(r.routing_key) % threads;
         chunks[w].push_back(std::move(r));
-        after = lr.position;
-        ++stats.events;
       }
+      read += static_cast<int64_t>(page.size());
+      stats.events += static_cast<int64_t>(page.size());
       for (int w = 0; w < threads; ++w) workers[w].queue->Push(std::move(chunks[w]));
       if (Seconds(last_report) >= 1.0) {
         last_report = std::chrono::steady_clock::now();
         const double secs = Seconds(started);
         const double rate = stats.events / std::max(secs, 1e-9);
-        Progress(
-            absl::StrFormat("rebuild %s: %lld/%lld events (%.1f%%), %.0f events/s, ETA %.0fs%s",
-                            source.config.name, static_cast<long long>(after),
-                            static_cast<long long>(end), 100.0 * after / std::max<int64_t>(end, 1),
-                            rate, (end - after) / std::max(rate, 1.0), MemoryNow()));
+        Progress(absl::StrFormat(
+            "rebuild %s: %lld/%lld events (%.1f%%), %.0f events/s, ETA %.0fs%s", source.config.name,
+            static_cast<long long>(read), static_cast<long long>(end),
+            100.0 * read / std::max<int64_t>(end, 1), rate,
+            std::max<int64_t>(end - read, 0) / std::max(rate, 1.0), MemoryNow()));
       }
     }
     for (Worker& w : workers) w.queue->Close();
@@ -301,7 +298,9 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
           SV_RETURN_IF_ERROR(batch->PutEventId(name, id, pos));
         }
       }
-      SV_RETURN_IF_ERROR(batch->SetPosition(name, 0, end));
+      for (const auto& [partition, position] : ends) {
+        SV_RETURN_IF_ERROR(batch->SetPosition(name, partition, position));
+      }
     }
     for (const Built& b : built) {
       SV_RETURN_IF_ERROR(

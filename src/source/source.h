@@ -10,7 +10,9 @@
 // are stored in the same transaction as the effects of the records before them.
 
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -18,6 +20,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "store/store.h"
 
 namespace sv::source {
 
@@ -30,6 +33,31 @@ struct SourceRecord {
   std::string value;
   std::optional<std::string> key;                            // native message key, if any
   std::vector<std::pair<std::string, std::string>> headers;  // native headers, if any
+  // Replays only: the routing key when known without decoding (stored beside a log line at
+  // ingest; a Kafka message key), so a rebuild can fold keys in parallel partitions.
+  std::string routing_key;
+};
+
+// A one-pass reader over everything a source retains, for rebuilds.
+class ReplayReader {
+ public:
+  virtual ~ReplayReader() = default;
+  // Appends the next records (in offset order within each partition) to `out`, cleared first;
+  // empty when every partition has reached the end the replay was opened with.
+  virtual absl::Status Next(size_t max, std::vector<SourceRecord>* out) = 0;
+  // Where the replay stops, per partition (the positions a completed replay has applied).
+  virtual std::map<int32_t, int64_t> Ends() const = 0;
+};
+
+// What the engine offers a source that moves partitions between consumers (Kafka groups).
+// Both run on the engine's thread, from inside Poll.
+struct RebalanceHooks {
+  // Partitions are about to be taken away: commit the batch in hand first.
+  std::function<absl::Status()> before_revoke;
+  // `partitions` are now this consumer's (all of them: rebalances are eager). Forget cached
+  // state (another consumer may have changed it) and return the stored positions to resume from.
+  std::function<absl::StatusOr<std::map<int32_t, int64_t>>(const std::vector<int32_t>& partitions)>
+      on_assign;
 };
 
 class Source {
@@ -40,6 +68,24 @@ class Source {
   virtual absl::Status Poll(size_t max, int timeout_ms, std::vector<SourceRecord>* out) = 0;
   // The last offset present in each partition (0 when empty), for lag and progress.
   virtual absl::StatusOr<std::map<int32_t, int64_t>> EndOffsets() = 0;
+
+  // Opens a replay of every record up to `until` (per partition, inclusive; a partition not
+  // named is not read), or of all partitions to their current ends when `until` is nullopt.
+  // Fails with FailedPrecondition when the source no longer retains its beginning (retention
+  // dropped records the views need), unless `allow_partial`.
+  virtual absl::StatusOr<std::unique_ptr<ReplayReader>> OpenReplay(
+      const std::optional<std::map<int32_t, int64_t>>& until, bool allow_partial) = 0;
+
+  // Called after the store committed: `positions` are durable, `dead_letters` were recorded.
+  // A source may mirror them (Kafka offset commits for lag tooling, a dead-letter topic); the
+  // store stays the source of truth.
+  virtual void AfterCommit(const std::map<int32_t, int64_t>& /*positions*/,
+                           const std::vector<store::DeadLetter>& /*dead_letters*/) {}
+  virtual void SetRebalanceHooks(RebalanceHooks /*hooks*/) {}
+  // False while the source cannot reach its upstream (brokers down), with the reason.
+  virtual bool Connected(std::string* /*why*/) const { return true; }
+  // A label for partition `p` in lags and metrics ("0" for the log; "topic/3" for Kafka).
+  virtual std::string PartitionLabel(int32_t p) const { return std::to_string(p); }
 };
 
 }  // namespace sv::source

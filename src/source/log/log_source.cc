@@ -6,6 +6,39 @@
 namespace sv::source {
 namespace {
 
+// Scans the log table from the start up to a position.
+class LogReplay : public ReplayReader {
+ public:
+  LogReplay(store::Store* store, int64_t end) : store_(store), end_(end) {}
+
+  absl::Status Next(size_t max, std::vector<SourceRecord>* out) override {
+    out->clear();
+    if (after_ >= end_) return absl::OkStatus();
+    absl::Status s = store_->ReadLog(after_, max, &page_);
+    if (!s.ok()) return s;
+    out->reserve(page_.size());
+    for (store::LogRecord& lr : page_) {
+      if (lr.position > end_) break;
+      SourceRecord r;
+      r.offset = lr.position;
+      r.log_time_us = lr.log_time_us;
+      r.value = std::move(lr.raw);
+      r.routing_key = std::move(lr.key);
+      out->push_back(std::move(r));
+    }
+    after_ = out->empty() ? end_ : out->back().offset;
+    return absl::OkStatus();
+  }
+
+  std::map<int32_t, int64_t> Ends() const override { return {{0, end_}}; }
+
+ private:
+  store::Store* store_;
+  int64_t end_;
+  int64_t after_ = 0;
+  std::vector<store::LogRecord> page_;
+};
+
 class LogSource : public Source {
  public:
   explicit LogSource(store::Store* store) : store_(store) {}
@@ -41,6 +74,21 @@ class LogSource : public Source {
     auto end = store_->LogEnd();
     if (!end.ok()) return end.status();
     return std::map<int32_t, int64_t>{{0, *end}};
+  }
+
+  // The embedded log keeps everything: a replay is always complete.
+  absl::StatusOr<std::unique_ptr<ReplayReader>> OpenReplay(
+      const std::optional<std::map<int32_t, int64_t>>& until, bool /*allow_partial*/) override {
+    int64_t end = 0;
+    if (until.has_value()) {
+      auto it = until->find(0);
+      end = it == until->end() ? 0 : it->second;
+    } else {
+      auto log_end = store_->LogEnd();
+      if (!log_end.ok()) return log_end.status();
+      end = *log_end;
+    }
+    return std::make_unique<LogReplay>(store_, end);
   }
 
  private:

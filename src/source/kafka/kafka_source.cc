@@ -1,0 +1,544 @@
+#include "source/kafka/kafka_source.h"
+
+#include <librdkafka/rdkafka.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <set>
+#include <unordered_map>
+
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "common/status_macros.h"
+
+namespace sv::source {
+namespace {
+
+constexpr int32_t kPartitionMask = (1 << kKafkaPartitionBits) - 1;
+constexpr int kMaxTopics = 1 << (31 - kKafkaPartitionBits);
+constexpr int kMetadataTimeoutMs = 10'000;
+// A replay that receives nothing for this long while partitions are unfinished has stalled.
+constexpr int kReplayStallMs = 60'000;
+
+using TopicPartitions = std::unique_ptr<rd_kafka_topic_partition_list_t,
+                                        decltype(&rd_kafka_topic_partition_list_destroy)>;
+TopicPartitions NewPartitionList(int size) {
+  return {rd_kafka_topic_partition_list_new(size), &rd_kafka_topic_partition_list_destroy};
+}
+
+struct KafkaHandle {
+  rd_kafka_t* rk = nullptr;
+  KafkaHandle() = default;
+  explicit KafkaHandle(rd_kafka_t* h) : rk(h) {}
+  KafkaHandle(const KafkaHandle&) = delete;
+  KafkaHandle& operator=(const KafkaHandle&) = delete;
+  ~KafkaHandle() {
+    if (rk != nullptr) rd_kafka_destroy(rk);
+  }
+};
+
+int64_t TimestampMicros(const rd_kafka_message_t* m) {
+  rd_kafka_timestamp_type_t type;
+  const int64_t ms = rd_kafka_message_timestamp(m, &type);
+  return ms < 0 ? 0 : ms * 1000;
+}
+
+// Fills `r` from a message; false for an error/EOF message (nothing to process).
+void ToRecord(const rd_kafka_message_t* m, int32_t id, SourceRecord* r) {
+  r->partition = id;
+  r->offset = m->offset + 1;
+  r->log_time_us = TimestampMicros(m);
+  r->value.assign(static_cast<const char*>(m->payload), m->len);
+  r->headers.clear();
+  if (m->key != nullptr) {
+    r->key.emplace(static_cast<const char*>(m->key), m->key_len);
+    r->routing_key = *r->key;
+  } else {
+    r->key.reset();
+    r->routing_key.clear();
+  }
+  rd_kafka_headers_t* headers = nullptr;
+  if (rd_kafka_message_headers(m, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR && headers != nullptr) {
+    const char* name;
+    const void* value;
+    size_t size;
+    for (size_t i = 0;
+         rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
+         ++i) {
+      r->headers.emplace_back(name, value == nullptr
+                                        ? std::string()
+                                        : std::string(static_cast<const char*>(value), size));
+    }
+  }
+}
+
+// A configuration with the user's properties applied over ours.
+absl::StatusOr<rd_kafka_conf_t*> MakeConf(
+    const KafkaSourceOptions& o, const std::vector<std::pair<std::string, std::string>>& ours) {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  char err[512];
+  auto set = [&](const std::string& k, const std::string& v) -> absl::Status {
+    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("source '", o.source_name, "': kafka property ", k, "=", v, ": ", err));
+    }
+    return absl::OkStatus();
+  };
+  absl::Status s = set("bootstrap.servers", o.brokers);
+  for (const auto& [k, v] : ours) {
+    if (s.ok()) s = set(k, v);
+  }
+  for (const auto& [k, v] : o.properties) {
+    if (s.ok()) s = set(k, v);
+  }
+  if (!s.ok()) {
+    rd_kafka_conf_destroy(conf);
+    return s;
+  }
+  return conf;
+}
+
+absl::StatusOr<rd_kafka_t*> NewHandle(rd_kafka_type_t type, rd_kafka_conf_t* conf,
+                                      const std::string& source) {
+  char err[512];
+  rd_kafka_t* rk = rd_kafka_new(type, conf, err, sizeof(err));  // owns conf on success
+  if (rk == nullptr) {
+    rd_kafka_conf_destroy(conf);
+    return absl::InvalidArgumentError(absl::StrCat("source '", source, "': kafka: ", err));
+  }
+  return rk;
+}
+
+// Partition counts of `topics`, in order.
+absl::StatusOr<std::vector<int>> PartitionCounts(rd_kafka_t* rk,
+                                                 const std::vector<std::string>& topics,
+                                                 const std::string& source) {
+  const rd_kafka_metadata_t* md = nullptr;
+  const rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 1, nullptr, &md, kMetadataTimeoutMs);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::UnavailableError(
+        absl::StrCat("source '", source, "': kafka metadata: ", rd_kafka_err2str(err)));
+  }
+  std::vector<int> counts;
+  absl::Status status;
+  for (const std::string& topic : topics) {
+    int count = -1;
+    for (int i = 0; i < md->topic_cnt; ++i) {
+      if (topic == md->topics[i].topic && md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        count = md->topics[i].partition_cnt;
+      }
+    }
+    if (count < 0 && status.ok()) {
+      status = absl::NotFoundError(
+          absl::StrCat("source '", source, "': kafka topic '", topic, "' does not exist"));
+    }
+    counts.push_back(count);
+  }
+  rd_kafka_metadata_destroy(md);
+  if (!status.ok()) return status;
+  return counts;
+}
+
+// Reads every partition of the topics from its first retained offset up to fixed ends, with
+// its own consumer outside the group (no rebalance, no offset commits).
+class KafkaReplay : public ReplayReader {
+ public:
+  KafkaReplay(rd_kafka_t* rk, std::unordered_map<int32_t, int64_t> ends,
+              std::unordered_map<std::string, int> topic_index)
+      : handle_(rk),
+        ends_(std::move(ends)),
+        all_ends_(ends_.begin(), ends_.end()),
+        topic_index_(std::move(topic_index)) {}
+
+  std::map<int32_t, int64_t> Ends() const override { return all_ends_; }
+
+  ~KafkaReplay() override { rd_kafka_consumer_close(handle_.rk); }
+
+  absl::Status Next(size_t max, std::vector<SourceRecord>* out) override {
+    out->clear();
+    auto last_message = std::chrono::steady_clock::now();
+    while (!ends_.empty() && out->size() < max) {
+      rd_kafka_message_t* m = rd_kafka_consumer_poll(handle_.rk, out->empty() ? 100 : 0);
+      if (m == nullptr) {
+        if (!out->empty()) break;
+        if (std::chrono::steady_clock::now() - last_message >
+            std::chrono::milliseconds(kReplayStallMs)) {
+          return absl::UnavailableError(absl::StrCat("kafka replay: no record for ",
+                                                     kReplayStallMs / 1000, " s with ",
+                                                     ends_.size(), " partitions unfinished"));
+        }
+        continue;
+      }
+      last_message = std::chrono::steady_clock::now();
+      if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        const bool eof = m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF;
+        std::string why = rd_kafka_message_errstr(m);
+        rd_kafka_message_destroy(m);
+        if (eof) continue;
+        return absl::UnavailableError(absl::StrCat("kafka replay: ", why));
+      }
+      auto t = topic_index_.find(rd_kafka_topic_name(m->rkt));
+      const int32_t id = t == topic_index_.end() ? -1 : KafkaPartitionId(t->second, m->partition);
+      auto end = ends_.find(id);
+      if (end != ends_.end() && m->offset + 1 <= end->second) {
+        out->emplace_back();
+        ToRecord(m, id, &out->back());
+        if (m->offset + 1 >= end->second) ends_.erase(end);
+      }
+      rd_kafka_message_destroy(m);
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  KafkaHandle handle_;
+  std::unordered_map<int32_t, int64_t> ends_;  // unfinished partitions -> last position
+  std::map<int32_t, int64_t> all_ends_;
+  std::unordered_map<std::string, int> topic_index_;
+};
+
+class KafkaSource : public Source {
+ public:
+  explicit KafkaSource(KafkaSourceOptions options) : options_(std::move(options)) {
+    for (size_t i = 0; i < options_.topics.size(); ++i) {
+      topic_index_[options_.topics[i]] = static_cast<int>(i);
+    }
+  }
+
+  ~KafkaSource() override {
+    if (consumer_.rk != nullptr && subscribed_) rd_kafka_consumer_close(consumer_.rk);
+    if (producer_.rk != nullptr) rd_kafka_flush(producer_.rk, 5'000);
+  }
+
+  absl::Status Init() {
+    if (options_.topics.empty() || options_.topics.size() > kMaxTopics) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("source '", options_.source_name, "': 1 to ", kMaxTopics, " topics"));
+    }
+    for (const auto& [k, v] : options_.properties) {
+      if (k == "partition.assignment.strategy" && v.find("cooperative") != std::string::npos) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "source '", options_.source_name,
+            "': cooperative rebalancing is not supported (the engine commits the batch in hand "
+            "on every revoke); use range or roundrobin"));
+      }
+    }
+    SV_ASSIGN_OR_RETURN(rd_kafka_conf_t * conf, ConsumerConf(options_.group_id));
+    rd_kafka_conf_set_opaque(conf, this);
+    rd_kafka_conf_set_rebalance_cb(conf, &KafkaSource::RebalanceCb);
+    rd_kafka_conf_set_error_cb(conf, &KafkaSource::ErrorCb);
+    SV_ASSIGN_OR_RETURN(consumer_.rk, NewHandle(RD_KAFKA_CONSUMER, conf, options_.source_name));
+    rd_kafka_poll_set_consumer(consumer_.rk);
+    return absl::OkStatus();
+  }
+
+  absl::Status Seek(const std::map<int32_t, int64_t>& after) override {
+    after_ = after;
+    return absl::OkStatus();
+  }
+
+  void SetRebalanceHooks(RebalanceHooks hooks) override { hooks_ = std::move(hooks); }
+
+  // Joins the group on the first poll, so a process that only rebuilds never takes partitions.
+  absl::Status Poll(size_t max, int timeout_ms, std::vector<SourceRecord>* out) override {
+    out->clear();
+    if (!subscribed_) {
+      auto topics = NewPartitionList(static_cast<int>(options_.topics.size()));
+      for (const std::string& t : options_.topics) {
+        rd_kafka_topic_partition_list_add(topics.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
+      }
+      const rd_kafka_resp_err_t err = rd_kafka_subscribe(consumer_.rk, topics.get());
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return absl::UnavailableError(absl::StrCat("source '", options_.source_name,
+                                                   "': subscribe: ", rd_kafka_err2str(err)));
+      }
+      subscribed_ = true;
+    }
+    if (!Connected(nullptr)) CheckConnection();
+    out->reserve(max);
+    int wait_ms = timeout_ms;
+    while (out->size() < max) {
+      rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer_.rk, wait_ms);
+      wait_ms = 0;
+      if (!hook_status_.ok()) {
+        // A revoke or assign could not reach the store: the engine discards its state and
+        // restarts the source.
+        if (m != nullptr) rd_kafka_message_destroy(m);
+        absl::Status s = std::move(hook_status_);
+        hook_status_ = absl::OkStatus();
+        return s;
+      }
+      if (m == nullptr) break;
+      if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+          LogJson("warn", "kafka consume error",
+                  {{"source", options_.source_name}, {"error", rd_kafka_message_errstr(m)}});
+        }
+        rd_kafka_message_destroy(m);
+        continue;
+      }
+      const int32_t id = IdOf(m);
+      if (id >= 0 && assigned_.contains(id)) {
+        out->emplace_back();
+        ToRecord(m, id, &out->back());
+        SetConnected(true, "");
+      }
+      rd_kafka_message_destroy(m);
+    }
+    // Records fetched before a revoke belong to the next owner now.
+    if (!revoked_.empty()) {
+      std::erase_if(*out, [&](const SourceRecord& r) { return !assigned_.contains(r.partition); });
+      revoked_.clear();
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::map<int32_t, int64_t>> EndOffsets() override {
+    std::map<int32_t, int64_t> ends;
+    for (int32_t id : assigned_) {
+      int64_t low = 0, high = 0;
+      const std::string& topic = options_.topics[id >> kKafkaPartitionBits];
+      if (rd_kafka_get_watermark_offsets(consumer_.rk, topic.c_str(), id & kPartitionMask, &low,
+                                         &high) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+          high >= 0) {
+        ends[id] = high;  // next offset to be written = position of the last record
+      }
+    }
+    return ends;
+  }
+
+  absl::StatusOr<std::unique_ptr<ReplayReader>> OpenReplay(
+      const std::optional<std::map<int32_t, int64_t>>& until, bool allow_partial) override {
+    SV_ASSIGN_OR_RETURN(rd_kafka_conf_t * conf,
+                        ConsumerConf(absl::StrCat(options_.group_id, ".rebuild")));
+    SV_ASSIGN_OR_RETURN(rd_kafka_t * rk, NewHandle(RD_KAFKA_CONSUMER, conf, options_.source_name));
+    rd_kafka_poll_set_consumer(rk);
+    auto replay_guard = std::make_unique<KafkaHandle>(rk);
+    SV_ASSIGN_OR_RETURN(std::vector<int> counts,
+                        PartitionCounts(rk, options_.topics, options_.source_name));
+    std::unordered_map<int32_t, int64_t> ends;
+    auto assignment = NewPartitionList(8);
+    for (size_t t = 0; t < options_.topics.size(); ++t) {
+      for (int p = 0; p < counts[t]; ++p) {
+        const int32_t id = KafkaPartitionId(static_cast<int>(t), p);
+        int64_t low = 0, high = 0;
+        const rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
+            rk, options_.topics[t].c_str(), p, &low, &high, kMetadataTimeoutMs);
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+          return absl::UnavailableError(absl::StrCat("source '", options_.source_name,
+                                                     "': watermarks of ", options_.topics[t], "/",
+                                                     p, ": ", rd_kafka_err2str(err)));
+        }
+        int64_t end = high;
+        if (until.has_value()) {
+          auto it = until->find(id);
+          end = it == until->end() ? 0 : std::min(it->second, high);
+        }
+        if (low > 0 && end > 0 && !allow_partial) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "source '", options_.source_name, "': topic ", options_.topics[t], " partition ", p,
+              " now starts at offset ", low, ": retention dropped ", low,
+              " records the views were built from, so a rebuild would silently build partial "
+              "views. Raise the topic's retention, or pass --allow-partial to rebuild from what "
+              "is retained"));
+        }
+        if (end <= low) continue;
+        ends[id] = end;
+        rd_kafka_topic_partition_list_add(assignment.get(), options_.topics[t].c_str(), p)->offset =
+            low;
+      }
+    }
+    const rd_kafka_resp_err_t err = rd_kafka_assign(rk, assignment.get());
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return absl::UnavailableError(
+          absl::StrCat("source '", options_.source_name, "': assign: ", rd_kafka_err2str(err)));
+    }
+    replay_guard->rk = nullptr;
+    return std::make_unique<KafkaReplay>(rk, std::move(ends), topic_index_);
+  }
+
+  void AfterCommit(const std::map<int32_t, int64_t>& positions,
+                   const std::vector<store::DeadLetter>& dead_letters) override {
+    auto offsets = NewPartitionList(static_cast<int>(positions.size()));
+    for (const auto& [id, position] : positions) {
+      if (!assigned_.contains(id)) continue;
+      rd_kafka_topic_partition_list_add(
+          offsets.get(), options_.topics[id >> kKafkaPartitionBits].c_str(), id & kPartitionMask)
+          ->offset = position;
+    }
+    if (offsets->cnt > 0) rd_kafka_commit(consumer_.rk, offsets.get(), 1);
+    if (options_.dead_letter_topic && !dead_letters.empty()) ProduceDeadLetters(dead_letters);
+    if (producer_.rk != nullptr) rd_kafka_poll(producer_.rk, 0);
+  }
+
+  bool Connected(std::string* why) const override {
+    std::lock_guard lock(mu_);
+    if (!connected_ && why != nullptr) *why = disconnect_reason_;
+    return connected_;
+  }
+
+  std::string PartitionLabel(int32_t id) const override {
+    const size_t t = static_cast<size_t>(id >> kKafkaPartitionBits);
+    if (t >= options_.topics.size()) return std::to_string(id);
+    return absl::StrCat(options_.topics[t], "/", id & kPartitionMask);
+  }
+
+ private:
+  absl::StatusOr<rd_kafka_conf_t*> ConsumerConf(const std::string& group) const {
+    return MakeConf(options_, {{"group.id", group},
+                               {"enable.auto.commit", "false"},
+                               {"enable.auto.offset.store", "false"},
+                               {"enable.partition.eof", "false"},
+                               {"auto.offset.reset", "earliest"},
+                               {"fetch.wait.max.ms", "10"},
+                               {"client.id", absl::StrCat("streamview-", options_.source_name)}});
+  }
+
+  int32_t IdOf(const rd_kafka_message_t* m) const {
+    auto t = topic_index_.find(rd_kafka_topic_name(m->rkt));
+    return t == topic_index_.end() ? -1 : KafkaPartitionId(t->second, m->partition);
+  }
+
+  // While marked down, asks a broker for metadata at most once a second: brokers that are back
+  // but have nothing new to deliver still count as reachable.
+  void CheckConnection() {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_check_ < std::chrono::seconds(1)) return;
+    last_check_ = now;
+    const rd_kafka_metadata_t* md = nullptr;
+    if (rd_kafka_metadata(consumer_.rk, 0, nullptr, &md, 200) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      rd_kafka_metadata_destroy(md);
+      SetConnected(true, "");
+    }
+  }
+
+  void SetConnected(bool connected, const std::string& why) {
+    std::lock_guard lock(mu_);
+    connected_ = connected;
+    disconnect_reason_ = why;
+  }
+
+  static void ErrorCb(rd_kafka_t* /*rk*/, int err, const char* reason, void* opaque) {
+    auto* self = static_cast<KafkaSource*>(opaque);
+    LogJson("warn", "kafka error", {{"source", self->options_.source_name}, {"error", reason}});
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || err == RD_KAFKA_RESP_ERR__TRANSPORT ||
+        err == RD_KAFKA_RESP_ERR__RESOLVE) {
+      self->SetConnected(false, reason);
+    }
+  }
+
+  static void RebalanceCb(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                          rd_kafka_topic_partition_list_t* parts, void* opaque) {
+    auto* self = static_cast<KafkaSource*>(opaque);
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+      self->OnAssign(rk, parts);
+    } else {
+      self->OnRevoke(rk);
+    }
+  }
+
+  void OnAssign(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts) {
+    std::vector<int32_t> ids;
+    for (int i = 0; i < parts->cnt; ++i) {
+      auto t = topic_index_.find(parts->elems[i].topic);
+      if (t != topic_index_.end())
+        ids.push_back(KafkaPartitionId(t->second, parts->elems[i].partition));
+    }
+    std::map<int32_t, int64_t> positions = after_;
+    if (hooks_.on_assign) {
+      auto loaded = hooks_.on_assign(ids);
+      if (!loaded.ok()) {
+        // Without the stored positions no offset is safe: take nothing until restarted.
+        hook_status_ = loaded.status();
+        rd_kafka_assign(rk, nullptr);
+        return;
+      }
+      positions = *std::move(loaded);
+    }
+    assigned_.clear();
+    for (int i = 0; i < parts->cnt; ++i) {
+      auto t = topic_index_.find(parts->elems[i].topic);
+      if (t == topic_index_.end()) continue;
+      const int32_t id = KafkaPartitionId(t->second, parts->elems[i].partition);
+      auto it = positions.find(id);
+      parts->elems[i].offset = it == positions.end() ? RD_KAFKA_OFFSET_BEGINNING : it->second;
+      assigned_.insert(id);
+    }
+    LogJson("info", "kafka partitions assigned",
+            {{"source", options_.source_name}, {"partitions", std::to_string(parts->cnt)}});
+    rd_kafka_assign(rk, parts);
+  }
+
+  void OnRevoke(rd_kafka_t* rk) {
+    // The batch in hand holds records of these partitions: commit it before they go.
+    if (hooks_.before_revoke) {
+      absl::Status s = hooks_.before_revoke();
+      if (!s.ok()) hook_status_ = s;
+    }
+    revoked_.insert(assigned_.begin(), assigned_.end());
+    assigned_.clear();
+    LogJson("info", "kafka partitions revoked", {{"source", options_.source_name}});
+    rd_kafka_assign(rk, nullptr);
+  }
+
+  void ProduceDeadLetters(const std::vector<store::DeadLetter>& dead_letters) {
+    if (producer_.rk == nullptr) {
+      auto conf = MakeConf(options_, {{"linger.ms", "5"}});
+      if (!conf.ok()) return;
+      auto rk = NewHandle(RD_KAFKA_PRODUCER, *conf, options_.source_name);
+      if (!rk.ok()) {
+        LogJson("error", "kafka dead-letter producer", {{"error", rk.status().ToString()}});
+        return;
+      }
+      producer_.rk = *rk;
+    }
+    for (const store::DeadLetter& dl : dead_letters) {
+      const size_t t = static_cast<size_t>(dl.partition >> kKafkaPartitionBits);
+      const std::string topic =
+          absl::StrCat(t < options_.topics.size() ? options_.topics[t] : "unknown", ".dlq");
+      const std::string partition = std::to_string(dl.partition & kPartitionMask);
+      const std::string offset = std::to_string(dl.position - 1);
+      const rd_kafka_resp_err_t err = rd_kafka_producev(
+          producer_.rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+          RD_KAFKA_V_KEY(dl.key.data(), dl.key.size()),
+          RD_KAFKA_V_VALUE(const_cast<char*>(dl.raw.data()), dl.raw.size()),
+          RD_KAFKA_V_HEADER("x-dlq-reason", dl.reason.data(), dl.reason.size()),
+          RD_KAFKA_V_HEADER("x-dlq-source", options_.source_name.data(),
+                            options_.source_name.size()),
+          RD_KAFKA_V_HEADER("x-dlq-partition", partition.data(), partition.size()),
+          RD_KAFKA_V_HEADER("x-dlq-offset", offset.data(), offset.size()), RD_KAFKA_V_END);
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        // The dead letter is in the store already; the topic is a mirror.
+        LogJson("warn", "kafka dead-letter produce",
+                {{"topic", topic}, {"error", rd_kafka_err2str(err)}});
+      }
+    }
+  }
+
+  KafkaSourceOptions options_;
+  std::unordered_map<std::string, int> topic_index_;
+  KafkaHandle consumer_;
+  KafkaHandle producer_;  // dead-letter topic, created on first use
+  bool subscribed_ = false;
+  RebalanceHooks hooks_;
+  std::map<int32_t, int64_t> after_;  // positions from Seek (used when no hook is set)
+  std::set<int32_t> assigned_;
+  std::set<int32_t> revoked_;  // revoked during the current Poll
+  absl::Status hook_status_;
+  mutable std::mutex mu_;  // connected_ is read from other threads
+  bool connected_ = true;
+  std::string disconnect_reason_;
+  std::chrono::steady_clock::time_point last_check_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Source>> NewKafkaSource(const KafkaSourceOptions& options) {
+  auto source = std::make_unique<KafkaSource>(options);
+  absl::Status s = source->Init();
+  if (!s.ok()) return s;
+  return source;
+}
+
+}  // namespace sv::source
