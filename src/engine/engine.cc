@@ -369,11 +369,26 @@ absl::Status Engine::Run(const std::atomic<bool>& stop, bool exit_when_caught_up
     }
     backoff_ms = 10;
     if (idle) {
-      if (exit_when_caught_up) return absl::OkStatus();
+      if (exit_when_caught_up && CaughtUp()) return absl::OkStatus();
       std::this_thread::sleep_for(std::chrono::milliseconds(config_.engine.poll_idle_ms));
     }
   }
   return absl::OkStatus();
+}
+
+bool Engine::CaughtUp() {
+  for (SourceState& st : sources_) {
+    // An idle poll of the embedded log means caught up; a consumer group may still be joining
+    // or fetching, so those compare applied positions with the partitions' ends.
+    if (catalog_->sources[st.index].config.kind == "log") continue;
+    auto ends = st.source->EndOffsets();
+    if (!ends.ok()) return false;
+    for (const auto& [partition, end] : *ends) {
+      auto it = st.applied.find(partition);
+      if ((it == st.applied.end() ? 0 : it->second) < end) return false;
+    }
+  }
+  return true;
 }
 
 absl::Status Engine::ReplayDeadLetter(int64_t id, const std::string* payload) {

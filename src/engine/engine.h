@@ -103,6 +103,8 @@ class Engine {
   // Returns `failure` (with any restart error appended).
   absl::Status Recover(const absl::Status& failure);
   absl::Status RunOnceOrFail(bool* idle);
+  // Every source has applied what it has (see Run's exit_when_caught_up).
+  bool CaughtUp();
   void Progress(const std::string& line);
   // Polls every source once (up to `max` records each) and processes what came; returns how
   // many records came.

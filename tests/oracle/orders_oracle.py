@@ -438,11 +438,36 @@ def self_test():
     return 1 if failures else 0
 
 
+def line_keys(events_path, line_numbers):
+    """The key a keyed producer gives each of these lines: an envelope's key, else the
+    event's orderId, else none ("")."""
+    keys = []
+    with open(events_path, "rb") as f:
+        for line_no, raw in enumerate(f, 1):
+            if line_no not in line_numbers:
+                continue
+            key = ""
+            try:
+                obj = json.loads(raw)
+            except ValueError:
+                obj = None
+            if isinstance(obj, dict):
+                if "value" in obj and isinstance(obj.get("key"), str):
+                    key = obj["key"]
+                elif isinstance(obj.get("orderId"), str):
+                    key = obj["orderId"]
+            keys.append(key)
+    return keys
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--events", help="the NDJSON workload (as ingested)")
     ap.add_argument("--db", help="the StreamView SQLite store")
     ap.add_argument("--vat", type=float, default=0.23, help="params.vat_rate (default 0.23)")
+    ap.add_argument("--dead-letter-keys", action="store_true",
+                    help="compare dead letters by key (a partitioned source such as Kafka "
+                         "numbers records per partition, not by line)")
     ap.add_argument("--self-test", action="store_true",
                     help="check the oracle itself against a hand-made store")
     args = ap.parse_args()
@@ -471,11 +496,19 @@ def main():
                                 ["order_id", "line_no"], model.items.values(), db, diffs)
         positions = [r[0] for r in
                      db.execute("SELECT position FROM sv_dead_letters ORDER BY position")]
+        stored_keys = sorted(r[0] for r in db.execute("SELECT key FROM sv_dead_letters"))
     except sqlite3.Error as e:
         print("oracle: cannot query %s: %s" % (args.db, e), file=sys.stderr)
         return 2
     expected_positions = [n for n, _ in dead]
-    if positions != expected_positions:
+    if args.dead_letter_keys:
+        expected_keys = sorted(line_keys(args.events, set(expected_positions)))
+        if stored_keys != expected_keys:
+            missing = sorted(set(expected_keys) - set(stored_keys))[:5]
+            extra = sorted(set(stored_keys) - set(expected_keys))[:5]
+            diffs.append("sv_dead_letters: keys differ: %d stored, %d expected; missing %s, "
+                         "unexpected %s" % (len(stored_keys), len(expected_keys), missing, extra))
+    elif positions != expected_positions:
         diffs.append("sv_dead_letters: %d rows in the store, %d expected%s"
                      % (len(positions), len(expected_positions),
                         ", at other positions" if len(positions) == len(expected_positions)

@@ -295,6 +295,10 @@ class KafkaSource : public Source {
   }
 
   absl::StatusOr<std::map<int32_t, int64_t>> EndOffsets() override {
+    if (assigned_.empty()) {
+      return absl::UnavailableError(
+          absl::StrCat("source '", options_.source_name, "': no partitions assigned yet"));
+    }
     std::map<int32_t, int64_t> ends;
     for (int32_t id : assigned_) {
       int64_t low = 0, high = 0;
@@ -303,6 +307,10 @@ class KafkaSource : public Source {
                                          &high) == RD_KAFKA_RESP_ERR_NO_ERROR &&
           high >= 0) {
         ends[id] = high;  // next offset to be written = position of the last record
+      } else {
+        return absl::UnavailableError(absl::StrCat("source '", options_.source_name,
+                                                   "': end of ", PartitionLabel(id),
+                                                   " not known yet"));
       }
     }
     return ends;
