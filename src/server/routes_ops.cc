@@ -14,6 +14,7 @@
 #include "engine/engine.h"
 #include "server/json.h"
 #include "server/server_internal.h"
+#include "source/kafka/kafka_source.h"
 
 namespace sv::server {
 namespace {
@@ -34,68 +35,16 @@ int HttpStatusOf(const absl::Status& s) {
   }
 }
 
-struct PartitionLag {
-  int32_t partition = 0;
-  int64_t position = 0;
-  int64_t end = 0;
-  int64_t since_advance_us = 0;
-  std::string state;  // caught_up | catching_up | stalled | starting
-  double staleness_seconds = 0;
-};
+std::string TopicOf(const config::SourceConfig& source, int32_t partition) {
+  if (source.kind != "kafka") return "";
+  const size_t topic = static_cast<size_t>(partition >> source::kKafkaPartitionBits);
+  return topic < source.kafka.topics.size() ? source.kafka.topics[topic] : "?";
+}
 
-struct SourceLag {
-  std::string name;
-  int64_t last_event_time_us = 0;
-  std::vector<PartitionLag> partitions;
-};
-
-// Reads positions and ends from the store itself (not from the engine's memory), so a stuck
-// loop shows as stalled instead of reporting its last belief.
-absl::StatusOr<std::vector<SourceLag>> ComputeLags(Server::Impl& impl) {
-  SV_ASSIGN_OR_RETURN(store::Store * reader, impl.Reader());
-  SV_ASSIGN_OR_RETURN(auto positions, reader->AllPositions());
-  SV_ASSIGN_OR_RETURN(int64_t log_end, reader->LogEnd());
-  const engine::MonitorSnapshot snap = impl.monitor->Snapshot();
-  const int64_t now = Clock::Real()->NowMicros();
-  const int64_t stall_us = impl.config.server.stall_after_ms * 1000;
-  std::vector<SourceLag> out;
-  for (const auto& plan : impl.catalog->sources) {
-    SourceLag lag;
-    lag.name = plan.config.name;
-    for (const auto& s : snap.sources) {
-      if (s.name == lag.name) lag.last_event_time_us = s.last_event_time_us;
-    }
-    PartitionLag p;
-    p.partition = 0;
-    auto it = positions.find({lag.name, 0});
-    p.position = it == positions.end() ? 0 : it->second;
-    p.end = log_end;
-    {
-      std::lock_guard<std::mutex> lock(impl.progress_mu);
-      auto& seen = impl.last_seen[{lag.name, 0}];
-      if (seen.second == 0 || seen.first != p.position) seen = {p.position, now};
-      p.since_advance_us = now - seen.second;
-    }
-    if (!snap.started) {
-      p.state = "starting";
-    } else if (p.position >= p.end) {
-      p.state = "caught_up";
-    } else if (p.since_advance_us < stall_us) {
-      p.state = "catching_up";
-    } else {
-      p.state = "stalled";
-    }
-    if (p.position < p.end) {
-      // Staleness: how long the oldest event not yet applied has been waiting.
-      std::vector<store::LogRecord> next;
-      if (reader->ReadLog(p.position, 1, &next).ok() && !next.empty()) {
-        p.staleness_seconds = static_cast<double>(now - next.front().log_time_us) / 1e6;
-      }
-    }
-    lag.partitions.push_back(p);
-    out.push_back(std::move(lag));
-  }
-  return out;
+std::string PartitionLabel(const config::SourceConfig& source, int32_t partition) {
+  const std::string topic = TopicOf(source, partition);
+  if (topic.empty()) return std::to_string(partition);
+  return absl::StrCat(topic, "/", partition & ((1 << source::kKafkaPartitionBits) - 1));
 }
 
 void WriteLags(JsonWriter& w, Server::Impl& impl, const std::vector<SourceLag>& lags) {
@@ -112,8 +61,15 @@ void WriteLags(JsonWriter& w, Server::Impl& impl, const std::vector<SourceLag>& 
     w.StartArray();
     for (const PartitionLag& p : s.partitions) {
       w.StartObject();
-      w.Key("partition");
-      w.Int(p.partition);
+      if (p.topic.empty()) {
+        w.Key("partition");
+        w.Int(p.partition);
+      } else {
+        w.Key("topic");
+        w.String(p.topic.c_str());
+        w.Key("partition");
+        w.Int(p.partition & ((1 << source::kKafkaPartitionBits) - 1));
+      }
       w.Key("position");
       w.Int64(p.position);
       w.Key("end");
@@ -231,6 +187,77 @@ void DeadLetterCommand(Server::Impl& impl, const httplib::Request& req, httplib:
 }
 
 }  // namespace
+
+// Positions come from the store itself (not from the engine's memory), so a stuck loop shows as
+// stalled instead of reporting its last belief. Ends: the embedded log's from the store; a
+// partitioned source's (Kafka high watermarks) as the engine last saw them.
+absl::StatusOr<std::vector<SourceLag>> ComputeLags(Server::Impl& impl) {
+  SV_ASSIGN_OR_RETURN(store::Store * reader, impl.Reader());
+  SV_ASSIGN_OR_RETURN(auto positions, reader->AllPositions());
+  const engine::MonitorSnapshot snap = impl.monitor->Snapshot();
+  const int64_t now = Clock::Real()->NowMicros();
+  const int64_t stall_us = impl.config.server.stall_after_ms * 1000;
+  std::vector<SourceLag> out;
+  for (const auto& plan : impl.catalog->sources) {
+    SourceLag lag;
+    lag.name = plan.config.name;
+    const bool log = plan.config.kind == "log";
+    std::map<int32_t, int64_t> ends;
+    for (const auto& s : snap.sources) {
+      if (s.name != lag.name) continue;
+      lag.last_event_time_us = s.last_event_time_us;
+      lag.connected = s.connected;
+      lag.disconnect_reason = s.disconnect_reason;
+      if (!log) ends = s.end;
+    }
+    if (log) {
+      SV_ASSIGN_OR_RETURN(int64_t log_end, reader->LogEnd());
+      ends[0] = log_end;
+    }
+    for (const auto& [key, position] : positions) {
+      // Partitions this process does not own still show where they stand.
+      if (key.first == lag.name && !ends.contains(key.second)) ends[key.second] = position;
+    }
+    for (const auto& [partition, end] : ends) {
+      PartitionLag p;
+      p.partition = partition;
+      p.label = PartitionLabel(plan.config, partition);
+      p.topic = TopicOf(plan.config, partition);
+      auto it = positions.find({lag.name, partition});
+      p.position = it == positions.end() ? 0 : it->second;
+      p.end = end;
+      {
+        std::lock_guard<std::mutex> lock(impl.progress_mu);
+        auto& seen = impl.last_seen[{lag.name, partition}];
+        if (seen.second == 0 || seen.first != p.position) seen = {p.position, now};
+        p.since_advance_us = now - seen.second;
+      }
+      if (!snap.started) {
+        p.state = "starting";
+      } else if (!lag.connected) {
+        p.state = "disconnected";
+      } else if (p.position >= p.end) {
+        p.state = "caught_up";
+      } else if (p.since_advance_us < stall_us) {
+        p.state = "catching_up";
+      } else {
+        p.state = "stalled";
+      }
+      if (log && p.position < p.end) {
+        // Staleness: how long the oldest event not yet applied has been waiting.
+        std::vector<store::LogRecord> next;
+        if (reader->ReadLog(p.position, 1, &next).ok() && !next.empty()) {
+          p.staleness_seconds = static_cast<double>(now - next.front().log_time_us) / 1e6;
+        }
+      } else if (p.position < p.end && lag.last_event_time_us > 0) {
+        p.staleness_seconds = static_cast<double>(now - lag.last_event_time_us) / 1e6;
+      }
+      lag.partitions.push_back(p);
+    }
+    out.push_back(std::move(lag));
+  }
+  return out;
+}
 
 void ServeRebuildProgress(Server::Impl& impl, const httplib::Request& req, httplib::Response& res) {
   if (!Authorized(impl, req, res)) return;
@@ -359,9 +386,13 @@ void Server::Impl::RegisterOpsRoutes() {
       for (const SourceLag& s : *lags) {
         for (const PartitionLag& p : s.partitions) {
           if (p.state == "stalled") {
-            problems.push_back(absl::StrCat("source ", s.name, " partition ", p.partition,
+            problems.push_back(absl::StrCat("source ", s.name, " partition ", p.label,
                                             " stalled at ", p.position, " of ", p.end));
           }
+        }
+        if (!s.connected) {
+          problems.push_back(
+              absl::StrCat("source ", s.name, " cannot reach its brokers: ", s.disconnect_reason));
         }
       }
     }

@@ -66,6 +66,29 @@ struct Server::Impl {
   std::string OpenApiDocument() const;
 };
 
+struct PartitionLag {
+  int32_t partition = 0;
+  std::string label;  // "0" for the log, "topic/3" for Kafka
+  std::string topic;  // Kafka only
+  int64_t position = 0;
+  int64_t end = 0;
+  int64_t since_advance_us = 0;
+  std::string state;  // caught_up | catching_up | stalled | starting | disconnected
+  double staleness_seconds = 0;
+};
+
+struct SourceLag {
+  std::string name;
+  int64_t last_event_time_us = 0;
+  bool connected = true;
+  std::string disconnect_reason;
+  std::vector<PartitionLag> partitions;
+};
+
+// Where each source and partition stands (positions from the store, ends from the store or the
+// engine), for /lags, readiness and /metrics.
+absl::StatusOr<std::vector<SourceLag>> ComputeLags(Server::Impl& impl);
+
 // Helpers shared by the route files.
 void ReplyJson(httplib::Response& res, int status, std::string body);
 void ReplyError(httplib::Response& res, int status, absl::string_view message,

@@ -80,37 +80,46 @@ void Server::Impl::RegisterMetrics() {
             ->Set(snap.rebuild.seconds);
       }
     }
-    auto reader = Reader();
-    if (!reader.ok()) return;
-    auto positions = (*reader)->AllPositions();
-    auto end = (*reader)->LogEnd();
-    if (!positions.ok() || !end.ok()) return;
-    const int64_t now = Clock::Real()->NowMicros();
+    auto lags = ComputeLags(*this);
+    if (!lags.ok()) return;
+    for (const SourceLag& s : *lags) {
+      for (const PartitionLag& p : s.partitions) {
+        if (p.topic.empty()) continue;
+        r.GetGauge("kafka_consumer_lag",
+                   "Records in the partition not yet applied (high watermark - stored position)",
+                   {{"topic", p.topic}, {"partition", p.label.substr(p.topic.size() + 1)}})
+            ->Set(static_cast<double>(std::max<int64_t>(0, p.end - p.position)));
+      }
+    }
     for (const auto& plan : catalog->views) {
-      const std::string& source = catalog->sources[plan.source].config.name;
-      auto it = positions->find({source, 0});
-      const int64_t applied = it == positions->end() ? 0 : it->second;
-      const int64_t lag = std::max<int64_t>(0, *end - applied);
-      r.GetGauge("streamview_view_lag_events", "Log records not yet applied to the view",
+      const SourceLag& s = (*lags)[plan.source];
+      int64_t lag = 0, applied = 0;
+      double staleness = 0;
+      for (const PartitionLag& p : s.partitions) {
+        lag += std::max<int64_t>(0, p.end - p.position);
+        applied += p.position;
+        staleness = std::max(staleness, p.staleness_seconds);
+      }
+      r.GetGauge("streamview_view_lag_events", "Source records not yet applied to the view",
                  {{"view", plan.name}})
           ->Set(static_cast<double>(lag));
-      double staleness = 0;
-      if (lag > 0) {
-        std::vector<store::LogRecord> next;
-        if ((*reader)->ReadLog(applied, 1, &next).ok() && !next.empty()) {
-          staleness = static_cast<double>(now - next.front().log_time_us) / 1e6;
-        }
-      }
       r.GetGauge("streamview_view_staleness_seconds",
                  "Age of the oldest event the view has not applied yet (0 when caught up)",
                  {{"view", plan.name}})
           ->Set(staleness);
-      r.GetGauge("streamview_view_applied_position", "Last log position applied to the view",
+      r.GetGauge("streamview_view_applied_position",
+                 "Last source position applied to the view (summed over partitions)",
                  {{"view", plan.name}})
           ->Set(static_cast<double>(applied));
     }
+    int64_t log_end = 0;
+    for (size_t i = 0; i < lags->size(); ++i) {
+      if (catalog->sources[i].config.kind == "log" && !(*lags)[i].partitions.empty()) {
+        log_end = (*lags)[i].partitions.front().end;
+      }
+    }
     r.GetGauge("streamview_log_end_position", "Last position of the embedded log")
-        ->Set(static_cast<double>(*end));
+        ->Set(static_cast<double>(log_end));
   });
 }
 
