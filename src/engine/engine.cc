@@ -355,6 +355,7 @@ absl::Status Engine::RunOnceOrFail(bool* idle) {
 
 absl::Status Engine::Run(const std::atomic<bool>& stop, bool exit_when_caught_up) {
   int backoff_ms = 10;
+  auto last_publish = std::chrono::steady_clock::now();
   while (!stop.load()) {
     if (options_.monitor != nullptr) options_.monitor->RunCommands(this);
     bool idle = false;
@@ -368,6 +369,13 @@ absl::Status Engine::Run(const std::atomic<bool>& stop, bool exit_when_caught_up
       continue;
     }
     backoff_ms = 10;
+    // Commits publish progress; an idle loop still tells the monitor how its sources are
+    // (a consumer that lost its brokers commits nothing).
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_publish >= std::chrono::milliseconds(500)) {
+      PublishProgress();
+      last_publish = now;
+    }
     if (idle) {
       if (exit_when_caught_up && CaughtUp()) return absl::OkStatus();
       std::this_thread::sleep_for(std::chrono::milliseconds(config_.engine.poll_idle_ms));

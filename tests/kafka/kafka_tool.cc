@@ -164,8 +164,8 @@ int Produce(const std::map<std::string, std::string>& flags, const std::string& 
     bool has_key = false;
     rd_kafka_headers_t* headers = rd_kafka_headers_new(4);
     doc.Parse(line.c_str(), line.size());
-    if (!doc.HasParseError() && doc.IsObject() && doc.HasMember("value") &&
-        doc.HasMember("key") && doc["key"].IsString()) {
+    if (!doc.HasParseError() && doc.IsObject() && doc.HasMember("value") && doc.HasMember("key") &&
+        doc["key"].IsString()) {
       key = doc["key"].GetString();
       has_key = true;
       rapidjson::StringBuffer buf;

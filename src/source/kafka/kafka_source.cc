@@ -9,8 +9,10 @@
 #include <unordered_map>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/log.h"
 #include "common/status_macros.h"
+#include "rapidjson/document.h"
 
 namespace sv::source {
 namespace {
@@ -228,6 +230,7 @@ class KafkaSource : public Source {
     rd_kafka_conf_set_opaque(conf, this);
     rd_kafka_conf_set_rebalance_cb(conf, &KafkaSource::RebalanceCb);
     rd_kafka_conf_set_error_cb(conf, &KafkaSource::ErrorCb);
+    rd_kafka_conf_set_stats_cb(conf, &KafkaSource::StatsCb);
     SV_ASSIGN_OR_RETURN(consumer_.rk, NewHandle(RD_KAFKA_CONSUMER, conf, options_.source_name));
     rd_kafka_poll_set_consumer(consumer_.rk);
     return absl::OkStatus();
@@ -255,7 +258,6 @@ class KafkaSource : public Source {
       }
       subscribed_ = true;
     }
-    if (!Connected(nullptr)) CheckConnection();
     out->reserve(max);
     int wait_ms = timeout_ms;
     while (out->size() < max) {
@@ -282,7 +284,6 @@ class KafkaSource : public Source {
       if (id >= 0 && assigned_.contains(id)) {
         out->emplace_back();
         ToRecord(m, id, &out->back());
-        SetConnected(true, "");
       }
       rd_kafka_message_destroy(m);
     }
@@ -308,9 +309,8 @@ class KafkaSource : public Source {
           high >= 0) {
         ends[id] = high;  // next offset to be written = position of the last record
       } else {
-        return absl::UnavailableError(absl::StrCat("source '", options_.source_name,
-                                                   "': end of ", PartitionLabel(id),
-                                                   " not known yet"));
+        return absl::UnavailableError(absl::StrCat("source '", options_.source_name, "': end of ",
+                                                   PartitionLabel(id), " not known yet"));
       }
     }
     return ends;
@@ -400,25 +400,14 @@ class KafkaSource : public Source {
                                {"enable.partition.eof", "false"},
                                {"auto.offset.reset", "earliest"},
                                {"fetch.wait.max.ms", "10"},
+                               // Broker states for readiness (StatsCb), once a second.
+                               {"statistics.interval.ms", "1000"},
                                {"client.id", absl::StrCat("streamview-", options_.source_name)}});
   }
 
   int32_t IdOf(const rd_kafka_message_t* m) const {
     auto t = topic_index_.find(rd_kafka_topic_name(m->rkt));
     return t == topic_index_.end() ? -1 : KafkaPartitionId(t->second, m->partition);
-  }
-
-  // While marked down, asks a broker for metadata at most once a second: brokers that are back
-  // but have nothing new to deliver still count as reachable.
-  void CheckConnection() {
-    const auto now = std::chrono::steady_clock::now();
-    if (now - last_check_ < std::chrono::seconds(1)) return;
-    last_check_ = now;
-    const rd_kafka_metadata_t* md = nullptr;
-    if (rd_kafka_metadata(consumer_.rk, 0, nullptr, &md, 200) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      rd_kafka_metadata_destroy(md);
-      SetConnected(true, "");
-    }
   }
 
   void SetConnected(bool connected, const std::string& why) {
@@ -430,10 +419,36 @@ class KafkaSource : public Source {
   static void ErrorCb(rd_kafka_t* /*rk*/, int err, const char* reason, void* opaque) {
     auto* self = static_cast<KafkaSource*>(opaque);
     LogJson("warn", "kafka error", {{"source", self->options_.source_name}, {"error", reason}});
-    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || err == RD_KAFKA_RESP_ERR__TRANSPORT ||
-        err == RD_KAFKA_RESP_ERR__RESOLVE) {
-      self->SetConnected(false, reason);
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) self->SetConnected(false, reason);
+  }
+
+  // librdkafka's statistics name every broker connection and its state: the source is
+  // connected while at least one real broker (not a bootstrap alias) is UP.
+  static int StatsCb(rd_kafka_t* /*rk*/, char* json, size_t len, void* opaque) {
+    auto* self = static_cast<KafkaSource*>(opaque);
+    rapidjson::Document doc;
+    doc.Parse(json, len);
+    if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("brokers") ||
+        !doc["brokers"].IsObject()) {
+      return 0;
     }
+    bool up = false;
+    std::vector<std::string> states;
+    for (const auto& b : doc["brokers"].GetObject()) {
+      if (!b.value.IsObject() || !b.value.HasMember("nodeid") || !b.value.HasMember("state") ||
+          !b.value["nodeid"].IsInt() || b.value["nodeid"].GetInt() < 0 ||
+          !b.value["state"].IsString()) {
+        continue;
+      }
+      const std::string state = b.value["state"].GetString();
+      up |= state == "UP";
+      states.push_back(absl::StrCat(b.name.GetString(), " ", state));
+    }
+    if (!states.empty()) {
+      self->SetConnected(
+          up, up ? "" : absl::StrCat("no broker reachable (", absl::StrJoin(states, ", "), ")"));
+    }
+    return 0;  // librdkafka frees `json`
   }
 
   static void RebalanceCb(rd_kafka_t* rk, rd_kafka_resp_err_t err,
@@ -537,7 +552,6 @@ class KafkaSource : public Source {
   mutable std::mutex mu_;  // connected_ is read from other threads
   bool connected_ = true;
   std::string disconnect_reason_;
-  std::chrono::steady_clock::time_point last_check_;
 };
 
 }  // namespace
