@@ -10,8 +10,9 @@
 //       producer by the group's lag (the mock keeps only a few MiB per partition).
 //   kafka_tool count --bootstrap B --topic T
 //       prints how many records the topic holds (high minus low watermark, all partitions).
-//   kafka_tool bare --bootstrap B --topic T --expect N
-//       a bare consume loop (assign all partitions from the beginning), prints records/s.
+//   kafka_tool bare --bootstrap B --topic T --expect N [--group G]
+//       a bare consume loop (assign all partitions from the beginning, offsets committed for
+//       the group every 100 ms), prints records/s from its first record.
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -202,8 +203,7 @@ int Produce(const std::map<std::string, std::string>& flags, const std::string& 
       const auto due = start + std::chrono::microseconds(sent * 1'000'000 / rate);
       if (due > std::chrono::steady_clock::now()) std::this_thread::sleep_until(due);
     }
-    if (max_lag > 0 && sent % 20'000 == 0) {
-      rd_kafka_flush(rk, 10'000);
+    if (max_lag > 0 && sent % 10'000 == 0) {
       while (GroupLag(lag_client, topic, partitions) > max_lag) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
       }
@@ -239,9 +239,12 @@ int Count(const std::map<std::string, std::string>& flags) {
 int Bare(const std::map<std::string, std::string>& flags) {
   const std::string topic = flags.at("topic");
   const int64_t expect = std::stoll(flags.at("expect"));
+  // Offsets are committed often so that `produce --max-lag --group` can pace the producer.
+  const std::string group = flags.count("group") ? flags.at("group") : "kafka-tool-bare";
   rd_kafka_t* rk = NewClient(RD_KAFKA_CONSUMER, {{"bootstrap.servers", flags.at("bootstrap")},
-                                                 {"group.id", "kafka-tool-bare"},
-                                                 {"enable.auto.commit", "false"},
+                                                 {"group.id", group},
+                                                 {"enable.auto.commit", "true"},
+                                                 {"auto.commit.interval.ms", "100"},
                                                  {"fetch.wait.max.ms", "10"}});
   rd_kafka_poll_set_consumer(rk);
   const int partitions = PartitionCount(rk, topic);
