@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <iostream>
 #include <map>
 #include <sstream>
@@ -111,13 +112,17 @@ int Mock(const std::map<std::string, std::string>& flags) {
 int64_t GroupLag(rd_kafka_t* admin_consumer, const std::string& topic, int partitions) {
   rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
   for (int p = 0; p < partitions; ++p) rd_kafka_topic_partition_list_add(list, topic.c_str(), p);
-  int64_t lag = 0;
+  // Unknown (the coordinator did not answer) counts as too much: never outrun retention.
+  int64_t lag = std::numeric_limits<int64_t>::max();
   if (rd_kafka_committed(admin_consumer, list, 5'000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    lag = 0;
     for (int i = 0; i < list->cnt; ++i) {
       int64_t low = 0, high = 0;
       rd_kafka_query_watermark_offsets(admin_consumer, topic.c_str(), list->elems[i].partition,
                                        &low, &high, 5'000);
-      const int64_t committed = list->elems[i].offset < 0 ? low : list->elems[i].offset;
+      // Nothing committed yet (the consumer is still joining): everything is lag.
+      (void)low;
+      const int64_t committed = list->elems[i].offset < 0 ? 0 : list->elems[i].offset;
       lag += high - committed;
     }
   }
@@ -203,8 +208,10 @@ int Produce(const std::map<std::string, std::string>& flags, const std::string& 
       const auto due = start + std::chrono::microseconds(sent * 1'000'000 / rate);
       if (due > std::chrono::steady_clock::now()) std::this_thread::sleep_until(due);
     }
-    if (max_lag > 0 && sent % 10'000 == 0) {
-      while (GroupLag(lag_client, topic, partitions) > max_lag) {
+    if (max_lag > 0 && sent % 5'000 == 0) {
+      // Messages still queued in this producer count too: they reach the broker soon.
+      while (GroupLag(lag_client, topic, partitions) + rd_kafka_outq_len(rk) > max_lag) {
+        rd_kafka_poll(rk, 0);
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
       }
     }

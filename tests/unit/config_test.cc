@@ -795,3 +795,64 @@ TEST(ConfigServerTest, ViewApiErrors) {
 
 }  // namespace
 }  // namespace sv::config
+
+namespace sv::config {
+namespace {
+
+constexpr const char* kViewsTail = R"yaml(views:
+  v:
+    source: s
+    key: [id]
+    columns: {id: text}
+)yaml";
+
+TEST(ConfigKafkaTest, KafkaSourceLoads) {
+  absl::StatusOr<Config> config = ParseConfig(std::string(R"yaml(sources:
+  s:
+    kind: kafka
+    brokers: "b1:9092,b2:9092"
+    topics: [orders.events, orders.more]
+    group_id: g
+    dead_letter_topic: false
+    properties: {security.protocol: SASL_SSL, fetch.wait.max.ms: 5}
+    key: orderId
+    event_types: [A]
+)yaml") + kViewsTail,
+                                              "k.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  const KafkaConfig& k = config->sources[0].kafka;
+  EXPECT_EQ(config->sources[0].kind, "kafka");
+  EXPECT_EQ(k.brokers, "b1:9092,b2:9092");
+  EXPECT_EQ(k.topics, (std::vector<std::string>{"orders.events", "orders.more"}));
+  EXPECT_EQ(k.group_id, "g");
+  EXPECT_FALSE(k.dead_letter_topic);
+  ASSERT_EQ(k.properties.size(), 2u);
+  EXPECT_EQ(k.properties[1], (std::pair<std::string, std::string>{"fetch.wait.max.ms", "5"}));
+}
+
+std::string KafkaError(const std::string& source_body) {
+  absl::StatusOr<Config> config =
+      ParseConfig("sources:\n  s:\n" + source_body + kViewsTail, "k.yaml");
+  return config.ok() ? "" : std::string(config.status().message());
+}
+
+TEST(ConfigKafkaTest, KafkaErrorsNameFileLineAndProblem) {
+  EXPECT_EQ(KafkaError("    kind: kafka\n    topics: [t]\n    group_id: g\n    key: k\n"
+                       "    event_types: [A]\n"),
+            "k.yaml:2:3: source 's' needs 'brokers' or 'brokers_env'");
+  EXPECT_EQ(KafkaError("    kind: kafka\n    brokers: b\n    group_id: g\n    key: k\n"
+                       "    event_types: [A]\n"),
+            "k.yaml:2:3: source 's' is missing required key 'topics'");
+  EXPECT_EQ(KafkaError("    kind: log\n    topics: [t]\n    key: k\n    event_types: [A]\n"),
+            "k.yaml:4:5: 'topics' of source 's' needs kind: kafka");
+  EXPECT_EQ(KafkaError("    kind: kafka\n    brokers_env: SV_TEST_SURELY_UNSET_VARIABLE\n"
+                       "    topics: [t]\n    group_id: g\n    key: k\n    event_types: [A]\n"),
+            "k.yaml:4:18: 'brokers_env' of source 's': environment variable "
+            "'SV_TEST_SURELY_UNSET_VARIABLE' is not set");
+  EXPECT_EQ(KafkaError("    kind: kinesis\n    key: k\n    event_types: [A]\n"),
+            "k.yaml:3:11: unknown source kind 'kinesis' for source 's' (expected one of: log, "
+            "kafka)");
+}
+
+}  // namespace
+}  // namespace sv::config

@@ -273,15 +273,30 @@ class KafkaSource : public Source {
       }
       if (m == nullptr) break;
       if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-          LogJson("warn", "kafka consume error",
-                  {{"source", options_.source_name}, {"error", rd_kafka_message_errstr(m)}});
-        }
+        const rd_kafka_resp_err_t err = m->err;
+        std::string why = rd_kafka_message_errstr(m);
+        const std::string where = m->rkt == nullptr ? std::string("?") : PartitionLabel(IdOf(m));
         rd_kafka_message_destroy(m);
+        if (err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
+            err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) {
+          return absl::DataLossError(absl::StrCat(
+              "source '", options_.source_name, "': ", where,
+              ": the stored position is no longer retained by the topic (", why,
+              "); records were lost before they were applied. Rebuild with --allow-partial "
+              "to start over from what is retained"));
+        }
+        if (err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+          LogJson("warn", "kafka consume error", {{"source", options_.source_name}, {"error", why}});
+        }
         continue;
       }
       const int32_t id = IdOf(m);
       if (id >= 0 && assigned_.contains(id)) {
+        absl::Status gap = CheckContinuity(id, m);
+        if (!gap.ok()) {
+          rd_kafka_message_destroy(m);
+          return gap;
+        }
         out->emplace_back();
         ToRecord(m, id, &out->back());
       }
@@ -398,7 +413,9 @@ class KafkaSource : public Source {
                                {"enable.auto.commit", "false"},
                                {"enable.auto.offset.store", "false"},
                                {"enable.partition.eof", "false"},
-                               {"auto.offset.reset", "earliest"},
+                               // A stored position that is no longer retained is data
+                               // loss: fail loudly instead of silently skipping ahead.
+                               {"auto.offset.reset", "error"},
                                {"fetch.wait.max.ms", "10"},
                                // Broker states for readiness (StatsCb), once a second.
                                {"statistics.interval.ms", "1000"},
@@ -408,6 +425,27 @@ class KafkaSource : public Source {
   int32_t IdOf(const rd_kafka_message_t* m) const {
     auto t = topic_index_.find(rd_kafka_topic_name(m->rkt));
     return t == topic_index_.end() ? -1 : KafkaPartitionId(t->second, m->partition);
+  }
+
+  // Offsets may skip (transaction markers, compaction), but a skip past where the partition
+  // now starts means retention deleted records before they were applied: that is data loss,
+  // never a silent jump.
+  absl::Status CheckContinuity(int32_t id, const rd_kafka_message_t* m) {
+    auto it = next_offset_.find(id);
+    if (it != next_offset_.end() && m->offset > it->second) {
+      int64_t low = -1, high = -1;
+      rd_kafka_query_watermark_offsets(consumer_.rk, rd_kafka_topic_name(m->rkt), m->partition,
+                                       &low, &high, kMetadataTimeoutMs);
+      if (low > it->second) {
+        return absl::DataLossError(absl::StrCat(
+            "source '", options_.source_name, "': ", PartitionLabel(id), ": expected offset ",
+            it->second, " but the partition now starts at ", low, ": retention deleted ",
+            low - it->second, " records before they were applied. Rebuild with --allow-partial "
+            "to start over from what is retained"));
+      }
+    }
+    next_offset_[id] = m->offset + 1;
+    return absl::OkStatus();
   }
 
   void SetConnected(bool connected, const std::string& why) {
@@ -486,6 +524,11 @@ class KafkaSource : public Source {
       const int32_t id = KafkaPartitionId(t->second, parts->elems[i].partition);
       auto it = positions.find(id);
       parts->elems[i].offset = it == positions.end() ? RD_KAFKA_OFFSET_BEGINNING : it->second;
+      if (it == positions.end()) {
+        next_offset_.erase(id);  // from the beginning: whatever it is now
+      } else {
+        next_offset_[id] = it->second;
+      }
       assigned_.insert(id);
     }
     LogJson("info", "kafka partitions assigned",
@@ -547,6 +590,7 @@ class KafkaSource : public Source {
   RebalanceHooks hooks_;
   std::map<int32_t, int64_t> after_;  // positions from Seek (used when no hook is set)
   std::set<int32_t> assigned_;
+  std::unordered_map<int32_t, int64_t> next_offset_;  // per assigned partition
   std::set<int32_t> revoked_;  // revoked during the current Poll
   absl::Status hook_status_;
   mutable std::mutex mu_;  // connected_ is read from other threads
