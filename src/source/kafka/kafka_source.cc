@@ -286,7 +286,8 @@ class KafkaSource : public Source {
               "to start over from what is retained"));
         }
         if (err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-          LogJson("warn", "kafka consume error", {{"source", options_.source_name}, {"error", why}});
+          LogJson("warn", "kafka consume error",
+                  {{"source", options_.source_name}, {"error", why}});
         }
         continue;
       }
@@ -437,11 +438,12 @@ class KafkaSource : public Source {
       rd_kafka_query_watermark_offsets(consumer_.rk, rd_kafka_topic_name(m->rkt), m->partition,
                                        &low, &high, kMetadataTimeoutMs);
       if (low > it->second) {
-        return absl::DataLossError(absl::StrCat(
-            "source '", options_.source_name, "': ", PartitionLabel(id), ": expected offset ",
-            it->second, " but the partition now starts at ", low, ": retention deleted ",
-            low - it->second, " records before they were applied. Rebuild with --allow-partial "
-            "to start over from what is retained"));
+        return absl::DataLossError(
+            absl::StrCat("source '", options_.source_name, "': ", PartitionLabel(id),
+                         ": expected offset ", it->second, " but the partition now starts at ", low,
+                         ": retention deleted ", low - it->second,
+                         " records before they were applied. Rebuild with --allow-partial "
+                         "to start over from what is retained"));
       }
     }
     next_offset_[id] = m->offset + 1;
@@ -591,7 +593,7 @@ class KafkaSource : public Source {
   std::map<int32_t, int64_t> after_;  // positions from Seek (used when no hook is set)
   std::set<int32_t> assigned_;
   std::unordered_map<int32_t, int64_t> next_offset_;  // per assigned partition
-  std::set<int32_t> revoked_;  // revoked during the current Poll
+  std::set<int32_t> revoked_;                         // revoked during the current Poll
   absl::Status hook_status_;
   mutable std::mutex mu_;  // connected_ is read from other threads
   bool connected_ = true;
