@@ -209,6 +209,9 @@ class KafkaSource : public Source {
   }
 
   ~KafkaSource() override {
+    // Leaving the group revokes the partitions; the engine may be tearing down (or discarding a
+    // failed batch), so the revoke must not call back into it.
+    hooks_ = RebalanceHooks();
     if (consumer_.rk != nullptr && subscribed_) rd_kafka_consumer_close(consumer_.rk);
     if (producer_.rk != nullptr) rd_kafka_flush(producer_.rk, 5'000);
   }
@@ -484,7 +487,9 @@ class KafkaSource : public Source {
       up |= state == "UP";
       states.push_back(absl::StrCat(b.name.GetString(), " ", state));
     }
-    if (!states.empty()) {
+    if (states.empty()) {
+      self->SetConnected(false, "no broker reached yet (bootstrap servers unreachable?)");
+    } else {
       self->SetConnected(
           up, up ? "" : absl::StrCat("no broker reachable (", absl::StrJoin(states, ", "), ")"));
     }
