@@ -496,7 +496,8 @@ def main():
                                 ["order_id", "line_no"], model.items.values(), db, diffs)
         positions = [r[0] for r in
                      db.execute("SELECT position FROM sv_dead_letters ORDER BY position")]
-        stored_keys = sorted(r[0] for r in db.execute("SELECT key FROM sv_dead_letters"))
+        stored_keys = (sorted(r[0] for r in db.execute("SELECT key FROM sv_dead_letters"))
+                       if args.dead_letter_keys else [])
     except sqlite3.Error as e:
         print("oracle: cannot query %s: %s" % (args.db, e), file=sys.stderr)
         return 2

@@ -230,6 +230,7 @@ struct TableStmt {
 
 constexpr int64_t kBulkRowsPerTxn = 250'000;  // short write-lock holds for live writers
 constexpr size_t kBulkMaxRowsPerStmt = 256;
+constexpr size_t kKeyPutRows = 128;  // key states per multi-row INSERT in a batch
 constexpr int64_t kCacheKibNormal = 65536;
 constexpr int64_t kCacheKibBulk = 65536;
 // QueryView statements cached per connection; IN lists of many lengths make many texts.
@@ -386,10 +387,16 @@ class SqliteBatch final : public Batch {
   // Records a failed write that made SQLite roll the whole transaction back.
   absl::Status Check(absl::Status status);
 
+  // Writes the buffered key states (kKeyPutRows at a time in one statement).
+  absl::Status FlushKeys();
+
   SqliteStore* store_;
   bool begun_ = false;
   bool finished_ = false;
   absl::Status broken_;
+  // Key states are buffered and written kKeyPutRows per statement: a batch (and a rebuild's
+  // swap, a million of them) writes many, and one row per statement costs twice as much.
+  std::vector<std::pair<std::string, KeyState>> keys_;
 };
 
 class SqliteStore final : public Store {
@@ -434,6 +441,8 @@ class SqliteStore final : public Store {
   sqlite3* db() const { return db_; }
   bool InTransaction() const { return sqlite3_get_autocommit(db_) == 0; }
   absl::StatusOr<sqlite3_stmt*> Fixed(FixedId id);
+  // INSERT … ON CONFLICT of kKeyPutRows key states.
+  absl::StatusOr<sqlite3_stmt*> KeyPutMany();
   absl::StatusOr<TableStmt*> ForTable(const TableSpec& table, TableOp op);
   // Steps a statement that returns no rows.
   absl::Status StepDone(sqlite3_stmt* stmt, std::string_view label = {});
@@ -467,6 +476,7 @@ class SqliteStore final : public Store {
   sqlite3* db_;
   SqliteOptions options_;
   std::array<Stmt, kNumFixed> fixed_;
+  Stmt key_put_many_;
   std::unordered_map<std::string, TableStmt> table_stmts_;
   std::string table_key_;                              // reused lookup key for table_stmts_
   std::unordered_map<std::string, Stmt> query_stmts_;  // QueryView, by SQL text
@@ -564,6 +574,25 @@ absl::StatusOr<sqlite3_stmt*> SqliteStore::Fixed(FixedId id) {
     slot = Stmt(raw);
   }
   return slot.get();
+}
+
+absl::StatusOr<sqlite3_stmt*> SqliteStore::KeyPutMany() {
+  if (!key_put_many_) {
+    std::string sql = "INSERT INTO sv_keys(source, key, last_sequence, parked_on) VALUES ";
+    for (size_t i = 0; i < kKeyPutRows; ++i) absl::StrAppend(&sql, i ? ",(?,?,?,?)" : "(?,?,?,?)");
+    sql +=
+        " ON CONFLICT(source, key) DO UPDATE SET last_sequence = excluded.last_sequence, "
+        "parked_on = excluded.parked_on";
+    sqlite3_stmt* raw = nullptr;
+    const int rc =
+        sqlite3_prepare_v3(db_, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
+    if (rc != SQLITE_OK) {
+      sqlite3_finalize(raw);
+      return Error(db_, rc, "prepare multi-row key state insert");
+    }
+    key_put_many_ = Stmt(raw);
+  }
+  return key_put_many_.get();
 }
 
 absl::StatusOr<TableStmt*> SqliteStore::ForTable(const TableSpec& table, TableOp op) {
@@ -1386,13 +1415,37 @@ absl::Status SqliteBatch::Delete(const TableSpec& table, const Row& key) {
 
 absl::Status SqliteBatch::PutKeyState(const std::string& source, const KeyState& state) {
   SV_RETURN_IF_ERROR(Begin());
+  keys_.emplace_back(source, state);
+  return keys_.size() >= kKeyPutRows ? FlushKeys() : absl::OkStatus();
+}
+
+absl::Status SqliteBatch::FlushKeys() {
+  if (keys_.empty()) return absl::OkStatus();
+  if (keys_.size() == kKeyPutRows) {
+    SV_ASSIGN_OR_RETURN(sqlite3_stmt * put, store_->KeyPutMany());
+    ResetOnExit reset(put);
+    int p = 1;
+    for (const auto& [source, state] : keys_) {
+      BindText(put, p++, source);
+      BindText(put, p++, state.key);
+      sqlite3_bind_int64(put, p++, state.last_sequence);
+      sqlite3_bind_int64(put, p++, state.parked_on);
+    }
+    absl::Status s = Check(store_->StepDone(put));
+    keys_.clear();
+    return s;
+  }
   SV_ASSIGN_OR_RETURN(sqlite3_stmt * put, store_->Fixed(kKeyPut));
-  ResetOnExit reset(put);
-  BindText(put, 1, source);
-  BindText(put, 2, state.key);
-  sqlite3_bind_int64(put, 3, state.last_sequence);
-  sqlite3_bind_int64(put, 4, state.parked_on);
-  return Check(store_->StepDone(put));
+  for (const auto& [source, state] : keys_) {
+    ResetOnExit reset(put);
+    BindText(put, 1, source);
+    BindText(put, 2, state.key);
+    sqlite3_bind_int64(put, 3, state.last_sequence);
+    sqlite3_bind_int64(put, 4, state.parked_on);
+    SV_RETURN_IF_ERROR(Check(store_->StepDone(put)));
+  }
+  keys_.clear();
+  return absl::OkStatus();
 }
 
 absl::Status SqliteBatch::PutPending(const std::string& source, const PendingEvent& event) {
@@ -1510,6 +1563,7 @@ absl::Status SqliteBatch::ActivateVersion(const std::string& view, int64_t versi
 
 absl::Status SqliteBatch::ClearSourceState(const std::string& source) {
   SV_RETURN_IF_ERROR(Begin());
+  SV_RETURN_IF_ERROR(FlushKeys());  // states put before the clear are cleared too
   for (FixedId id : {kClearKeys, kClearPending, kClearEventIds}) {
     SV_ASSIGN_OR_RETURN(sqlite3_stmt * clear, store_->Fixed(id));
     ResetOnExit reset(clear);
@@ -1521,10 +1575,11 @@ absl::Status SqliteBatch::ClearSourceState(const std::string& source) {
 
 absl::Status SqliteBatch::Commit() {
   if (finished_) return absl::FailedPreconditionError("sqlite: batch already committed");
+  const absl::Status flushed = broken_.ok() ? FlushKeys() : absl::OkStatus();
   finished_ = true;
-  if (!broken_.ok()) {
+  if (!broken_.ok() || !flushed.ok()) {
     store_->RollbackTxn();
-    return broken_;
+    return broken_.ok() ? flushed : broken_;
   }
   if (!begun_) return absl::OkStatus();
   return store_->CommitTxn();
