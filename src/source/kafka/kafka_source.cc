@@ -35,8 +35,10 @@ struct KafkaHandle {
   explicit KafkaHandle(rd_kafka_t* h) : rk(h) {}
   KafkaHandle(const KafkaHandle&) = delete;
   KafkaHandle& operator=(const KafkaHandle&) = delete;
-  ~KafkaHandle() {
+  ~KafkaHandle() { Reset(); }
+  void Reset() {
     if (rk != nullptr) rd_kafka_destroy(rk);
+    rk = nullptr;
   }
 };
 
@@ -214,6 +216,10 @@ class KafkaSource : public Source {
     hooks_ = RebalanceHooks();
     if (consumer_.rk != nullptr && subscribed_) rd_kafka_consumer_close(consumer_.rk);
     if (producer_.rk != nullptr) rd_kafka_flush(producer_.rk, 5'000);
+    // Destroying a handle may still serve callbacks (statistics) into this object: do it while
+    // every member is alive.
+    consumer_.Reset();
+    producer_.Reset();
   }
 
   absl::Status Init() {
