@@ -63,15 +63,21 @@ void CachedRowSet::Erase(int view, const std::string& key) {
 }
 
 absl::Status CachedRowSet::Flush(store::Batch* batch) {
+  // Each dirty key is listed once and ends either as a row or deleted, so the upserts of a
+  // view can go together (several rows per statement) and the deletes after them.
+  std::vector<std::vector<const Row*>> upserts(views_.size());
   for (const auto& [view, key] : dirty_) {
     auto it = views_[view].find(key);
     if (it == views_[view].end() || !it->second.dirty) continue;
     const Entry& e = it->second;
     if (e.row) {
-      SV_RETURN_IF_ERROR(batch->Upsert(tables_[view], *e.row));
+      upserts[view].push_back(&*e.row);
     } else if (!e.key.empty()) {
       SV_RETURN_IF_ERROR(batch->Delete(tables_[view], e.key));
     }
+  }
+  for (size_t v = 0; v < views_.size(); ++v) {
+    if (!upserts[v].empty()) SV_RETURN_IF_ERROR(batch->UpsertRows(tables_[v], upserts[v]));
   }
   return absl::OkStatus();
 }

@@ -62,10 +62,10 @@ struct Filter {
 // the rows strictly past it. `backward` walks the other way from `after` (for a "prev" link)
 // and still returns the rows in the query's order.
 struct ViewQuery {
-  std::vector<Filter> filters;   // ANDed
-  std::optional<int> sort;       // column index; none = the primary key alone
+  std::vector<Filter> filters;  // ANDed
+  std::optional<int> sort;      // column index; none = the primary key alone
   bool descending = false;
-  std::optional<Row> after;      // boundary tuple: [sort value,] key values
+  std::optional<Row> after;  // boundary tuple: [sort value,] key values
   bool backward = false;
   int64_t limit = 50;
   int64_t offset = 0;  // page-number compatibility routes only; cursors never use it
@@ -127,6 +127,15 @@ class Batch {
   virtual ~Batch() = default;
   // Insert or replace the row with the same primary key. `row` has table.columns.size() values.
   virtual absl::Status Upsert(const TableSpec& table, const Row& row) = 0;
+  // Upsert of many rows with distinct keys (a backend may write them several per statement).
+  // The rows must stay alive until the call returns.
+  virtual absl::Status UpsertRows(const TableSpec& table, const std::vector<const Row*>& rows) {
+    for (const Row* row : rows) {
+      absl::Status s = Upsert(table, *row);
+      if (!s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
   // Delete by primary key; `key` has table.key.size() values. Absent rows are not an error.
   virtual absl::Status Delete(const TableSpec& table, const Row& key) = 0;
   virtual absl::Status PutKeyState(const std::string& source, const KeyState& state) = 0;

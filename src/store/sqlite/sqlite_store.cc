@@ -219,7 +219,7 @@ constexpr std::array<const char*, kNumFixed> kFixedSql = {
 
 // ---- Per-table statements
 
-enum class TableOp : char { kUpsert = 'u', kDelete = 'd', kGet = 'g' };
+enum class TableOp : char { kUpsert = 'u', kUpsertMany = 'm', kDelete = 'd', kGet = 'g' };
 
 struct TableStmt {
   Stmt stmt;
@@ -230,7 +230,8 @@ struct TableStmt {
 
 constexpr int64_t kBulkRowsPerTxn = 250'000;  // short write-lock holds for live writers
 constexpr size_t kBulkMaxRowsPerStmt = 256;
-constexpr size_t kKeyPutRows = 128;  // key states per multi-row INSERT in a batch
+constexpr size_t kKeyPutRows = 128;    // key states per multi-row INSERT in a batch
+constexpr size_t kUpsertParams = 999;  // bound values per multi-row view upsert
 constexpr int64_t kCacheKibNormal = 65536;
 constexpr int64_t kCacheKibBulk = 65536;
 // QueryView statements cached per connection; IN lists of many lengths make many texts.
@@ -335,6 +336,11 @@ std::string CreateIndexSql(const TableSpec& table, size_t i) {
   return sql;
 }
 
+// Rows per multi-row upsert statement of `table`.
+size_t UpsertRowsPerStmt(const TableSpec& table) {
+  return std::max<size_t>(1, kUpsertParams / std::max<size_t>(1, table.columns.size()));
+}
+
 // Runs `fn` when the scope ends.
 template <typename F>
 class Defer {
@@ -363,6 +369,7 @@ class SqliteBatch final : public Batch {
   ~SqliteBatch() override;
 
   absl::Status Upsert(const TableSpec& table, const Row& row) override;
+  absl::Status UpsertRows(const TableSpec& table, const std::vector<const Row*>& rows) override;
   absl::Status Delete(const TableSpec& table, const Row& key) override;
   absl::Status PutKeyState(const std::string& source, const KeyState& state) override;
   absl::Status PutPending(const std::string& source, const PendingEvent& event) override;
@@ -608,11 +615,17 @@ absl::StatusOr<TableStmt*> SqliteStore::ForTable(const TableSpec& table, TableOp
   std::string sql;
   std::string label;
   switch (op) {
-    case TableOp::kUpsert: {
+    case TableOp::kUpsert:
+    case TableOp::kUpsertMany: {
       label = absl::StrCat("INSERT INTO ", name);
-      sql = absl::StrCat(label, "(", ColumnList(table), ") VALUES(");
-      for (size_t i = 0; i < table.columns.size(); ++i) absl::StrAppend(&sql, i ? ", ?" : "?");
-      absl::StrAppend(&sql, ") ON CONFLICT(", KeyList(table), ") DO ");
+      sql = absl::StrCat(label, "(", ColumnList(table), ") VALUES");
+      const size_t rows = op == TableOp::kUpsert ? 1 : UpsertRowsPerStmt(table);
+      for (size_t r = 0; r < rows; ++r) {
+        absl::StrAppend(&sql, r ? ",(" : "(");
+        for (size_t i = 0; i < table.columns.size(); ++i) absl::StrAppend(&sql, i ? ", ?" : "?");
+        sql += ")";
+      }
+      absl::StrAppend(&sql, " ON CONFLICT(", KeyList(table), ") DO ");
       std::string set;
       for (size_t i = 0; i < table.columns.size(); ++i) {
         if (std::find(table.key.begin(), table.key.end(), static_cast<int>(i)) != table.key.end()) {
@@ -1390,6 +1403,33 @@ absl::Status SqliteBatch::Upsert(const TableSpec& table, const Row& row) {
     if (rc != SQLITE_OK) return Error(store_->db(), rc, upsert->label);
   }
   return Check(store_->StepDone(stmt, upsert->label));
+}
+
+absl::Status SqliteBatch::UpsertRows(const TableSpec& table, const std::vector<const Row*>& rows) {
+  const size_t per_stmt = UpsertRowsPerStmt(table);
+  size_t next = 0;
+  if (rows.size() >= per_stmt && per_stmt > 1) {
+    SV_RETURN_IF_ERROR(Begin());
+    SV_ASSIGN_OR_RETURN(TableStmt * upsert, store_->ForTable(table, TableOp::kUpsertMany));
+    sqlite3_stmt* stmt = upsert->stmt.get();
+    std::vector<std::string> scratch(per_stmt * table.columns.size());
+    for (; next + per_stmt <= rows.size(); next += per_stmt) {
+      ResetOnExit reset(stmt);
+      int p = 1;
+      for (size_t r = 0; r < per_stmt; ++r) {
+        const Row& row = *rows[next + r];
+        if (row.size() != table.columns.size()) return Upsert(table, row);  // its error
+        for (const Value& v : row) {
+          const int rc = BindValue(stmt, p, v, &scratch[p - 1]);
+          if (rc != SQLITE_OK) return Error(store_->db(), rc, upsert->label);
+          ++p;
+        }
+      }
+      SV_RETURN_IF_ERROR(Check(store_->StepDone(stmt, upsert->label)));
+    }
+  }
+  for (; next < rows.size(); ++next) SV_RETURN_IF_ERROR(Upsert(table, *rows[next]));
+  return absl::OkStatus();
 }
 
 absl::Status SqliteBatch::Delete(const TableSpec& table, const Row& key) {
