@@ -216,7 +216,7 @@ absl::Status Engine::StartSources() {
       for (int32_t p : partitions) owner.applied[p] = stored.count(p) ? stored[p] : 0;
       return stored;
     };
-    st.source->SetRebalanceHooks(std::move(hooks));
+    st.source->SetRebalanceHooks(hooks);
   }
   return absl::OkStatus();
 }

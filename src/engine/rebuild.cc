@@ -127,6 +127,7 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
       w.queue = std::make_unique<ChunkQueue>(2);
     }
     std::vector<std::thread> fold_threads;
+    fold_threads.reserve(workers.size());
     for (Worker& w : workers) {
       fold_threads.emplace_back([&w] {
         Chunk chunk;

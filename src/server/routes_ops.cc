@@ -132,7 +132,8 @@ void WriteRebuild(JsonWriter& w, const engine::RebuildProgress& r) {
   w.EndObject();
 }
 
-void StartRebuild(Server::Impl& impl, std::vector<std::string> views, httplib::Response& res) {
+void StartRebuild(Server::Impl& impl, const std::vector<std::string>& views,
+                  httplib::Response& res) {
   for (const std::string& v : views) {
     if (impl.catalog->FindView(v) < 0) return ReplyError(res, 404, "no such view", "view");
   }
@@ -283,7 +284,7 @@ void Server::Impl::RegisterOpsRoutes() {
     if (req.has_param("view")) {
       views = absl::StrSplit(req.get_param_value("view"), ',', absl::SkipEmpty());
     }
-    StartRebuild(*this, std::move(views), res);
+    StartRebuild(*this, views, res);
   });
   http.Post(R"(/views/([^/]+)/rebuild)",
             [this](const httplib::Request& req, httplib::Response& res) {

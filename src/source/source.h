@@ -81,7 +81,7 @@ class Source {
   // store stays the source of truth.
   virtual void AfterCommit(const std::map<int32_t, int64_t>& /*positions*/,
                            const std::vector<store::DeadLetter>& /*dead_letters*/) {}
-  virtual void SetRebalanceHooks(RebalanceHooks /*hooks*/) {}
+  virtual void SetRebalanceHooks(const RebalanceHooks& /*hooks*/) {}
   // False while the source cannot reach its upstream (brokers down), with the reason.
   virtual bool Connected(std::string* /*why*/) const { return true; }
   // A label for partition `p` in lags and metrics ("0" for the log; "topic/3" for Kafka).

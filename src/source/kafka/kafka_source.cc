@@ -250,7 +250,7 @@ class KafkaSource : public Source {
     return absl::OkStatus();
   }
 
-  void SetRebalanceHooks(RebalanceHooks hooks) override { hooks_ = std::move(hooks); }
+  void SetRebalanceHooks(const RebalanceHooks& hooks) override { hooks_ = hooks; }
 
   // Joins the group on the first poll, so a process that only rebuilds never takes partitions.
   absl::Status Poll(size_t max, int timeout_ms, std::vector<SourceRecord>* out) override {
@@ -483,7 +483,10 @@ class KafkaSource : public Source {
     }
     bool up = false;
     std::vector<std::string> states;
-    for (const auto& b : doc["brokers"].GetObject()) {
+    const rapidjson::Value& brokers = doc["brokers"];
+    // By index: rapidjson's member iterators compare ambiguously under C++20 (clang).
+    for (rapidjson::SizeType i = 0; i < brokers.MemberCount(); ++i) {
+      const auto& b = *(brokers.MemberBegin() + i);
       if (!b.value.IsObject() || !b.value.HasMember("nodeid") || !b.value.HasMember("state") ||
           !b.value["nodeid"].IsInt() || b.value["nodeid"].GetInt() < 0 ||
           !b.value["state"].IsString()) {
