@@ -47,10 +47,15 @@ int main(int argc, char** argv) {
   if (v < 0) return Fail(absl::NotFoundError("the config has no orders_view"));
   const sv::projection::ViewPlan& plan = (*catalog)->views[v];
 
-  sv::store::SqliteOptions options;
-  options.path = store_path;
-  options.bulk_mode = true;
-  auto store = sv::store::OpenSqliteStore(options);
+  sv::store::StoreOptions options = sv::engine::StoreOptionsFor(config->store);
+  if (store_path.rfind("postgres://", 0) == 0 || store_path.rfind("postgresql://", 0) == 0) {
+    options.kind = "postgres";
+    options.dsn = store_path;
+  } else {
+    options.kind = "sqlite";
+    options.path = store_path;
+  }
+  auto store = sv::store::OpenStore(options, sv::store::StoreRole::kBulk);
   if (!store.ok()) return Fail(store.status());
   if (absl::Status s = (*store)->Init(); !s.ok()) return Fail(s);
   const sv::store::TableSpec table = sv::engine::TableFor(plan, 1);
