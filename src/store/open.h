@@ -12,9 +12,9 @@
 namespace sv::store {
 
 struct StoreOptions {
-  std::string kind = "sqlite";  // "sqlite" or "postgres"
-  std::string path;             // sqlite: the database file
-  std::string dsn;              // postgres: libpq connection string or URI
+  std::string kind = "sqlite";         // "sqlite" or "postgres"
+  std::string path;                    // sqlite: the database file
+  std::string dsn;                     // postgres: libpq connection string or URI
   std::string schema = "streamview";   // postgres: the engine's own tables
   std::string view_schema = "public";  // postgres: view tables and views
 };

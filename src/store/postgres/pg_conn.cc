@@ -9,7 +9,8 @@ namespace sv::store::pg {
 namespace {
 
 std::string FirstLine(absl::string_view text) {
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
+  const size_t nl = text.find('\n');
+  if (nl != absl::string_view::npos) text = text.substr(0, nl);
   return std::string(text);
 }
 
@@ -55,7 +56,8 @@ absl::Status Conn::Error(const PGresult* result, absl::string_view context) cons
   std::string msg;
   std::string state;
   if (result != nullptr) {
-    msg = FirstLine(PQresultErrorMessage(result));
+    const char* primary = PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY);
+    msg = FirstLine(primary != nullptr ? primary : PQresultErrorMessage(result));
     const char* s = PQresultErrorField(result, PG_DIAG_SQLSTATE);
     if (s != nullptr) state = s;
   }

@@ -33,7 +33,6 @@
 #include <map>
 #include <memory>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -42,6 +41,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
 #include "common/status_macros.h"
 #include "common/time_util.h"
 #include "store/postgres/pg_conn.h"
@@ -61,7 +61,6 @@ using pg::Result;
 constexpr int kLockClass = 0x5356;
 // Microseconds between the Unix epoch and PostgreSQL's (2000-01-01).
 constexpr int64_t kPgEpochOffsetUs = 946'684'800'000'000;
-constexpr int64_t kMicrosPerDay = 86'400'000'000;
 constexpr size_t kCopyChunkBytes = 1 << 20;
 
 // ---- Schema: kMigrations[v] takes the engine schema from version v to v + 1 ({S} is the
@@ -92,7 +91,7 @@ CREATE TABLE {S}.sv_pending(
   PRIMARY KEY(source, "partition", position));
 CREATE INDEX sv_pending__by_key ON {S}.sv_pending(source, key, held, sequence, position);
 CREATE TABLE {S}.sv_dead_letters(
-  id bigserial PRIMARY KEY,
+  id bigint PRIMARY KEY,
   source text COLLATE "C" NOT NULL,
   "partition" integer NOT NULL,
   position bigint NOT NULL,
@@ -152,7 +151,7 @@ absl::string_view SqlType(Type type) {
     case Type::kTime:
       return "timestamptz";
     case Type::kInterval:
-      return "interval";
+      return "bigint";  // microseconds, exact (an interval's text form is lossy at the extremes)
     case Type::kNull:
       break;
   }
@@ -167,8 +166,6 @@ std::string FormatReal(double d) {
   return buf;
 }
 
-std::string FormatInterval(int64_t micros) { return absl::StrCat(micros, " microseconds"); }
-
 // A value as PostgreSQL text input, for a column of type `column` (kNull: by the value's own
 // type). False for SQL NULL.
 bool FormatValue(const Value& v, Type column, std::string* out) {
@@ -182,7 +179,7 @@ bool FormatValue(const Value& v, Type column, std::string* out) {
       if (v.type() == Type::kReal) {
         const double d = v.as_real();
         *out = d == std::floor(d) && std::abs(d) < 9e18 ? absl::StrCat(static_cast<int64_t>(d))
-                                                         : FormatReal(d);
+                                                        : FormatReal(d);
       } else if (v.type() == Type::kText) {
         *out = v.as_text();
       } else {
@@ -207,8 +204,8 @@ bool FormatValue(const Value& v, Type column, std::string* out) {
       if (v.type() == Type::kText) {
         *out = v.as_text();
       } else {
-        *out = FormatInterval(v.type() == Type::kReal ? static_cast<int64_t>(v.as_real())
-                                                      : v.as_int());
+        *out =
+            absl::StrCat(v.type() == Type::kReal ? static_cast<int64_t>(v.as_real()) : v.as_int());
       }
       return true;
     case Type::kText:
@@ -248,14 +245,13 @@ void AppendCopyField(std::string* out, const Value& v, Type column, std::string*
   switch (column) {
     case Type::kBool:
       pg::AppendInt32(out, 1);
-      out->push_back(
-          (v.type() == Type::kReal ? v.as_real() != 0 : v.as_int() != 0) ? '\1' : '\0');
+      out->push_back((v.type() == Type::kReal ? v.as_real() != 0 : v.as_int() != 0) ? '\1' : '\0');
       return;
     case Type::kInt:
       if (v.type() != Type::kText) {
         pg::AppendInt32(out, 8);
-        pg::AppendInt64(out, v.type() == Type::kReal ? static_cast<int64_t>(v.as_real())
-                                                     : v.as_int());
+        pg::AppendInt64(out,
+                        v.type() == Type::kReal ? static_cast<int64_t>(v.as_real()) : v.as_int());
         return;
       }
       break;
@@ -283,11 +279,9 @@ void AppendCopyField(std::string* out, const Value& v, Type column, std::string*
       break;
     case Type::kInterval:
       if (v.type() != Type::kText) {
-        pg::AppendInt32(out, 16);
-        pg::AppendInt64(out, v.type() == Type::kReal ? static_cast<int64_t>(v.as_real())
-                                                     : v.as_int());
-        pg::AppendInt32(out, 0);  // days
-        pg::AppendInt32(out, 0);  // months
+        pg::AppendInt32(out, 8);
+        pg::AppendInt64(out,
+                        v.type() == Type::kReal ? static_cast<int64_t>(v.as_real()) : v.as_int());
         return;
       }
       break;
@@ -327,9 +321,8 @@ bool ReadField(const PGresult* r, int row, int col, Type declared, Value* out) {
       *out = Value::Time(pg::ReadInt64(p) + kPgEpochOffsetUs);
       return true;
     case Type::kInterval:
-      if (len != 16) return false;
-      *out = Value::Interval(pg::ReadInt64(p) + int64_t{pg::ReadInt32(p + 8)} * kMicrosPerDay +
-                             int64_t{pg::ReadInt32(p + 12)} * 30 * kMicrosPerDay);
+      if (len != 8) return false;
+      *out = Value::Interval(pg::ReadInt64(p));
       return true;
     case Type::kText:
     case Type::kNull:
@@ -382,8 +375,8 @@ absl::Status ValidateSpec(const TableSpec& table) {
   }
   for (int k : table.key) {
     if (k < 0 || static_cast<size_t>(k) >= table.columns.size()) {
-      return absl::InvalidArgumentError(absl::StrCat("postgres: table ", table.name,
-                                                     ": key column index ", k, " out of range"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("postgres: table ", table.name, ": key column index ", k, " out of range"));
     }
   }
   return absl::OkStatus();
@@ -420,11 +413,12 @@ TableSpec EngineSpec(std::string name, std::vector<ColumnSpec> columns, std::vec
 }
 
 const TableSpec& KeysSpec() {
-  static const TableSpec* spec = new TableSpec(EngineSpec(
-      "sv_keys",
-      {{"source", Type::kText}, {"key", Type::kText}, {"last_sequence", Type::kInt},
-       {"parked_on", Type::kInt}},
-      {0, 1}));
+  static const TableSpec* spec = new TableSpec(EngineSpec("sv_keys",
+                                                          {{"source", Type::kText},
+                                                           {"key", Type::kText},
+                                                           {"last_sequence", Type::kInt},
+                                                           {"parked_on", Type::kInt}},
+                                                          {0, 1}));
   return *spec;
 }
 
@@ -444,15 +438,15 @@ const TableSpec& PendingSpec() {
 
 const TableSpec& EventIdsSpec() {
   static const TableSpec* spec = new TableSpec(EngineSpec(
-      "sv_event_ids", {{"source", Type::kText}, {"event_id", Type::kText}, {"position", Type::kInt}},
-      {0, 1}));
+      "sv_event_ids",
+      {{"source", Type::kText}, {"event_id", Type::kText}, {"position", Type::kInt}}, {0, 1}));
   return *spec;
 }
 
 const TableSpec& PositionsSpec() {
   static const TableSpec* spec = new TableSpec(EngineSpec(
-      "sv_positions", {{"source", Type::kText}, {"partition", Type::kInt}, {"position", Type::kInt}},
-      {0, 1}));
+      "sv_positions",
+      {{"source", Type::kText}, {"partition", Type::kInt}, {"position", Type::kInt}}, {0, 1}));
   return *spec;
 }
 
@@ -494,12 +488,15 @@ class PgBatch final : public Batch {
   absl::Status ClearSourceState(const std::string& source) override;
   absl::Status Commit() override;
 
+  // Starts the transaction (first statement) and sends every buffered row, so that reads
+  // through the Store inside the batch see the batch's own writes.
+  absl::Status Begin();
+
  private:
-  absl::Status Usable() const;
+  absl::Status Usable();
+  void Release();
   TableWrites* Writes(const TableSpec& spec, bool engine_table);
   void Put(TableWrites* w, Row row, bool deleted);
-  // Starts the transaction (first statement) and sends every buffered row.
-  absl::Status Begin();
   absl::Status Flush();
   absl::Status FlushTable(TableWrites* w);
   // Runs one statement of the batch; a failure breaks the batch (PostgreSQL aborted it).
@@ -564,6 +561,8 @@ class PgStore final : public Store {
   void RollbackTxn();
   absl::Status ActivateInTxn(const std::string& view, int64_t version, const std::string& table);
   bool read_only() const { return options_.read_only; }
+  // The batch whose writes this Store's connection carries (one at a time).
+  PgBatch* owner = nullptr;
 
  private:
   explicit PgStore(PostgresOptions options);
@@ -625,10 +624,9 @@ absl::StatusOr<std::unique_ptr<Store>> PgStore::Open(const PostgresOptions& opti
 absl::Status PgStore::AcquireEngineLock() {
   if (!options_.engine_lock) return absl::OkStatus();
   const std::string name = LockName("engine");
-  SV_ASSIGN_OR_RETURN(
-      Result r, conn_.Query(absl::StrCat("SELECT pg_try_advisory_lock(", kLockClass, ", hashtext(",
-                                         name, "))"),
-                            {}));
+  SV_ASSIGN_OR_RETURN(Result r, conn_.Query(absl::StrCat("SELECT pg_try_advisory_lock(", kLockClass,
+                                                         ", hashtext(", name, "))"),
+                                            {}));
   if (PQntuples(r.get()) == 1 && Bool(r.get(), 0, 0)) return absl::OkStatus();
   std::string holder = "unknown";
   absl::StatusOr<Result> who = conn_.Query(
@@ -655,6 +653,7 @@ absl::Status PgStore::EnsureConnected() {
 }
 
 absl::StatusOr<Result> PgStore::Query(const std::string& sql, const Params& params) {
+  if (owner != nullptr) SV_RETURN_IF_ERROR(owner->Begin());
   SV_RETURN_IF_ERROR(EnsureConnected());
   return conn_.Prepared(sql, params);
 }
@@ -721,16 +720,15 @@ absl::Status PgStore::Init() {
   }
   return InTxn([&]() -> absl::Status {
     // Serializes concurrent Inits (CREATE ... IF NOT EXISTS races otherwise).
-    SV_RETURN_IF_ERROR(conn_.Exec(
-        absl::StrCat("SELECT pg_advisory_xact_lock(", kLockClass, ", hashtext(", LockName("init"),
-                     "));\nCREATE SCHEMA IF NOT EXISTS ", schema_q_,
-                     ";\nCREATE SCHEMA IF NOT EXISTS ", view_schema_q_,
-                     ";\nCREATE TABLE IF NOT EXISTS ", meta,
-                     "(name text PRIMARY KEY, value text NOT NULL)")));
-    SV_ASSIGN_OR_RETURN(
-        Result r, conn_.Query(absl::StrCat("SELECT value FROM ", meta,
-                                           " WHERE name = 'schema_version' FOR UPDATE"),
-                              {}, true));
+    SV_RETURN_IF_ERROR(conn_.Exec(absl::StrCat(
+        "SELECT pg_advisory_xact_lock(", kLockClass, ", hashtext(", LockName("init"),
+        "));\nCREATE SCHEMA IF NOT EXISTS ", schema_q_, ";\nCREATE SCHEMA IF NOT EXISTS ",
+        view_schema_q_, ";\nCREATE TABLE IF NOT EXISTS ", meta,
+        "(name text PRIMARY KEY, value text NOT NULL)")));
+    SV_ASSIGN_OR_RETURN(Result r,
+                        conn_.Query(absl::StrCat("SELECT value FROM ", meta,
+                                                 " WHERE name = 'schema_version' FOR UPDATE"),
+                                    {}, true));
     const int64_t version = PQntuples(r.get()) == 1 ? std::atoll(PQgetvalue(r.get(), 0, 0)) : 0;
     if (version > kSchemaVersion) {
       return absl::FailedPreconditionError(
@@ -759,14 +757,14 @@ absl::StatusOr<int64_t> PgStore::AppendLog(std::vector<LogRecord>* records) {
     // before it, and never skips a position that commits later.
     SV_RETURN_IF_ERROR(conn_.Exec(absl::StrCat("SELECT pg_advisory_xact_lock(", kLockClass,
                                                ", hashtext(", LockName("log"), "))")));
-    SV_ASSIGN_OR_RETURN(Result end,
-                        conn_.Prepared(absl::StrCat("SELECT COALESCE(MAX(position), 0)::bigint FROM ",
-                                                    Engine("sv_log")),
-                                       {}));
+    SV_ASSIGN_OR_RETURN(
+        Result end,
+        conn_.Prepared(
+            absl::StrCat("SELECT COALESCE(MAX(position), 0)::bigint FROM ", Engine("sv_log")), {}));
     first = Int64(end.get(), 0, 0) + 1;
-    SV_RETURN_IF_ERROR(
-        conn_.CopyStart(absl::StrCat("COPY ", Engine("sv_log"),
-                                     "(position, log_time_us, key, raw) FROM STDIN (FORMAT binary)")));
+    SV_RETURN_IF_ERROR(conn_.CopyStart(
+        absl::StrCat("COPY ", Engine("sv_log"),
+                     "(position, log_time_us, key, raw) FROM STDIN (FORMAT binary)")));
     std::string buf("PGCOPY\n\377\r\n\0", 11);
     pg::AppendInt32(&buf, 0);
     pg::AppendInt32(&buf, 0);
@@ -802,10 +800,10 @@ absl::StatusOr<int64_t> PgStore::AppendLog(std::vector<LogRecord>* records) {
 
 absl::Status PgStore::ReadLog(int64_t after, size_t max, std::vector<LogRecord>* out) {
   SV_ASSIGN_OR_RETURN(
-      Result r, Query(absl::StrCat("SELECT position, log_time_us, key, raw FROM ", Engine("sv_log"),
-                                   " WHERE position > $1 ORDER BY position LIMIT $2"),
-                      {absl::StrCat(after),
-                       absl::StrCat(std::min<uint64_t>(max, uint64_t{INT64_MAX}))}));
+      Result r,
+      Query(absl::StrCat("SELECT position, log_time_us, key, raw FROM ", Engine("sv_log"),
+                         " WHERE position > $1 ORDER BY position LIMIT $2"),
+            {absl::StrCat(after), absl::StrCat(std::min<uint64_t>(max, uint64_t{INT64_MAX}))}));
   const int n = PQntuples(r.get());
   out->resize(n);
   for (int i = 0; i < n; ++i) {
@@ -857,8 +855,8 @@ absl::Status PgStore::CreateTable(const TableSpec& table) {
   std::string sql = absl::StrCat("DROP TABLE IF EXISTS ", name, ";\nCREATE TABLE ", name, "(");
   for (size_t i = 0; i < table.columns.size(); ++i) {
     const Type type = table.columns[i].type;
-    absl::StrAppend(&sql, i > 0 ? ", " : "", QuoteIdent(table.columns[i].name), " ",
-                    SqlType(type), type == Type::kText || type == Type::kNull ? " COLLATE \"C\"" : "",
+    absl::StrAppend(&sql, i > 0 ? ", " : "", QuoteIdent(table.columns[i].name), " ", SqlType(type),
+                    type == Type::kText || type == Type::kNull ? " COLLATE \"C\"" : "",
                     IsKey(table, i) ? " NOT NULL" : "");
   }
   absl::StrAppend(&sql, ", CONSTRAINT ", PkName(table.name), " PRIMARY KEY(", KeyList(table),
@@ -874,10 +872,10 @@ absl::Status PgStore::DropTable(const std::string& table) {
 }
 
 absl::StatusOr<std::vector<ViewVersion>> PgStore::ListViewVersions() {
-  SV_ASSIGN_OR_RETURN(Result r, Query(absl::StrCat("SELECT view, version, table_name, "
-                                                   "definition_hash, active FROM ",
-                                                   Engine("sv_view_versions"),
-                                                   " ORDER BY view, version")));
+  SV_ASSIGN_OR_RETURN(Result r,
+                      Query(absl::StrCat("SELECT view, version, table_name, "
+                                         "definition_hash, active FROM ",
+                                         Engine("sv_view_versions"), " ORDER BY view, version")));
   std::vector<ViewVersion> out;
   for (int i = 0; i < PQntuples(r.get()); ++i) {
     ViewVersion& v = out.emplace_back();
@@ -915,8 +913,8 @@ absl::Status PgStore::ActivateInTxn(const std::string& view, int64_t version,
   SV_ASSIGN_OR_RETURN(Result exists,
                       conn_.Query("SELECT to_regclass($1) IS NOT NULL", {qualified}));
   if (!Bool(exists.get(), 0, 0)) {
-    return absl::NotFoundError(absl::StrCat("postgres: activate ", view, " version ", version,
-                                            ": no table ", qualified));
+    return absl::NotFoundError(
+        absl::StrCat("postgres: activate ", view, " version ", version, ": no table ", qualified));
   }
   // DROP VIEW + CREATE VIEW commit together (DDL is transactional): a reader resolves the name
   // to the old definition or, after waiting for this transaction's lock, to the new one.
@@ -953,8 +951,8 @@ absl::Status PgStore::BulkInsert(const TableSpec& table,
     std::string pre = absl::StrCat("SET LOCAL synchronous_commit = off;\nALTER TABLE ", name,
                                    " DROP CONSTRAINT IF EXISTS ", PkName(table.name), ";\n");
     for (size_t i = 0; i < table.indexes.size(); ++i) {
-      absl::StrAppend(&pre, "DROP INDEX IF EXISTS ", view_schema_q_, ".",
-                      IndexName(table.name, i), ";\n");
+      absl::StrAppend(&pre, "DROP INDEX IF EXISTS ", view_schema_q_, ".", IndexName(table.name, i),
+                      ";\n");
     }
     SV_RETURN_IF_ERROR(conn_.Exec(pre));
     SV_RETURN_IF_ERROR(conn_.CopyStart(
@@ -1008,8 +1006,8 @@ absl::Status PgStore::ReadRow(const PGresult* r, int row, const TableSpec& table
   out->resize(table.columns.size());
   for (size_t c = 0; c < table.columns.size(); ++c) {
     if (!ReadField(r, row, static_cast<int>(c), table.columns[c].type, &(*out)[c])) {
-      return absl::DataLossError(absl::StrCat("postgres: ", table.name, ".",
-                                              table.columns[c].name, ": unexpected binary value of ",
+      return absl::DataLossError(absl::StrCat("postgres: ", table.name, ".", table.columns[c].name,
+                                              ": unexpected binary value of ",
                                               PQgetlength(r, row, static_cast<int>(c)),
                                               " bytes for type ", SqlType(table.columns[c].type)));
     }
@@ -1024,8 +1022,8 @@ absl::StatusOr<std::optional<Row>> PgStore::GetRow(const TableSpec& table, const
                                                    table.key.size()));
   }
   SV_RETURN_IF_ERROR(ValidateSpec(table));
-  std::string sql = absl::StrCat("SELECT ", ColumnList(table), " FROM ", ViewTable(table.name),
-                                 " WHERE ");
+  std::string sql =
+      absl::StrCat("SELECT ", ColumnList(table), " FROM ", ViewTable(table.name), " WHERE ");
   Params params;
   for (size_t i = 0; i < table.key.size(); ++i) {
     const ColumnSpec& col = table.columns[table.key[i]];
@@ -1041,10 +1039,10 @@ absl::StatusOr<std::optional<Row>> PgStore::GetRow(const TableSpec& table, const
 
 absl::StatusOr<std::optional<KeyState>> PgStore::GetKeyState(const std::string& source,
                                                              const std::string& key) {
-  SV_ASSIGN_OR_RETURN(Result r, Query(absl::StrCat("SELECT last_sequence, parked_on FROM ",
-                                                   Engine("sv_keys"),
-                                                   " WHERE source = $1 AND key = $2"),
-                                      {source, key}));
+  SV_ASSIGN_OR_RETURN(Result r,
+                      Query(absl::StrCat("SELECT last_sequence, parked_on FROM ", Engine("sv_keys"),
+                                         " WHERE source = $1 AND key = $2"),
+                            {source, key}));
   if (PQntuples(r.get()) == 0) return std::optional<KeyState>();
   KeyState state;
   state.key = key;
@@ -1071,29 +1069,28 @@ std::vector<PendingEvent> PgStore::ReadPending(const PGresult* r) {
 absl::StatusOr<std::vector<PendingEvent>> PgStore::GetPending(const std::string& source,
                                                               const std::string& key) {
   SV_ASSIGN_OR_RETURN(
-      Result r,
-      Query(absl::StrCat("SELECT " SV_PENDING_COLS " FROM ", Engine("sv_pending"),
-                         " WHERE source = $1 AND key = $2 ORDER BY held, "
-                         "CASE WHEN held THEN position ELSE sequence END, position"),
-            {source, key}));
+      Result r, Query(absl::StrCat("SELECT " SV_PENDING_COLS " FROM ", Engine("sv_pending"),
+                                   " WHERE source = $1 AND key = $2 ORDER BY held, "
+                                   "CASE WHEN held THEN position ELSE sequence END, position"),
+                      {source, key}));
   return ReadPending(r.get());
 }
 
 absl::StatusOr<std::vector<PendingEvent>> PgStore::ListPending(const std::string& source) {
-  SV_ASSIGN_OR_RETURN(Result r, Query(absl::StrCat("SELECT " SV_PENDING_COLS " FROM ",
-                                                   Engine("sv_pending"),
-                                                   " WHERE source = $1 ORDER BY \"partition\", "
-                                                   "position"),
-                                      {source}));
+  SV_ASSIGN_OR_RETURN(Result r,
+                      Query(absl::StrCat("SELECT " SV_PENDING_COLS " FROM ", Engine("sv_pending"),
+                                         " WHERE source = $1 ORDER BY \"partition\", "
+                                         "position"),
+                            {source}));
   return ReadPending(r.get());
 }
 
 absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> PgStore::LoadEventIds(
     const std::string& source) {
-  SV_ASSIGN_OR_RETURN(Result r, Query(absl::StrCat("SELECT event_id, position FROM ",
-                                                   Engine("sv_event_ids"),
-                                                   " WHERE source = $1 ORDER BY position, event_id"),
-                                      {source}));
+  SV_ASSIGN_OR_RETURN(Result r,
+                      Query(absl::StrCat("SELECT event_id, position FROM ", Engine("sv_event_ids"),
+                                         " WHERE source = $1 ORDER BY position, event_id"),
+                            {source}));
   std::vector<std::pair<std::string, int64_t>> out;
   for (int i = 0; i < PQntuples(r.get()); ++i) {
     out.emplace_back(Text(r.get(), i, 0), Int64(r.get(), i, 1));
@@ -1148,8 +1145,9 @@ std::vector<DeadLetter> PgStore::ReadDeadLetters(const PGresult* r) {
 
 absl::StatusOr<std::vector<DeadLetter>> PgStore::ListDeadLetters(bool only_open) {
   SV_ASSIGN_OR_RETURN(
-      Result r, Query(absl::StrCat("SELECT " SV_DEAD_LETTER_COLS " FROM ", Engine("sv_dead_letters"),
-                                   only_open ? " WHERE state = 'open'" : "", " ORDER BY id")));
+      Result r,
+      Query(absl::StrCat("SELECT " SV_DEAD_LETTER_COLS " FROM ", Engine("sv_dead_letters"),
+                         only_open ? " WHERE state = 'open'" : "", " ORDER BY id")));
   return ReadDeadLetters(r.get());
 }
 
@@ -1184,10 +1182,10 @@ absl::Status PgStore::ScanTable(const TableSpec& table,
                                 const std::function<void(const Row&)>& each) {
   SV_RETURN_IF_ERROR(ValidateSpec(table));
   SV_RETURN_IF_ERROR(EnsureConnected());
-  SV_ASSIGN_OR_RETURN(Result r, conn_.Query(absl::StrCat("SELECT ", ColumnList(table), " FROM ",
-                                                         ViewTable(table.name), " ORDER BY ",
-                                                         KeyList(table)),
-                                            {}));
+  SV_ASSIGN_OR_RETURN(Result r,
+                      conn_.Query(absl::StrCat("SELECT ", ColumnList(table), " FROM ",
+                                               ViewTable(table.name), " ORDER BY ", KeyList(table)),
+                                  {}));
   Row row;
   for (int i = 0; i < PQntuples(r.get()); ++i) {
     SV_RETURN_IF_ERROR(ReadRow(r.get(), i, table, &row));
@@ -1202,10 +1200,20 @@ std::unique_ptr<Batch> PgStore::BeginBatch() { return std::make_unique<PgBatch>(
 
 PgBatch::~PgBatch() {
   if (begun_ && !finished_) store_->RollbackTxn();
+  Release();
 }
 
-absl::Status PgBatch::Usable() const {
+void PgBatch::Release() {
+  if (store_->owner == this) store_->owner = nullptr;
+}
+
+absl::Status PgBatch::Usable() {
   if (finished_) return absl::FailedPreconditionError("postgres: batch already committed");
+  if (store_->owner != nullptr && store_->owner != this) {
+    return absl::FailedPreconditionError(
+        "postgres: a transaction (an uncommitted Batch?) is already open on this Store");
+  }
+  store_->owner = this;
   return broken_;
 }
 
@@ -1232,8 +1240,7 @@ absl::StatusOr<Result> PgBatch::Run(const std::string& sql, const Params& params
 }
 
 TableWrites* PgBatch::Writes(const TableSpec& spec, bool engine_table) {
-  std::string qualified =
-      engine_table ? store_->Engine(spec.name) : store_->ViewTable(spec.name);
+  std::string qualified = engine_table ? store_->Engine(spec.name) : store_->ViewTable(spec.name);
   auto it = writes_.find(qualified);
   if (it == writes_.end() || it->second.spec.columns.size() != spec.columns.size()) {
     TableWrites& w = writes_[qualified];
@@ -1248,6 +1255,7 @@ void PgBatch::Put(TableWrites* w, Row row, bool deleted) {
   std::vector<Value> key;
   key.reserve(w->spec.key.size());
   for (int k : w->spec.key) key.push_back(row[k]);
+  key_scratch_.clear();
   EncodeKey(key.data(), key.size(), &key_scratch_);
   auto [it, inserted] = w->slot.emplace(key_scratch_, w->rows.size());
   if (inserted) {
@@ -1267,6 +1275,13 @@ absl::Status PgBatch::Upsert(const TableSpec& table, const Row& row) {
                                                    table.columns.size(), " columns"));
   }
   SV_RETURN_IF_ERROR(ValidateSpec(table));
+  for (int k : table.key) {
+    if (row[k].is_null()) {
+      return absl::InvalidArgumentError(absl::StrCat("postgres: upsert into ", table.name,
+                                                     ": key column ", table.columns[k].name,
+                                                     " is NULL"));
+    }
+  }
   Put(Writes(table, false), row, false);
   return absl::OkStatus();
 }
@@ -1323,8 +1338,7 @@ absl::Status PgBatch::PutEventId(const std::string& source, const std::string& e
   return absl::OkStatus();
 }
 
-absl::Status PgBatch::SetPosition(const std::string& source, int32_t partition,
-                                  int64_t position) {
+absl::Status PgBatch::SetPosition(const std::string& source, int32_t partition, int64_t position) {
   SV_RETURN_IF_ERROR(Usable());
   Put(Writes(PositionsSpec(), true),
       {Value::Text(source), Value::Int(partition), Value::Int(position)}, false);
@@ -1344,8 +1358,13 @@ absl::Status PgBatch::AddDeadLetter(DeadLetter* dl) {
       Result r,
       Run(absl::StrCat(
               "INSERT INTO ", store_->Engine("sv_dead_letters"),
-              "(source, \"partition\", position, key, reason, raw, created_us, state, parks_key) "
-              "VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+              "(id, source, \"partition\", position, key, reason, raw, created_us, state, "
+              "parks_key) SELECT COALESCE(MAX(id), 0) + 1, $1, $2, $3, $4, $5, $6, $7, $8, $9 "
+              "FROM ",
+              store_->Engine("sv_dead_letters"),
+              // Dense ids (a sequence would skip on conflicts and rollbacks); only the engine,
+              // holding the engine lock, adds dead letters.
+              " "
               "ON CONFLICT(source, \"partition\", position) DO UPDATE SET key = excluded.key, "
               "reason = excluded.reason, raw = excluded.raw, created_us = excluded.created_us, "
               "state = excluded.state, parks_key = excluded.parks_key RETURNING id"),
@@ -1463,8 +1482,8 @@ absl::Status PgBatch::FlushTable(TableWrites* w) {
   std::vector<int> all(spec.columns.size());
   for (size_t c = 0; c < all.size(); ++c) all[c] = static_cast<int>(c);
   if (arrays(false, all, &params) > 0) {
-    std::string sql =
-        absl::StrCat("INSERT INTO ", w->qualified, "(", ColumnList(spec), ") SELECT * FROM unnest(");
+    std::string sql = absl::StrCat("INSERT INTO ", w->qualified, "(", ColumnList(spec),
+                                   ") SELECT * FROM unnest(");
     for (size_t c = 0; c < all.size(); ++c) {
       absl::StrAppend(&sql, c > 0 ? ", " : "", "$", c + 1, "::", array_type(all[c]));
     }
@@ -1483,22 +1502,13 @@ absl::Status PgBatch::FlushTable(TableWrites* w) {
 
 absl::Status PgBatch::Commit() {
   if (finished_) return absl::FailedPreconditionError("postgres: batch already committed");
-  if (!broken_.ok()) {
-    finished_ = true;
-    store_->RollbackTxn();
-    return broken_;
-  }
-  if (!begun_ && writes_.empty() && counters_.empty()) {
-    finished_ = true;
-    return absl::OkStatus();
-  }
-  absl::Status s = Begin();
+  absl::Status s = Usable();
+  if (s.ok() && (begun_ || !writes_.empty() || !counters_.empty())) s = Begin();
   finished_ = true;
-  if (!s.ok()) {
-    store_->RollbackTxn();
-    return s;
-  }
-  return store_->CommitTxn();
+  if (s.ok() && begun_) s = store_->CommitTxn();
+  if (!s.ok() && begun_) store_->RollbackTxn();
+  Release();
+  return s;
 }
 
 #undef SV_PENDING_COLS
@@ -1508,6 +1518,38 @@ absl::Status PgBatch::Commit() {
 
 absl::StatusOr<std::unique_ptr<Store>> OpenPostgresStore(const PostgresOptions& options) {
   return PgStore::Open(options);
+}
+
+}  // namespace sv::store
+
+namespace sv::store {
+
+absl::Status DropPostgresSchemas(const std::string& dsn, const std::vector<std::string>& schemas) {
+  pg::Conn conn(dsn, {"SET client_min_messages = warning"});
+  SV_RETURN_IF_ERROR(conn.Connect());
+  for (const std::string& schema : schemas) {
+    SV_RETURN_IF_ERROR(
+        conn.Exec(absl::StrCat("DROP SCHEMA IF EXISTS ", QuoteIdent(schema), " CASCADE")));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ExplainPostgresQuery(const PostgresOptions& options,
+                                                 const TableSpec& table, const ViewQuery& query) {
+  pg::Conn conn(options.dsn, {"SET TimeZone = 'UTC'"});
+  SV_RETURN_IF_ERROR(conn.Connect());
+  std::vector<Value> binds;
+  SV_ASSIGN_OR_RETURN(
+      std::string sql,
+      pg::BuildViewQuerySql(
+          table, query, absl::StrCat(QuoteIdent(options.view_schema), ".", QuoteIdent(table.name)),
+          &binds));
+  Params params;
+  for (const Value& v : binds) params.push_back(Param(v, Type::kNull));
+  SV_ASSIGN_OR_RETURN(Result r, conn.Query("EXPLAIN " + sql, params, /*text_results=*/true));
+  std::string plan;
+  for (int i = 0; i < PQntuples(r.get()); ++i) absl::StrAppend(&plan, Text(r.get(), i, 0), "\n");
+  return plan;
 }
 
 }  // namespace sv::store

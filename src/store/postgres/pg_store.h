@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "store/store.h"
@@ -24,5 +25,17 @@ struct PostgresOptions {
 // Connects (Unavailable when the server cannot be reached). Every later call reconnects on
 // its own after a lost connection (outside a batch), so a caller just retries Unavailable.
 absl::StatusOr<std::unique_ptr<Store>> OpenPostgresStore(const PostgresOptions& options);
+
+}  // namespace sv::store
+
+namespace sv::store {
+
+// Drops the given schemas (CASCADE) if they exist: test and benchmark cleanup.
+absl::Status DropPostgresSchemas(const std::string& dsn, const std::vector<std::string>& schemas);
+
+// EXPLAIN (one line per plan row) of the SQL QueryView runs for `query` over `table` in
+// `view_schema`: lets tests check that pages are served by the declared indexes.
+absl::StatusOr<std::string> ExplainPostgresQuery(const PostgresOptions& options,
+                                                 const TableSpec& table, const ViewQuery& query);
 
 }  // namespace sv::store
