@@ -165,9 +165,6 @@ absl::StatusOr<std::string> BuildViewQuerySql(const TableSpec& table, const View
   auto arm_sql = [&](const std::vector<std::string>& conds) {
     return conds.empty() ? select : absl::StrCat(select, " WHERE ", absl::StrJoin(conds, " AND "));
   };
-  std::string sql = arm_sql(arm);
-  if (!second.empty()) absl::StrAppend(&sql, " UNION ALL ", arm_sql(second));
-
   // PostgreSQL's default puts NULL last ascending; the contract (and SQLite) puts it first. The
   // view tables' indexes are declared with the same NULLS placement, so they serve this order.
   // Keys are never NULL.
@@ -175,10 +172,21 @@ absl::StatusOr<std::string> BuildViewQuerySql(const TableSpec& table, const View
   std::vector<std::string> order;
   if (query.sort) order.push_back(absl::StrCat(sort_col, dir, up ? " NULLS FIRST" : " NULLS LAST"));
   for (const std::string& k : key_cols) order.push_back(absl::StrCat(k, dir));
-  absl::StrAppend(&sql, " ORDER BY ", absl::StrJoin(order, ", "));
+  const std::string order_by = absl::StrCat(" ORDER BY ", absl::StrJoin(order, ", "));
   const std::string limit = params.Add(Value::Int(query.limit));
   const std::string offset = params.Add(Value::Int(query.offset));
-  absl::StrAppend(&sql, " LIMIT ", limit, " OFFSET ", offset);
+
+  std::string sql;
+  if (second.empty()) {
+    sql = arm_sql(arm);
+  } else {
+    // Each arm ordered and limited on its own: PostgreSQL then merges the two index scans
+    // (Merge Append) instead of sorting their union.
+    const std::string arm_limit = absl::StrCat(" LIMIT ", limit, "::bigint + ", offset, "::bigint");
+    sql = absl::StrCat("(", arm_sql(arm), order_by, arm_limit, ") UNION ALL (", arm_sql(second),
+                       order_by, arm_limit, ")");
+  }
+  absl::StrAppend(&sql, order_by, " LIMIT ", limit, " OFFSET ", offset);
   return sql;
 }
 

@@ -39,6 +39,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
@@ -852,7 +853,8 @@ std::string CreateIndexSql(const TableSpec& table, const std::string& qualified,
 absl::Status PgStore::CreateTable(const TableSpec& table) {
   SV_RETURN_IF_ERROR(ValidateSpec(table));
   const std::string name = ViewTable(table.name);
-  std::string sql = absl::StrCat("DROP TABLE IF EXISTS ", name, ";\nCREATE TABLE ", name, "(");
+  std::string sql =
+      absl::StrCat("DROP TABLE IF EXISTS ", name, " CASCADE;\nCREATE TABLE ", name, "(");
   for (size_t i = 0; i < table.columns.size(); ++i) {
     const Type type = table.columns[i].type;
     absl::StrAppend(&sql, i > 0 ? ", " : "", QuoteIdent(table.columns[i].name), " ", SqlType(type),
@@ -868,7 +870,10 @@ absl::Status PgStore::CreateTable(const TableSpec& table) {
 }
 
 absl::Status PgStore::DropTable(const std::string& table) {
-  return InTxn([&] { return conn_.Exec(absl::StrCat("DROP TABLE IF EXISTS ", ViewTable(table))); });
+  // CASCADE: a view still pointing at the table goes with it (SQLite leaves it dangling).
+  return InTxn([&] {
+    return conn_.Exec(absl::StrCat("DROP TABLE IF EXISTS ", ViewTable(table), " CASCADE"));
+  });
 }
 
 absl::StatusOr<std::vector<ViewVersion>> PgStore::ListViewVersions() {
@@ -1160,8 +1165,49 @@ absl::StatusOr<std::optional<DeadLetter>> PgStore::GetDeadLetter(int64_t id) {
   return std::optional<DeadLetter>(std::move(found.front()));
 }
 
+// Whether a text value reads as a value of a column of type `type` (SQLite compares it by
+// the column's affinity then; PostgreSQL would refuse the query).
+bool TextFits(const std::string& text, Type type) {
+  switch (type) {
+    case Type::kInt:
+    case Type::kInterval: {
+      int64_t i = 0;
+      return absl::SimpleAtoi(text, &i);
+    }
+    case Type::kReal: {
+      double d = 0;
+      return absl::SimpleAtod(text, &d);
+    }
+    case Type::kTime:
+      return ParseTime(text).has_value();
+    case Type::kBool:
+      return text == "0" || text == "1" || text == "true" || text == "false";
+    case Type::kText:
+    case Type::kNull:
+      return true;
+  }
+  return true;
+}
+
 absl::StatusOr<std::vector<Row>> PgStore::QueryView(const TableSpec& table,
-                                                    const ViewQuery& query) {
+                                                    const ViewQuery& original) {
+  // A filter value that cannot be a value of its column matches no row (as in SQLite, where a
+  // number never equals text): such values leave an IN list, and a comparison with one
+  // becomes an empty IN list (FALSE).
+  ViewQuery query = original;
+  for (Filter& f : query.filters) {
+    if (f.column < 0 || static_cast<size_t>(f.column) >= table.columns.size()) continue;
+    const Type type = table.columns[f.column].type;
+    auto misfit = [&](const Value& v) {
+      return v.type() == Type::kText && !TextFits(v.as_text(), type);
+    };
+    if (f.op == FilterOp::kIn) {
+      f.values.erase(std::remove_if(f.values.begin(), f.values.end(), misfit), f.values.end());
+    } else if (f.values.size() == 1 && misfit(f.values[0])) {
+      f.op = FilterOp::kIn;
+      f.values.clear();
+    }
+  }
   std::vector<Value> binds;
   SV_ASSIGN_OR_RETURN(std::string sql,
                       pg::BuildViewQuerySql(table, query, ViewTable(table.name), &binds));
@@ -1209,6 +1255,9 @@ void PgBatch::Release() {
 
 absl::Status PgBatch::Usable() {
   if (finished_) return absl::FailedPreconditionError("postgres: batch already committed");
+  if (store_->read_only()) {
+    return absl::FailedPreconditionError("postgres: cannot write: the store was opened read-only");
+  }
   if (store_->owner != nullptr && store_->owner != this) {
     return absl::FailedPreconditionError(
         "postgres: a transaction (an uncommitted Batch?) is already open on this Store");
@@ -1536,7 +1585,8 @@ absl::Status DropPostgresSchemas(const std::string& dsn, const std::vector<std::
 
 absl::StatusOr<std::string> ExplainPostgresQuery(const PostgresOptions& options,
                                                  const TableSpec& table, const ViewQuery& query) {
-  pg::Conn conn(options.dsn, {"SET TimeZone = 'UTC'"});
+  pg::Conn conn(options.dsn,
+                {"SET TimeZone = 'UTC'; SET enable_sort = off; SET enable_seqscan = off"});
   SV_RETURN_IF_ERROR(conn.Connect());
   std::vector<Value> binds;
   SV_ASSIGN_OR_RETURN(
