@@ -1,0 +1,112 @@
+"""The store a system test runs against: SQLite (a file) or PostgreSQL (a fresh database in the
+cluster SV_TEST_PG_DSN names, e.g. the one scripts/pg.sh starts). Standard library only; the
+PostgreSQL side talks to the server through `psql`.
+
+    store = Store.create("postgres", tmp, "crash")   # or "sqlite"
+    store.arg                  # what `streamview --store` takes (a path or a postgresql:// URI)
+    store.oracle_args()        # what orders_oracle.py takes (--db PATH or --pg URI)
+    store.query("SELECT MAX(position) FROM sv_positions")   # first column of the first row
+    store.drop()
+"""
+
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+
+
+def _parse_dsn(dsn):
+    out = {}
+    for m in re.finditer(r"(\w+)\s*=\s*('(?:[^'\\]|\\.)*'|\S+)", dsn):
+        v = m.group(2)
+        if v.startswith("'"):
+            v = v[1:-1]
+        out[m.group(1)] = v
+    return out
+
+
+class Store:
+    def __init__(self, kind, arg, admin_dsn=None, dbname=None, schema="streamview"):
+        self.kind = kind
+        self.arg = arg
+        self.admin_dsn = admin_dsn
+        self.dbname = dbname
+        self.schema = schema
+
+    @staticmethod
+    def create(kind, tmp, name):
+        if kind == "sqlite":
+            return Store("sqlite", os.path.join(tmp, name + ".db"))
+        if kind != "postgres":
+            raise SystemExit("unknown store kind %r" % kind)
+        dsn = os.environ.get("SV_TEST_PG_DSN", "")
+        if not dsn:
+            print("FAILED: --store-kind postgres needs SV_TEST_PG_DSN (scripts/pg.sh start)")
+            sys.exit(1)
+        parts = _parse_dsn(dsn)
+        dbname = "sv_%s_%d" % (re.sub(r"\W", "_", name), os.getpid())
+        store = Store("postgres", None, admin_dsn=dsn, dbname=dbname)
+        store.psql_admin("DROP DATABASE IF EXISTS %s" % dbname)
+        store.psql_admin("CREATE DATABASE %s" % dbname)
+        store.arg = "postgresql://%s@%s:%s/%s" % (parts.get("user", "postgres"),
+                                                 parts.get("host", "127.0.0.1"),
+                                                 parts.get("port", "5432"), dbname)
+        return store
+
+    def psql_admin(self, sql):
+        r = subprocess.run(["psql", self.admin_dsn, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError("psql: %s: %s" % (sql, r.stderr.strip()))
+
+    def oracle_args(self):
+        if self.kind == "sqlite":
+            return ["--db", self.arg]
+        return ["--pg", self.arg]
+
+    def query(self, sql):
+        """The first column of the first row of `sql` (engine tables unqualified), or None
+        when the engine's tables do not exist yet."""
+        if self.kind == "sqlite":
+            db = sqlite3.connect(self.arg, timeout=60)  # read-write: may roll back a hot journal
+            try:
+                row = db.execute(sql).fetchone()
+                return row[0] if row else None
+            except sqlite3.OperationalError as e:
+                if "no such table" in str(e):
+                    return None
+                raise
+            finally:
+                db.close()
+        r = subprocess.run(["psql", self.arg, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+                            "-c", "SET search_path = %s" % self.schema, "-c", sql],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            if "does not exist" in r.stderr:
+                return None
+            raise RuntimeError("psql: %s: %s" % (sql, r.stderr.strip()))
+        out = r.stdout.strip().splitlines()
+        if not out or out[0] == "":
+            return None
+        v = out[0].split("|")[0]
+        try:
+            return int(v)
+        except ValueError:
+            return v
+
+    def integrity_problems(self):
+        """SQLite: PRAGMA quick_check; PostgreSQL: nothing to check from outside."""
+        if self.kind != "sqlite":
+            return []
+        db = sqlite3.connect(self.arg)
+        check = db.execute("PRAGMA quick_check").fetchone()[0]
+        db.close()
+        return [] if check == "ok" else ["PRAGMA quick_check: %s" % check]
+
+    def drop(self):
+        if self.kind == "postgres":
+            try:
+                self.psql_admin("DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.dbname)
+            except RuntimeError as e:
+                print("warning: %s" % e)
