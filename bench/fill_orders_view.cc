@@ -61,8 +61,8 @@ int main(int argc, char** argv) {
   const sv::store::TableSpec table = sv::engine::TableFor(plan, 1);
   if (absl::Status s = (*store)->CreateTable(table); !s.ok()) return Fail(s);
 
-  static const char* kStatuses[] = {"Created", "Paid", "Packed", "Shipped", "Delivered",
-                                    "Cancelled"};
+  static const char* kStatuses[] = {"Created", "Paid",      "Packed",
+                                    "Shipped", "Delivered", "Cancelled"};
   static const char* kCurrencies[] = {"EUR", "USD", "PLN", "GBP"};
   std::mt19937_64 rng(42);
   const int64_t base_us = 1'767'225'600'000'000;  // 2026-01-01T00:00:00Z
@@ -88,8 +88,8 @@ int main(int argc, char** argv) {
     return &row;
   };
   if (absl::Status s = (*store)->BulkInsert(table, next); !s.ok()) return Fail(s);
-  if (absl::Status s = (*store)->RecordViewVersion(
-          {plan.name, 1, table.name, plan.definition_hash, false});
+  if (absl::Status s =
+          (*store)->RecordViewVersion({plan.name, 1, table.name, plan.definition_hash, false});
       !s.ok()) {
     return Fail(s);
   }

@@ -170,8 +170,8 @@ int Run(const CommonOptions& common, bool exit_when_caught_up, const std::string
     auto compiled = projection::Compile(*config);
     if (!compiled.ok()) return Fail(compiled.status());
     catalog = std::move(*compiled);
-    auto started = server::Server::Start(*config, *catalog, &monitor,
-                                                engine::StoreOptionsFor(config->store));
+    auto started =
+        server::Server::Start(*config, *catalog, &monitor, engine::StoreOptionsFor(config->store));
     if (!started.ok()) return Fail(started.status());
     http = std::move(*started);
   }
@@ -186,8 +186,8 @@ int Run(const CommonOptions& common, bool exit_when_caught_up, const std::string
   };
   auto engine = engine::Engine::Open(*config, options);
   if (!engine.ok()) return Fail(engine.status());
-  Log("info", absl::StrCat("running on ",
-                           store::StoreLabel(engine::StoreOptionsFor(config->store))));
+  Log("info",
+      absl::StrCat("running on ", store::StoreLabel(engine::StoreOptionsFor(config->store))));
   absl::Status s = (*engine)->Run(g_stop, exit_when_caught_up);
   monitor.Shutdown();
   if (http != nullptr) http->Stop();

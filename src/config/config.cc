@@ -314,9 +314,9 @@ absl::Status Parser::ParseStore(const Entry& entry, Config* config) const {
   }
   const bool postgres = config->store.kind == "postgres";
   // Keys of the other backend are mistakes, not options to ignore.
-  for (absl::string_view key : postgres ? std::vector<absl::string_view>{"path"}
-                                        : std::vector<absl::string_view>{"dsn", "dsn_env", "schema",
-                                                                         "view_schema"}) {
+  for (absl::string_view key :
+       postgres ? std::vector<absl::string_view>{"path"}
+                : std::vector<absl::string_view>{"dsn", "dsn_env", "schema", "view_schema"}) {
     if (const Entry* e = Find(entries, key)) {
       return Err(e->key, absl::StrCat("store key ", Quoted(key), " does not apply to kind ",
                                       config->store.kind));
@@ -343,9 +343,9 @@ absl::Status Parser::ParseStore(const Entry& entry, Config* config) const {
     SV_ASSIGN_OR_RETURN(config->store.dsn_env, Name(*dsn_env, "store dsn_env"));
     const char* value = std::getenv(config->store.dsn_env.c_str());
     if (value == nullptr || *value == '\0') {
-      return Err(dsn_env->value, absl::StrCat("environment variable ",
-                                              Quoted(config->store.dsn_env),
-                                              " (store dsn_env) is not set"));
+      return Err(dsn_env->value,
+                 absl::StrCat("environment variable ", Quoted(config->store.dsn_env),
+                              " (store dsn_env) is not set"));
     }
     config->store.dsn = value;
   }

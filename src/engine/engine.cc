@@ -162,6 +162,10 @@ absl::Status Engine::StartSources() {
     st.processor = std::make_unique<Processor>(catalog_.get(), st.index, config_.gate, rows_.get(),
                                                std::move(loader));
     SV_ASSIGN_OR_RETURN(auto positions, store_->GetPositions(name));
+    if (!positions.empty()) {
+      Progress(
+          absl::StrCat("source ", name, ": resuming after position ", positions.begin()->second));
+    }
     SV_RETURN_IF_ERROR(st.source->Seek(positions));
     st.applied = positions;
     SV_ASSIGN_OR_RETURN(auto pending, store_->ListPending(name));

@@ -60,6 +60,7 @@ class Harness:
 
     def catch_up(self, store):
         _, t = run([self.binary, "run", "--config", self.config, "--store", store.arg,
+                    "--listen", "127.0.0.1:0",
                     "--exit-when-caught-up"])
         print("  run --exit-when-caught-up: %.1fs" % t)
 
