@@ -1084,3 +1084,26 @@ TEST_P(StoreTest, ConcurrentAppendersGetDensePositions) {
 
 }  // namespace
 }  // namespace sv::store
+
+namespace sv::store {
+namespace {
+
+// Two engines writing one store would corrupt each other's positions. SQLite stores rely on
+// the CLI's lock file; PostgreSQL stores take the lock in the database, so it holds across hosts.
+TEST_P(StoreTest, OneEngineWriterPerPostgresSchema) {
+  if (!postgres()) GTEST_SKIP() << "SQLite: the lock file of cli/commands.cc";
+  std::unique_ptr<Store> first = OpenAs(StoreRole::kEngine);
+  ASSERT_NE(first, nullptr);
+  absl::StatusOr<std::unique_ptr<Store>> second = OpenStore(options_, StoreRole::kEngine);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(second.status().message(), HasSubstr("another streamview engine"));
+  // Writers and readers that are not the engine work alongside.
+  EXPECT_NE(OpenAs(StoreRole::kWriter), nullptr);
+  EXPECT_NE(OpenAs(StoreRole::kReader), nullptr);
+  first.reset();  // the lock goes with the session
+  EXPECT_NE(OpenAs(StoreRole::kEngine), nullptr);
+}
+
+}  // namespace
+}  // namespace sv::store
