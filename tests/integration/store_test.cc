@@ -1107,3 +1107,55 @@ TEST_P(StoreTest, OneEngineWriterPerPostgresSchema) {
 
 }  // namespace
 }  // namespace sv::store
+
+namespace sv::store {
+namespace {
+
+// Batches past the size where a backend changes strategy (PostgreSQL: COPY into a staging
+// table) keep upsert semantics: existing rows are replaced, deletes and new rows apply.
+TEST_P(StoreTest, LargeBatchesReplaceAndInsert) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  const TableSpec table = OrdersTable("orders__v1");
+  ASSERT_TRUE(store->CreateTable(table).ok());
+  constexpr int kRows = 30'000;
+  auto id = [](int i) { return "o" + std::to_string(i); };
+  {
+    auto batch = store->BeginBatch();
+    for (int i = 0; i < kRows; i += 2)
+      ASSERT_TRUE(batch->Upsert(table, OrderRow(id(i), i, 1)).ok());
+    for (int i = 0; i < kRows; i += 3)
+      ASSERT_TRUE(batch->PutKeyState("orders", {id(i), 1, 0}).ok());
+    ASSERT_TRUE(batch->Commit().ok());
+  }
+  {
+    auto batch = store->BeginBatch();
+    for (int i = 0; i < kRows; ++i) {
+      ASSERT_TRUE(batch->Upsert(table, OrderRow(id(i), i, 2.5)).ok());
+      ASSERT_TRUE(batch->PutKeyState("orders", {id(i), 2, 0}).ok());
+    }
+    ASSERT_TRUE(batch->Delete(table, {Value::Text(id(7))}).ok());
+    ASSERT_TRUE(batch->SetPosition("orders", 0, kRows).ok());
+    ASSERT_TRUE(batch->Commit().ok());
+  }
+  auto other = Open();
+  ASSERT_NE(other, nullptr);
+  size_t n = 0;
+  bool all_new = true;
+  ASSERT_TRUE(other
+                  ->ScanTable(table,
+                              [&](const Row& r) {
+                                ++n;
+                                all_new = all_new && r[2] == Value::Real(2.5);
+                              })
+                  .ok());
+  EXPECT_EQ(n, static_cast<size_t>(kRows - 1));
+  EXPECT_TRUE(all_new);
+  EXPECT_FALSE(other->GetRow(table, {Value::Text(id(7))})->has_value());
+  EXPECT_EQ((*other->GetKeyState("orders", id(3)))->last_sequence, 2);
+  EXPECT_EQ((*other->GetKeyState("orders", id(29'999)))->last_sequence, 2);
+  EXPECT_THAT(*other->GetPositions("orders"), ElementsAre(Pair(0, kRows)));
+}
+
+}  // namespace
+}  // namespace sv::store

@@ -63,6 +63,8 @@ constexpr int kLockClass = 0x5356;
 // Microseconds between the Unix epoch and PostgreSQL's (2000-01-01).
 constexpr int64_t kPgEpochOffsetUs = 946'684'800'000'000;
 constexpr size_t kCopyChunkBytes = 1 << 20;
+// A batch's upserts into one table go through a COPY-loaded temporary table from this many on.
+constexpr size_t kStageRows = 20'000;
 
 // ---- Schema: kMigrations[v] takes the engine schema from version v to v + 1 ({S} is the
 // quoted engine schema). Append new steps; never edit an old one.
@@ -500,6 +502,7 @@ class PgBatch final : public Batch {
   void Put(TableWrites* w, Row row, bool deleted);
   absl::Status Flush();
   absl::Status FlushTable(TableWrites* w);
+  absl::Status StageUpserts(TableWrites* w, const std::string& on_conflict);
   // Runs one statement of the batch; a failure breaks the batch (PostgreSQL aborted it).
   absl::StatusOr<Result> Run(const std::string& sql, const Params& params);
 
@@ -510,6 +513,7 @@ class PgBatch final : public Batch {
   std::map<std::string, TableWrites> writes_;  // by qualified name
   std::map<std::string, int64_t> counters_;
   std::string key_scratch_;
+  int stages_ = 0;
 };
 
 class PgStore final : public Store {
@@ -1528,6 +1532,19 @@ absl::Status PgBatch::FlushTable(TableWrites* w) {
     SV_RETURN_IF_ERROR(Run(sql, params).status());
   }
   params.clear();
+  std::string on_conflict = absl::StrCat(" ON CONFLICT(", KeyList(spec), ") DO ");
+  {
+    std::string set;
+    for (size_t c = 0; c < spec.columns.size(); ++c) {
+      if (IsKey(spec, c)) continue;
+      const std::string col = QuoteIdent(spec.columns[c].name);
+      absl::StrAppend(&set, set.empty() ? "" : ", ", col, " = excluded.", col);
+    }
+    absl::StrAppend(&on_conflict, set.empty() ? "NOTHING" : absl::StrCat("UPDATE SET ", set));
+  }
+  const size_t upserts =
+      static_cast<size_t>(std::count(w->deleted.begin(), w->deleted.end(), false));
+  if (upserts >= kStageRows) return StageUpserts(w, on_conflict);
   std::vector<int> all(spec.columns.size());
   for (size_t c = 0; c < all.size(); ++c) all[c] = static_cast<int>(c);
   if (arrays(false, all, &params) > 0) {
@@ -1536,17 +1553,54 @@ absl::Status PgBatch::FlushTable(TableWrites* w) {
     for (size_t c = 0; c < all.size(); ++c) {
       absl::StrAppend(&sql, c > 0 ? ", " : "", "$", c + 1, "::", array_type(all[c]));
     }
-    absl::StrAppend(&sql, ") ON CONFLICT(", KeyList(spec), ") DO ");
-    std::string set;
-    for (size_t c = 0; c < spec.columns.size(); ++c) {
-      if (IsKey(spec, c)) continue;
-      const std::string col = QuoteIdent(spec.columns[c].name);
-      absl::StrAppend(&set, set.empty() ? "" : ", ", col, " = excluded.", col);
-    }
-    absl::StrAppend(&sql, set.empty() ? "NOTHING" : absl::StrCat("UPDATE SET ", set));
+    absl::StrAppend(&sql, ")", on_conflict);
     SV_RETURN_IF_ERROR(Run(sql, params).status());
   }
   return absl::OkStatus();
+}
+
+absl::Status PgBatch::StageUpserts(TableWrites* w, const std::string& on_conflict) {
+  // Many rows (a rebuild's gate state, say): binary COPY into a temporary table, then one
+  // INSERT ... SELECT, instead of array literals the server must parse.
+  const TableSpec& spec = w->spec;
+  Conn& conn = store_->conn();
+  const std::string stage = absl::StrCat("sv_stage_", ++stages_);
+  absl::Status s = conn.Exec(
+      absl::StrCat("CREATE TEMP TABLE ", stage, " (LIKE ", w->qualified, ") ON COMMIT DROP"));
+  if (s.ok()) {
+    s = conn.CopyStart(
+        absl::StrCat("COPY ", stage, "(", ColumnList(spec), ") FROM STDIN (FORMAT binary)"));
+  }
+  if (s.ok()) {
+    std::string buf("PGCOPY\n\377\r\n\0", 11);
+    pg::AppendInt32(&buf, 0);
+    pg::AppendInt32(&buf, 0);
+    std::string scratch;
+    for (size_t r = 0; r < w->rows.size() && s.ok(); ++r) {
+      if (w->deleted[r]) continue;
+      pg::AppendInt16(&buf, static_cast<int16_t>(spec.columns.size()));
+      for (size_t c = 0; c < spec.columns.size(); ++c) {
+        AppendCopyField(&buf, w->rows[r][c], spec.columns[c].type, &scratch);
+      }
+      if (buf.size() >= kCopyChunkBytes) {
+        s = conn.CopyData(buf);
+        buf.clear();
+      }
+    }
+    pg::AppendInt16(&buf, -1);
+    if (s.ok()) s = conn.CopyData(buf);
+    absl::Status finish = conn.CopyFinish();
+    if (s.ok()) s = finish;
+  }
+  if (s.ok()) {
+    s = conn.Exec(absl::StrCat("INSERT INTO ", w->qualified, "(", ColumnList(spec), ") SELECT ",
+                               ColumnList(spec), " FROM ", stage, on_conflict, ";\nDROP TABLE ",
+                               stage));
+  }
+  if (!s.ok() && broken_.ok()) {
+    broken_ = absl::Status(s.code(), absl::StrCat(s.message(), " (the batch was rolled back)"));
+  }
+  return s;
 }
 
 absl::Status PgBatch::Commit() {
