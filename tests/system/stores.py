@@ -73,34 +73,57 @@ class Store:
         return ["--pg", self.arg]
 
     def query(self, sql):
-        """The first column of the first row of `sql` (engine tables unqualified), or None
-        when the engine's tables do not exist yet."""
+        """The first column of the first row of `sql` (engine tables and views unqualified),
+        or None when there is no row or the engine's tables do not exist yet."""
+        rows = self.rows(sql)
+        return rows[0][0] if rows else None
+
+    def rows(self, sql):
+        """All rows of `sql` as tuples ([] when the engine's tables do not exist yet). From
+        PostgreSQL, numbers come back as int or float, NULL as None, the rest as text."""
         if self.kind == "sqlite":
             db = sqlite3.connect(self.arg, timeout=60)  # read-write: may roll back a hot journal
             try:
-                row = db.execute(sql).fetchone()
-                return row[0] if row else None
+                return [tuple(r) for r in db.execute(sql).fetchall()]
             except sqlite3.OperationalError as e:
                 if "no such table" in str(e):
-                    return None
+                    return []
                 raise
             finally:
                 db.close()
         r = subprocess.run(["psql", self.arg, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-                            "-c", "SET search_path = %s" % self.schema, "-c", sql],
+                            "-P", "null=\\N", "-c",
+                            "SET search_path = %s, public" % self.schema, "-c", sql],
                            capture_output=True, text=True)
         if r.returncode != 0:
             if "does not exist" in r.stderr:
-                return None
+                return []
             raise RuntimeError("psql: %s: %s" % (sql, r.stderr.strip()))
-        out = r.stdout.strip().splitlines()
-        if not out or out[0] == "":
-            return None
-        v = out[0].split("|")[0]
-        try:
-            return int(v)
-        except ValueError:
-            return v
+        out = []
+        for line in r.stdout.splitlines():
+            if line == "":
+                continue
+            row = []
+            for v in line.split("|"):
+                if v == "\\N":
+                    row.append(None)
+                    continue
+                for conv in (int, float):
+                    try:
+                        v = conv(v)
+                        break
+                    except ValueError:
+                        pass
+                row.append(v)
+            out.append(tuple(row))
+        return out
+
+    def tables(self):
+        """Names of the tables (SQLite: every table; PostgreSQL: the view schema's)."""
+        if self.kind == "sqlite":
+            return {r[0] for r in self.rows("SELECT name FROM sqlite_master WHERE type='table'")}
+        return {r[0] for r in self.rows("SELECT table_name FROM information_schema.tables WHERE "
+                                        "table_schema = 'public' AND table_type = 'BASE TABLE'")}
 
     def integrity_problems(self):
         """SQLite: PRAGMA quick_check; PostgreSQL: nothing to check from outside."""
