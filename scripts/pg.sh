@@ -6,6 +6,7 @@
 #   eval "$(bash scripts/pg.sh start)"   # starts one; prints export lines (SV_TEST_PG_DSN, ...)
 #   bash scripts/pg.sh env               # the export lines of the running one (SV_PG_DIR set)
 #   bash scripts/pg.sh restart           # pg_ctl restart -m fast (tests: restart mid-stream)
+#   bash scripts/pg.sh pause|resume      # stop the server keeping its data / start it again
 #   bash scripts/pg.sh stop              # stops it and removes the dir
 #
 # The cluster trusts local connections as user postgres: it is private and listens on
@@ -83,6 +84,15 @@ EOF
     as_owner "$PG_BIN/pg_ctl" -D "$SV_PG_DIR/data" -l "$SV_PG_DIR/server.log" -w -t 60 \
       -m fast restart >/dev/null
     ;;
+  pause)
+    : "${SV_PG_DIR:?pg.sh pause: SV_PG_DIR is not set}"
+    as_owner "$PG_BIN/pg_ctl" -D "$SV_PG_DIR/data" -w -t 60 -m fast stop >/dev/null
+    ;;
+  resume)
+    : "${SV_PG_DIR:?pg.sh resume: SV_PG_DIR is not set}"
+    as_owner "$PG_BIN/pg_ctl" -D "$SV_PG_DIR/data" -l "$SV_PG_DIR/server.log" -w -t 60 start \
+      >/dev/null
+    ;;
   stop)
     : "${SV_PG_DIR:?pg.sh stop: SV_PG_DIR is not set}"
     if [[ -d "$SV_PG_DIR/data" ]]; then
@@ -91,7 +101,7 @@ EOF
     rm -rf "$SV_PG_DIR"
     ;;
   *)
-    echo "usage: $0 start|env|restart|stop" >&2
+    echo "usage: $0 start|env|restart|pause|resume|stop" >&2
     exit 2
     ;;
 esac

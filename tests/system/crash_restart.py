@@ -10,8 +10,10 @@ all the work to the final run.
 
 With --store-kind postgres the same runs go to a fresh PostgreSQL database; with
 --pg-restarts N (PostgreSQL only) one long `run` keeps going while the server itself is
-restarted N times mid-stream (`pg_ctl restart` through scripts/pg.sh): the engine must ride
-through (reconnect with backoff, resume from the stored position) and end equal to the oracle.
+restarted N times mid-stream (`pg_ctl restart` through scripts/pg.sh), then stopped for a few
+seconds, during which /health/ready must say 503 (and 200 again once it is back): the engine
+must ride through (reconnect with backoff, resume from the stored position) and end equal to
+the oracle.
 
     python3 tests/system/crash_restart.py --binary build/src/cli/streamview --source-dir . \
         [--store-kind sqlite|postgres] [--pg-restarts 3]
@@ -22,10 +24,13 @@ import json
 import os
 import random
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 
 from stores import Store
 
@@ -49,6 +54,31 @@ def run(cmd):
 def committed_position(store):
     """The highest committed source position (0 before the first commit)."""
     return store.query("SELECT MAX(position) FROM sv_positions") or 0
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_ready(port, status, timeout_s):
+    """Polls /health/ready until it answers `status`; returns the body, or None on timeout."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/health/ready" % port, timeout=5) as r:
+                code, body = r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            code, body = e.code, e.read().decode()
+        except OSError:
+            code, body = None, ""
+        if code == status:
+            return body
+        time.sleep(0.1)
+    return None
 
 
 def tail(path, n=3000):
@@ -101,9 +131,10 @@ def main():
             print("FAILED: --pg-restarts needs --store-kind postgres and SV_PG_DIR (pg.sh)")
             return 1
         args.kills = 0
+        port = free_port()
         with open(log, "ab") as out:
             proc = subprocess.Popen([binary, "run", "--config", config, "--store", store.arg,
-                                     "--listen", "127.0.0.1:0"],
+                                     "--listen", "127.0.0.1:%d" % port],
                                     stdout=out, stderr=subprocess.STDOUT)
             for i in range(args.pg_restarts):
                 time.sleep(rnd.uniform(0.5, 2.0))
@@ -120,6 +151,19 @@ def main():
                     print("FAILED: run exited with %d after pg restart %d:\n%s"
                           % (proc.returncode, i + 1, tail(log)))
                     return 1
+            # A longer outage: readiness must report it, and recover.
+            if proc.poll() is None and not problems:
+                wait_ready(port, 200, 30)
+                subprocess.run(["bash", pg_sh, "pause"], check=True)
+                down = wait_ready(port, 503, 30)
+                time.sleep(2)
+                subprocess.run(["bash", pg_sh, "resume"], check=True)
+                up = wait_ready(port, 200, 60)
+                print("server stopped: /health/ready %s; back: %s" % (down, up))
+                if down is None or "store" not in down:
+                    problems.append("/health/ready did not report the store outage: %r" % down)
+                if up is None:
+                    problems.append("/health/ready did not recover after the store came back")
             # The same run must catch up on its own after the restarts.
             deadline = time.monotonic() + 300
             while committed_position(store) < last and time.monotonic() < deadline:
