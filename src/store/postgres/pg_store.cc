@@ -592,8 +592,9 @@ class PgStore final : public Store {
 
 std::vector<std::string> SessionSql(const PostgresOptions& options) {
   std::vector<std::string> out = {
+      // jit: the engine's statements are short; compiling one costs more than running it.
       "SET TimeZone = 'UTC'; SET client_min_messages = warning; "
-      "SET application_name = 'streamview'"};
+      "SET application_name = 'streamview'; SET jit = off"};
   if (options.read_only) out.push_back("SET default_transaction_read_only = on");
   if (options.bulk_mode) out.push_back("SET maintenance_work_mem = '1GB'");
   return out;
