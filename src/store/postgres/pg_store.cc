@@ -1250,7 +1250,9 @@ std::unique_ptr<Batch> PgStore::BeginBatch() { return std::make_unique<PgBatch>(
 // ---- PgBatch
 
 PgBatch::~PgBatch() {
-  if (begun_ && !finished_) store_->RollbackTxn();
+  // A finished batch has let go of its store already (which may be gone by now).
+  if (finished_) return;
+  if (begun_) store_->RollbackTxn();
   Release();
 }
 
