@@ -47,17 +47,22 @@ int main(int argc, char** argv) {
   if (v < 0) return Fail(absl::NotFoundError("the config has no orders_view"));
   const sv::projection::ViewPlan& plan = (*catalog)->views[v];
 
-  sv::store::SqliteOptions options;
-  options.path = store_path;
-  options.bulk_mode = true;
-  auto store = sv::store::OpenSqliteStore(options);
+  sv::store::StoreOptions options = sv::engine::StoreOptionsFor(config->store);
+  if (store_path.rfind("postgres://", 0) == 0 || store_path.rfind("postgresql://", 0) == 0) {
+    options.kind = "postgres";
+    options.dsn = store_path;
+  } else {
+    options.kind = "sqlite";
+    options.path = store_path;
+  }
+  auto store = sv::store::OpenStore(options, sv::store::StoreRole::kBulk);
   if (!store.ok()) return Fail(store.status());
   if (absl::Status s = (*store)->Init(); !s.ok()) return Fail(s);
   const sv::store::TableSpec table = sv::engine::TableFor(plan, 1);
   if (absl::Status s = (*store)->CreateTable(table); !s.ok()) return Fail(s);
 
-  static const char* kStatuses[] = {"Created", "Paid", "Packed", "Shipped", "Delivered",
-                                    "Cancelled"};
+  static const char* kStatuses[] = {"Created", "Paid",      "Packed",
+                                    "Shipped", "Delivered", "Cancelled"};
   static const char* kCurrencies[] = {"EUR", "USD", "PLN", "GBP"};
   std::mt19937_64 rng(42);
   const int64_t base_us = 1'767'225'600'000'000;  // 2026-01-01T00:00:00Z
@@ -83,8 +88,8 @@ int main(int argc, char** argv) {
     return &row;
   };
   if (absl::Status s = (*store)->BulkInsert(table, next); !s.ok()) return Fail(s);
-  if (absl::Status s = (*store)->RecordViewVersion(
-          {plan.name, 1, table.name, plan.definition_hash, false});
+  if (absl::Status s =
+          (*store)->RecordViewVersion({plan.name, 1, table.name, plan.definition_hash, false});
       !s.ok()) {
     return Fail(s);
   }

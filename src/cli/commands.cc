@@ -40,15 +40,29 @@ int Fail(const absl::Status& s) {
 absl::StatusOr<config::Config> LoadWithStore(const CommonOptions& common) {
   auto config = config::LoadConfig(common.config_path);
   if (!config.ok()) return config.status();
-  if (!common.store_path.empty()) config->store.path = common.store_path;
+  if (!common.store_path.empty()) {
+    // --store takes a file (SQLite) or a PostgreSQL URI; it replaces the config's store.
+    const std::string& s = common.store_path;
+    if (s.rfind("postgres://", 0) == 0 || s.rfind("postgresql://", 0) == 0) {
+      config->store.kind = "postgres";
+      config->store.dsn = s;
+      config->store.path.clear();
+    } else {
+      config->store.kind = "sqlite";
+      config->store.path = s;
+    }
+  }
   return config;
 }
 
 // One process at a time may drive a store's engine state (run, rebuild, dead-letter actions):
-// an advisory lock on "<store>.lock", released by the kernel when the process dies.
+// an advisory lock on "<store>.lock", released by the kernel when the process dies. PostgreSQL
+// stores take the equivalent lock in the database (the engine's connection holds it).
 class EngineLock {
  public:
-  absl::Status Acquire(const std::string& store_path) {
+  absl::Status Acquire(const config::StoreConfig& store) {
+    if (store.kind != "sqlite") return absl::OkStatus();
+    const std::string& store_path = store.path;
     const std::string path = store_path + ".lock";
     fd_ = ::open(path.c_str(), O_RDWR | O_CREAT, 0644);
     if (fd_ < 0) return absl::InternalError(absl::StrCat("cannot open ", path));
@@ -69,7 +83,7 @@ class EngineLock {
 
 absl::StatusOr<std::unique_ptr<engine::Engine>> OpenEngine(const config::Config& config,
                                                            EngineLock* lock) {
-  absl::Status s = lock->Acquire(config.store.path);
+  absl::Status s = lock->Acquire(config.store);
   if (!s.ok()) return s;
   engine::EngineOptions options;
   options.progress = [](const std::string& line) { Log("info", line); };
@@ -94,7 +108,7 @@ int Ingest(const CommonOptions& common, const std::string& file, const std::stri
   if (!config.ok()) return Fail(config.status());
   auto catalog = projection::Compile(*config);
   if (!catalog.ok()) return Fail(catalog.status());
-  auto store = store::OpenSqliteStore({config->store.path});
+  auto store = store::OpenStore(engine::StoreOptionsFor(config->store), store::StoreRole::kWriter);
   if (!store.ok()) return Fail(store.status());
   if (absl::Status s = (*store)->Init(); !s.ok()) return Fail(s);
   std::ifstream in_file;
@@ -136,7 +150,7 @@ int Run(const CommonOptions& common, bool exit_when_caught_up, const std::string
     config->server.enabled = true;
   }
   EngineLock lock;
-  if (absl::Status s = lock.Acquire(config->store.path); !s.ok()) return Fail(s);
+  if (absl::Status s = lock.Acquire(config->store); !s.ok()) return Fail(s);
   std::signal(SIGTERM, OnSignal);
   std::signal(SIGINT, OnSignal);
   // After a stop signal the loop commits the batch in hand and exits; should anything hang
@@ -156,7 +170,8 @@ int Run(const CommonOptions& common, bool exit_when_caught_up, const std::string
     auto compiled = projection::Compile(*config);
     if (!compiled.ok()) return Fail(compiled.status());
     catalog = std::move(*compiled);
-    auto started = server::Server::Start(*config, *catalog, &monitor, config->store.path);
+    auto started =
+        server::Server::Start(*config, *catalog, &monitor, engine::StoreOptionsFor(config->store));
     if (!started.ok()) return Fail(started.status());
     http = std::move(*started);
   }
@@ -171,7 +186,8 @@ int Run(const CommonOptions& common, bool exit_when_caught_up, const std::string
   };
   auto engine = engine::Engine::Open(*config, options);
   if (!engine.ok()) return Fail(engine.status());
-  Log("info", absl::StrCat("running on ", config->store.path));
+  Log("info",
+      absl::StrCat("running on ", store::StoreLabel(engine::StoreOptionsFor(config->store))));
   absl::Status s = (*engine)->Run(g_stop, exit_when_caught_up);
   monitor.Shutdown();
   if (http != nullptr) http->Stop();
@@ -216,7 +232,7 @@ int Rebuild(const CommonOptions& common, const std::vector<std::string>& views,
 int DlqList(const CommonOptions& common, bool json) {
   auto config = LoadWithStore(common);
   if (!config.ok()) return Fail(config.status());
-  auto store = store::OpenSqliteStore({config->store.path});
+  auto store = store::OpenStore(engine::StoreOptionsFor(config->store), store::StoreRole::kWriter);
   if (!store.ok()) return Fail(store.status());
   if (absl::Status s = (*store)->Init(); !s.ok()) return Fail(s);
   auto dead = (*store)->ListDeadLetters(false);
@@ -300,7 +316,7 @@ int DlqDiscard(const CommonOptions& common, int64_t id) {
 int Stats(const CommonOptions& common) {
   auto config = LoadWithStore(common);
   if (!config.ok()) return Fail(config.status());
-  auto store = store::OpenSqliteStore({config->store.path});
+  auto store = store::OpenStore(engine::StoreOptionsFor(config->store), store::StoreRole::kWriter);
   if (!store.ok()) return Fail(store.status());
   if (absl::Status s = (*store)->Init(); !s.ok()) return Fail(s);
   auto counters = (*store)->GetCounters();

@@ -14,7 +14,8 @@ int main(int argc, char** argv) {
   sv::cli::CommonOptions common;
   auto add_common = [&common](CLI::App* cmd) {
     cmd->add_option("--config,-c", common.config_path, "YAML config file")->required();
-    cmd->add_option("--store", common.store_path, "store file (overrides the config)");
+    cmd->add_option("--store", common.store_path,
+                    "store file, or postgresql:// URI (overrides the config)");
   };
 
   std::string file = "-";

@@ -302,13 +302,24 @@ absl::StatusOr<ExprText> Parser::Expr(const Entry& entry, absl::string_view what
 
 absl::Status Parser::ParseStore(const Entry& entry, Config* config) const {
   SV_ASSIGN_OR_RETURN(Entries entries, MapEntries(entry.value, entry.key, "store"));
-  SV_RETURN_IF_ERROR(CheckKeys(entries, {"kind", "path"}, "store"));
+  SV_RETURN_IF_ERROR(
+      CheckKeys(entries, {"kind", "path", "dsn", "dsn_env", "schema", "view_schema"}, "store"));
   config->store.loc = LocOf(entry.key);
   if (const Entry* e = Find(entries, "kind")) {
     SV_ASSIGN_OR_RETURN(config->store.kind, Name(*e, "store kind"));
-    if (config->store.kind != "sqlite") {
+    if (config->store.kind != "sqlite" && config->store.kind != "postgres") {
       return Err(e->value, absl::StrCat("unknown store kind ", Quoted(config->store.kind),
-                                        " (expected one of: sqlite)"));
+                                        " (expected one of: sqlite, postgres)"));
+    }
+  }
+  const bool postgres = config->store.kind == "postgres";
+  // Keys of the other backend are mistakes, not options to ignore.
+  for (absl::string_view key :
+       postgres ? std::vector<absl::string_view>{"path"}
+                : std::vector<absl::string_view>{"dsn", "dsn_env", "schema", "view_schema"}) {
+    if (const Entry* e = Find(entries, key)) {
+      return Err(e->key, absl::StrCat("store key ", Quoted(key), " does not apply to kind ",
+                                      config->store.kind));
     }
   }
   if (const Entry* e = Find(entries, "path")) {
@@ -316,6 +327,42 @@ absl::Status Parser::ParseStore(const Entry& entry, Config* config) const {
     fs::path p(path);
     if (p.is_relative()) p = fs::path(config->base_dir) / p;
     config->store.path = p.lexically_normal().string();
+  }
+  if (!postgres) return absl::OkStatus();
+  const Entry* dsn = Find(entries, "dsn");
+  const Entry* dsn_env = Find(entries, "dsn_env");
+  if (dsn != nullptr && dsn_env != nullptr) {
+    return Err(dsn_env->key, "store: give either dsn or dsn_env, not both");
+  }
+  if (dsn == nullptr && dsn_env == nullptr) {
+    return Err(entry.key, "store of kind postgres needs dsn or dsn_env");
+  }
+  if (dsn != nullptr) {
+    SV_ASSIGN_OR_RETURN(config->store.dsn, Name(*dsn, "store dsn"));
+  } else {
+    SV_ASSIGN_OR_RETURN(config->store.dsn_env, Name(*dsn_env, "store dsn_env"));
+    const char* value = std::getenv(config->store.dsn_env.c_str());
+    if (value == nullptr || *value == '\0') {
+      return Err(dsn_env->value,
+                 absl::StrCat("environment variable ", Quoted(config->store.dsn_env),
+                              " (store dsn_env) is not set"));
+    }
+    config->store.dsn = value;
+  }
+  for (absl::string_view key : {"schema", "view_schema"}) {
+    const Entry* e = Find(entries, key);
+    if (e == nullptr) continue;
+    SV_ASSIGN_OR_RETURN(std::string name, Name(*e, absl::StrCat("store ", key)));
+    if (!IsIdentifier(name) || name.size() > 63) {
+      return Err(e->value, absl::StrCat("store ", key, " ", Quoted(name),
+                                        " must be an identifier (letters, digits, '_', at most "
+                                        "63 characters)"));
+    }
+    (key == "schema" ? config->store.schema : config->store.view_schema) = name;
+  }
+  if (config->store.schema == config->store.view_schema) {
+    return Err(entry.key, absl::StrCat("store schema and view_schema must differ (both ",
+                                       Quoted(config->store.schema), ")"));
   }
   return absl::OkStatus();
 }

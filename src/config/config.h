@@ -26,8 +26,14 @@ struct ExprText {
 };
 
 struct StoreConfig {
-  std::string kind = "sqlite";  // only "sqlite" for now
-  std::string path;             // relative paths resolve against the config file's folder
+  std::string kind = "sqlite";  // "sqlite" or "postgres"
+  std::string path;             // sqlite: relative paths resolve against the config file's folder
+  // postgres: a libpq connection string or URI, given as `dsn` or read at load from the
+  // environment variable named by `dsn_env`.
+  std::string dsn;
+  std::string dsn_env;
+  std::string schema = "streamview";   // postgres: the engine's own tables
+  std::string view_schema = "public";  // postgres: view tables and views
   Location loc;
 };
 

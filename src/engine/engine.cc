@@ -32,6 +32,16 @@ store::TableSpec TableFor(const projection::ViewPlan& view, int64_t version) {
   return t;
 }
 
+store::StoreOptions StoreOptionsFor(const config::StoreConfig& store) {
+  store::StoreOptions so;
+  so.kind = store.kind;
+  so.path = store.path;
+  so.dsn = store.dsn;
+  so.schema = store.schema;
+  so.view_schema = store.view_schema;
+  return so;
+}
+
 Engine::Engine(const config::Config& config, const EngineOptions& options)
     : config_(config), options_(options) {}
 
@@ -50,10 +60,9 @@ void Engine::Progress(const std::string& line) {
 
 absl::Status Engine::Init() {
   SV_ASSIGN_OR_RETURN(catalog_, projection::Compile(config_));
-  store::SqliteOptions so;
-  so.path = options_.store_path.empty() ? config_.store.path : options_.store_path;
-  so.background_checkpoint = true;
-  SV_ASSIGN_OR_RETURN(store_, store::OpenSqliteStore(so));
+  store::StoreOptions so = StoreOptionsFor(config_.store);
+  if (!options_.store_path.empty()) so.path = options_.store_path;
+  SV_ASSIGN_OR_RETURN(store_, store::OpenStore(so, store::StoreRole::kEngine));
   SV_RETURN_IF_ERROR(store_->Init());
   SV_RETURN_IF_ERROR(PrepareViews());
   SV_RETURN_IF_ERROR(StartSources());
@@ -199,6 +208,10 @@ absl::Status Engine::StartSources() {
     SV_RETURN_IF_ERROR(NewProcessor(st, nullptr));
     const std::string name = cfg.name;
     SV_ASSIGN_OR_RETURN(auto positions, store_->GetPositions(name));
+    if (!positions.empty()) {
+      Progress(
+          absl::StrCat("source ", name, ": resuming after position ", positions.begin()->second));
+    }
     SV_RETURN_IF_ERROR(st.source->Seek(positions));
     st.applied = positions;
     source::RebalanceHooks hooks;
@@ -356,13 +369,23 @@ absl::Status Engine::RunOnceOrFail(bool* idle) {
 absl::Status Engine::Run(const std::atomic<bool>& stop, bool exit_when_caught_up) {
   int backoff_ms = 10;
   auto last_publish = std::chrono::steady_clock::now();
+  bool restart = false;
   while (!stop.load()) {
-    if (options_.monitor != nullptr) options_.monitor->RunCommands(this);
+    absl::Status s;
+    if (restart) {
+      // After a failed read or commit (e.g. a lost database connection) the in-memory state
+      // may hold half a batch: start over from what the store holds.
+      rows_->Reset();
+      s = StartSources();
+      if (s.ok()) restart = false;
+    }
+    if (s.ok() && options_.monitor != nullptr) options_.monitor->RunCommands(this);
     bool idle = false;
-    absl::Status s = RunOnce(&idle);
+    if (s.ok()) s = RunOnce(&idle);
     if (options_.monitor != nullptr) options_.monitor->SetStoreStatus(s);
     if (!s.ok()) {
       if (!absl::IsUnavailable(s)) return s;
+      restart = true;
       Progress(absl::StrCat("store unavailable, retrying in ", backoff_ms, " ms: ", s.message()));
       std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
       backoff_ms = std::min(backoff_ms * 2, 5'000);

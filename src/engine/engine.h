@@ -18,9 +18,13 @@
 #include "engine/row_sets.h"
 #include "projection/projection.h"
 #include "source/source.h"
+#include "store/open.h"
 #include "store/store.h"
 
 namespace sv::engine {
+
+// The store a config names, as store::OpenStore takes it.
+store::StoreOptions StoreOptionsFor(const config::StoreConfig& store);
 
 struct EngineOptions {
   std::string store_path;  // overrides the config's store path when not empty

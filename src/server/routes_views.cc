@@ -243,9 +243,7 @@ void AppendEvents(Server::Impl& impl, const httplib::Request& req, httplib::Resp
   {
     std::lock_guard<std::mutex> lock(impl.writer_mu);
     if (impl.writer == nullptr) {
-      store::SqliteOptions so;
-      so.path = impl.store_path;
-      auto opened = store::OpenSqliteStore(so);
+      auto opened = store::OpenStore(impl.store, store::StoreRole::kWriter);
       if (!opened.ok()) return ReplyError(res, 503, opened.status().message());
       impl.writer = std::move(*opened);
     }

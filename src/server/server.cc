@@ -134,11 +134,7 @@ absl::StatusOr<store::Store*> Server::Impl::Reader() {
   thread_local std::unordered_map<const Impl*, std::unique_ptr<store::Store>> readers;
   auto it = readers.find(this);
   if (it != readers.end()) return it->second.get();
-  store::SqliteOptions options;
-  options.path = store_path;
-  options.read_only = true;
-  options.busy_timeout_ms = 2'000;
-  auto opened = store::OpenSqliteStore(options);
+  auto opened = store::OpenStore(store, store::StoreRole::kReader);
   if (!opened.ok()) return opened.status();
   store::Store* raw = opened->get();
   readers.emplace(this, std::move(*opened));
@@ -186,12 +182,12 @@ void Server::Stop() {
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& config,
                                                       const projection::Catalog& catalog,
                                                       engine::Monitor* monitor,
-                                                      const std::string& store_path) {
+                                                      const store::StoreOptions& store) {
   auto impl = std::make_unique<Impl>();
   impl->config = config;
   impl->catalog = &catalog;
   impl->monitor = monitor;
-  impl->store_path = store_path;
+  impl->store = store;
   impl->token = config.server.token;
   if (impl->token.empty() && !config.server.token_env.empty()) {
     if (const char* env = std::getenv(config.server.token_env.c_str())) impl->token = env;

@@ -11,6 +11,7 @@
 #include "config/config.h"
 #include "engine/monitor.h"
 #include "projection/projection.h"
+#include "store/open.h"
 
 namespace sv::server {
 
@@ -20,7 +21,7 @@ class Server {
   static absl::StatusOr<std::unique_ptr<Server>> Start(const config::Config& config,
                                                        const projection::Catalog& catalog,
                                                        engine::Monitor* monitor,
-                                                       const std::string& store_path);
+                                                       const store::StoreOptions& store);
   ~Server();  // Stop()
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

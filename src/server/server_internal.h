@@ -18,6 +18,7 @@
 #include "projection/projection.h"
 #include "server/server.h"
 #include "server/view_query.h"
+#include "store/open.h"
 #include "store/store.h"
 
 namespace sv::server {
@@ -31,7 +32,7 @@ struct Server::Impl {
   config::Config config;
   const projection::Catalog* catalog = nullptr;
   engine::Monitor* monitor = nullptr;
-  std::string store_path;
+  store::StoreOptions store;
   std::string token;
   std::vector<ViewApi> views;          // one per catalog view, same index
   std::map<std::string, int> by_path;  // compat route path ("/orders") -> view index

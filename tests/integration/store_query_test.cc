@@ -1,6 +1,6 @@
 // Store::QueryView (filters, total order, keyset pages), AllPositions and read-only stores,
-// against real SQLite files. Expected pages come from an in-memory oracle over the rows the
-// test generated, never from the store.
+// against every backend (SQLite files, PostgreSQL schemas: see store_backends.h). Expected pages
+// come from an in-memory oracle over the rows the test generated, never from the store.
 
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -24,6 +24,7 @@
 #include "store/sqlite/sqlite_query.h"
 #include "store/sqlite/sqlite_util.h"
 #include "store/store.h"
+#include "store_backends.h"
 
 namespace sv::store {
 namespace {
@@ -208,26 +209,10 @@ std::string Dump(const std::vector<Row>& rows) {
 
 // ---- Fixture
 
-class StoreQueryTest : public ::testing::Test {
+class StoreQueryTest : public BackendTest {
  protected:
-  void SetUp() override {
-    std::string tmpl = testing::TempDir() + "/store_query_test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    path_ = dir_ + "/store.db";
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
   std::unique_ptr<Store> Open(bool read_only = false) {
-    SqliteOptions options;
-    options.path = path_;
-    options.read_only = read_only;
-    absl::StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore(options);
-    EXPECT_TRUE(store.ok()) << store.status();
-    if (!store.ok()) return nullptr;
-    absl::Status init = (*store)->Init();
-    EXPECT_TRUE(init.ok()) << init;
-    return std::move(*store);
+    return OpenAs(read_only ? StoreRole::kReader : StoreRole::kWriter);
   }
 
   // Creates `table`, fills it with `rows` and points `view` at it.
@@ -239,10 +224,9 @@ class StoreQueryTest : public ::testing::Test {
     ASSERT_TRUE(batch->ActivateVersion(view, 1, table.name).ok());
     ASSERT_TRUE(batch->Commit().ok());
   }
-
-  std::string dir_;
-  std::string path_;
 };
+
+SV_INSTANTIATE_STORE_BACKENDS(StoreQueryTest);
 
 std::vector<Row> Query(Store& store, const TableSpec& t, const ViewQuery& q) {
   absl::StatusOr<std::vector<Row>> rows = store.QueryView(t, q);
@@ -283,7 +267,7 @@ TableSpec AsView(TableSpec t, const std::string& view) {
 
 // ---- Filters and orders
 
-TEST_F(StoreQueryTest, EveryFilterOpMatchesTheOracle) {
+TEST_P(StoreQueryTest, EveryFilterOpMatchesTheOracle) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
   const std::vector<Row> rows = Generate(1, 300);
@@ -333,7 +317,7 @@ TEST_F(StoreQueryTest, EveryFilterOpMatchesTheOracle) {
   EXPECT_PAGE(*store, view, rows, q);
 }
 
-TEST_F(StoreQueryTest, InjectionLookingValuesMatchNothing) {
+TEST_P(StoreQueryTest, InjectionLookingValuesMatchNothing) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
   const std::vector<Row> rows = Generate(2, 100);
@@ -363,7 +347,7 @@ TEST_F(StoreQueryTest, InjectionLookingValuesMatchNothing) {
   EXPECT_EQ(Query(*store, view, all).size(), rows.size());
 }
 
-TEST_F(StoreQueryTest, SortOrdersMatchTheOracle) {
+TEST_P(StoreQueryTest, SortOrdersMatchTheOracle) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
   const std::vector<Row> rows = Generate(3, 250);
@@ -400,7 +384,7 @@ TEST_F(StoreQueryTest, SortOrdersMatchTheOracle) {
   EXPECT_FALSE(desc.front()[kScore].is_null());
 }
 
-TEST_F(StoreQueryTest, LimitAndOffset) {
+TEST_P(StoreQueryTest, LimitAndOffset) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
   const std::vector<Row> rows = Generate(4, 120);
@@ -432,7 +416,7 @@ TEST_F(StoreQueryTest, LimitAndOffset) {
   EXPECT_EQ(tiled, OracleAll(view, rows, whole));
 }
 
-TEST_F(StoreQueryTest, InvalidQueriesAreRejected) {
+TEST_P(StoreQueryTest, InvalidQueriesAreRejected) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
   Load(*store, ItemsTable("items__v1"), Generate(5, 10), "items");
@@ -523,7 +507,7 @@ void CheckWalks(Store& store, const TableSpec& t, const std::vector<Row>& rows,
   }
 }
 
-TEST_F(StoreQueryTest, ForwardWalksCoverTheSetOnceAndBackwardPagesMatch) {
+TEST_P(StoreQueryTest, ForwardWalksCoverTheSetOnceAndBackwardPagesMatch) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
   const std::vector<Row> rows = Generate(6, 200);
@@ -532,7 +516,7 @@ TEST_F(StoreQueryTest, ForwardWalksCoverTheSetOnceAndBackwardPagesMatch) {
              {std::nullopt, kScore, kOrder, kAmount, kAt, kN});
 }
 
-TEST_F(StoreQueryTest, BoundariesBetweenRowsAndOnNullsMatchTheOracle) {
+TEST_P(StoreQueryTest, BoundariesBetweenRowsAndOnNullsMatchTheOracle) {
   // Boundaries that are not rows of the table, NULL sort values, and offsets with cursors.
   auto store = Open();
   ASSERT_NE(store, nullptr);
@@ -557,7 +541,7 @@ TEST_F(StoreQueryTest, BoundariesBetweenRowsAndOnNullsMatchTheOracle) {
   }
 }
 
-TEST_F(StoreQueryTest, SingleColumnKey) {
+TEST_P(StoreQueryTest, SingleColumnKey) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
   const TableSpec table = PlainTable("plain__v1");
@@ -587,7 +571,7 @@ TEST_F(StoreQueryTest, SingleColumnKey) {
   }
 }
 
-TEST_F(StoreQueryTest, WalkWhileRowsChangeReturnsStableRowsOnce) {
+TEST_P(StoreQueryTest, WalkWhileRowsChangeReturnsStableRowsOnce) {
   auto writer = Open();
   ASSERT_NE(writer, nullptr);
   const TableSpec table = ItemsTable("items__v1");
@@ -679,8 +663,15 @@ TEST_F(StoreQueryTest, WalkWhileRowsChangeReturnsStableRowsOnce) {
 
 // ---- Read-only stores, positions
 
-TEST_F(StoreQueryTest, ReadOnlyStoreSeesCommittedDataAndRefusesWrites) {
-  {
+TEST_P(StoreQueryTest, ReadOnlyStoreSeesCommittedDataAndRefusesWrites) {
+  if (postgres()) {
+    // A schema without engine tables: Init says so instead of creating them.
+    absl::StatusOr<std::unique_ptr<Store>> reader = OpenStore(options_, StoreRole::kReader);
+    ASSERT_TRUE(reader.ok()) << reader.status();
+    EXPECT_EQ((*reader)->Init().code(), absl::StatusCode::kFailedPrecondition);
+  }
+  if (sqlite()) {
+    const std::string path_ = options_.path;
     // Nothing to open yet: a reader neither creates the file nor the tables.
     SqliteOptions options;
     options.path = path_;
@@ -688,7 +679,8 @@ TEST_F(StoreQueryTest, ReadOnlyStoreSeesCommittedDataAndRefusesWrites) {
     EXPECT_FALSE(OpenSqliteStore(options).ok());
     EXPECT_FALSE(std::filesystem::exists(path_));
   }
-  {
+  if (sqlite()) {
+    const std::string path_ = options_.path;
     // A database file without engine tables: Init says so instead of creating them.
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
@@ -767,7 +759,7 @@ TEST_F(StoreQueryTest, ReadOnlyStoreSeesCommittedDataAndRefusesWrites) {
   reader->EndRead();
 }
 
-TEST_F(StoreQueryTest, AllPositionsReadsEverySourceAndPartition) {
+TEST_P(StoreQueryTest, AllPositionsReadsEverySourceAndPartition) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
   EXPECT_TRUE(store->AllPositions()->empty());
@@ -798,7 +790,7 @@ TEST_F(StoreQueryTest, AllPositionsReadsEverySourceAndPartition) {
   for (const auto& [p, pos] : orders) EXPECT_EQ((want[{"orders", p}]), pos);
 }
 
-TEST_F(StoreQueryTest, ManyStatementShapesStayCorrect) {
+TEST_P(StoreQueryTest, ManyStatementShapesStayCorrect) {
   // More distinct SQL texts than the statement cache holds (IN lists of many lengths).
   auto store = Open();
   ASSERT_NE(store, nullptr);
@@ -854,7 +846,62 @@ std::string Plan(const std::string& path, const TableSpec& t, const ViewQuery& q
   return "SQL: " + *sql + "\n" + plan;
 }
 
-TEST_F(StoreQueryTest, CursorPagesSeekAnIndexWithoutSorting) {
+// The PostgreSQL plan of the SQL the store runs for `q`, with sorts and sequential scans
+// priced out: a Sort node or a Seq Scan then means no index can serve the page.
+std::string PgPlan(const PostgresOptions& options, const TableSpec& t, const ViewQuery& q) {
+  absl::StatusOr<std::string> plan = ExplainPostgresQuery(options, t, q);
+  EXPECT_TRUE(plan.ok()) << plan.status();
+  return plan.ok() ? *plan : "";
+}
+
+// A Sort plan node (a Merge Append's "Sort Key" is not one).
+constexpr char kSortNode[] = "Sort  (";
+
+TEST_P(StoreQueryTest, CursorPagesSeekAnIndexWithoutSortingPostgres) {
+  if (!postgres()) GTEST_SKIP() << "PostgreSQL plans";
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  Load(*store, ItemsTable("items__v1"), Generate(13, 500), "items");
+  const TableSpec view = AsView(ItemsTable("items__v1"), "items");
+  const PostgresOptions po = PgOptions();
+  for (bool desc : {false, true}) {
+    for (bool backward : {false, true}) {
+      for (bool null_boundary : {false, true}) {
+        ViewQuery q;
+        q.sort = kScore;
+        q.descending = desc;
+        q.backward = backward;
+        q.after =
+            Row{null_boundary ? Value::Null() : Value::Int(5), Value::Text("b"), Value::Int(10)};
+        const std::string plan = PgPlan(po, view, q);
+        EXPECT_THAT(plan, Not(HasSubstr(kSortNode))) << plan;
+        EXPECT_THAT(plan, HasSubstr("items__v1__i1")) << plan;
+        EXPECT_THAT(plan, Not(HasSubstr("Seq Scan"))) << plan;
+        q.filters = {F(kAmount, FilterOp::kGt, {Value::Real(0)})};
+        EXPECT_THAT(PgPlan(po, view, q), Not(HasSubstr(kSortNode)));
+      }
+      ViewQuery q;
+      q.descending = desc;
+      q.backward = backward;
+      q.after = Row{Value::Text("b"), Value::Int(10)};
+      const std::string plan = PgPlan(po, view, q);
+      EXPECT_THAT(plan, Not(HasSubstr(kSortNode))) << plan;
+      EXPECT_THAT(plan, HasSubstr("items__v1__pk")) << plan;
+      ViewQuery first;
+      first.sort = kAt;
+      first.descending = !desc;
+      EXPECT_THAT(PgPlan(po, view, first), HasSubstr("items__v1__i3"));
+      EXPECT_THAT(PgPlan(po, view, first), Not(HasSubstr(kSortNode)));
+    }
+  }
+  ViewQuery unindexed;
+  unindexed.sort = kAmount;
+  EXPECT_THAT(PgPlan(po, view, unindexed), HasSubstr(kSortNode));
+}
+
+TEST_P(StoreQueryTest, CursorPagesSeekAnIndexWithoutSorting) {
+  if (!sqlite()) GTEST_SKIP() << "SQLite plans (see ...Postgres)";
+  const std::string path_ = options_.path;
   auto store = Open();
   ASSERT_NE(store, nullptr);
   Load(*store, ItemsTable("items__v1"), Generate(13, 500), "items");
@@ -899,7 +946,8 @@ TEST_F(StoreQueryTest, CursorPagesSeekAnIndexWithoutSorting) {
   EXPECT_THAT(Plan(path_, view, unindexed), HasSubstr("TEMP B-TREE"));
 }
 
-TEST_F(StoreQueryTest, GeneratedSqlShape) {
+TEST_P(StoreQueryTest, GeneratedSqlShape) {
+  if (!sqlite()) GTEST_SKIP() << "the SQLite text";
   const TableSpec t = ItemsTable("items__v1");
   std::vector<Value> binds;
   ViewQuery q;

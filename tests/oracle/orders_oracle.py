@@ -18,6 +18,7 @@ import math
 import re
 import shutil
 import sqlite3
+import subprocess
 import sys
 import time
 
@@ -289,6 +290,54 @@ def same(a, b, real):
     return a == b
 
 
+class PostgresDb:
+    """The few reads the comparison makes, from a PostgreSQL store, through `psql` (standard
+    library only): each row comes back as JSON, so numbers stay numbers and NULL stays None;
+    timestamps are turned into the canonical text form the comparison expects."""
+
+    _TS_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?\+00:00")
+
+    def __init__(self, dsn, schema, view_schema):
+        self.dsn = dsn
+        self.schema = schema
+        self.view_schema = view_schema
+
+    def _quote(self, name):
+        return '"%s"' % name.replace('"', '""')
+
+    def execute(self, sql):
+        # The comparison's SQL names bare tables: views live in the view schema, sv_* tables in
+        # the engine's schema.
+        def table(m):
+            name = m.group(1)
+            schema = self.schema if name.startswith("sv_") else self.view_schema
+            return "FROM %s.%s" % (self._quote(schema), self._quote(name))
+        sql = re.sub(r"FROM (\w+)", table, sql)
+        cmd = ["psql", self.dsn, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+               "-c", "SET TimeZone = 'UTC'",
+               "-c", "SELECT row_to_json(q)::text FROM (%s) AS q" % sql]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise sqlite3.Error("psql: %s" % r.stderr.strip())
+        rows = []
+        for line in r.stdout.splitlines():
+            if not line.strip():
+                continue
+            obj = json.loads(line)
+            row = []
+            for v in obj.values():
+                if isinstance(v, str) and self._TS_RE.fullmatch(v):
+                    v = normalise_time(v)
+                row.append(v)
+            rows.append(tuple(row))
+        return _Rows(rows)
+
+
+class _Rows(list):
+    def fetchall(self):
+        return list(self)
+
+
 def compare_table(name, columns, reals, key_columns, expected_rows, db, diffs):
     rows = db.execute("SELECT %s FROM %s" % (", ".join(columns), name)).fetchall()
     actual = {}
@@ -464,6 +513,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--events", help="the NDJSON workload (as ingested)")
     ap.add_argument("--db", help="the StreamView SQLite store")
+    ap.add_argument("--pg", metavar="DSN", help="a StreamView PostgreSQL store (read with psql)")
+    ap.add_argument("--pg-schema", default="streamview", help="its engine schema")
+    ap.add_argument("--pg-view-schema", default="public", help="its view schema")
     ap.add_argument("--vat", type=float, default=0.23, help="params.vat_rate (default 0.23)")
     ap.add_argument("--dead-letter-keys", action="store_true",
                     help="compare dead letters by key (a partitioned source such as Kafka "
@@ -473,8 +525,8 @@ def main():
     args = ap.parse_args()
     if args.self_test:
         return self_test()
-    if not args.events or not args.db:
-        ap.error("--events and --db are required")
+    if not args.events or not (args.db or args.pg):
+        ap.error("--events and --db (or --pg) are required")
 
     started = time.monotonic()
     try:
@@ -482,11 +534,15 @@ def main():
     except OSError as e:
         print("oracle: cannot read %s: %s" % (args.events, e), file=sys.stderr)
         return 2
-    try:
-        db = sqlite3.connect("file:%s?mode=ro" % args.db, uri=True)
-    except sqlite3.Error as e:
-        print("oracle: cannot open %s: %s" % (args.db, e), file=sys.stderr)
-        return 2
+    if args.pg:
+        db = PostgresDb(args.pg, args.pg_schema, args.pg_view_schema)
+        args.db = "postgres schema %s" % args.pg_schema
+    else:
+        try:
+            db = sqlite3.connect("file:%s?mode=ro" % args.db, uri=True)
+        except sqlite3.Error as e:
+            print("oracle: cannot open %s: %s" % (args.db, e), file=sys.stderr)
+            return 2
 
     diffs = []
     try:

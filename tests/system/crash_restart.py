@@ -8,7 +8,15 @@ sv_dead_letters must hold exactly the malformed lines, by position. The committe
 read after every kill to prove that the runs made progress, so the test cannot pass by leaving
 all the work to the final run.
 
-    python3 tests/system/crash_restart.py --binary build/src/cli/streamview --source-dir .
+With --store-kind postgres the same runs go to a fresh PostgreSQL database; with
+--pg-restarts N (PostgreSQL only) one long `run` keeps going while the server itself is
+restarted N times mid-stream (`pg_ctl restart` through scripts/pg.sh), then stopped for a few
+seconds, during which /health/ready must say 503 (and 200 again once it is back): the engine
+must ride through (reconnect with backoff, resume from the stored position) and end equal to
+the oracle.
+
+    python3 tests/system/crash_restart.py --binary build/src/cli/streamview --source-dir . \
+        [--store-kind sqlite|postgres] [--pg-restarts 3]
 """
 
 import argparse
@@ -16,11 +24,15 @@ import json
 import os
 import random
 import shutil
-import sqlite3
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
+
+from stores import Store
 
 TIMEOUT_S = 1800
 # A run that lasts at least this long and starts behind the log must commit something.
@@ -41,16 +53,32 @@ def run(cmd):
 
 def committed_position(store):
     """The highest committed source position (0 before the first commit)."""
-    db = sqlite3.connect(store, timeout=60)  # read-write: may roll back a hot journal
-    try:
-        row = db.execute("SELECT MAX(position) FROM sv_positions").fetchone()
-        return row[0] or 0
-    except sqlite3.OperationalError as e:
-        if "no such table" in str(e):
-            return 0
-        raise
-    finally:
-        db.close()
+    return store.query("SELECT MAX(position) FROM sv_positions") or 0
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_ready(port, status, timeout_s):
+    """Polls /health/ready until it answers `status`; returns the body, or None on timeout."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/health/ready" % port, timeout=5) as r:
+                code, body = r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            code, body = e.code, e.read().decode()
+        except OSError:
+            code, body = None, ""
+        if code == status:
+            return body
+        time.sleep(0.1)
+    return None
 
 
 def tail(path, n=3000):
@@ -68,6 +96,9 @@ def main():
     ap.add_argument("--kills", type=int, default=20)
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
+    ap.add_argument("--store-kind", default="sqlite", choices=["sqlite", "postgres"])
+    ap.add_argument("--pg-restarts", type=int, default=0,
+                    help="restart PostgreSQL this many times under one run instead of kills")
     args = ap.parse_args()
 
     binary = os.path.abspath(args.binary)
@@ -77,7 +108,8 @@ def main():
                           "orders_oracle.py")
     tmp = tempfile.mkdtemp(prefix="sv-crash-restart-")
     events = os.path.join(tmp, "events.ndjson")
-    store = os.path.join(tmp, "orders.db")
+    store = Store.create(args.store_kind, tmp, "crash")
+    pg_sh = os.path.join(os.path.abspath(args.source_dir), "scripts", "pg.sh")
     log = os.path.join(tmp, "run.log")
     rnd = random.Random(args.seed)
     t0 = time.monotonic()
@@ -86,7 +118,7 @@ def main():
                 "--dup-rate", "0.03", "--reorder-rate", "0.03", "--malformed-rate", "0.001",
                 "--out", events])
     print("gen: %d orders in %.1fs (%s)" % (args.orders, t, tmp))
-    r, t = run([binary, "ingest", "--config", config, "--store", store, events])
+    r, t = run([binary, "ingest", "--config", config, "--store", store.arg, events])
     last = json.loads(r.stdout.strip().splitlines()[-1])["last_position"]
     print("ingest: %s in %.1fs" % (r.stdout.strip(), t))
 
@@ -94,12 +126,69 @@ def main():
     problems = []
     mid_stream = 0
     kill_phase = time.monotonic()
+    if args.pg_restarts > 0:
+        if store.kind != "postgres" or not os.environ.get("SV_PG_DIR"):
+            print("FAILED: --pg-restarts needs --store-kind postgres and SV_PG_DIR (pg.sh)")
+            return 1
+        args.kills = 0
+        port = free_port()
+        with open(log, "ab") as out:
+            proc = subprocess.Popen([binary, "run", "--config", config, "--store", store.arg,
+                                     "--listen", "127.0.0.1:%d" % port],
+                                    stdout=out, stderr=subprocess.STDOUT)
+            for i in range(args.pg_restarts):
+                time.sleep(rnd.uniform(0.5, 2.0))
+                before = committed_position(store)
+                r = subprocess.run(["bash", pg_sh, "restart"], capture_output=True, text=True)
+                if r.returncode != 0:
+                    problems.append("pg restart %d failed: %s" % (i + 1, r.stderr.strip()))
+                    break
+                after = committed_position(store)
+                mid_stream += 0 < before < last
+                positions.append(after)
+                print("pg restart %d: position %d before, %d after" % (i + 1, before, after))
+                if proc.poll() is not None:
+                    print("FAILED: run exited with %d after pg restart %d:\n%s"
+                          % (proc.returncode, i + 1, tail(log)))
+                    return 1
+            # A longer outage: readiness must report it, and recover.
+            if proc.poll() is None and not problems:
+                wait_ready(port, 200, 30)
+                subprocess.run(["bash", pg_sh, "pause"], check=True)
+                down = wait_ready(port, 503, 30)
+                time.sleep(2)
+                subprocess.run(["bash", pg_sh, "resume"], check=True)
+                up = wait_ready(port, 200, 60)
+                print("server stopped: /health/ready %s; back: %s" % (down, up))
+                if down is None or "store" not in down:
+                    problems.append("/health/ready did not report the store outage: %r" % down)
+                if up is None:
+                    problems.append("/health/ready did not recover after the store came back")
+            # The same run must catch up on its own after the restarts.
+            deadline = time.monotonic() + 300
+            while committed_position(store) < last and time.monotonic() < deadline:
+                if proc.poll() is not None:
+                    print("FAILED: run exited with %d:\n%s" % (proc.returncode, tail(log)))
+                    return 1
+                time.sleep(0.5)
+            caught_up = committed_position(store)
+            print("after the restarts the run reached position %d of %d" % (caught_up, last))
+            if caught_up < last:
+                problems.append("the run did not catch up after the restarts (%d of %d)"
+                                % (caught_up, last))
+            proc.terminate()
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
     for i in range(args.kills):
         before = positions[-1]
         with open(log, "ab") as out:
             out.write(b"--- run %d\n" % (i + 1))
             out.flush()
-            proc = subprocess.Popen([binary, "run", "--config", config, "--store", store],
+            proc = subprocess.Popen([binary, "run", "--config", config, "--store", store.arg,
+                                     "--listen", "127.0.0.1:0"],
                                     stdout=out, stderr=subprocess.STDOUT)
             pause = rnd.uniform(0.2, 2.0)
             time.sleep(pause)
@@ -126,19 +215,16 @@ def main():
     if mid_stream == 0:
         problems.append("no kill landed while the engine was behind the log")
 
-    _, t = run([binary, "run", "--config", config, "--store", store, "--exit-when-caught-up"])
+    _, t = run([binary, "run", "--config", config, "--store", store.arg, "--listen",
+                "127.0.0.1:0", "--exit-when-caught-up"])
     final_position = committed_position(store)
     print("final run --exit-when-caught-up: %.1fs, position %d of %d"
           % (t, final_position, last))
 
-    db = sqlite3.connect(store)
-    check = db.execute("PRAGMA quick_check").fetchone()[0]
-    db.close()
-    if check != "ok":
-        problems.append("PRAGMA quick_check: %s" % check)
+    problems += store.integrity_problems()
 
     started = time.monotonic()
-    r = subprocess.run([sys.executable, oracle, "--events", events, "--db", store],
+    r = subprocess.run([sys.executable, oracle, "--events", events] + store.oracle_args(),
                        capture_output=True, text=True, timeout=TIMEOUT_S)
     print((r.stdout + r.stderr).strip())
     print("timings: kill phase %.1fs, oracle %.1fs, total %.1fs"
@@ -150,6 +236,7 @@ def main():
         return 1
     if not args.keep:
         shutil.rmtree(tmp, ignore_errors=True)
+        store.drop()
     print("PASSED")
     return 0
 

@@ -6,7 +6,8 @@
 2. The same file ingested in 3 chunks with a `run --exit-when-caught-up` after each (gaps and
    parked keys carried across runs); the oracle must pass.
 
-    python3 tests/system/e2e_orders_oracle.py --binary build/src/cli/streamview --source-dir .
+    python3 tests/system/e2e_orders_oracle.py --binary build/src/cli/streamview --source-dir . \
+        [--store-kind sqlite|postgres]
 """
 
 import argparse
@@ -17,6 +18,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+from stores import Store
 
 TIMEOUT_S = 900
 
@@ -47,7 +50,7 @@ class Harness:
         self.tmp = tmp
 
     def ingest(self, store, path, expect_appended, expect_last):
-        r, t = run([self.binary, "ingest", "--config", self.config, "--store", store, path])
+        r, t = run([self.binary, "ingest", "--config", self.config, "--store", store.arg, path])
         out = json.loads(r.stdout.strip().splitlines()[-1])
         if out.get("appended") != expect_appended or out.get("last_position") != expect_last:
             print("FAILED: ingest of %s printed %s, expected appended %d, last_position %d"
@@ -56,12 +59,14 @@ class Harness:
         print("  ingest %s: %s (%.1fs)" % (os.path.basename(path), r.stdout.strip(), t))
 
     def catch_up(self, store):
-        _, t = run([self.binary, "run", "--config", self.config, "--store", store,
+        _, t = run([self.binary, "run", "--config", self.config, "--store", store.arg,
+                    "--listen", "127.0.0.1:0",
                     "--exit-when-caught-up"])
         print("  run --exit-when-caught-up: %.1fs" % t)
 
     def check(self, events, store):
-        r = subprocess.run([sys.executable, self.oracle, "--events", events, "--db", store],
+        r = subprocess.run([sys.executable, self.oracle, "--events", events] +
+                           store.oracle_args(),
                            capture_output=True, text=True, timeout=TIMEOUT_S)
         print("  " + (r.stdout + r.stderr).strip().replace("\n", "\n  "))
         return r.returncode == 0
@@ -74,6 +79,7 @@ def main():
     ap.add_argument("--orders", type=int, default=20000)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
+    ap.add_argument("--store-kind", default="sqlite", choices=["sqlite", "postgres"])
     args = ap.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="sv-e2e-orders-")
@@ -87,14 +93,17 @@ def main():
 
     failures = []
     print("scenario 1: one ingest, one run")
-    store = os.path.join(tmp, "one.db")
+    stores = []
+    store = Store.create(args.store_kind, tmp, "one")
+    stores.append(store)
     h.ingest(store, events, total, total)
     h.catch_up(store)
     if not h.check(events, store):
         failures.append("one ingest")
 
     print("scenario 2: three chunks, a run after each")
-    store = os.path.join(tmp, "chunks.db")
+    store = Store.create(args.store_kind, tmp, "chunks")
+    stores.append(store)
     with open(events, "rb") as f:
         lines = f.readlines()
     bounds = [0, total // 3, 2 * total // 3, total]
@@ -112,6 +121,8 @@ def main():
         return 1
     if not args.keep:
         shutil.rmtree(tmp, ignore_errors=True)
+        for s in stores:
+            s.drop()
     print("PASSED")
     return 0
 

@@ -10,7 +10,8 @@
    follow in order; `dlq discard` consumes a poison and releases its key.
 4. A broken config fails at load with file:line:col.
 
-    python3 tests/system/rebuild_and_dlq.py --binary build/src/cli/streamview --source-dir .
+    python3 tests/system/rebuild_and_dlq.py --binary build/src/cli/streamview --source-dir . \
+        [--store-kind sqlite|postgres]
 """
 
 import argparse
@@ -23,6 +24,11 @@ import subprocess
 import sys
 import tempfile
 import threading
+
+from stores import Store
+
+STORES = []
+KIND = "sqlite"
 
 
 def run(cmd, expect=0):
@@ -41,30 +47,39 @@ def check(cond, what):
     print("  ok: " + what)
 
 
-def counts(db):
-    con = sqlite3.connect(db, timeout=30)
-    try:
-        return tuple(con.execute("SELECT count(*) FROM %s" % v).fetchone()[0]
-                     for v in ("orders_view", "order_items_view"))
-    finally:
-        con.close()
+COUNTS = "SELECT (SELECT count(*) FROM orders_view), (SELECT count(*) FROM order_items_view)"
+
+
+def counts(store):
+    return store.rows(COUNTS)[0]
+
+
+def new_store(tmp, name):
+    store = Store.create(KIND, tmp, name)
+    STORES.append(store)
+    return store
 
 
 def rebuild_without_downtime(b, cfg, oracle, tmp):
     print("1. rebuild beside the live views, swap atomically")
     events = os.path.join(tmp, "events.ndjson")
-    store = os.path.join(tmp, "r.db")
+    store = new_store(tmp, "r")
     run([b, "gen", "orders", "--orders", "30000", "--dup-rate", "0.05", "--reorder-rate", "0.05",
          "--malformed-rate", "0.002", "--out", events, "--quiet"])
-    run([b, "ingest", "--config", cfg, "--store", store, events])
-    run([b, "run", "--config", cfg, "--store", store, "--exit-when-caught-up"])
-    run([sys.executable, oracle, "--events", events, "--db", store])
+    run([b, "ingest", "--config", cfg, "--store", store.arg, events])
+    run([b, "run", "--config", cfg, "--store", store.arg, "--listen", "127.0.0.1:0",
+         "--exit-when-caught-up"])
+    run([sys.executable, oracle, "--events", events] + store.oracle_args())
     expected = counts(store)
     for args in (["--all"], ["--view", "order_items_view"]):
         seen, stop = [], threading.Event()
 
         def reader():
-            con = sqlite3.connect(store, timeout=30)
+            if store.kind != "sqlite":
+                while not stop.is_set():  # one statement, one snapshot, per read
+                    seen.append(counts(store))
+                return
+            con = sqlite3.connect(store.arg, timeout=30)
             while not stop.is_set():
                 seen.append(tuple(con.execute("SELECT count(*) FROM %s" % v).fetchone()[0]
                                   for v in ("orders_view", "order_items_view")))
@@ -72,7 +87,7 @@ def rebuild_without_downtime(b, cfg, oracle, tmp):
 
         t = threading.Thread(target=reader)
         t.start()
-        r = run([b, "rebuild", "--config", cfg, "--store", store] + args)
+        r = run([b, "rebuild", "--config", cfg, "--store", store.arg] + args)
         stop.set()
         t.join()
         stats = json.loads(r.stdout.strip().splitlines()[-1])
@@ -80,12 +95,10 @@ def rebuild_without_downtime(b, cfg, oracle, tmp):
         check(len(seen) > 10 and all(c == expected for c in seen),
               "%d reads during rebuild %s all saw the full views %s"
               % (len(seen), " ".join(args), expected))
-        run([sys.executable, oracle, "--events", events, "--db", store])
+        run([sys.executable, oracle, "--events", events] + store.oracle_args())
         check(True, "oracle agrees after rebuild %s" % " ".join(args))
-    con = sqlite3.connect(store)
-    active = dict(con.execute("SELECT view, version FROM sv_view_versions WHERE active"))
-    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    con.close()
+    active = dict(store.rows("SELECT view, version FROM sv_view_versions WHERE active"))
+    tables = store.tables()
     check(active == {"orders_view": 2, "order_items_view": 3},
           "active versions moved forward: %s" % active)
     check("orders_view__v1" not in tables and "order_items_view__v2" not in tables,
@@ -100,9 +113,10 @@ def changed_definition(b, cfg, oracle, tmp, events, store):
     changed = os.path.join(tmp, "changed.yaml")
     with open(changed, "w") as f:
         f.write(text.replace("vat_rate: 0.23", "vat_rate: 0.08"))
-    r = run([b, "run", "--config", changed, "--store", store, "--exit-when-caught-up"])
+    r = run([b, "run", "--config", changed, "--store", store.arg, "--listen",
+             "127.0.0.1:0", "--exit-when-caught-up"])
     check("definition changed" in r.stderr, "the engine says which views changed")
-    run([sys.executable, oracle, "--events", events, "--db", store, "--vat", "0.08"])
+    run([sys.executable, oracle, "--events", events, "--vat", "0.08"] + store.oracle_args())
     check(True, "oracle with the new VAT rate agrees")
 
 
@@ -115,7 +129,7 @@ def ev(t, key, seq, **fields):
 
 def dead_letters(b, cfg, tmp):
     print("3. poison events park only their key; replay and discard release it")
-    store = os.path.join(tmp, "d.db")
+    store = new_store(tmp, "d")
     lines = [
         ev("OrderCreated", "a", 1, customerId="c1", currency="EUR",
            items=[{"sku": "S1", "qty": 1, "price": 10.0}]),
@@ -131,17 +145,16 @@ def dead_letters(b, cfg, tmp):
     path = os.path.join(tmp, "poison.ndjson")
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
-    run([b, "ingest", "--config", cfg, "--store", store, path])
-    run([b, "run", "--config", cfg, "--store", store, "--exit-when-caught-up"])
+    run([b, "ingest", "--config", cfg, "--store", store.arg, path])
+    run([b, "run", "--config", cfg, "--store", store.arg, "--listen", "127.0.0.1:0",
+         "--exit-when-caught-up"])
 
     def row(key):
-        con = sqlite3.connect(store)
-        r = con.execute("SELECT status, item_count, total_net FROM orders_view WHERE order_id=?",
-                        (key,)).fetchone()
-        con.close()
-        return r
+        rows = store.rows("SELECT status, item_count, total_net FROM orders_view "
+                          "WHERE order_id = '%s'" % key)
+        return rows[0] if rows else None
 
-    listing = [json.loads(l) for l in run([b, "dlq", "list", "--config", cfg, "--store", store,
+    listing = [json.loads(l) for l in run([b, "dlq", "list", "--config", cfg, "--store", store.arg,
                                             "--json"]).stdout.splitlines()]
     dls = [d for d in listing if "id" in d]
     parked = {d["key"]: d for d in listing if "held" in d}
@@ -159,17 +172,17 @@ def dead_letters(b, cfg, tmp):
     fixed = os.path.join(tmp, "fixed.json")
     with open(fixed, "w") as f:
         f.write(ev("OrderItemAdded", "a", 2, sku="S2", qty=3, price=2.0))
-    run([b, "dlq", "replay", str(by_key["a"]["id"]), "--config", cfg, "--store", store,
+    run([b, "dlq", "replay", str(by_key["a"]["id"]), "--config", cfg, "--store", store.arg,
          "--payload", fixed])
     check(row("a") == ("Paid", 2, 16.0), "replayed fix applied, then the held event: %s"
           % (row("a"),))
-    r = run([b, "dlq", "replay", str(by_key["c"]["id"]), "--config", cfg, "--store", store],
+    r = run([b, "dlq", "replay", str(by_key["c"]["id"]), "--config", cfg, "--store", store.arg],
             expect=1)
     check("still fails" in r.stderr, "replaying an unfixed poison fails and says why")
-    run([b, "dlq", "discard", str(by_key["c"]["id"]), "--config", cfg, "--store", store])
+    run([b, "dlq", "discard", str(by_key["c"]["id"]), "--config", cfg, "--store", store.arg])
     check(row("c") == ("Shipped", 0, 0.0), "discard consumed the poison and released key c: %s"
           % (row("c"),))
-    stats = json.loads(run([b, "stats", "--config", cfg, "--store", store]).stdout)
+    stats = json.loads(run([b, "stats", "--config", cfg, "--store", store.arg]).stdout)
     check(stats.get("orders/replayed_total") == 1 and stats.get("orders/discarded_total") == 1
           and stats.get("orders/released_total") == 2, "replay, discard and releases are counted")
 
@@ -191,7 +204,10 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--binary", required=True)
     p.add_argument("--source-dir", required=True)
+    p.add_argument("--store-kind", default="sqlite", choices=["sqlite", "postgres"])
     a = p.parse_args()
+    global KIND
+    KIND = a.store_kind
     cfg = os.path.join(a.source_dir, "examples", "orders", "streamview.yaml")
     oracle = os.path.join(a.source_dir, "tests", "oracle", "orders_oracle.py")
     tmp = tempfile.mkdtemp(prefix="sv-rebuild-dlq-")
@@ -202,6 +218,8 @@ def main():
         bad_config(a.binary, cfg, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        for store in STORES:
+            store.drop()
     print("PASSED")
 
 

@@ -37,6 +37,8 @@ import time
 import urllib.parse
 import urllib.request
 
+from stores import Store
+
 TOKEN = "rest-test-token-%d" % os.getpid()
 VAT = 0.23
 ORDERS_TYPES = {"order_id": "text", "customer_id": "text", "status": "text",
@@ -235,7 +237,8 @@ class Test:
         self.orders = args.orders
         self.seed = args.seed
         self.tmp = tempfile.mkdtemp(prefix="sv-rest-api-")
-        self.store = os.path.join(self.tmp, "store.db")
+        self.store_obj = Store.create(args.store_kind, self.tmp, "rest")
+        self.store = self.store_obj.arg
         self.log_path = os.path.join(self.tmp, "log.ndjson")
         self.log = []          # every line appended to the embedded log, in position order
         self.post_lock = threading.Lock()
@@ -1693,6 +1696,7 @@ class Test:
                 print("  - " + short(f, 600))
             return 1
         shutil.rmtree(self.tmp, ignore_errors=True)
+        self.store_obj.drop()
         print("PASSED")
         return 0
 
@@ -1703,6 +1707,7 @@ def main():
     ap.add_argument("--source-dir", required=True)
     ap.add_argument("--orders", type=int, default=3000)
     ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--store-kind", default="sqlite", choices=["sqlite", "postgres"])
     return Test(ap.parse_args()).main()
 
 

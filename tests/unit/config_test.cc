@@ -552,9 +552,52 @@ TEST(ConfigErrorTest, UnknownKeysInNestedSections) {
 }
 
 TEST(ConfigErrorTest, UnknownStoreKind) {
-  EXPECT_THAT(ErrorOf("store:\n  kind: postgres\n" + std::string(kSmallYaml)),
-              StartsWith("views.yaml:2:9: unknown store kind 'postgres' (expected one of: "
-                         "sqlite)"));
+  EXPECT_THAT(ErrorOf("store:\n  kind: mysql\n" + std::string(kSmallYaml)),
+              StartsWith("views.yaml:2:9: unknown store kind 'mysql' (expected one of: "
+                         "sqlite, postgres)"));
+}
+
+TEST(ConfigTest, PostgresStore) {
+  absl::StatusOr<Config> config = ParseConfig(
+      "store: {kind: postgres, dsn: 'host=db port=5433', schema: sv_state, view_schema: views}\n" +
+          std::string(kSmallYaml),
+      "views.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->store.kind, "postgres");
+  EXPECT_EQ(config->store.dsn, "host=db port=5433");
+  EXPECT_EQ(config->store.schema, "sv_state");
+  EXPECT_EQ(config->store.view_schema, "views");
+
+  // Defaults, and the connection string from the environment.
+  setenv("SV_CONFIG_TEST_DSN", "postgresql://u@h/db", 1);
+  config = ParseConfig(
+      "store:\n  kind: postgres\n  dsn_env: SV_CONFIG_TEST_DSN\n" + std::string(kSmallYaml),
+      "views.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->store.dsn, "postgresql://u@h/db");
+  EXPECT_EQ(config->store.dsn_env, "SV_CONFIG_TEST_DSN");
+  EXPECT_EQ(config->store.schema, "streamview");
+  EXPECT_EQ(config->store.view_schema, "public");
+}
+
+TEST(ConfigErrorTest, PostgresStoreErrors) {
+  const std::string views = kSmallYaml;
+  EXPECT_THAT(ErrorOf("store:\n  kind: postgres\n" + views),
+              StartsWith("views.yaml:1:1: store of kind postgres needs dsn or dsn_env"));
+  EXPECT_THAT(ErrorOf("store:\n  kind: postgres\n  dsn: x\n  path: a.db\n" + views),
+              StartsWith("views.yaml:4:3: store key 'path' does not apply to kind postgres"));
+  EXPECT_THAT(ErrorOf("store:\n  kind: sqlite\n  dsn: x\n" + views),
+              StartsWith("views.yaml:3:3: store key 'dsn' does not apply to kind sqlite"));
+  EXPECT_THAT(ErrorOf("store:\n  kind: postgres\n  dsn: x\n  dsn_env: Y\n" + views),
+              StartsWith("views.yaml:4:3: store: give either dsn or dsn_env, not both"));
+  unsetenv("SV_CONFIG_TEST_UNSET");
+  EXPECT_THAT(ErrorOf("store:\n  kind: postgres\n  dsn_env: SV_CONFIG_TEST_UNSET\n" + views),
+              StartsWith("views.yaml:3:12: environment variable 'SV_CONFIG_TEST_UNSET' (store "
+                         "dsn_env) is not set"));
+  EXPECT_THAT(ErrorOf("store:\n  kind: postgres\n  dsn: x\n  schema: a-b\n" + views),
+              StartsWith("views.yaml:4:11: store schema 'a-b' must be an identifier"));
+  EXPECT_THAT(ErrorOf("store:\n  kind: postgres\n  dsn: x\n  view_schema: streamview\n" + views),
+              StartsWith("views.yaml:1:1: store schema and view_schema must differ"));
 }
 
 TEST(ConfigErrorTest, WrongNodeKind) {

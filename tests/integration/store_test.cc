@@ -1,4 +1,7 @@
-// The SQLite store against real database files.
+// The store contract against every backend: SQLite files and PostgreSQL schemas
+// (see store_backends.h).
+
+#include "store/store.h"
 
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -22,7 +25,7 @@
 #include "common/value.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "store/store.h"
+#include "store_backends.h"
 
 namespace sv::store {
 namespace {
@@ -31,32 +34,26 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Pair;
 
-class SqliteStoreTest : public ::testing::Test {
+class StoreTest : public BackendTest {
  protected:
-  void SetUp() override {
-    std::string tmpl = testing::TempDir() + "/sqlite_store_test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    path_ = dir_ + "/store.db";
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
   std::unique_ptr<Store> Open(bool bulk_mode = false, int busy_timeout_ms = 10'000) {
-    SqliteOptions options;
-    options.path = path_;
-    options.bulk_mode = bulk_mode;
-    options.busy_timeout_ms = busy_timeout_ms;
-    absl::StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore(options);
-    EXPECT_TRUE(store.ok()) << store.status();
-    if (!store.ok()) return nullptr;
-    absl::Status init = (*store)->Init();
-    EXPECT_TRUE(init.ok()) << init;
-    return std::move(*store);
+    if (sqlite() && busy_timeout_ms != 10'000) {
+      SqliteOptions options;
+      options.path = options_.path;
+      options.bulk_mode = bulk_mode;
+      options.busy_timeout_ms = busy_timeout_ms;
+      absl::StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore(options);
+      EXPECT_TRUE(store.ok()) << store.status();
+      if (!store.ok()) return nullptr;
+      absl::Status init = (*store)->Init();
+      EXPECT_TRUE(init.ok()) << init;
+      return std::move(*store);
+    }
+    return OpenAs(bulk_mode ? StoreRole::kBulk : StoreRole::kWriter);
   }
-
-  std::string dir_;
-  std::string path_;
 };
+
+SV_INSTANTIATE_STORE_BACKENDS(StoreTest);
 
 TableSpec OrdersTable(std::string name) {
   TableSpec t;
@@ -97,11 +94,14 @@ PendingEvent Pending(std::string key, int64_t position, int64_t sequence, bool h
   return e;
 }
 
-TEST_F(SqliteStoreTest, InitIsIdempotentAndRecordsSchemaVersion) {
+TEST_P(StoreTest, InitIsIdempotentAndRecordsSchemaVersion) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->Init().ok());
   ASSERT_TRUE(store->Init().ok());
+  // A reader checks the version a writer recorded.
+  ASSERT_NE(OpenAs(StoreRole::kReader), nullptr);
+  if (postgres()) return;  // the engine schema is not readable through ScanTable
   TableSpec meta;
   meta.name = "sv_meta";
   meta.columns = {{"name", Type::kText}, {"value", Type::kText}};
@@ -110,7 +110,7 @@ TEST_F(SqliteStoreTest, InitIsIdempotentAndRecordsSchemaVersion) {
               ElementsAre(ElementsAre(Value::Text("schema_version"), Value::Text("1"))));
 }
 
-TEST_F(SqliteStoreTest, LogAppendAssignsDensePositionsAndReadsInOrder) {
+TEST_P(StoreTest, LogAppendAssignsDensePositionsAndReadsInOrder) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(*store->LogEnd(), 0);
@@ -207,7 +207,7 @@ void ExpectNothing(Store& store, const TableSpec& table) {
   EXPECT_TRUE(store.GetCounters()->empty());
 }
 
-TEST_F(SqliteStoreTest, UncommittedBatchLeavesNothing) {
+TEST_P(StoreTest, UncommittedBatchLeavesNothing) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
   const TableSpec table = OrdersTable("orders__v1");
@@ -230,7 +230,7 @@ TEST_F(SqliteStoreTest, UncommittedBatchLeavesNothing) {
   EXPECT_THAT(Scan(*other, table), ElementsAre(OrderRow("o2", 1, 1.0)));
 }
 
-TEST_F(SqliteStoreTest, CommitMakesEverythingVisibleToAnotherStore) {
+TEST_P(StoreTest, CommitMakesEverythingVisibleToAnotherStore) {
   auto store = Open();
   auto other = Open();
   ASSERT_NE(store, nullptr);
@@ -308,7 +308,7 @@ TEST_F(SqliteStoreTest, CommitMakesEverythingVisibleToAnotherStore) {
   EXPECT_EQ((*other->GetKeyState("orders", "o1"))->last_sequence, 9);
 }
 
-TEST_F(SqliteStoreTest, EmptyBatchCommits) {
+TEST_P(StoreTest, EmptyBatchCommits) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
   std::unique_ptr<Batch> batch = store->BeginBatch();
@@ -316,7 +316,7 @@ TEST_F(SqliteStoreTest, EmptyBatchCommits) {
   EXPECT_EQ(batch->Commit().code(), absl::StatusCode::kFailedPrecondition);
 }
 
-TEST_F(SqliteStoreTest, UpsertReplacesAndDeleteRemoves) {
+TEST_P(StoreTest, UpsertReplacesAndDeleteRemoves) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
   TableSpec table;
@@ -350,7 +350,7 @@ TEST_F(SqliteStoreTest, UpsertReplacesAndDeleteRemoves) {
             absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(SqliteStoreTest, TypesRoundTrip) {
+TEST_P(StoreTest, TypesRoundTrip) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
   TableSpec table;
@@ -360,6 +360,9 @@ TEST_F(SqliteStoreTest, TypesRoundTrip) {
                    {"seen", Type::kTime},  {"anything", Type::kNull}};
   table.key = {0, 1};
   table.indexes = {{{"name", "-price"}}};
+  // An untyped column keeps each value's storage class only in SQLite.
+  const bool untyped = sqlite();
+  if (!untyped) table.columns.pop_back();
   ASSERT_TRUE(store->CreateTable(table).ok());
 
   const int64_t t1 = *ParseTime("2024-03-01T10:00:00.25Z");
@@ -369,21 +372,28 @@ TEST_F(SqliteStoreTest, TypesRoundTrip) {
                     Value::Time(t2),  Value::Text("free")};
   const Row nulls = {Value::Time(t2),    Value::Int(1 << 30), Value::Null(), Value::Null(),
                      Value::Bool(false), Value::Null(),       Value::Null(), Value::Int(7)};
-  const Row extremes = {Value::Time(t2),     Value::Int(INT64_MAX), Value::Text(""),
-                        Value::Real(-1e300), Value::Null(),         Value::Interval(INT64_MIN),
-                        Value::Time(0),      Value::Real(0.5)};
+  Row extremes = {Value::Time(t2), Value::Int(INT64_MAX),      Value::Text(""), Value::Real(-1e300),
+                  Value::Null(),   Value::Interval(INT64_MIN), Value::Time(0),  Value::Real(0.5)};
+  Row full_row = full;
+  Row nulls_row = nulls;
+  if (!untyped) {
+    full_row.pop_back();
+    nulls_row.pop_back();
+    extremes.pop_back();
+  }
   auto batch = store->BeginBatch();
-  ASSERT_TRUE(batch->Upsert(table, full).ok());
-  ASSERT_TRUE(batch->Upsert(table, nulls).ok());
+  ASSERT_TRUE(batch->Upsert(table, full_row).ok());
+  ASSERT_TRUE(batch->Upsert(table, nulls_row).ok());
   ASSERT_TRUE(batch->Upsert(table, extremes).ok());
   ASSERT_TRUE(batch->Commit().ok());
 
   auto other = Open();
   ASSERT_NE(other, nullptr);
-  EXPECT_EQ(**other->GetRow(table, {Value::Time(t1), Value::Int(-5)}), full);
-  EXPECT_EQ(**other->GetRow(table, {Value::Time(t2), Value::Int(1 << 30)}), nulls);
+  EXPECT_EQ(**other->GetRow(table, {Value::Time(t1), Value::Int(-5)}), full_row);
+  EXPECT_EQ(**other->GetRow(table, {Value::Time(t2), Value::Int(1 << 30)}), nulls_row);
   EXPECT_EQ(**other->GetRow(table, {Value::Time(t2), Value::Int(INT64_MAX)}), extremes);
-  EXPECT_THAT(Scan(*other, table), ElementsAre(full, nulls, extremes));
+  EXPECT_THAT(Scan(*other, table), ElementsAre(full_row, nulls_row, extremes));
+  if (!untyped) return;
 
   // kTime is stored as ISO-8601 text, kBool as 0/1: visible through an untyped reading.
   TableSpec raw = table;
@@ -396,7 +406,7 @@ TEST_F(SqliteStoreTest, TypesRoundTrip) {
   EXPECT_EQ(rows[2][6], Value::Text("1970-01-01T00:00:00.000000Z"));
 }
 
-TEST_F(SqliteStoreTest, QuotedIdentifiers) {
+TEST_P(StoreTest, QuotedIdentifiers) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
   TableSpec table;
@@ -414,7 +424,7 @@ TEST_F(SqliteStoreTest, QuotedIdentifiers) {
   EXPECT_THAT(Scan(*store, view), ElementsAre(ElementsAre(Value::Text("k"), Value::Int(1))));
 }
 
-TEST_F(SqliteStoreTest, CreateTableDropsLeftover) {
+TEST_P(StoreTest, CreateTableDropsLeftover) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
   TableSpec table = OrdersTable("orders__v1");
@@ -435,7 +445,7 @@ TEST_F(SqliteStoreTest, CreateTableDropsLeftover) {
                                                            Value::Real(2), Value::Text("n"))));
 }
 
-TEST_F(SqliteStoreTest, ActivateVersionSwapsTheView) {
+TEST_P(StoreTest, ActivateVersionSwapsTheView) {
   auto store = Open();
   auto reader = Open();
   ASSERT_NE(store, nullptr);
@@ -492,7 +502,7 @@ TEST_F(SqliteStoreTest, ActivateVersionSwapsTheView) {
   EXPECT_TRUE(Scan(*reader, view).empty());  // still v3
 }
 
-TEST_F(SqliteStoreTest, ReadersAlwaysSeeAViewDuringSwaps) {
+TEST_P(StoreTest, ReadersAlwaysSeeAViewDuringSwaps) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
   const TableSpec v1 = OrdersTable("orders__v1");
@@ -528,7 +538,7 @@ TEST_F(SqliteStoreTest, ReadersAlwaysSeeAViewDuringSwaps) {
   EXPECT_EQ(failures.load(), 0);
 }
 
-TEST_F(SqliteStoreTest, BulkInsertThenScanInKeyOrder) {
+TEST_P(StoreTest, BulkInsertThenScanInKeyOrder) {
   auto store = Open(/*bulk_mode=*/true);
   ASSERT_NE(store, nullptr);
   TableSpec table;
@@ -574,18 +584,20 @@ TEST_F(SqliteStoreTest, BulkInsertThenScanInKeyOrder) {
   EXPECT_EQ(**reader->GetRow(table, {Value::Text("us"), Value::Int(kRows - 1)}), make(kRows - 1));
 
   // The secondary index was rebuilt after the load.
-  TableSpec master;
-  master.name = "sqlite_master";
-  master.columns = {{"name", Type::kText}, {"tbl_name", Type::kText}, {"sql", Type::kText}};
-  master.key = {0};
-  bool index_found = false;
-  for (const Row& r : Scan(*reader, master)) {
-    if (r[0] == Value::Text("bulk__v1__i1")) {
-      index_found = true;
-      EXPECT_THAT(r[2].as_text(), HasSubstr("\"amount\" DESC"));
+  if (sqlite()) {
+    TableSpec master;
+    master.name = "sqlite_master";
+    master.columns = {{"name", Type::kText}, {"tbl_name", Type::kText}, {"sql", Type::kText}};
+    master.key = {0};
+    bool index_found = false;
+    for (const Row& r : Scan(*reader, master)) {
+      if (r[0] == Value::Text("bulk__v1__i1")) {
+        index_found = true;
+        EXPECT_THAT(r[2].as_text(), HasSubstr("\"amount\" DESC"));
+      }
     }
+    EXPECT_TRUE(index_found);
   }
-  EXPECT_TRUE(index_found);
 
   // Duplicate keys are an error with context.
   const TableSpec dup = OrdersTable("dup__v1");
@@ -599,8 +611,13 @@ TEST_F(SqliteStoreTest, BulkInsertThenScanInKeyOrder) {
     return &d;
   });
   EXPECT_EQ(status.code(), absl::StatusCode::kInternal);
-  EXPECT_THAT(status.message(), HasSubstr("sqlite: INSERT INTO \"dup__v1\""));
-  EXPECT_THAT(status.message(), HasSubstr("UNIQUE constraint failed"));
+  if (sqlite()) {
+    EXPECT_THAT(status.message(), HasSubstr("sqlite: INSERT INTO \"dup__v1\""));
+    EXPECT_THAT(status.message(), HasSubstr("UNIQUE constraint failed"));
+  } else {
+    EXPECT_THAT(status.message(), HasSubstr("dup__v1"));
+    EXPECT_THAT(status.message(), HasSubstr("SQLSTATE 23505"));
+  }
   // The failed load left no transaction open.
   auto batch = store->BeginBatch();
   ASSERT_TRUE(batch->SetPosition("orders", 0, 1).ok());
@@ -608,7 +625,7 @@ TEST_F(SqliteStoreTest, BulkInsertThenScanInKeyOrder) {
 }
 
 // More rows than one bulk transaction holds: the load commits in chunks.
-TEST_F(SqliteStoreTest, BulkInsertCommitsInChunks) {
+TEST_P(StoreTest, BulkInsertCommitsInChunks) {
   auto store = Open(/*bulk_mode=*/true);
   auto reader = Open();
   ASSERT_NE(store, nullptr);
@@ -649,7 +666,7 @@ TEST_F(SqliteStoreTest, BulkInsertCommitsInChunks) {
 
 // Throughput of BulkInsert for 1M rows of 10 columns; run by hand with
 // --gtest_also_run_disabled_tests --gtest_filter='*Throughput*'.
-TEST_F(SqliteStoreTest, DISABLED_BulkInsertThroughput) {
+TEST_P(StoreTest, DISABLED_BulkInsertThroughput) {
   auto store = Open(/*bulk_mode=*/true);
   ASSERT_NE(store, nullptr);
   TableSpec table;
@@ -688,7 +705,7 @@ TEST_F(SqliteStoreTest, DISABLED_BulkInsertThroughput) {
   EXPECT_EQ(count, kRows);
 }
 
-TEST_F(SqliteStoreTest, DeadLetterIdsAndStates) {
+TEST_P(StoreTest, DeadLetterIdsAndStates) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
   auto batch = store->BeginBatch();
@@ -745,7 +762,7 @@ TEST_F(SqliteStoreTest, DeadLetterIdsAndStates) {
   ASSERT_TRUE(batch->Commit().ok());
 }
 
-TEST_F(SqliteStoreTest, DeadLetterForTheSamePositionIsReplacedKeepingItsId) {
+TEST_P(StoreTest, DeadLetterForTheSamePositionIsReplacedKeepingItsId) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
   DeadLetter first;
@@ -798,7 +815,7 @@ TEST_F(SqliteStoreTest, DeadLetterForTheSamePositionIsReplacedKeepingItsId) {
   EXPECT_EQ(third.id, 3);
 }
 
-TEST_F(SqliteStoreTest, BatchActivateVersionCommitsWithTheBatch) {
+TEST_P(StoreTest, BatchActivateVersionCommitsWithTheBatch) {
   auto store = Open();
   auto reader = Open();
   ASSERT_NE(store, nullptr);
@@ -836,7 +853,7 @@ TEST_F(SqliteStoreTest, BatchActivateVersionCommitsWithTheBatch) {
   EXPECT_THAT(*reader->GetPositions("orders"), ElementsAre(Pair(0, 9)));
 }
 
-TEST_F(SqliteStoreTest, PruneEventIds) {
+TEST_P(StoreTest, PruneEventIds) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
   auto batch = store->BeginBatch();
@@ -855,7 +872,7 @@ TEST_F(SqliteStoreTest, PruneEventIds) {
   EXPECT_THAT(*store->LoadEventIds("payments"), ElementsAre(Pair("ev1", 1)));
 }
 
-TEST_F(SqliteStoreTest, ClearSourceStateTouchesOnlyThatSource) {
+TEST_P(StoreTest, ClearSourceStateTouchesOnlyThatSource) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
   auto batch = store->BeginBatch();
@@ -884,7 +901,7 @@ TEST_F(SqliteStoreTest, ClearSourceStateTouchesOnlyThatSource) {
   EXPECT_EQ(store->LoadEventIds("payments")->size(), 1u);
 }
 
-TEST_F(SqliteStoreTest, FailedStatementReportsContext) {
+TEST_P(StoreTest, FailedStatementReportsContext) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
   const TableSpec table = OrdersTable("orders__v1");
@@ -892,20 +909,41 @@ TEST_F(SqliteStoreTest, FailedStatementReportsContext) {
   auto batch = store->BeginBatch();
   ASSERT_TRUE(batch->Upsert(table, OrderRow("ok", 1, 1)).ok());
   absl::Status status = batch->Upsert(table, {Value::Null(), Value::Int(1), Value::Real(1)});
-  EXPECT_EQ(status.code(), absl::StatusCode::kInternal);
-  EXPECT_THAT(status.message(), HasSubstr("sqlite: INSERT INTO \"orders__v1\": NOT NULL"));
+  if (sqlite()) {
+    EXPECT_EQ(status.code(), absl::StatusCode::kInternal);
+    EXPECT_THAT(status.message(), HasSubstr("sqlite: INSERT INTO \"orders__v1\": NOT NULL"));
+  } else {
+    // Rows are sent at commit; a NULL key is refused when it is given.
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(status.message(), HasSubstr("postgres: upsert into orders__v1: key column"));
+  }
   // Only the failed statement was undone.
   ASSERT_TRUE(batch->Commit().ok());
   EXPECT_THAT(Scan(*store, table), ElementsAre(OrderRow("ok", 1, 1)));
 
   TableSpec missing = OrdersTable("missing");
   EXPECT_EQ(store->GetRow(missing, {Value::Text("x")}).status().code(),
-            absl::StatusCode::kInternal);
+            sqlite() ? absl::StatusCode::kInternal : absl::StatusCode::kNotFound);
   EXPECT_THAT(std::string(store->GetRow(missing, {Value::Text("x")}).status().message()),
-              HasSubstr("no such table: missing"));
+              HasSubstr(sqlite() ? "no such table: missing" : "missing\" does not exist"));
 }
 
-TEST_F(SqliteStoreTest, LockedDatabaseIsUnavailableAfterTimeout) {
+TEST_P(StoreTest, LockedDatabaseIsUnavailableAfterTimeout) {
+  if (postgres()) {
+    // Appenders never wait for a batch (row locks, MVCC); only the nesting rule applies.
+    auto holder = Open();
+    ASSERT_NE(holder, nullptr);
+    auto batch = holder->BeginBatch();
+    ASSERT_TRUE(batch->SetPosition("orders", 0, 1).ok());
+    auto nested = holder->BeginBatch();
+    EXPECT_EQ(nested->SetPosition("orders", 0, 2).code(), absl::StatusCode::kFailedPrecondition);
+    auto other = Open();
+    std::vector<LogRecord> records = {Record("k", "v")};
+    EXPECT_TRUE(other->AppendLog(&records).ok());
+    ASSERT_TRUE(batch->Commit().ok());
+    EXPECT_THAT(*other->GetPositions("orders"), ElementsAre(Pair(0, 1)));
+    return;
+  }
   auto holder = Open();
   auto waiter = Open(/*bulk_mode=*/false, /*busy_timeout_ms=*/100);
   ASSERT_NE(holder, nullptr);
@@ -931,7 +969,7 @@ TEST_F(SqliteStoreTest, LockedDatabaseIsUnavailableAfterTimeout) {
 
 // `streamview ingest` appends to the log while `streamview run` commits batches: a separate
 // process appends while this one commits, and neither fails.
-TEST_F(SqliteStoreTest, LogAppenderProcessAndBatchCommitterShareTheFile) {
+TEST_P(StoreTest, LogAppenderProcessAndBatchCommitterShareTheFile) {
   const TableSpec table = OrdersTable("orders__v1");
   {
     auto setup = Open();
@@ -946,9 +984,7 @@ TEST_F(SqliteStoreTest, LogAppenderProcessAndBatchCommitterShareTheFile) {
   const pid_t child = fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
-    SqliteOptions options;
-    options.path = path_;
-    auto store = OpenSqliteStore(options);
+    auto store = OpenStore(options_, StoreRole::kWriter);
     if (!store.ok()) _exit(2);
     for (int i = 0; i < kAppends; ++i) {
       std::vector<LogRecord> records;
@@ -1002,7 +1038,7 @@ TEST_F(SqliteStoreTest, LogAppenderProcessAndBatchCommitterShareTheFile) {
             OrderRow("o7", kBatches - 1, kBatches - 1));
 }
 
-TEST_F(SqliteStoreTest, ConcurrentAppendersGetDensePositions) {
+TEST_P(StoreTest, ConcurrentAppendersGetDensePositions) {
   { ASSERT_NE(Open(), nullptr); }
   constexpr int kThreads = 3;
   constexpr int kAppends = 100;
@@ -1010,9 +1046,7 @@ TEST_F(SqliteStoreTest, ConcurrentAppendersGetDensePositions) {
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
-      SqliteOptions options;
-      options.path = path_;
-      auto store = OpenSqliteStore(options);
+      auto store = OpenStore(options_, StoreRole::kWriter);
       if (!store.ok()) {
         ++failures;
         return;
@@ -1046,6 +1080,81 @@ TEST_F(SqliteStoreTest, ConcurrentAppendersGetDensePositions) {
     }
     last_seen[out[i].key] = n;
   }
+}
+
+}  // namespace
+}  // namespace sv::store
+
+namespace sv::store {
+namespace {
+
+// Two engines writing one store would corrupt each other's positions. SQLite stores rely on
+// the CLI's lock file; PostgreSQL stores take the lock in the database, so it holds across hosts.
+TEST_P(StoreTest, OneEngineWriterPerPostgresSchema) {
+  if (!postgres()) GTEST_SKIP() << "SQLite: the lock file of cli/commands.cc";
+  std::unique_ptr<Store> first = OpenAs(StoreRole::kEngine);
+  ASSERT_NE(first, nullptr);
+  absl::StatusOr<std::unique_ptr<Store>> second = OpenStore(options_, StoreRole::kEngine);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(second.status().message(), HasSubstr("another streamview engine"));
+  // Writers and readers that are not the engine work alongside.
+  EXPECT_NE(OpenAs(StoreRole::kWriter), nullptr);
+  EXPECT_NE(OpenAs(StoreRole::kReader), nullptr);
+  first.reset();  // the lock goes with the session
+  EXPECT_NE(OpenAs(StoreRole::kEngine), nullptr);
+}
+
+}  // namespace
+}  // namespace sv::store
+
+namespace sv::store {
+namespace {
+
+// Batches past the size where a backend changes strategy (PostgreSQL: COPY into a staging
+// table) keep upsert semantics: existing rows are replaced, deletes and new rows apply.
+TEST_P(StoreTest, LargeBatchesReplaceAndInsert) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  const TableSpec table = OrdersTable("orders__v1");
+  ASSERT_TRUE(store->CreateTable(table).ok());
+  constexpr int kRows = 30'000;
+  auto id = [](int i) { return "o" + std::to_string(i); };
+  {
+    auto batch = store->BeginBatch();
+    for (int i = 0; i < kRows; i += 2)
+      ASSERT_TRUE(batch->Upsert(table, OrderRow(id(i), i, 1)).ok());
+    for (int i = 0; i < kRows; i += 3)
+      ASSERT_TRUE(batch->PutKeyState("orders", {id(i), 1, 0}).ok());
+    ASSERT_TRUE(batch->Commit().ok());
+  }
+  {
+    auto batch = store->BeginBatch();
+    for (int i = 0; i < kRows; ++i) {
+      ASSERT_TRUE(batch->Upsert(table, OrderRow(id(i), i, 2.5)).ok());
+      ASSERT_TRUE(batch->PutKeyState("orders", {id(i), 2, 0}).ok());
+    }
+    ASSERT_TRUE(batch->Delete(table, {Value::Text(id(7))}).ok());
+    ASSERT_TRUE(batch->SetPosition("orders", 0, kRows).ok());
+    ASSERT_TRUE(batch->Commit().ok());
+  }
+  auto other = Open();
+  ASSERT_NE(other, nullptr);
+  size_t n = 0;
+  bool all_new = true;
+  ASSERT_TRUE(other
+                  ->ScanTable(table,
+                              [&](const Row& r) {
+                                ++n;
+                                all_new = all_new && r[2] == Value::Real(2.5);
+                              })
+                  .ok());
+  EXPECT_EQ(n, static_cast<size_t>(kRows - 1));
+  EXPECT_TRUE(all_new);
+  EXPECT_FALSE(other->GetRow(table, {Value::Text(id(7))})->has_value());
+  EXPECT_EQ((*other->GetKeyState("orders", id(3)))->last_sequence, 2);
+  EXPECT_EQ((*other->GetKeyState("orders", id(29'999)))->last_sequence, 2);
+  EXPECT_THAT(*other->GetPositions("orders"), ElementsAre(Pair(0, kRows)));
 }
 
 }  // namespace

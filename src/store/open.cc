@@ -1,0 +1,37 @@
+#include "store/open.h"
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "store/postgres/pg_store.h"
+
+namespace sv::store {
+
+absl::StatusOr<std::unique_ptr<Store>> OpenStore(const StoreOptions& options, StoreRole role) {
+  if (options.kind == "sqlite") {
+    SqliteOptions so;
+    so.path = options.path;
+    so.background_checkpoint = role == StoreRole::kEngine;
+    so.bulk_mode = role == StoreRole::kBulk;
+    so.read_only = role == StoreRole::kReader;
+    if (role == StoreRole::kReader) so.busy_timeout_ms = 2'000;
+    return OpenSqliteStore(so);
+  }
+  if (options.kind == "postgres") {
+    PostgresOptions po;
+    po.dsn = options.dsn;
+    po.schema = options.schema;
+    po.view_schema = options.view_schema;
+    po.read_only = role == StoreRole::kReader;
+    po.engine_lock = role == StoreRole::kEngine;
+    po.bulk_mode = role == StoreRole::kBulk || role == StoreRole::kEngine;
+    return OpenPostgresStore(po);
+  }
+  return absl::InvalidArgumentError(absl::StrCat("unknown store kind '", options.kind, "'"));
+}
+
+std::string StoreLabel(const StoreOptions& options) {
+  if (options.kind == "postgres") return absl::StrCat("postgres schema ", options.schema);
+  return options.path;
+}
+
+}  // namespace sv::store

@@ -1,0 +1,34 @@
+#pragma once
+// One way to open a store, whatever the backend: callers (engine, server, cli, bench, tests)
+// name the backend by configuration and the role the connection plays, so a new backend is a
+// new folder under src/store/ plus a case here, not edits everywhere.
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "store/store.h"
+
+namespace sv::store {
+
+struct StoreOptions {
+  std::string kind = "sqlite";         // "sqlite" or "postgres"
+  std::string path;                    // sqlite: the database file
+  std::string dsn;                     // postgres: libpq connection string or URI
+  std::string schema = "streamview";   // postgres: the engine's own tables
+  std::string view_schema = "public";  // postgres: view tables and views
+};
+
+enum class StoreRole {
+  kEngine,  // the engine's long-lived writer (one per store: PostgreSQL holds an engine lock)
+  kWriter,  // a short-lived or auxiliary writer (ingest, POST /events, CLI commands, tests)
+  kBulk,    // a rebuild/bulk loader
+  kReader,  // read-only (REST threads)
+};
+
+absl::StatusOr<std::unique_ptr<Store>> OpenStore(const StoreOptions& options, StoreRole role);
+
+// A human name for where the store is ("orders.db", "postgres schema streamview").
+std::string StoreLabel(const StoreOptions& options);
+
+}  // namespace sv::store
