@@ -190,18 +190,6 @@ void AppendFloat64(std::string* out, double v) {
   AppendInt64(out, bits);
 }
 
-std::string QuoteIdent(absl::string_view name) {
-  std::string out;
-  out.reserve(name.size() + 2);
-  out += '"';
-  for (char c : name) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  out += '"';
-  return out;
-}
-
 std::string QuoteLiteral(absl::string_view text) {
   std::string out;
   out.reserve(text.size() + 2);

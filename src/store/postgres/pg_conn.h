@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "store/sql_text.h"
 
 namespace sv::store::pg {
 
@@ -78,7 +79,10 @@ void AppendInt64(std::string* out, int64_t v);
 void AppendFloat64(std::string* out, double v);
 
 // "name" with embedded quotes doubled.
-std::string QuoteIdent(absl::string_view name);
+// store/sql_text.h's QuoteIdent (shared with the other SQL backend), for absl::string_view.
+inline std::string QuoteIdent(absl::string_view name) {
+  return ::sv::store::QuoteIdent(std::string_view(name.data(), name.size()));
+}
 // 'text' with embedded quotes doubled (standard_conforming_strings is on).
 std::string QuoteLiteral(absl::string_view text);
 

@@ -1635,7 +1635,7 @@ absl::Status DropPostgresSchemas(const std::string& dsn, const std::vector<std::
   SV_RETURN_IF_ERROR(conn.Connect());
   for (const std::string& schema : schemas) {
     SV_RETURN_IF_ERROR(
-        conn.Exec(absl::StrCat("DROP SCHEMA IF EXISTS ", QuoteIdent(schema), " CASCADE")));
+        conn.Exec(absl::StrCat("DROP SCHEMA IF EXISTS ", pg::QuoteIdent(schema), " CASCADE")));
   }
   return absl::OkStatus();
 }
@@ -1646,11 +1646,11 @@ absl::StatusOr<std::string> ExplainPostgresQuery(const PostgresOptions& options,
                 {"SET TimeZone = 'UTC'; SET enable_sort = off; SET enable_seqscan = off"});
   SV_RETURN_IF_ERROR(conn.Connect());
   std::vector<Value> binds;
-  SV_ASSIGN_OR_RETURN(
-      std::string sql,
-      pg::BuildViewQuerySql(
-          table, query, absl::StrCat(QuoteIdent(options.view_schema), ".", QuoteIdent(table.name)),
-          &binds));
+  SV_ASSIGN_OR_RETURN(std::string sql,
+                      pg::BuildViewQuerySql(table, query,
+                                            absl::StrCat(pg::QuoteIdent(options.view_schema), ".",
+                                                         pg::QuoteIdent(table.name)),
+                                            &binds));
   Params params;
   for (const Value& v : binds) params.push_back(Param(v, Type::kNull));
   SV_ASSIGN_OR_RETURN(Result r, conn.Query("EXPLAIN " + sql, params, /*text_results=*/true));

@@ -31,18 +31,6 @@ std::string SqlLabel(std::string_view sql) {
   return std::string(sql);
 }
 
-std::string QuoteIdent(std::string_view name) {
-  std::string out;
-  out.reserve(name.size() + 2);
-  out += '"';
-  for (char c : name) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  out += '"';
-  return out;
-}
-
 std::string_view SqlTypeName(Type type) {
   switch (type) {
     case Type::kText:

@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "common/value.h"
+#include "store/sql_text.h"
 
 namespace sv::store::sqlite {
 
@@ -56,8 +57,8 @@ absl::Status Error(sqlite3* db, int rc, std::string_view context);
 // A short context label for an SQL text (its first line, truncated).
 std::string SqlLabel(std::string_view sql);
 
-// "name" with embedded quotes doubled.
-std::string QuoteIdent(std::string_view name);
+// QuoteIdent lives in store/sql_text.h (shared with the other SQL backend).
+using ::sv::store::QuoteIdent;
 
 // The declared SQL type of a column of the given value type.
 std::string_view SqlTypeName(Type type);

@@ -1,0 +1,202 @@
+#include "store/sql_text.h"
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace sv::store {
+namespace {
+
+// Appends values to bind and names their parameters.
+class Params {
+ public:
+  Params(std::vector<Value>* binds, char placeholder) : binds_(binds), placeholder_(placeholder) {}
+  std::string Add(const Value& value) {
+    binds_->push_back(value);
+    return absl::StrCat(absl::string_view(&placeholder_, 1), binds_->size());
+  }
+
+ private:
+  std::vector<Value>* binds_;
+  char placeholder_;
+};
+
+const char* OpSql(FilterOp op) {
+  switch (op) {
+    case FilterOp::kEq:
+      return "=";
+    case FilterOp::kGt:
+      return ">";
+    case FilterOp::kGte:
+      return ">=";
+    case FilterOp::kLt:
+      return "<";
+    case FilterOp::kLte:
+      return "<=";
+    case FilterOp::kIn:
+      break;
+  }
+  return "=";
+}
+
+// Rows whose key tuple is strictly past the bound one in the scan direction (`op` is ">" or
+// "<"), expanded lexicographically because keys may be of mixed types and a backend may not
+// seek on row values: k1 > ?a OR (k1 = ?a AND k2 > ?b). With several key columns a redundant
+// k1 >= ?a leads, a plain range every backend can seek on.
+std::string KeyPast(const std::vector<std::string>& cols, const std::vector<std::string>& params,
+                    const char* op) {
+  const size_t n = cols.size();
+  std::string inner = absl::StrCat(cols[n - 1], " ", op, " ", params[n - 1]);
+  for (size_t i = n - 1; i-- > 0;) {
+    const bool compound = i + 2 < n;
+    inner = absl::StrCat(cols[i], " ", op, " ", params[i], " OR (", cols[i], " = ", params[i],
+                         " AND ", compound ? "(" : "", inner, compound ? ")" : "", ")");
+  }
+  if (n == 1) return inner;
+  return absl::StrCat(cols[0], " ", op, "= ", params[0], " AND (", inner, ")");
+}
+
+absl::Status Invalid(const TableSpec& table, std::string_view what) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("query ", table.name, ": ", absl::string_view(what.data(), what.size())));
+}
+
+}  // namespace
+
+std::string QuoteIdent(std::string_view name) {
+  std::string out;
+  out.reserve(name.size() + 2);
+  out += '"';
+  for (char c : name) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  out += '"';
+  return out;
+}
+
+absl::StatusOr<std::string> BuildKeysetQuery(const TableSpec& table, const ViewQuery& query,
+                                             const std::string& from, const SqlDialect& dialect,
+                                             std::vector<Value>* binds) {
+  binds->clear();
+  const int ncols = static_cast<int>(table.columns.size());
+  auto in_range = [&](int c) { return c >= 0 && c < ncols; };
+  if (table.name.empty() || ncols == 0 || table.key.empty()) {
+    return Invalid(table, "table needs a name, columns and a primary key");
+  }
+  for (int k : table.key) {
+    if (!in_range(k)) return Invalid(table, absl::StrCat("key column ", k, " out of range"));
+  }
+  if (query.sort && !in_range(*query.sort)) {
+    return Invalid(table, absl::StrCat("sort column ", *query.sort, " out of range"));
+  }
+  if (query.limit < 0 || query.offset < 0) return Invalid(table, "negative limit or offset");
+  const size_t nsort = query.sort ? 1 : 0;
+  if (query.after) {
+    if (query.after->size() != nsort + table.key.size()) {
+      return Invalid(table, absl::StrCat("boundary has ", query.after->size(), " values, expected ",
+                                         nsort + table.key.size()));
+    }
+    for (size_t i = nsort; i < query.after->size(); ++i) {
+      if ((*query.after)[i].is_null()) return Invalid(table, "boundary key value is NULL");
+    }
+  }
+
+  Params params(binds, dialect.placeholder);
+  std::vector<std::string> where;  // ANDed into every arm
+  for (const Filter& f : query.filters) {
+    if (!in_range(f.column)) {
+      return Invalid(table, absl::StrCat("filter column ", f.column, " out of range"));
+    }
+    const std::string col = QuoteIdent(table.columns[f.column].name);
+    if (f.op == FilterOp::kIn) {
+      if (f.values.empty()) {
+        where.push_back("FALSE");  // IN () is not portable SQL
+        continue;
+      }
+      std::vector<std::string> list;
+      for (const Value& v : f.values) list.push_back(params.Add(v));
+      where.push_back(absl::StrCat(col, " IN (", absl::StrJoin(list, ", "), ")"));
+    } else {
+      if (f.values.size() != 1) return Invalid(table, "comparison filter needs one value");
+      where.push_back(absl::StrCat(col, " ", OpSql(f.op), " ", params.Add(f.values[0])));
+    }
+  }
+
+  // Backward scans run the query order in reverse; NULL is the least value either way.
+  const bool up = query.descending == query.backward;
+  const char* op = up ? ">" : "<";
+  std::vector<std::string> key_cols;
+  for (int k : table.key) key_cols.push_back(QuoteIdent(table.columns[k].name));
+  const std::string sort_col = query.sort ? QuoteIdent(table.columns[*query.sort].name) : "";
+
+  // One arm, or two when the rows past the boundary are partly NULL and partly not (past a
+  // NULL scanning up, past a value scanning down): as one WHERE that is an OR no index can
+  // seek on, so each part gets its own seek and the ORDER BY merges them, lazily under LIMIT.
+  std::vector<std::string> arm = where;
+  std::vector<std::string> second;
+  if (query.after) {
+    const Row& after = *query.after;
+    const std::string s = query.sort && !after[0].is_null() ? params.Add(after[0]) : "";
+    std::vector<std::string> key_params;
+    for (size_t i = nsort; i < after.size(); ++i) key_params.push_back(params.Add(after[i]));
+    const std::string key_past = KeyPast(key_cols, key_params, op);
+    if (!query.sort) {
+      arm.push_back(key_past);
+    } else if (after[0].is_null()) {
+      // Past (NULL, k): the rest of the NULL group, then (scanning up) every non-NULL value.
+      arm.push_back(absl::StrCat(sort_col, " IS NULL AND ", key_past));
+      if (up) {
+        second = where;
+        second.push_back(absl::StrCat(sort_col, " IS NOT NULL"));
+      }
+    } else {
+      // Past (s, k): the rest of the s group and the values beyond s; scanning down, NULLs
+      // come last. A leading c >= s (c <= s) gives the seek and leaves NULLs out.
+      arm.push_back(absl::StrCat(sort_col, " ", op, "= ", s, " AND (", sort_col, " ", op, " ", s,
+                                 " OR (", sort_col, " = ", s, " AND ", key_past, "))"));
+      if (!up) {
+        second = where;
+        second.push_back(absl::StrCat(sort_col, " IS NULL"));
+      }
+    }
+  }
+
+  const std::string select = absl::StrCat(
+      "SELECT ",
+      absl::StrJoin(table.columns, ", ",
+                    [](std::string* out, const ColumnSpec& c) { out->append(QuoteIdent(c.name)); }),
+      " FROM ", from);
+  auto arm_sql = [&](const std::vector<std::string>& conds) {
+    return conds.empty() ? select : absl::StrCat(select, " WHERE ", absl::StrJoin(conds, " AND "));
+  };
+  // NULL sorts first ascending (SQLite's default; PostgreSQL needs it said, and the view
+  // tables' indexes there are declared with the same placement). Keys are never NULL.
+  const char* dir = up ? " ASC" : " DESC";
+  std::vector<std::string> order;
+  if (query.sort) order.push_back(absl::StrCat(sort_col, dir, up ? " NULLS FIRST" : " NULLS LAST"));
+  for (const std::string& k : key_cols) order.push_back(absl::StrCat(k, dir));
+  const std::string order_by = absl::StrCat(" ORDER BY ", absl::StrJoin(order, ", "));
+  const std::string limit = params.Add(Value::Int(query.limit));
+  const std::string offset = params.Add(Value::Int(query.offset));
+
+  std::string sql;
+  if (second.empty()) {
+    sql = arm_sql(arm);
+  } else if (dialect.limit_each_arm) {
+    const std::string arm_limit = absl::StrCat(" LIMIT ", limit, "::bigint + ", offset, "::bigint");
+    sql = absl::StrCat("(", arm_sql(arm), order_by, arm_limit, ") UNION ALL (", arm_sql(second),
+                       order_by, arm_limit, ")");
+  } else {
+    sql = absl::StrCat(arm_sql(arm), " UNION ALL ", arm_sql(second));
+  }
+  absl::StrAppend(&sql, order_by, " LIMIT ", limit, " OFFSET ", offset);
+  return sql;
+}
+
+}  // namespace sv::store
