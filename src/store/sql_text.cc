@@ -80,6 +80,38 @@ std::string QuoteIdent(std::string_view name) {
   return out;
 }
 
+absl::Status ValidateTableSpec(const TableSpec& table, std::string_view backend) {
+  const absl::string_view b(backend.data(), backend.size());
+  if (table.name.empty())
+    return absl::InvalidArgumentError(absl::StrCat(b, ": table without a name"));
+  if (table.columns.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(b, ": table ", table.name, " has no columns"));
+  }
+  if (table.key.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(b, ": table ", table.name, " has no primary key"));
+  }
+  for (int k : table.key) {
+    if (k < 0 || static_cast<size_t>(k) >= table.columns.size()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(b, ": table ", table.name, ": key column index ", k, " out of range"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::string ColumnList(const TableSpec& table) {
+  return absl::StrJoin(table.columns, ", ", [](std::string* out, const ColumnSpec& c) {
+    out->append(QuoteIdent(c.name));
+  });
+}
+
+std::string KeyList(const TableSpec& table) {
+  return absl::StrJoin(table.key, ", ", [&](std::string* out, int k) {
+    out->append(QuoteIdent(table.columns[k].name));
+  });
+}
+
 absl::StatusOr<std::string> BuildKeysetQuery(const TableSpec& table, const ViewQuery& query,
                                              const std::string& from, const SqlDialect& dialect,
                                              std::vector<Value>* binds) {

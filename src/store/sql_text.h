@@ -16,6 +16,13 @@ namespace sv::store {
 // "name" with embedded double quotes doubled (standard SQL).
 std::string QuoteIdent(std::string_view name);
 
+// InvalidArgument (prefixed with `backend`, e.g. "sqlite") unless the table has a name,
+// columns and a primary key whose indices are in range.
+absl::Status ValidateTableSpec(const TableSpec& table, std::string_view backend);
+// "a", "b", … of every column / of the key columns, in order.
+std::string ColumnList(const TableSpec& table);
+std::string KeyList(const TableSpec& table);
+
 struct SqlDialect {
   char placeholder = '?';  // parameters are "?N" (SQLite) or "$N" (PostgreSQL)
   // Order and limit each arm of a two-arm page on its own (PostgreSQL then merges two index

@@ -47,6 +47,7 @@
 #include "common/time_util.h"
 #include "store/postgres/pg_conn.h"
 #include "store/postgres/pg_query.h"
+#include "store/sql_text.h"
 #include "store/store.h"
 
 namespace sv::store {
@@ -366,36 +367,7 @@ DeadLetterState ParseState(absl::string_view name) {
   return DeadLetterState::kOpen;
 }
 
-absl::Status ValidateSpec(const TableSpec& table) {
-  if (table.name.empty()) return absl::InvalidArgumentError("postgres: table without a name");
-  if (table.columns.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("postgres: table ", table.name, " has no columns"));
-  }
-  if (table.key.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("postgres: table ", table.name, " has no primary key"));
-  }
-  for (int k : table.key) {
-    if (k < 0 || static_cast<size_t>(k) >= table.columns.size()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("postgres: table ", table.name, ": key column index ", k, " out of range"));
-    }
-  }
-  return absl::OkStatus();
-}
-
-std::string ColumnList(const TableSpec& table) {
-  return absl::StrJoin(table.columns, ", ", [](std::string* out, const ColumnSpec& c) {
-    out->append(QuoteIdent(c.name));
-  });
-}
-
-std::string KeyList(const TableSpec& table) {
-  return absl::StrJoin(table.key, ", ", [&](std::string* out, int k) {
-    out->append(QuoteIdent(table.columns[k].name));
-  });
-}
+absl::Status ValidateSpec(const TableSpec& table) { return ValidateTableSpec(table, "postgres"); }
 
 bool IsKey(const TableSpec& table, size_t c) {
   return std::find(table.key.begin(), table.key.end(), static_cast<int>(c)) != table.key.end();

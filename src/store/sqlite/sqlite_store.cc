@@ -27,6 +27,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "common/time_util.h"
+#include "store/sql_text.h"
 #include "store/sqlite/checkpointer.h"
 #include "store/sqlite/sqlite_query.h"
 #include "store/sqlite/sqlite_util.h"
@@ -269,42 +270,7 @@ int BindText(sqlite3_stmt* stmt, int index, std::string_view text) {
   return sqlite3_bind_text64(stmt, index, text.data(), text.size(), SQLITE_STATIC, SQLITE_UTF8);
 }
 
-absl::Status ValidateSpec(const TableSpec& table) {
-  if (table.name.empty()) return absl::InvalidArgumentError("sqlite: table without a name");
-  if (table.columns.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("sqlite: table ", table.name, " has no columns"));
-  }
-  if (table.key.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("sqlite: table ", table.name, " has no primary key"));
-  }
-  for (int k : table.key) {
-    if (k < 0 || static_cast<size_t>(k) >= table.columns.size()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("sqlite: table ", table.name, ": key column index ", k, " out of range"));
-    }
-  }
-  return absl::OkStatus();
-}
-
-std::string ColumnList(const TableSpec& table) {
-  std::string out;
-  for (size_t i = 0; i < table.columns.size(); ++i) {
-    if (i > 0) out += ", ";
-    out += QuoteIdent(table.columns[i].name);
-  }
-  return out;
-}
-
-std::string KeyList(const TableSpec& table) {
-  std::string out;
-  for (size_t i = 0; i < table.key.size(); ++i) {
-    if (i > 0) out += ", ";
-    out += QuoteIdent(table.columns[table.key[i]].name);
-  }
-  return out;
-}
+absl::Status ValidateSpec(const TableSpec& table) { return ValidateTableSpec(table, "sqlite"); }
 
 // "k1" = ?1 AND "k2" = ?2 ...
 std::string KeyWhere(const TableSpec& table) {
