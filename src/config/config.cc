@@ -302,8 +302,9 @@ absl::StatusOr<ExprText> Parser::Expr(const Entry& entry, absl::string_view what
 
 absl::Status Parser::ParseStore(const Entry& entry, Config* config) const {
   SV_ASSIGN_OR_RETURN(Entries entries, MapEntries(entry.value, entry.key, "store"));
-  SV_RETURN_IF_ERROR(
-      CheckKeys(entries, {"kind", "path", "dsn", "dsn_env", "schema", "view_schema"}, "store"));
+  SV_RETURN_IF_ERROR(CheckKeys(
+      entries, {"kind", "path", "dsn", "dsn_env", "schema", "view_schema", "shared_by_partition"},
+      "store"));
   config->store.loc = LocOf(entry.key);
   if (const Entry* e = Find(entries, "kind")) {
     SV_ASSIGN_OR_RETURN(config->store.kind, Name(*e, "store kind"));
@@ -316,7 +317,8 @@ absl::Status Parser::ParseStore(const Entry& entry, Config* config) const {
   // Keys of the other backend are mistakes, not options to ignore.
   for (absl::string_view key :
        postgres ? std::vector<absl::string_view>{"path"}
-                : std::vector<absl::string_view>{"dsn", "dsn_env", "schema", "view_schema"}) {
+                : std::vector<absl::string_view>{"dsn", "dsn_env", "schema", "view_schema",
+                                                 "shared_by_partition"}) {
     if (const Entry* e = Find(entries, key)) {
       return Err(e->key, absl::StrCat("store key ", Quoted(key), " does not apply to kind ",
                                       config->store.kind));
@@ -329,6 +331,9 @@ absl::Status Parser::ParseStore(const Entry& entry, Config* config) const {
     config->store.path = p.lexically_normal().string();
   }
   if (!postgres) return absl::OkStatus();
+  if (const Entry* e = Find(entries, "shared_by_partition")) {
+    SV_ASSIGN_OR_RETURN(config->store.shared_by_partition, Bool(*e, "store shared_by_partition"));
+  }
   const Entry* dsn = Find(entries, "dsn");
   const Entry* dsn_env = Find(entries, "dsn_env");
   if (dsn != nullptr && dsn_env != nullptr) {
@@ -925,6 +930,17 @@ absl::StatusOr<Config> Parser::Parse(const std::string& text) {
       if (section == "engine") SV_RETURN_IF_ERROR(ParseEngine(*e, &config));
       if (section == "server") SV_RETURN_IF_ERROR(ParseServer(*e, &config));
       if (section == "views") SV_RETURN_IF_ERROR(ParseViews(*e, &config));
+    }
+    if (config.store.shared_by_partition) {
+      // Only a consumer group says which engine owns what; an embedded log has one reader.
+      for (const SourceConfig& s : config.sources) {
+        if (s.kind != "kafka") {
+          return ErrorAt(config.store.loc,
+                         absl::StrCat("store shared_by_partition needs every source to be kafka; "
+                                      "source ",
+                                      Quoted(s.name), " is ", s.kind));
+        }
+      }
     }
   } catch (const YAML::Exception& e) {
     return ErrorAt(Location{file_, e.mark.line + 1, e.mark.column + 1},

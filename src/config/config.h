@@ -34,6 +34,9 @@ struct StoreConfig {
   std::string dsn_env;
   std::string schema = "streamview";   // postgres: the engine's own tables
   std::string view_schema = "public";  // postgres: view tables and views
+  // postgres: several engines (one Kafka consumer group) write this store, each for its
+  // partitions; every source must be kafka.
+  bool shared_by_partition = false;
   Location loc;
 };
 

@@ -39,6 +39,7 @@ store::StoreOptions StoreOptionsFor(const config::StoreConfig& store) {
   so.dsn = store.dsn;
   so.schema = store.schema;
   so.view_schema = store.view_schema;
+  so.shared_by_partition = store.shared_by_partition;
   return so;
 }
 
@@ -215,12 +216,21 @@ absl::Status Engine::StartSources() {
     SV_RETURN_IF_ERROR(st.source->Seek(positions));
     st.applied = positions;
     source::RebalanceHooks hooks;
-    hooks.before_revoke = [this] { return CommitInHand(); };
+    hooks.before_revoke = [this, name] {
+      SV_RETURN_IF_ERROR(CommitInHand());
+      return store_->UnlockPartitions(name);  // the next owner may write them now
+    };
     hooks.on_assign =
         [this, s, name](
             const std::vector<int32_t>& partitions) -> absl::StatusOr<std::map<int32_t, int64_t>> {
       // Rows and gate state of these keys may have been changed by their previous owner.
       SV_RETURN_IF_ERROR(CommitInHand());
+      // Fencing (shared stores): wait until no other engine still holds these partitions,
+      // then read with a snapshot taken after their previous owner's last commit.
+      store_->EndRead();
+      const absl::Status locked = store_->LockPartitions(name, partitions);
+      SV_RETURN_IF_ERROR(store_->BeginRead());
+      SV_RETURN_IF_ERROR(locked);
       rows_->Reset();
       SourceState& owner = sources_[s];
       SV_RETURN_IF_ERROR(NewProcessor(owner, &partitions));

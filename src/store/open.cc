@@ -22,7 +22,8 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(const StoreOptions& options, St
     po.schema = options.schema;
     po.view_schema = options.view_schema;
     po.read_only = role == StoreRole::kReader;
-    po.engine_lock = role == StoreRole::kEngine;
+    po.engine_lock = role == StoreRole::kEngine && !options.shared_by_partition;
+    po.shared = options.shared_by_partition;
     po.bulk_mode = role == StoreRole::kBulk || role == StoreRole::kEngine;
     return OpenPostgresStore(po);
   }

@@ -17,6 +17,9 @@ struct StoreOptions {
   std::string dsn;                     // postgres: libpq connection string or URI
   std::string schema = "streamview";   // postgres: the engine's own tables
   std::string view_schema = "public";  // postgres: view tables and views
+  // Several engines write this store, each for the partitions its consumer group assigned it:
+  // no store-wide engine lock; partitions are fenced with Store::LockPartitions instead.
+  bool shared_by_partition = false;
 };
 
 enum class StoreRole {

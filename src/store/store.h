@@ -229,6 +229,16 @@ class Store {
                                  const std::function<void(const Row&)>& each) = 0;
 
   virtual std::unique_ptr<Batch> BeginBatch() = 0;
+
+  // ---- Engines sharing one store (StoreOptions::shared_by_partition: a Kafka consumer group
+  // over PostgreSQL). Blocks until this connection holds `partitions` of `source` exclusively,
+  // so a consumer that lost them (a zombie) can no longer commit for them; held until
+  // UnlockPartitions or the connection ends. A store with one writer grants it at once.
+  virtual absl::Status LockPartitions(const std::string& /*source*/,
+                                      const std::vector<int32_t>& /*partitions*/) {
+    return absl::OkStatus();
+  }
+  virtual absl::Status UnlockPartitions(const std::string& /*source*/) { return absl::OkStatus(); }
 };
 
 struct SqliteOptions {

@@ -11,6 +11,9 @@ checked by the independent oracle.
 3. Brokers down while producing: readiness turns 503 naming the brokers, nothing is lost; the
    brokers come back -> readiness 200 and the views equal the oracle.
 4. A topic whose head was dropped by retention: rebuild refuses loudly; --allow-partial builds.
+5. Scale-out: two engines in one consumer group share one PostgreSQL store
+   (store.shared_by_partition), split the partitions, and together equal the oracle (needs
+   SV_TEST_PG_DSN, as scripts/test.sh provides; skipped without it unless SV_TEST_REQUIRE_PG=1).
 
     python3 tests/system/kafka_source.py --binary build/src/cli/streamview \
         --kafka-tool build/tests/kafka_tool --source-dir .
@@ -297,6 +300,65 @@ def scenario_retention(h):
     print("  --allow-partial replayed the %d retained records" % replayed)
 
 
+def scenario_group_on_postgres(h):
+    print("5. two engines, one consumer group, one shared PostgreSQL store")
+    if not os.environ.get("SV_TEST_PG_DSN"):
+        if os.environ.get("SV_TEST_REQUIRE_PG") == "1":
+            fail("SV_TEST_REQUIRE_PG=1 but SV_TEST_PG_DSN is not set")
+        print("  skipped: no SV_TEST_PG_DSN")
+        return
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import stores  # noqa: E402  (tests/system/stores.py)
+    store = stores.Store.create("postgres", h.tmp, "kafka_group")
+    try:
+        h.mock.topic("orders.group", 4)
+        events = h.gen("group", ORDERS, 25)
+        total = sum(1 for _ in open(events))
+        config = h.config("group", "orders.group")
+        text = open(config).read()
+        text = re.sub(r"store:\n(  .*\n)+", "store:\n  kind: postgres\n  dsn: \"%s\"\n"
+                      "  shared_by_partition: true\n" % store.arg, text, count=1)
+        with open(config, "w") as f:
+            f.write(text)
+        logs = [os.path.join(h.tmp, "group_%d.log" % i) for i in range(2)]
+        engines = []
+        try:
+            for log in logs:
+                with open(log, "w") as err:
+                    engines.append(subprocess.Popen([h.binary, "run", "--config", config],
+                                                    stdout=subprocess.DEVNULL, stderr=err))
+                wait_for(lambda: "partitions assigned" in open(log).read(),
+                         "engine %d to be assigned partitions" % len(engines))
+            producer = h.produce("orders.group", events, rate=6000, background=True)
+            out, err = producer.communicate(timeout=TIMEOUT_S)
+            if producer.returncode != 0:
+                fail("producer: %s %s" % (out, err))
+            wait_for(lambda: (store.query("SELECT COALESCE(SUM(position), 0) FROM sv_positions")
+                              or 0) >= total, "both engines to apply every record", timeout=180)
+            for p in engines:
+                if p.poll() is not None:
+                    fail("an engine exited: %s" % open(logs[engines.index(p)]).read()[-2000:])
+        finally:
+            for p in engines:
+                p.terminate()
+            for p in engines:
+                p.wait(timeout=60)
+        shares = []
+        for log in logs:
+            counts = [int(m) for m in re.findall(r'"msg":"kafka partitions assigned".*?"partitions":"(\d+)"',
+                                                 open(log).read())]
+            shares.append(counts[-1] if counts else 0)
+        if sorted(shares) != [2, 2]:
+            fail("the group did not split 4 partitions between the engines: %s" % shares)
+        r = run([sys.executable, h.oracle, "--events", events, "--dead-letter-keys"]
+                + store.oracle_args(), check=False)
+        if r.returncode != 0:
+            fail("two engines on one store: oracle mismatch\n%s%s" % (r.stdout, r.stderr))
+        print("  partitions per engine %s; %s" % (shares, r.stdout.strip()))
+    finally:
+        store.drop()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", required=True)
@@ -311,10 +373,11 @@ def main():
         scenario_kill(h)
         scenario_brokers_down(h)
         scenario_retention(h)
+        scenario_group_on_postgres(h)
     finally:
         mock.close()
         shutil.rmtree(tmp, ignore_errors=True)
-    print("kafka_source: 4 passed, 0 failed")
+    print("kafka_source: 5 passed, 0 failed")
     return 0
 
 

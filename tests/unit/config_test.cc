@@ -899,3 +899,48 @@ TEST(ConfigKafkaTest, KafkaErrorsNameFileLineAndProblem) {
 
 }  // namespace
 }  // namespace sv::config
+
+namespace sv::config {
+namespace {
+
+TEST(ConfigSharedStoreTest, SharedByPartitionNeedsKafkaSourcesAndPostgres) {
+  const std::string kafka_source = R"yaml(sources:
+  s:
+    kind: kafka
+    brokers: b
+    topics: [t]
+    group_id: g
+    key: k
+    event_types: [A]
+)yaml";
+  const std::string views = R"yaml(views:
+  v:
+    source: s
+    key: [id]
+    columns: {id: text}
+)yaml";
+  auto ok = ParseConfig("store: {kind: postgres, dsn: \"host=h\", shared_by_partition: true}\n" +
+                            kafka_source + views,
+                        "s.yaml");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_TRUE(ok->store.shared_by_partition);
+
+  auto log = ParseConfig(
+      "store: {kind: postgres, dsn: \"host=h\", shared_by_partition: true}\n"
+      "sources:\n  s: {key: k, event_types: [A]}\n" +
+          views,
+      "s.yaml");
+  ASSERT_FALSE(log.ok());
+  EXPECT_EQ(log.status().message(),
+            "s.yaml:1:1: store shared_by_partition needs every source to be kafka; source 's' is "
+            "log");
+
+  auto sqlite = ParseConfig(
+      "store: {kind: sqlite, shared_by_partition: true}\n" + kafka_source + views, "s.yaml");
+  ASSERT_FALSE(sqlite.ok());
+  EXPECT_EQ(sqlite.status().message(),
+            "s.yaml:1:23: store key 'shared_by_partition' does not apply to kind sqlite");
+}
+
+}  // namespace
+}  // namespace sv::config

@@ -538,6 +538,11 @@ class PgStore final : public Store {
   void RollbackTxn();
   absl::Status ActivateInTxn(const std::string& view, int64_t version, const std::string& table);
   bool read_only() const { return options_.read_only; }
+  bool shared() const { return options_.shared; }
+  absl::Status LockDeadLetterIds() {
+    return conn_.Exec(absl::StrCat("SELECT pg_advisory_xact_lock(", kLockClass, ", hashtext(",
+                                   LockName("dead_letters"), "))"));
+  }
   // The batch whose writes this Store's connection carries (one at a time).
   PgBatch* owner = nullptr;
 
@@ -545,6 +550,10 @@ class PgStore final : public Store {
   explicit PgStore(PostgresOptions options);
 
   absl::Status AcquireEngineLock();
+  absl::Status LockPartitions(const std::string& source,
+                              const std::vector<int32_t>& partitions) override;
+  absl::Status UnlockPartitions(const std::string& source) override;
+  absl::Status RelockPartitions();
   template <typename F>
   absl::Status InTxn(F&& fn);
   absl::StatusOr<Result> Query(const std::string& sql, const Params& params = {});
@@ -556,6 +565,8 @@ class PgStore final : public Store {
   }
 
   PostgresOptions options_;
+  std::vector<std::pair<std::string, int32_t>>
+      partition_locks_;  // held, to take again on reconnect
   std::string schema_q_;
   std::string view_schema_q_;
   Conn conn_;
@@ -627,7 +638,46 @@ absl::Status PgStore::EnsureConnected() {
     return absl::UnavailableError("postgres: connection lost inside a transaction");
   }
   SV_RETURN_IF_ERROR(conn_.Connect());
-  return AcquireEngineLock();
+  SV_RETURN_IF_ERROR(AcquireEngineLock());
+  return RelockPartitions();
+}
+
+// Session advisory locks keyed (schema:source, partition).
+absl::Status PgStore::LockPartitions(const std::string& source,
+                                     const std::vector<int32_t>& partitions) {
+  SV_RETURN_IF_ERROR(EnsureConnected());
+  for (int32_t p : partitions) {
+    SV_RETURN_IF_ERROR(
+        conn_.Exec(absl::StrCat("SELECT pg_advisory_lock(hashtext(",
+                                LockName(absl::StrCat("partition:", source)), "), ", p, ")")));
+    partition_locks_.emplace_back(source, p);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PgStore::UnlockPartitions(const std::string& source) {
+  std::vector<std::pair<std::string, int32_t>> kept;
+  for (const auto& [s, p] : partition_locks_) {
+    if (s != source) {
+      kept.emplace_back(s, p);
+      continue;
+    }
+    if (conn_.ok()) {
+      SV_RETURN_IF_ERROR(
+          conn_.Exec(absl::StrCat("SELECT pg_advisory_unlock(hashtext(",
+                                  LockName(absl::StrCat("partition:", s)), "), ", p, ")")));
+    }
+  }
+  partition_locks_ = std::move(kept);
+  return absl::OkStatus();
+}
+
+// A new connection holds nothing: take the partitions again before writing for them.
+absl::Status PgStore::RelockPartitions() {
+  auto held = std::move(partition_locks_);
+  partition_locks_.clear();
+  for (const auto& [s, p] : held) SV_RETURN_IF_ERROR(LockPartitions(s, {p}));
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Result> PgStore::Query(const std::string& sql, const Params& params) {
@@ -1381,6 +1431,10 @@ absl::Status PgBatch::AddCounters(const std::map<std::string, int64_t>& deltas) 
 
 absl::Status PgBatch::AddDeadLetter(DeadLetter* dl) {
   SV_RETURN_IF_ERROR(Begin());
+  if (store_->shared()) {
+    // Ids are MAX(id) + 1: engines sharing the schema take turns (until their commit).
+    SV_RETURN_IF_ERROR(store_->LockDeadLetterIds());
+  }
   const int64_t created = dl->created_us != 0 ? dl->created_us : Clock::Real()->NowMicros();
   SV_ASSIGN_OR_RETURN(
       Result r,

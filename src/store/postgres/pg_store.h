@@ -19,6 +19,9 @@ struct PostgresOptions {
   // The engine's writer: holds the schema's engine lock (a session advisory lock) for as long
   // as it is connected, so a second engine on the same schema refuses to start.
   bool engine_lock = false;
+  // Other engines write this schema too (each its own partitions, fenced by LockPartitions):
+  // writes that every engine makes (dead-letter ids) serialize on a transaction lock.
+  bool shared = false;
   bool bulk_mode = false;  // rebuild writer: more maintenance_work_mem for index builds
 };
 
