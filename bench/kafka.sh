@@ -18,7 +18,7 @@ tool=build/tests/kafka_tool
 tmp=$(mktemp -d /tmp/sv-kafka.XXXXXX)
 mock_pid=0
 trap 'kill $mock_pid 2>/dev/null || true; pkill -P $$ 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
-max_lag=${MAX_LAG:-60000}   # records in flight, all partitions: ~15 MB of the mock's ~20 MB
+max_lag=${MAX_LAG:-40000}   # records in flight, all partitions: ~10 MB of the mock's ~20 MB
 
 mkfifo "$tmp/mock.in"
 "$tool" mock --brokers 3 < "$tmp/mock.in" > "$tmp/mock.out" &

@@ -290,9 +290,9 @@ class KafkaSource : public Source {
             err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) {
           return absl::DataLossError(absl::StrCat(
               "source '", options_.source_name, "': ", where,
-              ": the stored position is no longer retained by the topic (", why,
-              "); records were lost before they were applied. Rebuild with --allow-partial "
-              "to start over from what is retained"));
+              ": the next record to apply is no longer retained by the topic (", why,
+              "): retention deleted records before they were applied. `streamview rebuild "
+              "--all --allow-partial` starts over from what is retained"));
         }
         if (err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
           LogJson("warn", "kafka consume error",
@@ -426,7 +426,7 @@ class KafkaSource : public Source {
                                // A stored position that is no longer retained is data
                                // loss: fail loudly instead of silently skipping ahead.
                                {"auto.offset.reset", "error"},
-                               {"fetch.wait.max.ms", "10"},
+                               {"fetch.wait.max.ms", "2"},
                                // Broker states for readiness (StatsCb), once a second.
                                {"statistics.interval.ms", "1000"},
                                {"client.id", absl::StrCat("streamview-", options_.source_name)}});
@@ -451,8 +451,8 @@ class KafkaSource : public Source {
             absl::StrCat("source '", options_.source_name, "': ", PartitionLabel(id),
                          ": expected offset ", it->second, " but the partition now starts at ", low,
                          ": retention deleted ", low - it->second,
-                         " records before they were applied. Rebuild with --allow-partial "
-                         "to start over from what is retained"));
+                         " records before they were applied. `streamview rebuild --all "
+                         "--allow-partial` starts over from what is retained"));
       }
     }
     next_offset_[id] = m->offset + 1;
@@ -539,12 +539,12 @@ class KafkaSource : public Source {
       if (t == topic_index_.end()) continue;
       const int32_t id = KafkaPartitionId(t->second, parts->elems[i].partition);
       auto it = positions.find(id);
-      parts->elems[i].offset = it == positions.end() ? RD_KAFKA_OFFSET_BEGINNING : it->second;
-      if (it == positions.end()) {
-        next_offset_.erase(id);  // from the beginning: whatever it is now
-      } else {
-        next_offset_[id] = it->second;
-      }
+      // Nothing stored: offset 0, not "the beginning", which is wherever retention left it; if
+      // offset 0 is gone the consumer fails loudly (auto.offset.reset=error) instead of
+      // silently building views that miss the deleted records.
+      const int64_t next = it == positions.end() ? 0 : it->second;
+      parts->elems[i].offset = next;
+      next_offset_[id] = next;
       assigned_.insert(id);
     }
     LogJson("info", "kafka partitions assigned",
