@@ -325,9 +325,7 @@ void Server::Impl::RegisterOpsRoutes() {
       w.Key("created");
       w.String(FormatTime(dl.created_us).c_str());
       w.Key("state");
-      w.String(dl.state == store::DeadLetterState::kOpen       ? "open"
-               : dl.state == store::DeadLetterState::kReplayed ? "replayed"
-                                                               : "discarded");
+      w.String(store::DeadLetterStateName(dl.state));
       w.Key("parks_key");
       w.Bool(dl.parks_key);
       w.EndObject();

@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -99,6 +100,25 @@ struct PendingEvent {
 };
 
 enum class DeadLetterState { kOpen, kReplayed, kDiscarded };
+
+// The names every store writes and every API shows ("open", "replayed", "discarded"); an
+// unknown name reads as open.
+inline const char* DeadLetterStateName(DeadLetterState state) {
+  switch (state) {
+    case DeadLetterState::kReplayed:
+      return "replayed";
+    case DeadLetterState::kDiscarded:
+      return "discarded";
+    case DeadLetterState::kOpen:
+      break;
+  }
+  return "open";
+}
+inline DeadLetterState ParseDeadLetterState(std::string_view name) {
+  if (name == "replayed") return DeadLetterState::kReplayed;
+  if (name == "discarded") return DeadLetterState::kDiscarded;
+  return DeadLetterState::kOpen;
+}
 
 struct DeadLetter {
   int64_t id = 0;  // assigned by AddDeadLetter

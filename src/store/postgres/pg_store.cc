@@ -349,24 +349,6 @@ bool Bool(const PGresult* r, int row, int col) {
   return PQgetlength(r, row, col) == 1 && PQgetvalue(r, row, col)[0] != 0;
 }
 
-absl::string_view StateName(DeadLetterState state) {
-  switch (state) {
-    case DeadLetterState::kOpen:
-      return "open";
-    case DeadLetterState::kReplayed:
-      return "replayed";
-    case DeadLetterState::kDiscarded:
-      return "discarded";
-  }
-  return "open";
-}
-
-DeadLetterState ParseState(absl::string_view name) {
-  if (name == "replayed") return DeadLetterState::kReplayed;
-  if (name == "discarded") return DeadLetterState::kDiscarded;
-  return DeadLetterState::kOpen;
-}
-
 absl::Status ValidateSpec(const TableSpec& table) { return ValidateTableSpec(table, "postgres"); }
 
 bool IsKey(const TableSpec& table, size_t c) {
@@ -1169,7 +1151,7 @@ std::vector<DeadLetter> PgStore::ReadDeadLetters(const PGresult* r) {
     dl.reason = Text(r, i, 5);
     dl.raw = Text(r, i, 6);
     dl.created_us = Int64(r, i, 7);
-    dl.state = ParseState(Text(r, i, 8));
+    dl.state = ParseDeadLetterState(Text(r, i, 8));
     dl.parks_key = Bool(r, i, 9);
   }
   return out;
@@ -1451,7 +1433,7 @@ absl::Status PgBatch::AddDeadLetter(DeadLetter* dl) {
               "reason = excluded.reason, raw = excluded.raw, created_us = excluded.created_us, "
               "state = excluded.state, parks_key = excluded.parks_key RETURNING id"),
           {dl->source, absl::StrCat(dl->partition), absl::StrCat(dl->position), dl->key, dl->reason,
-           dl->raw, absl::StrCat(created), std::string(StateName(dl->state)),
+           dl->raw, absl::StrCat(created), std::string(DeadLetterStateName(dl->state)),
            std::string(dl->parks_key ? "t" : "f")}));
   dl->id = Int64(r.get(), 0, 0);
   dl->created_us = created;
@@ -1462,7 +1444,7 @@ absl::Status PgBatch::SetDeadLetterState(int64_t id, DeadLetterState state) {
   SV_RETURN_IF_ERROR(Begin());
   SV_ASSIGN_OR_RETURN(Result r, Run(absl::StrCat("UPDATE ", store_->Engine("sv_dead_letters"),
                                                  " SET state = $2 WHERE id = $1"),
-                                    {absl::StrCat(id), std::string(StateName(state))}));
+                                    {absl::StrCat(id), std::string(DeadLetterStateName(state))}));
   if (absl::string_view(PQcmdTuples(r.get())) == "0") {
     return absl::NotFoundError(absl::StrCat("postgres: no dead letter ", id));
   }

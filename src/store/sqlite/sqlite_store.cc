@@ -238,24 +238,6 @@ constexpr int64_t kCacheKibBulk = 65536;
 // QueryView statements cached per connection; IN lists of many lengths make many texts.
 constexpr size_t kMaxQueryStmts = 64;
 
-std::string_view StateName(DeadLetterState state) {
-  switch (state) {
-    case DeadLetterState::kOpen:
-      return "open";
-    case DeadLetterState::kReplayed:
-      return "replayed";
-    case DeadLetterState::kDiscarded:
-      return "discarded";
-  }
-  return "open";
-}
-
-DeadLetterState ParseState(std::string_view name) {
-  if (name == "replayed") return DeadLetterState::kReplayed;
-  if (name == "discarded") return DeadLetterState::kDiscarded;
-  return DeadLetterState::kOpen;
-}
-
 std::string ColumnString(sqlite3_stmt* stmt, int col) {
   const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt, col));
   return std::string(text != nullptr ? text : "", sqlite3_column_bytes(stmt, col));
@@ -1281,7 +1263,7 @@ absl::StatusOr<std::vector<DeadLetter>> SqliteStore::ReadDeadLetters(sqlite3_stm
     dl.reason = ColumnString(stmt, 5);
     dl.raw = ColumnString(stmt, 6);
     dl.created_us = sqlite3_column_int64(stmt, 7);
-    dl.state = ParseState(ColumnString(stmt, 8));
+    dl.state = ParseDeadLetterState(ColumnString(stmt, 8));
     dl.parks_key = sqlite3_column_int(stmt, 9) != 0;
   }
   return out;
@@ -1492,7 +1474,7 @@ absl::Status SqliteBatch::AddDeadLetter(DeadLetter* dl) {
   BindText(add, 5, dl->reason);
   BindText(add, 6, dl->raw);
   sqlite3_bind_int64(add, 7, created);
-  BindText(add, 8, StateName(dl->state));
+  BindText(add, 8, DeadLetterStateName(dl->state));
   sqlite3_bind_int(add, 9, dl->parks_key ? 1 : 0);
   // RETURNING yields the id of the inserted row or of the one it replaced.
   const int rc = sqlite3_step(add);
@@ -1509,7 +1491,7 @@ absl::Status SqliteBatch::SetDeadLetterState(int64_t id, DeadLetterState state) 
   SV_ASSIGN_OR_RETURN(sqlite3_stmt * set, store_->Fixed(kDeadLetterSetState));
   ResetOnExit reset(set);
   sqlite3_bind_int64(set, 1, id);
-  BindText(set, 2, StateName(state));
+  BindText(set, 2, DeadLetterStateName(state));
   SV_RETURN_IF_ERROR(Check(store_->StepDone(set)));
   if (sqlite3_changes(store_->db()) == 0) {
     return absl::NotFoundError(absl::StrCat("sqlite: no dead letter ", id));
