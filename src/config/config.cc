@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <initializer_list>
 #include <limits>
 #include <set>
@@ -136,6 +137,10 @@ class Parser {
   absl::Status ParseServer(const Entry& entry, Config* config) const;
   absl::Status ParseViewApi(const Entry& entry, ViewConfig* view) const;
   absl::Status ParseViews(const Entry& entry, Config* config) const;
+  absl::Status ParseDerivedViews(const Entry& entry, Config* config) const;
+  absl::Status ParseIndexes(const Entry& indexes, absl::string_view what,
+                            const std::function<bool(absl::string_view)>& is_column,
+                            std::vector<IndexConfig>* out) const;
   absl::StatusOr<ViewConfig> ParseView(const Entry& entry, const Config& config) const;
   absl::StatusOr<ColumnConfig> ParseColumn(const Entry& entry, absl::string_view view) const;
   absl::StatusOr<HandlerConfig> ParseHandler(const Entry& entry, const ViewConfig& view,
@@ -754,36 +759,7 @@ absl::StatusOr<ViewConfig> Parser::ParseView(const Entry& entry, const Config& c
 
   // indexes
   if (const Entry* indexes = Find(entries, "indexes")) {
-    const std::string iwhat = absl::StrCat("'indexes' of ", what);
-    if (!indexes->value.IsNull()) {
-      if (!indexes->value.IsSequence()) {
-        return Err(indexes->value, absl::StrCat(iwhat, " must be a list of column lists, not ",
-                                                KindName(indexes->value)));
-      }
-      for (auto it = indexes->value.begin(); it != indexes->value.end(); ++it) {
-        const YAML::Node node = *it;
-        if (!node.IsSequence()) {
-          return Err(node.IsNull() ? indexes->value : node,
-                     absl::StrCat("an index in ", iwhat, " must be a list of columns, not ",
-                                  KindName(node)));
-        }
-        IndexConfig index;
-        index.loc = LocOf(node);
-        SV_ASSIGN_OR_RETURN(auto cols, NameList(Entry{"", indexes->key, node},
-                                                absl::StrCat("an index in ", iwhat)));
-        if (cols.empty()) return Err(node, absl::StrCat("an index in ", iwhat, " is empty"));
-        for (auto& [name, col_node] : cols) {
-          const absl::string_view bare =
-              absl::string_view(name).substr(!name.empty() && name[0] == '-' ? 1 : 0);
-          if (!is_column(bare)) {
-            return Err(col_node,
-                       absl::StrCat("index column ", Quoted(bare), " is not a column of ", what));
-          }
-          index.columns.push_back(name);
-        }
-        view.indexes.push_back(std::move(index));
-      }
-    }
+    SV_RETURN_IF_ERROR(ParseIndexes(*indexes, what, is_column, &view.indexes));
   }
 
   // on
@@ -797,6 +773,74 @@ absl::StatusOr<ViewConfig> Parser::ParseView(const Entry& entry, const Config& c
   }
   if (const Entry* api = Find(entries, "api")) SV_RETURN_IF_ERROR(ParseViewApi(*api, &view));
   return view;
+}
+
+absl::Status Parser::ParseIndexes(const Entry& indexes, absl::string_view what,
+                                  const std::function<bool(absl::string_view)>& is_column,
+                                  std::vector<IndexConfig>* out) const {
+  const std::string iwhat = absl::StrCat("'indexes' of ", what);
+  if (indexes.value.IsNull()) return absl::OkStatus();
+  if (!indexes.value.IsSequence()) {
+    return Err(indexes.value, absl::StrCat(iwhat, " must be a list of column lists, not ",
+                                           KindName(indexes.value)));
+  }
+  for (auto it = indexes.value.begin(); it != indexes.value.end(); ++it) {
+    const YAML::Node node = *it;
+    if (!node.IsSequence()) {
+      return Err(
+          node.IsNull() ? indexes.value : node,
+          absl::StrCat("an index in ", iwhat, " must be a list of columns, not ", KindName(node)));
+    }
+    IndexConfig index;
+    index.loc = LocOf(node);
+    SV_ASSIGN_OR_RETURN(
+        auto cols, NameList(Entry{"", indexes.key, node}, absl::StrCat("an index in ", iwhat)));
+    if (cols.empty()) return Err(node, absl::StrCat("an index in ", iwhat, " is empty"));
+    for (auto& [name, col_node] : cols) {
+      const absl::string_view bare =
+          absl::string_view(name).substr(!name.empty() && name[0] == '-' ? 1 : 0);
+      if (!is_column(bare)) {
+        return Err(col_node,
+                   absl::StrCat("index column ", Quoted(bare), " is not a column of ", what));
+      }
+      index.columns.push_back(name);
+    }
+    out->push_back(std::move(index));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Parser::ParseDerivedViews(const Entry& entry, Config* config) const {
+  SV_ASSIGN_OR_RETURN(Entries entries, MapEntries(entry.value, entry.key, "derived_views"));
+  for (const Entry& e : entries) {
+    DerivedViewConfig view;
+    view.name = e.name;
+    view.loc = LocOf(e.key);
+    const std::string what = absl::StrCat("derived view ", Quoted(e.name));
+    if (!IsIdentifier(e.name)) {
+      return Err(e.key, absl::StrCat("view name ", Quoted(e.name),
+                                     " must be an identifier (letters, digits, '_')"));
+    }
+    for (const ViewConfig& v : config->views) {
+      if (v.name == e.name) {
+        return Err(e.key, absl::StrCat(what, " has the name of a view declared under 'views'"));
+      }
+    }
+    SV_ASSIGN_OR_RETURN(Entries fields, MapEntries(e.value, e.key, what));
+    SV_RETURN_IF_ERROR(CheckKeys(fields, {"sql", "indexes", "refresh"}, what));
+    SV_RETURN_IF_ERROR(CheckRequired(fields, "sql", e.key, what));
+    SV_ASSIGN_OR_RETURN(view.sql, Expr(*Find(fields, "sql"), absl::StrCat("'sql' of ", what)));
+    if (const Entry* indexes = Find(fields, "indexes")) {
+      // The columns come from the SELECT; projection/ checks them once it is compiled.
+      SV_RETURN_IF_ERROR(ParseIndexes(
+          *indexes, what, [](absl::string_view) { return true; }, &view.indexes));
+    }
+    if (const Entry* refresh = Find(fields, "refresh")) {
+      SV_ASSIGN_OR_RETURN(view.refresh, Expr(*refresh, absl::StrCat("'refresh' of ", what)));
+    }
+    config->derived_views.push_back(std::move(view));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Parser::ParseViewApi(const Entry& entry, ViewConfig* view) const {
@@ -915,12 +959,13 @@ absl::StatusOr<Config> Parser::Parse(const std::string& text) {
 
   try {
     SV_ASSIGN_OR_RETURN(Entries entries, MapEntries(root, root, "the config file"));
-    SV_RETURN_IF_ERROR(
-        CheckKeys(entries, {"store", "params", "sources", "gate", "engine", "server", "views"},
-                  "the config file"));
+    SV_RETURN_IF_ERROR(CheckKeys(
+        entries,
+        {"store", "params", "sources", "gate", "engine", "server", "views", "derived_views"},
+        "the config file"));
     // Sections are read in dependency order, not file order: views refer to sources.
     for (absl::string_view section :
-         {"store", "params", "sources", "gate", "engine", "server", "views"}) {
+         {"store", "params", "sources", "gate", "engine", "server", "views", "derived_views"}) {
       const Entry* e = Find(entries, section);
       if (e == nullptr) continue;
       if (section == "store") SV_RETURN_IF_ERROR(ParseStore(*e, &config));
@@ -930,6 +975,7 @@ absl::StatusOr<Config> Parser::Parse(const std::string& text) {
       if (section == "engine") SV_RETURN_IF_ERROR(ParseEngine(*e, &config));
       if (section == "server") SV_RETURN_IF_ERROR(ParseServer(*e, &config));
       if (section == "views") SV_RETURN_IF_ERROR(ParseViews(*e, &config));
+      if (section == "derived_views") SV_RETURN_IF_ERROR(ParseDerivedViews(*e, &config));
     }
     if (config.store.shared_by_partition) {
       // Only a consumer group says which engine owns what; an embedded log has one reader.

@@ -126,6 +126,17 @@ struct ViewConfig {
   Location loc;
 };
 
+// A view declared in SQL over other views (`CREATE VIEW <name> AS SELECT … FROM <view> …`),
+// maintained incrementally from their row changes, or recomputed in full on a `refresh`
+// schedule (a cron expression) when one is given.
+struct DerivedViewConfig {
+  std::string name;
+  ExprText sql;
+  std::vector<IndexConfig> indexes;  // column names are checked against the SELECT's columns
+  std::optional<ExprText> refresh;   // cron expression; absent = incremental
+  Location loc;
+};
+
 // The HTTP server of `streamview run` (REST reads, ops, metrics, probes).
 struct ServerConfig {
   bool enabled = false;  // true when the config has a `server` section (or --listen is given)
@@ -149,6 +160,7 @@ struct Config {
   std::map<std::string, Value> params;  // constants usable as params.<name>
   std::vector<SourceConfig> sources;
   std::vector<ViewConfig> views;
+  std::vector<DerivedViewConfig> derived_views;  // after `views` in dependency order
   GateConfig gate;
   EngineConfig engine;
   ServerConfig server;

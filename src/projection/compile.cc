@@ -328,6 +328,9 @@ absl::StatusOr<std::unique_ptr<Catalog>> Compile(const config::Config& config) {
     }
     view.definition_hash = absl::StrCat(absl::Hex(std::hash<std::string>()(definition)));
   }
+  for (const config::DerivedViewConfig& dc : config.derived_views) {
+    SV_RETURN_IF_ERROR(CompileDerivedView(dc, catalog.get()));
+  }
   return catalog;
 }
 

@@ -44,6 +44,39 @@ struct HandlerPlan {
   bool delete_row = false;
 };
 
+// One aggregate of a derived view, as maintained per group.
+struct AggregatePlan {
+  enum class Kind { kCountStar, kCount, kSum, kAvg, kMin, kMax, kPercentileCont, kPercentileDisc };
+  Kind kind = Kind::kCountStar;
+  bool distinct = false;  // the aggregate sees each distinct argument value once
+  sql::ExprPtr arg;       // on the input tuple; null for count(*)
+  sql::ExprPtr filter;    // FILTER (WHERE …) on the input tuple, or null
+  double fraction = 0;    // percentile_cont / percentile_disc
+  Type arg_type = Type::kNull;
+  Type result_type = Type::kInt;
+};
+
+// A view declared in SQL over other views (config `derived_views`). The input tuple is the left
+// input's row followed, for a join, by the right input's row (NULLs when a LEFT JOIN has no
+// match).
+struct DerivedPlan {
+  std::string sql;
+  std::vector<int> inputs;  // view indices: {left} or {left, right}
+  bool left_join = false;
+  // Equi-join: left_keys[i] on the left row = right_keys[i] on the right row.
+  std::vector<sql::ExprPtr> left_keys;
+  std::vector<sql::ExprPtr> right_keys;
+  sql::ExprPtr where;  // on the input tuple, or null
+  bool aggregate = false;
+  std::vector<sql::ExprPtr> group_by;  // on the input tuple
+  std::vector<AggregatePlan> aggregates;
+  // Per output column. Aggregate views read [group values…, aggregate results…]; the others
+  // read the input tuple.
+  std::vector<sql::ExprPtr> outputs;
+  std::string refresh;  // cron expression: recomputed in full by the store on that schedule
+  Location refresh_loc;
+};
+
 struct ViewPlan {
   std::string name;
   int source = 0;
@@ -56,6 +89,8 @@ struct ViewPlan {
   // the source's key field, or meta.key): all rows of this view touched by an event belong to
   // the event's key, so keys can be folded in parallel partitions.
   bool partition_local = true;
+  // Set for a derived view (no handlers, fed by the row changes of `derived->inputs`).
+  std::unique_ptr<DerivedPlan> derived;
 };
 
 struct SourcePlan {
@@ -71,8 +106,12 @@ struct Catalog {
   int FindSource(std::string_view name) const;
 };
 
-// Compiles every expression of the config; errors are "file:line:col: problem".
+// Compiles every expression of the config; errors are "file:line:col: problem". Derived views
+// follow the other views in `views`, each after the views it reads.
 absl::StatusOr<std::unique_ptr<Catalog>> Compile(const config::Config& config);
+
+// Compiles one derived view against the views already in `catalog` and appends it.
+absl::Status CompileDerivedView(const config::DerivedViewConfig& config, Catalog* catalog);
 
 // The rows an event reads and writes, keyed by EncodeKey of the key columns. Implemented by the
 // engine's working set (read-through cache in steady state; plain maps during rebuild).

@@ -12,6 +12,8 @@
 #include "simdjson.h"
 #include "sql/expr.h"
 #include "sql/expr_internal.h"
+#include "sql/parse_tree.h"
+#include "sql/select.h"
 
 namespace sv::sql {
 namespace {
@@ -23,12 +25,22 @@ using internal::BoolTest;
 using internal::CastTarget;
 using internal::Cat;
 using internal::ConstValue;
+using internal::FindLocation;
+using internal::Get;
+using internal::GetBool;
+using internal::GetInt;
+using internal::GetList;
+using internal::GetString;
+using internal::Has;
 using internal::Join;
 using internal::JsonLength;
 using internal::JsonPathExpr;
 using internal::JsonStep;
 using internal::Lower;
 using internal::MessageOf;
+using internal::NodeType;
+using internal::StringNode;
+using internal::Unwrap;
 using simdjson::dom::array;
 using simdjson::dom::element;
 using simdjson::dom::object;
@@ -50,94 +62,6 @@ constexpr int64_t kPrefixLen = 7;
   auto tmp = (expr);                                 \
   if (!tmp.ok()) return tmp.status();                \
   lhs = std::move(tmp).value()
-
-// ---------------------------------------------------------------------------------------------
-// Parse-tree access.
-
-bool Get(const object& o, std::string_view key, element* out) {
-  return o.at_key(key).get(*out) == simdjson::SUCCESS;
-}
-
-bool Has(const object& o, std::string_view key) {
-  element e;
-  return Get(o, key, &e);
-}
-
-std::string_view GetString(const object& o, std::string_view key) {
-  element e;
-  std::string_view s;
-  if (Get(o, key, &e) && e.get_string().get(s) == simdjson::SUCCESS) return s;
-  return {};
-}
-
-int64_t GetInt(const object& o, std::string_view key, int64_t fallback) {
-  element e;
-  int64_t v;
-  if (Get(o, key, &e) && e.get_int64().get(v) == simdjson::SUCCESS) return v;
-  return fallback;
-}
-
-bool GetBool(const object& o, std::string_view key) {
-  element e;
-  bool v;
-  return Get(o, key, &e) && e.get_bool().get(v) == simdjson::SUCCESS && v;
-}
-
-std::vector<element> GetList(const object& o, std::string_view key) {
-  std::vector<element> out;
-  element e;
-  array a;
-  if (Get(o, key, &e) && e.get_array().get(a) == simdjson::SUCCESS) {
-    for (element item : a) out.push_back(item);
-  }
-  return out;
-}
-
-// A node is {"TypeName": {...fields...}}.
-bool Unwrap(const element& node, std::string_view* type, object* body) {
-  object o;
-  if (node.get_object().get(o) != simdjson::SUCCESS) return false;
-  for (auto field : o) {
-    *type = field.key;
-    return field.value.get_object().get(*body) == simdjson::SUCCESS;
-  }
-  return false;
-}
-
-std::string_view NodeType(const element& node) {
-  std::string_view type;
-  object body;
-  if (!Unwrap(node, &type, &body)) return {};
-  return type;
-}
-
-// {"String": {"sval": "x"}} -> "x".
-std::string_view StringNode(const element& node) {
-  std::string_view type;
-  object body;
-  if (!Unwrap(node, &type, &body) || type != "String") return {};
-  return GetString(body, "sval");
-}
-
-// The first "location" >= 0 anywhere inside `e`, or -1.
-int64_t FindLocation(const element& e) {
-  object o;
-  array a;
-  if (e.get_object().get(o) == simdjson::SUCCESS) {
-    const int64_t loc = GetInt(o, "location", -1);
-    if (loc >= 0) return loc;
-    for (auto field : o) {
-      const int64_t inner = FindLocation(field.value);
-      if (inner >= 0) return inner;
-    }
-  } else if (e.get_array().get(a) == simdjson::SUCCESS) {
-    for (element item : a) {
-      const int64_t inner = FindLocation(item);
-      if (inner >= 0) return inner;
-    }
-  }
-  return -1;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Original spelling of dotted names (PostgreSQL folds unquoted identifiers to lower case).
@@ -358,8 +282,21 @@ class Compiler {
  public:
   Compiler(std::string_view sql, const Resolver& resolver, const Location& where)
       : sql_(sql), text_(Cat(kPrefix, sql)), resolver_(resolver), where_(where) {}
+  // Statement mode: `statement` is the whole parsed text (no prefix); nodes of its parse tree
+  // are compiled one at a time, each offered to `hook` first.
+  Compiler(std::string_view statement, const Resolver& resolver, const Location& where,
+           const NodeHook* hook)
+      : sql_(statement),
+        text_(statement),
+        prefix_len_(0),
+        resolver_(resolver),
+        where_(where),
+        hook_(hook) {}
 
   absl::StatusOr<ExprPtr> Run();
+  absl::StatusOr<ExprPtr> CompileNode(const element& node, int64_t loc) {
+    return Compile(node, loc);
+  }
 
  private:
   struct Scope {
@@ -369,7 +306,7 @@ class Compiler {
 
   // `loc` is a byte offset into text_ (which starts with the "SELECT " prefix).
   absl::Status Error(int64_t loc, std::string_view message) const {
-    int64_t offset = loc - kPrefixLen;
+    int64_t offset = loc - prefix_len_;
     if (offset < 0) offset = 0;
     if (offset > static_cast<int64_t>(sql_.size())) offset = static_cast<int64_t>(sql_.size());
     return ErrorAt(where_.Advance(sql_, static_cast<size_t>(offset)), message);
@@ -407,8 +344,10 @@ class Compiler {
 
   std::string_view sql_;
   std::string text_;
+  int64_t prefix_len_ = kPrefixLen;
   const Resolver& resolver_;
   Location where_;
+  const NodeHook* hook_ = nullptr;
   std::vector<Scope> scopes_;
 };
 
@@ -544,6 +483,10 @@ absl::StatusOr<ExprPtr> Compiler::Compile(const element& node, int64_t parent_lo
   if (!Unwrap(node, &type, &body)) return Error(parent_loc, "unsupported expression");
   int64_t loc = GetInt(body, "location", -1);
   if (loc < 0) loc = parent_loc;
+  if (hook_ != nullptr) {
+    SV_SQL_ASSIGN_OR_RETURN(ExprPtr hooked, (*hook_)(ExprNode{node, loc}));
+    if (hooked != nullptr) return hooked;
+  }
   if (type == "A_Const") return CompileConst(body, loc);
   if (type == "ColumnRef") return CompileColumnRef(body, loc);
   if (type == "A_Indirection") return CompileIndirection(body, loc);
@@ -720,7 +663,7 @@ absl::StatusOr<Binding> Compiler::Resolve(const std::vector<std::string>& parts,
   }
   NameRef ref;
   ref.parts = parts;
-  ref.offset = static_cast<size_t>(loc > kPrefixLen ? loc - kPrefixLen : 0);
+  ref.offset = static_cast<size_t>(loc > prefix_len_ ? loc - prefix_len_ : 0);
   absl::StatusOr<Binding> b = resolver_(ref);
   if (!b.ok()) return Error(loc, MessageOf(b.status()));
   return b;
@@ -1289,6 +1232,19 @@ absl::StatusOr<ExprPtr> Compile(std::string_view sql, const Resolver& resolver,
                                 const Location& where) {
   Compiler compiler(sql, resolver, where);
   return compiler.Run();
+}
+
+ExprPtr MakeColumnSlot(int slot) { return internal::MakeRowColumn(slot); }
+
+namespace internal {
+bool LookupCastType(std::string_view name, CastTarget* target) { return LookupType(name, target); }
+}  // namespace internal
+
+absl::StatusOr<ExprPtr> CompileStatementNode(std::string_view statement, const ExprNode& node,
+                                             const Resolver& resolver, const Location& where,
+                                             const NodeHook* hook) {
+  Compiler compiler(statement, resolver, where, hook);
+  return compiler.CompileNode(node.node, node.offset);
 }
 
 }  // namespace sv::sql

@@ -101,6 +101,10 @@ using ExprPtr = std::unique_ptr<Expr>;
 absl::StatusOr<ExprPtr> Compile(std::string_view sql, const Resolver& resolver,
                                 const Location& where);
 
+// An expression reading column `slot` of EvalContext::row (NULL when there is no row): what a
+// NodeHook returns for a node it computes itself (an aggregate, a GROUP BY expression).
+ExprPtr MakeColumnSlot(int slot);
+
 // Evaluates an expression that references nothing (constants, defaults).
 absl::StatusOr<Value> EvalConstant(const Expr& expr);
 

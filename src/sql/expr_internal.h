@@ -72,6 +72,8 @@ absl::Status CompareValues(std::string_view what, const Value& a, const Value& b
 // Explicit SQL cast targets.
 enum class CastTarget { kText, kInt, kReal, kBool, kTime, kDate, kInterval };
 std::string_view CastTargetName(CastTarget target);
+// A type name as PostgreSQL folds it ("int4", "float8", "timestamp", …) → cast target.
+bool LookupCastType(std::string_view name, CastTarget* target);
 // Casts a non-NULL value in place; `scale` >= 0 rounds reals to that many decimal digits
 // (numeric(p, s)).
 absl::Status CastValue(CastTarget target, int scale, Value* value);

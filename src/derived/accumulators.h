@@ -1,0 +1,31 @@
+#pragma once
+// Per-group aggregate state that takes retractions as well as insertions, so a row leaving a
+// group (deleted, or moved to another group by an update) is undone exactly: counts and sums
+// subtract; min, max, DISTINCT and percentiles keep the group's values ordered.
+
+#include <cstdint>
+#include <memory>
+
+#include "common/value.h"
+#include "projection/projection.h"
+
+namespace sv::derived {
+
+class Accumulator {
+ public:
+  virtual ~Accumulator() = default;
+  // sign +1 adds one input row's argument value, -1 removes one added before. count(*) gets
+  // NULL values (it counts rows).
+  virtual void Add(int sign, const Value& value) = 0;
+  virtual Value Result() const = 0;
+};
+
+std::unique_ptr<Accumulator> NewAccumulator(const projection::AggregatePlan& plan);
+
+// Total order for grouping and ordered state: NULL first, then by value (numbers across int
+// and real), values of different types by type.
+struct ValueLess {
+  bool operator()(const Value& a, const Value& b) const;
+};
+
+}  // namespace sv::derived

@@ -1,0 +1,372 @@
+#include "derived/maintainer.h"
+
+#include <optional>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/node_hash_map.h"
+#include "common/log.h"
+#include "common/status_macros.h"
+#include "derived/accumulators.h"
+#include "sql/expr.h"
+
+namespace sv::derived {
+
+namespace {
+
+struct Group {
+  Row values;  // GROUP BY values
+  int64_t rows = 0;
+  std::vector<std::unique_ptr<Accumulator>> accumulators;
+  std::optional<Row> emitted;  // what the store holds
+  bool dirty = false;
+};
+
+// A non-aggregate view's row and how many input tuples produce it.
+struct PlainRow {
+  int64_t count = 0;
+  Row row;
+  std::optional<Row> emitted;
+  bool dirty = false;
+};
+
+// One side of a join: its rows by join key, then by their own key.
+using SideIndex = absl::flat_hash_map<std::string, absl::flat_hash_map<std::string, Row>>;
+
+}  // namespace
+
+struct Maintainer::State {
+  int view = 0;
+  const projection::ViewPlan* plan = nullptr;
+  const projection::DerivedPlan* derived = nullptr;
+  size_t left_width = 0;
+  size_t right_width = 0;
+  std::vector<int> side_keys[2];  // key columns of each input view
+  SideIndex sides[2];
+  absl::node_hash_map<std::string, Group> groups;
+  absl::node_hash_map<std::string, PlainRow> plain;
+  std::vector<std::string> dirty;
+  std::string key_buf;
+  Row tuple;
+  Row scratch;
+};
+
+Maintainer::Maintainer(const projection::Catalog* catalog) : catalog_(catalog) {
+  const size_t n = catalog->views.size();
+  states_.resize(n);
+  consumers_.resize(n);
+  for (size_t v = 0; v < n; ++v) {
+    const projection::ViewPlan& plan = catalog->views[v];
+    if (plan.derived == nullptr || !plan.derived->refresh.empty()) continue;
+    auto st = std::make_unique<State>();
+    st->view = static_cast<int>(v);
+    st->plan = &plan;
+    st->derived = plan.derived.get();
+    const std::vector<int>& inputs = plan.derived->inputs;
+    for (size_t side = 0; side < inputs.size(); ++side) {
+      const projection::ViewPlan& in = catalog->views[inputs[side]];
+      (side == 0 ? st->left_width : st->right_width) = in.columns.size();
+      st->side_keys[side] = in.key;
+      consumers_[inputs[side]].push_back({static_cast<int>(v), static_cast<int>(side)});
+    }
+    states_[v] = std::move(st);
+  }
+}
+
+Maintainer::~Maintainer() = default;
+
+bool Maintainer::Reads(int view) const {
+  return view >= 0 && view < static_cast<int>(consumers_.size()) && !consumers_[view].empty();
+}
+
+bool Maintainer::empty() const {
+  for (const auto& st : states_) {
+    if (st != nullptr) return false;
+  }
+  return true;
+}
+
+Maintainer::State* Maintainer::StateOf(int view) const {
+  return view >= 0 && view < static_cast<int>(states_.size()) ? states_[view].get() : nullptr;
+}
+
+void Maintainer::OnChange(int view, const Row* old_row, const Row* new_row) {
+  if (!Reads(view)) return;
+  for (const auto& [derived, side] : consumers_[view]) Feed(derived, side, old_row, new_row);
+}
+
+namespace {
+
+// Evaluates to a value, or NULL (counted) when the expression fails on this row.
+Value EvalOr(const sql::Expr& expr, sql::EvalContext& ctx, int64_t* errors) {
+  Value out;
+  absl::Status s = expr.Eval(ctx, &out);
+  if (!s.ok()) {
+    if ((*errors)++ == 0)
+      LogJson("warn", "derived view expression failed", {{"error", s.ToString()}});
+    return Value::Null();
+  }
+  return out;
+}
+
+bool IsTrue(const sql::Expr& expr, sql::EvalContext& ctx, int64_t* errors) {
+  const Value v = EvalOr(expr, ctx, errors);
+  return v.type() == Type::kBool && v.as_bool();
+}
+
+}  // namespace
+
+void Maintainer::Feed(int view, int side, const Row* old_row, const Row* new_row) {
+  State& st = *states_[view];
+  const projection::DerivedPlan& d = *st.derived;
+  if (d.inputs.size() == 1) {
+    if (old_row != nullptr) Contribute(st, -1, *old_row);
+    if (new_row != nullptr) Contribute(st, +1, *new_row);
+    return;
+  }
+  // Join: this side's join key (nullopt when a part is NULL: such a row matches nothing).
+  auto join_key = [&](const Row& row) -> std::optional<std::string> {
+    sql::EvalContext ctx;
+    ctx.row = &row;
+    Row values;
+    for (const sql::ExprPtr& e : side == 0 ? d.left_keys : d.right_keys) {
+      values.push_back(EvalOr(*e, ctx, &errors_));
+      if (values.back().is_null()) return std::nullopt;
+      // 1 and 1.0 join: keys compare as numbers.
+      if (values.back().type() == Type::kInt) values.back() = Value::Real(values.back().as_int());
+    }
+    std::string key;
+    EncodeKey(values.data(), values.size(), &key);
+    return key;
+  };
+  auto row_key = [&](const Row& row) {
+    Row values;
+    for (int k : st.side_keys[side]) values.push_back(row[k]);
+    std::string key;
+    EncodeKey(values.data(), values.size(), &key);
+    return key;
+  };
+  auto joined = [&](const Row* left, const Row* right) -> const Row& {
+    st.tuple.clear();
+    if (left != nullptr) {
+      st.tuple.insert(st.tuple.end(), left->begin(), left->end());
+    } else {
+      st.tuple.resize(st.left_width);
+    }
+    if (right != nullptr) {
+      st.tuple.insert(st.tuple.end(), right->begin(), right->end());
+    } else {
+      st.tuple.resize(st.left_width + st.right_width);
+    }
+    return st.tuple;
+  };
+  static const absl::flat_hash_map<std::string, Row> kNone;
+  auto bucket = [&](int s, const std::optional<std::string>& key) -> const auto& {
+    if (!key) return kNone;
+    auto it = st.sides[s].find(*key);
+    return it == st.sides[s].end() ? kNone : it->second;
+  };
+  const int other = 1 - side;
+  if (old_row != nullptr) {
+    const std::optional<std::string> key = join_key(*old_row);
+    if (key) {
+      auto it = st.sides[side].find(*key);
+      if (it != st.sides[side].end()) {
+        it->second.erase(row_key(*old_row));
+        if (it->second.empty()) st.sides[side].erase(it);
+      }
+    }
+    const auto& matches = bucket(other, key);
+    if (side == 0) {
+      for (const auto& [k, r] : matches) Contribute(st, -1, joined(old_row, &r));
+      if (matches.empty() && d.left_join) Contribute(st, -1, joined(old_row, nullptr));
+    } else {
+      for (const auto& [k, l] : matches) Contribute(st, -1, joined(&l, old_row));
+      if (d.left_join && key && bucket(side, key).empty()) {
+        for (const auto& [k, l] : matches) Contribute(st, +1, joined(&l, nullptr));
+      }
+    }
+  }
+  if (new_row != nullptr) {
+    const std::optional<std::string> key = join_key(*new_row);
+    const auto& matches = bucket(other, key);
+    if (side == 0) {
+      for (const auto& [k, r] : matches) Contribute(st, +1, joined(new_row, &r));
+      if (matches.empty() && d.left_join) Contribute(st, +1, joined(new_row, nullptr));
+    } else {
+      if (d.left_join && key && bucket(side, key).empty()) {
+        for (const auto& [k, l] : matches) Contribute(st, -1, joined(&l, nullptr));
+      }
+      for (const auto& [k, l] : matches) Contribute(st, +1, joined(&l, new_row));
+    }
+    if (key) st.sides[side][*key][row_key(*new_row)] = *new_row;
+  }
+}
+
+void Maintainer::Contribute(State& st, int sign, const Row& tuple) {
+  const projection::DerivedPlan& d = *st.derived;
+  sql::EvalContext ctx;
+  ctx.row = &tuple;
+  if (d.where != nullptr && !IsTrue(*d.where, ctx, &errors_)) return;
+  if (d.aggregate) {
+    st.scratch.clear();
+    for (const sql::ExprPtr& g : d.group_by) st.scratch.push_back(EvalOr(*g, ctx, &errors_));
+    st.key_buf.clear();
+    EncodeKey(st.scratch.data(), st.scratch.size(), &st.key_buf);
+    auto [it, created] = st.groups.try_emplace(st.key_buf);
+    Group& group = it->second;
+    if (created) {
+      group.values = st.scratch;
+      for (const projection::AggregatePlan& a : d.aggregates) {
+        group.accumulators.push_back(NewAccumulator(a));
+      }
+    }
+    group.rows += sign;
+    for (size_t i = 0; i < d.aggregates.size(); ++i) {
+      const projection::AggregatePlan& a = d.aggregates[i];
+      if (a.filter != nullptr && !IsTrue(*a.filter, ctx, &errors_)) continue;
+      group.accumulators[i]->Add(sign, a.arg != nullptr ? EvalOr(*a.arg, ctx, &errors_) : Value());
+    }
+    if (!group.dirty) {
+      group.dirty = true;
+      st.dirty.push_back(st.key_buf);
+    }
+    return;
+  }
+  st.scratch.clear();
+  for (const sql::ExprPtr& e : d.outputs) st.scratch.push_back(EvalOr(*e, ctx, &errors_));
+  Row key;
+  for (int k : st.plan->key) key.push_back(st.scratch[k]);
+  st.key_buf.clear();
+  EncodeKey(key.data(), key.size(), &st.key_buf);
+  PlainRow& entry = st.plain[st.key_buf];
+  entry.count += sign;
+  // The same key from another tuple (an update arrives as -old +new): the newest row wins.
+  if (sign > 0) entry.row = st.scratch;
+  if (!entry.dirty) {
+    entry.dirty = true;
+    st.dirty.push_back(st.key_buf);
+  }
+}
+
+absl::Status Maintainer::Flush(const Writer& write) {
+  for (auto& owned : states_) {
+    if (owned == nullptr) continue;
+    State& st = *owned;
+    const projection::DerivedPlan& d = *st.derived;
+    std::vector<std::string> dirty;
+    dirty.swap(st.dirty);
+    for (const std::string& key : dirty) {
+      std::optional<Row> now;
+      std::optional<Row>* emitted;
+      if (d.aggregate) {
+        auto it = st.groups.find(key);
+        if (it == st.groups.end()) continue;
+        Group& g = it->second;
+        g.dirty = false;
+        if (g.rows > 0) {
+          Row group_row = g.values;
+          for (const auto& acc : g.accumulators) group_row.push_back(acc->Result());
+          sql::EvalContext ctx;
+          ctx.row = &group_row;
+          Row out;
+          for (const sql::ExprPtr& e : d.outputs) out.push_back(EvalOr(*e, ctx, &errors_));
+          for (size_t c = 0; c < out.size(); ++c) {
+            if (!out[c].is_null()) (void)sql::CoerceTo(st.plan->columns[c].type, &out[c]);
+          }
+          now = std::move(out);
+        }
+        emitted = &g.emitted;
+      } else {
+        auto it = st.plain.find(key);
+        if (it == st.plain.end()) continue;
+        PlainRow& p = it->second;
+        p.dirty = false;
+        if (p.count > 0) {
+          now = p.row;
+          for (size_t c = 0; c < now->size(); ++c) {
+            if (!(*now)[c].is_null()) (void)sql::CoerceTo(st.plan->columns[c].type, &(*now)[c]);
+          }
+        }
+        emitted = &p.emitted;
+      }
+      if (now != *emitted) {
+        const Row* old_row = emitted->has_value() ? &**emitted : nullptr;
+        const Row* new_row = now.has_value() ? &*now : nullptr;
+        if (write) SV_RETURN_IF_ERROR(write(st.view, old_row, new_row));
+        OnChange(st.view, old_row, new_row);  // derived views that read this one
+        *emitted = std::move(now);
+      }
+      if (!emitted->has_value()) {
+        if (d.aggregate) {
+          st.groups.erase(key);
+        } else {
+          st.plain.erase(key);
+        }
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Maintainer::Load(const Scanner& scan, const std::vector<int>& views) {
+  // Which derived views to recompute: the named ones and everything downstream of them.
+  std::vector<bool> reset(states_.size(), views.empty());
+  for (int v : views) {
+    if (StateOf(v) != nullptr) reset[v] = true;
+  }
+  for (size_t v = 0; v < states_.size(); ++v) {
+    if (states_[v] == nullptr || reset[v]) continue;
+    for (int input : states_[v]->derived->inputs) reset[v] = reset[v] || reset[input];
+  }
+  for (size_t v = 0; v < states_.size(); ++v) {
+    if (states_[v] == nullptr || !reset[v]) continue;
+    State& st = *states_[v];
+    st.groups.clear();
+    st.plain.clear();
+    st.dirty.clear();
+    st.sides[0].clear();
+    st.sides[1].clear();
+  }
+  // Feed each reset view from its inputs: stored rows of base views and of derived views that
+  // keep their state; derived inputs being recomputed feed it as they flush.
+  for (size_t v = 0; v < states_.size(); ++v) {
+    if (states_[v] == nullptr || !reset[v]) continue;
+    const std::vector<int>& inputs = states_[v]->derived->inputs;
+    for (size_t side = 0; side < inputs.size(); ++side) {
+      const int input = inputs[side];
+      if (StateOf(input) != nullptr && reset[input]) continue;
+      SV_RETURN_IF_ERROR(scan(input, [&](const Row& row) {
+        Feed(static_cast<int>(v), static_cast<int>(side), nullptr, &row);
+      }));
+    }
+  }
+  // Flush without writing: the outputs are what the store holds; the cascade from recomputed
+  // derived inputs must reach only views being recomputed.
+  std::vector<std::vector<std::pair<int, int>>> saved = consumers_;
+  for (size_t v = 0; v < consumers_.size(); ++v) {
+    auto& list = consumers_[v];
+    std::erase_if(list, [&](const std::pair<int, int>& c) {
+      return !reset[c.first] || StateOf(static_cast<int>(v)) == nullptr || !reset[v];
+    });
+  }
+  absl::Status s = Flush(nullptr);
+  consumers_ = std::move(saved);
+  return s;
+}
+
+void Maintainer::ForEachRow(int view, const std::function<void(const Row&)>& each) const {
+  const State* st = StateOf(view);
+  if (st == nullptr) return;
+  if (st->derived->aggregate) {
+    for (const auto& [k, g] : st->groups) {
+      if (g.emitted) each(*g.emitted);
+    }
+  } else {
+    for (const auto& [k, p] : st->plain) {
+      if (p.emitted) each(*p.emitted);
+    }
+  }
+}
+
+}  // namespace sv::derived

@@ -1,0 +1,70 @@
+#pragma once
+// Keeps every derived view of a catalog equal to its SELECT as the rows of the views it reads
+// change. Every row change is a retraction of the old row and an insertion of the new one:
+// through the join (both sides indexed by join key), the WHERE filter and the group's
+// aggregates. Changed output rows are handed to the caller's writer in the same batch as the
+// upstream change, and flow on into derived views that read them.
+//
+// State lives in memory and is a function of the input views' rows: Load computes it from the
+// store; after a failed batch the engine calls Load again (the store is the truth).
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "common/value.h"
+#include "projection/projection.h"
+
+namespace sv::derived {
+
+class Maintainer {
+ public:
+  explicit Maintainer(const projection::Catalog* catalog);
+  ~Maintainer();
+  Maintainer(const Maintainer&) = delete;
+  Maintainer& operator=(const Maintainer&) = delete;
+
+  // Some incrementally maintained derived view reads `view`.
+  bool Reads(int view) const;
+  bool empty() const;
+
+  // One row change of a view: old (nullptr = inserted) → new (nullptr = deleted).
+  void OnChange(int view, const Row* old_row, const Row* new_row);
+
+  // Computes the rows of derived views whose groups changed since the last Flush, in
+  // dependency order, and calls write(view, old, new) for each row that differs from what the
+  // store holds (old nullptr = insert, new nullptr = delete). A write error stops the flush;
+  // the state is then ahead of the store and must be reloaded.
+  using Writer = std::function<absl::Status(int view, const Row* old_row, const Row* new_row)>;
+  absl::Status Flush(const Writer& write);
+
+  // Recomputes the derived views in `views` (all when empty) and the ones that read them,
+  // from scratch: scan(view, each) must call `each` for every row of an input view. The
+  // computed rows are taken as what the store holds.
+  using Scanner =
+      std::function<absl::Status(int view, const std::function<void(const Row&)>& each)>;
+  absl::Status Load(const Scanner& scan, const std::vector<int>& views = {});
+
+  // The rows of a derived view as computed (any order).
+  void ForEachRow(int view, const std::function<void(const Row&)>& each) const;
+
+  // Expression errors met while maintaining (an argument that failed to evaluate reads as NULL).
+  int64_t errors() const { return errors_; }
+
+ private:
+  struct State;
+  State* StateOf(int view) const;
+  void Feed(int view, int side, const Row* old_row, const Row* new_row);
+  void Contribute(State& st, int sign, const Row& tuple);
+
+  const projection::Catalog* catalog_;
+  std::vector<std::unique_ptr<State>> states_;  // by view; null for non-derived views
+  // consumers_[view]: (derived view, side) pairs that read it.
+  std::vector<std::vector<std::pair<int, int>>> consumers_;
+  int64_t errors_ = 0;
+};
+
+}  // namespace sv::derived
