@@ -65,7 +65,17 @@ absl::Status Engine::Init() {
   if (!options_.store_path.empty()) so.path = options_.store_path;
   SV_ASSIGN_OR_RETURN(store_, store::OpenStore(so, store::StoreRole::kEngine));
   SV_RETURN_IF_ERROR(store_->Init());
+  for (const projection::ViewPlan& view : catalog_->views) {
+    if (view.derived != nullptr && config_.store.shared_by_partition) {
+      // Each engine of the group sees only its partitions; a group spans them all.
+      return absl::FailedPreconditionError(
+          absl::StrCat("derived view ", view.name,
+                       " needs one engine per store; store.shared_by_partition splits the inputs"));
+    }
+  }
   SV_RETURN_IF_ERROR(PrepareViews());
+  derived_ = std::make_unique<derived::Maintainer>(catalog_.get());
+  SV_RETURN_IF_ERROR(LoadDerived());
   SV_RETURN_IF_ERROR(StartSources());
   if (options_.monitor != nullptr) {
     SV_ASSIGN_OR_RETURN(auto counters, store_->GetCounters());
@@ -94,6 +104,15 @@ void Engine::PublishProgress() {
     out.push_back(std::move(p));
   }
   options_.monitor->PublishSources(std::move(out));
+}
+
+absl::Status Engine::LoadDerived() {
+  if (derived_ == nullptr || derived_->empty()) return absl::OkStatus();
+  SV_RETURN_IF_ERROR(derived_->Load([this](int view, const std::function<void(const Row&)>& each) {
+    return store_->ScanTable(tables_[view], each);
+  }));
+  derived_stale_ = false;
+  return absl::OkStatus();
 }
 
 absl::Status Engine::PrepareViews() {
@@ -193,6 +212,14 @@ absl::Status Engine::CommitInHand() {
 absl::Status Engine::StartSources() {
   rows_ = std::make_unique<CachedRowSet>(store_.get(), tables_,
                                          static_cast<size_t>(config_.engine.cache_rows));
+  if (derived_ != nullptr && !derived_->empty()) {
+    std::vector<bool> watched(catalog_->views.size());
+    for (size_t v = 0; v < watched.size(); ++v) watched[v] = derived_->Reads(static_cast<int>(v));
+    rows_->set_listener(std::move(watched),
+                        [this](int view, const Row* old_row, const Row* new_row) {
+                          derived_->OnChange(view, old_row, new_row);
+                        });
+  }
   sources_.clear();
   int logs = 0;
   for (const auto& plan : catalog_->sources) logs += plan.config.kind == "log" ? 1 : 0;
@@ -247,6 +274,16 @@ absl::Status Engine::StartSources() {
 absl::Status Engine::Commit() {
   auto batch = store_->BeginBatch();
   absl::Status s = rows_->Flush(batch.get());
+  if (s.ok() && derived_ != nullptr && !derived_->empty()) {
+    // Derived rows commit with the upstream rows they follow from.
+    s = derived_->Flush([&](int view, const Row* old_row, const Row* new_row) -> absl::Status {
+      const store::TableSpec& table = tables_[view];
+      if (new_row != nullptr) return batch->Upsert(table, *new_row);
+      Row key;
+      for (int k : table.key) key.push_back((*old_row)[k]);
+      return batch->Delete(table, key);
+    });
+  }
   for (SourceState& st : sources_) {
     if (!s.ok()) break;
     st.processor->MaterializeCounters();
@@ -290,12 +327,14 @@ absl::Status Engine::Commit() {
     PublishProgress();
     return absl::OkStatus();
   }
+  derived_stale_ = true;
   return s;
 }
 
 absl::Status Engine::Recover(const absl::Status& failure) {
   // The store holds none of the failed batch: forget what we believed, resume from the store.
   rows_->Reset();
+  derived_stale_ = true;  // reloaded before the next batch (the store may be down now)
   absl::Status restart = StartSources();
   if (!restart.ok()) {
     return absl::Status(failure.code(), absl::StrCat(failure.message(), "; ", restart.message()));
@@ -345,6 +384,7 @@ absl::Status Engine::RunOnce(bool* idle) {
 
 absl::Status Engine::RunOnceOrFail(bool* idle) {
   *idle = true;
+  if (derived_stale_) SV_RETURN_IF_ERROR(LoadDerived());
   // Group commit: keep taking what arrives until the batch is full or its first event has
   // waited commit_delay_ms. A commit writes every page it dirtied once, so a few milliseconds
   // of grouping cut the pages written per event several times over at a bounded latency cost.

@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "config/config.h"
+#include "derived/maintainer.h"
 #include "engine/monitor.h"
 #include "engine/processor.h"
 #include "engine/row_sets.h"
@@ -91,6 +92,14 @@ class Engine {
     int64_t pending_event_time_us = 0;   // ... of the last record of the uncommitted batch
   };
 
+  // A view version built by a rebuild, activated with the others in one transaction.
+  struct BuiltVersion {
+    int view;
+    int64_t version;
+    store::TableSpec table;
+    std::string old_table;
+  };
+
   Engine(const config::Config& config, const EngineOptions& options);
   absl::Status Init();
   absl::Status PrepareViews();
@@ -116,6 +125,15 @@ class Engine {
   void RecordLatency(int64_t now_us);
   // Tells the monitor (if any) where each source stands.
   void PublishProgress();
+  // Computes the derived views' state from the stored rows of the views they read.
+  absl::Status LoadDerived();
+  // Builds new versions of the wanted derived views whose inputs are ready (not wanted, or
+  // built: `fresh` holds their new tables), from scratch, and appends them to `built`; each
+  // one built is cleared from `wanted`.
+  absl::Status BuildDerivedVersions(std::vector<bool>* wanted,
+                                    std::map<int, store::TableSpec>* fresh,
+                                    const std::vector<store::ViewVersion>& versions,
+                                    std::vector<BuiltVersion>* built);
 
   // Constant after Open.
   config::Config config_;
@@ -126,6 +144,8 @@ class Engine {
   std::vector<store::TableSpec> tables_;  // active physical table per view
   std::vector<int64_t> versions_;         // active version per view
   std::unique_ptr<CachedRowSet> rows_;
+  std::unique_ptr<derived::Maintainer> derived_;
+  bool derived_stale_ = false;  // a failed batch left the derived state ahead of the store
   std::vector<SourceState> sources_;
   std::vector<int64_t> pending_latency_;  // log times of the uncommitted batch's records
   LatencySample latency_;

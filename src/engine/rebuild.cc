@@ -93,6 +93,17 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
     if (v < 0) return absl::NotFoundError(absl::StrCat("no view named '", name, "'"));
     wanted[v] = true;
   }
+  // A derived view is rebuilt with what it reads (derived views follow their inputs).
+  for (size_t v = 0; v < catalog_->views.size(); ++v) {
+    const auto& d = catalog_->views[v].derived;
+    if (d == nullptr) continue;
+    for (int input : d->inputs) wanted[v] = wanted[v] || wanted[input];
+  }
+  std::vector<bool> derived_wanted(catalog_->views.size(), false);
+  for (size_t v = 0; v < catalog_->views.size(); ++v) {
+    derived_wanted[v] = wanted[v] && catalog_->views[v].derived != nullptr;
+  }
+  std::map<int, store::TableSpec> fresh;  // built, not yet active: what derived views read
   SV_ASSIGN_OR_RETURN(std::vector<store::ViewVersion> versions, store_->ListViewVersions());
 
   for (size_t s = 0; s < catalog_->sources.size(); ++s) {
@@ -184,12 +195,7 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
 
     // New physical versions of the wanted views, filled in key order; sorting the next view
     // overlaps with writing the current one.
-    struct Built {
-      int view;
-      int64_t version;
-      store::TableSpec table;
-      std::string old_table;
-    };
+    using Built = BuiltVersion;
     std::vector<Built> built;
     std::vector<int> to_build;
     for (int v : source.views) {
@@ -269,8 +275,10 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
       for (Worker& w : workers) {
         MemoryRowSet::Rows().swap(w.rows->rows(v));
       }
+      fresh[b.view] = b.table;
       built.push_back(std::move(b));
     }
+    SV_RETURN_IF_ERROR(BuildDerivedVersions(&derived_wanted, &fresh, versions, &built));
 
     // The swap: new versions, and for a full rebuild the source's gate state and position,
     // in one transaction.
@@ -322,9 +330,87 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
                              Seconds(drop_started)));
     stats.write_seconds += Seconds(write_started);
   }
+  // Derived views whose inputs were not rebuilt (their own definition changed).
+  if (std::find(derived_wanted.begin(), derived_wanted.end(), true) != derived_wanted.end()) {
+    std::vector<BuiltVersion> built;
+    SV_RETURN_IF_ERROR(BuildDerivedVersions(&derived_wanted, &fresh, versions, &built));
+    auto batch = store_->BeginBatch();
+    for (const BuiltVersion& b : built) {
+      SV_RETURN_IF_ERROR(
+          batch->ActivateVersion(catalog_->views[b.view].name, b.version, b.table.name));
+    }
+    SV_RETURN_IF_ERROR(batch->Commit());
+    for (const BuiltVersion& b : built) {
+      if (!b.old_table.empty() && b.old_table != b.table.name) {
+        SV_RETURN_IF_ERROR(store_->DropTable(b.old_table));
+      }
+      tables_[b.view] = b.table;
+      versions_[b.view] = b.version;
+    }
+  }
   stats.total_seconds = Seconds(started);
   if (rows_ != nullptr) SV_RETURN_IF_ERROR(StartSources());
+  if (derived_ != nullptr) SV_RETURN_IF_ERROR(LoadDerived());
   return stats;
+}
+
+absl::Status Engine::BuildDerivedVersions(std::vector<bool>* wanted,
+                                          std::map<int, store::TableSpec>* fresh,
+                                          const std::vector<store::ViewVersion>& versions,
+                                          std::vector<BuiltVersion>* built) {
+  std::vector<int> ready;
+  for (size_t v = 0; v < catalog_->views.size(); ++v) {
+    if (!(*wanted)[v]) continue;
+    bool inputs_ready = true;
+    for (int input : catalog_->views[v].derived->inputs) {
+      // An input still to be rebuilt (by a later source's replay) is not ready; one rebuilt
+      // above or by an earlier derived view in this pass is.
+      inputs_ready &= !(*wanted)[input] || fresh->count(input) > 0 ||
+                      std::find(ready.begin(), ready.end(), input) != ready.end();
+    }
+    if (inputs_ready) ready.push_back(static_cast<int>(v));
+  }
+  if (ready.empty()) return absl::OkStatus();
+  // Every ready view computed from scratch over the new tables of what was rebuilt and the
+  // live tables of the rest.
+  derived::Maintainer compute(catalog_.get());
+  SV_RETURN_IF_ERROR(compute.Load(
+      [&](int view, const std::function<void(const Row&)>& each) {
+        auto it = fresh->find(view);
+        return store_->ScanTable(it != fresh->end() ? it->second : tables_[view], each);
+      },
+      ready));
+  for (int v : ready) {
+    const projection::ViewPlan& view = catalog_->views[v];
+    int64_t max_version = 0;
+    for (const auto& vv : versions) {
+      if (vv.view == view.name) max_version = std::max(max_version, vv.version);
+    }
+    BuiltVersion b{v, std::max(max_version, versions_[v]) + 1, {}, tables_[v].name};
+    b.table = TableFor(view, b.version);
+    SV_RETURN_IF_ERROR(store_->CreateTable(b.table));
+    SV_RETURN_IF_ERROR(store_->RecordViewVersion(
+        {view.name, b.version, b.table.name, view.definition_hash, false}));
+    std::vector<std::pair<std::string, Row>> rows;
+    compute.ForEachRow(v, [&](const Row& row) {
+      Row key;
+      for (int k : view.key) key.push_back(row[k]);
+      std::string encoded;
+      EncodeKey(key.data(), key.size(), &encoded);
+      rows.emplace_back(std::move(encoded), row);
+    });
+    std::sort(rows.begin(), rows.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    size_t next = 0;
+    SV_RETURN_IF_ERROR(store_->BulkInsert(b.table, [&]() -> const Row* {
+      return next < rows.size() ? &rows[next++].second : nullptr;
+    }));
+    Progress(absl::StrFormat("rebuild %s: %zu derived rows written", b.table.name, rows.size()));
+    (*fresh)[v] = b.table;
+    (*wanted)[v] = false;
+    built->push_back(std::move(b));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace sv::engine

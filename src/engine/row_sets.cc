@@ -45,6 +45,9 @@ void CachedRowSet::Put(int view, const std::string& key, Row row) {
     e.key.clear();
     for (int k : spec.key) e.key.push_back(row[k]);
   }
+  if (view < static_cast<int>(watched_.size()) && watched_[view]) {
+    listener_(view, e.row ? &*e.row : nullptr, &row);
+  }
   e.row = std::move(row);
   if (!e.dirty) {
     e.dirty = true;
@@ -55,6 +58,9 @@ void CachedRowSet::Put(int view, const std::string& key, Row row) {
 void CachedRowSet::Erase(int view, const std::string& key) {
   bool created;
   Entry& e = Slot(view, key, &created);
+  if (e.row && view < static_cast<int>(watched_.size()) && watched_[view]) {
+    listener_(view, &*e.row, nullptr);
+  }
   e.row.reset();
   if (!e.dirty) {
     e.dirty = true;

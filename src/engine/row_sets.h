@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -40,6 +41,13 @@ class CachedRowSet : public projection::RowSet {
   void Reset();
   const store::TableSpec& table(int view) const { return tables_[view]; }
   void set_table(int view, store::TableSpec table) { tables_[view] = std::move(table); }
+  // Told of every Put/Erase of the views for which `watched(view)` holds, with the row before
+  // (nullptr: none) and after (nullptr: erased): how derived views see their inputs change.
+  using ChangeListener = std::function<void(int view, const Row* old_row, const Row* new_row)>;
+  void set_listener(std::vector<bool> watched, ChangeListener listener) {
+    watched_ = std::move(watched);
+    listener_ = std::move(listener);
+  }
 
  private:
   struct Entry {
@@ -62,6 +70,8 @@ class CachedRowSet : public projection::RowSet {
   std::vector<Rows> views_;
   std::vector<Rows> previous_;
   std::vector<std::pair<int, std::string>> dirty_;
+  std::vector<bool> watched_;
+  ChangeListener listener_;
 };
 
 // One encoded row (common/value.h) in exactly the bytes it needs: 16 bytes in a map slot where
