@@ -89,6 +89,15 @@ void AppendFingerprint(const element& e, std::string* out) {
   }
 }
 
+// Where `keyword` (lower case) last starts at or before `offset`: a clause's position when the
+// parse tree only locates what follows it.
+int64_t KeywordBefore(const std::string& text, int64_t offset, std::string_view keyword) {
+  const std::string lower =
+      Lower(text.substr(0, static_cast<size_t>(std::max<int64_t>(offset, 0))));
+  const size_t at = lower.rfind(keyword);
+  return at == std::string::npos ? offset : static_cast<int64_t>(at);
+}
+
 // Arithmetic result types as PostgreSQL has them for our types.
 std::optional<Type> ArithType(std::string_view op, Type l, Type r) {
   if (l == Type::kNull) return r;
@@ -228,24 +237,27 @@ absl::Status SelectStatement::Read() {
   }
   struct Clause {
     std::string_view key;
+    std::string_view keyword;
     std::string_view name;
   };
   static constexpr Clause kClauses[] = {
-      {"havingClause", "HAVING clause"},
-      {"windowClause", "WINDOW clause"},
-      {"sortClause", "ORDER BY clause (a view's order is chosen per request)"},
-      {"limitCount", "LIMIT clause"},
-      {"limitOffset", "OFFSET clause"},
-      {"distinctClause", "SELECT DISTINCT (write GROUP BY)"},
-      {"withClause", "WITH clause"},
-      {"intoClause", "INTO clause"},
-      {"lockingClause", "FOR UPDATE/SHARE clause"},
-      {"valuesLists", "VALUES list"},
+      {"havingClause", "having", "HAVING clause"},
+      {"windowClause", "window", "WINDOW clause"},
+      {"sortClause", "order", "ORDER BY clause (a view's order is chosen per request)"},
+      {"limitCount", "limit", "LIMIT clause"},
+      {"limitOffset", "offset", "OFFSET clause"},
+      {"distinctClause", "distinct", "SELECT DISTINCT (write GROUP BY)"},
+      {"withClause", "with", "WITH clause"},
+      {"intoClause", "into", "INTO clause"},
+      {"lockingClause", "for", "FOR UPDATE/SHARE clause"},
+      {"valuesLists", "values", "VALUES list"},
   };
   for (const Clause& clause : kClauses) {
     element e;
     if (!Get(select, clause.key, &e)) continue;
-    return Error(FindLocation(e), Cat("unsupported ", clause.name));
+    int64_t at = FindLocation(e);
+    if (at < 0) at = static_cast<int64_t>(text_.size());
+    return Error(KeywordBefore(text_, at, clause.keyword), Cat("unsupported ", clause.name));
   }
   // FROM: one relation, or one join of two.
   std::vector<element> from = GetList(select, "fromClause");
@@ -263,10 +275,10 @@ absl::Status SelectStatement::Read() {
                    "and build further joins on it");
     }
     if (t != "RangeVar") {
-      return Error(FindLocation(e), t == "RangeSubselect"
-                                        ? "unsupported subquery in FROM; declare it as its own "
-                                          "derived view and select from that"
-                                        : "unsupported FROM item");
+      return Error(KeywordBefore(text_, FindLocation(e), "("),
+                   t == "RangeSubselect" ? "unsupported subquery in FROM; declare it as its own "
+                                           "derived view and select from that"
+                                         : "unsupported FROM item");
     }
     out->offset = GetInt(body, "location", 0);
     if (Has(body, "schemaname")) {
