@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_format.h"
 #include "gen/orders_generator.h"
+#include "gen/shipments_generator.h"
 
 namespace sv::gen {
 
@@ -62,6 +63,29 @@ int RunGenCommand(int argc, char** argv) {
   orders->add_option("--out", out_path, "Output file, or - for stdout")->capture_default_str();
   orders->add_flag("--quiet,-q", quiet, "No summary on stderr");
 
+  ShipmentsWorkload sw;
+  CLI::App* shipments = app.add_subcommand(
+      "shipments", "Transport shipments (seed 000): lifecycle, consignments, carrier changes.");
+  shipments->add_option("--shipments", sw.shipments, "Number of shipments (about 6 events each)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  shipments->add_option("--seed", sw.seed, "Seed: the same seed gives the same bytes")
+      ->capture_default_str();
+  shipments->add_option("--orgs", sw.orgs, "Organizations")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  shipments->add_option("--carriers", sw.carriers, "Carriers")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  shipments->add_option("--dup-rate", sw.dup_rate, "Share of event lines repeated")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  shipments->add_option("--reorder-rate", sw.reorder_rate, "Share of event lines swapped")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  shipments->add_option("--out", out_path, "Output file, or - for stdout")->capture_default_str();
+  shipments->add_flag("--quiet,-q", quiet, "No summary on stderr");
+
   try {
     app.parse(static_cast<int>(args.size()), args.data());
   } catch (const CLI::ParseError& e) {
@@ -70,9 +94,20 @@ int RunGenCommand(int argc, char** argv) {
 
   const auto started = std::chrono::steady_clock::now();
   OrdersStats stats;
+  ShipmentsStats shipment_stats;
+  const bool is_shipments = shipments->parsed();
+  auto generate = [&](std::ostream& out) {
+    if (!is_shipments) return GenerateOrders(w, out, &stats);
+    absl::Status s = GenerateShipments(sw, out, &shipment_stats);
+    stats.lines = shipment_stats.lines;
+    stats.events = shipment_stats.events;
+    stats.duplicates = shipment_stats.duplicates;
+    stats.reordered = shipment_stats.reordered;
+    return s;
+  };
   absl::Status status;
   if (out_path == "-") {
-    status = GenerateOrders(w, std::cout, &stats);
+    status = generate(std::cout);
     std::cout.flush();
     if (status.ok() && !std::cout) status = absl::DataLossError("writing to stdout failed");
   } else {
@@ -81,7 +116,7 @@ int RunGenCommand(int argc, char** argv) {
       std::cerr << "streamview gen: cannot open " << out_path << " for writing\n";
       return 1;
     }
-    status = GenerateOrders(w, file, &stats);
+    status = generate(file);
     file.close();
     if (status.ok() && !file) status = absl::DataLossError("closing " + out_path + " failed");
   }
