@@ -1,6 +1,7 @@
 #include "derived/accumulators.h"
 
 #include <cmath>
+#include <cstring>
 #include <ext/pb_ds/assoc_container.hpp>
 #include <ext/pb_ds/tree_policy.hpp>
 #include <map>
@@ -11,73 +12,39 @@ namespace {
 
 using Kind = projection::AggregatePlan::Kind;
 
-// Numbers, intervals and booleans as one sum: exact for integers, compensated (Neumaier) for
-// reals so that adding and retracting the same values returns close to where it started.
-class SumState {
- public:
-  void Add(int sign, const Value& v) {
-    count_ += sign;
-    if (v.type() == Type::kReal) {
-      const double x = sign * v.as_real();
-      const double t = real_ + x;
-      compensation_ += std::fabs(real_) >= std::fabs(x) ? (real_ - t) + x : (x - t) + real_;
-      real_ = t;
-      reals_ += sign;
-      if (reals_ == 0) real_ = compensation_ = 0;  // nothing left: no drift either
-    } else {
-      int_ += sign * v.as_int();
-    }
-  }
-  int64_t count() const { return count_; }
-  double AsReal() const {
-    return static_cast<double>(int_) + (reals_ != 0 ? real_ + compensation_ : 0.0);
-  }
-  int64_t AsInt() const { return int_ + (reals_ != 0 ? std::llround(real_ + compensation_) : 0); }
+// A sum over slots {count, integer sum, real sum, compensation}: exact for integers,
+// compensated (Neumaier) for reals so that adding and retracting the same values returns close
+// to where it started (and exactly to zero when the group empties).
+double RealAt(const int64_t* slot) {
+  double d;
+  std::memcpy(&d, slot, sizeof(d));
+  return d;
+}
+void SetReal(int64_t* slot, double d) { std::memcpy(slot, &d, sizeof(d)); }
 
- private:
-  int64_t count_ = 0;
-  int64_t int_ = 0;
-  int64_t reals_ = 0;  // real values currently in the sum (resets drift when none are left)
-  double real_ = 0;
-  double compensation_ = 0;
-};
-
-class CountAccumulator : public Accumulator {
- public:
-  explicit CountAccumulator(bool star) : star_(star) {}
-  void Add(int sign, const Value& value) override {
-    if (star_ || !value.is_null()) n_ += sign;
+void SumAdd(int64_t* slots, int sign, const Value& v) {
+  slots[0] += sign;
+  if (slots[0] == 0) {
+    slots[1] = 0;
+    SetReal(&slots[2], 0);
+    SetReal(&slots[3], 0);
+    return;
   }
-  Value Result() const override { return Value::Int(n_); }
-
- private:
-  bool star_;
-  int64_t n_ = 0;
-};
-
-class SumAccumulator : public Accumulator {
- public:
-  SumAccumulator(bool average, Type result) : average_(average), result_(result) {}
-  void Add(int sign, const Value& value) override {
-    if (!value.is_null()) sum_.Add(sign, value);
+  if (v.type() == Type::kReal) {
+    const double x = sign * v.as_real();
+    const double sum = RealAt(&slots[2]);
+    const double t = sum + x;
+    const double c = std::fabs(sum) >= std::fabs(x) ? (sum - t) + x : (x - t) + sum;
+    SetReal(&slots[2], t);
+    SetReal(&slots[3], RealAt(&slots[3]) + c);
+  } else {
+    slots[1] += sign * v.as_int();
   }
-  Value Result() const override {
-    if (sum_.count() <= 0) return Value::Null();
-    if (average_) {
-      const double avg = sum_.AsReal() / static_cast<double>(sum_.count());
-      if (result_ == Type::kInterval) return Value::Interval(std::llround(avg));
-      return Value::Real(avg);
-    }
-    if (result_ == Type::kReal) return Value::Real(sum_.AsReal());
-    if (result_ == Type::kInterval) return Value::Interval(sum_.AsInt());
-    return Value::Int(sum_.AsInt());
-  }
+}
 
- private:
-  bool average_;
-  Type result_;
-  SumState sum_;
-};
+double SumReal(const int64_t* slots) {
+  return static_cast<double>(slots[1]) + RealAt(&slots[2]) + RealAt(&slots[3]);
+}
 
 class ExtremeAccumulator : public Accumulator {
  public:
@@ -148,6 +115,18 @@ class PercentileAccumulator : public Accumulator {
   uint64_t next_id_ = 1;
 };
 
+// A simple aggregate as an object, for DISTINCT to wrap.
+class SimpleAccumulator : public Accumulator {
+ public:
+  explicit SimpleAccumulator(const projection::AggregatePlan& plan) : plan_(plan) {}
+  void Add(int sign, const Value& value) override { SimpleAdd(plan_, slots_, sign, value); }
+  Value Result() const override { return SimpleResult(plan_, slots_); }
+
+ private:
+  const projection::AggregatePlan& plan_;
+  int64_t slots_[4] = {0, 0, 0, 0};
+};
+
 // DISTINCT: the inner aggregate sees a value when its first copy arrives and loses it when the
 // last copy leaves.
 class DistinctAccumulator : public Accumulator {
@@ -183,20 +162,56 @@ bool ValueLess::operator()(const Value& a, const Value& b) const {
   return a.type() < b.type();
 }
 
+int SimpleSlots(const projection::AggregatePlan& plan) {
+  if (plan.distinct) return 0;
+  switch (plan.kind) {
+    case Kind::kCountStar:
+    case Kind::kCount:
+      return 1;
+    case Kind::kSum:
+    case Kind::kAvg:
+      return 4;
+    default:
+      return 0;
+  }
+}
+
+void SimpleAdd(const projection::AggregatePlan& plan, int64_t* slots, int sign,
+               const Value& value) {
+  switch (plan.kind) {
+    case Kind::kCountStar:
+      slots[0] += sign;
+      return;
+    case Kind::kCount:
+      if (!value.is_null()) slots[0] += sign;
+      return;
+    default:
+      if (!value.is_null()) SumAdd(slots, sign, value);
+      return;
+  }
+}
+
+Value SimpleResult(const projection::AggregatePlan& plan, const int64_t* slots) {
+  if (plan.kind == Kind::kCountStar || plan.kind == Kind::kCount) return Value::Int(slots[0]);
+  if (slots[0] <= 0) return Value::Null();
+  const Type result = plan.result_type;
+  if (plan.kind == Kind::kAvg) {
+    const double avg = SumReal(slots) / static_cast<double>(slots[0]);
+    return result == Type::kInterval ? Value::Interval(std::llround(avg)) : Value::Real(avg);
+  }
+  if (result == Type::kReal) return Value::Real(SumReal(slots));
+  const int64_t sum = slots[1] + std::llround(RealAt(&slots[2]) + RealAt(&slots[3]));
+  return result == Type::kInterval ? Value::Interval(sum) : Value::Int(sum);
+}
+
 std::unique_ptr<Accumulator> NewAccumulator(const projection::AggregatePlan& plan) {
   std::unique_ptr<Accumulator> acc;
   switch (plan.kind) {
     case Kind::kCountStar:
-      acc = std::make_unique<CountAccumulator>(true);
-      break;
     case Kind::kCount:
-      acc = std::make_unique<CountAccumulator>(false);
-      break;
     case Kind::kSum:
-      acc = std::make_unique<SumAccumulator>(false, plan.result_type);
-      break;
     case Kind::kAvg:
-      acc = std::make_unique<SumAccumulator>(true, plan.result_type);
+      acc = std::make_unique<SimpleAccumulator>(plan);
       break;
     case Kind::kMin:
       acc = std::make_unique<ExtremeAccumulator>(false);

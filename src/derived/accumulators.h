@@ -20,7 +20,14 @@ class Accumulator {
   virtual Value Result() const = 0;
 };
 
+// Aggregates whose state is ordered values (min, max, DISTINCT, percentiles): an object each.
 std::unique_ptr<Accumulator> NewAccumulator(const projection::AggregatePlan& plan);
+
+// The others (count, sum, avg) keep a few fixed slots inline in their group, which is most of a
+// reporting view's columns: no allocation per group and aggregate.
+int SimpleSlots(const projection::AggregatePlan& plan);  // 0: needs NewAccumulator
+void SimpleAdd(const projection::AggregatePlan& plan, int64_t* slots, int sign, const Value& value);
+Value SimpleResult(const projection::AggregatePlan& plan, const int64_t* slots);
 
 // Total order for grouping and ordered state: NULL first, then by value (numbers across int
 // and real), values of different types by type.

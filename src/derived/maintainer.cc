@@ -14,24 +14,26 @@ namespace sv::derived {
 
 namespace {
 
+// Rows are kept encoded (common/value.h): a reporting view can have a group per input row.
 struct Group {
-  Row values;  // GROUP BY values
+  std::string values;   // GROUP BY values, EncodeRow
+  std::string emitted;  // the row the store holds, EncodeRow; empty: none
   int64_t rows = 0;
-  std::vector<std::unique_ptr<Accumulator>> accumulators;
-  std::optional<Row> emitted;  // what the store holds
+  std::unique_ptr<int64_t[]> slots;                   // count / sum / avg state, inline
+  std::vector<std::unique_ptr<Accumulator>> ordered;  // min, max, DISTINCT, percentiles
   bool dirty = false;
 };
 
 // A non-aggregate view's row and how many input tuples produce it.
 struct PlainRow {
   int64_t count = 0;
-  Row row;
-  std::optional<Row> emitted;
+  std::string row;      // EncodeRow
+  std::string emitted;  // EncodeRow; empty: none
   bool dirty = false;
 };
 
-// One side of a join: its rows by join key, then by their own key.
-using SideIndex = absl::flat_hash_map<std::string, absl::flat_hash_map<std::string, Row>>;
+// One side of a join: its rows (EncodeRow) by join key, then by their own key.
+using SideIndex = absl::flat_hash_map<std::string, absl::flat_hash_map<std::string, std::string>>;
 
 }  // namespace
 
@@ -42,13 +44,17 @@ struct Maintainer::State {
   size_t left_width = 0;
   size_t right_width = 0;
   std::vector<int> side_keys[2];  // key columns of each input view
+  std::vector<int> slot_offset;   // per aggregate: first inline slot, or -1 (ordered state)
+  int slot_count = 0;
   SideIndex sides[2];
   absl::node_hash_map<std::string, Group> groups;
   absl::node_hash_map<std::string, PlainRow> plain;
   std::vector<std::string> dirty;
   std::string key_buf;
+  std::string row_buf;
   Row tuple;
   Row scratch;
+  Row decoded[2];
 };
 
 Maintainer::Maintainer(const projection::Catalog* catalog) : catalog_(catalog) {
@@ -68,6 +74,11 @@ Maintainer::Maintainer(const projection::Catalog* catalog) : catalog_(catalog) {
       (side == 0 ? st->left_width : st->right_width) = in.columns.size();
       st->side_keys[side] = in.key;
       consumers_[inputs[side]].push_back({static_cast<int>(v), static_cast<int>(side)});
+    }
+    for (const projection::AggregatePlan& a : plan.derived->aggregates) {
+      const int n = SimpleSlots(a);
+      st->slot_offset.push_back(n > 0 ? st->slot_count : -1);
+      st->slot_count += n;
     }
     states_[v] = std::move(st);
   }
@@ -160,7 +171,13 @@ void Maintainer::Feed(int view, int side, const Row* old_row, const Row* new_row
     }
     return st.tuple;
   };
-  static const absl::flat_hash_map<std::string, Row> kNone;
+  static const absl::flat_hash_map<std::string, std::string> kNone;
+  // The other side's rows, decoded one at a time (into a buffer per side).
+  auto decode = [&](int s, const std::string& bytes) -> const Row* {
+    st.decoded[s].clear();
+    DecodeRow(bytes, &st.decoded[s]);
+    return &st.decoded[s];
+  };
   auto bucket = [&](int s, const std::optional<std::string>& key) -> const auto& {
     if (!key) return kNone;
     auto it = st.sides[s].find(*key);
@@ -178,12 +195,12 @@ void Maintainer::Feed(int view, int side, const Row* old_row, const Row* new_row
     }
     const auto& matches = bucket(other, key);
     if (side == 0) {
-      for (const auto& [k, r] : matches) Contribute(st, -1, joined(old_row, &r));
+      for (const auto& [k, r] : matches) Contribute(st, -1, joined(old_row, decode(1, r)));
       if (matches.empty() && d.left_join) Contribute(st, -1, joined(old_row, nullptr));
     } else {
-      for (const auto& [k, l] : matches) Contribute(st, -1, joined(&l, old_row));
+      for (const auto& [k, l] : matches) Contribute(st, -1, joined(decode(0, l), old_row));
       if (d.left_join && key && bucket(side, key).empty()) {
-        for (const auto& [k, l] : matches) Contribute(st, +1, joined(&l, nullptr));
+        for (const auto& [k, l] : matches) Contribute(st, +1, joined(decode(0, l), nullptr));
       }
     }
   }
@@ -191,15 +208,19 @@ void Maintainer::Feed(int view, int side, const Row* old_row, const Row* new_row
     const std::optional<std::string> key = join_key(*new_row);
     const auto& matches = bucket(other, key);
     if (side == 0) {
-      for (const auto& [k, r] : matches) Contribute(st, +1, joined(new_row, &r));
+      for (const auto& [k, r] : matches) Contribute(st, +1, joined(new_row, decode(1, r)));
       if (matches.empty() && d.left_join) Contribute(st, +1, joined(new_row, nullptr));
     } else {
       if (d.left_join && key && bucket(side, key).empty()) {
-        for (const auto& [k, l] : matches) Contribute(st, -1, joined(&l, nullptr));
+        for (const auto& [k, l] : matches) Contribute(st, -1, joined(decode(0, l), nullptr));
       }
-      for (const auto& [k, l] : matches) Contribute(st, +1, joined(&l, new_row));
+      for (const auto& [k, l] : matches) Contribute(st, +1, joined(decode(0, l), new_row));
     }
-    if (key) st.sides[side][*key][row_key(*new_row)] = *new_row;
+    if (key) {
+      std::string& stored = st.sides[side][*key][row_key(*new_row)];
+      stored.clear();
+      EncodeRow(*new_row, &stored);
+    }
   }
 }
 
@@ -216,16 +237,29 @@ void Maintainer::Contribute(State& st, int sign, const Row& tuple) {
     auto [it, created] = st.groups.try_emplace(st.key_buf);
     Group& group = it->second;
     if (created) {
-      group.values = st.scratch;
-      for (const projection::AggregatePlan& a : d.aggregates) {
-        group.accumulators.push_back(NewAccumulator(a));
+      EncodeRow(st.scratch, &group.values);
+      if (st.slot_count > 0) {
+        group.slots = std::make_unique<int64_t[]>(static_cast<size_t>(st.slot_count));
+      }
+      for (size_t i = 0; i < d.aggregates.size(); ++i) {
+        if (st.slot_offset[i] < 0) group.ordered.push_back(NewAccumulator(d.aggregates[i]));
       }
     }
     group.rows += sign;
+    size_t ordered = 0;
     for (size_t i = 0; i < d.aggregates.size(); ++i) {
       const projection::AggregatePlan& a = d.aggregates[i];
-      if (a.filter != nullptr && !IsTrue(*a.filter, ctx, &errors_)) continue;
-      group.accumulators[i]->Add(sign, a.arg != nullptr ? EvalOr(*a.arg, ctx, &errors_) : Value());
+      const int offset = st.slot_offset[i];
+      if (a.filter != nullptr && !IsTrue(*a.filter, ctx, &errors_)) {
+        ordered += offset < 0 ? 1 : 0;
+        continue;
+      }
+      const Value v = a.arg != nullptr ? EvalOr(*a.arg, ctx, &errors_) : Value();
+      if (offset >= 0) {
+        SimpleAdd(a, &group.slots[offset], sign, v);
+      } else {
+        group.ordered[ordered++]->Add(sign, v);
+      }
     }
     if (!group.dirty) {
       group.dirty = true;
@@ -242,7 +276,10 @@ void Maintainer::Contribute(State& st, int sign, const Row& tuple) {
   PlainRow& entry = st.plain[st.key_buf];
   entry.count += sign;
   // The same key from another tuple (an update arrives as -old +new): the newest row wins.
-  if (sign > 0) entry.row = st.scratch;
+  if (sign > 0) {
+    entry.row.clear();
+    EncodeRow(st.scratch, &entry.row);
+  }
   if (!entry.dirty) {
     entry.dirty = true;
     st.dirty.push_back(st.key_buf);
@@ -250,6 +287,8 @@ void Maintainer::Contribute(State& st, int sign, const Row& tuple) {
 }
 
 absl::Status Maintainer::Flush(const Writer& write) {
+  Row now_row, old_row;
+  std::string encoded;
   for (auto& owned : states_) {
     if (owned == nullptr) continue;
     State& st = *owned;
@@ -257,47 +296,59 @@ absl::Status Maintainer::Flush(const Writer& write) {
     std::vector<std::string> dirty;
     dirty.swap(st.dirty);
     for (const std::string& key : dirty) {
-      std::optional<Row> now;
-      std::optional<Row>* emitted;
+      bool exists = false;
+      std::string* emitted;
       if (d.aggregate) {
         auto it = st.groups.find(key);
         if (it == st.groups.end()) continue;
         Group& g = it->second;
         g.dirty = false;
+        emitted = &g.emitted;
         if (g.rows > 0) {
-          Row group_row = g.values;
-          for (const auto& acc : g.accumulators) group_row.push_back(acc->Result());
+          exists = true;
+          Row group_row;
+          DecodeRow(g.values, &group_row);
+          size_t ordered = 0;
+          for (size_t i = 0; i < d.aggregates.size(); ++i) {
+            const int offset = st.slot_offset[i];
+            group_row.push_back(offset >= 0 ? SimpleResult(d.aggregates[i], &g.slots[offset])
+                                            : g.ordered[ordered++]->Result());
+          }
           sql::EvalContext ctx;
           ctx.row = &group_row;
-          Row out;
-          for (const sql::ExprPtr& e : d.outputs) out.push_back(EvalOr(*e, ctx, &errors_));
-          for (size_t c = 0; c < out.size(); ++c) {
-            if (!out[c].is_null()) (void)sql::CoerceTo(st.plan->columns[c].type, &out[c]);
-          }
-          now = std::move(out);
+          now_row.clear();
+          for (const sql::ExprPtr& e : d.outputs) now_row.push_back(EvalOr(*e, ctx, &errors_));
         }
-        emitted = &g.emitted;
       } else {
         auto it = st.plain.find(key);
         if (it == st.plain.end()) continue;
         PlainRow& p = it->second;
         p.dirty = false;
-        if (p.count > 0) {
-          now = p.row;
-          for (size_t c = 0; c < now->size(); ++c) {
-            if (!(*now)[c].is_null()) (void)sql::CoerceTo(st.plan->columns[c].type, &(*now)[c]);
-          }
-        }
         emitted = &p.emitted;
+        if (p.count > 0) {
+          exists = true;
+          now_row.clear();
+          DecodeRow(p.row, &now_row);
+        }
       }
-      if (now != *emitted) {
-        const Row* old_row = emitted->has_value() ? &**emitted : nullptr;
-        const Row* new_row = now.has_value() ? &*now : nullptr;
-        if (write) SV_RETURN_IF_ERROR(write(st.view, old_row, new_row));
-        OnChange(st.view, old_row, new_row);  // derived views that read this one
-        *emitted = std::move(now);
+      encoded.clear();
+      if (exists) {
+        for (size_t c = 0; c < now_row.size(); ++c) {
+          if (!now_row[c].is_null()) (void)sql::CoerceTo(st.plan->columns[c].type, &now_row[c]);
+        }
+        EncodeRow(now_row, &encoded);
       }
-      if (!emitted->has_value()) {
+      if (encoded != *emitted) {
+        const bool had = !emitted->empty();
+        old_row.clear();
+        if (had) DecodeRow(*emitted, &old_row);
+        const Row* old_ptr = had ? &old_row : nullptr;
+        const Row* new_ptr = exists ? &now_row : nullptr;
+        if (write) SV_RETURN_IF_ERROR(write(st.view, old_ptr, new_ptr));
+        OnChange(st.view, old_ptr, new_ptr);  // derived views that read this one
+        emitted->swap(encoded);
+      }
+      if (emitted->empty()) {
         if (d.aggregate) {
           st.groups.erase(key);
         } else {
@@ -358,14 +409,16 @@ absl::Status Maintainer::Load(const Scanner& scan, const std::vector<int>& views
 void Maintainer::ForEachRow(int view, const std::function<void(const Row&)>& each) const {
   const State* st = StateOf(view);
   if (st == nullptr) return;
+  Row row;
+  auto emit = [&](const std::string& emitted) {
+    row.clear();
+    if (emitted.empty() || !DecodeRow(emitted, &row)) return;
+    each(row);
+  };
   if (st->derived->aggregate) {
-    for (const auto& [k, g] : st->groups) {
-      if (g.emitted) each(*g.emitted);
-    }
+    for (const auto& [k, g] : st->groups) emit(g.emitted);
   } else {
-    for (const auto& [k, p] : st->plain) {
-      if (p.emitted) each(*p.emitted);
-    }
+    for (const auto& [k, p] : st->plain) emit(p.emitted);
   }
 }
 

@@ -104,6 +104,11 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
     derived_wanted[v] = wanted[v] && catalog_->views[v].derived != nullptr;
   }
   std::map<int, store::TableSpec> fresh;  // built, not yet active: what derived views read
+  if (derived_ != nullptr) {
+    // Its memory is better spent on the rebuild; it is computed again from the swapped tables.
+    derived_ = std::make_unique<derived::Maintainer>(catalog_.get());
+    derived_stale_ = true;
+  }
   SV_ASSIGN_OR_RETURN(std::vector<store::ViewVersion> versions, store_->ListViewVersions());
 
   for (size_t s = 0; s < catalog_->sources.size(); ++s) {
