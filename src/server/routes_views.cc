@@ -285,6 +285,24 @@ void Server::Impl::RegisterViewRoutes() {
       w.String(api.view.c_str());
       w.Key("source");
       w.String(catalog->sources[catalog->views[v].source].config.name.c_str());
+      if (const auto& derived = catalog->views[v].derived) {
+        // Derived views say what they are computed from and how they are kept current.
+        w.Key("derived");
+        w.StartObject();
+        w.Key("sql");
+        w.String(derived->sql.c_str());
+        w.Key("reads");
+        w.StartArray();
+        for (int input : derived->inputs) w.String(catalog->views[input].name.c_str());
+        w.EndArray();
+        w.Key("maintenance");
+        w.String(derived->refresh.empty() ? "incremental" : "refresh");
+        if (!derived->refresh.empty()) {
+          w.Key("refresh");
+          w.String(derived->refresh.c_str());
+        }
+        w.EndObject();
+      }
       w.Key("columns");
       w.StartArray();
       for (const auto& c : api.table.columns) {
