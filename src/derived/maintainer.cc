@@ -37,6 +37,21 @@ using SideIndex = absl::flat_hash_map<std::string, absl::flat_hash_map<std::stri
 
 }  // namespace
 
+// What one input tuple gives a derived view: whether it passes WHERE, its group (or output
+// row) and key, and per aggregate whether FILTER counts it and its argument.
+struct Maintainer::Contribution {
+  bool passes = false;
+  std::string key;
+  Row values;  // GROUP BY values, or the output row
+  std::vector<bool> counted;
+  Row args;
+  bool operator==(const Contribution& o) const {
+    if (passes != o.passes) return false;
+    return !passes ||
+           (key == o.key && values == o.values && counted == o.counted && args == o.args);
+  }
+};
+
 struct Maintainer::State {
   int view = 0;
   const projection::ViewPlan* plan = nullptr;
@@ -55,6 +70,8 @@ struct Maintainer::State {
   Row tuple;
   Row scratch;
   Row decoded[2];
+  Contribution before;
+  Contribution after;
 };
 
 Maintainer::Maintainer(const projection::Catalog* catalog) : catalog_(catalog) {
@@ -131,8 +148,7 @@ void Maintainer::Feed(int view, int side, const Row* old_row, const Row* new_row
   State& st = *states_[view];
   const projection::DerivedPlan& d = *st.derived;
   if (d.inputs.size() == 1) {
-    if (old_row != nullptr) Contribute(st, -1, *old_row);
-    if (new_row != nullptr) Contribute(st, +1, *new_row);
+    Replace(st, old_row, new_row);
     return;
   }
   // Join: this side's join key (nullopt when a part is NULL: such a row matches nothing).
@@ -224,20 +240,40 @@ void Maintainer::Feed(int view, int side, const Row* old_row, const Row* new_row
   }
 }
 
-void Maintainer::Contribute(State& st, int sign, const Row& tuple) {
+void Maintainer::Evaluate(State& st, const Row& tuple, Contribution* c) {
   const projection::DerivedPlan& d = *st.derived;
   sql::EvalContext ctx;
   ctx.row = &tuple;
-  if (d.where != nullptr && !IsTrue(*d.where, ctx, &errors_)) return;
+  c->passes = d.where == nullptr || IsTrue(*d.where, ctx, &errors_);
+  if (!c->passes) return;
+  c->values.clear();
+  c->key.clear();
+  if (!d.aggregate) {
+    for (const sql::ExprPtr& e : d.outputs) c->values.push_back(EvalOr(*e, ctx, &errors_));
+    Row key;
+    for (int k : st.plan->key) key.push_back(c->values[k]);
+    EncodeKey(key.data(), key.size(), &c->key);
+    return;
+  }
+  for (const sql::ExprPtr& g : d.group_by) c->values.push_back(EvalOr(*g, ctx, &errors_));
+  EncodeKey(c->values.data(), c->values.size(), &c->key);
+  c->args.clear();
+  c->counted.clear();
+  for (const projection::AggregatePlan& a : d.aggregates) {
+    const bool counted = a.filter == nullptr || IsTrue(*a.filter, ctx, &errors_);
+    c->counted.push_back(counted);
+    c->args.push_back(counted && a.arg != nullptr ? EvalOr(*a.arg, ctx, &errors_) : Value());
+  }
+}
+
+void Maintainer::Apply(State& st, int sign, const Contribution& c) {
+  if (!c.passes) return;
+  const projection::DerivedPlan& d = *st.derived;
   if (d.aggregate) {
-    st.scratch.clear();
-    for (const sql::ExprPtr& g : d.group_by) st.scratch.push_back(EvalOr(*g, ctx, &errors_));
-    st.key_buf.clear();
-    EncodeKey(st.scratch.data(), st.scratch.size(), &st.key_buf);
-    auto [it, created] = st.groups.try_emplace(st.key_buf);
+    auto [it, created] = st.groups.try_emplace(c.key);
     Group& group = it->second;
     if (created) {
-      EncodeRow(st.scratch, &group.values);
+      EncodeRow(c.values, &group.values);
       if (st.slot_count > 0) {
         group.slots = std::make_unique<int64_t[]>(static_cast<size_t>(st.slot_count));
       }
@@ -248,42 +284,48 @@ void Maintainer::Contribute(State& st, int sign, const Row& tuple) {
     group.rows += sign;
     size_t ordered = 0;
     for (size_t i = 0; i < d.aggregates.size(); ++i) {
-      const projection::AggregatePlan& a = d.aggregates[i];
       const int offset = st.slot_offset[i];
-      if (a.filter != nullptr && !IsTrue(*a.filter, ctx, &errors_)) {
+      if (!c.counted[i]) {
         ordered += offset < 0 ? 1 : 0;
         continue;
       }
-      const Value v = a.arg != nullptr ? EvalOr(*a.arg, ctx, &errors_) : Value();
       if (offset >= 0) {
-        SimpleAdd(a, &group.slots[offset], sign, v);
+        SimpleAdd(d.aggregates[i], &group.slots[offset], sign, c.args[i]);
       } else {
-        group.ordered[ordered++]->Add(sign, v);
+        group.ordered[ordered++]->Add(sign, c.args[i]);
       }
     }
     if (!group.dirty) {
       group.dirty = true;
-      st.dirty.push_back(st.key_buf);
+      st.dirty.push_back(c.key);
     }
     return;
   }
-  st.scratch.clear();
-  for (const sql::ExprPtr& e : d.outputs) st.scratch.push_back(EvalOr(*e, ctx, &errors_));
-  Row key;
-  for (int k : st.plan->key) key.push_back(st.scratch[k]);
-  st.key_buf.clear();
-  EncodeKey(key.data(), key.size(), &st.key_buf);
-  PlainRow& entry = st.plain[st.key_buf];
+  PlainRow& entry = st.plain[c.key];
   entry.count += sign;
   // The same key from another tuple (an update arrives as -old +new): the newest row wins.
   if (sign > 0) {
     entry.row.clear();
-    EncodeRow(st.scratch, &entry.row);
+    EncodeRow(c.values, &entry.row);
   }
   if (!entry.dirty) {
     entry.dirty = true;
-    st.dirty.push_back(st.key_buf);
+    st.dirty.push_back(c.key);
   }
+}
+
+void Maintainer::Contribute(State& st, int sign, const Row& tuple) {
+  Evaluate(st, tuple, &st.before);
+  Apply(st, sign, st.before);
+}
+
+void Maintainer::Replace(State& st, const Row* old_tuple, const Row* new_tuple) {
+  if (old_tuple != nullptr) Evaluate(st, *old_tuple, &st.before);
+  if (new_tuple != nullptr) Evaluate(st, *new_tuple, &st.after);
+  // Most upstream changes touch columns this view does not read: nothing to do then.
+  if (old_tuple != nullptr && new_tuple != nullptr && st.before == st.after) return;
+  if (old_tuple != nullptr) Apply(st, -1, st.before);
+  if (new_tuple != nullptr) Apply(st, +1, st.after);
 }
 
 absl::Status Maintainer::Flush(const Writer& write) {

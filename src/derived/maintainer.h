@@ -56,9 +56,15 @@ class Maintainer {
 
  private:
   struct State;
+  struct Contribution;
   State* StateOf(int view) const;
   void Feed(int view, int side, const Row* old_row, const Row* new_row);
+  void Evaluate(State& st, const Row& tuple, Contribution* out);
+  void Apply(State& st, int sign, const Contribution& c);
   void Contribute(State& st, int sign, const Row& tuple);
+  // One input tuple replaced by another (either may be null), skipped when nothing this view
+  // reads changed.
+  void Replace(State& st, const Row* old_tuple, const Row* new_tuple);
 
   const projection::Catalog* catalog_;
   std::vector<std::unique_ptr<State>> states_;  // by view; null for non-derived views

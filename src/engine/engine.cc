@@ -275,14 +275,25 @@ absl::Status Engine::Commit() {
   auto batch = store_->BeginBatch();
   absl::Status s = rows_->Flush(batch.get());
   if (s.ok() && derived_ != nullptr && !derived_->empty()) {
-    // Derived rows commit with the upstream rows they follow from.
+    // Derived rows commit with the upstream rows they follow from, several per statement.
+    std::map<int, std::vector<Row>> upserts;
     s = derived_->Flush([&](int view, const Row* old_row, const Row* new_row) -> absl::Status {
       const store::TableSpec& table = tables_[view];
-      if (new_row != nullptr) return batch->Upsert(table, *new_row);
+      if (new_row != nullptr) {
+        upserts[view].push_back(*new_row);
+        return absl::OkStatus();
+      }
       Row key;
       for (int k : table.key) key.push_back((*old_row)[k]);
       return batch->Delete(table, key);
     });
+    for (const auto& [view, rows] : upserts) {
+      if (!s.ok()) break;
+      std::vector<const Row*> pointers;
+      pointers.reserve(rows.size());
+      for (const Row& row : rows) pointers.push_back(&row);
+      s = batch->UpsertRows(tables_[view], pointers);
+    }
   }
   for (SourceState& st : sources_) {
     if (!s.ok()) break;
