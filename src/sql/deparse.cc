@@ -225,51 +225,20 @@ bool LookupType(std::string_view name, Target* target) {
 }
 
 bool IsNondeterministic(std::string_view name) {
-  static constexpr std::string_view kNames[] = {
-      "now",       "random",  "clock_timestamp", "statement_timestamp",
-      "timeofday", "setseed", "gen_random_uuid", "transaction_timestamp",
-      "nextval",   "currval", "txid_current",    "uuid_generate_v4"};
-  for (std::string_view n : kNames) {
-    if (n == name) return true;
-  }
-  return false;
+  static constexpr std::string_view kNames =
+      " now random clock_timestamp statement_timestamp timeofday setseed gen_random_uuid "
+      "transaction_timestamp nextval currval txid_current uuid_generate_v4 ";
+  return kNames.find(Cat(" ", name, " ")) != std::string_view::npos;
 }
 
 // Aggregates PostgreSQL knows that derived views do not support.
 bool IsOtherAggregate(std::string_view name) {
-  static constexpr std::string_view kNames[] = {"array_agg",
-                                                "string_agg",
-                                                "json_agg",
-                                                "jsonb_agg",
-                                                "json_object_agg",
-                                                "jsonb_object_agg",
-                                                "bool_and",
-                                                "bool_or",
-                                                "every",
-                                                "stddev",
-                                                "stddev_pop",
-                                                "stddev_samp",
-                                                "variance",
-                                                "var_pop",
-                                                "var_samp",
-                                                "bit_and",
-                                                "bit_or",
-                                                "mode",
-                                                "corr",
-                                                "covar_pop",
-                                                "covar_samp",
-                                                "regr_slope",
-                                                "xmlagg",
-                                                "range_agg",
-                                                "any_value",
-                                                "rank",
-                                                "dense_rank",
-                                                "percent_rank",
-                                                "cume_dist"};
-  for (std::string_view n : kNames) {
-    if (n == name) return true;
-  }
-  return false;
+  static constexpr std::string_view kNames =
+      " array_agg string_agg json_agg jsonb_agg json_object_agg jsonb_object_agg bool_and "
+      "bool_or every stddev stddev_pop stddev_samp variance var_pop var_samp bit_and bit_or mode "
+      "corr covar_pop covar_samp regr_slope xmlagg range_agg any_value rank dense_rank "
+      "percent_rank cume_dist ";
+  return kNames.find(Cat(" ", name, " ")) != std::string_view::npos;
 }
 
 bool IsPlainAggregate(std::string_view name) {
@@ -321,13 +290,16 @@ class Deparser {
   absl::StatusOr<std::string> FuncCall(const object& body, int64_t loc);
   absl::StatusOr<std::string> Aggregate(const std::string& name, const object& body, int64_t loc);
   absl::StatusOr<std::string> Scalar(const std::string& name, const object& body, int64_t loc);
-  std::string Cast(const std::string& sql, Target target, int scale) const;
+  // `from`: the operand's type when known.
+  std::string Cast(const std::string& sql, Target target, int scale,
+                   std::optional<Type> from = std::nullopt) const;
 
   // The scope a qualifier names, or nullptr.
   const Scope* FindScope(std::string_view folded) const;
-  // Whether `node` is an integer expression as far as the parse tree and column types tell
-  // (only used to keep PostgreSQL's sums of integers integral).
-  bool IsInteger(const element& node) const;
+  // The engine's type of `node` as far as the parse tree and the column types tell, for
+  // PostgreSQL, whose numeric types differ (sum(bigint) is numeric, round(double) rounds half to
+  // even, ...). nullopt: unknown.
+  std::optional<Type> InferType(const element& node) const;
 
   std::string text_;
   SqlDialect dialect_;
@@ -806,7 +778,12 @@ absl::StatusOr<std::string> Deparser::Case(const object& body, int64_t loc) {
 
 // ---- Casts
 
-std::string Deparser::Cast(const std::string& sql, Target target, int scale) const {
+std::string Deparser::Cast(const std::string& sql, Target target, int scale,
+                           std::optional<Type> from) const {
+  if (target == Target::kText && from == Type::kBool && !pg()) {
+    // SQLite's booleans are 1 and 0; the engine's text is true and false.
+    return Cat("(CASE WHEN ", sql, " THEN 'true' WHEN NOT ", sql, " THEN 'false' END)");
+  }
   if (!pg()) {
     // The SQLite store's sv_cast() is the engine's cast (CAST(2.7 AS INTEGER) would truncate,
     // CAST('x' AS INTEGER) would be 0).
@@ -818,6 +795,10 @@ std::string Deparser::Cast(const std::string& sql, Target target, int scale) con
   }
   switch (target) {
     case Target::kInt:
+      // PostgreSQL rounds a double half to even, the engine half away from zero; and it casts
+      // booleans to integer only.
+      if (from == Type::kReal) return Cat("CAST(round(CAST(", sql, " AS numeric)) AS bigint)");
+      if (from == Type::kBool) return Cat("CAST(CAST(", sql, " AS integer) AS bigint)");
       return Cat("CAST(", sql, " AS bigint)");
     case Target::kReal:
       if (scale >= 0) {
@@ -825,6 +806,10 @@ std::string Deparser::Cast(const std::string& sql, Target target, int scale) con
       }
       return Cat("CAST(", sql, " AS double precision)");
     case Target::kText:
+      if (from == Type::kTime) {
+        // The engine's text of a timestamp is FormatTime's.
+        return Cat("(to_char(", sql, ", 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') COLLATE \"C\")");
+      }
       return Cat("(CAST(", sql, " AS text) COLLATE \"C\")");
     case Target::kBool:
       return Cat("CAST(", sql, " AS boolean)");
@@ -868,7 +853,7 @@ absl::StatusOr<std::string> Deparser::TypeCast(const object& body, int64_t loc) 
     }
   }
   SV_ASSIGN_OR_RETURN(std::string a, Expr(arg, loc));
-  return Cast(a, target, scale);
+  return Cast(a, target, scale, InferType(arg));
 }
 
 // ---- Function calls
@@ -948,7 +933,9 @@ absl::StatusOr<std::string> Deparser::Aggregate(const std::string& name, const o
   }
   call += filter;
   if (pg() && name == "avg") return Cat("CAST(", call, " AS double precision)");
-  if (pg() && name == "sum" && IsInteger(args[0])) return Cat("CAST(", call, " AS bigint)");
+  if (pg() && name == "sum" && InferType(args[0]) == Type::kInt) {
+    return Cat("CAST(", call, " AS bigint)");
+  }
   return call;
 }
 
@@ -992,14 +979,11 @@ absl::StatusOr<std::string> Deparser::Scalar(const std::string& original, const 
   }
   if (pg()) {
     // PostgreSQL has these for numeric only (and round(double precision) rounds half to even).
-    const bool ints = [&] {
-      for (const element& a : arg_nodes) {
-        if (!IsInteger(a)) return false;
-      }
-      return true;
-    }();
-    if ((name == "round" || name == "trunc") && n == 1 && ints)
+    bool ints = true;
+    for (const element& a : arg_nodes) ints = ints && InferType(a) == Type::kInt;
+    if ((name == "round" || name == "trunc") && n == 1 && ints) {
       return Cat("CAST(", list, " AS bigint)");
+    }
     if (name == "round" || name == "trunc" || (name == "log" && n == 2) ||
         (name == "mod" && !ints)) {
       std::string numeric;
@@ -1012,61 +996,92 @@ absl::StatusOr<std::string> Deparser::Scalar(const std::string& original, const 
       return Cat("CAST(", name, "(", numeric, ") AS double precision)");
     }
   }
+  // LEFT and RIGHT are join keywords in SQLite; quoted, they are plain names.
+  if (!pg() && (name == "left" || name == "right")) return Cat(QuoteIdent(name), "(", list, ")");
   return Cat(name, "(", list, ")");
 }
 
-// ---- Integer inference (PostgreSQL sums)
+// ---- Type inference (PostgreSQL's numeric types)
 
-bool Deparser::IsInteger(const element& node) const {
+std::optional<Type> Deparser::InferType(const element& node) const {
   std::string_view type;
   object body;
-  if (!Unwrap(node, &type, &body)) return false;
-  auto all = [this](const std::vector<element>& nodes) {
-    if (nodes.empty()) return false;
+  if (!Unwrap(node, &type, &body)) return std::nullopt;
+  // Int with int stays int, with real becomes real; other mixes are unknown.
+  auto common = [this](const std::vector<element>& nodes) -> std::optional<Type> {
+    std::optional<Type> out;
     for (const element& n : nodes) {
-      if (!IsInteger(n)) return false;
+      std::string_view t;
+      object c;
+      if (Unwrap(n, &t, &c) && t == "A_Const" && GetBool(c, "isnull")) continue;
+      const std::optional<Type> next = InferType(n);
+      if (!next) return std::nullopt;
+      if (!out || *out == *next) {
+        out = next;
+      } else if ((*out == Type::kInt || *out == Type::kReal) &&
+                 (*next == Type::kInt || *next == Type::kReal)) {
+        out = Type::kReal;
+      } else {
+        return std::nullopt;
+      }
     }
-    return true;
+    return out;
   };
   if (type == "A_Const") {
     element v;
     object o;
-    if (Has(body, "ival")) return true;
-    return Get(body, "fval", &v) && v.get_object().get(o) == simdjson::SUCCESS &&
-           GetString(o, "fval").find_first_of(".eE") == std::string_view::npos;
+    if (Has(body, "ival")) return Type::kInt;
+    if (Get(body, "fval", &v) && v.get_object().get(o) == simdjson::SUCCESS) {
+      const bool integral = GetString(o, "fval").find_first_of(".eE") == std::string_view::npos;
+      return integral ? Type::kInt : Type::kReal;
+    }
+    if (Has(body, "sval")) return Type::kText;
+    if (Has(body, "boolval")) return Type::kBool;
+    return std::nullopt;
   }
   if (type == "ColumnRef") {
-    if (column_type_ == nullptr) return false;
+    if (column_type_ == nullptr) return std::nullopt;
     std::vector<std::string> folded;
     for (const element& f : GetList(body, "fields")) folded.emplace_back(StringNode(f));
     const std::vector<std::string> written = Spelling(text_, GetInt(body, "location", -1), folded);
-    std::optional<Type> t;
     if (written.size() == 2) {
-      if (const Scope* s = FindScope(folded[0])) t = column_type_(s->relation, written[1]);
-    } else if (written.size() == 1) {
-      for (const Scope& s : scopes_) {
-        if ((t = column_type_(s.relation, written[0]))) break;
-      }
+      const Scope* s = FindScope(folded[0]);
+      return s != nullptr ? column_type_(s->relation, written[1]) : std::nullopt;
     }
-    return t == Type::kInt;
+    for (const Scope& s : scopes_) {
+      if (written.size() != 1) break;
+      if (std::optional<Type> t = column_type_(s.relation, written[0])) return t;
+    }
+    return std::nullopt;
   }
   if (type == "TypeCast") {
     element tn;
     object type_name;
     Target target;
-    return Get(body, "typeName", &tn) && tn.get_object().get(type_name) == simdjson::SUCCESS &&
-           LookupType(FoldedName(GetList(type_name, "names")), &target) && target == Target::kInt;
+    if (!Get(body, "typeName", &tn) || tn.get_object().get(type_name) != simdjson::SUCCESS ||
+        !LookupType(FoldedName(GetList(type_name, "names")), &target)) {
+      return std::nullopt;
+    }
+    static constexpr Type kTypes[] = {Type::kInt, Type::kReal, Type::kText, Type::kBool,
+                                      Type::kTime};
+    return kTypes[static_cast<int>(target)];
   }
+  if (type == "BoolExpr" || type == "NullTest" || type == "BooleanTest") return Type::kBool;
   if (type == "A_Expr") {
     const std::string_view kind = GetString(body, "kind");
     std::vector<element> names = GetList(body, "name");
     const std::string_view op = names.empty() ? std::string_view() : StringNode(names.back());
     element l, r;
     const bool has_l = Get(body, "lexpr", &l);
-    if (kind == "AEXPR_NULLIF") return has_l && IsInteger(l);
-    if (kind != "AEXPR_OP" || !Get(body, "rexpr", &r)) return false;
-    if (op != "+" && op != "-" && op != "*" && op != "/" && op != "%") return false;
-    return (!has_l || IsInteger(l)) && IsInteger(r);
+    if (kind == "AEXPR_NULLIF") return has_l ? InferType(l) : std::nullopt;
+    if (kind != "AEXPR_OP") return Type::kBool;  // IN, LIKE, BETWEEN, IS DISTINCT FROM
+    if (!Get(body, "rexpr", &r)) return std::nullopt;
+    if (op == "||") return Type::kText;
+    if (op == "^") return Type::kReal;
+    if (op == "+" || op == "-" || op == "*" || op == "/" || op == "%") {
+      return has_l ? common({l, r}) : InferType(r);
+    }
+    return Type::kBool;
   }
   if (type == "CaseExpr") {
     std::vector<element> results;
@@ -1077,29 +1092,47 @@ bool Deparser::IsInteger(const element& node) const {
       if (Unwrap(w, &t, &when) && Get(when, "result", &result)) results.push_back(result);
     }
     element d;
-    if (Get(body, "defresult", &d)) {
-      std::string_view t;
-      object c;
-      // ELSE NULL keeps the type of the other branches.
-      if (!(Unwrap(d, &t, &c) && t == "A_Const" && GetBool(c, "isnull"))) results.push_back(d);
-    }
-    return all(results);
+    if (Get(body, "defresult", &d)) results.push_back(d);
+    return common(results);
   }
-  if (type == "CoalesceExpr" || type == "MinMaxExpr") return all(GetList(body, "args"));
-  if (type == "FuncCall") {
-    const std::string name = FoldedName(GetList(body, "funcname"));
-    std::vector<element> args = GetList(body, "args");
-    if (name == "count" || name == "length" || name == "char_length" ||
-        name == "character_length" || name == "octet_length" || name == "strpos" ||
-        name == "position") {
-      return true;
-    }
-    if (name == "sum" || name == "min" || name == "max" || name == "abs" || name == "sign" ||
-        name == "mod" || ((name == "round" || name == "trunc") && args.size() == 1)) {
-      return all(args);
+  if (type == "CoalesceExpr" || type == "MinMaxExpr") return common(GetList(body, "args"));
+  if (type != "FuncCall") return std::nullopt;
+  const std::string name = FoldedName(GetList(body, "funcname"));
+  std::vector<element> args = GetList(body, "args");
+  static constexpr std::string_view kInts =
+      " count length char_length character_length octet_length strpos position ";
+  static constexpr std::string_view kReals = " avg percentile_cont sqrt exp ln log power pow ";
+  static constexpr std::string_view kTexts =
+      " lower upper trim btrim ltrim rtrim substr substring replace concat concat_ws left right "
+      "split_part to_char ";
+  static constexpr std::string_view kSame = " sum min max abs sign floor ceil ceiling mod ";
+  const std::string key = Cat(" ", name, " ");
+  if (kInts.find(key) != std::string_view::npos) return Type::kInt;
+  if (kReals.find(key) != std::string_view::npos) return Type::kReal;
+  if (kTexts.find(key) != std::string_view::npos) return Type::kText;
+  if (name == "starts_with") return Type::kBool;
+  if (name == "date_trunc" || name == "to_timestamp") return Type::kTime;
+  if (kSame.find(key) != std::string_view::npos) return common(args);
+  if (name == "round" || name == "trunc") return args.size() == 1 ? common(args) : Type::kReal;
+  if (name == "percentile_disc") {
+    std::vector<element> order = GetList(body, "agg_order");
+    std::string_view t;
+    object sort;
+    element key_node;
+    if (order.size() == 1 && Unwrap(order[0], &t, &sort) && Get(sort, "node", &key_node)) {
+      return InferType(key_node);
     }
   }
-  return false;
+  if ((name == "date_part" || name == "extract") && !args.empty()) {
+    std::string_view t;
+    object c, sv;
+    element v;
+    if (Unwrap(args[0], &t, &c) && t == "A_Const" && Get(c, "sval", &v) &&
+        v.get_object().get(sv) == simdjson::SUCCESS) {
+      return DatePartType(Lower(GetString(sv, "sval"))) == "bigint" ? Type::kInt : Type::kReal;
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace

@@ -199,6 +199,27 @@ TEST(StoreSelect, PostgresSumsOfIntegersStayIntegers) {
             "AS \"o\" JOIN \"items\" AS \"i\" ON (\"o\".\"id\" = \"i\".\"oid\")");
 }
 
+TEST(StoreSelect, PostgresCastsFollowTheEngineWhenTheTypeIsKnown) {
+  const ColumnTypeFn types = [](std::string_view, std::string_view column) -> std::optional<Type> {
+    if (column == "r") return Type::kReal;
+    if (column == "f") return Type::kBool;
+    if (column == "at") return Type::kTime;
+    return std::nullopt;
+  };
+  // Doubles round half away from zero, booleans go through integer, timestamps read as ISO.
+  EXPECT_EQ(Deparse("SELECT r::int, (r * 2)::int, f::int, at::text, u::int FROM t",
+                    SqlDialect::kPostgres, types),
+            "SELECT CAST(round(CAST(\"r\" AS numeric)) AS bigint), "
+            "CAST(round(CAST((\"r\" * 2) AS numeric)) AS bigint), "
+            "CAST(CAST(\"f\" AS integer) AS bigint), "
+            "(to_char(\"at\", 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') COLLATE \"C\"), "
+            "CAST(\"u\" AS bigint) FROM \"t\"");
+  // SQLite's booleans are integers: their text is spelled out.
+  EXPECT_EQ(Deparse("SELECT f::text FROM t", SqlDialect::kSqlite, types),
+            "SELECT (CASE WHEN \"f\" THEN 'true' WHEN NOT \"f\" THEN 'false' END) FROM \"t\"");
+  EXPECT_EQ(Lite("\"left\"(s, 1), right(s, 1)"), "\"left\"(\"s\", 1), \"right\"(\"s\", 1)");
+}
+
 TEST(StoreSelect, Percentiles) {
   EXPECT_EQ(Lite("percentile_cont(0.5) WITHIN GROUP (ORDER BY a), "
                  "percentile_disc(0.9) WITHIN GROUP (ORDER BY a ASC) FILTER (WHERE b)"),
