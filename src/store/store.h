@@ -179,6 +179,10 @@ class Batch {
   // (same contract as Store::ActivateVersion).
   virtual absl::Status ActivateVersion(const std::string& view, int64_t version,
                                        const std::string& table) = 0;
+  // Replaces every row of `table` with the rows of `select_sql`, a SELECT in this store's
+  // dialect (sql::StoreSelect) yielding the table's columns in order, as part of this batch:
+  // readers see the old rows until Commit, and a batch that does not commit leaves them.
+  virtual absl::Status ReplaceWithSelect(const TableSpec& table, const std::string& select_sql) = 0;
   // Deletes every key state, pending event and event id of a source (a rebuild that swaps in
   // its own gate state writes it after this).
   virtual absl::Status ClearSourceState(const std::string& source) = 0;
@@ -247,6 +251,13 @@ class Store {
   // All rows of a table in primary-key order (tests, oracles, dumps).
   virtual absl::Status ScanTable(const TableSpec& table,
                                  const std::function<void(const Row&)>& each) = 0;
+
+  // Runs a read-only SELECT in this store's dialect (sql::StoreSelect) and yields its rows
+  // decoded as `columns` (one per result column, in order) the way ScanTable decodes a table's
+  // columns; NULL stays NULL. Inside a batch it sees the batch's writes.
+  virtual absl::Status QuerySelect(const std::string& select_sql,
+                                   const std::vector<ColumnSpec>& columns,
+                                   const std::function<void(const Row&)>& each) = 0;
 
   virtual std::unique_ptr<Batch> BeginBatch() = 0;
 

@@ -442,6 +442,7 @@ class PgBatch final : public Batch {
   absl::Status SetPosition(const std::string& source, int32_t partition, int64_t position) override;
   absl::Status ActivateVersion(const std::string& view, int64_t version,
                                const std::string& table) override;
+  absl::Status ReplaceWithSelect(const TableSpec& table, const std::string& select_sql) override;
   absl::Status ClearSourceState(const std::string& source) override;
   absl::Status Commit() override;
 
@@ -457,8 +458,9 @@ class PgBatch final : public Batch {
   absl::Status Flush();
   absl::Status FlushTable(TableWrites* w);
   absl::Status StageUpserts(TableWrites* w, const std::string& on_conflict);
-  // Runs one statement of the batch; a failure breaks the batch (PostgreSQL aborted it).
-  absl::StatusOr<Result> Run(const std::string& sql, const Params& params);
+  // Runs one statement of the batch (through a statement prepared once per connection, unless
+  // it is one-off SQL); a failure breaks the batch (PostgreSQL aborted it).
+  absl::StatusOr<Result> Run(const std::string& sql, const Params& params, bool prepare = true);
 
   PgStore* store_;
   bool begun_ = false;
@@ -504,6 +506,8 @@ class PgStore final : public Store {
   absl::StatusOr<std::map<std::pair<std::string, int32_t>, int64_t>> AllPositions() override;
   absl::Status ScanTable(const TableSpec& table,
                          const std::function<void(const Row&)>& each) override;
+  absl::Status QuerySelect(const std::string& select_sql, const std::vector<ColumnSpec>& columns,
+                           const std::function<void(const Row&)>& each) override;
   std::unique_ptr<Batch> BeginBatch() override;
 
   // ---- Used by PgBatch
@@ -559,7 +563,10 @@ std::vector<std::string> SessionSql(const PostgresOptions& options) {
   std::vector<std::string> out = {
       // jit: the engine's statements are short; compiling one costs more than running it.
       "SET TimeZone = 'UTC'; SET client_min_messages = warning; "
-      "SET application_name = 'streamview'; SET jit = off"};
+      "SET application_name = 'streamview'; SET jit = off",
+      // Derived views' SELECTs (QuerySelect, ReplaceWithSelect) name views unqualified; every
+      // statement of the store itself qualifies its tables.
+      absl::StrCat("SET search_path = ", QuoteIdent(options.view_schema), ", public")};
   if (options.read_only) out.push_back("SET default_transaction_read_only = on");
   if (options.bulk_mode) out.push_back("SET maintenance_work_mem = '1GB'");
   return out;
@@ -1249,6 +1256,48 @@ absl::Status PgStore::ScanTable(const TableSpec& table,
   return absl::OkStatus();
 }
 
+// PostgreSQL's result types follow its own rules (sum(bigint) is numeric, 1 is integer, ...):
+// the SELECT runs as a subquery whose columns are cast to the declared types, which ReadRow
+// then decodes like a table's. The subquery's width is checked first: a column alias list
+// alone would let extra columns through.
+absl::Status PgStore::QuerySelect(const std::string& select_sql,
+                                  const std::vector<ColumnSpec>& columns,
+                                  const std::function<void(const Row&)>& each) {
+  if (owner != nullptr) SV_RETURN_IF_ERROR(owner->Begin());
+  SV_RETURN_IF_ERROR(EnsureConnected());
+  constexpr absl::string_view kLabel = "query select";
+  Result prepared(PQprepare(conn_.raw(), "", select_sql.c_str(), 0, nullptr));
+  if (PQresultStatus(prepared.get()) != PGRES_COMMAND_OK)
+    return conn_.Error(prepared.get(), kLabel);
+  Result described(PQdescribePrepared(conn_.raw(), ""));
+  if (PQresultStatus(described.get()) != PGRES_COMMAND_OK) {
+    return conn_.Error(described.get(), kLabel);
+  }
+  const int n = PQnfields(described.get());
+  if (n != static_cast<int>(columns.size())) {
+    return absl::InvalidArgumentError(absl::StrCat("postgres: query select: the SELECT yields ", n,
+                                                   " columns, expected ", columns.size()));
+  }
+  std::string outer = "SELECT ";
+  std::string names;
+  for (size_t c = 0; c < columns.size(); ++c) {
+    absl::StrAppend(&outer, c > 0 ? ", " : "", "CAST(q.c", c, " AS ", SqlType(columns[c].type),
+                    ")");
+    absl::StrAppend(&names, c > 0 ? ", " : "", "c", c);
+  }
+  absl::StrAppend(&outer, " FROM (", select_sql, ") AS q(", names, ")");
+  SV_ASSIGN_OR_RETURN(Result r, conn_.Query(outer, {}));
+  TableSpec spec;  // ReadRow decodes by spec; the name only labels errors
+  spec.name = "select";
+  spec.columns = columns;
+  Row row;
+  for (int i = 0; i < PQntuples(r.get()); ++i) {
+    SV_RETURN_IF_ERROR(ReadRow(r.get(), i, spec, &row));
+    each(row);
+  }
+  return absl::OkStatus();
+}
+
 std::unique_ptr<Batch> PgStore::BeginBatch() { return std::make_unique<PgBatch>(this); }
 
 // ---- PgBatch
@@ -1290,8 +1339,9 @@ absl::Status PgBatch::Begin() {
   return Flush();
 }
 
-absl::StatusOr<Result> PgBatch::Run(const std::string& sql, const Params& params) {
-  absl::StatusOr<Result> r = store_->conn().Prepared(sql, params);
+absl::StatusOr<Result> PgBatch::Run(const std::string& sql, const Params& params, bool prepare) {
+  absl::StatusOr<Result> r =
+      prepare ? store_->conn().Prepared(sql, params) : store_->conn().Query(sql, params);
   if (!r.ok() && broken_.ok()) {
     broken_ = absl::Status(r.status().code(),
                            absl::StrCat(r.status().message(), " (the batch was rolled back)"));
@@ -1465,6 +1515,17 @@ absl::Status PgBatch::ActivateVersion(const std::string& view, int64_t version,
   absl::Status s = store_->ActivateInTxn(view, version, table);
   if (!s.ok() && broken_.ok()) broken_ = s;
   return s;
+}
+
+absl::Status PgBatch::ReplaceWithSelect(const TableSpec& table, const std::string& select_sql) {
+  SV_RETURN_IF_ERROR(ValidateSpec(table));
+  SV_RETURN_IF_ERROR(Begin());  // sends the rows buffered so far: they come before the swap
+  const std::string qualified = store_->ViewTable(table.name);
+  // DELETE, not TRUNCATE: readers keep seeing the old rows until the batch commits.
+  SV_RETURN_IF_ERROR(Run(absl::StrCat("DELETE FROM ", qualified), {}).status());
+  return Run(absl::StrCat("INSERT INTO ", qualified, "(", ColumnList(table), ") ", select_sql), {},
+             /*prepare=*/false)
+      .status();
 }
 
 absl::Status PgBatch::ClearSourceState(const std::string& source) {

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -29,6 +30,7 @@
 #include "common/time_util.h"
 #include "store/sql_text.h"
 #include "store/sqlite/checkpointer.h"
+#include "store/sqlite/sqlite_functions.h"
 #include "store/sqlite/sqlite_query.h"
 #include "store/sqlite/sqlite_util.h"
 #include "store/store.h"
@@ -254,6 +256,26 @@ int BindText(sqlite3_stmt* stmt, int index, std::string_view text) {
 
 absl::Status ValidateSpec(const TableSpec& table) { return ValidateTableSpec(table, "sqlite"); }
 
+// Prepares exactly one statement (a trailing semicolon allowed): SQL handed in by callers
+// (QuerySelect, ReplaceWithSelect) must not smuggle in a second one.
+absl::StatusOr<Stmt> PrepareOne(sqlite3* db, const std::string& sql, const std::string& label) {
+  sqlite3_stmt* raw = nullptr;
+  const char* tail = nullptr;
+  const int rc = sqlite3_prepare_v2(db, sql.c_str(), static_cast<int>(sql.size()), &raw, &tail);
+  Stmt stmt(raw);
+  if (rc != SQLITE_OK) return Error(db, rc, label);
+  std::string_view rest = tail != nullptr ? std::string_view(tail) : std::string_view();
+  while (!rest.empty() &&
+         (rest.front() == ';' || std::isspace(static_cast<unsigned char>(rest.front())))) {
+    rest.remove_prefix(1);
+  }
+  if (!stmt || !rest.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sqlite: ", label, ": expected exactly one SQL statement"));
+  }
+  return stmt;
+}
+
 // "k1" = ?1 AND "k2" = ?2 ...
 std::string KeyWhere(const TableSpec& table) {
   std::string out;
@@ -332,6 +354,7 @@ class SqliteBatch final : public Batch {
   absl::Status SetPosition(const std::string& source, int32_t partition, int64_t position) override;
   absl::Status ActivateVersion(const std::string& view, int64_t version,
                                const std::string& table) override;
+  absl::Status ReplaceWithSelect(const TableSpec& table, const std::string& select_sql) override;
   absl::Status ClearSourceState(const std::string& source) override;
   absl::Status Commit() override;
 
@@ -390,6 +413,8 @@ class SqliteStore final : public Store {
   absl::StatusOr<std::optional<DeadLetter>> GetDeadLetter(int64_t id) override;
   absl::Status ScanTable(const TableSpec& table,
                          const std::function<void(const Row&)>& each) override;
+  absl::Status QuerySelect(const std::string& select_sql, const std::vector<ColumnSpec>& columns,
+                           const std::function<void(const Row&)>& each) override;
   std::unique_ptr<Batch> BeginBatch() override;
 
   // ---- Used by SqliteBatch
@@ -482,6 +507,7 @@ int SqliteStore::BusyHandler(void* arg, int count) {
 absl::Status SqliteStore::Configure() {
   sqlite3_extended_result_codes(db_, 1);
   sqlite3_busy_handler(db_, &SqliteStore::BusyHandler, this);
+  SV_RETURN_IF_ERROR(sqlite::RegisterFunctions(db_));
   {
     // A reader cannot switch the journal mode (that writes the header); it checks the
     // writer did, since its snapshots depend on WAL.
@@ -1305,6 +1331,32 @@ absl::Status SqliteStore::ScanTable(const TableSpec& table,
   return absl::OkStatus();
 }
 
+absl::Status SqliteStore::QuerySelect(const std::string& select_sql,
+                                      const std::vector<ColumnSpec>& columns,
+                                      const std::function<void(const Row&)>& each) {
+  const std::string label = "query select";
+  SV_ASSIGN_OR_RETURN(Stmt stmt, PrepareOne(db_, select_sql, label));
+  if (!sqlite3_stmt_readonly(stmt.get())) {
+    return absl::InvalidArgumentError("sqlite: query select: not a read-only SELECT");
+  }
+  const int n = sqlite3_column_count(stmt.get());
+  if (n != static_cast<int>(columns.size())) {
+    return absl::InvalidArgumentError(absl::StrCat("sqlite: query select: the SELECT yields ", n,
+                                                   " columns, expected ", columns.size()));
+  }
+  TableSpec spec;  // ReadRow decodes by spec; the name only labels errors
+  spec.name = "select";
+  spec.columns = columns;
+  Row row;
+  for (;;) {
+    const int rc = sqlite3_step(stmt.get());
+    if (rc == SQLITE_DONE) return absl::OkStatus();
+    if (rc != SQLITE_ROW) return Error(db_, rc, label);
+    SV_RETURN_IF_ERROR(ReadRow(stmt.get(), spec, &row));
+    each(row);
+  }
+}
+
 std::unique_ptr<Batch> SqliteStore::BeginBatch() { return std::make_unique<SqliteBatch>(this); }
 
 // ---- SqliteBatch
@@ -1547,6 +1599,21 @@ absl::Status SqliteBatch::ActivateVersion(const std::string& view, int64_t versi
                                           const std::string& table) {
   SV_RETURN_IF_ERROR(Begin());
   return Check(store_->ActivateInTxn(view, version, table));
+}
+
+absl::Status SqliteBatch::ReplaceWithSelect(const TableSpec& table, const std::string& select_sql) {
+  SV_RETURN_IF_ERROR(ValidateSpec(table));
+  SV_RETURN_IF_ERROR(Begin());
+  const std::string name = QuoteIdent(table.name);
+  const std::string del_label = absl::StrCat("DELETE FROM ", name);
+  SV_ASSIGN_OR_RETURN(Stmt del, PrepareOne(store_->db(), del_label, del_label));
+  SV_RETURN_IF_ERROR(Check(store_->StepDone(del.get(), del_label)));
+  const std::string label = absl::StrCat("INSERT INTO ", name, " SELECT");
+  SV_ASSIGN_OR_RETURN(Stmt insert, PrepareOne(store_->db(),
+                                              absl::StrCat("INSERT INTO ", name, "(",
+                                                           ColumnList(table), ") ", select_sql),
+                                              label));
+  return Check(store_->StepDone(insert.get(), label));
 }
 
 absl::Status SqliteBatch::ClearSourceState(const std::string& source) {

@@ -1,0 +1,259 @@
+#include "store/sqlite/sqlite_functions.h"
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "common/time_util.h"
+#include "common/value.h"
+#include "sql/expr.h"
+#include "sql/expr_internal.h"
+#include "store/sqlite/sqlite_util.h"
+
+namespace sv::store::sqlite {
+namespace {
+
+namespace internal = ::sv::sql::internal;
+
+// The engine's scalar functions (sql/functions.cc), registered under their own names.
+constexpr const char* kEngineFunctions[] = {
+    "lower",        "upper",     "length",     "char_length", "character_length",
+    "octet_length", "trim",      "btrim",      "ltrim",       "rtrim",
+    "substr",       "substring", "replace",    "concat",      "concat_ws",
+    "left",         "right",     "split_part", "starts_with", "strpos",
+    "position",     "abs",       "round",      "trunc",       "floor",
+    "ceil",         "ceiling",   "power",      "pow",         "sqrt",
+    "exp",          "ln",        "log",        "mod",         "sign",
+    "date_trunc",   "date_part", "extract",    "to_char",     "to_timestamp",
+};
+
+Value FromSqlite(sqlite3_value* v) {
+  switch (sqlite3_value_type(v)) {
+    case SQLITE_INTEGER:
+      return Value::Int(sqlite3_value_int64(v));
+    case SQLITE_FLOAT:
+      return Value::Real(sqlite3_value_double(v));
+    case SQLITE_NULL:
+      return Value::Null();
+    default: {
+      const auto* text = reinterpret_cast<const char*>(sqlite3_value_text(v));
+      return Value::Text(std::string(text != nullptr ? text : "", sqlite3_value_bytes(v)));
+    }
+  }
+}
+
+std::vector<Value> Args(int argc, sqlite3_value** argv) {
+  std::vector<Value> args;
+  args.reserve(argc);
+  for (int i = 0; i < argc; ++i) args.push_back(FromSqlite(argv[i]));
+  return args;
+}
+
+// Booleans as 1/0 and timestamps as FormatTime text, as the SQLite store writes them.
+void SetResult(sqlite3_context* ctx, const Value& v) {
+  switch (v.type()) {
+    case Type::kNull:
+      sqlite3_result_null(ctx);
+      return;
+    case Type::kBool:
+    case Type::kInt:
+    case Type::kInterval:
+      sqlite3_result_int64(ctx, v.as_int());
+      return;
+    case Type::kReal:
+      sqlite3_result_double(ctx, v.as_real());
+      return;
+    case Type::kText:
+      sqlite3_result_text64(ctx, v.as_text().data(), v.as_text().size(), SQLITE_TRANSIENT,
+                            SQLITE_UTF8);
+      return;
+    case Type::kTime: {
+      const std::string text = FormatTime(v.as_int());
+      sqlite3_result_text64(ctx, text.data(), text.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+      return;
+    }
+  }
+}
+
+void SetError(sqlite3_context* ctx, const absl::Status& status) {
+  sqlite3_result_error(ctx, status.message().data(), static_cast<int>(status.message().size()));
+}
+
+void SetResult(sqlite3_context* ctx, const absl::StatusOr<Value>& v) {
+  if (v.ok()) {
+    SetResult(ctx, *v);
+  } else {
+    SetError(ctx, v.status());
+  }
+}
+
+void CallEngineFunction(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
+  const auto* spec = static_cast<const internal::FunctionSpec*>(sqlite3_user_data(ctx));
+  std::vector<Value> args = Args(argc, argv);
+  if (spec->strict) {
+    for (const Value& a : args) {
+      if (a.is_null()) return sqlite3_result_null(ctx);
+    }
+  }
+  Value out;
+  const absl::Status s = spec->fn(args.data(), argc, &out);
+  if (!s.ok()) return SetError(ctx, s);
+  SetResult(ctx, out);
+}
+
+// sv_cast(x, type [, scale]).
+void Cast(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
+  static constexpr std::pair<std::string_view, internal::CastTarget> kTargets[] = {
+      {"integer", internal::CastTarget::kInt},    {"real", internal::CastTarget::kReal},
+      {"text", internal::CastTarget::kText},      {"boolean", internal::CastTarget::kBool},
+      {"timestamp", internal::CastTarget::kTime},
+  };
+  Value value = FromSqlite(argv[0]);
+  const Value type = FromSqlite(argv[1]);
+  const int scale = argc > 2 ? sqlite3_value_int(argv[2]) : -1;
+  for (const auto& [name, target] : kTargets) {
+    if (type.type() != Type::kText || type.as_text() != name) continue;
+    const absl::Status s = internal::CastValue(target, scale, &value);
+    if (!s.ok()) return SetError(ctx, s);
+    return SetResult(ctx, value);
+  }
+  SetError(ctx,
+           absl::InvalidArgumentError(absl::StrCat("sv_cast(): unknown type ", type.ToString())));
+}
+
+// sv_like / sv_ilike (user data: non-null for ILIKE) through the engine's LIKE node.
+void Like(sqlite3_context* ctx, int, sqlite3_value** argv) {
+  const bool icase = sqlite3_user_data(ctx) != nullptr;
+  SetResult(ctx, sql::EvalConstant(*internal::MakeLike(internal::MakeConst(FromSqlite(argv[0])),
+                                                       internal::MakeConst(FromSqlite(argv[1])),
+                                                       /*negate=*/false, icase)));
+}
+
+// greatest / least (user data: non-null for greatest) through the engine's node.
+void MinMax(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
+  if (argc == 0) return SetError(ctx, absl::InvalidArgumentError("greatest/least need arguments"));
+  std::vector<sql::ExprPtr> args;
+  for (int i = 0; i < argc; ++i) args.push_back(internal::MakeConst(FromSqlite(argv[i])));
+  SetResult(ctx, sql::EvalConstant(
+                     *internal::MakeMinMax(std::move(args), sqlite3_user_data(ctx) != nullptr)));
+}
+
+// ---- percentile_cont(p, x) / percentile_disc(p, x) (user data: non-null for cont)
+
+struct Percentile {
+  bool started = false;
+  bool null_fraction = false;  // a NULL fraction makes the result NULL, as in PostgreSQL
+  double fraction = 0;
+  std::vector<Value> values;
+};
+
+void PercentileStep(sqlite3_context* ctx, int, sqlite3_value** argv) {
+  const bool cont = sqlite3_user_data(ctx) != nullptr;
+  const char* name = cont ? "percentile_cont()" : "percentile_disc()";
+  auto** slot = static_cast<Percentile**>(sqlite3_aggregate_context(ctx, sizeof(Percentile*)));
+  if (slot == nullptr) return sqlite3_result_error_nomem(ctx);
+  if (*slot == nullptr) *slot = new Percentile;  // deleted by PercentileFinal
+  Percentile& state = **slot;
+  if (!state.started) {
+    // The fraction is a constant of the group; PostgreSQL reads it once too.
+    state.started = true;
+    const Value p = FromSqlite(argv[0]);
+    if (p.is_null()) {
+      state.null_fraction = true;
+    } else if (!p.is_number()) {
+      return SetError(ctx, internal::TypeError(name, p));
+    } else if (!(p.as_number() >= 0 && p.as_number() <= 1)) {
+      return SetError(
+          ctx, absl::InvalidArgumentError(absl::StrCat(name, ": percentile value ", p.as_number(),
+                                                       " is not between 0 and 1")));
+    } else {
+      state.fraction = p.as_number();
+    }
+  }
+  Value x = FromSqlite(argv[1]);
+  if (x.is_null()) return;
+  if (cont && !x.is_number()) return SetError(ctx, internal::TypeError(name, x));
+  if (!cont && !state.values.empty()) {
+    int cmp;
+    const absl::Status s = internal::CompareValues(name, state.values.front(), x, &cmp);
+    if (!s.ok()) return SetError(ctx, s);
+  }
+  state.values.push_back(std::move(x));
+}
+
+void PercentileFinal(sqlite3_context* ctx) {
+  const bool cont = sqlite3_user_data(ctx) != nullptr;
+  auto** slot = static_cast<Percentile**>(sqlite3_aggregate_context(ctx, 0));
+  std::unique_ptr<Percentile> state(slot != nullptr ? *slot : nullptr);
+  if (slot != nullptr) *slot = nullptr;
+  if (state == nullptr || state->null_fraction || state->values.empty()) {
+    return sqlite3_result_null(ctx);
+  }
+  std::vector<Value>& v = state->values;
+  const double p = state->fraction;
+  const size_t n = v.size();
+  if (cont) {
+    std::vector<double> x;
+    x.reserve(n);
+    for (const Value& value : v) x.push_back(value.as_number());
+    std::sort(x.begin(), x.end());
+    // PostgreSQL: linear interpolation between the rows around p * (n - 1).
+    const double pos = p * static_cast<double>(n - 1);
+    const auto lo = static_cast<size_t>(std::floor(pos));
+    const auto hi = static_cast<size_t>(std::ceil(pos));
+    if (lo == hi) return sqlite3_result_double(ctx, x[lo]);
+    return sqlite3_result_double(ctx, x[lo] + (x[hi] - x[lo]) * (pos - static_cast<double>(lo)));
+  }
+  // Every value compared with the first in PercentileStep, so these comparisons succeed.
+  std::sort(v.begin(), v.end(), [](const Value& a, const Value& b) {
+    int cmp = 0;
+    internal::CompareValues("percentile_disc()", a, b, &cmp).IgnoreError();
+    return cmp < 0;
+  });
+  // PostgreSQL: the first value whose position in the order reaches p (row ceil(p * n)).
+  const auto row = static_cast<size_t>(std::ceil(p * static_cast<double>(n)));
+  SetResult(ctx, v[std::min(std::max<size_t>(row, 1), n) - 1]);
+}
+
+}  // namespace
+
+absl::Status RegisterFunctions(sqlite3* db) {
+  constexpr int kFlags = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
+  using Fn = void (*)(sqlite3_context*, int, sqlite3_value**);
+  auto add = [db](const char* name, int args, const void* data, Fn fn, Fn step = nullptr,
+                  void (*final)(sqlite3_context*) = nullptr) -> absl::Status {
+    const int rc = sqlite3_create_function_v2(db, name, args, kFlags, const_cast<void*>(data), fn,
+                                              step, final, nullptr);
+    if (rc != SQLITE_OK) return Error(db, rc, absl::StrCat("register function ", name));
+    return absl::OkStatus();
+  };
+  static const int kTrue = 1;
+  for (const char* name : kEngineFunctions) {
+    const internal::FunctionSpec* spec = internal::FindFunction(name);
+    if (spec == nullptr) return absl::InternalError(absl::StrCat("no engine function ", name));
+    if (spec->max_args < 0) {
+      SV_RETURN_IF_ERROR(add(name, -1, spec, CallEngineFunction));
+      continue;
+    }
+    // One registration per arity: SQLite prefers a built-in of the exact arity to a variadic one.
+    for (int n = spec->min_args; n <= spec->max_args; ++n) {
+      SV_RETURN_IF_ERROR(add(name, n, spec, CallEngineFunction));
+    }
+  }
+  SV_RETURN_IF_ERROR(add("sv_cast", 2, nullptr, Cast));
+  SV_RETURN_IF_ERROR(add("sv_cast", 3, nullptr, Cast));
+  SV_RETURN_IF_ERROR(add("sv_like", 2, nullptr, Like));
+  SV_RETURN_IF_ERROR(add("sv_ilike", 2, &kTrue, Like));
+  SV_RETURN_IF_ERROR(add("greatest", -1, &kTrue, MinMax));
+  SV_RETURN_IF_ERROR(add("least", -1, nullptr, MinMax));
+  SV_RETURN_IF_ERROR(add("percentile_cont", 2, &kTrue, nullptr, PercentileStep, PercentileFinal));
+  return add("percentile_disc", 2, nullptr, nullptr, PercentileStep, PercentileFinal);
+}
+
+}  // namespace sv::store::sqlite
