@@ -42,9 +42,11 @@ views:
       created: timestamp
       transit: numeric
     on:
-      Ship:
+      "*":
         set:
           id: e.id
+      Ship:
+        set:
           org: e.org
           carrier: e.carrier
           status: e.status
@@ -62,9 +64,11 @@ views:
       name: text
       country: text
     on:
-      Carrier:
+      "*":
         set:
           cid: e.id
+      Carrier:
+        set:
           name: e.name
           country: e.country
       CarrierGone:
@@ -133,15 +137,13 @@ class Workload {
       if (kind == 0 && Pick(3) == 0) return Line("CarrierGone", id, "");
       static const char* kCountries[] = {"DE", "PL", "FR"};
       return Line("Carrier", id,
-                  absl::StrFormat(R"("name":"N%d","country":"%s")", Pick(4),
-                                  kCountries[Pick(3)]));
+                  absl::StrFormat(R"("name":"N%d","country":"%s")", Pick(4), kCountries[Pick(3)]));
     }
     const std::string id = absl::StrCat("s", Pick(80));
     if (kind < 5) return Line("ShipGone", id, "");
     static const char* kStatus[] = {"Draft", "Confirmed", "Late", "Lost", "Delivered"};
     const std::string carrier = Pick(8) == 0 ? "null" : absl::StrCat("\"c", Pick(7), "\"");
-    const std::string transit =
-        Pick(4) == 0 ? "null" : absl::StrFormat("%.2f", Pick(1000) / 100.0);
+    const std::string transit = Pick(4) == 0 ? "null" : absl::StrFormat("%.2f", Pick(1000) / 100.0);
     return Line("Ship", id,
                 absl::StrFormat(R"("org":"o%d","carrier":%s,"status":"%s","weight":%.1f,)"
                                 R"("cost":%d,"created":"2026-03-%02dT%02d:15:00Z","transit":%s)",
@@ -183,13 +185,14 @@ TEST_P(DerivedOracleTest, EveryBatchEqualsTheStoresOwnSelect) {
   } else {
     store_yaml = absl::StrCat("store:\n  kind: sqlite\n  path: ", options_.path, "\n");
   }
-  auto config = config::ParseConfig(store_yaml + kViews + "engine:\n  batch_events: 7\n",
-                                    "oracle.yaml");
+  auto config =
+      config::ParseConfig(store_yaml + kViews + "engine:\n  batch_events: 7\n", "oracle.yaml");
   ASSERT_TRUE(config.ok()) << config.status();
   engine::EngineOptions eo;
   auto engine = engine::Engine::Open(*config, eo);
   ASSERT_TRUE(engine.ok()) << engine.status();
-  const sql::SqlDialect dialect = postgres() ? sql::SqlDialect::kPostgres : sql::SqlDialect::kSqlite;
+  const sql::SqlDialect dialect =
+      postgres() ? sql::SqlDialect::kPostgres : sql::SqlDialect::kSqlite;
 
   Workload workload(GetParam() == "postgres" ? 7 : 11);
   int checks = 0;
@@ -217,19 +220,20 @@ TEST_P(DerivedOracleTest, EveryBatchEqualsTheStoresOwnSelect) {
         TableSpec table = engine::TableFor(plan, 1);
         table.name = plan.name;  // the stable name: the active version
         std::vector<std::string> maintained, computed;
-        ASSERT_TRUE(e.store()
-                        ->ScanTable(table, [&](const Row& row) { maintained.push_back(Render(row)); })
-                        .ok());
+        ASSERT_TRUE(
+            e.store()
+                ->ScanTable(table, [&](const Row& row) { maintained.push_back(Render(row)); })
+                .ok());
         auto select = sql::StoreSelect(plan.derived->sql, dialect);
         ASSERT_TRUE(select.ok()) << select.status();
-        absl::Status q = e.store()->QuerySelect(*select, table.columns, [&](const Row& row) {
-          computed.push_back(Render(row));
-        });
+        absl::Status q = e.store()->QuerySelect(
+            *select, table.columns, [&](const Row& row) { computed.push_back(Render(row)); });
         ASSERT_TRUE(q.ok()) << q << "\n" << *select;
         std::sort(maintained.begin(), maintained.end());
         std::sort(computed.begin(), computed.end());
-        ASSERT_EQ(maintained, computed) << plan.name << " after chunk " << chunk << " batch "
-                                        << batch << "\n" << *select;
+        ASSERT_EQ(maintained, computed)
+            << plan.name << " after chunk " << chunk << " batch " << batch << "\n"
+            << *select;
         ++checks;
         final_rows += chunk == 39 ? maintained.size() : 0;
       }
