@@ -349,6 +349,8 @@ TEST_P(StoreSelectTest, QuerySelectChecksItsInput) {
   EXPECT_FALSE(
       store_->QuerySelect("SELECT nope FROM orders", {{"x", Type::kInt}}, [](const Row&) {}).ok());
   EXPECT_EQ(Scan(store_.get(), OrdersTable()).size(), MakeOrders().size());
+  EXPECT_EQ(Query(select + " ;\n", {{"id", Type::kInt}, {"c", Type::kText}}).size(),
+            MakeOrders().size());
   // A NULL stays NULL whatever the declared type.
   std::vector<Row> rows =
       Query(Select("SELECT NULL, NULL, NULL, NULL, NULL FROM customers c WHERE c.id = 'c0'"),
