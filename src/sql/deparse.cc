@@ -407,6 +407,7 @@ absl::StatusOr<std::string> Deparser::Select(const object& select, int64_t loc) 
   SV_ASSIGN_OR_RETURN(std::string from_sql, FromItem(from[0], loc));
 
   std::vector<element> targets = GetList(select, "targetList");
+  if (targets.empty()) return Unsupported(loc, "empty select list");
   std::string sql = "SELECT ";
   for (size_t i = 0; i < targets.size(); ++i) {
     std::string_view type;

@@ -181,7 +181,8 @@ class Batch {
                                        const std::string& table) = 0;
   // Replaces every row of `table` with the rows of `select_sql`, a SELECT in this store's
   // dialect (sql::StoreSelect) yielding the table's columns in order, as part of this batch:
-  // readers see the old rows until Commit, and a batch that does not commit leaves them.
+  // readers see the old rows until Commit, and a batch that does not commit leaves them. A
+  // failure (a duplicate key, say) fails the batch: it can no longer commit.
   virtual absl::Status ReplaceWithSelect(const TableSpec& table, const std::string& select_sql) = 0;
   // Deletes every key state, pending event and event id of a source (a rebuild that swaps in
   // its own gate state writes it after this).

@@ -320,7 +320,11 @@ TEST_P(StoreSelectTest, ReplaceWithSelectSwapsTheRowsAtCommitOnly) {
 TEST_P(StoreSelectTest, ReplaceWithSelectFailureFailsTheBatch) {
   CreateSources();
   const TableSpec stats = StatsTable();
-  CreateView("stats", stats, {});
+  Row old(stats.columns.size());
+  old[0] = Value::Text("old");
+  old[1] = Value::Time(kBase);
+  CreateView("stats", stats, {old});
+  const std::vector<Row> old_rows = {old};
   std::unique_ptr<Batch> batch = store_->BeginBatch();
   // Duplicate keys: every order of a customer on a day, not one row per group.
   EXPECT_FALSE(batch
@@ -328,8 +332,9 @@ TEST_P(StoreSelectTest, ReplaceWithSelectFailureFailsTheBatch) {
                                                      "NULL, 1, 1, 1, 1.5, 1.5, o.at, 1, 1.5, 1.5, "
                                                      "1, 1, 'x' FROM orders o"))
                    .ok());
-  EXPECT_FALSE(batch->Commit().ok() && postgres());  // PostgreSQL aborted the transaction
-  EXPECT_TRUE(Scan(store_.get(), stats).empty());
+  // Half a replacement never commits: the old rows stay.
+  EXPECT_FALSE(batch->Commit().ok());
+  ExpectRowsMatch(Scan(store_.get(), stats), old_rows, stats.columns);
 }
 
 TEST_P(StoreSelectTest, QuerySelectChecksItsInput) {
@@ -344,6 +349,8 @@ TEST_P(StoreSelectTest, QuerySelectChecksItsInput) {
   EXPECT_FALSE(
       store_->QuerySelect("SELECT nope FROM orders", {{"x", Type::kInt}}, [](const Row&) {}).ok());
   EXPECT_EQ(Scan(store_.get(), OrdersTable()).size(), MakeOrders().size());
+  EXPECT_EQ(Query(select + " ;\n", {{"id", Type::kInt}, {"c", Type::kText}}).size(),
+            MakeOrders().size());
   // A NULL stays NULL whatever the declared type.
   std::vector<Row> rows =
       Query(Select("SELECT NULL, NULL, NULL, NULL, NULL FROM customers c WHERE c.id = 'c0'"),
@@ -354,6 +361,71 @@ TEST_P(StoreSelectTest, QuerySelectChecksItsInput) {
              {"e", Type::kBool}});
   ASSERT_EQ(rows.size(), 1u);
   for (const Value& v : rows[0]) EXPECT_TRUE(v.is_null());
+}
+
+// PostgreSQL's percentile semantics: interpolation at p * (n - 1) for cont, row ceil(p * n)
+// for disc, NULLs ignored, NULL without rows (SQLite runs the store's own aggregates).
+double Cont(std::vector<double> x, double p) {
+  std::sort(x.begin(), x.end());
+  const double pos = p * static_cast<double>(x.size() - 1);
+  const auto lo = static_cast<size_t>(std::floor(pos)), hi = static_cast<size_t>(std::ceil(pos));
+  return x[lo] + (x[hi] - x[lo]) * (pos - static_cast<double>(lo));
+}
+template <typename T>
+T Disc(std::vector<T> x, double p) {
+  std::sort(x.begin(), x.end());
+  const auto row = static_cast<size_t>(std::ceil(p * static_cast<double>(x.size())));
+  return x[std::max<size_t>(row, 1) - 1];
+}
+
+TEST_P(StoreSelectTest, PercentilesFollowPostgres) {
+  CreateSources();
+  const std::vector<ColumnSpec> columns = {
+      {"customer", Type::kText},  {"cont0", Type::kReal},   {"cont1", Type::kReal},
+      {"cont_qty", Type::kReal},  {"disc0", Type::kInt},    {"disc1", Type::kInt},
+      {"disc_text", Type::kText}, {"disc_at", Type::kTime}, {"none", Type::kReal}};
+  std::vector<Row> rows = Query(Select(R"sql(
+      SELECT o.customer,
+             percentile_cont(0) WITHIN GROUP (ORDER BY o.price),
+             percentile_cont(1) WITHIN GROUP (ORDER BY o.price),
+             percentile_cont(0.25) WITHIN GROUP (ORDER BY o.qty),
+             percentile_disc(0) WITHIN GROUP (ORDER BY o.qty),
+             percentile_disc(1.0) WITHIN GROUP (ORDER BY o.qty),
+             percentile_disc(0.3) WITHIN GROUP (ORDER BY o.status),
+             percentile_disc(0.5) WITHIN GROUP (ORDER BY o.at),
+             percentile_cont(0.5) WITHIN GROUP (ORDER BY o.price) FILTER (WHERE o.price < 0)
+      FROM orders o GROUP BY o.customer)sql"),
+                                columns);
+  std::sort(rows.begin(), rows.end(),
+            [](const Row& a, const Row& b) { return a[0].as_text() < b[0].as_text(); });
+  std::map<std::string, std::vector<const Order*>> groups;
+  const std::vector<Order> orders = MakeOrders();
+  for (const Order& o : orders) groups[o.customer].push_back(&o);
+  std::vector<Row> expected;
+  for (const auto& [customer, group] : groups) {
+    std::vector<double> prices, qtys;
+    std::vector<int64_t> int_qtys, ats;
+    std::vector<std::string> statuses;
+    for (const Order* o : group) {
+      prices.push_back(o->price);
+      if (o->qty) qtys.push_back(static_cast<double>(*o->qty));
+      if (o->qty) int_qtys.push_back(*o->qty);
+      statuses.push_back(o->status);
+      ats.push_back(o->at);
+    }
+    expected.push_back({Value::Text(customer), Value::Real(Cont(prices, 0)),
+                        Value::Real(Cont(prices, 1)), Value::Real(Cont(qtys, 0.25)),
+                        Value::Int(Disc(int_qtys, 0)), Value::Int(Disc(int_qtys, 1)),
+                        Value::Text(Disc(statuses, 0.3)), Value::Time(Disc(ats, 0.5)),
+                        Value::Null()});
+  }
+  ExpectRowsMatch(rows, expected, columns);
+
+  absl::Status s = store_->QuerySelect(
+      Select("SELECT percentile_cont(1.5) WITHIN GROUP (ORDER BY o.price) FROM orders o"),
+      {{"p", Type::kReal}}, [](const Row&) {});
+  EXPECT_FALSE(s.ok());
+  EXPECT_THAT(s.message(), ::testing::HasSubstr("between 0 and 1"));
 }
 
 // One row of every type; each expression's store result must equal the engine's own value.

@@ -251,6 +251,7 @@ TEST(StoreSelect, UnsupportedStatementsAndClauses) {
   EXPECT_THAT(ErrorOf("SELEC a FROM t"), HasSubstr("syntax error at or near \"SELEC\""));
   EXPECT_THAT(ErrorOf("CREATE VIEW v (x) AS SELECT a FROM t"), HasSubstr("column list"));
   EXPECT_THAT(ErrorOf("SELECT 1"), HasSubstr("unsupported SELECT without FROM"));
+  EXPECT_THAT(ErrorOf("SELECT FROM t"), HasSubstr("unsupported empty select list"));
   EXPECT_EQ(ErrorOf("SELECT DISTINCT a FROM t"), "unsupported DISTINCT (line 1, column 1)");
   EXPECT_EQ(ErrorOf("SELECT a, count(*) FROM t GROUP BY a\nHAVING count(*) > 1"),
             "unsupported HAVING clause (line 2, column 17)");

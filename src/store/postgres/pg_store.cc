@@ -39,6 +39,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -1285,7 +1286,11 @@ absl::Status PgStore::QuerySelect(const std::string& select_sql,
                     ")");
     absl::StrAppend(&names, c > 0 ? ", " : "", "c", c);
   }
-  absl::StrAppend(&outer, " FROM (", select_sql, ") AS q(", names, ")");
+  absl::string_view inner = select_sql;  // a trailing semicolon cannot go into a subquery
+  while (!inner.empty() && (inner.back() == ';' || absl::ascii_isspace(inner.back()))) {
+    inner.remove_suffix(1);
+  }
+  absl::StrAppend(&outer, " FROM (", inner, ") AS q(", names, ")");
   SV_ASSIGN_OR_RETURN(Result r, conn_.Query(outer, {}));
   TableSpec spec;  // ReadRow decodes by spec; the name only labels errors
   spec.name = "select";

@@ -1605,15 +1605,22 @@ absl::Status SqliteBatch::ReplaceWithSelect(const TableSpec& table, const std::s
   SV_RETURN_IF_ERROR(ValidateSpec(table));
   SV_RETURN_IF_ERROR(Begin());
   const std::string name = QuoteIdent(table.name);
-  const std::string del_label = absl::StrCat("DELETE FROM ", name);
-  SV_ASSIGN_OR_RETURN(Stmt del, PrepareOne(store_->db(), del_label, del_label));
-  SV_RETURN_IF_ERROR(Check(store_->StepDone(del.get(), del_label)));
-  const std::string label = absl::StrCat("INSERT INTO ", name, " SELECT");
-  SV_ASSIGN_OR_RETURN(Stmt insert, PrepareOne(store_->db(),
-                                              absl::StrCat("INSERT INTO ", name, "(",
-                                                           ColumnList(table), ") ", select_sql),
-                                              label));
-  return Check(store_->StepDone(insert.get(), label));
+  const std::string label = absl::StrCat("replace ", name, " with a SELECT");
+  absl::Status s;
+  for (const std::string& sql :
+       {absl::StrCat("DELETE FROM ", name),
+        absl::StrCat("INSERT INTO ", name, "(", ColumnList(table), ") ", select_sql)}) {
+    absl::StatusOr<Stmt> stmt = PrepareOne(store_->db(), sql, label);
+    s = stmt.ok() ? store_->StepDone(stmt->get(), label) : stmt.status();
+    if (!s.ok()) break;
+  }
+  if (!s.ok() && broken_.ok()) {
+    // Half a replacement (the rows deleted, the new ones not all in) must not commit; on
+    // PostgreSQL a failed statement aborts the transaction too.
+    store_->RollbackTxn();
+    broken_ = absl::Status(s.code(), absl::StrCat(s.message(), " (the batch was rolled back)"));
+  }
+  return s;
 }
 
 absl::Status SqliteBatch::ClearSourceState(const std::string& source) {
