@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/cron.h"
 #include "config/config.h"
 #include "derived/maintainer.h"
 #include "engine/monitor.h"
@@ -127,6 +128,10 @@ class Engine {
   void PublishProgress();
   // Computes the derived views' state from the stored rows of the views they read.
   absl::Status LoadDerived();
+  // Views with `refresh: <cron>`: the store recomputes each in full when its time comes.
+  absl::Status StartRefreshes();
+  absl::Status RefreshDue(int64_t now_us);
+  absl::Status Refresh(int view, const store::TableSpec& table);
   // Builds new versions of the wanted derived views whose inputs are ready (not wanted, or
   // built: `fresh` holds their new tables), from scratch, and appends them to `built`; each
   // one built is cleared from `wanted`.
@@ -146,6 +151,12 @@ class Engine {
   std::unique_ptr<CachedRowSet> rows_;
   std::unique_ptr<derived::Maintainer> derived_;
   bool derived_stale_ = false;  // a failed batch left the derived state ahead of the store
+  struct ScheduledRefresh {
+    int view;
+    CronSchedule schedule;
+    int64_t next_us;
+  };
+  std::vector<ScheduledRefresh> refreshes_;
   std::vector<SourceState> sources_;
   std::vector<int64_t> pending_latency_;  // log times of the uncommitted batch's records
   LatencySample latency_;

@@ -356,6 +356,7 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
   stats.total_seconds = Seconds(started);
   if (rows_ != nullptr) SV_RETURN_IF_ERROR(StartSources());
   if (derived_ != nullptr) SV_RETURN_IF_ERROR(LoadDerived());
+  for (ScheduledRefresh& r : refreshes_) r.next_us = 0;  // over the swapped-in tables
   return stats;
 }
 
@@ -396,6 +397,14 @@ absl::Status Engine::BuildDerivedVersions(std::vector<bool>* wanted,
     SV_RETURN_IF_ERROR(store_->CreateTable(b.table));
     SV_RETURN_IF_ERROR(store_->RecordViewVersion(
         {view.name, b.version, b.table.name, view.definition_hash, false}));
+    if (!view.derived->refresh.empty()) {
+      // Recomputed by the store; the views it reads are refreshed again after the swap.
+      SV_RETURN_IF_ERROR(Refresh(v, b.table));
+      (*fresh)[v] = b.table;
+      (*wanted)[v] = false;
+      built->push_back(std::move(b));
+      continue;
+    }
     std::vector<std::pair<std::string, Row>> rows;
     compute.ForEachRow(v, [&](const Row& row) {
       Row key;

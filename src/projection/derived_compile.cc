@@ -9,8 +9,10 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/cron.h"
 #include "common/status_macros.h"
 #include "projection/projection.h"
+#include "sql/deparse.h"
 #include "sql/select.h"
 
 namespace sv::projection {
@@ -468,9 +470,30 @@ absl::Status DerivedCompiler::Run() {
     absl::StrAppend(&definition, "index:", absl::StrJoin(ic.columns, ","), "|");
   }
   if (config_.refresh) {
+    absl::StatusOr<CronSchedule> schedule = ParseCron(config_.refresh->sql);
+    if (!schedule.ok()) {
+      return ErrorAt(config_.refresh->loc, absl::StrCat("refresh of derived view '", config_.name,
+                                                        "': ", schedule.status().message()));
+    }
+    // The store computes this view itself: the SELECT must be one it can run.
+    absl::StatusOr<std::string> select =
+        sql::StoreSelect(config_.sql.sql, sql::SqlDialect::kSqlite);
+    if (!select.ok()) return ErrorAt(config_.sql.loc, std::string(select.status().message()));
     plan_->refresh = config_.refresh->sql;
     plan_->refresh_loc = config_.refresh->loc;
     absl::StrAppend(&definition, "refresh:", plan_->refresh, "|");
+  } else {
+    for (int input : plan_->inputs) {
+      const ViewPlan& in = catalog_->views[input];
+      if (in.derived != nullptr && !in.derived->refresh.empty()) {
+        return ErrorAt(config_.sql.loc, absl::StrCat("derived view '", config_.name,
+                                                     "' is maintained incrementally "
+                                                     "but reads '",
+                                                     in.name,
+                                                     "', which is recomputed on a schedule; "
+                                                     "give it a refresh schedule too"));
+      }
+    }
   }
   plan_->sql = config_.sql.sql;
   view.definition_hash = absl::StrCat(absl::Hex(std::hash<std::string>()(definition)));

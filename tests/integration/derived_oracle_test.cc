@@ -5,10 +5,12 @@
 // independent full computation that the `refresh` mode uses too).
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -241,6 +243,70 @@ TEST_P(DerivedOracleTest, EveryBatchEqualsTheStoresOwnSelect) {
   }
   EXPECT_GT(checks, 500);
   EXPECT_GT(final_rows, 20u);  // the views are not trivially empty
+}
+
+}  // namespace
+}  // namespace sv::store
+
+namespace sv::store {
+namespace {
+
+// The refresh mode: the same SELECT recomputed in full by the store on a schedule. Equal to the
+// incremental view right after each refresh, stale in between (it really waits for its time).
+TEST_P(DerivedOracleTest, RefreshModeRecomputesOnItsSchedule) {
+  std::string store_yaml;
+  if (postgres()) {
+    store_yaml = absl::StrCat("store:\n  kind: postgres\n  dsn: \"", options_.dsn,
+                              "\"\n  schema: ", options_.schema,
+                              "\n  view_schema: ", options_.view_schema, "\n");
+  } else {
+    store_yaml = absl::StrCat("store:\n  kind: sqlite\n  path: ", options_.path, "\n");
+  }
+  std::string views = kViews;
+  const std::string select = R"(SELECT org, status, count(*) AS n, sum(cost) AS cost,
+             percentile_cont(0.5) WITHIN GROUP (ORDER BY transit) AS median
+      FROM shipments GROUP BY org, status)";
+  views += "  live:\n    sql: |\n      CREATE VIEW live AS " + select + "\n";
+  views += "  nightly:\n    refresh: \"@every 1s\"\n    sql: |\n      CREATE VIEW nightly AS " +
+           select + "\n";
+  auto config = config::ParseConfig(store_yaml + views, "refresh.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  auto engine = engine::Engine::Open(*config, {});
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  engine::Engine& e = **engine;
+  auto rows = [&](const std::string& name) {
+    const projection::ViewPlan& plan = e.catalog().views[e.catalog().FindView(name)];
+    TableSpec table = engine::TableFor(plan, 1);
+    table.name = name;
+    std::vector<std::string> out;
+    EXPECT_TRUE(
+        e.store()->ScanTable(table, [&](const Row& row) { out.push_back(Render(row)); }).ok());
+    return out;
+  };
+  auto run = [&] {
+    bool idle = false;
+    while (!idle) {
+      absl::Status s = e.RunOnce(&idle);
+      ASSERT_TRUE(s.ok()) << s;
+    }
+  };
+  Workload workload(3);
+  bool seen_stale = false;
+  for (int round = 0; round < 3; ++round) {
+    std::istringstream in(workload.Chunk(60));
+    ASSERT_TRUE(engine::IngestLines(e.catalog().sources[0], e.store(), in).ok());
+    run();
+    seen_stale |= rows("live") != rows("nightly");
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+    run();  // idle, but the refresh is due
+    ASSERT_FALSE(rows("live").empty());
+    ASSERT_EQ(rows("live"), rows("nightly")) << "round " << round;
+  }
+  EXPECT_TRUE(seen_stale);
+  // A rebuild of the refreshed view recomputes it into a new version.
+  auto stats = e.Rebuild({"nightly"});
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(rows("live"), rows("nightly"));
 }
 
 }  // namespace

@@ -527,3 +527,38 @@ SELECT org, country, count(*) AS n FROM joined GROUP BY org, country)"));
 
 }  // namespace
 }  // namespace sv
+
+namespace sv {
+namespace {
+
+TEST(DerivedTest, RefreshScheduleErrorsAtLoad) {
+  const std::string bad_cron =
+      "  v:\n    refresh: \"61 * * * *\"\n    sql: \"CREATE VIEW v AS "
+      "SELECT org, count(*) AS n FROM shipments GROUP BY org\"\n";
+  auto config = config::ParseConfig(ConfigWith(bad_cron), "test.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  auto catalog = projection::Compile(*config);
+  ASSERT_FALSE(catalog.ok());
+  const std::string line = std::to_string(std::count(kBase, kBase + sizeof(kBase) - 1, '\n') + 3);
+  EXPECT_NE(std::string(catalog.status().message()).find("test.yaml:" + line + ":15: "),
+            std::string::npos)
+      << catalog.status();
+  EXPECT_NE(std::string(catalog.status().message()).find("minute"), std::string::npos)
+      << catalog.status();
+
+  // An incremental view cannot read one that is only recomputed on a schedule.
+  const std::string chained =
+      "  v:\n    refresh: \"@hourly\"\n    sql: \"CREATE VIEW v AS SELECT org, count(*) AS n "
+      "FROM shipments GROUP BY org\"\n"
+      "  w:\n    sql: \"CREATE VIEW w AS SELECT org, sum(n) AS n FROM v GROUP BY org\"\n";
+  config = config::ParseConfig(ConfigWith(chained), "test.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  catalog = projection::Compile(*config);
+  ASSERT_FALSE(catalog.ok());
+  EXPECT_NE(std::string(catalog.status().message()).find("give it a refresh schedule too"),
+            std::string::npos)
+      << catalog.status();
+}
+
+}  // namespace
+}  // namespace sv
