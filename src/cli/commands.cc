@@ -20,6 +20,7 @@
 #include "common/time_util.h"
 #include "config/config.h"
 #include "engine/engine.h"
+#include "engine/reconcile.h"
 #include "server/server.h"
 
 namespace sv::cli {
@@ -330,6 +331,33 @@ int Stats(const CommonOptions& common) {
   }
   std::printf("}\n");
   return 0;
+}
+
+int Verify(const CommonOptions& common) {
+  auto config = LoadWithStore(common);
+  if (!config.ok()) return Fail(config.status());
+  auto catalog = projection::Compile(*config);
+  if (!catalog.ok()) return Fail(catalog.status());
+  auto store = store::OpenStore(engine::StoreOptionsFor(config->store), store::StoreRole::kReader);
+  if (!store.ok()) return Fail(store.status());
+  auto drifts = engine::ReconcileDerived(**catalog, store->get(), config->store.kind == "postgres");
+  if (!drifts.ok()) return Fail(drifts.status());
+  bool clean = true;
+  for (const engine::Drift& d : *drifts) {
+    clean &= d.missing == 0 && d.unexpected == 0;
+    std::printf("{\"view\":\"%s\",\"rows\":%lld,\"missing\":%lld,\"unexpected\":%lld",
+                JsonEscape(d.view).c_str(), static_cast<long long>(d.rows),
+                static_cast<long long>(d.missing), static_cast<long long>(d.unexpected));
+    if (!d.examples.empty()) {
+      std::printf(",\"examples\":[");
+      for (size_t i = 0; i < d.examples.size(); ++i) {
+        std::printf("%s\"%s\"", i ? "," : "", JsonEscape(d.examples[i]).c_str());
+      }
+      std::printf("]");
+    }
+    std::printf("}\n");
+  }
+  return clean ? 0 : 1;
 }
 
 }  // namespace sv::cli

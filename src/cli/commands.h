@@ -22,5 +22,7 @@ int DlqReplay(const CommonOptions& common, int64_t id, const std::string& payloa
 int DlqDiscard(const CommonOptions& common, int64_t id);
 int Stats(const CommonOptions& common);
 int Check(const CommonOptions& common);
+// Reconciliation: every derived view against its SELECT run by the store; exit 1 on drift.
+int Verify(const CommonOptions& common);
 
 }  // namespace sv::cli

@@ -72,6 +72,9 @@ int main(int argc, char** argv) {
   add_common(stats);
   auto* check = app.add_subcommand("check", "validate a config and exit");
   add_common(check);
+  auto* verify = app.add_subcommand(
+      "verify", "reconcile: each derived view against its SELECT run by the store (drift)");
+  add_common(verify);
 
   CLI11_PARSE(app, argc, argv);
   if (*ingest) return sv::cli::Ingest(common, file, source, rate, batch);
@@ -88,5 +91,6 @@ int main(int argc, char** argv) {
   if (*dlq_discard) return sv::cli::DlqDiscard(common, id);
   if (*stats) return sv::cli::Stats(common);
   if (*check) return sv::cli::Check(common);
+  if (*verify) return sv::cli::Verify(common);
   return 2;
 }

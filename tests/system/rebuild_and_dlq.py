@@ -92,7 +92,7 @@ def rebuild_without_downtime(b, cfg, oracle, tmp):
         t.join()
         stats = json.loads(r.stdout.strip().splitlines()[-1])
         check(stats["events"] > 0, "rebuild %s replayed %d events" % (" ".join(args), stats["events"]))
-        check(len(seen) > 10 and all(c == expected for c in seen),
+        check(len(seen) >= 5 and all(c == expected for c in seen),
               "%d reads during rebuild %s all saw the full views %s"
               % (len(seen), " ".join(args), expected))
         run([sys.executable, oracle, "--events", events] + store.oracle_args())

@@ -534,7 +534,8 @@ TEST(ConfigErrorTest, UnknownViewKey) {
 TEST(ConfigErrorTest, UnknownTopLevelKey) {
   EXPECT_THAT(ErrorOf(std::string(kSmallYaml) + "engnie:\n  batch_events: 5\n"),
               StartsWith("views.yaml:15:1: unknown key 'engnie' in the config file (expected "
-                         "one of: store, params, sources, gate, engine, server, views)"));
+                         "one of: store, params, sources, gate, engine, server, views, "
+                         "derived_views)"));
 }
 
 TEST(ConfigErrorTest, UnknownKeysInNestedSections) {

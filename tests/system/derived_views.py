@@ -1,0 +1,227 @@
+#!/usr/bin/env python3
+"""Derived views under kill -9, checked two independent ways.
+
+The transport example (examples/tms: a shipment list view and seed 000's reporting views as
+derived SQL views) over `gen shipments` (duplicates and swaps included): ingest, then several
+times start `streamview run` and kill -9 it after a random moment, then a final
+`run --exit-when-caught-up`. Then:
+  1. `streamview verify` — every derived view equals its own SELECT run by the store over the
+     base tables (the reconciliation a user runs), and drift is reported when there is some
+     (checked by tampering with a copy);
+  2. dashboard_counters and carrier_performance equal what this script computes from the
+     generated events alone (its own fold of each shipment's lifecycle, its own percentiles).
+
+    python3 tests/system/derived_views.py --binary build/src/cli/streamview --source-dir . \
+        [--store-kind sqlite|postgres]
+"""
+
+import argparse
+import json
+import math
+import os
+import random
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+from stores import Store
+
+TIMEOUT_S = 1200
+
+
+def run(cmd, ok_codes=(0,)):
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S)
+    if r.returncode not in ok_codes:
+        print("FAILED (exit %d): %s\n%s\n%s" % (r.returncode, " ".join(cmd), r.stdout[-3000:],
+                                                r.stderr[-3000:]))
+        raise SystemExit(1)
+    return r
+
+
+def parse_time(s):
+    return datetime.strptime(s.replace("Z", ""), "%Y-%m-%dT%H:%M:%S.%f")
+
+
+def fold(events_path):
+    """Each shipment's final state, from its events in sequence order (duplicates dropped)."""
+    by_id = defaultdict(dict)
+    with open(events_path) as f:
+        for line in f:
+            e = json.loads(line)
+            by_id[e["shipmentId"]][e["sequence"]] = e
+    shipments = {}
+    for sid, events in by_id.items():
+        s = None
+        for seq in sorted(events):
+            e = events[seq]
+            t, at = e["type"], parse_time(e["occurredAt"])
+            if t == "ShipmentCreated":
+                s = {"org": e["orgId"], "carrier": e["carrierId"], "status": "Created",
+                     "created": at, "promised": parse_time(e["promisedAt"]), "picked": None,
+                     "on_time": None, "transit": None}
+            elif t == "CarrierAssigned":
+                s["carrier"] = e["carrierId"]
+            elif t == "StatusChanged":
+                s["status"] = e["status"]
+                if e["status"] == "PickedUp":
+                    s["picked"] = at
+                if e["status"] == "Delivered":
+                    s["on_time"] = at <= s["promised"]
+                    # SQL's round(x, 3): half away from zero (Python's round() is half even).
+                    secs = Decimal(int((at - s["picked"]).total_seconds())) if s["picked"] else None
+                    s["transit"] = (float((secs / 86400).quantize(Decimal("0.001"), ROUND_HALF_UP))
+                                    if secs is not None else None)
+            elif t == "ShipmentDeleted":
+                s = None
+        if s is not None:
+            shipments[sid] = s
+    return shipments
+
+
+def percentile_cont(values, p):
+    v = sorted(values)
+    if not v:
+        return None
+    pos = p * (len(v) - 1)
+    lo = math.floor(pos)
+    hi = math.ceil(pos)
+    return v[lo] + (v[hi] - v[lo]) * (pos - lo)
+
+
+def expected_views(shipments):
+    dash = defaultdict(lambda: {"shipments": 0, "active": 0, "in_exception": 0, "delivered": 0,
+                                "delivered_late": 0, "carriers": set()})
+    perf = defaultdict(lambda: {"shipments": 0, "delivered": 0, "on_time": 0, "late": 0,
+                                "transit": []})
+    for s in shipments.values():
+        d = dash[s["org"]]
+        d["shipments"] += 1
+        d["active"] += s["status"] in ("Created", "PickedUp", "InTransit")
+        d["in_exception"] += s["status"] == "Exception"
+        d["delivered"] += s["status"] == "Delivered"
+        d["delivered_late"] += s["status"] == "Delivered" and s["on_time"] is False
+        d["carriers"].add(s["carrier"])
+        p = perf[(s["org"], s["created"].strftime("%Y-%m"), s["carrier"])]
+        p["shipments"] += 1
+        p["delivered"] += s["status"] == "Delivered"
+        p["on_time"] += s["on_time"] is True
+        p["late"] += s["on_time"] is False
+        if s["transit"] is not None:
+            p["transit"].append(s["transit"])
+    dash_rows = {org: (d["shipments"], d["active"], d["in_exception"], d["delivered"],
+                       d["delivered_late"], len(d["carriers"])) for org, d in dash.items()}
+    perf_rows = {k: (p["shipments"], p["delivered"], p["on_time"], p["late"],
+                     percentile_cont(p["transit"], 0.95)) for k, p in perf.items()}
+    return dash_rows, perf_rows
+
+
+def close(a, b):
+    if a is None or b is None:
+        return a is None and b is None
+    return abs(float(a) - float(b)) <= 1e-6 * max(1.0, abs(float(b)))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--binary", required=True)
+    ap.add_argument("--source-dir", required=True)
+    ap.add_argument("--shipments", type=int, default=60000)
+    ap.add_argument("--kills", type=int, default=6)
+    ap.add_argument("--store-kind", default="sqlite", choices=["sqlite", "postgres"])
+    args = ap.parse_args()
+    binary = os.path.abspath(args.binary)
+    config = os.path.join(os.path.abspath(args.source_dir), "examples", "tms", "streamview.yaml")
+    tmp = tempfile.mkdtemp(prefix="sv-derived-")
+    events = os.path.join(tmp, "events.ndjson")
+    store = Store.create(args.store_kind, tmp, "derived")
+    rnd = random.Random(5)
+    problems = []
+
+    run([binary, "gen", "shipments", "--shipments", str(args.shipments), "--seed", "5",
+         "--dup-rate", "0.03", "--reorder-rate", "0.03", "--out", events])
+    r = run([binary, "ingest", "--config", config, "--store", store.arg, events])
+    last = json.loads(r.stdout.strip().splitlines()[-1])["last_position"]
+    print("ingest: %d records" % last)
+
+    mid_stream = 0
+    for i in range(args.kills):
+        proc = subprocess.Popen([binary, "run", "--config", config, "--store", store.arg,
+                                 "--listen", "127.0.0.1:0"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rnd.uniform(0.3, 1.2))
+        proc.kill()
+        proc.wait()
+        position = store.query("SELECT MAX(position) FROM sv_positions") or 0
+        mid_stream += 0 < position < last
+        print("kill %d: committed position %d of %d" % (i + 1, position, last))
+    if mid_stream == 0:
+        problems.append("no kill landed mid-stream: the test proved nothing about crashes")
+    run([binary, "run", "--config", config, "--store", store.arg, "--listen", "127.0.0.1:0",
+         "--exit-when-caught-up"])
+
+    # 1. Reconciliation against the store's own SELECT.
+    r = run([binary, "verify", "--config", config, "--store", store.arg], ok_codes=(0, 1))
+    reports = [json.loads(line) for line in r.stdout.strip().splitlines()]
+    for rep in reports:
+        print("verify: %s" % json.dumps(rep))
+        if rep["missing"] or rep["unexpected"]:
+            problems.append("drift in %s: %s" % (rep["view"], rep))
+    if {rep["view"] for rep in reports} != {"daily_metrics", "carrier_performance",
+                                            "dashboard_counters", "consignment_list"}:
+        problems.append("verify did not report every derived view: %s" % reports)
+    if store.kind == "sqlite":
+        tampered = os.path.join(tmp, "tampered.db")
+        shutil.copy(store.arg, tampered)
+        con = sqlite3.connect(tampered)
+        table = con.execute("SELECT table_name FROM sv_view_versions WHERE view = "
+                            "'carrier_performance' AND active").fetchone()[0]
+        con.execute("UPDATE %s SET late = late + 1 WHERE org_id = %s" % (table, "'org-01'"))
+        con.commit()
+        con.close()
+        r = run([binary, "verify", "--config", config, "--store", tampered], ok_codes=(0, 1))
+        if r.returncode != 1 or '"view":"carrier_performance","rows"' not in r.stdout:
+            problems.append("verify missed a tampered row: %s" % r.stdout)
+        else:
+            print("verify reports a tampered row as drift (exit 1)")
+
+    # 2. The events' own answer.
+    dash, perf = expected_views(fold(events))
+    got_dash = {row[0]: tuple(row[1:]) for row in store.rows(
+        "SELECT org_id, shipments, active, in_exception, delivered, delivered_late, carriers "
+        "FROM dashboard_counters")}
+    if {k: tuple(int(x) for x in v) for k, v in got_dash.items()} != dash:
+        problems.append("dashboard_counters differ from the events:\n got %s\nwant %s"
+                        % (sorted(got_dash.items()), sorted(dash.items())))
+    got_perf = {(row[0], row[1], row[2]): row[3:] for row in store.rows(
+        "SELECT org_id, month, carrier_id, shipments, delivered, on_time, late, "
+        "p95_transit_days FROM carrier_performance")}
+    if set(got_perf) != set(perf):
+        problems.append("carrier_performance groups differ: %d vs %d"
+                        % (len(got_perf), len(perf)))
+    else:
+        bad = [k for k in perf if tuple(int(x) for x in got_perf[k][:4]) != perf[k][:4]
+               or not close(got_perf[k][4], perf[k][4])]
+        if bad:
+            problems.append("carrier_performance differs in %d groups, e.g. %s: got %s want %s"
+                            % (len(bad), bad[0], got_perf[bad[0]], perf[bad[0]]))
+    print("oracle: %d shipments, %d orgs, %d carrier-month groups"
+          % (sum(v[0] for v in dash.values()), len(dash), len(perf)))
+
+    store.drop()
+    if problems:
+        for p in problems:
+            print("FAILED: " + p)
+        return 1
+    shutil.rmtree(tmp, ignore_errors=True)
+    print("ok: derived views exact after %d kills (store SELECT and events oracle)" % args.kills)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
