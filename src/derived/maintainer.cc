@@ -402,18 +402,22 @@ absl::Status Maintainer::Flush(const Writer& write) {
   return absl::OkStatus();
 }
 
-absl::Status Maintainer::Load(const Scanner& scan, const std::vector<int>& views) {
+void Maintainer::BeginLoad(const std::vector<int>& views) {
   // Which derived views to recompute: the named ones and everything downstream of them.
-  std::vector<bool> reset(states_.size(), views.empty());
+  loading_.assign(states_.size(), views.empty());
+  fed_.assign(states_.size(), false);
   for (int v : views) {
-    if (StateOf(v) != nullptr) reset[v] = true;
+    if (StateOf(v) != nullptr) loading_[v] = true;
   }
   for (size_t v = 0; v < states_.size(); ++v) {
-    if (states_[v] == nullptr || reset[v]) continue;
-    for (int input : states_[v]->derived->inputs) reset[v] = reset[v] || reset[input];
+    if (states_[v] == nullptr) {
+      loading_[v] = false;
+      continue;
+    }
+    for (int input : states_[v]->derived->inputs) loading_[v] = loading_[v] || loading_[input];
   }
   for (size_t v = 0; v < states_.size(); ++v) {
-    if (states_[v] == nullptr || !reset[v]) continue;
+    if (!loading_[v]) continue;
     State& st = *states_[v];
     st.groups.clear();
     st.plain.clear();
@@ -421,31 +425,44 @@ absl::Status Maintainer::Load(const Scanner& scan, const std::vector<int>& views
     st.sides[0].clear();
     st.sides[1].clear();
   }
-  // Feed each reset view from its inputs: stored rows of base views and of derived views that
-  // keep their state; derived inputs being recomputed feed it as they flush.
+}
+
+void Maintainer::LoadRow(int view, const Row& row) {
+  fed_[view] = true;
+  for (const auto& [derived, side] : consumers_[view]) {
+    if (loading_[derived]) Feed(derived, side, nullptr, &row);
+  }
+}
+
+absl::Status Maintainer::FinishLoad(const Scanner& scan) {
+  // Inputs not fed row by row: stored rows of base views and of derived views that keep their
+  // state; derived inputs being recomputed feed their readers as they flush.
+  std::vector<bool> scanned(states_.size(), false);
   for (size_t v = 0; v < states_.size(); ++v) {
-    if (states_[v] == nullptr || !reset[v]) continue;
-    const std::vector<int>& inputs = states_[v]->derived->inputs;
-    for (size_t side = 0; side < inputs.size(); ++side) {
-      const int input = inputs[side];
-      if (StateOf(input) != nullptr && reset[input]) continue;
-      SV_RETURN_IF_ERROR(scan(input, [&](const Row& row) {
-        Feed(static_cast<int>(v), static_cast<int>(side), nullptr, &row);
-      }));
+    if (!loading_[v]) continue;
+    for (int input : states_[v]->derived->inputs) {
+      if (loading_[input] || fed_[input] || scanned[input]) continue;
+      scanned[input] = true;
+      SV_RETURN_IF_ERROR(scan(input, [&](const Row& row) { LoadRow(input, row); }));
     }
   }
   // Flush without writing: the outputs are what the store holds; the cascade from recomputed
   // derived inputs must reach only views being recomputed.
   std::vector<std::vector<std::pair<int, int>>> saved = consumers_;
   for (size_t v = 0; v < consumers_.size(); ++v) {
-    auto& list = consumers_[v];
-    std::erase_if(list, [&](const std::pair<int, int>& c) {
-      return !reset[c.first] || StateOf(static_cast<int>(v)) == nullptr || !reset[v];
-    });
+    std::erase_if(consumers_[v],
+                  [&](const std::pair<int, int>& c) { return !loading_[c.first] || !loading_[v]; });
   }
   absl::Status s = Flush(nullptr);
   consumers_ = std::move(saved);
+  loading_.clear();
+  fed_.clear();
   return s;
+}
+
+absl::Status Maintainer::Load(const Scanner& scan, const std::vector<int>& views) {
+  BeginLoad(views);
+  return FinishLoad(scan);
 }
 
 void Maintainer::ForEachRow(int view, const std::function<void(const Row&)>& each) const {

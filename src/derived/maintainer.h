@@ -47,6 +47,12 @@ class Maintainer {
   using Scanner =
       std::function<absl::Status(int view, const std::function<void(const Row&)>& each)>;
   absl::Status Load(const Scanner& scan, const std::vector<int>& views = {});
+  // Load in steps, for inputs whose rows stream by anyway (a rebuild's bulk write): BeginLoad
+  // resets the views; LoadRow feeds one row of an input view (from one thread at a time); at
+  // FinishLoad the inputs that were not fed are scanned and the outputs computed.
+  void BeginLoad(const std::vector<int>& views);
+  void LoadRow(int view, const Row& row);
+  absl::Status FinishLoad(const Scanner& scan);
 
   // The rows of a derived view as computed (any order).
   void ForEachRow(int view, const std::function<void(const Row&)>& each) const;
@@ -71,6 +77,8 @@ class Maintainer {
   // consumers_[view]: (derived view, side) pairs that read it.
   std::vector<std::vector<std::pair<int, int>>> consumers_;
   int64_t errors_ = 0;
+  std::vector<bool> loading_;  // between BeginLoad and FinishLoad: the views being computed
+  std::vector<bool> fed_;      // inputs fed by LoadRow
 };
 
 }  // namespace sv::derived

@@ -134,11 +134,18 @@ class Engine {
   absl::Status Refresh(int view, const store::TableSpec& table);
   // Builds new versions of the wanted derived views whose inputs are ready (not wanted, or
   // built: `fresh` holds their new tables), from scratch, and appends them to `built`; each
-  // one built is cleared from `wanted`.
-  absl::Status BuildDerivedVersions(std::vector<bool>* wanted,
+  // one built is cleared from `derived_wanted`. `loading`, if set, was BeginLoad-ed with the
+  // same ready views and fed the rebuilt rows.
+  absl::Status BuildDerivedVersions(const std::vector<bool>& wanted,
+                                    std::vector<bool>* derived_wanted,
                                     std::map<int, store::TableSpec>* fresh,
                                     const std::vector<store::ViewVersion>& versions,
-                                    std::vector<BuiltVersion>* built);
+                                    std::vector<BuiltVersion>* built, derived::Maintainer* loading);
+  // The wanted derived views computable now: each input not wanted, or `rebuilt`, or itself
+  // ready (derived views follow their inputs in the catalog).
+  std::vector<int> ReadyDerived(const std::vector<bool>& wanted,
+                                const std::vector<bool>& derived_wanted,
+                                const std::function<bool(int)>& rebuilt) const;
 
   // Constant after Open.
   config::Config config_;

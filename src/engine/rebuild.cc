@@ -11,6 +11,7 @@
 #include <mutex>
 #include <thread>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -22,10 +23,12 @@ namespace {
 
 using Chunk = std::vector<source::SourceRecord>;
 
-// A small bounded queue of record chunks between the reader and one fold worker.
-class ChunkQueue {
+// A small bounded queue between two threads (record chunks from the reader to a fold worker;
+// rebuilt rows from the bulk writer to the derived views' computation).
+template <typename Chunk>
+class BoundedQueue {
  public:
-  explicit ChunkQueue(size_t capacity) : capacity_(capacity) {}
+  explicit BoundedQueue(size_t capacity) : capacity_(capacity) {}
   void Push(Chunk chunk) {
     std::unique_lock lock(mu_);
     not_full_.wait(lock, [&] { return queue_.size() < capacity_; });
@@ -55,6 +58,8 @@ class ChunkQueue {
   size_t capacity_;
   bool closed_ = false;
 };
+
+using ChunkQueue = BoundedQueue<Chunk>;
 
 struct Worker {
   std::unique_ptr<MemoryRowSet> rows;
@@ -235,6 +240,43 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
         return states;
       });
     }
+    // Derived views that read these views are computed from the rows as they are written, on
+    // another thread, while SQLite writes (its single writer leaves the second core idle).
+    std::vector<bool> building(catalog_->views.size(), false);
+    for (int v : to_build) building[v] = true;
+    const std::vector<int> ready_here = ReadyDerived(
+        wanted, derived_wanted, [&](int view) { return fresh.count(view) > 0 || building[view]; });
+    using RowChunk = std::vector<std::pair<int, Row>>;
+    std::unique_ptr<derived::Maintainer> loading;
+    std::unique_ptr<BoundedQueue<RowChunk>> rows_out;
+    std::thread loader;
+    std::vector<bool> feeds(catalog_->views.size(), false);
+    RowChunk chunk_out;
+    auto flush_rows = [&] {
+      if (!chunk_out.empty()) rows_out->Push(std::move(chunk_out));
+      chunk_out = RowChunk();
+    };
+    if (!ready_here.empty()) {
+      loading = std::make_unique<derived::Maintainer>(catalog_.get());
+      loading->BeginLoad(ready_here);
+      for (int d : ready_here) {
+        for (int input : catalog_->views[d].derived->inputs) feeds[input] = building[input];
+      }
+      rows_out = std::make_unique<BoundedQueue<RowChunk>>(4);
+      loader = std::thread([&] {
+        RowChunk chunk;
+        while (rows_out->Pop(&chunk)) {
+          for (const auto& [view, row] : chunk) loading->LoadRow(view, row);
+        }
+      });
+    }
+    // Joined before an early return leaves this scope.
+    absl::Cleanup stop_loader = [&] {
+      if (loader.joinable()) {
+        rows_out->Close();
+        loader.join();
+      }
+    };
     std::future<Entries> next_sorted;
     if (!to_build.empty()) next_sorted = std::async(std::launch::async, sort_view, to_build[0]);
     for (size_t i = 0; i < to_build.size(); ++i) {
@@ -267,6 +309,10 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
           return nullptr;
         }
         encoded->Release();
+        if (feeds[v]) {
+          chunk_out.emplace_back(v, row);
+          if (chunk_out.size() >= 4096) flush_rows();
+        }
         return &row;
       }));
       SV_RETURN_IF_ERROR(decode_status);
@@ -283,7 +329,13 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
       fresh[b.view] = b.table;
       built.push_back(std::move(b));
     }
-    SV_RETURN_IF_ERROR(BuildDerivedVersions(&derived_wanted, &fresh, versions, &built));
+    if (loading != nullptr) {
+      flush_rows();
+      rows_out->Close();
+      loader.join();
+    }
+    SV_RETURN_IF_ERROR(
+        BuildDerivedVersions(wanted, &derived_wanted, &fresh, versions, &built, loading.get()));
 
     // The swap: new versions, and for a full rebuild the source's gate state and position,
     // in one transaction.
@@ -338,7 +390,8 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
   // Derived views whose inputs were not rebuilt (their own definition changed).
   if (std::find(derived_wanted.begin(), derived_wanted.end(), true) != derived_wanted.end()) {
     std::vector<BuiltVersion> built;
-    SV_RETURN_IF_ERROR(BuildDerivedVersions(&derived_wanted, &fresh, versions, &built));
+    SV_RETURN_IF_ERROR(
+        BuildDerivedVersions(wanted, &derived_wanted, &fresh, versions, &built, nullptr));
     auto batch = store_->BeginBatch();
     for (const BuiltVersion& b : built) {
       SV_RETURN_IF_ERROR(
@@ -360,32 +413,50 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
   return stats;
 }
 
-absl::Status Engine::BuildDerivedVersions(std::vector<bool>* wanted,
-                                          std::map<int, store::TableSpec>* fresh,
-                                          const std::vector<store::ViewVersion>& versions,
-                                          std::vector<BuiltVersion>* built) {
+std::vector<int> Engine::ReadyDerived(const std::vector<bool>& wanted,
+                                      const std::vector<bool>& derived_wanted,
+                                      const std::function<bool(int)>& rebuilt) const {
   std::vector<int> ready;
   for (size_t v = 0; v < catalog_->views.size(); ++v) {
-    if (!(*wanted)[v]) continue;
+    if (!derived_wanted[v]) continue;
     bool inputs_ready = true;
     for (int input : catalog_->views[v].derived->inputs) {
       // An input still to be rebuilt (by a later source's replay) is not ready; one rebuilt
-      // above or by an earlier derived view in this pass is.
-      inputs_ready &= !(*wanted)[input] || fresh->count(input) > 0 ||
-                      std::find(ready.begin(), ready.end(), input) != ready.end();
+      // already, or by an earlier derived view in this pass, is.
+      const bool pending = derived_wanted[input] || (wanted[input] && !rebuilt(input));
+      inputs_ready &=
+          !pending || rebuilt(input) || std::find(ready.begin(), ready.end(), input) != ready.end();
     }
     if (inputs_ready) ready.push_back(static_cast<int>(v));
   }
+  return ready;
+}
+
+absl::Status Engine::BuildDerivedVersions(const std::vector<bool>& wanted,
+                                          std::vector<bool>* derived_wanted,
+                                          std::map<int, store::TableSpec>* fresh,
+                                          const std::vector<store::ViewVersion>& versions,
+                                          std::vector<BuiltVersion>* built,
+                                          derived::Maintainer* loading) {
+  const std::vector<int> ready =
+      ReadyDerived(wanted, *derived_wanted, [&](int view) { return fresh->count(view) > 0; });
   if (ready.empty()) return absl::OkStatus();
   // Every ready view computed from scratch over the new tables of what was rebuilt and the
-  // live tables of the rest.
-  derived::Maintainer compute(catalog_.get());
-  SV_RETURN_IF_ERROR(compute.Load(
-      [&](int view, const std::function<void(const Row&)>& each) {
-        auto it = fresh->find(view);
-        return store_->ScanTable(it != fresh->end() ? it->second : tables_[view], each);
-      },
-      ready));
+  // live tables of the rest (`loading` was already fed the rebuilt rows as they were written).
+  const derived::Maintainer::Scanner scan = [&](int view,
+                                                const std::function<void(const Row&)>& each) {
+    auto it = fresh->find(view);
+    return store_->ScanTable(it != fresh->end() ? it->second : tables_[view], each);
+  };
+  std::unique_ptr<derived::Maintainer> own;
+  derived::Maintainer* compute = loading;
+  if (compute != nullptr) {
+    SV_RETURN_IF_ERROR(compute->FinishLoad(scan));
+  } else {
+    own = std::make_unique<derived::Maintainer>(catalog_.get());
+    compute = own.get();
+    SV_RETURN_IF_ERROR(compute->Load(scan, ready));
+  }
   for (int v : ready) {
     const projection::ViewPlan& view = catalog_->views[v];
     int64_t max_version = 0;
@@ -401,12 +472,12 @@ absl::Status Engine::BuildDerivedVersions(std::vector<bool>* wanted,
       // Recomputed by the store; the views it reads are refreshed again after the swap.
       SV_RETURN_IF_ERROR(Refresh(v, b.table));
       (*fresh)[v] = b.table;
-      (*wanted)[v] = false;
+      (*derived_wanted)[v] = false;
       built->push_back(std::move(b));
       continue;
     }
     std::vector<std::pair<std::string, Row>> rows;
-    compute.ForEachRow(v, [&](const Row& row) {
+    compute->ForEachRow(v, [&](const Row& row) {
       Row key;
       for (int k : view.key) key.push_back(row[k]);
       std::string encoded;
@@ -421,7 +492,7 @@ absl::Status Engine::BuildDerivedVersions(std::vector<bool>* wanted,
     }));
     Progress(absl::StrFormat("rebuild %s: %zu derived rows written", b.table.name, rows.size()));
     (*fresh)[v] = b.table;
-    (*wanted)[v] = false;
+    (*derived_wanted)[v] = false;
     built->push_back(std::move(b));
   }
   return absl::OkStatus();
