@@ -83,6 +83,9 @@ struct EngineConfig {
   int64_t poll_idle_ms = 1;         // sleep when caught up
   int64_t commit_delay_us = 4'000;  // group commit: longest wait of a batch's first event
   int rebuild_threads = 2;          // fold workers during rebuild (partitioned by key)
+  // SQLite: batch N commits on a thread (and connection) of its own while batch N+1 is
+  // processed. PostgreSQL stores always commit in line.
+  bool pipeline_commits = true;
 };
 
 struct ColumnConfig {

@@ -48,7 +48,10 @@ store::StoreOptions StoreOptionsFor(const config::StoreConfig& store) {
 Engine::Engine(const config::Config& config, const EngineOptions& options)
     : config_(config), options_(options) {}
 
-Engine::~Engine() = default;
+Engine::~Engine() {
+  // The batch being written reads in_flight_ and writer_store_: let it end first.
+  if (worker_ != nullptr) (void)worker_->Wait();
+}
 
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const config::Config& config,
                                                      const EngineOptions& options) {
@@ -312,35 +315,52 @@ absl::Status Engine::StartSources() {
   return absl::OkStatus();
 }
 
-absl::Status Engine::Commit() {
-  auto batch = store_->BeginBatch();
-  absl::Status s = rows_->Flush(batch.get());
-  if (s.ok() && derived_ != nullptr && !derived_->empty()) {
-    // Derived rows commit with the upstream rows they follow from, several per statement.
-    std::map<int, std::vector<Row>> upserts;
-    s = derived_->Flush([&](int view, const Row* old_row, const Row* new_row) -> absl::Status {
-      const store::TableSpec& table = tables_[view];
+Engine::Sealed Engine::Seal() {
+  Sealed out;
+  rows_->TakeDirty(&out.rows);
+  if (derived_ != nullptr && !derived_->empty()) {
+    // Derived rows commit with the upstream rows they follow from.
+    absl::Status s = derived_->Flush([&](int view, const Row* old_row, const Row* new_row) {
       if (new_row != nullptr) {
-        upserts[view].push_back(*new_row);
+        out.rows.upserts[view].push_back(*new_row);
         return absl::OkStatus();
       }
       Row key;
-      for (int k : table.key) key.push_back((*old_row)[k]);
-      return batch->Delete(table, key);
+      for (int k : tables_[view].key) key.push_back((*old_row)[k]);
+      out.rows.deletes[view].push_back(std::move(key));
+      return absl::OkStatus();
     });
-    for (const auto& [view, rows] : upserts) {
-      if (!s.ok()) break;
-      std::vector<const Row*> pointers;
-      pointers.reserve(rows.size());
-      for (const Row& row : rows) pointers.push_back(&row);
-      s = batch->UpsertRows(tables_[view], pointers);
-    }
+    (void)s;  // the writer above cannot fail
   }
   for (SourceState& st : sources_) {
-    if (!s.ok()) break;
     st.processor->MaterializeCounters();
-    Changes& c = st.processor->changes();
-    const std::string& name = st.processor->source_name();
+    out.changes.push_back(std::move(st.processor->changes()));
+    st.processor->changes().Clear();
+    out.event_time_us.push_back(st.pending_event_time_us);
+    st.pending_event_time_us = 0;
+  }
+  out.latency.swap(pending_latency_);
+  out.tables = tables_;
+  return out;
+}
+
+absl::Status Engine::Write(store::Store* store, Sealed& sealed) {
+  const auto started = std::chrono::steady_clock::now();
+  auto batch = store->BeginBatch();
+  for (size_t v = 0; v < sealed.rows.upserts.size(); ++v) {
+    const store::TableSpec& table = sealed.tables[v];
+    if (!sealed.rows.upserts[v].empty()) {
+      std::vector<const Row*> pointers;
+      pointers.reserve(sealed.rows.upserts[v].size());
+      for (const Row& row : sealed.rows.upserts[v]) pointers.push_back(&row);
+      SV_RETURN_IF_ERROR(batch->UpsertRows(table, pointers));
+    }
+    for (const Row& key : sealed.rows.deletes[v]) SV_RETURN_IF_ERROR(batch->Delete(table, key));
+  }
+  absl::Status s;
+  for (size_t i = 0; i < sealed.changes.size() && s.ok(); ++i) {
+    Changes& c = sealed.changes[i];
+    const std::string& name = catalog_->sources[sources_[i].index].config.name;
     for (const auto& [key, state] : c.key_states) {
       s.Update(batch->PutKeyState(name, state));
     }
@@ -357,34 +377,80 @@ absl::Status Engine::Commit() {
     for (const auto& [part, pos] : c.positions) s.Update(batch->SetPosition(name, part, pos));
   }
   if (s.ok()) s = batch->Commit();
-  if (s.ok()) {
-    rows_->Committed();
-    for (SourceState& st : sources_) {
-      Changes& c = st.processor->changes();
-      for (const auto& [part, pos] : c.positions) st.applied[part] = pos;
-      if (st.pending_event_time_us != 0) st.last_event_time_us = st.pending_event_time_us;
-      st.pending_event_time_us = 0;
-      if (options_.monitor != nullptr) options_.monitor->AddCounters(c.counters);
-      for (const store::DeadLetter& dl : c.dead_letters) {
-        LogJson("warn", "dead letter",
-                {{"source", dl.source},
-                 {"key", dl.key},
-                 {"position", std::to_string(dl.position)},
-                 {"reason", dl.reason},
-                 {"parks_key", dl.parks_key ? "true" : "false"}});
-      }
-      st.source->AfterCommit(c.positions, c.dead_letters);
-      c.Clear();
-    }
-    PublishProgress();
-    return absl::OkStatus();
-  }
-  derived_stale_ = true;
+  sealed.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return s;
+}
+
+void Engine::Finish(Sealed& sealed) {
+  for (size_t i = 0; i < sealed.changes.size(); ++i) {
+    SourceState& st = sources_[i];
+    Changes& c = sealed.changes[i];
+    for (const auto& [part, pos] : c.positions) st.applied[part] = pos;
+    if (sealed.event_time_us[i] != 0) st.last_event_time_us = sealed.event_time_us[i];
+    if (options_.monitor != nullptr) options_.monitor->AddCounters(c.counters);
+    for (const store::DeadLetter& dl : c.dead_letters) {
+      LogJson("warn", "dead letter",
+              {{"source", dl.source},
+               {"key", dl.key},
+               {"position", std::to_string(dl.position)},
+               {"reason", dl.reason},
+               {"parks_key", dl.parks_key ? "true" : "false"}});
+    }
+    st.source->AfterCommit(c.positions, c.dead_letters);
+  }
+  PublishProgress();
+  if (options_.on_commit) options_.on_commit(sealed.seconds, sealed.latency.size());
+  RecordLatency(Clock::Real()->NowMicros(), sealed.latency);
+}
+
+absl::Status Engine::Drain() {
+  if (in_flight_ == nullptr) return absl::OkStatus();
+  absl::Status s = worker_->Wait();
+  std::unique_ptr<Sealed> done = std::move(in_flight_);
+  if (!s.ok()) {
+    derived_stale_ = true;
+    return s;
+  }
+  Finish(*done);
+  return absl::OkStatus();
+}
+
+bool Engine::Pipelined() const {
+  return config_.engine.pipeline_commits && config_.store.kind == "sqlite";
+}
+
+absl::Status Engine::CommitBehind() {
+  SV_RETURN_IF_ERROR(Drain());
+  if (worker_ == nullptr) {
+    store::StoreOptions so = StoreOptionsFor(config_.store);
+    if (!options_.store_path.empty()) so.path = options_.store_path;
+    // The engine's own kind of connection: no checkpoint inside its commits (a background
+    // thread copies the WAL back).
+    SV_ASSIGN_OR_RETURN(writer_store_, store::OpenStore(so, store::StoreRole::kEngine));
+    worker_ = std::make_unique<CommitWorker>();
+  }
+  in_flight_ = std::make_unique<Sealed>(Seal());
+  Sealed* sealed = in_flight_.get();
+  worker_->Submit([this, sealed] { return Write(writer_store_.get(), *sealed); });
+  return absl::OkStatus();
+}
+
+absl::Status Engine::Commit() {
+  SV_RETURN_IF_ERROR(Drain());
+  Sealed sealed = Seal();
+  absl::Status s = Write(store_.get(), sealed);
+  if (!s.ok()) {
+    derived_stale_ = true;
+    return s;
+  }
+  Finish(sealed);
+  return absl::OkStatus();
 }
 
 absl::Status Engine::Recover(const absl::Status& failure) {
   // The store holds none of the failed batch: forget what we believed, resume from the store.
+  (void)Drain();  // a batch still being written either committed or is lost with the rest
   rows_->Reset();
   derived_stale_ = true;  // reloaded before the next batch (the store may be down now)
   absl::Status restart = StartSources();
@@ -394,13 +460,12 @@ absl::Status Engine::Recover(const absl::Status& failure) {
   return failure;
 }
 
-void Engine::RecordLatency(int64_t now_us) {
+void Engine::RecordLatency(int64_t now_us, const std::vector<int64_t>& log_times_us) {
   constexpr size_t kMaxSamples = 2'000'000;
-  for (int64_t log_time_us : pending_latency_) {
+  for (int64_t log_time_us : log_times_us) {
     ++latency_.seen;
     if (latency_.micros.size() < kMaxSamples) latency_.micros.push_back(now_us - log_time_us);
   }
-  pending_latency_.clear();
 }
 
 absl::StatusOr<size_t> Engine::PollAndProcess(size_t max) {
@@ -427,6 +492,11 @@ absl::StatusOr<size_t> Engine::PollAndProcess(size_t max) {
     }
   }
   return seen;
+}
+
+absl::Status Engine::Sync() {
+  absl::Status s = Drain();
+  return s.ok() ? s : Recover(s);
 }
 
 absl::Status Engine::RunOnce(bool* idle) {
@@ -456,23 +526,18 @@ absl::Status Engine::RunOnceOrFail(bool* idle) {
   for (SourceState& st : sources_) dirty |= !st.processor->changes().empty();
   if (!dirty) {
     pending_latency_.clear();
-    return absl::OkStatus();
+    // Nothing new: let the batch being written finish (positions, progress, caught-up).
+    return Drain();
   }
-  const auto commit_started = std::chrono::steady_clock::now();
-  SV_RETURN_IF_ERROR(Commit());
-  if (options_.on_commit) {
-    options_.on_commit(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - commit_started).count(),
-        pending_latency_.size());
-  }
-  RecordLatency(Clock::Real()->NowMicros());
-  return absl::OkStatus();
+  return Pipelined() ? CommitBehind() : Commit();
 }
 
 absl::Status Engine::Run(const std::atomic<bool>& stop, bool exit_when_caught_up) {
   int backoff_ms = 10;
   auto last_publish = std::chrono::steady_clock::now();
   bool restart = false;
+  // A batch still being written when the loop ends is finished (positions, mirrors) first.
+  absl::Cleanup drain = [this] { (void)Drain(); };
   while (!stop.load()) {
     absl::Status s;
     if (restart) {

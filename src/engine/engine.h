@@ -15,6 +15,7 @@
 #include "common/cron.h"
 #include "config/config.h"
 #include "derived/maintainer.h"
+#include "engine/commit_worker.h"
 #include "engine/monitor.h"
 #include "engine/processor.h"
 #include "engine/row_sets.h"
@@ -62,8 +63,12 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  // Processes at most one batch per source and commits it. *idle = no source had records.
+  // Processes at most one batch per source and commits it — with pipelined commits (SQLite),
+  // behind the loop: it is durable when the next RunOnce returns, or after Sync. *idle = no
+  // source had records.
   absl::Status RunOnce(bool* idle);
+  // Waits until everything processed so far is committed.
+  absl::Status Sync();
   // Loops until `stop` is set (finishing and committing the batch in hand) or, with
   // exit_when_caught_up, until every source is caught up.
   absl::Status Run(const std::atomic<bool>& stop, bool exit_when_caught_up);
@@ -108,8 +113,27 @@ class Engine {
   absl::StatusOr<std::unique_ptr<source::Source>> MakeSource(const config::SourceConfig& cfg);
   // A fresh processor for `st` with the stored pending events (of `partitions` only, if given).
   absl::Status NewProcessor(SourceState& st, const std::vector<int32_t>* partitions);
-  // Writes everything processed so far in one batch. On failure the in-memory state is ahead
-  // of the store: the caller must Recover.
+  // Everything processed so far, taken out of the loop's state for one transaction.
+  struct Sealed {
+    WriteSet rows;                         // base and derived rows
+    std::vector<Changes> changes;          // by source
+    std::vector<int64_t> event_time_us;    // by source: log time of its last record
+    std::vector<int64_t> latency;          // log times of the records
+    std::vector<store::TableSpec> tables;  // by view, as they were
+    double seconds = 0;                    // how long the write took
+  };
+  Sealed Seal();
+  // Writes a sealed batch in one transaction (on either thread: touches no loop state).
+  absl::Status Write(store::Store* store, Sealed& sealed);
+  // After its commit: applied positions, counters, mirrors (Kafka offsets, dead-letter topic).
+  void Finish(Sealed& sealed);
+  // Waits for the batch being written behind the loop, if any, and finishes it.
+  absl::Status Drain();
+  bool Pipelined() const;
+  // Seals the batch in hand and writes it on the commit worker (after the previous one).
+  absl::Status CommitBehind();
+  // Writes everything processed so far in one batch, now. On failure the in-memory state is
+  // ahead of the store: the caller must Recover.
   absl::Status Commit();
   // Commit() from inside a source's Poll (rebalance hooks): closes and reopens the read snapshot.
   absl::Status CommitInHand();
@@ -123,7 +147,7 @@ class Engine {
   // Polls every source once (up to `max` records each) and processes what came; returns how
   // many records came.
   absl::StatusOr<size_t> PollAndProcess(size_t max);
-  void RecordLatency(int64_t now_us);
+  void RecordLatency(int64_t now_us, const std::vector<int64_t>& log_times_us);
   // Tells the monitor (if any) where each source stands.
   void PublishProgress();
   // Computes the derived views' state from the stored rows of the views they read.
@@ -164,6 +188,10 @@ class Engine {
     int64_t next_us;
   };
   std::vector<ScheduledRefresh> refreshes_;
+  // Pipelined commits (SQLite): a connection and thread of their own, one batch in flight.
+  std::unique_ptr<store::Store> writer_store_;
+  std::unique_ptr<CommitWorker> worker_;
+  std::unique_ptr<Sealed> in_flight_;
   std::vector<SourceState> sources_;
   std::vector<int64_t> pending_latency_;  // log times of the uncommitted batch's records
   LatencySample latency_;

@@ -68,32 +68,25 @@ void CachedRowSet::Erase(int view, const std::string& key) {
   }
 }
 
-absl::Status CachedRowSet::Flush(store::Batch* batch) {
+void CachedRowSet::TakeDirty(WriteSet* out) {
+  out->upserts.resize(views_.size());
+  out->deletes.resize(views_.size());
   // Each dirty key is listed once and ends either as a row or deleted, so the upserts of a
   // view can go together (several rows per statement) and the deletes after them.
-  std::vector<std::vector<const Row*>> upserts(views_.size());
   for (const auto& [view, key] : dirty_) {
     auto it = views_[view].find(key);
     if (it == views_[view].end() || !it->second.dirty) continue;
-    const Entry& e = it->second;
+    Entry& e = it->second;
+    e.dirty = false;
     if (e.row) {
-      upserts[view].push_back(&*e.row);
+      out->upserts[view].push_back(*e.row);
     } else if (!e.key.empty()) {
-      SV_RETURN_IF_ERROR(batch->Delete(tables_[view], e.key));
+      out->deletes[view].push_back(e.key);
     }
   }
-  for (size_t v = 0; v < views_.size(); ++v) {
-    if (!upserts[v].empty()) SV_RETURN_IF_ERROR(batch->UpsertRows(tables_[v], upserts[v]));
-  }
-  return absl::OkStatus();
-}
-
-void CachedRowSet::Committed() {
-  for (const auto& [view, key] : dirty_) {
-    auto it = views_[view].find(key);
-    if (it != views_[view].end()) it->second.dirty = false;
-  }
   dirty_.clear();
+  // Drop the older generation when full. Callers take a batch only when no earlier one is
+  // still being written, so every row dropped here is durable.
   if (entries_ > capacity_ / 2) {
     for (size_t v = 0; v < views_.size(); ++v) {
       previous_[v] = std::move(views_[v]);

@@ -19,6 +19,12 @@
 
 namespace sv::engine {
 
+// The rows one batch writes, owned: the cache goes on serving the next batch meanwhile.
+struct WriteSet {
+  std::vector<std::vector<Row>> upserts;  // by view
+  std::vector<std::vector<Row>> deletes;  // by view: key values
+};
+
 class CachedRowSet : public projection::RowSet {
  public:
   // tables[v]: the physical table each view writes to.
@@ -33,10 +39,9 @@ class CachedRowSet : public projection::RowSet {
   void Put(int view, const std::string& key, Row row) override;
   void Erase(int view, const std::string& key) override;
 
-  // Writes every dirty row into `batch`.
-  absl::Status Flush(store::Batch* batch);
-  // After a successful commit: rows are clean; drop the cache when it outgrew its capacity.
-  void Committed();
+  // Copies every dirty row out for one batch's commit and marks it clean; drops the older
+  // generation when the cache outgrew its capacity.
+  void TakeDirty(WriteSet* out);
   // After a failed commit: forget everything (the store is the truth).
   void Reset();
   const store::TableSpec& table(int view) const { return tables_[view]; }

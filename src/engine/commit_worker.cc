@@ -1,0 +1,51 @@
+#include "engine/commit_worker.h"
+
+#include <utility>
+
+namespace sv::engine {
+
+CommitWorker::CommitWorker() : thread_([this] { Loop(); }) {}
+
+CommitWorker::~CommitWorker() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void CommitWorker::Submit(std::function<absl::Status()> job) {
+  {
+    std::lock_guard lock(mu_);
+    job_ = std::move(job);
+    busy_ = true;
+    result_ = absl::OkStatus();
+  }
+  cv_.notify_all();
+}
+
+absl::Status CommitWorker::Wait() {
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [&] { return !busy_; });
+  return std::exchange(result_, absl::OkStatus());
+}
+
+void CommitWorker::Loop() {
+  std::unique_lock lock(mu_);
+  while (true) {
+    cv_.wait(lock, [&] { return stop_ || (busy_ && job_ != nullptr); });
+    if (stop_ && !busy_) return;
+    if (!busy_) continue;
+    std::function<absl::Status()> job = std::move(job_);
+    job_ = nullptr;
+    lock.unlock();
+    absl::Status s = job();
+    lock.lock();
+    result_ = std::move(s);
+    busy_ = false;
+    cv_.notify_all();
+  }
+}
+
+}  // namespace sv::engine
