@@ -259,10 +259,13 @@ absl::Status Engine::StartSources() {
   if (derived_ != nullptr && !derived_->empty()) {
     std::vector<bool> watched(catalog_->views.size());
     for (size_t v = 0; v < watched.size(); ++v) watched[v] = derived_->Reads(static_cast<int>(v));
-    rows_->set_listener(std::move(watched),
-                        [this](int view, const Row* old_row, const Row* new_row) {
-                          derived_->OnChange(view, old_row, new_row);
-                        });
+    rows_->set_listener(
+        std::move(watched), [this](int view, const Row* old_row, const Row* new_row) {
+          // Applied with the batch's write, on the committing thread.
+          derived_changes_.push_back(
+              {view, old_row != nullptr ? std::optional<Row>(*old_row) : std::nullopt,
+               new_row != nullptr ? std::optional<Row>(*new_row) : std::nullopt});
+        });
   }
   sources_.clear();
   int logs = 0;
@@ -318,20 +321,7 @@ absl::Status Engine::StartSources() {
 Engine::Sealed Engine::Seal() {
   Sealed out;
   rows_->TakeDirty(&out.rows);
-  if (derived_ != nullptr && !derived_->empty()) {
-    // Derived rows commit with the upstream rows they follow from.
-    absl::Status s = derived_->Flush([&](int view, const Row* old_row, const Row* new_row) {
-      if (new_row != nullptr) {
-        out.rows.upserts[view].push_back(*new_row);
-        return absl::OkStatus();
-      }
-      Row key;
-      for (int k : tables_[view].key) key.push_back((*old_row)[k]);
-      out.rows.deletes[view].push_back(std::move(key));
-      return absl::OkStatus();
-    });
-    (void)s;  // the writer above cannot fail
-  }
+  out.derived_changes.swap(derived_changes_);
   for (SourceState& st : sources_) {
     st.processor->MaterializeCounters();
     out.changes.push_back(std::move(st.processor->changes()));
@@ -356,6 +346,30 @@ absl::Status Engine::Write(store::Store* store, Sealed& sealed) {
       SV_RETURN_IF_ERROR(batch->UpsertRows(table, pointers));
     }
     for (const Row& key : sealed.rows.deletes[v]) SV_RETURN_IF_ERROR(batch->Delete(table, key));
+  }
+  if (!sealed.derived_changes.empty()) {
+    // Derived rows commit with the upstream rows they follow from. The maintainer is touched
+    // only here (and between batches), so this may run behind the loop.
+    for (const DerivedChange& c : sealed.derived_changes) {
+      derived_->OnChange(c.view, c.old_row ? &*c.old_row : nullptr,
+                         c.new_row ? &*c.new_row : nullptr);
+    }
+    std::map<int, std::vector<Row>> upserts;
+    SV_RETURN_IF_ERROR(derived_->Flush([&](int view, const Row* old_row, const Row* new_row) {
+      if (new_row != nullptr) {
+        upserts[view].push_back(*new_row);
+        return absl::OkStatus();
+      }
+      Row key;
+      for (int k : sealed.tables[view].key) key.push_back((*old_row)[k]);
+      return batch->Delete(sealed.tables[view], key);
+    }));
+    for (const auto& [view, rows] : upserts) {
+      std::vector<const Row*> pointers;
+      pointers.reserve(rows.size());
+      for (const Row& row : rows) pointers.push_back(&row);
+      SV_RETURN_IF_ERROR(batch->UpsertRows(sealed.tables[view], pointers));
+    }
   }
   absl::Status s;
   for (size_t i = 0; i < sealed.changes.size() && s.ok(); ++i) {
@@ -452,6 +466,7 @@ absl::Status Engine::Recover(const absl::Status& failure) {
   // The store holds none of the failed batch: forget what we believed, resume from the store.
   (void)Drain();  // a batch still being written either committed or is lost with the rest
   rows_->Reset();
+  derived_changes_.clear();
   derived_stale_ = true;  // reloaded before the next batch (the store may be down now)
   absl::Status restart = StartSources();
   if (!restart.ok()) {

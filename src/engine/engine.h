@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -88,6 +89,12 @@ class Engine {
   LatencySample& latency() { return latency_; }
 
  private:
+  // A row change of a view derived views read, as the working set saw it.
+  struct DerivedChange {
+    int view;
+    std::optional<Row> old_row;
+    std::optional<Row> new_row;
+  };
   struct SourceState {
     int index = 0;
     std::unique_ptr<source::Source> source;
@@ -115,12 +122,13 @@ class Engine {
   absl::Status NewProcessor(SourceState& st, const std::vector<int32_t>* partitions);
   // Everything processed so far, taken out of the loop's state for one transaction.
   struct Sealed {
-    WriteSet rows;                         // base and derived rows
-    std::vector<Changes> changes;          // by source
-    std::vector<int64_t> event_time_us;    // by source: log time of its last record
-    std::vector<int64_t> latency;          // log times of the records
-    std::vector<store::TableSpec> tables;  // by view, as they were
-    double seconds = 0;                    // how long the write took
+    WriteSet rows;                               // base rows
+    std::vector<DerivedChange> derived_changes;  // become derived rows in Write
+    std::vector<Changes> changes;                // by source
+    std::vector<int64_t> event_time_us;          // by source: log time of its last record
+    std::vector<int64_t> latency;                // log times of the records
+    std::vector<store::TableSpec> tables;        // by view, as they were
+    double seconds = 0;                          // how long the write took
   };
   Sealed Seal();
   // Writes a sealed batch in one transaction (on either thread: touches no loop state).
@@ -181,6 +189,7 @@ class Engine {
   std::vector<int64_t> versions_;         // active version per view
   std::unique_ptr<CachedRowSet> rows_;
   std::unique_ptr<derived::Maintainer> derived_;
+  std::vector<DerivedChange> derived_changes_;  // of the batch in hand
   bool derived_stale_ = false;  // a failed batch left the derived state ahead of the store
   struct ScheduledRefresh {
     int view;
