@@ -13,6 +13,7 @@
 #include "common/status_macros.h"
 #include "simdjson.h"
 #include "sql/expr_internal.h"
+#include "sql/parse_tree.h"
 
 namespace sv::sql {
 namespace {
@@ -28,89 +29,16 @@ using simdjson::dom::object;
 
 // ---- Parse-tree access
 
-bool Get(const object& o, std::string_view key, element* out) {
-  return o.at_key(key).get(*out) == simdjson::SUCCESS;
-}
-
-bool Has(const object& o, std::string_view key) {
-  element e;
-  return Get(o, key, &e);
-}
-
-std::string_view GetString(const object& o, std::string_view key) {
-  element e;
-  std::string_view s;
-  if (Get(o, key, &e) && e.get_string().get(s) == simdjson::SUCCESS) return s;
-  return {};
-}
-
-int64_t GetInt(const object& o, std::string_view key, int64_t fallback) {
-  element e;
-  int64_t v;
-  if (Get(o, key, &e) && e.get_int64().get(v) == simdjson::SUCCESS) return v;
-  return fallback;
-}
-
-bool GetBool(const object& o, std::string_view key) {
-  element e;
-  bool v;
-  return Get(o, key, &e) && e.get_bool().get(v) == simdjson::SUCCESS && v;
-}
-
-std::vector<element> GetList(const object& o, std::string_view key) {
-  std::vector<element> out;
-  element e;
-  array a;
-  if (Get(o, key, &e) && e.get_array().get(a) == simdjson::SUCCESS) {
-    for (element item : a) out.push_back(item);
-  }
-  return out;
-}
-
-// A node is {"TypeName": {...fields...}}.
-bool Unwrap(const element& node, std::string_view* type, object* body) {
-  object o;
-  if (node.get_object().get(o) != simdjson::SUCCESS) return false;
-  for (auto field : o) {
-    *type = field.key;
-    return field.value.get_object().get(*body) == simdjson::SUCCESS;
-  }
-  return false;
-}
-
-std::string_view NodeType(const element& node) {
-  std::string_view type;
-  object body;
-  return Unwrap(node, &type, &body) ? type : std::string_view();
-}
-
-// {"String": {"sval": "x"}} -> "x".
-std::string_view StringNode(const element& node) {
-  std::string_view type;
-  object body;
-  if (!Unwrap(node, &type, &body) || type != "String") return {};
-  return GetString(body, "sval");
-}
-
-// The first "location" >= 0 anywhere inside `e`, or -1.
-int64_t FindLocation(const element& e) {
-  object o;
-  array a;
-  if (e.get_object().get(o) == simdjson::SUCCESS) {
-    const int64_t loc = GetInt(o, "location", -1);
-    if (loc >= 0) return loc;
-    for (auto field : o) {
-      const int64_t inner = FindLocation(field.value);
-      if (inner >= 0) return inner;
-    }
-  } else if (e.get_array().get(a) == simdjson::SUCCESS) {
-    for (element item : a) {
-      const int64_t inner = FindLocation(item);
-      if (inner >= 0) return inner;
-    }
-  }
-  return -1;
-}
+using internal::FindLocation;
+using internal::Get;
+using internal::GetBool;
+using internal::GetInt;
+using internal::GetList;
+using internal::GetString;
+using internal::Has;
+using internal::NodeType;
+using internal::StringNode;
+using internal::Unwrap;
 
 // Function and type names without a pg_catalog qualifier.
 std::string FoldedName(const std::vector<element>& parts) {
