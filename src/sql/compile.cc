@@ -358,19 +358,9 @@ absl::StatusOr<ExprPtr> Compiler::Run() {
     ~Release() { pg_query_free_parse_result(*r); }
   } release{&result};
   if (result.error != nullptr) {
-    // cursorpos is a 1-based character position; convert to a byte offset.
-    int64_t offset = static_cast<int64_t>(text_.size());
-    if (result.error->cursorpos > 0) {
-      int64_t chars = result.error->cursorpos - 1;
-      size_t i = 0;
-      while (i < text_.size() && chars > 0) {
-        ++i;
-        while (i < text_.size() && (static_cast<unsigned char>(text_[i]) & 0xC0) == 0x80) ++i;
-        --chars;
-      }
-      offset = static_cast<int64_t>(i);
-    }
-    return Error(offset, result.error->message);
+    return Error(
+        internal::CursorOffset(text_, result.error->cursorpos, static_cast<int64_t>(text_.size())),
+        result.error->message);
   }
   simdjson::dom::parser parser;
   element root;

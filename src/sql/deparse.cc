@@ -261,18 +261,7 @@ absl::StatusOr<std::string> Deparser::Run() {
     ~Release() { pg_query_free_parse_result(*r); }
   } release{&result};
   if (result.error != nullptr) {
-    // cursorpos counts characters from 1.
-    int64_t loc = -1;
-    if (result.error->cursorpos > 0) {
-      int64_t chars = result.error->cursorpos - 1;
-      size_t i = 0;
-      while (i < text_.size() && chars > 0) {
-        ++i;
-        while (i < text_.size() && (static_cast<unsigned char>(text_[i]) & 0xC0) == 0x80) ++i;
-        --chars;
-      }
-      loc = static_cast<int64_t>(i);
-    }
+    const int64_t loc = internal::CursorOffset(text_, result.error->cursorpos, -1);
     return Error(loc, result.error->message);
   }
   simdjson::dom::parser parser;

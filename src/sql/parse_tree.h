@@ -99,4 +99,18 @@ inline int64_t FindLocation(const element& e) {
   return -1;
 }
 
+// libpg_query's error cursorpos (1-based, in characters) as a byte offset into `text`;
+// `fallback` when it gives none.
+inline int64_t CursorOffset(std::string_view text, int cursorpos, int64_t fallback) {
+  if (cursorpos <= 0) return fallback;
+  int64_t chars = cursorpos - 1;
+  size_t i = 0;
+  while (i < text.size() && chars > 0) {
+    ++i;
+    while (i < text.size() && (static_cast<unsigned char>(text[i]) & 0xC0) == 0x80) ++i;
+    --chars;
+  }
+  return static_cast<int64_t>(i);
+}
+
 }  // namespace sv::sql::internal

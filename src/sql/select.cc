@@ -172,21 +172,9 @@ absl::StatusOr<std::unique_ptr<SelectStatement>> SelectStatement::Parse(std::str
   st->where_ = where;
   PgQueryParseResult result = pg_query_parse(st->text_.c_str());
   if (result.error != nullptr) {
-    int64_t offset = static_cast<int64_t>(st->text_.size());
-    if (result.error->cursorpos > 0) {
-      // cursorpos counts characters from 1; find that character's byte.
-      int64_t chars = result.error->cursorpos - 1;
-      size_t i = 0;
-      while (i < st->text_.size() && chars > 0) {
-        ++i;
-        while (i < st->text_.size() && (static_cast<unsigned char>(st->text_[i]) & 0xC0) == 0x80) {
-          ++i;
-        }
-        --chars;
-      }
-      offset = static_cast<int64_t>(i);
-    }
-    absl::Status s = st->Error(offset, result.error->message);
+    absl::Status s = st->Error(internal::CursorOffset(st->text_, result.error->cursorpos,
+                                                      static_cast<int64_t>(st->text_.size())),
+                               result.error->message);
     pg_query_free_parse_result(result);
     return s;
   }
