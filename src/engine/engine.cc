@@ -153,6 +153,7 @@ absl::Status Engine::Refresh(int view, const store::TableSpec& table) {
 absl::Status Engine::RefreshDue(int64_t now_us) {
   for (ScheduledRefresh& r : refreshes_) {
     if (now_us < r.next_us) continue;
+    SV_RETURN_IF_ERROR(Drain());  // the refresh reads everything committed so far
     SV_RETURN_IF_ERROR(Refresh(r.view, tables_[r.view]));
     r.next_us = r.schedule.NextAfter(now_us);
   }
