@@ -147,6 +147,10 @@ absl::Status Engine::Refresh(int view, const store::TableSpec& table) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   LogJson("info", "view refreshed",
           {{"view", catalog_->views[view].name}, {"seconds", absl::StrFormat("%.3f", seconds)}});
+  if (options_.monitor != nullptr) {
+    options_.monitor->AddCounters(
+        {{absl::StrCat("derived/", catalog_->views[view].name, "/refreshes"), 1}});
+  }
   return absl::OkStatus();
 }
 
@@ -356,7 +360,10 @@ absl::Status Engine::Write(store::Store* store, Sealed& sealed) {
                          c.new_row ? &*c.new_row : nullptr);
     }
     std::map<int, std::vector<Row>> upserts;
+    const int64_t errors_before = derived_->errors();
     SV_RETURN_IF_ERROR(derived_->Flush([&](int view, const Row* old_row, const Row* new_row) {
+      ++sealed.derived_counters[absl::StrCat("derived/", catalog_->views[view].name,
+                                             "/rows_written")];
       if (new_row != nullptr) {
         upserts[view].push_back(*new_row);
         return absl::OkStatus();
@@ -370,6 +377,10 @@ absl::Status Engine::Write(store::Store* store, Sealed& sealed) {
       pointers.reserve(rows.size());
       for (const Row& row : rows) pointers.push_back(&row);
       SV_RETURN_IF_ERROR(batch->UpsertRows(sealed.tables[view], pointers));
+    }
+    if (derived_->errors() > errors_before) {
+      sealed.derived_counters["derived/all/expression_errors"] +=
+          derived_->errors() - errors_before;
     }
   }
   absl::Status s;
@@ -398,6 +409,9 @@ absl::Status Engine::Write(store::Store* store, Sealed& sealed) {
 }
 
 void Engine::Finish(Sealed& sealed) {
+  if (options_.monitor != nullptr && !sealed.derived_counters.empty()) {
+    options_.monitor->AddCounters(sealed.derived_counters);
+  }
   for (size_t i = 0; i < sealed.changes.size(); ++i) {
     SourceState& st = sources_[i];
     Changes& c = sealed.changes[i];

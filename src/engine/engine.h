@@ -122,13 +122,14 @@ class Engine {
   absl::Status NewProcessor(SourceState& st, const std::vector<int32_t>* partitions);
   // Everything processed so far, taken out of the loop's state for one transaction.
   struct Sealed {
-    WriteSet rows;                               // base rows
-    std::vector<DerivedChange> derived_changes;  // become derived rows in Write
-    std::vector<Changes> changes;                // by source
-    std::vector<int64_t> event_time_us;          // by source: log time of its last record
-    std::vector<int64_t> latency;                // log times of the records
-    std::vector<store::TableSpec> tables;        // by view, as they were
-    double seconds = 0;                          // how long the write took
+    WriteSet rows;                                    // base rows
+    std::vector<DerivedChange> derived_changes;       // become derived rows in Write
+    std::map<std::string, int64_t> derived_counters;  // filled by Write: rows written, errors
+    std::vector<Changes> changes;                     // by source
+    std::vector<int64_t> event_time_us;               // by source: log time of its last record
+    std::vector<int64_t> latency;                     // log times of the records
+    std::vector<store::TableSpec> tables;             // by view, as they were
+    double seconds = 0;                               // how long the write took
   };
   Sealed Seal();
   // Writes a sealed batch in one transaction (on either thread: touches no loop state).

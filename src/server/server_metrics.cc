@@ -30,6 +30,26 @@ void Server::Impl::RegisterMetrics() {
     for (const auto& [name, total] : snap.counters) {
       // "<source>/type/<EventType>" or "<source>/<outcome>_total"
       const std::vector<std::string> parts = absl::StrSplit(name, '/');
+      if (parts.size() == 3 && parts[0] == "derived") {
+        // "derived/<view>/rows_written|refreshes", "derived/all/expression_errors"
+        if (parts[2] == "rows_written") {
+          AdvanceTo(r.GetCounter("streamview_derived_rows_written_total",
+                                 "Rows a derived view wrote (inserted, updated or deleted) as "
+                                 "its inputs changed",
+                                 {{"view", parts[1]}}),
+                    static_cast<double>(total));
+        } else if (parts[2] == "refreshes") {
+          AdvanceTo(r.GetCounter("streamview_derived_refreshes_total",
+                                 "Full recomputations of a refresh-scheduled derived view",
+                                 {{"view", parts[1]}}),
+                    static_cast<double>(total));
+        } else if (parts[2] == "expression_errors") {
+          AdvanceTo(r.GetCounter("streamview_derived_expression_errors_total",
+                                 "Derived-view expressions that failed on a row (read as NULL)"),
+                    static_cast<double>(total));
+        }
+        continue;
+      }
       if (parts.size() == 3 && parts[1] == "type") {
         AdvanceTo(r.GetCounter("streamview_events_total", "Events applied, by event type",
                                {{"source", parts[0]}, {"type", parts[2]}}),

@@ -21,11 +21,13 @@ import math
 import os
 import random
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections import defaultdict
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -33,6 +35,14 @@ from decimal import ROUND_HALF_UP, Decimal
 from stores import Store
 
 TIMEOUT_S = 1200
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 def run(cmd, ok_codes=(0,)):
@@ -162,8 +172,31 @@ def main():
         print("kill %d: committed position %d of %d" % (i + 1, position, last))
     if mid_stream == 0:
         problems.append("no kill landed mid-stream: the test proved nothing about crashes")
-    run([binary, "run", "--config", config, "--store", store.arg, "--listen", "127.0.0.1:0",
-         "--exit-when-caught-up"])
+    # The last run serves /metrics while it catches up: derived rows written, per view.
+    port = free_port()
+    proc = subprocess.Popen([binary, "run", "--config", config, "--store", store.arg,
+                             "--listen", "127.0.0.1:%d" % port],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while (store.query("SELECT MAX(position) FROM sv_positions") or 0) < last:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            print("FAILED: the last run did not catch up")
+            return 1
+        time.sleep(0.2)
+    metrics = ""
+    for _ in range(50):  # the monitor publishes after the commit lands
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10) as r:
+            metrics = r.read().decode()
+        if 'streamview_derived_rows_written_total{view="carrier_performance"}' in metrics:
+            break
+        time.sleep(0.1)
+    proc.terminate()
+    proc.wait(timeout=60)
+    written = [line for line in metrics.splitlines()
+               if line.startswith("streamview_derived_rows_written_total{")]
+    print("metrics: %s" % "; ".join(written))
+    if len(written) != 4 or any(float(line.split()[-1]) <= 0 for line in written):
+        problems.append("/metrics lacks derived rows written per view: %s" % written)
 
     # 1. Reconciliation against the store's own SELECT.
     r = run([binary, "verify", "--config", config, "--store", store.arg], ok_codes=(0, 1))
