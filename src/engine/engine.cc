@@ -7,13 +7,11 @@
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "common/time_util.h"
 #include "source/kafka/kafka_source.h"
 #include "source/log/log_source.h"
-#include "sql/deparse.h"
 
 namespace sv::engine {
 
@@ -121,49 +119,6 @@ absl::Status Engine::LoadDerived() {
   return absl::OkStatus();
 }
 
-absl::Status Engine::StartRefreshes() {
-  refreshes_.clear();
-  const int64_t now = Clock::Real()->NowMicros();
-  for (size_t v = 0; v < catalog_->views.size(); ++v) {
-    const auto& d = catalog_->views[v].derived;
-    if (d == nullptr || d->refresh.empty()) continue;
-    SV_ASSIGN_OR_RETURN(CronSchedule schedule, ParseCron(d->refresh));
-    // Due at once: a view is current when the engine starts, then on its schedule.
-    refreshes_.push_back({static_cast<int>(v), std::move(schedule), 0});
-  }
-  return RefreshDue(now);
-}
-
-absl::Status Engine::Refresh(int view, const store::TableSpec& table) {
-  const sql::SqlDialect dialect =
-      config_.store.kind == "postgres" ? sql::SqlDialect::kPostgres : sql::SqlDialect::kSqlite;
-  SV_ASSIGN_OR_RETURN(std::string select,
-                      sql::StoreSelect(catalog_->views[view].derived->sql, dialect));
-  const auto started = std::chrono::steady_clock::now();
-  auto batch = store_->BeginBatch();
-  SV_RETURN_IF_ERROR(batch->ReplaceWithSelect(table, select));
-  SV_RETURN_IF_ERROR(batch->Commit());
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  LogJson("info", "view refreshed",
-          {{"view", catalog_->views[view].name}, {"seconds", absl::StrFormat("%.3f", seconds)}});
-  if (options_.monitor != nullptr) {
-    options_.monitor->AddCounters(
-        {{absl::StrCat("derived/", catalog_->views[view].name, "/refreshes"), 1}});
-  }
-  return absl::OkStatus();
-}
-
-absl::Status Engine::RefreshDue(int64_t now_us) {
-  for (ScheduledRefresh& r : refreshes_) {
-    if (now_us < r.next_us) continue;
-    SV_RETURN_IF_ERROR(Drain());  // the refresh reads everything committed so far
-    SV_RETURN_IF_ERROR(Refresh(r.view, tables_[r.view]));
-    r.next_us = r.schedule.NextAfter(now_us);
-  }
-  return absl::OkStatus();
-}
-
 absl::Status Engine::PrepareViews() {
   SV_ASSIGN_OR_RETURN(std::vector<store::ViewVersion> versions, store_->ListViewVersions());
   const size_t n = catalog_->views.size();
@@ -248,16 +203,6 @@ absl::Status Engine::NewProcessor(SourceState& st, const std::vector<int32_t>* p
   return absl::OkStatus();
 }
 
-absl::Status Engine::CommitInHand() {
-  bool dirty = false;
-  for (SourceState& st : sources_) dirty |= !st.processor->changes().empty();
-  if (!dirty) return absl::OkStatus();
-  store_->EndRead();  // a batch may not begin inside a read snapshot
-  absl::Status s = Commit();
-  absl::Status r = store_->BeginRead();
-  return s.ok() ? r : s;
-}
-
 absl::Status Engine::StartSources() {
   rows_ = std::make_unique<CachedRowSet>(store_.get(), tables_,
                                          static_cast<size_t>(config_.engine.cache_rows));
@@ -320,160 +265,6 @@ absl::Status Engine::StartSources() {
     };
     st.source->SetRebalanceHooks(hooks);
   }
-  return absl::OkStatus();
-}
-
-Engine::Sealed Engine::Seal() {
-  Sealed out;
-  rows_->TakeDirty(&out.rows);
-  out.derived_changes.swap(derived_changes_);
-  for (SourceState& st : sources_) {
-    st.processor->MaterializeCounters();
-    out.changes.push_back(std::move(st.processor->changes()));
-    st.processor->changes().Clear();
-    out.event_time_us.push_back(st.pending_event_time_us);
-    st.pending_event_time_us = 0;
-  }
-  out.latency.swap(pending_latency_);
-  out.tables = tables_;
-  return out;
-}
-
-absl::Status Engine::Write(store::Store* store, Sealed& sealed) {
-  const auto started = std::chrono::steady_clock::now();
-  auto batch = store->BeginBatch();
-  for (size_t v = 0; v < sealed.rows.upserts.size(); ++v) {
-    const store::TableSpec& table = sealed.tables[v];
-    if (!sealed.rows.upserts[v].empty()) {
-      std::vector<const Row*> pointers;
-      pointers.reserve(sealed.rows.upserts[v].size());
-      for (const Row& row : sealed.rows.upserts[v]) pointers.push_back(&row);
-      SV_RETURN_IF_ERROR(batch->UpsertRows(table, pointers));
-    }
-    for (const Row& key : sealed.rows.deletes[v]) SV_RETURN_IF_ERROR(batch->Delete(table, key));
-  }
-  if (!sealed.derived_changes.empty()) {
-    // Derived rows commit with the upstream rows they follow from. The maintainer is touched
-    // only here (and between batches), so this may run behind the loop.
-    for (const DerivedChange& c : sealed.derived_changes) {
-      derived_->OnChange(c.view, c.old_row ? &*c.old_row : nullptr,
-                         c.new_row ? &*c.new_row : nullptr);
-    }
-    std::map<int, std::vector<Row>> upserts;
-    const int64_t errors_before = derived_->errors();
-    SV_RETURN_IF_ERROR(derived_->Flush([&](int view, const Row* old_row, const Row* new_row) {
-      ++sealed.derived_counters[absl::StrCat("derived/", catalog_->views[view].name,
-                                             "/rows_written")];
-      if (new_row != nullptr) {
-        upserts[view].push_back(*new_row);
-        return absl::OkStatus();
-      }
-      Row key;
-      for (int k : sealed.tables[view].key) key.push_back((*old_row)[k]);
-      return batch->Delete(sealed.tables[view], key);
-    }));
-    for (const auto& [view, rows] : upserts) {
-      std::vector<const Row*> pointers;
-      pointers.reserve(rows.size());
-      for (const Row& row : rows) pointers.push_back(&row);
-      SV_RETURN_IF_ERROR(batch->UpsertRows(sealed.tables[view], pointers));
-    }
-    if (derived_->errors() > errors_before) {
-      sealed.derived_counters["derived/all/expression_errors"] +=
-          derived_->errors() - errors_before;
-    }
-  }
-  absl::Status s;
-  for (size_t i = 0; i < sealed.changes.size() && s.ok(); ++i) {
-    Changes& c = sealed.changes[i];
-    const std::string& name = catalog_->sources[sources_[i].index].config.name;
-    for (const auto& [key, state] : c.key_states) {
-      s.Update(batch->PutKeyState(name, state));
-    }
-    for (const auto& [pos, p] : c.pending_put) s.Update(batch->PutPending(name, p));
-    for (const auto& [part, pos] : c.pending_deleted)
-      s.Update(batch->DeletePending(name, part, pos));
-    for (store::DeadLetter& dl : c.dead_letters) s.Update(batch->AddDeadLetter(&dl));
-    for (const auto& [id, state] : c.dead_letter_states) {
-      s.Update(batch->SetDeadLetterState(id, state));
-    }
-    for (const auto& [id, pos] : c.event_ids) s.Update(batch->PutEventId(name, id, pos));
-    if (c.prune_event_ids_below > 0) s.Update(batch->PruneEventIds(name, c.prune_event_ids_below));
-    if (!c.counters.empty()) s.Update(batch->AddCounters(c.counters));
-    for (const auto& [part, pos] : c.positions) s.Update(batch->SetPosition(name, part, pos));
-  }
-  if (s.ok()) s = batch->Commit();
-  sealed.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  return s;
-}
-
-void Engine::Finish(Sealed& sealed) {
-  if (options_.monitor != nullptr && !sealed.derived_counters.empty()) {
-    options_.monitor->AddCounters(sealed.derived_counters);
-  }
-  for (size_t i = 0; i < sealed.changes.size(); ++i) {
-    SourceState& st = sources_[i];
-    Changes& c = sealed.changes[i];
-    for (const auto& [part, pos] : c.positions) st.applied[part] = pos;
-    if (sealed.event_time_us[i] != 0) st.last_event_time_us = sealed.event_time_us[i];
-    if (options_.monitor != nullptr) options_.monitor->AddCounters(c.counters);
-    for (const store::DeadLetter& dl : c.dead_letters) {
-      LogJson("warn", "dead letter",
-              {{"source", dl.source},
-               {"key", dl.key},
-               {"position", std::to_string(dl.position)},
-               {"reason", dl.reason},
-               {"parks_key", dl.parks_key ? "true" : "false"}});
-    }
-    st.source->AfterCommit(c.positions, c.dead_letters);
-  }
-  PublishProgress();
-  if (options_.on_commit) options_.on_commit(sealed.seconds, sealed.latency.size());
-  RecordLatency(Clock::Real()->NowMicros(), sealed.latency);
-}
-
-absl::Status Engine::Drain() {
-  if (in_flight_ == nullptr) return absl::OkStatus();
-  absl::Status s = worker_->Wait();
-  std::unique_ptr<Sealed> done = std::move(in_flight_);
-  if (!s.ok()) {
-    derived_stale_ = true;
-    return s;
-  }
-  Finish(*done);
-  return absl::OkStatus();
-}
-
-bool Engine::Pipelined() const {
-  return config_.engine.pipeline_commits && config_.store.kind == "sqlite";
-}
-
-absl::Status Engine::CommitBehind() {
-  SV_RETURN_IF_ERROR(Drain());
-  if (worker_ == nullptr) {
-    store::StoreOptions so = StoreOptionsFor(config_.store);
-    if (!options_.store_path.empty()) so.path = options_.store_path;
-    // The engine's own kind of connection: no checkpoint inside its commits (a background
-    // thread copies the WAL back).
-    SV_ASSIGN_OR_RETURN(writer_store_, store::OpenStore(so, store::StoreRole::kEngine));
-    worker_ = std::make_unique<CommitWorker>();
-  }
-  in_flight_ = std::make_unique<Sealed>(Seal());
-  Sealed* sealed = in_flight_.get();
-  worker_->Submit([this, sealed] { return Write(writer_store_.get(), *sealed); });
-  return absl::OkStatus();
-}
-
-absl::Status Engine::Commit() {
-  SV_RETURN_IF_ERROR(Drain());
-  Sealed sealed = Seal();
-  absl::Status s = Write(store_.get(), sealed);
-  if (!s.ok()) {
-    derived_stale_ = true;
-    return s;
-  }
-  Finish(sealed);
   return absl::OkStatus();
 }
 

@@ -1,0 +1,178 @@
+// The commit path: a batch sealed out of the loop's state, written in one transaction (in
+// line, or behind the loop on the commit worker), then finished: positions, counters, mirrors.
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "common/status_macros.h"
+#include "common/time_util.h"
+#include "engine/engine.h"
+
+namespace sv::engine {
+
+absl::Status Engine::CommitInHand() {
+  bool dirty = false;
+  for (SourceState& st : sources_) dirty |= !st.processor->changes().empty();
+  if (!dirty) return absl::OkStatus();
+  store_->EndRead();  // a batch may not begin inside a read snapshot
+  absl::Status s = Commit();
+  absl::Status r = store_->BeginRead();
+  return s.ok() ? r : s;
+}
+
+Engine::Sealed Engine::Seal() {
+  Sealed out;
+  rows_->TakeDirty(&out.rows);
+  out.derived_changes.swap(derived_changes_);
+  for (SourceState& st : sources_) {
+    st.processor->MaterializeCounters();
+    out.changes.push_back(std::move(st.processor->changes()));
+    st.processor->changes().Clear();
+    out.event_time_us.push_back(st.pending_event_time_us);
+    st.pending_event_time_us = 0;
+  }
+  out.latency.swap(pending_latency_);
+  out.tables = tables_;
+  return out;
+}
+
+absl::Status Engine::Write(store::Store* store, Sealed& sealed) {
+  const auto started = std::chrono::steady_clock::now();
+  auto batch = store->BeginBatch();
+  for (size_t v = 0; v < sealed.rows.upserts.size(); ++v) {
+    const store::TableSpec& table = sealed.tables[v];
+    if (!sealed.rows.upserts[v].empty()) {
+      std::vector<const Row*> pointers;
+      pointers.reserve(sealed.rows.upserts[v].size());
+      for (const Row& row : sealed.rows.upserts[v]) pointers.push_back(&row);
+      SV_RETURN_IF_ERROR(batch->UpsertRows(table, pointers));
+    }
+    for (const Row& key : sealed.rows.deletes[v]) SV_RETURN_IF_ERROR(batch->Delete(table, key));
+  }
+  if (!sealed.derived_changes.empty()) {
+    // Derived rows commit with the upstream rows they follow from. The maintainer is touched
+    // only here (and between batches), so this may run behind the loop.
+    for (const DerivedChange& c : sealed.derived_changes) {
+      derived_->OnChange(c.view, c.old_row ? &*c.old_row : nullptr,
+                         c.new_row ? &*c.new_row : nullptr);
+    }
+    std::map<int, std::vector<Row>> upserts;
+    const int64_t errors_before = derived_->errors();
+    SV_RETURN_IF_ERROR(derived_->Flush([&](int view, const Row* old_row, const Row* new_row) {
+      ++sealed.derived_counters[absl::StrCat("derived/", catalog_->views[view].name,
+                                             "/rows_written")];
+      if (new_row != nullptr) {
+        upserts[view].push_back(*new_row);
+        return absl::OkStatus();
+      }
+      Row key;
+      for (int k : sealed.tables[view].key) key.push_back((*old_row)[k]);
+      return batch->Delete(sealed.tables[view], key);
+    }));
+    for (const auto& [view, rows] : upserts) {
+      std::vector<const Row*> pointers;
+      pointers.reserve(rows.size());
+      for (const Row& row : rows) pointers.push_back(&row);
+      SV_RETURN_IF_ERROR(batch->UpsertRows(sealed.tables[view], pointers));
+    }
+    if (derived_->errors() > errors_before) {
+      sealed.derived_counters["derived/all/expression_errors"] +=
+          derived_->errors() - errors_before;
+    }
+  }
+  absl::Status s;
+  for (size_t i = 0; i < sealed.changes.size() && s.ok(); ++i) {
+    Changes& c = sealed.changes[i];
+    const std::string& name = catalog_->sources[sources_[i].index].config.name;
+    for (const auto& [key, state] : c.key_states) {
+      s.Update(batch->PutKeyState(name, state));
+    }
+    for (const auto& [pos, p] : c.pending_put) s.Update(batch->PutPending(name, p));
+    for (const auto& [part, pos] : c.pending_deleted)
+      s.Update(batch->DeletePending(name, part, pos));
+    for (store::DeadLetter& dl : c.dead_letters) s.Update(batch->AddDeadLetter(&dl));
+    for (const auto& [id, state] : c.dead_letter_states) {
+      s.Update(batch->SetDeadLetterState(id, state));
+    }
+    for (const auto& [id, pos] : c.event_ids) s.Update(batch->PutEventId(name, id, pos));
+    if (c.prune_event_ids_below > 0) s.Update(batch->PruneEventIds(name, c.prune_event_ids_below));
+    if (!c.counters.empty()) s.Update(batch->AddCounters(c.counters));
+    for (const auto& [part, pos] : c.positions) s.Update(batch->SetPosition(name, part, pos));
+  }
+  if (s.ok()) s = batch->Commit();
+  sealed.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return s;
+}
+
+void Engine::Finish(Sealed& sealed) {
+  if (options_.monitor != nullptr && !sealed.derived_counters.empty()) {
+    options_.monitor->AddCounters(sealed.derived_counters);
+  }
+  for (size_t i = 0; i < sealed.changes.size(); ++i) {
+    SourceState& st = sources_[i];
+    Changes& c = sealed.changes[i];
+    for (const auto& [part, pos] : c.positions) st.applied[part] = pos;
+    if (sealed.event_time_us[i] != 0) st.last_event_time_us = sealed.event_time_us[i];
+    if (options_.monitor != nullptr) options_.monitor->AddCounters(c.counters);
+    for (const store::DeadLetter& dl : c.dead_letters) {
+      LogJson("warn", "dead letter",
+              {{"source", dl.source},
+               {"key", dl.key},
+               {"position", std::to_string(dl.position)},
+               {"reason", dl.reason},
+               {"parks_key", dl.parks_key ? "true" : "false"}});
+    }
+    st.source->AfterCommit(c.positions, c.dead_letters);
+  }
+  PublishProgress();
+  if (options_.on_commit) options_.on_commit(sealed.seconds, sealed.latency.size());
+  RecordLatency(Clock::Real()->NowMicros(), sealed.latency);
+}
+
+absl::Status Engine::Drain() {
+  if (in_flight_ == nullptr) return absl::OkStatus();
+  absl::Status s = worker_->Wait();
+  std::unique_ptr<Sealed> done = std::move(in_flight_);
+  if (!s.ok()) {
+    derived_stale_ = true;
+    return s;
+  }
+  Finish(*done);
+  return absl::OkStatus();
+}
+
+bool Engine::Pipelined() const {
+  return config_.engine.pipeline_commits && config_.store.kind == "sqlite";
+}
+
+absl::Status Engine::CommitBehind() {
+  SV_RETURN_IF_ERROR(Drain());
+  if (worker_ == nullptr) {
+    store::StoreOptions so = StoreOptionsFor(config_.store);
+    if (!options_.store_path.empty()) so.path = options_.store_path;
+    // The engine's own kind of connection: no checkpoint inside its commits (a background
+    // thread copies the WAL back).
+    SV_ASSIGN_OR_RETURN(writer_store_, store::OpenStore(so, store::StoreRole::kEngine));
+    worker_ = std::make_unique<CommitWorker>();
+  }
+  in_flight_ = std::make_unique<Sealed>(Seal());
+  Sealed* sealed = in_flight_.get();
+  worker_->Submit([this, sealed] { return Write(writer_store_.get(), *sealed); });
+  return absl::OkStatus();
+}
+
+absl::Status Engine::Commit() {
+  SV_RETURN_IF_ERROR(Drain());
+  Sealed sealed = Seal();
+  absl::Status s = Write(store_.get(), sealed);
+  if (!s.ok()) {
+    derived_stale_ = true;
+    return s;
+  }
+  Finish(sealed);
+  return absl::OkStatus();
+}
+
+}  // namespace sv::engine
