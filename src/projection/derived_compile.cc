@@ -480,7 +480,6 @@ absl::Status DerivedCompiler::Run() {
         sql::StoreSelect(config_.sql.sql, sql::SqlDialect::kSqlite);
     if (!select.ok()) return ErrorAt(config_.sql.loc, std::string(select.status().message()));
     plan_->refresh = config_.refresh->sql;
-    plan_->refresh_loc = config_.refresh->loc;
     absl::StrAppend(&definition, "refresh:", plan_->refresh, "|");
   } else {
     for (int input : plan_->inputs) {

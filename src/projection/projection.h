@@ -74,7 +74,6 @@ struct DerivedPlan {
   // read the input tuple.
   std::vector<sql::ExprPtr> outputs;
   std::string refresh;  // cron expression: recomputed in full by the store on that schedule
-  Location refresh_loc;
 };
 
 struct ViewPlan {
