@@ -578,7 +578,7 @@ absl::Status Parser::ParseEngine(const Entry& entry, Config* config) const {
   SV_ASSIGN_OR_RETURN(Entries entries, MapEntries(entry.value, entry.key, "engine"));
   SV_RETURN_IF_ERROR(CheckKeys(entries,
                                {"batch_events", "cache_rows", "poll_idle_ms", "commit_delay_us",
-                                "rebuild_threads", "pipeline_commits"},
+                                "rebuild_threads", "pipeline_commits", "lanes"},
                                "engine"));
   constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
   EngineConfig& engine = config->engine;
@@ -594,6 +594,9 @@ absl::Status Parser::ParseEngine(const Entry& entry, Config* config) const {
       SV_ASSIGN_OR_RETURN(engine.commit_delay_us, Integer(e, what, 0, 10'000'000));
     } else if (e.name == "pipeline_commits") {
       SV_ASSIGN_OR_RETURN(engine.pipeline_commits, Bool(e, what));
+    } else if (e.name == "lanes") {
+      SV_ASSIGN_OR_RETURN(int64_t lanes, Integer(e, what, 0, 64));
+      engine.lanes = static_cast<int>(lanes);
     } else {
       SV_ASSIGN_OR_RETURN(int64_t threads, Integer(e, what, 1, 1024));
       engine.rebuild_threads = static_cast<int>(threads);

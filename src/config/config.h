@@ -86,6 +86,10 @@ struct EngineConfig {
   // SQLite: batch N commits on a thread (and connection) of its own while batch N+1 is
   // processed. PostgreSQL stores always commit in line.
   bool pipeline_commits = true;
+  // Lanes per source: its keys split by hash, processed concurrently, each with its own gate
+  // state, working set and read connection. 0 = one per core (at most 4). A source gets one
+  // lane when one of its views has rows that do not belong to one key.
+  int lanes = 0;
 };
 
 struct ColumnConfig {

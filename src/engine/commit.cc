@@ -2,6 +2,7 @@
 // line, or behind the loop on the commit worker), then finished: positions, counters, mirrors.
 
 #include <chrono>
+#include <iterator>
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
@@ -12,9 +13,7 @@
 namespace sv::engine {
 
 absl::Status Engine::CommitInHand() {
-  bool dirty = false;
-  for (SourceState& st : sources_) dirty |= !st.processor->changes().empty();
-  if (!dirty) return absl::OkStatus();
+  if (!AnyChanges()) return absl::OkStatus();
   store_->EndRead();  // a batch may not begin inside a read snapshot
   absl::Status s = Commit();
   absl::Status r = store_->BeginRead();
@@ -23,12 +22,17 @@ absl::Status Engine::CommitInHand() {
 
 Engine::Sealed Engine::Seal() {
   Sealed out;
-  rows_->TakeDirty(&out.rows);
-  out.derived_changes.swap(derived_changes_);
   for (SourceState& st : sources_) {
-    st.processor->MaterializeCounters();
-    out.changes.push_back(std::move(st.processor->changes()));
-    st.processor->changes().Clear();
+    Changes merged;
+    for (Lane& lane : st.lanes) {
+      lane.rows->TakeDirty(&out.rows);
+      std::move(lane.derived_changes.begin(), lane.derived_changes.end(),
+                std::back_inserter(out.derived_changes));
+      lane.derived_changes.clear();
+      lane.processor->MaterializeCounters();
+      merged.MergeFrom(std::move(lane.processor->changes()));
+    }
+    out.changes.push_back(std::move(merged));
     out.event_time_us.push_back(st.pending_event_time_us);
     st.pending_event_time_us = 0;
   }
@@ -45,7 +49,7 @@ absl::Status Engine::Write(store::Store* store, Sealed& sealed) {
     if (!sealed.rows.upserts[v].empty()) {
       std::vector<const Row*> pointers;
       pointers.reserve(sealed.rows.upserts[v].size());
-      for (const Row& row : sealed.rows.upserts[v]) pointers.push_back(&row);
+      for (const auto& row : sealed.rows.upserts[v]) pointers.push_back(row.get());
       SV_RETURN_IF_ERROR(batch->UpsertRows(table, pointers));
     }
     for (const Row& key : sealed.rows.deletes[v]) SV_RETURN_IF_ERROR(batch->Delete(table, key));
@@ -155,7 +159,7 @@ absl::Status Engine::CommitBehind() {
     // The engine's own kind of connection: no checkpoint inside its commits (a background
     // thread copies the WAL back).
     SV_ASSIGN_OR_RETURN(writer_store_, store::OpenStore(so, store::StoreRole::kEngine));
-    worker_ = std::make_unique<CommitWorker>();
+    worker_ = std::make_unique<JobThread>();
   }
   in_flight_ = std::make_unique<Sealed>(Seal());
   Sealed* sealed = in_flight_.get();

@@ -96,7 +96,7 @@ void Engine::PublishProgress() {
   const int64_t now = Clock::Real()->NowMicros();
   for (const SourceState& st : sources_) {
     SourceProgress p;
-    p.name = st.processor->source_name();
+    p.name = catalog_->sources[st.index].config.name;
     p.applied = st.applied;
     p.last_event_time_us = st.last_event_time_us;
     p.last_commit_us = now;
@@ -182,15 +182,8 @@ absl::StatusOr<std::unique_ptr<source::Source>> Engine::MakeSource(
   return absl::UnimplementedError(absl::StrCat("source kind '", cfg.kind, "' is not supported"));
 }
 
-absl::Status Engine::NewProcessor(SourceState& st, const std::vector<int32_t>* partitions) {
+absl::Status Engine::NewProcessors(SourceState& st, const std::vector<int32_t>* partitions) {
   const std::string& name = catalog_->sources[st.index].config.name;
-  store::Store* store = store_.get();
-  StateLoader loader;
-  loader.key_state = [store, name](const std::string& key) {
-    return store->GetKeyState(name, key);
-  };
-  st.processor = std::make_unique<Processor>(catalog_.get(), st.index, config_.gate, rows_.get(),
-                                             std::move(loader));
   SV_ASSIGN_OR_RETURN(auto pending, store_->ListPending(name));
   if (partitions != nullptr) {
     // Only the keys of this consumer's partitions: another consumer owns the others' stashes.
@@ -198,25 +191,31 @@ absl::Status Engine::NewProcessor(SourceState& st, const std::vector<int32_t>* p
       return std::find(partitions->begin(), partitions->end(), p.partition) == partitions->end();
     });
   }
+  std::vector<std::vector<store::PendingEvent>> by_lane(st.lanes.size());
+  for (store::PendingEvent& p : pending) by_lane[LaneOf(st, p.key)].push_back(std::move(p));
   SV_ASSIGN_OR_RETURN(auto ids, store_->LoadEventIds(name));
-  st.processor->Restore(std::move(pending), ids);
+  const size_t lanes = st.lanes.size();
+  for (size_t i = 0; i < lanes; ++i) {
+    Lane& lane = st.lanes[i];
+    store::Store* store = lane.reader != nullptr ? lane.reader.get() : store_.get();
+    StateLoader loader;
+    loader.key_state = [store, name](const std::string& key) {
+      return store->GetKeyState(name, key);
+    };
+    lane.processor = std::make_unique<Processor>(catalog_.get(), st.index, config_.gate,
+                                                 lane.rows.get(), std::move(loader));
+    if (lanes > 1) {
+      lane.processor->set_owns_key(
+          [this, &st, i](const std::string& key) { return LaneOf(st, key) == i; });
+    }
+    // Every lane remembers every id: duplicates share a key, hence a lane, but the ids carry
+    // no key to route them by.
+    lane.processor->Restore(std::move(by_lane[i]), ids);
+  }
   return absl::OkStatus();
 }
 
 absl::Status Engine::StartSources() {
-  rows_ = std::make_unique<CachedRowSet>(store_.get(), tables_,
-                                         static_cast<size_t>(config_.engine.cache_rows));
-  if (derived_ != nullptr && !derived_->empty()) {
-    std::vector<bool> watched(catalog_->views.size());
-    for (size_t v = 0; v < watched.size(); ++v) watched[v] = derived_->Reads(static_cast<int>(v));
-    rows_->set_listener(
-        std::move(watched), [this](int view, const Row* old_row, const Row* new_row) {
-          // Applied with the batch's write, on the committing thread.
-          derived_changes_.push_back(
-              {view, old_row != nullptr ? std::optional<Row>(*old_row) : std::nullopt,
-               new_row != nullptr ? std::optional<Row>(*new_row) : std::nullopt});
-        });
-  }
   sources_.clear();
   int logs = 0;
   for (const auto& plan : catalog_->sources) logs += plan.config.kind == "log" ? 1 : 0;
@@ -230,7 +229,8 @@ absl::Status Engine::StartSources() {
     SourceState& st = sources_[s];
     st.index = static_cast<int>(s);
     SV_ASSIGN_OR_RETURN(st.source, MakeSource(cfg));
-    SV_RETURN_IF_ERROR(NewProcessor(st, nullptr));
+    SV_RETURN_IF_ERROR(StartLanes(st));
+    SV_RETURN_IF_ERROR(NewProcessors(st, nullptr));
     const std::string name = cfg.name;
     SV_ASSIGN_OR_RETURN(auto positions, store_->GetPositions(name));
     if (!positions.empty()) {
@@ -255,9 +255,9 @@ absl::Status Engine::StartSources() {
       const absl::Status locked = store_->LockPartitions(name, partitions);
       SV_RETURN_IF_ERROR(store_->BeginRead());
       SV_RETURN_IF_ERROR(locked);
-      rows_->Reset();
       SourceState& owner = sources_[s];
-      SV_RETURN_IF_ERROR(NewProcessor(owner, &partitions));
+      for (Lane& lane : owner.lanes) lane.rows->Reset();
+      SV_RETURN_IF_ERROR(NewProcessors(owner, &partitions));
       SV_ASSIGN_OR_RETURN(auto stored, store_->GetPositions(name));
       owner.applied.clear();
       for (int32_t p : partitions) owner.applied[p] = stored.count(p) ? stored[p] : 0;
@@ -271,8 +271,7 @@ absl::Status Engine::StartSources() {
 absl::Status Engine::Recover(const absl::Status& failure) {
   // The store holds none of the failed batch: forget what we believed, resume from the store.
   (void)Drain();  // a batch still being written either committed or is lost with the rest
-  rows_->Reset();
-  derived_changes_.clear();
+  ResetRows();
   derived_stale_ = true;  // reloaded before the next batch (the store may be down now)
   absl::Status restart = StartSources();
   if (!restart.ok()) {
@@ -298,18 +297,19 @@ absl::StatusOr<size_t> Engine::PollAndProcess(size_t max) {
     SV_RETURN_IF_ERROR(st.source->Poll(max, 0, &st.records));
     if (st.records.empty()) continue;
     seen += st.records.size();
-    for (const source::SourceRecord& r : st.records) {
-      SV_RETURN_IF_ERROR(st.processor->Process(r));
-      pending_latency_.push_back(r.log_time_us);
-    }
-    SV_RETURN_IF_ERROR(st.processor->ExpireStashes(st.records.back().log_time_us));
+    SV_RETURN_IF_ERROR(ProcessLanes(st));
+    for (const source::SourceRecord& r : st.records) pending_latency_.push_back(r.log_time_us);
     st.pending_event_time_us = st.records.back().log_time_us;
   }
   if (seen == 0) {
     // Nothing new: a gap can still expire by the wall clock.
     const int64_t now = Clock::Real()->NowMicros();
     for (SourceState& st : sources_) {
-      if (st.processor->stash_keys() > 0) SV_RETURN_IF_ERROR(st.processor->ExpireStashes(now));
+      for (Lane& lane : st.lanes) {
+        if (lane.processor->stash_keys() > 0) {
+          SV_RETURN_IF_ERROR(lane.processor->ExpireStashes(now));
+        }
+      }
     }
   }
   return seen;
@@ -322,6 +322,16 @@ absl::Status Engine::Sync() {
 
 absl::Status Engine::RunOnce(bool* idle) {
   absl::Status s = RunOnceOrFail(idle);
+  if (!s.ok() && Misrouted()) {
+    // A key outside its lane (see Processor::set_owns_key): nothing of the batch took effect.
+    // Start over from the store with one lane per source.
+    LogJson("warn", "lanes off: a record's key differs from the key it was routed by",
+            {{"error", std::string(s.message())}});
+    lanes_disabled_ = true;
+    *idle = false;  // the batch is still to do
+    absl::Status r = Recover(s);
+    return r.message() == s.message() ? absl::OkStatus() : r;
+  }
   return s.ok() ? s : Recover(s);
 }
 
@@ -343,9 +353,7 @@ absl::Status Engine::RunOnceOrFail(bool* idle) {
     if (taken == 0 || std::chrono::steady_clock::now() - started >= delay) break;
     if (seen == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
-  bool dirty = false;
-  for (SourceState& st : sources_) dirty |= !st.processor->changes().empty();
-  if (!dirty) {
+  if (!AnyChanges()) {
     pending_latency_.clear();
     // Nothing new: let the batch being written finish (positions, progress, caught-up).
     return Drain();
@@ -364,7 +372,6 @@ absl::Status Engine::Run(const std::atomic<bool>& stop, bool exit_when_caught_up
     if (restart) {
       // After a failed read or commit (e.g. a lost database connection) the in-memory state
       // may hold half a batch: start over from what the store holds.
-      rows_->Reset();
       s = StartSources();
       if (s.ok()) restart = false;
     }
@@ -418,8 +425,8 @@ absl::Status Engine::ReplayDeadLetter(int64_t id, const std::string* payload) {
     return absl::FailedPreconditionError(absl::StrCat("dead letter ", id, " is not open"));
   }
   for (SourceState& st : sources_) {
-    if (st.processor->source_name() != dl->source) continue;
-    absl::Status result = st.processor->Replay(*dl, payload);
+    if (catalog_->sources[st.index].config.name != dl->source) continue;
+    absl::Status result = st.lanes[LaneOf(st, dl->key)].processor->Replay(*dl, payload);
     absl::Status committed = Commit();
     if (!committed.ok()) return Recover(committed);
     return result;
@@ -434,8 +441,8 @@ absl::Status Engine::DiscardDeadLetter(int64_t id) {
     return absl::FailedPreconditionError(absl::StrCat("dead letter ", id, " is not open"));
   }
   for (SourceState& st : sources_) {
-    if (st.processor->source_name() != dl->source) continue;
-    SV_RETURN_IF_ERROR(st.processor->Discard(*dl));
+    if (catalog_->sources[st.index].config.name != dl->source) continue;
+    SV_RETURN_IF_ERROR(st.lanes[LaneOf(st, dl->key)].processor->Discard(*dl));
     absl::Status committed = Commit();
     return committed.ok() ? committed : Recover(committed);
   }

@@ -16,7 +16,7 @@
 #include "common/cron.h"
 #include "config/config.h"
 #include "derived/maintainer.h"
-#include "engine/commit_worker.h"
+#include "engine/job_thread.h"
 #include "engine/monitor.h"
 #include "engine/processor.h"
 #include "engine/row_sets.h"
@@ -95,10 +95,22 @@ class Engine {
     std::optional<Row> old_row;
     std::optional<Row> new_row;
   };
+  // One share of a source's keys (a hash of the gate key): its own gate state, working set and
+  // read connection, so that lanes process a poll's records concurrently. A view row belongs to
+  // one key (ViewPlan::partition_local), so lanes never touch the same row.
+  struct Lane {
+    std::unique_ptr<store::Store> reader;  // lanes after the first; the first reads via store_
+    std::unique_ptr<JobThread> thread;     // likewise: the first runs on the loop's thread
+    std::unique_ptr<CachedRowSet> rows;
+    std::unique_ptr<Processor> processor;
+    std::vector<const source::SourceRecord*> records;  // of the current poll
+    std::vector<DerivedChange> derived_changes;        // of the batch in hand
+  };
   struct SourceState {
     int index = 0;
     std::unique_ptr<source::Source> source;
-    std::unique_ptr<Processor> processor;
+    std::vector<Lane> lanes;
+    std::unique_ptr<Decoder> router;  // keys of records that carry none (lanes > 1)
     std::vector<source::SourceRecord> records;
     std::map<int32_t, int64_t> applied;  // committed positions, for the monitor
     int64_t last_event_time_us = 0;      // log time of the last committed record
@@ -118,8 +130,19 @@ class Engine {
   absl::Status PrepareViews();
   absl::Status StartSources();
   absl::StatusOr<std::unique_ptr<source::Source>> MakeSource(const config::SourceConfig& cfg);
-  // A fresh processor for `st` with the stored pending events (of `partitions` only, if given).
-  absl::Status NewProcessor(SourceState& st, const std::vector<int32_t>* partitions);
+  // Fresh processors for the lanes of `st` with the stored pending events (of `partitions`
+  // only, if given).
+  absl::Status NewProcessors(SourceState& st, const std::vector<int32_t>* partitions);
+  // Lanes (engine/lanes.cc): how many a source gets, their working sets and connections.
+  int LaneCount(int source) const;
+  absl::Status StartLanes(SourceState& st);
+  size_t LaneOf(const SourceState& st, const std::string& key) const;
+  // Processes the records of the last poll of `st`, each lane on its own thread.
+  absl::Status ProcessLanes(SourceState& st);
+  bool AnyChanges() const;
+  // A lane met a record whose key is not the one it was routed by.
+  bool Misrouted() const;
+  void ResetRows();
   // Everything processed so far, taken out of the loop's state for one transaction.
   struct Sealed {
     WriteSet rows;                                    // base rows
@@ -188,10 +211,9 @@ class Engine {
   // Mutable state of the loop (single-threaded).
   std::vector<store::TableSpec> tables_;  // active physical table per view
   std::vector<int64_t> versions_;         // active version per view
-  std::unique_ptr<CachedRowSet> rows_;
   std::unique_ptr<derived::Maintainer> derived_;
-  std::vector<DerivedChange> derived_changes_;  // of the batch in hand
-  bool derived_stale_ = false;  // a failed batch left the derived state ahead of the store
+  bool lanes_disabled_ = false;  // a record's key was not its routing key: one lane from now
+  bool derived_stale_ = false;   // a failed batch left the derived state ahead of the store
   struct ScheduledRefresh {
     int view;
     CronSchedule schedule;
@@ -200,7 +222,7 @@ class Engine {
   std::vector<ScheduledRefresh> refreshes_;
   // Pipelined commits (SQLite): a connection and thread of their own, one batch in flight.
   std::unique_ptr<store::Store> writer_store_;
-  std::unique_ptr<CommitWorker> worker_;
+  std::unique_ptr<JobThread> worker_;
   std::unique_ptr<Sealed> in_flight_;
   std::vector<SourceState> sources_;
   std::vector<int64_t> pending_latency_;  // log times of the uncommitted batch's records

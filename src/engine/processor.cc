@@ -1,6 +1,7 @@
 #include "engine/processor.h"
 
 #include <algorithm>
+#include <iterator>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
@@ -26,6 +27,29 @@ void Changes::Clear() {
   raw_counts.clear();
   type_counts.clear();
   positions.clear();
+}
+
+void Changes::MergeFrom(Changes&& other) {
+  for (auto& [key, state] : other.key_states) key_states.insert_or_assign(key, std::move(state));
+  for (auto& [at, p] : other.pending_put) pending_put.insert_or_assign(at, std::move(p));
+  pending_deleted.insert(pending_deleted.end(), other.pending_deleted.begin(),
+                         other.pending_deleted.end());
+  std::move(other.dead_letters.begin(), other.dead_letters.end(), std::back_inserter(dead_letters));
+  std::move(other.dead_letter_states.begin(), other.dead_letter_states.end(),
+            std::back_inserter(dead_letter_states));
+  std::move(other.event_ids.begin(), other.event_ids.end(), std::back_inserter(event_ids));
+  // The lower bound: no lane's remembered ids are dropped from the store.
+  if (other.prune_event_ids_below > 0) {
+    prune_event_ids_below = prune_event_ids_below == 0
+                                ? other.prune_event_ids_below
+                                : std::min(prune_event_ids_below, other.prune_event_ids_below);
+  }
+  for (const auto& [name, n] : other.counters) counters[name] += n;
+  for (const auto& [partition, position] : other.positions) {
+    int64_t& mine = positions[partition];
+    mine = std::max(mine, position);
+  }
+  other.Clear();
 }
 
 Processor::Processor(const projection::Catalog* catalog, int source, const config::GateConfig& gate,
@@ -112,7 +136,7 @@ void Processor::AddPending(const std::string& key, const source::SourceRecord& r
                            int64_t sequence, bool held) {
   store::PendingEvent p{key,  record.offset,       record.partition, sequence, record.log_time_us,
                         held, RecordToJson(record)};
-  changes_.pending_put[record.offset] = p;
+  changes_.pending_put[{record.partition, record.offset}] = p;
   if (held) {
     held_[key].push_back(std::move(p));
   } else {
@@ -121,7 +145,7 @@ void Processor::AddPending(const std::string& key, const source::SourceRecord& r
 }
 
 void Processor::RemovePending(int32_t partition, int64_t position) {
-  if (changes_.pending_put.erase(position) == 0) {
+  if (changes_.pending_put.erase({partition, position}) == 0) {
     changes_.pending_deleted.emplace_back(partition, position);
   }
 }
@@ -158,7 +182,7 @@ void Processor::Park(const std::string& key, gate::KeyGate* g, const source::Sou
     auto& held = held_[key];
     for (store::PendingEvent& p : moved) {
       p.held = true;
-      changes_.pending_put[p.position] = p;
+      changes_.pending_put[{p.partition, p.position}] = p;
       held.push_back(std::move(p));
     }
     std::sort(held.begin(), held.end(),
@@ -175,6 +199,11 @@ absl::Status Processor::Process(const source::SourceRecord& record) {
   if (!decoder_.Decode(record, &ev, &reason)) {
     DeadLetter(record, ev.key, reason, /*parks_key=*/false);
     return absl::OkStatus();
+  }
+  if (owns_key_ && !owns_key_(ev.key)) {
+    misrouted_ = true;
+    return absl::AbortedError(absl::StrCat("source '", source_name_, "': key '", ev.key,
+                                           "' reached another lane than its own"));
   }
   return Gated(record, ev);
 }

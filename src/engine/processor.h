@@ -30,7 +30,8 @@ namespace sv::engine {
 // Everything besides view rows that one batch must commit.
 struct Changes {
   absl::flat_hash_map<std::string, store::KeyState> key_states;
-  absl::flat_hash_map<int64_t, store::PendingEvent> pending_put;  // by position
+  // By (partition, position): positions of different Kafka partitions coincide.
+  absl::flat_hash_map<std::pair<int32_t, int64_t>, store::PendingEvent> pending_put;
   std::vector<std::pair<int32_t, int64_t>> pending_deleted;
   std::vector<store::DeadLetter> dead_letters;  // new; replace an entry at the same position
   std::vector<std::pair<int64_t, store::DeadLetterState>> dead_letter_states;  // by id
@@ -44,6 +45,9 @@ struct Changes {
 
   bool empty() const;
   void Clear();
+  // Adds another lane's changes of the same source (their keys are disjoint; positions are
+  // the furthest either reached). Counters must be materialized first.
+  void MergeFrom(Changes&& other);
 };
 
 // How the processor reaches durable state it has not cached (steady mode). Rebuild passes none:
@@ -75,6 +79,7 @@ class Processor {
   absl::Status Discard(const store::DeadLetter& dead_letter);
 
   Changes& changes() { return changes_; }
+  const Changes& changes() const { return changes_; }
   // Turns the hot-path counts into named counters in changes().counters (before a commit).
   void MaterializeCounters();
   // Rebuild keeps its final state in memory and writes it once: no per-batch key-state log.
@@ -85,6 +90,10 @@ class Processor {
   const absl::flat_hash_map<std::string, gate::KeyGate>& key_gates() const { return gates_; }
   std::vector<store::PendingEvent> AllPending() const;
   const std::string& source_name() const { return source_name_; }
+  // Lanes: the keys this processor may touch. A decoded key outside them means the record was
+  // routed by a key that is not its gate key: Process fails with Aborted, before any effect.
+  void set_owns_key(std::function<bool(const std::string&)> owns) { owns_key_ = std::move(owns); }
+  bool misrouted() const { return misrouted_; }
   size_t stash_keys() const { return stash_.size(); }
 
  private:
@@ -124,6 +133,8 @@ class Processor {
   Changes changes_;
   int64_t now_log_time_ = 0;
   bool track_key_states_ = true;
+  std::function<bool(const std::string&)> owns_key_;
+  bool misrouted_ = false;
 };
 
 }  // namespace sv::engine

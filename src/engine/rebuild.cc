@@ -132,72 +132,93 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
     SV_ASSIGN_OR_RETURN(std::unique_ptr<source::Source> src, MakeSource(source.config));
     std::optional<std::map<int32_t, int64_t>> until;
     if (!all) until = live_positions;
-    SV_ASSIGN_OR_RETURN(std::unique_ptr<source::ReplayReader> replay,
-                        src->OpenReplay(until, allow_partial));
-    const std::map<int32_t, int64_t> ends = replay->Ends();
-    int64_t end = 0;  // records to replay, for progress
-    for (const auto& [p, e] : ends) end += e;
-
-    const int threads = partition_local ? std::max(1, config_.engine.rebuild_threads) : 1;
-    stats.threads = threads;
-    std::vector<Worker> workers(threads);
-    for (Worker& w : workers) {
-      w.rows = std::make_unique<MemoryRowSet>(catalog_->views.size());
-      w.processor = std::make_unique<Processor>(catalog_.get(), static_cast<int>(s), config_.gate,
-                                                w.rows.get(), StateLoader{});
-      w.processor->set_track_key_states(false);
-      w.queue = std::make_unique<ChunkQueue>(2);
-    }
-    std::vector<std::thread> fold_threads;
-    fold_threads.reserve(workers.size());
-    for (Worker& w : workers) {
-      fold_threads.emplace_back([&w] {
-        Chunk chunk;
-        while (w.queue->Pop(&chunk)) {
-          for (const auto& r : chunk) {
-            if (!w.status.ok()) break;
-            w.status = w.processor->Process(r);
-          }
-          if (w.status.ok() && !chunk.empty()) {
-            w.status = w.processor->ExpireStashes(chunk.back().log_time_us);
-          }
+    int threads = partition_local ? std::max(1, config_.engine.rebuild_threads) : 1;
+    std::vector<Worker> workers;
+    std::map<int32_t, int64_t> ends;
+    const int64_t events_before = stats.events;
+    // Folded again on one thread if a record's routing key turns out not to be its key.
+    for (bool misrouted = true; misrouted;) {
+      misrouted = false;
+      SV_ASSIGN_OR_RETURN(std::unique_ptr<source::ReplayReader> replay,
+                          src->OpenReplay(until, allow_partial));
+      ends = replay->Ends();
+      int64_t end = 0;  // records to replay, for progress
+      for (const auto& [p, e] : ends) end += e;
+      stats.threads = threads;
+      stats.events = events_before;
+      workers.clear();
+      workers.resize(threads);
+      std::hash<std::string> hasher;
+      for (size_t i = 0; i < workers.size(); ++i) {
+        Worker& w = workers[i];
+        w.rows = std::make_unique<MemoryRowSet>(catalog_->views.size());
+        w.processor = std::make_unique<Processor>(catalog_.get(), static_cast<int>(s), config_.gate,
+                                                  w.rows.get(), StateLoader{});
+        w.processor->set_track_key_states(false);
+        if (threads > 1) {
+          w.processor->set_owns_key(
+              [hasher, i, threads](const std::string& key) { return hasher(key) % threads == i; });
         }
-      });
-    }
+        w.queue = std::make_unique<ChunkQueue>(2);
+      }
+      std::vector<std::thread> fold_threads;
+      fold_threads.reserve(workers.size());
+      for (Worker& w : workers) {
+        fold_threads.emplace_back([&w] {
+          Chunk chunk;
+          while (w.queue->Pop(&chunk)) {
+            for (const auto& r : chunk) {
+              if (!w.status.ok()) break;
+              w.status = w.processor->Process(r);
+            }
+            if (w.status.ok() && !chunk.empty()) {
+              w.status = w.processor->ExpireStashes(chunk.back().log_time_us);
+            }
+          }
+        });
+      }
 
-    // Reader: one pass over the source, records routed to workers by key.
-    absl::Status read_status;
-    std::vector<source::SourceRecord> page;
-    int64_t read = 0;
-    auto last_report = std::chrono::steady_clock::now();
-    std::hash<std::string> hasher;
-    while (true) {
-      read_status = replay->Next(16'384, &page);
-      if (!read_status.ok() || page.empty()) break;
-      std::vector<Chunk> chunks(threads);
-      for (auto& c : chunks) c.reserve(page.size() / threads + 16);
-      for (source::SourceRecord& r : page) {
-        const size_t w = threads == 1 ? 0 : hasher(r.routing_key) % threads;
-        chunks[w].push_back(std::move(r));
+      // Reader: one pass over the source, records routed to workers by key.
+      absl::Status read_status;
+      std::vector<source::SourceRecord> page;
+      int64_t read = 0;
+      auto last_report = std::chrono::steady_clock::now();
+      while (true) {
+        read_status = replay->Next(16'384, &page);
+        if (!read_status.ok() || page.empty()) break;
+        std::vector<Chunk> chunks(threads);
+        for (auto& c : chunks) c.reserve(page.size() / threads + 16);
+        for (source::SourceRecord& r : page) {
+          const size_t w = threads == 1 ? 0 : hasher(r.routing_key) % threads;
+          chunks[w].push_back(std::move(r));
+        }
+        read += static_cast<int64_t>(page.size());
+        stats.events += static_cast<int64_t>(page.size());
+        for (int w = 0; w < threads; ++w) workers[w].queue->Push(std::move(chunks[w]));
+        if (Seconds(last_report) >= 1.0) {
+          last_report = std::chrono::steady_clock::now();
+          const double secs = Seconds(started);
+          const double rate = stats.events / std::max(secs, 1e-9);
+          Progress(absl::StrFormat(
+              "rebuild %s: %lld/%lld events (%.1f%%), %.0f events/s, ETA %.0fs%s",
+              source.config.name, static_cast<long long>(read), static_cast<long long>(end),
+              100.0 * read / std::max<int64_t>(end, 1), rate,
+              std::max<int64_t>(end - read, 0) / std::max(rate, 1.0), MemoryNow()));
+        }
       }
-      read += static_cast<int64_t>(page.size());
-      stats.events += static_cast<int64_t>(page.size());
-      for (int w = 0; w < threads; ++w) workers[w].queue->Push(std::move(chunks[w]));
-      if (Seconds(last_report) >= 1.0) {
-        last_report = std::chrono::steady_clock::now();
-        const double secs = Seconds(started);
-        const double rate = stats.events / std::max(secs, 1e-9);
-        Progress(absl::StrFormat(
-            "rebuild %s: %lld/%lld events (%.1f%%), %.0f events/s, ETA %.0fs%s", source.config.name,
-            static_cast<long long>(read), static_cast<long long>(end),
-            100.0 * read / std::max<int64_t>(end, 1), rate,
-            std::max<int64_t>(end - read, 0) / std::max(rate, 1.0), MemoryNow()));
+      for (Worker& w : workers) w.queue->Close();
+      for (auto& t : fold_threads) t.join();
+      SV_RETURN_IF_ERROR(read_status);
+      for (Worker& w : workers) misrouted |= w.processor->misrouted();
+      if (misrouted) {
+        Progress(absl::StrCat("rebuild ", source.config.name,
+                              ": a record's key is not the key it was routed by (the log was "
+                              "ingested with another key field?); folding again on one thread"));
+        threads = 1;
+        continue;
       }
+      for (Worker& w : workers) SV_RETURN_IF_ERROR(w.status);
     }
-    for (Worker& w : workers) w.queue->Close();
-    for (auto& t : fold_threads) t.join();
-    SV_RETURN_IF_ERROR(read_status);
-    for (Worker& w : workers) SV_RETURN_IF_ERROR(w.status);
     stats.fold_seconds += Seconds(started);
     Progress(absl::StrFormat("rebuild %s: folded %lld events in %.2fs%s", source.config.name,
                              static_cast<long long>(stats.events), stats.fold_seconds,
@@ -408,7 +429,7 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
     }
   }
   stats.total_seconds = Seconds(started);
-  if (rows_ != nullptr) SV_RETURN_IF_ERROR(StartSources());
+  if (!sources_.empty()) SV_RETURN_IF_ERROR(StartSources());
   if (derived_ != nullptr) SV_RETURN_IF_ERROR(LoadDerived());
   for (ScheduledRefresh& r : refreshes_) r.next_us = 0;  // over the swapped-in tables
   return stats;

@@ -32,9 +32,9 @@ absl::StatusOr<const Row*> CachedRowSet::Find(int view, const std::string& key,
       --entries_;
       return row.status();
     }
-    e.row = std::move(*row);
+    if (row->has_value()) e.row = std::make_shared<const Row>(std::move(**row));
   }
-  return e.row ? &*e.row : nullptr;
+  return e.row.get();
 }
 
 void CachedRowSet::Put(int view, const std::string& key, Row row) {
@@ -46,9 +46,9 @@ void CachedRowSet::Put(int view, const std::string& key, Row row) {
     for (int k : spec.key) e.key.push_back(row[k]);
   }
   if (view < static_cast<int>(watched_.size()) && watched_[view]) {
-    listener_(view, e.row ? &*e.row : nullptr, &row);
+    listener_(view, e.row.get(), &row);
   }
-  e.row = std::move(row);
+  e.row = std::make_shared<const Row>(std::move(row));
   if (!e.dirty) {
     e.dirty = true;
     dirty_.emplace_back(view, key);
@@ -59,7 +59,7 @@ void CachedRowSet::Erase(int view, const std::string& key) {
   bool created;
   Entry& e = Slot(view, key, &created);
   if (e.row && view < static_cast<int>(watched_.size()) && watched_[view]) {
-    listener_(view, &*e.row, nullptr);
+    listener_(view, e.row.get(), nullptr);
   }
   e.row.reset();
   if (!e.dirty) {
@@ -79,7 +79,7 @@ void CachedRowSet::TakeDirty(WriteSet* out) {
     Entry& e = it->second;
     e.dirty = false;
     if (e.row) {
-      out->upserts[view].push_back(*e.row);
+      out->upserts[view].push_back(e.row);
     } else if (!e.key.empty()) {
       out->deletes[view].push_back(e.key);
     }

@@ -19,10 +19,11 @@
 
 namespace sv::engine {
 
-// The rows one batch writes, owned: the cache goes on serving the next batch meanwhile.
+// The rows one batch writes. Rows are immutable once put and shared with the cache, which goes
+// on serving the next batch meanwhile (a later Put replaces the pointer, never the row).
 struct WriteSet {
-  std::vector<std::vector<Row>> upserts;  // by view
-  std::vector<std::vector<Row>> deletes;  // by view: key values
+  std::vector<std::vector<std::shared_ptr<const Row>>> upserts;  // by view
+  std::vector<std::vector<Row>> deletes;                         // by view: key values
 };
 
 class CachedRowSet : public projection::RowSet {
@@ -56,8 +57,8 @@ class CachedRowSet : public projection::RowSet {
 
  private:
   struct Entry {
-    std::optional<Row> row;
-    Row key;  // key column values, for deletes
+    std::shared_ptr<const Row> row;  // null: no such row
+    Row key;                         // key column values, for deletes
     bool dirty = false;
   };
   Entry& Slot(int view, const std::string& key, bool* created);

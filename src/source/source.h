@@ -33,8 +33,8 @@ struct SourceRecord {
   std::string value;
   std::optional<std::string> key;                            // native message key, if any
   std::vector<std::pair<std::string, std::string>> headers;  // native headers, if any
-  // Replays only: the routing key when known without decoding (stored beside a log line at
-  // ingest; a Kafka message key), so a rebuild can fold keys in parallel partitions.
+  // The routing key when known without decoding (stored beside a log line at ingest; a Kafka
+  // message key), so that keys can be folded (rebuild) and processed (lanes) in parallel.
   std::string routing_key;
 };
 

@@ -24,6 +24,7 @@
 #include <iostream>
 #include <limits>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -142,6 +143,41 @@ int PartitionCount(rd_kafka_t* rk, const std::string& topic) {
   return n;
 }
 
+// One message as the producer sends it, encoded before sending starts: the JSON work of a
+// benchmark's load generator must not compete for the cores with the consumer it measures.
+struct Message {
+  std::optional<std::string> key;
+  std::string value;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+Message Encode(const std::string& line, const std::string& key_field, rapidjson::Document& doc) {
+  Message m;
+  m.value = line;
+  doc.Parse(line.c_str(), line.size());
+  if (!doc.HasParseError() && doc.IsObject() && doc.HasMember("value") && doc.HasMember("key") &&
+      doc["key"].IsString()) {
+    m.key = doc["key"].GetString();
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    doc["value"].Accept(w);
+    m.value.assign(buf.GetString(), buf.GetSize());
+    if (doc.HasMember("headers") && doc["headers"].IsObject()) {
+      for (auto& h : doc["headers"].GetObject()) {
+        if (!h.value.IsString()) continue;
+        m.headers.emplace_back(h.name.GetString(),
+                               std::string(h.value.GetString(), h.value.GetStringLength()));
+      }
+    }
+  } else if (!doc.HasParseError() && doc.IsObject() && doc.HasMember(key_field.c_str()) &&
+             doc[key_field.c_str()].IsString()) {
+    // A bare event: keyed by its key field, as a real producer would, so that all events
+    // of a key share a partition.
+    m.key = doc[key_field.c_str()].GetString();
+  }
+  return m;
+}
+
 int Produce(const std::map<std::string, std::string>& flags, const std::string& file) {
   const std::string topic = flags.at("topic");
   rd_kafka_t* rk = NewClient(RD_KAFKA_PRODUCER, {{"bootstrap.servers", flags.at("bootstrap")},
@@ -161,43 +197,29 @@ int Produce(const std::map<std::string, std::string>& flags, const std::string& 
   }
   std::ifstream in(file);
   if (!in) Die("cannot open " + file);
-  std::string line;
+  std::vector<Message> messages;
+  {
+    std::string line;
+    rapidjson::Document doc;
+    while (std::getline(in, line)) messages.push_back(Encode(line, key_field, doc));
+  }
   int64_t sent = 0;
   const auto start = std::chrono::steady_clock::now();
-  rapidjson::Document doc;
-  while (std::getline(in, line)) {
-    std::string key, value = line;
-    bool has_key = false;
-    rd_kafka_headers_t* headers = rd_kafka_headers_new(4);
-    doc.Parse(line.c_str(), line.size());
-    if (!doc.HasParseError() && doc.IsObject() && doc.HasMember("value") && doc.HasMember("key") &&
-        doc["key"].IsString()) {
-      key = doc["key"].GetString();
-      has_key = true;
-      rapidjson::StringBuffer buf;
-      rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-      doc["value"].Accept(w);
-      value.assign(buf.GetString(), buf.GetSize());
-      if (doc.HasMember("headers") && doc["headers"].IsObject()) {
-        for (auto& h : doc["headers"].GetObject()) {
-          if (!h.value.IsString()) continue;
-          rd_kafka_header_add(headers, h.name.GetString(), -1, h.value.GetString(),
-                              h.value.GetStringLength());
-        }
-      }
-    } else if (!doc.HasParseError() && doc.IsObject() && doc.HasMember(key_field.c_str()) &&
-               doc[key_field.c_str()].IsString()) {
-      // A bare event: keyed by its key field, as a real producer would, so that all events
-      // of a key share a partition.
-      key = doc[key_field.c_str()].GetString();
-      has_key = true;
+  for (const Message& m : messages) {
+    rd_kafka_headers_t* headers = rd_kafka_headers_new(m.headers.size());
+    for (const auto& [name, value] : m.headers) {
+      rd_kafka_header_add(headers, name.data(), static_cast<ssize_t>(name.size()), value.data(),
+                          static_cast<ssize_t>(value.size()));
     }
+    const void* key = m.key ? m.key->data() : nullptr;
+    const size_t key_size = m.key ? m.key->size() : 0;
     while (true) {
-      const rd_kafka_resp_err_t err = rd_kafka_producev(
-          rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-          RD_KAFKA_V_KEY(has_key ? key.data() : nullptr, has_key ? key.size() : 0),
-          RD_KAFKA_V_VALUE(value.data(), value.size()), RD_KAFKA_V_HEADERS(headers),
-          RD_KAFKA_V_END);
+      // No copy: `messages` outlives every delivery (flushed below).
+      const rd_kafka_resp_err_t err =
+          rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_MSGFLAGS(0),
+                            RD_KAFKA_V_KEY(key, key_size),
+                            RD_KAFKA_V_VALUE(const_cast<char*>(m.value.data()), m.value.size()),
+                            RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_END);
       if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
       if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) Die(rd_kafka_err2str(err));
       rd_kafka_poll(rk, 10);

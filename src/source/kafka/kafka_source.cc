@@ -8,6 +8,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/log.h"
@@ -48,20 +49,22 @@ int64_t TimestampMicros(const rd_kafka_message_t* m) {
   return ms < 0 ? 0 : ms * 1000;
 }
 
-// Fills `r` from a message; false for an error/EOF message (nothing to process).
+// Fills `r` from a message, reusing the buffers `r` already has (a poll refills the records of
+// the previous one: no allocation per record in the steady state).
 void ToRecord(const rd_kafka_message_t* m, int32_t id, SourceRecord* r) {
   r->partition = id;
   r->offset = m->offset + 1;
   r->log_time_us = TimestampMicros(m);
   r->value.assign(static_cast<const char*>(m->payload), m->len);
-  r->headers.clear();
   if (m->key != nullptr) {
-    r->key.emplace(static_cast<const char*>(m->key), m->key_len);
-    r->routing_key = *r->key;
+    if (!r->key) r->key.emplace();
+    r->key->assign(static_cast<const char*>(m->key), m->key_len);
+    r->routing_key.assign(*r->key);
   } else {
     r->key.reset();
     r->routing_key.clear();
   }
+  size_t n = 0;
   rd_kafka_headers_t* headers = nullptr;
   if (rd_kafka_message_headers(m, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR && headers != nullptr) {
     const char* name;
@@ -70,11 +73,14 @@ void ToRecord(const rd_kafka_message_t* m, int32_t id, SourceRecord* r) {
     for (size_t i = 0;
          rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
          ++i) {
-      r->headers.emplace_back(name, value == nullptr
-                                        ? std::string()
-                                        : std::string(static_cast<const char*>(value), size));
+      if (n == r->headers.size()) r->headers.emplace_back();
+      auto& [header_name, header_value] = r->headers[n++];
+      header_name.assign(name);
+      header_value.assign(value == nullptr ? "" : static_cast<const char*>(value),
+                          value == nullptr ? 0 : size);
     }
   }
+  r->headers.resize(n);
 }
 
 // A configuration with the user's properties applied over ours.
@@ -254,7 +260,8 @@ class KafkaSource : public Source {
 
   // Joins the group on the first poll, so a process that only rebuilds never takes partitions.
   absl::Status Poll(size_t max, int timeout_ms, std::vector<SourceRecord>* out) override {
-    out->clear();
+    size_t n = 0;  // records filled; the ones after them keep their buffers for reuse
+    absl::Cleanup trim = [&] { out->resize(n); };
     if (!subscribed_) {
       auto topics = NewPartitionList(static_cast<int>(options_.topics.size()));
       for (const std::string& t : options_.topics) {
@@ -269,7 +276,7 @@ class KafkaSource : public Source {
     }
     out->reserve(max);
     int wait_ms = timeout_ms;
-    while (out->size() < max) {
+    while (n < max) {
       rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer_.rk, wait_ms);
       wait_ms = 0;
       if (!hook_status_.ok()) {
@@ -307,11 +314,12 @@ class KafkaSource : public Source {
           rd_kafka_message_destroy(m);
           return gap;
         }
-        out->emplace_back();
-        ToRecord(m, id, &out->back());
+        if (n == out->size()) out->emplace_back();
+        ToRecord(m, id, &(*out)[n++]);
       }
       rd_kafka_message_destroy(m);
     }
+    std::move(trim).Invoke();
     // Records fetched before a revoke belong to the next owner now.
     if (!revoked_.empty()) {
       std::erase_if(*out, [&](const SourceRecord& r) { return !assigned_.contains(r.partition); });

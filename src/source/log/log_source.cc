@@ -64,6 +64,7 @@ class LogSource : public Source {
       rec.offset = r.position;
       rec.log_time_us = r.log_time_us;
       rec.value = std::move(r.raw);
+      rec.routing_key = std::move(r.key);  // the gate key, read at ingest: routes lanes
       out->push_back(std::move(rec));
     }
     if (!out->empty()) next_after_ = out->back().offset;

@@ -1,12 +1,12 @@
-#include "engine/commit_worker.h"
+#include "engine/job_thread.h"
 
 #include <utility>
 
 namespace sv::engine {
 
-CommitWorker::CommitWorker() : thread_([this] { Loop(); }) {}
+JobThread::JobThread() : thread_([this] { Loop(); }) {}
 
-CommitWorker::~CommitWorker() {
+JobThread::~JobThread() {
   {
     std::lock_guard lock(mu_);
     stop_ = true;
@@ -15,7 +15,7 @@ CommitWorker::~CommitWorker() {
   thread_.join();
 }
 
-void CommitWorker::Submit(std::function<absl::Status()> job) {
+void JobThread::Submit(std::function<absl::Status()> job) {
   {
     std::lock_guard lock(mu_);
     job_ = std::move(job);
@@ -25,13 +25,13 @@ void CommitWorker::Submit(std::function<absl::Status()> job) {
   cv_.notify_all();
 }
 
-absl::Status CommitWorker::Wait() {
+absl::Status JobThread::Wait() {
   std::unique_lock lock(mu_);
   cv_.wait(lock, [&] { return !busy_; });
   return std::exchange(result_, absl::OkStatus());
 }
 
-void CommitWorker::Loop() {
+void JobThread::Loop() {
   std::unique_lock lock(mu_);
   while (true) {
     cv_.wait(lock, [&] { return stop_ || (busy_ && job_ != nullptr); });

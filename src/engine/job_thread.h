@@ -1,6 +1,6 @@
 #pragma once
-// One commit at a time on a thread of its own, so that the engine loop processes batch N+1
-// while the store writes batch N (SQLite has one writer; the loop's work is the other core's).
+// One job at a time on a thread of its own: the commit of batch N while the loop processes batch
+// N+1 (SQLite has one writer), and the lanes of a source beside the loop's own lane.
 
 #include <condition_variable>
 #include <functional>
@@ -11,12 +11,12 @@
 
 namespace sv::engine {
 
-class CommitWorker {
+class JobThread {
  public:
-  CommitWorker();
-  ~CommitWorker();
-  CommitWorker(const CommitWorker&) = delete;
-  CommitWorker& operator=(const CommitWorker&) = delete;
+  JobThread();
+  ~JobThread();
+  JobThread(const JobThread&) = delete;
+  JobThread& operator=(const JobThread&) = delete;
 
   // Starts `job`; the previous one must have been waited for.
   void Submit(std::function<absl::Status()> job);
