@@ -2,6 +2,8 @@
 # Kafka source throughput and latency on librdkafka's mock cluster (3 brokers, 4 partitions),
 # everything on this machine's cores: the mock, the producer and the consumer.
 #   bench/kafka.sh [ORDERS] [RATE]   (defaults 1,000,000 orders ≈ 5M events; 20,000 events/s)
+#   LANES=n / BATCH_EVENTS=n override the engine's settings for A/B runs; SKIP_STEADY=1 /
+#   ONLY_STEADY=1 run one half.
 # 1. A bare librdkafka consume loop over the stream (kafka_tool bare), then the engine into
 #    SQLite views over the same stream (`streamview run`), each while the producer streams it:
 #    the mock keeps only ~5 MiB per partition, so the producer is paced by the consumer
@@ -36,7 +38,7 @@ echo "workload: $orders orders, $events records; mock cluster $bootstrap"
 
 config() {  # topic group store: the orders example on a Kafka topic, without its server
   python3 - "$bootstrap" "$1" "$2" "$3" > "$tmp/$2.yaml" <<'PY'
-import re, sys
+import os, re, sys
 bootstrap, topic, group, store = sys.argv[1:]
 text = open("examples/orders/streamview.yaml").read()
 text = re.sub(r"    kind: log[^\n]*\n", "    kind: kafka\n    brokers: \"%s\"\n    topics: [%s]\n"
@@ -44,6 +46,11 @@ text = re.sub(r"    kind: log[^\n]*\n", "    kind: kafka\n    brokers: \"%s\"\n 
               % (bootstrap, topic, group), text)
 text = text.replace("path: orders.db", "path: " + store)
 text = re.sub(r"\nserver:.*?\n(?=\S)", "\n", text, flags=re.S)
+for knob in ("lanes", "batch_events"):  # A/B runs: LANES=1, BATCH_EVENTS=5000
+    value = os.environ.get(knob.upper())
+    if value:
+        text = re.sub(r"\n  %s: [^\n]*" % knob, "", text)
+        text = text.replace("\nengine:\n", "\nengine:\n  %s: %s\n" % (knob, value), 1)
 print(text)
 PY
   echo "$tmp/$2.yaml"

@@ -78,7 +78,10 @@ struct GateConfig {
 };
 
 struct EngineConfig {
-  int64_t batch_events = 5'000;     // events per transaction, at most
+  // Events per transaction, at most (reached while catching up). 0 = by store: 50,000 on SQLite
+  // (written behind the loop), 5,000 on PostgreSQL (written in line: a long statement would
+  // also hold a killed engine's lock until it ends).
+  int64_t batch_events = 0;
   int64_t cache_rows = 200'000;     // hot rows kept in memory between batches
   int64_t poll_idle_ms = 1;         // sleep when caught up
   int64_t commit_delay_us = 4'000;  // group commit: longest wait of a batch's first event

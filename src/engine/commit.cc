@@ -32,6 +32,14 @@ Engine::Sealed Engine::Seal() {
       lane.processor->MaterializeCounters();
       merged.MergeFrom(std::move(lane.processor->changes()));
     }
+    if (merged.prune_event_ids_below > 0) {
+      // Keep what any lane still remembers.
+      for (const Lane& lane : st.lanes) {
+        const int64_t oldest = lane.processor->oldest_event_id();
+        if (oldest > 0)
+          merged.prune_event_ids_below = std::min(merged.prune_event_ids_below, oldest);
+      }
+    }
     out.changes.push_back(std::move(merged));
     out.event_time_us.push_back(st.pending_event_time_us);
     st.pending_event_time_us = 0;
@@ -105,6 +113,7 @@ absl::Status Engine::Write(store::Store* store, Sealed& sealed) {
     for (const auto& [part, pos] : c.positions) s.Update(batch->SetPosition(name, part, pos));
   }
   if (s.ok()) s = batch->Commit();
+  sealed.rows = WriteSet();  // freed here, behind the loop when pipelined
   sealed.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return s;

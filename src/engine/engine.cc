@@ -204,6 +204,7 @@ absl::Status Engine::NewProcessors(SourceState& st, const std::vector<int32_t>* 
     };
     lane.processor = std::make_unique<Processor>(catalog_.get(), st.index, config_.gate,
                                                  lane.rows.get(), std::move(loader));
+    lane.processor->set_id_clock(st.id_clock.get());
     if (lanes > 1) {
       lane.processor->set_owns_key(
           [this, &st, i](const std::string& key) { return LaneOf(st, key) == i; });
@@ -342,11 +343,17 @@ absl::Status Engine::RunOnceOrFail(bool* idle) {
   // Group commit: keep taking what arrives until the batch is full or its first event has
   // waited commit_delay_ms. A commit writes every page it dirtied once, so a few milliseconds
   // of grouping cut the pages written per event several times over at a bounded latency cost.
-  const size_t batch_events = static_cast<size_t>(config_.engine.batch_events);
+  const int64_t configured = config_.engine.batch_events;
+  const size_t batch_events = static_cast<size_t>(
+      configured > 0 ? configured : (config_.store.kind == "sqlite" ? 50'000 : 5'000));
   const auto delay = std::chrono::microseconds(config_.engine.commit_delay_us);
   const auto started = std::chrono::steady_clock::now();
   size_t taken = 0;
   while (taken < batch_events) {
+    // A batch written behind the loop is finished as soon as it committed, not when the next
+    // one is sealed: its positions reach the monitor, and its Kafka offsets the group (whose
+    // lag is what producers and lag tooling watch), without waiting for the next batch.
+    if (in_flight_ != nullptr && !worker_->Busy()) SV_RETURN_IF_ERROR(Drain());
     SV_ASSIGN_OR_RETURN(size_t seen, PollAndProcess(batch_events - taken));
     taken += seen;
     if (seen > 0) *idle = false;
@@ -426,6 +433,9 @@ absl::Status Engine::ReplayDeadLetter(int64_t id, const std::string* payload) {
   }
   for (SourceState& st : sources_) {
     if (catalog_->sources[st.index].config.name != dl->source) continue;
+    SV_ASSIGN_OR_RETURN(auto fenced,
+                        FencePartitions(dl->source, {dl->partition}, *st.source, "dlq replay"));
+    absl::Cleanup release = [&] { ReleaseFence(dl->source, fenced); };
     absl::Status result = st.lanes[LaneOf(st, dl->key)].processor->Replay(*dl, payload);
     absl::Status committed = Commit();
     if (!committed.ok()) return Recover(committed);
@@ -442,6 +452,9 @@ absl::Status Engine::DiscardDeadLetter(int64_t id) {
   }
   for (SourceState& st : sources_) {
     if (catalog_->sources[st.index].config.name != dl->source) continue;
+    SV_ASSIGN_OR_RETURN(auto fenced,
+                        FencePartitions(dl->source, {dl->partition}, *st.source, "dlq discard"));
+    absl::Cleanup release = [&] { ReleaseFence(dl->source, fenced); };
     SV_RETURN_IF_ERROR(st.lanes[LaneOf(st, dl->key)].processor->Discard(*dl));
     absl::Status committed = Commit();
     return committed.ok() ? committed : Recover(committed);

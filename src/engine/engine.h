@@ -8,7 +8,9 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -111,6 +113,8 @@ class Engine {
     std::unique_ptr<source::Source> source;
     std::vector<Lane> lanes;
     std::unique_ptr<Decoder> router;  // keys of records that carry none (lanes > 1)
+    // Orders event ids across the lanes' dedup windows.
+    std::unique_ptr<std::atomic<int64_t>> id_clock = std::make_unique<std::atomic<int64_t>>(1);
     std::vector<source::SourceRecord> records;
     std::map<int32_t, int64_t> applied;  // committed positions, for the monitor
     int64_t last_event_time_us = 0;      // log time of the last committed record
@@ -140,6 +144,13 @@ class Engine {
   // Processes the records of the last poll of `st`, each lane on its own thread.
   absl::Status ProcessLanes(SourceState& st);
   bool AnyChanges() const;
+  // Shared stores (engine/fence.cc): takes `partitions` for work outside the loop, refusing
+  // while another engine owns one; returns those to give back with ReleaseFence.
+  absl::StatusOr<std::vector<int32_t>> FencePartitions(const std::string& source,
+                                                       const std::set<int32_t>& partitions,
+                                                       const source::Source& labels,
+                                                       std::string_view what);
+  void ReleaseFence(const std::string& source, const std::vector<int32_t>& taken);
   // A lane met a record whose key is not the one it was routed by.
   bool Misrouted() const;
   void ResetRows();

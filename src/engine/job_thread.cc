@@ -31,6 +31,11 @@ absl::Status JobThread::Wait() {
   return std::exchange(result_, absl::OkStatus());
 }
 
+bool JobThread::Busy() {
+  std::lock_guard lock(mu_);
+  return busy_;
+}
+
 void JobThread::Loop() {
   std::unique_lock lock(mu_);
   while (true) {

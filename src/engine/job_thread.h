@@ -22,6 +22,8 @@ class JobThread {
   void Submit(std::function<absl::Status()> job);
   // Waits for the job in flight (if any) and returns its status (OK when there was none).
   absl::Status Wait();
+  // True while a job runs (Wait would block).
+  bool Busy();
 
  private:
   void Loop();

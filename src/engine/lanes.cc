@@ -36,8 +36,12 @@ int Engine::LaneCount(int source) const {
 }
 
 size_t Engine::LaneOf(const SourceState& st, const std::string& key) const {
-  if (st.lanes.size() <= 1) return 0;
-  return absl::Hash<std::string>{}(key) % st.lanes.size();
+  const size_t lanes = st.lanes.size();
+  if (lanes <= 1) return 0;
+  // Lane 0 runs on the loop's thread, which also polls, routes and seals: it takes one share
+  // of the keys, every other lane two (2 lanes: 1/3 and 2/3).
+  const size_t slot = absl::Hash<std::string>{}(key) % (2 * lanes - 1);
+  return (slot + 1) / 2;
 }
 
 absl::Status Engine::StartLanes(SourceState& st) {

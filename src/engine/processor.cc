@@ -82,7 +82,10 @@ void Processor::Restore(std::vector<store::PendingEvent> pending,
   auto ids = event_ids;
   std::sort(ids.begin(), ids.end(),
             [](const auto& a, const auto& b) { return a.second < b.second; });
-  for (const auto& [id, position] : ids) event_ids_.Insert(id, position);
+  for (const auto& [id, order] : ids) event_ids_.Insert(id, order);
+  // Stored orders may be positions (stores written before the clock): continue above them.
+  const int64_t next = ids.empty() ? 1 : ids.back().second + 1;
+  if (id_clock_->load() < next) id_clock_->store(next);
 }
 
 void Processor::ForgetCache() {
@@ -288,8 +291,9 @@ absl::Status Processor::ApplyNow(const source::SourceRecord& record, DecodedEven
     g->last_sequence = *ev.sequence;
     MarkDirty(ev.key, *g);
   } else if (!ev.event_id.empty()) {
-    const int64_t forgotten_below = event_ids_.Insert(ev.event_id, record.offset);
-    changes_.event_ids.emplace_back(ev.event_id, record.offset);
+    const int64_t order = id_clock_->fetch_add(1, std::memory_order_relaxed);
+    const int64_t forgotten_below = event_ids_.Insert(ev.event_id, order);
+    changes_.event_ids.emplace_back(ev.event_id, order);
     changes_.prune_event_ids_below = std::max(changes_.prune_event_ids_below, forgotten_below);
   }
   Count("applied_total");

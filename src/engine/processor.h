@@ -4,6 +4,7 @@
 // purely in memory). Bad events never stop it: they become dead letters, and a key whose event
 // fails is parked — its later events are held behind the failure, other keys go on.
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -94,6 +95,10 @@ class Processor {
   // routed by a key that is not its gate key: Process fails with Aborted, before any effect.
   void set_owns_key(std::function<bool(const std::string&)> owns) { owns_key_ = std::move(owns); }
   bool misrouted() const { return misrouted_; }
+  // The clock that orders event ids in the dedup window, shared by the lanes of a source (so
+  // that the store can prune below what every lane still remembers). Default: its own.
+  void set_id_clock(std::atomic<int64_t>* clock) { id_clock_ = clock; }
+  int64_t oldest_event_id() const { return event_ids_.oldest(); }
   size_t stash_keys() const { return stash_.size(); }
 
  private:
@@ -135,6 +140,8 @@ class Processor {
   bool track_key_states_ = true;
   std::function<bool(const std::string&)> owns_key_;
   bool misrouted_ = false;
+  std::atomic<int64_t> own_id_clock_{1};
+  std::atomic<int64_t>* id_clock_ = &own_id_clock_;
 };
 
 }  // namespace sv::engine

@@ -4,6 +4,7 @@
 // order, through the store's bulk path).
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -136,12 +137,25 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
     std::vector<Worker> workers;
     std::map<int32_t, int64_t> ends;
     const int64_t events_before = stats.events;
+    std::atomic<int64_t> id_clock{1};            // orders the event ids of all fold workers
+    std::optional<std::vector<int32_t>> fenced;  // partitions taken for the rebuild
+    absl::Cleanup release = [&] {
+      if (fenced) ReleaseFence(source.config.name, *fenced);
+    };
     // Folded again on one thread if a record's routing key turns out not to be its key.
     for (bool misrouted = true; misrouted;) {
       misrouted = false;
       SV_ASSIGN_OR_RETURN(std::unique_ptr<source::ReplayReader> replay,
                           src->OpenReplay(until, allow_partial));
       ends = replay->Ends();
+      if (!fenced) {
+        // A shared store: no engine of the group may write these partitions meanwhile.
+        std::set<int32_t> partitions;
+        for (const auto& [p, e] : ends) partitions.insert(p);
+        for (const auto& [p, e] : live_positions) partitions.insert(p);
+        SV_ASSIGN_OR_RETURN(fenced,
+                            FencePartitions(source.config.name, partitions, *src, "rebuild"));
+      }
       int64_t end = 0;  // records to replay, for progress
       for (const auto& [p, e] : ends) end += e;
       stats.threads = threads;
@@ -155,6 +169,7 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
         w.processor = std::make_unique<Processor>(catalog_.get(), static_cast<int>(s), config_.gate,
                                                   w.rows.get(), StateLoader{});
         w.processor->set_track_key_states(false);
+        w.processor->set_id_clock(&id_clock);
         if (threads > 1) {
           w.processor->set_owns_key(
               [hasher, i, threads](const std::string& key) { return hasher(key) % threads == i; });

@@ -89,6 +89,8 @@ void CachedRowSet::TakeDirty(WriteSet* out) {
   // still being written, so every row dropped here is durable.
   if (entries_ > capacity_ / 2) {
     for (size_t v = 0; v < views_.size(); ++v) {
+      if (!previous_[v].empty())
+        out->retired.push_back(std::make_shared<Rows>(std::move(previous_[v])));
       previous_[v] = std::move(views_[v]);
       views_[v] = Rows();
     }

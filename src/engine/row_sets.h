@@ -24,6 +24,9 @@ namespace sv::engine {
 struct WriteSet {
   std::vector<std::vector<std::shared_ptr<const Row>>> upserts;  // by view
   std::vector<std::vector<Row>> deletes;                         // by view: key values
+  // Cache generations dropped while taking this batch: freed with the batch, on the thread that
+  // wrote it (millions of rows; not the loop's work).
+  std::vector<std::shared_ptr<void>> retired;
 };
 
 class CachedRowSet : public projection::RowSet {

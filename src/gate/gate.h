@@ -38,7 +38,9 @@ bool StashExpired(int64_t oldest_log_time_us, int64_t now_us, int64_t max_age_us
                   int64_t max_events);
 
 // Event ids seen in the last `capacity` events without a sequence: a FIFO with a hash set.
-// The engine persists insertions and prunes in the same transaction as their effects.
+// The engine persists insertions and prunes in the same transaction as their effects. Each id
+// carries its order of arrival (a per-source clock, not a source position: offsets of different
+// Kafka partitions are not comparable).
 class EventIdWindow {
  public:
   explicit EventIdWindow(size_t capacity) : capacity_(capacity) {}
@@ -47,6 +49,8 @@ class EventIdWindow {
   // (0 when nothing was evicted).
   int64_t Insert(const std::string& id, int64_t position);
   size_t size() const { return order_.size(); }
+  // The order of the oldest id remembered; 0 when empty.
+  int64_t oldest() const { return order_.empty() ? 0 : order_.front().first; }
   void Clear() {
     ids_.clear();
     order_.clear();

@@ -166,10 +166,11 @@ class Batch {
   // (keeping its id): an event that fails again after a replay updates its reason.
   virtual absl::Status AddDeadLetter(DeadLetter* dl) = 0;
   virtual absl::Status SetDeadLetterState(int64_t id, DeadLetterState state) = 0;
-  // Remembers an event id for deduplication of events without a sequence.
+  // Remembers an event id for deduplication of events without a sequence, with its order of
+  // arrival in the source's dedup window (stored in the `position` column).
   virtual absl::Status PutEventId(const std::string& source, const std::string& event_id,
                                   int64_t position) = 0;
-  // Forgets event ids remembered at positions < `below` (the durable dedup window).
+  // Forgets event ids remembered at orders < `below` (the durable dedup window).
   virtual absl::Status PruneEventIds(const std::string& source, int64_t below) = 0;
   // Adds to persistent counters (out_of_order, duplicates, ... per source).
   virtual absl::Status AddCounters(const std::map<std::string, int64_t>& deltas) = 0;
@@ -271,6 +272,18 @@ class Store {
     return absl::OkStatus();
   }
   virtual absl::Status UnlockPartitions(const std::string& /*source*/) { return absl::OkStatus(); }
+  // For work outside the batch loop that writes for a partition (rebuild, dead-letter replay
+  // and discard): takes it without waiting. kHeldElsewhere: an engine of the group owns it now.
+  // kTaken is released with UnlockPartition when the work is done. A store with one writer has
+  // nothing to fence (its engine lock keeps other writers out): kAlreadyHeld.
+  enum class PartitionLock { kAlreadyHeld, kTaken, kHeldElsewhere };
+  virtual absl::StatusOr<PartitionLock> TryLockPartition(const std::string& /*source*/,
+                                                         int32_t /*partition*/) {
+    return PartitionLock::kAlreadyHeld;
+  }
+  virtual absl::Status UnlockPartition(const std::string& /*source*/, int32_t /*partition*/) {
+    return absl::OkStatus();
+  }
 };
 
 struct SqliteOptions {

@@ -14,6 +14,8 @@ checked by the independent oracle.
 5. Scale-out: two engines in one consumer group share one PostgreSQL store
    (store.shared_by_partition), split the partitions, and together equal the oracle (needs
    SV_TEST_PG_DSN, as scripts/test.sh provides; skipped without it unless SV_TEST_REQUIRE_PG=1).
+   While they run, `rebuild --all` and `dlq discard` are refused (the partitions' owners fence
+   them); with the group stopped, the discard goes ahead.
 
     python3 tests/system/kafka_source.py --binary build/src/cli/streamview \
         --kafka-tool build/tests/kafka_tool --source-dir .
@@ -348,6 +350,16 @@ def scenario_group_on_postgres(h):
             for p in engines:
                 if p.poll() is not None:
                     fail("an engine exited: %s" % open(logs[engines.index(p)]).read()[-2000:])
+            # Work outside the engines' loops is fenced by the partitions' owners.
+            dead = store.query("SELECT MIN(id) FROM sv_dead_letters WHERE state = 'open'")
+            if dead is None:
+                fail("no open dead letter to try the fence with")
+            for cmd in (["rebuild", "--all"], ["dlq", "discard", str(dead)]):
+                r = run([h.binary] + cmd + ["--config", config], check=False)
+                if r.returncode == 0 or "owned by a running engine" not in r.stderr:
+                    fail("`%s` while the group runs was not refused (exit %d): %s"
+                         % (" ".join(cmd), r.returncode, r.stderr[-1500:]))
+            print("  rebuild and dlq discard refused while the group owns the partitions")
         finally:
             for p in engines:
                 p.terminate()
@@ -365,6 +377,12 @@ def scenario_group_on_postgres(h):
         if r.returncode != 0:
             fail("two engines on one store: oracle mismatch\n%s%s" % (r.stdout, r.stderr))
         print("  partitions per engine %s; %s" % (shares, r.stdout.strip()))
+        # With the group stopped, nobody owns the partitions: the same operation goes ahead.
+        run([h.binary, "dlq", "discard", str(dead), "--config", config])
+        state = store.query("SELECT state FROM sv_dead_letters WHERE id = %d" % dead)
+        if state != "discarded":
+            fail("dlq discard with the group stopped left dead letter %d %s" % (dead, state))
+        print("  dlq discard went ahead with the group stopped")
     finally:
         store.drop()
 

@@ -52,7 +52,7 @@ gate:
   dedup_window: 100000       # event ids remembered for events without a sequence
 
 engine:
-  batch_events: 5000
+  # batch_events: by store (50000 on SQLite, 5000 on PostgreSQL)
   cache_rows: 200000
 
 server:                      # `streamview run` serves REST, ops, probes and /metrics
@@ -244,7 +244,7 @@ TEST(ConfigTest, LoadsOrdersExample) {
   EXPECT_EQ(config->gate.stash_max_age_ms, 60000);
   EXPECT_EQ(config->gate.stash_max_events, 1000);
   EXPECT_EQ(config->gate.dedup_window, 100000);
-  EXPECT_EQ(config->engine.batch_events, 5000);
+  EXPECT_EQ(config->engine.batch_events, 0);  // by store
   EXPECT_EQ(config->engine.cache_rows, 200000);
   EXPECT_EQ(config->engine.poll_idle_ms, 1);     // default
   EXPECT_EQ(config->engine.rebuild_threads, 2);  // default
@@ -401,7 +401,7 @@ TEST(ConfigTest, SmallConfigLoadsWithDefaults) {
   EXPECT_EQ(config->sources[0].event_id_field, "eventId");
   EXPECT_EQ(config->sources[0].sequence_header, "");
   EXPECT_EQ(config->gate.stash_max_events, 1000);
-  EXPECT_EQ(config->engine.batch_events, 5000);
+  EXPECT_EQ(config->engine.batch_events, 0);  // by store
   EXPECT_EQ(config->views[0].handlers[0].set[0].second.loc.ToString(), "views.yaml:14:21");
 }
 

@@ -207,5 +207,27 @@ TEST_F(ProcessorTest, EventsWithoutSequenceAreDedupedByIdOverAWindow) {
   EXPECT_GT(processor_->changes().prune_event_ids_below, 0);
 }
 
+// Event ids are ordered by the source's dedup clock, not by position: offsets of different
+// Kafka partitions (and lanes) are not comparable, and a prune by position could forget ids a
+// window still holds.
+TEST_F(ProcessorTest, TheDedupWindowIsOrderedByItsClockAcrossRestores) {
+  std::atomic<int64_t> clock{1};
+  processor_->set_id_clock(&clock);
+  processor_->Restore({}, {{"old-b", 41}, {"old-a", 40}});  // stored orders, any sequence
+  EXPECT_EQ(clock.load(), 42);                              // continues above what is stored
+  EXPECT_EQ(processor_->oldest_event_id(), 40);
+  position_ = 1'000'000;  // a partition far ahead: its offsets must not become the orders
+  Feed(R"({"type":"Add","id":"k","eid":"e1","value":1})");
+  Feed(R"({"type":"Add","id":"k","eid":"old-a","value":1})");  // remembered: a duplicate
+  ASSERT_EQ(processor_->changes().event_ids.size(), 1u);
+  EXPECT_EQ(processor_->changes().event_ids[0], std::make_pair(std::string("e1"), int64_t{42}));
+  EXPECT_EQ(Counter("duplicates_total"), 1);
+  for (int i = 2; i <= 4; ++i)
+    Feed(absl::StrCat(R"({"type":"Add","id":"k","eid":"e)", i, R"(","value":1})"));
+  // Window of 4: old-a (40) and old-b (41) are forgotten, so the store may prune below 42.
+  EXPECT_EQ(processor_->changes().prune_event_ids_below, 42);
+  EXPECT_EQ(processor_->oldest_event_id(), 42);
+}
+
 }  // namespace
 }  // namespace sv::engine

@@ -540,6 +540,9 @@ class PgStore final : public Store {
   absl::Status LockPartitions(const std::string& source,
                               const std::vector<int32_t>& partitions) override;
   absl::Status UnlockPartitions(const std::string& source) override;
+  absl::StatusOr<PartitionLock> TryLockPartition(const std::string& source,
+                                                 int32_t partition) override;
+  absl::Status UnlockPartition(const std::string& source, int32_t partition) override;
   absl::Status RelockPartitions();
   template <typename F>
   absl::Status InTxn(F&& fn);
@@ -660,6 +663,34 @@ absl::Status PgStore::UnlockPartitions(const std::string& source) {
   }
   partition_locks_ = std::move(kept);
   return absl::OkStatus();
+}
+
+absl::StatusOr<Store::PartitionLock> PgStore::TryLockPartition(const std::string& source,
+                                                               int32_t partition) {
+  if (!options_.shared) return PartitionLock::kAlreadyHeld;  // the engine lock fences
+  for (const auto& [s, p] : partition_locks_) {
+    if (s == source && p == partition) return PartitionLock::kAlreadyHeld;
+  }
+  SV_RETURN_IF_ERROR(EnsureConnected());
+  SV_ASSIGN_OR_RETURN(
+      Result r,
+      conn_.Query(absl::StrCat("SELECT pg_try_advisory_lock(hashtext(",
+                               LockName(absl::StrCat("partition:", source)), "), ", partition, ")"),
+                  {}));
+  if (PQntuples(r.get()) != 1 || !Bool(r.get(), 0, 0)) return PartitionLock::kHeldElsewhere;
+  partition_locks_.emplace_back(source, partition);
+  return PartitionLock::kTaken;
+}
+
+absl::Status PgStore::UnlockPartition(const std::string& source, int32_t partition) {
+  auto it = std::find(partition_locks_.begin(), partition_locks_.end(),
+                      std::make_pair(source, partition));
+  if (it == partition_locks_.end()) return absl::OkStatus();
+  partition_locks_.erase(it);
+  if (!conn_.ok()) return absl::OkStatus();  // a lost session holds nothing
+  return conn_.Exec(absl::StrCat("SELECT pg_advisory_unlock(hashtext(",
+                                 LockName(absl::StrCat("partition:", source)), "), ", partition,
+                                 ")"));
 }
 
 // A new connection holds nothing: take the partitions again before writing for them.
