@@ -66,12 +66,16 @@ bare_pid=$!
 wait $bare_pid
 echo "bare consume loop: $(cat "$tmp/bare.json"); producer: $(cat "$tmp/produce_bare.json")"
 
-# 1b. the engine
+# 1b. the engine, started once the producer has encoded the workload (else its assignment
+# would come seconds before the first record)
 cfg=$(config bench.engine engine "$tmp/engine.db")
+"$tool" produce --bootstrap "$bootstrap" --topic bench.engine --max-lag $max_lag --group engine \
+  "$tmp/events.ndjson" > "$tmp/produce_engine.json" 2> "$tmp/produce_engine.err" &
+produce_pid=$!
+for _ in $(seq 1200); do grep -q encoded "$tmp/produce_engine.err" && break; sleep 0.1; done
 "$bin" run --config "$cfg" 2> "$tmp/engine.log" &
 run_pid=$!
-"$tool" produce --bootstrap "$bootstrap" --topic bench.engine --max-lag $max_lag --group engine \
-  "$tmp/events.ndjson" > "$tmp/produce_engine.json"
+wait $produce_pid
 python3 - "$tmp/engine.db" "$events" <<'PY'
 import sqlite3, sys, time
 db, want = sys.argv[1], int(sys.argv[2])

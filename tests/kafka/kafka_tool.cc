@@ -189,6 +189,8 @@ int Produce(const std::map<std::string, std::string>& flags, const std::string& 
     rapidjson::Document doc;
     while (std::getline(in, line)) messages.push_back(Encode(line, key_field, doc));
   }
+  // For harnesses that start the consumer only once the producer is about to send.
+  std::fprintf(stderr, "encoded %zu messages\n", messages.size());
   // The client starts after the encoding: one left idle meanwhile delays its first sends by
   // ~0.5 s on the mock cluster (seen as a latency spike at the start of a steady run).
   rd_kafka_t* rk = NewClient(RD_KAFKA_PRODUCER, {{"bootstrap.servers", flags.at("bootstrap")},
