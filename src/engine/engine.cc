@@ -269,12 +269,16 @@ absl::Status Engine::StartSources() {
   return absl::OkStatus();
 }
 
-absl::Status Engine::Recover(const absl::Status& failure) {
+absl::Status Engine::Restart() {
   // The store holds none of the failed batch: forget what we believed, resume from the store.
   (void)Drain();  // a batch still being written either committed or is lost with the rest
   ResetRows();
   derived_stale_ = true;  // reloaded before the next batch (the store may be down now)
-  absl::Status restart = StartSources();
+  return StartSources();
+}
+
+absl::Status Engine::Recover(const absl::Status& failure) {
+  absl::Status restart = Restart();
   if (!restart.ok()) {
     return absl::Status(failure.code(), absl::StrCat(failure.message(), "; ", restart.message()));
   }
@@ -330,8 +334,7 @@ absl::Status Engine::RunOnce(bool* idle) {
             {{"error", std::string(s.message())}});
     lanes_disabled_ = true;
     *idle = false;  // the batch is still to do
-    absl::Status r = Recover(s);
-    return r.message() == s.message() ? absl::OkStatus() : r;
+    return Restart();
   }
   return s.ok() ? s : Recover(s);
 }

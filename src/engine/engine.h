@@ -183,6 +183,8 @@ class Engine {
   // After a failed batch: drops uncommitted state and restarts the sources from the store.
   // Returns `failure` (with any restart error appended).
   absl::Status Recover(const absl::Status& failure);
+  // What Recover does, returning only whether the restart worked.
+  absl::Status Restart();
   absl::Status RunOnceOrFail(bool* idle);
   // Every source has applied what it has (see Run's exit_when_caught_up).
   bool CaughtUp();
