@@ -54,8 +54,7 @@ void Changes::MergeFrom(Changes&& other) {
 
 Processor::Processor(const projection::Catalog* catalog, int source, const config::GateConfig& gate,
                      projection::RowSet* rows, StateLoader loader)
-    : catalog_(catalog),
-      source_(source),
+    : source_(source),
       source_name_(catalog->sources[source].config.name),
       source_config_(&catalog->sources[source].config),
       gate_config_(gate),

@@ -120,7 +120,6 @@ class Processor {
   void Count(const char* name) { ++changes_.raw_counts[name]; }
   static source::SourceRecord ToRecord(const store::PendingEvent& pending);
 
-  const projection::Catalog* catalog_;
   int source_;
   std::string source_name_;
   const config::SourceConfig* source_config_;

@@ -163,7 +163,10 @@ Message Encode(const std::string& line, const std::string& key_field, rapidjson:
     doc["value"].Accept(w);
     m.value.assign(buf.GetString(), buf.GetSize());
     if (doc.HasMember("headers") && doc["headers"].IsObject()) {
-      for (auto& h : doc["headers"].GetObject()) {
+      const rapidjson::Value& all = doc["headers"];
+      // By index: rapidjson's member iterators compare ambiguously under C++20 (clang).
+      for (rapidjson::SizeType i = 0; i < all.MemberCount(); ++i) {
+        const auto& h = *(all.MemberBegin() + i);
         if (!h.value.IsString()) continue;
         m.headers.emplace_back(h.name.GetString(),
                                std::string(h.value.GetString(), h.value.GetStringLength()));
@@ -287,7 +290,7 @@ int Bare(const std::map<std::string, std::string>& flags) {
   }
   rd_kafka_assign(rk, list);
   rd_kafka_topic_partition_list_destroy(list);
-  int64_t got = 0, bytes = 0;
+  int64_t got = 0;
   std::chrono::steady_clock::time_point start;
   while (got < expect) {
     rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 1000);
@@ -295,7 +298,6 @@ int Bare(const std::map<std::string, std::string>& flags) {
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
       if (got == 0) start = std::chrono::steady_clock::now();
       ++got;
-      bytes += static_cast<int64_t>(m->len);
     }
     rd_kafka_message_destroy(m);
   }

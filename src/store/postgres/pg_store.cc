@@ -1011,7 +1011,7 @@ absl::Status PgStore::BulkInsert(const TableSpec& table,
     SV_RETURN_IF_ERROR(conn_.CopyStart(
         absl::StrCat("COPY ", name, "(", ColumnList(table), ") FROM STDIN (FORMAT binary)")));
     std::string buf("PGCOPY\n\377\r\n\0", 11);
-    buf.reserve(kCopyChunkBytes + 64 * 1024);
+    buf.reserve(kCopyChunkBytes + size_t{64} * 1024);
     pg::AppendInt32(&buf, 0);
     pg::AppendInt32(&buf, 0);
     std::string scratch;
@@ -1145,6 +1145,7 @@ absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> PgStore::LoadEventI
                                          " WHERE source = $1 ORDER BY position, event_id"),
                             {source}));
   std::vector<std::pair<std::string, int64_t>> out;
+  out.reserve(static_cast<size_t>(PQntuples(r.get())));
   for (int i = 0; i < PQntuples(r.get()); ++i) {
     out.emplace_back(Text(r.get(), i, 0), Int64(r.get(), i, 1));
   }
