@@ -260,7 +260,9 @@ class KafkaSource : public Source {
 
   // Joins the group on the first poll, so a process that only rebuilds never takes partitions.
   absl::Status Poll(size_t max, int timeout_ms, std::vector<SourceRecord>* out) override {
-    size_t n = 0;  // records filled; the ones after them keep their buffers for reuse
+    size_t& n = polled_;  // records filled; the ones after them keep their buffers for reuse
+    n = 0;
+    revoke_cut_ = 0;
     absl::Cleanup trim = [&] { out->resize(n); };
     if (!subscribed_) {
       auto topics = NewPartitionList(static_cast<int>(options_.topics.size()));
@@ -320,8 +322,10 @@ class KafkaSource : public Source {
       rd_kafka_message_destroy(m);
     }
     std::move(trim).Invoke();
-    // Records fetched before a revoke belong to the next owner now.
     if (!revoked_.empty()) {
+      // Records fetched before a revoke are the next owner's now, even when that is this
+      // consumer again: an assignment seeks to the stored positions, which fetches them anew.
+      out->erase(out->begin(), out->begin() + static_cast<std::ptrdiff_t>(revoke_cut_));
       std::erase_if(*out, [&](const SourceRecord& r) { return !assigned_.contains(r.partition); });
       revoked_.clear();
     }
@@ -567,6 +571,7 @@ class KafkaSource : public Source {
       if (!s.ok()) hook_status_ = s;
     }
     revoked_.insert(assigned_.begin(), assigned_.end());
+    revoke_cut_ = polled_;
     assigned_.clear();
     LogJson("info", "kafka partitions revoked", {{"source", options_.source_name}});
     rd_kafka_assign(rk, nullptr);
@@ -616,6 +621,8 @@ class KafkaSource : public Source {
   std::set<int32_t> assigned_;
   std::unordered_map<int32_t, int64_t> next_offset_;  // per assigned partition
   std::set<int32_t> revoked_;                         // revoked during the current Poll
+  size_t polled_ = 0;                                 // records the current Poll has filled so far
+  size_t revoke_cut_ = 0;  // ... of which these came before its last revoke
   absl::Status hook_status_;
   mutable std::mutex mu_;  // connected_ is read from other threads
   bool connected_ = true;
