@@ -307,9 +307,10 @@ absl::StatusOr<ExprText> Parser::Expr(const Entry& entry, absl::string_view what
 
 absl::Status Parser::ParseStore(const Entry& entry, Config* config) const {
   SV_ASSIGN_OR_RETURN(Entries entries, MapEntries(entry.value, entry.key, "store"));
-  SV_RETURN_IF_ERROR(CheckKeys(
-      entries, {"kind", "path", "dsn", "dsn_env", "schema", "view_schema", "shared_by_partition"},
-      "store"));
+  SV_RETURN_IF_ERROR(CheckKeys(entries,
+                               {"kind", "path", "dsn", "dsn_env", "schema", "view_schema",
+                                "shared_by_partition", "engine_lock_wait_ms"},
+                               "store"));
   config->store.loc = LocOf(entry.key);
   if (const Entry* e = Find(entries, "kind")) {
     SV_ASSIGN_OR_RETURN(config->store.kind, Name(*e, "store kind"));
@@ -323,7 +324,7 @@ absl::Status Parser::ParseStore(const Entry& entry, Config* config) const {
   for (absl::string_view key :
        postgres ? std::vector<absl::string_view>{"path"}
                 : std::vector<absl::string_view>{"dsn", "dsn_env", "schema", "view_schema",
-                                                 "shared_by_partition"}) {
+                                                 "shared_by_partition", "engine_lock_wait_ms"}) {
     if (const Entry* e = Find(entries, key)) {
       return Err(e->key, absl::StrCat("store key ", Quoted(key), " does not apply to kind ",
                                       config->store.kind));
@@ -338,6 +339,10 @@ absl::Status Parser::ParseStore(const Entry& entry, Config* config) const {
   if (!postgres) return absl::OkStatus();
   if (const Entry* e = Find(entries, "shared_by_partition")) {
     SV_ASSIGN_OR_RETURN(config->store.shared_by_partition, Bool(*e, "store shared_by_partition"));
+  }
+  if (const Entry* e = Find(entries, "engine_lock_wait_ms")) {
+    SV_ASSIGN_OR_RETURN(config->store.engine_lock_wait_ms,
+                        Integer(*e, "store engine_lock_wait_ms", 0, 86'400'000));
   }
   const Entry* dsn = Find(entries, "dsn");
   const Entry* dsn_env = Find(entries, "dsn_env");

@@ -37,6 +37,9 @@ struct StoreConfig {
   // postgres: several engines (one Kafka consumer group) write this store, each for its
   // partitions; every source must be kafka.
   bool shared_by_partition = false;
+  // postgres: how long a starting engine waits for a previous engine's session (one killed a
+  // moment ago) to release the schema's engine lock, and an assignment for partition locks.
+  int64_t engine_lock_wait_ms = 60'000;
   Location loc;
 };
 

@@ -40,6 +40,7 @@ store::StoreOptions StoreOptionsFor(const config::StoreConfig& store) {
   so.schema = store.schema;
   so.view_schema = store.view_schema;
   so.shared_by_partition = store.shared_by_partition;
+  so.engine_lock_wait_ms = store.engine_lock_wait_ms;
   return so;
 }
 

@@ -24,6 +24,7 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(const StoreOptions& options, St
     po.read_only = role == StoreRole::kReader;
     po.engine_lock = role == StoreRole::kEngine && !options.shared_by_partition;
     po.shared = options.shared_by_partition;
+    po.engine_lock_wait_ms = options.engine_lock_wait_ms;
     po.bulk_mode = role == StoreRole::kBulk || role == StoreRole::kEngine;
     return OpenPostgresStore(po);
   }

@@ -3,6 +3,7 @@
 // name the backend by configuration and the role the connection plays, so a new backend is a
 // new folder under src/store/ plus a case here, not edits everywhere.
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -20,6 +21,8 @@ struct StoreOptions {
   // Several engines write this store, each for the partitions its consumer group assigned it:
   // no store-wide engine lock; partitions are fenced with Store::LockPartitions instead.
   bool shared_by_partition = false;
+  // postgres: how long the engine waits for a previous engine's session to release its locks.
+  int64_t engine_lock_wait_ms = 60'000;
 };
 
 enum class StoreRole {

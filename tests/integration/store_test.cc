@@ -1094,7 +1094,9 @@ TEST_P(StoreTest, OneEngineWriterPerPostgresSchema) {
   if (!postgres()) GTEST_SKIP() << "SQLite: the lock file of cli/commands.cc";
   std::unique_ptr<Store> first = OpenAs(StoreRole::kEngine);
   ASSERT_NE(first, nullptr);
-  absl::StatusOr<std::unique_ptr<Store>> second = OpenStore(options_, StoreRole::kEngine);
+  StoreOptions no_wait = options_;
+  no_wait.engine_lock_wait_ms = 0;  // a live first engine: waiting would only delay the refusal
+  absl::StatusOr<std::unique_ptr<Store>> second = OpenStore(no_wait, StoreRole::kEngine);
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(second.status().message(), HasSubstr("another streamview engine"));

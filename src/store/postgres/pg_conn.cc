@@ -37,7 +37,19 @@ absl::Status Conn::Connect() {
   }
   prepared_.clear();
   ++generation_;
-  conn_ = PQconnectdb(dsn_.c_str());
+  // A killed engine's server session must end within seconds, or its locks keep the next
+  // engine out: TCP keepalives and a user timeout on every connection. They come before the
+  // DSN (expanded from `dbname`), so settings the DSN gives win.
+  const char* keywords[] = {"keepalives",
+                            "keepalives_idle",
+                            "keepalives_interval",
+                            "keepalives_count",
+                            "tcp_user_timeout",
+                            "connect_timeout",
+                            "dbname",
+                            nullptr};
+  const char* values[] = {"1", "5", "2", "3", "15000", "30", dsn_.c_str(), nullptr};
+  conn_ = PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
   if (conn_ == nullptr) return absl::UnavailableError("postgres: connect: out of memory");
   if (PQstatus(conn_) != CONNECTION_OK) {
     std::string msg = FirstLine(PQerrorMessage(conn_));
@@ -48,6 +60,13 @@ absl::Status Conn::Connect() {
   for (const std::string& sql : session_sql_) {
     absl::Status s = Exec(sql);
     if (!s.ok()) return s;
+  }
+  // PostgreSQL 14+: a backend busy with a statement checks that its client is still there, so
+  // one killed mid-statement ends (and releases its locks) in seconds, not when it finishes.
+  if (PQserverVersion(conn_) >= 140000) {
+    return Exec(
+        "SELECT set_config('client_connection_check_interval', '2s', false) "
+        "WHERE current_setting('client_connection_check_interval') = '0'");
   }
   return absl::OkStatus();
 }

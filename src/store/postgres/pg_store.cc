@@ -47,6 +47,7 @@
 #include "common/status_macros.h"
 #include "common/time_util.h"
 #include "store/postgres/pg_conn.h"
+#include "store/postgres/pg_lock.h"
 #include "store/postgres/pg_query.h"
 #include "store/sql_text.h"
 #include "store/store.h"
@@ -54,11 +55,13 @@
 namespace sv::store {
 namespace {
 
+using pg::AdvisoryLock;
 using pg::Conn;
 using pg::Params;
 using pg::QuoteIdent;
 using pg::QuoteLiteral;
 using pg::Result;
+using pg::TakeAdvisoryLock;
 
 // Advisory lock class of every StreamView lock ('SV'); the object id is hashtext(<name>).
 constexpr int kLockClass = 0x5356;
@@ -537,6 +540,9 @@ class PgStore final : public Store {
   explicit PgStore(PostgresOptions options);
 
   absl::Status AcquireEngineLock();
+  std::chrono::milliseconds LockWait() const {
+    return std::chrono::milliseconds(options_.engine_lock_wait_ms);
+  }
   absl::Status LockPartitions(const std::string& source,
                               const std::vector<int32_t>& partitions) override;
   absl::Status UnlockPartitions(const std::string& source) override;
@@ -605,24 +611,17 @@ absl::StatusOr<std::unique_ptr<Store>> PgStore::Open(const PostgresOptions& opti
 
 absl::Status PgStore::AcquireEngineLock() {
   if (!options_.engine_lock) return absl::OkStatus();
-  const std::string name = LockName("engine");
-  SV_ASSIGN_OR_RETURN(Result r, conn_.Query(absl::StrCat("SELECT pg_try_advisory_lock(", kLockClass,
-                                                         ", hashtext(", name, "))"),
-                                            {}));
-  if (PQntuples(r.get()) == 1 && Bool(r.get(), 0, 0)) return absl::OkStatus();
-  std::string holder = "unknown";
-  absl::StatusOr<Result> who = conn_.Query(
-      absl::StrCat("SELECT a.pid::text || ' from ' || COALESCE(host(a.client_addr), 'a local "
-                   "socket') || ' since ' || a.backend_start::text FROM pg_locks l JOIN "
-                   "pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND "
-                   "l.granted AND l.classid = ",
-                   kLockClass, " AND l.objid = hashtext(", name, ")::oid LIMIT 1"),
-      {}, /*text_results=*/true);
-  if (who.ok() && PQntuples(who->get()) == 1) holder = Text(who->get(), 0, 0);
+  const AdvisoryLock lock{std::to_string(kLockClass),
+                          absl::StrCat("hashtext(", LockName("engine"), ")"),
+                          absl::StrCat("engine lock of schema ", options_.schema)};
+  std::string holder;
+  SV_ASSIGN_OR_RETURN(bool taken, TakeAdvisoryLock(conn_, lock, LockWait(), &holder));
+  if (taken) return absl::OkStatus();
   return absl::FailedPreconditionError(absl::StrCat(
       "postgres: another streamview engine (run, rebuild or dlq) is writing schema ",
-      options_.schema, " (server process ", holder,
-      "); stop it first: two engines on one schema would corrupt each other's positions"));
+      options_.schema, " (server process ", holder, "; waited ", options_.engine_lock_wait_ms,
+      " ms for it to end); stop it first: two engines on one schema would corrupt each other's "
+      "positions"));
 }
 
 absl::Status PgStore::EnsureConnected() {
@@ -639,10 +638,18 @@ absl::Status PgStore::EnsureConnected() {
 absl::Status PgStore::LockPartitions(const std::string& source,
                                      const std::vector<int32_t>& partitions) {
   SV_RETURN_IF_ERROR(EnsureConnected());
+  // Called from the consumer's rebalance callback: wait for the previous owner bounded.
   for (int32_t p : partitions) {
-    SV_RETURN_IF_ERROR(
-        conn_.Exec(absl::StrCat("SELECT pg_advisory_lock(hashtext(",
-                                LockName(absl::StrCat("partition:", source)), "), ", p, ")")));
+    const AdvisoryLock lock{
+        absl::StrCat("hashtext(", LockName(absl::StrCat("partition:", source)), ")"),
+        std::to_string(p), absl::StrCat("partition ", p, " of source ", source)};
+    std::string holder;
+    SV_ASSIGN_OR_RETURN(bool taken, TakeAdvisoryLock(conn_, lock, LockWait(), &holder));
+    if (!taken) {
+      return absl::UnavailableError(
+          absl::StrCat("postgres: ", lock.label, " is still held by another engine's session (",
+                       holder, ") after ", options_.engine_lock_wait_ms, " ms"));
+    }
     partition_locks_.emplace_back(source, p);
   }
   return absl::OkStatus();

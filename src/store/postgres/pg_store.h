@@ -2,6 +2,7 @@
 // The PostgreSQL backend of the store interface (see store/store.h). This header does not
 // include libpq: only src/store/postgres/*.cc do.
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -19,6 +20,9 @@ struct PostgresOptions {
   // The engine's writer: holds the schema's engine lock (a session advisory lock) for as long
   // as it is connected, so a second engine on the same schema refuses to start.
   bool engine_lock = false;
+  // How long a start waits for the engine lock (and an assignment for partition locks) while
+  // another session holds it, e.g. the backend of an engine killed a moment ago.
+  int64_t engine_lock_wait_ms = 60'000;
   // Other engines write this schema too (each its own partitions, fenced by LockPartitions):
   // writes that every engine makes (dead-letter ids) serialize on a transaction lock.
   bool shared = false;
