@@ -2,16 +2,20 @@
 """Crash/restart: exactly-once under kill -9, checked by the independent oracle.
 
 gen 200,000 orders (about 1M events, with duplicates, swaps and malformed lines); ingest them;
-then 20 times start `streamview run` (no exit flag), let it work for a random 0.2-2.0 s and
-kill -9 it; then a final `run --exit-when-caught-up`. The views must equal the oracle's and
-sv_dead_letters must hold exactly the malformed lines, by position. The committed position is
-read after every kill to prove that the runs made progress, so the test cannot pass by leaving
-all the work to the final run.
+then 20 times start `streamview run` (no exit flag) at once after the previous kill and kill -9
+it at a moment chosen by progress: when the store's committed position reaches a random target
+past the previous run's (every fourth run at its first commit, the others after a random share
+of the remaining work), never after a fixed time; then a final `run --exit-when-caught-up`. The
+views must equal the oracle's and sv_dead_letters must hold exactly the malformed lines, by
+position. Each killed run must have committed past its predecessor, so the test cannot pass by
+leaving all the work to the final run. On PostgreSQL a run started right after a kill may find
+the killed engine's session still holding the engine lock: it must wait for it (bounded,
+logging "waiting for the previous engine's session to end") and come up.
 
 With --store-kind postgres the same runs go to a fresh PostgreSQL database; with
 --pg-restarts N (PostgreSQL only) one long `run` keeps going while the server itself is
-restarted N times mid-stream (`pg_ctl restart` through scripts/pg.sh), then stopped for a few
-seconds, during which /health/ready must say 503 (and 200 again once it is back): the engine
+restarted N times mid-stream (`pg_ctl restart` through scripts/pg.sh, each once the run has
+committed past a random target), then stopped for a few seconds, during which /health/ready must say 503 (and 200 again once it is back): the engine
 must ride through (reconnect with backoff, resume from the stored position) and end equal to
 the oracle.
 
@@ -24,68 +28,29 @@ import json
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 
+from harness import (WaitTimeout, committed_position, free_port, kill_targets,
+                     run_and_kill_at_position, run_checked, tail, wait_ready, wait_until)
 from stores import Store
 
 TIMEOUT_S = 1800
-# A run that lasts at least this long and starts behind the log must commit something.
-MUST_PROGRESS_AFTER_S = 1.5
+WAITING_LINE = "waiting for the previous engine's session to end"
 
 
 def run(cmd):
-    started = time.monotonic()
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S)
-    elapsed = time.monotonic() - started
-    if r.returncode != 0:
-        print("FAILED (exit %d, %.1fs): %s" % (r.returncode, elapsed, " ".join(cmd)))
-        print(r.stdout[-4000:])
-        print(r.stderr[-4000:])
-        raise SystemExit(1)
-    return r, elapsed
+    return run_checked(cmd, timeout=TIMEOUT_S)
 
 
-def committed_position(store):
-    """The highest committed source position (0 before the first commit)."""
-    return store.query("SELECT MAX(position) FROM sv_positions") or 0
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_ready(port, status, timeout_s):
-    """Polls /health/ready until it answers `status`; returns the body, or None on timeout."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen("http://127.0.0.1:%d/health/ready" % port, timeout=5) as r:
-                code, body = r.status, r.read().decode()
-        except urllib.error.HTTPError as e:
-            code, body = e.code, e.read().decode()
-        except OSError:
-            code, body = None, ""
-        if code == status:
-            return body
-        time.sleep(0.1)
-    return None
-
-
-def tail(path, n=3000):
-    with open(path, "rb") as f:
-        f.seek(0, os.SEEK_END)
-        f.seek(max(0, f.tell() - n))
-        return f.read().decode("utf-8", "replace")
+def ready_or_none(port, status, proc):
+    try:
+        return wait_ready(port, status, proc=proc)
+    except WaitTimeout as e:
+        print("  %s" % e)
+        return None
 
 
 def main():
@@ -137,8 +102,16 @@ def main():
                                      "--listen", "127.0.0.1:%d" % port],
                                     stdout=out, stderr=subprocess.STDOUT)
             for i in range(args.pg_restarts):
-                time.sleep(rnd.uniform(0.5, 2.0))
-                before = committed_position(store)
+                start = committed_position(store)
+                target = kill_targets(rnd, start, last, args.pg_restarts, i)
+                try:
+                    before = wait_until(
+                        lambda: (lambda p: p if p >= target else None)(committed_position(store)),
+                        "pg restart %d: a commit at or past position %d" % (i + 1, target),
+                        proc=proc, log=log)
+                except WaitTimeout as e:
+                    print("FAILED: %s" % e)
+                    return 1
                 r = subprocess.run(["bash", pg_sh, "restart"], capture_output=True, text=True)
                 if r.returncode != 0:
                     problems.append("pg restart %d failed: %s" % (i + 1, r.stderr.strip()))
@@ -153,24 +126,25 @@ def main():
                     return 1
             # A longer outage: readiness must report it, and recover.
             if proc.poll() is None and not problems:
-                wait_ready(port, 200, 30)
+                ready_or_none(port, 200, proc)
                 subprocess.run(["bash", pg_sh, "pause"], check=True)
-                down = wait_ready(port, 503, 30)
-                time.sleep(2)
+                down = ready_or_none(port, 503, proc)
+                time.sleep(2)  # the outage's length, not a synchronization
                 subprocess.run(["bash", pg_sh, "resume"], check=True)
-                up = wait_ready(port, 200, 60)
+                up = ready_or_none(port, 200, proc)
                 print("server stopped: /health/ready %s; back: %s" % (down, up))
                 if down is None or "store" not in down:
                     problems.append("/health/ready did not report the store outage: %r" % down)
                 if up is None:
                     problems.append("/health/ready did not recover after the store came back")
             # The same run must catch up on its own after the restarts.
-            deadline = time.monotonic() + 300
-            while committed_position(store) < last and time.monotonic() < deadline:
-                if proc.poll() is not None:
-                    print("FAILED: run exited with %d:\n%s" % (proc.returncode, tail(log)))
-                    return 1
-                time.sleep(0.5)
+            try:
+                wait_until(lambda: committed_position(store) >= last,
+                           "the run to catch up to position %d after the restarts" % last,
+                           timeout=600, interval=0.5, proc=proc, log=log)
+            except WaitTimeout as e:
+                print("FAILED: %s" % e)
+                return 1
             caught_up = committed_position(store)
             print("after the restarts the run reached position %d of %d" % (caught_up, last))
             if caught_up < last:
@@ -184,32 +158,27 @@ def main():
                 proc.wait()
     for i in range(args.kills):
         before = positions[-1]
-        with open(log, "ab") as out:
-            out.write(b"--- run %d\n" % (i + 1))
-            out.flush()
-            proc = subprocess.Popen([binary, "run", "--config", config, "--store", store.arg,
-                                     "--listen", "127.0.0.1:0"],
-                                    stdout=out, stderr=subprocess.STDOUT)
-            pause = rnd.uniform(0.2, 2.0)
-            time.sleep(pause)
-            exited = proc.poll()
-            proc.kill()  # SIGKILL
-            proc.wait()
-        if exited is not None:
-            print("FAILED: run %d exited by itself with %d before the kill:\n%s"
-                  % (i + 1, exited, tail(log)))
+        target = kill_targets(rnd, before, last, args.kills, i)
+        started = time.monotonic()
+        try:
+            seen = run_and_kill_at_position([binary, "run", "--config", config, "--store",
+                                             store.arg, "--listen", "127.0.0.1:0"],
+                                            store, target, "run %d" % (i + 1), log)
+        except WaitTimeout as e:
+            print("FAILED: %s" % e)
             return 1
         after = committed_position(store)
         positions.append(after)
-        mid_stream += 0 < after < last
-        print("kill %2d after %.2fs: position %d -> %d (+%d)"
-              % (i + 1, pause, before, after, after - before))
+        mid_stream += 0 < seen < last
+        print("kill %2d at position %d (target %d, %.1fs): %d -> %d (+%d)"
+              % (i + 1, seen, target, time.monotonic() - started, before, after, after - before))
         if after < before:
             problems.append("kill %d: position went back from %d to %d" % (i + 1, before, after))
-        elif after == before and before < last and pause >= MUST_PROGRESS_AFTER_S:
-            problems.append("kill %d: no progress in %.2fs at position %d of %d"
-                            % (i + 1, pause, before, last))
     kill_phase = time.monotonic() - kill_phase
+    if args.kills and store.kind == "postgres":
+        with open(log, errors="replace") as f:
+            print("restarts that waited for the killed engine's session: %d"
+                  % f.read().count(WAITING_LINE))
     if positions[-1] == positions[0]:
         problems.append("no run committed anything before it was killed")
     if mid_stream == 0:

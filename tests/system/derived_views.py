@@ -3,7 +3,9 @@
 
 The transport example (examples/tms: a shipment list view and seed 000's reporting views as
 derived SQL views) over `gen shipments` (duplicates and swaps included): ingest, then several
-times start `streamview run` and kill -9 it after a random moment, then a final
+times start `streamview run` and kill -9 it at a moment chosen by progress (once the store's
+committed position reaches a random target past the previous run's; never after a fixed
+time), then a final
 `run --exit-when-caught-up`. Then:
   1. `streamview verify` — every derived view equals its own SELECT run by the store over the
      base tables (the reconciliation a user runs), and drift is reported when there is some
@@ -21,37 +23,23 @@ import math
 import os
 import random
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from collections import defaultdict
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
+from harness import (WaitTimeout, committed_position, free_port, http_get, kill_targets,
+                     run_and_kill_at_position, run_checked, wait_until)
 from stores import Store
 
 TIMEOUT_S = 1200
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def run(cmd, ok_codes=(0,)):
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S)
-    if r.returncode not in ok_codes:
-        print("FAILED (exit %d): %s\n%s\n%s" % (r.returncode, " ".join(cmd), r.stdout[-3000:],
-                                                r.stderr[-3000:]))
-        raise SystemExit(1)
-    return r
+    return run_checked(cmd, timeout=TIMEOUT_S, ok_codes=ok_codes)[0]
 
 
 def parse_time(s):
@@ -169,16 +157,23 @@ def main():
     print("ingest: %d records" % last)
 
     mid_stream = 0
+    log = os.path.join(tmp, "run.log")
     for i in range(args.kills):
-        proc = subprocess.Popen([binary, "run", "--config", config, "--store", store.arg,
-                                 "--listen", "127.0.0.1:0"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rnd.uniform(0.3, 1.2))
-        proc.kill()
-        proc.wait()
-        position = store.query("SELECT MAX(position) FROM sv_positions") or 0
-        mid_stream += 0 < position < last
-        print("kill %d: committed position %d of %d" % (i + 1, position, last))
+        before = committed_position(store)
+        target = kill_targets(rnd, before, last, args.kills, i)
+        try:
+            seen = run_and_kill_at_position([binary, "run", "--config", config, "--store",
+                                             store.arg, "--listen", "127.0.0.1:0"],
+                                            store, target, "run %d" % (i + 1), log)
+        except WaitTimeout as e:
+            print("FAILED: %s" % e)
+            return 1
+        position = committed_position(store)
+        mid_stream += 0 < seen < last
+        print("kill %d at position %d (target %d): committed %d -> %d of %d"
+              % (i + 1, seen, target, before, position, last))
+        if position <= before:
+            problems.append("kill %d: position did not move past %d" % (i + 1, before))
     if mid_stream == 0:
         problems.append("no kill landed mid-stream: the test proved nothing about crashes")
     r = run([binary, "ingest", "--config", config, "--store", store.arg, tail])
@@ -188,22 +183,17 @@ def main():
     proc = subprocess.Popen([binary, "run", "--config", config, "--store", store.arg,
                              "--listen", "127.0.0.1:%d" % port],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while (store.query("SELECT MAX(position) FROM sv_positions") or 0) < last:
-        if proc.poll() is not None or time.monotonic() > deadline:
-            print("FAILED: the last run did not catch up")
-            return 1
-        time.sleep(0.2)
     metrics = ""
-    for _ in range(100):  # the server may still be starting; the monitor publishes after commits
-        try:
-            with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10) as r:
-                metrics = r.read().decode()
-        except OSError:
-            metrics = ""
-        if 'streamview_derived_rows_written_total{view="carrier_performance"}' in metrics:
-            break
-        time.sleep(0.1)
+    try:
+        wait_until(lambda: committed_position(store) >= last,
+                   "the last run to catch up to position %d" % last, interval=0.2, proc=proc)
+        # The server may still be starting; the monitor publishes after commits.
+        metrics = wait_until(lambda: (lambda m: m if 'streamview_derived_rows_written_total{view='
+                                      '"carrier_performance"}' in m else None)(
+                                          http_get(port, "/metrics")[1]),
+                             "/metrics to show derived rows written", interval=0.1, proc=proc)
+    except WaitTimeout as e:
+        problems.append(str(e))
     proc.terminate()
     proc.wait(timeout=60)
     written = [line for line in metrics.splitlines()

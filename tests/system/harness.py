@@ -1,0 +1,158 @@
+"""Waiting and progress helpers shared by the system tests (Python 3 standard library only).
+
+The discipline (TESTING.md, "Crash and timing discipline"): a test chooses the moment of a
+kill, a restart or a check from observed progress (positions committed, rows written, a metric),
+never from a clock, and every wait polls a condition with a generous deadline that fails with a
+message saying what did not happen. A slow machine then makes a test slower, never wrong.
+"""
+
+import os
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+# Long enough for a loaded 2-core machine; a healthy run meets each condition in seconds.
+DEADLINE_S = 180.0
+
+
+class WaitTimeout(Exception):
+    """A polled condition did not hold within its deadline."""
+
+
+def wait_until(predicate, what, timeout=DEADLINE_S, interval=0.05, proc=None, log=None):
+    """Polls predicate() until it returns something truthy, and returns that.
+
+    Raises WaitTimeout("timed out after N s waiting for <what>") at the deadline, or at once
+    when `proc` (a Popen the condition depends on) has exited; `log` (a path) adds its tail.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if proc is not None and proc.poll() is not None:
+            raise WaitTimeout("the process exited with %d while waiting for %s%s"
+                              % (proc.returncode, what, log_tail_suffix(log)))
+        if time.monotonic() > deadline:
+            raise WaitTimeout("timed out after %.0f s waiting for %s%s"
+                              % (timeout, what, log_tail_suffix(log)))
+        time.sleep(interval)
+
+
+def log_tail_suffix(log):
+    return (":\n" + tail(log)) if log and os.path.exists(log) else ""
+
+
+def tail(path, n=3000):
+    """The last n bytes of a file, as text."""
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        f.seek(max(0, f.tell() - n))
+        return f.read().decode("utf-8", "replace")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def committed_position(store):
+    """The highest position committed by any source (0 before the first commit); `store` is a
+    stores.Store, read with sqlite3 or psql while the engine writes."""
+    return store.query("SELECT MAX(position) FROM sv_positions") or 0
+
+
+def http_get(port, path, timeout=30, headers=None):
+    """(status, body text) of GET http://127.0.0.1:port/path; (None, "") when not reachable."""
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode("utf-8", "replace")
+    except (OSError, ValueError):
+        return None, ""
+
+
+def wait_ready(port, status, timeout=DEADLINE_S, proc=None):
+    """Polls /health/ready until it answers `status`; returns the body (WaitTimeout if not)."""
+    def answered():
+        code, body = http_get(port, "/health/ready", timeout=10)
+        return body or True if code == status else None
+    return wait_until(answered, "/health/ready to answer %d" % status, timeout=timeout,
+                      interval=0.1, proc=proc)
+
+
+def kill_at_position(proc, store, target, what, log=None):
+    """SIGKILLs `proc` as soon as the store's committed position reaches `target` (the moment
+    is chosen by progress; the engine keeps going between the poll and the kill, so it lands
+    at or after `target`). Returns the position seen at the kill."""
+    seen = wait_until(lambda: (lambda p: p if p >= target else None)(committed_position(store)),
+                      "%s: a commit at or past position %d" % (what, target), proc=proc,
+                      log=log, interval=0.02)
+    proc.kill()
+    proc.wait()
+    return seen
+
+
+def run_and_kill_at_position(cmd, store, target, what, log):
+    """Starts `cmd` (output appended to `log`, after a "--- what" line) and SIGKILLs it once
+    the store's committed position reaches `target`; returns the position seen at the kill.
+    WaitTimeout (with the process killed) when it never gets there."""
+    with open(log, "ab") as out:
+        out.write(("--- %s\n" % what).encode())
+        out.flush()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        return kill_at_position(proc, store, target, what, log=log)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def kill_targets(rnd, before, last, count, index):
+    """The committed position at which kill `index` of `count` (0-based) fires, for an engine
+    that has committed `before` of a log ending at `last`: every fourth kill fires at its first
+    commit after starting (startup and recovery paths), the others after a random share of the
+    remaining work that leaves enough for the kills still to come."""
+    if index % 4 == 3:
+        return before + 1
+    share = rnd.uniform(0.3, 1.7) / (count - index + 2)
+    return min(last, before + max(1, int((last - before) * share)))
+
+
+def run_checked(cmd, timeout=1800, ok_codes=(0,), **kwargs):
+    """subprocess.run that raises SystemExit with the output on an unexpected exit code; returns
+    (CompletedProcess, seconds)."""
+    started = time.monotonic()
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kwargs)
+    elapsed = time.monotonic() - started
+    if r.returncode not in ok_codes:
+        print("FAILED (exit %d, %.1fs): %s" % (r.returncode, elapsed, " ".join(cmd)))
+        print(r.stdout[-4000:])
+        print(r.stderr[-4000:])
+        raise SystemExit(1)
+    return r, elapsed
+
+
+def tcp_unread_bytes(local_port, remote_port):
+    """Bytes received but not yet read by the process owning the loopback IPv4 socket
+    127.0.0.1:local_port <-> :remote_port (from /proc/net/tcp), None when there is no such
+    socket: lets a test see that a server has read a request, not guess it from a delay."""
+    if remote_port is None:
+        return None
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            local, remote, queues = fields[1], fields[2], fields[4]
+            if (int(local.split(":")[1], 16) == local_port
+                    and int(remote.split(":")[1], 16) == remote_port):
+                return int(queues.split(":")[1], 16)
+    return None
