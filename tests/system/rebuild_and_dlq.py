@@ -25,6 +25,7 @@ import sys
 import tempfile
 import threading
 
+from harness import wait_until
 from stores import Store
 
 STORES = []
@@ -87,7 +88,11 @@ def rebuild_without_downtime(b, cfg, oracle, tmp):
 
         t = threading.Thread(target=reader)
         t.start()
+        # Reads on both sides of the rebuild, counted rather than hoped for from its duration.
+        wait_until(lambda: len(seen) >= 2, "two reads before the rebuild")
         r = run([b, "rebuild", "--config", cfg, "--store", store.arg] + args)
+        after = len(seen)
+        wait_until(lambda: len(seen) >= max(5, after + 2), "reads after the rebuild")
         stop.set()
         t.join()
         stats = json.loads(r.stdout.strip().splitlines()[-1])
