@@ -506,8 +506,10 @@ absl::StatusOr<SourceConfig> Parser::ParseSource(const Entry& entry) const {
     } else if (e.name == "timestamp") {
       SV_ASSIGN_OR_RETURN(source.timestamp_field, Name(e, field));
     } else if (e.name == "first_sequence") {
+      // The gate stores "nothing applied yet" as last sequence 0, so a key's first sequence
+      // must be above it: with 0, a redelivered sequence 0 would look new and apply twice.
       SV_ASSIGN_OR_RETURN(source.first_sequence,
-                          Integer(e, field, 0, std::numeric_limits<int64_t>::max()));
+                          Integer(e, field, 1, std::numeric_limits<int64_t>::max()));
     } else if (e.name == "unknown_types") {
       SV_ASSIGN_OR_RETURN(std::string policy, Name(e, field));
       if (policy == "ignore") {

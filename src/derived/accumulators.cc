@@ -4,6 +4,7 @@
 #include <cstring>
 #include <ext/pb_ds/assoc_container.hpp>
 #include <ext/pb_ds/tree_policy.hpp>
+#include <limits>
 #include <map>
 #include <utility>
 
@@ -12,9 +13,16 @@ namespace {
 
 using Kind = projection::AggregatePlan::Kind;
 
-// A sum over slots {count, integer sum, real sum, compensation}: exact for integers,
-// compensated (Neumaier) for reals so that adding and retracting the same values returns close
-// to where it started (and exactly to zero when the group empties).
+// A sum over slots {count, integer sum (128 bits: two slots), real sum, compensation}.
+// Integers are summed in 128 bits, so no sequence of additions and retractions can overflow
+// (2^64 rows of int64 values would be needed) and the sum is exact; only a group's total is
+// checked against the int64 result (PostgreSQL's sum(bigint) is numeric, which a Value
+// cannot hold: such a total is an error of the group, not a wrapped number). Reals are
+// compensated (Neumaier) so that adding and retracting the same values returns close to where
+// it started (and exactly to zero when the group empties).
+constexpr int kSumSlots = 5;
+enum SumSlot { kCount = 0, kIntSum = 1, kRealSum = 3, kCompensation = 4 };
+
 double RealAt(const int64_t* slot) {
   double d;
   std::memcpy(&d, slot, sizeof(d));
@@ -22,28 +30,36 @@ double RealAt(const int64_t* slot) {
 }
 void SetReal(int64_t* slot, double d) { std::memcpy(slot, &d, sizeof(d)); }
 
+__int128 IntSumAt(const int64_t* slots) {
+  __int128 sum;
+  std::memcpy(&sum, &slots[kIntSum], sizeof(sum));
+  return sum;
+}
+void SetIntSum(int64_t* slots, __int128 sum) { std::memcpy(&slots[kIntSum], &sum, sizeof(sum)); }
+
 void SumAdd(int64_t* slots, int sign, const Value& v) {
-  slots[0] += sign;
-  if (slots[0] == 0) {
-    slots[1] = 0;
-    SetReal(&slots[2], 0);
-    SetReal(&slots[3], 0);
+  slots[kCount] += sign;
+  if (slots[kCount] == 0) {
+    SetIntSum(slots, 0);
+    SetReal(&slots[kRealSum], 0);
+    SetReal(&slots[kCompensation], 0);
     return;
   }
   if (v.type() == Type::kReal) {
     const double x = sign * v.as_real();
-    const double sum = RealAt(&slots[2]);
+    const double sum = RealAt(&slots[kRealSum]);
     const double t = sum + x;
     const double c = std::fabs(sum) >= std::fabs(x) ? (sum - t) + x : (x - t) + sum;
-    SetReal(&slots[2], t);
-    SetReal(&slots[3], RealAt(&slots[3]) + c);
+    SetReal(&slots[kRealSum], t);
+    SetReal(&slots[kCompensation], RealAt(&slots[kCompensation]) + c);
   } else {
-    slots[1] += sign * v.as_int();
+    SetIntSum(slots, IntSumAt(slots) + static_cast<__int128>(sign) * v.as_int());
   }
 }
 
 double SumReal(const int64_t* slots) {
-  return static_cast<double>(slots[1]) + RealAt(&slots[2]) + RealAt(&slots[3]);
+  return static_cast<double>(IntSumAt(slots)) + RealAt(&slots[kRealSum]) +
+         RealAt(&slots[kCompensation]);
 }
 
 class ExtremeAccumulator : public Accumulator {
@@ -58,7 +74,7 @@ class ExtremeAccumulator : public Accumulator {
     auto it = values_.find(value);
     if (it != values_.end() && --it->second <= 0) values_.erase(it);
   }
-  Value Result() const override {
+  absl::StatusOr<Value> Result() const override {
     if (values_.empty()) return Value::Null();
     return max_ ? values_.rbegin()->first : values_.begin()->first;
   }
@@ -84,7 +100,7 @@ class PercentileAccumulator : public Accumulator {
     auto it = tree_.lower_bound({x, 0});
     if (it != tree_.end() && it->first == x) tree_.erase(it);
   }
-  Value Result() const override {
+  absl::StatusOr<Value> Result() const override {
     const size_t n = tree_.size();
     if (n == 0) return Value::Null();
     double out;
@@ -120,11 +136,11 @@ class SimpleAccumulator : public Accumulator {
  public:
   explicit SimpleAccumulator(const projection::AggregatePlan& plan) : plan_(plan) {}
   void Add(int sign, const Value& value) override { SimpleAdd(plan_, slots_, sign, value); }
-  Value Result() const override { return SimpleResult(plan_, slots_); }
+  absl::StatusOr<Value> Result() const override { return SimpleResult(plan_, slots_); }
 
  private:
   const projection::AggregatePlan& plan_;
-  int64_t slots_[4] = {0, 0, 0, 0};
+  int64_t slots_[kSumSlots] = {};
 };
 
 // DISTINCT: the inner aggregate sees a value when its first copy arrives and loses it when the
@@ -145,7 +161,7 @@ class DistinctAccumulator : public Accumulator {
       counts_.erase(it);
     }
   }
-  Value Result() const override { return inner_->Result(); }
+  absl::StatusOr<Value> Result() const override { return inner_->Result(); }
 
  private:
   std::unique_ptr<Accumulator> inner_;
@@ -170,7 +186,7 @@ int SimpleSlots(const projection::AggregatePlan& plan) {
       return 1;
     case Kind::kSum:
     case Kind::kAvg:
-      return 4;
+      return kSumSlots;
     default:
       return 0;
   }
@@ -191,17 +207,27 @@ void SimpleAdd(const projection::AggregatePlan& plan, int64_t* slots, int sign,
   }
 }
 
-Value SimpleResult(const projection::AggregatePlan& plan, const int64_t* slots) {
+absl::StatusOr<Value> SimpleResult(const projection::AggregatePlan& plan, const int64_t* slots) {
   if (plan.kind == Kind::kCountStar || plan.kind == Kind::kCount) return Value::Int(slots[0]);
-  if (slots[0] <= 0) return Value::Null();
+  if (slots[kCount] <= 0) return Value::Null();
   const Type result = plan.result_type;
   if (plan.kind == Kind::kAvg) {
-    const double avg = SumReal(slots) / static_cast<double>(slots[0]);
+    const double avg = SumReal(slots) / static_cast<double>(slots[kCount]);
     return result == Type::kInterval ? Value::Interval(std::llround(avg)) : Value::Real(avg);
   }
-  if (result == Type::kReal) return Value::Real(SumReal(slots));
-  const int64_t sum = slots[1] + std::llround(RealAt(&slots[2]) + RealAt(&slots[3]));
-  return result == Type::kInterval ? Value::Interval(sum) : Value::Int(sum);
+  if (result == Type::kReal) {
+    const double sum = SumReal(slots);
+    if (!std::isfinite(sum)) return absl::InvalidArgumentError("sum() out of range");
+    return Value::Real(sum);
+  }
+  const double reals = RealAt(&slots[kRealSum]) + RealAt(&slots[kCompensation]);
+  const __int128 sum = IntSumAt(slots) + static_cast<__int128>(std::llround(reals));
+  if (sum < std::numeric_limits<int64_t>::min() || sum > std::numeric_limits<int64_t>::max()) {
+    return absl::InvalidArgumentError(result == Type::kInterval ? "sum() interval out of range"
+                                                                : "sum() bigint out of range");
+  }
+  const auto sum64 = static_cast<int64_t>(sum);
+  return result == Type::kInterval ? Value::Interval(sum64) : Value::Int(sum64);
 }
 
 std::unique_ptr<Accumulator> NewAccumulator(const projection::AggregatePlan& plan) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "absl/status/statusor.h"
 #include "common/value.h"
 #include "projection/projection.h"
 
@@ -17,7 +18,8 @@ class Accumulator {
   // sign +1 adds one input row's argument value, -1 removes one added before. count(*) gets
   // NULL values (it counts rows).
   virtual void Add(int sign, const Value& value) = 0;
-  virtual Value Result() const = 0;
+  // An error (a sum beyond its type's range) is an evaluation error of the group.
+  virtual absl::StatusOr<Value> Result() const = 0;
 };
 
 // Aggregates whose state is ordered values (min, max, DISTINCT, percentiles): an object each.
@@ -27,7 +29,7 @@ std::unique_ptr<Accumulator> NewAccumulator(const projection::AggregatePlan& pla
 // reporting view's columns: no allocation per group and aggregate.
 int SimpleSlots(const projection::AggregatePlan& plan);  // 0: needs NewAccumulator
 void SimpleAdd(const projection::AggregatePlan& plan, int64_t* slots, int sign, const Value& value);
-Value SimpleResult(const projection::AggregatePlan& plan, const int64_t* slots);
+absl::StatusOr<Value> SimpleResult(const projection::AggregatePlan& plan, const int64_t* slots);
 
 // Total order for grouping and ordered state: NULL first, then by value (numbers across int
 // and real), values of different types by type.

@@ -5,6 +5,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/node_hash_map.h"
+#include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "derived/accumulators.h"
@@ -125,24 +126,48 @@ void Maintainer::OnChange(int view, const Row* old_row, const Row* new_row) {
 
 namespace {
 
-// Evaluates to a value, or NULL (counted) when the expression fails on this row.
-Value EvalOr(const sql::Expr& expr, sql::EvalContext& ctx, int64_t* errors) {
+// "v1, v2" of the values at `columns` (all when empty): a row's key in a log line.
+std::string KeyText(const Row& row, const std::vector<int>& columns, size_t offset = 0) {
+  std::string out;
+  for (int c : columns) {
+    const size_t i = offset + static_cast<size_t>(c);
+    if (i < row.size()) absl::StrAppend(&out, out.empty() ? "" : ", ", row[i].ToString());
+  }
+  return out;
+}
+
+}  // namespace
+
+// A derived view's expression that fails on a row reads as NULL: the row follows from input
+// rows already committed, so there is no event to park. It is never silent: each failure is
+// logged with the view and the key it concerns and counted per view
+// (streamview_derived_expression_errors_total{view}).
+void Maintainer::ExpressionError(const State& st, std::string_view key,
+                                 const absl::Status& status) {
+  ++errors_[st.view];
+  const std::string error(status.message());
+  LogJson("warn", "derived view expression failed; the value reads as NULL",
+          {{"view", st.plan->name}, {"key", key}, {"error", error}});
+}
+
+Value Maintainer::EvalOr(const State& st, const sql::Expr& expr, sql::EvalContext& ctx,
+                         const std::function<std::string()>& key) {
   Value out;
   absl::Status s = expr.Eval(ctx, &out);
   if (!s.ok()) {
-    if ((*errors)++ == 0)
-      LogJson("warn", "derived view expression failed", {{"error", s.ToString()}});
+    ExpressionError(st, key(), s);
     return Value::Null();
   }
   return out;
 }
 
-bool IsTrue(const sql::Expr& expr, sql::EvalContext& ctx, int64_t* errors) {
-  const Value v = EvalOr(expr, ctx, errors);
+bool Maintainer::IsTrue(const State& st, const sql::Expr& expr, sql::EvalContext& ctx,
+                        const std::function<std::string()>& key) {
+  const Value v = EvalOr(st, expr, ctx, key);
   return v.type() == Type::kBool && v.as_bool();
 }
 
-}  // namespace
+std::map<int, int64_t> Maintainer::TakeErrors() { return std::exchange(errors_, {}); }
 
 void Maintainer::Feed(int view, int side, const Row* old_row, const Row* new_row) {
   State& st = *states_[view];
@@ -156,8 +181,9 @@ void Maintainer::Feed(int view, int side, const Row* old_row, const Row* new_row
     sql::EvalContext ctx;
     ctx.row = &row;
     Row values;
+    auto input_key = [&] { return KeyText(row, st.side_keys[side]); };
     for (const sql::ExprPtr& e : side == 0 ? d.left_keys : d.right_keys) {
-      values.push_back(EvalOr(*e, ctx, &errors_));
+      values.push_back(EvalOr(st, *e, ctx, input_key));
       if (values.back().is_null()) return std::nullopt;
       // 1 and 1.0 join: keys compare as numbers.
       if (values.back().type() == Type::kInt) values.back() = Value::Real(values.back().as_int());
@@ -244,25 +270,32 @@ void Maintainer::Evaluate(State& st, const Row& tuple, Contribution* c) {
   const projection::DerivedPlan& d = *st.derived;
   sql::EvalContext ctx;
   ctx.row = &tuple;
-  c->passes = d.where == nullptr || IsTrue(*d.where, ctx, &errors_);
+  // The input rows' keys: the left side's, then the right side's when joined.
+  auto input_key = [&] {
+    std::string key = KeyText(tuple, st.side_keys[0]);
+    if (d.inputs.size() > 1)
+      absl::StrAppend(&key, " | ", KeyText(tuple, st.side_keys[1], st.left_width));
+    return key;
+  };
+  c->passes = d.where == nullptr || IsTrue(st, *d.where, ctx, input_key);
   if (!c->passes) return;
   c->values.clear();
   c->key.clear();
   if (!d.aggregate) {
-    for (const sql::ExprPtr& e : d.outputs) c->values.push_back(EvalOr(*e, ctx, &errors_));
+    for (const sql::ExprPtr& e : d.outputs) c->values.push_back(EvalOr(st, *e, ctx, input_key));
     Row key;
     for (int k : st.plan->key) key.push_back(c->values[k]);
     EncodeKey(key.data(), key.size(), &c->key);
     return;
   }
-  for (const sql::ExprPtr& g : d.group_by) c->values.push_back(EvalOr(*g, ctx, &errors_));
+  for (const sql::ExprPtr& g : d.group_by) c->values.push_back(EvalOr(st, *g, ctx, input_key));
   EncodeKey(c->values.data(), c->values.size(), &c->key);
   c->args.clear();
   c->counted.clear();
   for (const projection::AggregatePlan& a : d.aggregates) {
-    const bool counted = a.filter == nullptr || IsTrue(*a.filter, ctx, &errors_);
+    const bool counted = a.filter == nullptr || IsTrue(st, *a.filter, ctx, input_key);
     c->counted.push_back(counted);
-    c->args.push_back(counted && a.arg != nullptr ? EvalOr(*a.arg, ctx, &errors_) : Value());
+    c->args.push_back(counted && a.arg != nullptr ? EvalOr(st, *a.arg, ctx, input_key) : Value());
   }
 }
 
@@ -350,16 +383,28 @@ absl::Status Maintainer::Flush(const Writer& write) {
           exists = true;
           Row group_row;
           DecodeRow(g.values, &group_row);
+          const size_t group_width = group_row.size();
+          auto group_key = [&] {
+            Row group_values(group_row.begin(), group_row.begin() + group_width);
+            std::vector<int> all(group_width);
+            for (size_t c = 0; c < group_width; ++c) all[c] = static_cast<int>(c);
+            return KeyText(group_values, all);
+          };
           size_t ordered = 0;
           for (size_t i = 0; i < d.aggregates.size(); ++i) {
             const int offset = st.slot_offset[i];
-            group_row.push_back(offset >= 0 ? SimpleResult(d.aggregates[i], &g.slots[offset])
-                                            : g.ordered[ordered++]->Result());
+            absl::StatusOr<Value> result = offset >= 0
+                                               ? SimpleResult(d.aggregates[i], &g.slots[offset])
+                                               : g.ordered[ordered++]->Result();
+            if (!result.ok()) ExpressionError(st, group_key(), result.status());
+            group_row.push_back(result.ok() ? *std::move(result) : Value::Null());
           }
           sql::EvalContext ctx;
           ctx.row = &group_row;
           now_row.clear();
-          for (const sql::ExprPtr& e : d.outputs) now_row.push_back(EvalOr(*e, ctx, &errors_));
+          for (const sql::ExprPtr& e : d.outputs) {
+            now_row.push_back(EvalOr(st, *e, ctx, group_key));
+          }
         }
       } else {
         auto it = st.plain.find(key);

@@ -10,13 +10,16 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "common/value.h"
 #include "projection/projection.h"
+#include "sql/expr.h"
 
 namespace sv::derived {
 
@@ -57,8 +60,9 @@ class Maintainer {
   // The rows of a derived view as computed (any order).
   void ForEachRow(int view, const std::function<void(const Row&)>& each) const;
 
-  // Expression errors met while maintaining (an argument that failed to evaluate reads as NULL).
-  int64_t errors() const { return errors_; }
+  // Expression errors met while maintaining since the last call, by view (a value that failed
+  // to evaluate reads as NULL; each is logged with its view and key).
+  std::map<int, int64_t> TakeErrors();
 
  private:
   struct State;
@@ -66,6 +70,11 @@ class Maintainer {
   State* StateOf(int view) const;
   void Feed(int view, int side, const Row* old_row, const Row* new_row);
   void Evaluate(State& st, const Row& tuple, Contribution* out);
+  void ExpressionError(const State& st, std::string_view key, const absl::Status& status);
+  Value EvalOr(const State& st, const sql::Expr& expr, sql::EvalContext& ctx,
+               const std::function<std::string()>& key);
+  bool IsTrue(const State& st, const sql::Expr& expr, sql::EvalContext& ctx,
+              const std::function<std::string()>& key);
   void Apply(State& st, int sign, const Contribution& c);
   void Contribute(State& st, int sign, const Row& tuple);
   // One input tuple replaced by another (either may be null), skipped when nothing this view
@@ -76,9 +85,9 @@ class Maintainer {
   std::vector<std::unique_ptr<State>> states_;  // by view; null for non-derived views
   // consumers_[view]: (derived view, side) pairs that read it.
   std::vector<std::vector<std::pair<int, int>>> consumers_;
-  int64_t errors_ = 0;
-  std::vector<bool> loading_;  // between BeginLoad and FinishLoad: the views being computed
-  std::vector<bool> fed_;      // inputs fed by LoadRow
+  std::map<int, int64_t> errors_;  // by view, since TakeErrors
+  std::vector<bool> loading_;      // between BeginLoad and FinishLoad: the views being computed
+  std::vector<bool> fed_;          // inputs fed by LoadRow
 };
 
 }  // namespace sv::derived

@@ -70,7 +70,6 @@ absl::Status Engine::Write(store::Store* store, Sealed& sealed) {
                          c.new_row ? &*c.new_row : nullptr);
     }
     std::map<int, std::vector<Row>> upserts;
-    const int64_t errors_before = derived_->errors();
     SV_RETURN_IF_ERROR(derived_->Flush([&](int view, const Row* old_row, const Row* new_row) {
       ++sealed.derived_counters[absl::StrCat("derived/", catalog_->views[view].name,
                                              "/rows_written")];
@@ -88,9 +87,9 @@ absl::Status Engine::Write(store::Store* store, Sealed& sealed) {
       for (const Row& row : rows) pointers.push_back(&row);
       SV_RETURN_IF_ERROR(batch->UpsertRows(sealed.tables[view], pointers));
     }
-    if (derived_->errors() > errors_before) {
-      sealed.derived_counters["derived/all/expression_errors"] +=
-          derived_->errors() - errors_before;
+    for (const auto& [view, errors] : derived_->TakeErrors()) {
+      sealed.derived_counters[absl::StrCat("derived/", catalog_->views[view].name,
+                                           "/expression_errors")] += errors;
     }
   }
   absl::Status s;

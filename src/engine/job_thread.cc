@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "common/thread_boundary.h"
+
 namespace sv::engine {
 
 JobThread::JobThread() : thread_([this] { Loop(); }) {}
@@ -45,7 +47,7 @@ void JobThread::Loop() {
     std::function<absl::Status()> job = std::move(job_);
     job_ = nullptr;
     lock.unlock();
-    absl::Status s = job();
+    absl::Status s = CatchExceptions("a job on a worker thread", job);
     lock.lock();
     result_ = std::move(s);
     busy_ = false;

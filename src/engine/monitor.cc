@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "common/thread_boundary.h"
+
 namespace sv::engine {
 
 void Monitor::SetStarted() {
@@ -90,7 +92,7 @@ void Monitor::RunCommands(Engine* engine) {
       c = std::move(commands_.front());
       commands_.pop_front();
     }
-    c.done.set_value(c.fn(engine));
+    c.done.set_value(CatchExceptions("the command", [&] { return c.fn(engine); }));
   }
 }
 

@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
+#include "common/thread_boundary.h"
 #include "engine/engine.h"
 
 namespace sv::engine {
@@ -184,10 +185,12 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
           while (w.queue->Pop(&chunk)) {
             for (const auto& r : chunk) {
               if (!w.status.ok()) break;
-              w.status = w.processor->Process(r);
+              w.status = CatchExceptions("rebuild fold", [&] { return w.processor->Process(r); });
             }
             if (w.status.ok() && !chunk.empty()) {
-              w.status = w.processor->ExpireStashes(chunk.back().log_time_us);
+              w.status = CatchExceptions("rebuild fold", [&] {
+                return w.processor->ExpireStashes(chunk.back().log_time_us);
+              });
             }
           }
         });
@@ -287,6 +290,7 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
     std::unique_ptr<derived::Maintainer> loading;
     std::unique_ptr<BoundedQueue<RowChunk>> rows_out;
     std::thread loader;
+    absl::Status loader_status;  // written by the loader, read after it is joined
     std::vector<bool> feeds(catalog_->views.size(), false);
     RowChunk chunk_out;
     auto flush_rows = [&] {
@@ -303,7 +307,11 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
       loader = std::thread([&] {
         RowChunk chunk;
         while (rows_out->Pop(&chunk)) {
-          for (const auto& [view, row] : chunk) loading->LoadRow(view, row);
+          if (!loader_status.ok()) continue;  // keep draining so the writer never blocks
+          loader_status = CatchExceptions("computing derived views during the rebuild", [&] {
+            for (const auto& [view, row] : chunk) loading->LoadRow(view, row);
+            return absl::OkStatus();
+          });
         }
       });
     }
@@ -329,7 +337,11 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
       SV_RETURN_IF_ERROR(store_->RecordViewVersion(
           {view.name, b.version, b.table.name, view.definition_hash, false}));
       auto phase = std::chrono::steady_clock::now();
-      Entries entries = next_sorted.get();
+      Entries entries;
+      SV_RETURN_IF_ERROR(CatchExceptions("sorting the rebuilt rows", [&] {
+        entries = next_sorted.get();  // rethrows what the sort threw
+        return absl::OkStatus();
+      }));
       const double sort_wait = Seconds(phase);
       phase = std::chrono::steady_clock::now();
       if (i + 1 < to_build.size()) {
@@ -370,6 +382,7 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
       flush_rows();
       rows_out->Close();
       loader.join();
+      SV_RETURN_IF_ERROR(loader_status);
     }
     SV_RETURN_IF_ERROR(
         BuildDerivedVersions(wanted, &derived_wanted, &fresh, versions, &built, loading.get()));
@@ -386,7 +399,12 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
     if (all) {
       const std::string& name = source.config.name;
       SV_RETURN_IF_ERROR(batch->ClearSourceState(name));
-      for (const auto& [key, g] : sorted_keys.get()) {
+      KeyStates key_states;
+      SV_RETURN_IF_ERROR(CatchExceptions("sorting the rebuilt gate state", [&] {
+        key_states = sorted_keys.get();  // rethrows what the sort threw
+        return absl::OkStatus();
+      }));
+      for (const auto& [key, g] : key_states) {
         SV_RETURN_IF_ERROR(batch->PutKeyState(name, {*key, g->last_sequence, g->parked_on}));
       }
       for (Worker& w : workers) {

@@ -31,7 +31,7 @@ void Server::Impl::RegisterMetrics() {
       // "<source>/type/<EventType>" or "<source>/<outcome>_total"
       const std::vector<std::string> parts = absl::StrSplit(name, '/');
       if (parts.size() == 3 && parts[0] == "derived") {
-        // "derived/<view>/rows_written|refreshes", "derived/all/expression_errors"
+        // "derived/<view>/rows_written|refreshes|expression_errors"
         if (parts[2] == "rows_written") {
           AdvanceTo(r.GetCounter("streamview_derived_rows_written_total",
                                  "Rows a derived view wrote (inserted, updated or deleted) as "
@@ -45,7 +45,8 @@ void Server::Impl::RegisterMetrics() {
                     static_cast<double>(total));
         } else if (parts[2] == "expression_errors") {
           AdvanceTo(r.GetCounter("streamview_derived_expression_errors_total",
-                                 "Derived-view expressions that failed on a row (read as NULL)"),
+                                 "Derived-view expressions that failed on a row (read as NULL)",
+                                 {{"view", parts[1]}}),
                     static_cast<double>(total));
         }
         continue;

@@ -363,7 +363,8 @@ bool ParseInt(std::string_view text, int64_t* out) {
   if (!s.empty() && s[0] == '+') s.remove_prefix(1);
   if (s.empty() || s[0] == '+') return false;
   auto res = std::from_chars(s.data(), s.data() + s.size(), *out);
-  return res.ec == std::errc() && res.ptr == s.data() + s.size();
+  // "inf" and "nan" parse, but no non-finite number is ever a value (see nodes.cc FiniteReal).
+  return res.ec == std::errc() && res.ptr == s.data() + s.size() && std::isfinite(*out);
 }
 
 bool ParseReal(std::string_view text, double* out) {
@@ -371,7 +372,8 @@ bool ParseReal(std::string_view text, double* out) {
   if (!s.empty() && s[0] == '+') s.remove_prefix(1);
   if (s.empty() || s[0] == '+') return false;
   auto res = std::from_chars(s.data(), s.data() + s.size(), *out);
-  return res.ec == std::errc() && res.ptr == s.data() + s.size();
+  // "inf" and "nan" parse, but no non-finite number is ever a value (see nodes.cc FiniteReal).
+  return res.ec == std::errc() && res.ptr == s.data() + s.size() && std::isfinite(*out);
 }
 
 bool ParseBool(std::string_view text, bool* out) {

@@ -88,6 +88,20 @@ absl::Status OutOfRange(std::string_view what) {
   return absl::InvalidArgumentError(Cat(what, " out of range"));
 }
 
+// PostgreSQL's float8 arithmetic raises "value out of range" instead of producing an infinity
+// or NaN: a non-finite number cannot be stored faithfully or written as JSON, so it fails the
+// event like any other evaluation error.
+absl::Status FiniteReal(double d, Value* out) {
+  if (!std::isfinite(d)) return OutOfRange("value");
+  *out = Value::Real(d);
+  return absl::OkStatus();
+}
+
+absl::Status CheckFinite(const Value& v) {
+  if (v.type() == Type::kReal && !std::isfinite(v.as_real())) return OutOfRange("value");
+  return absl::OkStatus();
+}
+
 absl::Status NotBoolean(std::string_view what, const Value& v) {
   return absl::InvalidArgumentError(
       Cat("argument of ", what, " must be boolean, got ", Describe(v)));
@@ -101,8 +115,7 @@ absl::Status PowReal(double x, double y, Value* out) {
     return absl::InvalidArgumentError(
         "a negative number raised to a non-integer power yields a complex result");
   }
-  *out = Value::Real(std::pow(x, y));
-  return absl::OkStatus();
+  return FiniteReal(std::pow(x, y), out);
 }
 
 absl::Status Arith(BinOp op, const Value& a, const Value& b, Value* out) {
@@ -144,22 +157,17 @@ absl::Status Arith(BinOp op, const Value& a, const Value& b, Value* out) {
     const double x = a.as_number(), y = b.as_number();
     switch (op) {
       case BinOp::kAdd:
-        *out = Value::Real(x + y);
-        return absl::OkStatus();
+        return FiniteReal(x + y, out);
       case BinOp::kSub:
-        *out = Value::Real(x - y);
-        return absl::OkStatus();
+        return FiniteReal(x - y, out);
       case BinOp::kMul:
-        *out = Value::Real(x * y);
-        return absl::OkStatus();
+        return FiniteReal(x * y, out);
       case BinOp::kDiv:
         if (y == 0) return DivisionByZero();
-        *out = Value::Real(x / y);
-        return absl::OkStatus();
+        return FiniteReal(x / y, out);
       case BinOp::kMod:
         if (y == 0) return DivisionByZero();
-        *out = Value::Real(std::fmod(x, y));
-        return absl::OkStatus();
+        return FiniteReal(std::fmod(x, y), out);
       case BinOp::kPow:
         return PowReal(x, y, out);
       default:
@@ -840,7 +848,8 @@ class FixedFunctionExpr final : public Expr {
         return absl::OkStatus();
       }
     }
-    return spec_->fn(values, N, out);
+    SV_SQL_RETURN_IF_ERROR(spec_->fn(values, N, out));
+    return CheckFinite(*out);
   }
 
  private:
@@ -861,7 +870,8 @@ class FunctionExpr final : public Expr {
         return absl::OkStatus();
       }
     }
-    return spec_->fn(values.data(), static_cast<int>(values.size()), out);
+    SV_SQL_RETURN_IF_ERROR(spec_->fn(values.data(), static_cast<int>(values.size()), out));
+    return CheckFinite(*out);
   }
 
  private:
@@ -1039,6 +1049,7 @@ class ArrayAggregateExpr final : public Expr {
       st->dsum = static_cast<double>(st->isum);
     }
     st->dsum += v.as_number();
+    if (!std::isfinite(st->dsum)) return OutOfRange(name_);
     return absl::OkStatus();
   }
 

@@ -436,7 +436,7 @@ TEST(ConfigTest, SourceVariantsOfTypeAndSequence) {
     type: {field: kind, header: x-type}
     sequence: {header: x-seq}
     unknown_types: ignore
-    first_sequence: 0
+    first_sequence: 5
     event_types: [A]
 views:
   v:
@@ -452,7 +452,7 @@ views:
   EXPECT_EQ(s.sequence_header, "x-seq");
   EXPECT_EQ(s.sequence_field, "");
   EXPECT_EQ(s.unknown_types, UnknownTypePolicy::kIgnore);
-  EXPECT_EQ(s.first_sequence, 0);
+  EXPECT_EQ(s.first_sequence, 5);
   EXPECT_TRUE(config->views[0].handlers.empty());
 }
 
@@ -765,6 +765,18 @@ TEST(ConfigErrorTest, GateAndEngineNeedPositiveIntegers) {
               StartsWith("views.yaml:16:17: engine.batch_events must be an integer, not 'lots'"));
   EXPECT_THAT(ErrorOf(std::string(kSmallYaml) + "engine:\n  cache_rows: 1.5\n"),
               StartsWith("views.yaml:16:15: engine.cache_rows must be an integer"));
+}
+
+TEST(ConfigErrorTest, FirstSequenceMustBeAboveTheGatesNothingApplied) {
+  // The gate reads last sequence 0 as "nothing applied": a first sequence of 0 would let a
+  // redelivered sequence 0 apply twice.
+  std::string text = kSmallYaml;
+  text.insert(text.find("    event_types:"), "    first_sequence: 0\n");
+  EXPECT_THAT(
+      ErrorOf(text),
+      StartsWith("views.yaml:4:21: 'first_sequence' of source 'orders' must be between 1 and"));
+  text.replace(text.find("first_sequence: 0"), 17, "first_sequence: 1");
+  EXPECT_TRUE(ParseConfig(text, "views.yaml").ok());
 }
 
 TEST(ConfigErrorTest, YamlSyntaxError) {

@@ -13,6 +13,16 @@ TEST(GateTest, NewKeyAppliesOnlyItsFirstSequence) {
   EXPECT_EQ(Classify(key, 5, 5), Outcome::kApply);
 }
 
+TEST(GateTest, ARedeliveredFirstSequenceIsADuplicate) {
+  // The config keeps first_sequence >= 1 so "nothing applied" (0) is never a real sequence.
+  KeyGate key;
+  ASSERT_EQ(Classify(key, 1, 1), Outcome::kApply);
+  key.last_sequence = 1;
+  EXPECT_EQ(Classify(key, 1, 1), Outcome::kDuplicate);
+  EXPECT_EQ(Classify(key, 0, 1), Outcome::kOutOfOrder);
+  EXPECT_EQ(Classify(KeyGate{}, -3, 1), Outcome::kOutOfOrder);
+}
+
 TEST(GateTest, SeedRuleSkipDedupApplyStash) {
   KeyGate key{.last_sequence = 4};
   EXPECT_EQ(Classify(key, 3, 1), Outcome::kOutOfOrder);

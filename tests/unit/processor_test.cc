@@ -22,16 +22,17 @@ sources:
     type: type
     sequence: {header: x-sequence, field: seq}
     event_id: eid
-    event_types: [Set, Add]
+    event_types: [Set, Add, Price]
 gate: {stash_max_age_ms: 1000, stash_max_events: 3, dedup_window: 4}
 views:
   v:
     source: s
     key: [id]
-    columns: {id: text, total: integer, n: {type: integer, default: 0}}
+    columns: {id: text, total: integer, n: {type: integer, default: 0}, net: real}
     on:
       Set: {set: {id: e.id, total: e.value, n: n + 1}}
       Add: {set: {id: e.id, total: total + e.value, n: n + 1}}
+      Price: {set: {id: e.id, net: e.value * 10, n: n + 1}}
 )";
 
 class ProcessorTest : public ::testing::Test {
@@ -162,6 +163,18 @@ TEST_F(ProcessorTest, PoisonEventParksOnlyItsKeyAndReplayAfterFixReleasesHeldEve
   ASSERT_TRUE(processor_->Replay(dl, &fixed).ok());
   EXPECT_EQ(Row("a"), std::make_pair(int64_t{14}, int64_t{3}));
   EXPECT_EQ(Counter("released_total"), 1);
+}
+
+TEST_F(ProcessorTest, AnOverflowToInfinityParksTheKeyInsteadOfStoringIt) {
+  Feed(Ev("Set", 1, "1"));
+  Feed(Ev("Price", 2, "1e308"));  // 1e308 * 10 is not a finite double
+  Feed(Ev("Add", 3, "10"));       // held behind it
+  EXPECT_EQ(Row(), std::make_pair(int64_t{1}, int64_t{1}));
+  ASSERT_EQ(processor_->changes().dead_letters.size(), 1u);
+  const store::DeadLetter& dl = processor_->changes().dead_letters[0];
+  EXPECT_TRUE(dl.parks_key);
+  EXPECT_THAT(dl.reason, HasSubstr("value out of range"));
+  EXPECT_EQ(Counter("held_total"), 1);
 }
 
 TEST_F(ProcessorTest, DiscardConsumesThePoisonAndReleasesTheKey) {

@@ -106,7 +106,8 @@ constexpr char kEvent[] = R"({
   "prices": [1, 2, 3.5],
   "durations": ["1 hour", "2 hours", null],
   "empty": [],
-  "badItems": [{"qty": "3", "price": 2}]
+  "badItems": [{"qty": "3", "price": 2}],
+  "huge": 1e308, "hugePrices": [1e308, 1e308], "infText": "Infinity"
 })";
 
 class SqlExprTest : public testing::Test {
@@ -356,6 +357,22 @@ TEST_F(SqlExprTest, Arithmetic) {
   EXPECT_THAT(EvalError("-e.name"), HasSubstr("unary operator - cannot take text 'Ada'"));
   // Constant errors are reported at compile time, with a location.
   EXPECT_EQ(CompileError("1 / 0"), "views.yaml:10:14: division by zero");
+}
+
+// PostgreSQL raises "value out of range" where a double would become inf or NaN: a non-finite
+// number can be neither stored faithfully nor written as JSON, so it fails the event.
+TEST_F(SqlExprTest, NonFiniteResultsAreEvaluationErrors) {
+  EXPECT_THAT(EvalError("e.qty * e.huge"), HasSubstr("value out of range"));
+  EXPECT_THAT(EvalError("e.huge + e.huge"), HasSubstr("value out of range"));
+  EXPECT_THAT(EvalError("-e.huge - e.huge"), HasSubstr("value out of range"));
+  EXPECT_THAT(EvalError("e.huge / 0.5"), HasSubstr("value out of range"));
+  EXPECT_THAT(EvalError("e.huge ^ 2"), HasSubstr("value out of range"));
+  EXPECT_THAT(EvalError("power(e.huge, 2)"), HasSubstr("value out of range"));
+  EXPECT_THAT(EvalError("exp(e.qty * 1000)"), HasSubstr("value out of range"));
+  EXPECT_THAT(EvalError("(SELECT sum(p) FROM e.hugePrices AS p)"), HasSubstr("out of range"));
+  EXPECT_THAT(EvalError("e.infText::numeric"), HasSubstr("cannot cast text 'Infinity' to real"));
+  EXPECT_THAT(EvalError("e.qty * e.infText::float8"), HasSubstr("cannot cast"));
+  ExpectReal("e.huge / 10", 1e307);  // large but finite is fine
 }
 
 TEST_F(SqlExprTest, Concatenation) {
