@@ -903,10 +903,12 @@ absl::Status Parser::ParseServer(const Entry& entry, Config* config) const {
   server.loc = LocOf(entry.key);
   if (entry.value.IsNull()) return absl::OkStatus();  // `server:` alone: all defaults
   SV_ASSIGN_OR_RETURN(Entries entries, MapEntries(entry.value, entry.key, "server"));
-  SV_RETURN_IF_ERROR(CheckKeys(entries,
-                               {"listen", "token", "token_env", "default_limit", "max_limit",
-                                "read_wait_ms", "shutdown_grace_ms", "threads", "stall_after_ms"},
-                               "server"));
+  SV_RETURN_IF_ERROR(
+      CheckKeys(entries,
+                {"listen", "token", "token_env", "default_limit", "max_limit", "read_wait_ms",
+                 "shutdown_grace_ms", "threads", "stall_after_ms", "max_connections",
+                 "header_timeout_ms", "idle_timeout_ms", "max_body_bytes"},
+                "server"));
   constexpr int64_t kMax = std::numeric_limits<int32_t>::max();
   for (const Entry& e : entries) {
     const std::string what = absl::StrCat("server.", e.name);
@@ -930,6 +932,14 @@ absl::Status Parser::ParseServer(const Entry& entry, Config* config) const {
       SV_ASSIGN_OR_RETURN(server.shutdown_grace_ms, Integer(e, what, 0, 3'600'000));
     } else if (e.name == "threads") {
       SV_ASSIGN_OR_RETURN(server.threads, Integer(e, what, 1, 1024));
+    } else if (e.name == "max_connections") {
+      SV_ASSIGN_OR_RETURN(server.max_connections, Integer(e, what, 1, 1'000'000));
+    } else if (e.name == "header_timeout_ms") {
+      SV_ASSIGN_OR_RETURN(server.header_timeout_ms, Integer(e, what, 100, 3'600'000));
+    } else if (e.name == "idle_timeout_ms") {
+      SV_ASSIGN_OR_RETURN(server.idle_timeout_ms, Integer(e, what, 100, 3'600'000));
+    } else if (e.name == "max_body_bytes") {
+      SV_ASSIGN_OR_RETURN(server.max_body_bytes, Integer(e, what, 1, int64_t{1} << 40));
     } else {
       SV_ASSIGN_OR_RETURN(server.stall_after_ms, Integer(e, what, 1, kMax));
     }

@@ -163,6 +163,10 @@ struct ServerConfig {
   int64_t shutdown_grace_ms = 10'000;  // SIGTERM: finish in-flight work within this
   int64_t threads = 8;                 // HTTP worker threads
   int64_t stall_after_ms = 30'000;     // readiness: a lagging source must advance this often
+  int64_t max_connections = 512;       // open connections; beyond it the oldest idle one closes
+  int64_t header_timeout_ms = 10'000;  // a request's line and headers must arrive within this
+  int64_t idle_timeout_ms = 30'000;    // a keep-alive connection may wait this for its next request
+  int64_t max_body_bytes = 64 << 20;   // larger bodies get 413 (chunked ones too) as they arrive
   Location loc;
 };
 

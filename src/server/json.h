@@ -12,10 +12,24 @@
 
 namespace sv::server {
 
-using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
+// RapidJSON's writer, except that a non-finite number (which JSON cannot hold; RapidJSON's own
+// Double() would fail and leave `"key":,` behind) is written as null.
+class JsonWriter : public rapidjson::Writer<rapidjson::StringBuffer> {
+ public:
+  using rapidjson::Writer<rapidjson::StringBuffer>::Writer;
+  bool Double(double d);
+};
 
-// NULL -> null, bool, integers, reals (shortest round-trip), text, timestamps as ISO-8601 text,
-// intervals as integer microseconds.
+// Whether `s` is well-formed UTF-8 (no overlong forms, surrogates or code points > U+10FFFF).
+bool IsValidUtf8(std::string_view s);
+// `s` with every ill-formed UTF-8 sequence replaced by U+FFFD (the WHATWG decoder's rule: one
+// replacement per maximal invalid subpart).
+std::string ToValidUtf8(std::string_view s);
+// A JSON string of `s`, made valid UTF-8 first (RapidJSON copies bytes as they are).
+void WriteText(JsonWriter& w, std::string_view s);
+
+// NULL -> null, bool, integers, reals (shortest round-trip; null when not finite), text, timestamps
+// as ISO-8601 text, intervals as integer microseconds.
 void WriteValue(JsonWriter& w, const Value& v);
 // {"col": value, ...} in declared column order.
 void WriteRow(JsonWriter& w, const store::TableSpec& table, const Row& row);

@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -18,22 +19,6 @@
 
 namespace sv::server {
 namespace {
-
-int HttpStatusOf(const absl::Status& s) {
-  switch (s.code()) {
-    case absl::StatusCode::kNotFound:
-      return 404;
-    case absl::StatusCode::kFailedPrecondition:
-    case absl::StatusCode::kAlreadyExists:
-      return 409;
-    case absl::StatusCode::kInvalidArgument:
-      return 400;
-    case absl::StatusCode::kUnavailable:
-      return 503;
-    default:
-      return 500;
-  }
-}
 
 std::string TopicOf(const config::SourceConfig& source, int32_t partition) {
   if (source.kind != "kafka") return "";
@@ -96,12 +81,15 @@ void WriteLags(JsonWriter& w, Server::Impl& impl, const std::vector<SourceLag>& 
     w.String(plan.name.c_str());
     w.Key("source");
     w.String(s.name.c_str());
+    // Over every partition, as /metrics does (none yet: a Kafka source before its first
+    // assignment).
+    const ViewLag lag = SumOverPartitions(s);
     w.Key("applied_position");
-    w.Int64(s.partitions.front().position);
+    w.Int64(lag.applied);
     w.Key("lag");
-    w.Int64(std::max<int64_t>(0, s.partitions.front().end - s.partitions.front().position));
+    w.Int64(lag.lag);
     w.Key("staleness_seconds");
-    w.Double(s.partitions.front().staleness_seconds);
+    w.Double(lag.staleness_seconds);
     w.EndObject();
   }
   w.EndArray();
@@ -132,13 +120,9 @@ void WriteRebuild(JsonWriter& w, const engine::RebuildProgress& r) {
   w.EndObject();
 }
 
-void StartRebuild(Server::Impl& impl, const std::vector<std::string>& views,
-                  httplib::Response& res) {
+void StartRebuild(Server::Impl& impl, const std::vector<std::string>& views, http::Response& res) {
   for (const std::string& v : views) {
     if (impl.catalog->FindView(v) < 0) return ReplyError(res, 404, "no such view", "view");
-  }
-  if (impl.monitor->Snapshot().rebuild.running) {
-    return ReplyError(res, 409, "a rebuild is already running");
   }
   engine::Monitor* monitor = impl.monitor;
   engine::RebuildProgress started;
@@ -146,7 +130,13 @@ void StartRebuild(Server::Impl& impl, const std::vector<std::string>& views,
   started.views = views;
   started.started_us = Clock::Real()->NowMicros();
   started.last_line = "queued";
-  monitor->SetRebuild(started);
+  {
+    std::lock_guard<std::mutex> lock(impl.rebuild_mu);
+    if (monitor->Snapshot().rebuild.running) {
+      return ReplyError(res, 409, "a rebuild is already running");
+    }
+    monitor->SetRebuild(started);
+  }
   // Runs on the engine loop between batches; readers keep the old version until the swap.
   (void)monitor->Submit([monitor, views, started](engine::Engine* engine) {
     auto stats = engine->Rebuild(views);
@@ -164,30 +154,53 @@ void StartRebuild(Server::Impl& impl, const std::vector<std::string>& views,
   ReplyJson(res, 202, buf.GetString());
 }
 
-void DeadLetterCommand(Server::Impl& impl, const httplib::Request& req, httplib::Response& res,
+void DeadLetterCommand(Server::Impl& impl, const http::Request& req, http::Response& res,
                        bool replay) {
-  if (!Authorized(impl, req, res)) return;
+  if (!OnlyParams(req, res, {})) return;
   int64_t id = 0;
   if (!absl::SimpleAtoi(req.matches[1].str(), &id)) {
     return ReplyError(res, 400, "dead letter id must be an integer", "id");
   }
   std::optional<std::string> payload;
   if (replay && !req.body.empty()) payload = req.body;
-  auto done = impl.monitor->Submit([id, payload, replay](engine::Engine* engine) {
+  // The engine runs the command between batches. If it does not start it in time, the request
+  // withdraws it (kAbandoned) before answering 503, so an answered failure never runs later;
+  // a command the engine already started is awaited and its own result answered.
+  enum : int { kQueued, kStarted, kAbandoned };
+  auto state = std::make_shared<std::atomic<int>>(kQueued);
+  auto done = impl.monitor->Submit([id, payload, replay, state](engine::Engine* engine) {
+    int queued = kQueued;
+    if (!state->compare_exchange_strong(queued, kStarted)) {
+      return absl::CancelledError("withdrawn: the request already answered 503");
+    }
     return replay ? engine->ReplayDeadLetter(id, payload ? &*payload : nullptr)
                   : engine->DiscardDeadLetter(id);
   });
   if (done.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
-    return ReplyError(res, 503, "the engine did not take the command within 30 s");
+    int queued = kQueued;
+    if (state->compare_exchange_strong(queued, kAbandoned)) {
+      res.set_header("Retry-After", "1");
+      return ReplyError(res, 503, "the engine did not take the command within 30 s");
+    }
   }
   const absl::Status s = done.get();
-  if (!s.ok()) return ReplyError(res, HttpStatusOf(s), s.message());
+  if (!s.ok()) return ReplyStatus(res, s);
   ReplyJson(
       res, 200,
       absl::StrCat("{\"id\":", id, ",\"state\":\"", replay ? "replayed" : "discarded", "\"}"));
 }
 
 }  // namespace
+
+ViewLag SumOverPartitions(const SourceLag& source) {
+  ViewLag out;
+  for (const PartitionLag& p : source.partitions) {
+    out.applied += p.position;
+    out.lag += std::max<int64_t>(0, p.end - p.position);
+    out.staleness_seconds = std::max(out.staleness_seconds, p.staleness_seconds);
+  }
+  return out;
+}
 
 // Positions come from the store itself (not from the engine's memory), so a stuck loop shows as
 // stalled instead of reporting its last belief. Ends: the embedded log's from the store; a
@@ -260,8 +273,7 @@ absl::StatusOr<std::vector<SourceLag>> ComputeLags(Server::Impl& impl) {
   return out;
 }
 
-void ServeRebuildProgress(Server::Impl& impl, const httplib::Request& req, httplib::Response& res) {
-  if (!Authorized(impl, req, res)) return;
+void ServeRebuildProgress(Server::Impl& impl, const http::Request&, http::Response& res) {
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
   WriteRebuild(w, impl.monitor->Snapshot().rebuild);
@@ -269,38 +281,49 @@ void ServeRebuildProgress(Server::Impl& impl, const httplib::Request& req, httpl
 }
 
 void Server::Impl::RegisterOpsRoutes() {
-  http.Get("/lags", [this](const httplib::Request& req, httplib::Response& res) {
-    if (!Authorized(*this, req, res)) return;
+  const http::RouteOptions token{.needs_token = true};
+  // Probes answer on the I/O threads: no busy worker delays them.
+  const http::RouteOptions probe{.on_io_thread = true};
+  http->Get("/lags", token, [this](const http::Request& req, http::Response& res) {
+    if (!OnlyParams(req, res, {})) return;
     auto lags = ComputeLags(*this);
-    if (!lags.ok()) return ReplyError(res, 503, lags.status().message());
+    if (!lags.ok()) return ReplyStatus(res, lags.status());
     rapidjson::StringBuffer buf;
     JsonWriter w(buf);
     WriteLags(w, *this, *lags);
     ReplyJson(res, 200, buf.GetString());
   });
-  http.Post("/views/rebuild", [this](const httplib::Request& req, httplib::Response& res) {
-    if (!Authorized(*this, req, res)) return;
+  http->Get("/views/rebuild", token, [this](const http::Request& req, http::Response& res) {
+    if (!OnlyParams(req, res, {})) return;
+    ServeRebuildProgress(*this, req, res);
+  });
+  http->Post("/views/rebuild", token, [this](const http::Request& req, http::Response& res) {
+    if (!OnlyParams(req, res, {"view"})) return;
     std::vector<std::string> views;
     if (req.has_param("view")) {
+      // Without view= every view is rebuilt; a view= naming none ("", ",,,") is a mistake.
       views = absl::StrSplit(req.get_param_value("view"), ',', absl::SkipEmpty());
+      if (views.empty()) {
+        return ReplyError(res, 400, "view= names no view (omit it to rebuild every view)", "view");
+      }
     }
     StartRebuild(*this, views, res);
   });
-  http.Post(R"(/views/([^/]+)/rebuild)",
-            [this](const httplib::Request& req, httplib::Response& res) {
-              if (!Authorized(*this, req, res)) return;
-              StartRebuild(*this, {httplib::detail::decode_url(req.matches[1].str(), false)}, res);
-            });
-  http.Get("/dlq", [this](const httplib::Request& req, httplib::Response& res) {
-    if (!Authorized(*this, req, res)) return;
+  http->Post(R"(/views/([^/]+)/rebuild)", token,
+             [this](const http::Request& req, http::Response& res) {
+               if (!OnlyParams(req, res, {})) return;
+               StartRebuild(*this, {req.matches[1].str()}, res);
+             });
+  http->Get("/dlq", token, [this](const http::Request& req, http::Response& res) {
+    if (!OnlyParams(req, res, {"state"})) return;
     auto reader = Reader();
-    if (!reader.ok()) return ReplyError(res, 503, reader.status().message());
+    if (!reader.ok()) return ReplyStatus(res, reader.status());
     const std::string state = req.get_param_value("state");
     if (!state.empty() && state != "open" && state != "all") {
       return ReplyError(res, 400, "state must be open or all", "state");
     }
     auto letters = (*reader)->ListDeadLetters(state == "open");
-    if (!letters.ok()) return ReplyError(res, 503, letters.status().message());
+    if (!letters.ok()) return ReplyStatus(res, letters.status());
     rapidjson::StringBuffer buf;
     JsonWriter w(buf);
     w.StartObject();
@@ -317,11 +340,18 @@ void Server::Impl::RegisterOpsRoutes() {
       w.Key("position");
       w.Int64(dl.position);
       w.Key("key");
-      w.String(dl.key.c_str());
+      WriteText(w, dl.key);
       w.Key("reason");
-      w.String(dl.reason.c_str());
+      WriteText(w, dl.reason);
+      // An event that is not valid UTF-8 shows with U+FFFD in `raw`; its exact bytes follow
+      // in `raw_base64`.
       w.Key("raw");
-      w.String(dl.raw.c_str(), static_cast<rapidjson::SizeType>(dl.raw.size()));
+      WriteText(w, dl.raw);
+      if (!IsValidUtf8(dl.raw)) {
+        w.Key("raw_base64");
+        const std::string b64 = absl::Base64Escape(dl.raw);
+        w.String(b64.data(), static_cast<rapidjson::SizeType>(b64.size()));
+      }
       w.Key("created");
       w.String(FormatTime(dl.created_us).c_str());
       w.Key("state");
@@ -335,7 +365,7 @@ void Server::Impl::RegisterOpsRoutes() {
     w.StartArray();
     for (const auto& plan : catalog->sources) {
       auto pending = (*reader)->ListPending(plan.config.name);
-      if (!pending.ok()) return ReplyError(res, 503, pending.status().message());
+      if (!pending.ok()) return ReplyStatus(res, pending.status());
       std::map<std::string, std::pair<int, int>> per_key;  // key -> (held, stashed)
       for (const auto& p : *pending) (p.held ? per_key[p.key].first : per_key[p.key].second)++;
       for (const auto& [key, counts] : per_key) {
@@ -355,25 +385,25 @@ void Server::Impl::RegisterOpsRoutes() {
     w.EndObject();
     ReplyJson(res, 200, buf.GetString());
   });
-  http.Post(R"(/dlq/(\d+)/replay)", [this](const httplib::Request& req, httplib::Response& res) {
+  http->Post(R"(/dlq/(\d+)/replay)", token, [this](const http::Request& req, http::Response& res) {
     DeadLetterCommand(*this, req, res, true);
   });
-  http.Post(R"(/dlq/(\d+)/discard)", [this](const httplib::Request& req, httplib::Response& res) {
+  http->Post(R"(/dlq/(\d+)/discard)", token, [this](const http::Request& req, http::Response& res) {
     DeadLetterCommand(*this, req, res, false);
   });
 
   // Probes (Kubernetes semantics): live = the process serves; startup = the engine opened
   // (views prepared, any rebuild at start done); ready = store reachable and every source
   // caught up or advancing.
-  http.Get("/health/live", [](const httplib::Request&, httplib::Response& res) {
+  http->Get("/health/live", probe, [](const http::Request&, http::Response& res) {
     ReplyJson(res, 200, "{\"status\":\"live\"}");
   });
-  http.Get("/health/startup", [this](const httplib::Request&, httplib::Response& res) {
+  http->Get("/health/startup", probe, [this](const http::Request&, http::Response& res) {
     const bool started = monitor->Snapshot().started;
     ReplyJson(res, started ? 200 : 503,
               started ? "{\"status\":\"started\"}" : "{\"status\":\"starting\"}");
   });
-  http.Get("/health/ready", [this](const httplib::Request&, httplib::Response& res) {
+  http->Get("/health/ready", probe, [this](const http::Request&, http::Response& res) {
     std::vector<std::string> problems;
     const engine::MonitorSnapshot snap = monitor->Snapshot();
     if (!snap.started) problems.push_back("engine starting");
@@ -407,10 +437,10 @@ void Server::Impl::RegisterOpsRoutes() {
     w.EndObject();
     ReplyJson(res, problems.empty() ? 200 : 503, buf.GetString());
   });
-  http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+  http->Get("/metrics", [this](const http::Request&, http::Response& res) {
     res.set_content(registry.Render(), "text/plain; version=0.0.4");
   });
-  http.Get("/openapi.json", [this](const httplib::Request&, httplib::Response& res) {
+  http->Get("/openapi.json", [this](const http::Request&, http::Response& res) {
     ReplyJson(res, 200, OpenApiDocument());
   });
 }

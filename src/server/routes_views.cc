@@ -17,12 +17,11 @@
 namespace sv::server {
 namespace {
 
-std::string Encoded(const std::string& s) { return httplib::detail::encode_query_param(s); }
+std::string Encoded(const std::string& s) { return http::EncodeQueryParam(s); }
 
 // Read-your-writes: waits (bounded) until the view's source has applied the requested
 // position. False after replying 400 or 503.
-bool AwaitPosition(Server::Impl& impl, int view, const httplib::Request& req,
-                   httplib::Response& res) {
+bool AwaitPosition(Server::Impl& impl, int view, const http::Request& req, http::Response& res) {
   std::string wanted = req.get_header_value(kMinPositionHeader);
   std::string parameter = kMinPositionHeader;
   if (wanted.empty() && req.has_param("min_position")) {
@@ -48,21 +47,13 @@ bool AwaitPosition(Server::Impl& impl, int view, const httplib::Request& req,
   return false;
 }
 
-// The query parameters in URL order (httplib's req.params is sorted by name), so errors name
-// the first bad parameter as sent and Link headers keep the client's order.
-Params QueryParams(const httplib::Request& req) {
+// The query parameters in URL order, so errors name the first bad parameter as sent and Link
+// headers keep the client's order.
+Params QueryParams(const http::Request& req) {
   Params params;
-  const size_t q = req.target.find('?');
-  if (q == std::string::npos) return params;
-  for (absl::string_view pair : absl::StrSplit(req.target.substr(q + 1), '&')) {
-    if (pair.empty()) continue;
-    const size_t eq = pair.find('=');
-    std::string name = httplib::detail::decode_url(std::string(pair.substr(0, eq)), true);
+  for (const auto& [name, value] : req.params) {
     if (name == "min_position") continue;  // read-your-writes, handled before the query
-    std::string value = eq == absl::string_view::npos
-                            ? std::string()
-                            : httplib::detail::decode_url(std::string(pair.substr(eq + 1)), true);
-    params.emplace_back(std::move(name), std::move(value));
+    params.emplace_back(name, value);
   }
   return params;
 }
@@ -81,8 +72,8 @@ std::string LinkUrl(const std::string& path, const Params& params, const std::st
   return url;
 }
 
-void ServeQuery(Server::Impl& impl, int view, Mode mode, const httplib::Request& req,
-                httplib::Response& res) {
+void ServeQuery(Server::Impl& impl, int view, Mode mode, const http::Request& req,
+                http::Response& res) {
   const ViewApi& api = impl.views[view];
   const Params params = QueryParams(req);
   auto parsed = ParseViewQuery(api, params, mode);
@@ -94,12 +85,12 @@ void ServeQuery(Server::Impl& impl, int view, Mode mode, const httplib::Request&
   ParsedQuery& pq = std::get<ParsedQuery>(parsed);
   const int64_t position = impl.AppliedPosition(view);
   auto reader = impl.Reader();
-  if (!reader.ok()) return ReplyError(res, 503, reader.status().message());
+  if (!reader.ok()) return ReplyStatus(res, reader.status());
   const int64_t limit = pq.query.limit;
   store::ViewQuery query = pq.query;
   query.limit = limit + 1;  // one more tells whether another page follows
   auto rows = (*reader)->QueryView(api.table, query);
-  if (!rows.ok()) return ReplyError(res, 500, rows.status().message());
+  if (!rows.ok()) return ReplyStatus(res, rows.status());
   std::vector<Row>& items = *rows;
   bool more = static_cast<int64_t>(items.size()) > limit;
   if (more) {
@@ -163,7 +154,7 @@ void ServeQuery(Server::Impl& impl, int view, Mode mode, const httplib::Request&
 }
 
 void ServeRow(Server::Impl& impl, int view, const std::vector<std::string>& key_text,
-              const httplib::Request& req, httplib::Response& res) {
+              const http::Request& req, http::Response& res) {
   const ViewApi& api = impl.views[view];
   if (key_text.size() != api.table.key.size()) {
     return ReplyError(
@@ -187,9 +178,9 @@ void ServeRow(Server::Impl& impl, int view, const std::vector<std::string>& key_
   if (!AwaitPosition(impl, view, req, res)) return;
   const int64_t position = impl.AppliedPosition(view);
   auto reader = impl.Reader();
-  if (!reader.ok()) return ReplyError(res, 503, reader.status().message());
+  if (!reader.ok()) return ReplyStatus(res, reader.status());
   auto row = (*reader)->GetRow(api.table, key);
-  if (!row.ok()) return ReplyError(res, 500, row.status().message());
+  if (!row.ok()) return ReplyStatus(res, row.status());
   res.set_header(kPositionHeader, std::to_string(position));
   if (!row->has_value()) return ReplyError(res, 404, "no such row");
   const std::string etag = RowETag(**row);
@@ -205,10 +196,37 @@ void ServeRow(Server::Impl& impl, int view, const std::vector<std::string>& key_
   ReplyJson(res, 200, buf.GetString());
 }
 
+// Deeper documents are refused before they are parsed: the DOM's writers recurse.
+constexpr int kMaxJsonDepth = 128;
+
+// Whether JSON text nests arrays and objects deeper than `max_depth` (strings skipped);
+// iterative, so any input is safe to scan.
+bool JsonNestingExceeds(std::string_view text, int max_depth) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) return true;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return false;
+}
+
 // POST /events: NDJSON lines or one JSON array of events/envelopes, appended in one
 // transaction; durable when the response is sent.
-void AppendEvents(Server::Impl& impl, const httplib::Request& req, httplib::Response& res) {
-  if (!Authorized(impl, req, res)) return;
+void AppendEvents(Server::Impl& impl, const http::Request& req, http::Response& res) {
+  if (!OnlyParams(req, res, {"source"})) return;
   int source = -1;
   const std::string source_name = req.get_param_value("source");
   for (size_t s = 0; s < impl.catalog->sources.size(); ++s) {
@@ -222,8 +240,13 @@ void AppendEvents(Server::Impl& impl, const httplib::Request& req, httplib::Resp
   std::string lines;
   const size_t first = req.body.find_first_not_of(" \t\r\n");
   if (first != std::string::npos && req.body[first] == '[') {
+    if (JsonNestingExceeds(req.body, kMaxJsonDepth)) {
+      return ReplyError(res, 400,
+                        absl::StrCat("the body nests JSON deeper than ", kMaxJsonDepth, " levels"),
+                        "body");
+    }
     rapidjson::Document doc;
-    doc.Parse(req.body.c_str(), req.body.size());
+    doc.Parse<rapidjson::kParseIterativeFlag>(req.body.c_str(), req.body.size());
     if (doc.HasParseError() || !doc.IsArray()) {
       return ReplyError(res, 400, "the body starts with '[' but is not a JSON array", "body");
     }
@@ -244,12 +267,12 @@ void AppendEvents(Server::Impl& impl, const httplib::Request& req, httplib::Resp
     std::lock_guard<std::mutex> lock(impl.writer_mu);
     if (impl.writer == nullptr) {
       auto opened = store::OpenStore(impl.store, store::StoreRole::kWriter);
-      if (!opened.ok()) return ReplyError(res, 503, opened.status().message());
+      if (!opened.ok()) return ReplyStatus(res, opened.status());
       impl.writer = std::move(*opened);
     }
     result = engine::IngestLines(impl.catalog->sources[source], impl.writer.get(), in, options);
   }
-  if (!result.ok()) return ReplyError(res, 503, result.status().message());
+  if (!result.ok()) return ReplyStatus(res, result.status());
   ReplyJson(res, 200,
             absl::StrCat("{\"appended\":", result->appended,
                          ",\"last_position\":", result->last_position, "}"));
@@ -258,21 +281,21 @@ void AppendEvents(Server::Impl& impl, const httplib::Request& req, httplib::Resp
 }  // namespace
 
 void Server::Impl::RegisterViewRoutes() {
-  // httplib tries routes in registration order (a regex match each): hot read routes first.
+  // Routes are tried in registration order (a regex match each): hot read routes first.
   for (const auto& [path, view] : by_path) {
     const int v = view;
-    http.Get(path, [this, v](const httplib::Request& req, httplib::Response& res) {
+    http->Get(path, [this, v](const http::Request& req, http::Response& res) {
       ServeQuery(*this, v, Mode::kCompat, req, res);
     });
-    http.Get(path + "/(.+)", [this, v](const httplib::Request& req, httplib::Response& res) {
+    http->Get(path + "/(.+)", [this, v](const http::Request& req, http::Response& res) {
       ServeRow(*this, v, PathSegments(req, 1), req, res);
     });
   }
-  http.Get("/views", [this](const httplib::Request&, httplib::Response& res) {
+  http->Get("/views", [this](const http::Request&, http::Response& res) {
     auto reader = Reader();
-    if (!reader.ok()) return ReplyError(res, 503, reader.status().message());
+    if (!reader.ok()) return ReplyStatus(res, reader.status());
     auto versions = (*reader)->ListViewVersions();
-    if (!versions.ok()) return ReplyError(res, 503, versions.status().message());
+    if (!versions.ok()) return ReplyStatus(res, versions.status());
     rapidjson::StringBuffer buf;
     JsonWriter w(buf);
     w.StartObject();
@@ -348,19 +371,16 @@ void Server::Impl::RegisterViewRoutes() {
   });
   // /views/{view} and /views/{view}/{key...} (GET /views/rebuild, an ops route, is registered
   // first and wins).
-  http.Get(R"(/views/([^/]+)(/.+)?)", [this](const httplib::Request& req, httplib::Response& res) {
+  http->Get(R"(/views/([^/]+)(/.+)?)", [this](const http::Request& req, http::Response& res) {
     const std::vector<std::string> segments = PathSegments(req, 1);
-    if (segments.size() == 1 && segments.front() == "rebuild") {
-      return ServeRebuildProgress(*this, req, res);
-    }
     const int view = catalog->FindView(segments.front());
     if (view < 0) return ReplyError(res, 404, "no such view", "view");
     if (segments.size() == 1) return ServeQuery(*this, view, Mode::kNative, req, res);
     ServeRow(*this, view, {segments.begin() + 1, segments.end()}, req, res);
   });
-  http.Post("/events", [this](const httplib::Request& req, httplib::Response& res) {
-    AppendEvents(*this, req, res);
-  });
+  http->Post(
+      "/events", http::RouteOptions{.needs_token = true},
+      [this](const http::Request& req, http::Response& res) { AppendEvents(*this, req, res); });
 }
 
 }  // namespace sv::server

@@ -74,19 +74,55 @@ std::string RouteLabel(const Server::Impl& impl, const std::string& path) {
 
 }  // namespace
 
-void ReplyJson(httplib::Response& res, int status, std::string body) {
+void ReplyJson(http::Response& res, int status, std::string body) {
   res.status = status;
   res.set_content(std::move(body), "application/json");
 }
 
-void ReplyError(httplib::Response& res, int status, absl::string_view message,
+void ReplyError(http::Response& res, int status, absl::string_view message,
                 absl::string_view parameter) {
   ReplyJson(res, status,
             ErrorBody(std::string_view(message.data(), message.size()),
                       std::string_view(parameter.data(), parameter.size())));
 }
 
-bool Authorized(const Server::Impl& impl, const httplib::Request& req, httplib::Response& res) {
+int HttpStatusOf(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kNotFound:
+      return 404;
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kAlreadyExists:
+      return 409;
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kOutOfRange:
+      return 400;
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kAborted:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+void ReplyStatus(http::Response& res, const absl::Status& status) {
+  if (HttpStatusOf(status) == 503) res.set_header("Retry-After", "1");
+  ReplyError(res, HttpStatusOf(status), status.message());
+}
+
+bool OnlyParams(const http::Request& req, http::Response& res,
+                std::initializer_list<std::string_view> allowed) {
+  for (const auto& [name, value] : req.params) {
+    if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
+      ReplyError(res, 400, absl::StrCat("unknown parameter '", name, "'"), name);
+      return false;
+    }
+  }
+  return true;
+}
+
+bool Authorized(const Server::Impl& impl, const http::Request& req, http::Response& res) {
   const std::string header = req.get_header_value("Authorization");
   constexpr std::string_view kBearer = "Bearer ";
   if (header.empty() || header.compare(0, kBearer.size(), kBearer) != 0) {
@@ -95,23 +131,15 @@ bool Authorized(const Server::Impl& impl, const httplib::Request& req, httplib::
     return false;
   }
   // No configured token: nothing matches (ops stay closed rather than open).
-  const std::string given = header.substr(kBearer.size());
-  if (impl.token.empty() || given.size() != impl.token.size()) {
-    ReplyError(res, 403, "wrong token");
-    return false;
-  }
-  unsigned char diff = 0;  // constant time: no early exit on the first wrong byte
-  for (size_t i = 0; i < given.size(); ++i) {
-    diff |= static_cast<unsigned char>(given[i] ^ impl.token[i]);
-  }
-  if (diff != 0) {
+  if (impl.token.empty() ||
+      !http::SecretEquals(std::string_view(header).substr(kBearer.size()), impl.token)) {
     ReplyError(res, 403, "wrong token");
     return false;
   }
   return true;
 }
 
-std::vector<std::string> PathSegments(const httplib::Request& req, size_t prefix_segments) {
+std::vector<std::string> PathSegments(const http::Request& req, size_t prefix_segments) {
   // Split the raw target, then decode each segment once: req.path is already decoded, so an
   // encoded '/' or '%' inside a key would be split or decoded twice.
   std::string raw = req.target.empty() ? req.path : req.target;
@@ -122,7 +150,7 @@ std::vector<std::string> PathSegments(const httplib::Request& req, size_t prefix
     size_t end = raw.find('/', start);
     if (end == std::string::npos) end = raw.size();
     if (index++ >= prefix_segments) {
-      out.push_back(httplib::detail::decode_url(raw.substr(start, end - start), false));
+      out.push_back(http::DecodeUrl(raw.substr(start, end - start), false));
     }
     start = end + 1;
   }
@@ -175,8 +203,7 @@ void Server::ObserveCommit(double seconds) {
 void Server::Stop() {
   if (impl_->stopped) return;
   impl_->stopped = true;
-  impl_->http.stop();
-  if (impl_->listener.joinable()) impl_->listener.join();
+  if (impl_->http != nullptr) impl_->http->Stop();
 }
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& config,
@@ -198,69 +225,38 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
   }
 
   Impl* self = impl.get();
-  const size_t threads = static_cast<size_t>(config.server.threads);
-  self->http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  self->http.set_payload_max_length(64 << 20);
-  self->http.set_keep_alive_max_count(100'000);
-  // Responses are small and written in pieces: without NODELAY, Nagle + delayed ACK add 40 ms.
-  self->http.set_tcp_nodelay(true);
-  // An idle keep-alive connection holds a worker until this expires, also at shutdown.
-  self->http.set_keep_alive_timeout(2);
-  self->RegisterMetrics();
-  // Request timing: a worker thread handles a request from routing to logging, so the start
-  // stamp can live in a thread_local.
-  static thread_local int64_t request_start_us = 0;
-  auto now_us = [] {
-    return std::chrono::duration_cast<std::chrono::microseconds>(
-               std::chrono::steady_clock::now().time_since_epoch())
-        .count();
+  http::Limits limits;
+  limits.worker_threads = static_cast<int>(config.server.threads);
+  limits.max_connections = config.server.max_connections;
+  limits.header_timeout_ms = config.server.header_timeout_ms;
+  limits.idle_timeout_ms = config.server.idle_timeout_ms;
+  limits.max_body_bytes = config.server.max_body_bytes;
+  http::Hooks hooks;
+  hooks.authorize = [self](const http::Request& req, http::Response& res) {
+    return Authorized(*self, req, res);
   };
-  self->http.set_pre_routing_handler([now_us](const httplib::Request&, httplib::Response&) {
-    request_start_us = now_us();
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
-  self->http.set_logger([self, now_us](const httplib::Request& req, const httplib::Response& res) {
-    const int64_t start_us = request_start_us != 0 ? request_start_us : now_us();
-    const double seconds = static_cast<double>(now_us() - start_us) / 1e6;
-    metrics::Histogram* h = self->RequestHistogram(req.method, req.path, res.status);
+  hooks.reply_error = [](http::Response& res, int status, std::string_view message) {
+    ReplyError(res, status, absl::string_view(message.data(), message.size()));
+  };
+  hooks.log = [self](const http::Request& req, const http::Response& res, double seconds) {
+    const std::string method = req.method.empty() ? "?" : req.method;
+    metrics::Histogram* h = self->RequestHistogram(method, req.path, res.status);
     if (h != nullptr) h->Observe(seconds);
     if (res.status >= 500) {
       LogJson("error", "http request failed",
-              {{"method", req.method},
+              {{"method", method},
                {"route", RouteLabel(*self, req.path)},
                {"status", std::to_string(res.status)}});
     }
-  });
-  self->http.set_error_handler([](const httplib::Request&, httplib::Response& res) {
-    if (!res.body.empty()) return;  // a route already wrote its own error body
-    if (res.status == 404) ReplyError(res, 404, "no such route");
-    if (res.status == 405) ReplyError(res, 405, "method not allowed");
-  });
-  self->http.set_exception_handler(
-      [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-        std::string what = "internal error";
-        try {
-          if (ep) std::rethrow_exception(ep);
-        } catch (const std::exception& e) {
-          what = e.what();
-        } catch (...) {
-        }
-        ReplyError(res, 500, what);
-      });
-  self->RegisterViewRoutes();
+  };
+  self->http = std::make_unique<http::HttpServer>(limits, std::move(hooks));
+  self->RegisterMetrics();
   self->RegisterOpsRoutes();
+  self->RegisterViewRoutes();
 
-  if (config.server.port == 0) {
-    self->port = self->http.bind_to_any_port(config.server.host);
-    if (self->port < 0) self->port = 0;
-  } else if (self->http.bind_to_port(config.server.host, config.server.port)) {
-    self->port = config.server.port;
-  }
-  if (self->port <= 0) {
-    return absl::UnavailableError(
-        absl::StrCat("server: cannot listen on ", config.server.host, ":", config.server.port));
-  }
-  self->listener = std::thread([self] { self->http.listen_after_bind(); });
+  auto port = self->http->Listen(config.server.host, config.server.port);
+  if (!port.ok()) return absl::UnavailableError(absl::StrCat("server: ", port.status().message()));
+  self->port = *port;
   LogJson("info", "server listening",
           {{"host", config.server.host}, {"port", std::to_string(self->port)}});
   return std::unique_ptr<Server>(new Server(std::move(impl)));

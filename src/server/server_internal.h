@@ -1,13 +1,13 @@
 #pragma once
 // Shared state of the server's route handlers (server.cc, routes_*.cc). Not a public header.
 
-#include <httplib.h>
-
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -16,6 +16,8 @@
 #include "engine/monitor.h"
 #include "metrics/metrics.h"
 #include "projection/projection.h"
+#include "server/http.h"
+#include "server/http_server.h"
 #include "server/server.h"
 #include "server/view_query.h"
 #include "store/open.h"
@@ -37,8 +39,7 @@ struct Server::Impl {
   std::vector<ViewApi> views;          // one per catalog view, same index
   std::map<std::string, int> by_path;  // compat route path ("/orders") -> view index
 
-  httplib::Server http;
-  std::thread listener;
+  std::unique_ptr<http::HttpServer> http;
   int port = 0;
   bool stopped = false;
 
@@ -48,6 +49,10 @@ struct Server::Impl {
   // Readiness judges progress: when each (source, partition) position last moved.
   std::mutex progress_mu;
   std::map<std::pair<std::string, int32_t>, std::pair<int64_t, int64_t>> last_seen;  // pos, us
+
+  // A rebuild request checks that none runs and records its start under this lock, so two
+  // concurrent requests cannot both start one.
+  std::mutex rebuild_mu;
 
   // Appends from POST /events go through one writer connection.
   std::mutex writer_mu;
@@ -86,19 +91,36 @@ struct SourceLag {
   std::vector<PartitionLag> partitions;
 };
 
+// A view's standing over all partitions of its source (zeros when it has none yet).
+struct ViewLag {
+  int64_t applied = 0;           // positions summed
+  int64_t lag = 0;               // records not yet applied, summed
+  double staleness_seconds = 0;  // the oldest partition's
+};
+ViewLag SumOverPartitions(const SourceLag& source);
+
 // Where each source and partition stands (positions from the store, ends from the store or the
 // engine), for /lags, readiness and /metrics.
 absl::StatusOr<std::vector<SourceLag>> ComputeLags(Server::Impl& impl);
 
 // Helpers shared by the route files.
-void ReplyJson(httplib::Response& res, int status, std::string body);
-void ReplyError(httplib::Response& res, int status, absl::string_view message,
+// The HTTP status of a failed store or engine call: bad input 400, missing 404, conflict 409,
+// unavailable (retry) 503, anything else 500.
+int HttpStatusOf(const absl::Status& status);
+void ReplyJson(http::Response& res, int status, std::string body);
+void ReplyError(http::Response& res, int status, absl::string_view message,
                 absl::string_view parameter = {});
-// Bearer-token check for ops routes: false after replying 401 (none) or 403 (wrong).
-bool Authorized(const Server::Impl& impl, const httplib::Request& req, httplib::Response& res);
+// Replies with HttpStatusOf(status) and its message.
+void ReplyStatus(http::Response& res, const absl::Status& status);
+// False after replying 400 when the request has a query parameter not in `allowed`.
+bool OnlyParams(const http::Request& req, http::Response& res,
+                std::initializer_list<std::string_view> allowed);
+// Bearer-token check for ops routes (run by the HTTP layer on the request head, before the
+// body is read): false after replying 401 (none) or 403 (wrong).
+bool Authorized(const Server::Impl& impl, const http::Request& req, http::Response& res);
 // GET /views/rebuild (reached through the /views/{view} route, which is matched first).
-void ServeRebuildProgress(Server::Impl& impl, const httplib::Request& req, httplib::Response& res);
+void ServeRebuildProgress(Server::Impl& impl, const http::Request& req, http::Response& res);
 // Decoded path segments after `prefix_segments` segments ("/views/v/a/b" -> from 2: a, b).
-std::vector<std::string> PathSegments(const httplib::Request& req, size_t prefix_segments);
+std::vector<std::string> PathSegments(const http::Request& req, size_t prefix_segments);
 
 }  // namespace sv::server

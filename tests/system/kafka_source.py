@@ -12,6 +12,8 @@ checked by the independent oracle.
 3. Brokers down while producing: readiness turns 503 naming the brokers, nothing is lost; the
    brokers come back -> readiness 200 and the views equal the oracle.
 4. A topic whose head was dropped by retention: rebuild refuses loudly; --allow-partial builds.
+0. /lags with the brokers unreachable (no partition assigned yet) answers, per view, zeros
+   instead of taking the engine down.
 5. Scale-out: two engines in one consumer group share one PostgreSQL store
    (store.shared_by_partition), split the partitions, and together equal the oracle (needs
    SV_TEST_PG_DSN, as scripts/test.sh provides; skipped without it unless SV_TEST_REQUIRE_PG=1).
@@ -170,6 +172,33 @@ def wait_for(predicate, what, proc=None):
         return wait_until(predicate, what, interval=0.2, proc=proc)
     except WaitTimeout as e:
         fail(str(e))
+
+
+def scenario_lags_unassigned(h):
+    print("0. /lags before any partition is assigned (brokers unreachable)")
+    config = h.config("unassigned", "orders.unassigned")
+    text = open(config).read().replace(h.mock.bootstrap, "127.0.0.1:%d" % free_port())
+    with open(config, "w") as f:
+        f.write(text)
+    port = free_port()
+    base = "http://127.0.0.1:%d" % port
+    p = subprocess.Popen([h.binary, "run", "--config", config, "--listen", "127.0.0.1:%d" % port],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         env=dict(os.environ, STREAMVIEW_TOKEN=TOKEN))
+    try:
+        wait_for(lambda: get(base + "/health/live")[0] == 200, "the server to answer")
+        for _ in range(5):
+            status, body = get(base + "/lags")
+            if status != 200 or p.poll() is not None:
+                fail("/lags before assignment: HTTP %d %s, engine exit code %s"
+                     % (status, body, p.poll()))
+        views = {v["view"]: v for v in body["views"]}
+        if views.get("orders_view", {}).get("lag") != 0 or body["sources"][0]["partitions"]:
+            fail("/lags before assignment: want no partitions and lag 0: %s" % body)
+        print("  /lags answered 5 times with no partition assigned: %s" % views["orders_view"])
+    finally:
+        p.terminate()
+        p.wait(timeout=60)
 
 
 def scenario_basic(h):
@@ -393,6 +422,7 @@ def main():
     mock = Mock(args.kafka_tool)
     try:
         h = Harness(args, tmp, mock)
+        scenario_lags_unassigned(h)
         scenario_basic(h)
         scenario_kill(h)
         scenario_brokers_down(h)
@@ -401,7 +431,7 @@ def main():
     finally:
         mock.close()
         shutil.rmtree(tmp, ignore_errors=True)
-    print("kafka_source: 5 passed, 0 failed")
+    print("kafka_source: 6 passed, 0 failed")
     return 0
 
 

@@ -87,6 +87,11 @@ absl::Status Conn::Error(const PGresult* result, absl::string_view context) cons
     return absl::UnavailableError(std::move(text));
   }
   if (state == "42P01") return absl::NotFoundError(std::move(text));
+  // Class 22 (data exception: invalid UTF-8, a NUL byte, a value out of range) and 54000 (a
+  // value too long): the input is wrong, retrying cannot help.
+  if (state.rfind("22", 0) == 0 || state == "54000") {
+    return absl::InvalidArgumentError(std::move(text));
+  }
   if (state == "55000" || state == "25006") return absl::FailedPreconditionError(std::move(text));
   return absl::InternalError(std::move(text));
 }
