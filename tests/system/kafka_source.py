@@ -362,8 +362,11 @@ def scenario_group_on_postgres(h):
         try:
             for log in logs:
                 with open(log, "w") as err:
-                    engines.append(subprocess.Popen([h.binary, "run", "--config", config],
-                                                    stdout=subprocess.DEVNULL, stderr=err))
+                    # Each engine its own port: two servers may not share one.
+                    engines.append(subprocess.Popen(
+                        [h.binary, "run", "--config", config,
+                         "--listen", "127.0.0.1:%d" % free_port()],
+                        stdout=subprocess.DEVNULL, stderr=err))
                 wait_for(lambda: "partitions assigned" in open(log).read(),
                          "engine %d to be assigned partitions" % len(engines))
             producer = h.produce("orders.group", events, rate=6000, background=True)
