@@ -11,7 +11,8 @@ generous deadline (PROMPT_S), and every wait is on a condition.
  3. 100,000 nested '[' (a JSON array body, and inside an NDJSON line): 400 with a JSON error or
     appended as a line to dead-letter later; the process lives.
  4. curl's default form Content-Type with an NDJSON body above 8 KiB is appended as NDJSON.
- 5. Every error answer carries a JSON body {"error": ...}; unknown parameters on ops routes and
+ 5. Every error answer carries a JSON body {"error": ...} (an endless header line: 431, RSS
+    flat); unknown parameters on ops routes and
     POST /views/rebuild?view=,,, are 400 (and start no rebuild).
  6. GET /dlq with an event holding invalid UTF-8 is valid JSON (U+FFFD, bytes in raw_base64).
  7. Pipelining: two GETs in one write get two answers in order; so does a POST /events.
@@ -324,6 +325,17 @@ def case_error_bodies(srv):
     doc = json_of(body)
     check(status == 200 and doc and doc.get("state") == "idle",
           "no rebuild was started by the refused requests", (status, body[:200]))
+    rss0 = srv.rss_mb()
+    for _ in range(20):  # 20 heads of 4 MB: a server that kept them would grow by 80 MB
+        resp, sent = answered_before_body(
+            srv.port, b"GET /health/live HTTP/1.1\r\nHost: x\r\nX-Big: ", b"a" * 65536,
+            4 << 20, "")
+        if not (resp and resp[0] == 431 and is_json_error(resp[0], resp[2])):
+            break
+    check(resp and resp[0] == 431 and is_json_error(resp[0], resp[2]),
+          "an endless header line -> 431 JSON", resp)
+    check(srv.rss_mb() - rss0 < RSS_GROWTH_LIMIT_MB,
+          "RSS stays flat under endless header lines (grew %.1f MB)" % (srv.rss_mb() - rss0))
     raw = b"GET /health/live HTTP/1.1\r\nHost x\r\n\r\n"  # a header line without a colon
     with connect(srv.port) as s:
         s.sendall(raw)
