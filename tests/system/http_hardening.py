@@ -12,8 +12,8 @@ generous deadline (PROMPT_S), and every wait is on a condition.
     appended as a line to dead-letter later; the process lives.
  4. curl's default form Content-Type with an NDJSON body above 8 KiB is appended as NDJSON.
  5. Every error answer carries a JSON body {"error": ...} (an endless header line: 431, RSS
-    flat); unknown parameters on ops routes and
-    POST /views/rebuild?view=,,, are 400 (and start no rebuild).
+    flat); unknown parameters on ops routes and POST /views/rebuild?view=,,, are 400 (and
+    start no rebuild).
  6. GET /dlq with an event holding invalid UTF-8 is valid JSON (U+FFFD, bytes in raw_base64).
  7. Pipelining: two GETs in one write get two answers in order; so does a POST /events.
  8. 50 clients sending headers at 1 byte/s, then 2,000 idle connections (server.max_connections
