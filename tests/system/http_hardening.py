@@ -465,6 +465,7 @@ def main():
                 break
     finally:
         srv.stop()
+    check(srv.proc.returncode == 0, "SIGTERM: the server exits 0 (%s)" % srv.proc.returncode)
     if FAILURES:
         print("FAILED: %d checks (server log in %s)" % (len(FAILURES), tmp))
         for f in FAILURES:
