@@ -59,6 +59,7 @@ struct HttpServer::State {
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::optional<tcp::acceptor> acceptor;
   std::optional<asio::thread_pool> workers;
+  std::optional<asio::thread_pool> probes;  // one thread
   std::vector<std::thread> io_threads;
   bool stopped = false;
 
@@ -198,11 +199,13 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Dispatch() {
     req_.body = std::move(parser_->get().body());
-    if (route_->options.on_io_thread) {
+    if (route_->options.runs == Runs::kOnIoThread) {
       RunHandler();
       return Respond(false);
     }
-    asio::post(*state_->workers, [self = shared_from_this()] {
+    asio::thread_pool& pool =
+        route_->options.runs == Runs::kOnProbeThread ? *state_->probes : *state_->workers;
+    asio::post(pool, [self = shared_from_this()] {
       self->RunHandler();
       asio::post(self->stream_.get_executor(), [self] { self->Respond(false); });
     });
@@ -366,6 +369,7 @@ absl::StatusOr<int> HttpServer::Listen(const std::string& host, int port) {
   }
   const int bound = s.acceptor->local_endpoint().port();
   s.workers.emplace(static_cast<size_t>(s.limits.worker_threads));
+  s.probes.emplace(1);
   s.work.emplace(s.ioc.get_executor());
   s.Accept();
   for (int i = 0; i < s.limits.io_threads; ++i) {
@@ -392,6 +396,7 @@ void HttpServer::Stop() {
     s.all_closed.wait_for(lock, std::chrono::seconds(5), [&s] { return s.sessions.empty(); });
   }
   s.workers->join();
+  s.probes->join();
   s.work.reset();
   s.ioc.stop();
   for (std::thread& t : s.io_threads) t.join();

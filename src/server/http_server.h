@@ -13,7 +13,8 @@
 //   header, chunked bodies at the limit), and a route that needs a token is checked on the
 //   head, before one byte of its body is read;
 // - handlers that may block (store reads, appends, engine commands) run on a pool of worker
-//   threads; routes marked `on_io_thread` (the probes) are answered without waiting for it;
+//   threads; the probes are answered without waiting for it: on the I/O threads when they
+//   cannot block, else on a probe thread of their own (a store that hangs must not stall I/O);
 // - a connection reads its next request only after answering the current one, so pipelined
 //   requests are answered in order.
 
@@ -41,9 +42,16 @@ struct Limits {
 
 using Handler = std::function<void(const Request&, Response&)>;
 
+// Where a route's handler runs.
+enum class Runs {
+  kOnWorkers,      // the pool of worker_threads: handlers that may block
+  kOnIoThread,     // the connection's I/O thread: only handlers that never block
+  kOnProbeThread,  // one thread of its own: probes that may block, apart from busy workers
+};
+
 struct RouteOptions {
-  bool needs_token = false;   // Hooks::authorize runs on the head, before the body is read
-  bool on_io_thread = false;  // answered on the I/O thread: must not block for long
+  bool needs_token = false;  // Hooks::authorize runs on the head, before the body is read
+  Runs runs = Runs::kOnWorkers;
 };
 
 struct Hooks {

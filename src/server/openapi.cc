@@ -205,7 +205,14 @@ std::string Server::Impl::OpenApiDocument() const {
   for (const Fixed& f : fixed) {
     w.Key(f.path);
     w.StartObject();
-    Operation(w, f.method, f.summary, f.secured, {{200, "ok"}});
+    if (std::string(f.path) == "/events") {
+      Operation(w, f.method, f.summary, f.secured,
+                {{200, "{appended, last_position}"},
+                 {400, "a malformed body or a value the store cannot hold"},
+                 {413, "the body exceeds server.max_body_bytes"}});
+    } else {
+      Operation(w, f.method, f.summary, f.secured, {{200, "ok"}});
+    }
     if (std::string(f.path) == "/views/rebuild") {
       Operation(w, "post", "Rebuild every view (or ?view=a,b) without downtime", true,
                 {{202, "started"}, {409, "a rebuild is running"}});

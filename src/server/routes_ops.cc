@@ -282,8 +282,10 @@ void ServeRebuildProgress(Server::Impl& impl, const http::Request&, http::Respon
 
 void Server::Impl::RegisterOpsRoutes() {
   const http::RouteOptions token{.needs_token = true};
-  // Probes answer on the I/O threads: no busy worker delays them.
-  const http::RouteOptions probe{.on_io_thread = true};
+  // Probes never wait for busy workers: liveness and startup read memory only and answer on
+  // the I/O threads; readiness reads the store, on a probe thread of its own.
+  const http::RouteOptions in_memory_probe{.runs = http::Runs::kOnIoThread};
+  const http::RouteOptions store_probe{.runs = http::Runs::kOnProbeThread};
   http->Get("/lags", token, [this](const http::Request& req, http::Response& res) {
     if (!OnlyParams(req, res, {})) return;
     auto lags = ComputeLags(*this);
@@ -395,15 +397,15 @@ void Server::Impl::RegisterOpsRoutes() {
   // Probes (Kubernetes semantics): live = the process serves; startup = the engine opened
   // (views prepared, any rebuild at start done); ready = store reachable and every source
   // caught up or advancing.
-  http->Get("/health/live", probe, [](const http::Request&, http::Response& res) {
+  http->Get("/health/live", in_memory_probe, [](const http::Request&, http::Response& res) {
     ReplyJson(res, 200, "{\"status\":\"live\"}");
   });
-  http->Get("/health/startup", probe, [this](const http::Request&, http::Response& res) {
+  http->Get("/health/startup", in_memory_probe, [this](const http::Request&, http::Response& res) {
     const bool started = monitor->Snapshot().started;
     ReplyJson(res, started ? 200 : 503,
               started ? "{\"status\":\"started\"}" : "{\"status\":\"starting\"}");
   });
-  http->Get("/health/ready", probe, [this](const http::Request&, http::Response& res) {
+  http->Get("/health/ready", store_probe, [this](const http::Request&, http::Response& res) {
     std::vector<std::string> problems;
     const engine::MonitorSnapshot snap = monitor->Snapshot();
     if (!snap.started) problems.push_back("engine starting");

@@ -167,6 +167,15 @@ def get(url):
         return 0, None
 
 
+def serve(h, config):
+    """`run --listen` on a free port -> (process, base URL)."""
+    port = free_port()
+    p = subprocess.Popen([h.binary, "run", "--config", config, "--listen", "127.0.0.1:%d" % port],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         env=dict(os.environ, STREAMVIEW_TOKEN=TOKEN))
+    return p, "http://127.0.0.1:%d" % port
+
+
 def wait_for(predicate, what, proc=None):
     try:
         return wait_until(predicate, what, interval=0.2, proc=proc)
@@ -180,11 +189,7 @@ def scenario_lags_unassigned(h):
     text = open(config).read().replace(h.mock.bootstrap, "127.0.0.1:%d" % free_port())
     with open(config, "w") as f:
         f.write(text)
-    port = free_port()
-    base = "http://127.0.0.1:%d" % port
-    p = subprocess.Popen([h.binary, "run", "--config", config, "--listen", "127.0.0.1:%d" % port],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         env=dict(os.environ, STREAMVIEW_TOKEN=TOKEN))
+    p, base = serve(h, config)
     try:
         wait_for(lambda: get(base + "/health/live")[0] == 200, "the server to answer")
         for _ in range(5):
@@ -270,11 +275,7 @@ def scenario_brokers_down(h):
     config = h.config("down", "orders.down", {"reconnect.backoff.max.ms": "1000"},
                       stash_max_age_ms=600000)
     started = time.monotonic()
-    port = free_port()
-    base = "http://127.0.0.1:%d" % port
-    p = subprocess.Popen([h.binary, "run", "--config", config, "--listen", "127.0.0.1:%d" % port],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         env=dict(os.environ, STREAMVIEW_TOKEN=TOKEN))
+    p, base = serve(h, config)
     try:
         h.produce("orders.down", first)
         total_first = len(lines) // 2

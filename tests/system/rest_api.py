@@ -1283,6 +1283,14 @@ class Test:
                   "POST %s (no such dead letter) -> 404 JSON" % path, repr(r))
         self.use("post", "/dlq/{id}/replay")
         self.use("post", "/dlq/{id}/discard")
+        if self.store_obj.kind == "postgres":
+            # PostgreSQL text cannot hold a NUL byte or invalid UTF-8: the body is wrong, so
+            # 400 with a JSON error, never 503 ("retry"), and nothing is appended.
+            for what, raw in (("a NUL byte", b'{"type":"OrderCreated","orderId":"o-nul\x00"}\n'),
+                              ("invalid UTF-8", b'{"type":"OrderCreated","orderId":"o-\xff"}\n')):
+                r = self.client.post("/events", raw, auth=True)
+                check(r.status == 400 and isinstance(r.json, dict) and "error" in r.json,
+                      "POST /events with %s on PostgreSQL -> 400 JSON" % what, repr(r))
 
     def auth(self):
         print("8. ops routes and POST /events need the bearer token")

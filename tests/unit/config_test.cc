@@ -835,6 +835,27 @@ TEST(ConfigServerTest, ServerErrorsNameLineAndProblem) {
               StartsWith("views.yaml:16:3: unknown key 'lisen' in server"));
 }
 
+TEST(ConfigServerTest, HttpLimits) {
+  absl::StatusOr<Config> config = ParseConfig(
+      std::string(kSmallYaml) +
+          "server:\n  max_connections: 64\n  header_timeout_ms: 4000\n  idle_timeout_ms: "
+          "9000\n  max_body_bytes: 1048576\n",
+      "views.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->server.max_connections, 64);
+  EXPECT_EQ(config->server.header_timeout_ms, 4000);
+  EXPECT_EQ(config->server.idle_timeout_ms, 9000);
+  EXPECT_EQ(config->server.max_body_bytes, 1048576);
+  EXPECT_THAT(ErrorOf(std::string(kSmallYaml) + "server:\n  max_connections: 0\n"),
+              StartsWith("views.yaml:16:20: server.max_connections must be between 1 and"));
+  EXPECT_THAT(ErrorOf(std::string(kSmallYaml) + "server:\n  header_timeout_ms: 5\n"),
+              StartsWith("views.yaml:16:22: server.header_timeout_ms must be between 100 and"));
+  EXPECT_THAT(ErrorOf(std::string(kSmallYaml) + "server:\n  idle_timeout_ms: x\n"),
+              StartsWith("views.yaml:16:20: server.idle_timeout_ms must be"));
+  EXPECT_THAT(ErrorOf(std::string(kSmallYaml) + "server:\n  max_body_bytes: -1\n"),
+              StartsWith("views.yaml:16:19: server.max_body_bytes must be between 1 and"));
+}
+
 TEST(ConfigServerTest, ViewApiErrors) {
   const std::string base = std::string(kSmallYaml);
   auto with_api = [&](const std::string& api) {
