@@ -172,7 +172,7 @@ def main():
         mid_stream += 0 < seen < last
         print("kill %d at position %d (target %d): committed %d -> %d of %d"
               % (i + 1, seen, target, before, position, last))
-        if position <= before:
+        if position <= before < last:
             problems.append("kill %d: position did not move past %d" % (i + 1, before))
     if mid_stream == 0:
         problems.append("no kill landed mid-stream: the test proved nothing about crashes")

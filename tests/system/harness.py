@@ -122,9 +122,11 @@ def kill_targets(rnd, before, last, count, index):
     commit after starting (startup and recovery paths), the others after a random share of the
     remaining work that leaves enough for the kills still to come."""
     if index % 4 == 3:
-        return before + 1
-    share = rnd.uniform(0.3, 1.7) / (count - index + 2)
-    return min(last, before + max(1, int((last - before) * share)))
+        step = 1
+    else:
+        step = max(1, int((last - before) * rnd.uniform(0.3, 1.7) / (count - index + 2)))
+    # Past the log's end nothing more is committed: a run started there is killed at once.
+    return min(last, before + step)
 
 
 def run_checked(cmd, timeout=1800, ok_codes=(0,), **kwargs):

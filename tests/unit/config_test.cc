@@ -978,3 +978,32 @@ TEST(ConfigSharedStoreTest, SharedByPartitionNeedsKafkaSourcesAndPostgres) {
 
 }  // namespace
 }  // namespace sv::config
+
+namespace sv::config {
+namespace {
+
+TEST(ConfigStoreTest, EngineLockWaitIsAPostgresSetting) {
+  const std::string rest =
+      "sources:\n  s: {key: k, event_types: [A]}\n"
+      "views:\n  v:\n    source: s\n    key: [id]\n    columns: {id: text}\n";
+  auto pg = ParseConfig("store: {kind: postgres, dsn: \"host=h\"}\n" + rest, "s.yaml");
+  ASSERT_TRUE(pg.ok()) << pg.status();
+  EXPECT_EQ(pg->store.engine_lock_wait_ms, 60'000);  // default: a killed engine's session ends
+  auto set = ParseConfig(
+      "store: {kind: postgres, dsn: \"host=h\", engine_lock_wait_ms: 5000}\n" + rest, "s.yaml");
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->store.engine_lock_wait_ms, 5000);
+  auto negative = ParseConfig(
+      "store: {kind: postgres, dsn: \"host=h\", engine_lock_wait_ms: -1}\n" + rest, "s.yaml");
+  ASSERT_FALSE(negative.ok());
+  EXPECT_THAT(std::string(negative.status().message()),
+              ::testing::HasSubstr("store engine_lock_wait_ms must be between 0 and"));
+  auto sqlite = ParseConfig("store: {kind: sqlite, engine_lock_wait_ms: 5000}\n" + rest, "s.yaml");
+  ASSERT_FALSE(sqlite.ok());
+  EXPECT_THAT(
+      std::string(sqlite.status().message()),
+      ::testing::HasSubstr("store key 'engine_lock_wait_ms' does not apply to kind sqlite"));
+}
+
+}  // namespace
+}  // namespace sv::config
