@@ -120,7 +120,27 @@ absl::Status Engine::LoadDerived() {
   return absl::OkStatus();
 }
 
+absl::Status Engine::DropLeftoverVersions() {
+  // With a shared store another process of the group may be building a version right now.
+  if (config_.store.shared_by_partition) return absl::OkStatus();
+  SV_ASSIGN_OR_RETURN(std::vector<store::ViewVersion> versions, store_->ListViewVersions());
+  for (const store::ViewVersion& vv : versions) {
+    if (vv.active) continue;
+    Progress(absl::StrCat("view ", vv.view, ": dropping ", vv.table,
+                          ", a version no view uses (left by an interrupted rebuild)"));
+    SV_RETURN_IF_ERROR(store_->DropViewVersion(vv));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Engine::PrepareViews() {
+  // Engines sharing a store start together: one at a time lists and creates the view tables,
+  // so the next one sees the versions the first created instead of creating (dropping) them.
+  return store_->WithViewSetupLock([this] { return PrepareViewsLocked(); });
+}
+
+absl::Status Engine::PrepareViewsLocked() {
+  SV_RETURN_IF_ERROR(DropLeftoverVersions());
   SV_ASSIGN_OR_RETURN(std::vector<store::ViewVersion> versions, store_->ListViewVersions());
   const size_t n = catalog_->views.size();
   tables_.assign(n, {});

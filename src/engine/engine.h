@@ -132,6 +132,10 @@ class Engine {
   Engine(const config::Config& config, const EngineOptions& options);
   absl::Status Init();
   absl::Status PrepareViews();
+  absl::Status PrepareViewsLocked();
+  // Drops the versions no view points at: shadow tables of a rebuild that was killed, old
+  // tables a swap did not get to drop. Only while this engine is the store's one writer.
+  absl::Status DropLeftoverVersions();
   absl::Status StartSources();
   absl::StatusOr<std::unique_ptr<source::Source>> MakeSource(const config::SourceConfig& cfg);
   // Fresh processors for the lanes of `st` with the stored pending events (of `partitions`

@@ -117,6 +117,7 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
     derived_ = std::make_unique<derived::Maintainer>(catalog_.get());
     derived_stale_ = true;
   }
+  SV_RETURN_IF_ERROR(DropLeftoverVersions());
   SV_ASSIGN_OR_RETURN(std::vector<store::ViewVersion> versions, store_->ListViewVersions());
 
   for (size_t s = 0; s < catalog_->sources.size(); ++s) {
@@ -433,7 +434,8 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
     const auto drop_started = std::chrono::steady_clock::now();
     for (const Built& b : built) {
       if (!b.old_table.empty() && b.old_table != b.table.name) {
-        SV_RETURN_IF_ERROR(store_->DropTable(b.old_table));
+        SV_RETURN_IF_ERROR(store_->DropViewVersion(
+            {catalog_->views[b.view].name, versions_[b.view], b.old_table, "", false}));
       }
       tables_[b.view] = b.table;
       versions_[b.view] = b.version;
@@ -455,7 +457,8 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
     SV_RETURN_IF_ERROR(batch->Commit());
     for (const BuiltVersion& b : built) {
       if (!b.old_table.empty() && b.old_table != b.table.name) {
-        SV_RETURN_IF_ERROR(store_->DropTable(b.old_table));
+        SV_RETURN_IF_ERROR(store_->DropViewVersion(
+            {catalog_->views[b.view].name, versions_[b.view], b.old_table, "", false}));
       }
       tables_[b.view] = b.table;
       versions_[b.view] = b.version;

@@ -44,7 +44,8 @@ absl::StatusOr<std::vector<Drift>> ReconcileDerived(const projection::Catalog& c
     SV_ASSIGN_OR_RETURN(
         std::string select,
         sql::StoreSelect(plan.derived->sql,
-                         dialect_postgres ? sql::SqlDialect::kPostgres : sql::SqlDialect::kSqlite));
+                         dialect_postgres ? sql::SqlDialect::kPostgres : sql::SqlDialect::kSqlite,
+                         catalog.ColumnTypes()));
     SV_RETURN_IF_ERROR(
         store->QuerySelect(select, table.columns, [&](const Row& row) { --diff[Render(row)]; }));
     for (const auto& [row, n] : diff) {

@@ -28,8 +28,8 @@ absl::Status Engine::StartRefreshes() {
 absl::Status Engine::Refresh(int view, const store::TableSpec& table) {
   const sql::SqlDialect dialect =
       config_.store.kind == "postgres" ? sql::SqlDialect::kPostgres : sql::SqlDialect::kSqlite;
-  SV_ASSIGN_OR_RETURN(std::string select,
-                      sql::StoreSelect(catalog_->views[view].derived->sql, dialect));
+  SV_ASSIGN_OR_RETURN(std::string select, sql::StoreSelect(catalog_->views[view].derived->sql,
+                                                           dialect, catalog_->ColumnTypes()));
   const auto started = std::chrono::steady_clock::now();
   auto batch = store_->BeginBatch();
   SV_RETURN_IF_ERROR(batch->ReplaceWithSelect(table, select));
@@ -49,8 +49,19 @@ absl::Status Engine::RefreshDue(int64_t now_us) {
   for (ScheduledRefresh& r : refreshes_) {
     if (now_us < r.next_us) continue;
     SV_RETURN_IF_ERROR(Drain());  // the refresh reads everything committed so far
-    SV_RETURN_IF_ERROR(Refresh(r.view, tables_[r.view]));
     r.next_us = r.schedule.NextAfter(now_us);
+    absl::Status s = Refresh(r.view, tables_[r.view]);
+    // A store that is down fails the loop (it backs off and starts over); a SELECT that fails
+    // on the data must not stop ingestion: the view keeps its last rows until the next run.
+    if (s.ok() || absl::IsUnavailable(s)) SV_RETURN_IF_ERROR(s);
+    if (!s.ok()) {
+      const std::string& name = catalog_->views[r.view].name;
+      LogJson("error", "view refresh failed; retried at its next schedule",
+              {{"view", name}, {"error", s.ToString()}});
+      if (options_.monitor != nullptr) {
+        options_.monitor->AddCounters({{absl::StrCat("derived/", name, "/refresh_errors"), 1}});
+      }
+    }
   }
   return absl::OkStatus();
 }

@@ -191,6 +191,17 @@ int Catalog::FindView(std::string_view name) const {
   return -1;
 }
 
+sql::ColumnTypeFn Catalog::ColumnTypes() const {
+  return [this](std::string_view relation, std::string_view column) -> std::optional<Type> {
+    const int v = FindView(relation);
+    if (v < 0) return std::nullopt;
+    for (const ColumnPlan& c : views[v].columns) {
+      if (c.name == column) return c.type;
+    }
+    return std::nullopt;
+  };
+}
+
 int Catalog::FindSource(std::string_view name) const {
   for (size_t i = 0; i < sources.size(); ++i) {
     if (sources[i].config.name == name) return static_cast<int>(i);

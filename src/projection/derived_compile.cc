@@ -477,7 +477,7 @@ absl::Status DerivedCompiler::Run() {
     }
     // The store computes this view itself: the SELECT must be one it can run.
     absl::StatusOr<std::string> select =
-        sql::StoreSelect(config_.sql.sql, sql::SqlDialect::kSqlite);
+        sql::StoreSelect(config_.sql.sql, sql::SqlDialect::kSqlite, catalog_->ColumnTypes());
     if (!select.ok()) return ErrorAt(config_.sql.loc, std::string(select.status().message()));
     plan_->refresh = config_.refresh->sql;
     absl::StrAppend(&definition, "refresh:", plan_->refresh, "|");

@@ -26,6 +26,7 @@
 #include "common/value.h"
 #include "config/config.h"
 #include "simdjson.h"
+#include "sql/deparse.h"
 #include "sql/expr.h"
 
 namespace sv::projection {
@@ -103,6 +104,9 @@ struct Catalog {
   std::vector<ViewPlan> views;
   int FindView(std::string_view name) const;
   int FindSource(std::string_view name) const;
+  // The column types of the views, for sql::StoreSelect (which then prints timestamp and
+  // interval arithmetic a store can run). Valid while the catalog lives.
+  sql::ColumnTypeFn ColumnTypes() const;
 };
 
 // Compiles every expression of the config; errors are "file:line:col: problem". Derived views

@@ -31,7 +31,7 @@ void Server::Impl::RegisterMetrics() {
       // "<source>/type/<EventType>" or "<source>/<outcome>_total"
       const std::vector<std::string> parts = absl::StrSplit(name, '/');
       if (parts.size() == 3 && parts[0] == "derived") {
-        // "derived/<view>/rows_written|refreshes|expression_errors"
+        // "derived/<view>/rows_written|refreshes|refresh_errors|expression_errors"
         if (parts[2] == "rows_written") {
           AdvanceTo(r.GetCounter("streamview_derived_rows_written_total",
                                  "Rows a derived view wrote (inserted, updated or deleted) as "
@@ -41,6 +41,12 @@ void Server::Impl::RegisterMetrics() {
         } else if (parts[2] == "refreshes") {
           AdvanceTo(r.GetCounter("streamview_derived_refreshes_total",
                                  "Full recomputations of a refresh-scheduled derived view",
+                                 {{"view", parts[1]}}),
+                    static_cast<double>(total));
+        } else if (parts[2] == "refresh_errors") {
+          AdvanceTo(r.GetCounter("streamview_derived_refresh_errors_total",
+                                 "Scheduled refreshes whose SELECT failed (retried at the next "
+                                 "schedule; ingestion goes on)",
                                  {{"view", parts[1]}}),
                     static_cast<double>(total));
         } else if (parts[2] == "expression_errors") {

@@ -565,6 +565,14 @@ absl::StatusOr<std::string> Deparser::ColumnRef(const object& body, int64_t loc)
 
 // ---- Operators
 
+// How sv_time_arith() reads an operand in SQLite: 't' timestamp text, 'i' interval
+// microseconds, 'n' anything else.
+std::string_view TemporalKind(std::optional<Type> type) {
+  if (type == Type::kTime) return "t";
+  if (type == Type::kInterval) return "i";
+  return "n";
+}
+
 absl::StatusOr<std::string> Deparser::AExpr(const object& body, int64_t loc) {
   const std::string_view kind = GetString(body, "kind");
   std::vector<element> names = GetList(body, "name");
@@ -589,6 +597,18 @@ absl::StatusOr<std::string> Deparser::AExpr(const object& body, int64_t loc) {
     SV_ASSIGN_OR_RETURN(std::string r, Expr(rnode, loc));
     if (!has_l) return Cat("(", op, r, ")");
     if (op == "^" && !pg()) return Cat("pow(", l, ", ", r, ")");
+    if (!pg() && (op == "+" || op == "-" || op == "*" || op == "/")) {
+      // SQLite holds timestamps as text and intervals as integers: `a - b` of two timestamps
+      // would subtract text (0). The engine's own arithmetic runs there with the types known.
+      const std::optional<Type> lt = InferType(lnode), rt = InferType(rnode);
+      auto temporal = [](std::optional<Type> t) {
+        return t == Type::kTime || t == Type::kInterval;
+      };
+      if (temporal(lt) || temporal(rt)) {
+        return Cat("sv_time_arith('", op, "', ", l, ", '", TemporalKind(lt), "', ", r, ", '",
+                   TemporalKind(rt), "')");
+      }
+    }
     return Cat("(", l, " ", op == "!=" ? "<>" : op, " ", r, ")");
   }
   if (!has_l) return Unsupported(loc, "expression");
@@ -890,6 +910,10 @@ absl::StatusOr<std::string> Deparser::Scalar(const std::string& original, const 
   }
   const std::string list = Join(args, ", ");
   if (name == "extract" || name == "date_part") {
+    if (!pg() && n == 2 && InferType(arg_nodes[1]) == Type::kInterval) {
+      // An interval is an integer in SQLite: say which it is (date_part(integer) is an error).
+      return Cat("sv_interval_part(", list, ")");
+    }
     if (!pg()) return Cat("date_part(", list, ")");
     if (field.empty()) return Cat("date_part(", list, ")");
     // PostgreSQL returns numeric / double precision; the engine an integer for most fields.
@@ -997,7 +1021,21 @@ std::optional<Type> Deparser::InferType(const element& node) const {
     if (op == "||") return Type::kText;
     if (op == "^") return Type::kReal;
     if (op == "+" || op == "-" || op == "*" || op == "/" || op == "%") {
-      return has_l ? common({l, r}) : InferType(r);
+      if (!has_l) return InferType(r);
+      // Timestamp and interval arithmetic, as the engine types it.
+      const std::optional<Type> lt = InferType(l), rt = InferType(r);
+      if (lt == Type::kTime && rt == Type::kTime && op == "-") return Type::kInterval;
+      if ((lt == Type::kTime && rt == Type::kInterval) ||
+          (lt == Type::kInterval && rt == Type::kTime && op == "+")) {
+        return Type::kTime;
+      }
+      if (lt == Type::kInterval || rt == Type::kInterval) {
+        if (lt == rt && (op == "+" || op == "-")) return Type::kInterval;
+        const bool number = (lt == Type::kInterval ? rt : lt) == Type::kInt ||
+                            (lt == Type::kInterval ? rt : lt) == Type::kReal;
+        if (number && (op == "*" || (op == "/" && lt == Type::kInterval))) return Type::kInterval;
+      }
+      return common({l, r});
     }
     return Type::kBool;
   }

@@ -214,6 +214,13 @@ class Store {
   virtual absl::Status DropTable(const std::string& table) = 0;
   virtual absl::StatusOr<std::vector<ViewVersion>> ListViewVersions() = 0;
   virtual absl::Status RecordViewVersion(const ViewVersion& version) = 0;  // insert or update
+  // Runs `fn` (listing versions, creating and activating view tables) while no other process
+  // sharing the store does the same: engines of a group start together on a fresh store.
+  // Without sharing the engine lock already keeps other writers out.
+  virtual absl::Status WithViewSetupLock(const std::function<absl::Status()>& fn) { return fn(); }
+  // In one transaction: drops an inactive version's table (if it is still there) and forgets
+  // the version (a shadow table a killed rebuild left, or an old one a swap did not drop).
+  virtual absl::Status DropViewVersion(const ViewVersion& version) = 0;
   // In one transaction: points `view` at `table` (replacing what it pointed at), marks that
   // version active and the others inactive. Readers see the old or the new table, never neither.
   virtual absl::Status ActivateVersion(const std::string& view, int64_t version,

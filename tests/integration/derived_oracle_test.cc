@@ -179,14 +179,7 @@ class DerivedOracleTest : public BackendTest {};
 SV_INSTANTIATE_STORE_BACKENDS(DerivedOracleTest);
 
 TEST_P(DerivedOracleTest, EveryBatchEqualsTheStoresOwnSelect) {
-  std::string store_yaml;
-  if (postgres()) {
-    store_yaml = absl::StrCat("store:\n  kind: postgres\n  dsn: \"", options_.dsn,
-                              "\"\n  schema: ", options_.schema,
-                              "\n  view_schema: ", options_.view_schema, "\n");
-  } else {
-    store_yaml = absl::StrCat("store:\n  kind: sqlite\n  path: ", options_.path, "\n");
-  }
+  const std::string store_yaml = StoreYaml();
   auto config =
       config::ParseConfig(store_yaml + kViews + "engine:\n  batch_events: 7\n", "oracle.yaml");
   ASSERT_TRUE(config.ok()) << config.status();
@@ -255,14 +248,7 @@ namespace {
 // The refresh mode: the same SELECT recomputed in full by the store on a schedule. Equal to the
 // incremental view right after each refresh, stale in between (it really waits for its time).
 TEST_P(DerivedOracleTest, RefreshModeRecomputesOnItsSchedule) {
-  std::string store_yaml;
-  if (postgres()) {
-    store_yaml = absl::StrCat("store:\n  kind: postgres\n  dsn: \"", options_.dsn,
-                              "\"\n  schema: ", options_.schema,
-                              "\n  view_schema: ", options_.view_schema, "\n");
-  } else {
-    store_yaml = absl::StrCat("store:\n  kind: sqlite\n  path: ", options_.path, "\n");
-  }
+  const std::string store_yaml = StoreYaml();
   std::string views = kViews;
   const std::string select = R"(SELECT org, status, count(*) AS n, sum(cost) AS cost,
              percentile_cont(0.5) WITHIN GROUP (ORDER BY transit) AS median

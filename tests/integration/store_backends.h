@@ -84,6 +84,16 @@ class BackendTest : public ::testing::TestWithParam<std::string> {
     return DropPostgresSchemas(options_.dsn, {options_.schema, options_.view_schema});
   }
 
+  // The `store:` section of an engine config for this backend.
+  std::string StoreYaml() const {
+    if (postgres()) {
+      return absl::StrCat("store:\n  kind: postgres\n  dsn: \"", options_.dsn,
+                          "\"\n  schema: ", options_.schema,
+                          "\n  view_schema: ", options_.view_schema, "\n");
+    }
+    return absl::StrCat("store:\n  kind: sqlite\n  path: ", options_.path, "\n");
+  }
+
   PostgresOptions PgOptions() const {
     PostgresOptions po;
     po.dsn = options_.dsn;

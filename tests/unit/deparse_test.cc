@@ -166,6 +166,29 @@ TEST(StoreSelect, TimeFunctions) {
             "CAST(EXTRACT(second FROM \"at\") AS double precision)");
 }
 
+// SQLite holds timestamps as text and intervals as integers: `a - b` of two timestamps there
+// subtracted text (0), and date_part('epoch', 0) failed ("cannot take integer 0"). With the
+// column types known, the engine's own arithmetic and date_part run in SQLite.
+TEST(StoreSelect, SqliteTimestampArithmeticKeepsItsTypes) {
+  const ColumnTypeFn types = [](std::string_view, std::string_view column) -> std::optional<Type> {
+    if (column == "at" || column == "done") return Type::kTime;
+    if (column == "wait") return Type::kInterval;
+    if (column == "n") return Type::kInt;
+    return std::nullopt;
+  };
+  EXPECT_EQ(Deparse("SELECT extract(epoch FROM done - at), done - at, at + wait, wait * n, "
+                    "date_part('hour', wait), a - n FROM t",
+                    SqlDialect::kSqlite, types),
+            "SELECT sv_interval_part('epoch', sv_time_arith('-', \"done\", 't', \"at\", 't')), "
+            "sv_time_arith('-', \"done\", 't', \"at\", 't'), "
+            "sv_time_arith('+', \"at\", 't', \"wait\", 'i'), "
+            "sv_time_arith('*', \"wait\", 'i', \"n\", 'n'), "
+            "sv_interval_part('hour', \"wait\"), (\"a\" - \"n\") FROM \"t\"");
+  // PostgreSQL has the types natively.
+  EXPECT_EQ(Deparse("SELECT done - at FROM t", SqlDialect::kPostgres, types),
+            "SELECT (\"done\" - \"at\") FROM \"t\"");
+}
+
 TEST(StoreSelect, Aggregates) {
   EXPECT_EQ(Lite("count(*), count(a), count(DISTINCT a), sum(a), avg(a), min(a), max(a)"),
             "count(*), count(\"a\"), count(DISTINCT \"a\"), sum(\"a\"), avg(\"a\"), min(\"a\"), "

@@ -456,8 +456,17 @@ class KafkaSource : public Source {
     auto it = next_offset_.find(id);
     if (it != next_offset_.end() && m->offset > it->second) {
       int64_t low = -1, high = -1;
-      rd_kafka_query_watermark_offsets(consumer_.rk, rd_kafka_topic_name(m->rkt), m->partition,
-                                       &low, &high, kMetadataTimeoutMs);
+      const rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
+          consumer_.rk, rd_kafka_topic_name(m->rkt), m->partition, &low, &high, kMetadataTimeoutMs);
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        // Unverified, the skip could hide lost records: fail the batch and read it again.
+        return absl::UnavailableError(
+            absl::StrCat("source '", options_.source_name, "': ", PartitionLabel(id), ": offset ",
+                         m->offset, " follows ", it->second - 1,
+                         " and the partition's start could not be read to rule "
+                         "out data loss: ",
+                         rd_kafka_err2str(err)));
+      }
       if (low > it->second) {
         return absl::DataLossError(
             absl::StrCat("source '", options_.source_name, "': ", PartitionLabel(id),
@@ -540,7 +549,7 @@ class KafkaSource : public Source {
       if (!loaded.ok()) {
         // Without the stored positions no offset is safe: take nothing until restarted.
         hook_status_ = loaded.status();
-        rd_kafka_assign(rk, nullptr);
+        Assign(rk, nullptr);
         return;
       }
       positions = *std::move(loaded);
@@ -561,7 +570,20 @@ class KafkaSource : public Source {
     }
     LogJson("info", "kafka partitions assigned",
             {{"source", options_.source_name}, {"partitions", std::to_string(parts->cnt)}});
-    rd_kafka_assign(rk, parts);
+    Assign(rk, parts);
+  }
+
+  // An assignment librdkafka refused leaves the consumer without the partitions it was given
+  // (or still fetching revoked ones): fail the next poll so the engine starts over.
+  void Assign(rd_kafka_t* rk, const rd_kafka_topic_partition_list_t* parts) {
+    const rd_kafka_resp_err_t err = rd_kafka_assign(rk, parts);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return;
+    LogJson("error", "kafka assign failed",
+            {{"source", options_.source_name}, {"error", rd_kafka_err2str(err)}});
+    if (hook_status_.ok()) {
+      hook_status_ = absl::UnavailableError(
+          absl::StrCat("source '", options_.source_name, "': assign: ", rd_kafka_err2str(err)));
+    }
   }
 
   void OnRevoke(rd_kafka_t* rk) {
@@ -574,7 +596,7 @@ class KafkaSource : public Source {
     revoke_cut_ = polled_;
     assigned_.clear();
     LogJson("info", "kafka partitions revoked", {{"source", options_.source_name}});
-    rd_kafka_assign(rk, nullptr);
+    Assign(rk, nullptr);
   }
 
   void ProduceDeadLetters(const std::vector<store::DeadLetter>& dead_letters) {

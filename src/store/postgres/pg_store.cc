@@ -343,11 +343,24 @@ bool ReadField(const PGresult* r, int row, int col, Type declared, Value* out) {
 std::string Text(const PGresult* r, int row, int col) {
   return std::string(PQgetvalue(r, row, col), PQgetlength(r, row, col));
 }
-int64_t Int64(const PGresult* r, int row, int col) {
-  return PQgetlength(r, row, col) == 8 ? pg::ReadInt64(PQgetvalue(r, row, col)) : 0;
+// Binary integer fields. NULL reads as 0 (nothing there); any other width than the type's
+// means the column is not of the type the store created (an altered schema): an error, never
+// a silent 0.
+absl::Status FieldWidthError(const PGresult* r, int row, int col, int want) {
+  const char* name = PQfname(r, col);
+  return absl::DataLossError(absl::StrCat("postgres: column ", name != nullptr ? name : "?",
+                                          " of row ", row, " is ", PQgetlength(r, row, col),
+                                          " bytes, expected a ", want, "-byte integer"));
 }
-int32_t Int32(const PGresult* r, int row, int col) {
-  return PQgetlength(r, row, col) == 4 ? pg::ReadInt32(PQgetvalue(r, row, col)) : 0;
+absl::StatusOr<int64_t> Int64(const PGresult* r, int row, int col) {
+  if (PQgetisnull(r, row, col)) return 0;
+  if (PQgetlength(r, row, col) != 8) return FieldWidthError(r, row, col, 8);
+  return pg::ReadInt64(PQgetvalue(r, row, col));
+}
+absl::StatusOr<int32_t> Int32(const PGresult* r, int row, int col) {
+  if (PQgetisnull(r, row, col)) return 0;
+  if (PQgetlength(r, row, col) != 4) return FieldWidthError(r, row, col, 4);
+  return pg::ReadInt32(PQgetvalue(r, row, col));
 }
 bool Bool(const PGresult* r, int row, int col) {
   return PQgetlength(r, row, col) == 1 && PQgetvalue(r, row, col)[0] != 0;
@@ -489,6 +502,8 @@ class PgStore final : public Store {
   absl::Status DropTable(const std::string& table) override;
   absl::StatusOr<std::vector<ViewVersion>> ListViewVersions() override;
   absl::Status RecordViewVersion(const ViewVersion& version) override;
+  absl::Status DropViewVersion(const ViewVersion& version) override;
+  absl::Status WithViewSetupLock(const std::function<absl::Status()>& fn) override;
   absl::Status ActivateVersion(const std::string& view, int64_t version,
                                const std::string& table) override;
   absl::Status BulkInsert(const TableSpec& table,
@@ -554,8 +569,8 @@ class PgStore final : public Store {
   absl::Status InTxn(F&& fn);
   absl::StatusOr<Result> Query(const std::string& sql, const Params& params = {});
   absl::Status ReadRow(const PGresult* r, int row, const TableSpec& table, Row* out);
-  std::vector<PendingEvent> ReadPending(const PGresult* r);
-  std::vector<DeadLetter> ReadDeadLetters(const PGresult* r);
+  absl::StatusOr<std::vector<PendingEvent>> ReadPending(const PGresult* r);
+  absl::StatusOr<std::vector<DeadLetter>> ReadDeadLetters(const PGresult* r);
   std::string LockName(absl::string_view what) const {
     return QuoteLiteral(absl::StrCat(options_.schema, ":", what));
   }
@@ -817,7 +832,8 @@ absl::StatusOr<int64_t> PgStore::AppendLog(std::vector<LogRecord>* records) {
         Result end,
         conn_.Prepared(
             absl::StrCat("SELECT COALESCE(MAX(position), 0)::bigint FROM ", Engine("sv_log")), {}));
-    first = Int64(end.get(), 0, 0) + 1;
+    SV_ASSIGN_OR_RETURN(first, Int64(end.get(), 0, 0));
+    ++first;
     SV_RETURN_IF_ERROR(conn_.CopyStart(
         absl::StrCat("COPY ", Engine("sv_log"),
                      "(position, log_time_us, key, raw) FROM STDIN (FORMAT binary)")));
@@ -864,8 +880,8 @@ absl::Status PgStore::ReadLog(int64_t after, size_t max, std::vector<LogRecord>*
   out->resize(n);
   for (int i = 0; i < n; ++i) {
     LogRecord& record = (*out)[i];
-    record.position = Int64(r.get(), i, 0);
-    record.log_time_us = Int64(r.get(), i, 1);
+    SV_ASSIGN_OR_RETURN(record.position, Int64(r.get(), i, 0));
+    SV_ASSIGN_OR_RETURN(record.log_time_us, Int64(r.get(), i, 1));
     record.key.assign(PQgetvalue(r.get(), i, 2), PQgetlength(r.get(), i, 2));
     record.raw.assign(PQgetvalue(r.get(), i, 3), PQgetlength(r.get(), i, 3));
   }
@@ -940,7 +956,7 @@ absl::StatusOr<std::vector<ViewVersion>> PgStore::ListViewVersions() {
   for (int i = 0; i < PQntuples(r.get()); ++i) {
     ViewVersion& v = out.emplace_back();
     v.view = Text(r.get(), i, 0);
-    v.version = Int64(r.get(), i, 1);
+    SV_ASSIGN_OR_RETURN(v.version, Int64(r.get(), i, 1));
     v.table = Text(r.get(), i, 2);
     v.definition_hash = Text(r.get(), i, 3);
     v.active = Bool(r.get(), i, 4);
@@ -959,6 +975,27 @@ absl::Status PgStore::RecordViewVersion(const ViewVersion& version) {
                   {version.view, absl::StrCat(version.version), version.table,
                    version.definition_hash, std::string(version.active ? "t" : "f")})
         .status();
+  });
+}
+
+absl::Status PgStore::WithViewSetupLock(const std::function<absl::Status()>& fn) {
+  if (!shared()) return fn();
+  SV_RETURN_IF_ERROR(EnsureConnected());
+  const std::string lock = absl::StrCat(kLockClass, ", hashtext(", LockName("views"), ")");
+  // A session lock (the setup spans several transactions); a lost connection releases it.
+  SV_RETURN_IF_ERROR(conn_.Exec(absl::StrCat("SELECT pg_advisory_lock(", lock, ")")));
+  absl::Status status = fn();
+  absl::Status unlock = conn_.Exec(absl::StrCat("SELECT pg_advisory_unlock(", lock, ")"));
+  if (status.ok() && !unlock.ok() && conn_.ok()) status = unlock;
+  return status;
+}
+
+absl::Status PgStore::DropViewVersion(const ViewVersion& version) {
+  return InTxn([&] {
+    return conn_.Exec(absl::StrCat("DROP TABLE IF EXISTS ", ViewTable(version.table), " CASCADE;\n",
+                                   "DELETE FROM ", Engine("sv_view_versions"),
+                                   " WHERE view = ", QuoteLiteral(version.view),
+                                   " AND version = ", version.version, " AND NOT active"));
   });
 }
 
@@ -1106,20 +1143,20 @@ absl::StatusOr<std::optional<KeyState>> PgStore::GetKeyState(const std::string& 
   if (PQntuples(r.get()) == 0) return std::optional<KeyState>();
   KeyState state;
   state.key = key;
-  state.last_sequence = Int64(r.get(), 0, 0);
-  state.parked_on = Int64(r.get(), 0, 1);
+  SV_ASSIGN_OR_RETURN(state.last_sequence, Int64(r.get(), 0, 0));
+  SV_ASSIGN_OR_RETURN(state.parked_on, Int64(r.get(), 0, 1));
   return std::optional<KeyState>(std::move(state));
 }
 
-std::vector<PendingEvent> PgStore::ReadPending(const PGresult* r) {
+absl::StatusOr<std::vector<PendingEvent>> PgStore::ReadPending(const PGresult* r) {
   std::vector<PendingEvent> out;
   for (int i = 0; i < PQntuples(r); ++i) {
     PendingEvent& e = out.emplace_back();
     e.key = Text(r, i, 0);
-    e.partition = Int32(r, i, 1);
-    e.position = Int64(r, i, 2);
-    e.sequence = Int64(r, i, 3);
-    e.log_time_us = Int64(r, i, 4);
+    SV_ASSIGN_OR_RETURN(e.partition, Int32(r, i, 1));
+    SV_ASSIGN_OR_RETURN(e.position, Int64(r, i, 2));
+    SV_ASSIGN_OR_RETURN(e.sequence, Int64(r, i, 3));
+    SV_ASSIGN_OR_RETURN(e.log_time_us, Int64(r, i, 4));
     e.held = Bool(r, i, 5);
     e.raw = Text(r, i, 6);
   }
@@ -1154,7 +1191,8 @@ absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> PgStore::LoadEventI
   std::vector<std::pair<std::string, int64_t>> out;
   out.reserve(static_cast<size_t>(PQntuples(r.get())));
   for (int i = 0; i < PQntuples(r.get()); ++i) {
-    out.emplace_back(Text(r.get(), i, 0), Int64(r.get(), i, 1));
+    SV_ASSIGN_OR_RETURN(int64_t position, Int64(r.get(), i, 1));
+    out.emplace_back(Text(r.get(), i, 0), position);
   }
   return out;
 }
@@ -1164,7 +1202,10 @@ absl::StatusOr<std::map<int32_t, int64_t>> PgStore::GetPositions(const std::stri
                                                    Engine("sv_positions"), " WHERE source = $1"),
                                       {source}));
   std::map<int32_t, int64_t> out;
-  for (int i = 0; i < PQntuples(r.get()); ++i) out[Int32(r.get(), i, 0)] = Int64(r.get(), i, 1);
+  for (int i = 0; i < PQntuples(r.get()); ++i) {
+    SV_ASSIGN_OR_RETURN(int32_t partition, Int32(r.get(), i, 0));
+    SV_ASSIGN_OR_RETURN(out[partition], Int64(r.get(), i, 1));
+  }
   return out;
 }
 
@@ -1173,7 +1214,8 @@ absl::StatusOr<std::map<std::pair<std::string, int32_t>, int64_t>> PgStore::AllP
                                                    Engine("sv_positions"))));
   std::map<std::pair<std::string, int32_t>, int64_t> out;
   for (int i = 0; i < PQntuples(r.get()); ++i) {
-    out[{Text(r.get(), i, 0), Int32(r.get(), i, 1)}] = Int64(r.get(), i, 2);
+    SV_ASSIGN_OR_RETURN(int32_t partition, Int32(r.get(), i, 1));
+    SV_ASSIGN_OR_RETURN(out[std::make_pair(Text(r.get(), i, 0), partition)], Int64(r.get(), i, 2));
   }
   return out;
 }
@@ -1182,22 +1224,24 @@ absl::StatusOr<std::map<std::string, int64_t>> PgStore::GetCounters() {
   SV_ASSIGN_OR_RETURN(Result r,
                       Query(absl::StrCat("SELECT name, value FROM ", Engine("sv_counters"))));
   std::map<std::string, int64_t> out;
-  for (int i = 0; i < PQntuples(r.get()); ++i) out[Text(r.get(), i, 0)] = Int64(r.get(), i, 1);
+  for (int i = 0; i < PQntuples(r.get()); ++i) {
+    SV_ASSIGN_OR_RETURN(out[Text(r.get(), i, 0)], Int64(r.get(), i, 1));
+  }
   return out;
 }
 
-std::vector<DeadLetter> PgStore::ReadDeadLetters(const PGresult* r) {
+absl::StatusOr<std::vector<DeadLetter>> PgStore::ReadDeadLetters(const PGresult* r) {
   std::vector<DeadLetter> out;
   for (int i = 0; i < PQntuples(r); ++i) {
     DeadLetter& dl = out.emplace_back();
-    dl.id = Int64(r, i, 0);
+    SV_ASSIGN_OR_RETURN(dl.id, Int64(r, i, 0));
     dl.source = Text(r, i, 1);
-    dl.partition = Int32(r, i, 2);
-    dl.position = Int64(r, i, 3);
+    SV_ASSIGN_OR_RETURN(dl.partition, Int32(r, i, 2));
+    SV_ASSIGN_OR_RETURN(dl.position, Int64(r, i, 3));
     dl.key = Text(r, i, 4);
     dl.reason = Text(r, i, 5);
     dl.raw = Text(r, i, 6);
-    dl.created_us = Int64(r, i, 7);
+    SV_ASSIGN_OR_RETURN(dl.created_us, Int64(r, i, 7));
     dl.state = ParseDeadLetterState(Text(r, i, 8));
     dl.parks_key = Bool(r, i, 9);
   }
@@ -1216,7 +1260,7 @@ absl::StatusOr<std::optional<DeadLetter>> PgStore::GetDeadLetter(int64_t id) {
   SV_ASSIGN_OR_RETURN(Result r, Query(absl::StrCat("SELECT " SV_DEAD_LETTER_COLS " FROM ",
                                                    Engine("sv_dead_letters"), " WHERE id = $1"),
                                       {absl::StrCat(id)}));
-  std::vector<DeadLetter> found = ReadDeadLetters(r.get());
+  SV_ASSIGN_OR_RETURN(std::vector<DeadLetter> found, ReadDeadLetters(r.get()));
   if (found.empty()) return std::optional<DeadLetter>();
   return std::optional<DeadLetter>(std::move(found.front()));
 }
@@ -1529,7 +1573,7 @@ absl::Status PgBatch::AddDeadLetter(DeadLetter* dl) {
           {dl->source, absl::StrCat(dl->partition), absl::StrCat(dl->position), dl->key, dl->reason,
            dl->raw, absl::StrCat(created), std::string(DeadLetterStateName(dl->state)),
            std::string(dl->parks_key ? "t" : "f")}));
-  dl->id = Int64(r.get(), 0, 0);
+  SV_ASSIGN_OR_RETURN(dl->id, Int64(r.get(), 0, 0));
   dl->created_us = created;
   return absl::OkStatus();
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -144,6 +145,54 @@ void MinMax(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
                      *internal::MakeMinMax(std::move(args), sqlite3_user_data(ctx) != nullptr)));
 }
 
+// A value as the deparser typed it (sql/deparse.cc TemporalKind): SQLite stores timestamps as
+// text and intervals as integers, so their type travels beside them.
+absl::StatusOr<Value> Typed(sqlite3_value* v, std::string_view kind) {
+  Value value = FromSqlite(v);
+  if (value.is_null()) return value;
+  if (kind == "t" && value.type() == Type::kText) {
+    std::optional<int64_t> t = ParseTime(value.as_text());
+    if (!t) return absl::InvalidArgumentError(absl::StrCat("not a timestamp: ", value.ToString()));
+    return Value::Time(*t);
+  }
+  if (kind == "i" && value.type() == Type::kInt) return Value::Interval(value.as_int());
+  return value;
+}
+
+// sv_time_arith(op, a, a_kind, b, b_kind): timestamp and interval arithmetic by the engine.
+void TimeArith(sqlite3_context* ctx, int, sqlite3_value** argv) {
+  static constexpr std::pair<std::string_view, internal::BinOp> kOps[] = {
+      {"+", internal::BinOp::kAdd},
+      {"-", internal::BinOp::kSub},
+      {"*", internal::BinOp::kMul},
+      {"/", internal::BinOp::kDiv}};
+  const Value op = FromSqlite(argv[0]);
+  absl::StatusOr<Value> a = Typed(argv[1], FromSqlite(argv[2]).ToString());
+  if (!a.ok()) return SetError(ctx, a.status());
+  absl::StatusOr<Value> b = Typed(argv[3], FromSqlite(argv[4]).ToString());
+  if (!b.ok()) return SetError(ctx, b.status());
+  for (const auto& [name, bin] : kOps) {
+    if (op.type() != Type::kText || op.as_text() != name) continue;
+    return SetResult(
+        ctx, sql::EvalConstant(*internal::MakeBinary(bin, internal::MakeConst(*std::move(a)),
+                                                     internal::MakeConst(*std::move(b)))));
+  }
+  SetError(ctx, absl::InvalidArgumentError(
+                    absl::StrCat("sv_time_arith(): unknown operator ", op.ToString())));
+}
+
+// sv_interval_part(field, interval): date_part of an interval (an integer in SQLite).
+void IntervalPart(sqlite3_context* ctx, int, sqlite3_value** argv) {
+  absl::StatusOr<Value> interval = Typed(argv[1], "i");
+  if (!interval.ok()) return SetError(ctx, interval.status());
+  const Value args[] = {FromSqlite(argv[0]), *std::move(interval)};
+  if (args[0].is_null() || args[1].is_null()) return sqlite3_result_null(ctx);
+  Value out;
+  const absl::Status s = internal::FindFunction("date_part")->fn(args, 2, &out);
+  if (!s.ok()) return SetError(ctx, s);
+  SetResult(ctx, out);
+}
+
 // ---- percentile_cont(p, x) / percentile_disc(p, x) (user data: non-null for cont)
 
 struct Percentile {
@@ -248,6 +297,8 @@ absl::Status RegisterFunctions(sqlite3* db) {
   }
   SV_RETURN_IF_ERROR(add("sv_cast", 2, nullptr, Cast));
   SV_RETURN_IF_ERROR(add("sv_cast", 3, nullptr, Cast));
+  SV_RETURN_IF_ERROR(add("sv_time_arith", 5, nullptr, TimeArith));
+  SV_RETURN_IF_ERROR(add("sv_interval_part", 2, nullptr, IntervalPart));
   SV_RETURN_IF_ERROR(add("sv_like", 2, nullptr, Like));
   SV_RETURN_IF_ERROR(add("sv_ilike", 2, &kTrue, Like));
   SV_RETURN_IF_ERROR(add("greatest", -1, &kTrue, MinMax));

@@ -392,6 +392,7 @@ class SqliteStore final : public Store {
   absl::Status DropTable(const std::string& table) override;
   absl::StatusOr<std::vector<ViewVersion>> ListViewVersions() override;
   absl::Status RecordViewVersion(const ViewVersion& version) override;
+  absl::Status DropViewVersion(const ViewVersion& version) override;
   absl::Status ActivateVersion(const std::string& view, int64_t version,
                                const std::string& table) override;
   absl::Status BulkInsert(const TableSpec& table,
@@ -892,6 +893,16 @@ absl::Status SqliteStore::RecordViewVersion(const ViewVersion& version) {
     BindText(put, 4, version.definition_hash);
     sqlite3_bind_int(put, 5, version.active ? 1 : 0);
     return StepDone(put);
+  });
+}
+
+absl::Status SqliteStore::DropViewVersion(const ViewVersion& version) {
+  InvalidateTable(version.table);
+  // View names are identifiers (checked at config load) and versions are integers.
+  return InTxn([&] {
+    return Exec(absl::StrCat("DROP TABLE IF EXISTS ", QuoteIdent(version.table),
+                             ";\nDELETE FROM sv_view_versions WHERE view = '", version.view,
+                             "' AND version = ", version.version, " AND active = 0"));
   });
 }
 
