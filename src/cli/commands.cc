@@ -135,6 +135,15 @@ int Run(const CommonOptions& common, bool exit_when_caught_up, const std::string
     }
     config->server.enabled = true;
   }
+  // An SQLite store's one-engine lock, taken before the server starts (the engine's own
+  // connections share it): a second engine on the same file is refused before it serves.
+  std::unique_ptr<store::Store> engine_fence;
+  if (config->store.kind == "sqlite") {
+    auto fence =
+        store::OpenStore(engine::StoreOptionsFor(config->store), store::StoreRole::kEngine);
+    if (!fence.ok()) return Fail(fence.status());
+    engine_fence = std::move(*fence);
+  }
   std::signal(SIGTERM, OnSignal);
   std::signal(SIGINT, OnSignal);
   // After a stop signal the loop commits the batch in hand and exits; should anything hang
