@@ -1,7 +1,5 @@
 #include "cli/commands.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -57,35 +55,8 @@ absl::StatusOr<config::Config> LoadWithStore(const CommonOptions& common) {
 }
 
 // One process at a time may drive a store's engine state (run, rebuild, dead-letter actions):
-// an advisory lock on "<store>.lock", released by the kernel when the process dies. PostgreSQL
-// stores take the equivalent lock in the database (the engine's connection holds it).
-class EngineLock {
- public:
-  absl::Status Acquire(const config::StoreConfig& store) {
-    if (store.kind != "sqlite") return absl::OkStatus();
-    const std::string& store_path = store.path;
-    const std::string path = store_path + ".lock";
-    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT, 0644);
-    if (fd_ < 0) return absl::InternalError(absl::StrCat("cannot open ", path));
-    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("another streamview process (run, rebuild or dlq) is using ", store_path,
-                       "; stop it first"));
-    }
-    return absl::OkStatus();
-  }
-  ~EngineLock() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-
- private:
-  int fd_ = -1;
-};
-
-absl::StatusOr<std::unique_ptr<engine::Engine>> OpenEngine(const config::Config& config,
-                                                           EngineLock* lock) {
-  absl::Status s = lock->Acquire(config.store);
-  if (!s.ok()) return s;
+// the store takes its one-engine lock when the engine opens it (store/open.h, StoreRole::kEngine).
+absl::StatusOr<std::unique_ptr<engine::Engine>> OpenEngine(const config::Config& config) {
   engine::EngineOptions options;
   options.progress = [](const std::string& line) { Log("info", line); };
   return engine::Engine::Open(config, options);
@@ -104,7 +75,7 @@ int Check(const CommonOptions& common) {
 }
 
 int Ingest(const CommonOptions& common, const std::string& file, const std::string& source,
-           int64_t rate, size_t batch) {
+           int64_t rate, size_t batch, int64_t skip_lines) {
   auto config = LoadWithStore(common);
   if (!config.ok()) return Fail(config.status());
   auto catalog = projection::Compile(*config);
@@ -131,8 +102,22 @@ int Ingest(const CommonOptions& common, const std::string& file, const std::stri
     return Fail(absl::InvalidArgumentError(
         absl::StrCat("source '", plan.config.name, "' is not the embedded log")));
   }
+  engine::IngestResult done;
+  done.lines_done = skip_lines;
+  options.skip_lines = skip_lines;
+  options.progress = &done;
   auto result = engine::IngestLines(plan, store->get(), *in, options);
-  if (!result.ok()) return Fail(result.status());
+  if (!result.ok()) {
+    // What was appended before the failure is durable: say so, and where to go on from.
+    Log("error", absl::StrCat("ingest stopped: ", result.status().message(), "; appended ",
+                              done.appended, " lines before it (last position ", done.last_position,
+                              "); the rest is not appended: resume with ", "--skip-lines ",
+                              done.lines_done));
+    std::printf("{\"appended\":%lld,\"last_position\":%lld,\"resume_skip_lines\":%lld}\n",
+                static_cast<long long>(done.appended), static_cast<long long>(done.last_position),
+                static_cast<long long>(done.lines_done));
+    return 1;
+  }
   std::printf("{\"appended\":%lld,\"last_position\":%lld}\n",
               static_cast<long long>(result->appended),
               static_cast<long long>(result->last_position));
@@ -150,8 +135,15 @@ int Run(const CommonOptions& common, bool exit_when_caught_up, const std::string
     }
     config->server.enabled = true;
   }
-  EngineLock lock;
-  if (absl::Status s = lock.Acquire(config->store); !s.ok()) return Fail(s);
+  // An SQLite store's one-engine lock, taken before the server starts (the engine's own
+  // connections share it): a second engine on the same file is refused before it serves.
+  std::unique_ptr<store::Store> engine_fence;
+  if (config->store.kind == "sqlite") {
+    auto fence =
+        store::OpenStore(engine::StoreOptionsFor(config->store), store::StoreRole::kEngine);
+    if (!fence.ok()) return Fail(fence.status());
+    engine_fence = std::move(*fence);
+  }
   std::signal(SIGTERM, OnSignal);
   std::signal(SIGINT, OnSignal);
   // After a stop signal the loop commits the batch in hand and exits; should anything hang
@@ -213,8 +205,7 @@ int Rebuild(const CommonOptions& common, const std::vector<std::string>& views,
             bool allow_partial) {
   auto config = LoadWithStore(common);
   if (!config.ok()) return Fail(config.status());
-  EngineLock lock;
-  auto engine = OpenEngine(*config, &lock);
+  auto engine = OpenEngine(*config);
   if (!engine.ok()) return Fail(engine.status());
   auto stats = (*engine)->Rebuild(views, allow_partial);
   if (!stats.ok()) return Fail(stats.status());
@@ -293,8 +284,7 @@ int DlqReplay(const CommonOptions& common, int64_t id, const std::string& payloa
     while (!payload.empty() && (payload.back() == '\n' || payload.back() == '\r'))
       payload.pop_back();
   }
-  EngineLock lock;
-  auto engine = OpenEngine(*config, &lock);
+  auto engine = OpenEngine(*config);
   if (!engine.ok()) return Fail(engine.status());
   absl::Status s = (*engine)->ReplayDeadLetter(id, payload_file.empty() ? nullptr : &payload);
   if (!s.ok()) return Fail(s);
@@ -305,8 +295,7 @@ int DlqReplay(const CommonOptions& common, int64_t id, const std::string& payloa
 int DlqDiscard(const CommonOptions& common, int64_t id) {
   auto config = LoadWithStore(common);
   if (!config.ok()) return Fail(config.status());
-  EngineLock lock;
-  auto engine = OpenEngine(*config, &lock);
+  auto engine = OpenEngine(*config);
   if (!engine.ok()) return Fail(engine.status());
   absl::Status s = (*engine)->DiscardDeadLetter(id);
   if (!s.ok()) return Fail(s);

@@ -12,7 +12,7 @@ struct CommonOptions {
 };
 
 int Ingest(const CommonOptions& common, const std::string& file, const std::string& source,
-           int64_t rate, size_t batch);
+           int64_t rate, size_t batch, int64_t skip_lines);
 // `listen` (host:port) starts the HTTP server even without a `server` section in the config.
 int Run(const CommonOptions& common, bool exit_when_caught_up, const std::string& latency_report,
         const std::string& listen);

@@ -29,6 +29,9 @@ int main(int argc, char** argv) {
   size_t batch = 0;
   ingest->add_option("--rate", rate, "pace appends at this many events per second");
   ingest->add_option("--batch", batch, "lines per append transaction (default 10000)");
+  int64_t skip_lines = 0;
+  ingest->add_option("--skip-lines", skip_lines,
+                     "pass over the first N input lines (resume after a failed ingest: it says N)");
 
   bool exit_when_caught_up = false;
   std::string latency_report;
@@ -77,7 +80,7 @@ int main(int argc, char** argv) {
   add_common(verify);
 
   CLI11_PARSE(app, argc, argv);
-  if (*ingest) return sv::cli::Ingest(common, file, source, rate, batch);
+  if (*ingest) return sv::cli::Ingest(common, file, source, rate, batch, skip_lines);
   if (*run) return sv::cli::Run(common, exit_when_caught_up, latency_report, listen);
   if (*rebuild) {
     if (all == !views.empty()) {

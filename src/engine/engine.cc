@@ -396,6 +396,7 @@ absl::Status Engine::Run(const std::atomic<bool>& stop, bool exit_when_caught_up
   int backoff_ms = 10;
   auto last_publish = std::chrono::steady_clock::now();
   bool restart = false;
+  bool failing = false;
   // A batch still being written when the loop ends is finished (positions, mirrors) first.
   absl::Cleanup drain = [this] { (void)Drain(); };
   while (!stop.load()) {
@@ -409,7 +410,11 @@ absl::Status Engine::Run(const std::atomic<bool>& stop, bool exit_when_caught_up
     if (s.ok() && options_.monitor != nullptr) options_.monitor->RunCommands(this);
     bool idle = false;
     if (s.ok()) s = RunOnce(&idle);
+    // After a failure, the store is not called working again (readiness) before a batch has
+    // really committed: a pipelined commit's result is known only once it is drained.
+    if (s.ok() && failing) s = Sync();
     if (options_.monitor != nullptr) options_.monitor->SetStoreStatus(s);
+    failing = !s.ok();
     if (!s.ok()) {
       if (!absl::IsUnavailable(s)) return s;
       restart = true;
@@ -495,6 +500,7 @@ absl::StatusOr<IngestResult> IngestLines(const projection::SourcePlan& source, s
   std::vector<store::LogRecord> batch;
   batch.reserve(std::min<size_t>(batch_lines, 10'000));
   std::string line;
+  int64_t lines_read = 0;
   auto flush = [&]() -> absl::Status {
     if (batch.empty()) return absl::OkStatus();
     if (options.rate > 0) {
@@ -505,6 +511,8 @@ absl::StatusOr<IngestResult> IngestLines(const projection::SourcePlan& source, s
     }
     SV_ASSIGN_OR_RETURN(result.last_position, store->AppendLog(&batch));
     result.appended += static_cast<int64_t>(batch.size());
+    result.lines_done = lines_read;
+    if (options.progress != nullptr) *options.progress = result;
     batch.clear();
     return absl::OkStatus();
   };
@@ -512,6 +520,10 @@ absl::StatusOr<IngestResult> IngestLines(const projection::SourcePlan& source, s
   DecodedEvent ev;
   std::string reason;
   while (std::getline(in, line)) {
+    if (++lines_read <= options.skip_lines) {
+      result.lines_done = lines_read;
+      continue;
+    }
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
     store::LogRecord r;

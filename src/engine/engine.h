@@ -252,10 +252,17 @@ class Engine {
 struct IngestResult {
   int64_t appended = 0;
   int64_t last_position = 0;
+  // Input lines (blank ones and skipped ones included) up to the last appended one: where to
+  // resume (IngestOptions::skip_lines) after a failure.
+  int64_t lines_done = 0;
 };
 struct IngestOptions {
   size_t batch_lines = 10'000;  // lines per append transaction
   int64_t rate = 0;             // events per second to pace appends at; 0 = as fast as possible
+  int64_t skip_lines = 0;       // input lines to pass over first (resuming an earlier ingest)
+  // Updated after each append committed (durably), so that when a later append fails the
+  // caller can still say what was appended and where to resume.
+  IngestResult* progress = nullptr;
 };
 absl::StatusOr<IngestResult> IngestLines(const projection::SourcePlan& source, store::Store* store,
                                          std::istream& in, const IngestOptions& options = {});

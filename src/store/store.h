@@ -301,6 +301,8 @@ struct SqliteOptions {
   bool background_checkpoint = false;
   // Readers (REST threads): never write, never create; queries only.
   bool read_only = false;
+  // The engine's writers: hold the store's one-engine lock (sqlite/engine_lock.h).
+  bool engine_lock = false;
 };
 
 absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options);

@@ -6,6 +6,7 @@
 // background (PASSIVE: it never blocks a reader or a writer).
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <string>
@@ -20,6 +21,10 @@ class Checkpointer {
   Checkpointer(std::string path, int interval_ms);
   ~Checkpointer();
   Checkpointer(const Checkpointer&) = delete;
+  // The SQLite result code of the last checkpoint when it failed (a failed fsync, a full
+  // disk), SQLITE_OK otherwise. While it fails, the store refuses to commit: its commits
+  // (synchronous=NORMAL) would never become durable.
+  int FailedCode() const { return failed_code_.load(); }
   Checkpointer& operator=(const Checkpointer&) = delete;
 
  private:
@@ -30,6 +35,7 @@ class Checkpointer {
   std::mutex mu_;
   std::condition_variable wake_;
   bool stop_ = false;
+  std::atomic<int> failed_code_{0};
   std::thread thread_;
 };
 

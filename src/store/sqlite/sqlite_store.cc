@@ -13,9 +13,12 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -26,10 +29,13 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
 #include "common/status_macros.h"
 #include "common/time_util.h"
 #include "store/sql_text.h"
 #include "store/sqlite/checkpointer.h"
+#include "store/sqlite/engine_lock.h"
+#include "store/sqlite/fault_vfs.h"
 #include "store/sqlite/sqlite_functions.h"
 #include "store/sqlite/sqlite_query.h"
 #include "store/sqlite/sqlite_util.h"
@@ -324,13 +330,6 @@ class Defer {
   F fn_;
 };
 
-void SyncFile(const std::string& path) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return;
-  fsync(fd);
-  close(fd);
-}
-
 class SqliteStore;
 
 class SqliteBatch final : public Batch {
@@ -437,6 +436,11 @@ class SqliteStore final : public Store {
   SqliteStore(sqlite3* db, SqliteOptions options) : db_(db), options_(std::move(options)) {}
 
   absl::Status Configure();
+  // After an I/O error (a failed write or fsync) the connection's state is not trusted: the
+  // next transaction starts on a fresh connection, from what the files durably hold (an fsync
+  // that failed is never retried on the same state: PostgreSQL's "fsyncgate" lesson).
+  absl::Status ReopenIfFailed();
+  void NoteFailure(int rc);
   absl::Status Exec(const std::string& sql);
   // Runs `fn` in a BEGIN IMMEDIATE transaction; commits when it returns ok, else rolls back.
   template <typename F>
@@ -451,7 +455,10 @@ class SqliteStore final : public Store {
   absl::Status BulkLoad(const TableSpec& table, const std::function<const Row*()>& next_row);
   // A PASSIVE checkpoint that syncs the WAL before copying and the database file after, even
   // when the connection runs with synchronous=OFF.
-  void SyncedCheckpoint();
+  absl::Status SyncedCheckpoint();
+  // fsyncs the database file and the WAL through SQLite's own handles (opening and closing
+  // another descriptor would drop this process's POSIX locks on the file).
+  absl::Status SyncFiles();
   static int BusyHandler(void* arg, int count);
 
   sqlite3* db_;
@@ -463,11 +470,16 @@ class SqliteStore final : public Store {
   std::unordered_map<std::string, Stmt> query_stmts_;  // QueryView, by SQL text
   std::chrono::steady_clock::time_point busy_since_;
   std::unique_ptr<sqlite::Checkpointer> checkpointer_;  // set with background_checkpoint
+  std::optional<sqlite::EngineLock> engine_lock_;       // set with engine_lock
+  bool must_reopen_ = false;
 };
 
 // ---- SqliteStore: plumbing
 
-absl::StatusOr<std::unique_ptr<Store>> SqliteStore::Open(const SqliteOptions& options) {
+absl::StatusOr<sqlite3*> OpenConnection(const SqliteOptions& options) {
+  if (!sqlite::InstallFaultVfsFromEnv()) {
+    return absl::InternalError("sqlite: SV_FAULT_DIR is set but the fault VFS could not be set up");
+  }
   sqlite3* db = nullptr;
   const int flags =
       options.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
@@ -477,7 +489,16 @@ absl::StatusOr<std::unique_ptr<Store>> SqliteStore::Open(const SqliteOptions& op
     sqlite3_close_v2(db);
     return status;
   }
+  return db;
+}
+
+absl::StatusOr<std::unique_ptr<Store>> SqliteStore::Open(const SqliteOptions& options) {
+  SV_ASSIGN_OR_RETURN(sqlite3 * db, OpenConnection(options));
   std::unique_ptr<SqliteStore> store(new SqliteStore(db, options));
+  if (options.engine_lock && options.path != ":memory:" && !options.path.empty()) {
+    SV_ASSIGN_OR_RETURN(sqlite::EngineLock lock, sqlite::EngineLock::Acquire(options.path));
+    store->engine_lock_.emplace(std::move(lock));
+  }
   SV_RETURN_IF_ERROR(store->Configure());
   return store;
 }
@@ -537,9 +558,39 @@ absl::Status SqliteStore::Configure() {
                            options_.bulk_mode ? "PRAGMA threads=2;" : ""));
 }
 
+void SqliteStore::NoteFailure(int rc) {
+  const int primary = rc & 0xff;
+  if (primary == SQLITE_IOERR || primary == SQLITE_FULL) must_reopen_ = true;
+}
+
+absl::Status SqliteStore::ReopenIfFailed() {
+  if (!must_reopen_) return absl::OkStatus();
+  LogJson("warn", "sqlite: reopening the connection after an I/O error",
+          {{"store", options_.path}});
+  // The old connection stays until a new one is open. Unavailable: retried by the next
+  // transaction.
+  absl::StatusOr<sqlite3*> db = OpenConnection(options_);
+  if (!db.ok()) return absl::UnavailableError(db.status().message());
+  checkpointer_.reset();
+  if (InTransaction()) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  for (Stmt& stmt : fixed_) stmt = Stmt();
+  key_put_many_ = Stmt();
+  table_stmts_.clear();
+  query_stmts_.clear();
+  sqlite3_close_v2(db_);
+  db_ = *db;
+  must_reopen_ = false;
+  absl::Status configured = Configure();
+  if (!configured.ok()) must_reopen_ = true;
+  return configured;
+}
+
 absl::Status SqliteStore::Exec(const std::string& sql) {
   const int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr);
-  if (rc != SQLITE_OK) return Error(db_, rc, SqlLabel(sql));
+  if (rc != SQLITE_OK) {
+    NoteFailure(rc);
+    return Error(db_, rc, SqlLabel(sql));
+  }
   return absl::OkStatus();
 }
 
@@ -646,6 +697,7 @@ void SqliteStore::InvalidateTable(std::string_view name) {
 absl::Status SqliteStore::StepDone(sqlite3_stmt* stmt, std::string_view label) {
   const int rc = sqlite3_step(stmt);
   if (rc == SQLITE_DONE || rc == SQLITE_ROW) return absl::OkStatus();
+  NoteFailure(rc);
   return Error(db_, rc, label.empty() ? SqlLabel(sqlite3_sql(stmt)) : std::string(label));
 }
 
@@ -660,6 +712,7 @@ absl::StatusOr<int64_t> SqliteStore::QueryInt(sqlite3_stmt* stmt) {
 absl::Status SqliteStore::BeginRead() {
   if (InTransaction())
     return absl::FailedPreconditionError("sqlite: BeginRead inside a transaction");
+  SV_RETURN_IF_ERROR(ReopenIfFailed());
   // DEFERRED: the snapshot starts at the first read and ends at EndRead.
   return Exec("BEGIN");
 }
@@ -676,6 +729,13 @@ absl::Status SqliteStore::BeginImmediate() {
     return absl::FailedPreconditionError(
         "sqlite: BEGIN IMMEDIATE: a transaction (an uncommitted Batch?) is already open on "
         "this Store");
+  }
+  SV_RETURN_IF_ERROR(ReopenIfFailed());
+  if (checkpointer_ != nullptr && checkpointer_->FailedCode() != SQLITE_OK) {
+    const int code = checkpointer_->FailedCode();
+    return absl::UnavailableError(
+        absl::StrCat("sqlite: the WAL checkpoint fails (", sqlite3_errstr(code), ", code ", code,
+                     "): no commit until it succeeds, since none could become durable"));
   }
   SV_ASSIGN_OR_RETURN(sqlite3_stmt * begin, Fixed(kBegin));
   const auto deadline =
@@ -699,6 +759,7 @@ absl::Status SqliteStore::CommitTxn() {
   sqlite3_reset(commit);
   if (rc == SQLITE_DONE) return absl::OkStatus();
   absl::Status status = Error(db_, rc, "COMMIT");
+  NoteFailure(rc);
   RollbackTxn();
   return status;
 }
@@ -706,11 +767,20 @@ absl::Status SqliteStore::CommitTxn() {
 void SqliteStore::RollbackTxn() {
   if (!InTransaction()) return;
   absl::StatusOr<sqlite3_stmt*> rollback = Fixed(kRollback);
+  int rc = SQLITE_OK;
   if (rollback.ok()) {
-    sqlite3_step(*rollback);
+    rc = sqlite3_step(*rollback);
     sqlite3_reset(*rollback);
+    if (rc == SQLITE_DONE) rc = SQLITE_OK;
   } else {
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    rc = sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  if (rc != SQLITE_OK || InTransaction()) {
+    // The transaction may still be open (e.g. a statement still running, or an I/O error in
+    // the rollback): nothing more may run on this connection's state.
+    LogJson("error", "sqlite: ROLLBACK failed; the connection will be reopened",
+            {{"store", options_.path}, {"error", sqlite3_errstr(rc)}});
+    must_reopen_ = true;
   }
 }
 
@@ -787,6 +857,12 @@ absl::StatusOr<int64_t> SqliteStore::AppendLog(std::vector<LogRecord>* records) 
   if (records->empty()) return LogEnd();
   const int64_t now = Clock::Real()->NowMicros();
   int64_t first = 0;
+  // An append is acknowledged when this returns, so its COMMIT syncs the WAL (FULL), whatever
+  // level the connection runs its other transactions at.
+  SV_RETURN_IF_ERROR(ReopenIfFailed());
+  SV_RETURN_IF_ERROR(Exec("PRAGMA synchronous=FULL"));
+  Defer normal(
+      [this] { sqlite3_exec(db_, "PRAGMA synchronous=NORMAL", nullptr, nullptr, nullptr); });
   SV_RETURN_IF_ERROR(InTxn([&]() -> absl::Status {
     SV_ASSIGN_OR_RETURN(sqlite3_stmt * end, Fixed(kLogEnd));
     SV_ASSIGN_OR_RETURN(first, QueryInt(end));
@@ -993,17 +1069,29 @@ absl::Status SqliteStore::BulkInsert(const TableSpec& table,
   if (options_.bulk_mode) {
     // Move what can be moved into the database file (the checkpoint syncs under NORMAL), then
     // sync both files so the load is durable even if readers held the checkpoint back.
-    SyncedCheckpoint();
-    const char* file = sqlite3_db_filename(db_, "main");
-    if (file != nullptr && file[0] != '\0') {
-      SyncFile(file);
-      SyncFile(absl::StrCat(file, "-wal"));
+    SV_RETURN_IF_ERROR(SyncedCheckpoint());
+    SV_RETURN_IF_ERROR(SyncFiles());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SqliteStore::SyncFiles() {
+  for (const int op : {SQLITE_FCNTL_FILE_POINTER, SQLITE_FCNTL_JOURNAL_POINTER}) {
+    sqlite3_file* file = nullptr;
+    if (sqlite3_file_control(db_, "main", op, &file) != SQLITE_OK || file == nullptr ||
+        file->pMethods == nullptr) {
+      continue;  // e.g. no WAL open
+    }
+    const int rc = file->pMethods->xSync(file, SQLITE_SYNC_NORMAL);
+    if (rc != SQLITE_OK) {
+      NoteFailure(rc);
+      return Error(nullptr, rc, "fsync");
     }
   }
   return absl::OkStatus();
 }
 
-void SqliteStore::SyncedCheckpoint() {
+absl::Status SqliteStore::SyncedCheckpoint() {
   // The checkpoint takes its sync flags from the connection's current synchronous setting.
   int synchronous = 0;
   {
@@ -1017,8 +1105,13 @@ void SqliteStore::SyncedCheckpoint() {
   if (synchronous == 0) sqlite3_exec(db_, "PRAGMA synchronous=NORMAL", nullptr, nullptr, nullptr);
   // PASSIVE: never waits for readers. What it cannot copy stays in the WAL, which no writer
   // restarts before some (syncing) checkpoint has copied it.
-  sqlite3_wal_checkpoint_v2(db_, "main", SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  const int rc =
+      sqlite3_wal_checkpoint_v2(db_, "main", SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
   if (synchronous == 0) sqlite3_exec(db_, "PRAGMA synchronous=OFF", nullptr, nullptr, nullptr);
+  // BUSY: another connection is checkpointing; what is left stays in the (synced) WAL.
+  if (rc == SQLITE_OK || (rc & 0xff) == SQLITE_BUSY) return absl::OkStatus();
+  NoteFailure(rc);
+  return Error(db_, rc, "checkpoint");
 }
 
 absl::Status SqliteStore::BulkLoad(const TableSpec& table,
@@ -1079,7 +1172,7 @@ absl::Status SqliteStore::BulkLoad(const TableSpec& table,
     in_txn += static_cast<int64_t>(rows_per_stmt);
     if (in_txn >= kBulkRowsPerTxn) {
       SV_RETURN_IF_ERROR(CommitTxn());
-      if (options_.bulk_mode) SyncedCheckpoint();  // keeps the WAL from growing without bound
+      if (options_.bulk_mode) SV_RETURN_IF_ERROR(SyncedCheckpoint());  // bounds the WAL
       SV_RETURN_IF_ERROR(BeginImmediate());
       in_txn = 0;
     }

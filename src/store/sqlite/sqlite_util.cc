@@ -19,6 +19,11 @@ absl::Status Error(sqlite3* db, int rc, std::string_view context) {
   if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
     return absl::UnavailableError(std::move(text));
   }
+  // A full disk or a failed read/write/fsync: nothing of the failed transaction is kept, and
+  // the store may work again once space returns (the engine retries with backoff, not ready).
+  if (primary == SQLITE_FULL || primary == SQLITE_IOERR) {
+    return absl::UnavailableError(std::move(text));
+  }
   return absl::InternalError(std::move(text));
 }
 

@@ -50,8 +50,8 @@ class ResetOnExit {
   sqlite3_stmt* stmt_;
 };
 
-// "sqlite: <context>: <message>": SQLITE_BUSY / SQLITE_LOCKED -> Unavailable (retryable),
-// anything else -> Internal.
+// "sqlite: <context>: <message>": SQLITE_BUSY / SQLITE_LOCKED / SQLITE_FULL / SQLITE_IOERR ->
+// Unavailable (retryable), anything else -> Internal.
 absl::Status Error(sqlite3* db, int rc, std::string_view context);
 
 // A short context label for an SQL text (its first line, truncated).
