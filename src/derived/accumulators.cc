@@ -38,7 +38,12 @@ void SumAdd(int64_t* slots, int sign, const Value& v) {
     SetReal(&slots[2], t);
     SetReal(&slots[3], RealAt(&slots[3]) + c);
   } else {
-    slots[1] += sign * v.as_int();
+    // Wrap-around (unsigned, defined) instead of signed overflow (UB, found by
+    // tests/fuzz/fuzz_derived): retractions undo additions exactly, so the sum is exact whenever
+    // the group's total fits in int64, whatever the order of the changes.
+    const uint64_t sum = static_cast<uint64_t>(slots[1]);
+    const uint64_t x = static_cast<uint64_t>(v.as_int());
+    slots[1] = static_cast<int64_t>(sign > 0 ? sum + x : sum - x);
   }
 }
 
