@@ -28,6 +28,12 @@ std::unique_ptr<projection::Catalog> CompileOrUnreachable(const config::Config& 
   return std::move(*catalog);
 }
 
+void Explain(const absl::Status& status) {
+  if (!status.ok() && std::getenv("SV_FUZZ_VERBOSE") != nullptr) {
+    std::fprintf(stderr, "fuzz: %s\n", status.ToString().c_str());
+  }
+}
+
 const projection::Catalog& OrdersCatalog() {
   static const projection::Catalog* catalog = CompileOrUnreachable(OrdersConfig()).release();
   return *catalog;

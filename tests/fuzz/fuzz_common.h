@@ -7,6 +7,7 @@
 #include <memory>
 #include <string_view>
 
+#include "absl/status/status.h"
 #include "config/config.h"
 #include "projection/projection.h"
 
@@ -17,6 +18,9 @@ namespace sv::fuzz {
 const config::Config& OrdersConfig();
 std::unique_ptr<projection::Catalog> CompileOrUnreachable(const config::Config& config);
 const projection::Catalog& OrdersCatalog();
+
+// Prints why an input was rejected when SV_FUZZ_VERBOSE is set (writing seeds, reading a run).
+void Explain(const absl::Status& status);
 
 inline std::string_view AsText(const uint8_t* data, size_t size) {
   return {reinterpret_cast<const char*>(data), size};

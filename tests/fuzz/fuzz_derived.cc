@@ -4,8 +4,6 @@
 // then fed an update, an insert and a delete, flushed and read back.
 
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
 #include <limits>
 #include <string>
 
@@ -73,8 +71,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)sql::StoreSelect(sql, sql::SqlDialect::kPostgres);
   auto compiled = projection::Compile(config);
   if (!compiled.ok()) {
-    if (std::getenv("SV_FUZZ_VERBOSE"))
-      std::fprintf(stderr, "%s\n", compiled.status().ToString().c_str());
+    fuzz::Explain(compiled.status());
     return 0;
   }
   const projection::Catalog& catalog = **compiled;

@@ -78,7 +78,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       break;
   }
   auto catalog = projection::Compile(config);
-  if (!catalog.ok()) return 0;
+  if (!catalog.ok()) {
+    fuzz::Explain(catalog.status());
+    return 0;
+  }
   engine::MemoryRowSet rows((*catalog)->views.size());
   engine::Processor processor(catalog->get(), 0, config.gate, &rows, engine::StateLoader{});
   int64_t offset = 0;
