@@ -2,7 +2,8 @@
 //   0 /views/{view}, 1 a compatibility route (page=, pageSize=): the rest is a query string,
 //     split on '&' and the first '=' (values as the HTTP layer hands them over, decoded: any
 //     byte may appear), parsed against an orders view with a column of every type;
-//   2 the rest is an encoded row (a cursor's payload after its checksum), decoded.
+//   2 the rest is an encoded row (a cursor's payload after its checksum), decoded;
+//   3 the rest is one segment of a row path (/views/{view}/{key...}), read as every type.
 // Whatever parses must also round-trip a cursor: a cursor issued for the parsed query and a
 // boundary row is accepted by the same query and yields that boundary.
 
@@ -66,7 +67,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
   static const ViewApi api = OrdersApi();
   const std::string_view text = sv::fuzz::AsText(data + 1, size - 1);
-  if (data[0] % 3 == 2) {
+  if (data[0] % 4 == 3) {
+    for (Type type : {Type::kNull, Type::kBool, Type::kInt, Type::kReal, Type::kText, Type::kTime,
+                      Type::kInterval}) {
+      (void)ParseTypedValue(text, type);
+    }
+    return 0;
+  }
+  if (data[0] % 4 == 2) {
     Row boundary;
     if (!sv::DecodeRow(text, &boundary)) return 0;
     const Params params = {{"sort", "-created_at"}};
@@ -75,7 +83,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     CheckCursorRoundTrip(api, params, Mode::kNative, std::get<ParsedQuery>(parsed).query, boundary);
     return 0;
   }
-  const Mode mode = data[0] % 3 == 0 ? Mode::kNative : Mode::kCompat;
+  const Mode mode = data[0] % 4 == 0 ? Mode::kNative : Mode::kCompat;
   Params params;
   if (!text.empty()) {
     for (absl::string_view pair :
