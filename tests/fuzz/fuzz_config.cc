@@ -8,7 +8,10 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto config = sv::config::ParseConfig(std::string(sv::fuzz::AsText(data, size)), "fuzz.yaml");
-  if (!config.ok()) return 0;
-  (void)sv::projection::Compile(*config);
+  if (!config.ok()) {
+    sv::fuzz::Explain(config.status());
+    return 0;
+  }
+  sv::fuzz::Explain(sv::projection::Compile(*config).status());
   return 0;
 }
