@@ -2,6 +2,8 @@
 # Configures and builds everything with Ninja.
 #   scripts/build.sh [release]   build/       RelWithDebInfo
 #   scripts/build.sh asan        build-asan/  Debug, AddressSanitizer + UBSan (SV_SANITIZE=ON)
+#   scripts/build.sh fuzz        build-fuzz/  clang, the libFuzzer targets of tests/fuzz only
+#                                              (SV_FUZZ=ON; ctest -L fuzz fuzzes each for 60 s)
 # JOBS=N overrides the parallelism (default: nproc).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,8 +18,13 @@ case "$mode" in
     dir=build-asan
     args=(-DCMAKE_BUILD_TYPE=Debug -DSV_SANITIZE=ON)
     ;;
+  fuzz)
+    dir=build-fuzz
+    export CC=clang CXX=clang++
+    args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DSV_FUZZ=ON)
+    ;;
   *)
-    echo "usage: $0 [release|asan]" >&2
+    echo "usage: $0 [release|asan|fuzz]" >&2
     exit 2
     ;;
 esac

@@ -10,6 +10,7 @@ packages=(
   librdkafka-dev kcat
   wrk curl
   python3 clang-format clang-tidy
+  clang libclang-rt-14-dev
 )
 
 missing=()

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Everything CI runs: release build with all tests (unit, integration, system), then the
 # sanitizer build with the unit and integration tests; both against SQLite and a private
-# PostgreSQL 15 cluster.
+# PostgreSQL 15 cluster; then each libFuzzer target fuzzed for 60 s (clang build, 2 at a time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,3 +24,6 @@ bash scripts/build.sh asan
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan -L 'unit|integration' --output-on-failure -j2
+
+bash scripts/build.sh fuzz
+ctest --test-dir build-fuzz -L fuzz --output-on-failure -j2

@@ -75,7 +75,7 @@ struct Maintainer::State {
   Contribution after;
 };
 
-Maintainer::Maintainer(const projection::Catalog* catalog) : catalog_(catalog) {
+Maintainer::Maintainer(const projection::Catalog* catalog) {
   const size_t n = catalog->views.size();
   states_.resize(n);
   consumers_.resize(n);

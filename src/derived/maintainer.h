@@ -81,7 +81,6 @@ class Maintainer {
   // reads changed.
   void Replace(State& st, const Row* old_tuple, const Row* new_tuple);
 
-  const projection::Catalog* catalog_;
   std::vector<std::unique_ptr<State>> states_;  // by view; null for non-derived views
   // consumers_[view]: (derived view, side) pairs that read it.
   std::vector<std::vector<std::pair<int, int>>> consumers_;

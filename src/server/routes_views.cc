@@ -11,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "engine/engine.h"
 #include "rapidjson/document.h"
+#include "server/events_body.h"
 #include "server/json.h"
 #include "server/server_internal.h"
 
@@ -237,29 +238,16 @@ void AppendEvents(Server::Impl& impl, const http::Request& req, http::Response& 
     }
   }
   if (source < 0) return ReplyError(res, 404, "no embedded log source to append to", "source");
-  std::string lines;
   const size_t first = req.body.find_first_not_of(" \t\r\n");
-  if (first != std::string::npos && req.body[first] == '[') {
-    if (JsonNestingExceeds(req.body, kMaxJsonDepth)) {
-      return ReplyError(res, 400,
-                        absl::StrCat("the body nests JSON deeper than ", kMaxJsonDepth, " levels"),
-                        "body");
-    }
-    rapidjson::Document doc;
-    doc.Parse<rapidjson::kParseIterativeFlag>(req.body.c_str(), req.body.size());
-    if (doc.HasParseError() || !doc.IsArray()) {
-      return ReplyError(res, 400, "the body starts with '[' but is not a JSON array", "body");
-    }
-    for (const auto& element : doc.GetArray()) {
-      rapidjson::StringBuffer buf;
-      JsonWriter w(buf);
-      element.Accept(w);
-      absl::StrAppend(&lines, buf.GetString(), "\n");
-    }
-  } else {
-    lines = req.body;
+  if (first != std::string::npos && req.body[first] == '[' &&
+      JsonNestingExceeds(req.body, kMaxJsonDepth)) {
+    return ReplyError(res, 400,
+                      absl::StrCat("the body nests JSON deeper than ", kMaxJsonDepth, " levels"),
+                      "body");
   }
-  std::istringstream in(lines);
+  absl::StatusOr<std::string> lines = EventsBodyToLines(req.body);
+  if (!lines.ok()) return ReplyError(res, 400, lines.status().message(), "body");
+  std::istringstream in(*lines);
   engine::IngestOptions options;
   options.batch_lines = std::numeric_limits<size_t>::max() / 2;  // one transaction
   absl::StatusOr<engine::IngestResult> result;

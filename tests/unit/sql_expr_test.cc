@@ -653,6 +653,8 @@ TEST_F(SqlExprTest, TextFunctions) {
   ExpectText("left('hello', -2)", "hel");
   ExpectText("right('hello', 2)", "lo");
   ExpectText("right('hello', -2)", "llo");
+  ExpectText("right('hello', -9)", "");
+  ExpectText("right('hello', -9223372036854775807 - 1)", "");  // found by fuzz_expr: -k overflowed
   ExpectText("split_part('a,b,c', ',', 2)", "b");
   ExpectText("split_part('a,b,c', ',', -1)", "c");
   ExpectText("split_part('a,b,c', ',', 7)", "");
