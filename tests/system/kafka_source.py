@@ -127,7 +127,7 @@ class Harness:
                         topic]).stdout.strip())
 
     def catch_up(self, config):
-        run([self.binary, "run", "--config", config, "--exit-when-caught-up"])
+        run([self.binary, "run", "--config", config, "--listen", "127.0.0.1:0", "--exit-when-caught-up"])
 
     def check_oracle(self, events, name, what):
         r = run([sys.executable, self.oracle, "--events", events, "--db",
@@ -242,7 +242,8 @@ def scenario_kill(h):
     for i in range(5):
         before = h.positions("kill")
         target = kill_targets(rng, before, total, 5, i)
-        p = subprocess.Popen([h.binary, "run", "--config", config], stdout=subprocess.DEVNULL,
+        p = subprocess.Popen([h.binary, "run", "--config", config, "--listen", "127.0.0.1:0"],
+                             stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
         try:
             wait_for(lambda: h.positions("kill") >= target,
@@ -317,7 +318,8 @@ def scenario_retention(h):
     h.produce("orders.big", events)
     config = h.config("big", "orders.big")
     # A first run on a topic that lost its head must not silently build partial views.
-    r = run([h.binary, "run", "--config", config, "--exit-when-caught-up"], check=False,
+    r = run([h.binary, "run", "--config", config, "--listen", "127.0.0.1:0", "--exit-when-caught-up"],
+            check=False,
             timeout=120)
     if r.returncode == 0 or "no longer retained" not in r.stderr:
         fail("run over a truncated topic did not stop: exit %d %s" % (r.returncode,

@@ -108,7 +108,8 @@ def main():
         ingest_cfg = config_with(base, tmp, name + "-ingest", lanes, ingest_key)
         run([binary, "ingest", "--config", ingest_cfg, "--store", store.arg, events])
         cfg = config_with(base, tmp, name, lanes)
-        r = run([binary, "run", "--config", cfg, "--store", store.arg, "--exit-when-caught-up"])
+        r = run([binary, "run", "--config", cfg, "--store", store.arg, "--listen", "127.0.0.1:0",
+                 "--exit-when-caught-up"])
         o = subprocess.run([sys.executable, oracle, "--events", events] + store.oracle_args(),
                            capture_output=True, text=True, timeout=TIMEOUT_S)
         if o.returncode != 0:
