@@ -8,7 +8,11 @@ checked by the independent oracle.
    topic into new versions -> still equal.
 2. kill -9 while producing: 5 runs, each killed once the store's committed offsets pass a
    random target beyond the previous run's (a moment chosen by progress, not a clock), then a
-   final run -> equal, and every killed run made progress.
+   final run -> equal, and every killed run made progress. Two of the runs end themselves
+   right after their first commit that wrote dead letters, before the copies for the
+   `<topic>.dlq` topic are sent (SV_TEST_EXIT_AFTER_DEAD_LETTER_COMMIT): afterwards the topic
+   holds a copy of every dead letter in the store (by its x-dlq-id header; duplicates allowed),
+   sent again from the store's outbox.
 3. Brokers down while producing: readiness turns 503 naming the brokers, nothing is lost; the
    brokers come back -> readiness 200 and the views equal the oracle.
 4. A topic whose head was dropped by retention: rebuild refuses loudly; --allow-partial builds.
@@ -126,6 +130,10 @@ class Harness:
         return int(run([self.tool, "count", "--bootstrap", self.mock.bootstrap, "--topic",
                         topic]).stdout.strip())
 
+    def header_values(self, topic, name):
+        return run([self.tool, "header", "--bootstrap", self.mock.bootstrap, "--topic", topic,
+                    "--name", name]).stdout.split()
+
     def catch_up(self, config):
         run([self.binary, "run", "--config", config, "--exit-when-caught-up"])
 
@@ -140,6 +148,13 @@ class Harness:
         db = sqlite3.connect(os.path.join(self.tmp, name + ".db"))
         try:
             return db.execute("SELECT count(*) FROM sv_dead_letters").fetchone()[0]
+        finally:
+            db.close()
+
+    def dead_letter_ids(self, name):
+        db = sqlite3.connect(os.path.join(self.tmp, name + ".db"))
+        try:
+            return {str(r[0]) for r in db.execute("SELECT id FROM sv_dead_letters")}
         finally:
             db.close()
 
@@ -230,6 +245,7 @@ def scenario_basic(h):
 def scenario_kill(h):
     print("2. kill -9 while producing")
     h.mock.topic("orders.kill", 4)
+    h.mock.topic("orders.kill.dlq", 1)
     events = h.gen("kill", ORDERS, 22)
     # A killed member stays in the group until its session times out: keep that short (the
     # mock refuses less than about 3 s), and give each run time to rejoin and work.
@@ -239,17 +255,30 @@ def scenario_kill(h):
     producer = h.produce("orders.kill", events, rate=1500, background=True)
     rng = random.Random(7)
     progressed = []
+    self_exits = 0
     for i in range(5):
         before = h.positions("kill")
         target = kill_targets(rng, before, total, 5, i)
+        # Runs 2 and 3 die right after their first commit with dead letters, before the
+        # copies are sent (unless they reach the target first).
+        exits_itself = i in (1, 2)
+        env = dict(os.environ)
+        if exits_itself:
+            env["SV_TEST_EXIT_AFTER_DEAD_LETTER_COMMIT"] = "1"
         p = subprocess.Popen([h.binary, "run", "--config", config], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+                             stderr=subprocess.DEVNULL, env=env)
         try:
-            wait_for(lambda: h.positions("kill") >= target,
-                     "run %d to commit offsets past %d (from %d)" % (i + 1, target, before), proc=p)
+            wait_for(lambda: h.positions("kill") >= target or (exits_itself and
+                                                               p.poll() is not None),
+                     "run %d to commit offsets past %d (from %d)" % (i + 1, target, before),
+                     proc=None if exits_itself else p)
         finally:
-            p.kill()
+            if p.poll() is None:
+                p.kill()
             p.wait()
+        if exits_itself and p.returncode not in (9, -9):
+            fail("run %d exited with %d" % (i + 1, p.returncode))
+        self_exits += 1 if p.returncode == 9 else 0
         progressed.append(h.positions("kill"))
     out, err = producer.communicate(timeout=TIMEOUT_S)
     if producer.returncode != 0:
@@ -257,8 +286,20 @@ def scenario_kill(h):
     print("  positions after each kill: %s" % progressed)
     if progressed[-1] == 0 or len(set(progressed)) < 3:
         fail("the killed runs made no progress: %s" % progressed)
+    if self_exits == 0:
+        fail("no run ended itself after a commit with dead letters")
     h.catch_up(config)
     h.check_oracle(events, "kill", "after 5 kills and a final run")
+    stored = h.dead_letter_ids("kill")
+    copies = h.header_values("orders.kill.dlq", "x-dlq-id")
+    if set(copies) != stored:
+        fail("orders.kill.dlq holds copies of %d of the %d dead letters (missing ids %s, "
+             "unknown ids %s)" % (len(set(copies) & stored), len(stored),
+                                  sorted(stored - set(copies), key=int)[:20],
+                                  sorted(set(copies) - stored)[:20]))
+    print("  %d runs ended right after a dead-letter commit; all %d dead letters on "
+          "orders.kill.dlq (%d copies sent twice)"
+          % (self_exits, len(stored), len(copies) - len(set(copies))))
 
 
 def scenario_brokers_down(h):
