@@ -433,6 +433,11 @@ absl::Status Engine::Run(const std::atomic<bool>& stop, bool exit_when_caught_up
     const auto now = std::chrono::steady_clock::now();
     if (now - last_publish >= std::chrono::milliseconds(500)) {
       PublishProgress();
+      // Copies confirmed after the last commit leave the outbox without waiting for the next
+      // (not while a batch is being written behind the loop: that would wait for its lock).
+      if (in_flight_ == nullptr) {
+        for (SourceState& st : sources_) SettleDeadLetterMirror(st, 0);
+      }
       last_publish = now;
     }
     if (idle) {

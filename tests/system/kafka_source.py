@@ -158,6 +158,13 @@ class Harness:
         finally:
             db.close()
 
+    def outbox(self, name):
+        db = sqlite3.connect(os.path.join(self.tmp, name + ".db"))
+        try:
+            return db.execute("SELECT count(*) FROM sv_dead_letter_outbox").fetchone()[0]
+        finally:
+            db.close()
+
     def positions(self, name):
         db = sqlite3.connect(os.path.join(self.tmp, name + ".db"), timeout=30)
         try:
@@ -297,8 +304,11 @@ def scenario_kill(h):
              "unknown ids %s)" % (len(set(copies) & stored), len(stored),
                                   sorted(stored - set(copies), key=int)[:20],
                                   sorted(set(copies) - stored)[:20]))
+    # A run that stops waits for its copies' delivery reports, which empty the outbox.
+    if h.outbox("kill") != 0:
+        fail("%d dead letters left in the outbox after a clean stop" % h.outbox("kill"))
     print("  %d runs ended right after a dead-letter commit; all %d dead letters on "
-          "orders.kill.dlq (%d copies sent twice)"
+          "orders.kill.dlq (%d copies sent twice), outbox empty"
           % (self_exits, len(stored), len(copies) - len(set(copies))))
 
 
