@@ -1,7 +1,11 @@
 // The commit path: a batch sealed out of the loop's state, written in one transaction (in
 // line, or behind the loop on the commit worker), then finished: positions, counters, mirrors.
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <iterator>
 
 #include "absl/strings/str_cat.h"
@@ -11,6 +15,24 @@
 #include "engine/engine.h"
 
 namespace sv::engine {
+namespace {
+
+// How long a stopping engine waits for the dead-letter copies still in flight.
+constexpr int kMirrorFlushMs = 10'000;
+
+// Test hook (TESTING.md, "Injected faults"): SV_TEST_EXIT_AFTER_DEAD_LETTER_COMMIT=N ends the
+// process with _exit(9) right after the Nth commit that wrote mirrored dead letters, before
+// their copies are sent: the crash the outbox is for. Inert unless set.
+void ExitAfterDeadLetterCommitIfTold() {
+  static const int64_t exit_at = [] {
+    const char* v = std::getenv("SV_TEST_EXIT_AFTER_DEAD_LETTER_COMMIT");
+    return v == nullptr ? int64_t{0} : std::atoll(v);
+  }();
+  static int64_t commits = 0;
+  if (exit_at > 0 && ++commits == exit_at) _exit(9);
+}
+
+}  // namespace
 
 absl::Status Engine::CommitInHand() {
   if (!AnyChanges()) return absl::OkStatus();
@@ -42,6 +64,8 @@ Engine::Sealed Engine::Seal() {
     }
     out.changes.push_back(std::move(merged));
     out.event_time_us.push_back(st.pending_event_time_us);
+    out.dead_letter_outbox.push_back(st.source != nullptr && st.source->MirrorsDeadLetters() ? 1
+                                                                                             : 0);
     st.pending_event_time_us = 0;
   }
   out.latency.swap(pending_latency_);
@@ -102,7 +126,11 @@ absl::Status Engine::Write(store::Store* store, Sealed& sealed) {
     for (const auto& [pos, p] : c.pending_put) s.Update(batch->PutPending(name, p));
     for (const auto& [part, pos] : c.pending_deleted)
       s.Update(batch->DeletePending(name, part, pos));
-    for (store::DeadLetter& dl : c.dead_letters) s.Update(batch->AddDeadLetter(&dl));
+    for (store::DeadLetter& dl : c.dead_letters) {
+      s.Update(batch->AddDeadLetter(&dl));
+      // Its topic copy is sent after the commit: the outbox remembers it until confirmed.
+      if (s.ok() && sealed.dead_letter_outbox[i]) s.Update(batch->AddDeadLetterOutbox(dl.id));
+    }
     for (const auto& [id, state] : c.dead_letter_states) {
       s.Update(batch->SetDeadLetterState(id, state));
     }
@@ -136,11 +164,43 @@ void Engine::Finish(Sealed& sealed) {
                {"reason", dl.reason},
                {"parks_key", dl.parks_key ? "true" : "false"}});
     }
+    if (sealed.dead_letter_outbox[i] && !c.dead_letters.empty()) ExitAfterDeadLetterCommitIfTold();
     st.source->AfterCommit(c.positions, c.dead_letters);
+    SettleDeadLetterMirror(st, 0);
   }
   PublishProgress();
   if (options_.on_commit) options_.on_commit(sealed.seconds, sealed.latency.size());
   RecordLatency(Clock::Real()->NowMicros(), sealed.latency);
+}
+
+void Engine::SettleDeadLetterMirror(SourceState& st, int wait_ms) {
+  if (st.source == nullptr || !st.source->MirrorsDeadLetters()) return;
+  const std::vector<int64_t> sent = st.source->TakeMirroredDeadLetters(wait_ms);
+  const absl::Status s = store_->DeleteDeadLetterOutbox(sent);
+  if (!s.ok()) {
+    // They stay in the outbox and are sent again by the partitions' next owner: a duplicate
+    // on the topic, never a loss.
+    LogJson("warn", "dead-letter outbox", {{"error", s.ToString()}});
+  }
+}
+
+absl::Status Engine::ResendDeadLetterOutbox(SourceState& st,
+                                            const std::vector<int32_t>& partitions) {
+  if (!st.source->MirrorsDeadLetters()) return absl::OkStatus();
+  const std::string& name = catalog_->sources[st.index].config.name;
+  SV_ASSIGN_OR_RETURN(std::vector<store::DeadLetter> unsent, store_->ListDeadLetterOutbox(name));
+  std::erase_if(unsent, [&](const store::DeadLetter& dl) {
+    return std::find(partitions.begin(), partitions.end(), dl.partition) == partitions.end();
+  });
+  if (unsent.empty()) return absl::OkStatus();
+  LogJson("info", "dead-letter outbox: sending unconfirmed copies again",
+          {{"source", name}, {"dead_letters", std::to_string(unsent.size())}});
+  st.source->AfterCommit({}, unsent);
+  return absl::OkStatus();
+}
+
+void Engine::StopDeadLetterMirrors() {
+  for (SourceState& st : sources_) SettleDeadLetterMirror(st, kMirrorFlushMs);
 }
 
 absl::Status Engine::Drain() {

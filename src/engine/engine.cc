@@ -283,6 +283,7 @@ absl::Status Engine::StartSources() {
       SV_ASSIGN_OR_RETURN(auto stored, store_->GetPositions(name));
       owner.applied.clear();
       for (int32_t p : partitions) owner.applied[p] = stored.count(p) ? stored[p] : 0;
+      SV_RETURN_IF_ERROR(ResendDeadLetterOutbox(owner, partitions));
       return stored;
     };
     st.source->SetRebalanceHooks(hooks);
@@ -398,7 +399,10 @@ absl::Status Engine::Run(const std::atomic<bool>& stop, bool exit_when_caught_up
   bool restart = false;
   bool failing = false;
   // A batch still being written when the loop ends is finished (positions, mirrors) first.
-  absl::Cleanup drain = [this] { (void)Drain(); };
+  absl::Cleanup drain = [this] {
+    (void)Drain();
+    StopDeadLetterMirrors();
+  };
   while (!stop.load()) {
     absl::Status s;
     if (restart) {
@@ -429,6 +433,11 @@ absl::Status Engine::Run(const std::atomic<bool>& stop, bool exit_when_caught_up
     const auto now = std::chrono::steady_clock::now();
     if (now - last_publish >= std::chrono::milliseconds(500)) {
       PublishProgress();
+      // Copies confirmed after the last commit leave the outbox without waiting for the next
+      // (not while a batch is being written behind the loop: that would wait for its lock).
+      if (in_flight_ == nullptr) {
+        for (SourceState& st : sources_) SettleDeadLetterMirror(st, 0);
+      }
       last_publish = now;
     }
     if (idle) {

@@ -167,7 +167,8 @@ class Engine {
     std::vector<int64_t> event_time_us;               // by source: log time of its last record
     std::vector<int64_t> latency;                     // log times of the records
     std::vector<store::TableSpec> tables;             // by view, as they were
-    double seconds = 0;                               // how long the write took
+    std::vector<char> dead_letter_outbox;  // by source: its dead letters are mirrored (outbox)
+    double seconds = 0;                    // how long the write took
   };
   Sealed Seal();
   // Writes a sealed batch in one transaction (on either thread: touches no loop state).
@@ -176,6 +177,13 @@ class Engine {
   void Finish(Sealed& sealed);
   // Waits for the batch being written behind the loop, if any, and finishes it.
   absl::Status Drain();
+  // The dead-letter outbox of a source that mirrors dead letters (a Kafka dead-letter topic):
+  // forgets the copies the mirror confirmed, waiting up to `wait_ms` for those in flight.
+  void SettleDeadLetterMirror(SourceState& st, int wait_ms);
+  // Sends again the outbox's unconfirmed copies of `partitions` (their new owner's job).
+  absl::Status ResendDeadLetterOutbox(SourceState& st, const std::vector<int32_t>& partitions);
+  // Settles every source's mirror before the engine stops (copies in flight get a moment).
+  void StopDeadLetterMirrors();
   bool Pipelined() const;
   // Seals the batch in hand and writes it on the commit worker (after the previous one).
   absl::Status CommitBehind();

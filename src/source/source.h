@@ -78,9 +78,17 @@ class Source {
 
   // Called after the store committed: `positions` are durable, `dead_letters` were recorded.
   // A source may mirror them (Kafka offset commits for lag tooling, a dead-letter topic); the
-  // store stays the source of truth.
+  // store stays the source of truth. Also called, with no positions, with the dead letters
+  // whose copies the store's outbox still holds unconfirmed when partitions are assigned.
   virtual void AfterCommit(const std::map<int32_t, int64_t>& /*positions*/,
                            const std::vector<store::DeadLetter>& /*dead_letters*/) {}
+  // True when AfterCommit sends dead letters somewhere (a dead-letter topic): the engine then
+  // writes each to the store's outbox with the dead letter and keeps it there until
+  // TakeMirroredDeadLetters reports its copy confirmed (at least once, never lost).
+  virtual bool MirrorsDeadLetters() const { return false; }
+  // Ids of the dead letters whose copies were confirmed since the last call; waits up to
+  // `wait_ms` for copies still in flight (0: only what is known now).
+  virtual std::vector<int64_t> TakeMirroredDeadLetters(int /*wait_ms*/) { return {}; }
   virtual void SetRebalanceHooks(const RebalanceHooks& /*hooks*/) {}
   // False while the source cannot reach its upstream (brokers down), with the reason.
   virtual bool Connected(std::string* /*why*/) const { return true; }

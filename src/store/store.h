@@ -166,6 +166,10 @@ class Batch {
   // (keeping its id): an event that fails again after a replay updates its reason.
   virtual absl::Status AddDeadLetter(DeadLetter* dl) = 0;
   virtual absl::Status SetDeadLetterState(int64_t id, DeadLetterState state) = 0;
+  // Puts dead letter `id` (added before, in this batch or earlier) in the outbox: its copy for
+  // a dead-letter topic is to be sent after Commit and stays listed until the topic confirmed
+  // it, so a crash between Commit and the send loses nothing. Already there: no change.
+  virtual absl::Status AddDeadLetterOutbox(int64_t id) = 0;
   // Remembers an event id for deduplication of events without a sequence, with its order of
   // arrival in the source's dedup window (stored in the `position` column).
   virtual absl::Status PutEventId(const std::string& source, const std::string& event_id,
@@ -251,6 +255,12 @@ class Store {
   virtual absl::StatusOr<std::map<std::string, int64_t>> GetCounters() = 0;
   virtual absl::StatusOr<std::vector<DeadLetter>> ListDeadLetters(bool only_open) = 0;
   virtual absl::StatusOr<std::optional<DeadLetter>> GetDeadLetter(int64_t id) = 0;
+  // The dead letters of `source` in the outbox (Batch::AddDeadLetterOutbox), in id order.
+  virtual absl::StatusOr<std::vector<DeadLetter>> ListDeadLetterOutbox(
+      const std::string& source) = 0;
+  // Takes dead letters out of the outbox once the topic confirmed their copies, in one
+  // transaction; ids not there are not an error.
+  virtual absl::Status DeleteDeadLetterOutbox(const std::vector<int64_t>& ids) = 0;
   // A page of a view (see ViewQuery). `table.name` may be the view's stable name.
   virtual absl::StatusOr<std::vector<Row>> QueryView(const TableSpec& table,
                                                      const ViewQuery& query) = 0;

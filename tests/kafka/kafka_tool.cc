@@ -10,6 +10,8 @@
 //       producer by the group's lag (the mock keeps only a few MiB per partition).
 //   kafka_tool count --bootstrap B --topic T
 //       prints how many records the topic holds (high minus low watermark, all partitions).
+//   kafka_tool header --bootstrap B --topic T --name H
+//       prints header H of every record the topic holds, one a line ("-" when absent).
 //   kafka_tool bare --bootstrap B --topic T --expect N [--group G]
 //       a bare consume loop (assign all partitions from the beginning, offsets committed for
 //       the group every 100 ms), prints records/s from its first record.
@@ -272,6 +274,56 @@ int Count(const std::map<std::string, std::string>& flags) {
   return 0;
 }
 
+int Header(const std::map<std::string, std::string>& flags) {
+  const std::string topic = flags.at("topic");
+  const std::string name = flags.at("name");
+  rd_kafka_t* rk = NewClient(RD_KAFKA_CONSUMER, {{"bootstrap.servers", flags.at("bootstrap")},
+                                                 {"group.id", "kafka-tool-header"},
+                                                 {"enable.auto.commit", "false"}});
+  rd_kafka_poll_set_consumer(rk);
+  const int partitions = PartitionCount(rk, topic);
+  // Everything up to the high watermarks as they are now.
+  std::map<int32_t, int64_t> ends;
+  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
+  for (int p = 0; p < partitions; ++p) {
+    int64_t low = 0, high = 0;
+    if (rd_kafka_query_watermark_offsets(rk, topic.c_str(), p, &low, &high, 10'000) !=
+        RD_KAFKA_RESP_ERR_NO_ERROR) {
+      Die("watermarks of " + topic);
+    }
+    if (high <= low) continue;
+    ends[p] = high;
+    rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = low;
+  }
+  rd_kafka_assign(rk, list);
+  rd_kafka_topic_partition_list_destroy(list);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!ends.empty()) {
+    if (std::chrono::steady_clock::now() > deadline) Die("header: the topic was not read in 120 s");
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 1000);
+    if (m == nullptr) continue;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      rd_kafka_headers_t* headers = nullptr;
+      const void* value = nullptr;
+      size_t size = 0;
+      if (rd_kafka_message_headers(m, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+          rd_kafka_header_get_last(headers, name.c_str(), &value, &size) ==
+              RD_KAFKA_RESP_ERR_NO_ERROR &&
+          value != nullptr) {
+        std::printf("%.*s\n", static_cast<int>(size), static_cast<const char*>(value));
+      } else {
+        std::printf("-\n");
+      }
+      auto end = ends.find(m->partition);
+      if (end != ends.end() && m->offset + 1 >= end->second) ends.erase(end);
+    }
+    rd_kafka_message_destroy(m);
+  }
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+  return 0;
+}
+
 int Bare(const std::map<std::string, std::string>& flags) {
   const std::string topic = flags.at("topic");
   const int64_t expect = std::stoll(flags.at("expect"));
@@ -313,7 +365,7 @@ int Bare(const std::map<std::string, std::string>& flags) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) Die("usage: kafka_tool mock|produce|count|bare ...");
+  if (argc < 2) Die("usage: kafka_tool mock|produce|count|header|bare ...");
   std::vector<std::string> positional;
   const auto flags = Flags(argc, argv, 2, &positional);
   const std::string cmd = argv[1];
@@ -325,6 +377,7 @@ int main(int argc, char** argv) {
     }
     if (cmd == "count") return Count(flags);
     if (cmd == "bare") return Bare(flags);
+    if (cmd == "header") return Header(flags);
   } catch (const std::out_of_range&) {
     Die("missing a required flag");
   }

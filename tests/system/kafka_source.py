@@ -8,7 +8,11 @@ checked by the independent oracle.
    topic into new versions -> still equal.
 2. kill -9 while producing: 5 runs, each killed once the store's committed offsets pass a
    random target beyond the previous run's (a moment chosen by progress, not a clock), then a
-   final run -> equal, and every killed run made progress.
+   final run -> equal, and every killed run made progress. Runs 2 and 3 instead end themselves
+   right after their first commit that wrote dead letters, before the copies for the
+   `<topic>.dlq` topic are sent (SV_TEST_EXIT_AFTER_DEAD_LETTER_COMMIT): afterwards the topic
+   holds a copy of every dead letter in the store (by its x-dlq-id header; duplicates allowed),
+   sent again from the store's outbox.
 3. Brokers down while producing: readiness turns 503 naming the brokers, nothing is lost; the
    brokers come back -> readiness 200 and the views equal the oracle.
 4. A topic whose head was dropped by retention: rebuild refuses loudly; --allow-partial builds.
@@ -126,6 +130,10 @@ class Harness:
         return int(run([self.tool, "count", "--bootstrap", self.mock.bootstrap, "--topic",
                         topic]).stdout.strip())
 
+    def header_values(self, topic, name):
+        return run([self.tool, "header", "--bootstrap", self.mock.bootstrap, "--topic", topic,
+                    "--name", name]).stdout.split()
+
     def catch_up(self, config):
         run([self.binary, "run", "--config", config, "--listen", "127.0.0.1:0", "--exit-when-caught-up"])
 
@@ -136,12 +144,21 @@ class Harness:
             fail("%s: oracle mismatch\n%s%s" % (what, r.stdout, r.stderr))
         print("  %s: %s" % (what, r.stdout.strip()))
 
-    def dead_letters(self, name):
+    def store_rows(self, name, sql):
         db = sqlite3.connect(os.path.join(self.tmp, name + ".db"))
         try:
-            return db.execute("SELECT count(*) FROM sv_dead_letters").fetchone()[0]
+            return db.execute(sql).fetchall()
         finally:
             db.close()
+
+    def dead_letters(self, name):
+        return self.store_rows(name, "SELECT count(*) FROM sv_dead_letters")[0][0]
+
+    def dead_letter_ids(self, name):
+        return {str(r[0]) for r in self.store_rows(name, "SELECT id FROM sv_dead_letters")}
+
+    def outbox(self, name):
+        return self.store_rows(name, "SELECT count(*) FROM sv_dead_letter_outbox")[0][0]
 
     def positions(self, name):
         db = sqlite3.connect(os.path.join(self.tmp, name + ".db"), timeout=30)
@@ -230,6 +247,7 @@ def scenario_basic(h):
 def scenario_kill(h):
     print("2. kill -9 while producing")
     h.mock.topic("orders.kill", 4)
+    h.mock.topic("orders.kill.dlq", 1)
     events = h.gen("kill", ORDERS, 22)
     # A killed member stays in the group until its session times out: keep that short (the
     # mock refuses less than about 3 s), and give each run time to rejoin and work.
@@ -242,15 +260,28 @@ def scenario_kill(h):
     for i in range(5):
         before = h.positions("kill")
         target = kill_targets(rng, before, total, 5, i)
+        # Runs 2 and 3 end themselves right after their first commit that wrote dead letters,
+        # before the copies are sent; the others are killed at their target.
+        exits_itself = i in (1, 2)
+        env = dict(os.environ)
+        if exits_itself:
+            env["SV_TEST_EXIT_AFTER_DEAD_LETTER_COMMIT"] = "1"
         p = subprocess.Popen([h.binary, "run", "--config", config, "--listen", "127.0.0.1:0"],
-                             stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         try:
-            wait_for(lambda: h.positions("kill") >= target,
-                     "run %d to commit offsets past %d (from %d)" % (i + 1, target, before), proc=p)
+            if exits_itself:
+                wait_for(lambda: p.poll() is not None,
+                         "run %d to end itself after a commit with dead letters" % (i + 1))
+            else:
+                wait_for(lambda: h.positions("kill") >= target,
+                         "run %d to commit offsets past %d (from %d)" % (i + 1, target, before),
+                         proc=p)
         finally:
-            p.kill()
+            if p.poll() is None:
+                p.kill()
             p.wait()
+        if exits_itself and p.returncode != 9:
+            fail("run %d exited with %d, not 9 (the injected exit)" % (i + 1, p.returncode))
         progressed.append(h.positions("kill"))
     out, err = producer.communicate(timeout=TIMEOUT_S)
     if producer.returncode != 0:
@@ -260,6 +291,18 @@ def scenario_kill(h):
         fail("the killed runs made no progress: %s" % progressed)
     h.catch_up(config)
     h.check_oracle(events, "kill", "after 5 kills and a final run")
+    stored = h.dead_letter_ids("kill")
+    copies = h.header_values("orders.kill.dlq", "x-dlq-id")
+    if set(copies) != stored:
+        fail("orders.kill.dlq holds copies of %d of the %d dead letters (missing ids %s, "
+             "unknown ids %s)" % (len(set(copies) & stored), len(stored),
+                                  sorted(stored - set(copies), key=int)[:20],
+                                  sorted(set(copies) - stored)[:20]))
+    # A run that stops waits for its copies' delivery reports, which empty the outbox.
+    if h.outbox("kill") != 0:
+        fail("%d dead letters left in the outbox after a clean stop" % h.outbox("kill"))
+    print("  all %d dead letters on orders.kill.dlq (%d copies sent twice), outbox empty"
+          % (len(stored), len(copies) - len(set(copies))))
 
 
 def scenario_brokers_down(h):

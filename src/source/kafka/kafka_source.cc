@@ -4,9 +4,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <mutex>
 #include <set>
 #include <unordered_map>
+#include <utility>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
@@ -417,6 +419,19 @@ class KafkaSource : public Source {
     if (producer_.rk != nullptr) rd_kafka_poll(producer_.rk, 0);
   }
 
+  bool MirrorsDeadLetters() const override { return options_.dead_letter_topic; }
+
+  std::vector<int64_t> TakeMirroredDeadLetters(int wait_ms) override {
+    if (producer_.rk == nullptr) return {};
+    // Delivery reports are served here, on the engine's thread.
+    if (wait_ms > 0) {
+      rd_kafka_flush(producer_.rk, wait_ms);
+    } else {
+      rd_kafka_poll(producer_.rk, 0);
+    }
+    return std::exchange(confirmed_, {});
+  }
+
   bool Connected(std::string* why) const override {
     std::lock_guard lock(mu_);
     if (!connected_ && why != nullptr) *why = disconnect_reason_;
@@ -603,6 +618,8 @@ class KafkaSource : public Source {
     if (producer_.rk == nullptr) {
       auto conf = MakeConf(options_, {{"linger.ms", "5"}});
       if (!conf.ok()) return;
+      rd_kafka_conf_set_opaque(*conf, this);
+      rd_kafka_conf_set_dr_msg_cb(*conf, &KafkaSource::DeliveryCb);
       auto rk = NewHandle(RD_KAFKA_PRODUCER, *conf, options_.source_name);
       if (!rk.ok()) {
         LogJson("error", "kafka dead-letter producer", {{"error", rk.status().ToString()}});
@@ -616,6 +633,7 @@ class KafkaSource : public Source {
           absl::StrCat(t < options_.topics.size() ? options_.topics[t] : "unknown", ".dlq");
       const std::string partition = std::to_string(dl.partition & kPartitionMask);
       const std::string offset = std::to_string(dl.position - 1);
+      const std::string id = std::to_string(dl.id);  // consumers dedupe copies by it
       const rd_kafka_resp_err_t err = rd_kafka_producev(
           producer_.rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
           RD_KAFKA_V_KEY(dl.key.data(), dl.key.size()),
@@ -624,19 +642,36 @@ class KafkaSource : public Source {
           RD_KAFKA_V_HEADER("x-dlq-source", options_.source_name.data(),
                             options_.source_name.size()),
           RD_KAFKA_V_HEADER("x-dlq-partition", partition.data(), partition.size()),
-          RD_KAFKA_V_HEADER("x-dlq-offset", offset.data(), offset.size()), RD_KAFKA_V_END);
+          RD_KAFKA_V_HEADER("x-dlq-offset", offset.data(), offset.size()),
+          RD_KAFKA_V_HEADER("x-dlq-id", id.data(), id.size()),
+          RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<intptr_t>(dl.id))), RD_KAFKA_V_END);
       if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        // The dead letter is in the store already; the topic is a mirror.
+        // The dead letter is in the store already; its outbox entry has the copy sent again
+        // when the partition is next assigned.
         LogJson("warn", "kafka dead-letter produce",
                 {{"topic", topic}, {"error", rd_kafka_err2str(err)}});
       }
     }
   }
 
+  // A dead-letter copy's delivery report: a confirmed one leaves the store's outbox; a failed
+  // one stays there and is sent again when the partition is next assigned.
+  static void DeliveryCb(rd_kafka_t* /*rk*/, const rd_kafka_message_t* m, void* opaque) {
+    auto* self = static_cast<KafkaSource*>(opaque);
+    const int64_t id = static_cast<int64_t>(reinterpret_cast<intptr_t>(m->_private));
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      self->confirmed_.push_back(id);
+    } else {
+      LogJson("warn", "kafka dead-letter delivery",
+              {{"dead_letter", std::to_string(id)}, {"error", rd_kafka_err2str(m->err)}});
+    }
+  }
+
   KafkaSourceOptions options_;
   std::unordered_map<std::string, int> topic_index_;
   KafkaHandle consumer_;
-  KafkaHandle producer_;  // dead-letter topic, created on first use
+  KafkaHandle producer_;            // dead-letter topic, created on first use
+  std::vector<int64_t> confirmed_;  // dead letters whose copies the topic confirmed
   bool subscribed_ = false;
   RebalanceHooks hooks_;
   std::map<int32_t, int64_t> after_;  // positions from Seek (used when no hook is set)

@@ -1,10 +1,11 @@
 // The PostgreSQL backend of the store interface (see store/store.h, store/postgres/pg_store.h).
 //
 // Layout: the engine's own tables live in `schema` (sv_meta, sv_log, sv_keys, sv_pending,
-// sv_dead_letters, sv_event_ids, sv_positions, sv_counters, sv_view_versions); views live in
-// `view_schema` as ordinary tables `<view>__v<N>` (declared columns with native types, primary
-// key, declared indexes) behind an SQL VIEW `<view>` that ActivateVersion redefines in one
-// transaction (PostgreSQL DDL is transactional: readers see the old or the new definition).
+// sv_dead_letters, sv_dead_letter_outbox, sv_event_ids, sv_positions, sv_counters,
+// sv_view_versions); views live in `view_schema` as ordinary tables `<view>__v<N>` (declared
+// columns with native types, primary key, declared indexes) behind an SQL VIEW `<view>` that
+// ActivateVersion redefines in one transaction (PostgreSQL DDL is transactional: readers see the
+// old or the new definition).
 //
 // Writes: a Batch buffers rows per table, deduplicated by primary key (last write wins, a
 // delete is a tombstone), and sends each table's rows as ONE statement over arrays —
@@ -73,7 +74,7 @@ constexpr size_t kStageRows = 20'000;
 
 // ---- Schema: kMigrations[v] takes the engine schema from version v to v + 1 ({S} is the
 // quoted engine schema). Append new steps; never edit an old one.
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 constexpr std::array<const char*, kSchemaVersion> kMigrations = {
     R"sql(
 CREATE TABLE {S}.sv_log(
@@ -132,6 +133,10 @@ CREATE TABLE {S}.sv_view_versions(
   definition_hash text NOT NULL,
   active boolean NOT NULL,
   PRIMARY KEY(view, version));
+)sql",
+    // 1 -> 2: the dead-letter outbox (dead letters whose topic copy is not yet confirmed).
+    R"sql(
+CREATE TABLE IF NOT EXISTS {S}.sv_dead_letter_outbox(id bigint PRIMARY KEY);
 )sql",
 };
 
@@ -452,6 +457,7 @@ class PgBatch final : public Batch {
                              int64_t position) override;
   absl::Status AddDeadLetter(DeadLetter* dl) override;
   absl::Status SetDeadLetterState(int64_t id, DeadLetterState state) override;
+  absl::Status AddDeadLetterOutbox(int64_t id) override;
   absl::Status PutEventId(const std::string& source, const std::string& event_id,
                           int64_t position) override;
   absl::Status PruneEventIds(const std::string& source, int64_t below) override;
@@ -520,6 +526,8 @@ class PgStore final : public Store {
   absl::StatusOr<std::map<std::string, int64_t>> GetCounters() override;
   absl::StatusOr<std::vector<DeadLetter>> ListDeadLetters(bool only_open) override;
   absl::StatusOr<std::optional<DeadLetter>> GetDeadLetter(int64_t id) override;
+  absl::StatusOr<std::vector<DeadLetter>> ListDeadLetterOutbox(const std::string& source) override;
+  absl::Status DeleteDeadLetterOutbox(const std::vector<int64_t>& ids) override;
   absl::StatusOr<std::vector<Row>> QueryView(const TableSpec& table,
                                              const ViewQuery& query) override;
   absl::StatusOr<std::map<std::pair<std::string, int32_t>, int64_t>> AllPositions() override;
@@ -1265,6 +1273,24 @@ absl::StatusOr<std::optional<DeadLetter>> PgStore::GetDeadLetter(int64_t id) {
   return std::optional<DeadLetter>(std::move(found.front()));
 }
 
+absl::StatusOr<std::vector<DeadLetter>> PgStore::ListDeadLetterOutbox(const std::string& source) {
+  SV_ASSIGN_OR_RETURN(
+      Result r,
+      Query(absl::StrCat("SELECT " SV_DEAD_LETTER_COLS " FROM ", Engine("sv_dead_letters"),
+                         " WHERE source = $1 AND id IN (SELECT id FROM ",
+                         Engine("sv_dead_letter_outbox"), ") ORDER BY id"),
+            {source}));
+  return ReadDeadLetters(r.get());
+}
+
+absl::Status PgStore::DeleteDeadLetterOutbox(const std::vector<int64_t>& ids) {
+  if (ids.empty()) return absl::OkStatus();
+  return Query(absl::StrCat("DELETE FROM ", Engine("sv_dead_letter_outbox"),
+                            " WHERE id = ANY($1::bigint[])"),
+               {absl::StrCat("{", absl::StrJoin(ids, ","), "}")})
+      .status();
+}
+
 // Whether a text value reads as a value of a column of type `type` (SQLite compares it by
 // the column's affinity then; PostgreSQL would refuse the query).
 bool TextFits(const std::string& text, Type type) {
@@ -1587,6 +1613,14 @@ absl::Status PgBatch::SetDeadLetterState(int64_t id, DeadLetterState state) {
     return absl::NotFoundError(absl::StrCat("postgres: no dead letter ", id));
   }
   return absl::OkStatus();
+}
+
+absl::Status PgBatch::AddDeadLetterOutbox(int64_t id) {
+  SV_RETURN_IF_ERROR(Begin());
+  return Run(absl::StrCat("INSERT INTO ", store_->Engine("sv_dead_letter_outbox"),
+                          "(id) VALUES($1) ON CONFLICT(id) DO NOTHING"),
+             {absl::StrCat(id)})
+      .status();
 }
 
 absl::Status PgBatch::PruneEventIds(const std::string& source, int64_t below) {

@@ -54,7 +54,7 @@ using sqlite::Stmt;
 
 // ---- Schema
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 constexpr int kCheckpointIntervalMs = 50;
 
 // kMigrations[v] takes the engine tables from schema version v to v + 1. Version 0 is "no
@@ -119,6 +119,10 @@ CREATE TABLE IF NOT EXISTS sv_view_versions(
   active INTEGER NOT NULL,
   PRIMARY KEY(view, version)) WITHOUT ROWID;
 )sql",
+    // 1 -> 2: the dead-letter outbox (dead letters whose topic copy is not yet confirmed).
+    R"sql(
+CREATE TABLE IF NOT EXISTS sv_dead_letter_outbox(id INTEGER PRIMARY KEY);
+)sql",
 };
 
 // ---- Statements prepared once per connection
@@ -143,6 +147,9 @@ enum FixedId : int {
   kDeadLetterGet,
   kDeadLetterList,
   kDeadLetterListOpen,
+  kOutboxAdd,
+  kOutboxList,
+  kOutboxDelete,
   kEventIdPut,
   kEventIdPrune,
   kEventIdLoad,
@@ -196,6 +203,11 @@ constexpr std::array<const char*, kNumFixed> kFixedSql = {
     "SELECT " SV_DEAD_LETTER_COLS " FROM sv_dead_letters WHERE id = ?1",
     "SELECT " SV_DEAD_LETTER_COLS " FROM sv_dead_letters ORDER BY id",
     "SELECT " SV_DEAD_LETTER_COLS " FROM sv_dead_letters WHERE state = 'open' ORDER BY id",
+    "INSERT OR IGNORE INTO sv_dead_letter_outbox(id) VALUES(?1)",
+    "SELECT " SV_DEAD_LETTER_COLS
+    " FROM sv_dead_letters WHERE source = ?1 "
+    "AND id IN (SELECT id FROM sv_dead_letter_outbox) ORDER BY id",
+    "DELETE FROM sv_dead_letter_outbox WHERE id = ?1",
     "INSERT INTO sv_event_ids(source, event_id, position) VALUES(?1, ?2, ?3) "
     "ON CONFLICT(source, event_id) DO UPDATE SET position = excluded.position",
     "DELETE FROM sv_event_ids WHERE source = ?1 AND position < ?2",
@@ -346,6 +358,7 @@ class SqliteBatch final : public Batch {
                              int64_t position) override;
   absl::Status AddDeadLetter(DeadLetter* dl) override;
   absl::Status SetDeadLetterState(int64_t id, DeadLetterState state) override;
+  absl::Status AddDeadLetterOutbox(int64_t id) override;
   absl::Status PutEventId(const std::string& source, const std::string& event_id,
                           int64_t position) override;
   absl::Status PruneEventIds(const std::string& source, int64_t below) override;
@@ -411,6 +424,8 @@ class SqliteStore final : public Store {
   absl::StatusOr<std::map<std::string, int64_t>> GetCounters() override;
   absl::StatusOr<std::vector<DeadLetter>> ListDeadLetters(bool only_open) override;
   absl::StatusOr<std::optional<DeadLetter>> GetDeadLetter(int64_t id) override;
+  absl::StatusOr<std::vector<DeadLetter>> ListDeadLetterOutbox(const std::string& source) override;
+  absl::Status DeleteDeadLetterOutbox(const std::vector<int64_t>& ids) override;
   absl::Status ScanTable(const TableSpec& table,
                          const std::function<void(const Row&)>& each) override;
   absl::Status QuerySelect(const std::string& select_sql, const std::vector<ColumnSpec>& columns,
@@ -1415,6 +1430,27 @@ absl::StatusOr<std::optional<DeadLetter>> SqliteStore::GetDeadLetter(int64_t id)
   return std::optional<DeadLetter>(std::move(found.front()));
 }
 
+absl::StatusOr<std::vector<DeadLetter>> SqliteStore::ListDeadLetterOutbox(
+    const std::string& source) {
+  SV_ASSIGN_OR_RETURN(sqlite3_stmt * list, Fixed(kOutboxList));
+  ResetOnExit reset(list);
+  BindText(list, 1, source);
+  return ReadDeadLetters(list);
+}
+
+absl::Status SqliteStore::DeleteDeadLetterOutbox(const std::vector<int64_t>& ids) {
+  if (ids.empty()) return absl::OkStatus();
+  return InTxn([&]() -> absl::Status {
+    SV_ASSIGN_OR_RETURN(sqlite3_stmt * del, Fixed(kOutboxDelete));
+    for (int64_t id : ids) {
+      ResetOnExit reset(del);
+      sqlite3_bind_int64(del, 1, id);
+      SV_RETURN_IF_ERROR(StepDone(del));
+    }
+    return absl::OkStatus();
+  });
+}
+
 absl::Status SqliteStore::ScanTable(const TableSpec& table,
                                     const std::function<void(const Row&)>& each) {
   SV_RETURN_IF_ERROR(ValidateSpec(table));
@@ -1653,6 +1689,14 @@ absl::Status SqliteBatch::SetDeadLetterState(int64_t id, DeadLetterState state) 
     return absl::NotFoundError(absl::StrCat("sqlite: no dead letter ", id));
   }
   return absl::OkStatus();
+}
+
+absl::Status SqliteBatch::AddDeadLetterOutbox(int64_t id) {
+  SV_RETURN_IF_ERROR(Begin());
+  SV_ASSIGN_OR_RETURN(sqlite3_stmt * add, store_->Fixed(kOutboxAdd));
+  ResetOnExit reset(add);
+  sqlite3_bind_int64(add, 1, id);
+  return Check(store_->StepDone(add));
 }
 
 absl::Status SqliteBatch::PutEventId(const std::string& source, const std::string& event_id,
