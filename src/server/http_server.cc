@@ -236,7 +236,7 @@ class Session : public std::enable_shared_from_this<Session> {
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
     stream_.expires_after(std::chrono::milliseconds(kLingerMs));
-    drain_.resize(16 * 1024);
+    drain_.resize(size_t{16} * 1024);
     Drain();
   }
   void Drain() {

@@ -644,6 +644,8 @@ class KafkaSource : public Source {
           RD_KAFKA_V_HEADER("x-dlq-partition", partition.data(), partition.size()),
           RD_KAFKA_V_HEADER("x-dlq-offset", offset.data(), offset.size()),
           RD_KAFKA_V_HEADER("x-dlq-id", id.data(), id.size()),
+          // The message opaque carries the dead letter's id to the delivery report.
+          // NOLINTNEXTLINE(performance-no-int-to-ptr)
           RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<intptr_t>(dl.id))), RD_KAFKA_V_END);
       if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         // The dead letter is in the store already; its outbox entry has the copy sent again
