@@ -35,6 +35,7 @@ import urllib.error
 import urllib.request
 
 from crash_restart import free_port, run, tail, wait_ready
+from harness import WaitTimeout, wait_until
 
 POWER_CUT_EXIT = 86  # kPowerCutExitCode in fault_vfs.h
 DEADLINE_S = 180
@@ -42,13 +43,10 @@ TOKEN = "fault-test-token"
 
 
 def wait_for(what, condition, timeout_s=DEADLINE_S):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise SystemExit("FAILED: timed out waiting for %s" % what)
+    try:
+        return wait_until(condition, what, timeout=timeout_s)
+    except WaitTimeout as e:
+        raise SystemExit("FAILED: %s" % e)
 
 
 def http(port, method, path, body=None, auth=False):

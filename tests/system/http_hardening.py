@@ -37,6 +37,8 @@ import tempfile
 import threading
 import time
 
+from harness import wait_until
+
 TOKEN = "hardening-token-%d" % os.getpid()
 MAX_BODY = 1 << 20       # server.max_body_bytes of the test config
 MAX_CONNECTIONS = 64     # server.max_connections
@@ -409,6 +411,8 @@ def case_slow_and_idle(srv):
         s = connect(srv.port)
         slow.append(s)
 
+    bytes_dripped = [0]
+
     def drip():
         text = b"GET /health/live HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100
         for i in range(len(text)):
@@ -419,12 +423,14 @@ def case_slow_and_idle(srv):
                     s.send(text[i:i + 1])
                 except OSError:
                     pass
+            bytes_dripped[0] = i + 1
             time.sleep(1)
 
     dripper = threading.Thread(target=drip)
     dripper.start()
     try:
-        time.sleep(2)  # the slow heads are under way
+        # The slow heads are under way: two bytes of each sent (observed, not timed).
+        wait_until(lambda: bytes_dripped[0] >= 2, "the slow clients' first bytes")
         probes_answer(srv, "50 slow clients")
         idle = []
         for _ in range(IDLE_CONNECTIONS):
