@@ -22,26 +22,11 @@ import tempfile
 import time
 
 from stores import Store
+from rebuild_and_dlq import check, run
 
 STORES = []
 KIND = "sqlite"
 DEADLINE_S = 600
-
-
-def run(cmd, expect=0):
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-    if r.returncode != expect:
-        print("FAILED (exit %d, expected %d): %s\n%s\n%s"
-              % (r.returncode, expect, " ".join(cmd), r.stdout[-3000:], r.stderr[-3000:]))
-        raise SystemExit(1)
-    return r
-
-
-def check(cond, what):
-    if not cond:
-        print("FAILED: " + what)
-        raise SystemExit(1)
-    print("  ok: " + what)
 
 
 def new_store(tmp, name):
