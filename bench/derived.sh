@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shipments=${1:-830000}
-bin=build/src/cli/streamview
+bin=${SV_BIN:-build/src/cli/streamview}  # SV_BIN: another build, for side-by-side runs
 tmp=$(mktemp -d /tmp/sv-derived.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 python3 - "$tmp" <<'PY'

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 rows=${1:-10000000}
 rate=${2:-10000}
 seconds=${3:-20}
-bin=build/src/cli/streamview
+bin=${SV_BIN:-build/src/cli/streamview}  # SV_BIN: another build, for side-by-side runs
 tmp=$(mktemp -d /tmp/sv-http.XXXXXX)
 trap 'kill "$run_pid" "$ingest_pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$tmp"' EXIT
 run_pid=0

@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 orders=${1:-1000000}
 rate=${2:-20000}
-bin=build/src/cli/streamview
+bin=${SV_BIN:-build/src/cli/streamview}  # SV_BIN: another build, for side-by-side runs
 tool=build/tests/kafka_tool
 tmp=$(mktemp -d /tmp/sv-kafka.XXXXXX)
 mock_pid=0

@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 orders=${1:-1000000}
-bin=build/src/cli/streamview
+bin=${SV_BIN:-build/src/cli/streamview}  # SV_BIN: another build, for side-by-side runs
 cfg=examples/orders/streamview.yaml
 tmp=$(mktemp -d /tmp/sv-pg-rebuild.XXXXXX)
 chmod 0755 "$tmp"

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 orders=${1:-1000000}
-bin=build/src/cli/streamview
+bin=${SV_BIN:-build/src/cli/streamview}  # SV_BIN: another build, for side-by-side runs
 tmp=$(mktemp -d /tmp/sv-rebuild.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 cfg=examples/orders/streamview.yaml

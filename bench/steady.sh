@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rate=${1:-20000}
 orders=${2:-100000}
-bin=build/src/cli/streamview
+bin=${SV_BIN:-build/src/cli/streamview}  # SV_BIN: another build, for side-by-side runs
 tmp=$(mktemp -d /tmp/sv-steady.XXXXXX)
 cfg=examples/orders/streamview.yaml
 store=${STORE:-$tmp/sv.db}
