@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "absl/cleanup/cleanup.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/log.h"
@@ -439,9 +440,7 @@ class KafkaSource : public Source {
   }
 
   std::string PartitionLabel(int32_t id) const override {
-    const size_t t = static_cast<size_t>(id >> kKafkaPartitionBits);
-    if (t >= options_.topics.size()) return std::to_string(id);
-    return absl::StrCat(options_.topics[t], "/", id & kPartitionMask);
+    return KafkaPartitionLabel(options_.topics, id);
   }
 
  private:
@@ -689,6 +688,37 @@ class KafkaSource : public Source {
 };
 
 }  // namespace
+
+std::optional<std::pair<std::string, int32_t>> KafkaTopicOf(const std::vector<std::string>& topics,
+                                                            int32_t id) {
+  const size_t t = static_cast<size_t>(id >> kKafkaPartitionBits);
+  if (id < 0 || t >= topics.size()) return std::nullopt;
+  return std::make_pair(topics[t], id & kPartitionMask);
+}
+
+std::string KafkaPartitionLabel(const std::vector<std::string>& topics, int32_t id) {
+  auto topic = KafkaTopicOf(topics, id);
+  if (!topic) return std::to_string(id);
+  return absl::StrCat(topic->first, "/", topic->second);
+}
+
+std::optional<int32_t> KafkaPartitionOfLabel(const std::vector<std::string>& topics,
+                                             std::string_view label) {
+  const size_t slash = label.rfind('/');
+  if (slash == std::string_view::npos) return std::nullopt;
+  int32_t partition = 0;
+  if (!absl::SimpleAtoi(absl::string_view(label.data() + slash + 1, label.size() - slash - 1),
+                        &partition) ||
+      partition < 0 || partition > kPartitionMask) {
+    return std::nullopt;
+  }
+  for (size_t t = 0; t < topics.size(); ++t) {
+    if (topics[t] == label.substr(0, slash)) {
+      return KafkaPartitionId(static_cast<int>(t), partition);
+    }
+  }
+  return std::nullopt;
+}
 
 absl::StatusOr<std::unique_ptr<Source>> NewKafkaSource(const KafkaSourceOptions& options) {
   auto source = std::make_unique<KafkaSource>(options);
