@@ -11,7 +11,6 @@
 #include <utility>
 
 #include "absl/cleanup/cleanup.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/log.h"
@@ -21,7 +20,7 @@
 namespace sv::source {
 namespace {
 
-constexpr int32_t kPartitionMask = (1 << kKafkaPartitionBits) - 1;
+constexpr int32_t kPartitionMask = kKafkaPartitionMask;
 constexpr int kMaxTopics = 1 << (31 - kKafkaPartitionBits);
 constexpr int kMetadataTimeoutMs = 10'000;
 // A replay that receives nothing for this long while partitions are unfinished has stalled.
@@ -688,37 +687,6 @@ class KafkaSource : public Source {
 };
 
 }  // namespace
-
-std::optional<std::pair<std::string, int32_t>> KafkaTopicOf(const std::vector<std::string>& topics,
-                                                            int32_t id) {
-  const size_t t = static_cast<size_t>(id >> kKafkaPartitionBits);
-  if (id < 0 || t >= topics.size()) return std::nullopt;
-  return std::make_pair(topics[t], id & kPartitionMask);
-}
-
-std::string KafkaPartitionLabel(const std::vector<std::string>& topics, int32_t id) {
-  auto topic = KafkaTopicOf(topics, id);
-  if (!topic) return std::to_string(id);
-  return absl::StrCat(topic->first, "/", topic->second);
-}
-
-std::optional<int32_t> KafkaPartitionOfLabel(const std::vector<std::string>& topics,
-                                             std::string_view label) {
-  const size_t slash = label.rfind('/');
-  if (slash == std::string_view::npos) return std::nullopt;
-  int32_t partition = 0;
-  if (!absl::SimpleAtoi(absl::string_view(label.data() + slash + 1, label.size() - slash - 1),
-                        &partition) ||
-      partition < 0 || partition > kPartitionMask) {
-    return std::nullopt;
-  }
-  for (size_t t = 0; t < topics.size(); ++t) {
-    if (topics[t] == label.substr(0, slash)) {
-      return KafkaPartitionId(static_cast<int>(t), partition);
-    }
-  }
-  return std::nullopt;
-}
 
 absl::StatusOr<std::unique_ptr<Source>> NewKafkaSource(const KafkaSourceOptions& options) {
   auto source = std::make_unique<KafkaSource>(options);

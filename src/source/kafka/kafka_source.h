@@ -29,6 +29,7 @@ struct KafkaSourceOptions {
 };
 
 inline constexpr int kKafkaPartitionBits = 20;
+inline constexpr int32_t kKafkaPartitionMask = (1 << kKafkaPartitionBits) - 1;
 inline int32_t KafkaPartitionId(int topic_index, int32_t partition) {
   return (topic_index << kKafkaPartitionBits) | partition;
 }
