@@ -199,10 +199,10 @@ absl::StatusOr<std::vector<SourceLag>> ComputeLags(Server::Impl& impl) {
   const int64_t now = Clock::Real()->NowMicros();
   const int64_t stall_us = impl.config.server.stall_after_ms * 1000;
   std::vector<SourceLag> out;
-  for (size_t s = 0; s < impl.catalog->sources.size(); ++s) {
-    const source::SourceTraits& traits = impl.sources[s];
+  for (size_t i = 0; i < impl.catalog->sources.size(); ++i) {
+    const source::SourceTraits& traits = impl.sources[i];
     SourceLag lag;
-    lag.name = impl.catalog->sources[s].config.name;
+    lag.name = impl.catalog->sources[i].config.name;
     const bool log = traits.end_in_store;
     std::map<int32_t, int64_t> ends;
     for (const auto& s : snap.sources) {

@@ -21,7 +21,7 @@ namespace {
 
 std::string Encoded(const std::string& s) { return http::EncodeQueryParam(s); }
 
-// "orders/0:42, orders/1:17" (the log's: "42").
+// For messages: "orders/0:42,orders/1:17" (the log's: "42").
 std::string Describe(const source::SourceTraits& traits, const Position& position) {
   if (traits.single_partition) return std::to_string(position.at(0));
   std::vector<std::string> parts;
