@@ -20,6 +20,7 @@
 #include "engine/engine.h"
 #include "engine/reconcile.h"
 #include "server/server.h"
+#include "source/open.h"
 
 namespace sv::cli {
 namespace {
@@ -98,7 +99,9 @@ int Ingest(const CommonOptions& common, const std::string& file, const std::stri
     return Fail(absl::NotFoundError(absl::StrCat("no source named '", source, "'")));
   }
   const auto& plan = (*catalog)->sources[source_index];
-  if (plan.config.kind != "log") {
+  auto traits = source::TraitsOf(plan.config);
+  if (!traits.ok()) return Fail(traits.status());
+  if (!traits->accepts_appends) {
     return Fail(absl::InvalidArgumentError(
         absl::StrCat("source '", plan.config.name, "' is not the embedded log")));
   }

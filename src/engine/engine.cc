@@ -10,8 +10,6 @@
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "common/time_util.h"
-#include "source/kafka/kafka_source.h"
-#include "source/log/log_source.h"
 
 namespace sv::engine {
 
@@ -101,7 +99,7 @@ void Engine::PublishProgress() {
     p.applied = st.applied;
     p.last_event_time_us = st.last_event_time_us;
     p.last_commit_us = now;
-    if (catalog_->sources[st.index].config.kind != "log") {
+    if (!st.traits.end_in_store) {
       // The server reads the embedded log's end itself; other sources know theirs.
       if (auto ends = st.source->EndOffsets(); ends.ok()) p.end = *std::move(ends);
       p.connected = st.source->Connected(&p.disconnect_reason);
@@ -189,18 +187,7 @@ absl::Status Engine::PrepareViewsLocked() {
 
 absl::StatusOr<std::unique_ptr<source::Source>> Engine::MakeSource(
     const config::SourceConfig& cfg) {
-  if (cfg.kind == "log") return source::NewLogSource(store_.get());
-  if (cfg.kind == "kafka") {
-    source::KafkaSourceOptions o;
-    o.source_name = cfg.name;
-    o.brokers = cfg.kafka.brokers;
-    o.topics = cfg.kafka.topics;
-    o.group_id = cfg.kafka.group_id;
-    o.dead_letter_topic = cfg.kafka.dead_letter_topic;
-    o.properties = cfg.kafka.properties;
-    return source::NewKafkaSource(o);
-  }
-  return absl::UnimplementedError(absl::StrCat("source kind '", cfg.kind, "' is not supported"));
+  return source::Open(cfg, store_.get());
 }
 
 absl::Status Engine::NewProcessors(SourceState& st, const std::vector<int32_t>* partitions) {
@@ -240,7 +227,10 @@ absl::Status Engine::NewProcessors(SourceState& st, const std::vector<int32_t>* 
 absl::Status Engine::StartSources() {
   sources_.clear();
   int logs = 0;
-  for (const auto& plan : catalog_->sources) logs += plan.config.kind == "log" ? 1 : 0;
+  for (const auto& plan : catalog_->sources) {
+    SV_ASSIGN_OR_RETURN(source::SourceTraits traits, source::TraitsOf(plan.config));
+    logs += traits.accepts_appends ? 1 : 0;
+  }
   if (logs > 1) {
     // The store holds one embedded log; a second log source would read the same records.
     return absl::UnimplementedError("one embedded log source per store is supported");
@@ -250,6 +240,7 @@ absl::Status Engine::StartSources() {
     const auto& cfg = catalog_->sources[s].config;
     SourceState& st = sources_[s];
     st.index = static_cast<int>(s);
+    SV_ASSIGN_OR_RETURN(st.traits, source::TraitsOf(cfg));
     SV_ASSIGN_OR_RETURN(st.source, MakeSource(cfg));
     SV_RETURN_IF_ERROR(StartLanes(st));
     SV_RETURN_IF_ERROR(NewProcessors(st, nullptr));
@@ -452,7 +443,7 @@ bool Engine::CaughtUp() {
   for (SourceState& st : sources_) {
     // An idle poll of the embedded log means caught up; a consumer group may still be joining
     // or fetching, so those compare applied positions with the partitions' ends.
-    if (catalog_->sources[st.index].config.kind == "log") continue;
+    if (st.traits.end_in_store) continue;
     auto ends = st.source->EndOffsets();
     if (!ends.ok()) return false;
     for (const auto& [partition, end] : *ends) {

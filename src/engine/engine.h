@@ -23,6 +23,7 @@
 #include "engine/processor.h"
 #include "engine/row_sets.h"
 #include "projection/projection.h"
+#include "source/open.h"
 #include "source/source.h"
 #include "store/open.h"
 #include "store/store.h"
@@ -111,6 +112,7 @@ class Engine {
   struct SourceState {
     int index = 0;
     std::unique_ptr<source::Source> source;
+    source::SourceTraits traits;
     std::vector<Lane> lanes;
     std::unique_ptr<Decoder> router;  // keys of records that carry none (lanes > 1)
     // Orders event ids across the lanes' dedup windows.

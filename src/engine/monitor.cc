@@ -56,18 +56,23 @@ int64_t Monitor::AppliedPosition(const std::string& source) const {
   return position;
 }
 
-bool Monitor::WaitForPosition(const std::string& source, int64_t position,
+Position Monitor::AppliedPositions(const std::string& source) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return AppliedPositionsLocked(source);
+}
+
+Position Monitor::AppliedPositionsLocked(const std::string& source) const {
+  for (const SourceProgress& s : state_.sources) {
+    if (s.name == source) return Position(s.applied);
+  }
+  return Position();
+}
+
+bool Monitor::WaitForPosition(const std::string& source, const Position& position,
                               std::chrono::milliseconds timeout) const {
   std::unique_lock<std::mutex> lock(mu_);
   return advanced_.wait_for(lock, timeout, [&] {
-    if (shut_down_) return true;
-    for (const SourceProgress& s : state_.sources) {
-      if (s.name != source) continue;
-      for (const auto& [partition, applied] : s.applied) {
-        if (applied >= position) return true;
-      }
-    }
-    return false;
+    return shut_down_ || AppliedPositionsLocked(source).Covers(position);
   }) && !shut_down_;
 }
 

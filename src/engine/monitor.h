@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "common/position.h"
 
 namespace sv::engine {
 
@@ -66,9 +67,11 @@ class Monitor {
   MonitorSnapshot Snapshot() const;
   // The highest committed position of `source` (0 before any); cheaper than a Snapshot.
   int64_t AppliedPosition(const std::string& source) const;
-  // True once `source`'s applied position (any partition, the log has one) reaches `position`,
-  // false after `timeout`.
-  bool WaitForPosition(const std::string& source, int64_t position,
+  // Every partition's committed position of `source` (none before the first).
+  Position AppliedPositions(const std::string& source) const;
+  // True once `source`'s applied positions cover `position` (every partition it names has
+  // reached its position there), false after `timeout`.
+  bool WaitForPosition(const std::string& source, const Position& position,
                        std::chrono::milliseconds timeout) const;
   // Queues work for the loop; the future completes when it has run.
   std::future<absl::Status> Submit(std::function<absl::Status(Engine*)> command);
@@ -80,6 +83,8 @@ class Monitor {
     std::function<absl::Status(Engine*)> fn;
     std::promise<absl::Status> done;
   };
+  Position AppliedPositionsLocked(const std::string& source) const;  // mu_ held
+
   mutable std::mutex mu_;
   mutable std::condition_variable advanced_;
   MonitorSnapshot state_;

@@ -44,6 +44,13 @@ void Param(JsonWriter& w, const std::string& name, const char* in, const char* t
   w.EndObject();
 }
 
+void MinPositionParam(JsonWriter& w) {
+  Param(w, "min_position", "query", "string",
+        "read-your-writes: wait until the view has applied this position (an "
+        "X-StreamView-Position token, <partition label>:<position>,..., or for the embedded log "
+        "a plain integer)");
+}
+
 void Responses(JsonWriter& w, const std::vector<std::pair<int, std::string>>& codes) {
   w.Key("responses");
   w.StartObject();
@@ -106,7 +113,7 @@ void ListOperation(JsonWriter& w, const ViewApi& api, bool compat) {
         "rows per page (max " + std::to_string(api.max_limit) + ")");
   Param(w, "cursor", "query", "string", "opaque cursor from next_cursor / prev_cursor");
   if (compat) Param(w, "page", "query", "integer", "1-based page number (compatibility)");
-  Param(w, "min_position", "query", "integer", "read-your-writes: wait for this log position");
+  MinPositionParam(w);
   w.EndArray();
   Responses(w, {{200, "a page: {items, next_cursor, prev_cursor}"},
                 {400, "unknown or malformed parameter"},
@@ -123,7 +130,7 @@ void RowOperation(JsonWriter& w, const ViewApi& api) {
   for (int k : api.table.key) {
     Param(w, api.table.columns[k].name, "path", SchemaType(api.table.columns[k].type), "key", true);
   }
-  Param(w, "min_position", "query", "integer", "read-your-writes: wait for this log position");
+  MinPositionParam(w);
   w.EndArray();
   Responses(w, {{200, "the row"}, {304, "not modified"}, {404, "no such row"}});
   w.EndObject();

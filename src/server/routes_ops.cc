@@ -15,22 +15,9 @@
 #include "engine/engine.h"
 #include "server/json.h"
 #include "server/server_internal.h"
-#include "source/kafka/kafka_source.h"
 
 namespace sv::server {
 namespace {
-
-std::string TopicOf(const config::SourceConfig& source, int32_t partition) {
-  if (source.kind != "kafka") return "";
-  const size_t topic = static_cast<size_t>(partition >> source::kKafkaPartitionBits);
-  return topic < source.kafka.topics.size() ? source.kafka.topics[topic] : "?";
-}
-
-std::string PartitionLabel(const config::SourceConfig& source, int32_t partition) {
-  const std::string topic = TopicOf(source, partition);
-  if (topic.empty()) return std::to_string(partition);
-  return absl::StrCat(topic, "/", partition & ((1 << source::kKafkaPartitionBits) - 1));
-}
 
 void WriteLags(JsonWriter& w, Server::Impl& impl, const std::vector<SourceLag>& lags) {
   w.StartObject();
@@ -53,7 +40,7 @@ void WriteLags(JsonWriter& w, Server::Impl& impl, const std::vector<SourceLag>& 
         w.Key("topic");
         w.String(p.topic.c_str());
         w.Key("partition");
-        w.Int(p.partition & ((1 << source::kKafkaPartitionBits) - 1));
+        w.Int(p.partition_in_topic);
       }
       w.Key("position");
       w.Int64(p.position);
@@ -212,10 +199,11 @@ absl::StatusOr<std::vector<SourceLag>> ComputeLags(Server::Impl& impl) {
   const int64_t now = Clock::Real()->NowMicros();
   const int64_t stall_us = impl.config.server.stall_after_ms * 1000;
   std::vector<SourceLag> out;
-  for (const auto& plan : impl.catalog->sources) {
+  for (size_t i = 0; i < impl.catalog->sources.size(); ++i) {
+    const source::SourceTraits& traits = impl.sources[i];
     SourceLag lag;
-    lag.name = plan.config.name;
-    const bool log = plan.config.kind == "log";
+    lag.name = impl.catalog->sources[i].config.name;
+    const bool log = traits.end_in_store;
     std::map<int32_t, int64_t> ends;
     for (const auto& s : snap.sources) {
       if (s.name != lag.name) continue;
@@ -235,8 +223,12 @@ absl::StatusOr<std::vector<SourceLag>> ComputeLags(Server::Impl& impl) {
     for (const auto& [partition, end] : ends) {
       PartitionLag p;
       p.partition = partition;
-      p.label = PartitionLabel(plan.config, partition);
-      p.topic = TopicOf(plan.config, partition);
+      p.label = traits.partition_label(partition);
+      if (traits.topic_of) {
+        auto topic = traits.topic_of(partition);
+        p.topic = topic ? topic->first : "?";
+        p.partition_in_topic = topic ? topic->second : partition;
+      }
       auto it = positions.find({lag.name, partition});
       p.position = it == positions.end() ? 0 : it->second;
       p.end = end;

@@ -8,6 +8,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "engine/engine.h"
 #include "rapidjson/document.h"
@@ -20,6 +21,16 @@ namespace {
 
 std::string Encoded(const std::string& s) { return http::EncodeQueryParam(s); }
 
+// For messages: "orders/0:42,orders/1:17" (the log's: "42").
+std::string Describe(const source::SourceTraits& traits, const Position& position) {
+  if (traits.single_partition) return std::to_string(position.at(0));
+  std::vector<std::string> parts;
+  for (const auto& [partition, at] : position.partitions()) {
+    parts.push_back(absl::StrCat(traits.partition_label(partition), ":", at));
+  }
+  return parts.empty() ? "none" : absl::StrJoin(parts, ",");
+}
+
 // Read-your-writes: waits (bounded) until the view's source has applied the requested
 // position. False after replying 400 or 503.
 bool AwaitPosition(Server::Impl& impl, int view, const http::Request& req, http::Response& res) {
@@ -30,20 +41,21 @@ bool AwaitPosition(Server::Impl& impl, int view, const http::Request& req, http:
     parameter = "min_position";
   }
   if (wanted.empty()) return true;
-  int64_t position = 0;
-  if (!absl::SimpleAtoi(wanted, &position) || position < 0) {
-    ReplyError(res, 400, "must be a non-negative integer log position", parameter);
+  const source::SourceTraits& traits = impl.SourceOf(view);
+  absl::StatusOr<Position> position = source::ParsePosition(traits, wanted);
+  if (!position.ok()) {
+    ReplyError(res, 400, position.status().message(), parameter);
     return false;
   }
   const std::string& source = impl.catalog->sources[impl.catalog->views[view].source].config.name;
-  if (impl.monitor->WaitForPosition(source, position,
+  if (impl.monitor->WaitForPosition(source, *position,
                                     std::chrono::milliseconds(impl.config.server.read_wait_ms))) {
     return true;
   }
   res.set_header("Retry-After", "1");
   ReplyError(res, 503,
-             absl::StrCat("the view has not applied position ", position, " yet (applied ",
-                          impl.AppliedPosition(view), ")"),
+             absl::StrCat("the view has not applied position ", Describe(traits, *position),
+                          " yet (applied ", Describe(traits, impl.AppliedPositions(view)), ")"),
              parameter);
   return false;
 }
@@ -84,7 +96,7 @@ void ServeQuery(Server::Impl& impl, int view, Mode mode, const http::Request& re
   }
   if (!AwaitPosition(impl, view, req, res)) return;
   ParsedQuery& pq = std::get<ParsedQuery>(parsed);
-  const int64_t position = impl.AppliedPosition(view);
+  const std::string position = impl.AppliedPositions(view).ToToken();
   auto reader = impl.Reader();
   if (!reader.ok()) return ReplyStatus(res, reader.status());
   const int64_t limit = pq.query.limit;
@@ -150,7 +162,7 @@ void ServeQuery(Server::Impl& impl, int view, Mode mode, const http::Request& re
     w.Int64(limit);
   }
   w.EndObject();
-  res.set_header(kPositionHeader, std::to_string(position));
+  res.set_header(kPositionHeader, position);
   ReplyJson(res, 200, buf.GetString());
 }
 
@@ -177,12 +189,12 @@ void ServeRow(Server::Impl& impl, int view, const std::vector<std::string>& key_
     key.push_back(std::move(*v));
   }
   if (!AwaitPosition(impl, view, req, res)) return;
-  const int64_t position = impl.AppliedPosition(view);
+  const std::string position = impl.AppliedPositions(view).ToToken();
   auto reader = impl.Reader();
   if (!reader.ok()) return ReplyStatus(res, reader.status());
   auto row = (*reader)->GetRow(api.table, key);
   if (!row.ok()) return ReplyStatus(res, row.status());
-  res.set_header(kPositionHeader, std::to_string(position));
+  res.set_header(kPositionHeader, position);
   if (!row->has_value()) return ReplyError(res, 404, "no such row");
   const std::string etag = RowETag(**row);
   res.set_header("ETag", etag);
@@ -232,7 +244,7 @@ void AppendEvents(Server::Impl& impl, const http::Request& req, http::Response& 
   const std::string source_name = req.get_param_value("source");
   for (size_t s = 0; s < impl.catalog->sources.size(); ++s) {
     const auto& cfg = impl.catalog->sources[s].config;
-    if (cfg.kind == "log" && (source_name.empty() || cfg.name == source_name)) {
+    if (impl.sources[s].accepts_appends && (source_name.empty() || cfg.name == source_name)) {
       source = static_cast<int>(s);
       break;
     }

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "common/status_macros.h"
 #include "common/time_util.h"
 #include "server/json.h"
 #include "server/server_internal.h"
@@ -173,6 +174,14 @@ int64_t Server::Impl::AppliedPosition(int view) const {
   return monitor->AppliedPosition(catalog->sources[catalog->views[view].source].config.name);
 }
 
+Position Server::Impl::AppliedPositions(int view) const {
+  return monitor->AppliedPositions(catalog->sources[catalog->views[view].source].config.name);
+}
+
+const source::SourceTraits& Server::Impl::SourceOf(int view) const {
+  return sources[catalog->views[view].source];
+}
+
 metrics::Histogram* Server::Impl::RequestHistogram(const std::string& method,
                                                    const std::string& path, int status) {
   // The registry's lookup builds label vectors under a lock; requests hit a few dozen children
@@ -218,6 +227,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
   impl->token = config.server.token;
   if (impl->token.empty() && !config.server.token_env.empty()) {
     if (const char* env = std::getenv(config.server.token_env.c_str())) impl->token = env;
+  }
+  for (const auto& plan : catalog.sources) {
+    SV_ASSIGN_OR_RETURN(source::SourceTraits traits, source::TraitsOf(plan.config));
+    impl->sources.push_back(std::move(traits));
   }
   for (const auto& plan : catalog.views) impl->views.push_back(BuildViewApi(config, plan));
   for (const config::ViewConfig& vc : config.views) {

@@ -20,6 +20,7 @@
 #include "server/http_server.h"
 #include "server/server.h"
 #include "server/view_query.h"
+#include "source/open.h"
 #include "store/open.h"
 #include "store/store.h"
 
@@ -36,8 +37,9 @@ struct Server::Impl {
   engine::Monitor* monitor = nullptr;
   store::StoreOptions store;
   std::string token;
-  std::vector<ViewApi> views;          // one per catalog view, same index
-  std::map<std::string, int> by_path;  // compat route path ("/orders") -> view index
+  std::vector<source::SourceTraits> sources;  // one per catalog source, same index
+  std::vector<ViewApi> views;                 // one per catalog view, same index
+  std::map<std::string, int> by_path;         // compat route path ("/orders") -> view index
 
   std::unique_ptr<http::HttpServer> http;
   int port = 0;
@@ -60,8 +62,12 @@ struct Server::Impl {
 
   // The calling thread's reader connection (opened on first use).
   absl::StatusOr<store::Store*> Reader();
-  // Applied position of the view's source (0 before any commit).
+  // Applied position of the view's source (0 before any commit), the highest of its
+  // partitions: for /views and metrics; reads answer with AppliedPositions' token.
   int64_t AppliedPosition(int view) const;
+  // Applied position of the view's source, every partition.
+  Position AppliedPositions(int view) const;
+  const source::SourceTraits& SourceOf(int view) const;
   // The request-latency histogram child for this method, route and status.
   metrics::Histogram* RequestHistogram(const std::string& method, const std::string& path,
                                        int status);
@@ -74,8 +80,9 @@ struct Server::Impl {
 
 struct PartitionLag {
   int32_t partition = 0;
-  std::string label;  // "0" for the log, "topic/3" for Kafka
-  std::string topic;  // Kafka only
+  std::string label;               // "0" for the log, "topic/3" for Kafka
+  std::string topic;               // a topic'd source's (Kafka) only, with ...
+  int32_t partition_in_topic = 0;  // ... the partition's number within it
   int64_t position = 0;
   int64_t end = 0;
   int64_t since_advance_us = 0;

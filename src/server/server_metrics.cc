@@ -114,7 +114,7 @@ void Server::Impl::RegisterMetrics() {
         if (p.topic.empty()) continue;
         r.GetGauge("kafka_consumer_lag",
                    "Records in the partition not yet applied (high watermark - stored position)",
-                   {{"topic", p.topic}, {"partition", p.label.substr(p.topic.size() + 1)}})
+                   {{"topic", p.topic}, {"partition", std::to_string(p.partition_in_topic)}})
             ->Set(static_cast<double>(std::max<int64_t>(0, p.end - p.position)));
       }
     }
@@ -141,7 +141,7 @@ void Server::Impl::RegisterMetrics() {
     }
     int64_t log_end = 0;
     for (size_t i = 0; i < lags->size(); ++i) {
-      if (catalog->sources[i].config.kind == "log" && !(*lags)[i].partitions.empty()) {
+      if (sources[i].end_in_store && !(*lags)[i].partitions.empty()) {
         log_end = (*lags)[i].partitions.front().end;
       }
     }

@@ -7,7 +7,8 @@
 //       produces NDJSON lines: an envelope {"key","headers","value"} becomes a message with that
 //       key and headers; any other line is sent as it is, keyed by its --key-field (default
 //       orderId) when it has one. --max-lag throttles the
-//       producer by the group's lag (the mock keeps only a few MiB per partition).
+//       producer by the group's lag (the mock keeps only a few MiB per partition). Prints
+//       {"produced":N,"seconds":S,"last_offsets":{"<partition>":<last offset delivered>,...}}.
 //   kafka_tool count --bootstrap B --topic T
 //       prints how many records the topic holds (high minus low watermark, all partitions).
 //   kafka_tool header --bootstrap B --topic T --name H
@@ -57,9 +58,20 @@ std::map<std::string, std::string> Flags(int argc, char** argv, int from,
   std::exit(1);
 }
 
+// The last offset delivered to each partition by `produce` (reported for read-your-writes).
+std::map<int32_t, int64_t> g_delivered;
+
+void OnDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void*) {
+  if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  int64_t& last = g_delivered[m->partition];
+  if (m->offset > last) last = m->offset;
+}
+
 rd_kafka_t* NewClient(rd_kafka_type_t type,
-                      const std::vector<std::pair<std::string, std::string>>& props) {
+                      const std::vector<std::pair<std::string, std::string>>& props,
+                      bool report_deliveries = false) {
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  if (report_deliveries) rd_kafka_conf_set_dr_msg_cb(conf, OnDelivery);
   char err[512];
   for (const auto& [k, v] : props) {
     if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof(err)) != RD_KAFKA_CONF_OK) {
@@ -198,11 +210,13 @@ int Produce(const std::map<std::string, std::string>& flags, const std::string& 
   std::fprintf(stderr, "encoded %zu messages\n", messages.size());
   // The client starts after the encoding: one left idle meanwhile delays its first sends by
   // ~0.5 s on the mock cluster (seen as a latency spike at the start of a steady run).
-  rd_kafka_t* rk = NewClient(RD_KAFKA_PRODUCER, {{"bootstrap.servers", flags.at("bootstrap")},
-                                                 {"linger.ms", "5"},
-                                                 {"batch.num.messages", "10000"},
-                                                 {"queue.buffering.max.messages", "1000000"},
-                                                 {"enable.idempotence", "true"}});
+  rd_kafka_t* rk = NewClient(RD_KAFKA_PRODUCER,
+                             {{"bootstrap.servers", flags.at("bootstrap")},
+                              {"linger.ms", "5"},
+                              {"batch.num.messages", "10000"},
+                              {"queue.buffering.max.messages", "1000000"},
+                              {"enable.idempotence", "true"}},
+                             /*report_deliveries=*/true);
   const int64_t rate = flags.count("rate") ? std::stoll(flags.at("rate")) : 0;
   const int64_t max_lag = flags.count("max-lag") ? std::stoll(flags.at("max-lag")) : 0;
   rd_kafka_t* lag_client = nullptr;
@@ -250,7 +264,13 @@ int Produce(const std::map<std::string, std::string>& flags, const std::string& 
   if (rd_kafka_flush(rk, 60'000) != RD_KAFKA_RESP_ERR_NO_ERROR) Die("flush timed out");
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("{\"produced\":%lld,\"seconds\":%.3f}\n", static_cast<long long>(sent), secs);
+  std::string last_offsets;
+  for (const auto& [partition, offset] : g_delivered) {
+    last_offsets += (last_offsets.empty() ? "\"" : ",\"") + std::to_string(partition) +
+                    "\":" + std::to_string(offset);
+  }
+  std::printf("{\"produced\":%lld,\"seconds\":%.3f,\"last_offsets\":{%s}}\n",
+              static_cast<long long>(sent), secs, last_offsets.c_str());
   if (lag_client != nullptr) rd_kafka_destroy(lag_client);
   rd_kafka_destroy(rk);
   return 0;

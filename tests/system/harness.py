@@ -6,6 +6,7 @@ never from a clock, and every wait polls a condition with a generous deadline th
 message saying what did not happen. A slow machine then makes a test slower, never wrong.
 """
 
+import base64
 import os
 import socket
 import subprocess
@@ -59,6 +60,20 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+def decode_position(token):
+    """An X-StreamView-Position token -> {partition id: position}; None when it is not one.
+    Clients treat the token as opaque; tests read its version-1 payload (base64url of
+    "<partition>:<position>,...") to compare it with what they wrote."""
+    if not token or not token.startswith("sv1."):
+        return None
+    payload = token[4:]
+    try:
+        text = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode()
+        return {int(p): int(o) for p, o in (pair.split(":") for pair in text.split(",") if pair)}
+    except ValueError:
+        return None
 
 
 def committed_position(store):

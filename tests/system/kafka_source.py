@@ -461,12 +461,17 @@ def scenario_group_on_postgres(h):
         store.drop()
 
 
-def main():
+def kafka_test_args():
+    """--binary, --kafka-tool, --source-dir: what every Kafka system test is given."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", required=True)
     ap.add_argument("--kafka-tool", required=True)
     ap.add_argument("--source-dir", required=True)
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def main():
+    args = kafka_test_args()
     tmp = tempfile.mkdtemp(prefix="sv-kafka-")
     mock = Mock(args.kafka_tool)
     try:

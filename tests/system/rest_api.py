@@ -37,7 +37,7 @@ import time
 import urllib.parse
 import urllib.request
 
-from harness import DEADLINE_S, tcp_unread_bytes, wait_until
+from harness import DEADLINE_S, decode_position, tcp_unread_bytes, wait_until
 from stores import Store
 
 TOKEN = "rest-test-token-%d" % os.getpid()
@@ -418,10 +418,9 @@ class Test:
         check(not bad, what, ", ".join(bad))
 
     def position_of(self, r):
-        try:
-            return int(r.header("X-StreamView-Position"))
-        except (TypeError, ValueError):
-            return None
+        """The embedded log's position in the response's X-StreamView-Position token."""
+        position = decode_position(r.header("X-StreamView-Position"))
+        return None if position is None else position.get(0, 0)
 
     # ---- phases
 
@@ -1123,6 +1122,17 @@ class Test:
                   "... after waiting read_wait_ms (%.2f s)" % took)
         r = self.client.get("/views/orders_view", [("min_position", str(len(self.log)))])
         check(r.status == 200, "min_position == the log end -> 200", repr(r))
+        token = r.header("X-StreamView-Position")
+        for form, value in (("the response's token", token), ("the plain form 0:<position>",
+                                                              "0:%d" % len(self.log))):
+            g = self.client.get("/views/orders_view/o-ryw-000", [("min_position", value)])
+            check(g.status == 200 and g.header("X-StreamView-Position") == token,
+                  "min_position as %s (%s) -> 200, same position" % (form, value), repr(g))
+        for bad in ("sv1.!!", "sv1.OTo1", "1:5", "0:-1", "0:1,0:2"):
+            g = self.client.get("/views/orders_view", [("min_position", bad)])
+            check(g.status == 400 and isinstance(g.json, dict) and
+                  g.json.get("parameter") == "min_position" and "position" in g.json.get("error", ""),
+                  "min_position=%s (no such token or partition) -> 400 naming it" % bad, repr(g))
 
     def metrics_flow(self):
         print("6. /metrics: families, histograms and values that follow the events")

@@ -20,7 +20,7 @@
 namespace sv::source {
 namespace {
 
-constexpr int32_t kPartitionMask = (1 << kKafkaPartitionBits) - 1;
+constexpr int32_t kPartitionMask = kKafkaPartitionMask;
 constexpr int kMaxTopics = 1 << (31 - kKafkaPartitionBits);
 constexpr int kMetadataTimeoutMs = 10'000;
 // A replay that receives nothing for this long while partitions are unfinished has stalled.
@@ -439,9 +439,7 @@ class KafkaSource : public Source {
   }
 
   std::string PartitionLabel(int32_t id) const override {
-    const size_t t = static_cast<size_t>(id >> kKafkaPartitionBits);
-    if (t >= options_.topics.size()) return std::to_string(id);
-    return absl::StrCat(options_.topics[t], "/", id & kPartitionMask);
+    return KafkaPartitionLabel(options_.topics, id);
   }
 
  private:
