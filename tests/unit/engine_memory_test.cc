@@ -1,5 +1,5 @@
 // The engine end to end on the memory store (no SQLite, no files): generated events with
-// duplicates, swaps and malformed lines are ingested into the embedded log and run through the
+// late, repeated and malformed lines are ingested into the embedded log and run through the
 // batch loop; the views must equal an oracle computed from the generated events alone, with
 // every event applied once, malformed lines dead-lettered, and a failed batch leaving nothing;
 // a rebuild and a dead-letter replay on the same store.
