@@ -22,6 +22,9 @@ absl::Status MemoryBatch::Begin() {
 }
 
 void MemoryBatch::Release() {
+  // Once finished a batch never touches its store again: it may outlive it (as on SQLite).
+  if (!begun_) return;
+  begun_ = false;
   if (store_->open_batch == this) store_->open_batch = nullptr;
 }
 
