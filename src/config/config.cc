@@ -63,6 +63,16 @@ absl::StatusOr<Config> Parser::Parse(const std::string& text) {
       if (section == "views") SV_RETURN_IF_ERROR(ParseViews(*e, &config));
       if (section == "derived_views") SV_RETURN_IF_ERROR(ParseDerivedViews(*e, &config));
     }
+    if (config.store.kind == "memory") {
+      // A refresh recomputes the view with the store's own SELECT; the memory store has none.
+      for (const DerivedViewConfig& d : config.derived_views) {
+        if (d.refresh) {
+          return ErrorAt(d.refresh->loc, absl::StrCat("derived view ", Quoted(d.name),
+                                                      ": refresh needs a store that runs SQL "
+                                                      "(sqlite or postgres), not memory"));
+        }
+      }
+    }
     if (config.store.shared_by_partition) {
       // Only a consumer group says which engine owns what; an embedded log has one reader.
       for (const SourceConfig& s : config.sources) {

@@ -26,7 +26,7 @@ struct ExprText {
 };
 
 struct StoreConfig {
-  std::string kind = "sqlite";  // "sqlite" or "postgres"
+  std::string kind = "sqlite";  // "sqlite", "postgres" or "memory" (in-process, tests)
   std::string path;             // sqlite: relative paths resolve against the config file's folder
   // postgres: a libpq connection string or URI, given as `dsn` or read at load from the
   // environment variable named by `dsn_env`.

@@ -32,17 +32,21 @@ absl::Status Parser::ParseStore(const Entry& entry, Config* config) const {
   config->store.loc = LocOf(entry.key);
   if (const Entry* e = Find(entries, "kind")) {
     SV_ASSIGN_OR_RETURN(config->store.kind, Name(*e, "store kind"));
-    if (config->store.kind != "sqlite" && config->store.kind != "postgres") {
+    if (config->store.kind != "sqlite" && config->store.kind != "postgres" &&
+        config->store.kind != "memory") {
       return Err(e->value, absl::StrCat("unknown store kind ", Quoted(config->store.kind),
-                                        " (expected one of: sqlite, postgres)"));
+                                        " (expected one of: sqlite, postgres, memory)"));
     }
   }
   const bool postgres = config->store.kind == "postgres";
-  // Keys of the other backend are mistakes, not options to ignore.
-  for (absl::string_view key :
-       postgres ? std::vector<absl::string_view>{"path"}
-                : std::vector<absl::string_view>{"dsn", "dsn_env", "schema", "view_schema",
-                                                 "shared_by_partition", "engine_lock_wait_ms"}) {
+  const std::vector<absl::string_view> postgres_keys = {
+      "dsn", "dsn_env", "schema", "view_schema", "shared_by_partition", "engine_lock_wait_ms"};
+  // Keys of another backend are mistakes, not options to ignore. A memory store (tests: one
+  // process, nothing kept) has none of its own.
+  std::vector<absl::string_view> foreign =
+      postgres ? std::vector<absl::string_view>{"path"} : postgres_keys;
+  if (config->store.kind == "memory") foreign.push_back("path");
+  for (absl::string_view key : foreign) {
     if (const Entry* e = Find(entries, key)) {
       return Err(e->key, absl::StrCat("store key ", Quoted(key), " does not apply to kind ",
                                       config->store.kind));

@@ -2,6 +2,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "store/memory/memory_store.h"
 #include "store/postgres/pg_store.h"
 
 namespace sv::store {
@@ -29,11 +30,19 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(const StoreOptions& options, St
     po.bulk_mode = role == StoreRole::kBulk || role == StoreRole::kEngine;
     return OpenPostgresStore(po);
   }
+  if (options.kind == "memory") {
+    MemoryOptions mo;
+    mo.name = options.path;
+    mo.read_only = role == StoreRole::kReader;
+    mo.engine_lock = role == StoreRole::kEngine && !options.shared_by_partition;
+    return OpenMemoryStore(mo);
+  }
   return absl::InvalidArgumentError(absl::StrCat("unknown store kind '", options.kind, "'"));
 }
 
 std::string StoreLabel(const StoreOptions& options) {
   if (options.kind == "postgres") return absl::StrCat("postgres schema ", options.schema);
+  if (options.kind == "memory") return absl::StrCat("memory store '", options.path, "'");
   return options.path;
 }
 

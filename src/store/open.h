@@ -13,8 +13,10 @@
 namespace sv::store {
 
 struct StoreOptions {
-  std::string kind = "sqlite";         // "sqlite" or "postgres"
-  std::string path;                    // sqlite: the database file
+  std::string kind = "sqlite";  // "sqlite", "postgres" or "memory"
+  // sqlite: the database file; memory: the in-process database's name (stores opened with
+  // the same name share it while any of them is open; see store/memory/memory_store.h)
+  std::string path;
   std::string dsn;                     // postgres: libpq connection string or URI
   std::string schema = "streamview";   // postgres: the engine's own tables
   std::string view_schema = "public";  // postgres: view tables and views

@@ -18,7 +18,7 @@ namespace {
 
 class DeadLetterOutboxTest : public BackendTest {};
 
-SV_INSTANTIATE_STORE_BACKENDS(DeadLetterOutboxTest);
+SV_INSTANTIATE_STORE_BACKENDS_AND_MEMORY(DeadLetterOutboxTest);
 
 DeadLetter Letter(std::string source, int32_t partition, int64_t position) {
   DeadLetter dl;

@@ -2,7 +2,9 @@
 // One store test suite, every backend: fixtures derive from BackendTest and are instantiated
 // with SV_INSTANTIATE_STORE_BACKENDS(Fixture), which runs each TEST_P on SQLite (a file in a
 // temp dir) and on PostgreSQL (a fresh pair of schemas in the database SV_TEST_PG_DSN names,
-// dropped afterwards).
+// dropped afterwards). SV_INSTANTIATE_STORE_BACKENDS_AND_MEMORY adds the memory store (a
+// database of its own name, kept for the test by a store the fixture holds open) for the
+// suites whose contract it keeps: everything but running SQL.
 //
 // Without SV_TEST_PG_DSN the PostgreSQL cases skip, unless SV_TEST_REQUIRE_PG=1 (set by
 // scripts/test.sh), where they fail: CI must not pass by not testing PostgreSQL.
@@ -29,6 +31,15 @@ class BackendTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     options_.kind = GetParam();
+    if (memory()) {
+      static std::atomic<int> databases{0};
+      options_.path = absl::StrCat("store_test_", databases.fetch_add(1));
+      // A memory database lives while a store has it open, as a file would between opens.
+      absl::StatusOr<std::unique_ptr<Store>> keeper = OpenStore(options_, StoreRole::kWriter);
+      ASSERT_TRUE(keeper.ok()) << keeper.status();
+      keeper_ = std::move(*keeper);
+      return;
+    }
     if (postgres()) {
       const char* dsn = std::getenv("SV_TEST_PG_DSN");
       if (dsn == nullptr || *dsn == '\0') {
@@ -53,6 +64,7 @@ class BackendTest : public ::testing::TestWithParam<std::string> {
   }
 
   void TearDown() override {
+    keeper_.reset();
     if (postgres()) {
       if (!options_.dsn.empty()) {
         absl::Status s = DropSchemas();
@@ -65,6 +77,7 @@ class BackendTest : public ::testing::TestWithParam<std::string> {
 
   bool postgres() const { return GetParam() == "postgres"; }
   bool sqlite() const { return GetParam() == "sqlite"; }
+  bool memory() const { return GetParam() == "memory"; }
 
   // Opens (and, unless told otherwise, initializes) a store in `role`; nullptr on failure
   // (with a test failure recorded).
@@ -91,6 +104,8 @@ class BackendTest : public ::testing::TestWithParam<std::string> {
                           "\"\n  schema: ", options_.schema,
                           "\n  view_schema: ", options_.view_schema, "\n");
     }
+    // A memory store is named by EngineOptions::store_path = options_.path.
+    if (memory()) return "store:\n  kind: memory\n";
     return absl::StrCat("store:\n  kind: sqlite\n  path: ", options_.path, "\n");
   }
 
@@ -104,6 +119,7 @@ class BackendTest : public ::testing::TestWithParam<std::string> {
 
   StoreOptions options_;
   std::string dir_;
+  std::unique_ptr<Store> keeper_;
 };
 
 inline std::string BackendName(const ::testing::TestParamInfo<std::string>& info) {
@@ -112,6 +128,9 @@ inline std::string BackendName(const ::testing::TestParamInfo<std::string>& info
 
 #define SV_INSTANTIATE_STORE_BACKENDS(fixture)                                         \
   INSTANTIATE_TEST_SUITE_P(Backends, fixture, ::testing::Values("sqlite", "postgres"), \
+                           ::sv::store::BackendName)
+#define SV_INSTANTIATE_STORE_BACKENDS_AND_MEMORY(fixture)                                        \
+  INSTANTIATE_TEST_SUITE_P(Backends, fixture, ::testing::Values("sqlite", "postgres", "memory"), \
                            ::sv::store::BackendName)
 
 }  // namespace sv::store

@@ -555,7 +555,29 @@ TEST(ConfigErrorTest, UnknownKeysInNestedSections) {
 TEST(ConfigErrorTest, UnknownStoreKind) {
   EXPECT_THAT(ErrorOf("store:\n  kind: mysql\n" + std::string(kSmallYaml)),
               StartsWith("views.yaml:2:9: unknown store kind 'mysql' (expected one of: "
-                         "sqlite, postgres)"));
+                         "sqlite, postgres, memory)"));
+}
+
+TEST(ConfigTest, MemoryStore) {
+  absl::StatusOr<Config> config =
+      ParseConfig("store: {kind: memory}\n" + std::string(kSmallYaml), "views.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->store.kind, "memory");
+  EXPECT_EQ(config->store.path, "");
+}
+
+TEST(ConfigErrorTest, MemoryStoreErrors) {
+  const std::string views = kSmallYaml;
+  EXPECT_THAT(ErrorOf("store:\n  kind: memory\n  path: a.db\n" + views),
+              StartsWith("views.yaml:3:3: store key 'path' does not apply to kind memory"));
+  EXPECT_THAT(ErrorOf("store:\n  kind: memory\n  dsn: x\n" + views),
+              StartsWith("views.yaml:3:3: store key 'dsn' does not apply to kind memory"));
+  // A refresh runs the view's SELECT in the store, which a memory store cannot.
+  EXPECT_THAT(ErrorOf("store:\n  kind: memory\n" + views +
+                      "derived_views:\n  n:\n    refresh: \"@hourly\"\n"
+                      "    sql: \"CREATE VIEW n AS SELECT count(*) AS c FROM orders_view\"\n"),
+              StartsWith("views.yaml:19:15: derived view 'n': refresh needs a store that runs "
+                         "SQL (sqlite or postgres), not memory"));
 }
 
 TEST(ConfigTest, PostgresStore) {

@@ -14,7 +14,7 @@ namespace {
 using ::testing::HasSubstr;
 
 constexpr char kConfig[] = R"(
-store: {kind: sqlite, path: unused.db}
+store: {kind: memory}
 sources:
   s:
     kind: log
