@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "common/time_util.h"
 
 namespace sv::engine {
 
@@ -52,6 +53,11 @@ struct MonitorSnapshot {
 
 class Monitor {
  public:
+  // `clock`: what "now" is for the server's staleness, lag and rebuild times; the engine's
+  // (EngineOptions::clock). Must outlive the monitor.
+  explicit Monitor(const Clock* clock = Clock::Real()) : clock_(clock) {}
+  const Clock& clock() const { return *clock_; }
+
   // ---- written by the engine loop
   void SetStarted();
   void SetStoreStatus(const absl::Status& status);
@@ -76,6 +82,7 @@ class Monitor {
   void Shutdown();
 
  private:
+  const Clock* clock_;
   struct Command {
     std::function<absl::Status(Engine*)> fn;
     std::promise<absl::Status> done;
