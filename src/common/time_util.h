@@ -13,8 +13,15 @@ std::optional<int64_t> ParseTime(std::string_view text);
 // Formats as "YYYY-MM-DDTHH:MM:SS.ffffffZ": fixed width, so text order is time order.
 std::string FormatTime(int64_t micros);
 
-// Wall clock in microseconds; an injectable seam so stash expiry and backoff can be tested
-// without sleeping.
+// Wall clock in microseconds, injected (EngineOptions::clock, shared with the server through
+// engine::Monitor) into everything whose outcome depends on the time of day: stash expiry,
+// cron refreshes, dead-letter and append timestamps, staleness and lag, rebuild progress times.
+// Tests move a ManualClock instead of sleeping.
+// Deliberately left on the real clocks: elapsed-time measurements (durations in logs and
+// metrics, rebuild phase times), I/O waits and deadlines (poll timeouts, socket deadlines, busy
+// and lock waits, retry backoff, append pacing), the loop's publish interval, and log line
+// timestamps. None of them decides what a view holds. The stores stamp Clock::Real() only when a
+// caller left a time at 0 (a library caller; the engine always stamps).
 class Clock {
  public:
   virtual ~Clock() = default;

@@ -170,7 +170,7 @@ void Engine::Finish(Sealed& sealed) {
   }
   PublishProgress();
   if (options_.on_commit) options_.on_commit(sealed.seconds, sealed.latency.size());
-  RecordLatency(Clock::Real()->NowMicros(), sealed.latency);
+  RecordLatency(options_.clock->NowMicros(), sealed.latency);
 }
 
 void Engine::SettleDeadLetterMirror(SourceState& st, int wait_ms) {

@@ -92,7 +92,7 @@ absl::Status Engine::Init() {
 void Engine::PublishProgress() {
   if (options_.monitor == nullptr) return;
   std::vector<SourceProgress> out;
-  const int64_t now = Clock::Real()->NowMicros();
+  const int64_t now = options_.clock->NowMicros();
   for (const SourceState& st : sources_) {
     SourceProgress p;
     p.name = catalog_->sources[st.index].config.name;
@@ -213,6 +213,7 @@ absl::Status Engine::NewProcessors(SourceState& st, const std::vector<int32_t>* 
     lane.processor = std::make_unique<Processor>(catalog_.get(), st.index, config_.gate,
                                                  lane.rows.get(), std::move(loader));
     lane.processor->set_id_clock(st.id_clock.get());
+    lane.processor->set_clock(options_.clock);
     if (lanes > 1) {
       lane.processor->set_owns_key(
           [this, &st, i](const std::string& key) { return LaneOf(st, key) == i; });
@@ -321,7 +322,7 @@ absl::StatusOr<size_t> Engine::PollAndProcess(size_t max) {
   }
   if (seen == 0) {
     // Nothing new: a gap can still expire by the wall clock.
-    const int64_t now = Clock::Real()->NowMicros();
+    const int64_t now = options_.clock->NowMicros();
     for (SourceState& st : sources_) {
       for (Lane& lane : st.lanes) {
         if (lane.processor->stash_keys() > 0) {
@@ -355,7 +356,7 @@ absl::Status Engine::RunOnce(bool* idle) {
 absl::Status Engine::RunOnceOrFail(bool* idle) {
   *idle = true;
   if (derived_stale_) SV_RETURN_IF_ERROR(LoadDerived());
-  if (!refreshes_.empty()) SV_RETURN_IF_ERROR(RefreshDue(Clock::Real()->NowMicros()));
+  if (!refreshes_.empty()) SV_RETURN_IF_ERROR(RefreshDue(options_.clock->NowMicros()));
   // Group commit: keep taking what arrives until the batch is full or its first event has
   // waited commit_delay_ms. A commit writes every page it dirtied once, so a few milliseconds
   // of grouping cut the pages written per event several times over at a bounded latency cost.
@@ -509,6 +510,8 @@ absl::StatusOr<IngestResult> IngestLines(const projection::SourcePlan& source, s
           started + std::chrono::microseconds(result.appended * 1'000'000 / options.rate);
       std::this_thread::sleep_until(due);
     }
+    const int64_t now = options.clock->NowMicros();
+    for (store::LogRecord& r : batch) r.log_time_us = now;
     SV_ASSIGN_OR_RETURN(result.last_position, store->AppendLog(&batch));
     result.appended += static_cast<int64_t>(batch.size());
     result.lines_done = lines_read;

@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/cron.h"
+#include "common/time_util.h"
 #include "config/config.h"
 #include "derived/maintainer.h"
 #include "engine/job_thread.h"
@@ -42,6 +43,10 @@ struct EngineOptions {
   Monitor* monitor = nullptr;
   // Optional: called after every commit with its duration and number of records.
   std::function<void(double seconds, size_t records)> on_commit;
+  // What "now" is for stash expiry, refresh schedules, dead letters and progress (see
+  // common/time_util.h). Must outlive the engine; the monitor's, when one is given, should be
+  // the same clock.
+  const Clock* clock = Clock::Real();
 };
 
 struct RebuildStats {
@@ -88,6 +93,7 @@ class Engine {
   absl::Status DiscardDeadLetter(int64_t id);
 
   store::Store* store() { return store_.get(); }
+  const Clock& clock() const { return *options_.clock; }
   const projection::Catalog& catalog() const { return *catalog_; }
   LatencySample& latency() { return latency_; }
 
@@ -273,6 +279,8 @@ struct IngestOptions {
   // Updated after each append committed (durably), so that when a later append fails the
   // caller can still say what was appended and where to resume.
   IngestResult* progress = nullptr;
+  // Stamps each appended line's log time (the time stash expiry and latency are measured in).
+  const Clock* clock = Clock::Real();
 };
 absl::StatusOr<IngestResult> IngestLines(const projection::SourcePlan& source, store::Store* store,
                                          std::istream& in, const IngestOptions& options = {});

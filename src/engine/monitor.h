@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "common/position.h"
+#include "common/time_util.h"
 
 namespace sv::engine {
 
@@ -53,6 +54,11 @@ struct MonitorSnapshot {
 
 class Monitor {
  public:
+  // `clock`: what "now" is for the server's staleness, lag and rebuild times; the engine's
+  // (EngineOptions::clock). Must outlive the monitor.
+  explicit Monitor(const Clock* clock = Clock::Real()) : clock_(clock) {}
+  const Clock& clock() const { return *clock_; }
+
   // ---- written by the engine loop
   void SetStarted();
   void SetStoreStatus(const absl::Status& status);
@@ -79,6 +85,7 @@ class Monitor {
   void Shutdown();
 
  private:
+  const Clock* clock_;
   struct Command {
     std::function<absl::Status(Engine*)> fn;
     std::promise<absl::Status> done;

@@ -161,7 +161,7 @@ void Processor::DeadLetter(const source::SourceRecord& record, const std::string
   dl.key = key;
   dl.reason = reason;
   dl.raw = RecordToJson(record);
-  dl.created_us = Clock::Real()->NowMicros();
+  dl.created_us = clock_->NowMicros();
   dl.parks_key = parks_key;
   changes_.dead_letters.push_back(std::move(dl));
   Count("dead_letters_total");

@@ -19,6 +19,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
+#include "common/time_util.h"
 #include "config/config.h"
 #include "engine/decoder.h"
 #include "gate/gate.h"
@@ -74,6 +75,9 @@ class Processor {
   // configured size: the first waiting event becomes a dead letter and parks its key.
   absl::Status ExpireStashes(int64_t now_us);
 
+  // What dead letters are stamped with (default: the real clock).
+  void set_clock(const Clock* clock) { clock_ = clock; }
+
   // Operator actions on a dead letter that parks (or not) a key. `payload` replaces the raw
   // record on replay when given.
   absl::Status Replay(const store::DeadLetter& dead_letter, const std::string* payload);
@@ -102,6 +106,7 @@ class Processor {
   size_t stash_keys() const { return stash_.size(); }
 
  private:
+  const Clock* clock_ = Clock::Real();
   absl::StatusOr<gate::KeyGate*> Gate(const std::string& key);
   void MarkDirty(const std::string& key, const gate::KeyGate& g);
   absl::Status Gated(const source::SourceRecord& record, DecodedEvent& ev);

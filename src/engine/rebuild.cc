@@ -172,6 +172,7 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
                                                   w.rows.get(), StateLoader{});
         w.processor->set_track_key_states(false);
         w.processor->set_id_clock(&id_clock);
+        w.processor->set_clock(options_.clock);
         if (threads > 1) {
           w.processor->set_owns_key(
               [hasher, i, threads](const std::string& key) { return hasher(key) % threads == i; });

@@ -14,7 +14,7 @@ namespace sv::engine {
 
 absl::Status Engine::StartRefreshes() {
   refreshes_.clear();
-  const int64_t now = Clock::Real()->NowMicros();
+  const int64_t now = options_.clock->NowMicros();
   for (size_t v = 0; v < catalog_->views.size(); ++v) {
     const auto& d = catalog_->views[v].derived;
     if (d == nullptr || d->refresh.empty()) continue;

@@ -115,7 +115,7 @@ void StartRebuild(Server::Impl& impl, const std::vector<std::string>& views, htt
   engine::RebuildProgress started;
   started.running = true;
   started.views = views;
-  started.started_us = Clock::Real()->NowMicros();
+  started.started_us = monitor->clock().NowMicros();
   started.last_line = "queued";
   {
     std::lock_guard<std::mutex> lock(impl.rebuild_mu);
@@ -129,7 +129,7 @@ void StartRebuild(Server::Impl& impl, const std::vector<std::string>& views, htt
     auto stats = engine->Rebuild(views);
     engine::RebuildProgress done = monitor->Snapshot().rebuild;
     done.running = false;
-    done.finished_us = Clock::Real()->NowMicros();
+    done.finished_us = monitor->clock().NowMicros();
     done.seconds = static_cast<double>(done.finished_us - started.started_us) / 1e6;
     done.error = stats.ok() ? "" : std::string(stats.status().message());
     monitor->SetRebuild(done);
@@ -196,7 +196,7 @@ absl::StatusOr<std::vector<SourceLag>> ComputeLags(Server::Impl& impl) {
   SV_ASSIGN_OR_RETURN(store::Store * reader, impl.Reader());
   SV_ASSIGN_OR_RETURN(auto positions, reader->AllPositions());
   const engine::MonitorSnapshot snap = impl.monitor->Snapshot();
-  const int64_t now = Clock::Real()->NowMicros();
+  const int64_t now = impl.monitor->clock().NowMicros();
   const int64_t stall_us = impl.config.server.stall_after_ms * 1000;
   std::vector<SourceLag> out;
   for (size_t i = 0; i < impl.catalog->sources.size(); ++i) {
