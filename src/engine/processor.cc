@@ -78,13 +78,7 @@ void Processor::Restore(std::vector<store::PendingEvent> pending,
     }
   }
   event_ids_.Clear();
-  auto ids = event_ids;
-  std::sort(ids.begin(), ids.end(),
-            [](const auto& a, const auto& b) { return a.second < b.second; });
-  for (const auto& [id, order] : ids) event_ids_.Insert(id, order);
-  // Stored orders may be positions (stores written before the clock): continue above them.
-  const int64_t next = ids.empty() ? 1 : ids.back().second + 1;
-  if (id_clock_->load() < next) id_clock_->store(next);
+  for (const auto& [id, position] : event_ids) event_ids_.Restore(id, position);
 }
 
 void Processor::ForgetCache() {
@@ -195,6 +189,8 @@ void Processor::Park(const std::string& key, gate::KeyGate* g, const source::Sou
 absl::Status Processor::Process(const source::SourceRecord& record) {
   now_log_time_ = std::max(now_log_time_, record.log_time_us);
   changes_.positions[record.partition] = record.offset;
+  int64_t& last_read = last_read_[record.partition];
+  last_read = std::max(last_read, record.offset);
   Count("records_total");
   DecodedEvent ev;
   std::string reason;
@@ -221,7 +217,7 @@ absl::Status Processor::Gated(const source::SourceRecord& record, DecodedEvent& 
         outcome = gate::Outcome::kDuplicate;
       }
     }
-  } else if (!ev.event_id.empty() && event_ids_.Contains(ev.event_id)) {
+  } else if (!ev.event_id.empty() && event_ids_.IsDuplicate(ev.event_id, record.offset)) {
     outcome = gate::Outcome::kDuplicate;
   } else {
     outcome = g->parked_on != 0 ? gate::Outcome::kHold : gate::Outcome::kApply;
@@ -250,50 +246,78 @@ absl::Status Processor::Gated(const source::SourceRecord& record, DecodedEvent& 
   return absl::OkStatus();
 }
 
-absl::Status Processor::ApplyNow(const source::SourceRecord& record, DecodedEvent& ev,
-                                 gate::KeyGate* g, bool* applied) {
-  *applied = false;
-  absl::Status result;
+namespace {
+
+// The working set as the projections see it, keeping a failed read's status: an error from a
+// read is the store's, never the event's.
+class ReadCheckedRows : public projection::RowSet {
+ public:
+  explicit ReadCheckedRows(projection::RowSet* rows) : rows_(rows) {}
+  absl::StatusOr<const Row*> Find(int view, const std::string& key,
+                                  const Row& key_values) override {
+    absl::StatusOr<const Row*> row = rows_->Find(view, key, key_values);
+    if (!row.ok()) read_error_ = row.status();
+    return row;
+  }
+  void Put(int view, const std::string& key, Row row) override {
+    rows_->Put(view, key, std::move(row));
+  }
+  void Erase(int view, const std::string& key) override { rows_->Erase(view, key); }
+  const absl::Status& read_error() const { return read_error_; }
+
+ private:
+  projection::RowSet* rows_;
+  absl::Status read_error_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::optional<gate::EventError>> Processor::Project(
+    const source::SourceRecord& record, DecodedEvent& ev) {
   if (ev.type_id < 0) {
     if (source_config_->unknown_types == config::UnknownTypePolicy::kIgnore) {
       Count("ignored_total");
-    } else {
-      result = absl::InvalidArgumentError(absl::StrCat("unknown event type '", ev.type, "'"));
+      return std::nullopt;
     }
-  } else {
-    projection::EventInput input;
-    input.source = source_;
-    input.type_id = ev.type_id;
-    input.value = ev.value;
-    input.headers = &ev.headers;
-    using M = sql::MetaField;
-    input.meta[static_cast<int>(M::kKey)] = Value::Text(ev.key);
-    if (ev.sequence) input.meta[static_cast<int>(M::kSequence)] = Value::Int(*ev.sequence);
-    input.meta[static_cast<int>(M::kPosition)] = Value::Int(record.offset);
-    input.meta[static_cast<int>(M::kPartition)] = Value::Int(record.partition);
-    if (ev.timestamp_us)
-      input.meta[static_cast<int>(M::kTimestamp)] = Value::Time(*ev.timestamp_us);
-    input.meta[static_cast<int>(M::kLogTime)] = Value::Time(record.log_time_us);
-    if (!ev.event_id.empty()) input.meta[static_cast<int>(M::kEventId)] = Value::Text(ev.event_id);
-    input.meta[static_cast<int>(M::kType)] = Value::Text(ev.type);
-    result = applier_.Apply(input, rows_);
+    return gate::EventError{absl::StrCat("unknown event type '", ev.type, "'")};
   }
-  if (!result.ok()) {
-    if (absl::IsInvalidArgument(result)) {
-      Park(ev.key, g, record, std::string(result.message()));
-      return absl::OkStatus();
-    }
-    return result;  // infrastructure failure (store read)
+  projection::EventInput input;
+  input.source = source_;
+  input.type_id = ev.type_id;
+  input.value = ev.value;
+  input.headers = &ev.headers;
+  using M = sql::MetaField;
+  input.meta[static_cast<int>(M::kKey)] = Value::Text(ev.key);
+  if (ev.sequence) input.meta[static_cast<int>(M::kSequence)] = Value::Int(*ev.sequence);
+  input.meta[static_cast<int>(M::kPosition)] = Value::Int(record.offset);
+  input.meta[static_cast<int>(M::kPartition)] = Value::Int(record.partition);
+  if (ev.timestamp_us) input.meta[static_cast<int>(M::kTimestamp)] = Value::Time(*ev.timestamp_us);
+  input.meta[static_cast<int>(M::kLogTime)] = Value::Time(record.log_time_us);
+  if (!ev.event_id.empty()) input.meta[static_cast<int>(M::kEventId)] = Value::Text(ev.event_id);
+  input.meta[static_cast<int>(M::kType)] = Value::Text(ev.type);
+  ReadCheckedRows rows(rows_);
+  const absl::Status result = applier_.Apply(input, &rows);
+  // Whatever code a failed read carries (a store may say InvalidArgument), the batch fails.
+  SV_RETURN_IF_ERROR(rows.read_error());
+  if (!result.ok()) return gate::EventError{std::string(result.message())};
+  return std::nullopt;
+}
+
+absl::Status Processor::ApplyNow(const source::SourceRecord& record, DecodedEvent& ev,
+                                 gate::KeyGate* g, bool* applied) {
+  *applied = false;
+  SV_ASSIGN_OR_RETURN(std::optional<gate::EventError> error, Project(record, ev));
+  if (error) {
+    Park(ev.key, g, record, error->reason);
+    return absl::OkStatus();
   }
   *applied = true;
   if (ev.sequence) {
     g->last_sequence = *ev.sequence;
     MarkDirty(ev.key, *g);
   } else if (!ev.event_id.empty()) {
-    const int64_t order = id_clock_->fetch_add(1, std::memory_order_relaxed);
-    const int64_t forgotten_below = event_ids_.Insert(ev.event_id, order);
-    changes_.event_ids.emplace_back(ev.event_id, order);
-    changes_.prune_event_ids_below = std::max(changes_.prune_event_ids_below, forgotten_below);
+    event_ids_.Remember(ev.event_id, record.partition, record.offset);
+    changes_.event_ids.emplace_back(ev.event_id, record.offset);
   }
   Count("applied_total");
   if (ev.type_id >= 0) {
@@ -398,7 +422,28 @@ absl::Status Processor::ExpireStashes(int64_t now_us) {
                       "stashed sequence ", first.sequence, " since ",
                       FormatTime(first.log_time_us)));
   }
+  ForgetEventIds();
   return absl::OkStatus();
+}
+
+void Processor::ForgetEventIds() {
+  std::map<int32_t, int64_t> floors = last_read_;
+  auto lower = [&floors](const store::PendingEvent& p) {
+    auto [it, added] = floors.try_emplace(p.partition, p.position);
+    it->second = std::min(it->second, p.position);
+  };
+  for (const auto& [key, waiting] : stash_) {
+    for (const auto& [seq, p] : waiting) lower(p);
+  }
+  for (const auto& [key, held] : held_) {
+    for (const auto& p : held) lower(p);
+  }
+  const int64_t below = event_ids_.Forget(floors);
+  // Reported when it moves: an idle lane adds no change to commit.
+  if (below > prune_reported_) {
+    prune_reported_ = below;
+    changes_.prune_event_ids_below = below;
+  }
 }
 
 absl::Status Processor::Replay(const store::DeadLetter& dl, const std::string* payload) {

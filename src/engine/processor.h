@@ -95,17 +95,24 @@ class Processor {
   // routed by a key that is not its gate key: Process fails with Aborted, before any effect.
   void set_owns_key(std::function<bool(const std::string&)> owns) { owns_key_ = std::move(owns); }
   bool misrouted() const { return misrouted_; }
-  // The clock that orders event ids in the dedup window, shared by the lanes of a source (so
-  // that the store can prune below what every lane still remembers). Default: its own.
-  void set_id_clock(std::atomic<int64_t>* clock) { id_clock_ = clock; }
   int64_t oldest_event_id() const { return event_ids_.oldest(); }
+  // The dedup window's ids with their positions (what a rebuild stores).
+  std::vector<std::pair<std::string, int64_t>> RememberedEventIds() const {
+    return event_ids_.Entries();
+  }
   size_t stash_keys() const { return stash_.size(); }
 
  private:
   absl::StatusOr<gate::KeyGate*> Gate(const std::string& key);
   void MarkDirty(const std::string& key, const gate::KeyGate& g);
   absl::Status Gated(const source::SourceRecord& record, DecodedEvent& ev);
-  // Applies a decoded event that the gate let through; parks the key on failure.
+  // Runs the views' projections on an event: an EventError when the event is at fault, a status
+  // error when the store is.
+  absl::StatusOr<std::optional<gate::EventError>> Project(const source::SourceRecord& record,
+                                                          DecodedEvent& ev);
+  // Forgets dedup ids that no record still to be decided (read or pending) can repeat.
+  void ForgetEventIds();
+  // Applies a decoded event that the gate let through; parks the key on an event error.
   absl::Status ApplyNow(const source::SourceRecord& record, DecodedEvent& ev, gate::KeyGate* g,
                         bool* applied);
   absl::Status DrainStash(const std::string& key);
@@ -139,8 +146,8 @@ class Processor {
   bool track_key_states_ = true;
   std::function<bool(const std::string&)> owns_key_;
   bool misrouted_ = false;
-  std::atomic<int64_t> own_id_clock_{1};
-  std::atomic<int64_t>* id_clock_ = &own_id_clock_;
+  std::map<int32_t, int64_t> last_read_;  // per partition: the furthest position read
+  int64_t prune_reported_ = 0;            // the store may forget event ids below this
 };
 
 }  // namespace sv::engine

@@ -139,7 +139,6 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
     std::vector<Worker> workers;
     std::map<int32_t, int64_t> ends;
     const int64_t events_before = stats.events;
-    std::atomic<int64_t> id_clock{1};            // orders the event ids of all fold workers
     std::optional<std::vector<int32_t>> fenced;  // partitions taken for the rebuild
     absl::Cleanup release = [&] {
       if (fenced) ReleaseFence(source.config.name, *fenced);
@@ -171,7 +170,6 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
         w.processor = std::make_unique<Processor>(catalog_.get(), static_cast<int>(s), config_.gate,
                                                   w.rows.get(), StateLoader{});
         w.processor->set_track_key_states(false);
-        w.processor->set_id_clock(&id_clock);
         if (threads > 1) {
           w.processor->set_owns_key(
               [hasher, i, threads](const std::string& key) { return hasher(key) % threads == i; });
@@ -416,7 +414,7 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
           if (known_dead.contains({dl.partition, dl.position})) continue;
           SV_RETURN_IF_ERROR(batch->AddDeadLetter(&dl));
         }
-        for (const auto& [id, pos] : w.processor->changes().event_ids) {
+        for (const auto& [id, pos] : w.processor->RememberedEventIds()) {
           SV_RETURN_IF_ERROR(batch->PutEventId(name, id, pos));
         }
       }

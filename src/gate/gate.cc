@@ -1,5 +1,8 @@
 #include "gate/gate.h"
 
+#include <algorithm>
+#include <climits>
+
 namespace sv::gate {
 
 const char* OutcomeName(Outcome outcome) {
@@ -31,16 +34,58 @@ bool StashExpired(int64_t oldest_log_time_us, int64_t now_us, int64_t max_age_us
   return now_us - oldest_log_time_us > max_age_us || static_cast<int64_t>(size) > max_events;
 }
 
-int64_t EventIdWindow::Insert(const std::string& id, int64_t position) {
-  if (!ids_.insert(id).second) return 0;
-  order_.emplace_back(position, id);
-  int64_t forgotten_below = 0;
-  while (order_.size() > capacity_) {
-    ids_.erase(order_.front().second);
-    forgotten_below = order_.front().first + 1;
-    order_.pop_front();
+bool EventIdWindow::IsDuplicate(const std::string& id, int64_t position) const {
+  auto it = ids_.find(id);
+  if (it == ids_.end()) return false;
+  const int64_t seen = it->second.second;
+  return (position > seen ? position - seen : seen - position) <= capacity_;
+}
+
+void EventIdWindow::Remember(const std::string& id, int32_t partition, int64_t position) {
+  auto [it, added] = ids_.try_emplace(id, partition, position);
+  if (!added) {
+    // Applied again beyond the window: it is remembered at its new position.
+    by_partition_[it->second.first].erase({it->second.second, id});
+    it->second = {partition, position};
   }
-  return forgotten_below;
+  by_partition_[partition].emplace(position, id);
+}
+
+int64_t EventIdWindow::Forget(const std::map<int32_t, int64_t>& floors) {
+  if (floors.empty()) return 0;
+  int64_t every_partition = INT64_MAX;
+  for (const auto& [partition, floor] : floors) {
+    const int64_t below = floor - capacity_;
+    every_partition = std::min(every_partition, below);
+  }
+  for (auto& [partition, entries] : by_partition_) {
+    auto floor = floors.find(partition);
+    // Ids of a partition with nothing to decide in this run, or loaded without a partition,
+    // wait for the bound of every partition.
+    const int64_t below = floor != floors.end() ? floor->second - capacity_ : every_partition;
+    while (!entries.empty() && entries.begin()->first < below) {
+      ids_.erase(entries.begin()->second);
+      entries.erase(entries.begin());
+    }
+  }
+  return std::max<int64_t>(every_partition, 0);
+}
+
+std::vector<std::pair<std::string, int64_t>> EventIdWindow::Entries() const {
+  std::vector<std::pair<std::string, int64_t>> out;
+  out.reserve(ids_.size());
+  for (const auto& [id, at] : ids_) out.emplace_back(id, at.second);
+  return out;
+}
+
+int64_t EventIdWindow::oldest() const {
+  int64_t oldest = 0;
+  for (const auto& [partition, entries] : by_partition_) {
+    if (entries.empty()) continue;
+    const int64_t first = entries.begin()->first;
+    oldest = oldest == 0 ? first : std::min(oldest, first);
+  }
+  return oldest;
 }
 
 }  // namespace sv::gate
