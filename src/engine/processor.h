@@ -22,6 +22,7 @@
 #include "config/config.h"
 #include "engine/decoder.h"
 #include "gate/gate.h"
+#include "gate/waiting.h"
 #include "projection/projection.h"
 #include "source/source.h"
 #include "store/store.h"
@@ -95,12 +96,10 @@ class Processor {
   // routed by a key that is not its gate key: Process fails with Aborted, before any effect.
   void set_owns_key(std::function<bool(const std::string&)> owns) { owns_key_ = std::move(owns); }
   bool misrouted() const { return misrouted_; }
-  int64_t oldest_event_id() const { return event_ids_.oldest(); }
-  // The dedup window's ids with their positions (what a rebuild stores).
-  std::vector<std::pair<std::string, int64_t>> RememberedEventIds() const {
-    return event_ids_.Entries();
-  }
-  size_t stash_keys() const { return stash_.size(); }
+  // How far this processor read, and what it still holds pending, by partition: merged over
+  // a source's lanes (or fold workers) it bounds the event ids the store keeps.
+  gate::DedupProgress dedup_progress() const;
+  size_t stash_keys() const { return waiting_.stash_keys(); }
 
  private:
   absl::StatusOr<gate::KeyGate*> Gate(const std::string& key);
@@ -116,6 +115,8 @@ class Processor {
   absl::Status ApplyNow(const source::SourceRecord& record, DecodedEvent& ev, gate::KeyGate* g,
                         bool* applied);
   absl::Status DrainStash(const std::string& key);
+  // Gives up a key's stash: its first waiting event becomes a dead letter and parks the key.
+  absl::Status ExpireStash(const std::string& key);
   absl::Status ReleaseHeld(const std::string& key);
   void Park(const std::string& key, gate::KeyGate* g, const source::SourceRecord& record,
             const std::string& reason);
@@ -137,17 +138,13 @@ class Processor {
   projection::Applier applier_;
   gate::EventIdWindow event_ids_;
   absl::flat_hash_map<std::string, gate::KeyGate> gates_;
-  // key -> sequence -> stashed event
-  absl::flat_hash_map<std::string, absl::btree_map<int64_t, store::PendingEvent>> stash_;
-  // key -> held events in arrival order
-  absl::flat_hash_map<std::string, std::deque<store::PendingEvent>> held_;
+  gate::Waiting waiting_;  // stashed and held events
   Changes changes_;
   int64_t now_log_time_ = 0;
   bool track_key_states_ = true;
   std::function<bool(const std::string&)> owns_key_;
   bool misrouted_ = false;
-  std::map<int32_t, int64_t> last_read_;  // per partition: the furthest position read
-  int64_t prune_reported_ = 0;            // the store may forget event ids below this
+  gate::DedupProgress read_;  // only `read`: pending positions are taken from the stash and held
 };
 
 }  // namespace sv::engine

@@ -272,7 +272,10 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
       sorted_keys = std::async(std::launch::async, [&workers] {
         KeyStates states;
         for (Worker& w : workers) {
-          for (const auto& [key, g] : w.processor->key_gates()) states.emplace_back(&key, &g);
+          for (const auto& [key, g] : w.processor->key_gates()) {
+            // As the live run: a key without a sequence or a park has no state to keep.
+            if (g.last_sequence != 0 || g.parked_on != 0) states.emplace_back(&key, &g);
+          }
         }
         std::sort(states.begin(), states.end(),
                   [](const auto& a, const auto& b) { return *a.first < *b.first; });
@@ -414,8 +417,15 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
           if (known_dead.contains({dl.partition, dl.position})) continue;
           SV_RETURN_IF_ERROR(batch->AddDeadLetter(&dl));
         }
-        for (const auto& [id, pos] : w.processor->RememberedEventIds()) {
-          SV_RETURN_IF_ERROR(batch->PutEventId(name, id, pos));
+      }
+      // What the live run keeps: every id applied at or above the source's bound (the last
+      // application of an id wins, as in the live run's upserts).
+      gate::DedupProgress progress;
+      for (Worker& w : workers) progress.Merge(w.processor->dedup_progress());
+      const int64_t keep_from = progress.StoreBound(config_.gate.dedup_window);
+      for (Worker& w : workers) {
+        for (const auto& [id, pos] : w.processor->changes().event_ids) {
+          if (pos >= keep_from) SV_RETURN_IF_ERROR(batch->PutEventId(name, id, pos));
         }
       }
       for (const auto& [partition, position] : ends) {

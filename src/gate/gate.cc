@@ -51,13 +51,42 @@ void EventIdWindow::Remember(const std::string& id, int32_t partition, int64_t p
   by_partition_[partition].emplace(position, id);
 }
 
-int64_t EventIdWindow::Forget(const std::map<int32_t, int64_t>& floors) {
-  if (floors.empty()) return 0;
-  int64_t every_partition = INT64_MAX;
-  for (const auto& [partition, floor] : floors) {
-    const int64_t below = floor - capacity_;
-    every_partition = std::min(every_partition, below);
+void DedupProgress::Read(int32_t partition, int64_t position) {
+  auto [it, added] = read.try_emplace(partition, position);
+  it->second = std::max(it->second, position);
+}
+
+void DedupProgress::Pending(int32_t partition, int64_t position) {
+  auto [it, added] = pending.try_emplace(partition, position);
+  it->second = std::min(it->second, position);
+}
+
+void DedupProgress::Merge(const DedupProgress& other) {
+  for (const auto& [partition, position] : other.read) Read(partition, position);
+  for (const auto& [partition, position] : other.pending) Pending(partition, position);
+}
+
+std::map<int32_t, int64_t> DedupProgress::Floors() const {
+  std::map<int32_t, int64_t> floors = read;
+  for (const auto& [partition, position] : pending) {
+    auto [it, added] = floors.try_emplace(partition, position);
+    it->second = std::min(it->second, position);
   }
+  return floors;
+}
+
+int64_t DedupProgress::StoreBound(int64_t capacity) const {
+  const std::map<int32_t, int64_t> floors = Floors();
+  if (floors.empty()) return 0;
+  int64_t bound = INT64_MAX;
+  for (const auto& [partition, floor] : floors) bound = std::min(bound, floor - capacity);
+  return std::max<int64_t>(bound, 0);
+}
+
+void EventIdWindow::Forget(const DedupProgress& progress) {
+  const std::map<int32_t, int64_t> floors = progress.Floors();
+  if (floors.empty()) return;
+  const int64_t every_partition = progress.StoreBound(capacity_);
   for (auto& [partition, entries] : by_partition_) {
     auto floor = floors.find(partition);
     // Ids of a partition with nothing to decide in this run, or loaded without a partition,
@@ -68,24 +97,6 @@ int64_t EventIdWindow::Forget(const std::map<int32_t, int64_t>& floors) {
       entries.erase(entries.begin());
     }
   }
-  return std::max<int64_t>(every_partition, 0);
-}
-
-std::vector<std::pair<std::string, int64_t>> EventIdWindow::Entries() const {
-  std::vector<std::pair<std::string, int64_t>> out;
-  out.reserve(ids_.size());
-  for (const auto& [id, at] : ids_) out.emplace_back(id, at.second);
-  return out;
-}
-
-int64_t EventIdWindow::oldest() const {
-  int64_t oldest = 0;
-  for (const auto& [partition, entries] : by_partition_) {
-    if (entries.empty()) continue;
-    const int64_t first = entries.begin()->first;
-    oldest = oldest == 0 ? first : std::min(oldest, first);
-  }
-  return oldest;
 }
 
 }  // namespace sv::gate

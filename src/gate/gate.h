@@ -47,6 +47,24 @@ struct EventError {
   std::string reason;
 };
 
+// Where a source stands for dedup, per partition: the furthest position read and the oldest
+// position still pending (stashed or held, to be decided later). Lanes and fold workers each
+// keep their own; merged, they give the source's.
+struct DedupProgress {
+  std::map<int32_t, int64_t> read;
+  std::map<int32_t, int64_t> pending;
+
+  void Read(int32_t partition, int64_t position);
+  void Pending(int32_t partition, int64_t position);
+  void Merge(const DedupProgress& other);
+  // Per partition, the lowest position still to be decided.
+  std::map<int32_t, int64_t> Floors() const;
+  // The position below which the store keeps no event ids: no record still to be decided can
+  // repeat one (every partition's floor less `capacity`; 0 when none). A function of the input
+  // alone, so the live run with any lane count and a rebuild store the same ids.
+  int64_t StoreBound(int64_t capacity) const;
+};
+
 // Dedup for events without a sequence. The rule, the same for the live run whatever its lane
 // count, a rebuild whatever its worker count, and a restart: an event id is a duplicate when the
 // same id was applied from a record at most `capacity` positions away from this one. Source
@@ -56,8 +74,9 @@ struct EventError {
 // partition, and an id belongs to one key, hence one lane); a repeat across partitions is
 // compared by offset too, but its entry may already be forgotten. Forgetting never changes a
 // decision: an id is forgotten only once every record still to be decided is more than
-// `capacity` positions past it. The engine persists remembered ids (PutEventId) and prunes the
-// store below Forget's bound in the same transaction as their effects.
+// `capacity` positions past it. The engine persists applied ids (PutEventId) and prunes the
+// store below DedupProgress::StoreBound in the same transaction as their effects; a restart
+// loads them back (their partition is not stored).
 class EventIdWindow {
  public:
   explicit EventIdWindow(int64_t capacity) : capacity_(capacity) {}
@@ -67,14 +86,8 @@ class EventIdWindow {
   void Restore(const std::string& id, int64_t position) {
     Remember(id, kUnknownPartition, position);
   }
-  // `floors`: per partition, the lowest position still to be decided (the last one read, or an
-  // older stashed or held event). Forgets ids no such record can repeat and returns the position
-  // below which the store may forget ids of every partition (0 when none).
-  int64_t Forget(const std::map<int32_t, int64_t>& floors);
-  // Every remembered id with its position.
-  std::vector<std::pair<std::string, int64_t>> Entries() const;
-  // The lowest position remembered; 0 when empty.
-  int64_t oldest() const;
+  // Forgets ids no record still to be decided (DedupProgress::Floors) can repeat.
+  void Forget(const DedupProgress& progress);
   size_t size() const { return ids_.size(); }
   void Clear() {
     ids_.clear();

@@ -64,12 +64,28 @@ TEST(EventIdWindowTest, ForgetsPerPartitionAndBoundsTheStoreByEveryPartition) {
   window.Remember("p0", 0, 1'000'000);
   window.Remember("p1", 1, 5);
   window.Restore("loaded", 3);  // partition unknown
-  EXPECT_EQ(window.Forget({{0, 1'000'011}, {1, 15}}), 5) << "partition 1 holds the store at 15-10";
+  DedupProgress progress;
+  progress.Read(0, 1'000'011);
+  progress.Read(1, 20);
+  progress.Pending(1, 15);  // a stashed event of partition 1 is still to be decided
+  window.Forget(progress);
+  EXPECT_EQ(progress.StoreBound(10), 5) << "partition 1 holds the store at 15-10";
   EXPECT_FALSE(window.IsDuplicate("p0", 1'000'011)) << "forgotten: partition 0 is past it";
   EXPECT_TRUE(window.IsDuplicate("p1", 15)) << "kept: partition 1 is not past it";
   EXPECT_FALSE(window.IsDuplicate("loaded", 13)) << "below every partition's bound";
   EXPECT_EQ(window.size(), 1u);
-  EXPECT_EQ(window.oldest(), 5);
+}
+
+TEST(DedupProgressTest, MergesLanesIntoTheSourcesFloors) {
+  DedupProgress a, b;
+  a.Read(0, 100);
+  b.Read(0, 80);
+  b.Pending(0, 50);
+  b.Read(1, 7);
+  a.Merge(b);
+  EXPECT_EQ(a.Floors(), (std::map<int32_t, int64_t>{{0, 50}, {1, 7}}));
+  EXPECT_EQ(a.StoreBound(5), 2);
+  EXPECT_EQ(DedupProgress().StoreBound(5), 0);
 }
 
 }  // namespace

@@ -223,8 +223,7 @@ TEST_F(ProcessorTest, EventsWithoutSequenceAreDedupedByIdOverAWindowOfPositions)
   for (int i = 2; i <= 5; ++i) Feed(ev(absl::StrCat("e", i), 1));
   Feed(ev("e1", 1));  // position 8, 6 past the first: beyond the window of 4, applied again
   EXPECT_EQ(Row().first, 6);
-  ASSERT_TRUE(processor_->ExpireStashes(0).ok());
-  EXPECT_EQ(processor_->changes().prune_event_ids_below, 4) << "8 read, window 4";
+  EXPECT_EQ(processor_->dedup_progress().StoreBound(4), 4) << "8 read, window 4";
 }
 
 // Ids are remembered by position, and each partition forgets by its own progress: a partition
@@ -237,8 +236,7 @@ TEST_F(ProcessorTest, TheDedupWindowFollowsEachPartitionAcrossRestores) {
   ASSERT_EQ(processor_->changes().event_ids.size(), 1u);
   EXPECT_EQ(processor_->changes().event_ids[0],
             std::make_pair(std::string("e1"), int64_t{1'000'000}));
-  ASSERT_TRUE(processor_->ExpireStashes(0).ok());
-  EXPECT_EQ(processor_->changes().prune_event_ids_below, 38) << "partition 0 read to 42";
+  EXPECT_EQ(processor_->dedup_progress().StoreBound(4), 38) << "partition 0 read to 42";
   FeedAt(0, 44, R"({"type":"Add","id":"k","eid":"old-b","value":1})");      // 3 away: a duplicate
   FeedAt(1, 1'000'004, R"({"type":"Add","id":"k","eid":"e1","value":1})");  // 4 away: too
   EXPECT_EQ(Counter("duplicates_total"), 3);
