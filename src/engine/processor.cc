@@ -179,19 +179,8 @@ absl::Status Processor::Process(const source::SourceRecord& record) {
 
 absl::Status Processor::Gated(const source::SourceRecord& record, DecodedEvent& ev) {
   SV_ASSIGN_OR_RETURN(gate::KeyGate * g, Gate(ev.key));
-  gate::Outcome outcome;
-  if (ev.sequence) {
-    outcome = gate::Classify(*g, *ev.sequence, source_config_->first_sequence);
-    // Already waiting (stashed, or held since its stash expired): a duplicate.
-    if ((outcome == gate::Outcome::kStash || outcome == gate::Outcome::kHold) &&
-        waiting_.Contains(ev.key, *ev.sequence)) {
-      outcome = gate::Outcome::kDuplicate;
-    }
-  } else if (!ev.event_id.empty() && event_ids_.IsDuplicate(ev.event_id, record.offset)) {
-    outcome = gate::Outcome::kDuplicate;
-  } else {
-    outcome = g->parked_on != 0 ? gate::Outcome::kHold : gate::Outcome::kApply;
-  }
+  const gate::Outcome outcome = gate::Admit(*g, ev.key, ev.sequence, ev.event_id, record.offset,
+                                            source_config_->first_sequence, waiting_, event_ids_);
   switch (outcome) {
     case gate::Outcome::kDuplicate:
       Count("duplicates_total");

@@ -142,4 +142,20 @@ void Waiting::AddTo(DedupProgress* progress) const {
   }
 }
 
+Outcome Admit(const KeyGate& key_gate, const std::string& key, std::optional<int64_t> sequence,
+              const std::string& event_id, int64_t position, int64_t first_sequence,
+              const Waiting& waiting, const EventIdWindow& event_ids) {
+  if (sequence) {
+    const Outcome outcome = Classify(key_gate, *sequence, first_sequence);
+    // Already waiting (stashed, or held since its stash expired): a duplicate.
+    if ((outcome == Outcome::kStash || outcome == Outcome::kHold) &&
+        waiting.Contains(key, *sequence)) {
+      return Outcome::kDuplicate;
+    }
+    return outcome;
+  }
+  if (!event_id.empty() && event_ids.IsDuplicate(event_id, position)) return Outcome::kDuplicate;
+  return key_gate.parked_on != 0 ? Outcome::kHold : Outcome::kApply;
+}
+
 }  // namespace sv::gate

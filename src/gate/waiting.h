@@ -56,4 +56,11 @@ class Waiting {
   absl::flat_hash_map<std::string, std::deque<Event>> held_;                 // arrival order
 };
 
+// The gate's decision for one decoded event of `key`: Classify for a sequenced event (a
+// sequence already waiting is a duplicate too), else the event-id window at `position`, else
+// apply or, behind a park, hold.
+Outcome Admit(const KeyGate& key_gate, const std::string& key, std::optional<int64_t> sequence,
+              const std::string& event_id, int64_t position, int64_t first_sequence,
+              const Waiting& waiting, const EventIdWindow& event_ids);
+
 }  // namespace sv::gate

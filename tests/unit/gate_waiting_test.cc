@@ -1,4 +1,5 @@
-// The gate's waiting events: stash by sequence, hold in arrival order, park, drain, release.
+// The gate's waiting events (stash by sequence, hold in arrival order, park, drain, release) and
+// its decision for one event.
 
 #include <gtest/gtest.h>
 
@@ -71,6 +72,21 @@ TEST(WaitingTest, ExpiredStashesBySizeOrLogAgeAndTheirPendingPositions) {
   waiting.AddTo(&progress);
   EXPECT_EQ(progress.pending.at(0), 1);
   EXPECT_EQ(waiting.All().size(), 4u);
+}
+
+TEST(AdmitTest, SequenceWaitingOrIdInTheWindowIsADuplicate) {
+  Waiting waiting;
+  EventIdWindow ids(10);
+  KeyGate parked{/*last_sequence=*/2, /*parked_on=*/8};
+  waiting.Hold(At(9, 5));
+  EXPECT_EQ(Admit(parked, "k", 5, "", 12, 1, waiting, ids), Outcome::kDuplicate);
+  EXPECT_EQ(Admit(parked, "k", 6, "", 12, 1, waiting, ids), Outcome::kHold);
+  EXPECT_EQ(Admit(parked, "k", 2, "", 12, 1, waiting, ids), Outcome::kDuplicate);
+  ids.Remember("e", 0, 3);
+  KeyGate open;
+  EXPECT_EQ(Admit(open, "k", std::nullopt, "e", 13, 1, waiting, ids), Outcome::kDuplicate);
+  EXPECT_EQ(Admit(open, "k", std::nullopt, "e", 14, 1, waiting, ids), Outcome::kApply);
+  EXPECT_EQ(Admit(parked, "k", std::nullopt, "f", 14, 1, waiting, ids), Outcome::kHold);
 }
 
 }  // namespace
