@@ -77,7 +77,7 @@ struct SourceConfig {
 struct GateConfig {
   int64_t stash_max_age_ms = 60'000;  // log-time age after which a gap is given up
   int64_t stash_max_events = 1'000;   // per key
-  int64_t dedup_window = 100'000;     // event ids remembered per source (no-sequence events)
+  int64_t dedup_window = 100'000;     // positions within which a repeated event id is a duplicate
 };
 
 struct EngineConfig {

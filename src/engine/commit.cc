@@ -54,14 +54,10 @@ Engine::Sealed Engine::Seal() {
       lane.processor->MaterializeCounters();
       merged.MergeFrom(std::move(lane.processor->changes()));
     }
-    if (merged.prune_event_ids_below > 0) {
-      // Keep what any lane still remembers.
-      for (const Lane& lane : st.lanes) {
-        const int64_t oldest = lane.processor->oldest_event_id();
-        if (oldest > 0)
-          merged.prune_event_ids_below = std::min(merged.prune_event_ids_below, oldest);
-      }
-    }
+    // The store keeps the event ids the source as a whole may still see repeated.
+    gate::DedupProgress progress;
+    for (const Lane& lane : st.lanes) progress.Merge(lane.processor->dedup_progress());
+    merged.prune_event_ids_below = progress.StoreBound(config_.gate.dedup_window);
     out.changes.push_back(std::move(merged));
     out.event_time_us.push_back(st.pending_event_time_us);
     out.dead_letter_outbox.push_back(st.source != nullptr && st.source->MirrorsDeadLetters() ? 1

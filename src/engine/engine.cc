@@ -212,14 +212,13 @@ absl::Status Engine::NewProcessors(SourceState& st, const std::vector<int32_t>* 
     };
     lane.processor = std::make_unique<Processor>(catalog_.get(), st.index, config_.gate,
                                                  lane.rows.get(), std::move(loader));
-    lane.processor->set_id_clock(st.id_clock.get());
     lane.processor->set_clock(options_.clock);
     if (lanes > 1) {
       lane.processor->set_owns_key(
           [this, &st, i](const std::string& key) { return LaneOf(st, key) == i; });
     }
-    // Every lane remembers every id: duplicates share a key, hence a lane, but the ids carry
-    // no key to route them by.
+    // Every lane is given every stored id: duplicates share a key, hence a lane, but the ids
+    // carry no key to route them by.
     lane.processor->Restore(std::move(by_lane[i]), ids);
   }
   return absl::OkStatus();

@@ -121,8 +121,6 @@ class Engine {
     source::SourceTraits traits;
     std::vector<Lane> lanes;
     std::unique_ptr<Decoder> router;  // keys of records that carry none (lanes > 1)
-    // Orders event ids across the lanes' dedup windows.
-    std::unique_ptr<std::atomic<int64_t>> id_clock = std::make_unique<std::atomic<int64_t>>(1);
     std::vector<source::SourceRecord> records;
     std::map<int32_t, int64_t> applied;  // committed positions, for the monitor
     int64_t last_event_time_us = 0;      // log time of the last committed record

@@ -38,12 +38,7 @@ void Changes::MergeFrom(Changes&& other) {
   std::move(other.dead_letter_states.begin(), other.dead_letter_states.end(),
             std::back_inserter(dead_letter_states));
   std::move(other.event_ids.begin(), other.event_ids.end(), std::back_inserter(event_ids));
-  // The lower bound: no lane's remembered ids are dropped from the store.
-  if (other.prune_event_ids_below > 0) {
-    prune_event_ids_below = prune_event_ids_below == 0
-                                ? other.prune_event_ids_below
-                                : std::min(prune_event_ids_below, other.prune_event_ids_below);
-  }
+  // (prune_event_ids_below is the source's, set by Seal from every lane's DedupProgress.)
   for (const auto& [name, n] : other.counters) counters[name] += n;
   for (const auto& [partition, position] : other.positions) {
     int64_t& mine = positions[partition];
@@ -66,25 +61,9 @@ Processor::Processor(const projection::Catalog* catalog, int source, const confi
 
 void Processor::Restore(std::vector<store::PendingEvent> pending,
                         const std::vector<std::pair<std::string, int64_t>>& event_ids) {
-  stash_.clear();
-  held_.clear();
-  std::sort(pending.begin(), pending.end(),
-            [](const auto& a, const auto& b) { return a.position < b.position; });
-  for (store::PendingEvent& p : pending) {
-    if (p.held) {
-      held_[p.key].push_back(std::move(p));
-    } else {
-      stash_[p.key].emplace(p.sequence, std::move(p));
-    }
-  }
+  waiting_.Restore(std::move(pending));
   event_ids_.Clear();
-  auto ids = event_ids;
-  std::sort(ids.begin(), ids.end(),
-            [](const auto& a, const auto& b) { return a.second < b.second; });
-  for (const auto& [id, order] : ids) event_ids_.Insert(id, order);
-  // Stored orders may be positions (stores written before the clock): continue above them.
-  const int64_t next = ids.empty() ? 1 : ids.back().second + 1;
-  if (id_clock_->load() < next) id_clock_->store(next);
+  for (const auto& [id, position] : event_ids) event_ids_.Restore(id, position);
 }
 
 void Processor::ForgetCache() {
@@ -140,9 +119,9 @@ void Processor::AddPending(const std::string& key, const source::SourceRecord& r
                         held, RecordToJson(record)};
   changes_.pending_put[{record.partition, record.offset}] = p;
   if (held) {
-    held_[key].push_back(std::move(p));
+    waiting_.Hold(std::move(p));
   } else {
-    stash_[key].emplace(sequence, std::move(p));
+    waiting_.Stash(std::move(p));
   }
 }
 
@@ -174,27 +153,15 @@ void Processor::Park(const std::string& key, gate::KeyGate* g, const source::Sou
   MarkDirty(key, *g);
   Count("parked_total");
   // Stashed events of a parked key now wait behind the park, in arrival order.
-  auto it = stash_.find(key);
-  if (it != stash_.end()) {
-    std::vector<store::PendingEvent> moved;
-    for (auto& [seq, p] : it->second) moved.push_back(std::move(p));
-    stash_.erase(it);
-    std::sort(moved.begin(), moved.end(),
-              [](const auto& a, const auto& b) { return a.position < b.position; });
-    auto& held = held_[key];
-    for (store::PendingEvent& p : moved) {
-      p.held = true;
-      changes_.pending_put[{p.partition, p.position}] = p;
-      held.push_back(std::move(p));
-    }
-    std::sort(held.begin(), held.end(),
-              [](const auto& a, const auto& b) { return a.position < b.position; });
+  for (store::PendingEvent& p : waiting_.Park(key)) {
+    changes_.pending_put[{p.partition, p.position}] = std::move(p);
   }
 }
 
 absl::Status Processor::Process(const source::SourceRecord& record) {
   now_log_time_ = std::max(now_log_time_, record.log_time_us);
   changes_.positions[record.partition] = record.offset;
+  read_.Read(record.partition, record.offset);
   Count("records_total");
   DecodedEvent ev;
   std::string reason;
@@ -212,20 +179,8 @@ absl::Status Processor::Process(const source::SourceRecord& record) {
 
 absl::Status Processor::Gated(const source::SourceRecord& record, DecodedEvent& ev) {
   SV_ASSIGN_OR_RETURN(gate::KeyGate * g, Gate(ev.key));
-  gate::Outcome outcome;
-  if (ev.sequence) {
-    outcome = gate::Classify(*g, *ev.sequence, source_config_->first_sequence);
-    if (outcome == gate::Outcome::kStash) {
-      auto it = stash_.find(ev.key);
-      if (it != stash_.end() && it->second.contains(*ev.sequence)) {
-        outcome = gate::Outcome::kDuplicate;
-      }
-    }
-  } else if (!ev.event_id.empty() && event_ids_.Contains(ev.event_id)) {
-    outcome = gate::Outcome::kDuplicate;
-  } else {
-    outcome = g->parked_on != 0 ? gate::Outcome::kHold : gate::Outcome::kApply;
-  }
+  const gate::Outcome outcome = gate::Admit(*g, ev.key, ev.sequence, ev.event_id, record.offset,
+                                            source_config_->first_sequence, waiting_, event_ids_);
   switch (outcome) {
     case gate::Outcome::kDuplicate:
       Count("duplicates_total");
@@ -236,6 +191,11 @@ absl::Status Processor::Gated(const source::SourceRecord& record, DecodedEvent& 
     case gate::Outcome::kStash:
       AddPending(ev.key, record, *ev.sequence, /*held=*/false);
       Count("stashed_total");
+      // Over its size at once, not at the batch's end: the input alone decides, not where a
+      // poll (or a rebuild's chunk) ends.
+      if (static_cast<int64_t>(waiting_.StashSize(ev.key)) > gate_config_.stash_max_events) {
+        return ExpireStash(ev.key);
+      }
       return absl::OkStatus();
     case gate::Outcome::kHold:
       AddPending(ev.key, record, ev.sequence.value_or(0), /*held=*/true);
@@ -250,50 +210,78 @@ absl::Status Processor::Gated(const source::SourceRecord& record, DecodedEvent& 
   return absl::OkStatus();
 }
 
-absl::Status Processor::ApplyNow(const source::SourceRecord& record, DecodedEvent& ev,
-                                 gate::KeyGate* g, bool* applied) {
-  *applied = false;
-  absl::Status result;
+namespace {
+
+// The working set as the projections see it, keeping a failed read's status: an error from a
+// read is the store's, never the event's.
+class ReadCheckedRows : public projection::RowSet {
+ public:
+  explicit ReadCheckedRows(projection::RowSet* rows) : rows_(rows) {}
+  absl::StatusOr<const Row*> Find(int view, const std::string& key,
+                                  const Row& key_values) override {
+    absl::StatusOr<const Row*> row = rows_->Find(view, key, key_values);
+    if (!row.ok()) read_error_ = row.status();
+    return row;
+  }
+  void Put(int view, const std::string& key, Row row) override {
+    rows_->Put(view, key, std::move(row));
+  }
+  void Erase(int view, const std::string& key) override { rows_->Erase(view, key); }
+  const absl::Status& read_error() const { return read_error_; }
+
+ private:
+  projection::RowSet* rows_;
+  absl::Status read_error_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::optional<gate::EventError>> Processor::Project(
+    const source::SourceRecord& record, DecodedEvent& ev) {
   if (ev.type_id < 0) {
     if (source_config_->unknown_types == config::UnknownTypePolicy::kIgnore) {
       Count("ignored_total");
-    } else {
-      result = absl::InvalidArgumentError(absl::StrCat("unknown event type '", ev.type, "'"));
+      return std::nullopt;
     }
-  } else {
-    projection::EventInput input;
-    input.source = source_;
-    input.type_id = ev.type_id;
-    input.value = ev.value;
-    input.headers = &ev.headers;
-    using M = sql::MetaField;
-    input.meta[static_cast<int>(M::kKey)] = Value::Text(ev.key);
-    if (ev.sequence) input.meta[static_cast<int>(M::kSequence)] = Value::Int(*ev.sequence);
-    input.meta[static_cast<int>(M::kPosition)] = Value::Int(record.offset);
-    input.meta[static_cast<int>(M::kPartition)] = Value::Int(record.partition);
-    if (ev.timestamp_us)
-      input.meta[static_cast<int>(M::kTimestamp)] = Value::Time(*ev.timestamp_us);
-    input.meta[static_cast<int>(M::kLogTime)] = Value::Time(record.log_time_us);
-    if (!ev.event_id.empty()) input.meta[static_cast<int>(M::kEventId)] = Value::Text(ev.event_id);
-    input.meta[static_cast<int>(M::kType)] = Value::Text(ev.type);
-    result = applier_.Apply(input, rows_);
+    return gate::EventError{absl::StrCat("unknown event type '", ev.type, "'")};
   }
-  if (!result.ok()) {
-    if (absl::IsInvalidArgument(result)) {
-      Park(ev.key, g, record, std::string(result.message()));
-      return absl::OkStatus();
-    }
-    return result;  // infrastructure failure (store read)
+  projection::EventInput input;
+  input.source = source_;
+  input.type_id = ev.type_id;
+  input.value = ev.value;
+  input.headers = &ev.headers;
+  using M = sql::MetaField;
+  input.meta[static_cast<int>(M::kKey)] = Value::Text(ev.key);
+  if (ev.sequence) input.meta[static_cast<int>(M::kSequence)] = Value::Int(*ev.sequence);
+  input.meta[static_cast<int>(M::kPosition)] = Value::Int(record.offset);
+  input.meta[static_cast<int>(M::kPartition)] = Value::Int(record.partition);
+  if (ev.timestamp_us) input.meta[static_cast<int>(M::kTimestamp)] = Value::Time(*ev.timestamp_us);
+  input.meta[static_cast<int>(M::kLogTime)] = Value::Time(record.log_time_us);
+  if (!ev.event_id.empty()) input.meta[static_cast<int>(M::kEventId)] = Value::Text(ev.event_id);
+  input.meta[static_cast<int>(M::kType)] = Value::Text(ev.type);
+  ReadCheckedRows rows(rows_);
+  const absl::Status result = applier_.Apply(input, &rows);
+  // Whatever code a failed read carries (a store may say InvalidArgument), the batch fails.
+  SV_RETURN_IF_ERROR(rows.read_error());
+  if (!result.ok()) return gate::EventError{std::string(result.message())};
+  return std::nullopt;
+}
+
+absl::Status Processor::ApplyNow(const source::SourceRecord& record, DecodedEvent& ev,
+                                 gate::KeyGate* g, bool* applied) {
+  *applied = false;
+  SV_ASSIGN_OR_RETURN(std::optional<gate::EventError> error, Project(record, ev));
+  if (error) {
+    Park(ev.key, g, record, error->reason);
+    return absl::OkStatus();
   }
   *applied = true;
   if (ev.sequence) {
     g->last_sequence = *ev.sequence;
     MarkDirty(ev.key, *g);
   } else if (!ev.event_id.empty()) {
-    const int64_t order = id_clock_->fetch_add(1, std::memory_order_relaxed);
-    const int64_t forgotten_below = event_ids_.Insert(ev.event_id, order);
-    changes_.event_ids.emplace_back(ev.event_id, order);
-    changes_.prune_event_ids_below = std::max(changes_.prune_event_ids_below, forgotten_below);
+    event_ids_.Remember(ev.event_id, record.partition, record.offset);
+    changes_.event_ids.emplace_back(ev.event_id, record.offset);
   }
   Count("applied_total");
   if (ev.type_id >= 0) {
@@ -306,30 +294,21 @@ absl::Status Processor::ApplyNow(const source::SourceRecord& record, DecodedEven
 }
 
 absl::Status Processor::DrainStash(const std::string& key) {
+  std::vector<store::PendingEvent> stale;
   while (true) {
-    auto it = stash_.find(key);
-    if (it == stash_.end()) return absl::OkStatus();
     SV_ASSIGN_OR_RETURN(gate::KeyGate * g, Gate(key));
-    auto& waiting = it->second;
-    // Entries at or below the applied sequence can never apply (duplicates): drop them.
-    while (!waiting.empty() && waiting.begin()->first <= g->last_sequence) {
-      RemovePending(waiting.begin()->second.partition, waiting.begin()->second.position);
-      waiting.erase(waiting.begin());
+    std::optional<store::PendingEvent> next =
+        waiting_.NextInSequence(key, g->last_sequence, g->parked_on != 0, &stale);
+    // Entries at or below the applied sequence can never apply (duplicates): dropped.
+    for (const store::PendingEvent& p : stale) {
+      RemovePending(p.partition, p.position);
       Count("duplicates_total");
     }
-    if (waiting.empty()) {
-      stash_.erase(it);
-      return absl::OkStatus();
-    }
-    if (g->parked_on != 0 || waiting.begin()->first != g->last_sequence + 1) {
-      return absl::OkStatus();
-    }
-    store::PendingEvent next = std::move(waiting.begin()->second);
-    waiting.erase(waiting.begin());
-    if (waiting.empty()) stash_.erase(it);
-    RemovePending(next.partition, next.position);
+    stale.clear();
+    if (!next) return absl::OkStatus();
+    RemovePending(next->partition, next->position);
     Count("unstashed_total");
-    const source::SourceRecord record = ToRecord(next);
+    const source::SourceRecord record = ToRecord(*next);
     DecodedEvent ev;
     std::string reason;
     if (!decoder_.Decode(record, &ev, &reason)) {
@@ -343,16 +322,12 @@ absl::Status Processor::DrainStash(const std::string& key) {
 }
 
 absl::Status Processor::ReleaseHeld(const std::string& key) {
-  auto it = held_.find(key);
-  if (it == held_.end()) return absl::OkStatus();
-  std::deque<store::PendingEvent> held = std::move(it->second);
-  held_.erase(it);
+  std::deque<store::PendingEvent> held = waiting_.TakeHeld(key);
   while (!held.empty()) {
     SV_ASSIGN_OR_RETURN(gate::KeyGate * g, Gate(key));
     if (g->parked_on != 0) {
       // Parked again by one of the released events: the rest keep waiting.
-      auto& rest = held_[key];
-      for (auto& p : held) rest.push_back(std::move(p));
+      waiting_.ReturnHeld(key, std::move(held));
       return absl::OkStatus();
     }
     store::PendingEvent p = std::move(held.front());
@@ -373,33 +348,34 @@ absl::Status Processor::ReleaseHeld(const std::string& key) {
 
 absl::Status Processor::ExpireStashes(int64_t now_us) {
   now_us = std::max(now_us, now_log_time_);
-  std::vector<std::string> expired;
-  for (const auto& [key, waiting] : stash_) {
-    int64_t oldest = INT64_MAX;
-    for (const auto& [seq, p] : waiting) oldest = std::min(oldest, p.log_time_us);
-    if (gate::StashExpired(oldest, now_us, gate_config_.stash_max_age_ms * 1000, waiting.size(),
-                           gate_config_.stash_max_events)) {
-      expired.push_back(key);
-    }
+  for (const std::string& key : waiting_.ExpiredStashes(
+           now_us, gate_config_.stash_max_age_ms * 1000, gate_config_.stash_max_events)) {
+    SV_RETURN_IF_ERROR(ExpireStash(key));
   }
-  std::sort(expired.begin(), expired.end());
-  for (const std::string& key : expired) {
-    SV_ASSIGN_OR_RETURN(gate::KeyGate * g, Gate(key));
-    auto it = stash_.find(key);
-    store::PendingEvent first = std::move(it->second.begin()->second);
-    it->second.erase(it->second.begin());
-    if (it->second.empty()) stash_.erase(it);
-    RemovePending(first.partition, first.position);
-    Count("stash_expired_total");
-    const int64_t expected =
-        g->last_sequence == 0 ? source_config_->first_sequence : g->last_sequence + 1;
-    Park(key, g, ToRecord(first),
-         absl::StrCat("sequence gap: waited for sequence ", expected, " but it never came; ",
-                      "stashed sequence ", first.sequence, " since ",
-                      FormatTime(first.log_time_us)));
-  }
+  ForgetEventIds();
   return absl::OkStatus();
 }
+
+absl::Status Processor::ExpireStash(const std::string& key) {
+  SV_ASSIGN_OR_RETURN(gate::KeyGate * g, Gate(key));
+  store::PendingEvent first = waiting_.TakeFirstStashed(key);
+  RemovePending(first.partition, first.position);
+  Count("stash_expired_total");
+  const int64_t expected =
+      g->last_sequence == 0 ? source_config_->first_sequence : g->last_sequence + 1;
+  Park(key, g, ToRecord(first),
+       absl::StrCat("sequence gap: waited for sequence ", expected, " but it never came; ",
+                    "stashed sequence ", first.sequence, " since ", FormatTime(first.log_time_us)));
+  return absl::OkStatus();
+}
+
+gate::DedupProgress Processor::dedup_progress() const {
+  gate::DedupProgress progress = read_;
+  waiting_.AddTo(&progress);
+  return progress;
+}
+
+void Processor::ForgetEventIds() { event_ids_.Forget(dedup_progress()); }
 
 absl::Status Processor::Replay(const store::DeadLetter& dl, const std::string* payload) {
   source::SourceRecord record;
@@ -467,15 +443,6 @@ absl::Status Processor::Discard(const store::DeadLetter& dl) {
   return ReleaseHeld(dl.key);
 }
 
-std::vector<store::PendingEvent> Processor::AllPending() const {
-  std::vector<store::PendingEvent> out;
-  for (const auto& [key, waiting] : stash_) {
-    for (const auto& [seq, p] : waiting) out.push_back(p);
-  }
-  for (const auto& [key, held] : held_) {
-    for (const auto& p : held) out.push_back(p);
-  }
-  return out;
-}
+std::vector<store::PendingEvent> Processor::AllPending() const { return waiting_.All(); }
 
 }  // namespace sv::engine

@@ -23,6 +23,7 @@
 #include "config/config.h"
 #include "engine/decoder.h"
 #include "gate/gate.h"
+#include "gate/waiting.h"
 #include "projection/projection.h"
 #include "source/source.h"
 #include "store/store.h"
@@ -99,21 +100,28 @@ class Processor {
   // routed by a key that is not its gate key: Process fails with Aborted, before any effect.
   void set_owns_key(std::function<bool(const std::string&)> owns) { owns_key_ = std::move(owns); }
   bool misrouted() const { return misrouted_; }
-  // The clock that orders event ids in the dedup window, shared by the lanes of a source (so
-  // that the store can prune below what every lane still remembers). Default: its own.
-  void set_id_clock(std::atomic<int64_t>* clock) { id_clock_ = clock; }
-  int64_t oldest_event_id() const { return event_ids_.oldest(); }
-  size_t stash_keys() const { return stash_.size(); }
+  // How far this processor read, and what it still holds pending, by partition: merged over
+  // a source's lanes (or fold workers) it bounds the event ids the store keeps.
+  gate::DedupProgress dedup_progress() const;
+  size_t stash_keys() const { return waiting_.stash_keys(); }
 
  private:
   const Clock* clock_ = Clock::Real();
   absl::StatusOr<gate::KeyGate*> Gate(const std::string& key);
   void MarkDirty(const std::string& key, const gate::KeyGate& g);
   absl::Status Gated(const source::SourceRecord& record, DecodedEvent& ev);
-  // Applies a decoded event that the gate let through; parks the key on failure.
+  // Runs the views' projections on an event: an EventError when the event is at fault, a status
+  // error when the store is.
+  absl::StatusOr<std::optional<gate::EventError>> Project(const source::SourceRecord& record,
+                                                          DecodedEvent& ev);
+  // Forgets dedup ids that no record still to be decided (read or pending) can repeat.
+  void ForgetEventIds();
+  // Applies a decoded event that the gate let through; parks the key on an event error.
   absl::Status ApplyNow(const source::SourceRecord& record, DecodedEvent& ev, gate::KeyGate* g,
                         bool* applied);
   absl::Status DrainStash(const std::string& key);
+  // Gives up a key's stash: its first waiting event becomes a dead letter and parks the key.
+  absl::Status ExpireStash(const std::string& key);
   absl::Status ReleaseHeld(const std::string& key);
   void Park(const std::string& key, gate::KeyGate* g, const source::SourceRecord& record,
             const std::string& reason);
@@ -135,17 +143,13 @@ class Processor {
   projection::Applier applier_;
   gate::EventIdWindow event_ids_;
   absl::flat_hash_map<std::string, gate::KeyGate> gates_;
-  // key -> sequence -> stashed event
-  absl::flat_hash_map<std::string, absl::btree_map<int64_t, store::PendingEvent>> stash_;
-  // key -> held events in arrival order
-  absl::flat_hash_map<std::string, std::deque<store::PendingEvent>> held_;
+  gate::Waiting waiting_;  // stashed and held events
   Changes changes_;
   int64_t now_log_time_ = 0;
   bool track_key_states_ = true;
   std::function<bool(const std::string&)> owns_key_;
   bool misrouted_ = false;
-  std::atomic<int64_t> own_id_clock_{1};
-  std::atomic<int64_t>* id_clock_ = &own_id_clock_;
+  gate::DedupProgress read_;  // only `read`: pending positions are taken from the stash and held
 };
 
 }  // namespace sv::engine

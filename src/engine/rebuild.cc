@@ -139,7 +139,6 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
     std::vector<Worker> workers;
     std::map<int32_t, int64_t> ends;
     const int64_t events_before = stats.events;
-    std::atomic<int64_t> id_clock{1};            // orders the event ids of all fold workers
     std::optional<std::vector<int32_t>> fenced;  // partitions taken for the rebuild
     absl::Cleanup release = [&] {
       if (fenced) ReleaseFence(source.config.name, *fenced);
@@ -171,7 +170,6 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
         w.processor = std::make_unique<Processor>(catalog_.get(), static_cast<int>(s), config_.gate,
                                                   w.rows.get(), StateLoader{});
         w.processor->set_track_key_states(false);
-        w.processor->set_id_clock(&id_clock);
         w.processor->set_clock(options_.clock);
         if (threads > 1) {
           w.processor->set_owns_key(
@@ -275,7 +273,10 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
       sorted_keys = std::async(std::launch::async, [&workers] {
         KeyStates states;
         for (Worker& w : workers) {
-          for (const auto& [key, g] : w.processor->key_gates()) states.emplace_back(&key, &g);
+          for (const auto& [key, g] : w.processor->key_gates()) {
+            // As the live run: a key without a sequence or a park has no state to keep.
+            if (g.last_sequence != 0 || g.parked_on != 0) states.emplace_back(&key, &g);
+          }
         }
         std::sort(states.begin(), states.end(),
                   [](const auto& a, const auto& b) { return *a.first < *b.first; });
@@ -417,8 +418,15 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
           if (known_dead.contains({dl.partition, dl.position})) continue;
           SV_RETURN_IF_ERROR(batch->AddDeadLetter(&dl));
         }
+      }
+      // What the live run keeps: every id applied at or above the source's bound (the last
+      // application of an id wins, as in the live run's upserts).
+      gate::DedupProgress progress;
+      for (Worker& w : workers) progress.Merge(w.processor->dedup_progress());
+      const int64_t keep_from = progress.StoreBound(config_.gate.dedup_window);
+      for (Worker& w : workers) {
         for (const auto& [id, pos] : w.processor->changes().event_ids) {
-          SV_RETURN_IF_ERROR(batch->PutEventId(name, id, pos));
+          if (pos >= keep_from) SV_RETURN_IF_ERROR(batch->PutEventId(name, id, pos));
         }
       }
       for (const auto& [partition, position] : ends) {

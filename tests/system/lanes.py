@@ -72,9 +72,9 @@ def dump(store):
     return {name: store.rows(sql) for name, sql in DUMPS.items()}
 
 
-def differences(reference, other):
+def differences(reference, other, names=DUMPS):
     out = []
-    for name in DUMPS:
+    for name in names:
         a, b = reference[name], other[name]
         if a != b:
             missing = [r for r in a if r not in set(b)][:3]
@@ -154,6 +154,11 @@ def main():
     print("  rebuilt: %s" % ("equal" if not diff else "; ".join(diff)))
     failures += ["rebuild: %s" % d for d in diff]
 
+    return finish(failures, tmp, stores)
+
+
+def finish(failures, tmp, stores):
+    """Says what failed (keeping the files) or cleans up; the exit code."""
     if failures:
         print("FAILED:\n  " + "\n  ".join(failures) + "\n(files kept in %s)" % tmp)
         return 1

@@ -46,17 +46,46 @@ TEST(GateTest, StashExpiresByAgeOrSize) {
   EXPECT_TRUE(StashExpired(1'000, 1'001, 1'000, 11, 10));
 }
 
-TEST(EventIdWindowTest, RemembersTheLastCapacityIds) {
+TEST(EventIdWindowTest, AnIdIsADuplicateWithinCapacityPositions) {
   EventIdWindow window(2);
-  EXPECT_EQ(window.Insert("a", 10), 0);
-  EXPECT_EQ(window.Insert("b", 11), 0);
-  EXPECT_TRUE(window.Contains("a"));
-  EXPECT_EQ(window.Insert("a", 12), 0) << "a repeat is not a new entry";
-  EXPECT_EQ(window.Insert("c", 13), 11) << "evicting 'a' (position 10) forgets positions < 11";
-  EXPECT_FALSE(window.Contains("a"));
-  EXPECT_TRUE(window.Contains("b"));
-  EXPECT_TRUE(window.Contains("c"));
-  EXPECT_EQ(window.size(), 2u);
+  window.Remember("a", 0, 10);
+  EXPECT_TRUE(window.IsDuplicate("a", 12));
+  EXPECT_FALSE(window.IsDuplicate("a", 13)) << "3 positions away: beyond the window";
+  EXPECT_FALSE(window.IsDuplicate("b", 11));
+  window.Remember("a", 0, 13);  // applied again: remembered at its new position
+  EXPECT_TRUE(window.IsDuplicate("a", 15));
+  EXPECT_EQ(window.size(), 1u);
+}
+
+// Forgetting follows each partition's own progress, and never drops an id a record still to be
+// decided could repeat: offsets of different partitions are not comparable.
+TEST(EventIdWindowTest, ForgetsPerPartitionAndBoundsTheStoreByEveryPartition) {
+  EventIdWindow window(10);
+  window.Remember("p0", 0, 1'000'000);
+  window.Remember("p1", 1, 5);
+  window.Restore("loaded", 3);  // partition unknown
+  DedupProgress progress;
+  progress.Read(0, 1'000'011);
+  progress.Read(1, 20);
+  progress.Pending(1, 15);  // a stashed event of partition 1 is still to be decided
+  window.Forget(progress);
+  EXPECT_EQ(progress.StoreBound(10), 5) << "partition 1 holds the store at 15-10";
+  EXPECT_FALSE(window.IsDuplicate("p0", 1'000'011)) << "forgotten: partition 0 is past it";
+  EXPECT_TRUE(window.IsDuplicate("p1", 15)) << "kept: partition 1 is not past it";
+  EXPECT_FALSE(window.IsDuplicate("loaded", 13)) << "below every partition's bound";
+  EXPECT_EQ(window.size(), 1u);
+}
+
+TEST(DedupProgressTest, MergesLanesIntoTheSourcesFloors) {
+  DedupProgress a, b;
+  a.Read(0, 100);
+  b.Read(0, 80);
+  b.Pending(0, 50);
+  b.Read(1, 7);
+  a.Merge(b);
+  EXPECT_EQ(a.Floors(), (std::map<int32_t, int64_t>{{0, 50}, {1, 7}}));
+  EXPECT_EQ(a.StoreBound(5), 2);
+  EXPECT_EQ(DedupProgress().StoreBound(5), 0);
 }
 
 }  // namespace

@@ -5,8 +5,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "absl/strings/str_cat.h"
+#include "engine/engine.h"
 #include "engine/row_sets.h"
+#include "store/open.h"
 
 namespace sv::engine {
 namespace {
@@ -49,9 +53,11 @@ class ProcessorTest : public ::testing::Test {
   }
 
   // Feeds one event line at the next position with log time `t_ms`.
-  void Feed(const std::string& line, int64_t t_ms = 0) {
+  void Feed(const std::string& line, int64_t t_ms = 0) { FeedAt(0, ++position_, line, t_ms); }
+  void FeedAt(int32_t partition, int64_t offset, const std::string& line, int64_t t_ms = 0) {
     source::SourceRecord r;
-    r.offset = ++position_;
+    r.partition = partition;
+    r.offset = offset;
     r.log_time_us = t_ms * 1000;
     r.value = line;
     ASSERT_TRUE(processor_->Process(r).ok());
@@ -205,41 +211,78 @@ TEST_F(ProcessorTest, MalformedRecordsBecomeDeadLettersWithTheirReason) {
   EXPECT_FALSE(dls[0].parks_key);
 }
 
-TEST_F(ProcessorTest, EventsWithoutSequenceAreDedupedByIdOverAWindow) {
+TEST_F(ProcessorTest, EventsWithoutSequenceAreDedupedByIdOverAWindowOfPositions) {
   auto ev = [](const std::string& eid, int value) {
     return absl::StrCat(R"({"type":"Add","id":"k","eid":")", eid, R"(","value":)", value, "}");
   };
   Feed(R"({"type":"Set","id":"k","eid":"e0","value":0})");
-  Feed(ev("e1", 1));
+  Feed(ev("e1", 1));  // position 2
   Feed(ev("e1", 1));
   EXPECT_EQ(Row().first, 1);
   EXPECT_EQ(Counter("duplicates_total"), 1);
-  for (int i = 2; i <= 6; ++i) Feed(ev(absl::StrCat("e", i), 1));
-  Feed(ev("e1", 1));  // beyond the window of 4: applied again
-  EXPECT_EQ(Row().first, 7);
-  EXPECT_GT(processor_->changes().prune_event_ids_below, 0);
+  for (int i = 2; i <= 5; ++i) Feed(ev(absl::StrCat("e", i), 1));
+  Feed(ev("e1", 1));  // position 8, 6 past the first: beyond the window of 4, applied again
+  EXPECT_EQ(Row().first, 6);
+  EXPECT_EQ(processor_->dedup_progress().StoreBound(4), 4) << "8 read, window 4";
 }
 
-// Event ids are ordered by the source's dedup clock, not by position: offsets of different
-// Kafka partitions (and lanes) are not comparable, and a prune by position could forget ids a
-// window still holds.
-TEST_F(ProcessorTest, TheDedupWindowIsOrderedByItsClockAcrossRestores) {
-  std::atomic<int64_t> clock{1};
-  processor_->set_id_clock(&clock);
-  processor_->Restore({}, {{"old-b", 41}, {"old-a", 40}});  // stored orders, any sequence
-  EXPECT_EQ(clock.load(), 42);                              // continues above what is stored
-  EXPECT_EQ(processor_->oldest_event_id(), 40);
-  position_ = 1'000'000;  // a partition far ahead: its offsets must not become the orders
-  Feed(R"({"type":"Add","id":"k","eid":"e1","value":1})");
-  Feed(R"({"type":"Add","id":"k","eid":"old-a","value":1})");  // remembered: a duplicate
-  ASSERT_EQ(processor_->changes().event_ids.size(), 1u);
-  EXPECT_EQ(processor_->changes().event_ids[0], std::make_pair(std::string("e1"), int64_t{42}));
+// Ids are remembered by position, and each partition forgets by its own progress: a partition
+// far ahead must not make the store forget ids another partition's window still holds.
+TEST_F(ProcessorTest, TheDedupWindowFollowsEachPartitionAcrossRestores) {
+  processor_->Restore({}, {{"old-a", 40}, {"old-b", 41}});
+  FeedAt(0, 42, R"({"type":"Add","id":"k","eid":"old-a","value":1})");  // 2 away: a duplicate
+  FeedAt(1, 1'000'000, R"({"type":"Add","id":"k","eid":"e1","value":1})");
   EXPECT_EQ(Counter("duplicates_total"), 1);
-  for (int i = 2; i <= 4; ++i)
-    Feed(absl::StrCat(R"({"type":"Add","id":"k","eid":"e)", i, R"(","value":1})"));
-  // Window of 4: old-a (40) and old-b (41) are forgotten, so the store may prune below 42.
-  EXPECT_EQ(processor_->changes().prune_event_ids_below, 42);
-  EXPECT_EQ(processor_->oldest_event_id(), 42);
+  ASSERT_EQ(processor_->changes().event_ids.size(), 1u);
+  EXPECT_EQ(processor_->changes().event_ids[0],
+            std::make_pair(std::string("e1"), int64_t{1'000'000}));
+  EXPECT_EQ(processor_->dedup_progress().StoreBound(4), 38) << "partition 0 read to 42";
+  FeedAt(0, 44, R"({"type":"Add","id":"k","eid":"old-b","value":1})");      // 3 away: a duplicate
+  FeedAt(1, 1'000'004, R"({"type":"Add","id":"k","eid":"e1","value":1})");  // 4 away: too
+  EXPECT_EQ(Counter("duplicates_total"), 3);
+  FeedAt(0, 46, R"({"type":"Add","id":"k","eid":"old-a","value":1})");  // 6 away: applied
+  EXPECT_EQ(Counter("duplicates_total"), 3);
+}
+
+// A held event keeps the ids it could repeat: a release long after must decide as if it came on
+// time, whatever else the processor read meanwhile.
+TEST_F(ProcessorTest, AHeldDuplicateIsStillADuplicateWhenReleased) {
+  FeedAt(0, 1, R"({"type":"Set","id":"k","eid":"a","value":1})");
+  FeedAt(0, 2, R"({"type":"Nope","id":"k","eid":"b"})");           // parks k
+  FeedAt(0, 3, R"({"type":"Add","id":"k","eid":"a","value":1})");  // held, then a duplicate
+  for (int i = 0; i < 20; ++i) {
+    FeedAt(0, 10 + i, absl::StrCat(R"({"type":"Add","id":"other","eid":"o)", i, R"(","value":1})"));
+  }
+  ASSERT_TRUE(processor_->ExpireStashes(0).ok());
+  ASSERT_EQ(processor_->changes().dead_letters.size(), 1u);
+  store::DeadLetter dl = processor_->changes().dead_letters[0];
+  ASSERT_TRUE(processor_->Discard(dl).ok());
+  EXPECT_EQ(Row().first, 1) << "the released repeat of 'a' is a duplicate";
+  EXPECT_EQ(Counter("duplicates_total"), 1);
+}
+
+// A store read that fails fails the batch, whatever its status code: it is not the event's
+// fault, so the key must not be parked (the engine retries from the stored positions).
+TEST_F(ProcessorTest, AFailedStoreReadFailsTheBatchAndParksNothing) {
+  store::StoreOptions options;
+  options.path = ::testing::TempDir() + "/processor_read_fails.db";
+  std::filesystem::remove(options.path);
+  auto store = store::OpenStore(options, store::StoreRole::kWriter);
+  ASSERT_TRUE(store.ok()) << store.status();
+  store::TableSpec table = TableFor(catalog_->views[0], 1);
+  ASSERT_TRUE((*store)->CreateTable(table).ok());
+  // The store answers a read with InvalidArgument (a key that does not match the table's).
+  table.key.push_back(1);
+  CachedRowSet rows(store->get(), {table}, 100);
+  Processor processor(catalog_.get(), 0, config::GateConfig{}, &rows, StateLoader{});
+  source::SourceRecord r;
+  r.offset = 1;
+  r.value = Ev("Set", 1, "10");
+  const absl::Status status = processor.Process(r);
+  EXPECT_TRUE(absl::IsInvalidArgument(status)) << status;
+  EXPECT_THAT(status.message(), HasSubstr("table key has 2"));
+  EXPECT_TRUE(processor.changes().dead_letters.empty());
+  EXPECT_TRUE(processor.changes().key_states.empty()) << "the key is not parked";
 }
 
 }  // namespace
