@@ -6,8 +6,11 @@
 namespace sv::gate {
 namespace {
 
+// Positions order events within a partition only (Kafka offsets of different partitions are not
+// comparable); a key's events normally share one partition, and the order across partitions is
+// at least the same in every run.
 bool ByPosition(const store::PendingEvent& a, const store::PendingEvent& b) {
-  return a.position < b.position;
+  return a.partition != b.partition ? a.partition < b.partition : a.position < b.position;
 }
 
 }  // namespace

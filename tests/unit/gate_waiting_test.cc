@@ -42,6 +42,22 @@ TEST(WaitingTest, DrainsInSequenceDroppingStaleAndStoppingAtAGapOrAPark) {
   EXPECT_EQ(waiting.StashSize("k"), 1u);
 }
 
+// Restored held events are ordered by partition, then position: offsets of different Kafka
+// partitions are not comparable, so a plain position sort would interleave them.
+TEST(WaitingTest, RestoreOrdersHeldEventsWithinTheirPartition) {
+  auto held = [](int32_t partition, int64_t position) {
+    store::PendingEvent p = At(position, 0);
+    p.partition = partition;
+    p.held = true;
+    return p;
+  };
+  Waiting waiting;
+  waiting.Restore({held(1, 3), held(0, 50), held(1, 2), held(0, 40)});
+  std::vector<std::pair<int32_t, int64_t>> order;
+  for (const auto& p : waiting.TakeHeld("k")) order.emplace_back(p.partition, p.position);
+  EXPECT_EQ(order, (std::vector<std::pair<int32_t, int64_t>>{{0, 40}, {0, 50}, {1, 2}, {1, 3}}));
+}
+
 TEST(WaitingTest, ParkMovesTheStashBehindTheParkInArrivalOrder) {
   Waiting waiting;
   waiting.Hold(At(5, 0));
