@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""The architecture's rules, checked on the source tree (ARCHITECTURE.md, "Dependency rules").
+
+1. A folder under src/ includes only the folders it may use (the table below).
+2. A backend folder (store/<kind>/, source/<kind>/) is included only from inside its parent
+   folder: the rest of the code sees it through the seam, so a new backend is a new folder.
+3. No file includes another folder's private header (`*_internal.h`).
+4. No comparison of a kind string (`kind == "..."`) outside config/ and the two open functions.
+5. No source file over 600 lines without a reason written near its top ("Long because").
+
+Exits non-zero naming every violation with file:line.
+"""
+import pathlib
+import re
+import sys
+
+ALLOWED = {
+    "common": set(),
+    "config": {"common"},
+    "sql": {"common"},
+    "gate": {"common", "store"},  # store.h's PendingEvent only: the gate does no I/O
+    "metrics": {"common"},
+    "gen": {"common"},
+    "store": {"common", "sql"},
+    "source": {"common", "config", "store"},
+    "projection": {"common", "config", "sql"},
+    "derived": {"common", "config", "projection", "sql"},
+    "engine": {"common", "config", "derived", "gate", "metrics", "projection", "source", "sql",
+               "store"},
+    "server": {"common", "config", "engine", "metrics", "projection", "source", "sql", "store"},
+    "cli": {"common", "config", "engine", "gen", "metrics", "projection", "server", "source",
+            "sql", "store"},
+}
+BACKEND_PARENTS = ("store", "source")
+KIND_OPEN_FILES = {"src/store/open.cc", "src/source/open.cc"}
+MAX_LINES = 600
+INCLUDE = re.compile(r'^\s*#\s*include\s+"([a-z_]+)/([^"]+)"')
+KIND_COMPARE = re.compile(r'\bkind\w*\s*[!=]=\s*"|"\s*[!=]=\s*\w*kind\b')
+
+
+def check(root: pathlib.Path) -> list[str]:
+    problems = []
+    src = root / "src"
+    for path in sorted(src.rglob("*")):
+        if path.suffix not in (".cc", ".h"):
+            continue
+        rel = path.relative_to(root).as_posix()
+        parts = path.relative_to(src).parts
+        folder = parts[0]
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for number, line in enumerate(lines, 1):
+            where = f"{rel}:{number}"
+            m = INCLUDE.match(line)
+            if m:
+                target, rest = m.group(1), m.group(2)
+                if target != folder and folder in ALLOWED and target in ALLOWED and \
+                        target not in ALLOWED[folder]:
+                    problems.append(f"{where}: {folder}/ may not include {target}/ ({line.strip()})")
+                if target in BACKEND_PARENTS and "/" in rest and folder != target:
+                    problems.append(f"{where}: {target}/{rest.split('/')[0]}/ is a backend; "
+                                    f"reach it through {target}/'s interface")
+                if rest.endswith("_internal.h") and (target != folder):
+                    problems.append(f"{where}: includes {target}/'s private header {rest}")
+            if KIND_COMPARE.search(line) and folder != "config" and rel not in KIND_OPEN_FILES:
+                problems.append(f"{where}: branches on a kind string ({line.strip()})")
+        if len(lines) > MAX_LINES and not any("Long because" in l for l in lines[:30]):
+            problems.append(f"{rel}: {len(lines)} lines and no 'Long because' reason at its top")
+    return problems
+
+
+def main() -> int:
+    root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else ".").resolve()
+    problems = check(root)
+    for p in problems:
+        print(p)
+    print(f"layout: {len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
