@@ -18,6 +18,8 @@
 namespace sv::sql {
 namespace {
 
+using internal::AExprKind;
+using internal::AExprKindOf;
 using internal::AggKind;
 using internal::Append;
 using internal::BinOp;
@@ -797,14 +799,14 @@ absl::StatusOr<ExprPtr> Compiler::CompileIndirection(const object& body, int64_t
 // Operators.
 
 absl::StatusOr<ExprPtr> Compiler::CompileAExpr(const object& body, int64_t loc) {
-  const std::string_view kind = GetString(body, "kind");
+  const AExprKind kind = AExprKindOf(body);
   std::vector<element> names = GetList(body, "name");
   const std::string op = names.empty() ? std::string() : std::string(StringNode(names.back()));
   element lnode, rnode;
   const bool has_l = Get(body, "lexpr", &lnode);
   const bool has_r = Get(body, "rexpr", &rnode);
 
-  if (kind == "AEXPR_OP") {
+  if (kind == AExprKind::kOp) {
     static constexpr std::pair<std::string_view, BinOp> kOps[] = {
         {"+", BinOp::kAdd}, {"-", BinOp::kSub}, {"*", BinOp::kMul},     {"/", BinOp::kDiv},
         {"%", BinOp::kMod}, {"^", BinOp::kPow}, {"||", BinOp::kConcat}, {"=", BinOp::kEq},
@@ -830,17 +832,19 @@ absl::StatusOr<ExprPtr> Compiler::CompileAExpr(const object& body, int64_t loc) 
     return Error(loc, Cat("unsupported operator ", op));
   }
   if (!has_l || !has_r) return Error(loc, "unsupported expression");
-  if (kind == "AEXPR_DISTINCT" || kind == "AEXPR_NOT_DISTINCT" || kind == "AEXPR_NULLIF") {
+  if (kind == AExprKind::kDistinct || kind == AExprKind::kNotDistinct ||
+      kind == AExprKind::kNullIf) {
     SV_SQL_ASSIGN_OR_RETURN(ExprPtr l, Compile(lnode, loc));
     SV_SQL_ASSIGN_OR_RETURN(ExprPtr r, Compile(rnode, loc));
     const Expr* rl = l.get();
     const Expr* rr = r.get();
-    ExprPtr e = kind == "AEXPR_NULLIF" ? internal::MakeNullIf(std::move(l), std::move(r))
-                                       : internal::MakeDistinct(std::move(l), std::move(r),
-                                                                kind == "AEXPR_NOT_DISTINCT");
+    ExprPtr e =
+        kind == AExprKind::kNullIf
+            ? internal::MakeNullIf(std::move(l), std::move(r))
+            : internal::MakeDistinct(std::move(l), std::move(r), kind == AExprKind::kNotDistinct);
     return Fold(std::move(e), {rl, rr}, loc);
   }
-  if (kind == "AEXPR_IN") {
+  if (kind == AExprKind::kIn) {
     std::string_view rtype;
     object list;
     if (!Unwrap(rnode, &rtype, &list) || rtype != "List") {
@@ -853,7 +857,7 @@ absl::StatusOr<ExprPtr> Compiler::CompileAExpr(const object& body, int64_t loc) 
     ExprPtr e = internal::MakeIn(std::move(l), std::move(items), op == "<>");
     return constant ? Fold(std::move(e), {}, loc) : std::move(e);
   }
-  if (kind == "AEXPR_LIKE" || kind == "AEXPR_ILIKE") {
+  if (kind == AExprKind::kLike || kind == AExprKind::kILike) {
     if (NodeType(rnode) == "FuncCall") {
       return Error(loc, "unsupported LIKE ... ESCAPE (backslash is the escape character)");
     }
@@ -862,11 +866,11 @@ absl::StatusOr<ExprPtr> Compiler::CompileAExpr(const object& body, int64_t loc) 
     const Expr* rl = l.get();
     const Expr* rr = r.get();
     const bool negate = !op.empty() && op[0] == '!';
-    return Fold(internal::MakeLike(std::move(l), std::move(r), negate, kind == "AEXPR_ILIKE"),
+    return Fold(internal::MakeLike(std::move(l), std::move(r), negate, kind == AExprKind::kILike),
                 {rl, rr}, loc);
   }
-  if (kind == "AEXPR_BETWEEN" || kind == "AEXPR_NOT_BETWEEN" || kind == "AEXPR_BETWEEN_SYM" ||
-      kind == "AEXPR_NOT_BETWEEN_SYM") {
+  if (kind == AExprKind::kBetween || kind == AExprKind::kNotBetween ||
+      kind == AExprKind::kBetweenSym || kind == AExprKind::kNotBetweenSym) {
     std::string_view rtype;
     object list;
     if (!Unwrap(rnode, &rtype, &list) || rtype != "List") return Error(loc, "unsupported BETWEEN");
@@ -878,16 +882,16 @@ absl::StatusOr<ExprPtr> Compiler::CompileAExpr(const object& body, int64_t loc) 
     const Expr* rx = x.get();
     const Expr* rlo = lo.get();
     const Expr* rhi = hi.get();
-    const bool negate = kind == "AEXPR_NOT_BETWEEN" || kind == "AEXPR_NOT_BETWEEN_SYM";
-    const bool symmetric = kind == "AEXPR_BETWEEN_SYM" || kind == "AEXPR_NOT_BETWEEN_SYM";
+    const bool negate = kind == AExprKind::kNotBetween || kind == AExprKind::kNotBetweenSym;
+    const bool symmetric = kind == AExprKind::kBetweenSym || kind == AExprKind::kNotBetweenSym;
     return Fold(
         internal::MakeBetween(std::move(x), std::move(lo), std::move(hi), negate, symmetric),
         {rx, rlo, rhi}, loc);
   }
-  if (kind == "AEXPR_OP_ANY" || kind == "AEXPR_OP_ALL") {
+  if (kind == AExprKind::kOpAny || kind == AExprKind::kOpAll) {
     return Error(loc, "unsupported ANY/ALL; write x IN (a, b)");
   }
-  if (kind == "AEXPR_SIMILAR") return Error(loc, "unsupported SIMILAR TO; use LIKE");
+  if (kind == AExprKind::kSimilar) return Error(loc, "unsupported SIMILAR TO; use LIKE");
   return Error(loc, Cat("unsupported operator ", op));
 }
 

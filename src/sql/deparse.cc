@@ -29,6 +29,8 @@ using simdjson::dom::object;
 
 // ---- Parse-tree access
 
+using internal::AExprKind;
+using internal::AExprKindOf;
 using internal::FindLocation;
 using internal::Get;
 using internal::GetBool;
@@ -574,7 +576,7 @@ std::string_view TemporalKind(std::optional<Type> type) {
 }
 
 absl::StatusOr<std::string> Deparser::AExpr(const object& body, int64_t loc) {
-  const std::string_view kind = GetString(body, "kind");
+  const AExprKind kind = AExprKindOf(body);
   std::vector<element> names = GetList(body, "name");
   const std::string op = names.empty() ? std::string() : std::string(StringNode(names.back()));
   element lnode, rnode;
@@ -586,7 +588,7 @@ absl::StatusOr<std::string> Deparser::AExpr(const object& body, int64_t loc) {
     SV_ASSIGN_OR_RETURN(l, Expr(lnode, loc));
   }
 
-  if (kind == "AEXPR_OP") {
+  if (kind == AExprKind::kOp) {
     static constexpr std::string_view kOps[] = {"+", "-",  "*", "/",  "%", "^", "||",
                                                 "=", "<>", "<", "<=", ">", ">="};
     bool known = op == "!=";
@@ -612,18 +614,18 @@ absl::StatusOr<std::string> Deparser::AExpr(const object& body, int64_t loc) {
     return Cat("(", l, " ", op == "!=" ? "<>" : op, " ", r, ")");
   }
   if (!has_l) return Unsupported(loc, "expression");
-  if (kind == "AEXPR_DISTINCT" || kind == "AEXPR_NOT_DISTINCT") {
+  if (kind == AExprKind::kDistinct || kind == AExprKind::kNotDistinct) {
     SV_ASSIGN_OR_RETURN(std::string r, Expr(rnode, loc));
-    const bool distinct = kind == "AEXPR_DISTINCT";
+    const bool distinct = kind == AExprKind::kDistinct;
     if (pg())
       return Cat("(", l, distinct ? " IS DISTINCT FROM " : " IS NOT DISTINCT FROM ", r, ")");
     return Cat("(", l, distinct ? " IS NOT " : " IS ", r, ")");
   }
-  if (kind == "AEXPR_NULLIF") {
+  if (kind == AExprKind::kNullIf) {
     SV_ASSIGN_OR_RETURN(std::string r, Expr(rnode, loc));
     return Cat("nullif(", l, ", ", r, ")");
   }
-  if (kind == "AEXPR_IN") {
+  if (kind == AExprKind::kIn) {
     std::string_view rtype;
     object list;
     if (!Unwrap(rnode, &rtype, &list) || rtype != "List") {
@@ -632,11 +634,11 @@ absl::StatusOr<std::string> Deparser::AExpr(const object& body, int64_t loc) {
     SV_ASSIGN_OR_RETURN(std::string items, List(GetList(list, "items"), loc));
     return Cat("(", l, op == "<>" ? " NOT IN (" : " IN (", items, "))");
   }
-  if (kind == "AEXPR_LIKE" || kind == "AEXPR_ILIKE") {
+  if (kind == AExprKind::kLike || kind == AExprKind::kILike) {
     if (NodeType(rnode) == "FuncCall") return Unsupported(loc, "LIKE ... ESCAPE");
     SV_ASSIGN_OR_RETURN(std::string r, Expr(rnode, loc));
     const bool negate = !op.empty() && op[0] == '!';
-    const bool icase = kind == "AEXPR_ILIKE";
+    const bool icase = kind == AExprKind::kILike;
     if (pg()) {
       return Cat("(", l, negate ? " NOT" : "", icase ? " ILIKE " : " LIKE ", r, ")");
     }
@@ -644,8 +646,8 @@ absl::StatusOr<std::string> Deparser::AExpr(const object& body, int64_t loc) {
     std::string call = Cat(icase ? "sv_ilike(" : "sv_like(", l, ", ", r, ")");
     return negate ? Cat("(NOT ", call, ")") : call;
   }
-  if (kind == "AEXPR_BETWEEN" || kind == "AEXPR_NOT_BETWEEN" || kind == "AEXPR_BETWEEN_SYM" ||
-      kind == "AEXPR_NOT_BETWEEN_SYM") {
+  if (kind == AExprKind::kBetween || kind == AExprKind::kNotBetween ||
+      kind == AExprKind::kBetweenSym || kind == AExprKind::kNotBetweenSym) {
     std::string_view rtype;
     object list;
     std::vector<element> bounds;
@@ -653,9 +655,9 @@ absl::StatusOr<std::string> Deparser::AExpr(const object& body, int64_t loc) {
     if (bounds.size() != 2) return Unsupported(loc, "BETWEEN");
     SV_ASSIGN_OR_RETURN(std::string lo, Expr(bounds[0], loc));
     SV_ASSIGN_OR_RETURN(std::string hi, Expr(bounds[1], loc));
-    const bool negate = kind == "AEXPR_NOT_BETWEEN" || kind == "AEXPR_NOT_BETWEEN_SYM";
+    const bool negate = kind == AExprKind::kNotBetween || kind == AExprKind::kNotBetweenSym;
     const std::string_view between = negate ? " NOT BETWEEN " : " BETWEEN ";
-    if (kind == "AEXPR_BETWEEN" || kind == "AEXPR_NOT_BETWEEN") {
+    if (kind == AExprKind::kBetween || kind == AExprKind::kNotBetween) {
       return Cat("(", l, between, lo, " AND ", hi, ")");
     }
     if (pg()) return Cat("(", l, between, "SYMMETRIC ", lo, " AND ", hi, ")");
@@ -663,10 +665,10 @@ absl::StatusOr<std::string> Deparser::AExpr(const object& body, int64_t loc) {
     return Cat("(", negate ? "NOT " : "", "((", l, " BETWEEN ", lo, " AND ", hi, ") OR (", l,
                " BETWEEN ", hi, " AND ", lo, ")))");
   }
-  if (kind == "AEXPR_OP_ANY" || kind == "AEXPR_OP_ALL") {
+  if (kind == AExprKind::kOpAny || kind == AExprKind::kOpAll) {
     return Unsupported(loc, "ANY/ALL; write x IN (a, b)");
   }
-  if (kind == "AEXPR_SIMILAR") return Unsupported(loc, "SIMILAR TO; use LIKE");
+  if (kind == AExprKind::kSimilar) return Unsupported(loc, "SIMILAR TO; use LIKE");
   return Unsupported(loc, Cat("operator ", op));
 }
 
@@ -1010,13 +1012,13 @@ std::optional<Type> Deparser::InferType(const element& node) const {
   }
   if (type == "BoolExpr" || type == "NullTest" || type == "BooleanTest") return Type::kBool;
   if (type == "A_Expr") {
-    const std::string_view kind = GetString(body, "kind");
+    const AExprKind kind = AExprKindOf(body);
     std::vector<element> names = GetList(body, "name");
     const std::string_view op = names.empty() ? std::string_view() : StringNode(names.back());
     element l, r;
     const bool has_l = Get(body, "lexpr", &l);
-    if (kind == "AEXPR_NULLIF") return has_l ? InferType(l) : std::nullopt;
-    if (kind != "AEXPR_OP") return Type::kBool;  // IN, LIKE, BETWEEN, IS DISTINCT FROM
+    if (kind == AExprKind::kNullIf) return has_l ? InferType(l) : std::nullopt;
+    if (kind != AExprKind::kOp) return Type::kBool;  // IN, LIKE, BETWEEN, IS DISTINCT FROM
     if (!Get(body, "rexpr", &r)) return std::nullopt;
     if (op == "||") return Type::kText;
     if (op == "^") return Type::kReal;

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "simdjson.h"
@@ -28,6 +29,54 @@ inline std::string_view GetString(const object& o, std::string_view key) {
   std::string_view s;
   if (Get(o, key, &e) && e.get_string().get(s) == simdjson::SUCCESS) return s;
   return {};
+}
+
+// An A_Expr's kind: libpg_query spells it as a string ("AEXPR_OP"); it is read here once so the
+// walkers branch on an enum.
+enum class AExprKind {
+  kOp,
+  kOpAny,
+  kOpAll,
+  kDistinct,
+  kNotDistinct,
+  kNullIf,
+  kIn,
+  kLike,
+  kILike,
+  kSimilar,
+  kBetween,
+  kNotBetween,
+  kBetweenSym,
+  kNotBetweenSym,
+  kOther,
+};
+
+inline AExprKind AExprKindOf(const object& a_expr) {
+  static constexpr std::pair<std::string_view, AExprKind> kKinds[] = {
+      {"AEXPR_OP", AExprKind::kOp},
+      {"AEXPR_OP_ANY", AExprKind::kOpAny},
+      {"AEXPR_OP_ALL", AExprKind::kOpAll},
+      {"AEXPR_DISTINCT", AExprKind::kDistinct},
+      {"AEXPR_NOT_DISTINCT", AExprKind::kNotDistinct},
+      {"AEXPR_NULLIF", AExprKind::kNullIf},
+      {"AEXPR_IN", AExprKind::kIn},
+      {"AEXPR_LIKE", AExprKind::kLike},
+      {"AEXPR_ILIKE", AExprKind::kILike},
+      {"AEXPR_SIMILAR", AExprKind::kSimilar},
+      {"AEXPR_BETWEEN", AExprKind::kBetween},
+      {"AEXPR_NOT_BETWEEN", AExprKind::kNotBetween},
+      {"AEXPR_BETWEEN_SYM", AExprKind::kBetweenSym},
+      {"AEXPR_NOT_BETWEEN_SYM", AExprKind::kNotBetweenSym},
+  };
+  element e;
+  std::string_view name;
+  if (!Get(a_expr, "kind", &e) || e.get_string().get(name) != simdjson::SUCCESS) {
+    return AExprKind::kOther;
+  }
+  for (const auto& [text, kind] : kKinds) {
+    if (text == name) return kind;
+  }
+  return AExprKind::kOther;
 }
 
 inline int64_t GetInt(const object& o, std::string_view key, int64_t fallback) {

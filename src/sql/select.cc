@@ -13,6 +13,8 @@
 namespace sv::sql {
 namespace {
 
+using internal::AExprKind;
+using internal::AExprKindOf;
 using internal::Cat;
 using internal::FindLocation;
 using internal::Get;
@@ -447,8 +449,7 @@ std::vector<ExprNode> SelectStatement::Conjuncts(const ExprNode& node) const {
 bool SelectStatement::AsEquality(const ExprNode& node, ExprNode* left, ExprNode* right) const {
   std::string_view type;
   object body;
-  if (!Unwrap(node.node, &type, &body) || type != "A_Expr" ||
-      GetString(body, "kind") != "AEXPR_OP") {
+  if (!Unwrap(node.node, &type, &body) || type != "A_Expr" || AExprKindOf(body) != AExprKind::kOp) {
     return false;
   }
   std::vector<element> names = GetList(body, "name");
@@ -534,9 +535,9 @@ absl::StatusOr<Type> SelectStatement::InferType(const ExprNode& node, const Type
   }
   if (type == "BoolExpr" || type == "NullTest" || type == "BooleanTest") return Type::kBool;
   if (type == "A_Expr") {
-    const std::string_view kind = GetString(body, "kind");
-    if (kind == "AEXPR_NULLIF") return child("lexpr");
-    if (kind != "AEXPR_OP") return Type::kBool;
+    const AExprKind kind = AExprKindOf(body);
+    if (kind == AExprKind::kNullIf) return child("lexpr");
+    if (kind != AExprKind::kOp) return Type::kBool;
     std::vector<element> names = GetList(body, "name");
     const std::string_view op = names.empty() ? "" : StringNode(names.back());
     if (op == "=" || op == "<>" || op == "!=" || op == "<" || op == "<=" || op == ">" ||
