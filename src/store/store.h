@@ -142,9 +142,13 @@ struct ViewVersion {
   bool active = false;          // the view name points at this table
 };
 
-class Batch {
+// ---- The seams by concern. A caller takes the narrowest one it needs (the log source only
+// reads and appends the log); Store and Batch compose them for the engine and the backends.
+
+// What a batch writes into view tables.
+class ViewBatch {
  public:
-  virtual ~Batch() = default;
+  virtual ~ViewBatch() = default;
   // Insert or replace the row with the same primary key. `row` has table.columns.size() values.
   virtual absl::Status Upsert(const TableSpec& table, const Row& row) = 0;
   // Upsert of many rows with distinct keys (a backend may write them several per statement).
@@ -158,6 +162,22 @@ class Batch {
   }
   // Delete by primary key; `key` has table.key.size() values. Absent rows are not an error.
   virtual absl::Status Delete(const TableSpec& table, const Row& key) = 0;
+  // Points the view's name at `table` and marks that version active, as part of this batch
+  // (same contract as ViewStore::ActivateVersion).
+  virtual absl::Status ActivateVersion(const std::string& view, int64_t version,
+                                       const std::string& table) = 0;
+  // Replaces every row of `table` with the rows of `select_sql`, a SELECT in this store's
+  // dialect (sql::StoreSelect) yielding the table's columns in order, as part of this batch:
+  // readers see the old rows until Commit, and a batch that does not commit leaves them. A
+  // failure (a duplicate key, say) fails the batch: it can no longer commit.
+  virtual absl::Status ReplaceWithSelect(const TableSpec& table, const std::string& select_sql) = 0;
+};
+
+// What a batch writes into the engine's own state: gate state, pending events, event ids,
+// counters, positions, dead letters and their outbox.
+class StateBatch {
+ public:
+  virtual ~StateBatch() = default;
   virtual absl::Status PutKeyState(const std::string& source, const KeyState& state) = 0;
   virtual absl::Status PutPending(const std::string& source, const PendingEvent& event) = 0;
   virtual absl::Status DeletePending(const std::string& source, int32_t partition,
@@ -180,31 +200,24 @@ class Batch {
   virtual absl::Status AddCounters(const std::map<std::string, int64_t>& deltas) = 0;
   virtual absl::Status SetPosition(const std::string& source, int32_t partition,
                                    int64_t position) = 0;
-  // Points the view's name at `table` and marks that version active, as part of this batch
-  // (same contract as Store::ActivateVersion).
-  virtual absl::Status ActivateVersion(const std::string& view, int64_t version,
-                                       const std::string& table) = 0;
-  // Replaces every row of `table` with the rows of `select_sql`, a SELECT in this store's
-  // dialect (sql::StoreSelect) yielding the table's columns in order, as part of this batch:
-  // readers see the old rows until Commit, and a batch that does not commit leaves them. A
-  // failure (a duplicate key, say) fails the batch: it can no longer commit.
-  virtual absl::Status ReplaceWithSelect(const TableSpec& table, const std::string& select_sql) = 0;
   // Deletes every key state, pending event and event id of a source (a rebuild that swaps in
   // its own gate state writes it after this).
   virtual absl::Status ClearSourceState(const std::string& source) = 0;
-  // Makes everything above durable and visible atomically. After Commit (ok or not) the batch
-  // is finished; destroying an uncommitted batch rolls it back.
+};
+
+// One atomic transaction over views and engine state (see the contract at the top).
+class Batch : public ViewBatch, public StateBatch {
+ public:
+  ~Batch() override = default;
+  // Makes everything written through this batch durable and visible atomically. After Commit
+  // (ok or not) the batch is finished; destroying an uncommitted batch rolls it back.
   virtual absl::Status Commit() = 0;
 };
 
-class Store {
+// The embedded log.
+class LogStore {
  public:
-  virtual ~Store() = default;
-
-  // Creates or migrates the engine's own tables. Idempotent.
-  virtual absl::Status Init() = 0;
-
-  // ---- Embedded log
+  virtual ~LogStore() = default;
   // Appends records, assigning positions (and log_time_us when 0); durable when it returns.
   // Returns the last position written.
   virtual absl::StatusOr<int64_t> AppendLog(std::vector<LogRecord>* records) = 0;
@@ -212,8 +225,39 @@ class Store {
   virtual absl::Status ReadLog(int64_t after, size_t max, std::vector<LogRecord>* out) = 0;
   // Highest position written (0 when empty).
   virtual absl::StatusOr<int64_t> LogEnd() = 0;
+};
 
-  // ---- View tables and versions
+// Reads of the engine's own state outside batches (written through StateBatch).
+class StateStore {
+ public:
+  virtual ~StateStore() = default;
+  virtual absl::StatusOr<std::optional<KeyState>> GetKeyState(const std::string& source,
+                                                              const std::string& key) = 0;
+  // Pending events of one key, in sequence order for stashed and position order for held.
+  virtual absl::StatusOr<std::vector<PendingEvent>> GetPending(const std::string& source,
+                                                               const std::string& key) = 0;
+  // All pending events of a source (stash expiry scans, dlq listing).
+  virtual absl::StatusOr<std::vector<PendingEvent>> ListPending(const std::string& source) = 0;
+  virtual absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> LoadEventIds(
+      const std::string& source) = 0;
+  virtual absl::StatusOr<std::map<int32_t, int64_t>> GetPositions(const std::string& source) = 0;
+  // Applied position per (source, partition), all sources; one read.
+  virtual absl::StatusOr<std::map<std::pair<std::string, int32_t>, int64_t>> AllPositions() = 0;
+  virtual absl::StatusOr<std::map<std::string, int64_t>> GetCounters() = 0;
+  virtual absl::StatusOr<std::vector<DeadLetter>> ListDeadLetters(bool only_open) = 0;
+  virtual absl::StatusOr<std::optional<DeadLetter>> GetDeadLetter(int64_t id) = 0;
+  // The dead letters of `source` in the outbox (StateBatch::AddDeadLetterOutbox), in id order.
+  virtual absl::StatusOr<std::vector<DeadLetter>> ListDeadLetterOutbox(
+      const std::string& source) = 0;
+  // Takes dead letters out of the outbox once the topic confirmed their copies, in one
+  // transaction; ids not there are not an error.
+  virtual absl::Status DeleteDeadLetterOutbox(const std::vector<int64_t>& ids) = 0;
+};
+
+// View tables, their versions and the rows in them.
+class ViewStore {
+ public:
+  virtual ~ViewStore() = default;
   virtual absl::Status CreateTable(const TableSpec& table) = 0;  // drops a leftover first
   virtual absl::Status DropTable(const std::string& table) = 0;
   virtual absl::StatusOr<std::vector<ViewVersion>> ListViewVersions() = 0;
@@ -233,50 +277,42 @@ class Store {
   // committing every `rows_per_txn`. Used by rebuild; the table is not yet visible to readers.
   virtual absl::Status BulkInsert(const TableSpec& table,
                                   const std::function<const Row*()>& next_row) = 0;
-
-  // ---- Read snapshots. Reads between BeginRead and EndRead may share one snapshot (one read
-  // transaction) instead of paying for one each; the engine brackets a batch's lookups with
-  // them. A backend without the notion keeps the defaults. No batch may begin in between.
-  virtual absl::Status BeginRead() { return absl::OkStatus(); }
-  virtual void EndRead() {}
-
-  // ---- Reads outside batches (point lookups used by the engine's read-through cache)
+  // Point lookup by primary key (the engine's read-through cache).
   virtual absl::StatusOr<std::optional<Row>> GetRow(const TableSpec& table, const Row& key) = 0;
-  virtual absl::StatusOr<std::optional<KeyState>> GetKeyState(const std::string& source,
-                                                              const std::string& key) = 0;
-  // Pending events of one key, in sequence order for stashed and position order for held.
-  virtual absl::StatusOr<std::vector<PendingEvent>> GetPending(const std::string& source,
-                                                               const std::string& key) = 0;
-  // All pending events of a source (stash expiry scans, dlq listing).
-  virtual absl::StatusOr<std::vector<PendingEvent>> ListPending(const std::string& source) = 0;
-  virtual absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> LoadEventIds(
-      const std::string& source) = 0;
-  virtual absl::StatusOr<std::map<int32_t, int64_t>> GetPositions(const std::string& source) = 0;
-  virtual absl::StatusOr<std::map<std::string, int64_t>> GetCounters() = 0;
-  virtual absl::StatusOr<std::vector<DeadLetter>> ListDeadLetters(bool only_open) = 0;
-  virtual absl::StatusOr<std::optional<DeadLetter>> GetDeadLetter(int64_t id) = 0;
-  // The dead letters of `source` in the outbox (Batch::AddDeadLetterOutbox), in id order.
-  virtual absl::StatusOr<std::vector<DeadLetter>> ListDeadLetterOutbox(
-      const std::string& source) = 0;
-  // Takes dead letters out of the outbox once the topic confirmed their copies, in one
-  // transaction; ids not there are not an error.
-  virtual absl::Status DeleteDeadLetterOutbox(const std::vector<int64_t>& ids) = 0;
-  // A page of a view (see ViewQuery). `table.name` may be the view's stable name.
-  virtual absl::StatusOr<std::vector<Row>> QueryView(const TableSpec& table,
-                                                     const ViewQuery& query) = 0;
-  // Applied position per (source, partition), all sources; one read.
-  virtual absl::StatusOr<std::map<std::pair<std::string, int32_t>, int64_t>> AllPositions() = 0;
-
   // All rows of a table in primary-key order (tests, oracles, dumps).
   virtual absl::Status ScanTable(const TableSpec& table,
                                  const std::function<void(const Row&)>& each) = 0;
+};
 
+// Reads for readers of views: REST pages and SELECTs in the store's dialect.
+class QueryStore {
+ public:
+  virtual ~QueryStore() = default;
+  // A page of a view (see ViewQuery). `table.name` may be the view's stable name.
+  virtual absl::StatusOr<std::vector<Row>> QueryView(const TableSpec& table,
+                                                     const ViewQuery& query) = 0;
   // Runs a read-only SELECT in this store's dialect (sql::StoreSelect) and yields its rows
   // decoded as `columns` (one per result column, in order) the way ScanTable decodes a table's
   // columns; NULL stays NULL. Inside a batch it sees the batch's writes.
   virtual absl::Status QuerySelect(const std::string& select_sql,
                                    const std::vector<ColumnSpec>& columns,
                                    const std::function<void(const Row&)>& each) = 0;
+};
+
+// One connection to a store: every concern, plus setup, read snapshots, batches and the
+// partition fencing of engines that share a store.
+class Store : public LogStore, public StateStore, public ViewStore, public QueryStore {
+ public:
+  ~Store() override = default;
+
+  // Creates or migrates the engine's own tables. Idempotent.
+  virtual absl::Status Init() = 0;
+
+  // ---- Read snapshots. Reads between BeginRead and EndRead may share one snapshot (one read
+  // transaction) instead of paying for one each; the engine brackets a batch's lookups with
+  // them. A backend without the notion keeps the defaults. No batch may begin in between.
+  virtual absl::Status BeginRead() { return absl::OkStatus(); }
+  virtual void EndRead() {}
 
   virtual std::unique_ptr<Batch> BeginBatch() = 0;
 

@@ -9,7 +9,7 @@ namespace {
 // Scans the log table from the start up to a position.
 class LogReplay : public ReplayReader {
  public:
-  LogReplay(store::Store* store, int64_t end) : store_(store), end_(end) {}
+  LogReplay(store::LogStore* store, int64_t end) : store_(store), end_(end) {}
 
   absl::Status Next(size_t max, std::vector<SourceRecord>* out) override {
     out->clear();
@@ -33,7 +33,7 @@ class LogReplay : public ReplayReader {
   std::map<int32_t, int64_t> Ends() const override { return {{0, end_}}; }
 
  private:
-  store::Store* store_;
+  store::LogStore* store_;
   int64_t end_;
   int64_t after_ = 0;
   std::vector<store::LogRecord> page_;
@@ -41,7 +41,7 @@ class LogReplay : public ReplayReader {
 
 class LogSource : public Source {
  public:
-  explicit LogSource(store::Store* store) : store_(store) {}
+  explicit LogSource(store::LogStore* store) : store_(store) {}
 
   absl::Status Seek(const std::map<int32_t, int64_t>& after) override {
     auto it = after.find(0);
@@ -93,14 +93,14 @@ class LogSource : public Source {
   }
 
  private:
-  store::Store* store_;
+  store::LogStore* store_;
   int64_t next_after_ = 0;
   std::vector<store::LogRecord> buffer_;
 };
 
 }  // namespace
 
-std::unique_ptr<Source> NewLogSource(store::Store* store) {
+std::unique_ptr<Source> NewLogSource(store::LogStore* store) {
   return std::make_unique<LogSource>(store);
 }
 

@@ -8,7 +8,7 @@
 
 namespace sv::source {
 
-// `store` must outlive the source.
-std::unique_ptr<Source> NewLogSource(store::Store* store);
+// `log` must outlive the source; the source only reads the log.
+std::unique_ptr<Source> NewLogSource(store::LogStore* store);
 
 }  // namespace sv::source
