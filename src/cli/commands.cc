@@ -138,10 +138,10 @@ int Run(const CommonOptions& common, bool exit_when_caught_up, const std::string
     }
     config->server.enabled = true;
   }
-  // An SQLite store's one-engine lock, taken before the server starts (the engine's own
+  // A file store's one-engine lock, taken before the server starts (the engine's own
   // connections share it): a second engine on the same file is refused before it serves.
   std::unique_ptr<store::Store> engine_fence;
-  if (config->store.kind == "sqlite") {
+  if (store::TraitsOf(engine::StoreOptionsFor(config->store)).engine_lock_before_serving) {
     auto fence =
         store::OpenStore(engine::StoreOptionsFor(config->store), store::StoreRole::kEngine);
     if (!fence.ok()) return Fail(fence.status());
@@ -332,7 +332,14 @@ int Verify(const CommonOptions& common) {
   if (!catalog.ok()) return Fail(catalog.status());
   auto store = store::OpenStore(engine::StoreOptionsFor(config->store), store::StoreRole::kReader);
   if (!store.ok()) return Fail(store.status());
-  auto drifts = engine::ReconcileDerived(**catalog, store->get(), config->store.kind == "postgres");
+  const std::optional<sql::SqlDialect> dialect =
+      store::TraitsOf(engine::StoreOptionsFor(config->store)).select_dialect;
+  if (!dialect) {
+    return Fail(absl::FailedPreconditionError(absl::StrCat(
+        "store kind ", config->store.kind, " runs no SQL: verify needs sqlite or postgres")));
+  }
+  auto drifts =
+      engine::ReconcileDerived(**catalog, store->get(), *dialect == sql::SqlDialect::kPostgres);
   if (!drifts.ok()) return Fail(drifts.status());
   bool clean = true;
   for (const engine::Drift& d : *drifts) {

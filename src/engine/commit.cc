@@ -212,7 +212,8 @@ absl::Status Engine::Drain() {
 }
 
 bool Engine::Pipelined() const {
-  return config_.engine.pipeline_commits && config_.store.kind == "sqlite";
+  return config_.engine.pipeline_commits &&
+         store::TraitsOf(StoreOptionsFor(config_.store)).commits_behind_loop;
 }
 
 absl::Status Engine::CommitBehind() {

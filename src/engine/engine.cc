@@ -361,7 +361,8 @@ absl::Status Engine::RunOnceOrFail(bool* idle) {
   // of grouping cut the pages written per event several times over at a bounded latency cost.
   const int64_t configured = config_.engine.batch_events;
   const size_t batch_events = static_cast<size_t>(
-      configured > 0 ? configured : (config_.store.kind == "sqlite" ? 50'000 : 5'000));
+      configured > 0 ? configured
+                     : store::TraitsOf(StoreOptionsFor(config_.store)).default_batch_events);
   const auto delay = std::chrono::microseconds(config_.engine.commit_delay_us);
   const auto started = std::chrono::steady_clock::now();
   size_t taken = 0;

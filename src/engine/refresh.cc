@@ -26,10 +26,14 @@ absl::Status Engine::StartRefreshes() {
 }
 
 absl::Status Engine::Refresh(int view, const store::TableSpec& table) {
-  const sql::SqlDialect dialect =
-      config_.store.kind == "postgres" ? sql::SqlDialect::kPostgres : sql::SqlDialect::kSqlite;
+  const std::optional<sql::SqlDialect> dialect =
+      store::TraitsOf(StoreOptionsFor(config_.store)).select_dialect;
+  if (!dialect) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "store kind ", config_.store.kind, " runs no SQL: refresh needs sqlite or postgres"));
+  }
   SV_ASSIGN_OR_RETURN(std::string select, sql::StoreSelect(catalog_->views[view].derived->sql,
-                                                           dialect, catalog_->ColumnTypes()));
+                                                           *dialect, catalog_->ColumnTypes()));
   const auto started = std::chrono::steady_clock::now();
   auto batch = store_->BeginBatch();
   SV_RETURN_IF_ERROR(batch->ReplaceWithSelect(table, select));

@@ -40,6 +40,19 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(const StoreOptions& options, St
   return absl::InvalidArgumentError(absl::StrCat("unknown store kind '", options.kind, "'"));
 }
 
+StoreTraits TraitsOf(const StoreOptions& options) {
+  StoreTraits traits;
+  if (options.kind == "sqlite") {
+    traits.select_dialect = sql::SqlDialect::kSqlite;
+    traits.commits_behind_loop = true;
+    traits.default_batch_events = 50'000;
+    traits.engine_lock_before_serving = true;
+  } else if (options.kind == "postgres") {
+    traits.select_dialect = sql::SqlDialect::kPostgres;
+  }
+  return traits;
+}
+
 std::string StoreLabel(const StoreOptions& options) {
   if (options.kind == "postgres") return absl::StrCat("postgres schema ", options.schema);
   if (options.kind == "memory") return absl::StrCat("memory store '", options.path, "'");

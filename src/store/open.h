@@ -5,9 +5,11 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "sql/deparse.h"
 #include "store/store.h"
 
 namespace sv::store {
@@ -35,6 +37,22 @@ enum class StoreRole {
 };
 
 absl::StatusOr<std::unique_ptr<Store>> OpenStore(const StoreOptions& options, StoreRole role);
+
+// What callers may know of a store kind without naming it: this file's open.cc is the one
+// place that branches on the kind.
+struct StoreTraits {
+  // The SQL a store runs for `refresh:` views and `verify`; nullopt: it runs none (memory).
+  std::optional<sql::SqlDialect> select_dialect;
+  // Batches may be written behind the loop on a connection of their own (SQLite: pipelined
+  // commits; a PostgreSQL statement held open would also hold a killed engine's lock).
+  bool commits_behind_loop = false;
+  // Events per transaction when the config leaves `engine.batch_events` at 0.
+  int64_t default_batch_events = 5'000;
+  // The one-engine lock is on a file, taken by `run` before it serves (SQLite); elsewhere the
+  // engine's own connection holds it.
+  bool engine_lock_before_serving = false;
+};
+StoreTraits TraitsOf(const StoreOptions& options);
 
 // A human name for where the store is ("orders.db", "postgres schema streamview").
 std::string StoreLabel(const StoreOptions& options);
