@@ -147,15 +147,15 @@ void MinMax(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
 
 // A value as the deparser typed it (sql/deparse.cc TemporalKind): SQLite stores timestamps as
 // text and intervals as integers, so their type travels beside them.
-absl::StatusOr<Value> Typed(sqlite3_value* v, std::string_view kind) {
+absl::StatusOr<Value> Typed(sqlite3_value* v, std::string_view tag) {
   Value value = FromSqlite(v);
   if (value.is_null()) return value;
-  if (kind == "t" && value.type() == Type::kText) {
+  if (tag == "t" && value.type() == Type::kText) {
     std::optional<int64_t> t = ParseTime(value.as_text());
     if (!t) return absl::InvalidArgumentError(absl::StrCat("not a timestamp: ", value.ToString()));
     return Value::Time(*t);
   }
-  if (kind == "i" && value.type() == Type::kInt) return Value::Interval(value.as_int());
+  if (tag == "i" && value.type() == Type::kInt) return Value::Interval(value.as_int());
   return value;
 }
 
