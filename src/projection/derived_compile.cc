@@ -149,18 +149,7 @@ absl::StatusOr<sql::ExprPtr> DerivedCompiler::CompileInput(const ExprNode& node,
   return st_->Compile(node, ResolverFor(side, sides_seen), &no_aggregates);
 }
 
-absl::StatusOr<Type> DerivedCompiler::InputType(const ExprNode& node) {
-  const SelectStatement::TypeHook hook =
-      [this](const ExprNode& n) -> std::optional<absl::StatusOr<Type>> {
-    std::optional<std::vector<std::string>> parts = st_->AsColumnRef(n);
-    if (!parts) return std::nullopt;
-    absl::StatusOr<int> slot = Lookup(*parts, -1);
-    if (!slot.ok())
-      return absl::StatusOr<Type>(st_->Error(n.offset, std::string(slot.status().message())));
-    return absl::StatusOr<Type>(tuple_[*slot].type);
-  };
-  return st_->InferType(node, hook);
-}
+absl::StatusOr<Type> DerivedCompiler::InputType(const ExprNode& node) { return st_->TypeOf(node); }
 
 absl::Status DerivedCompiler::CompileJoin() {
   const SelectStatement::Join& join = *st_->join();
@@ -199,46 +188,40 @@ absl::StatusOr<sql::ExprPtr> DerivedCompiler::CompileAggregate(const sql::Aggreg
   AggregatePlan agg;
   agg.distinct = call.distinct;
   const std::string& n = call.name;
-  const bool percentile = n == "percentile_cont" || n == "percentile_disc";
-  if (percentile != call.within_group) {
-    return st_->Error(call.offset, percentile
-                                       ? absl::StrCat(n,
-                                                      "(fraction) needs WITHIN GROUP "
-                                                      "(ORDER BY <expression>)")
-                                       : absl::StrCat("unsupported WITHIN GROUP in ", n, "()"));
-  }
-  if (!percentile && !call.order_by.empty()) {
-    return st_->Error(call.offset, absl::StrCat("unsupported ORDER BY inside ", n, "()"));
-  }
+  // The binder checked the call's shape against the catalog (arguments, WITHIN GROUP, *).
   std::vector<ExprNode> args = call.args;
-  if (percentile) {
-    if (args.size() != 1 || call.order_by.size() != 1) {
-      return st_->Error(call.offset, absl::StrCat(n,
-                                                  "() takes one fraction and one ORDER BY "
-                                                  "expression"));
+  switch (call.spec->kind) {
+    case sql::AggKind::kPercentileCont:
+    case sql::AggKind::kPercentileDisc: {
+      SV_ASSIGN_OR_RETURN(sql::ExprPtr fraction, CompileInput(args[0], -1, nullptr, "here"));
+      absl::StatusOr<Value> value = sql::EvalConstant(*fraction);
+      if (!value.ok() || !value->is_number() || value->as_number() < 0 || value->as_number() > 1) {
+        return st_->Error(args[0].offset,
+                          absl::StrCat(n, "(): the fraction must be a constant between 0 and 1"));
+      }
+      agg.fraction = value->as_number();
+      agg.kind = call.spec->kind == sql::AggKind::kPercentileCont ? Kind::kPercentileCont
+                                                                  : Kind::kPercentileDisc;
+      args = call.order_by;
+      break;
     }
-    SV_ASSIGN_OR_RETURN(sql::ExprPtr fraction, CompileInput(args[0], -1, nullptr, "here"));
-    absl::StatusOr<Value> value = sql::EvalConstant(*fraction);
-    if (!value.ok() || !value->is_number() || value->as_number() < 0 || value->as_number() > 1) {
-      return st_->Error(args[0].offset,
-                        absl::StrCat(n, "(): the fraction must be a constant between 0 and 1"));
-    }
-    if (call.distinct) return st_->Error(call.offset, absl::StrCat("unsupported DISTINCT in ", n));
-    agg.fraction = value->as_number();
-    agg.kind = n == "percentile_cont" ? Kind::kPercentileCont : Kind::kPercentileDisc;
-    args = call.order_by;
-  } else if (call.star) {
-    if (n != "count") return st_->Error(call.offset, absl::StrCat("unsupported ", n, "(*)"));
-    agg.kind = Kind::kCountStar;
-  } else {
-    if (args.size() != 1) {
-      return st_->Error(call.offset, absl::StrCat(n, "() takes one argument"));
-    }
-    agg.kind = n == "count" ? Kind::kCount
-               : n == "sum" ? Kind::kSum
-               : n == "avg" ? Kind::kAvg
-               : n == "min" ? Kind::kMin
-                            : Kind::kMax;
+    case sql::AggKind::kCount:
+      agg.kind = call.star ? Kind::kCountStar : Kind::kCount;
+      break;
+    case sql::AggKind::kSum:
+      agg.kind = Kind::kSum;
+      break;
+    case sql::AggKind::kAvg:
+      agg.kind = Kind::kAvg;
+      break;
+    case sql::AggKind::kMin:
+      agg.kind = Kind::kMin;
+      break;
+    case sql::AggKind::kMax:
+      agg.kind = Kind::kMax;
+      break;
+    default:
+      return st_->Error(call.offset, absl::StrCat("unsupported aggregate ", n, "()"));
   }
   if (!args.empty()) {
     SV_ASSIGN_OR_RETURN(agg.arg, CompileInput(args[0], -1, nullptr, "inside an aggregate"));
@@ -247,40 +230,9 @@ absl::StatusOr<sql::ExprPtr> DerivedCompiler::CompileAggregate(const sql::Aggreg
   if (call.filter) {
     SV_ASSIGN_OR_RETURN(agg.filter, CompileInput(*call.filter, -1, nullptr, "in FILTER"));
   }
-  const bool numeric =
-      agg.arg_type == Type::kInt || agg.arg_type == Type::kReal || agg.arg_type == Type::kNull;
-  switch (agg.kind) {
-    case Kind::kCountStar:
-    case Kind::kCount:
-      agg.result_type = Type::kInt;
-      break;
-    case Kind::kSum:
-    case Kind::kAvg:
-      if (!numeric && agg.arg_type != Type::kInterval) {
-        return st_->Error(call.offset, absl::StrCat(n, "() needs a number, not ",
-                                                    std::string(TypeName(agg.arg_type))));
-      }
-      agg.result_type = agg.arg_type == Type::kInterval ? Type::kInterval
-                        : agg.kind == Kind::kAvg        ? Type::kReal
-                        : agg.arg_type == Type::kNull   ? Type::kInt
-                                                        : agg.arg_type;
-      break;
-    case Kind::kMin:
-    case Kind::kMax:
-      agg.result_type = agg.arg_type == Type::kNull ? Type::kText : agg.arg_type;
-      break;
-    case Kind::kPercentileCont:
-    case Kind::kPercentileDisc:
-      if (!numeric && agg.arg_type != Type::kInterval) {
-        return st_->Error(call.offset, absl::StrCat(n, "() orders numbers or intervals, not ",
-                                                    std::string(TypeName(agg.arg_type))));
-      }
-      agg.result_type = agg.arg_type == Type::kInterval ? Type::kInterval
-                        : agg.kind == Kind::kPercentileCont || agg.arg_type == Type::kNull
-                            ? Type::kReal
-                            : agg.arg_type;
-      break;
-  }
+  absl::StatusOr<Type> result = sql::AggregateResultType(*call.spec, agg.arg_type);
+  if (!result.ok()) return st_->Error(call.offset, std::string(result.status().message()));
+  agg.result_type = *result;
   const int slot = first_slot + static_cast<int>(plan_->aggregates.size());
   plan_->aggregates.push_back(std::move(agg));
   aggregate_prints_.push_back(print);
@@ -327,21 +279,7 @@ absl::Status DerivedCompiler::CompileAggregateTargets() {
     const SelectStatement::Target& target = st_->targets()[t];
     SV_ASSIGN_OR_RETURN(sql::ExprPtr out, st_->Compile(target.expr, unreachable, &over_groups));
     plan_->outputs.push_back(std::move(out));
-    // Its type: group expressions and aggregates as compiled, the rest by PostgreSQL's rules.
-    const SelectStatement::TypeHook types =
-        [&](const ExprNode& n) -> std::optional<absl::StatusOr<Type>> {
-      const std::string print = st_->Fingerprint(n);
-      for (size_t i = 0; i < group_prints_.size(); ++i) {
-        if (group_prints_[i] == print) return absl::StatusOr<Type>(group_types_[i]);
-      }
-      for (size_t i = 0; i < aggregate_prints_.size(); ++i) {
-        if (aggregate_prints_[i] == print) {
-          return absl::StatusOr<Type>(plan_->aggregates[i].result_type);
-        }
-      }
-      return std::nullopt;
-    };
-    SV_ASSIGN_OR_RETURN(Type type, st_->InferType(target.expr, types));
+    SV_ASSIGN_OR_RETURN(Type type, st_->TypeOf(target.expr));
     columns_.push_back({target.name, type == Type::kNull ? Type::kText : type, Value()});
     const std::string print = st_->Fingerprint(target.expr);
     for (size_t i = 0; i < group_prints_.size(); ++i) {
@@ -366,6 +304,11 @@ absl::Status DerivedCompiler::Run() {
                                       " is declared under the name ", config_.name));
   }
   SV_RETURN_IF_ERROR(BindInputs());
+  st_->InferTypes([this](const sql::BoundExpr& column) -> std::optional<Type> {
+    absl::StatusOr<int> slot = Lookup(column.names, -1);
+    if (!slot.ok()) return std::nullopt;
+    return tuple_[*slot].type;
+  });
   if (st_->join()) SV_RETURN_IF_ERROR(CompileJoin());
   if (st_->where()) {
     SV_ASSIGN_OR_RETURN(plan_->where, CompileInput(*st_->where(), -1, nullptr, "in WHERE"));

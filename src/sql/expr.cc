@@ -500,6 +500,8 @@ double RoundTo(double x, int64_t digits) {
   return std::round(x * p) / p;
 }
 
+}  // namespace internal
+
 std::string_view CastTargetName(CastTarget target) {
   switch (target) {
     case CastTarget::kText:
@@ -521,6 +523,7 @@ std::string_view CastTargetName(CastTarget target) {
 }
 
 absl::Status CastValue(CastTarget target, int scale, Value* value) {
+  using namespace internal;  // NOLINT(google-build-using-namespace): the evaluator's helpers
   const Type from = value->type();
   if (from == Type::kNull) return absl::OkStatus();
   auto fail = [&](std::string_view why = {}) {
@@ -606,8 +609,6 @@ absl::Status CastValue(CastTarget target, int scale, Value* value) {
   }
   return fail();
 }
-
-}  // namespace internal
 
 absl::Status CoerceTo(Type type, Value* value) {
   using internal::Cat;

@@ -14,9 +14,21 @@
 #include "absl/status/status.h"
 #include "common/value.h"
 #include "simdjson.h"
+#include "sql/catalog.h"
 #include "sql/expr.h"
 
 namespace sv::sql::internal {
+
+// The catalog's types and value operations, under the names the evaluator's files use.
+using ::sv::sql::AggKind;
+using ::sv::sql::BinOp;
+using ::sv::sql::BoolTest;
+using ::sv::sql::CastTarget;
+using ::sv::sql::CastTargetName;
+using ::sv::sql::CastValue;
+using ::sv::sql::FindFunction;
+using ::sv::sql::FnImpl;
+using ::sv::sql::FunctionSpec;
 
 // ---------------------------------------------------------------------------------------------
 // Strings. This abseil build's absl::string_view is not std::string_view, so absl::StrCat and
@@ -60,23 +72,9 @@ std::string Describe(const Value& value);
 // true/false, timestamps ISO-8601, intervals PostgreSQL style ("1 day 02:00:00").
 void AppendText(const Value& value, std::string* out);
 std::string ToText(const Value& value);
-// InvalidArgument "<what> cannot take <Describe(value)>".
+// The catalog's value operations (catalog.h forwards to these).
 absl::Status TypeError(std::string_view what, const Value& value);
-
-// Three-way comparison of two non-NULL values: numbers with numbers (int and real mix), text
-// with text (bytewise), booleans, timestamps (text is parsed as ISO-8601 when compared with a
-// timestamp), intervals. Anything else: InvalidArgument "<what> cannot compare <a> and <b>",
-// `what` being e.g. "operator =" or "GREATEST".
 absl::Status CompareValues(std::string_view what, const Value& a, const Value& b, int* cmp);
-
-// Explicit SQL cast targets.
-enum class CastTarget { kText, kInt, kReal, kBool, kTime, kDate, kInterval };
-std::string_view CastTargetName(CastTarget target);
-// A type name as PostgreSQL folds it ("int4", "float8", "timestamp", …) → cast target.
-bool LookupCastType(std::string_view name, CastTarget* target);
-// Casts a non-NULL value in place; `scale` >= 0 rounds reals to that many decimal digits
-// (numeric(p, s)).
-absl::Status CastValue(CastTarget target, int scale, Value* value);
 
 // Whole-string parsers (surrounding blanks allowed).
 bool ParseInt(std::string_view text, int64_t* out);
@@ -113,20 +111,6 @@ absl::Status CheckDatePartField(std::string_view field);
 
 // ---------------------------------------------------------------------------------------------
 // Functions.
-
-// Called with exactly the arguments the table allows. For strict functions no argument is NULL.
-using FnImpl = absl::Status (*)(const Value* args, int n, Value* out);
-
-struct FunctionSpec {
-  std::string_view name;
-  int min_args;
-  int max_args;  // -1: variadic
-  bool strict;   // any NULL argument -> NULL without calling fn
-  FnImpl fn;
-};
-
-// Looks a (lower-case) scalar function name up; nullptr when unknown.
-const FunctionSpec* FindFunction(std::string_view name);
 
 // Time functions (time_functions.cc), registered in the function table.
 absl::Status FnDateTrunc(const Value* args, int n, Value* out);
@@ -177,7 +161,6 @@ ExprPtr MakeMeta(int slot);
 ExprPtr MakeRowColumn(int slot);
 ExprPtr MakeViewColumn(int slot, int column);
 
-enum class BinOp { kAdd, kSub, kMul, kDiv, kMod, kPow, kConcat, kEq, kNe, kLt, kLe, kGt, kGe };
 ExprPtr MakeBinary(BinOp op, ExprPtr left, ExprPtr right);
 ExprPtr MakeNegate(ExprPtr arg);
 ExprPtr MakeUnaryPlus(ExprPtr arg);
@@ -185,7 +168,6 @@ ExprPtr MakeAnd(std::vector<ExprPtr> args);
 ExprPtr MakeOr(std::vector<ExprPtr> args);
 ExprPtr MakeNot(ExprPtr arg);
 ExprPtr MakeNullTest(ExprPtr arg, bool is_not);
-enum class BoolTest { kTrue, kNotTrue, kFalse, kNotFalse, kUnknown, kNotUnknown };
 ExprPtr MakeBoolTest(ExprPtr arg, BoolTest test);
 ExprPtr MakeDistinct(ExprPtr left, ExprPtr right, bool not_distinct);
 ExprPtr MakeIn(ExprPtr arg, std::vector<ExprPtr> list, bool negate);
@@ -207,7 +189,6 @@ enum class JsonLength {
 ExprPtr MakeJsonLength(std::unique_ptr<JsonPathExpr> path, JsonLength kind);
 
 // (SELECT agg(arg) FROM source AS alias [WHERE filter]).
-enum class AggKind { kCountStar, kCount, kSum, kAvg, kMin, kMax, kBoolAnd, kBoolOr, kStringAgg };
 ExprPtr MakeArrayAggregate(std::unique_ptr<JsonPathExpr> source, int slot, AggKind kind,
                            std::string name, ExprPtr arg, ExprPtr separator, ExprPtr filter);
 

@@ -437,59 +437,71 @@ absl::Status Sign(const Value* a, int, Value* out) {
   return absl::OkStatus();
 }
 
+absl::Status JsonArrayOnly(const Value*, int, Value*) {
+  return absl::InvalidArgumentError("this function needs a JSON array field such as e.items");
+}
+
 constexpr FunctionSpec kFunctions[] = {
     // Text.
-    {"lower", 1, 1, true, FnLower},
-    {"upper", 1, 1, true, FnUpper},
-    {"length", 1, 1, true, Length},
-    {"char_length", 1, 1, true, Length},
-    {"character_length", 1, 1, true, Length},
-    {"octet_length", 1, 1, true, OctetLength},
-    {"trim", 1, 2, true, Btrim},
-    {"btrim", 1, 2, true, Btrim},
-    {"ltrim", 1, 2, true, Ltrim},
-    {"rtrim", 1, 2, true, Rtrim},
-    {"substr", 2, 3, true, Substr},
-    {"substring", 2, 3, true, Substr},
-    {"replace", 3, 3, true, Replace},
-    {"concat", 1, -1, false, Concat},
-    {"concat_ws", 2, -1, false, ConcatWs},
-    {"left", 2, 2, true, Left},
-    {"right", 2, 2, true, Right},
-    {"split_part", 3, 3, true, SplitPart},
-    {"starts_with", 2, 2, true, StartsWith},
-    {"strpos", 2, 2, true, Strpos},
-    {"position", 2, 2, true, Strpos},
+    {"lower", 1, 1, true, FnLower, ResultRule::kText},
+    {"upper", 1, 1, true, FnUpper, ResultRule::kText},
+    {"length", 1, 1, true, Length, ResultRule::kInt},
+    {"char_length", 1, 1, true, Length, ResultRule::kInt},
+    {"character_length", 1, 1, true, Length, ResultRule::kInt},
+    {"octet_length", 1, 1, true, OctetLength, ResultRule::kInt},
+    {"trim", 1, 2, true, Btrim, ResultRule::kText},
+    {"btrim", 1, 2, true, Btrim, ResultRule::kText},
+    {"ltrim", 1, 2, true, Ltrim, ResultRule::kText},
+    {"rtrim", 1, 2, true, Rtrim, ResultRule::kText},
+    {"substr", 2, 3, true, Substr, ResultRule::kText},
+    {"substring", 2, 3, true, Substr, ResultRule::kText},
+    {"replace", 3, 3, true, Replace, ResultRule::kText},
+    {"concat", 1, -1, false, Concat, ResultRule::kText},
+    {"concat_ws", 2, -1, false, ConcatWs, ResultRule::kText},
+    {"left", 2, 2, true, Left, ResultRule::kText, PgSpelling::kPlain, /*sqlite_keyword=*/true},
+    {"right", 2, 2, true, Right, ResultRule::kText, PgSpelling::kPlain, /*sqlite_keyword=*/true},
+    {"split_part", 3, 3, true, SplitPart, ResultRule::kText},
+    {"starts_with", 2, 2, true, StartsWith, ResultRule::kBool},
+    {"strpos", 2, 2, true, Strpos, ResultRule::kInt},
+    {"position", 2, 2, true, Strpos, ResultRule::kInt},
+    // JSON arrays only (lowering reads the array; a non-array argument is refused there).
+    {"cardinality", 1, 1, true, JsonArrayOnly, ResultRule::kInt},
+    {"array_length", 1, 2, true, JsonArrayOnly, ResultRule::kInt},
     // Math.
-    {"abs", 1, 1, true, Abs},
-    {"round", 1, 2, true, Round},
-    {"trunc", 1, 2, true, Trunc},
-    {"floor", 1, 1, true, Floor},
-    {"ceil", 1, 1, true, Ceil},
-    {"ceiling", 1, 1, true, Ceil},
-    {"power", 2, 2, true, Power},
-    {"pow", 2, 2, true, Power},
-    {"sqrt", 1, 1, true, Sqrt},
-    {"exp", 1, 1, true, Exp},
-    {"ln", 1, 1, true, Ln},
-    {"log", 1, 2, true, Log},
-    {"mod", 2, 2, true, Mod},
-    {"sign", 1, 1, true, Sign},
+    {"abs", 1, 1, true, Abs, ResultRule::kLikeArgs},
+    {"round", 1, 2, true, Round, ResultRule::kLikeArgOrReal, PgSpelling::kNumericRound},
+    {"trunc", 1, 2, true, Trunc, ResultRule::kLikeArgOrReal, PgSpelling::kNumericRound},
+    {"floor", 1, 1, true, Floor, ResultRule::kLikeArgs},
+    {"ceil", 1, 1, true, Ceil, ResultRule::kLikeArgs},
+    {"ceiling", 1, 1, true, Ceil, ResultRule::kLikeArgs},
+    {"power", 2, 2, true, Power, ResultRule::kReal},
+    {"pow", 2, 2, true, Power, ResultRule::kReal},
+    {"sqrt", 1, 1, true, Sqrt, ResultRule::kReal},
+    {"exp", 1, 1, true, Exp, ResultRule::kReal},
+    {"ln", 1, 1, true, Ln, ResultRule::kReal},
+    {"log", 1, 2, true, Log, ResultRule::kReal, PgSpelling::kNumericLog},
+    {"mod", 2, 2, true, Mod, ResultRule::kLikeArgs, PgSpelling::kNumericMod},
+    {"sign", 1, 1, true, Sign, ResultRule::kLikeArgs},
     // Time.
-    {"date_trunc", 2, 2, true, FnDateTrunc},
-    {"date_part", 2, 2, true, FnDatePart},
-    {"extract", 2, 2, true, FnDatePart},
-    {"to_char", 2, 2, true, FnToChar},
-    {"to_timestamp", 1, 1, true, FnToTimestamp},
+    {"date_trunc", 2, 2, true, FnDateTrunc, ResultRule::kTime},
+    {"date_part", 2, 2, true, FnDatePart, ResultRule::kDatePartOfField, PgSpelling::kDatePart},
+    {"extract", 2, 2, true, FnDatePart, ResultRule::kDatePartOfField, PgSpelling::kDatePart},
+    {"to_char", 2, 2, true, FnToChar, ResultRule::kText},
+    {"to_timestamp", 1, 1, true, FnToTimestamp, ResultRule::kTime},
 };
 
 }  // namespace
+}  // namespace sv::sql::internal
+
+namespace sv::sql {
 
 const FunctionSpec* FindFunction(std::string_view name) {
-  for (const FunctionSpec& spec : kFunctions) {
+  for (const FunctionSpec& spec : internal::kFunctions) {
     if (spec.name == name) return &spec;
   }
   return nullptr;
 }
 
-}  // namespace sv::sql::internal
+std::span<const FunctionSpec> ScalarFunctions() { return internal::kFunctions; }
+
+}  // namespace sv::sql

@@ -985,6 +985,8 @@ class ArrayAggregateExpr final : public Expr {
       SV_SQL_RETURN_IF_ERROR(arg_->Eval(ctx, &v));
       if (v.is_null()) continue;
       switch (kind_) {
+        case AggKind::kPercentileCont:  // not array aggregates: the binder refuses them there
+        case AggKind::kPercentileDisc:
         case AggKind::kCountStar:
         case AggKind::kCount:
           ++st->count;
@@ -1055,6 +1057,8 @@ class ArrayAggregateExpr final : public Expr {
 
   void Finish(State& st, Value* out) const {
     switch (kind_) {
+      case AggKind::kPercentileCont:  // not array aggregates: the binder refuses them there
+      case AggKind::kPercentileDisc:
       case AggKind::kCountStar:
       case AggKind::kCount:
         *out = Value::Int(st.count);

@@ -459,6 +459,9 @@ TEST(DerivedTest, LoadTimeErrorsNameTheConstructAndItsPosition) {
       {"CREATE VIEW v AS SELECT org, count(*) AS n FROM shipments GROUP BY org, status", "status",
        "select every GROUP BY expression"},
       {"CREATE VIEW v AS SELECT id, nosuch FROM shipments", "nosuch", "unknown column nosuch"},
+      // Maintenance and the stores' SELECT agree on what a view may cast to.
+      {"CREATE VIEW v AS SELECT id, created::date AS day FROM shipments", "date",
+       "unsupported type date"},
       {"CREATE VIEW v AS SELECT org, count(*) AS n FROM shipments GROUP BY org,, n", ", n",
        "syntax error at or near \",\""},
       {"CREATE VIEW v AS SELECT org, count(*) AS n FROM shipments s JOIN carriers c ON s.carrier = "
@@ -501,6 +504,23 @@ FROM shipments GROUP BY org)"));
   EXPECT_EQ(types, (std::vector<Type>{Type::kText, Type::kInt, Type::kInt, Type::kReal, Type::kReal,
                                       Type::kTime, Type::kInterval, Type::kInt, Type::kReal}));
   EXPECT_EQ(v.key, (std::vector<int>{0}));
+}
+
+// One type inference serves maintenance and the stores' SELECT (issue 16): the column type of
+// a function follows the catalog's rule for the arguments, as the evaluator computes it.
+TEST(DerivedTest, FunctionResultTypesFollowTheEvaluator) {
+  Harness h(Entry("fn", R"(CREATE VIEW fn AS
+SELECT id, round(cost) AS r, round(weight) AS rw, round(weight, 1) AS r1, floor(cost) AS f,
+       abs(cost) AS a, mod(cost, 7) AS m, date_part('hour', created) AS hour,
+       date_part('epoch', created) AS epoch, extract(dow FROM created) AS dow
+FROM shipments)"));
+  ASSERT_TRUE(h.ok());
+  const projection::ViewPlan& v = h.catalog().views[h.View("fn")];
+  std::vector<Type> types;
+  for (const auto& c : v.columns) types.push_back(c.type);
+  EXPECT_EQ(types,
+            (std::vector<Type>{Type::kText, Type::kInt, Type::kReal, Type::kReal, Type::kInt,
+                               Type::kInt, Type::kInt, Type::kInt, Type::kReal, Type::kInt}));
 }
 
 // ---- Randomized: many small batches of inserts, moves between groups, deletes, over a join
