@@ -13,26 +13,11 @@
 #include "common/status_macros.h"
 #include "common/time_util.h"
 #include "common/value.h"
-#include "sql/expr.h"
-#include "sql/expr_internal.h"
+#include "sql/catalog.h"
 #include "store/sqlite/sqlite_util.h"
 
 namespace sv::store::sqlite {
 namespace {
-
-namespace internal = ::sv::sql::internal;
-
-// The engine's scalar functions (sql/functions.cc), registered under their own names.
-constexpr const char* kEngineFunctions[] = {
-    "lower",        "upper",     "length",     "char_length", "character_length",
-    "octet_length", "trim",      "btrim",      "ltrim",       "rtrim",
-    "substr",       "substring", "replace",    "concat",      "concat_ws",
-    "left",         "right",     "split_part", "starts_with", "strpos",
-    "position",     "abs",       "round",      "trunc",       "floor",
-    "ceil",         "ceiling",   "power",      "pow",         "sqrt",
-    "exp",          "ln",        "log",        "mod",         "sign",
-    "date_trunc",   "date_part", "extract",    "to_char",     "to_timestamp",
-};
 
 Value FromSqlite(sqlite3_value* v) {
   switch (sqlite3_value_type(v)) {
@@ -95,32 +80,26 @@ void SetResult(sqlite3_context* ctx, const absl::StatusOr<Value>& v) {
 }
 
 void CallEngineFunction(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
-  const auto* spec = static_cast<const internal::FunctionSpec*>(sqlite3_user_data(ctx));
+  const auto* spec = static_cast<const sql::FunctionSpec*>(sqlite3_user_data(ctx));
   std::vector<Value> args = Args(argc, argv);
-  if (spec->strict) {
-    for (const Value& a : args) {
-      if (a.is_null()) return sqlite3_result_null(ctx);
-    }
-  }
   Value out;
-  const absl::Status s = spec->fn(args.data(), argc, &out);
+  const absl::Status s = sql::CallFunction(*spec, args.data(), argc, &out);
   if (!s.ok()) return SetError(ctx, s);
   SetResult(ctx, out);
 }
 
 // sv_cast(x, type [, scale]).
 void Cast(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
-  static constexpr std::pair<std::string_view, internal::CastTarget> kTargets[] = {
-      {"integer", internal::CastTarget::kInt},    {"real", internal::CastTarget::kReal},
-      {"text", internal::CastTarget::kText},      {"boolean", internal::CastTarget::kBool},
-      {"timestamp", internal::CastTarget::kTime},
-  };
+  // The names the printer writes (sql::CastTargetName).
+  static constexpr sql::CastTarget kTargets[] = {sql::CastTarget::kInt, sql::CastTarget::kReal,
+                                                 sql::CastTarget::kText, sql::CastTarget::kBool,
+                                                 sql::CastTarget::kTime};
   Value value = FromSqlite(argv[0]);
   const Value type = FromSqlite(argv[1]);
   const int scale = argc > 2 ? sqlite3_value_int(argv[2]) : -1;
-  for (const auto& [name, target] : kTargets) {
-    if (type.type() != Type::kText || type.as_text() != name) continue;
-    const absl::Status s = internal::CastValue(target, scale, &value);
+  for (const sql::CastTarget target : kTargets) {
+    if (type.type() != Type::kText || type.as_text() != sql::CastTargetName(target)) continue;
+    const absl::Status s = sql::CastValue(target, scale, &value);
     if (!s.ok()) return SetError(ctx, s);
     return SetResult(ctx, value);
   }
@@ -131,18 +110,13 @@ void Cast(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
 // sv_like / sv_ilike (user data: non-null for ILIKE) through the engine's LIKE node.
 void Like(sqlite3_context* ctx, int, sqlite3_value** argv) {
   const bool icase = sqlite3_user_data(ctx) != nullptr;
-  SetResult(ctx, sql::EvalConstant(*internal::MakeLike(internal::MakeConst(FromSqlite(argv[0])),
-                                                       internal::MakeConst(FromSqlite(argv[1])),
-                                                       /*negate=*/false, icase)));
+  SetResult(ctx, sql::ApplyLike(FromSqlite(argv[0]), FromSqlite(argv[1]), /*negate=*/false, icase));
 }
 
 // greatest / least (user data: non-null for greatest) through the engine's node.
 void MinMax(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
   if (argc == 0) return SetError(ctx, absl::InvalidArgumentError("greatest/least need arguments"));
-  std::vector<sql::ExprPtr> args;
-  for (int i = 0; i < argc; ++i) args.push_back(internal::MakeConst(FromSqlite(argv[i])));
-  SetResult(ctx, sql::EvalConstant(
-                     *internal::MakeMinMax(std::move(args), sqlite3_user_data(ctx) != nullptr)));
+  SetResult(ctx, sql::ApplyMinMax(Args(argc, argv), sqlite3_user_data(ctx) != nullptr));
 }
 
 // A value as the deparser typed it (sql/deparse.cc TemporalKind): SQLite stores timestamps as
@@ -161,21 +135,14 @@ absl::StatusOr<Value> Typed(sqlite3_value* v, std::string_view tag) {
 
 // sv_time_arith(op, a, a_kind, b, b_kind): timestamp and interval arithmetic by the engine.
 void TimeArith(sqlite3_context* ctx, int, sqlite3_value** argv) {
-  static constexpr std::pair<std::string_view, internal::BinOp> kOps[] = {
-      {"+", internal::BinOp::kAdd},
-      {"-", internal::BinOp::kSub},
-      {"*", internal::BinOp::kMul},
-      {"/", internal::BinOp::kDiv}};
   const Value op = FromSqlite(argv[0]);
   absl::StatusOr<Value> a = Typed(argv[1], FromSqlite(argv[2]).ToString());
   if (!a.ok()) return SetError(ctx, a.status());
   absl::StatusOr<Value> b = Typed(argv[3], FromSqlite(argv[4]).ToString());
   if (!b.ok()) return SetError(ctx, b.status());
-  for (const auto& [name, bin] : kOps) {
-    if (op.type() != Type::kText || op.as_text() != name) continue;
-    return SetResult(
-        ctx, sql::EvalConstant(*internal::MakeBinary(bin, internal::MakeConst(*std::move(a)),
-                                                     internal::MakeConst(*std::move(b)))));
+  sql::BinOp bin;
+  if (op.type() == Type::kText && sql::LookupBinOp(op.as_text(), &bin)) {
+    return SetResult(ctx, sql::ApplyBinOp(bin, *std::move(a), *std::move(b)));
   }
   SetError(ctx, absl::InvalidArgumentError(
                     absl::StrCat("sv_time_arith(): unknown operator ", op.ToString())));
@@ -186,9 +153,8 @@ void IntervalPart(sqlite3_context* ctx, int, sqlite3_value** argv) {
   absl::StatusOr<Value> interval = Typed(argv[1], "i");
   if (!interval.ok()) return SetError(ctx, interval.status());
   const Value args[] = {FromSqlite(argv[0]), *std::move(interval)};
-  if (args[0].is_null() || args[1].is_null()) return sqlite3_result_null(ctx);
   Value out;
-  const absl::Status s = internal::FindFunction("date_part")->fn(args, 2, &out);
+  const absl::Status s = sql::CallFunction(*sql::FindFunction("date_part"), args, 2, &out);
   if (!s.ok()) return SetError(ctx, s);
   SetResult(ctx, out);
 }
@@ -216,7 +182,7 @@ void PercentileStep(sqlite3_context* ctx, int, sqlite3_value** argv) {
     if (p.is_null()) {
       state.null_fraction = true;
     } else if (!p.is_number()) {
-      return SetError(ctx, internal::TypeError(name, p));
+      return SetError(ctx, sql::TypeError(name, p));
     } else if (!(p.as_number() >= 0 && p.as_number() <= 1)) {
       return SetError(
           ctx, absl::InvalidArgumentError(absl::StrCat(name, ": percentile value ", p.as_number(),
@@ -227,10 +193,10 @@ void PercentileStep(sqlite3_context* ctx, int, sqlite3_value** argv) {
   }
   Value x = FromSqlite(argv[1]);
   if (x.is_null()) return;
-  if (cont && !x.is_number()) return SetError(ctx, internal::TypeError(name, x));
+  if (cont && !x.is_number()) return SetError(ctx, sql::TypeError(name, x));
   if (!cont && !state.values.empty()) {
     int cmp;
-    const absl::Status s = internal::CompareValues(name, state.values.front(), x, &cmp);
+    const absl::Status s = sql::CompareValues(name, state.values.front(), x, &cmp);
     if (!s.ok()) return SetError(ctx, s);
   }
   state.values.push_back(std::move(x));
@@ -262,7 +228,7 @@ void PercentileFinal(sqlite3_context* ctx) {
   // Every value compared with the first in PercentileStep, so these comparisons succeed.
   std::sort(v.begin(), v.end(), [](const Value& a, const Value& b) {
     int cmp = 0;
-    internal::CompareValues("percentile_disc()", a, b, &cmp).IgnoreError();
+    sql::CompareValues("percentile_disc()", a, b, &cmp).IgnoreError();
     return cmp < 0;
   });
   // PostgreSQL: the first value whose position in the order reaches p (row ceil(p * n)).
@@ -283,16 +249,16 @@ absl::Status RegisterFunctions(sqlite3* db) {
     return absl::OkStatus();
   };
   static const int kTrue = 1;
-  for (const char* name : kEngineFunctions) {
-    const internal::FunctionSpec* spec = internal::FindFunction(name);
-    if (spec == nullptr) return absl::InternalError(absl::StrCat("no engine function ", name));
-    if (spec->max_args < 0) {
-      SV_RETURN_IF_ERROR(add(name, -1, spec, CallEngineFunction));
+  // The engine's scalar functions under each of their names, as the printer calls them.
+  for (const sql::FunctionSpec& spec : sql::ScalarFunctions()) {
+    const std::string name(spec.name);
+    if (spec.max_args < 0) {
+      SV_RETURN_IF_ERROR(add(name.c_str(), -1, &spec, CallEngineFunction));
       continue;
     }
     // One registration per arity: SQLite prefers a built-in of the exact arity to a variadic one.
-    for (int n = spec->min_args; n <= spec->max_args; ++n) {
-      SV_RETURN_IF_ERROR(add(name, n, spec, CallEngineFunction));
+    for (int n = spec.min_args; n <= spec.max_args; ++n) {
+      SV_RETURN_IF_ERROR(add(name.c_str(), n, &spec, CallEngineFunction));
     }
   }
   SV_RETURN_IF_ERROR(add("sv_cast", 2, nullptr, Cast));
