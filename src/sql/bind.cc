@@ -61,30 +61,18 @@ std::vector<PathToken> ScanPath(std::string_view text, size_t pos) {
       break;
     }
     skip_blanks();
-    if (i < text.size() && text[i] == '[') {
-      // An index: the binder reads its value from the parse tree; mark the step.
+    // Subscripts: the binder reads their values from the parse tree; mark the steps.
+    while (i < text.size() && text[i] == '[') {
       size_t depth = 0;
       while (i < text.size()) {
         if (text[i] == '[') ++depth;
         if (text[i] == ']' && --depth == 0) break;
         ++i;
       }
-      if (i >= text.size()) break;
+      if (i >= text.size()) return out;
       ++i;
       out.push_back({true, {}});
       skip_blanks();
-      while (i < text.size() && text[i] == '[') {
-        depth = 0;
-        while (i < text.size()) {
-          if (text[i] == '[') ++depth;
-          if (text[i] == ']' && --depth == 0) break;
-          ++i;
-        }
-        if (i >= text.size()) break;
-        ++i;
-        out.push_back({true, {}});
-        skip_blanks();
-      }
     }
     if (i < text.size() && text[i] == '.') {
       ++i;
@@ -140,7 +128,7 @@ absl::StatusOr<std::vector<BoundPtr>> Binder::BindList(const std::vector<element
   std::vector<BoundPtr> out;
   out.reserve(nodes.size());
   for (const element& node : nodes) {
-    SV_SQL_ASSIGN_OR_RETURN(BoundPtr e, Bind(node, loc));
+    SV_ASSIGN_OR_RETURN(BoundPtr e, Bind(node, loc));
     out.push_back(std::move(e));
   }
   return out;
@@ -165,7 +153,7 @@ absl::StatusOr<BoundPtr> Binder::Bind(const element& node, int64_t parent_loc) {
     element arg;
     if (!Get(body, "arg", &arg)) return ErrorAtText(loc, "unsupported IS NULL");
     BoundPtr e = Make(BoundKind::kNullTest, loc);
-    SV_SQL_ASSIGN_OR_RETURN(BoundPtr a, Bind(arg, loc));
+    SV_ASSIGN_OR_RETURN(BoundPtr a, Bind(arg, loc));
     e->args.push_back(std::move(a));
     e->negate = GetString(body, "nulltesttype") == "IS_NOT_NULL";
     return e;
@@ -174,7 +162,7 @@ absl::StatusOr<BoundPtr> Binder::Bind(const element& node, int64_t parent_loc) {
     element arg;
     if (!Get(body, "arg", &arg)) return ErrorAtText(loc, "unsupported IS TRUE");
     BoundPtr e = Make(BoundKind::kBoolTest, loc);
-    SV_SQL_ASSIGN_OR_RETURN(BoundPtr a, Bind(arg, loc));
+    SV_ASSIGN_OR_RETURN(BoundPtr a, Bind(arg, loc));
     e->args.push_back(std::move(a));
     static constexpr std::pair<std::string_view, BoolTest> kTests[] = {
         {"IS_TRUE", BoolTest::kTrue},       {"IS_NOT_TRUE", BoolTest::kNotTrue},
@@ -189,7 +177,7 @@ absl::StatusOr<BoundPtr> Binder::Bind(const element& node, int64_t parent_loc) {
   if (type == "CoalesceExpr" || type == "MinMaxExpr") {
     const bool coalesce = type == "CoalesceExpr";
     BoundPtr e = Make(coalesce ? BoundKind::kCoalesce : BoundKind::kMinMax, loc);
-    SV_SQL_ASSIGN_OR_RETURN(e->args, BindList(GetList(body, "args"), loc));
+    SV_ASSIGN_OR_RETURN(e->args, BindList(GetList(body, "args"), loc));
     if (e->args.empty()) return ErrorAtText(loc, "unsupported empty argument list");
     e->greatest = !coalesce && GetString(body, "op") == "IS_GREATEST";
     return e;
@@ -225,7 +213,7 @@ absl::StatusOr<BoundPtr> Binder::BindConst(const object& body, int64_t loc) {
   element v;
   object o;
   if (Get(body, "ival", &v)) {
-    SV_SQL_ASSIGN_OR_RETURN(int64_t i, IntConst(v, loc, "integer"));
+    SV_ASSIGN_OR_RETURN(int64_t i, IntConst(v, loc, "integer"));
     e->value = Value::Int(i);
     return e;
   }
@@ -376,7 +364,7 @@ absl::StatusOr<BoundPtr> Binder::BindIndirection(const object& body, int64_t loc
       }
       element uidx;
       if (!Get(ibody, "uidx", &uidx)) return ErrorAtText(loc, "unsupported subscript");
-      SV_SQL_ASSIGN_OR_RETURN(int64_t index, IntConst(uidx, loc, "array index"));
+      SV_ASSIGN_OR_RETURN(int64_t index, IntConst(uidx, loc, "array index"));
       steps.push_back({true, index, {}});
     } else if (type == "String") {
       steps.push_back({false, 0, std::string(GetString(ibody, "sval"))});
@@ -384,7 +372,7 @@ absl::StatusOr<BoundPtr> Binder::BindIndirection(const object& body, int64_t loc
       return ErrorAtText(loc, "unsupported * in a name");
     }
   }
-  SV_SQL_ASSIGN_OR_RETURN(BoundPtr e, ColumnFrom(folded, loc));
+  SV_ASSIGN_OR_RETURN(BoundPtr e, ColumnFrom(folded, loc));
   // The written spelling of the fields after subscripts.
   std::vector<PathToken> tokens = ScanPath(text_, static_cast<size_t>(loc));
   const bool spelled = tokens.size() == folded.size() + steps.size();

@@ -14,6 +14,7 @@ using simdjson::dom::object;
 
 std::string FoldedFunctionName(const std::vector<element>& parts) {
   std::vector<std::string> names;
+  names.reserve(parts.size());
   for (const element& n : parts) names.emplace_back(StringNode(n));
   if (names.size() == 2 && names[0] == "pg_catalog") names.erase(names.begin());
   return Lower(Join(names, "."));
@@ -28,8 +29,8 @@ absl::StatusOr<BoundPtr> Binder::BindAExpr(const object& body, int64_t loc) {
   const bool has_r = Get(body, "rexpr", &rnode);
   auto bind_two = [&](BoundKind k) -> absl::StatusOr<BoundPtr> {
     BoundPtr e = Make(k, loc);
-    SV_SQL_ASSIGN_OR_RETURN(BoundPtr l, Bind(lnode, loc));
-    SV_SQL_ASSIGN_OR_RETURN(BoundPtr r, Bind(rnode, loc));
+    SV_ASSIGN_OR_RETURN(BoundPtr l, Bind(lnode, loc));
+    SV_ASSIGN_OR_RETURN(BoundPtr r, Bind(rnode, loc));
     e->args.push_back(std::move(l));
     e->args.push_back(std::move(r));
     return e;
@@ -40,19 +41,19 @@ absl::StatusOr<BoundPtr> Binder::BindAExpr(const object& body, int64_t loc) {
     if (!has_l) {
       if (op != "-" && op != "+") return ErrorAtText(loc, Cat("unsupported operator ", op));
       BoundPtr e = Make(op == "-" ? BoundKind::kNegate : BoundKind::kUnaryPlus, loc);
-      SV_SQL_ASSIGN_OR_RETURN(BoundPtr r, Bind(rnode, loc));
+      SV_ASSIGN_OR_RETURN(BoundPtr r, Bind(rnode, loc));
       e->args.push_back(std::move(r));
       return e;
     }
     BinOp binop;
     if (!LookupBinOp(op, &binop)) return ErrorAtText(loc, Cat("unsupported operator ", op));
-    SV_SQL_ASSIGN_OR_RETURN(BoundPtr e, bind_two(BoundKind::kBinary));
+    SV_ASSIGN_OR_RETURN(BoundPtr e, bind_two(BoundKind::kBinary));
     e->op = binop;
     return e;
   }
   if (!has_l || !has_r) return ErrorAtText(loc, "unsupported expression");
   if (kind == AExprKind::kDistinct || kind == AExprKind::kNotDistinct) {
-    SV_SQL_ASSIGN_OR_RETURN(BoundPtr e, bind_two(BoundKind::kDistinct));
+    SV_ASSIGN_OR_RETURN(BoundPtr e, bind_two(BoundKind::kDistinct));
     e->negate = kind == AExprKind::kNotDistinct;
     return e;
   }
@@ -64,8 +65,8 @@ absl::StatusOr<BoundPtr> Binder::BindAExpr(const object& body, int64_t loc) {
       return ErrorAtText(loc, "unsupported IN operand; write a list such as x IN (1, 2)");
     }
     BoundPtr e = Make(BoundKind::kIn, loc);
-    SV_SQL_ASSIGN_OR_RETURN(BoundPtr l, Bind(lnode, loc));
-    SV_SQL_ASSIGN_OR_RETURN(std::vector<BoundPtr> items, BindList(GetList(list, "items"), loc));
+    SV_ASSIGN_OR_RETURN(BoundPtr l, Bind(lnode, loc));
+    SV_ASSIGN_OR_RETURN(std::vector<BoundPtr> items, BindList(GetList(list, "items"), loc));
     e->args.push_back(std::move(l));
     for (BoundPtr& item : items) e->args.push_back(std::move(item));
     e->negate = op == "<>";
@@ -75,7 +76,7 @@ absl::StatusOr<BoundPtr> Binder::BindAExpr(const object& body, int64_t loc) {
     if (NodeType(rnode) == "FuncCall") {
       return ErrorAtText(loc, "unsupported LIKE ... ESCAPE (backslash is the escape character)");
     }
-    SV_SQL_ASSIGN_OR_RETURN(BoundPtr e, bind_two(BoundKind::kLike));
+    SV_ASSIGN_OR_RETURN(BoundPtr e, bind_two(BoundKind::kLike));
     e->negate = !op.empty() && op[0] == '!';
     e->icase = kind == AExprKind::kILike;
     return e;
@@ -90,9 +91,9 @@ absl::StatusOr<BoundPtr> Binder::BindAExpr(const object& body, int64_t loc) {
     std::vector<element> bounds = GetList(list, "items");
     if (bounds.size() != 2) return ErrorAtText(loc, "unsupported BETWEEN");
     BoundPtr e = Make(BoundKind::kBetween, loc);
-    SV_SQL_ASSIGN_OR_RETURN(BoundPtr x, Bind(lnode, loc));
-    SV_SQL_ASSIGN_OR_RETURN(BoundPtr lo, Bind(bounds[0], loc));
-    SV_SQL_ASSIGN_OR_RETURN(BoundPtr hi, Bind(bounds[1], loc));
+    SV_ASSIGN_OR_RETURN(BoundPtr x, Bind(lnode, loc));
+    SV_ASSIGN_OR_RETURN(BoundPtr lo, Bind(bounds[0], loc));
+    SV_ASSIGN_OR_RETURN(BoundPtr hi, Bind(bounds[1], loc));
     e->args.push_back(std::move(x));
     e->args.push_back(std::move(lo));
     e->args.push_back(std::move(hi));
@@ -120,7 +121,7 @@ absl::StatusOr<BoundPtr> Binder::BindBoolExpr(const object& body, int64_t loc) {
     return ErrorAtText(loc, Cat("unsupported boolean operator ", op));
   }
   BoundPtr e = Make(kind, loc);
-  SV_SQL_ASSIGN_OR_RETURN(e->args, BindList(GetList(body, "args"), loc));
+  SV_ASSIGN_OR_RETURN(e->args, BindList(GetList(body, "args"), loc));
   if (e->args.empty()) return ErrorAtText(loc, "unsupported empty boolean expression");
   return e;
 }
@@ -129,7 +130,7 @@ absl::StatusOr<BoundPtr> Binder::BindCase(const object& body, int64_t loc) {
   BoundPtr e = Make(BoundKind::kCase, loc);
   element node;
   if (Get(body, "arg", &node)) {
-    SV_SQL_ASSIGN_OR_RETURN(BoundPtr operand, Bind(node, loc));
+    SV_ASSIGN_OR_RETURN(BoundPtr operand, Bind(node, loc));
     e->args.push_back(std::move(operand));
     e->has_operand = true;
   }
@@ -142,13 +143,13 @@ absl::StatusOr<BoundPtr> Binder::BindCase(const object& body, int64_t loc) {
       return ErrorAtText(loc, "unsupported CASE form");
     }
     const int64_t wloc = GetInt(when, "location", loc);
-    SV_SQL_ASSIGN_OR_RETURN(BoundPtr c, Bind(cond, wloc));
-    SV_SQL_ASSIGN_OR_RETURN(BoundPtr r, Bind(result, wloc));
+    SV_ASSIGN_OR_RETURN(BoundPtr c, Bind(cond, wloc));
+    SV_ASSIGN_OR_RETURN(BoundPtr r, Bind(result, wloc));
     e->args.push_back(std::move(c));
     e->args.push_back(std::move(r));
   }
   if (Get(body, "defresult", &node)) {
-    SV_SQL_ASSIGN_OR_RETURN(BoundPtr otherwise, Bind(node, loc));
+    SV_ASSIGN_OR_RETURN(BoundPtr otherwise, Bind(node, loc));
     e->args.push_back(std::move(otherwise));
     e->has_else = true;
   }
@@ -179,7 +180,7 @@ absl::StatusOr<BoundPtr> Binder::BindTypeCast(const object& body, int64_t loc) {
     if (type == "numeric" || type == "decimal") {
       e->scale = 0;
       if (typmods.size() >= 2) {
-        SV_SQL_ASSIGN_OR_RETURN(int64_t s, IntConst(typmods[1], type_loc, "numeric scale"));
+        SV_ASSIGN_OR_RETURN(int64_t s, IntConst(typmods[1], type_loc, "numeric scale"));
         if (s < 0 || s > 15) return ErrorAtText(type_loc, "unsupported numeric scale");
         e->scale = static_cast<int>(s);
       }
@@ -190,7 +191,7 @@ absl::StatusOr<BoundPtr> Binder::BindTypeCast(const object& body, int64_t loc) {
     }
   }
   const int64_t arg_loc = FindLocation(arg_node) >= 0 ? FindLocation(arg_node) : loc;
-  SV_SQL_ASSIGN_OR_RETURN(BoundPtr a, Bind(arg_node, arg_loc));
+  SV_ASSIGN_OR_RETURN(BoundPtr a, Bind(arg_node, arg_loc));
   e->offset = Offset(arg_loc);
   e->args.push_back(std::move(a));
   return e;
@@ -247,7 +248,7 @@ absl::StatusOr<BoundPtr> Binder::BindScalarCall(std::string name, const object& 
   BoundPtr e = Make(BoundKind::kFunction, loc);
   e->name = std::move(name);
   e->function = spec;
-  SV_SQL_ASSIGN_OR_RETURN(e->args, BindList(arg_nodes, loc));
+  SV_ASSIGN_OR_RETURN(e->args, BindList(arg_nodes, loc));
   // A constant unit or field of the date functions is checked now, with the engine's message.
   const bool trunc = spec->name == "date_trunc";
   if ((trunc || spec->result == ResultRule::kDatePartOfField) &&
@@ -294,7 +295,7 @@ absl::StatusOr<BoundPtr> Binder::BindAggregate(const AggregateSpec& spec, std::s
     }
     return ErrorAtText(loc, ArityMessage(n, spec.args, spec.args, args.size()));
   }
-  SV_SQL_ASSIGN_OR_RETURN(e->args, BindList(args, loc));
+  SV_ASSIGN_OR_RETURN(e->args, BindList(args, loc));
   for (const element& s : order) {
     std::string_view type;
     object sort;
@@ -306,12 +307,12 @@ absl::StatusOr<BoundPtr> Binder::BindAggregate(const AggregateSpec& spec, std::s
     if (dir != "SORTBY_DEFAULT" && dir != "SORTBY_ASC") {
       return ErrorAtText(loc, Cat("unsupported ORDER BY ... DESC in ", n, "(); use 1 - fraction"));
     }
-    SV_SQL_ASSIGN_OR_RETURN(BoundPtr k, Bind(key, loc));
+    SV_ASSIGN_OR_RETURN(BoundPtr k, Bind(key, loc));
     e->order_by.push_back(std::move(k));
   }
   element filter_node;
   if (Get(body, "agg_filter", &filter_node)) {
-    SV_SQL_ASSIGN_OR_RETURN(e->filter, Bind(filter_node, loc));
+    SV_ASSIGN_OR_RETURN(e->filter, Bind(filter_node, loc));
   }
   return e;
 }
@@ -363,7 +364,7 @@ absl::StatusOr<BoundPtr> Binder::BindSubLink(const object& body, int64_t loc) {
   if (!Get(body, "subselect", &sub) || !Unwrap(sub, &type, &select) || type != "SelectStmt") {
     return ErrorAtText(loc, "unsupported subquery");
   }
-  SV_SQL_RETURN_IF_ERROR(CheckExpressionClauses(select, /*allow_from=*/true, loc));
+  SV_RETURN_IF_ERROR(CheckExpressionClauses(select, /*allow_from=*/true, loc));
   std::vector<element> from = GetList(select, "fromClause");
   if (from.empty()) {
     return ErrorAtText(loc,
@@ -391,7 +392,7 @@ absl::StatusOr<BoundPtr> Binder::BindSubLink(const object& body, int64_t loc) {
         loc, Cat("array subqueries nest too deeply (at most ", kMaxElementDepth - 1, " levels)"));
   }
   BoundPtr e = Make(BoundKind::kSubquery, loc);
-  SV_SQL_ASSIGN_OR_RETURN(BoundPtr source, ColumnFrom(folded, rloc));
+  SV_ASSIGN_OR_RETURN(BoundPtr source, ColumnFrom(folded, rloc));
   e->args.push_back(std::move(source));
   e->alias = folded.back();
   element alias_node;
@@ -412,7 +413,7 @@ absl::StatusOr<BoundPtr> Binder::BindSubLink(const object& body, int64_t loc) {
   } pop{&scopes_};
   element where_node;
   if (Get(select, "whereClause", &where_node)) {
-    SV_SQL_ASSIGN_OR_RETURN(e->filter, Bind(where_node, loc));
+    SV_ASSIGN_OR_RETURN(e->filter, Bind(where_node, loc));
   }
   std::vector<element> targets = GetList(select, "targetList");
   if (targets.size() != 1) {

@@ -11,24 +11,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/location.h"
+#include "common/status_macros.h"
 #include "simdjson.h"
 #include "sql/bound.h"
 #include "sql/parse_tree.h"
-
-#define SV_SQL_RETURN_IF_ERROR(expr)         \
-  do {                                       \
-    ::absl::Status sv_status_ = (expr);      \
-    if (!sv_status_.ok()) return sv_status_; \
-  } while (0)
-
-#define SV_SQL_CONCAT_INNER(a, b) a##b
-#define SV_SQL_CONCAT(a, b) SV_SQL_CONCAT_INNER(a, b)
-#define SV_SQL_ASSIGN_OR_RETURN(lhs, expr) \
-  SV_SQL_ASSIGN_OR_RETURN_IMPL(SV_SQL_CONCAT(sv_statusor_, __LINE__), lhs, expr)
-#define SV_SQL_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
-  auto tmp = (expr);                                 \
-  if (!tmp.ok()) return tmp.status();                \
-  lhs = std::move(tmp).value()
 
 namespace sv::sql::internal {
 

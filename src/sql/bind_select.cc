@@ -63,7 +63,7 @@ class StatementBinder {
 
   absl::Status Run(const object& root) {
     constexpr std::string_view kExpected = "CREATE VIEW <name> AS SELECT ...";
-    SV_SQL_ASSIGN_OR_RETURN(element stmt, OneStatement(b_, root, kExpected));
+    SV_ASSIGN_OR_RETURN(element stmt, OneStatement(b_, root, kExpected));
     std::string_view type;
     object body;
     if (!Unwrap(stmt, &type, &body)) return b_.ErrorAtText(0, "unsupported statement");
@@ -123,20 +123,20 @@ class StatementBinder {
       return b_.ErrorAtText(FindLocation(from[1]),
                             "unsupported comma-separated FROM list; write JOIN ... ON a.x = b.y");
     }
-    SV_SQL_RETURN_IF_ERROR(FromItem(from[0], /*first=*/true));
+    SV_RETURN_IF_ERROR(FromItem(from[0], /*first=*/true));
     for (const element& t : GetList(select, "targetList")) {
-      SV_SQL_RETURN_IF_ERROR(Target(t));
+      SV_RETURN_IF_ERROR(Target(t));
     }
     if (out_.targets.empty()) return b_.ErrorAtText(0, "unsupported empty select list");
     element where;
     if (Get(select, "whereClause", &where)) {
-      SV_SQL_ASSIGN_OR_RETURN(out_.where_clause, b_.Bind(where, FindLocation(where)));
+      SV_ASSIGN_OR_RETURN(out_.where_clause, b_.Bind(where, FindLocation(where)));
     }
     element group;
     if (Get(select, "groupClause", &group)) {
       out_.grouped = true;
       for (const element& g : GetList(select, "groupClause")) {
-        SV_SQL_ASSIGN_OR_RETURN(BoundPtr e, b_.Bind(g, std::max<int64_t>(FindLocation(g), 0)));
+        SV_ASSIGN_OR_RETURN(BoundPtr e, b_.Bind(g, std::max<int64_t>(FindLocation(g), 0)));
         out_.group_by.push_back(std::move(e));
       }
     }
@@ -203,15 +203,15 @@ class StatementBinder {
         return b_.ErrorAtText(std::max<int64_t>(FindLocation(rarg), loc),
                               "unsupported parenthesized join or subquery on the right of JOIN");
       }
-      SV_SQL_RETURN_IF_ERROR(FromItem(larg, first));
+      SV_RETURN_IF_ERROR(FromItem(larg, first));
       if (!Get(body, "quals", &quals)) {
         return b_.ErrorAtText(loc, "unsupported CROSS JOIN; write JOIN ... ON a.x = b.y");
       }
       BoundJoin& j = out_.joins.emplace_back();
       j.left = join == "JOIN_LEFT";
       j.offset = b_.Offset(loc);
-      SV_SQL_RETURN_IF_ERROR(Relation(right, GetInt(right, "location", loc), &j.relation));
-      SV_SQL_ASSIGN_OR_RETURN(j.on, b_.Bind(quals, loc));
+      SV_RETURN_IF_ERROR(Relation(right, GetInt(right, "location", loc), &j.relation));
+      SV_ASSIGN_OR_RETURN(j.on, b_.Bind(quals, loc));
       return absl::OkStatus();
     }
     const int64_t paren = KeywordBefore(b_.text(), loc, "(");
@@ -243,7 +243,7 @@ class StatementBinder {
           return b_.ErrorAtText(loc, "unsupported SELECT *; name the columns");
       }
     }
-    SV_SQL_ASSIGN_OR_RETURN(out.expr, b_.Bind(val, loc));
+    SV_ASSIGN_OR_RETURN(out.expr, b_.Bind(val, loc));
     out.expr->offset = std::min(out.expr->offset, out.offset);
     if (Has(target, "name")) {
       out.name = std::string(GetString(target, "name"));
@@ -282,9 +282,9 @@ absl::StatusOr<std::unique_ptr<BoundSelect>> BindSelect(std::string_view sql,
   out->where = where;
   Binder binder(out->text, 0, out->text, where, BindMode::kView);
   object root;
-  SV_SQL_RETURN_IF_ERROR(binder.Parse(binder.text(), &root));
+  SV_RETURN_IF_ERROR(binder.Parse(binder.text(), &root));
   StatementBinder statement(&binder, out.get());
-  SV_SQL_RETURN_IF_ERROR(statement.Run(root));
+  SV_RETURN_IF_ERROR(statement.Run(root));
   return out;
 }
 
@@ -292,14 +292,14 @@ absl::StatusOr<BoundPtr> BindExpression(std::string_view sql, const Location& wh
   Binder binder(Cat(kPrefix, sql), kPrefix.size(), sql, where, BindMode::kHandler);
   const int64_t start = static_cast<int64_t>(kPrefix.size());
   object root;
-  SV_SQL_RETURN_IF_ERROR(binder.Parse(binder.text(), &root));
-  SV_SQL_ASSIGN_OR_RETURN(element stmt, OneStatement(binder, root, "expression"));
+  SV_RETURN_IF_ERROR(binder.Parse(binder.text(), &root));
+  SV_ASSIGN_OR_RETURN(element stmt, OneStatement(binder, root, "expression"));
   std::string_view type;
   object select;
   if (!Unwrap(stmt, &type, &select) || type != "SelectStmt") {
     return binder.ErrorAtText(start, "unsupported statement; write one expression");
   }
-  SV_SQL_RETURN_IF_ERROR(binder.CheckExpressionClauses(select, /*allow_from=*/false, start));
+  SV_RETURN_IF_ERROR(binder.CheckExpressionClauses(select, /*allow_from=*/false, start));
   std::vector<element> targets = GetList(select, "targetList");
   if (targets.empty()) return binder.ErrorAtText(start, "empty expression");
   if (targets.size() > 1) {

@@ -258,15 +258,14 @@ std::string_view BinOpSymbol(BinOp op) {
   return "?";
 }
 
+bool IsComparison(BinOp op) {
+  return op == BinOp::kEq || op == BinOp::kNe || op == BinOp::kLt || op == BinOp::kLe ||
+         op == BinOp::kGt || op == BinOp::kGe;
+}
+
 std::optional<Type> BinOpResultType(BinOp op, std::optional<Type> l, std::optional<Type> r) {
+  if (IsComparison(op)) return Type::kBool;
   switch (op) {
-    case BinOp::kEq:
-    case BinOp::kNe:
-    case BinOp::kLt:
-    case BinOp::kLe:
-    case BinOp::kGt:
-    case BinOp::kGe:
-      return Type::kBool;
     case BinOp::kConcat:
       return Type::kText;
     case BinOp::kPow:

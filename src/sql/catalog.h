@@ -126,6 +126,7 @@ enum class BinOp { kAdd, kSub, kMul, kDiv, kMod, kPow, kConcat, kEq, kNe, kLt, k
 // "+" -> kAdd, "!=" -> kNe, ...; false for anything else.
 bool LookupBinOp(std::string_view op, BinOp* out);
 std::string_view BinOpSymbol(BinOp op);  // as PostgreSQL writes it ("<>" for kNe)
+bool IsComparison(BinOp op);             // =, <>, <, <=, >, >=
 // The result type of `l op r` (nullopt: unknown, or an error the evaluator reports).
 std::optional<Type> BinOpResultType(BinOp op, std::optional<Type> l, std::optional<Type> r);
 

@@ -2,9 +2,9 @@
 // A derived view's SELECT re-emitted as SQL that a store runs itself: the `refresh: <cron>` mode
 // recomputes a view in full with it, and tests use it as an oracle for incremental maintenance.
 //
-// The text is re-parsed by libpg_query (the grammar derived views are written in) and deparsed
-// from the parse tree, every sub-expression parenthesized. Each dialect keeps the engine's
-// semantics where a store's native ones differ:
+// The statement is bound (sql/bound.h: the same binder, catalog and type inference as
+// maintenance) and printed from the bound tree (print.cc), every sub-expression parenthesized. Each
+// dialect keeps the engine's semantics where a store's native ones differ:
 // - PostgreSQL: integer casts are bigint, real ones double precision (non-integer constants
 //   too), text casts COLLATE "C" (byte order, as the view tables), timestamps timestamptz (the
 //   tables' type); avg() and percentile_cont() are double precision, EXTRACT/date_part bigint
@@ -42,8 +42,8 @@ using ColumnTypeFn =
 // NULLIF, GREATEST/LEAST, casts to integer/real/text/boolean/timestamp types, the engine's
 // scalar functions, count/sum/avg/min/max (DISTINCT allowed), percentile_cont/percentile_disc
 // WITHIN GROUP, FILTER (WHERE ...), one FROM relation with [INNER|LEFT] JOINs ... ON, WHERE,
-// GROUP BY, column aliases. Anything else is InvalidArgument naming the construct and its
-// line and column.
+// GROUP BY, column aliases. Anything else is InvalidArgument "view:<line>:<column>: ..."
+// naming the construct.
 absl::StatusOr<std::string> StoreSelect(std::string_view create_view_sql, SqlDialect dialect,
                                         const ColumnTypeFn& column_type = nullptr);
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "common/status_macros.h"
 #include "common/value.h"
 #include "simdjson.h"
 #include "sql/catalog.h"
@@ -190,6 +191,6 @@ ExprPtr MakeJsonLength(std::unique_ptr<JsonPathExpr> path, JsonLength kind);
 
 // (SELECT agg(arg) FROM source AS alias [WHERE filter]).
 ExprPtr MakeArrayAggregate(std::unique_ptr<JsonPathExpr> source, int slot, AggKind kind,
-                           std::string name, ExprPtr arg, ExprPtr separator, ExprPtr filter);
+                           const std::string& name, ExprPtr arg, ExprPtr separator, ExprPtr filter);
 
 }  // namespace sv::sql::internal

@@ -11,12 +11,6 @@
 namespace sv::sql::internal {
 namespace {
 
-#define SV_SQL_RETURN_IF_ERROR(expr)         \
-  do {                                       \
-    ::absl::Status sv_status_ = (expr);      \
-    if (!sv_status_.ok()) return sv_status_; \
-  } while (0)
-
 absl::Status TextArg(std::string_view fn, const Value& v, std::string_view* out) {
   if (v.type() != Type::kText) return TypeError(fn, v);
   *out = v.as_text();
@@ -96,28 +90,28 @@ bool InSet(std::string_view set, std::string_view ch) {
 
 absl::Status FnLower(const Value* a, int, Value* out) {
   std::string_view s;
-  SV_SQL_RETURN_IF_ERROR(TextArg("lower()", a[0], &s));
+  SV_RETURN_IF_ERROR(TextArg("lower()", a[0], &s));
   *out = Value::Text(Lower(s));
   return absl::OkStatus();
 }
 
 absl::Status FnUpper(const Value* a, int, Value* out) {
   std::string_view s;
-  SV_SQL_RETURN_IF_ERROR(TextArg("upper()", a[0], &s));
+  SV_RETURN_IF_ERROR(TextArg("upper()", a[0], &s));
   *out = Value::Text(Upper(s));
   return absl::OkStatus();
 }
 
 absl::Status Length(const Value* a, int, Value* out) {
   std::string_view s;
-  SV_SQL_RETURN_IF_ERROR(TextArg("length()", a[0], &s));
+  SV_RETURN_IF_ERROR(TextArg("length()", a[0], &s));
   *out = Value::Int(CharCount(s));
   return absl::OkStatus();
 }
 
 absl::Status OctetLength(const Value* a, int, Value* out) {
   std::string_view s;
-  SV_SQL_RETURN_IF_ERROR(TextArg("octet_length()", a[0], &s));
+  SV_RETURN_IF_ERROR(TextArg("octet_length()", a[0], &s));
   *out = Value::Int(static_cast<int64_t>(s.size()));
   return absl::OkStatus();
 }
@@ -125,8 +119,8 @@ absl::Status OctetLength(const Value* a, int, Value* out) {
 absl::Status TrimImpl(std::string_view fn, const Value* a, int n, bool left, bool right,
                       Value* out) {
   std::string_view s, set = " ";
-  SV_SQL_RETURN_IF_ERROR(TextArg(fn, a[0], &s));
-  if (n > 1) SV_SQL_RETURN_IF_ERROR(TextArg(fn, a[1], &set));
+  SV_RETURN_IF_ERROR(TextArg(fn, a[0], &s));
+  if (n > 1) SV_RETURN_IF_ERROR(TextArg(fn, a[1], &set));
   if (left) {
     while (!s.empty()) {
       const size_t len = CharLen(s, 0);
@@ -159,11 +153,11 @@ absl::Status Rtrim(const Value* a, int n, Value* out) {
 absl::Status Substr(const Value* a, int n, Value* out) {
   std::string_view s;
   int64_t start, count = 0;
-  SV_SQL_RETURN_IF_ERROR(TextArg("substr()", a[0], &s));
-  SV_SQL_RETURN_IF_ERROR(IntArg("substr()", a[1], &start));
+  SV_RETURN_IF_ERROR(TextArg("substr()", a[0], &s));
+  SV_RETURN_IF_ERROR(IntArg("substr()", a[1], &start));
   int64_t end = std::numeric_limits<int64_t>::max();  // 1-based, exclusive
   if (n > 2) {
-    SV_SQL_RETURN_IF_ERROR(IntArg("substr()", a[2], &count));
+    SV_RETURN_IF_ERROR(IntArg("substr()", a[2], &count));
     if (count < 0) return absl::InvalidArgumentError("substr(): negative substring length");
     if (__builtin_add_overflow(start, count, &end)) end = std::numeric_limits<int64_t>::max();
   }
@@ -176,9 +170,9 @@ absl::Status Substr(const Value* a, int n, Value* out) {
 
 absl::Status Replace(const Value* a, int, Value* out) {
   std::string_view s, from, to;
-  SV_SQL_RETURN_IF_ERROR(TextArg("replace()", a[0], &s));
-  SV_SQL_RETURN_IF_ERROR(TextArg("replace()", a[1], &from));
-  SV_SQL_RETURN_IF_ERROR(TextArg("replace()", a[2], &to));
+  SV_RETURN_IF_ERROR(TextArg("replace()", a[0], &s));
+  SV_RETURN_IF_ERROR(TextArg("replace()", a[1], &from));
+  SV_RETURN_IF_ERROR(TextArg("replace()", a[2], &to));
   if (from.empty()) {
     *out = a[0];
     return absl::OkStatus();
@@ -225,8 +219,8 @@ absl::Status ConcatWs(const Value* a, int n, Value* out) {
 absl::Status Left(const Value* a, int, Value* out) {
   std::string_view s;
   int64_t k;
-  SV_SQL_RETURN_IF_ERROR(TextArg("left()", a[0], &s));
-  SV_SQL_RETURN_IF_ERROR(IntArg("left()", a[1], &k));
+  SV_RETURN_IF_ERROR(TextArg("left()", a[0], &s));
+  SV_RETURN_IF_ERROR(IntArg("left()", a[1], &k));
   const int64_t len = CharCount(s);
   *out = Value::Text(CharSlice(s, 0, k >= 0 ? k : len + k));
   return absl::OkStatus();
@@ -235,8 +229,8 @@ absl::Status Left(const Value* a, int, Value* out) {
 absl::Status Right(const Value* a, int, Value* out) {
   std::string_view s;
   int64_t k;
-  SV_SQL_RETURN_IF_ERROR(TextArg("right()", a[0], &s));
-  SV_SQL_RETURN_IF_ERROR(IntArg("right()", a[1], &k));
+  SV_RETURN_IF_ERROR(TextArg("right()", a[0], &s));
+  SV_RETURN_IF_ERROR(IntArg("right()", a[1], &k));
   const int64_t len = CharCount(s);
   // right(s, -n) drops the first n characters; -k itself overflows for INT64_MIN (found by
   // tests/fuzz/fuzz_expr), and any k <= -len drops them all.
@@ -247,9 +241,9 @@ absl::Status Right(const Value* a, int, Value* out) {
 absl::Status SplitPart(const Value* a, int, Value* out) {
   std::string_view s, delim;
   int64_t k;
-  SV_SQL_RETURN_IF_ERROR(TextArg("split_part()", a[0], &s));
-  SV_SQL_RETURN_IF_ERROR(TextArg("split_part()", a[1], &delim));
-  SV_SQL_RETURN_IF_ERROR(IntArg("split_part()", a[2], &k));
+  SV_RETURN_IF_ERROR(TextArg("split_part()", a[0], &s));
+  SV_RETURN_IF_ERROR(TextArg("split_part()", a[1], &delim));
+  SV_RETURN_IF_ERROR(IntArg("split_part()", a[2], &k));
   if (k == 0) return absl::InvalidArgumentError("split_part(): field position must not be zero");
   std::vector<std::string_view> fields;
   if (delim.empty()) {
@@ -278,16 +272,16 @@ absl::Status SplitPart(const Value* a, int, Value* out) {
 
 absl::Status StartsWith(const Value* a, int, Value* out) {
   std::string_view s, prefix;
-  SV_SQL_RETURN_IF_ERROR(TextArg("starts_with()", a[0], &s));
-  SV_SQL_RETURN_IF_ERROR(TextArg("starts_with()", a[1], &prefix));
+  SV_RETURN_IF_ERROR(TextArg("starts_with()", a[0], &s));
+  SV_RETURN_IF_ERROR(TextArg("starts_with()", a[1], &prefix));
   *out = Value::Bool(s.substr(0, prefix.size()) == prefix);
   return absl::OkStatus();
 }
 
 absl::Status Strpos(const Value* a, int, Value* out) {
   std::string_view s, sub;
-  SV_SQL_RETURN_IF_ERROR(TextArg("strpos()", a[0], &s));
-  SV_SQL_RETURN_IF_ERROR(TextArg("strpos()", a[1], &sub));
+  SV_RETURN_IF_ERROR(TextArg("strpos()", a[0], &s));
+  SV_RETURN_IF_ERROR(TextArg("strpos()", a[1], &sub));
   const size_t hit = s.find(sub);
   *out = Value::Int(hit == std::string_view::npos ? 0 : CharCount(s.substr(0, hit)) + 1);
   return absl::OkStatus();
@@ -297,7 +291,7 @@ absl::Status Strpos(const Value* a, int, Value* out) {
 // Math.
 
 absl::Status Abs(const Value* a, int, Value* out) {
-  SV_SQL_RETURN_IF_ERROR(NumArg("abs()", a[0]));
+  SV_RETURN_IF_ERROR(NumArg("abs()", a[0]));
   if (a[0].type() == Type::kInt) {
     const int64_t x = a[0].as_int();
     if (x == std::numeric_limits<int64_t>::min()) {
@@ -311,7 +305,7 @@ absl::Status Abs(const Value* a, int, Value* out) {
 }
 
 absl::Status Round(const Value* a, int n, Value* out) {
-  SV_SQL_RETURN_IF_ERROR(NumArg("round()", a[0]));
+  SV_RETURN_IF_ERROR(NumArg("round()", a[0]));
   if (n == 1) {
     if (a[0].type() == Type::kInt) {
       *out = a[0];
@@ -321,13 +315,13 @@ absl::Status Round(const Value* a, int n, Value* out) {
     return absl::OkStatus();
   }
   int64_t digits;
-  SV_SQL_RETURN_IF_ERROR(IntArg("round()", a[1], &digits));
+  SV_RETURN_IF_ERROR(IntArg("round()", a[1], &digits));
   *out = Value::Real(RoundTo(a[0].as_number(), digits));
   return absl::OkStatus();
 }
 
 absl::Status Trunc(const Value* a, int n, Value* out) {
-  SV_SQL_RETURN_IF_ERROR(NumArg("trunc()", a[0]));
+  SV_RETURN_IF_ERROR(NumArg("trunc()", a[0]));
   if (n == 1) {
     if (a[0].type() == Type::kInt) {
       *out = a[0];
@@ -337,27 +331,27 @@ absl::Status Trunc(const Value* a, int n, Value* out) {
     return absl::OkStatus();
   }
   int64_t digits;
-  SV_SQL_RETURN_IF_ERROR(IntArg("trunc()", a[1], &digits));
+  SV_RETURN_IF_ERROR(IntArg("trunc()", a[1], &digits));
   const double p = std::pow(10.0, static_cast<double>(digits));
   *out = Value::Real(std::trunc(a[0].as_number() * p) / p);
   return absl::OkStatus();
 }
 
 absl::Status Floor(const Value* a, int, Value* out) {
-  SV_SQL_RETURN_IF_ERROR(NumArg("floor()", a[0]));
+  SV_RETURN_IF_ERROR(NumArg("floor()", a[0]));
   *out = a[0].type() == Type::kInt ? a[0] : Value::Real(std::floor(a[0].as_real()));
   return absl::OkStatus();
 }
 
 absl::Status Ceil(const Value* a, int, Value* out) {
-  SV_SQL_RETURN_IF_ERROR(NumArg("ceil()", a[0]));
+  SV_RETURN_IF_ERROR(NumArg("ceil()", a[0]));
   *out = a[0].type() == Type::kInt ? a[0] : Value::Real(std::ceil(a[0].as_real()));
   return absl::OkStatus();
 }
 
 absl::Status Power(const Value* a, int, Value* out) {
-  SV_SQL_RETURN_IF_ERROR(NumArg("power()", a[0]));
-  SV_SQL_RETURN_IF_ERROR(NumArg("power()", a[1]));
+  SV_RETURN_IF_ERROR(NumArg("power()", a[0]));
+  SV_RETURN_IF_ERROR(NumArg("power()", a[1]));
   const double x = a[0].as_number(), y = a[1].as_number();
   if (x == 0 && y < 0) {
     return absl::InvalidArgumentError("power(): zero raised to a negative power is undefined");
@@ -371,7 +365,7 @@ absl::Status Power(const Value* a, int, Value* out) {
 }
 
 absl::Status Sqrt(const Value* a, int, Value* out) {
-  SV_SQL_RETURN_IF_ERROR(NumArg("sqrt()", a[0]));
+  SV_RETURN_IF_ERROR(NumArg("sqrt()", a[0]));
   const double x = a[0].as_number();
   if (x < 0)
     return absl::InvalidArgumentError("sqrt(): cannot take square root of a negative number");
@@ -380,13 +374,13 @@ absl::Status Sqrt(const Value* a, int, Value* out) {
 }
 
 absl::Status Exp(const Value* a, int, Value* out) {
-  SV_SQL_RETURN_IF_ERROR(NumArg("exp()", a[0]));
+  SV_RETURN_IF_ERROR(NumArg("exp()", a[0]));
   *out = Value::Real(std::exp(a[0].as_number()));
   return absl::OkStatus();
 }
 
 absl::Status Ln(const Value* a, int, Value* out) {
-  SV_SQL_RETURN_IF_ERROR(NumArg("ln()", a[0]));
+  SV_RETURN_IF_ERROR(NumArg("ln()", a[0]));
   const double x = a[0].as_number();
   if (x <= 0) {
     return absl::InvalidArgumentError(
@@ -398,8 +392,8 @@ absl::Status Ln(const Value* a, int, Value* out) {
 
 // log(x): base 10; log(b, x): base b.
 absl::Status Log(const Value* a, int n, Value* out) {
-  SV_SQL_RETURN_IF_ERROR(NumArg("log()", a[0]));
-  if (n > 1) SV_SQL_RETURN_IF_ERROR(NumArg("log()", a[1]));
+  SV_RETURN_IF_ERROR(NumArg("log()", a[0]));
+  if (n > 1) SV_RETURN_IF_ERROR(NumArg("log()", a[1]));
   const double x = a[n - 1].as_number();
   const double base = n > 1 ? a[0].as_number() : 10.0;
   if (x <= 0 || base <= 0) {
@@ -411,8 +405,8 @@ absl::Status Log(const Value* a, int n, Value* out) {
 }
 
 absl::Status Mod(const Value* a, int, Value* out) {
-  SV_SQL_RETURN_IF_ERROR(NumArg("mod()", a[0]));
-  SV_SQL_RETURN_IF_ERROR(NumArg("mod()", a[1]));
+  SV_RETURN_IF_ERROR(NumArg("mod()", a[0]));
+  SV_RETURN_IF_ERROR(NumArg("mod()", a[1]));
   if (a[0].type() == Type::kInt && a[1].type() == Type::kInt) {
     const int64_t y = a[1].as_int();
     if (y == 0) return absl::InvalidArgumentError("division by zero");
@@ -426,7 +420,7 @@ absl::Status Mod(const Value* a, int, Value* out) {
 }
 
 absl::Status Sign(const Value* a, int, Value* out) {
-  SV_SQL_RETURN_IF_ERROR(NumArg("sign()", a[0]));
+  SV_RETURN_IF_ERROR(NumArg("sign()", a[0]));
   if (a[0].type() == Type::kInt) {
     const int64_t x = a[0].as_int();
     *out = Value::Int(x > 0 ? 1 : (x < 0 ? -1 : 0));

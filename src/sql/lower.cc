@@ -54,7 +54,7 @@ class Lowerer {
     std::vector<ExprPtr> out;
     out.reserve(args.size());
     for (const BoundPtr& a : args) {
-      SV_SQL_ASSIGN_OR_RETURN(ExprPtr e, Lower(*a));
+      SV_ASSIGN_OR_RETURN(ExprPtr e, Lower(*a));
       out.push_back(std::move(e));
     }
     return out;
@@ -71,13 +71,14 @@ class Lowerer {
   }
   static std::vector<const Expr*> Raw(const std::vector<ExprPtr>& args) {
     std::vector<const Expr*> raw;
+    raw.reserve(args.size());
     for (const ExprPtr& a : args) raw.push_back(a.get());
     return raw;
   }
 
   absl::StatusOr<Binding> Resolve(const BoundExpr& column);
   absl::StatusOr<ExprPtr> LowerColumn(const BoundExpr& column);
-  absl::StatusOr<std::unique_ptr<JsonPathExpr>> PathOf(const BoundExpr& column, Binding b);
+  absl::StatusOr<std::unique_ptr<JsonPathExpr>> PathOf(const BoundExpr& column, const Binding& b);
   absl::StatusOr<ExprPtr> LowerFunction(const BoundExpr& e);
   absl::StatusOr<ExprPtr> LowerSubquery(const BoundExpr& e);
 
@@ -111,7 +112,8 @@ absl::StatusOr<Binding> Lowerer::Resolve(const BoundExpr& column) {
   return b;
 }
 
-absl::StatusOr<std::unique_ptr<JsonPathExpr>> Lowerer::PathOf(const BoundExpr& column, Binding b) {
+absl::StatusOr<std::unique_ptr<JsonPathExpr>> Lowerer::PathOf(const BoundExpr& column,
+                                                              const Binding& b) {
   const std::string display = column.Display();
   int slot = -1;
   if (b.kind == Binding::Kind::kElementField) {
@@ -127,12 +129,12 @@ absl::StatusOr<std::unique_ptr<JsonPathExpr>> Lowerer::PathOf(const BoundExpr& c
 }
 
 absl::StatusOr<ExprPtr> Lowerer::LowerColumn(const BoundExpr& column) {
-  SV_SQL_ASSIGN_OR_RETURN(Binding b, Resolve(column));
+  SV_ASSIGN_OR_RETURN(Binding b, Resolve(column));
   const std::string display = column.Display();
   switch (b.kind) {
     case Binding::Kind::kEventField:
     case Binding::Kind::kElementField: {
-      SV_SQL_ASSIGN_OR_RETURN(std::unique_ptr<JsonPathExpr> path, PathOf(column, std::move(b)));
+      SV_ASSIGN_OR_RETURN(std::unique_ptr<JsonPathExpr> path, PathOf(column, b));
       return ExprPtr(std::move(path));
     }
     case Binding::Kind::kHeader:
@@ -163,7 +165,7 @@ absl::StatusOr<ExprPtr> Lowerer::LowerFunction(const BoundExpr& e) {
   const bool is_length = name == "length" || name == "char_length" || name == "character_length";
   if ((is_length || name == "cardinality" || name == "array_length") && !e.args.empty() &&
       e.args[0]->kind == BoundKind::kColumn) {
-    SV_SQL_ASSIGN_OR_RETURN(Binding b, Resolve(*e.args[0]));
+    SV_ASSIGN_OR_RETURN(Binding b, Resolve(*e.args[0]));
     if (b.kind == Binding::Kind::kEventField || b.kind == Binding::Kind::kElementField) {
       if (e.args.size() == 2) {
         const BoundExpr& dim = *e.args[1];
@@ -172,7 +174,7 @@ absl::StatusOr<ExprPtr> Lowerer::LowerFunction(const BoundExpr& e) {
           return Error(dim.offset, "array_length(): only dimension 1 is supported");
         }
       }
-      SV_SQL_ASSIGN_OR_RETURN(std::unique_ptr<JsonPathExpr> path, PathOf(*e.args[0], std::move(b)));
+      SV_ASSIGN_OR_RETURN(std::unique_ptr<JsonPathExpr> path, PathOf(*e.args[0], b));
       const JsonLength kind = is_length               ? JsonLength::kLength
                               : name == "cardinality" ? JsonLength::kCardinality
                                                       : JsonLength::kArrayLength;
@@ -182,27 +184,27 @@ absl::StatusOr<ExprPtr> Lowerer::LowerFunction(const BoundExpr& e) {
   if (!is_length && (name == "cardinality" || name == "array_length")) {
     return Error(e.offset, Cat(name, "() needs a JSON array field such as e.items"));
   }
-  SV_SQL_ASSIGN_OR_RETURN(std::vector<ExprPtr> args, LowerAll(e.args));
+  SV_ASSIGN_OR_RETURN(std::vector<ExprPtr> args, LowerAll(e.args));
   std::vector<const Expr*> raw = Raw(args);
   return Fold(internal::MakeFunction(e.function, std::move(args)), raw, e.offset);
 }
 
 absl::StatusOr<ExprPtr> Lowerer::LowerSubquery(const BoundExpr& e) {
   const BoundExpr& source = *e.args[0];
-  SV_SQL_ASSIGN_OR_RETURN(Binding b, Resolve(source));
+  SV_ASSIGN_OR_RETURN(Binding b, Resolve(source));
   if (b.kind != Binding::Kind::kEventField && b.kind != Binding::Kind::kElementField) {
     return Error(source.offset, Cat("array subquery source ", source.Display(),
                                     " must be a JSON array field such as e.items"));
   }
-  SV_SQL_ASSIGN_OR_RETURN(std::unique_ptr<JsonPathExpr> path, PathOf(source, std::move(b)));
+  SV_ASSIGN_OR_RETURN(std::unique_ptr<JsonPathExpr> path, PathOf(source, b));
   ExprPtr where;
   if (e.filter != nullptr) {
-    SV_SQL_ASSIGN_OR_RETURN(where, Lower(*e.filter));
+    SV_ASSIGN_OR_RETURN(where, Lower(*e.filter));
   }
   const BoundExpr& call = *e.args[1];
-  SV_SQL_ASSIGN_OR_RETURN(std::vector<ExprPtr> args, LowerAll(call.args));
+  SV_ASSIGN_OR_RETURN(std::vector<ExprPtr> args, LowerAll(call.args));
   if (call.filter != nullptr) {
-    SV_SQL_ASSIGN_OR_RETURN(ExprPtr filter, Lower(*call.filter));
+    SV_ASSIGN_OR_RETURN(ExprPtr filter, Lower(*call.filter));
     if (where == nullptr) {
       where = std::move(filter);
     } else {
@@ -221,7 +223,7 @@ absl::StatusOr<ExprPtr> Lowerer::LowerSubquery(const BoundExpr& e) {
 
 absl::StatusOr<ExprPtr> Lowerer::Lower(const BoundExpr& e) {
   if (hook_ != nullptr) {
-    SV_SQL_ASSIGN_OR_RETURN(ExprPtr hooked, (*hook_)(e));
+    SV_ASSIGN_OR_RETURN(ExprPtr hooked, (*hook_)(e));
     if (hooked != nullptr) return hooked;
   }
   switch (e.kind) {
@@ -238,7 +240,7 @@ absl::StatusOr<ExprPtr> Lowerer::Lower(const BoundExpr& e) {
     default:
       break;
   }
-  SV_SQL_ASSIGN_OR_RETURN(std::vector<ExprPtr> args, LowerAll(e.args));
+  SV_ASSIGN_OR_RETURN(std::vector<ExprPtr> args, LowerAll(e.args));
   const std::vector<const Expr*> raw = Raw(args);
   ExprPtr out;
   switch (e.kind) {
@@ -322,7 +324,7 @@ absl::StatusOr<ExprPtr> Lower(const BoundExpr& expr, const Resolver& resolver,
 
 absl::StatusOr<ExprPtr> Compile(std::string_view sql, const Resolver& resolver,
                                 const Location& where) {
-  SV_SQL_ASSIGN_OR_RETURN(BoundPtr bound, BindExpression(sql, where));
+  SV_ASSIGN_OR_RETURN(BoundPtr bound, BindExpression(sql, where));
   return Lower(*bound, resolver, nullptr, sql, where);
 }
 

@@ -23,18 +23,18 @@ class CaseExpr final : public Expr {
   absl::Status Eval(EvalContext& ctx, Value* out) const override {
     if (arg_ != nullptr) {
       Value x;
-      SV_SQL_RETURN_IF_ERROR(arg_->Eval(ctx, &x));
+      SV_RETURN_IF_ERROR(arg_->Eval(ctx, &x));
       for (const auto& [when, then] : whens_) {
         if (x.is_null()) break;
-        SV_SQL_RETURN_IF_ERROR(when->Eval(ctx, out));
+        SV_RETURN_IF_ERROR(when->Eval(ctx, out));
         if (out->is_null()) continue;
         int c;
-        SV_SQL_RETURN_IF_ERROR(CompareValues("CASE", x, *out, &c));
+        SV_RETURN_IF_ERROR(CompareValues("CASE", x, *out, &c));
         if (c == 0) return then->Eval(ctx, out);
       }
     } else {
       for (const auto& [when, then] : whens_) {
-        SV_SQL_RETURN_IF_ERROR(when->Eval(ctx, out));
+        SV_RETURN_IF_ERROR(when->Eval(ctx, out));
         if (out->is_null()) continue;
         if (out->type() != Type::kBool) return NotBoolean("CASE WHEN", *out);
         if (out->as_bool()) return then->Eval(ctx, out);
@@ -56,7 +56,7 @@ class CoalesceExpr final : public Expr {
   explicit CoalesceExpr(std::vector<ExprPtr> args) : args_(std::move(args)) {}
   absl::Status Eval(EvalContext& ctx, Value* out) const override {
     for (const ExprPtr& arg : args_) {
-      SV_SQL_RETURN_IF_ERROR(arg->Eval(ctx, out));
+      SV_RETURN_IF_ERROR(arg->Eval(ctx, out));
       if (!out->is_null()) return absl::OkStatus();
     }
     return absl::OkStatus();
@@ -70,13 +70,13 @@ class NullIfExpr final : public Expr {
  public:
   NullIfExpr(ExprPtr l, ExprPtr r) : l_(std::move(l)), r_(std::move(r)) {}
   absl::Status Eval(EvalContext& ctx, Value* out) const override {
-    SV_SQL_RETURN_IF_ERROR(l_->Eval(ctx, out));
+    SV_RETURN_IF_ERROR(l_->Eval(ctx, out));
     if (out->is_null()) return absl::OkStatus();
     Value b;
-    SV_SQL_RETURN_IF_ERROR(r_->Eval(ctx, &b));
+    SV_RETURN_IF_ERROR(r_->Eval(ctx, &b));
     if (b.is_null()) return absl::OkStatus();
     int c;
-    SV_SQL_RETURN_IF_ERROR(CompareValues("NULLIF", *out, b, &c));
+    SV_RETURN_IF_ERROR(CompareValues("NULLIF", *out, b, &c));
     if (c == 0) *out = Value::Null();
     return absl::OkStatus();
   }
@@ -93,14 +93,14 @@ class MinMaxExpr final : public Expr {
     *out = Value::Null();
     Value v;
     for (const ExprPtr& arg : args_) {
-      SV_SQL_RETURN_IF_ERROR(arg->Eval(ctx, &v));
+      SV_RETURN_IF_ERROR(arg->Eval(ctx, &v));
       if (v.is_null()) continue;
       if (out->is_null()) {
         *out = std::move(v);
         continue;
       }
       int c;
-      SV_SQL_RETURN_IF_ERROR(CompareValues(greatest_ ? "GREATEST" : "LEAST", v, *out, &c));
+      SV_RETURN_IF_ERROR(CompareValues(greatest_ ? "GREATEST" : "LEAST", v, *out, &c));
       if (greatest_ ? c > 0 : c < 0) *out = std::move(v);
     }
     return absl::OkStatus();
@@ -116,7 +116,7 @@ class CastExpr final : public Expr {
   CastExpr(ExprPtr arg, CastTarget target, int scale)
       : arg_(std::move(arg)), target_(target), scale_(scale) {}
   absl::Status Eval(EvalContext& ctx, Value* out) const override {
-    SV_SQL_RETURN_IF_ERROR(arg_->Eval(ctx, out));
+    SV_RETURN_IF_ERROR(arg_->Eval(ctx, out));
     return CastValue(target_, scale_, out);
   }
 
@@ -138,13 +138,13 @@ class FixedFunctionExpr final : public Expr {
   absl::Status Eval(EvalContext& ctx, Value* out) const override {
     Value values[N];
     for (int i = 0; i < N; ++i) {
-      SV_SQL_RETURN_IF_ERROR(args_[i]->Eval(ctx, &values[i]));
+      SV_RETURN_IF_ERROR(args_[i]->Eval(ctx, &values[i]));
       if (spec_->strict && values[i].is_null()) {
         *out = Value::Null();
         return absl::OkStatus();
       }
     }
-    SV_SQL_RETURN_IF_ERROR(spec_->fn(values, N, out));
+    SV_RETURN_IF_ERROR(spec_->fn(values, N, out));
     return CheckFinite(*out);
   }
 
@@ -160,13 +160,13 @@ class FunctionExpr final : public Expr {
   absl::Status Eval(EvalContext& ctx, Value* out) const override {
     std::vector<Value> values(args_.size());
     for (size_t i = 0; i < args_.size(); ++i) {
-      SV_SQL_RETURN_IF_ERROR(args_[i]->Eval(ctx, &values[i]));
+      SV_RETURN_IF_ERROR(args_[i]->Eval(ctx, &values[i]));
       if (spec_->strict && values[i].is_null()) {
         *out = Value::Null();
         return absl::OkStatus();
       }
     }
-    SV_SQL_RETURN_IF_ERROR(spec_->fn(values.data(), static_cast<int>(values.size()), out));
+    SV_RETURN_IF_ERROR(spec_->fn(values.data(), static_cast<int>(values.size()), out));
     return CheckFinite(*out);
   }
 
@@ -226,8 +226,8 @@ class JsonLengthExpr final : public Expr {
 
 class ArrayAggregateExpr final : public Expr {
  public:
-  ArrayAggregateExpr(std::unique_ptr<JsonPathExpr> source, int slot, AggKind kind, std::string name,
-                     ExprPtr arg, ExprPtr separator, ExprPtr filter)
+  ArrayAggregateExpr(std::unique_ptr<JsonPathExpr> source, int slot, AggKind kind,
+                     const std::string& name, ExprPtr arg, ExprPtr separator, ExprPtr filter)
       : source_(std::move(source)),
         slot_(slot),
         kind_(kind),
@@ -243,7 +243,7 @@ class ArrayAggregateExpr final : public Expr {
       const element saved = ctx.elements[slot_];
       absl::Status status = Accumulate(ctx, src.get_array().value_unsafe(), &state);
       ctx.elements[slot_] = saved;
-      SV_SQL_RETURN_IF_ERROR(status);
+      SV_RETURN_IF_ERROR(status);
     } else if (!src.is_null()) {
       return absl::InvalidArgumentError(Cat(name_, " over ", source_->name(), ": the field is ",
                                             JsonKindName(src), ", not an array"));
@@ -269,7 +269,7 @@ class ArrayAggregateExpr final : public Expr {
     for (element item : array) {
       ctx.elements[slot_] = item;
       if (filter_ != nullptr) {
-        SV_SQL_RETURN_IF_ERROR(filter_->Eval(ctx, &v));
+        SV_RETURN_IF_ERROR(filter_->Eval(ctx, &v));
         if (v.is_null()) continue;
         if (v.type() != Type::kBool) return NotBoolean("WHERE", v);
         if (!v.as_bool()) continue;
@@ -278,7 +278,7 @@ class ArrayAggregateExpr final : public Expr {
         ++st->count;
         continue;
       }
-      SV_SQL_RETURN_IF_ERROR(arg_->Eval(ctx, &v));
+      SV_RETURN_IF_ERROR(arg_->Eval(ctx, &v));
       if (v.is_null()) continue;
       switch (kind_) {
         case AggKind::kPercentileCont:  // not array aggregates: the binder refuses them there
@@ -288,7 +288,7 @@ class ArrayAggregateExpr final : public Expr {
           ++st->count;
           break;
         case AggKind::kSum:
-          SV_SQL_RETURN_IF_ERROR(AddToSum(v, st));
+          SV_RETURN_IF_ERROR(AddToSum(v, st));
           break;
         case AggKind::kAvg:
           if (!v.is_number()) return TypeError(name_, v);
@@ -302,7 +302,7 @@ class ArrayAggregateExpr final : public Expr {
             break;
           }
           int c;
-          SV_SQL_RETURN_IF_ERROR(CompareValues(name_, v, st->best, &c));
+          SV_RETURN_IF_ERROR(CompareValues(name_, v, st->best, &c));
           if (kind_ == AggKind::kMin ? c < 0 : c > 0) st->best = std::move(v);
           break;
         }
@@ -319,7 +319,7 @@ class ArrayAggregateExpr final : public Expr {
           break;
         case AggKind::kStringAgg:
           if (st->any) {
-            SV_SQL_RETURN_IF_ERROR(separator_->Eval(ctx, &sep));
+            SV_RETURN_IF_ERROR(separator_->Eval(ctx, &sep));
             AppendText(sep, &st->text);
           }
           AppendText(v, &st->text);
@@ -430,10 +430,10 @@ ExprPtr MakeJsonLength(std::unique_ptr<JsonPathExpr> path, JsonLength kind) {
 }
 
 ExprPtr MakeArrayAggregate(std::unique_ptr<JsonPathExpr> source, int slot, AggKind kind,
-                           std::string name, ExprPtr arg, ExprPtr separator, ExprPtr filter) {
-  return std::make_unique<ArrayAggregateExpr>(std::move(source), slot, kind, std::move(name),
-                                              std::move(arg), std::move(separator),
-                                              std::move(filter));
+                           const std::string& name, ExprPtr arg, ExprPtr separator,
+                           ExprPtr filter) {
+  return std::make_unique<ArrayAggregateExpr>(std::move(source), slot, kind, name, std::move(arg),
+                                              std::move(separator), std::move(filter));
 }
 
 }  // namespace sv::sql::internal

@@ -9,14 +9,6 @@
 #include "simdjson.h"
 #include "sql/expr_internal.h"
 
-#ifndef SV_SQL_RETURN_IF_ERROR
-#define SV_SQL_RETURN_IF_ERROR(expr)         \
-  do {                                       \
-    ::absl::Status sv_status_ = (expr);      \
-    if (!sv_status_.ok()) return sv_status_; \
-  } while (0)
-#endif
-
 namespace sv::sql::internal {
 
 // False for a default-constructed element (an EvalContext field the caller did not fill).

@@ -20,8 +20,8 @@ class ArithExpr final : public Expr {
   ArithExpr(BinOp op, ExprPtr l, ExprPtr r) : op_(op), l_(std::move(l)), r_(std::move(r)) {}
   absl::Status Eval(EvalContext& ctx, Value* out) const override {
     Value a, b;
-    SV_SQL_RETURN_IF_ERROR(l_->Eval(ctx, &a));
-    SV_SQL_RETURN_IF_ERROR(r_->Eval(ctx, &b));
+    SV_RETURN_IF_ERROR(l_->Eval(ctx, &a));
+    SV_RETURN_IF_ERROR(r_->Eval(ctx, &b));
     if (a.is_null() || b.is_null()) {
       *out = Value::Null();
       return absl::OkStatus();
@@ -39,8 +39,8 @@ class ConcatExpr final : public Expr {
   ConcatExpr(ExprPtr l, ExprPtr r) : l_(std::move(l)), r_(std::move(r)) {}
   absl::Status Eval(EvalContext& ctx, Value* out) const override {
     Value a, b;
-    SV_SQL_RETURN_IF_ERROR(l_->Eval(ctx, &a));
-    SV_SQL_RETURN_IF_ERROR(r_->Eval(ctx, &b));
+    SV_RETURN_IF_ERROR(l_->Eval(ctx, &a));
+    SV_RETURN_IF_ERROR(r_->Eval(ctx, &b));
     if (a.is_null() || b.is_null()) {
       *out = Value::Null();
       return absl::OkStatus();
@@ -62,14 +62,14 @@ class CompareExpr final : public Expr {
       : op_(op), what_(Cat("operator ", OpName(op))), l_(std::move(l)), r_(std::move(r)) {}
   absl::Status Eval(EvalContext& ctx, Value* out) const override {
     Value a, b;
-    SV_SQL_RETURN_IF_ERROR(l_->Eval(ctx, &a));
-    SV_SQL_RETURN_IF_ERROR(r_->Eval(ctx, &b));
+    SV_RETURN_IF_ERROR(l_->Eval(ctx, &a));
+    SV_RETURN_IF_ERROR(r_->Eval(ctx, &b));
     if (a.is_null() || b.is_null()) {
       *out = Value::Null();
       return absl::OkStatus();
     }
     int c;
-    SV_SQL_RETURN_IF_ERROR(CompareValues(what_, a, b, &c));
+    SV_RETURN_IF_ERROR(CompareValues(what_, a, b, &c));
     bool r = false;
     switch (op_) {
       case BinOp::kEq:
@@ -107,7 +107,7 @@ class NegateExpr final : public Expr {
  public:
   NegateExpr(ExprPtr arg, bool plus) : arg_(std::move(arg)), plus_(plus) {}
   absl::Status Eval(EvalContext& ctx, Value* out) const override {
-    SV_SQL_RETURN_IF_ERROR(arg_->Eval(ctx, out));
+    SV_RETURN_IF_ERROR(arg_->Eval(ctx, out));
     switch (out->type()) {
       case Type::kNull:
         return absl::OkStatus();
@@ -144,7 +144,7 @@ class AndOrExpr final : public Expr {
   absl::Status Eval(EvalContext& ctx, Value* out) const override {
     bool saw_null = false;
     for (const ExprPtr& arg : args_) {
-      SV_SQL_RETURN_IF_ERROR(arg->Eval(ctx, out));
+      SV_RETURN_IF_ERROR(arg->Eval(ctx, out));
       if (out->is_null()) {
         saw_null = true;
         continue;
@@ -165,7 +165,7 @@ class NotExpr final : public Expr {
  public:
   explicit NotExpr(ExprPtr arg) : arg_(std::move(arg)) {}
   absl::Status Eval(EvalContext& ctx, Value* out) const override {
-    SV_SQL_RETURN_IF_ERROR(arg_->Eval(ctx, out));
+    SV_RETURN_IF_ERROR(arg_->Eval(ctx, out));
     if (out->is_null()) return absl::OkStatus();
     if (out->type() != Type::kBool) return NotBoolean("NOT", *out);
     *out = Value::Bool(!out->as_bool());
@@ -187,7 +187,7 @@ class NullTestExpr final : public Expr {
       // Objects and arrays are not NULL; no scalar conversion needed.
       is_null = path_->Lookup(ctx).is_null();
     } else {
-      SV_SQL_RETURN_IF_ERROR(arg_->Eval(ctx, out));
+      SV_RETURN_IF_ERROR(arg_->Eval(ctx, out));
       is_null = out->is_null();
     }
     *out = Value::Bool(is_null != is_not_);
@@ -204,7 +204,7 @@ class BoolTestExpr final : public Expr {
  public:
   BoolTestExpr(ExprPtr arg, BoolTest test) : arg_(std::move(arg)), test_(test) {}
   absl::Status Eval(EvalContext& ctx, Value* out) const override {
-    SV_SQL_RETURN_IF_ERROR(arg_->Eval(ctx, out));
+    SV_RETURN_IF_ERROR(arg_->Eval(ctx, out));
     if (!out->is_null() && out->type() != Type::kBool) return NotBoolean("IS TRUE/FALSE", *out);
     const bool is_null = out->is_null();
     const bool v = !is_null && out->as_bool();
@@ -244,14 +244,14 @@ class DistinctExpr final : public Expr {
       : l_(std::move(l)), r_(std::move(r)), not_distinct_(not_distinct) {}
   absl::Status Eval(EvalContext& ctx, Value* out) const override {
     Value a, b;
-    SV_SQL_RETURN_IF_ERROR(l_->Eval(ctx, &a));
-    SV_SQL_RETURN_IF_ERROR(r_->Eval(ctx, &b));
+    SV_RETURN_IF_ERROR(l_->Eval(ctx, &a));
+    SV_RETURN_IF_ERROR(r_->Eval(ctx, &b));
     bool distinct;
     if (a.is_null() || b.is_null()) {
       distinct = a.is_null() != b.is_null();
     } else {
       int c;
-      SV_SQL_RETURN_IF_ERROR(CompareValues("IS DISTINCT FROM", a, b, &c));
+      SV_RETURN_IF_ERROR(CompareValues("IS DISTINCT FROM", a, b, &c));
       distinct = c != 0;
     }
     *out = Value::Bool(distinct != not_distinct_);
@@ -269,20 +269,20 @@ class InExpr final : public Expr {
       : arg_(std::move(arg)), list_(std::move(list)), negate_(negate) {}
   absl::Status Eval(EvalContext& ctx, Value* out) const override {
     Value x;
-    SV_SQL_RETURN_IF_ERROR(arg_->Eval(ctx, &x));
+    SV_RETURN_IF_ERROR(arg_->Eval(ctx, &x));
     if (x.is_null()) {
       *out = Value::Null();
       return absl::OkStatus();
     }
     bool saw_null = false;
     for (const ExprPtr& item : list_) {
-      SV_SQL_RETURN_IF_ERROR(item->Eval(ctx, out));
+      SV_RETURN_IF_ERROR(item->Eval(ctx, out));
       if (out->is_null()) {
         saw_null = true;
         continue;
       }
       int c;
-      SV_SQL_RETURN_IF_ERROR(CompareValues(negate_ ? "NOT IN" : "IN", x, *out, &c));
+      SV_RETURN_IF_ERROR(CompareValues(negate_ ? "NOT IN" : "IN", x, *out, &c));
       if (c == 0) {
         *out = Value::Bool(!negate_);
         return absl::OkStatus();
@@ -308,22 +308,22 @@ class BetweenExpr final : public Expr {
         symmetric_(symmetric) {}
   absl::Status Eval(EvalContext& ctx, Value* out) const override {
     Value x, lo, hi;
-    SV_SQL_RETURN_IF_ERROR(arg_->Eval(ctx, &x));
-    SV_SQL_RETURN_IF_ERROR(low_->Eval(ctx, &lo));
-    SV_SQL_RETURN_IF_ERROR(high_->Eval(ctx, &hi));
+    SV_RETURN_IF_ERROR(arg_->Eval(ctx, &x));
+    SV_RETURN_IF_ERROR(low_->Eval(ctx, &lo));
+    SV_RETURN_IF_ERROR(high_->Eval(ctx, &hi));
     int c;
     if (symmetric_ && !lo.is_null() && !hi.is_null()) {
-      SV_SQL_RETURN_IF_ERROR(CompareValues("BETWEEN", lo, hi, &c));
+      SV_RETURN_IF_ERROR(CompareValues("BETWEEN", lo, hi, &c));
       if (c > 0) std::swap(lo, hi);
     }
     // x >= lo AND x <= hi, three-valued.
     int lower = -1, upper = -1;  // -1 unknown, 0 false, 1 true
     if (!x.is_null() && !lo.is_null()) {
-      SV_SQL_RETURN_IF_ERROR(CompareValues("BETWEEN", x, lo, &c));
+      SV_RETURN_IF_ERROR(CompareValues("BETWEEN", x, lo, &c));
       lower = c >= 0;
     }
     if (!x.is_null() && !hi.is_null()) {
-      SV_SQL_RETURN_IF_ERROR(CompareValues("BETWEEN", x, hi, &c));
+      SV_RETURN_IF_ERROR(CompareValues("BETWEEN", x, hi, &c));
       upper = c <= 0;
     }
     if (lower == 0 || upper == 0) {
@@ -396,8 +396,8 @@ class LikeExpr final : public Expr {
       : arg_(std::move(arg)), pattern_(std::move(pattern)), negate_(negate), icase_(icase) {}
   absl::Status Eval(EvalContext& ctx, Value* out) const override {
     Value s, p;
-    SV_SQL_RETURN_IF_ERROR(arg_->Eval(ctx, &s));
-    SV_SQL_RETURN_IF_ERROR(pattern_->Eval(ctx, &p));
+    SV_RETURN_IF_ERROR(arg_->Eval(ctx, &s));
+    SV_RETURN_IF_ERROR(pattern_->Eval(ctx, &p));
     if (s.is_null() || p.is_null()) {
       *out = Value::Null();
       return absl::OkStatus();
@@ -418,16 +418,10 @@ class LikeExpr final : public Expr {
 }  // namespace
 
 ExprPtr MakeBinary(BinOp op, ExprPtr left, ExprPtr right) {
+  if (IsComparison(op)) return std::make_unique<CompareExpr>(op, std::move(left), std::move(right));
   switch (op) {
     case BinOp::kConcat:
       return std::make_unique<ConcatExpr>(std::move(left), std::move(right));
-    case BinOp::kEq:
-    case BinOp::kNe:
-    case BinOp::kLt:
-    case BinOp::kLe:
-    case BinOp::kGt:
-    case BinOp::kGe:
-      return std::make_unique<CompareExpr>(op, std::move(left), std::move(right));
     default:
       return std::make_unique<ArithExpr>(op, std::move(left), std::move(right));
   }

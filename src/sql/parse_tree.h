@@ -1,6 +1,6 @@
 #pragma once
-// Read access to libpg_query's JSON parse tree (walked with simdjson): shared by the expression
-// compiler and the statement reader. Not part of the sql/ public API.
+// Read access to libpg_query's JSON parse tree (walked with simdjson), for the binder
+// (bind*.cc), the one reader of the parse tree. Not part of the sql/ public API.
 
 #include <cstdint>
 #include <string_view>

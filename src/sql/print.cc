@@ -83,24 +83,24 @@ absl::StatusOr<std::string> Printer::Run() {
   std::string from = Relation(select_.from);
   for (const BoundJoin& j : select_.joins) {
     const std::string right = Relation(j.relation);
-    SV_SQL_ASSIGN_OR_RETURN(std::string on, Print(*j.on));
+    SV_ASSIGN_OR_RETURN(std::string on, Print(*j.on));
     Append(&from, j.left ? " LEFT JOIN " : " JOIN ", right, " ON ", on);
   }
   std::string sql = "SELECT ";
   for (size_t i = 0; i < select_.targets.size(); ++i) {
     const BoundTarget& t = select_.targets[i];
-    SV_SQL_ASSIGN_OR_RETURN(std::string e, Print(*t.expr));
+    SV_ASSIGN_OR_RETURN(std::string e, Print(*t.expr));
     Append(&sql, i > 0 ? ", " : "", e);
     if (t.aliased) Append(&sql, " AS ", QuoteIdent(t.name));
   }
   Append(&sql, " FROM ", from);
   if (select_.where_clause != nullptr) {
-    SV_SQL_ASSIGN_OR_RETURN(std::string w, Print(*select_.where_clause));
+    SV_ASSIGN_OR_RETURN(std::string w, Print(*select_.where_clause));
     Append(&sql, " WHERE ", w);
   }
   if (!select_.group_by.empty()) {
     in_group_by_ = true;
-    SV_SQL_ASSIGN_OR_RETURN(std::string g, List(select_.group_by));
+    SV_ASSIGN_OR_RETURN(std::string g, List(select_.group_by));
     in_group_by_ = false;
     Append(&sql, " GROUP BY ", g);
   }
@@ -110,7 +110,7 @@ absl::StatusOr<std::string> Printer::Run() {
 absl::StatusOr<std::string> Printer::List(const std::vector<BoundPtr>& args, size_t from) {
   std::string out;
   for (size_t i = from; i < args.size(); ++i) {
-    SV_SQL_ASSIGN_OR_RETURN(std::string e, Print(*args[i]));
+    SV_ASSIGN_OR_RETURN(std::string e, Print(*args[i]));
     Append(&out, i > from ? ", " : "", e);
   }
   return out;
@@ -131,8 +131,8 @@ absl::StatusOr<std::string> Printer::Column(const BoundExpr& e) {
 }
 
 absl::StatusOr<std::string> Printer::Binary(const BoundExpr& e) {
-  SV_SQL_ASSIGN_OR_RETURN(std::string l, Print(*e.args[0]));
-  SV_SQL_ASSIGN_OR_RETURN(std::string r, Print(*e.args[1]));
+  SV_ASSIGN_OR_RETURN(std::string l, Print(*e.args[0]));
+  SV_ASSIGN_OR_RETURN(std::string r, Print(*e.args[1]));
   if (e.op == BinOp::kPow && !pg_) return Cat("pow(", l, ", ", r, ")");
   const bool arithmetic =
       e.op == BinOp::kAdd || e.op == BinOp::kSub || e.op == BinOp::kMul || e.op == BinOp::kDiv;
@@ -193,7 +193,7 @@ std::string Printer::Cast(const std::string& sql, CastTarget target, int scale,
 
 absl::StatusOr<std::string> Printer::Function(const BoundExpr& e) {
   const FunctionSpec& spec = *e.function;
-  SV_SQL_ASSIGN_OR_RETURN(std::string list, List(e.args));
+  SV_ASSIGN_OR_RETURN(std::string list, List(e.args));
   const size_t n = e.args.size();
   // POSITION(a IN b) arrives as position(b, a): strpos in both stores.
   const std::string name = e.name == "position" ? std::string("strpos") : e.name;
@@ -203,7 +203,7 @@ absl::StatusOr<std::string> Printer::Function(const BoundExpr& e) {
       return Cat("sv_interval_part(", list, ")");
     }
     if (!pg_ || !e.type) return Cat("date_part(", list, ")");
-    SV_SQL_ASSIGN_OR_RETURN(std::string x, Print(*e.args[1]));
+    SV_ASSIGN_OR_RETURN(std::string x, Print(*e.args[1]));
     // PostgreSQL returns numeric / double precision; the engine an integer for most fields.
     return Cat("CAST(EXTRACT(", internal::Lower(e.args[0]->value.as_text()), " FROM ", x, ") AS ",
                e.type == Type::kInt ? "bigint" : "double precision", ")");
@@ -219,7 +219,7 @@ absl::StatusOr<std::string> Printer::Function(const BoundExpr& e) {
         (spec.pg == PgSpelling::kNumericMod && !ints)) {
       std::string numeric;
       for (size_t i = 0; i < n; ++i) {
-        SV_SQL_ASSIGN_OR_RETURN(std::string a, Print(*e.args[i]));
+        SV_ASSIGN_OR_RETURN(std::string a, Print(*e.args[i]));
         // round/trunc digits stay integers.
         const bool digits = i > 0 && spec.pg == PgSpelling::kNumericRound;
         Append(&numeric, i > 0 ? ", " : "", digits ? a : Cat("CAST(", a, " AS numeric)"));
@@ -235,12 +235,12 @@ absl::StatusOr<std::string> Printer::Function(const BoundExpr& e) {
 absl::StatusOr<std::string> Printer::Aggregate(const BoundExpr& e) {
   std::string filter;
   if (e.filter != nullptr) {
-    SV_SQL_ASSIGN_OR_RETURN(std::string f, Print(*e.filter));
+    SV_ASSIGN_OR_RETURN(std::string f, Print(*e.filter));
     filter = Cat(" FILTER (WHERE ", f, ")");
   }
   if (e.aggregate->ordered_set) {
-    SV_SQL_ASSIGN_OR_RETURN(std::string p, Print(*e.args[0]));
-    SV_SQL_ASSIGN_OR_RETURN(std::string x, Print(*e.order_by[0]));
+    SV_ASSIGN_OR_RETURN(std::string p, Print(*e.args[0]));
+    SV_ASSIGN_OR_RETURN(std::string x, Print(*e.order_by[0]));
     if (!pg_) return Cat(e.name, "(", p, ", ", x, ")", filter);
     // percentile_cont is defined over double precision (and interval) only.
     if (e.aggregate->kind == AggKind::kPercentileCont) {
@@ -252,7 +252,7 @@ absl::StatusOr<std::string> Printer::Aggregate(const BoundExpr& e) {
   if (e.star) {
     call = "count(*)";
   } else {
-    SV_SQL_ASSIGN_OR_RETURN(std::string x, Print(*e.args[0]));
+    SV_ASSIGN_OR_RETURN(std::string x, Print(*e.args[0]));
     call = Cat(e.name, "(", e.distinct ? "DISTINCT " : "", x, ")");
   }
   call += filter;
@@ -288,7 +288,7 @@ absl::StatusOr<std::string> Printer::Print(const BoundExpr& e) {
       return Column(e);
     case BoundKind::kNegate:
     case BoundKind::kUnaryPlus: {
-      SV_SQL_ASSIGN_OR_RETURN(std::string a, Print(*e.args[0]));
+      SV_ASSIGN_OR_RETURN(std::string a, Print(*e.args[0]));
       return Cat("(", e.kind == BoundKind::kNegate ? "-" : "+", a, ")");
     }
     case BoundKind::kBinary:
@@ -297,47 +297,47 @@ absl::StatusOr<std::string> Printer::Print(const BoundExpr& e) {
     case BoundKind::kOr: {
       std::string out = "(";
       for (size_t i = 0; i < e.args.size(); ++i) {
-        SV_SQL_ASSIGN_OR_RETURN(std::string a, Print(*e.args[i]));
+        SV_ASSIGN_OR_RETURN(std::string a, Print(*e.args[i]));
         Append(&out, i == 0 ? "" : (e.kind == BoundKind::kAnd ? " AND " : " OR "), a);
       }
       return out + ")";
     }
     case BoundKind::kNot: {
-      SV_SQL_ASSIGN_OR_RETURN(std::string a, Print(*e.args[0]));
+      SV_ASSIGN_OR_RETURN(std::string a, Print(*e.args[0]));
       return Cat("(NOT ", a, ")");
     }
     case BoundKind::kNullTest: {
-      SV_SQL_ASSIGN_OR_RETURN(std::string a, Print(*e.args[0]));
+      SV_ASSIGN_OR_RETURN(std::string a, Print(*e.args[0]));
       return Cat("(", a, e.negate ? " IS NOT NULL)" : " IS NULL)");
     }
     case BoundKind::kBoolTest: {
-      SV_SQL_ASSIGN_OR_RETURN(std::string a, Print(*e.args[0]));
+      SV_ASSIGN_OR_RETURN(std::string a, Print(*e.args[0]));
       // SQLite has IS [NOT] TRUE/FALSE but no UNKNOWN, which is NULL.
       static constexpr std::string_view kTests[] = {"IS TRUE",      "IS NOT TRUE", "IS FALSE",
                                                     "IS NOT FALSE", "IS NULL",     "IS NOT NULL"};
       return Cat("(", a, " ", kTests[static_cast<int>(e.test)], ")");
     }
     case BoundKind::kDistinct: {
-      SV_SQL_ASSIGN_OR_RETURN(std::string l, Print(*e.args[0]));
-      SV_SQL_ASSIGN_OR_RETURN(std::string r, Print(*e.args[1]));
+      SV_ASSIGN_OR_RETURN(std::string l, Print(*e.args[0]));
+      SV_ASSIGN_OR_RETURN(std::string r, Print(*e.args[1]));
       if (pg_) {
         return Cat("(", l, e.negate ? " IS NOT DISTINCT FROM " : " IS DISTINCT FROM ", r, ")");
       }
       return Cat("(", l, e.negate ? " IS " : " IS NOT ", r, ")");
     }
     case BoundKind::kNullIf: {
-      SV_SQL_ASSIGN_OR_RETURN(std::string list, List(e.args));
+      SV_ASSIGN_OR_RETURN(std::string list, List(e.args));
       return Cat("nullif(", list, ")");
     }
     case BoundKind::kIn: {
-      SV_SQL_ASSIGN_OR_RETURN(std::string x, Print(*e.args[0]));
-      SV_SQL_ASSIGN_OR_RETURN(std::string items, List(e.args, 1));
+      SV_ASSIGN_OR_RETURN(std::string x, Print(*e.args[0]));
+      SV_ASSIGN_OR_RETURN(std::string items, List(e.args, 1));
       return Cat("(", x, e.negate ? " NOT IN (" : " IN (", items, "))");
     }
     case BoundKind::kBetween: {
-      SV_SQL_ASSIGN_OR_RETURN(std::string x, Print(*e.args[0]));
-      SV_SQL_ASSIGN_OR_RETURN(std::string lo, Print(*e.args[1]));
-      SV_SQL_ASSIGN_OR_RETURN(std::string hi, Print(*e.args[2]));
+      SV_ASSIGN_OR_RETURN(std::string x, Print(*e.args[0]));
+      SV_ASSIGN_OR_RETURN(std::string lo, Print(*e.args[1]));
+      SV_ASSIGN_OR_RETURN(std::string hi, Print(*e.args[2]));
       const std::string_view between = e.negate ? " NOT BETWEEN " : " BETWEEN ";
       if (!e.symmetric) return Cat("(", x, between, lo, " AND ", hi, ")");
       if (pg_) return Cat("(", x, between, "SYMMETRIC ", lo, " AND ", hi, ")");
@@ -346,8 +346,8 @@ absl::StatusOr<std::string> Printer::Print(const BoundExpr& e) {
                  " BETWEEN ", hi, " AND ", lo, ")))");
     }
     case BoundKind::kLike: {
-      SV_SQL_ASSIGN_OR_RETURN(std::string l, Print(*e.args[0]));
-      SV_SQL_ASSIGN_OR_RETURN(std::string r, Print(*e.args[1]));
+      SV_ASSIGN_OR_RETURN(std::string l, Print(*e.args[0]));
+      SV_ASSIGN_OR_RETURN(std::string r, Print(*e.args[1]));
       if (pg_) {
         return Cat("(", l, e.negate ? " NOT" : "", e.icase ? " ILIKE " : " LIKE ", r, ")");
       }
@@ -359,32 +359,32 @@ absl::StatusOr<std::string> Printer::Print(const BoundExpr& e) {
       std::string out = "(CASE";
       size_t i = 0;
       if (e.has_operand) {
-        SV_SQL_ASSIGN_OR_RETURN(std::string operand, Print(*e.args[i++]));
+        SV_ASSIGN_OR_RETURN(std::string operand, Print(*e.args[i++]));
         Append(&out, " ", operand);
       }
       const size_t pairs_end = e.args.size() - (e.has_else ? 1 : 0);
       for (; i + 1 < pairs_end; i += 2) {
-        SV_SQL_ASSIGN_OR_RETURN(std::string c, Print(*e.args[i]));
-        SV_SQL_ASSIGN_OR_RETURN(std::string r, Print(*e.args[i + 1]));
+        SV_ASSIGN_OR_RETURN(std::string c, Print(*e.args[i]));
+        SV_ASSIGN_OR_RETURN(std::string r, Print(*e.args[i + 1]));
         Append(&out, " WHEN ", c, " THEN ", r);
       }
       if (e.has_else) {
-        SV_SQL_ASSIGN_OR_RETURN(std::string d, Print(*e.args.back()));
+        SV_ASSIGN_OR_RETURN(std::string d, Print(*e.args.back()));
         Append(&out, " ELSE ", d);
       }
       return out + " END)";
     }
     case BoundKind::kCoalesce: {
-      SV_SQL_ASSIGN_OR_RETURN(std::string list, List(e.args));
+      SV_ASSIGN_OR_RETURN(std::string list, List(e.args));
       // SQLite's coalesce() wants two arguments at least.
       return e.args.size() == 1 ? Cat("(", list, ")") : Cat("coalesce(", list, ")");
     }
     case BoundKind::kMinMax: {
-      SV_SQL_ASSIGN_OR_RETURN(std::string list, List(e.args));
+      SV_ASSIGN_OR_RETURN(std::string list, List(e.args));
       return Cat(e.greatest ? "greatest(" : "least(", list, ")");
     }
     case BoundKind::kCast: {
-      SV_SQL_ASSIGN_OR_RETURN(std::string a, Print(*e.args[0]));
+      SV_ASSIGN_OR_RETURN(std::string a, Print(*e.args[0]));
       return Cast(a, e.cast, e.scale, e.args[0]->type);
     }
     case BoundKind::kFunction:
@@ -401,8 +401,8 @@ absl::StatusOr<std::string> Printer::Print(const BoundExpr& e) {
 
 absl::StatusOr<std::string> StoreSelect(std::string_view create_view_sql, SqlDialect dialect,
                                         const ColumnTypeFn& column_type) {
-  SV_SQL_ASSIGN_OR_RETURN(std::unique_ptr<BoundSelect> select,
-                          BindSelect(create_view_sql, Location{"view", 1, 1}));
+  SV_ASSIGN_OR_RETURN(std::unique_ptr<BoundSelect> select,
+                      BindSelect(create_view_sql, Location{"view", 1, 1}));
   if (select->view_has_columns) {
     return select->Error(0, "unsupported column list after the view name");
   }

@@ -27,8 +27,8 @@ SelectStatement::~SelectStatement() = default;
 absl::StatusOr<std::unique_ptr<SelectStatement>> SelectStatement::Parse(std::string_view sql,
                                                                         const Location& where) {
   std::unique_ptr<SelectStatement> st(new SelectStatement());
-  SV_SQL_ASSIGN_OR_RETURN(st->bound_, BindSelect(sql, where));
-  SV_SQL_RETURN_IF_ERROR(st->Read());
+  SV_ASSIGN_OR_RETURN(st->bound_, BindSelect(sql, where));
+  SV_RETURN_IF_ERROR(st->Read());
   return st;
 }
 

@@ -34,12 +34,6 @@ void CivilFromDays(int64_t z, int64_t* y, int* m, int* d) {
 
 namespace {
 
-#define SV_SQL_RETURN_IF_ERROR(expr)         \
-  do {                                       \
-    ::absl::Status sv_status_ = (expr);      \
-    if (!sv_status_.ok()) return sv_status_; \
-  } while (0)
-
 // A timestamp broken into calendar fields.
 struct Civil {
   int64_t days;  // since epoch
@@ -341,7 +335,7 @@ absl::Status FnDateTrunc(const Value* a, int, Value* out) {
   const Unit unit = ParseUnit(a[0].as_text());
   if (!IsTruncUnit(unit)) return BadTruncUnit(a[0].as_text());
   int64_t t;
-  SV_SQL_RETURN_IF_ERROR(TimeArg("date_trunc()", a[1], &t));
+  SV_RETURN_IF_ERROR(TimeArg("date_trunc()", a[1], &t));
   int64_t r = t;
   const int64_t days = FloorDiv(t, kMicrosPerDay);
   int64_t y;
@@ -396,7 +390,7 @@ absl::Status FnDatePart(const Value* a, int, Value* out) {
     return absl::OkStatus();
   }
   int64_t t;
-  SV_SQL_RETURN_IF_ERROR(TimeArg("date_part()", a[1], &t));
+  SV_RETURN_IF_ERROR(TimeArg("date_part()", a[1], &t));
   const Civil c = Split(t);
   int64_t iso_year;
   int week;
@@ -463,7 +457,7 @@ absl::Status FnToChar(const Value* a, int, Value* out) {
     return absl::InvalidArgumentError(
         Cat("to_char() cannot take ", Describe(a[0]), " (only timestamps can be formatted)"));
   }
-  SV_SQL_RETURN_IF_ERROR(TimeArg("to_char()", a[0], &t));
+  SV_RETURN_IF_ERROR(TimeArg("to_char()", a[0], &t));
   if (a[1].type() != Type::kText) return TypeError("to_char()", a[1]);
   *out = Value::Text(ToChar(t, a[1].as_text()));
   return absl::OkStatus();

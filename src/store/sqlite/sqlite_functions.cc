@@ -171,7 +171,9 @@ struct Percentile {
 void PercentileStep(sqlite3_context* ctx, int, sqlite3_value** argv) {
   const bool cont = sqlite3_user_data(ctx) != nullptr;
   const char* name = cont ? "percentile_cont()" : "percentile_disc()";
-  auto** slot = static_cast<Percentile**>(sqlite3_aggregate_context(ctx, sizeof(Percentile*)));
+  // SQLite keeps a pointer-sized slot per group; the state behind it is ours.
+  auto** slot = static_cast<Percentile**>(
+      sqlite3_aggregate_context(ctx, sizeof(Percentile*)));  // NOLINT(bugprone-sizeof-expression)
   if (slot == nullptr) return sqlite3_result_error_nomem(ctx);
   if (*slot == nullptr) *slot = new Percentile;  // deleted by PercentileFinal
   Percentile& state = **slot;
