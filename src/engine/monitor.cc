@@ -46,16 +46,6 @@ MonitorSnapshot Monitor::Snapshot() const {
   return state_;
 }
 
-int64_t Monitor::AppliedPosition(const std::string& source) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  int64_t position = 0;
-  for (const SourceProgress& s : state_.sources) {
-    if (s.name != source) continue;
-    for (const auto& [partition, applied] : s.applied) position = std::max(position, applied);
-  }
-  return position;
-}
-
 Position Monitor::AppliedPositions(const std::string& source) const {
   std::lock_guard<std::mutex> lock(mu_);
   return AppliedPositionsLocked(source);

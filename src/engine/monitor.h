@@ -71,8 +71,6 @@ class Monitor {
 
   // ---- any thread
   MonitorSnapshot Snapshot() const;
-  // The highest committed position of `source` (0 before any); cheaper than a Snapshot.
-  int64_t AppliedPosition(const std::string& source) const;
   // Every partition's committed position of `source` (none before the first).
   Position AppliedPositions(const std::string& source) const;
   // True once `source`'s applied positions cover `position` (every partition it names has

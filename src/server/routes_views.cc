@@ -361,8 +361,23 @@ void Server::Impl::RegisterViewRoutes() {
         if (vv.view == api.view && vv.active) version = vv.version;
       }
       w.Int64(version);
+      // Per partition, as the source labels them, and as the token X-StreamView-Position
+      // carries; applied_position sums the partitions, as /lags and /metrics do.
+      const Position applied = AppliedPositions(static_cast<int>(v));
+      const source::SourceTraits& traits = SourceOf(static_cast<int>(v));
+      int64_t sum = 0;
+      w.Key("applied_positions");
+      w.StartObject();
+      for (const auto& [partition, at] : applied.partitions()) {
+        w.Key(traits.partition_label(partition).c_str());
+        w.Int64(at);
+        sum += at;
+      }
+      w.EndObject();
       w.Key("applied_position");
-      w.Int64(AppliedPosition(static_cast<int>(v)));
+      w.Int64(sum);
+      w.Key("position");
+      w.String(applied.ToToken().c_str());
       w.EndObject();
     }
     w.EndArray();

@@ -170,10 +170,6 @@ absl::StatusOr<store::Store*> Server::Impl::Reader() {
   return raw;
 }
 
-int64_t Server::Impl::AppliedPosition(int view) const {
-  return monitor->AppliedPosition(catalog->sources[catalog->views[view].source].config.name);
-}
-
 Position Server::Impl::AppliedPositions(int view) const {
   return monitor->AppliedPositions(catalog->sources[catalog->views[view].source].config.name);
 }

@@ -64,7 +64,6 @@ struct Server::Impl {
   absl::StatusOr<store::Store*> Reader();
   // Applied position of the view's source (0 before any commit), the highest of its
   // partitions: for /views and metrics; reads answer with AppliedPositions' token.
-  int64_t AppliedPosition(int view) const;
   // Applied position of the view's source, every partition.
   Position AppliedPositions(int view) const;
   const source::SourceTraits& SourceOf(int view) const;

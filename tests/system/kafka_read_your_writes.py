@@ -145,7 +145,25 @@ def main():
         if status != 200 or body.get("order_id") != "o-b-00":
             fail("min_position=<token %s> -> %d %r" % (token, status, body))
 
-        print("4. malformed min_position -> 400 naming it")
+        print("4. GET /views shows every partition's applied position and a usable token")
+        status, body, _ = read(base, "/views", [])
+        view = next((v for v in body.get("views", []) if v.get("name") == "orders_view"), None)
+        if status != 200 or view is None:
+            fail("GET /views -> %d %r" % (status, body))
+        applied = view.get("applied_positions", {})
+        for partition, offset in last.items():
+            label = "%s/%d" % (TOPIC, partition)
+            if applied.get(label, 0) < offset + 1:
+                fail("/views applied_positions %r: %s below %d" % (applied, label, offset + 1))
+        if view.get("applied_position") != sum(applied.values()):
+            fail("/views applied_position %r is not the sum of %r"
+                 % (view.get("applied_position"), applied))
+        status, body, _ = read(base, "/views/orders_view", [("min_position", view.get("position"))])
+        if status != 200:
+            fail("min_position=<the /views token> -> %d %r" % (status, body))
+        print("  applied_positions %r" % applied)
+
+        print("5. malformed min_position -> 400 naming it")
         for bad in ("7", "sv1.%%", "sv1.OTk5OTk5OTk5OTk6MQ", "other/0:1", "%s/0:x" % TOPIC):
             status, body, _ = read(base, "/views/orders_view", [("min_position", bad)])
             if status != 400 or body.get("parameter") != "min_position":

@@ -49,7 +49,7 @@ sources:
 gate:
   stash_max_age_ms: 60000    # a gap not filled within 60 s of log time is dead-lettered
   stash_max_events: 1000     # ... or when a key stashes more than this
-  dedup_window: 100000       # event ids remembered for events without a sequence
+  dedup_window: 100000       # positions apart a duplicate id is still caught (no sequence)
 
 engine:
   # batch_events: by store (50000 on SQLite, 5000 on PostgreSQL)
