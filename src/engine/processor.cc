@@ -57,7 +57,8 @@ Processor::Processor(const projection::Catalog* catalog, int source, const confi
       loader_(std::move(loader)),
       decoder_(&catalog->sources[source]),
       applier_(catalog),
-      event_ids_(static_cast<size_t>(gate.dedup_window)) {}
+      event_ids_(static_cast<size_t>(gate.dedup_window)),
+      gates_(loader_.key_state) {}
 
 void Processor::Restore(std::vector<store::PendingEvent> pending,
                         const std::vector<std::pair<std::string, int64_t>>& event_ids) {
@@ -67,7 +68,7 @@ void Processor::Restore(std::vector<store::PendingEvent> pending,
 }
 
 void Processor::ForgetCache() {
-  gates_.clear();
+  gates_.Forget();
   changes_.Clear();
 }
 
@@ -85,23 +86,9 @@ void Processor::MaterializeCounters() {
   changes_.type_counts.clear();
 }
 
-absl::StatusOr<gate::KeyGate*> Processor::Gate(const std::string& key) {
-  auto it = gates_.find(key);
-  if (it != gates_.end()) return &it->second;
-  gate::KeyGate g;
-  if (loader_.key_state) {
-    SV_ASSIGN_OR_RETURN(std::optional<store::KeyState> state, loader_.key_state(key));
-    if (state) {
-      g.last_sequence = state->last_sequence;
-      g.parked_on = state->parked_on;
-    }
-  }
-  return &gates_.emplace(key, g).first->second;
-}
-
 void Processor::MarkDirty(const std::string& key, const gate::KeyGate& g) {
   if (!track_key_states_) return;
-  changes_.key_states[key] = store::KeyState{key, g.last_sequence, g.parked_on};
+  changes_.key_states[key] = gate::KeyGates::ToStored(key, g);
 }
 
 source::SourceRecord Processor::ToRecord(const store::PendingEvent& pending) {

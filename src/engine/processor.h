@@ -23,6 +23,7 @@
 #include "config/config.h"
 #include "engine/decoder.h"
 #include "gate/gate.h"
+#include "gate/key_gates.h"
 #include "gate/waiting.h"
 #include "projection/projection.h"
 #include "source/source.h"
@@ -93,7 +94,7 @@ class Processor {
   // Drops cached gate state (after a failed commit the cache may be ahead of the store).
   void ForgetCache();
   // Final gate state (rebuild): every key seen.
-  const absl::flat_hash_map<std::string, gate::KeyGate>& key_gates() const { return gates_; }
+  const absl::flat_hash_map<std::string, gate::KeyGate>& key_gates() const { return gates_.all(); }
   std::vector<store::PendingEvent> AllPending() const;
   const std::string& source_name() const { return source_name_; }
   // Lanes: the keys this processor may touch. A decoded key outside them means the record was
@@ -107,7 +108,7 @@ class Processor {
 
  private:
   const Clock* clock_ = Clock::Real();
-  absl::StatusOr<gate::KeyGate*> Gate(const std::string& key);
+  absl::StatusOr<gate::KeyGate*> Gate(const std::string& key) { return gates_.Get(key); }
   void MarkDirty(const std::string& key, const gate::KeyGate& g);
   absl::Status Gated(const source::SourceRecord& record, DecodedEvent& ev);
   // Runs the views' projections on an event: an EventError when the event is at fault, a status
@@ -142,7 +143,7 @@ class Processor {
   Decoder decoder_;
   projection::Applier applier_;
   gate::EventIdWindow event_ids_;
-  absl::flat_hash_map<std::string, gate::KeyGate> gates_;
+  gate::KeyGates gates_;   // each key's last sequence and park
   gate::Waiting waiting_;  // stashed and held events
   Changes changes_;
   int64_t now_log_time_ = 0;

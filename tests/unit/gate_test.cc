@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "gate/key_gates.h"
+
 namespace sv::gate {
 namespace {
 
@@ -86,6 +88,31 @@ TEST(DedupProgressTest, MergesLanesIntoTheSourcesFloors) {
   EXPECT_EQ(a.Floors(), (std::map<int32_t, int64_t>{{0, 50}, {1, 7}}));
   EXPECT_EQ(a.StoreBound(5), 2);
   EXPECT_EQ(DedupProgress().StoreBound(5), 0);
+}
+
+TEST(KeyGatesTest, LoadsAKeyOnceAndFailsTheCallerOnAStoreError) {
+  int reads = 0;
+  KeyGates gates(
+      [&reads](const std::string& key) -> absl::StatusOr<std::optional<store::KeyState>> {
+        ++reads;
+        if (key == "broken") return absl::UnavailableError("store down");
+        if (key == "known") return std::optional<store::KeyState>(store::KeyState{key, 7, 3});
+        return std::optional<store::KeyState>();
+      });
+  absl::StatusOr<KeyGate*> known = gates.Get("known");
+  ASSERT_TRUE(known.ok());
+  EXPECT_EQ((*known)->last_sequence, 7);
+  EXPECT_EQ((*known)->parked_on, 3);
+  (*known)->last_sequence = 8;
+  EXPECT_EQ((*gates.Get("known"))->last_sequence, 8) << "kept in memory, not read again";
+  EXPECT_EQ((*gates.Get("fresh"))->last_sequence, 0);
+  EXPECT_EQ(reads, 2);
+  absl::StatusOr<KeyGate*> broken = gates.Get("broken");
+  EXPECT_EQ(broken.status().code(), absl::StatusCode::kUnavailable) << "an error, not a fresh key";
+  EXPECT_FALSE(gates.all().contains("broken"));
+  gates.Forget();
+  EXPECT_EQ((*gates.Get("known"))->last_sequence, 7) << "read again after Forget";
+  EXPECT_EQ(KeyGates::ToStored("k", KeyGate{5, 2}).last_sequence, 5);
 }
 
 }  // namespace
