@@ -55,10 +55,20 @@ struct KafkaConfig {
   std::vector<std::pair<std::string, std::string>> properties;  // librdkafka, passed through
 };
 
+// A PostgreSQL change feed (kind: postgres_changes): the committed row changes of `tables`
+// through logical replication (pgoutput), after an initial snapshot of their rows.
+struct PostgresChangesConfig {
+  std::string dsn;                  // libpq connection string or URI (or from dsn_env)
+  std::string publication;          // created (or completed) when missing; default sv_<source>
+  std::string slot;                 // logical replication slot; default sv_<source>
+  std::vector<std::string> tables;  // "name" (schema public) or "schema.name"
+};
+
 struct SourceConfig {
   std::string name;
-  std::string kind = "log";  // embedded log | kafka; "pgcdc" comes later
+  std::string kind = "log";  // embedded log | kafka | postgres_changes
   KafkaConfig kafka;         // kind: kafka
+  PostgresChangesConfig postgres;  // kind: postgres_changes
   // Where each piece of an event comes from. Header names are looked up in the envelope's
   // "headers"; fields are dotted paths into the event object.
   std::string key_field;            // e.g. "orderId"; an envelope "key" wins when present

@@ -162,18 +162,43 @@ absl::StatusOr<SourceConfig> Parser::ParseSource(const Entry& entry) const {
       CheckKeys(entries,
                 {"kind", "key", "type", "sequence", "event_id", "timestamp", "first_sequence",
                  "unknown_types", "event_types", "brokers", "brokers_env", "topics", "group_id",
-                 "dead_letter_topic", "properties"},
+                 "dead_letter_topic", "properties", "dsn", "dsn_env", "publication", "slot",
+                 "tables"},
                 what));
-  SV_RETURN_IF_ERROR(CheckRequired(entries, "key", entry.key, what));
-  SV_RETURN_IF_ERROR(CheckRequired(entries, "event_types", entry.key, what));
+  const Entry* kind_entry = Find(entries, "kind");
+  const bool changes = kind_entry != nullptr && kind_entry->value.IsScalar() &&
+                       kind_entry->value.Scalar() == "postgres_changes";
+  if (!changes) {
+    // A change feed keys events by the primary key and names them <table>.<operation>.
+    SV_RETURN_IF_ERROR(CheckRequired(entries, "key", entry.key, what));
+    SV_RETURN_IF_ERROR(CheckRequired(entries, "event_types", entry.key, what));
+  }
   for (const Entry& e : entries) {
     const std::string field = absl::StrCat(Quoted(e.name), " of ", what);
     if (e.name == "kind") {
       SV_ASSIGN_OR_RETURN(source.kind, Name(e, field));
-      if (source.kind != "log" && source.kind != "kafka") {
+      if (source.kind != "log" && source.kind != "kafka" && source.kind != "postgres_changes") {
         return Err(e.value, absl::StrCat("unknown source kind ", Quoted(source.kind), " for ", what,
-                                         " (expected one of: log, kafka)"));
+                                         " (expected one of: log, kafka, postgres_changes)"));
       }
+    } else if (e.name == "dsn") {
+      SV_ASSIGN_OR_RETURN(source.postgres.dsn, Name(e, field));
+    } else if (e.name == "dsn_env") {
+      SV_ASSIGN_OR_RETURN(std::string var, Name(e, field));
+      const char* value = std::getenv(var.c_str());
+      if (value == nullptr || *value == '\0') {
+        return Err(e.value,
+                   absl::StrCat(field, ": environment variable ", Quoted(var), " is not set"));
+      }
+      source.postgres.dsn = value;
+    } else if (e.name == "publication") {
+      SV_ASSIGN_OR_RETURN(source.postgres.publication, Name(e, field));
+    } else if (e.name == "slot") {
+      SV_ASSIGN_OR_RETURN(source.postgres.slot, Name(e, field));
+    } else if (e.name == "tables") {
+      SV_ASSIGN_OR_RETURN(auto tables, NameList(e, field));
+      if (tables.empty()) return Err(e.value, absl::StrCat(field, " must name at least one table"));
+      for (auto& [table, node] : tables) source.postgres.tables.push_back(table);
     } else if (e.name == "brokers") {
       SV_ASSIGN_OR_RETURN(source.kafka.brokers, Name(e, field));
     } else if (e.name == "brokers_env") {
@@ -265,6 +290,36 @@ absl::StatusOr<SourceConfig> Parser::ParseSource(const Entry& entry) const {
     const Entry* e = Find(entries, k);
     if (e != nullptr && !kafka) {
       return Err(e->key, absl::StrCat(Quoted(k), " of ", what, " needs kind: kafka"));
+    }
+  }
+  for (const char* k : {"dsn", "dsn_env", "publication", "slot", "tables"}) {
+    const Entry* e = Find(entries, k);
+    if (e != nullptr && !changes) {
+      return Err(e->key, absl::StrCat(Quoted(k), " of ", what, " needs kind: postgres_changes"));
+    }
+  }
+  if (changes) {
+    SV_RETURN_IF_ERROR(CheckRequired(entries, "tables", entry.key, what));
+    if (source.postgres.dsn.empty()) {
+      return Err(entry.key, absl::StrCat(what, " needs 'dsn' or 'dsn_env'"));
+    }
+    for (const char* k : {"key", "type", "sequence"}) {
+      if (const Entry* e = Find(entries, k)) {
+        return Err(e->key, absl::StrCat(Quoted(k), " of ", what,
+                                        " comes from the change feed itself (the primary key, "
+                                        "<table>.insert|update|delete, the commit order)"));
+      }
+    }
+    if (source.postgres.publication.empty()) source.postgres.publication = "sv_" + source.name;
+    if (source.postgres.slot.empty()) source.postgres.slot = "sv_" + source.name;
+    source.type_field.clear();
+    source.type_header = "sv-type";
+    if (source.event_types.empty()) {
+      for (const std::string& table : source.postgres.tables) {
+        for (const char* op : {".insert", ".update", ".delete"}) {
+          source.event_types.push_back(table + op);
+        }
+      }
     }
   }
   if (kafka) {

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "source/kafka/kafka_source.h"
 #include "source/log/log_source.h"
+#include "source/pg_changes/pg_changes_source.h"
 
 namespace sv::source {
 
@@ -15,6 +16,16 @@ absl::StatusOr<SourceTraits> TraitsOf(const config::SourceConfig& config) {
   if (config.kind == "log") {
     traits.accepts_appends = true;
     traits.end_in_store = true;
+    traits.single_partition = true;
+    traits.partition_label = [](int32_t partition) { return std::to_string(partition); };
+    traits.partition_of_label = [](std::string_view label) -> std::optional<int32_t> {
+      if (label == "0") return 0;
+      return std::nullopt;
+    };
+    return traits;
+  }
+  if (config.kind == "postgres_changes") {
+    // One partition whose positions are LSNs (commit end LSNs once stored).
     traits.single_partition = true;
     traits.partition_label = [](int32_t partition) { return std::to_string(partition); };
     traits.partition_of_label = [](std::string_view label) -> std::optional<int32_t> {
@@ -50,6 +61,15 @@ absl::StatusOr<std::unique_ptr<Source>> Open(const config::SourceConfig& config,
     o.dead_letter_topic = config.kafka.dead_letter_topic;
     o.properties = config.kafka.properties;
     return NewKafkaSource(o);
+  }
+  if (config.kind == "postgres_changes") {
+    PgChangesOptions o;
+    o.source_name = config.name;
+    o.dsn = config.postgres.dsn;
+    o.publication = config.postgres.publication;
+    o.slot = config.postgres.slot;
+    o.tables = config.postgres.tables;
+    return NewPgChangesSource(o);
   }
   return absl::UnimplementedError(absl::StrCat("source kind '", config.kind, "' is not supported"));
 }

@@ -1,0 +1,83 @@
+#pragma once
+// The change-feed source's class, shared by its files: setup.cc (checks, publication, slot,
+// snapshot) and pg_changes_source.cc (the stream, Poll, acknowledgements). Private to
+// source/pg_changes/.
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "source/pg_changes/pg_changes_source.h"
+#include "source/pg_changes/pg_link.h"
+#include "source/pg_changes/pgoutput.h"
+
+namespace sv::source::pg {
+
+struct TableInfo {
+  std::string configured;  // as the config names it: the event type's prefix
+  std::string schema;
+  std::string name;
+  std::vector<std::string> key_columns;  // the primary key, in order
+};
+
+class PgChangesSource final : public Source {
+ public:
+  explicit PgChangesSource(PgChangesOptions options) : options_(std::move(options)) {}
+
+  absl::Status Seek(const std::map<int32_t, int64_t>& after) override;
+  absl::Status Poll(size_t max, int timeout_ms, std::vector<SourceRecord>* out) override;
+  absl::StatusOr<std::map<int32_t, int64_t>> EndOffsets() override;
+  absl::StatusOr<std::unique_ptr<ReplayReader>> OpenReplay(
+      const std::optional<std::map<int32_t, int64_t>>& until, bool allow_partial) override;
+  void AfterCommit(const std::map<int32_t, int64_t>& positions,
+                   const std::vector<store::DeadLetter>& dead_letters) override;
+  bool Connected(std::string* why) const override;
+
+ private:
+  // ---- setup.cc
+  // Refuses to start, saying what to change, when the server or a table cannot be followed.
+  absl::Status CheckServer();
+  absl::Status LoadTables();
+  absl::Status EnsurePublication();
+  // The slot's plugin, or "" when there is no such slot.
+  absl::StatusOr<std::string> SlotPlugin();
+  // Creates the slot with an exported snapshot and reads every table in it into snapshot_.
+  // Returns the slot's consistent point.
+  absl::StatusOr<uint64_t> CreateSlotAndSnapshot();
+  absl::Status ReadTable(const TableInfo& table);
+  absl::Status StartStreaming(uint64_t from);
+
+  // ---- pg_changes_source.cc
+  absl::Status ReadStream(size_t want, int timeout_ms);
+  absl::Status Handle(const Change& change);
+  // The record for a row change of `rel`.
+  SourceRecord RowRecord(const Relation& rel, std::string_view op,
+                         const std::vector<ColumnValue>& row);
+  const TableInfo* TableOf(const Relation& rel) const;
+  absl::Status SendStatus(uint64_t flushed, bool force);
+
+  PgChangesOptions options_;
+  Link session_;  // checks and the snapshot
+  Link stream_;   // the replication connection
+  std::map<std::string, TableInfo> tables_;  // "schema.name" -> table
+  absl::flat_hash_map<uint32_t, Relation> relations_;
+  bool streaming_ = false;
+
+  std::vector<SourceRecord> snapshot_;     // handed over in one Poll
+  std::deque<std::vector<SourceRecord>> ready_;  // complete transactions, in commit order
+  std::vector<SourceRecord> open_;         // the transaction being received
+  uint32_t open_xid_ = 0;
+  int64_t open_commit_time_us_ = 0;
+
+  uint64_t resume_after_ = 0;  // transactions ending at or before it were applied already
+  uint64_t emitted_end_ = 0;   // the end LSN of the last transaction handed to the engine
+  uint64_t acked_ = 0;         // what the engine committed (the flush position we report)
+  uint64_t server_wal_end_ = 0;
+  int64_t last_status_us_ = 0;
+  std::string broken_;  // why the stream is down, for Connected()
+};
+
+}  // namespace sv::source::pg

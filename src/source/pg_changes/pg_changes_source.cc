@@ -1,0 +1,288 @@
+// The change-feed source's stream: START_REPLICATION's CopyData messages assembled into whole
+// transactions, handed to the engine a transaction at a time, acknowledged after its commit.
+
+#include "source/pg_changes/pg_changes_source.h"
+
+#include <sys/select.h>
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/status_macros.h"
+#include "rapidjson/stringbuffer.h"
+#include "source/pg_changes/pg_changes_internal.h"
+#include "source/pg_changes/pg_values.h"
+
+namespace sv::source {
+
+std::unique_ptr<Source> NewPgChangesSource(const PgChangesOptions& options) {
+  return std::make_unique<pg::PgChangesSource>(options);
+}
+
+namespace pg {
+namespace {
+
+// The server drops a walsender that says nothing for wal_sender_timeout (60 s by default).
+constexpr int64_t kStatusIntervalUs = 10'000'000;
+
+}  // namespace
+
+absl::Status PgChangesSource::Seek(const std::map<int32_t, int64_t>& after) {
+  streaming_ = false;
+  ready_.clear();
+  open_.clear();
+  snapshot_.clear();
+  SV_RETURN_IF_ERROR(session_.Connect(options_.dsn, /*replication=*/false));
+  SV_RETURN_IF_ERROR(CheckServer());
+  SV_RETURN_IF_ERROR(LoadTables());
+  SV_RETURN_IF_ERROR(EnsurePublication());
+  SV_RETURN_IF_ERROR(stream_.Connect(options_.dsn, /*replication=*/true));
+  const auto stored = after.find(0);
+  if (stored == after.end() || stored->second <= 0) {
+    SV_ASSIGN_OR_RETURN(const uint64_t consistent, CreateSlotAndSnapshot());
+    resume_after_ = consistent;
+    acked_ = 0;
+    emitted_end_ = snapshot_.empty() ? 0 : consistent;
+    return StartStreaming(consistent);
+  }
+  SV_ASSIGN_OR_RETURN(std::string plugin, SlotPlugin());
+  if (plugin.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "source '", options_.source_name, "': replication slot ", options_.slot,
+        " is gone (dropped, or invalidated when its WAL was removed): changes after position ",
+        FormatLsn(static_cast<uint64_t>(stored->second)),
+        " may be lost; rebuild the views of this source from a new snapshot"));
+  }
+  resume_after_ = static_cast<uint64_t>(stored->second);
+  acked_ = resume_after_;
+  emitted_end_ = resume_after_;
+  return StartStreaming(resume_after_);
+}
+
+absl::Status PgChangesSource::Poll(size_t max, int timeout_ms, std::vector<SourceRecord>* out) {
+  out->clear();
+  if (!streaming_) return absl::FailedPreconditionError("the change feed is not started (Seek)");
+  if (!snapshot_.empty()) {
+    // The snapshot goes in one batch: nothing of it is committed unless all of it is.
+    *out = std::move(snapshot_);
+    snapshot_.clear();
+    return absl::OkStatus();
+  }
+  size_t buffered = 0;
+  for (const auto& tx : ready_) buffered += tx.size();
+  if (buffered < max) {
+    absl::Status s = ReadStream(max - buffered, timeout_ms);
+    if (!s.ok()) {
+      streaming_ = false;
+      broken_ = std::string(s.message());
+      return s;
+    }
+  }
+  // Whole transactions only, so the engine commits each with all of its changes.
+  while (!ready_.empty() && out->size() < max) {
+    std::vector<SourceRecord>& tx = ready_.front();
+    emitted_end_ = static_cast<uint64_t>(tx.back().offset);
+    for (SourceRecord& r : tx) out->push_back(std::move(r));
+    ready_.pop_front();
+  }
+  return SendStatus(acked_, /*force=*/false);
+}
+
+absl::Status PgChangesSource::ReadStream(size_t want, int timeout_ms) {
+  size_t got = 0;
+  bool waited = false;
+  while (true) {
+    char* buf = nullptr;
+    const int n = PQgetCopyData(stream_.raw(), &buf, /*async=*/1);
+    if (n > 0) {
+      const std::string data(buf, static_cast<size_t>(n));
+      PQfreemem(buf);
+      SV_ASSIGN_OR_RETURN(StreamMessage m, ParseStreamMessage(data));
+      server_wal_end_ = std::max(server_wal_end_, m.wal_end);
+      if (m.kind == StreamMessage::Kind::kKeepalive) {
+        // Idle (nothing open, nothing unacknowledged): let the slot move to the WAL end, so a
+        // quiet publication beside busy tables does not hold WAL back.
+        if (open_.empty() && ready_.empty() && acked_ >= emitted_end_ && m.wal_end > acked_) {
+          acked_ = m.wal_end;
+          emitted_end_ = acked_;
+        }
+        if (m.reply_requested) SV_RETURN_IF_ERROR(SendStatus(acked_, /*force=*/true));
+        continue;
+      }
+      SV_ASSIGN_OR_RETURN(Change change, ParseChange(m.payload));
+      const size_t before = ready_.size();
+      SV_RETURN_IF_ERROR(Handle(change));
+      if (ready_.size() > before) got += ready_.back().size();
+      if (got >= want) return absl::OkStatus();
+      continue;
+    }
+    if (n == -1) {
+      Result r(PQgetResult(stream_.raw()));
+      return stream_.Error(r.get(), "the replication stream ended");
+    }
+    if (n < -1) return stream_.Error(nullptr, "the replication stream failed");
+    // Nothing buffered: hand over what came, or read the socket once (waiting up to the
+    // timeout for it to have something) and look again.
+    if (got > 0 || waited) return absl::OkStatus();
+    waited = true;
+    if (timeout_ms > 0) {
+      const int fd = PQsocket(stream_.raw());
+      fd_set set;
+      FD_ZERO(&set);
+      FD_SET(fd, &set);
+      timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+      (void)select(fd + 1, &set, nullptr, nullptr, &tv);
+    }
+    if (PQconsumeInput(stream_.raw()) == 0) {
+      return stream_.Error(nullptr, "reading the replication stream");
+    }
+  }
+}
+
+const TableInfo* PgChangesSource::TableOf(const Relation& rel) const {
+  auto it = tables_.find(absl::StrCat(rel.schema, ".", rel.name));
+  return it == tables_.end() ? nullptr : &it->second;
+}
+
+SourceRecord PgChangesSource::RowRecord(const Relation& rel, std::string_view op,
+                                        const std::vector<ColumnValue>& row) {
+  const TableInfo* table = TableOf(rel);
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  std::vector<std::string> key;
+  for (size_t c = 0; c < rel.columns.size() && c < row.size(); ++c) {
+    const ColumnValue& v = row[c];
+    // An unchanged TOASTed value is not sent: leave the field out rather than claim NULL.
+    if (v.kind == ColumnValue::Kind::kUnchangedToast) continue;
+    w.Key(rel.columns[c].name.c_str());
+    if (v.kind == ColumnValue::Kind::kNull) {
+      w.Null();
+    } else {
+      WriteValue(w, rel.columns[c].type_oid, v.text);
+    }
+  }
+  w.EndObject();
+  if (table != nullptr) {
+    for (const std::string& k : table->key_columns) {
+      for (size_t c = 0; c < rel.columns.size() && c < row.size(); ++c) {
+        if (rel.columns[c].name == k) key.push_back(row[c].text);
+      }
+    }
+  }
+  SourceRecord rec;
+  rec.partition = 0;
+  rec.log_time_us = open_commit_time_us_;
+  rec.value = buf.GetString();
+  rec.key = absl::StrJoin(key, "|");
+  rec.routing_key = *rec.key;
+  const std::string& name = table != nullptr ? table->configured : rel.name;
+  rec.headers = {{"sv-type", name + "." + std::string(op)}, {"xid", std::to_string(open_xid_)}};
+  return rec;
+}
+
+absl::Status PgChangesSource::Handle(const Change& change) {
+  switch (change.kind) {
+    case Change::Kind::kBegin:
+      open_.clear();
+      open_xid_ = change.xid;
+      open_commit_time_us_ = change.commit_time_unix_us;
+      return absl::OkStatus();
+    case Change::Kind::kRelation:
+      // Sent before the first change that uses a (new or altered) table definition: a column
+      // added, dropped or retyped is read from here on, while running.
+      relations_[change.relation_id] = change.relation;
+      return absl::OkStatus();
+    case Change::Kind::kInsert:
+    case Change::Kind::kUpdate:
+    case Change::Kind::kDelete: {
+      auto rel = relations_.find(change.relation_id);
+      if (rel == relations_.end()) {
+        return absl::DataLossError(
+            absl::StrCat("a change of relation ", change.relation_id, " came before its definition"));
+      }
+      if (change.kind == Change::Kind::kDelete) {
+        open_.push_back(RowRecord(rel->second, "delete", change.old_row));
+      } else {
+        open_.push_back(RowRecord(rel->second,
+                                  change.kind == Change::Kind::kInsert ? "insert" : "update",
+                                  change.new_row));
+      }
+      return absl::OkStatus();
+    }
+    case Change::Kind::kTruncate:
+      for (uint32_t id : change.truncated) {
+        auto rel = relations_.find(id);
+        if (rel == relations_.end()) continue;
+        SourceRecord rec = RowRecord(rel->second, "truncate", {});
+        rec.key = "";
+        rec.routing_key = "";
+        open_.push_back(std::move(rec));
+      }
+      return absl::OkStatus();
+    case Change::Kind::kCommit: {
+      std::vector<SourceRecord> tx = std::move(open_);
+      open_.clear();
+      // Replayed after a restart: applied already.
+      if (change.end_lsn <= resume_after_ || tx.empty()) return absl::OkStatus();
+      const int64_t end = static_cast<int64_t>(change.end_lsn);
+      const std::string lsn = FormatLsn(change.lsn);
+      for (size_t i = 0; i < tx.size(); ++i) {
+        tx[i].offset = end - static_cast<int64_t>(tx.size() - 1 - i);
+        tx[i].log_time_us = change.commit_time_unix_us;
+        tx[i].headers.emplace_back("lsn", lsn);
+      }
+      ready_.push_back(std::move(tx));
+      return absl::OkStatus();
+    }
+    case Change::Kind::kOther:
+      return absl::OkStatus();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PgChangesSource::SendStatus(uint64_t flushed, bool force) {
+  const int64_t now = options_.clock->NowMicros();
+  if (!force && now - last_status_us_ < kStatusIntervalUs) return absl::OkStatus();
+  const std::string msg = StandbyStatus(flushed, now, false);
+  if (PQputCopyData(stream_.raw(), msg.data(), static_cast<int>(msg.size())) != 1 ||
+      PQflush(stream_.raw()) != 0) {
+    return stream_.Error(nullptr, "acknowledging the replication stream");
+  }
+  last_status_us_ = now;
+  return absl::OkStatus();
+}
+
+void PgChangesSource::AfterCommit(const std::map<int32_t, int64_t>& positions,
+                                  const std::vector<store::DeadLetter>& /*dead_letters*/) {
+  auto it = positions.find(0);
+  if (it == positions.end() || !streaming_) return;
+  // The flush position moves only now, after the engine's commit: a crash before it resumes
+  // from the stored position, and the server keeps the WAL for it.
+  acked_ = std::max(acked_, static_cast<uint64_t>(it->second));
+  (void)SendStatus(acked_, /*force=*/true);
+}
+
+absl::StatusOr<std::map<int32_t, int64_t>> PgChangesSource::EndOffsets() {
+  uint64_t end = std::max(acked_, emitted_end_);
+  for (const auto& tx : ready_) end = std::max(end, static_cast<uint64_t>(tx.back().offset));
+  return std::map<int32_t, int64_t>{{0, static_cast<int64_t>(end)}};
+}
+
+absl::StatusOr<std::unique_ptr<ReplayReader>> PgChangesSource::OpenReplay(
+    const std::optional<std::map<int32_t, int64_t>>& /*until*/, bool /*allow_partial*/) {
+  return absl::FailedPreconditionError(absl::StrCat(
+      "source '", options_.source_name,
+      "' is a change feed, which keeps no history to replay: a rebuild of its views starts "
+      "from a new snapshot of the tables (not supported yet)"));
+}
+
+bool PgChangesSource::Connected(std::string* why) const {
+  if (streaming_ && stream_.ok()) return true;
+  *why = broken_.empty() ? "not connected to the source database" : broken_;
+  return false;
+}
+
+}  // namespace pg
+}  // namespace sv::source

@@ -1,0 +1,225 @@
+// The change-feed source's setup: the checks that refuse to start with a message saying what to
+// change, the publication, the slot and the initial snapshot.
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "common/status_macros.h"
+#include "rapidjson/stringbuffer.h"
+#include "rapidjson/writer.h"
+#include "source/pg_changes/pg_changes_internal.h"
+#include "source/pg_changes/pg_values.h"
+
+namespace sv::source::pg {
+namespace {
+
+std::string Value(PGresult* r, int row, int col) {
+  return PQgetisnull(r, row, col) ? std::string() : std::string(PQgetvalue(r, row, col));
+}
+
+}  // namespace
+
+absl::Status PgChangesSource::CheckServer() {
+  const std::string who = absl::StrCat("source '", options_.source_name, "'");
+  SV_ASSIGN_OR_RETURN(Result level, session_.Query("SHOW wal_level"));
+  const std::string wal_level = Value(level.get(), 0, 0);
+  if (wal_level != "logical") {
+    return absl::FailedPreconditionError(absl::StrCat(
+        who, ": the source database has wal_level = ", wal_level,
+        "; logical replication needs wal_level = logical (set it in postgresql.conf and restart "
+        "PostgreSQL)"));
+  }
+  SV_ASSIGN_OR_RETURN(
+      Result role, session_.Query("SELECT current_user, rolreplication OR rolsuper FROM pg_roles "
+                                  "WHERE rolname = current_user"));
+  if (PQntuples(role.get()) != 1 || Value(role.get(), 0, 1) != "t") {
+    const std::string user = PQntuples(role.get()) == 1 ? Value(role.get(), 0, 0) : "?";
+    return absl::FailedPreconditionError(
+        absl::StrCat(who, ": role ", user, " lacks the REPLICATION attribute (ALTER ROLE ",
+                     QuoteIdent(user), " REPLICATION)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PgChangesSource::LoadTables() {
+  const std::string who = absl::StrCat("source '", options_.source_name, "'");
+  tables_.clear();
+  for (const std::string& configured : options_.tables) {
+    SV_ASSIGN_OR_RETURN(
+        Result r,
+        session_.Query(
+            "SELECT n.nspname, c.relname, c.relreplident, "
+            "  (SELECT string_agg(a.attname, ',' ORDER BY array_position(i.indkey, a.attnum)) "
+            "     FROM pg_index i JOIN pg_attribute a "
+            "       ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+            "    WHERE i.indrelid = c.oid AND i.indisprimary) "
+            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.oid = to_regclass($1)",
+            {QuoteTable(configured)}));
+    if (PQntuples(r.get()) != 1) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(who, ": table ", configured, " does not exist in the source database"));
+    }
+    TableInfo t;
+    t.configured = configured;
+    t.schema = Value(r.get(), 0, 0);
+    t.name = Value(r.get(), 0, 1);
+    const std::string identity = Value(r.get(), 0, 2);
+    const std::string key = Value(r.get(), 0, 3);
+    if (key.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          who, ": table ", configured,
+          " has no primary key; the change feed keys events by it (add a primary key)",
+          identity == "f" ? "" : " and the old row of updates and deletes needs it too"));
+    }
+    for (absl::string_view c : absl::StrSplit(key, ',')) t.key_columns.emplace_back(c);
+    tables_[absl::StrCat(t.schema, ".", t.name)] = std::move(t);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PgChangesSource::EnsurePublication() {
+  SV_ASSIGN_OR_RETURN(Result exists,
+                      session_.Query("SELECT 1 FROM pg_publication WHERE pubname = $1",
+                                     {options_.publication}));
+  std::vector<std::string> quoted;
+  for (const auto& [qualified, t] : tables_) {
+    quoted.push_back(absl::StrCat(QuoteIdent(t.schema), ".", QuoteIdent(t.name)));
+  }
+  if (PQntuples(exists.get()) == 0) {
+    return session_.Exec(absl::StrCat("CREATE PUBLICATION ", QuoteIdent(options_.publication),
+                                      " FOR TABLE ", absl::StrJoin(quoted, ", ")));
+  }
+  // An existing publication must publish every table the source reads: add what it lacks.
+  SV_ASSIGN_OR_RETURN(Result published,
+                      session_.Query("SELECT schemaname || '.' || tablename "
+                                     "FROM pg_publication_tables WHERE pubname = $1",
+                                     {options_.publication}));
+  std::vector<std::string> missing;
+  for (const auto& [qualified, t] : tables_) {
+    bool found = false;
+    for (int i = 0; i < PQntuples(published.get()); ++i) {
+      found = found || Value(published.get(), i, 0) == qualified;
+    }
+    if (!found) missing.push_back(absl::StrCat(QuoteIdent(t.schema), ".", QuoteIdent(t.name)));
+  }
+  if (missing.empty()) return absl::OkStatus();
+  return session_.Exec(absl::StrCat("ALTER PUBLICATION ", QuoteIdent(options_.publication),
+                                    " ADD TABLE ", absl::StrJoin(missing, ", ")));
+}
+
+absl::StatusOr<std::string> PgChangesSource::SlotPlugin() {
+  SV_ASSIGN_OR_RETURN(Result r, session_.Query("SELECT plugin, database = current_database() "
+                                               "FROM pg_replication_slots WHERE slot_name = $1",
+                                               {options_.slot}));
+  if (PQntuples(r.get()) == 0) return std::string();
+  if (Value(r.get(), 0, 1) != "t") {
+    return absl::FailedPreconditionError(
+        absl::StrCat("source '", options_.source_name, "': replication slot ", options_.slot,
+                     " belongs to another database; name another slot"));
+  }
+  return Value(r.get(), 0, 0);
+}
+
+absl::StatusOr<uint64_t> PgChangesSource::CreateSlotAndSnapshot() {
+  SV_ASSIGN_OR_RETURN(std::string plugin, SlotPlugin());
+  if (!plugin.empty() && plugin != "pgoutput") {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "source '", options_.source_name, "': replication slot ", options_.slot, " uses plugin ",
+        plugin, ", not pgoutput; name another slot or drop this one"));
+  }
+  if (!plugin.empty()) {
+    // Nothing was ever committed from it (no stored position): a slot left by a start that
+    // crashed before its first commit. Start over with a fresh snapshot.
+    SV_RETURN_IF_ERROR(session_.Exec(
+        absl::StrCat("SELECT pg_drop_replication_slot(", QuoteLiteral(options_.slot), ")")));
+  }
+  // Replication commands go by the simple query protocol.
+  const std::string create = absl::StrCat("CREATE_REPLICATION_SLOT ", QuoteIdent(options_.slot),
+                                          " LOGICAL pgoutput EXPORT_SNAPSHOT");
+  Result slot(PQexec(stream_.raw(), create.c_str()));
+  if (PQresultStatus(slot.get()) != PGRES_TUPLES_OK) return stream_.Error(slot.get(), create);
+  const std::optional<uint64_t> consistent = ParseLsn(Value(slot.get(), 0, 1));
+  const std::string snapshot = Value(slot.get(), 0, 2);
+  if (!consistent || snapshot.empty()) {
+    return absl::InternalError("CREATE_REPLICATION_SLOT returned no snapshot");
+  }
+  // The tables as of the slot's consistent point: every later change comes from the stream.
+  SV_RETURN_IF_ERROR(session_.Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
+  SV_RETURN_IF_ERROR(
+      session_.Exec(absl::StrCat("SET TRANSACTION SNAPSHOT ", QuoteLiteral(snapshot))));
+  snapshot_.clear();
+  for (const auto& [qualified, table] : tables_) SV_RETURN_IF_ERROR(ReadTable(table));
+  SV_RETURN_IF_ERROR(session_.Exec("COMMIT"));
+  // Positions count up to the consistent point, which the last row carries.
+  for (size_t i = 0; i < snapshot_.size(); ++i) {
+    snapshot_[i].offset = static_cast<int64_t>(i + 1);
+  }
+  if (!snapshot_.empty()) snapshot_.back().offset = static_cast<int64_t>(*consistent);
+  return *consistent;
+}
+
+absl::Status PgChangesSource::ReadTable(const TableInfo& table) {
+  const std::string sql = absl::StrCat("SELECT * FROM ", QuoteIdent(table.schema), ".",
+                                       QuoteIdent(table.name));
+  if (PQsendQuery(session_.raw(), sql.c_str()) == 0 || PQsetSingleRowMode(session_.raw()) == 0) {
+    return session_.Error(nullptr, sql);
+  }
+  const std::string type = absl::StrCat(table.configured, ".insert");
+  const int64_t now = options_.clock->NowMicros();
+  std::vector<int> key_index;
+  absl::Status status;
+  while (true) {
+    Result r(PQgetResult(session_.raw()));
+    if (r == nullptr) break;
+    const ExecStatusType st = PQresultStatus(r.get());
+    if (st == PGRES_TUPLES_OK) continue;  // the end of the rows
+    if (st != PGRES_SINGLE_TUPLE) {
+      status = session_.Error(r.get(), sql);
+      continue;  // drain the remaining results
+    }
+    const int columns = PQnfields(r.get());
+    if (key_index.empty()) {
+      for (const std::string& k : table.key_columns) key_index.push_back(PQfnumber(r.get(), k.c_str()));
+    }
+    rapidjson::StringBuffer buf;
+    JsonWriter w(buf);
+    w.StartObject();
+    for (int c = 0; c < columns; ++c) {
+      w.Key(PQfname(r.get(), c));
+      if (PQgetisnull(r.get(), 0, c)) {
+        w.Null();
+      } else {
+        WriteValue(w, PQftype(r.get(), c),
+                   std::string_view(PQgetvalue(r.get(), 0, c),
+                                    static_cast<size_t>(PQgetlength(r.get(), 0, c))));
+      }
+    }
+    w.EndObject();
+    std::vector<std::string> key;
+    for (int k : key_index) key.push_back(k >= 0 ? Value(r.get(), 0, k) : std::string());
+    SourceRecord rec;
+    rec.partition = 0;
+    rec.log_time_us = now;
+    rec.value = buf.GetString();
+    rec.key = absl::StrJoin(key, "|");
+    rec.routing_key = *rec.key;
+    rec.headers = {{"sv-type", type}};
+    snapshot_.push_back(std::move(rec));
+  }
+  return status;
+}
+
+absl::Status PgChangesSource::StartStreaming(uint64_t from) {
+  const std::string sql = absl::StrCat(
+      "START_REPLICATION SLOT ", QuoteIdent(options_.slot), " LOGICAL ", FormatLsn(from),
+      " (proto_version '1', publication_names ", QuoteLiteral(QuoteIdent(options_.publication)),
+      ")");
+  Result r(PQexec(stream_.raw(), sql.c_str()));
+  if (PQresultStatus(r.get()) != PGRES_COPY_BOTH) return stream_.Error(r.get(), sql);
+  streaming_ = true;
+  broken_.clear();
+  return absl::OkStatus();
+}
+
+}  // namespace sv::source::pg
