@@ -66,8 +66,8 @@ struct PostgresChangesConfig {
 
 struct SourceConfig {
   std::string name;
-  std::string kind = "log";  // embedded log | kafka | postgres_changes
-  KafkaConfig kafka;         // kind: kafka
+  std::string kind = "log";        // embedded log | kafka | postgres_changes
+  KafkaConfig kafka;               // kind: kafka
   PostgresChangesConfig postgres;  // kind: postgres_changes
   // Where each piece of an event comes from. Header names are looked up in the envelope's
   // "headers"; fields are dotted paths into the event object.

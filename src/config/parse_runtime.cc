@@ -158,13 +158,17 @@ absl::StatusOr<SourceConfig> Parser::ParseSource(const Entry& entry) const {
                                        " must be an identifier (letters, digits, '_')"));
   }
   SV_ASSIGN_OR_RETURN(Entries entries, MapEntries(entry.value, entry.key, what));
-  SV_RETURN_IF_ERROR(
-      CheckKeys(entries,
-                {"kind", "key", "type", "sequence", "event_id", "timestamp", "first_sequence",
-                 "unknown_types", "event_types", "brokers", "brokers_env", "topics", "group_id",
-                 "dead_letter_topic", "properties", "dsn", "dsn_env", "publication", "slot",
-                 "tables"},
-                what));
+  SV_RETURN_IF_ERROR(CheckKeys(entries, {"kind",           "key",
+                                         "type",           "sequence",
+                                         "event_id",       "timestamp",
+                                         "first_sequence", "unknown_types",
+                                         "event_types",    "brokers",
+                                         "brokers_env",    "topics",
+                                         "group_id",       "dead_letter_topic",
+                                         "properties",     "dsn",
+                                         "dsn_env",        "publication",
+                                         "slot",           "tables"},
+                               what));
   const Entry* kind_entry = Find(entries, "kind");
   const bool changes = kind_entry != nullptr && kind_entry->value.IsScalar() &&
                        kind_entry->value.Scalar() == "postgres_changes";

@@ -31,7 +31,7 @@ from collections import defaultdict
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
-from harness import (WaitTimeout, committed_position, free_port, http_get, kill_targets,
+from harness import (WaitTimeout, close, committed_position, free_port, http_get, kill_targets,
                      run_and_kill_at_position, run_checked, wait_until)
 from stores import Store
 
@@ -117,12 +117,6 @@ def expected_views(shipments):
     perf_rows = {k: (p["shipments"], p["delivered"], p["on_time"], p["late"],
                      percentile_cont(p["transit"], 0.95)) for k, p in perf.items()}
     return dash_rows, perf_rows
-
-
-def close(a, b):
-    if a is None or b is None:
-        return a is None and b is None
-    return abs(float(a) - float(b)) <= 1e-6 * max(1.0, abs(float(b)))
 
 
 def main():

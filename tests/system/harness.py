@@ -76,6 +76,14 @@ def decode_position(token):
         return None
 
 
+def close(a, b):
+    """Numbers equal up to float rounding (a store's real against the oracle's numeric); NULLs
+    equal only to NULLs."""
+    if a is None or b is None:
+        return a is None and b is None
+    return abs(float(a) - float(b)) <= 1e-6 * max(1.0, abs(float(b)))
+
+
 def committed_position(store):
     """The highest position committed by any source (0 before the first commit); `store` is a
     stores.Store, read with sqlite3 or psql while the engine writes."""

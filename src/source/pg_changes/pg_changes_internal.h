@@ -57,18 +57,20 @@ class PgChangesSource final : public Source {
   SourceRecord RowRecord(const Relation& rel, std::string_view op,
                          const std::vector<ColumnValue>& row);
   const TableInfo* TableOf(const Relation& rel) const;
-  absl::Status SendStatus(uint64_t flushed, bool force);
+  absl::Status SendStatus(uint64_t flushed, bool force, bool reply_requested = false);
+  absl::Status AskWhereTheServerStands();
+  uint64_t HeldEnd() const;  // the end of what was handed over or is ready
 
   PgChangesOptions options_;
-  Link session_;  // checks and the snapshot
-  Link stream_;   // the replication connection
+  Link session_;                             // checks and the snapshot
+  Link stream_;                              // the replication connection
   std::map<std::string, TableInfo> tables_;  // "schema.name" -> table
   absl::flat_hash_map<uint32_t, Relation> relations_;
   bool streaming_ = false;
 
-  std::vector<SourceRecord> snapshot_;     // handed over in one Poll
+  std::vector<SourceRecord> snapshot_;           // handed over in one Poll
   std::deque<std::vector<SourceRecord>> ready_;  // complete transactions, in commit order
-  std::vector<SourceRecord> open_;         // the transaction being received
+  std::vector<SourceRecord> open_;               // the transaction being received
   uint32_t open_xid_ = 0;
   int64_t open_commit_time_us_ = 0;
 
@@ -76,6 +78,10 @@ class PgChangesSource final : public Source {
   uint64_t emitted_end_ = 0;   // the end LSN of the last transaction handed to the engine
   uint64_t acked_ = 0;         // what the engine committed (the flush position we report)
   uint64_t server_wal_end_ = 0;
+  uint64_t end_known_ = 0;   // what EndOffsets reports: the end of what the server has
+  uint64_t ask_target_ = 0;  // a keepalive at or past this LSN says we hold everything; 0: none
+  int64_t asked_at_us_ = 0;
+  bool confirmed_ = false;  // no data since the server last said we hold everything
   int64_t last_status_us_ = 0;
   std::string broken_;  // why the stream is down, for Connected()
 };

@@ -25,11 +25,16 @@ namespace {
 
 // The server drops a walsender that says nothing for wal_sender_timeout (60 s by default).
 constexpr int64_t kStatusIntervalUs = 10'000'000;
+// How long to wait for a keepalive asked for before asking again.
+constexpr int64_t kReaskUs = 20'000;
 
 }  // namespace
 
 absl::Status PgChangesSource::Seek(const std::map<int32_t, int64_t>& after) {
   streaming_ = false;
+  ask_target_ = 0;
+  confirmed_ = false;
+  end_known_ = 0;
   ready_.clear();
   open_.clear();
   snapshot_.clear();
@@ -44,7 +49,8 @@ absl::Status PgChangesSource::Seek(const std::map<int32_t, int64_t>& after) {
     resume_after_ = consistent;
     acked_ = 0;
     emitted_end_ = snapshot_.empty() ? 0 : consistent;
-    return StartStreaming(consistent);
+    SV_RETURN_IF_ERROR(StartStreaming(consistent));
+    return AskWhereTheServerStands();
   }
   SV_ASSIGN_OR_RETURN(std::string plugin, SlotPlugin());
   if (plugin.empty()) {
@@ -57,7 +63,26 @@ absl::Status PgChangesSource::Seek(const std::map<int32_t, int64_t>& after) {
   resume_after_ = static_cast<uint64_t>(stored->second);
   acked_ = resume_after_;
   emitted_end_ = resume_after_;
-  return StartStreaming(resume_after_);
+  SV_RETURN_IF_ERROR(StartStreaming(resume_after_));
+  return AskWhereTheServerStands();
+}
+
+uint64_t PgChangesSource::HeldEnd() const {
+  uint64_t end = emitted_end_;
+  for (const auto& tx : ready_) end = std::max(end, static_cast<uint64_t>(tx.back().offset));
+  return end;
+}
+
+absl::Status PgChangesSource::AskWhereTheServerStands() {
+  // Caught up once the server has decoded past where its WAL stands now and sent us all of it
+  // (a keepalive carries how far it decoded, and comes after everything decoded before it).
+  SV_ASSIGN_OR_RETURN(Result r, session_.Query("SELECT pg_current_wal_lsn()"));
+  const std::optional<uint64_t> now = ParseLsn(PQgetvalue(r.get(), 0, 0));
+  if (!now) return absl::InternalError("pg_current_wal_lsn() returned no LSN");
+  ask_target_ = std::max<uint64_t>(*now, 1);
+  end_known_ = std::max(end_known_, HeldEnd() + 1);
+  asked_at_us_ = options_.clock->NowMicros();
+  return SendStatus(acked_, /*force=*/true, /*reply_requested=*/true);
 }
 
 absl::Status PgChangesSource::Poll(size_t max, int timeout_ms, std::vector<SourceRecord>* out) {
@@ -77,6 +102,16 @@ absl::Status PgChangesSource::Poll(size_t max, int timeout_ms, std::vector<Sourc
       streaming_ = false;
       broken_ = std::string(s.message());
       return s;
+    }
+  }
+  // Idle after data: ask where the server stands, so "caught up" is known without waiting for
+  // its next keepalive; ask again while its decoding has not got there yet.
+  if (ready_.empty() && open_.empty()) {
+    if (ask_target_ == 0 && !confirmed_) {
+      SV_RETURN_IF_ERROR(AskWhereTheServerStands());
+    } else if (ask_target_ != 0 && options_.clock->NowMicros() - asked_at_us_ > kReaskUs) {
+      asked_at_us_ = options_.clock->NowMicros();
+      SV_RETURN_IF_ERROR(SendStatus(acked_, /*force=*/true, /*reply_requested=*/true));
     }
   }
   // Whole transactions only, so the engine commits each with all of its changes.
@@ -101,15 +136,23 @@ absl::Status PgChangesSource::ReadStream(size_t want, int timeout_ms) {
       SV_ASSIGN_OR_RETURN(StreamMessage m, ParseStreamMessage(data));
       server_wal_end_ = std::max(server_wal_end_, m.wal_end);
       if (m.kind == StreamMessage::Kind::kKeepalive) {
-        // Idle (nothing open, nothing unacknowledged): let the slot move to the WAL end, so a
-        // quiet publication beside busy tables does not hold WAL back.
-        if (open_.empty() && ready_.empty() && acked_ >= emitted_end_ && m.wal_end > acked_) {
-          acked_ = m.wal_end;
-          emitted_end_ = acked_;
+        if (open_.empty() && ask_target_ != 0 && m.wal_end >= ask_target_) {
+          // Everything committed before where the server stood has arrived: the end is what we
+          // hold.
+          end_known_ = HeldEnd();
+          ask_target_ = 0;
+          confirmed_ = true;
+          // Idle (nothing open, nothing unacknowledged): let the slot move to where decoding
+          // is, so a quiet publication beside busy tables does not hold WAL back. A restart
+          // asking for an earlier position starts here, past nothing it needs.
+          if (ready_.empty() && acked_ >= emitted_end_ && m.wal_end > acked_) acked_ = m.wal_end;
         }
         if (m.reply_requested) SV_RETURN_IF_ERROR(SendStatus(acked_, /*force=*/true));
         continue;
       }
+      // More is coming than we hold: at least up to the server's WAL end.
+      end_known_ = std::max(end_known_, m.wal_end);
+      confirmed_ = false;
       SV_ASSIGN_OR_RETURN(Change change, ParseChange(m.payload));
       const size_t before = ready_.size();
       SV_RETURN_IF_ERROR(Handle(change));
@@ -131,7 +174,7 @@ absl::Status PgChangesSource::ReadStream(size_t want, int timeout_ms) {
       fd_set set;
       FD_ZERO(&set);
       FD_SET(fd, &set);
-      timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+      timeval tv{timeout_ms / 1000, static_cast<suseconds_t>(timeout_ms % 1000) * 1000};
       (void)select(fd + 1, &set, nullptr, nullptr, &tv);
     }
     if (PQconsumeInput(stream_.raw()) == 0) {
@@ -199,8 +242,8 @@ absl::Status PgChangesSource::Handle(const Change& change) {
     case Change::Kind::kDelete: {
       auto rel = relations_.find(change.relation_id);
       if (rel == relations_.end()) {
-        return absl::DataLossError(
-            absl::StrCat("a change of relation ", change.relation_id, " came before its definition"));
+        return absl::DataLossError(absl::StrCat("a change of relation ", change.relation_id,
+                                                " came before its definition"));
       }
       if (change.kind == Change::Kind::kDelete) {
         open_.push_back(RowRecord(rel->second, "delete", change.old_row));
@@ -242,10 +285,10 @@ absl::Status PgChangesSource::Handle(const Change& change) {
   return absl::OkStatus();
 }
 
-absl::Status PgChangesSource::SendStatus(uint64_t flushed, bool force) {
+absl::Status PgChangesSource::SendStatus(uint64_t flushed, bool force, bool reply_requested) {
   const int64_t now = options_.clock->NowMicros();
   if (!force && now - last_status_us_ < kStatusIntervalUs) return absl::OkStatus();
-  const std::string msg = StandbyStatus(flushed, now, false);
+  const std::string msg = StandbyStatus(flushed, now, reply_requested);
   if (PQputCopyData(stream_.raw(), msg.data(), static_cast<int>(msg.size())) != 1 ||
       PQflush(stream_.raw()) != 0) {
     return stream_.Error(nullptr, "acknowledging the replication stream");
@@ -265,9 +308,7 @@ void PgChangesSource::AfterCommit(const std::map<int32_t, int64_t>& positions,
 }
 
 absl::StatusOr<std::map<int32_t, int64_t>> PgChangesSource::EndOffsets() {
-  uint64_t end = std::max(acked_, emitted_end_);
-  for (const auto& tx : ready_) end = std::max(end, static_cast<uint64_t>(tx.back().offset));
-  return std::map<int32_t, int64_t>{{0, static_cast<int64_t>(end)}};
+  return std::map<int32_t, int64_t>{{0, static_cast<int64_t>(end_known_)}};
 }
 
 absl::StatusOr<std::unique_ptr<ReplayReader>> PgChangesSource::OpenReplay(

@@ -18,8 +18,7 @@ absl::Status Link::Connect(const std::string& dsn, bool replication) {
   Close();
   // Later keys override what the expanded dsn says.
   std::vector<const char*> keys = {"dbname", "options", "application_name"};
-  std::vector<const char*> values = {dsn.c_str(), "-c TimeZone=UTC -c DateStyle=ISO",
-                                     "streamview"};
+  std::vector<const char*> values = {dsn.c_str(), "-c TimeZone=UTC -c DateStyle=ISO", "streamview"};
   if (replication) {
     keys.push_back("replication");
     values.push_back("database");
@@ -52,8 +51,8 @@ absl::StatusOr<Result> Link::Query(const std::string& sql,
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
-  Result r(PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr,
-                        values.data(), nullptr, nullptr, 0));
+  Result r(PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(),
+                        nullptr, nullptr, 0));
   if (PQresultStatus(r.get()) != expect) return Error(r.get(), sql.substr(0, 120));
   return r;
 }

@@ -38,11 +38,11 @@ uint32_t ElementOf(uint32_t oid) {
       return kJson;
     case 3807:
       return kJsonb;
-    case 1009:   // text[]
-    case 1015:   // varchar[]
-    case 1014:   // bpchar[]
-    case 2951:   // uuid[]
-    case 1182:   // date[]
+    case 1009:    // text[]
+    case 1015:    // varchar[]
+    case 1014:    // bpchar[]
+    case 2951:    // uuid[]
+    case 1182:    // date[]
       return 25;  // as text
     default:
       return 0;

@@ -79,7 +79,8 @@ std::vector<ColumnValue> TupleData(Reader& r) {
 }
 
 absl::Status Malformed(char kind) {
-  return absl::DataLossError(absl::StrCat("malformed pgoutput message '", std::string(1, kind), "'"));
+  return absl::DataLossError(
+      absl::StrCat("malformed pgoutput message '", std::string(1, kind), "'"));
 }
 
 }  // namespace

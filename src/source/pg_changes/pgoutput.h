@@ -2,7 +2,8 @@
 // PostgreSQL's logical replication protocol as the built-in `pgoutput` plugin writes it
 // (protocol version 1): the CopyData messages of START_REPLICATION (XLogData, keepalives) and
 // the change messages inside them (Begin, Commit, Relation, Insert, Update, Delete, Truncate).
-// Pure decoding: no I/O. https://www.postgresql.org/docs/15/protocol-logicalrep-message-formats.html
+// Pure decoding: no I/O.
+// https://www.postgresql.org/docs/15/protocol-logicalrep-message-formats.html
 
 #include <cstdint>
 #include <optional>
@@ -63,10 +64,10 @@ struct Change {
   int64_t commit_time_unix_us = 0;
   uint32_t xid = 0;
   uint32_t relation_id = 0;
-  Relation relation;                       // kRelation
-  std::vector<ColumnValue> old_row;        // Update (with 'K'/'O'), Delete
-  std::vector<ColumnValue> new_row;        // Insert, Update
-  std::vector<uint32_t> truncated;         // Truncate: relation ids
+  Relation relation;                 // kRelation
+  std::vector<ColumnValue> old_row;  // Update (with 'K'/'O'), Delete
+  std::vector<ColumnValue> new_row;  // Insert, Update
+  std::vector<uint32_t> truncated;   // Truncate: relation ids
 };
 absl::StatusOr<Change> ParseChange(std::string_view payload);
 

@@ -79,9 +79,9 @@ absl::Status PgChangesSource::LoadTables() {
 }
 
 absl::Status PgChangesSource::EnsurePublication() {
-  SV_ASSIGN_OR_RETURN(Result exists,
-                      session_.Query("SELECT 1 FROM pg_publication WHERE pubname = $1",
-                                     {options_.publication}));
+  SV_ASSIGN_OR_RETURN(
+      Result exists,
+      session_.Query("SELECT 1 FROM pg_publication WHERE pubname = $1", {options_.publication}));
   std::vector<std::string> quoted;
   for (const auto& [qualified, t] : tables_) {
     quoted.push_back(absl::StrCat(QuoteIdent(t.schema), ".", QuoteIdent(t.name)));
@@ -160,8 +160,8 @@ absl::StatusOr<uint64_t> PgChangesSource::CreateSlotAndSnapshot() {
 }
 
 absl::Status PgChangesSource::ReadTable(const TableInfo& table) {
-  const std::string sql = absl::StrCat("SELECT * FROM ", QuoteIdent(table.schema), ".",
-                                       QuoteIdent(table.name));
+  const std::string sql =
+      absl::StrCat("SELECT * FROM ", QuoteIdent(table.schema), ".", QuoteIdent(table.name));
   if (PQsendQuery(session_.raw(), sql.c_str()) == 0 || PQsetSingleRowMode(session_.raw()) == 0) {
     return session_.Error(nullptr, sql);
   }
@@ -180,7 +180,8 @@ absl::Status PgChangesSource::ReadTable(const TableInfo& table) {
     }
     const int columns = PQnfields(r.get());
     if (key_index.empty()) {
-      for (const std::string& k : table.key_columns) key_index.push_back(PQfnumber(r.get(), k.c_str()));
+      for (const std::string& k : table.key_columns)
+        key_index.push_back(PQfnumber(r.get(), k.c_str()));
     }
     rapidjson::StringBuffer buf;
     JsonWriter w(buf);
@@ -197,6 +198,7 @@ absl::Status PgChangesSource::ReadTable(const TableInfo& table) {
     }
     w.EndObject();
     std::vector<std::string> key;
+    key.reserve(key_index.size());
     for (int k : key_index) key.push_back(k >= 0 ? Value(r.get(), 0, k) : std::string());
     SourceRecord rec;
     rec.partition = 0;
@@ -211,10 +213,10 @@ absl::Status PgChangesSource::ReadTable(const TableInfo& table) {
 }
 
 absl::Status PgChangesSource::StartStreaming(uint64_t from) {
-  const std::string sql = absl::StrCat(
-      "START_REPLICATION SLOT ", QuoteIdent(options_.slot), " LOGICAL ", FormatLsn(from),
-      " (proto_version '1', publication_names ", QuoteLiteral(QuoteIdent(options_.publication)),
-      ")");
+  const std::string sql =
+      absl::StrCat("START_REPLICATION SLOT ", QuoteIdent(options_.slot), " LOGICAL ",
+                   FormatLsn(from), " (proto_version '1', publication_names ",
+                   QuoteLiteral(QuoteIdent(options_.publication)), ")");
   Result r(PQexec(stream_.raw(), sql.c_str()));
   if (PQresultStatus(r.get()) != PGRES_COPY_BOTH) return stream_.Error(r.get(), sql);
   streaming_ = true;

@@ -1,0 +1,245 @@
+#!/usr/bin/env python3
+"""A PostgreSQL change feed (source kind postgres_changes) keeps views equal to the source
+tables through a concurrent random workload and engine crashes.
+
+1. The source database (a fresh database in the cluster of SV_TEST_PG_DSN, separate from the
+   store) holds `shipments` with rows already in it: the engine's first start reads them in
+   the slot's exported snapshot.
+2. Writers on several connections run random transactions (inserts, updates, deletes, some
+   rolled back, some failing on deadlocks) while the engine runs; the engine is SIGKILLed each
+   time the store's committed position has moved past the previous kill (moments chosen from
+   observed progress, never from a clock), and restarted.
+3. After the writers finish, one run catches up (--exit-when-caught-up) and then:
+   - shipment_list equals SELECT ... FROM shipments run by PostgreSQL itself (the oracle);
+   - every row's `changes` (1 per update event applied, started from the row's version at its
+     insert or snapshot) equals the source row's `version` (1 per committed update): no change
+     was applied twice or lost;
+   - the derived view by_org (count and sum per organization over shipment_list) equals the
+     same GROUP BY over the source table;
+   - the slot's confirmed flush position is the stored position (acknowledged after commit).
+
+    pg_changes.py --binary build/src/cli/streamview [--store-kind sqlite|postgres]
+"""
+
+import argparse
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import WaitTimeout, close, committed_position, kill_at_position  # noqa: E402
+from stores import Store  # noqa: E402
+
+TABLE = """
+CREATE TABLE shipments (
+  id integer PRIMARY KEY,
+  org text NOT NULL,
+  status text NOT NULL,
+  cost numeric(12, 2) NOT NULL,
+  tags text[],
+  meta jsonb,
+  version integer NOT NULL DEFAULT 0
+);
+"""
+
+CONFIG = """
+store:
+  kind: {store_kind}
+  {store_where}
+sources:
+  shop:
+    kind: postgres_changes
+    dsn: "{dsn}"
+    tables: [shipments]
+views:
+  shipment_list:
+    source: shop
+    key: [id]
+    columns:
+      id: integer
+      org: text
+      status: text
+      cost: numeric
+      tag_count: integer
+      meta_x: integer
+      changes: integer
+    on:
+      "*":
+        set:
+          id: e.id
+          org: e.org
+          status: e.status
+          cost: e.cost
+          tag_count: "coalesce(cardinality(e.tags), 0)"
+          meta_x: e.meta.x
+      shipments.insert:
+        set:
+          changes: e.version
+      shipments.update:
+        set:
+          changes: "coalesce(changes, 0) + 1"
+      shipments.delete:
+        delete: true
+derived_views:
+  by_org:
+    sql: "CREATE VIEW by_org AS SELECT org, count(*) AS n, sum(cost) AS cost FROM shipment_list GROUP BY org"
+"""
+
+ORGS = ["o%d" % i for i in range(7)]
+STATUSES = ["new", "picked", "transit", "delivered", "late"]
+
+
+def insert_sql(rnd, i):
+    tags = "ARRAY[%s]::text[]" % ",".join("'t%d'" % rnd.randrange(9) for _ in range(rnd.randrange(4)))
+    meta = "'{\"x\": %d}'" % rnd.randrange(100) if rnd.random() < 0.8 else "NULL"
+    return ("INSERT INTO shipments (id, org, status, cost, tags, meta) VALUES "
+            "(%d, '%s', '%s', %d.%02d, %s, %s) ON CONFLICT (id) DO NOTHING;"
+            % (i, rnd.choice(ORGS), rnd.choice(STATUSES), rnd.randrange(1000), rnd.randrange(100),
+               tags if rnd.random() < 0.7 else "NULL", meta))
+
+
+def statement(rnd, ids):
+    i = rnd.randrange(1, ids)
+    op = rnd.random()
+    if op < 0.4:
+        return insert_sql(rnd, i)
+    if op < 0.85:
+        return ("UPDATE shipments SET status = '%s', cost = cost + %d.25, org = '%s', "
+                "tags = array_append(tags, 'u'), meta = jsonb_build_object('x', %d), "
+                "version = version + 1 WHERE id = %d;"
+                % (rnd.choice(STATUSES), rnd.randrange(5), rnd.choice(ORGS), rnd.randrange(100), i))
+    return "DELETE FROM shipments WHERE id = %d;" % i
+
+
+def workload(rnd, transactions, ids):
+    lines = []
+    for _ in range(transactions):
+        lines.append("BEGIN;")
+        for _ in range(rnd.randint(1, 12)):
+            lines.append(statement(rnd, ids))
+        lines.append("ROLLBACK;" if rnd.random() < 0.1 else "COMMIT;")
+        # Spread over time so the engine's kills land while writers go on.
+        lines.append("SELECT pg_sleep(0.02);")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--binary", required=True)
+    ap.add_argument("--store-kind", default="sqlite", choices=["sqlite", "postgres"])
+    ap.add_argument("--rows", type=int, default=3000)
+    ap.add_argument("--writers", type=int, default=4)
+    ap.add_argument("--transactions", type=int, default=300)
+    ap.add_argument("--kills", type=int, default=6)
+    args = ap.parse_args()
+    binary = os.path.abspath(args.binary)
+    tmp = tempfile.mkdtemp(prefix="sv-pg-changes-")
+    source = Store.create("postgres", tmp, "cdc_source")
+    store = Store.create(args.store_kind, tmp, "cdc_store")
+    rnd = random.Random(17)
+    problems = []
+    writers = []
+    try:
+        run_sql(source.arg, TABLE + "\n".join(insert_sql(rnd, i) for i in range(1, args.rows)))
+        config = os.path.join(tmp, "cdc.yaml")
+        with open(config, "w") as f:
+            where = ("dsn: \"%s\"" if args.store_kind == "postgres" else "path: %s") % store.arg
+            f.write(CONFIG.format(store_kind=args.store_kind, store_where=where, dsn=source.arg))
+        log = os.path.join(tmp, "run.log")
+        cmd = [binary, "run", "--config", config, "--store", store.arg]
+
+        for w in range(args.writers):
+            script = os.path.join(tmp, "writer%d.sql" % w)
+            with open(script, "w") as f:
+                f.write(workload(random.Random(100 + w), args.transactions, args.rows * 2))
+            writers.append(subprocess.Popen(
+                ["psql", source.arg, "-X", "-q", "-v", "ON_ERROR_STOP=0", "-f", script],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+        seen = 0
+        for k in range(args.kills):
+            with open(log, "ab") as out:
+                out.write(("--- run %d\n" % (k + 1)).encode())
+                out.flush()
+                proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+            try:
+                seen = kill_at_position(proc, store, seen + 1, "run %d" % (k + 1), log=log)
+            except WaitTimeout as e:
+                print("FAILED: %s" % e)
+                return 1
+            print("kill %d at committed position %d" % (k + 1, seen))
+        for w in writers:
+            w.wait(timeout=600)
+        print("writers done")
+
+        with open(log, "ab") as out:
+            out.write(b"--- final run\n")
+            out.flush()
+            r = subprocess.run(cmd + ["--exit-when-caught-up"], stdout=out,
+                               stderr=subprocess.STDOUT, timeout=600)
+        if r.returncode != 0:
+            problems.append("the final run exited %d (see %s)" % (r.returncode, log))
+
+        want = source.rows("SELECT id, org, status, cost, coalesce(cardinality(tags), 0), "
+                           "(meta->>'x')::int, version FROM shipments ORDER BY id")
+        got = store.rows("SELECT id, org, status, cost, tag_count, meta_x, changes "
+                         "FROM shipment_list ORDER BY id")
+        print("source rows %d, view rows %d" % (len(want), len(got)))
+        got_by_id = {row[0]: row for row in got}
+        want_ids = {row[0] for row in want}
+        for row in want:
+            g = got_by_id.get(row[0])
+            if g is None:
+                problems.append("shipment %s missing from the view" % row[0])
+            elif g[1:3] != row[1:3] or not close(g[3], row[3]) or g[4:6] != row[4:6]:
+                problems.append("shipment %s: view %r, source %r" % (row[0], g, row))
+            elif g[6] != row[6]:
+                problems.append("shipment %s: %s updates applied, %s committed"
+                                % (row[0], g[6], row[6]))
+        for i in got_by_id:
+            if i not in want_ids:
+                problems.append("shipment %s in the view but deleted at the source" % i)
+
+        want_orgs = source.rows("SELECT org, count(*), sum(cost) FROM shipments GROUP BY org "
+                                "ORDER BY org")
+        got_orgs = store.rows("SELECT org, n, cost FROM by_org ORDER BY org")
+        if [(o, n) for o, n, _ in got_orgs] != [(o, n) for o, n, _ in want_orgs] or not all(
+                close(g[2], w[2]) for g, w in zip(got_orgs, want_orgs)):
+            problems.append("by_org %r, source %r" % (got_orgs, want_orgs))
+
+        stored = committed_position(store)
+        flushed = source.query("SELECT confirmed_flush_lsn - '0/0' FROM pg_replication_slots "
+                               "WHERE slot_name = 'sv_shop'")
+        if flushed is None or int(flushed) < int(stored):
+            problems.append("slot confirmed flush %s is behind the stored position %s"
+                            % (flushed, stored))
+    finally:
+        for w in writers:
+            if w.poll() is None:
+                w.kill()
+        source.query("SELECT pg_drop_replication_slot('sv_shop') FROM pg_replication_slots "
+                     "WHERE slot_name = 'sv_shop'")
+        store.drop()
+        source.drop()
+    if problems:
+        for p in problems[:30]:
+            print("FAILED: %s" % p)
+        print("(%d problems; logs in %s)" % (len(problems), tmp))
+        return 1
+    shutil.rmtree(tmp, ignore_errors=True)
+    print("PASSED")
+    return 0
+
+
+def run_sql(dsn, sql):
+    r = subprocess.run(["psql", dsn, "-X", "-q", "-v", "ON_ERROR_STOP=1"], input=sql,
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit("psql failed: %s" % r.stderr.strip()[-2000:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""A change-feed source refuses to start, saying what to change, when the source database or a
+table cannot be followed; and it never carries on silently after its slot is lost.
+
+Each case starts `streamview run` and expects it to exit non-zero with the message:
+1. a table without a primary key;
+2. a role without the REPLICATION attribute;
+3. a slot of that name made by another plugin (test_decoding);
+4. the slot dropped behind the engine's back after views were built from it: the restart
+   says the slot is gone and changes may be lost, instead of snapshotting anew over views
+   that already hold rows.
+
+    pg_changes_setup.py --binary build/src/cli/streamview
+"""
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from stores import Store  # noqa: E402
+
+CONFIG = """
+store:
+  kind: sqlite
+  path: {store}
+sources:
+  shop:
+    kind: postgres_changes
+    dsn: "{dsn}"
+    tables: [{tables}]
+views:
+  items:
+    source: shop
+    key: [id]
+    columns:
+      id: integer
+      name: text
+    on:
+      "*":
+        set:
+          id: e.id
+      items.insert:
+        set:
+          name: e.name
+      items.update:
+        set:
+          name: e.name
+      items.delete:
+        delete: true
+"""
+
+
+def psql(dsn, sql):
+    r = subprocess.run(["psql", dsn, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit("psql failed: %s: %s" % (sql, r.stderr.strip()))
+
+
+def run(binary, tmp, name, dsn, tables, extra_args=()):
+    config = os.path.join(tmp, name + ".yaml")
+    with open(config, "w") as f:
+        f.write(CONFIG.format(store=os.path.join(tmp, name + ".db"), dsn=dsn,
+                              tables=", ".join(tables)))
+    return subprocess.run([binary, "run", "--config", config, "--exit-when-caught-up",
+                           *extra_args], capture_output=True, text=True, timeout=300)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--binary", required=True)
+    args = ap.parse_args()
+    binary = os.path.abspath(args.binary)
+    tmp = tempfile.mkdtemp(prefix="sv-pg-setup-")
+    source = Store.create("postgres", tmp, "cdc_setup")
+    problems = []
+
+    def expect_refusal(what, result, message):
+        out = result.stdout + result.stderr
+        if result.returncode == 0 or message not in out:
+            problems.append("%s: exit %d, want non-zero with %r; output: %s"
+                            % (what, result.returncode, message, out[-600:]))
+        else:
+            print("ok: %s -> %s" % (what, message))
+
+    try:
+        psql(source.arg, "CREATE TABLE items (id integer PRIMARY KEY, name text); "
+                         "CREATE TABLE loose (id integer, name text); "
+                         "INSERT INTO items VALUES (1, 'a'), (2, 'b')")
+        expect_refusal("a table without a primary key",
+                       run(binary, tmp, "nokey", source.arg, ["items", "loose"]),
+                       "table loose has no primary key")
+
+        role = "sv_norepl_%d" % os.getpid()
+        psql(source.admin_dsn, "DROP ROLE IF EXISTS %s; CREATE ROLE %s LOGIN" % (role, role))
+        no_repl = source.arg.replace("postgres@", role + "@", 1)
+        expect_refusal("a role without REPLICATION",
+                       run(binary, tmp, "norepl", no_repl, ["items"]),
+                       "lacks the REPLICATION attribute")
+
+        psql(source.arg, "SELECT pg_create_logical_replication_slot('sv_shop', 'test_decoding')")
+        expect_refusal("a slot of another plugin", run(binary, tmp, "plugin", source.arg, ["items"]),
+                       "uses plugin test_decoding")
+        psql(source.arg, "SELECT pg_drop_replication_slot('sv_shop')")
+
+        first = run(binary, tmp, "lost", source.arg, ["items"])
+        if first.returncode != 0:
+            problems.append("the first run failed: %s" % (first.stdout + first.stderr)[-800:])
+        psql(source.arg, "SELECT pg_drop_replication_slot('sv_shop')")
+        psql(source.arg, "INSERT INTO items VALUES (3, 'c')")
+        expect_refusal("the slot dropped behind the engine's back",
+                       run(binary, tmp, "lost", source.arg, ["items"]), "is gone")
+        psql(source.admin_dsn, "DROP ROLE IF EXISTS %s" % role)
+    finally:
+        subprocess.run(["psql", source.arg, "-X", "-q", "-c",
+                        "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                        "WHERE slot_name = 'sv_shop'"], capture_output=True)
+        source.drop()
+    if problems:
+        for p in problems:
+            print("FAILED: %s" % p)
+        return 1
+    shutil.rmtree(tmp, ignore_errors=True)
+    print("PASSED")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
