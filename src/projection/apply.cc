@@ -1,8 +1,32 @@
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "projection/projection.h"
 
 namespace sv::projection {
+namespace {
+
+// The fields the event's source did not resend (kUnchangedHeader), or nullptr.
+const std::string* UnchangedFields(const EventInput& event) {
+  if (event.headers == nullptr) return nullptr;
+  for (const auto& [name, value] : *event.headers) {
+    if (name == kUnchangedHeader) return &value;
+  }
+  return nullptr;
+}
+
+bool IsListed(const std::string& list, const std::string& field) {
+  if (field.empty()) return false;
+  for (size_t start = 0; start <= list.size();) {
+    const size_t end = std::min(list.find(',', start), list.size());
+    if (list.compare(start, end - start, field) == 0) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+}  // namespace
 
 absl::StatusOr<const Row*> Applier::Lookup(int view, const std::string& key, const Row& key_values,
                                            RowSet* rows) {
@@ -47,6 +71,7 @@ absl::Status Applier::ApplyHandler(int v, const HandlerPlan& handler, EventInput
                                    sql::EvalContext& ctx, RowSet* rows) {
   const ViewPlan& view = catalog_->views[v];
   Value& ordinality = event.meta[static_cast<int>(sql::MetaField::kOrdinality)];
+  const std::string* unchanged = UnchangedFields(event);
 
   // One row per element for explode handlers; one row otherwise.
   simdjson::dom::array elements;
@@ -105,7 +130,12 @@ absl::Status Applier::ApplyHandler(int v, const HandlerPlan& handler, EventInput
     if (current != nullptr) {
       for (size_t i = 0; i < view.key.size(); ++i) next[view.key[i]] = key_values[i];
     }
-    for (const auto& [column, expr] : handler.value_sets) {
+    for (size_t i = 0; i < handler.value_sets.size(); ++i) {
+      const auto& [column, expr] = handler.value_sets[i];
+      if (unchanged != nullptr && current != nullptr &&
+          IsListed(*unchanged, handler.value_fields[i])) {
+        continue;  // the source did not resend this field: the row keeps its value
+      }
       Value value;
       SV_RETURN_IF_ERROR(expr->Eval(ctx, &value));
       absl::Status s = sql::CoerceTo(view.columns[column].type, &value);

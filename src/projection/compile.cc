@@ -177,6 +177,21 @@ bool IsBareRoutingKeyExpr(const std::string& sql, const config::SourceConfig& so
   return s == "meta.key" || s == "e." + source.key_field || s == "event." + source.key_field;
 }
 
+// "e.status" -> "status"; "" for anything but a bare one-level event field.
+std::string BareEventField(const std::string& sql) {
+  std::string s;
+  for (char c : sql) {
+    if (c != ' ' && c != '"') s += c;
+  }
+  for (std::string_view prefix : {"e.", "event."}) {
+    if (s.rfind(prefix, 0) == 0) {
+      const std::string field = s.substr(prefix.size());
+      if (!field.empty() && field.find_first_of(".[(") == std::string::npos) return field;
+    }
+  }
+  return "";
+}
+
 absl::StatusOr<sql::ExprPtr> CompileIn(HandlerScope& scope, const config::ExprText& text) {
   sql::Resolver resolver = [&scope](const sql::NameRef& ref) { return scope.Resolve(ref); };
   return sql::Compile(text.sql, resolver, text.loc);
@@ -313,6 +328,7 @@ absl::StatusOr<std::unique_ptr<Catalog>> Compile(const config::Config& config) {
           if (hc.delete_row) continue;  // a delete only needs the key
           SV_ASSIGN_OR_RETURN(sql::ExprPtr expr, CompileIn(value_scope, s->second));
           plan->value_sets.emplace_back(column, std::move(expr));
+          plan->value_fields.push_back(BareEventField(s->second.sql));
         }
       }
       for (int k : view.key) {

@@ -40,6 +40,10 @@ struct ColumnPlan {
 struct HandlerPlan {
   std::vector<std::pair<int, sql::ExprPtr>> key_sets;    // key column index -> expression
   std::vector<std::pair<int, sql::ExprPtr>> value_sets;  // other columns
+  // Per value set: the event field it copies when its expression is a bare `e.<field>`, else
+  // "". A field an event lists in its kUnchangedHeader (a change feed's unchanged TOASTed
+  // column) leaves such a column as the row has it.
+  std::vector<std::string> value_fields;
   sql::ExprPtr when;
   sql::ExprPtr explode;
   bool delete_row = false;
@@ -130,6 +134,9 @@ class RowSet {
 };
 
 // One decoded event, as expressions see it.
+// The header in which a source lists the fields it did not resend (comma-separated).
+inline constexpr char kUnchangedHeader[] = "sv-unchanged";
+
 struct EventInput {
   int source = 0;
   int type_id = -1;

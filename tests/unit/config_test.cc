@@ -950,7 +950,41 @@ TEST(ConfigKafkaTest, KafkaErrorsNameFileLineAndProblem) {
             "'SV_TEST_SURELY_UNSET_VARIABLE' is not set");
   EXPECT_EQ(KafkaError("    kind: kinesis\n    key: k\n    event_types: [A]\n"),
             "k.yaml:3:11: unknown source kind 'kinesis' for source 's' (expected one of: log, "
-            "kafka)");
+            "kafka, postgres_changes)");
+}
+
+TEST(ConfigPostgresChangesTest, LoadsWithTheChangeFeedsDefaults) {
+  absl::StatusOr<Config> config = ParseConfig(std::string(R"yaml(sources:
+  s:
+    kind: postgres_changes
+    dsn: "host=db dbname=shop"
+    tables: [shipments, sales.orders]
+)yaml") + kViewsTail,
+                                              "p.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  const SourceConfig& s = config->sources[0];
+  EXPECT_EQ(s.postgres.dsn, "host=db dbname=shop");
+  EXPECT_EQ(s.postgres.publication, "sv_s");
+  EXPECT_EQ(s.postgres.slot, "sv_s");
+  EXPECT_EQ(s.type_header, "sv-type");
+  EXPECT_EQ(s.event_types,
+            (std::vector<std::string>{"shipments.insert", "shipments.update", "shipments.delete",
+                                      "sales.orders.insert", "sales.orders.update",
+                                      "sales.orders.delete"}));
+}
+
+TEST(ConfigPostgresChangesTest, ErrorsNameFileLineAndWhatToChange) {
+  EXPECT_EQ(KafkaError("    kind: postgres_changes\n    dsn: d\n"),
+            "k.yaml:2:3: source 's' is missing required key 'tables'");
+  EXPECT_EQ(KafkaError("    kind: postgres_changes\n    tables: [t]\n"),
+            "k.yaml:2:3: source 's' needs 'dsn' or 'dsn_env'");
+  EXPECT_EQ(KafkaError("    kind: postgres_changes\n    dsn: d\n    tables: [t]\n    key: id\n"),
+            "k.yaml:6:5: 'key' of source 's' comes from the change feed itself (the primary key, "
+            "<table>.insert|update|delete, the commit order)");
+  EXPECT_EQ(KafkaError("    kind: log\n    key: k\n    event_types: [A]\n    slot: x\n"),
+            "k.yaml:6:5: 'slot' of source 's' needs kind: postgres_changes");
+  EXPECT_EQ(KafkaError("    kind: postgres_changes\n    dsn: d\n    tables: []\n"),
+            "k.yaml:5:13: 'tables' of source 's' must name at least one table");
 }
 
 }  // namespace

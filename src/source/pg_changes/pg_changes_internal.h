@@ -55,7 +55,8 @@ class PgChangesSource final : public Source {
   absl::Status Handle(const Change& change);
   // The record for a row change of `rel`.
   SourceRecord RowRecord(const Relation& rel, std::string_view op,
-                         const std::vector<ColumnValue>& row);
+                         const std::vector<ColumnValue>& row,
+                         const std::vector<ColumnValue>* old_row = nullptr);
   const TableInfo* TableOf(const Relation& rel) const;
   absl::Status SendStatus(uint64_t flushed, bool force, bool reply_requested = false);
   absl::Status AskWhereTheServerStands();

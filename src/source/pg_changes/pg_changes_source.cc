@@ -189,24 +189,36 @@ const TableInfo* PgChangesSource::TableOf(const Relation& rel) const {
 }
 
 SourceRecord PgChangesSource::RowRecord(const Relation& rel, std::string_view op,
-                                        const std::vector<ColumnValue>& row) {
+                                        const std::vector<ColumnValue>& row,
+                                        const std::vector<ColumnValue>* old_row) {
   const TableInfo* table = TableOf(rel);
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
   w.StartObject();
-  std::vector<std::string> key;
+  std::vector<std::string> unchanged;
   for (size_t c = 0; c < rel.columns.size() && c < row.size(); ++c) {
-    const ColumnValue& v = row[c];
-    // An unchanged TOASTed value is not sent: leave the field out rather than claim NULL.
-    if (v.kind == ColumnValue::Kind::kUnchangedToast) continue;
+    const ColumnValue* v = &row[c];
+    if (v->kind == ColumnValue::Kind::kUnchangedToast) {
+      // An unchanged TOASTed value is not resent: the old row has it under REPLICA IDENTITY
+      // FULL; otherwise the field is left out and listed, so a view column copying it keeps
+      // its value rather than turning NULL.
+      if (old_row != nullptr && c < old_row->size() &&
+          (*old_row)[c].kind == ColumnValue::Kind::kText) {
+        v = &(*old_row)[c];
+      } else {
+        unchanged.push_back(rel.columns[c].name);
+        continue;
+      }
+    }
     w.Key(rel.columns[c].name.c_str());
-    if (v.kind == ColumnValue::Kind::kNull) {
+    if (v->kind == ColumnValue::Kind::kNull) {
       w.Null();
     } else {
-      WriteValue(w, rel.columns[c].type_oid, v.text);
+      WriteValue(w, rel.columns[c].type_oid, v->text);
     }
   }
   w.EndObject();
+  std::vector<std::string> key;
   if (table != nullptr) {
     for (const std::string& k : table->key_columns) {
       for (size_t c = 0; c < rel.columns.size() && c < row.size(); ++c) {
@@ -222,6 +234,7 @@ SourceRecord PgChangesSource::RowRecord(const Relation& rel, std::string_view op
   rec.routing_key = *rec.key;
   const std::string& name = table != nullptr ? table->configured : rel.name;
   rec.headers = {{"sv-type", name + "." + std::string(op)}, {"xid", std::to_string(open_xid_)}};
+  if (!unchanged.empty()) rec.headers.emplace_back("sv-unchanged", absl::StrJoin(unchanged, ","));
   return rec;
 }
 
@@ -250,7 +263,7 @@ absl::Status PgChangesSource::Handle(const Change& change) {
       } else {
         open_.push_back(RowRecord(rel->second,
                                   change.kind == Change::Kind::kInsert ? "insert" : "update",
-                                  change.new_row));
+                                  change.new_row, &change.old_row));
       }
       return absl::OkStatus();
     }
