@@ -1093,22 +1093,50 @@ TEST_P(StoreTest, ConcurrentAppendersGetDensePositions) {
 namespace sv::store {
 namespace {
 
-// Two engines writing one store would corrupt each other's positions. SQLite stores rely on
-// the CLI's lock file; PostgreSQL stores take the lock in the database, so it holds across hosts;
-// a memory store holds it in the in-process database.
-TEST_P(StoreTest, OneEngineWriterPerPostgresSchema) {
-  if (sqlite()) GTEST_SKIP() << "SQLite: the lock file of cli/commands.cc";
-  std::unique_ptr<Store> first = OpenAs(StoreRole::kEngine);
-  ASSERT_NE(first, nullptr);
+// Two engines writing one store would corrupt each other's positions. Every backend takes the
+// lock when a store is opened for an engine, whoever opens it (the CLI, a test, a library):
+// SQLite an flock on the database file (shared by one process's connections, so the second
+// engine here is another process), PostgreSQL an advisory lock of the session, the memory store
+// a flag of its in-process database.
+TEST_P(StoreTest, OneEngineWriterPerStore) {
+  int ready[2], release[2];
+  pid_t holder = -1;
+  std::unique_ptr<Store> first;
+  if (sqlite()) {
+    ASSERT_EQ(pipe(ready), 0);
+    ASSERT_EQ(pipe(release), 0);
+    holder = fork();
+    ASSERT_GE(holder, 0);
+    if (holder == 0) {
+      // The other process: hold the engine lock until told to let go.
+      absl::StatusOr<std::unique_ptr<Store>> held = OpenStore(options_, StoreRole::kEngine);
+      const char ok = held.ok() ? 'y' : 'n';
+      (void)!write(ready[1], &ok, 1);
+      char c;
+      (void)!read(release[0], &c, 1);
+      _exit(0);
+    }
+    char ok = 0;
+    ASSERT_EQ(read(ready[0], &ok, 1), 1);
+    ASSERT_EQ(ok, 'y') << "the other process could not open the store as its engine";
+  } else {
+    first = OpenAs(StoreRole::kEngine);
+    ASSERT_NE(first, nullptr);
+  }
   StoreOptions no_wait = options_;
   no_wait.engine_lock_wait_ms = 0;  // a live first engine: waiting would only delay the refusal
   absl::StatusOr<std::unique_ptr<Store>> second = OpenStore(no_wait, StoreRole::kEngine);
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(second.status().message(), HasSubstr("another streamview engine"));
+  EXPECT_THAT(second.status().message(), HasSubstr("another streamview"));
   // Writers and readers that are not the engine work alongside.
   EXPECT_NE(OpenAs(StoreRole::kWriter), nullptr);
   EXPECT_NE(OpenAs(StoreRole::kReader), nullptr);
+  if (holder > 0) {
+    (void)!write(release[1], "x", 1);
+    int status = 0;
+    waitpid(holder, &status, 0);
+  }
   first.reset();  // the lock goes with the session
   EXPECT_NE(OpenAs(StoreRole::kEngine), nullptr);
 }
