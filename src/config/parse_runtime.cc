@@ -325,6 +325,11 @@ absl::StatusOr<SourceConfig> Parser::ParseSource(const Entry& entry) const {
         }
       }
     }
+    // Closes the initial snapshot (source/pg_changes): no view handles it.
+    if (std::find(source.event_types.begin(), source.event_types.end(), "snapshot.done") ==
+        source.event_types.end()) {
+      source.event_types.push_back("snapshot.done");
+    }
   }
   if (kafka) {
     for (const char* k : {"topics", "group_id"}) {

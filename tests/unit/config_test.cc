@@ -970,7 +970,7 @@ TEST(ConfigPostgresChangesTest, LoadsWithTheChangeFeedsDefaults) {
   EXPECT_EQ(s.event_types,
             (std::vector<std::string>{"shipments.insert", "shipments.update", "shipments.delete",
                                       "sales.orders.insert", "sales.orders.update",
-                                      "sales.orders.delete"}));
+                                      "sales.orders.delete", "snapshot.done"}));
 }
 
 TEST(ConfigPostgresChangesTest, ErrorsNameFileLineAndWhatToChange) {

@@ -48,7 +48,7 @@ absl::Status PgChangesSource::Seek(const std::map<int32_t, int64_t>& after) {
     SV_ASSIGN_OR_RETURN(const uint64_t consistent, CreateSlotAndSnapshot());
     resume_after_ = consistent;
     acked_ = 0;
-    emitted_end_ = snapshot_.empty() ? 0 : consistent;
+    emitted_end_ = consistent;
     SV_RETURN_IF_ERROR(StartStreaming(consistent));
     return AskWhereTheServerStands();
   }

@@ -27,6 +27,10 @@
 
 namespace sv::source {
 
+// The event that closes the initial snapshot (declared for every change-feed source; no view
+// handles it): its position, the slot's consistent point, is stored with the snapshot's rows.
+inline constexpr char kSnapshotDoneType[] = "snapshot.done";
+
 struct PgChangesOptions {
   std::string source_name;
   std::string dsn;

@@ -151,11 +151,19 @@ absl::StatusOr<uint64_t> PgChangesSource::CreateSlotAndSnapshot() {
   snapshot_.clear();
   for (const auto& [qualified, table] : tables_) SV_RETURN_IF_ERROR(ReadTable(table));
   SV_RETURN_IF_ERROR(session_.Exec("COMMIT"));
-  // Positions count up to the consistent point, which the last row carries.
+  // Positions count up to the consistent point, which a closing marker carries: stored with the
+  // rows (an empty snapshot too), it tells a restart that the snapshot is in the views.
   for (size_t i = 0; i < snapshot_.size(); ++i) {
     snapshot_[i].offset = static_cast<int64_t>(i + 1);
   }
-  if (!snapshot_.empty()) snapshot_.back().offset = static_cast<int64_t>(*consistent);
+  SourceRecord marker;
+  marker.partition = 0;
+  marker.offset = static_cast<int64_t>(*consistent);
+  marker.log_time_us = options_.clock->NowMicros();
+  marker.value = "{}";
+  marker.key = "";
+  marker.headers = {{"sv-type", kSnapshotDoneType}};
+  snapshot_.push_back(std::move(marker));
   return *consistent;
 }
 
