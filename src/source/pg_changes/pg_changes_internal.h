@@ -79,8 +79,9 @@ class PgChangesSource final : public Source {
   uint64_t emitted_end_ = 0;   // the end LSN of the last transaction handed to the engine
   uint64_t acked_ = 0;         // what the engine committed (the flush position we report)
   uint64_t server_wal_end_ = 0;
-  uint64_t end_known_ = 0;   // what EndOffsets reports: the end of what the server has
-  uint64_t ask_target_ = 0;  // a keepalive at or past this LSN says we hold everything; 0: none
+  uint64_t end_known_ = 0;  // what EndOffsets reports: the end of what the server has
+  std::string barrier_;     // the barrier message awaited ("" when none is out)
+  int64_t barriers_sent_ = 0;
   int64_t asked_at_us_ = 0;
   bool confirmed_ = false;  // no data since the server last said we hold everything
   int64_t last_status_us_ = 0;

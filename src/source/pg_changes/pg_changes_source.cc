@@ -4,6 +4,7 @@
 #include "source/pg_changes/pg_changes_source.h"
 
 #include <sys/select.h>
+#include <unistd.h>
 
 #include <utility>
 
@@ -25,14 +26,18 @@ namespace {
 
 // The server drops a walsender that says nothing for wal_sender_timeout (60 s by default).
 constexpr int64_t kStatusIntervalUs = 10'000'000;
-// How long to wait for a keepalive asked for before asking again.
-constexpr int64_t kReaskUs = 20'000;
+// The least time between two barrier messages.
+constexpr int64_t kReaskUs = 50'000;
+// The prefix of the messages that tell the stream has delivered everything (see
+// AskWhereTheServerStands).
+constexpr char kBarrierPrefix[] = "streamview.barrier";
 
 }  // namespace
 
 absl::Status PgChangesSource::Seek(const std::map<int32_t, int64_t>& after) {
   streaming_ = false;
-  ask_target_ = 0;
+  barrier_.clear();
+  asked_at_us_ = 0;
   confirmed_ = false;
   end_known_ = 0;
   ready_.clear();
@@ -74,15 +79,15 @@ uint64_t PgChangesSource::HeldEnd() const {
 }
 
 absl::Status PgChangesSource::AskWhereTheServerStands() {
-  // Caught up once the server has decoded past where its WAL stands now and sent us all of it
-  // (a keepalive carries how far it decoded, and comes after everything decoded before it).
-  SV_ASSIGN_OR_RETURN(Result r, session_.Query("SELECT pg_current_wal_lsn()"));
-  const std::optional<uint64_t> now = ParseLsn(PQgetvalue(r.get(), 0, 0));
-  if (!now) return absl::InternalError("pg_current_wal_lsn() returned no LSN");
-  ask_target_ = std::max<uint64_t>(*now, 1);
-  end_known_ = std::max(end_known_, HeldEnd() + 1);
+  // A message written into the source's WAL now comes back through the stream after every
+  // transaction committed before it: when it arrives, we hold everything there was.
+  // Unique across runs: a barrier an earlier (killed) run wrote may still be in the stream.
+  barrier_ = absl::StrCat(options_.slot, "/", getpid(), "/", options_.clock->NowMicros(), "/",
+                          ++barriers_sent_);
   asked_at_us_ = options_.clock->NowMicros();
-  return SendStatus(acked_, /*force=*/true, /*reply_requested=*/true);
+  end_known_ = std::max(end_known_, HeldEnd() + 1);
+  return session_.Query("SELECT pg_logical_emit_message(false, $1, $2)", {kBarrierPrefix, barrier_})
+      .status();
 }
 
 absl::Status PgChangesSource::Poll(size_t max, int timeout_ms, std::vector<SourceRecord>* out) {
@@ -104,15 +109,10 @@ absl::Status PgChangesSource::Poll(size_t max, int timeout_ms, std::vector<Sourc
       return s;
     }
   }
-  // Idle after data: ask where the server stands, so "caught up" is known without waiting for
-  // its next keepalive; ask again while its decoding has not got there yet.
-  if (ready_.empty() && open_.empty()) {
-    if (ask_target_ == 0 && !confirmed_) {
-      SV_RETURN_IF_ERROR(AskWhereTheServerStands());
-    } else if (ask_target_ != 0 && options_.clock->NowMicros() - asked_at_us_ > kReaskUs) {
-      asked_at_us_ = options_.clock->NowMicros();
-      SV_RETURN_IF_ERROR(SendStatus(acked_, /*force=*/true, /*reply_requested=*/true));
-    }
+  // Drained after data: find out whether the server has more (at most every kReaskUs).
+  if (ready_.empty() && open_.empty() && !confirmed_ && barrier_.empty() &&
+      options_.clock->NowMicros() - asked_at_us_ > kReaskUs) {
+    SV_RETURN_IF_ERROR(AskWhereTheServerStands());
   }
   // Whole transactions only, so the engine commits each with all of its changes.
   while (!ready_.empty() && out->size() < max) {
@@ -136,24 +136,26 @@ absl::Status PgChangesSource::ReadStream(size_t want, int timeout_ms) {
       SV_ASSIGN_OR_RETURN(StreamMessage m, ParseStreamMessage(data));
       server_wal_end_ = std::max(server_wal_end_, m.wal_end);
       if (m.kind == StreamMessage::Kind::kKeepalive) {
-        if (open_.empty() && ask_target_ != 0 && m.wal_end >= ask_target_) {
-          // Everything committed before where the server stood has arrived: the end is what we
-          // hold.
-          end_known_ = HeldEnd();
-          ask_target_ = 0;
-          confirmed_ = true;
-          // Idle (nothing open, nothing unacknowledged): let the slot move to where decoding
-          // is, so a quiet publication beside busy tables does not hold WAL back. A restart
-          // asking for an earlier position starts here, past nothing it needs.
-          if (ready_.empty() && acked_ >= emitted_end_ && m.wal_end > acked_) acked_ = m.wal_end;
-        }
         if (m.reply_requested) SV_RETURN_IF_ERROR(SendStatus(acked_, /*force=*/true));
+        continue;
+      }
+      SV_ASSIGN_OR_RETURN(Change change, ParseChange(m.payload));
+      if (change.kind == Change::Kind::kMessage) {
+        if (change.prefix == kBarrierPrefix && change.content == barrier_ && open_.empty()) {
+          // Everything committed before the barrier has arrived: the end is what we hold.
+          barrier_.clear();
+          end_known_ = HeldEnd();
+          confirmed_ = true;
+          // Idle (nothing open, nothing unacknowledged): let the slot move here, so a quiet
+          // publication beside busy tables does not hold WAL back. A restart asking for an
+          // earlier position starts here, past nothing it needs.
+          if (ready_.empty() && acked_ >= emitted_end_ && change.lsn > acked_) acked_ = change.lsn;
+        }
         continue;
       }
       // More is coming than we hold: at least up to the server's WAL end.
       end_known_ = std::max(end_known_, m.wal_end);
       confirmed_ = false;
-      SV_ASSIGN_OR_RETURN(Change change, ParseChange(m.payload));
       const size_t before = ready_.size();
       SV_RETURN_IF_ERROR(Handle(change));
       if (ready_.size() > before) got += ready_.back().size();
@@ -292,6 +294,7 @@ absl::Status PgChangesSource::Handle(const Change& change) {
       ready_.push_back(std::move(tx));
       return absl::OkStatus();
     }
+    case Change::Kind::kMessage:  // barriers are read in ReadStream; others are not ours
     case Change::Kind::kOther:
       return absl::OkStatus();
   }

@@ -191,8 +191,17 @@ absl::StatusOr<Change> ParseChange(std::string_view payload) {
       for (int i = 0; i < n && r.ok(); ++i) c.truncated.push_back(static_cast<uint32_t>(r.Int(4)));
       break;
     }
+    case 'M': {
+      c.kind = Change::Kind::kMessage;
+      r.Byte();  // flags: transactional or not
+      c.lsn = r.Int(8);
+      c.prefix = r.String();
+      const auto len = static_cast<size_t>(r.Int(4));
+      c.content = std::string(r.Bytes(len));
+      break;
+    }
     default:
-      c.kind = Change::Kind::kOther;  // Origin, Type, Message: nothing a view needs
+      c.kind = Change::Kind::kOther;  // Origin, Type: nothing a view needs
       return c;
   }
   if (!r.ok()) return Malformed(kind);

@@ -55,7 +55,17 @@ struct Relation {
 };
 
 struct Change {
-  enum class Kind { kBegin, kCommit, kRelation, kInsert, kUpdate, kDelete, kTruncate, kOther };
+  enum class Kind {
+    kBegin,
+    kCommit,
+    kRelation,
+    kInsert,
+    kUpdate,
+    kDelete,
+    kTruncate,
+    kMessage,  // pg_logical_emit_message: prefix and content
+    kOther
+  };
   Kind kind = Kind::kOther;
   // Begin: the transaction's final (commit) LSN, commit time and xid. Commit: the commit's LSN,
   // its end LSN (where a restart resumes) and time.
@@ -68,6 +78,8 @@ struct Change {
   std::vector<ColumnValue> old_row;  // Update (with 'K'/'O'), Delete
   std::vector<ColumnValue> new_row;  // Insert, Update
   std::vector<uint32_t> truncated;   // Truncate: relation ids
+  std::string prefix;                // Message
+  std::string content;               // Message
 };
 absl::StatusOr<Change> ParseChange(std::string_view payload);
 

@@ -223,7 +223,7 @@ absl::Status PgChangesSource::ReadTable(const TableInfo& table) {
 absl::Status PgChangesSource::StartStreaming(uint64_t from) {
   const std::string sql =
       absl::StrCat("START_REPLICATION SLOT ", QuoteIdent(options_.slot), " LOGICAL ",
-                   FormatLsn(from), " (proto_version '1', publication_names ",
+                   FormatLsn(from), " (proto_version '1', messages 'true', publication_names ",
                    QuoteLiteral(QuoteIdent(options_.publication)), ")");
   Result r(PQexec(stream_.raw(), sql.c_str()));
   if (PQresultStatus(r.get()) != PGRES_COPY_BOTH) return stream_.Error(r.get(), sql);
