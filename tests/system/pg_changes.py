@@ -57,6 +57,7 @@ sources:
   shop:
     kind: postgres_changes
     dsn: "{dsn}"
+    slot: {slot}
     tables: [shipments]
 views:
   shipment_list:
@@ -94,6 +95,8 @@ derived_views:
     sql: "CREATE VIEW by_org AS SELECT org, count(*) AS n, sum(cost) AS cost FROM shipment_list GROUP BY org"
 """
 
+# Slots are the cluster's, not the database's: one per run.
+SLOT = "sv_test_%d" % os.getpid()
 ORGS = ["o%d" % i for i in range(7)]
 STATUSES = ["new", "picked", "transit", "delivered", "late"]
 
@@ -154,7 +157,8 @@ def main():
         config = os.path.join(tmp, "cdc.yaml")
         with open(config, "w") as f:
             where = ("dsn: \"%s\"" if args.store_kind == "postgres" else "path: %s") % store.arg
-            f.write(CONFIG.format(store_kind=args.store_kind, store_where=where, dsn=source.arg))
+            f.write(CONFIG.format(store_kind=args.store_kind, store_where=where, dsn=source.arg,
+                                  slot=SLOT))
         log = os.path.join(tmp, "run.log")
         cmd = [binary, "run", "--config", config, "--store", store.arg]
 
@@ -224,7 +228,7 @@ def main():
 
         stored = committed_position(store)
         flushed = source.query("SELECT confirmed_flush_lsn - '0/0' FROM pg_replication_slots "
-                               "WHERE slot_name = 'sv_shop'")
+                               "WHERE slot_name = '%s'" % SLOT)
         if flushed is None or int(flushed) < int(stored):
             problems.append("slot confirmed flush %s is behind the stored position %s"
                             % (flushed, stored))
@@ -232,8 +236,8 @@ def main():
         for w in writers:
             if w.poll() is None:
                 w.kill()
-        source.query("SELECT pg_drop_replication_slot('sv_shop') FROM pg_replication_slots "
-                     "WHERE slot_name = 'sv_shop'")
+        source.query("SELECT pg_drop_replication_slot('%s') FROM pg_replication_slots "
+                     "WHERE slot_name = '%s'" % (SLOT, SLOT))
         store.drop()
         source.drop()
     if problems:

@@ -146,10 +146,8 @@ absl::Status PgChangesSource::ReadStream(size_t want, int timeout_ms) {
           barrier_.clear();
           end_known_ = HeldEnd();
           confirmed_ = true;
-          // Idle (nothing open, nothing unacknowledged): let the slot move here, so a quiet
-          // publication beside busy tables does not hold WAL back. A restart asking for an
-          // earlier position starts here, past nothing it needs.
-          if (ready_.empty() && acked_ >= emitted_end_ && change.lsn > acked_) acked_ = change.lsn;
+          // The slot's flush moves only with what the engine committed (AfterCommit), never
+          // past it: a restart must find every transaction after its stored position.
         }
         continue;
       }
