@@ -151,8 +151,8 @@ absl::Status PgChangesSource::ReadStream(size_t want, int timeout_ms) {
         }
         continue;
       }
-      // More is coming than we hold: at least up to the server's WAL end.
-      end_known_ = std::max(end_known_, m.wal_end);
+      // More may follow what we hold until a barrier says otherwise (an XLogData's WAL end is
+      // its own record's position, not the server's end: no bound on what is still coming).
       confirmed_ = false;
       const size_t before = ready_.size();
       SV_RETURN_IF_ERROR(Handle(change));
@@ -322,7 +322,10 @@ void PgChangesSource::AfterCommit(const std::map<int32_t, int64_t>& positions,
 }
 
 absl::StatusOr<std::map<int32_t, int64_t>> PgChangesSource::EndOffsets() {
-  return std::map<int32_t, int64_t>{{0, static_cast<int64_t>(end_known_)}};
+  // Only a barrier that came back after the last data says we hold everything: until then the
+  // end is past what we hold, so a caller at that position is not caught up.
+  const uint64_t end = confirmed_ ? end_known_ : std::max(end_known_, HeldEnd() + 1);
+  return std::map<int32_t, int64_t>{{0, static_cast<int64_t>(end)}};
 }
 
 absl::StatusOr<std::unique_ptr<ReplayReader>> PgChangesSource::OpenReplay(
