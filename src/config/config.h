@@ -62,6 +62,9 @@ struct PostgresChangesConfig {
   std::string publication;          // created (or completed) when missing; default sv_<source>
   std::string slot;                 // logical replication slot; default sv_<source>
   std::vector<std::string> tables;  // "name" (schema public) or "schema.name"
+  // While idle, a message through the source's WAL this often lets the slot's flush move past
+  // WAL nobody here needs (writes to unpublished tables, other databases).
+  int64_t heartbeat_ms = 10'000;
 };
 
 struct SourceConfig {

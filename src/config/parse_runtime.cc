@@ -167,7 +167,8 @@ absl::StatusOr<SourceConfig> Parser::ParseSource(const Entry& entry) const {
                                          "group_id",       "dead_letter_topic",
                                          "properties",     "dsn",
                                          "dsn_env",        "publication",
-                                         "slot",           "tables"},
+                                         "slot",           "tables",
+                                         "heartbeat_ms"},
                                what));
   const Entry* kind_entry = Find(entries, "kind");
   const bool changes = kind_entry != nullptr && kind_entry->value.IsScalar() &&
@@ -199,6 +200,8 @@ absl::StatusOr<SourceConfig> Parser::ParseSource(const Entry& entry) const {
       SV_ASSIGN_OR_RETURN(source.postgres.publication, Name(e, field));
     } else if (e.name == "slot") {
       SV_ASSIGN_OR_RETURN(source.postgres.slot, Name(e, field));
+    } else if (e.name == "heartbeat_ms") {
+      SV_ASSIGN_OR_RETURN(source.postgres.heartbeat_ms, Integer(e, field, 10, 3'600'000));
     } else if (e.name == "tables") {
       SV_ASSIGN_OR_RETURN(auto tables, NameList(e, field));
       if (tables.empty()) return Err(e.value, absl::StrCat(field, " must name at least one table"));
@@ -296,7 +299,7 @@ absl::StatusOr<SourceConfig> Parser::ParseSource(const Entry& entry) const {
       return Err(e->key, absl::StrCat(Quoted(k), " of ", what, " needs kind: kafka"));
     }
   }
-  for (const char* k : {"dsn", "dsn_env", "publication", "slot", "tables"}) {
+  for (const char* k : {"dsn", "dsn_env", "publication", "slot", "tables", "heartbeat_ms"}) {
     const Entry* e = Find(entries, k);
     if (e != nullptr && !changes) {
       return Err(e->key, absl::StrCat(Quoted(k), " of ", what, " needs kind: postgres_changes"));

@@ -69,6 +69,7 @@ absl::StatusOr<std::unique_ptr<Source>> Open(const config::SourceConfig& config,
     o.publication = config.postgres.publication;
     o.slot = config.postgres.slot;
     o.tables = config.postgres.tables;
+    o.heartbeat_us = config.postgres.heartbeat_ms * 1000;
     return NewPgChangesSource(o);
   }
   return absl::UnimplementedError(absl::StrCat("source kind '", config.kind, "' is not supported"));

@@ -4,7 +4,9 @@
 // an end equal to what it handed out only once the server said there is nothing more (a
 // barrier message came back); before that, transactions committed earlier may still be on
 // their way. Seen under CI load: the end was taken from the last data message's WAL position,
-// a run called itself caught up halfway through the backlog and stopped.
+// a run called itself caught up halfway through the backlog and stopped. And the slot's flush
+// position: while the source's tables are quiet, WAL written elsewhere is not pinned for it,
+// yet nothing handed out and not committed is ever given up.
 
 #include "source/pg_changes/pg_changes_source.h"
 
@@ -16,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -37,19 +40,42 @@ class PgChangesSourceTest : public ::testing::Test {
     dsn_ = dsn;
     conn_ = PQconnectdb(dsn);
     ASSERT_EQ(PQstatus(conn_), CONNECTION_OK) << PQerrorMessage(conn_);
+    Exec("SET client_min_messages = warning");
     // Slots are the cluster's: names of this process only.
     table_ = absl::StrCat("sv_feed_", getpid());
-    Exec(absl::StrCat("DROP TABLE IF EXISTS ", table_, "; CREATE TABLE ", table_,
-                      " (id integer PRIMARY KEY, n integer NOT NULL)"));
+    Exec(absl::StrCat("DROP TABLE IF EXISTS ", table_, ", ", table_, "_other; CREATE TABLE ",
+                      table_, " (id integer PRIMARY KEY, n integer NOT NULL); CREATE TABLE ",
+                      table_, "_other (id integer PRIMARY KEY, n integer NOT NULL)"));
   }
 
   void TearDown() override {
     if (conn_ == nullptr) return;
-    source_.reset();  // its replication connection holds the slot
-    Exec(absl::StrCat("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots ",
-                      "WHERE slot_name = '", table_, "'"));
-    Exec(absl::StrCat("DROP PUBLICATION IF EXISTS ", table_, "; DROP TABLE IF EXISTS ", table_));
+    source_.reset();  // its walsender lets the slot go a moment after
+    const std::string slot =
+        absl::StrCat("FROM pg_replication_slots WHERE slot_name = '", table_, "'");
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (Number("SELECT count(*) " + slot) > 0 && std::chrono::steady_clock::now() < deadline) {
+      Number("SELECT count(pg_drop_replication_slot(slot_name)) " + slot + " AND NOT active");
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    Exec(absl::StrCat("DROP PUBLICATION IF EXISTS ", table_, "; DROP TABLE IF EXISTS ", table_,
+                      ", ", table_, "_other"));
     PQfinish(conn_);
+  }
+
+  // The first column of the first row of `sql`, as a number.
+  int64_t Number(const std::string& sql) {
+    PGresult* r = PQexec(conn_, sql.c_str());
+    EXPECT_EQ(PQresultStatus(r), PGRES_TUPLES_OK) << sql << ": " << PQresultErrorMessage(r);
+    const int64_t n =
+        PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) ? std::atoll(PQgetvalue(r, 0, 0)) : -1;
+    PQclear(r);
+    return n;
+  }
+
+  int64_t SlotFlush() {
+    return Number(absl::StrCat("SELECT (confirmed_flush_lsn - '0/0')::bigint FROM ",
+                               "pg_replication_slots WHERE slot_name = '", table_, "'"));
   }
 
   void Exec(const std::string& sql) {
@@ -60,8 +86,10 @@ class PgChangesSourceTest : public ::testing::Test {
     PQclear(r);
   }
 
-  std::unique_ptr<Source> Open() {
+  std::unique_ptr<Source> Open(const Clock* clock = Clock::Real()) {
     PgChangesOptions options;
+    options.clock = clock;
+    options.heartbeat_us = 1'000'000;
     options.source_name = "feed";
     options.dsn = dsn_;
     options.publication = table_;
@@ -125,6 +153,67 @@ TEST_F(PgChangesSourceTest, ReportsNoEndAtWhatItHandedOutUntilTheServerConfirmsI
     EXPECT_TRUE(records.empty());
   }
   EXPECT_EQ(End(), last);
+}
+
+TEST_F(PgChangesSourceTest, QuietTablesDoNotPinWalButUncommittedChangesAreKept) {
+  ManualClock clock(1'000'000'000);
+  source_ = Open(&clock);
+  ASSERT_TRUE(source_->Seek({}).ok());
+  std::vector<SourceRecord> records;
+  ASSERT_TRUE(source_->Poll(1000, 1000, &records).ok());
+  ASSERT_FALSE(records.empty());
+  source_->AfterCommit({{0, records.back().offset}}, {});
+
+  // A change of ours, handed out and not committed yet.
+  Exec(absl::StrCat("INSERT INTO ", table_, " VALUES (1, 1)"));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  int64_t ours = 0;
+  while (ours == 0 && std::chrono::steady_clock::now() < deadline) {
+    ASSERT_TRUE(source_->Poll(10, 200, &records).ok());
+    if (!records.empty()) ours = records.back().offset;
+  }
+  ASSERT_GT(ours, 0);
+
+  // A busy table that is not published, and heartbeats (the clock moves one interval per
+  // Poll): the barriers that come back find our change not committed, so the flush stays
+  // before it.
+  auto busy = [&] {
+    for (int i = 0; i < 20; ++i) {
+      Exec(absl::StrCat("INSERT INTO ", table_, "_other VALUES (", i, ", ", i,
+                        ") ON CONFLICT (id) DO UPDATE SET n = ", table_, "_other.n + 1"));
+    }
+    return Number("SELECT (pg_current_wal_lsn() - '0/0')::bigint");
+  };
+  int64_t elsewhere = busy();
+  for (int i = 0; i < 30; ++i) {
+    clock.Advance(1'000'000);
+    ASSERT_TRUE(source_->Poll(10, 100, &records).ok());
+    EXPECT_TRUE(records.empty());
+    ASSERT_LT(SlotFlush(), ours) << "the flush passed a change the engine has not committed";
+  }
+
+  // Committed: from now on the heartbeats carry the flush past the other table's WAL.
+  source_->AfterCommit({{0, ours}}, {});
+  elsewhere = busy();
+  while (SlotFlush() < elsewhere && std::chrono::steady_clock::now() < deadline) {
+    clock.Advance(1'000'000);
+    ASSERT_TRUE(source_->Poll(10, 100, &records).ok());
+    EXPECT_TRUE(records.empty());
+  }
+  EXPECT_GE(SlotFlush(), elsewhere) << "a quiet source pins the WAL of tables it does not read";
+
+  // A restart from the committed position (behind the flush now) resumes cleanly and hands
+  // out what comes next, once.
+  source_ = Open(&clock);
+  ASSERT_TRUE(source_->Seek({{0, ours}}).ok());
+  Exec(absl::StrCat("INSERT INTO ", table_, " VALUES (2, 2)"));
+  std::vector<SourceRecord> after;
+  while (after.empty() && std::chrono::steady_clock::now() < deadline) {
+    ASSERT_TRUE(source_->Poll(10, 200, &records).ok());
+    for (SourceRecord& r : records) after.push_back(std::move(r));
+  }
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_EQ(after[0].key, "2");
 }
 
 }  // namespace

@@ -966,6 +966,7 @@ TEST(ConfigPostgresChangesTest, LoadsWithTheChangeFeedsDefaults) {
   EXPECT_EQ(s.postgres.dsn, "host=db dbname=shop");
   EXPECT_EQ(s.postgres.publication, "sv_s");
   EXPECT_EQ(s.postgres.slot, "sv_s");
+  EXPECT_EQ(s.postgres.heartbeat_ms, 10'000);
   EXPECT_EQ(s.type_header, "sv-type");
   EXPECT_EQ(s.event_types,
             (std::vector<std::string>{"shipments.insert", "shipments.update", "shipments.delete",
@@ -985,6 +986,11 @@ TEST(ConfigPostgresChangesTest, ErrorsNameFileLineAndWhatToChange) {
             "k.yaml:6:5: 'slot' of source 's' needs kind: postgres_changes");
   EXPECT_EQ(KafkaError("    kind: postgres_changes\n    dsn: d\n    tables: []\n"),
             "k.yaml:5:13: 'tables' of source 's' must name at least one table");
+  EXPECT_THAT(KafkaError("    kind: postgres_changes\n    dsn: d\n    tables: [t]\n"
+                         "    heartbeat_ms: 0\n"),
+              StartsWith("k.yaml:6:19: 'heartbeat_ms' of source 's'"));
+  EXPECT_EQ(KafkaError("    kind: log\n    key: k\n    event_types: [A]\n    heartbeat_ms: 50\n"),
+            "k.yaml:6:5: 'heartbeat_ms' of source 's' needs kind: postgres_changes");
 }
 
 }  // namespace

@@ -59,7 +59,13 @@ class PgChangesSource final : public Source {
                          const std::vector<ColumnValue>* old_row = nullptr);
   const TableInfo* TableOf(const Relation& rel) const;
   absl::Status SendStatus(uint64_t flushed, bool force, bool reply_requested = false);
-  absl::Status AskWhereTheServerStands();
+  // Writes a barrier message into the source's WAL. `caught_up_check`: until it comes back,
+  // EndOffsets says more may come (a heartbeat leaves that alone).
+  absl::Status SendBarrier(bool caught_up_check);
+  absl::Status AskWhereTheServerStands() { return SendBarrier(/*caught_up_check=*/true); }
+  // What the slot may forget: the engine's committed position, or a barrier past it when
+  // everything before that barrier is committed.
+  uint64_t FlushPosition() const;
   uint64_t HeldEnd() const;  // the end of what was handed over or is ready
 
   PgChangesOptions options_;
@@ -77,7 +83,9 @@ class PgChangesSource final : public Source {
 
   uint64_t resume_after_ = 0;  // transactions ending at or before it were applied already
   uint64_t emitted_end_ = 0;   // the end LSN of the last transaction handed to the engine
-  uint64_t acked_ = 0;         // what the engine committed (the flush position we report)
+  uint64_t acked_ = 0;         // what the engine committed
+  uint64_t quiet_flush_ = 0;   // a returned barrier's end: nothing of ours between ...
+  uint64_t quiet_needs_ = 0;   // ... this (what we held then) and it
   uint64_t server_wal_end_ = 0;
   uint64_t end_known_ = 0;  // what EndOffsets reports: the end of what the server has
   std::string barrier_;     // the barrier message awaited ("" when none is out)

@@ -40,6 +40,8 @@ absl::Status PgChangesSource::Seek(const std::map<int32_t, int64_t>& after) {
   asked_at_us_ = 0;
   confirmed_ = false;
   end_known_ = 0;
+  quiet_flush_ = 0;
+  quiet_needs_ = 0;
   ready_.clear();
   open_.clear();
   snapshot_.clear();
@@ -78,14 +80,18 @@ uint64_t PgChangesSource::HeldEnd() const {
   return end;
 }
 
-absl::Status PgChangesSource::AskWhereTheServerStands() {
+uint64_t PgChangesSource::FlushPosition() const {
+  return acked_ >= quiet_needs_ ? std::max(acked_, quiet_flush_) : acked_;
+}
+
+absl::Status PgChangesSource::SendBarrier(bool caught_up_check) {
   // A message written into the source's WAL now comes back through the stream after every
   // transaction committed before it: when it arrives, we hold everything there was.
   // Unique across runs: a barrier an earlier (killed) run wrote may still be in the stream.
   barrier_ = absl::StrCat(options_.slot, "/", getpid(), "/", options_.clock->NowMicros(), "/",
                           ++barriers_sent_);
   asked_at_us_ = options_.clock->NowMicros();
-  end_known_ = std::max(end_known_, HeldEnd() + 1);
+  if (caught_up_check) end_known_ = std::max(end_known_, HeldEnd() + 1);
   return session_.Query("SELECT pg_logical_emit_message(false, $1, $2)", {kBarrierPrefix, barrier_})
       .status();
 }
@@ -109,10 +115,15 @@ absl::Status PgChangesSource::Poll(size_t max, int timeout_ms, std::vector<Sourc
       return s;
     }
   }
-  // Drained after data: find out whether the server has more (at most every kReaskUs).
-  if (ready_.empty() && open_.empty() && !confirmed_ && barrier_.empty() &&
-      options_.clock->NowMicros() - asked_at_us_ > kReaskUs) {
-    SV_RETURN_IF_ERROR(AskWhereTheServerStands());
+  // Drained after data: find out whether the server has more (at most every kReaskUs). Idle:
+  // a heartbeat now and then, so the slot's flush can pass WAL that is not ours.
+  const int64_t since_asked = options_.clock->NowMicros() - asked_at_us_;
+  if (ready_.empty() && open_.empty() && barrier_.empty()) {
+    if (!confirmed_ && since_asked > kReaskUs) {
+      SV_RETURN_IF_ERROR(AskWhereTheServerStands());
+    } else if (confirmed_ && options_.heartbeat_us > 0 && since_asked > options_.heartbeat_us) {
+      SV_RETURN_IF_ERROR(SendBarrier(/*caught_up_check=*/false));
+    }
   }
   // Whole transactions only, so the engine commits each with all of its changes.
   while (!ready_.empty() && out->size() < max) {
@@ -121,7 +132,7 @@ absl::Status PgChangesSource::Poll(size_t max, int timeout_ms, std::vector<Sourc
     for (SourceRecord& r : tx) out->push_back(std::move(r));
     ready_.pop_front();
   }
-  return SendStatus(acked_, /*force=*/false);
+  return SendStatus(FlushPosition(), /*force=*/false);
 }
 
 absl::Status PgChangesSource::ReadStream(size_t want, int timeout_ms) {
@@ -136,7 +147,7 @@ absl::Status PgChangesSource::ReadStream(size_t want, int timeout_ms) {
       SV_ASSIGN_OR_RETURN(StreamMessage m, ParseStreamMessage(data));
       server_wal_end_ = std::max(server_wal_end_, m.wal_end);
       if (m.kind == StreamMessage::Kind::kKeepalive) {
-        if (m.reply_requested) SV_RETURN_IF_ERROR(SendStatus(acked_, /*force=*/true));
+        if (m.reply_requested) SV_RETURN_IF_ERROR(SendStatus(FlushPosition(), /*force=*/true));
         continue;
       }
       SV_ASSIGN_OR_RETURN(Change change, ParseChange(m.payload));
@@ -146,8 +157,13 @@ absl::Status PgChangesSource::ReadStream(size_t want, int timeout_ms) {
           barrier_.clear();
           end_known_ = HeldEnd();
           confirmed_ = true;
-          // The slot's flush moves only with what the engine committed (AfterCommit), never
-          // past it: a restart must find every transaction after its stored position.
+          // Nothing of ours lies between what we hold and the barrier: once all we hold is
+          // committed, the slot may forget up to the barrier. Never before: a restart must find
+          // every transaction after its stored position.
+          const uint64_t before = FlushPosition();
+          quiet_flush_ = change.lsn;
+          quiet_needs_ = end_known_;
+          if (FlushPosition() > before) SV_RETURN_IF_ERROR(SendStatus(FlushPosition(), true));
         }
         continue;
       }
@@ -318,7 +334,7 @@ void PgChangesSource::AfterCommit(const std::map<int32_t, int64_t>& positions,
   // The flush position moves only now, after the engine's commit: a crash before it resumes
   // from the stored position, and the server keeps the WAL for it.
   acked_ = std::max(acked_, static_cast<uint64_t>(it->second));
-  (void)SendStatus(acked_, /*force=*/true);
+  (void)SendStatus(FlushPosition(), /*force=*/true);
 }
 
 absl::StatusOr<std::map<int32_t, int64_t>> PgChangesSource::EndOffsets() {

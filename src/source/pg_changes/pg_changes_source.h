@@ -12,7 +12,8 @@
 //     as a change after it. A crash before that first commit stores nothing, so a restart
 //     snapshots again.
 //   - A stored position: the stream resumes there; transactions ending at or before it are
-//     skipped. The slot's flush position moves only after the engine committed (AfterCommit).
+//     skipped. The slot's flush position moves only after the engine committed (AfterCommit),
+//     or, while idle, to a heartbeat barrier once everything before it is committed.
 // Events: type `<table>.insert|update|delete` (the table as configured), key = the primary key's
 // text (several columns joined by '|'), value = the new row (the old row for deletes) as JSON,
 // headers `lsn` (commit LSN), `xid`; meta.log_time is the commit time.
@@ -37,6 +38,9 @@ struct PgChangesOptions {
   std::string publication;
   std::string slot;
   std::vector<std::string> tables;  // "name" (schema public) or "schema.name"
+  // While idle, a barrier this often: when it comes back with nothing of ours before it, the
+  // slot's flush moves to it (WAL of other tables and databases is not pinned for us).
+  int64_t heartbeat_us = 10'000'000;
   const Clock* clock = Clock::Real();
 };
 

@@ -1,6 +1,10 @@
 // The change-feed source's setup: the checks that refuse to start with a message saying what to
 // change, the publication, the slot and the initial snapshot.
 
+#include <chrono>
+#include <string_view>
+#include <thread>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -225,8 +229,18 @@ absl::Status PgChangesSource::StartStreaming(uint64_t from) {
       absl::StrCat("START_REPLICATION SLOT ", QuoteIdent(options_.slot), " LOGICAL ",
                    FormatLsn(from), " (proto_version '1', messages 'true', publication_names ",
                    QuoteLiteral(QuoteIdent(options_.publication)), ")");
-  Result r(PQexec(stream_.raw(), sql.c_str()));
-  if (PQresultStatus(r.get()) != PGRES_COPY_BOTH) return stream_.Error(r.get(), sql);
+  // A previous run's walsender may hold the slot for a moment after that run died (its server
+  // process has not yet seen the closed connection): wait for it, bounded.
+  constexpr int kSlotBusyWaitMs = 60'000;
+  constexpr int kSlotBusyPollMs = 100;
+  for (int waited = 0;; waited += kSlotBusyPollMs) {
+    Result r(PQexec(stream_.raw(), sql.c_str()));
+    if (PQresultStatus(r.get()) == PGRES_COPY_BOTH) break;
+    const char* state = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
+    const bool busy = state != nullptr && std::string_view(state) == "55006";  // object_in_use
+    if (!busy || waited >= kSlotBusyWaitMs) return stream_.Error(r.get(), sql);
+    std::this_thread::sleep_for(std::chrono::milliseconds(kSlotBusyPollMs));
+  }
   streaming_ = true;
   broken_.clear();
   return absl::OkStatus();
