@@ -22,10 +22,13 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace sv::source {
 namespace {
+
+using ::testing::HasSubstr;
 
 class PgChangesSourceTest : public ::testing::Test {
  protected:
@@ -214,6 +217,37 @@ TEST_F(PgChangesSourceTest, QuietTablesDoNotPinWalButUncommittedChangesAreKept) 
   }
   ASSERT_EQ(after.size(), 1u);
   EXPECT_EQ(after[0].key, "2");
+}
+
+// Five seconds pass at every look: each progress check of the snapshot reports.
+class TickingClock : public Clock {
+ public:
+  int64_t NowMicros() const override { return now_ += 5'000'000; }
+
+ private:
+  mutable int64_t now_ = 1'000'000'000;
+};
+
+TEST_F(PgChangesSourceTest, TheSnapshotReportsItsProgress) {
+  Exec(absl::StrCat("INSERT INTO ", table_, " SELECT i, i FROM generate_series(1, 5000) i; ",
+                    "ANALYZE ", table_));
+  TickingClock clock;
+  source_ = Open(&clock);
+  ::testing::internal::CaptureStderr();
+  const absl::Status s = source_->Seek({});
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_THAT(log, HasSubstr(R"("msg":"change feed snapshot started","source":"feed")"));
+  EXPECT_THAT(log, HasSubstr(R"("estimated_rows":"5000")"));
+  // Every 1024 rows the clock is read: 5 s have passed, so a line with the rate and the ETA.
+  EXPECT_THAT(log, HasSubstr(R"("msg":"change feed snapshot progress","source":"feed",)"
+                             R"("rows":"1024","estimated_rows":"5000")"));
+  EXPECT_THAT(log, HasSubstr(R"("rows":"4096","estimated_rows":"5000")"));
+  EXPECT_THAT(log, HasSubstr(R"("msg":"change feed snapshot read","source":"feed",)"
+                             R"("rows":"5000")"));
+  std::vector<SourceRecord> records;
+  ASSERT_TRUE(source_->Poll(10, 1000, &records).ok());
+  EXPECT_EQ(records.size(), 5001u) << "the rows and the closing marker, in one Poll";
 }
 
 }  // namespace

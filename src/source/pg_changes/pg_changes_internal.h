@@ -48,6 +48,10 @@ class PgChangesSource final : public Source {
   // Returns the slot's consistent point.
   absl::StatusOr<uint64_t> CreateSlotAndSnapshot();
   absl::Status ReadTable(const TableInfo& table);
+  // A log line every few seconds while the snapshot is read: rows, rows/s, and an ETA from the
+  // planner's row estimate.
+  absl::Status StartSnapshotProgress();
+  void ReportSnapshotProgress(bool done);
   absl::Status StartStreaming(uint64_t from);
 
   // ---- pg_changes_source.cc
@@ -75,7 +79,10 @@ class PgChangesSource final : public Source {
   absl::flat_hash_map<uint32_t, Relation> relations_;
   bool streaming_ = false;
 
-  std::vector<SourceRecord> snapshot_;           // handed over in one Poll
+  std::vector<SourceRecord> snapshot_;  // handed over in one Poll
+  int64_t snapshot_estimate_ = 0;
+  int64_t snapshot_started_us_ = 0;
+  int64_t snapshot_reported_us_ = 0;
   std::deque<std::vector<SourceRecord>> ready_;  // complete transactions, in commit order
   std::vector<SourceRecord> open_;               // the transaction being received
   uint32_t open_xid_ = 0;

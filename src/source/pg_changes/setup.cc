@@ -1,13 +1,16 @@
 // The change-feed source's setup: the checks that refuse to start with a message saying what to
 // change, the publication, the slot and the initial snapshot.
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <string_view>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/log.h"
 #include "common/status_macros.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
@@ -153,8 +156,10 @@ absl::StatusOr<uint64_t> PgChangesSource::CreateSlotAndSnapshot() {
   SV_RETURN_IF_ERROR(
       session_.Exec(absl::StrCat("SET TRANSACTION SNAPSHOT ", QuoteLiteral(snapshot))));
   snapshot_.clear();
+  SV_RETURN_IF_ERROR(StartSnapshotProgress());
   for (const auto& [qualified, table] : tables_) SV_RETURN_IF_ERROR(ReadTable(table));
   SV_RETURN_IF_ERROR(session_.Exec("COMMIT"));
+  ReportSnapshotProgress(/*done=*/true);
   // Positions count up to the consistent point, which a closing marker carries: stored with the
   // rows (an empty snapshot too), it tells a restart that the snapshot is in the views.
   for (size_t i = 0; i < snapshot_.size(); ++i) {
@@ -169,6 +174,56 @@ absl::StatusOr<uint64_t> PgChangesSource::CreateSlotAndSnapshot() {
   marker.headers = {{"sv-type", kSnapshotDoneType}};
   snapshot_.push_back(std::move(marker));
   return *consistent;
+}
+
+absl::Status PgChangesSource::StartSnapshotProgress() {
+  // The planner's estimate (pg_class.reltuples, kept by VACUUM/ANALYZE): cheap, and close
+  // enough for an ETA; -1 on a table never analyzed counts as unknown.
+  std::vector<std::string> oids;
+  for (const auto& [qualified, table] : tables_) {
+    oids.push_back(absl::StrCat(
+        QuoteLiteral(QuoteIdent(table.schema) + "." + QuoteIdent(table.name)), "::regclass"));
+  }
+  SV_ASSIGN_OR_RETURN(Result r, session_.Query(absl::StrCat(
+                                    "SELECT coalesce(sum(greatest(reltuples, 0)), 0)::bigint "
+                                    "FROM pg_class WHERE oid IN (",
+                                    absl::StrJoin(oids, ", "), ")")));
+  snapshot_estimate_ = std::atoll(Value(r.get(), 0, 0).c_str());
+  snapshot_started_us_ = options_.clock->NowMicros();
+  snapshot_reported_us_ = snapshot_started_us_;
+  LogJson("info", "change feed snapshot started",
+          {{"source", options_.source_name},
+           {"slot", options_.slot},
+           {"estimated_rows", std::to_string(snapshot_estimate_)}});
+  return absl::OkStatus();
+}
+
+void PgChangesSource::ReportSnapshotProgress(bool done) {
+  constexpr int64_t kEveryUs = 5'000'000;
+  const int64_t now = options_.clock->NowMicros();
+  if (!done && now - snapshot_reported_us_ < kEveryUs) return;
+  snapshot_reported_us_ = now;
+  const double seconds = std::max(1e-6, static_cast<double>(now - snapshot_started_us_) / 1e6);
+  const auto rows = static_cast<int64_t>(snapshot_.size());
+  const double rate = static_cast<double>(rows) / seconds;
+  const std::string count = std::to_string(rows);
+  const std::string per_second = std::to_string(static_cast<int64_t>(rate));
+  if (done) {
+    LogJson("info", "change feed snapshot read",
+            {{"source", options_.source_name}, {"rows", count}, {"rows_per_second", per_second}});
+    return;
+  }
+  // The estimate can be below what is read already (stale statistics): no ETA then.
+  const int64_t left = std::max<int64_t>(0, snapshot_estimate_ - rows);
+  const std::string eta =
+      left > 0 && rate > 0 ? std::to_string(static_cast<int64_t>(static_cast<double>(left) / rate))
+                           : "unknown";
+  LogJson("info", "change feed snapshot progress",
+          {{"source", options_.source_name},
+           {"rows", count},
+           {"estimated_rows", std::to_string(snapshot_estimate_)},
+           {"rows_per_second", per_second},
+           {"eta_seconds", eta}});
 }
 
 absl::Status PgChangesSource::ReadTable(const TableInfo& table) {
@@ -220,6 +275,7 @@ absl::Status PgChangesSource::ReadTable(const TableInfo& table) {
     rec.routing_key = *rec.key;
     rec.headers = {{"sv-type", type}};
     snapshot_.push_back(std::move(rec));
+    if ((snapshot_.size() & 0x3ff) == 0) ReportSnapshotProgress(/*done=*/false);
   }
   return status;
 }
