@@ -359,4 +359,11 @@ int Verify(const CommonOptions& common) {
   return clean ? 0 : 1;
 }
 
+int DropSlot(const std::string& dsn, const std::string& slot, const std::string& publication) {
+  absl::StatusOr<std::string> done = source::DropChangeFeedSlot(dsn, slot, publication);
+  if (!done.ok()) return Fail(done.status());
+  std::printf("%s\n", done->c_str());
+  return 0;
+}
+
 }  // namespace sv::cli

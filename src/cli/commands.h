@@ -24,5 +24,8 @@ int Stats(const CommonOptions& common);
 int Check(const CommonOptions& common);
 // Reconciliation: every derived view against its SELECT run by the store; exit 1 on drift.
 int Verify(const CommonOptions& common);
+// A change-feed source taken out of the config leaves its slot behind, holding WAL: drops it
+// (and its publication when named).
+int DropSlot(const std::string& dsn, const std::string& slot, const std::string& publication);
 
 }  // namespace sv::cli

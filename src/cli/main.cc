@@ -79,7 +79,21 @@ int main(int argc, char** argv) {
       "verify", "reconcile: each derived view against its SELECT run by the store (drift)");
   add_common(verify);
 
+  auto* drop_slot = app.add_subcommand(
+      "drop-slot",
+      "drop the replication slot (and publication) a removed postgres_changes source left");
+  std::string dsn;
+  std::string slot;
+  std::string publication;
+  drop_slot->add_option("--dsn", dsn, "the source database (libpq connection string or URI)")
+      ->required();
+  drop_slot->add_option("--slot", slot, "the slot (the source's slot:, default sv_<source>)")
+      ->required();
+  drop_slot->add_option("--publication", publication,
+                        "also drop this publication (default sv_<source>)");
+
   CLI11_PARSE(app, argc, argv);
+  if (*drop_slot) return sv::cli::DropSlot(dsn, slot, publication);
   if (*ingest) return sv::cli::Ingest(common, file, source, rate, batch, skip_lines);
   if (*run) return sv::cli::Run(common, exit_when_caught_up, latency_report, listen);
   if (*rebuild) {

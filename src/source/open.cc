@@ -75,6 +75,11 @@ absl::StatusOr<std::unique_ptr<Source>> Open(const config::SourceConfig& config,
   return absl::UnimplementedError(absl::StrCat("source kind '", config.kind, "' is not supported"));
 }
 
+absl::StatusOr<std::string> DropChangeFeedSlot(const std::string& dsn, const std::string& slot,
+                                               const std::string& publication) {
+  return DropPgChangesSlot(dsn, slot, publication);
+}
+
 absl::StatusOr<Position> ParsePosition(const SourceTraits& traits, std::string_view text) {
   int64_t plain = 0;
   if (absl::SimpleAtoi(absl::string_view(text.data(), text.size()), &plain)) {

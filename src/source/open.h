@@ -46,6 +46,12 @@ absl::StatusOr<SourceTraits> TraitsOf(const config::SourceConfig& config);
 absl::StatusOr<std::unique_ptr<Source>> Open(const config::SourceConfig& config,
                                              store::Store* log_store);
 
+// For a change-feed source (kind postgres_changes) taken out of the config: drops the slot it
+// left on the source server, which holds WAL until dropped, and the publication when named.
+// Returns what was dropped; NotFound without such a slot, FailedPrecondition while in use.
+absl::StatusOr<std::string> DropChangeFeedSlot(const std::string& dsn, const std::string& slot,
+                                               const std::string& publication);
+
 // Reads a min_position (a token, the plain form, or for a single-partition source a plain
 // integer), as the source names its partitions. InvalidArgument with the reason.
 absl::StatusOr<Position> ParsePosition(const SourceTraits& traits, std::string_view text);

@@ -9,6 +9,8 @@ Each case starts `streamview run` and expects it to exit non-zero with the messa
 4. the slot dropped behind the engine's back after views were built from it: the restart
    says the slot is gone and changes may be lost, instead of snapshotting anew over views
    that already hold rows.
+5. `streamview drop-slot` for a source taken out of the config: refused while an engine streams
+   from the slot, then drops the slot and the publication; a second call says there is none.
 
     pg_changes_setup.py --binary build/src/cli/streamview
 """
@@ -19,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from stores import Store  # noqa: E402
@@ -59,6 +62,12 @@ def psql(dsn, sql):
                        capture_output=True, text=True)
     if r.returncode != 0:
         raise SystemExit("psql failed: %s: %s" % (sql, r.stderr.strip()))
+
+
+def query(dsn, sql):
+    r = subprocess.run(["psql", dsn, "-X", "-q", "-A", "-t", "-c", sql], capture_output=True,
+                       text=True)
+    return r.stdout.strip()
 
 
 def run(binary, tmp, name, dsn, tables, extra_args=()):
@@ -115,6 +124,45 @@ def main():
         expect_refusal("the slot dropped behind the engine's back",
                        run(binary, tmp, "lost", source.arg, ["items"]), "is gone")
         psql(source.admin_dsn, "DROP ROLE IF EXISTS %s" % role)
+
+        drop = [binary, "drop-slot", "--dsn", source.arg, "--slot", "sv_shop",
+                "--publication", "sv_shop"]
+        config = os.path.join(tmp, "dropme.yaml")
+        run(binary, tmp, "dropme", source.arg, ["items"])  # writes the config, makes the slot
+        live = subprocess.Popen([binary, "run", "--config", config], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        try:
+            # Observed streaming (the slot active), not assumed after a while.
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and live.poll() is None and query(
+                    source.arg, "SELECT count(*) FROM pg_replication_slots "
+                    "WHERE slot_name = 'sv_shop' AND active") != "1":
+                time.sleep(0.05)
+            expect_refusal("drop-slot while an engine streams from it",
+                           subprocess.run(drop, capture_output=True, text=True, timeout=120),
+                           "is in use by server process")
+        finally:
+            live.terminate()
+            live.wait(timeout=120)
+        # The stopped engine's walsender lets the slot go a moment later.
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and query(
+                source.arg, "SELECT count(*) FROM pg_replication_slots "
+                "WHERE slot_name = 'sv_shop' AND active") != "0":
+            time.sleep(0.05)
+        dropped = subprocess.run(drop, capture_output=True, text=True, timeout=120)
+        left = query(source.arg, "SELECT (SELECT count(*) FROM pg_replication_slots WHERE "
+                     "slot_name = 'sv_shop') + (SELECT count(*) FROM pg_publication WHERE "
+                     "pubname = 'sv_shop')")
+        if dropped.returncode != 0 or "dropped replication slot sv_shop" not in dropped.stdout \
+                or left != "0":
+            problems.append("drop-slot: exit %d, output %r, %s slot/publication left"
+                            % (dropped.returncode, dropped.stdout + dropped.stderr, left))
+        else:
+            print("ok: drop-slot -> %s" % dropped.stdout.strip())
+        expect_refusal("drop-slot of a slot that is not there",
+                       subprocess.run(drop, capture_output=True, text=True, timeout=120),
+                       "no replication slot named sv_shop")
     finally:
         subprocess.run(["psql", source.arg, "-X", "-q", "-c",
                         "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "

@@ -46,4 +46,10 @@ struct PgChangesOptions {
 
 std::unique_ptr<Source> NewPgChangesSource(const PgChangesOptions& options);
 
+// For a change-feed source taken out of the config: drops its slot (so it no longer holds WAL)
+// and, when `publication` is not empty, its publication. NotFound when there is no such slot;
+// FailedPrecondition while a process streams from it. Returns what was dropped, for the user.
+absl::StatusOr<std::string> DropPgChangesSlot(const std::string& dsn, const std::string& slot,
+                                              const std::string& publication);
+
 }  // namespace sv::source

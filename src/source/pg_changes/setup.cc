@@ -303,3 +303,36 @@ absl::Status PgChangesSource::StartStreaming(uint64_t from) {
 }
 
 }  // namespace sv::source::pg
+
+namespace sv::source {
+
+absl::StatusOr<std::string> DropPgChangesSlot(const std::string& dsn, const std::string& slot,
+                                              const std::string& publication) {
+  pg::Link link;
+  SV_RETURN_IF_ERROR(link.Connect(dsn, /*replication=*/false));
+  SV_ASSIGN_OR_RETURN(pg::Result r,
+                      link.Query("SELECT active_pid, pg_size_pretty(pg_current_wal_lsn() - "
+                                 "restart_lsn) FROM pg_replication_slots WHERE slot_name = $1",
+                                 {slot}));
+  if (PQntuples(r.get()) == 0) {
+    return absl::NotFoundError(absl::StrCat("no replication slot named ", slot, " on this server"));
+  }
+  if (!PQgetisnull(r.get(), 0, 0)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "replication slot ", slot, " is in use by server process ", PQgetvalue(r.get(), 0, 0),
+        ": stop the engine that streams from it (or take the source out of its "
+        "config and restart it) first"));
+  }
+  const std::string held = PQgetisnull(r.get(), 0, 1) ? "no" : PQgetvalue(r.get(), 0, 1);
+  SV_RETURN_IF_ERROR(link.Query("SELECT pg_drop_replication_slot($1)", {slot}).status());
+  std::string done =
+      absl::StrCat("dropped replication slot ", slot, " (it held ", held, " of WAL)");
+  if (!publication.empty()) {
+    SV_RETURN_IF_ERROR(
+        link.Exec(absl::StrCat("DROP PUBLICATION IF EXISTS ", pg::QuoteIdent(publication))));
+    absl::StrAppend(&done, " and publication ", publication);
+  }
+  return done;
+}
+
+}  // namespace sv::source
