@@ -219,6 +219,34 @@ TEST_F(PgChangesSourceTest, QuietTablesDoNotPinWalButUncommittedChangesAreKept) 
   EXPECT_EQ(after[0].key, "2");
 }
 
+// Columns added, dropped and retyped while the source streams: each change carries the row as
+// the table is at its commit (pgoutput resends the table's definition before the first change
+// that uses a new one), with no restart and no field silently lost.
+TEST_F(PgChangesSourceTest, FollowsColumnsAddedDroppedAndRetypedWhileRunning) {
+  source_ = Open();
+  ASSERT_TRUE(source_->Seek({}).ok());
+  std::vector<SourceRecord> records;
+  ASSERT_TRUE(source_->Poll(10, 1000, &records).ok());  // the (empty) snapshot's marker
+  Exec(absl::StrCat("INSERT INTO ", table_, " VALUES (1, 10)"));
+  Exec(absl::StrCat("ALTER TABLE ", table_, " ADD COLUMN note text"));
+  Exec(absl::StrCat("INSERT INTO ", table_, " VALUES (2, 20, 'added')"));
+  Exec(absl::StrCat("ALTER TABLE ", table_, " ALTER COLUMN n TYPE numeric(10, 2)"));
+  Exec(absl::StrCat("UPDATE ", table_, " SET n = n + 0.25 WHERE id = 2"));
+  Exec(absl::StrCat("ALTER TABLE ", table_, " DROP COLUMN note"));
+  Exec(absl::StrCat("INSERT INTO ", table_, " VALUES (3, 30.5)"));
+  std::vector<std::string> values;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (values.size() < 4 && std::chrono::steady_clock::now() < deadline) {
+    ASSERT_TRUE(source_->Poll(10, 200, &records).ok());
+    for (const SourceRecord& r : records) values.push_back(r.value);
+  }
+  ASSERT_EQ(values.size(), 4u);
+  EXPECT_EQ(values[0], R"({"id":1,"n":10})");
+  EXPECT_EQ(values[1], R"({"id":2,"n":20,"note":"added"})");
+  EXPECT_EQ(values[2], R"({"id":2,"n":20.25,"note":"added"})") << "numeric after the retype";
+  EXPECT_EQ(values[3], R"({"id":3,"n":30.50})");
+}
+
 // Five seconds pass at every look: each progress check of the snapshot reports.
 class TickingClock : public Clock {
  public:
