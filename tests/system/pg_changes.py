@@ -8,7 +8,9 @@ tables through a concurrent random workload and engine crashes.
 2. Writers on several connections run random transactions (inserts, updates, deletes, some
    rolled back, some failing on deadlocks) while the engine runs; the engine is SIGKILLed each
    time the store's committed position has moved past the previous kill (moments chosen from
-   observed progress, never from a clock), and restarted.
+   observed progress, never from a clock), and restarted. Then the source server itself is
+   restarted (scripts/pg.sh restart) under a running engine, after a commit of it was seen: the
+   engine reconnects by itself and applies a row written after the restart.
 3. After the writers finish, one run catches up (--exit-when-caught-up), a second one finds
    nothing left to apply (the first did not stop early), and then:
    - shipment_list equals SELECT ... FROM shipments run by PostgreSQL itself (the oracle);
@@ -31,7 +33,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import WaitTimeout, close, committed_position, kill_at_position  # noqa: E402
+from harness import (WaitTimeout, close, committed_position, kill_at_position,  # noqa: E402
+                     wait_until)
 from stores import Store  # noqa: E402
 
 TABLE = """
@@ -183,6 +186,37 @@ def main():
                 print("FAILED: %s" % e)
                 return 1
             print("kill %d at committed position %d" % (k + 1, seen))
+        # The server restarted mid-stream (writers still connected lose their sessions there).
+        pg_sh = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts",
+                             "pg.sh")
+        if not os.environ.get("SV_PG_DIR"):
+            print("FAILED: the server restart needs SV_PG_DIR (eval \"$(bash scripts/pg.sh start)\")")
+            return 1
+        def write_and_wait(marker, what):
+            run_sql(source.arg, "INSERT INTO shipments (id, org, status, cost) VALUES "
+                                "(%d, 'o0', 'new', 1.00);" % marker)
+            wait_until(lambda: store.query("SELECT count(*) FROM shipment_list WHERE id = %d"
+                                           % marker) == 1, what, proc=proc, log=log)
+
+        with open(log, "ab") as out:
+            out.write(b"--- run across a source server restart\n")
+            out.flush()
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            # Writers may be done by now: a row of our own is there to be applied.
+            write_and_wait(args.rows * 2 + 2, "a row written before the restart in the view")
+            r = subprocess.run(["bash", pg_sh, "restart"], capture_output=True, text=True)
+            if r.returncode != 0:
+                print("FAILED: pg.sh restart: %s" % r.stderr.strip())
+                return 1
+            write_and_wait(args.rows * 2 + 1, "the row written after the restart in the view")
+            print("source server restarted: the running engine reconnected and applied a later row")
+        except WaitTimeout as e:
+            print("FAILED: %s" % e)
+            return 1
+        finally:
+            proc.kill()
+            proc.wait()
         for w in writers:
             w.wait(timeout=600)
         print("writers done")

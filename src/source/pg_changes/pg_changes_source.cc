@@ -176,11 +176,18 @@ absl::Status PgChangesSource::ReadStream(size_t want, int timeout_ms) {
       if (got >= want) return absl::OkStatus();
       continue;
     }
+    // An ended stream (the server shutting down or restarting, the walsender terminated) is
+    // transient: Unavailable, so the engine reconnects with backoff; a slot lost meanwhile is
+    // found by the Seek that resumes.
     if (n == -1) {
       Result r(PQgetResult(stream_.raw()));
-      return stream_.Error(r.get(), "the replication stream ended");
+      return absl::UnavailableError(
+          stream_.Error(r.get(), "the replication stream ended").message());
     }
-    if (n < -1) return stream_.Error(nullptr, "the replication stream failed");
+    if (n < -1) {
+      return absl::UnavailableError(
+          stream_.Error(nullptr, "the replication stream failed").message());
+    }
     // Nothing buffered: hand over what came, or read the socket once (waiting up to the
     // timeout for it to have something) and look again.
     if (got > 0 || waited) return absl::OkStatus();
