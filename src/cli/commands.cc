@@ -57,9 +57,11 @@ absl::StatusOr<config::Config> LoadWithStore(const CommonOptions& common) {
 
 // One process at a time may drive a store's engine state (run, rebuild, dead-letter actions):
 // the store takes its one-engine lock when the engine opens it (store/open.h, StoreRole::kEngine).
-absl::StatusOr<std::unique_ptr<engine::Engine>> OpenEngine(const config::Config& config) {
+absl::StatusOr<std::unique_ptr<engine::Engine>> OpenEngine(const config::Config& config,
+                                                           bool start_sources = true) {
   engine::EngineOptions options;
   options.progress = [](const std::string& line) { Log("info", line); };
+  options.start_sources = start_sources;
   return engine::Engine::Open(config, options);
 }
 
@@ -208,7 +210,9 @@ int Rebuild(const CommonOptions& common, const std::vector<std::string>& views,
             bool allow_partial) {
   auto config = LoadWithStore(common);
   if (!config.ok()) return Fail(config.status());
-  auto engine = OpenEngine(*config);
+  // The sources are not started: a rebuild reads them from their beginning (a change feed
+  // whose slot was lost could not start at all; its rebuild makes a new one).
+  auto engine = OpenEngine(*config, /*start_sources=*/false);
   if (!engine.ok()) return Fail(engine.status());
   auto stats = (*engine)->Rebuild(views, allow_partial);
   if (!stats.ok()) return Fail(stats.status());

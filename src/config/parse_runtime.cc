@@ -328,10 +328,13 @@ absl::StatusOr<SourceConfig> Parser::ParseSource(const Entry& entry) const {
         }
       }
     }
-    // Closes the initial snapshot (source/pg_changes): no view handles it.
-    if (std::find(source.event_types.begin(), source.event_types.end(), "snapshot.done") ==
-        source.event_types.end()) {
-      source.event_types.push_back("snapshot.done");
+    // The source's own markers (source/pg_changes): the end of a snapshot, a heartbeat while
+    // the tables are quiet. No view handles them.
+    for (const char* marker : {"snapshot.done", "heartbeat"}) {
+      if (std::find(source.event_types.begin(), source.event_types.end(), marker) ==
+          source.event_types.end()) {
+        source.event_types.push_back(marker);
+      }
     }
   }
   if (kafka) {

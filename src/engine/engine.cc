@@ -79,7 +79,7 @@ absl::Status Engine::Init() {
   derived_ = std::make_unique<derived::Maintainer>(catalog_.get());
   SV_RETURN_IF_ERROR(LoadDerived());
   SV_RETURN_IF_ERROR(StartRefreshes());
-  SV_RETURN_IF_ERROR(StartSources());
+  if (options_.start_sources) SV_RETURN_IF_ERROR(StartSources());
   if (options_.monitor != nullptr) {
     SV_ASSIGN_OR_RETURN(auto counters, store_->GetCounters());
     options_.monitor->AddCounters(counters);
@@ -103,6 +103,7 @@ void Engine::PublishProgress() {
       // The server reads the embedded log's end itself; other sources know theirs.
       if (auto ends = st.source->EndOffsets(); ends.ok()) p.end = *std::move(ends);
       p.connected = st.source->Connected(&p.disconnect_reason);
+      p.upstream = st.source->Upstream();
     }
     out.push_back(std::move(p));
   }
@@ -226,6 +227,7 @@ absl::Status Engine::NewProcessors(SourceState& st, const std::vector<int32_t>* 
 
 absl::Status Engine::StartSources() {
   sources_.clear();
+  sources_stopped_ = true;  // until all of them are started
   int logs = 0;
   for (const auto& plan : catalog_->sources) {
     SV_ASSIGN_OR_RETURN(source::SourceTraits traits, source::TraitsOf(plan.config));
@@ -279,6 +281,7 @@ absl::Status Engine::StartSources() {
     };
     st.source->SetRebalanceHooks(hooks);
   }
+  sources_stopped_ = false;
   return absl::OkStatus();
 }
 
@@ -339,6 +342,10 @@ absl::Status Engine::Sync() {
 }
 
 absl::Status Engine::RunOnce(bool* idle) {
+  if (sources_stopped_) {
+    *idle = false;
+    SV_RETURN_IF_ERROR(StartSources());
+  }
   absl::Status s = RunOnceOrFail(idle);
   if (!s.ok() && Misrouted()) {
     // A key outside its lane (see Processor::set_owns_key): nothing of the batch took effect.

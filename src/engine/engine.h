@@ -38,6 +38,9 @@ struct EngineOptions {
   std::string store_path;  // overrides the config's store path when not empty
   // Rebuild views whose definition changed (or that are new on a non-empty source) at Open.
   bool rebuild_changed_views = true;
+  // Start the sources at Open (`streamview rebuild` does not: a change feed whose slot is gone
+  // cannot start, and its rebuild is what makes a new one).
+  bool start_sources = true;
   std::function<void(const std::string&)> progress;  // human progress lines (stderr)
   // Optional: where the loop publishes positions and counters and takes commands from.
   Monitor* monitor = nullptr;
@@ -243,8 +246,9 @@ class Engine {
   std::vector<store::TableSpec> tables_;  // active physical table per view
   std::vector<int64_t> versions_;         // active version per view
   std::unique_ptr<derived::Maintainer> derived_;
-  bool lanes_disabled_ = false;  // a record's key was not its routing key: one lane from now
-  bool derived_stale_ = false;   // a failed batch left the derived state ahead of the store
+  bool lanes_disabled_ = false;   // a record's key was not its routing key: one lane from now
+  bool derived_stale_ = false;    // a failed batch left the derived state ahead of the store
+  bool sources_stopped_ = false;  // a rebuild stopped them: started again before the next poll
   struct ScheduledRefresh {
     int view;
     CronSchedule schedule;

@@ -17,6 +17,7 @@
 #include "absl/status/status.h"
 #include "common/position.h"
 #include "common/time_util.h"
+#include "source/source.h"
 
 namespace sv::engine {
 
@@ -31,6 +32,7 @@ struct SourceProgress {
   int64_t last_commit_us = 0;          // wall time of the last commit
   bool connected = true;               // false while the upstream (brokers) is unreachable
   std::string disconnect_reason;
+  source::UpstreamStatus upstream;  // a replication slot's own lag and health
 };
 
 struct RebuildProgress {

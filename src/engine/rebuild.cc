@@ -101,6 +101,22 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
     if (v < 0) return absl::NotFoundError(absl::StrCat("no view named '", name, "'"));
     wanted[v] = true;
   }
+  // A change feed's views are rebuilt together, from one new snapshot, and its live stream
+  // (which holds the slot) stops meanwhile; the sources start again when the rebuild ends, or
+  // through the loop's restart if it fails.
+  bool restart_sources = !sources_.empty();
+  for (const projection::SourcePlan& source : catalog_->sources) {
+    SV_ASSIGN_OR_RETURN(const source::SourceTraits traits, source::TraitsOf(source.config));
+    if (!traits.replays_snapshot) continue;
+    bool any = false;
+    for (int v : source.views) any |= wanted[v];
+    if (!any) continue;
+    for (int v : source.views) wanted[v] = true;
+    if (!sources_.empty()) {
+      sources_.clear();
+      sources_stopped_ = true;
+    }
+  }
   // A derived view is rebuilt with what it reads (derived views follow their inputs).
   for (size_t v = 0; v < catalog_->views.size(); ++v) {
     const auto& d = catalog_->views[v].derived;
@@ -474,7 +490,7 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
     }
   }
   stats.total_seconds = Seconds(started);
-  if (!sources_.empty()) SV_RETURN_IF_ERROR(StartSources());
+  if (restart_sources) SV_RETURN_IF_ERROR(StartSources());
   if (derived_ != nullptr) SV_RETURN_IF_ERROR(LoadDerived());
   for (ScheduledRefresh& r : refreshes_) r.next_us = 0;  // over the swapped-in tables
   return stats;

@@ -29,6 +29,19 @@ void WriteLags(JsonWriter& w, Server::Impl& impl, const std::vector<SourceLag>& 
     w.String(s.name.c_str());
     w.Key("last_event_time");
     s.last_event_time_us ? w.String(FormatTime(s.last_event_time_us).c_str()) : w.Null();
+    if (s.upstream.known) {
+      // The upstream's own figures (a replication slot): WAL it keeps for us, and how long the
+      // oldest change received and not yet applied has waited.
+      w.Key("upstream");
+      w.StartObject();
+      w.Key("lag_bytes");
+      w.Int64(s.upstream.lag_bytes);
+      w.Key("lag_seconds");
+      w.Double(s.upstream.lag_seconds);
+      w.Key("problem");
+      s.upstream.problem.empty() ? w.Null() : w.String(s.upstream.problem.c_str());
+      w.EndObject();
+    }
     w.Key("partitions");
     w.StartArray();
     for (const PartitionLag& p : s.partitions) {
@@ -210,6 +223,7 @@ absl::StatusOr<std::vector<SourceLag>> ComputeLags(Server::Impl& impl) {
       lag.last_event_time_us = s.last_event_time_us;
       lag.connected = s.connected;
       lag.disconnect_reason = s.disconnect_reason;
+      lag.upstream = s.upstream;
       if (!log) ends = s.end;
     }
     if (log) {
@@ -416,6 +430,9 @@ void Server::Impl::RegisterOpsRoutes() {
         if (!s.connected) {
           problems.push_back(
               absl::StrCat("source ", s.name, " cannot reach its brokers: ", s.disconnect_reason));
+        }
+        if (!s.upstream.problem.empty()) {
+          problems.push_back(absl::StrCat("source ", s.name, ": ", s.upstream.problem));
         }
       }
     }

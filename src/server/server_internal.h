@@ -94,6 +94,7 @@ struct SourceLag {
   int64_t last_event_time_us = 0;
   bool connected = true;
   std::string disconnect_reason;
+  source::UpstreamStatus upstream;
   std::vector<PartitionLag> partitions;
 };
 

@@ -110,6 +110,21 @@ void Server::Impl::RegisterMetrics() {
     auto lags = ComputeLags(*this);
     if (!lags.ok()) return;
     for (const SourceLag& s : *lags) {
+      if (s.upstream.known) {
+        r.GetGauge("streamview_source_upstream_lag_bytes",
+                   "What the upstream keeps for the source beyond its acknowledged position "
+                   "(a replication slot: current WAL - confirmed flush)",
+                   {{"source", s.name}})
+            ->Set(static_cast<double>(s.upstream.lag_bytes));
+        r.GetGauge("streamview_source_upstream_lag_seconds",
+                   "Age of the oldest change received from the upstream and not yet applied",
+                   {{"source", s.name}})
+            ->Set(s.upstream.lag_seconds);
+        r.GetGauge("streamview_source_upstream_ok",
+                   "0 while the upstream cannot be followed (a replication slot lost or moved)",
+                   {{"source", s.name}})
+            ->Set(s.upstream.problem.empty() ? 1 : 0);
+      }
       for (const PartitionLag& p : s.partitions) {
         if (p.topic.empty()) continue;
         r.GetGauge("kafka_consumer_lag",

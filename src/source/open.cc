@@ -27,6 +27,7 @@ absl::StatusOr<SourceTraits> TraitsOf(const config::SourceConfig& config) {
   if (config.kind == "postgres_changes") {
     // One partition whose positions are LSNs (commit end LSNs once stored).
     traits.single_partition = true;
+    traits.replays_snapshot = true;
     traits.partition_label = [](int32_t partition) { return std::to_string(partition); };
     traits.partition_of_label = [](std::string_view label) -> std::optional<int32_t> {
       if (label == "0") return 0;

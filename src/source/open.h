@@ -27,6 +27,9 @@ struct SourceTraits {
   // caught up. False: the source reports its partitions' ends (EndOffsets) and whether it
   // reaches its upstream; it is caught up when the applied positions reach those ends.
   bool end_in_store = false;
+  // Keeps no history (a change feed): a rebuild replays a new snapshot of now, so every view
+  // of the source is rebuilt together, and its live stream is stopped meanwhile.
+  bool replays_snapshot = false;
   // One partition, 0: a plain integer names a position (`min_position=42`).
   bool single_partition = false;
   // "0" for the log; "topic/3" for Kafka (also in Source::PartitionLabel).

@@ -60,6 +60,15 @@ struct RebalanceHooks {
       on_assign;
 };
 
+// What the upstream itself says of this consumer (a replication slot's lag and health), for
+// /lags, /metrics and readiness. A source with no such notion leaves it empty.
+struct UpstreamStatus {
+  bool known = false;
+  int64_t lag_bytes = 0;   // what the upstream keeps for us beyond what we acknowledged
+  double lag_seconds = 0;  // how long the oldest change not yet applied has waited
+  std::string problem;     // not empty: the upstream cannot be followed as it is
+};
+
 class Source {
  public:
   virtual ~Source() = default;
@@ -92,6 +101,7 @@ class Source {
   virtual void SetRebalanceHooks(const RebalanceHooks& /*hooks*/) {}
   // False while the source cannot reach its upstream (brokers down), with the reason.
   virtual bool Connected(std::string* /*why*/) const { return true; }
+  virtual UpstreamStatus Upstream() const { return {}; }
   // A label for partition `p` in lags and metrics ("0" for the log; "topic/3" for Kafka).
   virtual std::string PartitionLabel(int32_t p) const { return std::to_string(p); }
 };

@@ -30,6 +30,13 @@ namespace {
 
 using ::testing::HasSubstr;
 
+bool IsHeartbeat(const SourceRecord& r) {
+  for (const auto& [name, value] : r.headers) {
+    if (name == "sv-type") return value == kHeartbeatType;
+  }
+  return false;
+}
+
 class PgChangesSourceTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -140,9 +147,21 @@ TEST_F(PgChangesSourceTest, ReportsNoEndAtWhatItHandedOutUntilTheServerConfirmsI
     for (const SourceRecord& r : records) {
       EXPECT_GT(r.offset, last) << "positions increase";
       last = r.offset;
-      ++handed;
+      handed += IsHeartbeat(r) ? 0 : 1;
     }
-    if (!records.empty()) source_->AfterCommit({{0, last}}, {});
+    if (!records.empty()) {
+      // The slot's own figures: read from the server, healthy; the oldest change handed out
+      // and not committed has waited a while, none once it is committed.
+      const UpstreamStatus u = source_->Upstream();
+      EXPECT_TRUE(u.known);
+      EXPECT_GE(u.lag_bytes, 0);
+      EXPECT_EQ(u.problem, "");
+      EXPECT_GE(u.lag_seconds, 0);
+      source_->AfterCommit({{0, last}}, {});
+      if (handed == kTransactions) {
+        EXPECT_EQ(source_->Upstream().lag_seconds, 0);
+      }
+    }
     if (!records.empty() && handed < kTransactions) {
       EXPECT_GT(End(), last) << "after " << handed << " of " << kTransactions
                              << " transactions, the end reported is what was handed out";
@@ -153,7 +172,11 @@ TEST_F(PgChangesSourceTest, ReportsNoEndAtWhatItHandedOutUntilTheServerConfirmsI
   // Once the barrier is back, the end is what was handed out: caught up.
   while (End() != last && std::chrono::steady_clock::now() < deadline) {
     ASSERT_TRUE(source_->Poll(1, 200, &records).ok());
-    EXPECT_TRUE(records.empty());
+    for (const SourceRecord& r : records) {
+      EXPECT_TRUE(IsHeartbeat(r)) << "only heartbeats after the last change";
+      last = r.offset;
+      source_->AfterCommit({{0, last}}, {});
+    }
   }
   EXPECT_EQ(End(), last);
 }
@@ -178,8 +201,8 @@ TEST_F(PgChangesSourceTest, QuietTablesDoNotPinWalButUncommittedChangesAreKept) 
   ASSERT_GT(ours, 0);
 
   // A busy table that is not published, and heartbeats (the clock moves one interval per
-  // Poll): the barriers that come back find our change not committed, so the flush stays
-  // before it.
+  // Poll): they come out after our change, as records the engine has not committed either, so
+  // the flush stays before it.
   auto busy = [&] {
     for (int i = 0; i < 20; ++i) {
       Exec(absl::StrCat("INSERT INTO ", table_, "_other VALUES (", i, ", ", i,
@@ -191,29 +214,40 @@ TEST_F(PgChangesSourceTest, QuietTablesDoNotPinWalButUncommittedChangesAreKept) 
   for (int i = 0; i < 30; ++i) {
     clock.Advance(1'000'000);
     ASSERT_TRUE(source_->Poll(10, 100, &records).ok());
-    EXPECT_TRUE(records.empty());
+    for (const SourceRecord& r : records) {
+      EXPECT_TRUE(IsHeartbeat(r));
+      EXPECT_GT(r.offset, ours) << "a heartbeat comes after what was handed out";
+    }
     ASSERT_LT(SlotFlush(), ours) << "the flush passed a change the engine has not committed";
   }
 
-  // Committed: from now on the heartbeats carry the flush past the other table's WAL.
+  // Committed, heartbeats included (as the engine stores them): the flush passes the other
+  // table's WAL, and is never ahead of what was committed.
   source_->AfterCommit({{0, ours}}, {});
   elsewhere = busy();
+  int64_t committed = ours;
   while (SlotFlush() < elsewhere && std::chrono::steady_clock::now() < deadline) {
     clock.Advance(1'000'000);
     ASSERT_TRUE(source_->Poll(10, 100, &records).ok());
-    EXPECT_TRUE(records.empty());
+    for (const SourceRecord& r : records) {
+      EXPECT_TRUE(IsHeartbeat(r));
+      committed = r.offset;
+      source_->AfterCommit({{0, committed}}, {});
+    }
+    ASSERT_LE(SlotFlush(), committed) << "the flush is ahead of the committed position";
   }
   EXPECT_GE(SlotFlush(), elsewhere) << "a quiet source pins the WAL of tables it does not read";
 
-  // A restart from the committed position (behind the flush now) resumes cleanly and hands
-  // out what comes next, once.
+  // A restart from the committed position resumes cleanly and hands out what comes next, once.
   source_ = Open(&clock);
-  ASSERT_TRUE(source_->Seek({{0, ours}}).ok());
+  ASSERT_TRUE(source_->Seek({{0, committed}}).ok());
   Exec(absl::StrCat("INSERT INTO ", table_, " VALUES (2, 2)"));
   std::vector<SourceRecord> after;
   while (after.empty() && std::chrono::steady_clock::now() < deadline) {
     ASSERT_TRUE(source_->Poll(10, 200, &records).ok());
-    for (SourceRecord& r : records) after.push_back(std::move(r));
+    for (SourceRecord& r : records) {
+      if (!IsHeartbeat(r)) after.push_back(std::move(r));
+    }
   }
   ASSERT_EQ(after.size(), 1u);
   EXPECT_EQ(after[0].key, "2");
@@ -238,13 +272,77 @@ TEST_F(PgChangesSourceTest, FollowsColumnsAddedDroppedAndRetypedWhileRunning) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   while (values.size() < 4 && std::chrono::steady_clock::now() < deadline) {
     ASSERT_TRUE(source_->Poll(10, 200, &records).ok());
-    for (const SourceRecord& r : records) values.push_back(r.value);
+    for (const SourceRecord& r : records) {
+      if (!IsHeartbeat(r)) values.push_back(r.value);
+    }
   }
   ASSERT_EQ(values.size(), 4u);
   EXPECT_EQ(values[0], R"({"id":1,"n":10})");
   EXPECT_EQ(values[1], R"({"id":2,"n":20,"note":"added"})");
   EXPECT_EQ(values[2], R"({"id":2,"n":20.25,"note":"added"})") << "numeric after the retype";
   EXPECT_EQ(values[3], R"({"id":3,"n":30.50})");
+}
+
+// The slot lost behind the engine's back (dropped, or dropped and created again, which puts
+// it ahead of the stored position): resuming is refused, saying changes may be lost; a replay
+// re-snapshots with a new slot, and the stream resumes from its consistent point, once.
+TEST_F(PgChangesSourceTest, ASlotLostOrAheadIsRefusedAndAReplayResnapshots) {
+  Exec(absl::StrCat("INSERT INTO ", table_, " VALUES (1, 1)"));
+  source_ = Open();
+  ASSERT_TRUE(source_->Seek({}).ok());
+  std::vector<SourceRecord> records;
+  ASSERT_TRUE(source_->Poll(1000, 1000, &records).ok());
+  ASSERT_EQ(records.size(), 2u) << "a row and the snapshot's marker";
+  const int64_t stored = records.back().offset;
+  source_->AfterCommit({{0, stored}}, {});
+  source_.reset();
+
+  const std::string slot = absl::StrCat("'", table_, "'");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (Number("SELECT count(*) FROM pg_replication_slots WHERE active AND slot_name = " + slot) >
+             0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  Number("SELECT count(pg_drop_replication_slot(" + slot + "))");
+  Exec(absl::StrCat("INSERT INTO ", table_, " VALUES (2, 2)"));  // while no slot kept it
+  source_ = Open();
+  absl::Status s = source_->Seek({{0, stored}});
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_THAT(s.message(), HasSubstr("is gone"));
+  EXPECT_THAT(s.message(), HasSubstr("streamview rebuild"));
+
+  Number("SELECT count(*) FROM pg_create_logical_replication_slot(" + slot + ", 'pgoutput')");
+  source_ = Open();
+  s = source_->Seek({{0, stored}});
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_THAT(s.message(), HasSubstr("ahead of the views"));
+
+  // The replay: the rows as they are now (1 and 2), then the marker at the new slot's
+  // consistent point, where the stream resumes.
+  source_ = Open();
+  auto replay = source_->OpenReplay(std::nullopt, false);
+  ASSERT_TRUE(replay.ok()) << replay.status();
+  std::vector<std::string> keys;
+  while (true) {
+    ASSERT_TRUE((*replay)->Next(1, &records).ok());
+    if (records.empty()) break;
+    keys.push_back(*records[0].key);
+  }
+  EXPECT_THAT(keys, ::testing::ElementsAre("1", "2", ""));
+  const int64_t consistent = (*replay)->Ends()[0];
+  EXPECT_GT(consistent, stored);
+  source_ = Open();
+  ASSERT_TRUE(source_->Seek({{0, consistent}}).ok());
+  Exec(absl::StrCat("INSERT INTO ", table_, " VALUES (3, 3)"));
+  std::vector<std::string> after;
+  while (after.empty() && std::chrono::steady_clock::now() < deadline) {
+    ASSERT_TRUE(source_->Poll(10, 200, &records).ok());
+    for (const SourceRecord& r : records) {
+      if (!IsHeartbeat(r)) after.push_back(*r.key);
+    }
+  }
+  EXPECT_THAT(after, ::testing::ElementsAre("3"));
 }
 
 // Five seconds pass at every look: each progress check of the snapshot reports.

@@ -8,14 +8,18 @@ Each case starts `streamview run` and expects it to exit non-zero with the messa
 3. a slot of that name made by another plugin (test_decoding);
 4. the slot dropped behind the engine's back after views were built from it: the restart
    says the slot is gone and changes may be lost, instead of snapshotting anew over views
-   that already hold rows.
+   that already hold rows; a slot created again under that name is ahead of the views and
+   refused likewise; `streamview rebuild` re-snapshots (a new slot), and the views then equal
+   the table, rows changed while no slot kept them included. Then the same while an engine
+   runs: its walsender terminated and the slot dropped, the engine exits saying so.
 5. `streamview drop-slot` for a source taken out of the config: refused while an engine streams
-   from the slot, then drops the slot and the publication; a second call says there is none.
+   from the slot (whose lag and health /lags and /metrics show meanwhile), then drops the slot and the publication; a second call says there is none.
 
     pg_changes_setup.py --binary build/src/cli/streamview
 """
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -24,6 +28,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import WaitTimeout, free_port, http_get, wait_until  # noqa: E402
 from stores import Store  # noqa: E402
 
 CONFIG = """
@@ -123,14 +128,58 @@ def main():
         psql(source.arg, "INSERT INTO items VALUES (3, 'c')")
         expect_refusal("the slot dropped behind the engine's back",
                        run(binary, tmp, "lost", source.arg, ["items"]), "is gone")
+        psql(source.arg, "SELECT pg_create_logical_replication_slot('sv_shop', 'pgoutput')")
+        psql(source.arg, "UPDATE items SET name = 'B' WHERE id = 2")
+        expect_refusal("a slot made again under that name",
+                       run(binary, tmp, "lost", source.arg, ["items"]), "ahead of the views")
+        lost_config = os.path.join(tmp, "lost.yaml")
+        rebuilt = subprocess.run([binary, "rebuild", "--config", lost_config, "--view", "items"],
+                                 capture_output=True, text=True, timeout=300)
+        psql(source.arg, "DELETE FROM items WHERE id = 1; INSERT INTO items VALUES (4, 'd')")
+        after = run(binary, tmp, "lost", source.arg, ["items"])
+        want = [(2, "B"), (3, "c"), (4, "d")]
+        got = Store("sqlite", os.path.join(tmp, "lost.db")).rows(
+            "SELECT id, name FROM items ORDER BY id")
+        if rebuilt.returncode != 0 or after.returncode != 0 or [tuple(r) for r in got] != want:
+            problems.append("re-snapshot: rebuild exit %d, run exit %d, view %r, want %r; %s"
+                            % (rebuilt.returncode, after.returncode, got, want,
+                               (rebuilt.stdout + rebuilt.stderr + after.stderr)[-800:]))
+        else:
+            print("ok: streamview rebuild re-snapshots: %r" % got)
+
+        # While running: the walsender terminated and the slot dropped before it reconnects.
+        live = subprocess.Popen([binary, "run", "--config", lost_config], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        active = "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'sv_shop'"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and live.poll() is None and \
+                query(source.arg, active + " AND active") != "1":
+            time.sleep(0.05)
+        while time.monotonic() < deadline and live.poll() is None and \
+                query(source.arg, active) != "0":
+            query(source.arg, "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
+                  "WHERE slot_name = 'sv_shop' AND active")
+            query(source.arg, "SELECT pg_drop_replication_slot(slot_name) FROM "
+                  "pg_replication_slots WHERE slot_name = 'sv_shop' AND NOT active")
+        try:
+            out, _ = live.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            live.kill()
+            out, _ = live.communicate()
+        expect_refusal("the slot dropped under a running engine",
+                       subprocess.CompletedProcess(live.args, live.returncode, out, ""),
+                       "is gone")
         psql(source.admin_dsn, "DROP ROLE IF EXISTS %s" % role)
 
         drop = [binary, "drop-slot", "--dsn", source.arg, "--slot", "sv_shop",
                 "--publication", "sv_shop"]
         config = os.path.join(tmp, "dropme.yaml")
         run(binary, tmp, "dropme", source.arg, ["items"])  # writes the config, makes the slot
-        live = subprocess.Popen([binary, "run", "--config", config], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        port = free_port()
+        live = subprocess.Popen([binary, "run", "--config", config, "--listen",
+                                 "127.0.0.1:%d" % port], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL,
+                                env=dict(os.environ, STREAMVIEW_TOKEN="setup-test"))
         try:
             # Observed streaming (the slot active), not assumed after a while.
             deadline = time.monotonic() + 120
@@ -138,6 +187,27 @@ def main():
                     source.arg, "SELECT count(*) FROM pg_replication_slots "
                     "WHERE slot_name = 'sv_shop' AND active") != "1":
                 time.sleep(0.05)
+            # The slot's own lag and health, in /lags and /metrics, once read from the server.
+            def upstream():
+                code, body = http_get(port, "/lags",
+                                      headers={"Authorization": "Bearer setup-test"})
+                if code != 200:
+                    return None
+                return json.loads(body)["sources"][0].get("upstream")
+            try:
+                seen = wait_until(upstream, "/lags to show the slot's lag")
+                _, metrics = http_get(port, "/metrics")
+                want = ['streamview_source_upstream_lag_bytes{source="shop"}',
+                        'streamview_source_upstream_lag_seconds{source="shop"}',
+                        'streamview_source_upstream_ok{source="shop"} 1']
+                if seen["problem"] is not None or seen["lag_bytes"] < 0 or \
+                        not all(m in metrics for m in want):
+                    problems.append("slot lag: /lags upstream %r; metrics lack some of %r"
+                                    % (seen, want))
+                else:
+                    print("ok: the slot's lag in /lags (%r) and /metrics" % seen)
+            except WaitTimeout as e:
+                problems.append(str(e))
             expect_refusal("drop-slot while an engine streams from it",
                            subprocess.run(drop, capture_output=True, text=True, timeout=120),
                            "is in use by server process")

@@ -971,7 +971,7 @@ TEST(ConfigPostgresChangesTest, LoadsWithTheChangeFeedsDefaults) {
   EXPECT_EQ(s.event_types,
             (std::vector<std::string>{"shipments.insert", "shipments.update", "shipments.delete",
                                       "sales.orders.insert", "sales.orders.update",
-                                      "sales.orders.delete", "snapshot.done"}));
+                                      "sales.orders.delete", "snapshot.done", "heartbeat"}));
 }
 
 TEST(ConfigPostgresChangesTest, ErrorsNameFileLineAndWhatToChange) {

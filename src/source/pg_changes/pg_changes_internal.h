@@ -16,6 +16,15 @@
 
 namespace sv::source::pg {
 
+// The slot as pg_replication_slots shows it.
+struct SlotState {
+  bool exists = false;
+  std::string plugin;
+  std::string wal_status;  // reserved | extended | unreserved | lost
+  uint64_t confirmed_flush = 0;
+  std::string active_pid;  // "" when no process streams from it
+};
+
 struct TableInfo {
   std::string configured;  // as the config names it: the event type's prefix
   std::string schema;
@@ -35,16 +44,23 @@ class PgChangesSource final : public Source {
   void AfterCommit(const std::map<int32_t, int64_t>& positions,
                    const std::vector<store::DeadLetter>& dead_letters) override;
   bool Connected(std::string* why) const override;
+  UpstreamStatus Upstream() const override;
 
  private:
   // ---- setup.cc
   // Refuses to start, saying what to change, when the server or a table cannot be followed.
   absl::Status CheckServer();
+  // Connects both sessions and checks the server, the tables and the publication.
+  absl::Status Connect();
   absl::Status LoadTables();
   absl::Status EnsurePublication();
-  // The slot's plugin, or "" when there is no such slot.
-  absl::StatusOr<std::string> SlotPlugin();
-  // Creates the slot with an exported snapshot and reads every table in it into snapshot_.
+  absl::StatusOr<SlotState> ReadSlot();
+  // A slot the views can resume from at `stored`: FailedPrecondition, saying how to re-snapshot,
+  // when it is gone, invalidated (its WAL removed), or ahead of `stored` (recreated, or moved by
+  // another consumer): changes after `stored` may be lost.
+  absl::Status CheckSlotFollows(const SlotState& slot, uint64_t stored) const;
+  // Creates the slot (dropping one of ours first, waiting a bounded time while a process still
+  // streams from it) with an exported snapshot and reads every table in it into snapshot_.
   // Returns the slot's consistent point.
   absl::StatusOr<uint64_t> CreateSlotAndSnapshot();
   absl::Status ReadTable(const TableInfo& table);
@@ -67,10 +83,12 @@ class PgChangesSource final : public Source {
   // EndOffsets says more may come (a heartbeat leaves that alone).
   absl::Status SendBarrier(bool caught_up_check);
   absl::Status AskWhereTheServerStands() { return SendBarrier(/*caught_up_check=*/true); }
-  // What the slot may forget: the engine's committed position, or a barrier past it when
-  // everything before that barrier is committed.
-  uint64_t FlushPosition() const;
+  // What the slot may forget: the engine's committed position, never more, so that a slot
+  // found ahead of the stored position was recreated or moved by someone else.
+  uint64_t FlushPosition() const { return acked_; }
   uint64_t HeldEnd() const;  // the end of what was handed over or is ready
+  // Every few seconds: the server's own figure of the slot's lag, and whether it still holds.
+  void CheckSlotNow();
 
   PgChangesOptions options_;
   Link session_;                             // checks and the snapshot
@@ -91,16 +109,19 @@ class PgChangesSource final : public Source {
   uint64_t resume_after_ = 0;  // transactions ending at or before it were applied already
   uint64_t emitted_end_ = 0;   // the end LSN of the last transaction handed to the engine
   uint64_t acked_ = 0;         // what the engine committed
-  uint64_t quiet_flush_ = 0;   // a returned barrier's end: nothing of ours between ...
-  uint64_t quiet_needs_ = 0;   // ... this (what we held then) and it
   uint64_t server_wal_end_ = 0;
   uint64_t end_known_ = 0;  // what EndOffsets reports: the end of what the server has
   std::string barrier_;     // the barrier message awaited ("" when none is out)
+  bool barrier_is_heartbeat_ = false;
   int64_t barriers_sent_ = 0;
   int64_t asked_at_us_ = 0;
   bool confirmed_ = false;  // no data since the server last said we hold everything
   int64_t last_status_us_ = 0;
   std::string broken_;  // why the stream is down, for Connected()
+  // Transactions received and not yet committed by the engine: (end LSN, commit time).
+  std::deque<std::pair<uint64_t, int64_t>> unapplied_;
+  UpstreamStatus upstream_;
+  int64_t slot_checked_us_ = 0;
 };
 
 }  // namespace sv::source::pg

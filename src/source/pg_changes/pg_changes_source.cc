@@ -6,6 +6,8 @@
 #include <sys/select.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -28,6 +30,8 @@ namespace {
 constexpr int64_t kStatusIntervalUs = 10'000'000;
 // The least time between two barrier messages.
 constexpr int64_t kReaskUs = 50'000;
+// How often the slot's lag and health are read from the server.
+constexpr int64_t kSlotCheckUs = 5'000'000;
 // The prefix of the messages that tell the stream has delivered everything (see
 // AskWhereTheServerStands).
 constexpr char kBarrierPrefix[] = "streamview.barrier";
@@ -40,16 +44,13 @@ absl::Status PgChangesSource::Seek(const std::map<int32_t, int64_t>& after) {
   asked_at_us_ = 0;
   confirmed_ = false;
   end_known_ = 0;
-  quiet_flush_ = 0;
-  quiet_needs_ = 0;
   ready_.clear();
   open_.clear();
   snapshot_.clear();
-  SV_RETURN_IF_ERROR(session_.Connect(options_.dsn, /*replication=*/false));
-  SV_RETURN_IF_ERROR(CheckServer());
-  SV_RETURN_IF_ERROR(LoadTables());
-  SV_RETURN_IF_ERROR(EnsurePublication());
-  SV_RETURN_IF_ERROR(stream_.Connect(options_.dsn, /*replication=*/true));
+  unapplied_.clear();
+  upstream_ = {};
+  slot_checked_us_ = 0;
+  SV_RETURN_IF_ERROR(Connect());
   const auto stored = after.find(0);
   if (stored == after.end() || stored->second <= 0) {
     SV_ASSIGN_OR_RETURN(const uint64_t consistent, CreateSlotAndSnapshot());
@@ -59,15 +60,9 @@ absl::Status PgChangesSource::Seek(const std::map<int32_t, int64_t>& after) {
     SV_RETURN_IF_ERROR(StartStreaming(consistent));
     return AskWhereTheServerStands();
   }
-  SV_ASSIGN_OR_RETURN(std::string plugin, SlotPlugin());
-  if (plugin.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "source '", options_.source_name, "': replication slot ", options_.slot,
-        " is gone (dropped, or invalidated when its WAL was removed): changes after position ",
-        FormatLsn(static_cast<uint64_t>(stored->second)),
-        " may be lost; rebuild the views of this source from a new snapshot"));
-  }
   resume_after_ = static_cast<uint64_t>(stored->second);
+  SV_ASSIGN_OR_RETURN(const SlotState slot, ReadSlot());
+  SV_RETURN_IF_ERROR(CheckSlotFollows(slot, resume_after_));
   acked_ = resume_after_;
   emitted_end_ = resume_after_;
   SV_RETURN_IF_ERROR(StartStreaming(resume_after_));
@@ -80,10 +75,6 @@ uint64_t PgChangesSource::HeldEnd() const {
   return end;
 }
 
-uint64_t PgChangesSource::FlushPosition() const {
-  return acked_ >= quiet_needs_ ? std::max(acked_, quiet_flush_) : acked_;
-}
-
 absl::Status PgChangesSource::SendBarrier(bool caught_up_check) {
   // A message written into the source's WAL now comes back through the stream after every
   // transaction committed before it: when it arrives, we hold everything there was.
@@ -91,6 +82,7 @@ absl::Status PgChangesSource::SendBarrier(bool caught_up_check) {
   barrier_ = absl::StrCat(options_.slot, "/", getpid(), "/", options_.clock->NowMicros(), "/",
                           ++barriers_sent_);
   asked_at_us_ = options_.clock->NowMicros();
+  barrier_is_heartbeat_ = !caught_up_check;
   if (caught_up_check) end_known_ = std::max(end_known_, HeldEnd() + 1);
   return session_.Query("SELECT pg_logical_emit_message(false, $1, $2)", {kBarrierPrefix, barrier_})
       .status();
@@ -125,6 +117,7 @@ absl::Status PgChangesSource::Poll(size_t max, int timeout_ms, std::vector<Sourc
       SV_RETURN_IF_ERROR(SendBarrier(/*caught_up_check=*/false));
     }
   }
+  if (options_.clock->NowMicros() - slot_checked_us_ >= kSlotCheckUs) CheckSlotNow();
   // Whole transactions only, so the engine commits each with all of its changes.
   while (!ready_.empty() && out->size() < max) {
     std::vector<SourceRecord>& tx = ready_.front();
@@ -155,15 +148,24 @@ absl::Status PgChangesSource::ReadStream(size_t want, int timeout_ms) {
         if (change.prefix == kBarrierPrefix && change.content == barrier_ && open_.empty()) {
           // Everything committed before the barrier has arrived: the end is what we hold.
           barrier_.clear();
+          if (barrier_is_heartbeat_) {
+            // Nothing of ours lies between what we hold and the barrier: a record there lets
+            // the engine store (and then the slot forget) that position, after everything
+            // before it is committed; WAL of other tables is not pinned for us.
+            SourceRecord beat;
+            beat.partition = 0;
+            beat.offset = static_cast<int64_t>(std::max(change.lsn, HeldEnd() + 1));
+            beat.log_time_us = options_.clock->NowMicros();
+            beat.value = "{}";
+            beat.key = "";
+            beat.headers = {{"sv-type", kHeartbeatType}};
+            std::vector<SourceRecord> tx;
+            tx.push_back(std::move(beat));
+            ready_.push_back(std::move(tx));
+            ++got;
+          }
           end_known_ = HeldEnd();
           confirmed_ = true;
-          // Nothing of ours lies between what we hold and the barrier: once all we hold is
-          // committed, the slot may forget up to the barrier. Never before: a restart must find
-          // every transaction after its stored position.
-          const uint64_t before = FlushPosition();
-          quiet_flush_ = change.lsn;
-          quiet_needs_ = end_known_;
-          if (FlushPosition() > before) SV_RETURN_IF_ERROR(SendStatus(FlushPosition(), true));
         }
         continue;
       }
@@ -312,6 +314,7 @@ absl::Status PgChangesSource::Handle(const Change& change) {
         tx[i].log_time_us = change.commit_time_unix_us;
         tx[i].headers.emplace_back("lsn", lsn);
       }
+      unapplied_.emplace_back(change.end_lsn, change.commit_time_unix_us);
       ready_.push_back(std::move(tx));
       return absl::OkStatus();
     }
@@ -341,6 +344,7 @@ void PgChangesSource::AfterCommit(const std::map<int32_t, int64_t>& positions,
   // The flush position moves only now, after the engine's commit: a crash before it resumes
   // from the stored position, and the server keeps the WAL for it.
   acked_ = std::max(acked_, static_cast<uint64_t>(it->second));
+  while (!unapplied_.empty() && unapplied_.front().first <= acked_) unapplied_.pop_front();
   (void)SendStatus(FlushPosition(), /*force=*/true);
 }
 
@@ -351,12 +355,80 @@ absl::StatusOr<std::map<int32_t, int64_t>> PgChangesSource::EndOffsets() {
   return std::map<int32_t, int64_t>{{0, static_cast<int64_t>(end)}};
 }
 
+namespace {
+
+// A change feed keeps no history: its replay is a new snapshot, read in full when opened.
+class SnapshotReplay final : public ReplayReader {
+ public:
+  SnapshotReplay(std::vector<SourceRecord> records, uint64_t end)
+      : records_(std::move(records)), end_(static_cast<int64_t>(end)) {}
+  absl::Status Next(size_t max, std::vector<SourceRecord>* out) override {
+    out->clear();
+    for (; next_ < records_.size() && out->size() < max; ++next_) {
+      out->push_back(std::move(records_[next_]));
+    }
+    return absl::OkStatus();
+  }
+  std::map<int32_t, int64_t> Ends() const override { return {{0, end_}}; }
+
+ private:
+  std::vector<SourceRecord> records_;
+  size_t next_ = 0;
+  int64_t end_;
+};
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<ReplayReader>> PgChangesSource::OpenReplay(
-    const std::optional<std::map<int32_t, int64_t>>& /*until*/, bool /*allow_partial*/) {
-  return absl::FailedPreconditionError(absl::StrCat(
-      "source '", options_.source_name,
-      "' is a change feed, which keeps no history to replay: a rebuild of its views starts "
-      "from a new snapshot of the tables (not supported yet)"));
+    const std::optional<std::map<int32_t, int64_t>>& until, bool /*allow_partial*/) {
+  if (until.has_value()) {
+    // A snapshot is of now: views rebuilt from it cannot stop where the others are.
+    return absl::FailedPreconditionError(absl::StrCat(
+        "source '", options_.source_name,
+        "' is a change feed: its views are re-snapshotted together (rebuild all of them)"));
+  }
+  streaming_ = false;
+  SV_RETURN_IF_ERROR(Connect());
+  SV_ASSIGN_OR_RETURN(const uint64_t consistent, CreateSlotAndSnapshot());
+  // The slot stays; the rebuilt views resume from its consistent point (stored with them).
+  session_.Close();
+  stream_.Close();
+  return std::make_unique<SnapshotReplay>(std::move(snapshot_), consistent);
+}
+
+void PgChangesSource::CheckSlotNow() {
+  slot_checked_us_ = options_.clock->NowMicros();
+  auto r = session_.Query(
+      "SELECT (pg_current_wal_lsn() - confirmed_flush_lsn)::bigint, wal_status, "
+      "(confirmed_flush_lsn - '0/0')::text FROM pg_replication_slots WHERE slot_name = $1",
+      {options_.slot});
+  if (!r.ok()) return;  // the session is down: the stream says so (Connected)
+  upstream_.known = true;
+  upstream_.problem.clear();
+  PGresult* res = r->get();
+  if (PQntuples(res) == 0) {
+    upstream_.problem = absl::StrCat("replication slot ", options_.slot, " is gone");
+    return;
+  }
+  upstream_.lag_bytes = std::atoll(PQgetvalue(res, 0, 0));
+  const std::string wal_status = PQgetvalue(res, 0, 1);
+  if (wal_status == "lost") {
+    upstream_.problem = absl::StrCat("replication slot ", options_.slot,
+                                     " was invalidated (its WAL removed): changes may be lost");
+  } else if (std::strtoull(PQgetvalue(res, 0, 2), nullptr, 10) > std::max(acked_, resume_after_)) {
+    upstream_.problem = absl::StrCat("replication slot ", options_.slot,
+                                     " is ahead of the views (recreated, or moved by another "
+                                     "consumer): changes may be lost");
+  }
+}
+
+UpstreamStatus PgChangesSource::Upstream() const {
+  UpstreamStatus status = upstream_;
+  if (!unapplied_.empty()) {
+    status.lag_seconds = std::max(
+        0.0, static_cast<double>(options_.clock->NowMicros() - unapplied_.front().second) / 1e6);
+  }
+  return status;
 }
 
 bool PgChangesSource::Connected(std::string* why) const {

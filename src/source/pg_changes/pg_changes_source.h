@@ -13,7 +13,10 @@
 //     snapshots again.
 //   - A stored position: the stream resumes there; transactions ending at or before it are
 //     skipped. The slot's flush position moves only after the engine committed (AfterCommit),
-//     or, while idle, to a heartbeat barrier once everything before it is committed.
+//     never past the stored position: a slot found gone, invalidated, or ahead of it (recreated,
+//     or moved by another consumer) is refused, saying changes may be lost.
+//   - A rebuild (OpenReplay) re-snapshots: the slot is created anew with an exported snapshot
+//     whose rows are the replay, and its consistent point is where the rebuilt views resume.
 // Events: type `<table>.insert|update|delete` (the table as configured), key = the primary key's
 // text (several columns joined by '|'), value = the new row (the old row for deletes) as JSON,
 // headers `lsn` (commit LSN), `xid`; meta.log_time is the commit time.
@@ -31,6 +34,10 @@ namespace sv::source {
 // The event that closes the initial snapshot (declared for every change-feed source; no view
 // handles it): its position, the slot's consistent point, is stored with the snapshot's rows.
 inline constexpr char kSnapshotDoneType[] = "snapshot.done";
+// While the tables are quiet, a heartbeat now and then (declared likewise, handled by no view):
+// its position, past WAL that holds nothing of ours, is stored like any other, so the slot may
+// forget that WAL, and the slot's flush position is never ahead of the stored one.
+inline constexpr char kHeartbeatType[] = "heartbeat";
 
 struct PgChangesOptions {
   std::string source_name;

@@ -115,31 +115,79 @@ absl::Status PgChangesSource::EnsurePublication() {
                                     " ADD TABLE ", absl::StrJoin(missing, ", ")));
 }
 
-absl::StatusOr<std::string> PgChangesSource::SlotPlugin() {
-  SV_ASSIGN_OR_RETURN(Result r, session_.Query("SELECT plugin, database = current_database() "
-                                               "FROM pg_replication_slots WHERE slot_name = $1",
-                                               {options_.slot}));
-  if (PQntuples(r.get()) == 0) return std::string();
+absl::Status PgChangesSource::Connect() {
+  SV_RETURN_IF_ERROR(session_.Connect(options_.dsn, /*replication=*/false));
+  SV_RETURN_IF_ERROR(CheckServer());
+  SV_RETURN_IF_ERROR(LoadTables());
+  SV_RETURN_IF_ERROR(EnsurePublication());
+  return stream_.Connect(options_.dsn, /*replication=*/true);
+}
+
+absl::StatusOr<SlotState> PgChangesSource::ReadSlot() {
+  SV_ASSIGN_OR_RETURN(Result r,
+                      session_.Query("SELECT plugin, database = current_database(), wal_status, "
+                                     "(confirmed_flush_lsn - '0/0')::text, active_pid "
+                                     "FROM pg_replication_slots WHERE slot_name = $1",
+                                     {options_.slot}));
+  SlotState slot;
+  if (PQntuples(r.get()) == 0) return slot;
   if (Value(r.get(), 0, 1) != "t") {
     return absl::FailedPreconditionError(
         absl::StrCat("source '", options_.source_name, "': replication slot ", options_.slot,
                      " belongs to another database; name another slot"));
   }
-  return Value(r.get(), 0, 0);
+  slot.exists = true;
+  slot.plugin = Value(r.get(), 0, 0);
+  slot.wal_status = Value(r.get(), 0, 2);
+  slot.confirmed_flush = std::strtoull(Value(r.get(), 0, 3).c_str(), nullptr, 10);
+  slot.active_pid = Value(r.get(), 0, 4);
+  if (slot.plugin != "pgoutput") {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "source '", options_.source_name, "': replication slot ", options_.slot, " uses plugin ",
+        slot.plugin, ", not pgoutput; name another slot or drop this one"));
+  }
+  return slot;
+}
+
+absl::Status PgChangesSource::CheckSlotFollows(const SlotState& slot, uint64_t stored) const {
+  std::string what;
+  if (!slot.exists) {
+    what = "is gone (dropped, or removed with its WAL)";
+  } else if (slot.wal_status == "lost") {
+    what = "was invalidated: the server removed WAL it still needed (max_slot_wal_keep_size)";
+  } else if (slot.confirmed_flush > stored) {
+    what = absl::StrCat("is at ", FormatLsn(slot.confirmed_flush),
+                        ", ahead of the views (recreated, or advanced by another consumer)");
+  } else {
+    return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "source '", options_.source_name, "': replication slot ", options_.slot, " ", what,
+      ": changes after the views' position ", FormatLsn(stored),
+      " may be lost; re-snapshot this source's views with `streamview rebuild --view <any of "
+      "them>` or `--all` (a new slot, the tables read again, the views swapped in together)"));
 }
 
 absl::StatusOr<uint64_t> PgChangesSource::CreateSlotAndSnapshot() {
-  SV_ASSIGN_OR_RETURN(std::string plugin, SlotPlugin());
-  if (!plugin.empty() && plugin != "pgoutput") {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "source '", options_.source_name, "': replication slot ", options_.slot, " uses plugin ",
-        plugin, ", not pgoutput; name another slot or drop this one"));
-  }
-  if (!plugin.empty()) {
-    // Nothing was ever committed from it (no stored position): a slot left by a start that
-    // crashed before its first commit. Start over with a fresh snapshot.
-    SV_RETURN_IF_ERROR(session_.Exec(
-        absl::StrCat("SELECT pg_drop_replication_slot(", QuoteLiteral(options_.slot), ")")));
+  // A previous run's walsender may hold the slot for a moment after that run stopped: wait for
+  // it, bounded, before dropping the slot (a new one comes with a fresh snapshot).
+  constexpr int kSlotBusyWaitMs = 60'000;
+  constexpr int kSlotBusyPollMs = 100;
+  for (int waited = 0;; waited += kSlotBusyPollMs) {
+    SV_ASSIGN_OR_RETURN(const SlotState slot, ReadSlot());
+    if (!slot.exists) break;
+    if (slot.active_pid.empty()) {
+      SV_RETURN_IF_ERROR(session_.Exec(
+          absl::StrCat("SELECT pg_drop_replication_slot(", QuoteLiteral(options_.slot), ")")));
+      break;
+    }
+    if (waited >= kSlotBusyWaitMs) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("source '", options_.source_name, "': replication slot ", options_.slot,
+                       " is in use by server process ", slot.active_pid,
+                       ": stop the engine that streams from it first"));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(kSlotBusyPollMs));
   }
   // Replication commands go by the simple query protocol.
   const std::string create = absl::StrCat("CREATE_REPLICATION_SLOT ", QuoteIdent(options_.slot),
