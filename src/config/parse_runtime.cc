@@ -323,7 +323,7 @@ absl::StatusOr<SourceConfig> Parser::ParseSource(const Entry& entry) const {
     source.type_header = "sv-type";
     if (source.event_types.empty()) {
       for (const std::string& table : source.postgres.tables) {
-        for (const char* op : {".insert", ".update", ".delete"}) {
+        for (const char* op : {".insert", ".update", ".delete", ".truncate"}) {
           source.event_types.push_back(table + op);
         }
       }

@@ -347,11 +347,14 @@ absl::Status Engine::RunOnce(bool* idle) {
     SV_RETURN_IF_ERROR(StartSources());
   }
   absl::Status s = RunOnceOrFail(idle);
-  if (!s.ok() && Misrouted()) {
-    // A key outside its lane (see Processor::set_owns_key): nothing of the batch took effect.
-    // Start over from the store with one lane per source.
-    LogJson("warn", "lanes off: a record's key differs from the key it was routed by",
+  if (!s.ok() && (Misrouted() || truncate_met_)) {
+    // A key outside its lane (see Processor::set_owns_key), or a TRUNCATE: nothing of the batch
+    // took effect. Start over from the store with one lane per source.
+    LogJson("warn",
+            truncate_met_ ? "lanes off: a TRUNCATE clears rows of every lane"
+                          : "lanes off: a record's key differs from the key it was routed by",
             {{"error", std::string(s.message())}});
+    truncate_met_ = false;
     lanes_disabled_ = true;
     *idle = false;  // the batch is still to do
     return Restart();

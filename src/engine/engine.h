@@ -157,6 +157,11 @@ class Engine {
   // Processes the records of the last poll of `st`, each lane on its own thread.
   absl::Status ProcessLanes(SourceState& st);
   bool AnyChanges() const;
+  // A TRUNCATE (engine/truncate.cc; a record with source::kTruncateHeader, processed on one
+  // lane): every row of each view the table alone feeds is erased through the working set, in
+  // the record's batch, so derived views see each row go; a view the table shares with other
+  // event types cannot tell its rows apart, and the record becomes a dead letter saying so.
+  absl::Status ClearTruncated(SourceState& st, const source::SourceRecord& record);
   // Shared stores (engine/fence.cc): takes `partitions` for work outside the loop, refusing
   // while another engine owns one; returns those to give back with ReleaseFence.
   absl::StatusOr<std::vector<int32_t>> FencePartitions(const std::string& source,
@@ -247,6 +252,7 @@ class Engine {
   std::vector<int64_t> versions_;         // active version per view
   std::unique_ptr<derived::Maintainer> derived_;
   bool lanes_disabled_ = false;   // a record's key was not its routing key: one lane from now
+  bool truncate_met_ = false;     // ... or a TRUNCATE came, which clears rows of every lane
   bool derived_stale_ = false;    // a failed batch left the derived state ahead of the store
   bool sources_stopped_ = false;  // a rebuild stopped them: started again before the next poll
   struct ScheduledRefresh {

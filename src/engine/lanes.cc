@@ -19,6 +19,13 @@ constexpr int kMaxAutoLanes = 4;
 // the other lanes' threads costs more than it saves.
 constexpr size_t kMinRecordsToShare = 256;
 
+bool IsTruncate(const source::SourceRecord& r) {
+  for (const auto& [name, value] : r.headers) {
+    if (name == source::kTruncateHeader) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 int Engine::LaneCount(int source) const {
@@ -80,8 +87,16 @@ absl::Status Engine::ProcessLanes(SourceState& st) {
   const int64_t expire_at = st.records.back().log_time_us;
   if (st.lanes.size() == 1) {
     Processor& p = *st.lanes[0].processor;
-    for (const source::SourceRecord& r : st.records) SV_RETURN_IF_ERROR(p.Process(r));
+    for (const source::SourceRecord& r : st.records) {
+      if (IsTruncate(r)) SV_RETURN_IF_ERROR(ClearTruncated(st, r));
+      SV_RETURN_IF_ERROR(p.Process(r));
+    }
     return p.ExpireStashes(expire_at);
+  }
+  if (std::any_of(st.records.begin(), st.records.end(), IsTruncate)) {
+    // Its rows are in every lane's share: the batch starts over on one lane (see RunOnce).
+    truncate_met_ = true;
+    return absl::AbortedError("a TRUNCATE clears rows of every lane: one lane from now");
   }
   for (Lane& lane : st.lanes) lane.records.clear();
   DecodedEvent ev;

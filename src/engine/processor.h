@@ -85,6 +85,12 @@ class Processor {
   absl::Status Replay(const store::DeadLetter& dead_letter, const std::string* payload);
   absl::Status Discard(const store::DeadLetter& dead_letter);
 
+  // A record the engine could not apply in full (a TRUNCATE of a table that shares a view
+  // with others): a dead letter with the reason, parking no key.
+  void DeadLetterRecord(const source::SourceRecord& record, const std::string& reason) {
+    DeadLetter(record, "", reason, /*parks_key=*/false);
+  }
+
   Changes& changes() { return changes_; }
   const Changes& changes() const { return changes_; }
   // Turns the hot-path counts into named counters in changes().counters (before a commit).

@@ -68,6 +68,14 @@ void CachedRowSet::Erase(int view, const std::string& key) {
   }
 }
 
+void CachedRowSet::ListCached(int view, std::vector<std::pair<std::string, Row>>* out) const {
+  for (const Rows* rows : {&views_[view], &previous_[view]}) {
+    for (const auto& [key, entry] : *rows) {
+      if (entry.row != nullptr) out->emplace_back(key, entry.key);
+    }
+  }
+}
+
 void CachedRowSet::TakeDirty(WriteSet* out) {
   out->upserts.resize(views_.size());
   out->deletes.resize(views_.size());

@@ -46,6 +46,9 @@ class CachedRowSet : public projection::RowSet {
   // Copies every dirty row out for one batch's commit and marks it clean; drops the older
   // generation when the cache outgrew its capacity.
   void TakeDirty(WriteSet* out);
+  // The keys (encoded, and as column values) of the rows of `view` held here: the batch's
+  // changes not yet in the store among them.
+  void ListCached(int view, std::vector<std::pair<std::string, Row>>* out) const;
   // After a failed commit: forget everything (the store is the truth).
   void Reset();
   const store::TableSpec& table(int view) const { return tables_[view]; }

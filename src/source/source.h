@@ -24,6 +24,10 @@
 
 namespace sv::source {
 
+// A record carrying this header says every row its source took from the named table is gone
+// (a TRUNCATE): the engine clears the views that table alone feeds, in the record's batch.
+inline constexpr char kTruncateHeader[] = "sv-truncate";
+
 struct SourceRecord {
   int32_t partition = 0;
   int64_t offset = 0;

@@ -10,8 +10,10 @@ Each case starts `streamview run` and expects it to exit non-zero with the messa
    says the slot is gone and changes may be lost, instead of snapshotting anew over views
    that already hold rows; a slot created again under that name is ahead of the views and
    refused likewise; `streamview rebuild` re-snapshots (a new slot), and the views then equal
-   the table, rows changed while no slot kept them included. Then the same while an engine
-   runs: its walsender terminated and the slot dropped, the engine exits saying so.
+   the table, rows changed while no slot kept them included. A TRUNCATE between two inserts of
+   one transaction leaves the view (and the derived view over it) with the later row only. Then
+   the slot lost while an engine runs: its walsender terminated and the slot dropped, the engine
+   exits saying so.
 5. `streamview drop-slot` for a source taken out of the config: refused while an engine streams
    from the slot (whose lag and health /lags and /metrics show meanwhile), then drops the slot and the publication; a second call says there is none.
 
@@ -59,6 +61,9 @@ views:
           name: e.name
       items.delete:
         delete: true
+derived_views:
+  by_name:
+    sql: "CREATE VIEW by_name AS SELECT name, count(*) AS n FROM items GROUP BY name"
 """
 
 
@@ -146,6 +151,23 @@ def main():
                                (rebuilt.stdout + rebuilt.stderr + after.stderr)[-800:]))
         else:
             print("ok: streamview rebuild re-snapshots: %r" % got)
+
+        # TRUNCATE inside a transaction, between an insert before it and one after it: the view
+        # keeps only the row inserted after it, and the derived view follows.
+        psql(source.arg, "BEGIN; INSERT INTO items VALUES (5, 'e'); TRUNCATE items; "
+                         "INSERT INTO items VALUES (6, 'f'); COMMIT")
+        after = run(binary, tmp, "lost", source.arg, ["items"])
+        got = Store("sqlite", os.path.join(tmp, "lost.db")).rows(
+            "SELECT id, name FROM items ORDER BY id")
+        got_names = Store("sqlite", os.path.join(tmp, "lost.db")).rows(
+            "SELECT name, n FROM by_name ORDER BY name")
+        if after.returncode != 0 or [tuple(r) for r in got] != [(6, "f")] or \
+                [tuple(r) for r in got_names] != [("f", 1)]:
+            problems.append("TRUNCATE: run exit %d, view %r, by_name %r, want [(6, 'f')] and "
+                            "[('f', 1)]; %s" % (after.returncode, got, got_names,
+                                                after.stderr[-800:]))
+        else:
+            print("ok: TRUNCATE clears the view and its derived view: %r, %r" % (got, got_names))
 
         # While running: the walsender terminated and the slot dropped before it reconnects.
         live = subprocess.Popen([binary, "run", "--config", lost_config], stdout=subprocess.PIPE,

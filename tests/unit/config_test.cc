@@ -970,8 +970,9 @@ TEST(ConfigPostgresChangesTest, LoadsWithTheChangeFeedsDefaults) {
   EXPECT_EQ(s.type_header, "sv-type");
   EXPECT_EQ(s.event_types,
             (std::vector<std::string>{"shipments.insert", "shipments.update", "shipments.delete",
-                                      "sales.orders.insert", "sales.orders.update",
-                                      "sales.orders.delete", "snapshot.done", "heartbeat"}));
+                                      "shipments.truncate", "sales.orders.insert",
+                                      "sales.orders.update", "sales.orders.delete",
+                                      "sales.orders.truncate", "snapshot.done", "heartbeat"}));
 }
 
 TEST(ConfigPostgresChangesTest, ErrorsNameFileLineAndWhatToChange) {

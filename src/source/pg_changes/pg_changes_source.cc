@@ -299,6 +299,9 @@ absl::Status PgChangesSource::Handle(const Change& change) {
         SourceRecord rec = RowRecord(rel->second, "truncate", {});
         rec.key = "";
         rec.routing_key = "";
+        const TableInfo* table = TableOf(rel->second);
+        rec.headers.emplace_back(kTruncateHeader,
+                                 table != nullptr ? table->configured : rel->second.name);
         open_.push_back(std::move(rec));
       }
       return absl::OkStatus();
