@@ -252,7 +252,10 @@ absl::Status Engine::StartSources() {
       Progress(
           absl::StrCat("source ", name, ": resuming after position ", positions.begin()->second));
     }
-    SV_RETURN_IF_ERROR(st.source->Seek(positions));
+    if (absl::Status sought = st.source->Seek(positions); !sought.ok()) {
+      if (!st.traits.end_in_store) failed_source_ = name;
+      return sought;
+    }
     st.applied = positions;
     source::RebalanceHooks hooks;
     hooks.before_revoke = [this, name] {
@@ -315,7 +318,11 @@ absl::StatusOr<size_t> Engine::PollAndProcess(size_t max) {
   SV_RETURN_IF_ERROR(store_->BeginRead());
   absl::Cleanup end_read = [this] { store_->EndRead(); };
   for (SourceState& st : sources_) {
-    SV_RETURN_IF_ERROR(st.source->Poll(max, 0, &st.records));
+    if (absl::Status polled = st.source->Poll(max, 0, &st.records); !polled.ok()) {
+      // The embedded log is read from the store: its failures are the store's.
+      if (!st.traits.end_in_store) failed_source_ = catalog_->sources[st.index].config.name;
+      return polled;
+    }
     if (st.records.empty()) continue;
     seen += st.records.size();
     SV_RETURN_IF_ERROR(ProcessLanes(st));
@@ -407,6 +414,7 @@ absl::Status Engine::Run(const std::atomic<bool>& stop, bool exit_when_caught_up
   };
   while (!stop.load()) {
     absl::Status s;
+    failed_source_.clear();
     if (restart) {
       // After a failed read or commit (e.g. a lost database connection) the in-memory state
       // may hold half a batch: start over from what the store holds.
@@ -419,12 +427,22 @@ absl::Status Engine::Run(const std::atomic<bool>& stop, bool exit_when_caught_up
     // After a failure, the store is not called working again (readiness) before a batch has
     // really committed: a pipelined commit's result is known only once it is drained.
     if (s.ok() && failing) s = Sync();
-    if (options_.monitor != nullptr) options_.monitor->SetStoreStatus(s);
+    // A source's failure is its own (readiness reports it as that source's); the store's
+    // status is about the store.
+    if (options_.monitor != nullptr) {
+      if (failed_source_.empty()) {
+        options_.monitor->SetStoreStatus(s);
+      } else {
+        options_.monitor->SetSourceDown(failed_source_, std::string(s.message()));
+      }
+    }
     failing = !s.ok();
     if (!s.ok()) {
       if (!absl::IsUnavailable(s)) return s;
       restart = true;
-      Progress(absl::StrCat("store unavailable, retrying in ", backoff_ms, " ms: ", s.message()));
+      Progress(
+          absl::StrCat(failed_source_.empty() ? "store" : absl::StrCat("source ", failed_source_),
+                       " unavailable, retrying in ", backoff_ms, " ms: ", s.message()));
       std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
       backoff_ms = std::min(backoff_ms * 2, 5'000);
       continue;

@@ -253,6 +253,7 @@ class Engine {
   std::unique_ptr<derived::Maintainer> derived_;
   bool lanes_disabled_ = false;   // a record's key was not its routing key: one lane from now
   bool truncate_met_ = false;     // ... or a TRUNCATE came, which clears rows of every lane
+  std::string failed_source_;     // the source whose call failed in this loop turn, if any
   bool derived_stale_ = false;    // a failed batch left the derived state ahead of the store
   bool sources_stopped_ = false;  // a rebuild stopped them: started again before the next poll
   struct ScheduledRefresh {

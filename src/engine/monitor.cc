@@ -26,6 +26,15 @@ void Monitor::PublishSources(std::vector<SourceProgress> sources) {
   advanced_.notify_all();
 }
 
+void Monitor::SetSourceDown(const std::string& source, const std::string& reason) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (SourceProgress& p : state_.sources) {
+    if (p.name != source) continue;
+    p.connected = false;
+    p.disconnect_reason = reason;
+  }
+}
+
 void Monitor::AddCounters(const std::map<std::string, int64_t>& deltas) {
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& [name, n] : deltas) state_.counters[name] += n;

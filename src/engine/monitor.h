@@ -65,6 +65,8 @@ class Monitor {
   void SetStarted();
   void SetStoreStatus(const absl::Status& status);
   void PublishSources(std::vector<SourceProgress> sources);
+  // A source's call failed (its upstream down): not connected until the next publish.
+  void SetSourceDown(const std::string& source, const std::string& reason);
   void AddCounters(const std::map<std::string, int64_t>& deltas);
   void SetRebuild(const RebuildProgress& progress);
   void SetRebuildLine(const std::string& line);

@@ -429,7 +429,7 @@ void Server::Impl::RegisterOpsRoutes() {
         }
         if (!s.connected) {
           problems.push_back(
-              absl::StrCat("source ", s.name, " cannot reach its brokers: ", s.disconnect_reason));
+              absl::StrCat("source ", s.name, " cannot reach its upstream: ", s.disconnect_reason));
         }
         if (!s.upstream.problem.empty()) {
           problems.push_back(absl::StrCat("source ", s.name, ": ", s.upstream.problem));

@@ -212,6 +212,15 @@ def main():
                 return 1
             write_and_wait(args.rows * 2 + 1, "the row written after the restart in the view")
             print("source server restarted: the running engine reconnected and applied a later row")
+            # Said as the source's outage, not the store's (with the SQLite store, the store
+            # never went down; a PostgreSQL store in the same cluster goes down with it).
+            with open(log, "rb") as f:
+                across = f.read().split(b"--- run across a source server restart")[-1]
+            if args.store_kind == "sqlite" and (b"source shop unavailable" not in across
+                                                or b"store unavailable" in across):
+                print("FAILED: the engine's log across the source restart does not name the "
+                      "source as unavailable (or blames the store); see %s" % log)
+                return 1
         except WaitTimeout as e:
             print("FAILED: %s" % e)
             return 1
