@@ -5,7 +5,9 @@ tables through a concurrent random workload and engine crashes.
 1. The source database (a fresh database in the cluster of SV_TEST_PG_DSN, separate from the
    store) holds `shipments` with rows already in it: the engine's first start reads them in
    the slot's exported snapshot.
-2. Writers on several connections run random transactions (inserts, updates, deletes, some
+2. The first start crashes in the middle of its snapshot (an injected fault once half the
+   table is read, the slot made): nothing is committed, and the next start snapshots anew.
+   Writers on several connections run random transactions (inserts, updates, deletes, some
    rolled back, some failing on deadlocks) while the engine runs; the engine is SIGKILLed each
    time the store's committed position has moved past the previous kill (moments chosen from
    observed progress, never from a clock), and restarted. Then the source server itself is
@@ -147,8 +149,8 @@ def main():
     ap.add_argument("--store-kind", default="sqlite", choices=["sqlite", "postgres"])
     ap.add_argument("--rows", type=int, default=3000)
     ap.add_argument("--writers", type=int, default=4)
-    ap.add_argument("--transactions", type=int, default=300)
-    ap.add_argument("--kills", type=int, default=6)
+    ap.add_argument("--transactions", type=int, default=1000)
+    ap.add_argument("--kills", type=int, default=20)
     args = ap.parse_args()
     binary = os.path.abspath(args.binary)
     tmp = tempfile.mkdtemp(prefix="sv-pg-changes-")
@@ -174,6 +176,23 @@ def main():
             writers.append(subprocess.Popen(
                 ["psql", source.arg, "-X", "-q", "-v", "ON_ERROR_STOP=0", "-f", script],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+        # A crash in the middle of the initial snapshot, injected once half the table is read
+        # (the slot made, nothing committed): the next start snapshots anew.
+        with open(log, "ab") as out:
+            out.write(b"--- run crashed during the snapshot\n")
+            out.flush()
+            crashed = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, timeout=600,
+                                     env=dict(os.environ, SV_TEST_CRASH_IN_SNAPSHOT_AT_ROW=str(
+                                         args.rows // 2)))
+        slot_made = source.query("SELECT count(*) FROM pg_replication_slots WHERE slot_name = "
+                                 "'%s'" % SLOT)
+        if crashed.returncode != 9 or slot_made != 1 or committed_position(store) != 0:
+            print("FAILED: the run told to crash in its snapshot exited %d, slot made %s, "
+                  "committed position %s (see %s)" % (crashed.returncode, slot_made,
+                                                      committed_position(store), log))
+            return 1
+        print("crashed during the snapshot (slot made, half the table read): nothing committed")
 
         seen = 0
         for k in range(args.kills):

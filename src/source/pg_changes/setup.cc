@@ -1,6 +1,8 @@
 // The change-feed source's setup: the checks that refuse to start with a message saying what to
 // change, the publication, the slot and the initial snapshot.
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -22,6 +24,17 @@ namespace {
 
 std::string Value(PGresult* r, int row, int col) {
   return PQgetisnull(r, row, col) ? std::string() : std::string(PQgetvalue(r, row, col));
+}
+
+// Test hook (TESTING.md, "Injected faults"): SV_TEST_CRASH_IN_SNAPSHOT_AT_ROW=N ends the process
+// abruptly once N rows of the initial snapshot are read (the slot made, nothing committed): a
+// crash in the middle of the snapshot, at a moment the test names. Inert unless set.
+void CrashInSnapshotIfTold(size_t rows_read) {
+  static const int64_t crash_at = [] {
+    const char* v = std::getenv("SV_TEST_CRASH_IN_SNAPSHOT_AT_ROW");
+    return v == nullptr ? int64_t{0} : std::atoll(v);
+  }();
+  if (crash_at > 0 && static_cast<int64_t>(rows_read) == crash_at) _exit(9);
 }
 
 }  // namespace
@@ -323,6 +336,7 @@ absl::Status PgChangesSource::ReadTable(const TableInfo& table) {
     rec.routing_key = *rec.key;
     rec.headers = {{"sv-type", type}};
     snapshot_.push_back(std::move(rec));
+    CrashInSnapshotIfTold(snapshot_.size());
     if ((snapshot_.size() & 0x3ff) == 0) ReportSnapshotProgress(/*done=*/false);
   }
   return status;
