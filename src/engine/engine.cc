@@ -79,7 +79,10 @@ absl::Status Engine::Init() {
   derived_ = std::make_unique<derived::Maintainer>(catalog_.get());
   SV_RETURN_IF_ERROR(LoadDerived());
   SV_RETURN_IF_ERROR(StartRefreshes());
-  if (options_.start_sources) SV_RETURN_IF_ERROR(StartSources());
+  if (options_.start_sources) {
+    SV_RETURN_IF_ERROR(SnapshotNewChangeFeeds());
+    SV_RETURN_IF_ERROR(StartSources());
+  }
   if (options_.monitor != nullptr) {
     SV_ASSIGN_OR_RETURN(auto counters, store_->GetCounters());
     options_.monitor->AddCounters(counters);
@@ -184,6 +187,21 @@ absl::Status Engine::PrepareViewsLocked() {
     Progress(absl::StrCat("view ", name, ": definition changed or new; rebuilding"));
   }
   return Rebuild(stale).status();
+}
+
+absl::Status Engine::SnapshotNewChangeFeeds() {
+  for (const projection::SourcePlan& source : catalog_->sources) {
+    SV_ASSIGN_OR_RETURN(const source::SourceTraits traits, source::TraitsOf(source.config));
+    if (!traits.replays_snapshot || source.views.empty()) continue;
+    SV_ASSIGN_OR_RETURN(auto positions, store_->GetPositions(source.config.name));
+    if (!positions.empty()) continue;
+    std::vector<std::string> views;
+    for (int v : source.views) views.push_back(catalog_->views[v].name);
+    Progress(absl::StrCat("source ", source.config.name,
+                          ": first start, its views are built from a snapshot of its tables"));
+    SV_RETURN_IF_ERROR(Rebuild(views).status());
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<source::Source>> Engine::MakeSource(

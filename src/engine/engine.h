@@ -145,6 +145,10 @@ class Engine {
   // Drops the versions no view points at: shadow tables of a rebuild that was killed, old
   // tables a swap did not get to drop. Only while this engine is the store's one writer.
   absl::Status DropLeftoverVersions();
+  // A change feed with nothing stored yet (its first start, or after a crash during it): its
+  // views are built by a rebuild from a new snapshot — folded in memory as compact rows, written
+  // in bulk, swapped in with the slot's consistent point — before its stream starts.
+  absl::Status SnapshotNewChangeFeeds();
   absl::Status StartSources();
   absl::StatusOr<std::unique_ptr<source::Source>> MakeSource(const config::SourceConfig& cfg);
   // Fresh processors for the lanes of `st` with the stored pending events (of `partitions`

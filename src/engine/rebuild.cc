@@ -173,8 +173,11 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
         SV_ASSIGN_OR_RETURN(fenced,
                             FencePartitions(source.config.name, partitions, *src, "rebuild"));
       }
-      int64_t end = 0;  // records to replay, for progress
-      for (const auto& [p, e] : ends) end += e;
+      int64_t end = replay->EstimatedRecords();  // records to replay, for progress
+      if (end < 0) {
+        end = 0;
+        for (const auto& [p, e] : ends) end += e;
+      }
       stats.threads = threads;
       stats.events = events_before;
       workers.clear();

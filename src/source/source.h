@@ -51,6 +51,9 @@ class ReplayReader {
   virtual absl::Status Next(size_t max, std::vector<SourceRecord>* out) = 0;
   // Where the replay stops, per partition (the positions a completed replay has applied).
   virtual std::map<int32_t, int64_t> Ends() const = 0;
+  // How many records it will give, when that is not the sum of Ends() (a snapshot, whose end is
+  // an LSN): an estimate for progress, or -1 to use Ends().
+  virtual int64_t EstimatedRecords() const { return -1; }
 };
 
 // What the engine offers a source that moves partitions between consumers (Kafka groups).

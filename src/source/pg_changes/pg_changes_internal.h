@@ -41,6 +41,12 @@ class PgChangesSource final : public Source {
   absl::StatusOr<std::map<int32_t, int64_t>> EndOffsets() override;
   absl::StatusOr<std::unique_ptr<ReplayReader>> OpenReplay(
       const std::optional<std::map<int32_t, int64_t>>& until, bool allow_partial) override;
+  // For the replay (a snapshot read as it goes): see ReadSnapshot.
+  absl::Status ReadSnapshotForReplay(size_t max, std::vector<SourceRecord>* out, bool* done) {
+    return ReadSnapshot(max, out, done);
+  }
+  uint64_t consistent_point() const { return consistent_; }
+  int64_t snapshot_estimate() const { return snapshot_estimate_; }
   void AfterCommit(const std::map<int32_t, int64_t>& positions,
                    const std::vector<store::DeadLetter>& dead_letters) override;
   bool Connected(std::string* why) const override;
@@ -60,10 +66,15 @@ class PgChangesSource final : public Source {
   // another consumer): changes after `stored` may be lost.
   absl::Status CheckSlotFollows(const SlotState& slot, uint64_t stored) const;
   // Creates the slot (dropping one of ours first, waiting a bounded time while a process still
-  // streams from it) with an exported snapshot and reads every table in it into snapshot_.
-  // Returns the slot's consistent point.
+  // streams from it) with an exported snapshot, taken up by the session's transaction for
+  // ReadSnapshot. Returns the slot's consistent point.
+  absl::StatusOr<uint64_t> CreateSlotWithSnapshot();
+  // The same, then every table read into snapshot_.
   absl::StatusOr<uint64_t> CreateSlotAndSnapshot();
-  absl::Status ReadTable(const TableInfo& table);
+  // Appends up to `max` more rows of the snapshot (`<table>.insert` records), table by table;
+  // at the end, the closing marker (at the consistent point), and `*done`.
+  absl::Status ReadSnapshot(size_t max, std::vector<SourceRecord>* out, bool* done);
+  SourceRecord SnapshotRecord(const TableInfo& table, PGresult* row);
   // A log line every few seconds while the snapshot is read: rows, rows/s, and an ETA from the
   // planner's row estimate.
   absl::Status StartSnapshotProgress();
@@ -98,6 +109,15 @@ class PgChangesSource final : public Source {
   bool streaming_ = false;
 
   std::vector<SourceRecord> snapshot_;  // handed over in one Poll
+  // Where ReadSnapshot is: the tables, the one being read (its query open), rows read so far.
+  std::vector<const TableInfo*> snapshot_tables_;
+  size_t snapshot_table_ = 0;
+  bool snapshot_query_open_ = false;
+  bool snapshot_done_ = false;
+  std::string snapshot_sql_;
+  std::vector<int> snapshot_key_index_;
+  int64_t snapshot_rows_ = 0;
+  uint64_t consistent_ = 0;  // the slot's consistent point, where the snapshot ends
   int64_t snapshot_estimate_ = 0;
   int64_t snapshot_started_us_ = 0;
   int64_t snapshot_reported_us_ = 0;

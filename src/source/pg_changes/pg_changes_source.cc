@@ -360,24 +360,24 @@ absl::StatusOr<std::map<int32_t, int64_t>> PgChangesSource::EndOffsets() {
 
 namespace {
 
-// A change feed keeps no history: its replay is a new snapshot, read in full when opened.
+// A change feed keeps no history: its replay is a new snapshot, read as the rebuild goes (one
+// page at a time, so the rows never wait in memory as records).
 class SnapshotReplay final : public ReplayReader {
  public:
-  SnapshotReplay(std::vector<SourceRecord> records, uint64_t end)
-      : records_(std::move(records)), end_(static_cast<int64_t>(end)) {}
+  explicit SnapshotReplay(PgChangesSource* source) : source_(source) {}
   absl::Status Next(size_t max, std::vector<SourceRecord>* out) override {
     out->clear();
-    for (; next_ < records_.size() && out->size() < max; ++next_) {
-      out->push_back(std::move(records_[next_]));
-    }
-    return absl::OkStatus();
+    if (done_) return absl::OkStatus();
+    return source_->ReadSnapshotForReplay(max, out, &done_);
   }
-  std::map<int32_t, int64_t> Ends() const override { return {{0, end_}}; }
+  std::map<int32_t, int64_t> Ends() const override {
+    return {{0, static_cast<int64_t>(source_->consistent_point())}};
+  }
+  int64_t EstimatedRecords() const override { return source_->snapshot_estimate(); }
 
  private:
-  std::vector<SourceRecord> records_;
-  size_t next_ = 0;
-  int64_t end_;
+  PgChangesSource* source_;
+  bool done_ = false;
 };
 
 }  // namespace
@@ -392,11 +392,9 @@ absl::StatusOr<std::unique_ptr<ReplayReader>> PgChangesSource::OpenReplay(
   }
   streaming_ = false;
   SV_RETURN_IF_ERROR(Connect());
-  SV_ASSIGN_OR_RETURN(const uint64_t consistent, CreateSlotAndSnapshot());
   // The slot stays; the rebuilt views resume from its consistent point (stored with them).
-  session_.Close();
-  stream_.Close();
-  return std::make_unique<SnapshotReplay>(std::move(snapshot_), consistent);
+  SV_RETURN_IF_ERROR(CreateSlotWithSnapshot().status());
+  return std::make_unique<SnapshotReplay>(this);
 }
 
 void PgChangesSource::CheckSlotNow() {

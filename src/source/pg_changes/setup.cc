@@ -181,7 +181,7 @@ absl::Status PgChangesSource::CheckSlotFollows(const SlotState& slot, uint64_t s
       "them>` or `--all` (a new slot, the tables read again, the views swapped in together)"));
 }
 
-absl::StatusOr<uint64_t> PgChangesSource::CreateSlotAndSnapshot() {
+absl::StatusOr<uint64_t> PgChangesSource::CreateSlotWithSnapshot() {
   // A previous run's walsender may hold the slot for a moment after that run stopped: wait for
   // it, bounded, before dropping the slot (a new one comes with a fresh snapshot).
   constexpr int kSlotBusyWaitMs = 60'000;
@@ -216,25 +216,80 @@ absl::StatusOr<uint64_t> PgChangesSource::CreateSlotAndSnapshot() {
   SV_RETURN_IF_ERROR(session_.Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
   SV_RETURN_IF_ERROR(
       session_.Exec(absl::StrCat("SET TRANSACTION SNAPSHOT ", QuoteLiteral(snapshot))));
-  snapshot_.clear();
+  consistent_ = *consistent;
+  snapshot_tables_.clear();
+  for (const auto& [qualified, table] : tables_) snapshot_tables_.push_back(&table);
+  snapshot_table_ = 0;
+  snapshot_query_open_ = false;
+  snapshot_done_ = false;
+  snapshot_rows_ = 0;
   SV_RETURN_IF_ERROR(StartSnapshotProgress());
-  for (const auto& [qualified, table] : tables_) SV_RETURN_IF_ERROR(ReadTable(table));
-  SV_RETURN_IF_ERROR(session_.Exec("COMMIT"));
-  ReportSnapshotProgress(/*done=*/true);
-  // Positions count up to the consistent point, which a closing marker carries: stored with the
-  // rows (an empty snapshot too), it tells a restart that the snapshot is in the views.
-  for (size_t i = 0; i < snapshot_.size(); ++i) {
-    snapshot_[i].offset = static_cast<int64_t>(i + 1);
-  }
-  SourceRecord marker;
-  marker.partition = 0;
-  marker.offset = static_cast<int64_t>(*consistent);
-  marker.log_time_us = options_.clock->NowMicros();
-  marker.value = "{}";
-  marker.key = "";
-  marker.headers = {{"sv-type", kSnapshotDoneType}};
-  snapshot_.push_back(std::move(marker));
   return *consistent;
+}
+
+absl::StatusOr<uint64_t> PgChangesSource::CreateSlotAndSnapshot() {
+  SV_ASSIGN_OR_RETURN(const uint64_t consistent, CreateSlotWithSnapshot());
+  snapshot_.clear();
+  bool done = false;
+  while (!done) SV_RETURN_IF_ERROR(ReadSnapshot(SIZE_MAX, &snapshot_, &done));
+  return consistent;
+}
+
+absl::Status PgChangesSource::ReadSnapshot(size_t max, std::vector<SourceRecord>* out, bool* done) {
+  *done = false;
+  size_t added = 0;
+  while (added < max) {
+    if (!snapshot_query_open_) {
+      if (snapshot_table_ >= snapshot_tables_.size()) {
+        if (!snapshot_done_) {
+          SV_RETURN_IF_ERROR(session_.Exec("COMMIT"));
+          ReportSnapshotProgress(/*done=*/true);
+          // Positions count up to the consistent point, which a closing marker carries: stored
+          // with the rows (an empty snapshot too), it tells a restart the snapshot is in.
+          SourceRecord marker;
+          marker.partition = 0;
+          marker.offset = static_cast<int64_t>(consistent_);
+          marker.log_time_us = options_.clock->NowMicros();
+          marker.value = "{}";
+          marker.key = "";
+          marker.headers = {{"sv-type", kSnapshotDoneType}};
+          out->push_back(std::move(marker));
+          snapshot_done_ = true;
+        }
+        *done = true;
+        return absl::OkStatus();
+      }
+      const TableInfo& table = *snapshot_tables_[snapshot_table_];
+      snapshot_sql_ =
+          absl::StrCat("SELECT * FROM ", QuoteIdent(table.schema), ".", QuoteIdent(table.name));
+      if (PQsendQuery(session_.raw(), snapshot_sql_.c_str()) == 0 ||
+          PQsetSingleRowMode(session_.raw()) == 0) {
+        return session_.Error(nullptr, snapshot_sql_);
+      }
+      snapshot_query_open_ = true;
+      snapshot_key_index_.clear();
+    }
+    Result r(PQgetResult(session_.raw()));
+    if (r == nullptr) {  // the end of this table's results
+      snapshot_query_open_ = false;
+      ++snapshot_table_;
+      continue;
+    }
+    const ExecStatusType st = PQresultStatus(r.get());
+    if (st == PGRES_TUPLES_OK) continue;  // the end of the rows
+    if (st != PGRES_SINGLE_TUPLE) {
+      absl::Status error = session_.Error(r.get(), snapshot_sql_);
+      while (Result rest{PQgetResult(session_.raw())}) {
+      }
+      snapshot_query_open_ = false;
+      return error;
+    }
+    out->push_back(SnapshotRecord(*snapshot_tables_[snapshot_table_], r.get()));
+    ++added;
+    CrashInSnapshotIfTold(static_cast<size_t>(snapshot_rows_));
+    if ((snapshot_rows_ & 0x3ff) == 0) ReportSnapshotProgress(/*done=*/false);
+  }
+  return absl::OkStatus();
 }
 
 absl::Status PgChangesSource::StartSnapshotProgress() {
@@ -265,7 +320,7 @@ void PgChangesSource::ReportSnapshotProgress(bool done) {
   if (!done && now - snapshot_reported_us_ < kEveryUs) return;
   snapshot_reported_us_ = now;
   const double seconds = std::max(1e-6, static_cast<double>(now - snapshot_started_us_) / 1e6);
-  const auto rows = static_cast<int64_t>(snapshot_.size());
+  const int64_t rows = snapshot_rows_;
   const double rate = static_cast<double>(rows) / seconds;
   const std::string count = std::to_string(rows);
   const std::string per_second = std::to_string(static_cast<int64_t>(rate));
@@ -287,59 +342,39 @@ void PgChangesSource::ReportSnapshotProgress(bool done) {
            {"eta_seconds", eta}});
 }
 
-absl::Status PgChangesSource::ReadTable(const TableInfo& table) {
-  const std::string sql =
-      absl::StrCat("SELECT * FROM ", QuoteIdent(table.schema), ".", QuoteIdent(table.name));
-  if (PQsendQuery(session_.raw(), sql.c_str()) == 0 || PQsetSingleRowMode(session_.raw()) == 0) {
-    return session_.Error(nullptr, sql);
+SourceRecord PgChangesSource::SnapshotRecord(const TableInfo& table, PGresult* row) {
+  const int columns = PQnfields(row);
+  if (snapshot_key_index_.empty()) {
+    for (const std::string& k : table.key_columns) {
+      snapshot_key_index_.push_back(PQfnumber(row, k.c_str()));
+    }
   }
-  const std::string type = absl::StrCat(table.configured, ".insert");
-  const int64_t now = options_.clock->NowMicros();
-  std::vector<int> key_index;
-  absl::Status status;
-  while (true) {
-    Result r(PQgetResult(session_.raw()));
-    if (r == nullptr) break;
-    const ExecStatusType st = PQresultStatus(r.get());
-    if (st == PGRES_TUPLES_OK) continue;  // the end of the rows
-    if (st != PGRES_SINGLE_TUPLE) {
-      status = session_.Error(r.get(), sql);
-      continue;  // drain the remaining results
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  w.StartObject();
+  for (int c = 0; c < columns; ++c) {
+    w.Key(PQfname(row, c));
+    if (PQgetisnull(row, 0, c)) {
+      w.Null();
+    } else {
+      WriteValue(
+          w, PQftype(row, c),
+          std::string_view(PQgetvalue(row, 0, c), static_cast<size_t>(PQgetlength(row, 0, c))));
     }
-    const int columns = PQnfields(r.get());
-    if (key_index.empty()) {
-      for (const std::string& k : table.key_columns)
-        key_index.push_back(PQfnumber(r.get(), k.c_str()));
-    }
-    rapidjson::StringBuffer buf;
-    JsonWriter w(buf);
-    w.StartObject();
-    for (int c = 0; c < columns; ++c) {
-      w.Key(PQfname(r.get(), c));
-      if (PQgetisnull(r.get(), 0, c)) {
-        w.Null();
-      } else {
-        WriteValue(w, PQftype(r.get(), c),
-                   std::string_view(PQgetvalue(r.get(), 0, c),
-                                    static_cast<size_t>(PQgetlength(r.get(), 0, c))));
-      }
-    }
-    w.EndObject();
-    std::vector<std::string> key;
-    key.reserve(key_index.size());
-    for (int k : key_index) key.push_back(k >= 0 ? Value(r.get(), 0, k) : std::string());
-    SourceRecord rec;
-    rec.partition = 0;
-    rec.log_time_us = now;
-    rec.value = buf.GetString();
-    rec.key = absl::StrJoin(key, "|");
-    rec.routing_key = *rec.key;
-    rec.headers = {{"sv-type", type}};
-    snapshot_.push_back(std::move(rec));
-    CrashInSnapshotIfTold(snapshot_.size());
-    if ((snapshot_.size() & 0x3ff) == 0) ReportSnapshotProgress(/*done=*/false);
   }
-  return status;
+  w.EndObject();
+  std::vector<std::string> key;
+  key.reserve(snapshot_key_index_.size());
+  for (int k : snapshot_key_index_) key.push_back(k >= 0 ? Value(row, 0, k) : std::string());
+  SourceRecord rec;
+  rec.partition = 0;
+  rec.offset = ++snapshot_rows_;  // counting up to the marker at the consistent point
+  rec.log_time_us = options_.clock->NowMicros();
+  rec.value = buf.GetString();
+  rec.key = absl::StrJoin(key, "|");
+  rec.routing_key = *rec.key;
+  rec.headers = {{"sv-type", absl::StrCat(table.configured, ".insert")}};
+  return rec;
 }
 
 absl::Status PgChangesSource::StartStreaming(uint64_t from) {
