@@ -10,7 +10,8 @@
 //     are read in that snapshot as `<table>.insert` events and handed over in one Poll, then the
 //     stream starts at the slot's consistent point: every row is seen once, in the snapshot or
 //     as a change after it. A crash before that first commit stores nothing, so a restart
-//     snapshots again.
+//     snapshots again. (The engine instead builds a new feed's views through OpenReplay, below,
+//     then seeks to the stored consistent point: the same snapshot, read page by page.)
 //   - A stored position: the stream resumes there; transactions ending at or before it are
 //     skipped. The slot's flush position moves only after the engine committed (AfterCommit),
 //     never past the stored position: a slot found gone, invalidated, or ahead of it (recreated,
