@@ -391,7 +391,14 @@ absl::Status PgChangesSource::StartStreaming(uint64_t from) {
     if (PQresultStatus(r.get()) == PGRES_COPY_BOTH) break;
     const char* state = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
     const bool busy = state != nullptr && std::string_view(state) == "55006";  // object_in_use
-    if (!busy || waited >= kSlotBusyWaitMs) return stream_.Error(r.get(), sql);
+    if (!busy || waited >= kSlotBusyWaitMs) {
+      // The slot may have gone (or been invalidated) since it was checked: say so, as the check
+      // does, rather than with the server's bare error.
+      if (auto slot = ReadSlot(); slot.ok()) {
+        SV_RETURN_IF_ERROR(CheckSlotFollows(*slot, from));
+      }
+      return stream_.Error(r.get(), sql);
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(kSlotBusyPollMs));
   }
   streaming_ = true;
