@@ -221,6 +221,7 @@ absl::Status Engine::NewProcessors(SourceState& st, const std::vector<int32_t>* 
   std::vector<std::vector<store::PendingEvent>> by_lane(st.lanes.size());
   for (store::PendingEvent& p : pending) by_lane[LaneOf(st, p.key)].push_back(std::move(p));
   SV_ASSIGN_OR_RETURN(auto ids, store_->LoadEventIds(name));
+  SV_ASSIGN_OR_RETURN(const std::vector<std::string> parked, store_->ListParkedKeys(name));
   const size_t lanes = st.lanes.size();
   for (size_t i = 0; i < lanes; ++i) {
     Lane& lane = st.lanes[i];
@@ -232,6 +233,7 @@ absl::Status Engine::NewProcessors(SourceState& st, const std::vector<int32_t>* 
     lane.processor = std::make_unique<Processor>(catalog_.get(), st.index, config_.gate,
                                                  lane.rows.get(), std::move(loader));
     lane.processor->set_clock(options_.clock);
+    lane.processor->set_parked_keys(absl::flat_hash_set<std::string>(parked.begin(), parked.end()));
     if (lanes > 1) {
       lane.processor->set_owns_key(
           [this, &st, i](const std::string& key) { return LaneOf(st, key) == i; });

@@ -69,6 +69,7 @@ void Processor::Restore(std::vector<store::PendingEvent> pending,
 
 void Processor::ForgetCache() {
   gates_.Forget();
+  parked_in_store_.reset();  // parks made since may be in the store only: read each key again
   changes_.Clear();
 }
 
@@ -136,6 +137,7 @@ void Processor::DeadLetter(const source::SourceRecord& record, const std::string
 void Processor::Park(const std::string& key, gate::KeyGate* g, const source::SourceRecord& record,
                      const std::string& reason) {
   DeadLetter(record, key, reason, /*parks_key=*/true);
+  if (gates_.Find(key) != g) g = gates_.Put(key, *g);  // a fresh key's state is kept from now
   g->parked_on = record.offset + 1;
   MarkDirty(key, *g);
   Count("parked_total");
@@ -165,7 +167,15 @@ absl::Status Processor::Process(const source::SourceRecord& record) {
 }
 
 absl::Status Processor::Gated(const source::SourceRecord& record, DecodedEvent& ev) {
-  SV_ASSIGN_OR_RETURN(gate::KeyGate * g, Gate(ev.key));
+  gate::KeyGate fresh;  // a key never parked, of a source without sequences: no state to keep
+  gate::KeyGate* g = parked_in_store_ && !ev.sequence ? gates_.Find(ev.key) : nullptr;
+  if (g == nullptr) {
+    if (parked_in_store_ && !ev.sequence && !parked_in_store_->contains(ev.key)) {
+      g = &fresh;
+    } else {
+      SV_ASSIGN_OR_RETURN(g, Gate(ev.key));
+    }
+  }
   const gate::Outcome outcome = gate::Admit(*g, ev.key, ev.sequence, ev.event_id, record.offset,
                                             source_config_->first_sequence, waiting_, event_ids_);
   switch (outcome) {

@@ -95,6 +95,14 @@ class Processor {
   const Changes& changes() const { return changes_; }
   // Turns the hot-path counts into named counters in changes().counters (before a commit).
   void MaterializeCounters();
+  // A source without sequences needs gate state only for parked keys: given the keys parked in
+  // the store, every other key is taken as fresh without a read or an entry (none is kept for
+  // it unless it parks). Only for sources whose config names no sequence.
+  void set_parked_keys(absl::flat_hash_set<std::string> parked) {
+    if (source_config_->sequence_header.empty() && source_config_->sequence_field.empty()) {
+      parked_in_store_ = std::move(parked);
+    }
+  }
   // Rebuild keeps its final state in memory and writes it once: no per-batch key-state log.
   void set_track_key_states(bool track) { track_key_states_ = track; }
   // Drops cached gate state (after a failed commit the cache may be ahead of the store).
@@ -149,8 +157,9 @@ class Processor {
   Decoder decoder_;
   projection::Applier applier_;
   gate::EventIdWindow event_ids_;
-  gate::KeyGates gates_;   // each key's last sequence and park
-  gate::Waiting waiting_;  // stashed and held events
+  gate::KeyGates gates_;  // each key's last sequence and park
+  std::optional<absl::flat_hash_set<std::string>> parked_in_store_;  // see set_parked_keys
+  gate::Waiting waiting_;                                            // stashed and held events
   Changes changes_;
   int64_t now_log_time_ = 0;
   bool track_key_states_ = true;

@@ -189,6 +189,7 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
         w.processor = std::make_unique<Processor>(catalog_.get(), static_cast<int>(s), config_.gate,
                                                   w.rows.get(), StateLoader{});
         w.processor->set_track_key_states(false);
+        w.processor->set_parked_keys({});  // from nothing: no key is parked yet
         w.processor->set_clock(options_.clock);
         if (threads > 1) {
           w.processor->set_owns_key(

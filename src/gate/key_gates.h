@@ -24,6 +24,15 @@ class KeyGates {
   // The key's state, loaded on first use. A store read error is returned as is: it fails the
   // batch, never the event.
   absl::StatusOr<KeyGate*> Get(const std::string& key);
+  // The key's state when held here (nullptr: not loaded, or never seen).
+  KeyGate* Find(const std::string& key) {
+    auto it = gates_.find(key);
+    return it == gates_.end() ? nullptr : &it->second;
+  }
+  // Holds `gate` as the key's state from now on (no load: the caller knows it).
+  KeyGate* Put(const std::string& key, const KeyGate& gate) {
+    return &gates_.insert_or_assign(key, gate).first->second;
+  }
   // Drops what is cached (another consumer may have changed the store).
   void Forget() { gates_.clear(); }
   const absl::flat_hash_map<std::string, KeyGate>& all() const { return gates_; }

@@ -233,6 +233,9 @@ class StateStore {
   virtual ~StateStore() = default;
   virtual absl::StatusOr<std::optional<KeyState>> GetKeyState(const std::string& source,
                                                               const std::string& key) = 0;
+  // The keys of `source` parked behind a dead letter (few): a source without sequences needs
+  // no other key state, so its keys need no read each.
+  virtual absl::StatusOr<std::vector<std::string>> ListParkedKeys(const std::string& source) = 0;
   // Pending events of one key, in sequence order for stashed and position order for held.
   virtual absl::StatusOr<std::vector<PendingEvent>> GetPending(const std::string& source,
                                                                const std::string& key) = 0;

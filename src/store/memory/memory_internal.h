@@ -113,6 +113,7 @@ class MemoryStore : public Store {
   absl::StatusOr<std::optional<Row>> GetRow(const TableSpec& table, const Row& key) override;
   absl::StatusOr<std::optional<KeyState>> GetKeyState(const std::string& source,
                                                       const std::string& key) override;
+  absl::StatusOr<std::vector<std::string>> ListParkedKeys(const std::string& source) override;
   absl::StatusOr<std::vector<PendingEvent>> GetPending(const std::string& source,
                                                        const std::string& key) override;
   absl::StatusOr<std::vector<PendingEvent>> ListPending(const std::string& source) override;

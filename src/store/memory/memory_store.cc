@@ -282,6 +282,16 @@ absl::StatusOr<std::optional<KeyState>> MemoryStore::GetKeyState(const std::stri
   });
 }
 
+absl::StatusOr<std::vector<std::string>> MemoryStore::ListParkedKeys(const std::string& source) {
+  return Read([&](const State& state) {
+    std::vector<std::string> out;
+    for (const auto& [source_key, key_state] : state.keys) {
+      if (source_key.first == source && key_state.parked_on != 0) out.push_back(source_key.second);
+    }
+    return out;
+  });
+}
+
 absl::StatusOr<std::vector<PendingEvent>> MemoryStore::ListPending(const std::string& source) {
   return Read([&](const State& state) {
     std::vector<PendingEvent> out;  // in (partition, position) order, the map's

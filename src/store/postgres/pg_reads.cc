@@ -96,6 +96,15 @@ absl::StatusOr<std::optional<KeyState>> PgStore::GetKeyState(const std::string& 
   return std::optional<KeyState>(std::move(state));
 }
 
+absl::StatusOr<std::vector<std::string>> PgStore::ListParkedKeys(const std::string& source) {
+  SV_ASSIGN_OR_RETURN(Result r, Query(absl::StrCat("SELECT key FROM ", Engine("sv_keys"),
+                                                   " WHERE source = $1 AND parked_on != 0"),
+                                      {source}));
+  std::vector<std::string> out;
+  for (int i = 0; i < PQntuples(r.get()); ++i) out.push_back(Text(r.get(), i, 0));
+  return out;
+}
+
 absl::StatusOr<std::vector<PendingEvent>> PgStore::ReadPending(const PGresult* r) {
   std::vector<PendingEvent> out;
   for (int i = 0; i < PQntuples(r); ++i) {

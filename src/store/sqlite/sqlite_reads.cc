@@ -114,6 +114,20 @@ absl::StatusOr<std::optional<KeyState>> SqliteStore::GetKeyState(const std::stri
   return std::optional<KeyState>(std::move(state));
 }
 
+absl::StatusOr<std::vector<std::string>> SqliteStore::ListParkedKeys(const std::string& source) {
+  SV_ASSIGN_OR_RETURN(sqlite3_stmt * list, Fixed(kKeyParked));
+  ResetOnExit reset(list);
+  BindText(list, 1, source);
+  std::vector<std::string> out;
+  int rc;
+  while ((rc = sqlite3_step(list)) == SQLITE_ROW) {
+    out.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(list, 0)),
+                     static_cast<size_t>(sqlite3_column_bytes(list, 0)));
+  }
+  if (rc != SQLITE_DONE) return Error(db_, rc, "read sv_keys");
+  return out;
+}
+
 absl::StatusOr<std::vector<PendingEvent>> SqliteStore::ReadPending(sqlite3_stmt* stmt) {
   std::vector<PendingEvent> out;
   for (;;) {

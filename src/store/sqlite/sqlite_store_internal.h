@@ -144,6 +144,7 @@ enum FixedId : int {
   kLogInsert,
   kLogRead,
   kKeyGet,
+  kKeyParked,
   kKeyPut,
   kPendingByKey,
   kPendingList,
@@ -192,6 +193,7 @@ constexpr std::array<const char*, kNumFixed> kFixedSql = {
     "SELECT position, log_time_us, key, raw FROM sv_log WHERE position > ?1 "
     "ORDER BY position LIMIT ?2",
     "SELECT last_sequence, parked_on FROM sv_keys WHERE source = ?1 AND key = ?2",
+    "SELECT key FROM sv_keys WHERE source = ?1 AND parked_on != 0",
     "INSERT INTO sv_keys(source, key, last_sequence, parked_on) VALUES(?1, ?2, ?3, ?4) "
     "ON CONFLICT(source, key) DO UPDATE SET last_sequence = excluded.last_sequence, "
     "parked_on = excluded.parked_on",
@@ -425,6 +427,7 @@ class SqliteStore final : public Store {
   absl::StatusOr<std::map<std::pair<std::string, int32_t>, int64_t>> AllPositions() override;
   absl::StatusOr<std::optional<KeyState>> GetKeyState(const std::string& source,
                                                       const std::string& key) override;
+  absl::StatusOr<std::vector<std::string>> ListParkedKeys(const std::string& source) override;
   absl::StatusOr<std::vector<PendingEvent>> GetPending(const std::string& source,
                                                        const std::string& key) override;
   absl::StatusOr<std::vector<PendingEvent>> ListPending(const std::string& source) override;
