@@ -67,18 +67,22 @@ def psql(dsn, sql):
     return r.stdout.strip()
 
 
+def fresh_database(name):
+    """(admin DSN, name, DSN) of an empty database `name` in SV_TEST_PG_DSN's cluster."""
+    admin = os.environ.get("SV_TEST_PG_DSN")
+    if not admin:
+        raise SystemExit("needs SV_TEST_PG_DSN (eval \"$(bash scripts/pg.sh start)\")")
+    psql(admin, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
+    psql(admin, "CREATE DATABASE %s" % name)
+    return admin, name, re.sub(r"dbname=\S+", "dbname=" + name, admin)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--changes", type=int, default=1_000_000)
     ap.add_argument("--binary", default="build/src/cli/streamview")
     args = ap.parse_args()
-    admin = os.environ.get("SV_TEST_PG_DSN")
-    if not admin:
-        raise SystemExit("needs SV_TEST_PG_DSN (eval \"$(bash scripts/pg.sh start)\")")
-    db = "sv_bench_changes"
-    psql(admin, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % db)
-    psql(admin, "CREATE DATABASE %s" % db)
-    dsn = re.sub(r"dbname=\S+", "dbname=" + db, admin)
+    admin, db, dsn = fresh_database("sv_bench_changes")
     tmp = tempfile.mkdtemp(prefix="sv-bench-changes-")
     config = os.path.join(tmp, "bench.yaml")
     store = os.path.join(tmp, "bench.db")

@@ -13,7 +13,6 @@ Prints one JSON line.
 import argparse
 import json
 import os
-import re
 import resource
 import shutil
 import sqlite3
@@ -23,7 +22,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pg_changes import CONFIG, psql  # noqa: E402
+from pg_changes import CONFIG, fresh_database, psql  # noqa: E402
 
 WRITER = """\\set id random(1, {rows})
 UPDATE orders SET status = 'paid', amount = amount + 1 WHERE id = :id;
@@ -37,13 +36,7 @@ def main():
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--binary", default="build/src/cli/streamview")
     args = ap.parse_args()
-    admin = os.environ.get("SV_TEST_PG_DSN")
-    if not admin:
-        raise SystemExit("needs SV_TEST_PG_DSN (eval \"$(bash scripts/pg.sh start)\")")
-    db = "sv_bench_snapshot"
-    psql(admin, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % db)
-    psql(admin, "CREATE DATABASE %s" % db)
-    dsn = re.sub(r"dbname=\S+", "dbname=" + db, admin)
+    admin, db, dsn = fresh_database("sv_bench_snapshot")
     tmp = tempfile.mkdtemp(prefix="sv-bench-snapshot-")
     config = os.path.join(tmp, "bench.yaml")
     store = os.path.join(tmp, "bench.db")

@@ -24,7 +24,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pg_changes import CONFIG, psql  # noqa: E402
+from pg_changes import CONFIG, fresh_database, psql  # noqa: E402
 
 UPSERT = """\\set id random(1, 200000)
 INSERT INTO orders VALUES (:id, 'c', 'new', 1.25)
@@ -38,13 +38,7 @@ def main():
     ap.add_argument("--seconds", type=int, default=30)
     ap.add_argument("--binary", default="build/src/cli/streamview")
     args = ap.parse_args()
-    admin = os.environ.get("SV_TEST_PG_DSN")
-    if not admin:
-        raise SystemExit("needs SV_TEST_PG_DSN (eval \"$(bash scripts/pg.sh start)\")")
-    db = "sv_bench_steady"
-    psql(admin, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % db)
-    psql(admin, "CREATE DATABASE %s" % db)
-    dsn = re.sub(r"dbname=\S+", "dbname=" + db, admin)
+    admin, db, dsn = fresh_database("sv_bench_steady")
     tmp = tempfile.mkdtemp(prefix="sv-bench-steady-")
     config = os.path.join(tmp, "bench.yaml")
     store = os.path.join(tmp, "bench.db")

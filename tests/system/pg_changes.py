@@ -8,7 +8,8 @@ tables through a concurrent random workload and engine crashes.
 2. The first start crashes in the middle of its snapshot (an injected fault once half the
    table is read, the slot made): nothing is committed, and the next start snapshots anew.
    Writers on several connections run random transactions (inserts, updates, deletes, some
-   rolled back, some failing on deadlocks) while the engine runs; the engine is SIGKILLed each
+   rolled back, some failing on deadlocks), a share of them started with each engine run, so
+   every run has writes going on (whatever the machine's speed); the engine is SIGKILLed each
    time the store's committed position has moved past the previous kill (moments chosen from
    observed progress, never from a clock), and restarted. Then the source server itself is
    restarted (scripts/pg.sh restart) under a running engine, after a commit of it was seen: the
@@ -132,15 +133,15 @@ def statement(rnd, ids):
 
 
 def workload(rnd, transactions, ids):
-    lines = []
+    """The writer's transactions, each a script fragment."""
+    out = []
     for _ in range(transactions):
-        lines.append("BEGIN;")
+        lines = ["BEGIN;"]
         for _ in range(rnd.randint(1, 12)):
             lines.append(statement(rnd, ids))
         lines.append("ROLLBACK;" if rnd.random() < 0.1 else "COMMIT;")
-        # Spread over time so the engine's kills land while writers go on.
-        lines.append("SELECT pg_sleep(0.02);")
-    return "\n".join(lines) + "\n"
+        out.append("\n".join(lines) + "\n")
+    return out
 
 
 def main():
@@ -169,13 +170,23 @@ def main():
         log = os.path.join(tmp, "run.log")
         cmd = [binary, "run", "--config", config, "--store", store.arg]
 
+        # Each writer's transactions in one share per engine run, started with that run: every
+        # run is killed while writes go on, whatever the machine's speed (no pacing by time).
+        shares = []
         for w in range(args.writers):
-            script = os.path.join(tmp, "writer%d.sql" % w)
-            with open(script, "w") as f:
-                f.write(workload(random.Random(100 + w), args.transactions, args.rows * 2))
-            writers.append(subprocess.Popen(
-                ["psql", source.arg, "-X", "-q", "-v", "ON_ERROR_STOP=0", "-f", script],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            txs = workload(random.Random(100 + w), args.transactions, args.rows * 2)
+            for k in range(args.kills):
+                script = os.path.join(tmp, "writer%d_%d.sql" % (w, k))
+                with open(script, "w") as f:
+                    f.write("".join(txs[k::args.kills]))
+                shares.append((k, script))
+
+        def start_writers(run):
+            for k, script in shares:
+                if k == run:
+                    writers.append(subprocess.Popen(
+                        ["psql", source.arg, "-X", "-q", "-v", "ON_ERROR_STOP=0", "-f", script],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
 
         # A crash in the middle of the initial snapshot, injected once half the table is read
         # (the slot made, nothing committed): the next start snapshots anew.
@@ -196,6 +207,7 @@ def main():
 
         seen = 0
         for k in range(args.kills):
+            start_writers(k)
             with open(log, "ab") as out:
                 out.write(("--- run %d\n" % (k + 1)).encode())
                 out.flush()

@@ -22,6 +22,7 @@ struct SlotState {
   std::string plugin;
   std::string wal_status;  // reserved | extended | unreserved | lost
   uint64_t confirmed_flush = 0;
+  int64_t lag_bytes = 0;   // pg_current_wal_lsn() - confirmed_flush_lsn: WAL kept for us
   std::string active_pid;  // "" when no process streams from it
 };
 
@@ -41,10 +42,9 @@ class PgChangesSource final : public Source {
   absl::StatusOr<std::map<int32_t, int64_t>> EndOffsets() override;
   absl::StatusOr<std::unique_ptr<ReplayReader>> OpenReplay(
       const std::optional<std::map<int32_t, int64_t>>& until, bool allow_partial) override;
-  // For the replay (a snapshot read as it goes): see ReadSnapshot.
-  absl::Status ReadSnapshotForReplay(size_t max, std::vector<SourceRecord>* out, bool* done) {
-    return ReadSnapshot(max, out, done);
-  }
+  // Appends up to `max` more rows of the snapshot (`<table>.insert` records), table by table;
+  // at the end, the closing marker (at the consistent point), and `*done`. For the replay too.
+  absl::Status ReadSnapshot(size_t max, std::vector<SourceRecord>* out, bool* done);
   uint64_t consistent_point() const { return consistent_; }
   int64_t snapshot_estimate() const { return snapshot_estimate_; }
   void AfterCommit(const std::map<int32_t, int64_t>& positions,
@@ -71,10 +71,10 @@ class PgChangesSource final : public Source {
   absl::StatusOr<uint64_t> CreateSlotWithSnapshot();
   // The same, then every table read into snapshot_.
   absl::StatusOr<uint64_t> CreateSlotAndSnapshot();
-  // Appends up to `max` more rows of the snapshot (`<table>.insert` records), table by table;
-  // at the end, the closing marker (at the consistent point), and `*done`.
-  absl::Status ReadSnapshot(size_t max, std::vector<SourceRecord>* out, bool* done);
   SourceRecord SnapshotRecord(const TableInfo& table, PGresult* row);
+  // A record of the source's own (the snapshot's end, a heartbeat) at `position`: no key, no
+  // fields, handled by no view.
+  SourceRecord MarkerRecord(const char* type, uint64_t position) const;
   // A log line every few seconds while the snapshot is read: rows, rows/s, and an ETA from the
   // planner's row estimate.
   absl::Status StartSnapshotProgress();

@@ -152,15 +152,8 @@ absl::Status PgChangesSource::ReadStream(size_t want, int timeout_ms) {
             // Nothing of ours lies between what we hold and the barrier: a record there lets
             // the engine store (and then the slot forget) that position, after everything
             // before it is committed; WAL of other tables is not pinned for us.
-            SourceRecord beat;
-            beat.partition = 0;
-            beat.offset = static_cast<int64_t>(std::max(change.lsn, HeldEnd() + 1));
-            beat.log_time_us = options_.clock->NowMicros();
-            beat.value = "{}";
-            beat.key = "";
-            beat.headers = {{"sv-type", kHeartbeatType}};
             std::vector<SourceRecord> tx;
-            tx.push_back(std::move(beat));
+            tx.push_back(MarkerRecord(kHeartbeatType, std::max(change.lsn, HeldEnd() + 1)));
             ready_.push_back(std::move(tx));
             ++got;
           }
@@ -368,7 +361,7 @@ class SnapshotReplay final : public ReplayReader {
   absl::Status Next(size_t max, std::vector<SourceRecord>* out) override {
     out->clear();
     if (done_) return absl::OkStatus();
-    return source_->ReadSnapshotForReplay(max, out, &done_);
+    return source_->ReadSnapshot(max, out, &done_);
   }
   std::map<int32_t, int64_t> Ends() const override {
     return {{0, static_cast<int64_t>(source_->consistent_point())}};
@@ -399,28 +392,14 @@ absl::StatusOr<std::unique_ptr<ReplayReader>> PgChangesSource::OpenReplay(
 
 void PgChangesSource::CheckSlotNow() {
   slot_checked_us_ = options_.clock->NowMicros();
-  auto r = session_.Query(
-      "SELECT (pg_current_wal_lsn() - confirmed_flush_lsn)::bigint, wal_status, "
-      "(confirmed_flush_lsn - '0/0')::text FROM pg_replication_slots WHERE slot_name = $1",
-      {options_.slot});
-  if (!r.ok()) return;  // the session is down: the stream says so (Connected)
+  absl::StatusOr<SlotState> slot = ReadSlot();
+  if (!slot.ok() && absl::IsUnavailable(slot.status())) return;  // down: Connected says so
   upstream_.known = true;
-  upstream_.problem.clear();
-  PGresult* res = r->get();
-  if (PQntuples(res) == 0) {
-    upstream_.problem = absl::StrCat("replication slot ", options_.slot, " is gone");
-    return;
-  }
-  upstream_.lag_bytes = std::atoll(PQgetvalue(res, 0, 0));
-  const std::string wal_status = PQgetvalue(res, 0, 1);
-  if (wal_status == "lost") {
-    upstream_.problem = absl::StrCat("replication slot ", options_.slot,
-                                     " was invalidated (its WAL removed): changes may be lost");
-  } else if (std::strtoull(PQgetvalue(res, 0, 2), nullptr, 10) > std::max(acked_, resume_after_)) {
-    upstream_.problem = absl::StrCat("replication slot ", options_.slot,
-                                     " is ahead of the views (recreated, or moved by another "
-                                     "consumer): changes may be lost");
-  }
+  // The same checks as a resume's, against what is committed now.
+  absl::Status follows =
+      slot.ok() ? CheckSlotFollows(*slot, std::max(acked_, resume_after_)) : slot.status();
+  upstream_.problem = std::string(follows.message());
+  if (slot.ok()) upstream_.lag_bytes = slot->lag_bytes;
 }
 
 UpstreamStatus PgChangesSource::Upstream() const {

@@ -139,7 +139,8 @@ absl::Status PgChangesSource::Connect() {
 absl::StatusOr<SlotState> PgChangesSource::ReadSlot() {
   SV_ASSIGN_OR_RETURN(Result r,
                       session_.Query("SELECT plugin, database = current_database(), wal_status, "
-                                     "(confirmed_flush_lsn - '0/0')::text, active_pid "
+                                     "(confirmed_flush_lsn - '0/0')::text, active_pid, "
+                                     "(pg_current_wal_lsn() - confirmed_flush_lsn)::bigint "
                                      "FROM pg_replication_slots WHERE slot_name = $1",
                                      {options_.slot}));
   SlotState slot;
@@ -154,6 +155,7 @@ absl::StatusOr<SlotState> PgChangesSource::ReadSlot() {
   slot.wal_status = Value(r.get(), 0, 2);
   slot.confirmed_flush = std::strtoull(Value(r.get(), 0, 3).c_str(), nullptr, 10);
   slot.active_pid = Value(r.get(), 0, 4);
+  slot.lag_bytes = std::atoll(Value(r.get(), 0, 5).c_str());
   if (slot.plugin != "pgoutput") {
     return absl::FailedPreconditionError(absl::StrCat(
         "source '", options_.source_name, "': replication slot ", options_.slot, " uses plugin ",
@@ -246,14 +248,7 @@ absl::Status PgChangesSource::ReadSnapshot(size_t max, std::vector<SourceRecord>
           ReportSnapshotProgress(/*done=*/true);
           // Positions count up to the consistent point, which a closing marker carries: stored
           // with the rows (an empty snapshot too), it tells a restart the snapshot is in.
-          SourceRecord marker;
-          marker.partition = 0;
-          marker.offset = static_cast<int64_t>(consistent_);
-          marker.log_time_us = options_.clock->NowMicros();
-          marker.value = "{}";
-          marker.key = "";
-          marker.headers = {{"sv-type", kSnapshotDoneType}};
-          out->push_back(std::move(marker));
+          out->push_back(MarkerRecord(kSnapshotDoneType, consistent_));
           snapshot_done_ = true;
         }
         *done = true;
@@ -340,6 +335,17 @@ void PgChangesSource::ReportSnapshotProgress(bool done) {
            {"estimated_rows", std::to_string(snapshot_estimate_)},
            {"rows_per_second", per_second},
            {"eta_seconds", eta}});
+}
+
+SourceRecord PgChangesSource::MarkerRecord(const char* type, uint64_t position) const {
+  SourceRecord marker;
+  marker.partition = 0;
+  marker.offset = static_cast<int64_t>(position);
+  marker.log_time_us = options_.clock->NowMicros();
+  marker.value = "{}";
+  marker.key = "";
+  marker.headers = {{"sv-type", type}};
+  return marker;
 }
 
 SourceRecord PgChangesSource::SnapshotRecord(const TableInfo& table, PGresult* row) {
