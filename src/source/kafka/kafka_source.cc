@@ -353,10 +353,10 @@ class KafkaSource : public Source {
       states.push_back(absl::StrCat(b.name.GetString(), " ", state));
     }
     if (states.empty()) {
-      self->SetConnected(false, "no broker reached yet (bootstrap servers unreachable?)");
+      self->SetConnected(false, "no brokers reached yet (bootstrap servers unreachable?)");
     } else {
       self->SetConnected(
-          up, up ? "" : absl::StrCat("no broker reachable (", absl::StrJoin(states, ", "), ")"));
+          up, up ? "" : absl::StrCat("all brokers down (", absl::StrJoin(states, ", "), ")"));
     }
     return 0;  // librdkafka frees `json`
   }
