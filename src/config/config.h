@@ -65,6 +65,11 @@ struct PostgresChangesConfig {
   // While idle, a message through the source's WAL this often lets the slot's flush move past
   // WAL nobody here needs (writes to unpublished tables, other databases).
   int64_t heartbeat_ms = 10'000;
+  // A source transaction's changes beyond this many wait in an unlinked temporary file in
+  // spool_dir ("" = /tmp) until the engine takes them: a transaction of any size takes
+  // bounded memory.
+  int64_t spool_memory_rows = 10'000;
+  std::string spool_dir;
 };
 
 struct SourceConfig {

@@ -168,7 +168,8 @@ absl::StatusOr<SourceConfig> Parser::ParseSource(const Entry& entry) const {
                                          "properties",     "dsn",
                                          "dsn_env",        "publication",
                                          "slot",           "tables",
-                                         "heartbeat_ms"},
+                                         "heartbeat_ms",   "spool_memory_rows",
+                                         "spool_dir"},
                                what));
   const Entry* kind_entry = Find(entries, "kind");
   const bool changes = kind_entry != nullptr && kind_entry->value.IsScalar() &&
@@ -202,6 +203,10 @@ absl::StatusOr<SourceConfig> Parser::ParseSource(const Entry& entry) const {
       SV_ASSIGN_OR_RETURN(source.postgres.slot, Name(e, field));
     } else if (e.name == "heartbeat_ms") {
       SV_ASSIGN_OR_RETURN(source.postgres.heartbeat_ms, Integer(e, field, 10, 3'600'000));
+    } else if (e.name == "spool_memory_rows") {
+      SV_ASSIGN_OR_RETURN(source.postgres.spool_memory_rows, Integer(e, field, 1, 100'000'000));
+    } else if (e.name == "spool_dir") {
+      SV_ASSIGN_OR_RETURN(source.postgres.spool_dir, Name(e, field));
     } else if (e.name == "tables") {
       SV_ASSIGN_OR_RETURN(auto tables, NameList(e, field));
       if (tables.empty()) return Err(e.value, absl::StrCat(field, " must name at least one table"));
@@ -299,7 +304,8 @@ absl::StatusOr<SourceConfig> Parser::ParseSource(const Entry& entry) const {
       return Err(e->key, absl::StrCat(Quoted(k), " of ", what, " needs kind: kafka"));
     }
   }
-  for (const char* k : {"dsn", "dsn_env", "publication", "slot", "tables", "heartbeat_ms"}) {
+  for (const char* k : {"dsn", "dsn_env", "publication", "slot", "tables", "heartbeat_ms",
+                        "spool_memory_rows", "spool_dir"}) {
     const Entry* e = Find(entries, k);
     if (e != nullptr && !changes) {
       return Err(e->key, absl::StrCat(Quoted(k), " of ", what, " needs kind: postgres_changes"));

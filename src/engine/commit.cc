@@ -35,6 +35,11 @@ void ExitAfterDeadLetterCommitIfTold() {
 }  // namespace
 
 absl::Status Engine::CommitInHand() {
+  if (open_batch_ != nullptr) {
+    // Half a source transaction cannot commit: all of it comes again after the restart.
+    return absl::UnavailableError(
+        "partitions were revoked while a large source transaction was being applied");
+  }
   if (!AnyChanges()) return absl::OkStatus();
   store_->EndRead();  // a batch may not begin inside a read snapshot
   absl::Status s = Commit();
@@ -72,6 +77,14 @@ Engine::Sealed Engine::Seal() {
 absl::Status Engine::Write(store::Store* store, Sealed& sealed) {
   const auto started = std::chrono::steady_clock::now();
   auto batch = store->BeginBatch();
+  absl::Status s = WriteInto(batch.get(), sealed);
+  if (s.ok()) s = batch->Commit();
+  sealed.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return s;
+}
+
+absl::Status Engine::WriteInto(store::Batch* batch, Sealed& sealed) {
   for (size_t v = 0; v < sealed.rows.upserts.size(); ++v) {
     const store::TableSpec& table = sealed.tables[v];
     if (!sealed.rows.upserts[v].empty()) {
@@ -135,10 +148,7 @@ absl::Status Engine::Write(store::Store* store, Sealed& sealed) {
     if (!c.counters.empty()) s.Update(batch->AddCounters(c.counters));
     for (const auto& [part, pos] : c.positions) s.Update(batch->SetPosition(name, part, pos));
   }
-  if (s.ok()) s = batch->Commit();
   sealed.rows = WriteSet();  // freed here, behind the loop when pipelined
-  sealed.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return s;
 }
 

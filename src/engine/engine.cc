@@ -310,7 +310,10 @@ absl::Status Engine::StartSources() {
 
 absl::Status Engine::Restart() {
   // The store holds none of the failed batch: forget what we believed, resume from the store.
-  (void)Drain();  // a batch still being written either committed or is lost with the rest
+  (void)Drain();        // a batch still being written either committed or is lost with the rest
+  open_batch_.reset();  // rolled back: its source transaction comes again from the start
+  open_pages_.clear();
+  for (SourceState& st : sources_) st.mid_transaction = false;
   ResetRows();
   derived_stale_ = true;  // reloaded before the next batch (the store may be down now)
   return StartSources();
@@ -334,9 +337,12 @@ void Engine::RecordLatency(int64_t now_us, const std::vector<int64_t>& log_times
 
 absl::StatusOr<size_t> Engine::PollAndProcess(size_t max) {
   size_t seen = 0;
-  // One read snapshot for the log read and the lookups; it ends before any commit.
-  SV_RETURN_IF_ERROR(store_->BeginRead());
-  absl::Cleanup end_read = [this] { store_->EndRead(); };
+  // One read snapshot for the log read and the lookups; it ends before any commit. Inside an
+  // open batch, reads are the batch's transaction's.
+  if (open_batch_ == nullptr) SV_RETURN_IF_ERROR(store_->BeginRead());
+  absl::Cleanup end_read = [this] {
+    if (open_batch_ == nullptr) store_->EndRead();
+  };
   for (SourceState& st : sources_) {
     if (absl::Status polled = st.source->Poll(max, 0, &st.records); !polled.ok()) {
       // The embedded log is read from the store: its failures are the store's.
@@ -344,6 +350,8 @@ absl::StatusOr<size_t> Engine::PollAndProcess(size_t max) {
       return polled;
     }
     if (st.records.empty()) continue;
+    st.mid_transaction = st.records.back().continues;
+    if (st.mid_transaction) SV_RETURN_IF_ERROR(CheckLanesForOpenBatch(st));
     seen += st.records.size();
     SV_RETURN_IF_ERROR(ProcessLanes(st));
     for (const source::SourceRecord& r : st.records) pending_latency_.push_back(r.log_time_us);
@@ -374,14 +382,16 @@ absl::Status Engine::RunOnce(bool* idle) {
     SV_RETURN_IF_ERROR(StartSources());
   }
   absl::Status s = RunOnceOrFail(idle);
-  if (!s.ok() && (Misrouted() || truncate_met_)) {
-    // A key outside its lane (see Processor::set_owns_key), or a TRUNCATE: nothing of the batch
-    // took effect. Start over from the store with one lane per source.
+  if (!s.ok() && (Misrouted() || !one_lane_needed_.empty())) {
+    // A key outside its lane (see Processor::set_owns_key), a TRUNCATE, a source transaction
+    // spanning polls: nothing of the batch took effect. Start over from the store with one lane
+    // per source.
     LogJson("warn",
-            truncate_met_ ? "lanes off: a TRUNCATE clears rows of every lane"
-                          : "lanes off: a record's key differs from the key it was routed by",
+            absl::StrCat("lanes off: ", one_lane_needed_.empty()
+                                            ? "a record's key differs from the key it was routed by"
+                                            : one_lane_needed_),
             {{"error", std::string(s.message())}});
-    truncate_met_ = false;
+    one_lane_needed_.clear();
     lanes_disabled_ = true;
     *idle = false;  // the batch is still to do
     return Restart();
@@ -392,7 +402,10 @@ absl::Status Engine::RunOnce(bool* idle) {
 absl::Status Engine::RunOnceOrFail(bool* idle) {
   *idle = true;
   if (derived_stale_) SV_RETURN_IF_ERROR(LoadDerived());
-  if (!refreshes_.empty()) SV_RETURN_IF_ERROR(RefreshDue(options_.clock->NowMicros()));
+  // A refresh writes in a transaction of its own: not while a source transaction's is open.
+  if (!refreshes_.empty() && open_batch_ == nullptr) {
+    SV_RETURN_IF_ERROR(RefreshDue(options_.clock->NowMicros()));
+  }
   // Group commit: keep taking what arrives until the batch is full or its first event has
   // waited commit_delay_ms. A commit writes every page it dirtied once, so a few milliseconds
   // of grouping cut the pages written per event several times over at a bounded latency cost.
@@ -414,6 +427,8 @@ absl::Status Engine::RunOnceOrFail(bool* idle) {
     if (taken == 0 || std::chrono::steady_clock::now() - started >= delay) break;
     if (seen == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
+  if (MidTransaction()) return AnyChanges() ? WritePage() : absl::OkStatus();
+  if (open_batch_ != nullptr) return CommitOpenBatch();
   if (!AnyChanges()) {
     pending_latency_.clear();
     // Nothing new: let the batch being written finish (positions, progress, caught-up).
@@ -441,7 +456,10 @@ absl::Status Engine::Run(const std::atomic<bool>& stop, bool exit_when_caught_up
       s = StartSources();
       if (s.ok()) restart = false;
     }
-    if (s.ok() && options_.monitor != nullptr) options_.monitor->RunCommands(this);
+    // Commands (a rebuild) write in transactions of their own: not inside an open one.
+    if (s.ok() && options_.monitor != nullptr && open_batch_ == nullptr) {
+      options_.monitor->RunCommands(this);
+    }
     bool idle = false;
     if (s.ok()) s = RunOnce(&idle);
     // After a failure, the store is not called working again (readiness) before a batch has

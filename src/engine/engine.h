@@ -128,6 +128,7 @@ class Engine {
     std::map<int32_t, int64_t> applied;  // committed positions, for the monitor
     int64_t last_event_time_us = 0;      // log time of the last committed record
     int64_t pending_event_time_us = 0;   // ... of the last record of the uncommitted batch
+    bool mid_transaction = false;        // its last record polled `continues` a source transaction
   };
 
   // A view version built by a rebuild, activated with the others in one transaction.
@@ -191,6 +192,18 @@ class Engine {
   Sealed Seal();
   // Writes a sealed batch in one transaction (on either thread: touches no loop state).
   absl::Status Write(store::Store* store, Sealed& sealed);
+  // Writes it into `batch`, uncommitted.
+  absl::Status WriteInto(store::Batch* batch, Sealed& sealed);
+  // Large source transactions (engine/open_batch.cc). A source transaction spans polls when a
+  // record `continues` it: what was processed so far is written into one store transaction left
+  // open on the loop's connection (whose reads see it), a page at a time, and committed with
+  // its last record, so the transaction takes bounded memory and commits whole.
+  bool MidTransaction() const;
+  absl::Status WritePage();
+  absl::Status CommitOpenBatch();
+  // Lanes read through connections of their own, which cannot see an open batch: a source
+  // transaction spanning polls turns them off (see RunOnce).
+  absl::Status CheckLanesForOpenBatch(const SourceState& st);
   // After its commit: applied positions, counters, mirrors (Kafka offsets, dead-letter topic).
   void Finish(Sealed& sealed);
   // Waits for the batch being written behind the loop, if any, and finishes it.
@@ -255,8 +268,10 @@ class Engine {
   std::vector<store::TableSpec> tables_;  // active physical table per view
   std::vector<int64_t> versions_;         // active version per view
   std::unique_ptr<derived::Maintainer> derived_;
-  bool lanes_disabled_ = false;   // a record's key was not its routing key: one lane from now
-  bool truncate_met_ = false;     // ... or a TRUNCATE came, which clears rows of every lane
+  bool lanes_disabled_ = false;  // a record's key was not its routing key: one lane from now
+  // ... or a TRUNCATE came (which clears rows of every lane), or a source transaction spans
+  // polls (see CheckLanesForOpenBatch): why lanes must go, "" if they may stay.
+  std::string one_lane_needed_;
   std::string failed_source_;     // the source whose call failed in this loop turn, if any
   bool derived_stale_ = false;    // a failed batch left the derived state ahead of the store
   bool sources_stopped_ = false;  // a rebuild stopped them: started again before the next poll
@@ -270,6 +285,10 @@ class Engine {
   std::unique_ptr<store::Store> writer_store_;
   std::unique_ptr<JobThread> worker_;
   std::unique_ptr<Sealed> in_flight_;
+  // A source transaction spanning polls: its store transaction, and the pages written into it
+  // (their rows gone), finished when it commits.
+  std::unique_ptr<store::Batch> open_batch_;
+  std::vector<Sealed> open_pages_;
   std::vector<SourceState> sources_;
   std::vector<int64_t> pending_latency_;  // log times of the uncommitted batch's records
   LatencySample latency_;

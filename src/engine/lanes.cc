@@ -95,7 +95,7 @@ absl::Status Engine::ProcessLanes(SourceState& st) {
   }
   if (std::any_of(st.records.begin(), st.records.end(), IsTruncate)) {
     // Its rows are in every lane's share: the batch starts over on one lane (see RunOnce).
-    truncate_met_ = true;
+    one_lane_needed_ = "a TRUNCATE clears rows of every lane";
     return absl::AbortedError("a TRUNCATE clears rows of every lane: one lane from now");
   }
   for (Lane& lane : st.lanes) lane.records.clear();

@@ -71,6 +71,8 @@ absl::StatusOr<std::unique_ptr<Source>> Open(const config::SourceConfig& config,
     o.slot = config.postgres.slot;
     o.tables = config.postgres.tables;
     o.heartbeat_us = config.postgres.heartbeat_ms * 1000;
+    o.spool_memory_records = static_cast<size_t>(config.postgres.spool_memory_rows);
+    o.spool_dir = config.postgres.spool_dir;
     return NewPgChangesSource(o);
   }
   return absl::UnimplementedError(absl::StrCat("source kind '", config.kind, "' is not supported"));

@@ -5,7 +5,9 @@
 // A source is a set of partitions, each an ordered sequence of records with increasing offsets.
 // State machine: constructed → Seek(after) positions every partition just after the given
 // offsets (partitions not named start at their beginning) → Poll() returns records in offset
-// order per partition; an empty result means "caught up for now", never "ended". Resuming after
+// order per partition; an empty result means "caught up for now", never "ended". A Poll may end
+// inside a source transaction (its last record `continues`): the rest comes in the next Polls,
+// and nothing of it may be committed before its last record. Resuming after
 // a crash is Seek(stored positions): the consumer checks nothing is skipped because positions
 // are stored in the same transaction as the effects of the records before them.
 
@@ -40,6 +42,9 @@ struct SourceRecord {
   // The routing key when known without decoding (stored beside a log line at ingest; a Kafka
   // message key), so that keys can be folded (rebuild) and processed (lanes) in parallel.
   std::string routing_key;
+  // More records of the same source transaction follow in a later Poll (a transaction larger
+  // than one Poll): the engine must not commit between them.
+  bool continues = false;
 };
 
 // A one-pass reader over everything a source retains, for rebuilds.

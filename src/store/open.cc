@@ -47,8 +47,10 @@ StoreTraits TraitsOf(const StoreOptions& options) {
     traits.commits_behind_loop = true;
     traits.default_batch_events = 50'000;
     traits.engine_lock_before_serving = true;
+    traits.writes_open_batches = true;
   } else if (options.kind == "postgres") {
     traits.select_dialect = sql::SqlDialect::kPostgres;
+    traits.writes_open_batches = true;
   }
   return traits;
 }

@@ -51,6 +51,10 @@ struct StoreTraits {
   // The one-engine lock is on a file, taken by `run` before it serves (SQLite); elsewhere the
   // engine's own connection holds it.
   bool engine_lock_before_serving = false;
+  // A batch may be left open across polls and written in pages (Batch::Flush), reads through
+  // the same Store seeing its writes: a source transaction larger than memory is applied in one
+  // store transaction. Elsewhere (memory) such a transaction is held whole until its end.
+  bool writes_open_batches = false;
 };
 StoreTraits TraitsOf(const StoreOptions& options);
 

@@ -212,6 +212,9 @@ class Batch : public ViewBatch, public StateBatch {
   // Makes everything written through this batch durable and visible atomically. After Commit
   // (ok or not) the batch is finished; destroying an uncommitted batch rolls it back.
   virtual absl::Status Commit() = 0;
+  // Sends what the batch still buffers into its transaction, uncommitted, so that reads
+  // through the same Store see everything written so far (StoreTraits::writes_open_batches).
+  virtual absl::Status Flush() { return absl::OkStatus(); }
 };
 
 // The embedded log.

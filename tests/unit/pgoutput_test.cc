@@ -97,6 +97,59 @@ TEST(PgOutputTest, BeginRelationInsertUpdateDeleteCommit) {
   EXPECT_EQ(t->truncated, (std::vector<uint32_t>{16384, 16390}));
 }
 
+// Protocol v2: a transaction streamed while in progress, its changes naming their subtransaction.
+TEST(PgOutputTest, StreamedTransactionBlocksCommitAndAbort) {
+  Bytes start;
+  start.Byte('S').Int(900, 4).Byte(1);
+  absl::StatusOr<Change> s = ParseChange(start.str());
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->kind, Change::Kind::kStreamStart);
+  EXPECT_EQ(s->xid, 900u);
+  EXPECT_TRUE(s->first_segment);
+
+  Bytes insert;
+  insert.Byte('I').Int(901, 4).Int(16384, 4).Byte('N').Int(1, 2).Text("7");
+  absl::StatusOr<Change> i = ParseChange(insert.str(), /*in_stream=*/true);
+  ASSERT_TRUE(i.ok()) << i.status();
+  EXPECT_EQ(i->kind, Change::Kind::kInsert);
+  EXPECT_EQ(i->subxid, 901u);
+  EXPECT_EQ(i->relation_id, 16384u);
+  ASSERT_EQ(i->new_row.size(), 1u);
+  EXPECT_EQ(i->new_row[0].text, "7");
+  // Outside a stream block the same bytes do not parse as that insert.
+  absl::StatusOr<Change> outside = ParseChange(insert.str());
+  EXPECT_TRUE(!outside.ok() || outside->relation_id != 16384u);
+
+  Bytes rel;
+  rel.Byte('R').Int(900, 4).Int(16384, 4).Str("public").Str("t").Byte('d').Int(1, 2);
+  rel.Byte(1).Str("id").Int(23, 4).Int(0xffffffff, 4);
+  absl::StatusOr<Change> r = ParseChange(rel.str(), /*in_stream=*/true);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->relation.name, "t");
+  EXPECT_EQ(r->subxid, 900u);
+
+  EXPECT_EQ(ParseChange(Bytes().Byte('E').str())->kind, Change::Kind::kStreamStop);
+
+  Bytes abort;
+  abort.Byte('A').Int(900, 4).Int(901, 4);
+  absl::StatusOr<Change> a = ParseChange(abort.str());
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->kind, Change::Kind::kStreamAbort);
+  EXPECT_EQ(a->xid, 900u);
+  EXPECT_EQ(a->subxid, 901u);
+
+  Bytes commit;
+  commit.Byte('c').Int(900, 4).Byte(0).Int(0x100, 8).Int(0x180, 8).Int(5, 8);
+  absl::StatusOr<Change> c = ParseChange(commit.str());
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->kind, Change::Kind::kStreamCommit);
+  EXPECT_EQ(c->xid, 900u);
+  EXPECT_EQ(c->lsn, 0x100u);
+  EXPECT_EQ(c->end_lsn, 0x180u);
+  EXPECT_EQ(c->commit_time_unix_us, kPgEpochOffsetUs + 5);
+  EXPECT_FALSE(ParseChange(Bytes().Byte('c').Int(900, 4).str()).ok());
+}
+
 TEST(PgOutputTest, TruncatedMessagesAreErrorsNotGarbage) {
   Bytes insert;
   insert.Byte('I').Int(16384, 4).Byte('N').Int(2, 2).Byte('t').Int(100, 4).Str("short");

@@ -13,6 +13,7 @@
 #include "source/pg_changes/pg_changes_source.h"
 #include "source/pg_changes/pg_link.h"
 #include "source/pg_changes/pgoutput.h"
+#include "source/pg_changes/tx_spool.h"
 
 namespace sv::source::pg {
 
@@ -24,6 +25,23 @@ struct SlotState {
   uint64_t confirmed_flush = 0;
   int64_t lag_bytes = 0;   // pg_current_wal_lsn() - confirmed_flush_lsn: WAL kept for us
   std::string active_pid;  // "" when no process streams from it
+};
+
+// A committed source transaction waiting to be handed over (a page at a time when large).
+struct ReadyTx {
+  std::unique_ptr<TxSpool> records;
+  uint64_t end = 0;  // the commit's end LSN: the last record's position
+  int64_t commit_time_us = 0;
+  std::string lsn;     // the commit LSN, as text, for the records' `lsn` header
+  int64_t kept = 0;    // records to hand over
+  int64_t handed = 0;  // handed over so far
+};
+
+// A transaction the server streams while it is in progress (protocol v2).
+struct StreamedTx {
+  std::unique_ptr<TxSpool> records;
+  // Table definitions sent inside its stream blocks: its own until it commits.
+  absl::flat_hash_map<uint32_t, Relation> relations;
 };
 
 struct TableInfo {
@@ -85,9 +103,21 @@ class PgChangesSource final : public Source {
   absl::Status ReadStream(size_t want, int timeout_ms);
   absl::Status Handle(const Change& change);
   // The record for a row change of `rel`.
-  SourceRecord RowRecord(const Relation& rel, std::string_view op,
+  SourceRecord RowRecord(const Relation& rel, std::string_view op, uint32_t xid,
                          const std::vector<ColumnValue>& row,
                          const std::vector<ColumnValue>* old_row = nullptr);
+  std::unique_ptr<TxSpool> NewSpool() const {
+    return std::make_unique<TxSpool>(options_.spool_memory_records, options_.spool_dir);
+  }
+  // The definition of relation `id` as the change being read sees it (a streamed transaction's
+  // own first), or null.
+  const Relation* RelationFor(uint32_t id) const;
+  // Where the change being read goes: the streamed transaction's spool, or the open one's.
+  TxSpool* SpoolFor();
+  void Committed(std::unique_ptr<TxSpool> records, const Change& commit);
+  // Appends up to `max` records of the ready transactions to `out`; a transaction larger than
+  // what fits goes out in pages, each but its last flagged `continues`.
+  absl::Status HandOver(size_t max, std::vector<SourceRecord>* out);
   const TableInfo* TableOf(const Relation& rel) const;
   absl::Status SendStatus(uint64_t flushed, bool force, bool reply_requested = false);
   // Writes a barrier message into the source's WAL. `caught_up_check`: until it comes back,
@@ -121,10 +151,12 @@ class PgChangesSource final : public Source {
   int64_t snapshot_estimate_ = 0;
   int64_t snapshot_started_us_ = 0;
   int64_t snapshot_reported_us_ = 0;
-  std::deque<std::vector<SourceRecord>> ready_;  // complete transactions, in commit order
-  std::vector<SourceRecord> open_;               // the transaction being received
+  std::deque<ReadyTx> ready_;      // committed transactions, in commit order
+  std::unique_ptr<TxSpool> open_;  // the transaction being received (Begin .. Commit)
   uint32_t open_xid_ = 0;
-  int64_t open_commit_time_us_ = 0;
+  absl::flat_hash_map<uint32_t, StreamedTx> streamed_;  // in progress, by top-level xid
+  bool in_stream_ = false;                              // between Stream Start and Stop
+  uint32_t stream_xid_ = 0;
 
   uint64_t resume_after_ = 0;  // transactions ending at or before it were applied already
   uint64_t emitted_end_ = 0;   // the end LSN of the last transaction handed to the engine

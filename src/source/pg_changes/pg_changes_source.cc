@@ -45,7 +45,9 @@ absl::Status PgChangesSource::Seek(const std::map<int32_t, int64_t>& after) {
   confirmed_ = false;
   end_known_ = 0;
   ready_.clear();
-  open_.clear();
+  open_.reset();
+  streamed_.clear();
+  in_stream_ = false;
   snapshot_.clear();
   unapplied_.clear();
   upstream_ = {};
@@ -71,7 +73,7 @@ absl::Status PgChangesSource::Seek(const std::map<int32_t, int64_t>& after) {
 
 uint64_t PgChangesSource::HeldEnd() const {
   uint64_t end = emitted_end_;
-  for (const auto& tx : ready_) end = std::max(end, static_cast<uint64_t>(tx.back().offset));
+  for (const ReadyTx& tx : ready_) end = std::max(end, tx.end);
   return end;
 }
 
@@ -98,7 +100,7 @@ absl::Status PgChangesSource::Poll(size_t max, int timeout_ms, std::vector<Sourc
     return absl::OkStatus();
   }
   size_t buffered = 0;
-  for (const auto& tx : ready_) buffered += tx.size();
+  for (const ReadyTx& tx : ready_) buffered += static_cast<size_t>(tx.kept - tx.handed);
   if (buffered < max) {
     absl::Status s = ReadStream(max - buffered, timeout_ms);
     if (!s.ok()) {
@@ -110,7 +112,7 @@ absl::Status PgChangesSource::Poll(size_t max, int timeout_ms, std::vector<Sourc
   // Drained after data: find out whether the server has more (at most every kReaskUs). Idle:
   // a heartbeat now and then, so the slot's flush can pass WAL that is not ours.
   const int64_t since_asked = options_.clock->NowMicros() - asked_at_us_;
-  if (ready_.empty() && open_.empty() && barrier_.empty()) {
+  if (ready_.empty() && open_ == nullptr && barrier_.empty()) {
     if (!confirmed_ && since_asked > kReaskUs) {
       SV_RETURN_IF_ERROR(AskWhereTheServerStands());
     } else if (confirmed_ && options_.heartbeat_us > 0 && since_asked > options_.heartbeat_us) {
@@ -118,14 +120,30 @@ absl::Status PgChangesSource::Poll(size_t max, int timeout_ms, std::vector<Sourc
     }
   }
   if (options_.clock->NowMicros() - slot_checked_us_ >= kSlotCheckUs) CheckSlotNow();
-  // Whole transactions only, so the engine commits each with all of its changes.
+  SV_RETURN_IF_ERROR(HandOver(max, out));
+  return SendStatus(FlushPosition(), /*force=*/false);
+}
+
+absl::Status PgChangesSource::HandOver(size_t max, std::vector<SourceRecord>* out) {
   while (!ready_.empty() && out->size() < max) {
-    std::vector<SourceRecord>& tx = ready_.front();
-    emitted_end_ = static_cast<uint64_t>(tx.back().offset);
-    for (SourceRecord& r : tx) out->push_back(std::move(r));
+    ReadyTx& tx = ready_.front();
+    const size_t before = out->size();
+    SV_RETURN_IF_ERROR(tx.records->Next(max - out->size(), out).status());
+    for (size_t i = before; i < out->size(); ++i) {
+      SourceRecord& r = (*out)[i];
+      r.offset = static_cast<int64_t>(tx.end) - (tx.kept - 1 - tx.handed++);
+      r.log_time_us = tx.commit_time_us;
+      r.headers.emplace_back("lsn", tx.lsn);
+    }
+    if (tx.handed < tx.kept) {
+      // The rest comes in the next Poll: the engine keeps its store transaction open till then.
+      out->back().continues = true;
+      return absl::OkStatus();
+    }
+    emitted_end_ = tx.end;
     ready_.pop_front();
   }
-  return SendStatus(FlushPosition(), /*force=*/false);
+  return absl::OkStatus();
 }
 
 absl::Status PgChangesSource::ReadStream(size_t want, int timeout_ms) {
@@ -143,17 +161,23 @@ absl::Status PgChangesSource::ReadStream(size_t want, int timeout_ms) {
         if (m.reply_requested) SV_RETURN_IF_ERROR(SendStatus(FlushPosition(), /*force=*/true));
         continue;
       }
-      SV_ASSIGN_OR_RETURN(Change change, ParseChange(m.payload));
-      if (change.kind == Change::Kind::kMessage) {
-        if (change.prefix == kBarrierPrefix && change.content == barrier_ && open_.empty()) {
+      SV_ASSIGN_OR_RETURN(Change change, ParseChange(m.payload, in_stream_));
+      if (change.kind == Change::Kind::kMessage && !in_stream_) {
+        if (change.prefix == kBarrierPrefix && change.content == barrier_ && open_ == nullptr) {
           // Everything committed before the barrier has arrived: the end is what we hold.
           barrier_.clear();
           if (barrier_is_heartbeat_) {
             // Nothing of ours lies between what we hold and the barrier: a record there lets
             // the engine store (and then the slot forget) that position, after everything
             // before it is committed; WAL of other tables is not pinned for us.
-            std::vector<SourceRecord> tx;
-            tx.push_back(MarkerRecord(kHeartbeatType, std::max(change.lsn, HeldEnd() + 1)));
+            ReadyTx tx;
+            tx.records = NewSpool();
+            tx.end = std::max(change.lsn, HeldEnd() + 1);
+            SourceRecord marker = MarkerRecord(kHeartbeatType, tx.end);
+            tx.commit_time_us = marker.log_time_us;
+            tx.lsn = FormatLsn(tx.end);
+            SV_RETURN_IF_ERROR(tx.records->Add(0, std::move(marker)));
+            tx.kept = 1;
             ready_.push_back(std::move(tx));
             ++got;
           }
@@ -167,7 +191,7 @@ absl::Status PgChangesSource::ReadStream(size_t want, int timeout_ms) {
       confirmed_ = false;
       const size_t before = ready_.size();
       SV_RETURN_IF_ERROR(Handle(change));
-      if (ready_.size() > before) got += ready_.back().size();
+      if (ready_.size() > before) got += static_cast<size_t>(ready_.back().kept);
       if (got >= want) return absl::OkStatus();
       continue;
     }
@@ -206,7 +230,7 @@ const TableInfo* PgChangesSource::TableOf(const Relation& rel) const {
   return it == tables_.end() ? nullptr : &it->second;
 }
 
-SourceRecord PgChangesSource::RowRecord(const Relation& rel, std::string_view op,
+SourceRecord PgChangesSource::RowRecord(const Relation& rel, std::string_view op, uint32_t xid,
                                         const std::vector<ColumnValue>& row,
                                         const std::vector<ColumnValue>* old_row) {
   const TableInfo* table = TableOf(rel);
@@ -246,74 +270,129 @@ SourceRecord PgChangesSource::RowRecord(const Relation& rel, std::string_view op
   }
   SourceRecord rec;
   rec.partition = 0;
-  rec.log_time_us = open_commit_time_us_;
   rec.value = buf.GetString();
   rec.key = absl::StrJoin(key, "|");
   rec.routing_key = *rec.key;
   const std::string& name = table != nullptr ? table->configured : rel.name;
-  rec.headers = {{"sv-type", name + "." + std::string(op)}, {"xid", std::to_string(open_xid_)}};
+  rec.headers = {{"sv-type", name + "." + std::string(op)}, {"xid", std::to_string(xid)}};
   if (!unchanged.empty()) rec.headers.emplace_back("sv-unchanged", absl::StrJoin(unchanged, ","));
   return rec;
 }
 
+const Relation* PgChangesSource::RelationFor(uint32_t id) const {
+  if (in_stream_) {
+    auto tx = streamed_.find(stream_xid_);
+    if (tx != streamed_.end()) {
+      auto rel = tx->second.relations.find(id);
+      if (rel != tx->second.relations.end()) return &rel->second;
+    }
+  }
+  auto rel = relations_.find(id);
+  return rel == relations_.end() ? nullptr : &rel->second;
+}
+
+TxSpool* PgChangesSource::SpoolFor() {
+  if (in_stream_) {
+    StreamedTx& tx = streamed_[stream_xid_];
+    if (tx.records == nullptr) tx.records = NewSpool();
+    return tx.records.get();
+  }
+  if (open_ == nullptr) open_ = NewSpool();  // a change outside Begin .. Commit: kept all the same
+  return open_.get();
+}
+
+void PgChangesSource::Committed(std::unique_ptr<TxSpool> records, const Change& commit) {
+  // Replayed after a restart: applied already.
+  if (records == nullptr || records->Kept() == 0 || commit.end_lsn <= resume_after_) return;
+  ReadyTx tx;
+  tx.records = std::move(records);
+  tx.end = commit.end_lsn;
+  tx.commit_time_us = commit.commit_time_unix_us;
+  tx.lsn = FormatLsn(commit.lsn);
+  tx.kept = tx.records->Kept();
+  unapplied_.emplace_back(tx.end, tx.commit_time_us);
+  ready_.push_back(std::move(tx));
+}
+
 absl::Status PgChangesSource::Handle(const Change& change) {
+  // The transaction a change belongs to: inside a stream block, the subtransaction named by the
+  // change (its rows go if it is rolled back) within the streamed one; else the open one.
+  const uint32_t xid = in_stream_ ? stream_xid_ : open_xid_;
+  const uint32_t subxid = in_stream_ ? change.subxid : open_xid_;
   switch (change.kind) {
     case Change::Kind::kBegin:
-      open_.clear();
+      open_ = NewSpool();
       open_xid_ = change.xid;
-      open_commit_time_us_ = change.commit_time_unix_us;
       return absl::OkStatus();
+    case Change::Kind::kStreamStart:
+      in_stream_ = true;
+      stream_xid_ = change.xid;
+      // A first segment starts the transaction afresh (after a reconnect, it is streamed again).
+      if (change.first_segment) streamed_.erase(change.xid);
+      return absl::OkStatus();
+    case Change::Kind::kStreamStop:
+      in_stream_ = false;
+      return absl::OkStatus();
+    case Change::Kind::kStreamAbort: {
+      auto tx = streamed_.find(change.xid);
+      if (tx == streamed_.end()) return absl::OkStatus();
+      if (change.subxid == change.xid) {
+        streamed_.erase(tx);
+      } else if (tx->second.records != nullptr) {
+        tx->second.records->Abort(change.subxid);
+      }
+      return absl::OkStatus();
+    }
+    case Change::Kind::kStreamCommit: {
+      auto tx = streamed_.find(change.xid);
+      if (tx == streamed_.end()) return absl::OkStatus();
+      // Its table definitions are everyone's now.
+      for (auto& [id, rel] : tx->second.relations) relations_[id] = std::move(rel);
+      std::unique_ptr<TxSpool> records = std::move(tx->second.records);
+      streamed_.erase(tx);
+      Committed(std::move(records), change);
+      return absl::OkStatus();
+    }
     case Change::Kind::kRelation:
       // Sent before the first change that uses a (new or altered) table definition: a column
       // added, dropped or retyped is read from here on, while running.
-      relations_[change.relation_id] = change.relation;
+      if (in_stream_) {
+        streamed_[stream_xid_].relations[change.relation_id] = change.relation;
+      } else {
+        relations_[change.relation_id] = change.relation;
+      }
       return absl::OkStatus();
     case Change::Kind::kInsert:
     case Change::Kind::kUpdate:
     case Change::Kind::kDelete: {
-      auto rel = relations_.find(change.relation_id);
-      if (rel == relations_.end()) {
+      const Relation* rel = RelationFor(change.relation_id);
+      if (rel == nullptr) {
         return absl::DataLossError(absl::StrCat("a change of relation ", change.relation_id,
                                                 " came before its definition"));
       }
-      if (change.kind == Change::Kind::kDelete) {
-        open_.push_back(RowRecord(rel->second, "delete", change.old_row));
-      } else {
-        open_.push_back(RowRecord(rel->second,
-                                  change.kind == Change::Kind::kInsert ? "insert" : "update",
-                                  change.new_row, &change.old_row));
-      }
-      return absl::OkStatus();
+      SourceRecord rec =
+          change.kind == Change::Kind::kDelete
+              ? RowRecord(*rel, "delete", xid, change.old_row)
+              : RowRecord(*rel, change.kind == Change::Kind::kInsert ? "insert" : "update", xid,
+                          change.new_row, &change.old_row);
+      return SpoolFor()->Add(subxid, std::move(rec));
     }
     case Change::Kind::kTruncate:
       for (uint32_t id : change.truncated) {
-        auto rel = relations_.find(id);
-        if (rel == relations_.end()) continue;
-        SourceRecord rec = RowRecord(rel->second, "truncate", {});
+        const Relation* rel = RelationFor(id);
+        if (rel == nullptr) continue;
+        SourceRecord rec = RowRecord(*rel, "truncate", xid, {});
         rec.key = "";
         rec.routing_key = "";
-        const TableInfo* table = TableOf(rel->second);
-        rec.headers.emplace_back(kTruncateHeader,
-                                 table != nullptr ? table->configured : rel->second.name);
-        open_.push_back(std::move(rec));
+        const TableInfo* table = TableOf(*rel);
+        rec.headers.emplace_back(kTruncateHeader, table != nullptr ? table->configured : rel->name);
+        SV_RETURN_IF_ERROR(SpoolFor()->Add(subxid, std::move(rec)));
       }
       return absl::OkStatus();
-    case Change::Kind::kCommit: {
-      std::vector<SourceRecord> tx = std::move(open_);
-      open_.clear();
-      // Replayed after a restart: applied already.
-      if (change.end_lsn <= resume_after_ || tx.empty()) return absl::OkStatus();
-      const int64_t end = static_cast<int64_t>(change.end_lsn);
-      const std::string lsn = FormatLsn(change.lsn);
-      for (size_t i = 0; i < tx.size(); ++i) {
-        tx[i].offset = end - static_cast<int64_t>(tx.size() - 1 - i);
-        tx[i].log_time_us = change.commit_time_unix_us;
-        tx[i].headers.emplace_back("lsn", lsn);
-      }
-      unapplied_.emplace_back(change.end_lsn, change.commit_time_unix_us);
-      ready_.push_back(std::move(tx));
+    case Change::Kind::kCommit:
+      Committed(std::move(open_), change);
+      open_.reset();
       return absl::OkStatus();
-    }
     case Change::Kind::kMessage:  // barriers are read in ReadStream; others are not ours
     case Change::Kind::kOther:
       return absl::OkStatus();

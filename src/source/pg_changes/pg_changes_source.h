@@ -2,10 +2,14 @@
 // A source that reads the committed row changes of chosen PostgreSQL tables through logical
 // replication (the built-in pgoutput plugin, over libpq's replication protocol).
 //
-// One partition, 0. A source transaction's changes come out of one Poll together, so the
-// engine commits them together; the last record of a transaction carries its commit's end LSN
-// as its position, which the engine stores with the view rows. The records before it count up
-// to it (end LSN - n + 1 ...), so positions increase within a transaction.
+// One partition, 0. A source transaction's changes come out of one Poll together, or, when it
+// is larger than the Poll asks for, in pages whose last records are flagged `continues`, so
+// the engine commits them together; the last record of a transaction carries its commit's end
+// LSN as its position, which the engine stores with the view rows. The records before it count
+// up to it (end LSN - n + 1 ...), so positions increase within a transaction. The server streams
+// a large transaction while it is in progress (protocol v2, `streaming 'on'`): its changes wait
+// in a spool (memory, then a temporary file) until it commits, and those of a subtransaction
+// rolled back are dropped.
 //   - No stored position: the slot is (re)created with an exported snapshot, the tables' rows
 //     are read in that snapshot as `<table>.insert` events and handed over in one Poll, then the
 //     stream starts at the slot's consistent point: every row is seen once, in the snapshot or
@@ -49,6 +53,10 @@ struct PgChangesOptions {
   // While idle, a barrier this often: when it comes back with nothing of ours before it, the
   // slot's flush moves to it (WAL of other tables and databases is not pinned for us).
   int64_t heartbeat_us = 10'000'000;
+  // A source transaction's records beyond this many wait in a temporary file in `spool_dir`
+  // ("" = /tmp) until handed over: any transaction takes bounded memory.
+  size_t spool_memory_records = 10'000;
+  std::string spool_dir;
   const Clock* clock = Clock::Real();
 };
 

@@ -2,6 +2,7 @@
 
 #include <cinttypes>
 #include <cstdio>
+#include <string_view>
 
 #include "absl/strings/str_cat.h"
 
@@ -16,9 +17,21 @@ void Link::Close() {
 
 absl::Status Link::Connect(const std::string& dsn, bool replication) {
   Close();
-  // Later keys override what the expanded dsn says.
+  // Later keys override what the expanded dsn says: the dsn's own server options are kept
+  // (say, logical_decoding_work_mem for the walsender), ours follow them and win.
+  std::string options = "-c TimeZone=UTC -c DateStyle=ISO";
+  char* parse_error = nullptr;
+  if (PQconninfoOption* parsed = PQconninfoParse(dsn.c_str(), &parse_error)) {
+    for (const PQconninfoOption* o = parsed; o->keyword != nullptr; ++o) {
+      if (std::string_view(o->keyword) == "options" && o->val != nullptr && *o->val != '\0') {
+        options = absl::StrCat(o->val, " ", options);
+      }
+    }
+    PQconninfoFree(parsed);
+  }
+  if (parse_error != nullptr) PQfreemem(parse_error);  // PQconnectdbParams says it again
   std::vector<const char*> keys = {"dbname", "options", "application_name"};
-  std::vector<const char*> values = {dsn.c_str(), "-c TimeZone=UTC -c DateStyle=ISO", "streamview"};
+  std::vector<const char*> values = {dsn.c_str(), options.c_str(), "streamview"};
   if (replication) {
     keys.push_back("replication");
     values.push_back("database");

@@ -121,11 +121,37 @@ std::string StandbyStatus(uint64_t flushed, int64_t now_unix_us, bool reply_requ
   return out;
 }
 
-absl::StatusOr<Change> ParseChange(std::string_view payload) {
+absl::StatusOr<Change> ParseChange(std::string_view payload, bool in_stream) {
   Reader r(payload);
   Change c;
   const char kind = r.Byte();
+  // Inside a stream block, every message that belongs to a transaction names it first.
+  if (in_stream && (kind == 'R' || kind == 'I' || kind == 'U' || kind == 'D' || kind == 'T' ||
+                    kind == 'M' || kind == 'Y')) {
+    c.subxid = static_cast<uint32_t>(r.Int(4));
+  }
   switch (kind) {
+    case 'S':
+      c.kind = Change::Kind::kStreamStart;
+      c.xid = static_cast<uint32_t>(r.Int(4));
+      c.first_segment = r.Byte() == 1;
+      break;
+    case 'E':
+      c.kind = Change::Kind::kStreamStop;
+      break;
+    case 'c':
+      c.kind = Change::Kind::kStreamCommit;
+      c.xid = static_cast<uint32_t>(r.Int(4));
+      r.Byte();  // flags
+      c.lsn = r.Int(8);
+      c.end_lsn = r.Int(8);
+      c.commit_time_unix_us = static_cast<int64_t>(r.Int(8)) + kPgEpochOffsetUs;
+      break;
+    case 'A':
+      c.kind = Change::Kind::kStreamAbort;
+      c.xid = static_cast<uint32_t>(r.Int(4));
+      c.subxid = static_cast<uint32_t>(r.Int(4));
+      break;
     case 'B':
       c.kind = Change::Kind::kBegin;
       c.lsn = r.Int(8);

@@ -1,8 +1,10 @@
 #pragma once
 // PostgreSQL's logical replication protocol as the built-in `pgoutput` plugin writes it
-// (protocol version 1): the CopyData messages of START_REPLICATION (XLogData, keepalives) and
-// the change messages inside them (Begin, Commit, Relation, Insert, Update, Delete, Truncate).
-// Pure decoding: no I/O.
+// (protocol version 2): the CopyData messages of START_REPLICATION (XLogData, keepalives) and
+// the change messages inside them (Begin, Commit, Relation, Insert, Update, Delete, Truncate),
+// and, for transactions the server streams while they are still in progress (`streaming 'on'`,
+// once a transaction outgrows logical_decoding_work_mem), Stream Start/Stop/Commit/Abort, with
+// each change inside a stream block prefixed by its (sub)transaction's xid. Pure decoding.
 // https://www.postgresql.org/docs/15/protocol-logicalrep-message-formats.html
 
 #include <cstdint>
@@ -63,7 +65,11 @@ struct Change {
     kUpdate,
     kDelete,
     kTruncate,
-    kMessage,  // pg_logical_emit_message: prefix and content
+    kMessage,       // pg_logical_emit_message: prefix and content
+    kStreamStart,   // xid (the top-level transaction), first_segment
+    kStreamStop,    // the end of a stream block
+    kStreamCommit,  // xid; lsn, end_lsn and commit time as for Commit
+    kStreamAbort,   // xid, subxid: the subtransaction rolled back (== xid: all of it)
     kOther
   };
   Kind kind = Kind::kOther;
@@ -73,6 +79,10 @@ struct Change {
   uint64_t end_lsn = 0;
   int64_t commit_time_unix_us = 0;
   uint32_t xid = 0;
+  // Inside a stream block: the (sub)transaction the change belongs to. Stream Abort: the
+  // subtransaction rolled back.
+  uint32_t subxid = 0;
+  bool first_segment = false;  // Stream Start
   uint32_t relation_id = 0;
   Relation relation;                 // kRelation
   std::vector<ColumnValue> old_row;  // Update (with 'K'/'O'), Delete
@@ -81,6 +91,7 @@ struct Change {
   std::string prefix;                // Message
   std::string content;               // Message
 };
-absl::StatusOr<Change> ParseChange(std::string_view payload);
+// `in_stream`: between Stream Start and Stream Stop, where changes carry their xid first.
+absl::StatusOr<Change> ParseChange(std::string_view payload, bool in_stream = false);
 
 }  // namespace sv::source::pg

@@ -384,10 +384,10 @@ SourceRecord PgChangesSource::SnapshotRecord(const TableInfo& table, PGresult* r
 }
 
 absl::Status PgChangesSource::StartStreaming(uint64_t from) {
-  const std::string sql =
-      absl::StrCat("START_REPLICATION SLOT ", QuoteIdent(options_.slot), " LOGICAL ",
-                   FormatLsn(from), " (proto_version '1', messages 'true', publication_names ",
-                   QuoteLiteral(QuoteIdent(options_.publication)), ")");
+  const std::string sql = absl::StrCat(
+      "START_REPLICATION SLOT ", QuoteIdent(options_.slot), " LOGICAL ", FormatLsn(from),
+      " (proto_version '2', streaming 'on', messages 'true', publication_names ",
+      QuoteLiteral(QuoteIdent(options_.publication)), ")");
   // A previous run's walsender may hold the slot for a moment after that run died (its server
   // process has not yet seen the closed connection): wait for it, bounded.
   constexpr int kSlotBusyWaitMs = 60'000;

@@ -57,7 +57,7 @@ absl::Status PgBatch::Begin() {
     }
     begun_ = true;
   }
-  return Flush();
+  return SendBuffered();
 }
 
 absl::StatusOr<Result> PgBatch::Run(const std::string& sql, const Params& params, bool prepare) {
@@ -267,7 +267,7 @@ absl::Status PgBatch::ClearSourceState(const std::string& source) {
   return absl::OkStatus();
 }
 
-absl::Status PgBatch::Flush() {
+absl::Status PgBatch::SendBuffered() {
   for (auto& [name, w] : writes_) SV_RETURN_IF_ERROR(FlushTable(&w));
   writes_.clear();
   if (!counters_.empty()) {

@@ -428,6 +428,7 @@ class PgBatch final : public Batch {
   absl::Status ReplaceWithSelect(const TableSpec& table, const std::string& select_sql) override;
   absl::Status ClearSourceState(const std::string& source) override;
   absl::Status Commit() override;
+  absl::Status Flush() override { return Begin(); }
 
   // Starts the transaction (first statement) and sends every buffered row, so that reads
   // through the Store inside the batch see the batch's own writes.
@@ -438,7 +439,7 @@ class PgBatch final : public Batch {
   void Release();
   TableWrites* Writes(const TableSpec& spec, bool engine_table);
   void Put(TableWrites* w, Row row, bool deleted);
-  absl::Status Flush();
+  absl::Status SendBuffered();
   absl::Status FlushTable(TableWrites* w);
   absl::Status StageUpserts(TableWrites* w, const std::string& on_conflict);
   // Runs one statement of the batch (through a statement prepared once per connection, unless

@@ -381,6 +381,7 @@ class SqliteBatch final : public Batch {
   absl::Status ReplaceWithSelect(const TableSpec& table, const std::string& select_sql) override;
   absl::Status ClearSourceState(const std::string& source) override;
   absl::Status Commit() override;
+  absl::Status Flush() override { return broken_.ok() ? FlushKeys() : broken_; }
 
  private:
   // Starts the transaction at the first write, so the write lock is held only while the

@@ -1,0 +1,76 @@
+// Source transactions larger than a poll: written into one store transaction a page at a time,
+// committed with their last record (see Engine::WritePage in engine.h).
+
+#include <algorithm>
+#include <chrono>
+
+#include "common/status_macros.h"
+#include "engine/engine.h"
+#include "store/open.h"
+
+namespace sv::engine {
+
+bool Engine::MidTransaction() const {
+  return std::any_of(sources_.begin(), sources_.end(),
+                     [](const SourceState& st) { return st.mid_transaction; });
+}
+
+absl::Status Engine::CheckLanesForOpenBatch(const SourceState& /*st*/) {
+  if (!store::TraitsOf(StoreOptionsFor(config_.store)).writes_open_batches) {
+    return absl::OkStatus();
+  }
+  for (const SourceState& other : sources_) {
+    if (other.lanes.size() > 1) {
+      one_lane_needed_ = "a source transaction spans polls, and lanes cannot read its open batch";
+      return absl::AbortedError(one_lane_needed_);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Engine::WritePage() {
+  // A store whose reads cannot see an open batch holds the transaction whole until its end.
+  if (!store::TraitsOf(StoreOptionsFor(config_.store)).writes_open_batches) {
+    return absl::OkStatus();
+  }
+  SV_RETURN_IF_ERROR(Drain());  // a batch written behind the loop commits first
+  if (open_batch_ == nullptr) open_batch_ = store_->BeginBatch();
+  Sealed page = Seal();
+  absl::Status s = WriteInto(open_batch_.get(), page);
+  if (s.ok()) s = open_batch_->Flush();
+  if (!s.ok()) {
+    derived_stale_ = true;
+    return s;  // the caller recovers: the open batch is rolled back, the transaction comes again
+  }
+  // Only what Finish needs stays until the commit: positions, counters, dead letters.
+  page.derived_changes.clear();
+  for (Changes& c : page.changes) {
+    c.key_states.clear();
+    c.pending_put.clear();
+    c.pending_deleted.clear();
+    c.event_ids.clear();
+    c.dead_letter_states.clear();
+  }
+  open_pages_.push_back(std::move(page));
+  return absl::OkStatus();
+}
+
+absl::Status Engine::CommitOpenBatch() {
+  const auto started = std::chrono::steady_clock::now();
+  Sealed last = Seal();
+  absl::Status s = WriteInto(open_batch_.get(), last);
+  if (s.ok()) s = open_batch_->Commit();
+  open_batch_.reset();
+  std::vector<Sealed> pages = std::move(open_pages_);
+  open_pages_.clear();
+  if (!s.ok()) {
+    derived_stale_ = true;
+    return s;
+  }
+  last.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  for (Sealed& page : pages) Finish(page);
+  Finish(last);
+  return absl::OkStatus();
+}
+
+}  // namespace sv::engine
