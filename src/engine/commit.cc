@@ -1,5 +1,6 @@
 // The commit path: a batch sealed out of the loop's state, written in one transaction (in
-// line, or behind the loop on the commit worker), then finished: positions, counters, mirrors.
+// line, or behind the loop on the commit worker), then finished: positions, counters, mirrors; and
+// the restart from the store after a batch failed.
 
 #include <unistd.h>
 
@@ -33,6 +34,25 @@ void ExitAfterDeadLetterCommitIfTold() {
 }
 
 }  // namespace
+
+absl::Status Engine::Restart() {
+  // The store holds none of the failed batch: forget what we believed, resume from the store.
+  (void)Drain();        // a batch still being written either committed or is lost with the rest
+  open_batch_.reset();  // rolled back: its source transaction comes again from the start
+  open_pages_.clear();
+  for (SourceState& st : sources_) st.mid_transaction = false;
+  ResetRows();
+  derived_stale_ = true;  // reloaded before the next batch (the store may be down now)
+  return StartSources();
+}
+
+absl::Status Engine::Recover(const absl::Status& failure) {
+  absl::Status restart = Restart();
+  if (!restart.ok()) {
+    return absl::Status(failure.code(), absl::StrCat(failure.message(), "; ", restart.message()));
+  }
+  return failure;
+}
 
 absl::Status Engine::CommitInHand() {
   if (open_batch_ != nullptr) {

