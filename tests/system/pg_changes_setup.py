@@ -15,7 +15,11 @@ Each case starts `streamview run` and expects it to exit non-zero with the messa
    the slot lost while an engine runs: its walsender terminated and the slot dropped, the engine
    exits saying so.
 5. `streamview drop-slot` for a source taken out of the config: refused while an engine streams
-   from the slot (whose lag and health /lags and /metrics show meanwhile), then drops the slot and the publication; a second call says there is none.
+   from the slot (whose lag and health /lags and /metrics show meanwhile), then drops the slot
+   and the publication; a second call says there is none.
+6. the slot invalidated by the server (`wal_status = 'lost'`: max_slot_wal_keep_size set low for
+   the moment, WAL written and checkpointed until the server gives the slot up): the next start
+   says so; `streamview rebuild` re-snapshots and the view equals the table.
 
     pg_changes_setup.py --binary build/src/cli/streamview
 """
@@ -255,6 +259,48 @@ def main():
         expect_refusal("drop-slot of a slot that is not there",
                        subprocess.run(drop, capture_output=True, text=True, timeout=120),
                        "no replication slot named sv_shop")
+
+        # The server invalidates the slot (wal_status 'lost') once it removed WAL the slot still
+        # needed, past max_slot_wal_keep_size: the next start says so; a rebuild re-snapshots.
+        walloss = run(binary, tmp, "walloss", source.arg, ["items"])
+        if walloss.returncode != 0:
+            problems.append("the walloss run failed: %s" % (walloss.stdout + walloss.stderr)[-800:])
+        slot_status = "SELECT wal_status FROM pg_replication_slots WHERE slot_name = 'sv_shop'"
+        try:
+            psql(source.admin_dsn, "ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'")
+            psql(source.admin_dsn, "SELECT pg_reload_conf()")
+            psql(source.arg, "INSERT INTO items VALUES (7, 'g')")
+            # WAL written, switched and checkpointed until the server gives the slot up
+            # (observed, not assumed: each round adds a segment's worth and checks).
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline and query(source.arg, slot_status) != "lost":
+                psql(source.arg, "DROP TABLE IF EXISTS filler; CREATE TABLE filler AS SELECT g, "
+                                 "md5(g::text) AS m FROM generate_series(1, 100000) g")
+                psql(source.admin_dsn, "SELECT pg_switch_wal()")
+                psql(source.admin_dsn, "CHECKPOINT")
+        finally:
+            psql(source.admin_dsn, "ALTER SYSTEM RESET max_slot_wal_keep_size")
+            psql(source.admin_dsn, "SELECT pg_reload_conf()")
+        if query(source.arg, slot_status) != "lost":
+            problems.append("the slot was never invalidated: wal_status %r"
+                            % query(source.arg, slot_status))
+        else:
+            expect_refusal("the slot invalidated by the server (wal_status lost)",
+                           run(binary, tmp, "walloss", source.arg, ["items"]),
+                           "was invalidated: the server removed WAL it still needed")
+            walloss_config = os.path.join(tmp, "walloss.yaml")
+            rebuilt = subprocess.run([binary, "rebuild", "--config", walloss_config, "--view",
+                                      "items"], capture_output=True, text=True, timeout=300)
+            after = run(binary, tmp, "walloss", source.arg, ["items"])
+            want = [tuple(r) for r in source.rows("SELECT id, name FROM items ORDER BY id")]
+            got = [tuple(r) for r in Store("sqlite", os.path.join(tmp, "walloss.db")).rows(
+                "SELECT id, name FROM items ORDER BY id")]
+            if rebuilt.returncode != 0 or after.returncode != 0 or got != want:
+                problems.append("after the slot was lost: rebuild exit %d, run exit %d, view %r, "
+                                "table %r; %s" % (rebuilt.returncode, after.returncode, got, want,
+                                                  (rebuilt.stderr + after.stderr)[-800:]))
+            else:
+                print("ok: streamview rebuild re-snapshots after the slot was lost: %r" % got)
     finally:
         subprocess.run(["psql", source.arg, "-X", "-q", "-c",
                         "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
