@@ -182,6 +182,30 @@ std::optional<ParamError> ApplyCursor(const ViewApi& api, std::string_view text,
   return std::nullopt;
 }
 
+// An index serves ORDER BY `col` (then the key) when `col` leads it, or when every column
+// before `col` in it is fixed to one value by an equality filter (organization_id=X&
+// sort=-created_at over [organization_id, created_at]): the rows that pass are one range of it.
+bool SortServed(const ViewApi& api, const store::ViewQuery& q) {
+  const int col = *q.sort;
+  if (std::find(api.sortable.begin(), api.sortable.end(), col) != api.sortable.end()) return true;
+  auto fixed = [&](int c) {
+    return std::any_of(q.filters.begin(), q.filters.end(), [c](const store::Filter& f) {
+      return f.column == c && f.op == FilterOp::kEq && f.values.size() == 1;
+    });
+  };
+  for (const store::IndexSpec& index : api.table.indexes) {
+    for (const std::string& named : index.columns) {
+      const std::string_view name =
+          !named.empty() && named[0] == '-' ? std::string_view(named).substr(1) : named;
+      const std::optional<int> c = FindColumn(api.table, name);
+      if (!c) break;
+      if (*c == col) return true;
+      if (!fixed(*c)) break;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 std::variant<ParsedQuery, ParamError> ParseViewQuery(const ViewApi& api, const Params& params,
@@ -228,15 +252,8 @@ std::variant<ParsedQuery, ParamError> ParseViewQuery(const ViewApi& api, const P
       q.descending = desc;
       if (!api.table.key.empty() && *col == api.table.key[0]) {
         q.sort.reset();  // the key order already starts with it
-      } else if (std::find(api.sortable.begin(), api.sortable.end(), *col) != api.sortable.end()) {
-        q.sort = *col;
       } else {
-        std::vector<std::string> allowed;
-        if (!api.table.key.empty()) allowed.push_back(api.table.columns[api.table.key[0]].name);
-        for (int s : api.sortable) allowed.push_back(api.table.columns[s].name);
-        return Error(
-            name, absl::StrCat("column '", std::string(col_name),
-                               "' is not sortable (sortable: ", absl::StrJoin(allowed, ", "), ")"));
+        q.sort = *col;  // checked once every filter is known (SortServed)
       }
     } else if (is_limit) {
       const std::optional<int64_t> limit = StrictInt(value);
@@ -286,6 +303,20 @@ std::variant<ParsedQuery, ParamError> ParseViewQuery(const ViewApi& api, const P
     }
   }
 
+  if (q.sort && !SortServed(api, q)) {
+    std::vector<std::string> allowed;
+    if (!api.table.key.empty()) allowed.push_back(api.table.columns[api.table.key[0]].name);
+    for (int s : api.sortable) {
+      if (std::find(allowed.begin(), allowed.end(), api.table.columns[s].name) == allowed.end()) {
+        allowed.push_back(api.table.columns[s].name);
+      }
+    }
+    return Error("sort", absl::StrCat("column '", api.table.columns[*q.sort].name,
+                                      "' is not sortable (sortable: ", absl::StrJoin(allowed, ", "),
+                                      "; or a later column of an index once each column before "
+                                      "it is fixed by an equality filter, e.g. a=x&sort=-b for an "
+                                      "index [a, b])"));
+  }
   if (out.page > 0) {
     if (cursor) return Error("page", "page and cursor cannot be combined");
     if (q.limit > 0 && out.page - 1 > std::numeric_limits<int64_t>::max() / q.limit) {

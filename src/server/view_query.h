@@ -8,7 +8,8 @@
 //                    element such as "a,,b" or "a," is rejected as a likely typo)
 //   col.gt= .gte= .lt= .lte=   comparisons; any other suffix is rejected
 //   from= / to=      the view's time column: >= from, < to (error when the view has none)
-//   sort=col|-col    a column in ViewApi::sortable, or the first key column (= key order)
+//   sort=col|-col    a column in ViewApi::sortable, the first key column (= key order), or
+//                    a later column of an index whose earlier columns have equality filters
 //   limit=           1..max_limit (default default_limit)
 //   cursor=          opaque boundary from EncodeCursor; must match view, sort and direction
 //   compat mode only: page= (1-based, sets offset) and pageSize= (alias of limit);

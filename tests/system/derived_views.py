@@ -12,6 +12,9 @@ time), then a final
      (checked by tampering with a copy);
   2. dashboard_counters and carrier_performance equal what this script computes from the
      generated events alone (its own fold of each shipment's lifecycle, its own percentiles).
+And over REST, seed 000's list query (one organization, newest first, over the index
+[org_id, created_at]) walked by cursor equals the stored rows in that order; without the
+organization the sort is a 400 naming the rule.
 
     python3 tests/system/derived_views.py --binary build/src/cli/streamview --source-dir . \
         [--store-kind sqlite|postgres]
@@ -119,6 +122,44 @@ def expected_views(shipments):
     return dash_rows, perf_rows
 
 
+def check_org_newest_first(port, store):
+    """Seed 000's list query over REST: one organization, newest first, over the index
+    [org_id, created_at], walked page by page with next_cursor; equal to the stored rows in
+    (created_at, shipment_id) descending order. Without the organization it is a 400 that says
+    why."""
+    problems = []
+    org = store.rows("SELECT org_id, count(*) FROM shipments_view GROUP BY org_id "
+                     "ORDER BY count(*) DESC, org_id LIMIT 1")[0][0]
+    want = [r[0] for r in store.rows(
+        "SELECT shipment_id FROM shipments_view WHERE org_id = '%s' "
+        "ORDER BY created_at DESC, shipment_id DESC" % org)]
+    got = []
+    cursor = None
+    for _ in range(10000):
+        path = "/views/shipments_view?org_id=%s&sort=-created_at&limit=37" % org
+        status, body = http_get(port, path + ("&cursor=%s" % cursor if cursor else ""))
+        if status != 200:
+            return ["GET %s: %s %s" % (path, status, body[:300])]
+        page = json.loads(body)
+        got.extend(item["shipment_id"] for item in page["items"])
+        cursor = page.get("next_cursor")
+        if not cursor:
+            break
+    if got != want:
+        problems.append("org_id=%s&sort=-created_at walked by cursor: %d rows, %d stored; first "
+                        "difference at %s" % (org, len(got), len(want), next(
+                            (i for i, (a, b) in enumerate(zip(got, want)) if a != b),
+                            min(len(got), len(want)))))
+    else:
+        print("REST: org_id=%s&sort=-created_at walked by cursor: %d rows, newest first" %
+              (org, len(got)))
+    status, body = http_get(port, "/views/shipments_view?sort=-created_at")
+    if status != 400 or "fixed by an equality filter" not in body:
+        problems.append("sort=-created_at without org_id: %s %s (want a 400 naming the rule)"
+                        % (status, body[:300]))
+    return problems
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--binary", required=True)
@@ -186,6 +227,7 @@ def main():
                                       '"carrier_performance"}' in m else None)(
                                           http_get(port, "/metrics")[1]),
                              "/metrics to show derived rows written", interval=0.1, proc=proc)
+        problems.extend(check_org_newest_first(port, store))
     except WaitTimeout as e:
         problems.append(str(e))
     proc.terminate()

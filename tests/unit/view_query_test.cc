@@ -329,6 +329,35 @@ TEST(ViewQueryTest, SortBySortableColumnOrKey) {
   EXPECT_EQ(Err(api, {{"sort", " total"}}), "sort");
 }
 
+// Seed 000's list query: one organization, newest first, over an index [customer, created_at]
+// (customer standing in for the organization): served once customer is fixed by an equality.
+TEST(ViewQueryTest, ALaterIndexColumnSortsOnceTheColumnsBeforeItAreFixed) {
+  ViewApi api = OrdersApi();
+  api.sortable = {kCustomer};  // what BuildViewApi derives from the index below
+  api.table.indexes = {{{"customer", "-created_at", "total"}}};
+  store::ViewQuery q = Ok(api, {{"sort", "-created_at"}, {"customer", "c1"}});
+  EXPECT_EQ(q.sort, std::optional<int>(kCreated));
+  EXPECT_TRUE(q.descending);
+  q = Ok(api, {{"customer", "c1"}, {"sort", "created_at"}});  // in either order
+  EXPECT_EQ(q.sort, std::optional<int>(kCreated));
+  // Two columns deep.
+  q = Ok(api, {{"customer", "c1"}, {"created_at", "2024-05-01T00:00:00Z"}, {"sort", "-total"}});
+  EXPECT_EQ(q.sort, std::optional<int>(kTotal));
+  // Not fixed: no filter, a range, a list.
+  EXPECT_EQ(Err(api, {{"sort", "-created_at"}}), "sort");
+  EXPECT_EQ(Err(api, {{"sort", "-created_at"}, {"customer.gte", "c1"}}), "sort");
+  EXPECT_EQ(Err(api, {{"sort", "-created_at"}, {"customer", "c1,c2"}}), "sort");
+  EXPECT_EQ(Err(api, {{"sort", "total"}, {"customer", "c1"}}), "sort");  // created_at not fixed
+  // The message names the rule, and each sortable column once.
+  const std::string message = ErrMessage(api, {{"sort", "-created_at"}});
+  EXPECT_NE(message.find("fixed by an equality filter"), std::string::npos) << message;
+  ViewApi key_indexed = OrdersApi();
+  key_indexed.sortable = {kId, kTotal};
+  const std::string twice = ErrMessage(key_indexed, {{"sort", "customer"}});
+  EXPECT_EQ(twice.find("order_id, order_id"), std::string::npos) << twice;
+  EXPECT_NE(twice.find("sortable: order_id, total;"), std::string::npos) << twice;
+}
+
 TEST(ViewQueryTest, SecondKeyColumnNeedsToBeSortable) {
   ViewApi api = OrdersApi();
   api.table.key = {kCustomer, kId};
