@@ -144,6 +144,10 @@ absl::Status Engine::WriteInto(store::Batch* batch, Sealed& sealed) {
       sealed.derived_counters[absl::StrCat("derived/", catalog_->views[view].name,
                                            "/expression_errors")] += errors;
     }
+    // Persisted with the rows they count: /metrics resumes from them after a restart.
+    if (!sealed.derived_counters.empty()) {
+      SV_RETURN_IF_ERROR(batch->AddCounters(sealed.derived_counters));
+    }
   }
   absl::Status s;
   for (size_t i = 0; i < sealed.changes.size() && s.ok(); ++i) {

@@ -1,6 +1,7 @@
 // Derived views with `refresh: <cron>`: recomputed in full by the store, on schedule.
 
 #include <chrono>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -35,17 +36,17 @@ absl::Status Engine::Refresh(int view, const store::TableSpec& table) {
   SV_ASSIGN_OR_RETURN(std::string select, sql::StoreSelect(catalog_->views[view].derived->sql,
                                                            *dialect, catalog_->ColumnTypes()));
   const auto started = std::chrono::steady_clock::now();
+  const std::map<std::string, int64_t> refreshed = {
+      {absl::StrCat("derived/", catalog_->views[view].name, "/refreshes"), 1}};
   auto batch = store_->BeginBatch();
   SV_RETURN_IF_ERROR(batch->ReplaceWithSelect(table, select));
+  SV_RETURN_IF_ERROR(batch->AddCounters(refreshed));  // persisted with the rows, as others
   SV_RETURN_IF_ERROR(batch->Commit());
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   LogJson("info", "view refreshed",
           {{"view", catalog_->views[view].name}, {"seconds", absl::StrFormat("%.3f", seconds)}});
-  if (options_.monitor != nullptr) {
-    options_.monitor->AddCounters(
-        {{absl::StrCat("derived/", catalog_->views[view].name, "/refreshes"), 1}});
-  }
+  if (options_.monitor != nullptr) options_.monitor->AddCounters(refreshed);
   return absl::OkStatus();
 }
 
@@ -62,9 +63,12 @@ absl::Status Engine::RefreshDue(int64_t now_us) {
       const std::string& name = catalog_->views[r.view].name;
       LogJson("error", "view refresh failed; retried at its next schedule",
               {{"view", name}, {"error", s.ToString()}});
-      if (options_.monitor != nullptr) {
-        options_.monitor->AddCounters({{absl::StrCat("derived/", name, "/refresh_errors"), 1}});
-      }
+      const std::map<std::string, int64_t> failed = {
+          {absl::StrCat("derived/", name, "/refresh_errors"), 1}};
+      // Persisted too, best effort: the count is worth less than the loop going on.
+      auto batch = store_->BeginBatch();
+      if (absl::Status saved = batch->AddCounters(failed); saved.ok()) (void)batch->Commit();
+      if (options_.monitor != nullptr) options_.monitor->AddCounters(failed);
     }
   }
   return absl::OkStatus();
