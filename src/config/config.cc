@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "absl/status/status.h"
@@ -62,6 +63,19 @@ absl::StatusOr<Config> Parser::Parse(const std::string& text) {
       if (section == "server") SV_RETURN_IF_ERROR(ParseServer(*e, &config));
       if (section == "views") SV_RETURN_IF_ERROR(ParseViews(*e, &config));
       if (section == "derived_views") SV_RETURN_IF_ERROR(ParseDerivedViews(*e, &config));
+    }
+    // One view per compatibility route: a second would be shadowed without a word.
+    std::map<std::string, std::string> paths;
+    auto claim = [&](const ViewApiConfig& api, const std::string& view) -> absl::Status {
+      if (api.path.empty()) return absl::OkStatus();
+      auto [it, fresh] = paths.emplace(api.path, view);
+      if (fresh) return absl::OkStatus();
+      return ErrorAt(api.loc, absl::StrCat("api path ", Quoted(api.path), " of view ", Quoted(view),
+                                           " is already the path of view ", Quoted(it->second)));
+    };
+    for (const ViewConfig& v : config.views) SV_RETURN_IF_ERROR(claim(v.api, v.name));
+    for (const DerivedViewConfig& d : config.derived_views) {
+      SV_RETURN_IF_ERROR(claim(d.api, d.name));
     }
     if (config.store.kind == "memory") {
       // A refresh recomputes the view with the store's own SELECT; the memory store has none.

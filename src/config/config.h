@@ -144,6 +144,7 @@ struct ViewApiConfig {
   std::string path;         // a compatibility route, e.g. "/orders" (seed 003): page/pageSize
   std::string time_column;  // the column from=/to= filter on
   Location loc;
+  Location time_column_loc;  // a derived view's columns are known only once its SQL is bound
 };
 
 struct ViewConfig {
@@ -165,6 +166,7 @@ struct DerivedViewConfig {
   ExprText sql;
   std::vector<IndexConfig> indexes;  // column names are checked against the SELECT's columns
   std::optional<ExprText> refresh;   // cron expression; absent = incremental
+  ViewApiConfig api;                 // its time column is checked against the SELECT's columns
   Location loc;
 };
 

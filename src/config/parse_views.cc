@@ -191,7 +191,9 @@ absl::StatusOr<ViewConfig> Parser::ParseView(const Entry& entry, const Config& c
       view.handlers.push_back(std::move(handler));
     }
   }
-  if (const Entry* api = Find(entries, "api")) SV_RETURN_IF_ERROR(ParseViewApi(*api, &view));
+  if (const Entry* api = Find(entries, "api")) {
+    SV_RETURN_IF_ERROR(ParseViewApi(*api, view.name, &view.columns, &view.api));
+  }
   return view;
 }
 
@@ -247,7 +249,7 @@ absl::Status Parser::ParseDerivedViews(const Entry& entry, Config* config) const
       }
     }
     SV_ASSIGN_OR_RETURN(Entries fields, MapEntries(e.value, e.key, what));
-    SV_RETURN_IF_ERROR(CheckKeys(fields, {"sql", "indexes", "refresh"}, what));
+    SV_RETURN_IF_ERROR(CheckKeys(fields, {"sql", "indexes", "refresh", "api"}, what));
     SV_RETURN_IF_ERROR(CheckRequired(fields, "sql", e.key, what));
     SV_ASSIGN_OR_RETURN(view.sql, Expr(*Find(fields, "sql"), absl::StrCat("'sql' of ", what)));
     if (const Entry* indexes = Find(fields, "indexes")) {
@@ -258,16 +260,21 @@ absl::Status Parser::ParseDerivedViews(const Entry& entry, Config* config) const
     if (const Entry* refresh = Find(fields, "refresh")) {
       SV_ASSIGN_OR_RETURN(view.refresh, Expr(*refresh, absl::StrCat("'refresh' of ", what)));
     }
+    if (const Entry* api = Find(fields, "api")) {
+      SV_RETURN_IF_ERROR(ParseViewApi(*api, view.name, nullptr, &view.api));
+    }
     config->derived_views.push_back(std::move(view));
   }
   return absl::OkStatus();
 }
 
-absl::Status Parser::ParseViewApi(const Entry& entry, ViewConfig* view) const {
-  const std::string what = absl::StrCat("'api' of view ", Quoted(view->name));
+absl::Status Parser::ParseViewApi(const Entry& entry, const std::string& view_name,
+                                  const std::vector<ColumnConfig>* columns,
+                                  ViewApiConfig* api) const {
+  const std::string what = absl::StrCat("'api' of view ", Quoted(view_name));
   SV_ASSIGN_OR_RETURN(Entries entries, MapEntries(entry.value, entry.key, what));
   SV_RETURN_IF_ERROR(CheckKeys(entries, {"path", "time_column"}, what));
-  view->api.loc = LocOf(entry.key);
+  api->loc = LocOf(entry.key);
   if (const Entry* e = Find(entries, "path")) {
     SV_ASSIGN_OR_RETURN(std::string path, Name(*e, absl::StrCat("'path' of ", what)));
     // One plain segment: the route and its /{key} sibling must not shadow the built-in ones.
@@ -284,22 +291,25 @@ absl::Status Parser::ParseViewApi(const Entry& entry, ViewConfig* view) const {
                    absl::StrCat("'path' of ", what, " ", Quoted(path), " is a built-in route"));
       }
     }
-    view->api.path = path;
+    api->path = path;
   }
   if (const Entry* e = Find(entries, "time_column")) {
     SV_ASSIGN_OR_RETURN(std::string column, Name(*e, absl::StrCat("'time_column' of ", what)));
-    const auto it = std::find_if(view->columns.begin(), view->columns.end(),
-                                 [&](const ColumnConfig& c) { return c.name == column; });
-    if (it == view->columns.end()) {
-      return Err(e->value, absl::StrCat("time column ", Quoted(column), " is not a column of view ",
-                                        Quoted(view->name)));
+    api->time_column_loc = LocOf(e->value);
+    if (columns != nullptr) {
+      const auto it = std::find_if(columns->begin(), columns->end(),
+                                   [&](const ColumnConfig& c) { return c.name == column; });
+      if (it == columns->end()) {
+        return Err(e->value, absl::StrCat("time column ", Quoted(column),
+                                          " is not a column of view ", Quoted(view_name)));
+      }
+      if (it->type != Type::kTime) {
+        return Err(e->value,
+                   absl::StrCat("time column ", Quoted(column), " of view ", Quoted(view_name),
+                                " must be a timestamp, not ", std::string(TypeName(it->type))));
+      }
     }
-    if (it->type != Type::kTime) {
-      return Err(e->value,
-                 absl::StrCat("time column ", Quoted(column), " of view ", Quoted(view->name),
-                              " must be a timestamp, not ", std::string(TypeName(it->type))));
-    }
-    view->api.time_column = column;
+    api->time_column = column;
   }
   return absl::OkStatus();
 }

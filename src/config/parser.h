@@ -97,7 +97,10 @@ class Parser {
   absl::Status ParseGate(const Entry& entry, Config* config) const;
   absl::Status ParseEngine(const Entry& entry, Config* config) const;
   absl::Status ParseServer(const Entry& entry, Config* config) const;
-  absl::Status ParseViewApi(const Entry& entry, ViewConfig* view) const;
+  // `columns`: the view's, to check the time column against; null for a derived view (checked
+  // when its SELECT is bound).
+  absl::Status ParseViewApi(const Entry& entry, const std::string& view_name,
+                            const std::vector<ColumnConfig>* columns, ViewApiConfig* api) const;
   absl::Status ParseViews(const Entry& entry, Config* config) const;
   absl::Status ParseDerivedViews(const Entry& entry, Config* config) const;
   absl::Status ParseIndexes(const Entry& indexes, absl::string_view what,

@@ -412,6 +412,20 @@ absl::Status DerivedCompiler::Run() {
     view.indexes.push_back(ic.columns);
     absl::StrAppend(&definition, "index:", absl::StrJoin(ic.columns, ","), "|");
   }
+  if (!config_.api.time_column.empty()) {
+    const auto it = std::find_if(columns_.begin(), columns_.end(), [&](const ColumnPlan& c) {
+      return c.name == config_.api.time_column;
+    });
+    if (it == columns_.end() || it->type != Type::kTime) {
+      return ErrorAt(
+          config_.api.time_column_loc,
+          absl::StrCat(
+              "time column '", config_.api.time_column, "' of derived view '", config_.name, "' ",
+              it == columns_.end()
+                  ? "is not one of its columns"
+                  : absl::StrCat("must be a timestamp, not ", std::string(TypeName(it->type)))));
+    }
+  }
   if (config_.refresh) {
     absl::StatusOr<CronSchedule> schedule = ParseCron(config_.refresh->sql);
     if (!schedule.ok()) {

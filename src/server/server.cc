@@ -44,6 +44,11 @@ ViewApi BuildViewApi(const config::Config& config, const projection::ViewPlan& p
       api.time_column = column_index(vc.api.time_column);
     }
   }
+  for (const config::DerivedViewConfig& dc : config.derived_views) {
+    if (dc.name == plan.name && !dc.api.time_column.empty()) {
+      api.time_column = column_index(dc.api.time_column);
+    }
+  }
   api.default_limit = config.server.default_limit;
   api.max_limit = config.server.max_limit;
   return api;
@@ -231,6 +236,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
   for (const auto& plan : catalog.views) impl->views.push_back(BuildViewApi(config, plan));
   for (const config::ViewConfig& vc : config.views) {
     if (!vc.api.path.empty()) impl->by_path[vc.api.path] = catalog.FindView(vc.name);
+  }
+  for (const config::DerivedViewConfig& dc : config.derived_views) {
+    if (!dc.api.path.empty()) impl->by_path[dc.api.path] = catalog.FindView(dc.name);
   }
 
   Impl* self = impl.get();

@@ -30,6 +30,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import urllib.parse
 from collections import defaultdict
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -160,6 +161,60 @@ def check_org_newest_first(port, store):
     return problems
 
 
+def check_derived_route(port, store):
+    """A derived view on a route of its own (`api: {path: /daily_metrics, time_column: day}`):
+    one organization's days walked by page newest first are the stored rows of that
+    organization; from=/to= on its time column keep the days in [from, to); a row by its key."""
+    problems = []
+    org = store.rows("SELECT org_id FROM daily_metrics GROUP BY org_id ORDER BY count(*) DESC, "
+                     "org_id LIMIT 1")[0][0]
+    stored = store.query("SELECT count(*) FROM daily_metrics WHERE org_id = '%s'" % org)
+
+    def walk(query, page_size):
+        """Every item of /daily_metrics?query, page by page; None on an error status."""
+        items = []
+        for page in range(1, 100000):
+            status, body = http_get(port, "/daily_metrics?%s&page=%d&pageSize=%d"
+                                    % (query, page, page_size))
+            if status != 200:
+                problems.append("GET /daily_metrics?%s page %d: %s %s"
+                                % (query, page, status, body[:300]))
+                return None
+            got = json.loads(body)["items"]
+            if not got:
+                return items
+            items.extend(got)
+        return items
+
+    items = walk("org_id=%s&sort=-day" % org, 50)
+    if items is None:
+        return problems
+    days = [item["day"] for item in items]
+    if len(items) != int(stored) or days != sorted(days, reverse=True):
+        problems.append("/daily_metrics?org_id=%s&sort=-day by page: %d rows (%d stored), newest "
+                        "first: %s" % (org, len(items), int(stored), days == sorted(days, reverse=True)))
+    if items:
+        middle = sorted(set(days))[len(set(days)) // 2]
+        last = sorted(set(days))[-1]
+        got = walk("org_id=%s&from=%s&to=%s" % (org, middle, last), 1000)
+        want = sum(1 for d in days if middle <= d < last)
+        if got is not None and (len(got) != want or
+                                any(not middle <= i["day"] < last for i in got)):
+            problems.append("/daily_metrics from=%s to=%s: %d rows, want %d in [from, to)"
+                            % (middle, last, len(got), want))
+        first = items[0]
+        key = "/".join(urllib.parse.quote(str(first[c]), safe="") for c in
+                       ("org_id", "day", "carrier_id", "service", "origin_country",
+                        "destination_country"))
+        status, body = http_get(port, "/daily_metrics/" + key)
+        if status != 200 or json.loads(body) != first:
+            problems.append("/daily_metrics/%s: %s %s, want %r" % (key, status, body[:300], first))
+    if not problems:
+        print("REST: /daily_metrics (a derived view's own route): %d rows of %s by page, newest "
+              "first; from/to; a row by its key" % (len(items), org))
+    return problems
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--binary", required=True)
@@ -228,6 +283,7 @@ def main():
                                           http_get(port, "/metrics")[1]),
                              "/metrics to show derived rows written", interval=0.1, proc=proc)
         problems.extend(check_org_newest_first(port, store))
+        problems.extend(check_derived_route(port, store))
     except WaitTimeout as e:
         problems.append(str(e))
     proc.terminate()

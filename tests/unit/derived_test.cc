@@ -606,6 +606,35 @@ SELECT org, country, count(*) AS n FROM joined GROUP BY org, country)"));
 namespace sv {
 namespace {
 
+// A derived view on a route of its own: its time column is checked once its SELECT is bound
+// (file:line of the time_column), and two views may not claim one path.
+TEST(DerivedTest, ApiOfADerivedViewIsCheckedAtLoad) {
+  auto compile_error = [](const std::string& derived) -> std::string {
+    auto config = config::ParseConfig(ConfigWith(derived), "test.yaml");
+    if (!config.ok()) return std::string(config.status().message());
+    auto catalog = projection::Compile(*config);
+    return catalog.ok() ? "" : std::string(catalog.status().message());
+  };
+  const std::string sql =
+      "    sql: \"CREATE VIEW v AS SELECT org, date_trunc('day', created) AS day, "
+      "count(*) AS n FROM shipments GROUP BY org, date_trunc('day', created)\"\n";
+  EXPECT_EQ(compile_error("  v:\n    api: {path: /days, time_column: day}\n" + sql), "");
+  const std::string line = std::to_string(std::count(kBase, kBase + sizeof(kBase) - 1, '\n') + 3);
+  std::string e = compile_error("  v:\n    api: {path: /days, time_column: nope}\n" + sql);
+  EXPECT_NE(e.find("test.yaml:" + line + ":"), std::string::npos) << e;
+  EXPECT_NE(e.find("time column 'nope' of derived view 'v' is not one of its columns"),
+            std::string::npos)
+      << e;
+  e = compile_error("  v:\n    api: {time_column: n}\n" + sql);
+  EXPECT_NE(e.find("must be a timestamp"), std::string::npos) << e;
+  e = compile_error("  v:\n    api: {path: /days}\n" + sql + "  w:\n    api: {path: /days}\n" +
+                    "    sql: \"CREATE VIEW w AS SELECT org, count(*) AS n FROM shipments GROUP "
+                    "BY org\"\n");
+  EXPECT_NE(e.find("api path '/days' of view 'w' is already the path of view 'v'"),
+            std::string::npos)
+      << e;
+}
+
 TEST(DerivedTest, RefreshScheduleErrorsAtLoad) {
   const std::string bad_cron =
       "  v:\n    refresh: \"61 * * * *\"\n    sql: \"CREATE VIEW v AS "
