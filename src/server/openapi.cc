@@ -97,6 +97,10 @@ void ListOperation(JsonWriter& w, const ViewApi& api, bool compat) {
     for (const char* op : {"gt", "gte", "lt", "lte"}) {
       Param(w, c.name + "." + op, "query", type, std::string(op) + " comparison");
     }
+    if (c.type == Type::kText) {
+      Param(w, c.name + ".prefix", "query", "string", "starts with (case-insensitive)");
+      Param(w, c.name + ".contains", "query", "string", "contains (case-insensitive)");
+    }
   }
   if (api.time_column) {
     const std::string& t = api.table.columns[*api.time_column].name;

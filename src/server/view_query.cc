@@ -125,6 +125,8 @@ std::optional<FilterOp> SuffixOp(std::string_view suffix) {
   if (suffix == "gte") return FilterOp::kGte;
   if (suffix == "lt") return FilterOp::kLt;
   if (suffix == "lte") return FilterOp::kLte;
+  if (suffix == "prefix") return FilterOp::kPrefix;
+  if (suffix == "contains") return FilterOp::kContains;
   return std::nullopt;
 }
 
@@ -278,8 +280,14 @@ std::variant<ParsedQuery, ParamError> ParseViewQuery(const ViewApi& api, const P
         col = FindColumn(api.table, base);
         if (!col) return Error(name, "unknown column");
         const std::optional<FilterOp> suffix_op = SuffixOp(std::string_view(name).substr(dot + 1));
-        if (!suffix_op) return Error(name, "unknown operator (use .gt, .gte, .lt or .lte)");
+        if (!suffix_op) {
+          return Error(name, "unknown operator (use .gt, .gte, .lt, .lte, .prefix or .contains)");
+        }
         op = *suffix_op;
+        if ((op == FilterOp::kPrefix || op == FilterOp::kContains) &&
+            api.table.columns[*col].type != Type::kText) {
+          return Error(name, ".prefix and .contains search text columns only");
+        }
       }
       store::Filter filter{.column = *col, .op = op, .values = {}};
       if (op == FilterOp::kEq && value.find(',') != std::string::npos) {

@@ -6,7 +6,8 @@
 //   col=v            equality, v converted by the column's type
 //   col=a,b,c        IN (split on ','; a value containing ',' cannot be expressed; an empty
 //                    element such as "a,,b" or "a," is rejected as a likely typo)
-//   col.gt= .gte= .lt= .lte=   comparisons; any other suffix is rejected
+//   col.gt= .gte= .lt= .lte=   comparisons; .prefix= .contains= case-insensitive text search
+//                    (text columns); any other suffix is rejected
 //   from= / to=      the view's time column: >= from, < to (error when the view has none)
 //   sort=col|-col    a column in ViewApi::sortable, the first key column (= key order), or
 //                    a later column of an index whose earlier columns have equality filters

@@ -39,9 +39,22 @@ const char* OpSql(FilterOp op) {
     case FilterOp::kLte:
       return "<=";
     case FilterOp::kIn:
+    case FilterOp::kPrefix:
+    case FilterOp::kContains:
       break;
   }
   return "=";
+}
+
+// The LIKE pattern of a text search: the value's own '%', '_' and '\' taken literally.
+std::string LikePattern(const std::string& text, FilterOp op) {
+  std::string out = op == FilterOp::kContains ? "%" : "";
+  for (char c : text) {
+    if (c == '%' || c == '_' || c == '\\') out += '\\';
+    out += c;
+  }
+  out += '%';
+  return out;
 }
 
 // Rows whose key tuple is strictly past the bound one in the scan direction (`op` is ">" or
@@ -154,6 +167,13 @@ absl::StatusOr<std::string> BuildKeysetQuery(const TableSpec& table, const ViewQ
       std::vector<std::string> list;
       for (const Value& v : f.values) list.push_back(params.Add(v));
       where.push_back(absl::StrCat(col, " IN (", absl::StrJoin(list, ", "), ")"));
+    } else if (f.op == FilterOp::kPrefix || f.op == FilterOp::kContains) {
+      if (f.values.size() != 1 || f.values[0].type() != Type::kText) {
+        return Invalid(table, "text search needs one text value");
+      }
+      where.push_back(absl::StrCat(
+          col, " ", dialect.like, " ",
+          params.Add(Value::Text(LikePattern(f.values[0].as_text(), f.op))), " ESCAPE '\\'"));
     } else {
       if (f.values.size() != 1) return Invalid(table, "comparison filter needs one value");
       where.push_back(absl::StrCat(col, " ", OpSql(f.op), " ", params.Add(f.values[0])));

@@ -28,6 +28,9 @@ struct SqlDialect {
   // Order and limit each arm of a two-arm page on its own (PostgreSQL then merges two index
   // scans instead of sorting their union; SQLite merges a plain UNION ALL lazily already).
   bool limit_each_arm = false;
+  // The case-insensitive LIKE: LIKE on SQLite (case-insensitive for ASCII by default), ILIKE on
+  // PostgreSQL.
+  const char* like = "LIKE";
 };
 
 // The SELECT for one page of `query` over `table`, read from `from` (a quoted, possibly

@@ -47,7 +47,9 @@ struct TableSpec {
 
 // ---- View queries (the REST layer's reads; every backend answers them the same way)
 
-enum class FilterOp { kEq, kIn, kGt, kGte, kLt, kLte };
+// kPrefix and kContains: text starting with / containing the value, case-insensitively (ASCII
+// letters on SQLite, the server's case folding on PostgreSQL); text columns only.
+enum class FilterOp { kEq, kIn, kGt, kGte, kLt, kLte, kPrefix, kContains };
 
 // `column op value(s)`; values are typed like the column and always bound, never spliced.
 struct Filter {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "common/value.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -62,14 +63,19 @@ TableSpec PlainTable(std::string name) {
 }
 
 const char* const kGroups[] = {"a", "b", "d'q", "' OR 1=1 --"};
-const char* const kWords[] = {"apple", "banana", "cherry", "", "Zed", "a\"b"};
+// The last ones carry what a LIKE pattern would read as wildcards or escapes, and mixed case.
+const char* const kWords[] = {"apple",   "banana",      "cherry",      "", "Zed", "a\"b",
+                              "50%_Off", "back\\slash", "Banana Split"};
 
 class RowGen {
  public:
   explicit RowGen(uint32_t seed) : rng_(seed) {}
   int Uniform(int n) { return std::uniform_int_distribution<int>(0, n - 1)(rng_); }
   Value Score() { return Uniform(4) == 0 ? Value::Null() : Value::Int(Uniform(12)); }
-  Value Word() { return Uniform(5) == 0 ? Value::Null() : Value::Text(kWords[Uniform(6)]); }
+  Value Word() {
+    return Uniform(5) == 0 ? Value::Null()
+                           : Value::Text(kWords[Uniform(static_cast<int>(std::size(kWords)))]);
+  }
   Value Amount() {
     return Uniform(6) == 0 ? Value::Null() : Value::Real((Uniform(10001) - 5000) / 100.0);
   }
@@ -145,6 +151,14 @@ bool Matches(const Row& row, const Filter& f) {
       return cmp(f.values[0], &c) && c < 0;
     case FilterOp::kLte:
       return cmp(f.values[0], &c) && c <= 0;
+    case FilterOp::kPrefix:
+    case FilterOp::kContains: {
+      // ASCII case-insensitive, every character literal.
+      const std::string text = absl::AsciiStrToLower(v.as_text());
+      const std::string want = absl::AsciiStrToLower(f.values[0].as_text());
+      return f.op == FilterOp::kPrefix ? text.rfind(want, 0) == 0
+                                       : text.find(want) != std::string::npos;
+    }
   }
   return false;
 }
@@ -314,6 +328,37 @@ TEST_P(StoreQueryTest, EveryFilterOpMatchesTheOracle) {
                F(kGrp, FilterOp::kIn, {Value::Text("a"), Value::Text("d'q")}),
                F(kAmount, FilterOp::kGt, {Value::Real(-20)})};
   EXPECT_FALSE(OraclePage(view, rows, q).empty());
+  EXPECT_PAGE(*store, view, rows, q);
+}
+
+// Autocomplete-style search: prefix and contains, case-insensitive, with the searched text's
+// own '%', '_' and '\\' taken literally (not as LIKE wildcards), on every backend alike.
+TEST_P(StoreQueryTest, TextSearchMatchesTheOracle) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  const std::vector<Row> rows = Generate(5, 300);
+  Load(*store, ItemsTable("items__v1"), rows, "items");
+  const TableSpec view = AsView(ItemsTable("items__v1"), "items");
+  int nonempty = 0;
+  for (const char* probe : {"ban", "BAN", "an", "nA s", "", "50%", "%", "_", "0%_o", "k\\s", "\\",
+                            "a\"", "zz", "' or"}) {
+    for (FilterOp op : {FilterOp::kPrefix, FilterOp::kContains}) {
+      for (int col : {kOrder, kGrp}) {
+        ViewQuery q;
+        q.limit = 1000;
+        q.filters = {F(col, op, {Value::Text(probe)})};
+        nonempty += !OraclePage(view, rows, q).empty();
+        EXPECT_PAGE(*store, view, rows, q);
+      }
+    }
+  }
+  EXPECT_GT(nonempty, 20);
+  // With a sort and a cursor-style boundary like any other filter.
+  ViewQuery q;
+  q.limit = 7;
+  q.sort = kScore;
+  q.descending = true;
+  q.filters = {F(kOrder, FilterOp::kContains, {Value::Text("A")})};
   EXPECT_PAGE(*store, view, rows, q);
 }
 

@@ -716,6 +716,22 @@ class Test:
             exp = [r for r in by_key if r["item_count"] is not None and 2 < r["item_count"] <= 4]
             self.compare_rows("item_count.gt=2&item_count.lte=4", got, exp, oc, orl, okey)
 
+        # Text search for autocomplete: prefix and contains, case-insensitive (the probe is
+        # upper-cased), against the oracle's rows.
+        customer = sorted(r["customer_id"] for r in by_key if r["customer_id"])[len(by_key) // 2]
+        for op, probe in (("prefix", customer[:len(customer) - 1].upper()),
+                          ("contains", customer[1:].upper())):
+            got, _ = self.walk("/views/orders_view", [("customer_id." + op, probe),
+                                                      ("limit", "100")], what="." + op)
+            if got is not None:
+                low = probe.lower()
+                exp = [r for r in by_key if r["customer_id"] and (
+                    r["customer_id"].lower().startswith(low) if op == "prefix"
+                    else low in r["customer_id"].lower())]
+                self.compare_rows("customer_id.%s=%s (case-insensitive)" % (op, probe), got, exp,
+                                  oc, orl, okey)
+                check(len(exp) > 0, "customer_id.%s=%s matches rows" % (op, probe))
+
         # from/to on updated_at.
         times = sorted({r["updated_at"] for r in orders if r["updated_at"]})
         t_from, t_to = times[len(times) // 3], times[2 * len(times) // 3]

@@ -358,6 +358,22 @@ TEST(ViewQueryTest, ALaterIndexColumnSortsOnceTheColumnsBeforeItAreFixed) {
   EXPECT_NE(twice.find("sortable: order_id, total;"), std::string::npos) << twice;
 }
 
+TEST(ViewQueryTest, TextSearchOnTextColumns) {
+  const ViewApi api = OrdersApi();
+  store::ViewQuery q = Ok(api, {{"customer.prefix", "Ac"}});
+  ASSERT_EQ(q.filters.size(), 1u);
+  EXPECT_EQ(q.filters[0].op, FilterOp::kPrefix);
+  EXPECT_EQ(q.filters[0].values, std::vector<Value>{Value::Text("Ac")});
+  q = Ok(api, {{"status.contains", "50%_x,y"}});  // taken whole: no list, no wildcards
+  EXPECT_EQ(q.filters[0].op, FilterOp::kContains);
+  EXPECT_EQ(q.filters[0].values, std::vector<Value>{Value::Text("50%_x,y")});
+  EXPECT_EQ(Err(api, {{"total.prefix", "1"}}), "total.prefix");
+  EXPECT_NE(ErrMessage(api, {{"items.contains", "1"}}).find("text columns only"),
+            std::string::npos);
+  EXPECT_NE(ErrMessage(api, {{"customer.like", "a%"}}).find(".prefix or .contains"),
+            std::string::npos);
+}
+
 TEST(ViewQueryTest, SecondKeyColumnNeedsToBeSortable) {
   ViewApi api = OrdersApi();
   api.table.key = {kCustomer, kId};

@@ -5,6 +5,8 @@
 #include <string>
 #include <utility>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -117,6 +119,12 @@ absl::Status Invalid(const TableSpec& table, absl::string_view what) {
 
 bool Matches(const Value& v, const Filter& f) {
   if (v.is_null()) return false;  // SQL: NULL compares to nothing
+  if (f.op == FilterOp::kPrefix || f.op == FilterOp::kContains) {
+    if (v.type() != Type::kText || f.values.size() != 1) return false;
+    const std::string text = absl::AsciiStrToLower(v.as_text());
+    const std::string want = absl::AsciiStrToLower(f.values[0].as_text());
+    return f.op == FilterOp::kPrefix ? absl::StartsWith(text, want) : absl::StrContains(text, want);
+  }
   for (const Value& x : f.values) {
     if (x.is_null()) continue;
     const int c = SqlCompare(v, x);
@@ -133,6 +141,9 @@ bool Matches(const Value& v, const Filter& f) {
         return c < 0;
       case FilterOp::kLte:
         return c <= 0;
+      case FilterOp::kPrefix:
+      case FilterOp::kContains:
+        return false;  // handled above
     }
   }
   return false;

@@ -278,7 +278,8 @@ absl::StatusOr<std::vector<Row>> PgStore::QueryView(const TableSpec& table,
     };
     if (f.op == FilterOp::kIn) {
       f.values.erase(std::remove_if(f.values.begin(), f.values.end(), misfit), f.values.end());
-    } else if (f.values.size() == 1 && misfit(f.values[0])) {
+    } else if (f.op != FilterOp::kPrefix && f.op != FilterOp::kContains && f.values.size() == 1 &&
+               misfit(f.values[0])) {
       f.op = FilterOp::kIn;
       f.values.clear();
     }
