@@ -241,6 +241,19 @@ absl::StatusOr<SourceConfig> Parser::ParseSource(const Entry& entry) const {
         source.kafka.properties.emplace_back(p.name, p.value.Scalar());
       }
     } else if (e.name == "key") {
+      if (e.value.IsMap()) {
+        SV_ASSIGN_OR_RETURN(Entries key, MapEntries(e.value, e.key, field));
+        SV_RETURN_IF_ERROR(CheckKeys(key, {"from"}, field));
+        const Entry* from = Find(key, "from");
+        if (from == nullptr || !from->value.IsScalar() || from->value.Scalar() != "envelope") {
+          return Err(from == nullptr ? e.key : from->value,
+                     absl::StrCat(field,
+                                  " is a field name, or {from: envelope} (the envelope's "
+                                  "or message's key only)"));
+        }
+        source.key_from_envelope_only = true;
+        continue;
+      }
       SV_ASSIGN_OR_RETURN(source.key_field, Name(e, field));
     } else if (e.name == "type" || e.name == "sequence") {
       std::string* field_out = e.name == "type" ? &source.type_field : &source.sequence_field;

@@ -167,6 +167,10 @@ bool Decoder::Decode(const source::SourceRecord& record, DecodedEvent* out, std:
 
   simdjson::dom::element el;
   if (!have_key) {
+    if (cfg.key_from_envelope_only) {
+      *reason = "missing key (the source takes the envelope's or message's key only)";
+      return false;
+    }
     if (!Lookup(value, key_path_, &el) || !ScalarText(el, &out->key) || out->key.empty()) {
       *reason = absl::StrCat("missing key (field '", cfg.key_field, "')");
       return false;

@@ -156,7 +156,9 @@ class HandlerScope {
  private:
   void NoteRoutingKey(const std::vector<std::string>& path) {
     const SourcePlan& src = catalog_.sources[view_.source];
-    if (path == SplitPath(src.config.key_field)) reads_routing_key_ = true;
+    if (!src.config.key_field.empty() && path == SplitPath(src.config.key_field)) {
+      reads_routing_key_ = true;
+    }
   }
 
   const config::Config& config_;
@@ -174,7 +176,9 @@ bool IsBareRoutingKeyExpr(const std::string& sql, const config::SourceConfig& so
   for (char c : sql) {
     if (c != ' ' && c != '"') s += c;
   }
-  return s == "meta.key" || s == "e." + source.key_field || s == "event." + source.key_field;
+  if (s == "meta.key") return true;
+  return !source.key_field.empty() &&
+         (s == "e." + source.key_field || s == "event." + source.key_field);
 }
 
 // "e.status" -> "status"; "" for anything but a bare one-level event field.
@@ -242,8 +246,9 @@ absl::StatusOr<std::unique_ptr<Catalog>> Compile(const config::Config& config) {
     SourcePlan& source = catalog->sources[view.source];
     source.views.push_back(view_index);
 
-    std::string definition =
-        absl::StrCat("source=", source.config.key_field, "|", source.config.first_sequence, "|");
+    std::string definition = absl::StrCat(
+        "source=", source.config.key_from_envelope_only ? "@envelope" : source.config.key_field,
+        "|", source.config.first_sequence, "|");
     for (const auto& [name, value] : config.params) {
       absl::StrAppend(&definition, "param:", name, "=", value.ToString(), "|");
     }

@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "engine/engine.h"
 #include "engine/row_sets.h"
 #include "store/open.h"
@@ -283,6 +284,60 @@ TEST_F(ProcessorTest, AFailedStoreReadFailsTheBatchAndParksNothing) {
   EXPECT_THAT(status.message(), HasSubstr("table key has 2"));
   EXPECT_TRUE(processor.changes().dead_letters.empty());
   EXPECT_TRUE(processor.changes().key_states.empty()) << "the key is not parked";
+}
+
+}  // namespace
+}  // namespace sv::engine
+
+namespace sv::engine {
+namespace {
+
+// `key: {from: envelope}`: the key is the envelope's (or a Kafka message's) only; a body field of
+// the same name routes nothing, and a record without an envelope key is a dead letter.
+TEST(ProcessorKeyTest, AnEnvelopeOnlyKeyNeverFallsBackToABodyField) {
+  const std::string text =
+      absl::StrReplaceAll(kConfig, {{"key: id\n", "key: {from: envelope}\n"},
+                                    {"    sequence: {header: x-sequence, field: seq}\n", ""},
+                                    {"Set: {set: {id: e.id,", "Set: {set: {id: meta.key,"}});
+  auto config = config::ParseConfig(text, "test.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->sources[0].key_from_envelope_only);
+  auto catalog = projection::Compile(*config);
+  ASSERT_TRUE(catalog.ok()) << catalog.status();
+  MemoryRowSet rows(1);
+  Processor processor(catalog->get(), 0, config->gate, &rows, StateLoader{});
+  int64_t position = 0;
+  auto feed = [&](const std::string& value, std::optional<std::string> native_key) {
+    source::SourceRecord r;
+    r.offset = ++position;
+    r.value = value;
+    r.key = std::move(native_key);
+    ASSERT_TRUE(processor.Process(r).ok());
+  };
+  feed(R"({"key":"a","value":{"type":"Set","id":"x","value":5,"eid":"1"}})", std::nullopt);
+  feed(R"({"type":"Set","id":"b","value":6,"eid":"2"})", std::nullopt);
+  feed(R"({"type":"Set","id":"y","value":7,"eid":"3"})", "c");
+  auto total = [&](const std::string& id) -> int64_t {
+    std::string key;
+    Value v = Value::Text(id);
+    EncodeKey(&v, 1, &key);
+    auto row = rows.Find(0, key, {v});
+    return row.ok() && *row != nullptr ? (**row)[1].as_int() : -1;
+  };
+  EXPECT_EQ(total("a"), 5) << "keyed by the envelope, not by e.id";
+  EXPECT_EQ(total("c"), 7) << "keyed by the message key";
+  EXPECT_EQ(total("b"), -1);
+  EXPECT_EQ(total("x"), -1);
+  const auto& dls = processor.changes().dead_letters;
+  ASSERT_EQ(dls.size(), 1u);
+  EXPECT_THAT(dls[0].reason, HasSubstr("envelope's or message's key only"));
+
+  EXPECT_THAT(std::string(config::ParseConfig(
+                              absl::StrReplaceAll(kConfig, {{"key: id\n", "key: {from: body}\n"}}),
+                              "test.yaml")
+                              .status()
+                              .message()),
+              HasSubstr("or {from: envelope}"));
 }
 
 }  // namespace
