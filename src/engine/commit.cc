@@ -18,9 +18,6 @@
 namespace sv::engine {
 namespace {
 
-// How long a stopping engine waits for the dead-letter copies still in flight.
-constexpr int kMirrorFlushMs = 10'000;
-
 // Test hook (TESTING.md, "Injected faults"): SV_TEST_EXIT_AFTER_DEAD_LETTER_COMMIT=N ends the
 // process with _exit(9) right after the Nth commit that wrote mirrored dead letters, before
 // their copies are sent: the crash the outbox is for. Inert unless set.
@@ -201,36 +198,6 @@ void Engine::Finish(Sealed& sealed) {
   PublishProgress();
   if (options_.on_commit) options_.on_commit(sealed.seconds, sealed.latency.size());
   RecordLatency(options_.clock->NowMicros(), sealed.latency);
-}
-
-void Engine::SettleDeadLetterMirror(SourceState& st, int wait_ms) {
-  if (st.source == nullptr || !st.source->MirrorsDeadLetters()) return;
-  const std::vector<int64_t> sent = st.source->TakeMirroredDeadLetters(wait_ms);
-  const absl::Status s = store_->DeleteDeadLetterOutbox(sent);
-  if (!s.ok()) {
-    // They stay in the outbox and are sent again by the partitions' next owner: a duplicate
-    // on the topic, never a loss.
-    LogJson("warn", "dead-letter outbox", {{"error", s.ToString()}});
-  }
-}
-
-absl::Status Engine::ResendDeadLetterOutbox(SourceState& st,
-                                            const std::vector<int32_t>& partitions) {
-  if (!st.source->MirrorsDeadLetters()) return absl::OkStatus();
-  const std::string& name = catalog_->sources[st.index].config.name;
-  SV_ASSIGN_OR_RETURN(std::vector<store::DeadLetter> unsent, store_->ListDeadLetterOutbox(name));
-  std::erase_if(unsent, [&](const store::DeadLetter& dl) {
-    return std::find(partitions.begin(), partitions.end(), dl.partition) == partitions.end();
-  });
-  if (unsent.empty()) return absl::OkStatus();
-  LogJson("info", "dead-letter outbox: sending unconfirmed copies again",
-          {{"source", name}, {"dead_letters", std::to_string(unsent.size())}});
-  st.source->AfterCommit({}, unsent);
-  return absl::OkStatus();
-}
-
-void Engine::StopDeadLetterMirrors() {
-  for (SourceState& st : sources_) SettleDeadLetterMirror(st, kMirrorFlushMs);
 }
 
 absl::Status Engine::Drain() {

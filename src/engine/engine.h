@@ -232,9 +232,9 @@ class Engine {
   // Every source has applied what it has (see Run's exit_when_caught_up).
   bool CaughtUp();
   void Progress(const std::string& line);
-  // Polls every source once (up to `max` records each) and processes what came; returns how
-  // many records came.
-  absl::StatusOr<size_t> PollAndProcess(size_t max);
+  // Polls every source once (up to `max` records each, a source with nothing new waiting up to
+  // `wait_ms` for something) and processes what came; returns how many records came.
+  absl::StatusOr<size_t> PollAndProcess(size_t max, int wait_ms);
   void RecordLatency(int64_t now_us, const std::vector<int64_t>& log_times_us);
   // Tells the monitor (if any) where each source stands.
   void PublishProgress();
@@ -275,6 +275,7 @@ class Engine {
   std::string failed_source_;     // the source whose call failed in this loop turn, if any
   bool derived_stale_ = false;    // a failed batch left the derived state ahead of the store
   bool sources_stopped_ = false;  // a rebuild stopped them: started again before the next poll
+  bool waited_in_poll_ = false;   // the last poll of the loop waited in its source
   struct ScheduledRefresh {
     int view;
     CronSchedule schedule;

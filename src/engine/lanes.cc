@@ -20,6 +20,7 @@ constexpr int kMaxAutoLanes = 4;
 constexpr size_t kMinRecordsToShare = 256;
 
 bool IsTruncate(const source::SourceRecord& r) {
+  if (!r.routing_key.empty()) return false;  // a TRUNCATE record has no key (most have one)
   for (const auto& [name, value] : r.headers) {
     if (name == source::kTruncateHeader) return true;
   }

@@ -274,7 +274,11 @@ SourceRecord PgChangesSource::RowRecord(const Relation& rel, std::string_view op
   rec.key = absl::StrJoin(key, "|");
   rec.routing_key = *rec.key;
   const std::string& name = table != nullptr ? table->configured : rel.name;
-  rec.headers = {{"sv-type", name + "." + std::string(op)}, {"xid", std::to_string(xid)}};
+  // Room for the `lsn` header added at hand-over (and `sv-unchanged`): one allocation.
+  rec.headers.reserve(4);
+  rec.headers.emplace_back("sv-type",
+                           absl::StrCat(name, ".", absl::string_view(op.data(), op.size())));
+  rec.headers.emplace_back("xid", std::to_string(xid));
   if (!unchanged.empty()) rec.headers.emplace_back("sv-unchanged", absl::StrJoin(unchanged, ","));
   return rec;
 }

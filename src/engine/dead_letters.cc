@@ -1,0 +1,87 @@
+// Dead letters after the fact: a replay or discard of one (through the processor that parked
+// its key), and the outbox of copies mirrored to a dead-letter topic until the topic confirms
+// them.
+
+#include <algorithm>
+
+#include "absl/cleanup/cleanup.h"
+#include "common/log.h"
+#include "common/status_macros.h"
+#include "engine/engine.h"
+
+namespace sv::engine {
+namespace {
+
+// How long a stopping engine waits for the dead-letter copies still in flight.
+constexpr int kMirrorFlushMs = 10'000;
+
+}  // namespace
+
+absl::Status Engine::ReplayDeadLetter(int64_t id, const std::string* payload) {
+  SV_ASSIGN_OR_RETURN(std::optional<store::DeadLetter> dl, store_->GetDeadLetter(id));
+  if (!dl) return absl::NotFoundError(absl::StrCat("no dead letter ", id));
+  if (dl->state != store::DeadLetterState::kOpen) {
+    return absl::FailedPreconditionError(absl::StrCat("dead letter ", id, " is not open"));
+  }
+  for (SourceState& st : sources_) {
+    if (catalog_->sources[st.index].config.name != dl->source) continue;
+    SV_ASSIGN_OR_RETURN(auto fenced,
+                        FencePartitions(dl->source, {dl->partition}, *st.source, "dlq replay"));
+    absl::Cleanup release = [&] { ReleaseFence(dl->source, fenced); };
+    absl::Status result = st.lanes[LaneOf(st, dl->key)].processor->Replay(*dl, payload);
+    absl::Status committed = Commit();
+    if (!committed.ok()) return Recover(committed);
+    return result;
+  }
+  return absl::NotFoundError(absl::StrCat("source '", dl->source, "' is not in this config"));
+}
+
+absl::Status Engine::DiscardDeadLetter(int64_t id) {
+  SV_ASSIGN_OR_RETURN(std::optional<store::DeadLetter> dl, store_->GetDeadLetter(id));
+  if (!dl) return absl::NotFoundError(absl::StrCat("no dead letter ", id));
+  if (dl->state != store::DeadLetterState::kOpen) {
+    return absl::FailedPreconditionError(absl::StrCat("dead letter ", id, " is not open"));
+  }
+  for (SourceState& st : sources_) {
+    if (catalog_->sources[st.index].config.name != dl->source) continue;
+    SV_ASSIGN_OR_RETURN(auto fenced,
+                        FencePartitions(dl->source, {dl->partition}, *st.source, "dlq discard"));
+    absl::Cleanup release = [&] { ReleaseFence(dl->source, fenced); };
+    SV_RETURN_IF_ERROR(st.lanes[LaneOf(st, dl->key)].processor->Discard(*dl));
+    absl::Status committed = Commit();
+    return committed.ok() ? committed : Recover(committed);
+  }
+  return absl::NotFoundError(absl::StrCat("source '", dl->source, "' is not in this config"));
+}
+
+void Engine::SettleDeadLetterMirror(SourceState& st, int wait_ms) {
+  if (st.source == nullptr || !st.source->MirrorsDeadLetters()) return;
+  const std::vector<int64_t> sent = st.source->TakeMirroredDeadLetters(wait_ms);
+  const absl::Status s = store_->DeleteDeadLetterOutbox(sent);
+  if (!s.ok()) {
+    // They stay in the outbox and are sent again by the partitions' next owner: a duplicate
+    // on the topic, never a loss.
+    LogJson("warn", "dead-letter outbox", {{"error", s.ToString()}});
+  }
+}
+
+absl::Status Engine::ResendDeadLetterOutbox(SourceState& st,
+                                            const std::vector<int32_t>& partitions) {
+  if (!st.source->MirrorsDeadLetters()) return absl::OkStatus();
+  const std::string& name = catalog_->sources[st.index].config.name;
+  SV_ASSIGN_OR_RETURN(std::vector<store::DeadLetter> unsent, store_->ListDeadLetterOutbox(name));
+  std::erase_if(unsent, [&](const store::DeadLetter& dl) {
+    return std::find(partitions.begin(), partitions.end(), dl.partition) == partitions.end();
+  });
+  if (unsent.empty()) return absl::OkStatus();
+  LogJson("info", "dead-letter outbox: sending unconfirmed copies again",
+          {{"source", name}, {"dead_letters", std::to_string(unsent.size())}});
+  st.source->AfterCommit({}, unsent);
+  return absl::OkStatus();
+}
+
+void Engine::StopDeadLetterMirrors() {
+  for (SourceState& st : sources_) SettleDeadLetterMirror(st, kMirrorFlushMs);
+}
+
+}  // namespace sv::engine
