@@ -25,7 +25,11 @@ tables through a concurrent random workload and engine crashes.
    - the slot's confirmed flush position is the stored position (acknowledged after commit,
      never ahead of it).
 
+With --same-database the store's schema (streamview) lives in the source database itself, beside
+the tables it follows.
+
     pg_changes.py --binary build/src/cli/streamview [--store-kind sqlite|postgres]
+        [--same-database]
 """
 
 import argparse
@@ -147,6 +151,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--binary", required=True)
     ap.add_argument("--store-kind", default="sqlite", choices=["sqlite", "postgres"])
+    ap.add_argument("--same-database", action="store_true",
+                    help="the store's schema in the source database itself (PostgreSQL store)")
     ap.add_argument("--rows", type=int, default=3000)
     ap.add_argument("--writers", type=int, default=4)
     ap.add_argument("--transactions", type=int, default=1000)
@@ -155,7 +161,11 @@ def main():
     binary = os.path.abspath(args.binary)
     tmp = tempfile.mkdtemp(prefix="sv-pg-changes-")
     source = Store.create("postgres", tmp, "cdc_source")
-    store = Store.create(args.store_kind, tmp, "cdc_store")
+    if args.same_database:
+        # One database for both: the views' schema (streamview) beside the source tables.
+        store = Store("postgres", source.arg, admin_dsn=source.admin_dsn, dbname=source.dbname)
+    else:
+        store = Store.create(args.store_kind, tmp, "cdc_store")
     rnd = random.Random(17)
     problems = []
     writers = []
@@ -163,8 +173,8 @@ def main():
         run_sql(source.arg, TABLE + "\n".join(insert_sql(rnd, i) for i in range(1, args.rows)))
         config = os.path.join(tmp, "cdc.yaml")
         with open(config, "w") as f:
-            where = ("dsn: \"%s\"" if args.store_kind == "postgres" else "path: %s") % store.arg
-            f.write(CONFIG.format(store_kind=args.store_kind, store_where=where, dsn=source.arg,
+            where = ("dsn: \"%s\"" if store.kind == "postgres" else "path: %s") % store.arg
+            f.write(CONFIG.format(store_kind=store.kind, store_where=where, dsn=source.arg,
                                   slot=SLOT))
         log = os.path.join(tmp, "run.log")
         cmd = [binary, "run", "--config", config, "--store", store.arg]
