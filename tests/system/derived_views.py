@@ -286,8 +286,10 @@ def main():
         problems.extend(check_derived_route(port, store))
     except WaitTimeout as e:
         problems.append(str(e))
-    proc.terminate()
-    proc.wait(timeout=60)
+    finally:
+        # Whatever failed above, the engine does not outlive the test.
+        proc.terminate()
+        proc.wait(timeout=60)
     written = [line for line in metrics.splitlines()
                if line.startswith("streamview_derived_rows_written_total{")]
     print("metrics: %s" % "; ".join(written))
