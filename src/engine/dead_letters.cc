@@ -3,6 +3,9 @@
 // them.
 
 #include <algorithm>
+#include <functional>
+#include <optional>
+#include <string>
 
 #include "absl/cleanup/cleanup.h"
 #include "common/log.h"
@@ -17,7 +20,9 @@ constexpr int kMirrorFlushMs = 10'000;
 
 }  // namespace
 
-absl::Status Engine::ReplayDeadLetter(int64_t id, const std::string* payload) {
+absl::Status Engine::ActOnDeadLetter(
+    int64_t id, const char* what, bool commit_failed,
+    const std::function<absl::Status(Processor&, const store::DeadLetter&)>& act) {
   SV_ASSIGN_OR_RETURN(std::optional<store::DeadLetter> dl, store_->GetDeadLetter(id));
   if (!dl) return absl::NotFoundError(absl::StrCat("no dead letter ", id));
   if (dl->state != store::DeadLetterState::kOpen) {
@@ -25,10 +30,14 @@ absl::Status Engine::ReplayDeadLetter(int64_t id, const std::string* payload) {
   }
   for (SourceState& st : sources_) {
     if (catalog_->sources[st.index].config.name != dl->source) continue;
-    SV_ASSIGN_OR_RETURN(auto fenced,
-                        FencePartitions(dl->source, {dl->partition}, *st.source, "dlq replay"));
+    SV_ASSIGN_OR_RETURN(auto fenced, FencePartitions(dl->source, {dl->partition}, *st.source,
+                                                     absl::StrCat("dlq ", what)));
     absl::Cleanup release = [&] { ReleaseFence(dl->source, fenced); };
-    absl::Status result = st.lanes[LaneOf(st, dl->key)].processor->Replay(*dl, payload);
+    // The key's lane: its processor parked the key and holds what waits behind the letter.
+    absl::Status result = act(*st.lanes[LaneOf(st, dl->key)].processor, *dl);
+    // Nothing half done stays in memory: commit what it did (a replay that failed again is a
+    // new dead letter), or start over from the store.
+    if (!result.ok() && !commit_failed) return Recover(result);
     absl::Status committed = Commit();
     if (!committed.ok()) return Recover(committed);
     return result;
@@ -36,22 +45,15 @@ absl::Status Engine::ReplayDeadLetter(int64_t id, const std::string* payload) {
   return absl::NotFoundError(absl::StrCat("source '", dl->source, "' is not in this config"));
 }
 
+absl::Status Engine::ReplayDeadLetter(int64_t id, const std::string* payload) {
+  return ActOnDeadLetter(
+      id, "replay", /*commit_failed=*/true,
+      [payload](Processor& p, const store::DeadLetter& dl) { return p.Replay(dl, payload); });
+}
+
 absl::Status Engine::DiscardDeadLetter(int64_t id) {
-  SV_ASSIGN_OR_RETURN(std::optional<store::DeadLetter> dl, store_->GetDeadLetter(id));
-  if (!dl) return absl::NotFoundError(absl::StrCat("no dead letter ", id));
-  if (dl->state != store::DeadLetterState::kOpen) {
-    return absl::FailedPreconditionError(absl::StrCat("dead letter ", id, " is not open"));
-  }
-  for (SourceState& st : sources_) {
-    if (catalog_->sources[st.index].config.name != dl->source) continue;
-    SV_ASSIGN_OR_RETURN(auto fenced,
-                        FencePartitions(dl->source, {dl->partition}, *st.source, "dlq discard"));
-    absl::Cleanup release = [&] { ReleaseFence(dl->source, fenced); };
-    SV_RETURN_IF_ERROR(st.lanes[LaneOf(st, dl->key)].processor->Discard(*dl));
-    absl::Status committed = Commit();
-    return committed.ok() ? committed : Recover(committed);
-  }
-  return absl::NotFoundError(absl::StrCat("source '", dl->source, "' is not in this config"));
+  return ActOnDeadLetter(id, "discard", /*commit_failed=*/false,
+                         [](Processor& p, const store::DeadLetter& dl) { return p.Discard(dl); });
 }
 
 void Engine::SettleDeadLetterMirror(SourceState& st, int wait_ms) {

@@ -174,6 +174,12 @@ class Engine {
                                                        const source::Source& labels,
                                                        std::string_view what);
   void ReleaseFence(const std::string& source, const std::vector<int32_t>& taken);
+  // Dead letter `id` (open) handed to `act` with the processor of its key's lane, its
+  // partition fenced, then committed (engine/dead_letters.cc). A failed `act` is committed too
+  // when `commit_failed`, else the engine starts over from the store.
+  absl::Status ActOnDeadLetter(
+      int64_t id, const char* what, bool commit_failed,
+      const std::function<absl::Status(Processor&, const store::DeadLetter&)>& act);
   // A lane met a record whose key is not the one it was routed by.
   bool Misrouted() const;
   void ResetRows();
