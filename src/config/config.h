@@ -79,7 +79,7 @@ struct SourceConfig {
   PostgresChangesConfig postgres;  // kind: postgres_changes
   // Where each piece of an event comes from. Header names are looked up in the envelope's
   // "headers"; fields are dotted paths into the event object.
-  std::string key_field;            // e.g. "orderId"; an envelope "key" wins when present
+  std::string key_field;  // e.g. "orderId"; an envelope "key" wins when present
   // `key: {from: envelope}`: the key is the envelope's "key" (a Kafka message's key) only; a
   // record without one is a dead letter, never routed by a body field.
   bool key_from_envelope_only = false;

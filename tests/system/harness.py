@@ -203,3 +203,11 @@ def verdict(problems, tmp):
     shutil.rmtree(tmp, ignore_errors=True)
     print("PASSED")
     return 0
+
+
+def drop_change_feed(source, store, slot):
+    """A change-feed test's cleanup: its slot (so it holds no WAL), then both databases."""
+    source.query("SELECT pg_drop_replication_slot('%s') FROM pg_replication_slots "
+                 "WHERE slot_name = '%s'" % (slot, slot))
+    store.drop()
+    source.drop()

@@ -41,7 +41,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (WaitTimeout, close, committed_position, kill_at_position,  # noqa: E402
-                     run_sql, verdict, wait_until)
+                     drop_change_feed, run_sql, verdict, wait_until)
 from stores import Store  # noqa: E402
 
 TABLE = """
@@ -335,10 +335,7 @@ def main():
         for w in writers:
             if w.poll() is None:
                 w.kill()
-        source.query("SELECT pg_drop_replication_slot('%s') FROM pg_replication_slots "
-                     "WHERE slot_name = '%s'" % (SLOT, SLOT))
-        store.drop()
-        source.drop()
+        drop_change_feed(source, store, SLOT)
     return verdict(problems, tmp)
 
 

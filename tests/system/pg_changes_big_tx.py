@@ -28,7 +28,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import close, committed_position, run_sql, verdict  # noqa: E402
+from harness import (close, committed_position, drop_change_feed, run_sql,  # noqa: E402
+                     verdict)
 from stores import Store  # noqa: E402
 
 CONFIG = """
@@ -195,10 +196,7 @@ def main():
         if os.listdir(spool):
             problems.append("the spool directory is not empty: %s" % os.listdir(spool))
     finally:
-        source.query("SELECT pg_drop_replication_slot('%s') FROM pg_replication_slots "
-                     "WHERE slot_name = '%s'" % (SLOT, SLOT))
-        store.drop()
-        source.drop()
+        drop_change_feed(source, store, SLOT)
     return verdict(problems, tmp)
 
 

@@ -84,6 +84,20 @@ def query(dsn, sql):
     return r.stdout.strip()
 
 
+def slot_streamed(dsn, active, proc=None):
+    """Waits until slot sv_shop is (active) or is not (not active) streamed from. False at the
+    deadline or once `proc` exited: what follows then fails with what it finds."""
+    want = "1" if active else "0"
+    try:
+        wait_until(lambda: query(dsn, "SELECT count(*) FROM pg_replication_slots WHERE "
+                                      "slot_name = 'sv_shop' AND active") == want,
+                   "slot sv_shop %s" % ("streamed from" if active else "let go"), timeout=120,
+                   proc=proc)
+        return True
+    except WaitTimeout:
+        return False
+
+
 def run(binary, tmp, name, dsn, tables, extra_args=()):
     config = os.path.join(tmp, name + ".yaml")
     with open(config, "w") as f:
@@ -177,10 +191,8 @@ def main():
         live = subprocess.Popen([binary, "run", "--config", lost_config], stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
         active = "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'sv_shop'"
+        slot_streamed(source.arg, True, proc=live)
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and live.poll() is None and \
-                query(source.arg, active + " AND active") != "1":
-            time.sleep(0.05)
         while time.monotonic() < deadline and live.poll() is None and \
                 query(source.arg, active) != "0":
             query(source.arg, "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
@@ -208,11 +220,7 @@ def main():
                                 env=dict(os.environ, STREAMVIEW_TOKEN="setup-test"))
         try:
             # Observed streaming (the slot active), not assumed after a while.
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline and live.poll() is None and query(
-                    source.arg, "SELECT count(*) FROM pg_replication_slots "
-                    "WHERE slot_name = 'sv_shop' AND active") != "1":
-                time.sleep(0.05)
+            slot_streamed(source.arg, True, proc=live)
             # The slot's own lag and health, in /lags and /metrics, once read from the server.
             def upstream():
                 code, body = http_get(port, "/lags",
@@ -241,11 +249,7 @@ def main():
             live.terminate()
             live.wait(timeout=120)
         # The stopped engine's walsender lets the slot go a moment later.
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and query(
-                source.arg, "SELECT count(*) FROM pg_replication_slots "
-                "WHERE slot_name = 'sv_shop' AND active") != "0":
-            time.sleep(0.05)
+        slot_streamed(source.arg, False)
         dropped = subprocess.run(drop, capture_output=True, text=True, timeout=120)
         left = query(source.arg, "SELECT (SELECT count(*) FROM pg_replication_slots WHERE "
                      "slot_name = 'sv_shop') + (SELECT count(*) FROM pg_publication WHERE "

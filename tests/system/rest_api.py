@@ -37,7 +37,7 @@ import time
 import urllib.parse
 import urllib.request
 
-from harness import DEADLINE_S, decode_position, tcp_unread_bytes, wait_until
+from harness import DEADLINE_S, WaitTimeout, decode_position, tcp_unread_bytes, wait_until
 from stores import Store
 
 TOKEN = "rest-test-token-%d" % os.getpid()
@@ -318,16 +318,20 @@ class Test:
 
     def poll_metric(self, name, want, timeout=DEADLINE_S, **labels):
         """The metric's sum over matching series, polled until it equals `want` (or timeout)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            _, samples = self.scrape()
-            got = metric_sum(samples, name, **labels)
-            if abs(got - want) < 1e-9 or time.monotonic() > deadline:
-                return got
-            time.sleep(0.05)
+        got = [None]
+
+        def reached():
+            got[0] = metric_sum(self.scrape()[1], name, **labels)
+            return abs(got[0] - want) < 1e-9
+
+        try:
+            wait_until(reached, "%s to reach %s" % (name, want), timeout=timeout)
+        except WaitTimeout:
+            pass  # the caller checks the value it gets
+        return got[0]
 
     def walk(self, path, params, follow_links=False, limit_key="limit", check_links=True,
-             pause=0.0, what=""):
+             between=None, what=""):
         """All pages of a cursor walk: (items, responses). Checks cursors against Link."""
         items, responses = [], []
         request_path, request_params = path, list(params)
@@ -369,8 +373,8 @@ class Test:
             else:
                 request_path = path
                 request_params = [(n, v) for n, v in params if n != "cursor"] + [("cursor", nc)]
-            if pause:
-                time.sleep(pause)
+            if between is not None:
+                between()
         return items, responses
 
     def compare_rows(self, what, got, expected_rows, columns, reals, key):
@@ -457,23 +461,27 @@ class Test:
              "127.0.0.1:%d" % self.port], env=env, stdout=subprocess.DEVNULL,
             stderr=self.stderr_file)
         self.client = Client(self.port)
-        deadline = time.monotonic() + DEADLINE_S
         live = None
-        while True:
-            if self.proc.poll() is not None:
-                raise Fatal("streamview run exited with %d" % self.proc.returncode)
+        startup = None
+
+        def started():
+            nonlocal live, startup
             try:
                 if live is None:
                     live = self.client.get("/health/live")
-                r = self.client.get("/health/startup")
-                if r.status == 200:
-                    break
-                check(r.status == 503, "/health/startup before start is 503", repr(r))
+                startup = self.client.get("/health/startup")
             except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise Fatal("/health/startup never answered 200")
-            time.sleep(0.05)
+                return False  # not listening yet
+            if startup.status != 200:
+                check(startup.status == 503, "/health/startup before start is 503",
+                      repr(startup))
+            return startup.status == 200
+
+        try:
+            wait_until(started, "/health/startup to answer 200", proc=self.proc)
+        except WaitTimeout as e:
+            raise Fatal(str(e))
+        r = startup
         self.use("get", "/health/live")
         self.use("get", "/health/startup")
         check(live.status == 200 and live.json == {"status": "live"}, "/health/live is 200",
@@ -1449,6 +1457,7 @@ class Test:
         stop = threading.Event()
         touched = set()
         posted = [0]
+        pages = [0]  # pages the readers fetched, to keep the writer in step
         errors = []
         rng = random.Random(self.seed + 1)
 
@@ -1474,13 +1483,23 @@ class Test:
                     errors.append(repr(r))
                     return
                 posted[0] += 1
-                time.sleep(0.005)
+                # In step with the readers (observed, not timed): the next batch once a reader
+                # has fetched another page, so every walk sees writes whatever the machine's speed.
+                last_pages = pages[0]
+                wait_until(lambda: pages[0] > last_pages or stop.is_set(),
+                           "a reader to fetch another page")
 
         results = {}
 
         def reader(name, params):
-            got, resps = self.walk("/views/orders_view", params, check_links=False, pause=0.01,
-                                   what="concurrent " + name)
+            def next_page():
+                # A page fetched; the next one after the writer has posted again.
+                seen = posted[0]
+                pages[0] += 1
+                wait_until(lambda: posted[0] > seen or errors, "the writer's next POST")
+
+            got, resps = self.walk("/views/orders_view", params, check_links=False,
+                                   between=next_page, what="concurrent " + name)
             results[name] = (got, resps)
 
         t = threading.Thread(target=writer)
@@ -1583,18 +1602,23 @@ class Test:
               "POST /views/orders_view/rebuild -> 202 {state: running, views: [orders_view]}",
               repr(r))
         states = []
-        deadline = time.monotonic() + 120
         final = None
-        while time.monotonic() < deadline:
+
+        def rebuild_ended():
+            nonlocal final
             g = self.client.get("/views/rebuild", auth=True)
             if g.status != 200:
                 check(False, "GET /views/rebuild -> 200", repr(g))
-                break
+                return True
             states.append(g.json.get("state"))
             if g.json.get("state") != "running":
                 final = g.json
-                break
-            time.sleep(0.02)
+            return final is not None
+
+        try:
+            wait_until(rebuild_ended, "the rebuild to end", timeout=120, interval=0.02)
+        except WaitTimeout:
+            pass  # checked below: final stays None
         self.use("get", "/views/rebuild")
         swapped = len(walks)
         wait_until(lambda: len(walks) >= swapped + 2, "a full read begun after the rebuild")
