@@ -252,3 +252,90 @@ absl::StatusOr<std::string> BuildKeysetQuery(const TableSpec& table, const ViewQ
 }
 
 }  // namespace sv::store
+
+namespace sv::store {
+namespace {
+
+const char* SqliteEngineType(EngineColumnType type) {
+  switch (type) {
+    case EngineColumnType::kText:
+    case EngineColumnType::kKeyText:
+      return "TEXT";
+    case EngineColumnType::kRowId:
+    case EngineColumnType::kInt64:
+    case EngineColumnType::kInt32:
+    case EngineColumnType::kBool:
+      break;
+  }
+  return "INTEGER";
+}
+
+const char* SqliteColumnType(Type type) {
+  switch (type) {
+    case Type::kText:
+    case Type::kTime:
+      return "TEXT";
+    case Type::kInt:
+    case Type::kBool:
+    case Type::kInterval:
+      return "INTEGER";
+    case Type::kReal:
+      return "REAL";
+    case Type::kNull:
+      break;
+  }
+  return "";
+}
+
+const char* PostgresEngineType(EngineColumnType type) {
+  switch (type) {
+    case EngineColumnType::kRowId:
+    case EngineColumnType::kInt64:
+      return "bigint";
+    case EngineColumnType::kInt32:
+      return "integer";
+    case EngineColumnType::kText:
+      return "text";
+    case EngineColumnType::kKeyText:
+      return "text COLLATE \"C\"";
+    case EngineColumnType::kBool:
+      break;
+  }
+  return "boolean";
+}
+
+const char* PostgresColumnType(Type type) {
+  switch (type) {
+    case Type::kText:
+      return "text";
+    case Type::kInt:
+      return "bigint";
+    case Type::kReal:
+      return "double precision";
+    case Type::kBool:
+      return "boolean";
+    case Type::kTime:
+      return "timestamptz";
+    case Type::kInterval:
+      return "bigint";  // microseconds, exact (an interval's text form is lossy at the extremes)
+    case Type::kNull:
+      break;
+  }
+  return "text";
+}
+
+}  // namespace
+
+const SqlDialect& SqlDialect::Sqlite() {
+  static const SqlDialect dialect{'?', false, "LIKE", " WITHOUT ROWID", &SqliteEngineType,
+                                  &SqliteColumnType};
+  return dialect;
+}
+
+const SqlDialect& SqlDialect::Postgres() {
+  static const SqlDialect dialect{'$', true, "ILIKE", "", &PostgresEngineType,
+                                  &PostgresColumnType};
+  return dialect;
+}
+
+}  // namespace sv::store

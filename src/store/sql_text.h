@@ -23,6 +23,18 @@ absl::Status ValidateTableSpec(const TableSpec& table, std::string_view backend)
 std::string ColumnList(const TableSpec& table);
 std::string KeyList(const TableSpec& table);
 
+// The types of the engine's own columns (store/engine_schema.cc).
+enum class EngineColumnType {
+  kRowId,    // a 64-bit integer key the store may assign (SQLite's rowid alias)
+  kInt64,
+  kInt32,
+  kText,     // free text
+  kKeyText,  // text compared and sorted bytewise (keys, names)
+  kBool,
+};
+
+// What differs between the SQL backends: parameter spelling, type names, LIKE, table options.
+// One instance per backend (Sqlite(), Postgres()); everything that builds SQL text takes one.
 struct SqlDialect {
   char placeholder = '?';  // parameters are "?N" (SQLite) or "$N" (PostgreSQL)
   // Order and limit each arm of a two-arm page on its own (PostgreSQL then merges two index
@@ -31,6 +43,18 @@ struct SqlDialect {
   // The case-insensitive LIKE: LIKE on SQLite (case-insensitive for ASCII by default), ILIKE on
   // PostgreSQL.
   const char* like = "LIKE";
+  // Appended to CREATE TABLE (...) of a table clustered on its key.
+  const char* clustered_table_suffix = "";
+  // The declared type of an engine column.
+  const char* (*engine_type)(EngineColumnType) = nullptr;
+  // The declared type of a view column of `type` ("" for none: values keep their own type).
+  const char* (*column_type)(Type) = nullptr;
+
+  const char* EngineType(EngineColumnType type) const { return engine_type(type); }
+  const char* ColumnType(Type type) const { return column_type(type); }
+
+  static const SqlDialect& Sqlite();
+  static const SqlDialect& Postgres();
 };
 
 // The SELECT for one page of `query` over `table`, read from `from` (a quoted, possibly

@@ -7,7 +7,7 @@ namespace sv::store::pg {
 absl::StatusOr<std::string> BuildViewQuerySql(const TableSpec& table, const ViewQuery& query,
                                               const std::string& qualified_name,
                                               std::vector<Value>* binds) {
-  return BuildKeysetQuery(table, query, qualified_name, SqlDialect{'$', true, "ILIKE"}, binds);
+  return BuildKeysetQuery(table, query, qualified_name, SqlDialect::Postgres(), binds);
 }
 
 }  // namespace sv::store::pg

@@ -192,10 +192,10 @@ absl::Status PgStore::Init() {
     int64_t version = 0;
     if (r.ok() && PQntuples(r->get()) == 1) version = std::atoll(PQgetvalue(r->get(), 0, 0));
     if (!r.ok() && !absl::IsNotFound(r.status())) return r.status();
-    if (version != kSchemaVersion) {
+    if (version != EngineSchemaVersion()) {
       return absl::FailedPreconditionError(absl::StrCat(
           "postgres: read-only store: schema ", options_.schema, " is at version ", version,
-          ", this binary needs ", kSchemaVersion, " (a writer initializes it)"));
+          ", this binary needs ", EngineSchemaVersion(), " (a writer initializes it)"));
     }
     return absl::OkStatus();
   }
@@ -211,17 +211,17 @@ absl::Status PgStore::Init() {
                                                  " WHERE name = 'schema_version' FOR UPDATE"),
                                     {}, true));
     const int64_t version = PQntuples(r.get()) == 1 ? std::atoll(PQgetvalue(r.get(), 0, 0)) : 0;
-    if (version > kSchemaVersion) {
+    if (version > EngineSchemaVersion()) {
       return absl::FailedPreconditionError(
           absl::StrCat("postgres: schema ", options_.schema, " is at version ", version,
-                       ", newer than this binary supports (", kSchemaVersion, ")"));
+                       ", newer than this binary supports (", EngineSchemaVersion(), ")"));
     }
-    if (version == kSchemaVersion) return absl::OkStatus();
-    for (int64_t v = std::max<int64_t>(version, 0); v < kSchemaVersion; ++v) {
-      SV_RETURN_IF_ERROR(conn_.Exec(ReplaceAll(kMigrations[v], "{S}", schema_q_)));
+    if (version == EngineSchemaVersion()) return absl::OkStatus();
+    for (int64_t v = std::max<int64_t>(version, 0); v < EngineSchemaVersion(); ++v) {
+      SV_RETURN_IF_ERROR(conn_.Exec(EngineSchemaStep(static_cast<int>(v), SqlDialect::Postgres(), absl::StrCat(schema_q_, "."))));
     }
     return conn_.Exec(absl::StrCat("INSERT INTO ", meta, "(name, value) VALUES('schema_version', '",
-                                   kSchemaVersion,
+                                   EngineSchemaVersion(),
                                    "') ON CONFLICT(name) DO UPDATE SET value = excluded.value"));
   });
 }

@@ -57,6 +57,7 @@
 #include "store/postgres/pg_lock.h"
 #include "store/postgres/pg_query.h"
 #include "store/postgres/pg_store.h"
+#include "store/engine_schema.h"
 #include "store/sql_text.h"
 #include "store/store.h"
 
@@ -78,104 +79,9 @@ constexpr size_t kCopyChunkBytes = 1 << 20;
 // A batch's upserts into one table go through a COPY-loaded temporary table from this many on.
 constexpr size_t kStageRows = 20'000;
 
-// ---- Schema: kMigrations[v] takes the engine schema from version v to v + 1 ({S} is the
-// quoted engine schema). Append new steps; never edit an old one.
-constexpr int kSchemaVersion = 2;
-constexpr std::array<const char*, kSchemaVersion> kMigrations = {
-    R"sql(
-CREATE TABLE {S}.sv_log(
-  position bigint PRIMARY KEY,
-  log_time_us bigint NOT NULL,
-  key text NOT NULL,
-  raw text NOT NULL);
-CREATE TABLE {S}.sv_keys(
-  source text COLLATE "C" NOT NULL,
-  key text COLLATE "C" NOT NULL,
-  last_sequence bigint NOT NULL,
-  parked_on bigint NOT NULL,
-  PRIMARY KEY(source, key));
-CREATE TABLE {S}.sv_pending(
-  source text COLLATE "C" NOT NULL,
-  "partition" integer NOT NULL,
-  position bigint NOT NULL,
-  key text COLLATE "C" NOT NULL,
-  sequence bigint NOT NULL,
-  log_time_us bigint NOT NULL,
-  held boolean NOT NULL,
-  raw text NOT NULL,
-  PRIMARY KEY(source, "partition", position));
-CREATE INDEX sv_pending__by_key ON {S}.sv_pending(source, key, held, sequence, position);
-CREATE TABLE {S}.sv_dead_letters(
-  id bigint PRIMARY KEY,
-  source text COLLATE "C" NOT NULL,
-  "partition" integer NOT NULL,
-  position bigint NOT NULL,
-  key text NOT NULL,
-  reason text NOT NULL,
-  raw text NOT NULL,
-  created_us bigint NOT NULL,
-  state text NOT NULL CHECK(state IN ('open', 'replayed', 'discarded')),
-  parks_key boolean NOT NULL);
-CREATE UNIQUE INDEX sv_dead_letters__by_position
-  ON {S}.sv_dead_letters(source, "partition", position);
-CREATE TABLE {S}.sv_event_ids(
-  source text COLLATE "C" NOT NULL,
-  event_id text COLLATE "C" NOT NULL,
-  position bigint NOT NULL,
-  PRIMARY KEY(source, event_id));
-CREATE INDEX sv_event_ids__by_position ON {S}.sv_event_ids(source, position);
-CREATE TABLE {S}.sv_positions(
-  source text COLLATE "C" NOT NULL,
-  "partition" integer NOT NULL,
-  position bigint NOT NULL,
-  PRIMARY KEY(source, "partition"));
-CREATE TABLE {S}.sv_counters(
-  name text COLLATE "C" PRIMARY KEY,
-  value bigint NOT NULL);
-CREATE TABLE {S}.sv_view_versions(
-  view text COLLATE "C" NOT NULL,
-  version bigint NOT NULL,
-  table_name text NOT NULL,
-  definition_hash text NOT NULL,
-  active boolean NOT NULL,
-  PRIMARY KEY(view, version));
-)sql",
-    // 1 -> 2: the dead-letter outbox (dead letters whose topic copy is not yet confirmed).
-    R"sql(
-CREATE TABLE IF NOT EXISTS {S}.sv_dead_letter_outbox(id bigint PRIMARY KEY);
-)sql",
-};
-
-inline std::string ReplaceAll(std::string text, const std::string& from, const std::string& to) {
-  size_t at = 0;
-  while ((at = text.find(from, at)) != std::string::npos) {
-    text.replace(at, from.size(), to);
-    at += to.size();
-  }
-  return text;
-}
-
 // ---- Types
 
-inline absl::string_view SqlType(Type type) {
-  switch (type) {
-    case Type::kText:
-      return "text";
-    case Type::kInt:
-      return "bigint";
-    case Type::kReal:
-      return "double precision";
-    case Type::kBool:
-      return "boolean";
-    case Type::kTime:
-      return "timestamptz";
-    case Type::kInterval:
-      return "bigint";  // microseconds, exact (an interval's text form is lossy at the extremes)
-    case Type::kNull:
-      break;
-  }
-  return "text";
-}
+inline const char* SqlType(Type type) { return SqlDialect::Postgres().ColumnType(type); }
 
 inline std::string FormatReal(double d) {
   if (std::isnan(d)) return "NaN";

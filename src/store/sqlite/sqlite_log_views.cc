@@ -78,11 +78,12 @@ absl::Status SqliteStore::CreateTable(const TableSpec& table) {
   const std::string name = QuoteIdent(table.name);
   std::string sql = absl::StrCat("DROP TABLE IF EXISTS ", name, ";\nCREATE TABLE ", name, "(");
   for (size_t i = 0; i < table.columns.size(); ++i) {
-    const std::string_view type = sqlite::SqlTypeName(table.columns[i].type);
+    const absl::string_view type = SqlDialect::Sqlite().ColumnType(table.columns[i].type);
     absl::StrAppend(&sql, i > 0 ? ", " : "", QuoteIdent(table.columns[i].name),
-                    type.empty() ? "" : " ", absl::string_view(type.data(), type.size()));
+                    type.empty() ? "" : " ", type);
   }
-  absl::StrAppend(&sql, ", PRIMARY KEY(", KeyList(table), ")) WITHOUT ROWID;\n");
+  absl::StrAppend(&sql, ", PRIMARY KEY(", KeyList(table), "))",
+                  SqlDialect::Sqlite().clustered_table_suffix, ";\n");
   for (size_t i = 0; i < table.indexes.size(); ++i) {
     absl::StrAppend(&sql, CreateIndexSql(table, i), ";\n");
   }

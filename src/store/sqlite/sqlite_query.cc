@@ -6,7 +6,7 @@ namespace sv::store::sqlite {
 
 absl::StatusOr<std::string> BuildViewQuerySql(const TableSpec& table, const ViewQuery& query,
                                               std::vector<Value>* binds) {
-  return BuildKeysetQuery(table, query, QuoteIdent(table.name), SqlDialect{'?', false}, binds);
+  return BuildKeysetQuery(table, query, QuoteIdent(table.name), SqlDialect::Sqlite(), binds);
 }
 
 }  // namespace sv::store::sqlite

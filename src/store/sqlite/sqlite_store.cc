@@ -342,10 +342,10 @@ absl::Status SqliteStore::Init() {
     if (rc == SQLITE_ROW) {
       SV_ASSIGN_OR_RETURN(version, SchemaVersion());
     }
-    if (version != kSchemaVersion) {
+    if (version != EngineSchemaVersion()) {
       return absl::FailedPreconditionError(
           absl::StrCat("sqlite: read-only store: database schema version ", version,
-                       ", this binary needs ", kSchemaVersion, " (a writer initializes it)"));
+                       ", this binary needs ", EngineSchemaVersion(), " (a writer initializes it)"));
     }
     return absl::OkStatus();
   }
@@ -353,18 +353,18 @@ absl::Status SqliteStore::Init() {
     SV_RETURN_IF_ERROR(
         Exec("CREATE TABLE IF NOT EXISTS sv_meta(name TEXT PRIMARY KEY, value TEXT)"));
     SV_ASSIGN_OR_RETURN(const int64_t version, SchemaVersion());
-    if (version > kSchemaVersion) {
+    if (version > EngineSchemaVersion()) {
       return absl::FailedPreconditionError(absl::StrCat("sqlite: database schema version ", version,
                                                         " is newer than this binary supports (",
-                                                        kSchemaVersion, ")"));
+                                                        EngineSchemaVersion(), ")"));
     }
-    if (version == kSchemaVersion) return absl::OkStatus();
-    for (int64_t v = std::max<int64_t>(version, 0); v < kSchemaVersion; ++v) {
-      SV_RETURN_IF_ERROR(Exec(kMigrations[v]));
+    if (version == EngineSchemaVersion()) return absl::OkStatus();
+    for (int64_t v = std::max<int64_t>(version, 0); v < EngineSchemaVersion(); ++v) {
+      SV_RETURN_IF_ERROR(Exec(EngineSchemaStep(static_cast<int>(v), SqlDialect::Sqlite(), "")));
     }
     SV_ASSIGN_OR_RETURN(sqlite3_stmt * put, Fixed(kMetaPut));
     ResetOnExit reset(put);
-    const std::string value = absl::StrCat(kSchemaVersion);
+    const std::string value = absl::StrCat(EngineSchemaVersion());
     BindText(put, 1, "schema_version");
     BindText(put, 2, value);
     return StepDone(put);

@@ -40,6 +40,7 @@
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "common/time_util.h"
+#include "store/engine_schema.h"
 #include "store/sql_text.h"
 #include "store/sqlite/checkpointer.h"
 #include "store/sqlite/engine_lock.h"
@@ -61,76 +62,7 @@ using sqlite::Stmt;
 
 // ---- Schema
 
-constexpr int kSchemaVersion = 2;
 constexpr int kCheckpointIntervalMs = 50;
-
-// kMigrations[v] takes the engine tables from schema version v to v + 1. Version 0 is "no
-// engine tables yet". Append new steps here; never edit an old one.
-constexpr std::array<const char*, kSchemaVersion> kMigrations = {
-    R"sql(
-CREATE TABLE IF NOT EXISTS sv_log(
-  position INTEGER PRIMARY KEY,
-  log_time_us INTEGER NOT NULL,
-  key TEXT NOT NULL,
-  raw TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS sv_keys(
-  source TEXT NOT NULL,
-  key TEXT NOT NULL,
-  last_sequence INTEGER NOT NULL,
-  parked_on INTEGER NOT NULL,
-  PRIMARY KEY(source, key)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS sv_pending(
-  source TEXT NOT NULL,
-  "partition" INTEGER NOT NULL,
-  position INTEGER NOT NULL,
-  key TEXT NOT NULL,
-  sequence INTEGER NOT NULL,
-  log_time_us INTEGER NOT NULL,
-  held INTEGER NOT NULL,
-  raw TEXT NOT NULL,
-  PRIMARY KEY(source, "partition", position));
-CREATE INDEX IF NOT EXISTS sv_pending__by_key
-  ON sv_pending(source, key, held, sequence, position);
-CREATE TABLE IF NOT EXISTS sv_dead_letters(
-  id INTEGER PRIMARY KEY,
-  source TEXT NOT NULL,
-  "partition" INTEGER NOT NULL,
-  position INTEGER NOT NULL,
-  key TEXT NOT NULL,
-  reason TEXT NOT NULL,
-  raw TEXT NOT NULL,
-  created_us INTEGER NOT NULL,
-  state TEXT NOT NULL CHECK(state IN ('open', 'replayed', 'discarded')),
-  parks_key INTEGER NOT NULL);
-CREATE UNIQUE INDEX IF NOT EXISTS sv_dead_letters__by_position
-  ON sv_dead_letters(source, "partition", position);
-CREATE TABLE IF NOT EXISTS sv_event_ids(
-  source TEXT NOT NULL,
-  event_id TEXT NOT NULL,
-  position INTEGER NOT NULL,
-  PRIMARY KEY(source, event_id)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS sv_event_ids__by_position ON sv_event_ids(source, position);
-CREATE TABLE IF NOT EXISTS sv_positions(
-  source TEXT NOT NULL,
-  "partition" INTEGER NOT NULL,
-  position INTEGER NOT NULL,
-  PRIMARY KEY(source, "partition")) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS sv_counters(
-  name TEXT PRIMARY KEY,
-  value INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS sv_view_versions(
-  view TEXT NOT NULL,
-  version INTEGER NOT NULL,
-  table_name TEXT NOT NULL,
-  definition_hash TEXT NOT NULL,
-  active INTEGER NOT NULL,
-  PRIMARY KEY(view, version)) WITHOUT ROWID;
-)sql",
-    // 1 -> 2: the dead-letter outbox (dead letters whose topic copy is not yet confirmed).
-    R"sql(
-CREATE TABLE IF NOT EXISTS sv_dead_letter_outbox(id INTEGER PRIMARY KEY);
-)sql",
-};
 
 // ---- Statements prepared once per connection
 

@@ -36,23 +36,6 @@ std::string SqlLabel(std::string_view sql) {
   return std::string(sql);
 }
 
-std::string_view SqlTypeName(Type type) {
-  switch (type) {
-    case Type::kText:
-    case Type::kTime:
-      return "TEXT";
-    case Type::kInt:
-    case Type::kBool:
-    case Type::kInterval:
-      return "INTEGER";
-    case Type::kReal:
-      return "REAL";
-    case Type::kNull:
-      break;
-  }
-  return "";  // no declared type: values keep their storage class
-}
-
 int BindValue(sqlite3_stmt* stmt, int index, const Value& value, std::string* scratch) {
   switch (value.type()) {
     case Type::kNull:

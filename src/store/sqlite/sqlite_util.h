@@ -60,9 +60,6 @@ std::string SqlLabel(std::string_view sql);
 // QuoteIdent lives in store/sql_text.h (shared with the other SQL backend).
 using ::sv::store::QuoteIdent;
 
-// The declared SQL type of a column of the given value type.
-std::string_view SqlTypeName(Type type);
-
 // Binds `value` to parameter `index` (1-based). Text is bound without copying (the value must
 // outlive the next step); kTime is formatted into `scratch` (which must likewise outlive the
 // step) and bound from there.
