@@ -179,6 +179,7 @@ int Run(const CommonOptions& common, bool exit_when_caught_up, const std::string
     if (line.rfind("rebuild", 0) == 0) monitor.SetRebuildLine(line);
   };
   options.monitor = &monitor;
+  if (http != nullptr) options.row_observer = http->row_observer();
   options.on_commit = [&http](double seconds, size_t) {
     if (http != nullptr) http->ObserveCommit(seconds);
   };

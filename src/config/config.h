@@ -173,6 +173,21 @@ struct DerivedViewConfig {
   Location loc;
 };
 
+// An autocomplete lookup over a view (`GET /lookups/{name}?q=ac`), served from memory and
+// kept current by the engine's commits.
+struct LookupConfig {
+  std::string name;
+  std::string view;
+  std::string label;                // the text column searched by prefix of its words
+  std::vector<std::string> fields;  // returned columns; empty = every column
+  std::string scope;                // optional: a column the caller must fix (?<scope>=value)
+  // Only rows whose columns equal these values (coerced to the column's type).
+  std::vector<std::pair<std::string, Value>> where;
+  int64_t default_limit = 10;
+  int64_t max_limit = 100;
+  Location loc;
+};
+
 // The HTTP server of `streamview run` (REST reads, ops, metrics, probes).
 struct ServerConfig {
   bool enabled = false;  // true when the config has a `server` section (or --listen is given)
@@ -201,6 +216,7 @@ struct Config {
   std::vector<SourceConfig> sources;
   std::vector<ViewConfig> views;
   std::vector<DerivedViewConfig> derived_views;  // after `views` in dependency order
+  std::vector<LookupConfig> lookups;             // their columns are checked by projection::Compile
   GateConfig gate;
   EngineConfig engine;
   ServerConfig server;

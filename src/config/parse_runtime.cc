@@ -104,6 +104,25 @@ absl::Status Parser::ParseStore(const Entry& entry, Config* config) const {
   return absl::OkStatus();
 }
 
+Value ScalarValue(const YAML::Node& node) {
+  if (node.IsNull()) return Value::Null();
+  if (node.Tag() != "?") return Value::Text(node.Scalar());  // quoted or block: always text
+  const std::string& s = node.Scalar();
+  int64_t i = 0;
+  double d = 0;
+  const bool numeric_chars = !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isdigit(static_cast<unsigned char>(c)) || c == '.' || c == 'e' || c == 'E' ||
+           c == '+' || c == '-';
+  });
+  const bool has_digit = std::any_of(
+      s.begin(), s.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+  if (s == "true" || s == "True" || s == "TRUE") return Value::Bool(true);
+  if (s == "false" || s == "False" || s == "FALSE") return Value::Bool(false);
+  if (numeric_chars && has_digit && absl::SimpleAtoi(s, &i)) return Value::Int(i);
+  if (numeric_chars && has_digit && absl::SimpleAtod(s, &d)) return Value::Real(d);
+  return Value::Text(s);
+}
+
 absl::Status Parser::ParseParams(const Entry& entry, Config* config) const {
   if (entry.value.IsNull()) return absl::OkStatus();
   SV_ASSIGN_OR_RETURN(Entries entries, MapEntries(entry.value, entry.key, "params"));
@@ -112,37 +131,11 @@ absl::Status Parser::ParseParams(const Entry& entry, Config* config) const {
       return Err(e.key, absl::StrCat("param name ", Quoted(e.name),
                                      " must be an identifier (letters, digits, '_')"));
     }
-    const YAML::Node& node = e.value;
-    Value value;
-    if (node.IsNull()) {
-      value = Value::Null();
-    } else if (!node.IsScalar()) {
-      return Err(node,
-                 absl::StrCat("param ", Quoted(e.name), " must be a scalar, not ", KindName(node)));
-    } else if (node.Tag() != "?") {  // quoted or block scalar: always text
-      value = Value::Text(node.Scalar());
-    } else {
-      const std::string& s = node.Scalar();
-      int64_t i = 0;
-      double d = 0;
-      const bool numeric_chars = !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
-        return std::isdigit(static_cast<unsigned char>(c)) || c == '.' || c == 'e' || c == 'E' ||
-               c == '+' || c == '-';
-      });
-      const bool has_digit = std::any_of(
-          s.begin(), s.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
-      if (s == "true" || s == "True" || s == "TRUE") {
-        value = Value::Bool(true);
-      } else if (s == "false" || s == "False" || s == "FALSE") {
-        value = Value::Bool(false);
-      } else if (numeric_chars && has_digit && absl::SimpleAtoi(s, &i)) {
-        value = Value::Int(i);
-      } else if (numeric_chars && has_digit && absl::SimpleAtod(s, &d)) {
-        value = Value::Real(d);
-      } else {
-        value = Value::Text(s);
-      }
+    if (!e.value.IsNull() && !e.value.IsScalar()) {
+      return Err(e.value, absl::StrCat("param ", Quoted(e.name), " must be a scalar, not ",
+                                       KindName(e.value)));
     }
+    Value value = ScalarValue(e.value);
     config->params[e.name] = std::move(value);
   }
   return absl::OkStatus();

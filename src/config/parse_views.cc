@@ -285,7 +285,7 @@ absl::Status Parser::ParseViewApi(const Entry& entry, const std::string& view_na
                                         " must be one segment like /orders, not ", Quoted(path)));
     }
     for (absl::string_view reserved :
-         {"/views", "/lags", "/dlq", "/events", "/metrics", "/health", "/openapi"}) {
+         {"/views", "/lags", "/dlq", "/events", "/metrics", "/health", "/openapi", "/lookups"}) {
       if (path == reserved) {
         return Err(e->value,
                    absl::StrCat("'path' of ", what, " ", Quoted(path), " is a built-in route"));

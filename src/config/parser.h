@@ -1,7 +1,8 @@
 #pragma once
 // The config parser's shared parts, private to config/: a YAML map's entries and the Parser
 // whose methods read one section each (yaml_fields.cc: shape helpers; parse_runtime.cc: store,
-// sources, gate, engine, server; parse_views.cc: views and derived views; config.cc: the file).
+// sources, gate, engine, server; parse_views.cc: views and derived views; parse_lookups.cc:
+// lookups; config.cc: the file).
 
 #include <yaml-cpp/yaml.h>
 
@@ -37,6 +38,9 @@ const Entry* Find(const Entries& entries, absl::string_view name);
 bool IsIdentifier(absl::string_view s);
 std::string Quoted(absl::string_view s);
 std::string JoinNames(const std::vector<std::string>& names);
+// A YAML scalar as a value: unquoted true/false, integers and reals typed, everything else
+// (quoted and block scalars included) text; null as NULL.
+Value ScalarValue(const YAML::Node& node);
 // "a map", "a list", ... for messages.
 const char* KindName(const YAML::Node& node);
 
@@ -103,6 +107,7 @@ class Parser {
                             const std::vector<ColumnConfig>* columns, ViewApiConfig* api) const;
   absl::Status ParseViews(const Entry& entry, Config* config) const;
   absl::Status ParseDerivedViews(const Entry& entry, Config* config) const;
+  absl::Status ParseLookups(const Entry& entry, Config* config) const;
   absl::Status ParseIndexes(const Entry& indexes, absl::string_view what,
                             const std::function<bool(absl::string_view)>& is_column,
                             std::vector<IndexConfig>* out) const;

@@ -111,6 +111,12 @@ absl::Status Engine::WriteInto(store::Batch* batch, Sealed& sealed) {
       SV_RETURN_IF_ERROR(batch->UpsertRows(table, pointers));
     }
     for (const Row& key : sealed.rows.deletes[v]) SV_RETURN_IF_ERROR(batch->Delete(table, key));
+    if (Observed(static_cast<int>(v)) &&
+        !(sealed.rows.upserts[v].empty() && sealed.rows.deletes[v].empty())) {
+      ObservedRows& seen = sealed.observed[static_cast<int>(v)];
+      seen.upserts = sealed.rows.upserts[v];
+      seen.deleted_keys = sealed.rows.deletes[v];
+    }
   }
   if (!sealed.derived_changes.empty()) {
     // Derived rows commit with the upstream rows they follow from. The maintainer is touched
@@ -125,10 +131,14 @@ absl::Status Engine::WriteInto(store::Batch* batch, Sealed& sealed) {
                                              "/rows_written")];
       if (new_row != nullptr) {
         upserts[view].push_back(*new_row);
+        if (Observed(view)) {
+          sealed.observed[view].upserts.push_back(std::make_shared<const Row>(*new_row));
+        }
         return absl::OkStatus();
       }
       Row key;
       for (int k : sealed.tables[view].key) key.push_back((*old_row)[k]);
+      if (Observed(view)) sealed.observed[view].deleted_keys.push_back(key);
       return batch->Delete(sealed.tables[view], key);
     }));
     for (const auto& [view, rows] : upserts) {
@@ -174,6 +184,11 @@ absl::Status Engine::WriteInto(store::Batch* batch, Sealed& sealed) {
 }
 
 void Engine::Finish(Sealed& sealed) {
+  // Before the positions are published: a reader that waited for them sees these rows.
+  for (const auto& [view, seen] : sealed.observed) {
+    options_.row_observer->OnCommitted(view, seen.upserts, seen.deleted_keys);
+  }
+  sealed.observed.clear();
   if (options_.monitor != nullptr && !sealed.derived_counters.empty()) {
     options_.monitor->AddCounters(sealed.derived_counters);
   }

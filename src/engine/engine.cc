@@ -57,12 +57,21 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(const config::Config& confi
   return engine;
 }
 
+void Engine::ReplacedAllObserved() {
+  for (size_t v = 0; v < observed_views_.size(); ++v) {
+    if (observed_views_[v]) options_.row_observer->OnReplaced(static_cast<int>(v));
+  }
+}
+
 void Engine::Progress(const std::string& line) {
   if (options_.progress) options_.progress(line);
 }
 
 absl::Status Engine::Init() {
   SV_ASSIGN_OR_RETURN(catalog_, projection::Compile(config_));
+  if (options_.row_observer != nullptr) {
+    observed_views_ = options_.row_observer->Watched(catalog_->views.size());
+  }
   store::StoreOptions so = StoreOptionsFor(config_.store);
   if (!options_.store_path.empty()) so.path = options_.store_path;
   SV_ASSIGN_OR_RETURN(store_, store::OpenStore(so, store::StoreRole::kEngine));

@@ -22,6 +22,7 @@
 #include "engine/job_thread.h"
 #include "engine/monitor.h"
 #include "engine/processor.h"
+#include "engine/row_observer.h"
 #include "engine/row_sets.h"
 #include "projection/projection.h"
 #include "source/open.h"
@@ -50,6 +51,9 @@ struct EngineOptions {
   // common/time_util.h). Must outlive the engine; the monitor's, when one is given, should be
   // the same clock.
   const Clock* clock = Clock::Real();
+  // Optional: follows the committed rows of the views it watches (see engine/row_observer.h).
+  // Must outlive the engine.
+  RowObserver* row_observer = nullptr;
 };
 
 struct RebuildStats {
@@ -184,9 +188,15 @@ class Engine {
   bool Misrouted() const;
   void ResetRows();
   // Everything processed so far, taken out of the loop's state for one transaction.
+  struct ObservedRows {
+    std::vector<std::shared_ptr<const Row>> upserts;
+    std::vector<Row> deleted_keys;
+  };
   struct Sealed {
-    WriteSet rows;                                    // base rows
-    std::vector<DerivedChange> derived_changes;       // become derived rows in Write
+    WriteSet rows;                               // base rows
+    std::vector<DerivedChange> derived_changes;  // become derived rows in Write
+    // Filled by Write for the views the row observer watches; told to it by Finish.
+    std::map<int, ObservedRows> observed;
     std::map<std::string, int64_t> derived_counters;  // filled by Write: rows written, errors
     std::vector<Changes> changes;                     // by source
     std::vector<int64_t> event_time_us;               // by source: log time of its last record
@@ -296,6 +306,13 @@ class Engine {
   // (their rows gone), finished when it commits.
   std::unique_ptr<store::Batch> open_batch_;
   std::vector<Sealed> open_pages_;
+  std::set<int> open_batch_replaced_;  // watched views an open batch wrote (told at its commit)
+  std::vector<bool> observed_views_;   // by view: the row observer watches it
+  // Tells the row observer that every view it watches was replaced (after a rebuild).
+  void ReplacedAllObserved();
+  bool Observed(int view) const {
+    return static_cast<size_t>(view) < observed_views_.size() && observed_views_[view];
+  }
   std::vector<SourceState> sources_;
   std::vector<int64_t> pending_latency_;  // log times of the uncommitted batch's records
   LatencySample latency_;

@@ -61,7 +61,10 @@ absl::Status Engine::WritePage() {
     derived_stale_ = true;
     return s;  // the caller recovers: the open batch is rolled back, the transaction comes again
   }
-  // Only what Finish needs stays until the commit: positions, counters, dead letters.
+  // Only what Finish needs stays until the commit: positions, counters, dead letters. A
+  // watched view's rows are not kept (the transaction may be huge): it is read afresh.
+  for (const auto& [view, seen] : page.observed) open_batch_replaced_.insert(view);
+  page.observed.clear();
   page.derived_changes.clear();
   for (Changes& c : page.changes) {
     c.key_states.clear();
@@ -87,11 +90,17 @@ absl::Status Engine::CommitOpenBatch() {
   open_batch_.reset();
   std::vector<Sealed> pages = std::move(open_pages_);
   open_pages_.clear();
+  const std::set<int> replaced = std::move(open_batch_replaced_);
+  open_batch_replaced_.clear();
   if (!s.ok()) {
     derived_stale_ = true;
     return s;
   }
   last.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  for (int view : replaced) {
+    options_.row_observer->OnReplaced(view);
+    last.observed.erase(view);
+  }
   for (Sealed& page : pages) Finish(page);
   Finish(last);
   return absl::OkStatus();

@@ -494,6 +494,7 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
     }
   }
   stats.total_seconds = Seconds(started);
+  ReplacedAllObserved();  // the swapped-in tables are read afresh
   if (restart_sources) SV_RETURN_IF_ERROR(StartSources());
   if (derived_ != nullptr) SV_RETURN_IF_ERROR(LoadDerived());
   for (ScheduledRefresh& r : refreshes_) r.next_us = 0;  // over the swapped-in tables

@@ -42,6 +42,7 @@ absl::Status Engine::Refresh(int view, const store::TableSpec& table) {
   SV_RETURN_IF_ERROR(batch->ReplaceWithSelect(table, select));
   SV_RETURN_IF_ERROR(batch->AddCounters(refreshed));  // persisted with the rows, as others
   SV_RETURN_IF_ERROR(batch->Commit());
+  if (Observed(view)) options_.row_observer->OnReplaced(view);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   LogJson("info", "view refreshed",

@@ -363,6 +363,9 @@ absl::StatusOr<std::unique_ptr<Catalog>> Compile(const config::Config& config) {
   for (const config::DerivedViewConfig& dc : config.derived_views) {
     SV_RETURN_IF_ERROR(CompileDerivedView(dc, catalog.get()));
   }
+  for (const config::LookupConfig& lc : config.lookups) {
+    SV_RETURN_IF_ERROR(CompileLookup(lc, catalog.get()));
+  }
   return catalog;
 }
 

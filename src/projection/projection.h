@@ -103,9 +103,22 @@ struct SourcePlan {
   std::vector<int> views;                          // views fed by this source, in order
 };
 
+// An autocomplete lookup over a view's rows (config::LookupConfig), by column index.
+struct LookupPlan {
+  std::string name;
+  int view = 0;
+  int label = 0;
+  std::vector<int> fields;
+  int scope = -1;                            // -1: none
+  std::vector<std::pair<int, Value>> where;  // column = value, coerced to the column's type
+  int64_t default_limit = 10;
+  int64_t max_limit = 100;
+};
+
 struct Catalog {
   std::vector<SourcePlan> sources;
   std::vector<ViewPlan> views;
+  std::vector<LookupPlan> lookups;
   int FindView(std::string_view name) const;
   int FindSource(std::string_view name) const;
   // The column types of the views, for sql::StoreSelect (which then prints timestamp and
@@ -119,6 +132,9 @@ absl::StatusOr<std::unique_ptr<Catalog>> Compile(const config::Config& config);
 
 // Compiles one derived view against the views already in `catalog` and appends it.
 absl::Status CompileDerivedView(const config::DerivedViewConfig& config, Catalog* catalog);
+
+// Checks one lookup's view and columns and appends its plan.
+absl::Status CompileLookup(const config::LookupConfig& config, Catalog* catalog);
 
 // The rows an event reads and writes, keyed by EncodeKey of the key columns. Implemented by the
 // engine's working set (read-through cache in steady state; plain maps during rebuild).

@@ -196,6 +196,31 @@ std::string Server::Impl::OpenApiDocument() const {
     RowOperation(w, views[view]);
     w.EndObject();
   }
+  for (size_t i = 0; i < lookups->count(); ++i) {
+    const projection::LookupPlan& plan = lookups->plan(static_cast<int>(i));
+    const projection::ViewPlan& view = catalog->views[plan.view];
+    w.Key(("/lookups/" + plan.name).c_str());
+    w.StartObject();
+    w.Key("get");
+    w.StartObject();
+    Str(w, "summary",
+        "Autocomplete over " + view.name + "." + view.columns[plan.label].name +
+            ": labels starting with q first, then labels with a later word that does");
+    w.Key("parameters");
+    w.StartArray();
+    Param(w, "q", "query", "string", "prefix of a word of the label (case-insensitive)", false);
+    Param(w, "limit", "query", "integer",
+          "at most this many (default " + std::to_string(plan.default_limit) + ", max " +
+              std::to_string(plan.max_limit) + ")",
+          false);
+    if (plan.scope >= 0) {
+      Param(w, view.columns[plan.scope].name, "query", "string", "the scope (required)", true);
+    }
+    w.EndArray();
+    Responses(w, {{200, "{items: [...]}"}, {400, "a bad parameter"}, {404, "no such lookup"}});
+    w.EndObject();
+    w.EndObject();
+  }
   struct Fixed {
     const char* path;
     const char* method;
@@ -207,6 +232,7 @@ std::string Server::Impl::OpenApiDocument() const {
       {"/lags", "get", "Per source and partition: position, end, lag, state; per view", true},
       {"/views/rebuild", "get", "Progress of the current or last rebuild", true},
       {"/dlq", "get", "Dead letters and parked keys", true},
+      {"/lookups", "get", "The autocomplete lookups and their sizes", false},
       {"/health/live", "get", "Liveness probe", false},
       {"/health/ready", "get", "Readiness probe (judged from progress)", false},
       {"/health/startup", "get", "Startup probe", false},

@@ -31,35 +31,6 @@ std::string Describe(const source::SourceTraits& traits, const Position& positio
   return parts.empty() ? "none" : absl::StrJoin(parts, ",");
 }
 
-// Read-your-writes: waits (bounded) until the view's source has applied the requested
-// position. False after replying 400 or 503.
-bool AwaitPosition(Server::Impl& impl, int view, const http::Request& req, http::Response& res) {
-  std::string wanted = req.get_header_value(kMinPositionHeader);
-  std::string parameter = kMinPositionHeader;
-  if (wanted.empty() && req.has_param("min_position")) {
-    wanted = req.get_param_value("min_position");
-    parameter = "min_position";
-  }
-  if (wanted.empty()) return true;
-  const source::SourceTraits& traits = impl.SourceOf(view);
-  absl::StatusOr<Position> position = source::ParsePosition(traits, wanted);
-  if (!position.ok()) {
-    ReplyError(res, 400, position.status().message(), parameter);
-    return false;
-  }
-  const std::string& source = impl.catalog->sources[impl.catalog->views[view].source].config.name;
-  if (impl.monitor->WaitForPosition(source, *position,
-                                    std::chrono::milliseconds(impl.config.server.read_wait_ms))) {
-    return true;
-  }
-  res.set_header("Retry-After", "1");
-  ReplyError(res, 503,
-             absl::StrCat("the view has not applied position ", Describe(traits, *position),
-                          " yet (applied ", Describe(traits, impl.AppliedPositions(view)), ")"),
-             parameter);
-  return false;
-}
-
 // The query parameters in URL order, so errors name the first bad parameter as sent and Link
 // headers keep the client's order.
 Params QueryParams(const http::Request& req) {
@@ -279,6 +250,33 @@ void AppendEvents(Server::Impl& impl, const http::Request& req, http::Response& 
 }
 
 }  // namespace
+
+bool AwaitPosition(Server::Impl& impl, int view, const http::Request& req, http::Response& res) {
+  std::string wanted = req.get_header_value(kMinPositionHeader);
+  std::string parameter = kMinPositionHeader;
+  if (wanted.empty() && req.has_param("min_position")) {
+    wanted = req.get_param_value("min_position");
+    parameter = "min_position";
+  }
+  if (wanted.empty()) return true;
+  const source::SourceTraits& traits = impl.SourceOf(view);
+  absl::StatusOr<Position> position = source::ParsePosition(traits, wanted);
+  if (!position.ok()) {
+    ReplyError(res, 400, position.status().message(), parameter);
+    return false;
+  }
+  const std::string& source = impl.catalog->sources[impl.catalog->views[view].source].config.name;
+  if (impl.monitor->WaitForPosition(source, *position,
+                                    std::chrono::milliseconds(impl.config.server.read_wait_ms))) {
+    return true;
+  }
+  res.set_header("Retry-After", "1");
+  ReplyError(res, 503,
+             absl::StrCat("the view has not applied position ", Describe(traits, *position),
+                          " yet (applied ", Describe(traits, impl.AppliedPositions(view)), ")"),
+             parameter);
+  return false;
+}
 
 void Server::Impl::RegisterViewRoutes() {
   // Routes are tried in registration order (a regex match each): hot read routes first.

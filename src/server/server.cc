@@ -64,14 +64,15 @@ std::string RouteLabel(const Server::Impl& impl, const std::string& path) {
     return slash == std::string::npos ? "/views/{view}" : "/views/{view}/{key}";
   }
   if (path.rfind("/dlq/", 0) == 0) return "/dlq/{id}";
+  if (path.rfind("/lookups/", 0) == 0) return "/lookups/{name}";
   for (const auto& [prefix, view] : impl.by_path) {
     if (path == prefix) return prefix;
     if (path.rfind(prefix + "/", 0) == 0) return prefix + "/{key}";
   }
-  static const char* kFixed[] = {"/views",        "/lags",           "/dlq",
-                                 "/events",       "/metrics",        "/health/live",
-                                 "/health/ready", "/health/startup", "/openapi.json",
-                                 "/views/rebuild"};
+  static const char* kFixed[] = {"/views",         "/lags",           "/dlq",
+                                 "/events",        "/metrics",        "/health/live",
+                                 "/health/ready",  "/health/startup", "/openapi.json",
+                                 "/views/rebuild", "/lookups"};
   for (const char* f : kFixed) {
     if (path == f) return f;
   }
@@ -206,6 +207,8 @@ Server::~Server() { Stop(); }
 
 int Server::port() const { return impl_->port; }
 
+engine::RowObserver* Server::row_observer() { return impl_->lookups.get(); }
+
 void Server::ObserveCommit(double seconds) {
   if (impl_->upserts != nullptr) impl_->upserts->Observe(seconds);
 }
@@ -213,6 +216,7 @@ void Server::ObserveCommit(double seconds) {
 void Server::Stop() {
   if (impl_->stopped) return;
   impl_->stopped = true;
+  impl_->lookups->StopPreload();
   if (impl_->http != nullptr) impl_->http->Stop();
 }
 
@@ -242,6 +246,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
   }
 
   Impl* self = impl.get();
+  self->lookups = std::make_unique<Lookups>(
+      catalog, [self](int view) -> const store::TableSpec& { return self->views[view].table; });
   http::Limits limits;
   limits.worker_threads = static_cast<int>(config.server.threads);
   limits.max_connections = config.server.max_connections;
@@ -270,10 +276,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
   self->RegisterMetrics();
   self->RegisterOpsRoutes();
   self->RegisterViewRoutes();
+  self->RegisterLookupRoutes();
 
   auto port = self->http->Listen(config.server.host, config.server.port);
   if (!port.ok()) return absl::UnavailableError(absl::StrCat("server: ", port.status().message()));
   self->port = *port;
+  self->lookups->StartPreload([self] { return self->monitor->Snapshot().started; }, self->store);
   LogJson("info", "server listening",
           {{"host", config.server.host}, {"port", std::to_string(self->port)}});
   return std::unique_ptr<Server>(new Server(std::move(impl)));

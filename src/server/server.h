@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "config/config.h"
 #include "engine/monitor.h"
+#include "engine/row_observer.h"
 #include "projection/projection.h"
 #include "store/open.h"
 
@@ -27,6 +28,8 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   int port() const;
+  // What the engine tells of its commits, for the lookups (EngineOptions::row_observer).
+  engine::RowObserver* row_observer();
   // Called by the engine after each commit (the upserts histogram).
   void ObserveCommit(double seconds);
   // Stops accepting connections, lets in-flight requests finish, joins the threads.

@@ -18,6 +18,7 @@
 #include "projection/projection.h"
 #include "server/http.h"
 #include "server/http_server.h"
+#include "server/lookups.h"
 #include "server/server.h"
 #include "server/view_query.h"
 #include "source/open.h"
@@ -40,6 +41,7 @@ struct Server::Impl {
   std::vector<source::SourceTraits> sources;  // one per catalog source, same index
   std::vector<ViewApi> views;                 // one per catalog view, same index
   std::map<std::string, int> by_path;         // compat route path ("/orders") -> view index
+  std::unique_ptr<Lookups> lookups;           // GET /lookups/{name}
 
   std::unique_ptr<http::HttpServer> http;
   int port = 0;
@@ -72,6 +74,7 @@ struct Server::Impl {
                                        int status);
 
   void RegisterViewRoutes();
+  void RegisterLookupRoutes();
   void RegisterOpsRoutes();
   void RegisterMetrics();
   std::string OpenApiDocument() const;
@@ -111,6 +114,10 @@ ViewLag SumOverPartitions(const SourceLag& source);
 absl::StatusOr<std::vector<SourceLag>> ComputeLags(Server::Impl& impl);
 
 // Helpers shared by the route files.
+// Read-your-writes: waits (bounded) until the view's source has applied the position the
+// request asks for (X-StreamView-Min-Position or min_position=). False after replying 400 or
+// 503.
+bool AwaitPosition(Server::Impl& impl, int view, const http::Request& req, http::Response& res);
 // The HTTP status of a failed store or engine call: bad input 400, missing 404, conflict 409,
 // unavailable (retry) 503, anything else 500.
 int HttpStatusOf(const absl::Status& status);

@@ -2,6 +2,7 @@
 // for each supported construct, each load-time error, and a randomized check against a naive
 // full recomputation written independently here.
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -18,6 +19,7 @@
 #include "projection/projection.h"
 
 namespace sv {
+using ::testing::HasSubstr;
 namespace {
 
 constexpr char kBase[] = R"(
@@ -604,6 +606,7 @@ SELECT org, country, count(*) AS n FROM joined GROUP BY org, country)"));
 }  // namespace sv
 
 namespace sv {
+using ::testing::HasSubstr;
 namespace {
 
 // A derived view on a route of its own: its time column is checked once its SELECT is bound
@@ -633,6 +636,34 @@ TEST(DerivedTest, ApiOfADerivedViewIsCheckedAtLoad) {
   EXPECT_NE(e.find("api path '/days' of view 'w' is already the path of view 'v'"),
             std::string::npos)
       << e;
+}
+
+TEST(DerivedTest, LookupsAreCheckedAtLoadAgainstBaseAndDerivedViews) {
+  auto compile_error = [](const std::string& lookups) -> std::string {
+    const std::string derived =
+        Entry("active_carriers",
+              "CREATE VIEW active_carriers AS SELECT cid, name FROM carriers "
+              "WHERE country = 'DE'");
+    auto config = config::ParseConfig(ConfigWith(derived) + "lookups:\n" + lookups, "test.yaml");
+    if (!config.ok()) return std::string(config.status().message());
+    auto catalog = projection::Compile(*config);
+    return catalog.ok() ? "" : std::string(catalog.status().message());
+  };
+  EXPECT_EQ(compile_error("  c:\n    view: carriers\n    label: name\n    scope: country\n"
+                          "    where: {country: DE}\n"),
+            "");
+  EXPECT_EQ(compile_error("  a:\n    view: active_carriers\n    label: name\n"), "");
+  EXPECT_THAT(compile_error("  c:\n    view: carrier\n    label: name\n"),
+              HasSubstr("lookup 'c': unknown view 'carrier'"));
+  EXPECT_THAT(compile_error("  c:\n    view: shipments\n    label: weight\n"),
+              HasSubstr("lookup 'c': label 'weight' must be a text column, not numeric"));
+  EXPECT_THAT(compile_error("  c:\n    view: active_carriers\n    label: name\n"
+                            "    fields: [cid, country]\n"),
+              HasSubstr("field 'country' is not a column of view 'active_carriers'"));
+  EXPECT_THAT(compile_error("  c:\n    view: shipments\n    label: org\n    where: {cost: abc}\n"),
+              HasSubstr("'where' value of 'cost'"));
+  EXPECT_THAT(compile_error("  c:\n    view: shipments\n    labels: org\n"),
+              HasSubstr("unknown key 'labels' in lookup 'c'"));
 }
 
 TEST(DerivedTest, RefreshScheduleErrorsAtLoad) {
