@@ -78,6 +78,22 @@ absl::StatusOr<Config> Parser::Parse(const std::string& text) {
     for (const DerivedViewConfig& d : config.derived_views) {
       SV_RETURN_IF_ERROR(claim(d.api, d.name));
     }
+    // A tenant column scopes reads to the caller's organization: there must be callers.
+    auto tenant_needs_auth = [&](const std::string& view, const std::string& tenant,
+                                 const Location& loc) -> absl::Status {
+      if (tenant.empty() || !config.server.enabled || config.server.auth.enabled) {
+        return absl::OkStatus();
+      }
+      return ErrorAt(loc, absl::StrCat("view ", Quoted(view), " declares tenant ", Quoted(tenant),
+                                       " but server.auth is not configured: without callers, "
+                                       "every organization's rows would be open to anyone"));
+    };
+    for (const ViewConfig& v : config.views) {
+      SV_RETURN_IF_ERROR(tenant_needs_auth(v.name, v.tenant, v.tenant_loc));
+    }
+    for (const DerivedViewConfig& d : config.derived_views) {
+      SV_RETURN_IF_ERROR(tenant_needs_auth(d.name, d.tenant, d.tenant_loc));
+    }
     if (config.store.kind == "memory") {
       // A refresh recomputes the view with the store's own SELECT; the memory store has none.
       for (const DerivedViewConfig& d : config.derived_views) {

@@ -158,6 +158,8 @@ struct ViewConfig {
   std::vector<IndexConfig> indexes;
   std::vector<HandlerConfig> handlers;
   ViewApiConfig api;
+  std::string tenant;  // the column naming a row's organization (reads are scoped by it)
+  Location tenant_loc;
   Location loc;
 };
 
@@ -170,6 +172,8 @@ struct DerivedViewConfig {
   std::vector<IndexConfig> indexes;  // column names are checked against the SELECT's columns
   std::optional<ExprText> refresh;   // cron expression; absent = incremental
   ViewApiConfig api;                 // its time column is checked against the SELECT's columns
+  std::string tenant;                // as ViewConfig::tenant, checked against the SELECT's columns
+  Location tenant_loc;
   Location loc;
 };
 
@@ -185,6 +189,35 @@ struct LookupConfig {
   std::vector<std::pair<std::string, Value>> where;
   int64_t default_limit = 10;
   int64_t max_limit = 100;
+  Location loc;
+};
+
+// Who may read (issue 19): API keys, stored as their SHA-256, and JWTs. Each caller is an
+// organization (reads of a view with a `tenant` column see that organization's rows only) or
+// the admin (every row, and the ops routes).
+struct ApiKeyConfig {
+  std::string sha256;        // hex of SHA-256(key), lowercase
+  std::string organization;  // empty for the admin
+  bool admin = false;
+  Location loc;
+};
+
+struct JwtConfig {
+  bool enabled = false;
+  std::string algorithm;        // HS256 or RS256: a token signed otherwise is refused
+  std::string secret_env;       // HS256: the environment variable holding the secret
+  std::string public_key_file;  // RS256: a PEM public key (relative to the config file)
+  std::string audience;         // required `aud` (a string, or one of an array's)
+  std::string organization_claim = "org_id";
+  std::string admin_claim;  // optional: a claim that, when true, makes the caller admin
+  Location loc;
+};
+
+struct AuthConfig {
+  bool enabled = false;  // a `server.auth` section: reads need a caller
+  std::vector<ApiKeyConfig> api_keys;
+  JwtConfig jwt;
+  bool open_reads = false;  // reads of views without a tenant column need no caller
   Location loc;
 };
 
@@ -205,6 +238,7 @@ struct ServerConfig {
   int64_t header_timeout_ms = 10'000;  // a request's line and headers must arrive within this
   int64_t idle_timeout_ms = 30'000;    // a keep-alive connection may wait this for its next request
   int64_t max_body_bytes = 64 << 20;   // larger bodies get 413 (chunked ones too) as they arrive
+  AuthConfig auth;
   Location loc;
 };
 

@@ -426,7 +426,7 @@ absl::Status Parser::ParseServer(const Entry& entry, Config* config) const {
       CheckKeys(entries,
                 {"listen", "token", "token_env", "default_limit", "max_limit", "read_wait_ms",
                  "shutdown_grace_ms", "threads", "stall_after_ms", "max_connections",
-                 "header_timeout_ms", "idle_timeout_ms", "max_body_bytes"},
+                 "header_timeout_ms", "idle_timeout_ms", "max_body_bytes", "auth"},
                 "server"));
   constexpr int64_t kMax = std::numeric_limits<int32_t>::max();
   for (const Entry& e : entries) {
@@ -457,6 +457,8 @@ absl::Status Parser::ParseServer(const Entry& entry, Config* config) const {
       SV_ASSIGN_OR_RETURN(server.header_timeout_ms, Integer(e, what, 100, 3'600'000));
     } else if (e.name == "idle_timeout_ms") {
       SV_ASSIGN_OR_RETURN(server.idle_timeout_ms, Integer(e, what, 100, 3'600'000));
+    } else if (e.name == "auth") {
+      SV_RETURN_IF_ERROR(ParseAuth(e, &server.auth));
     } else if (e.name == "max_body_bytes") {
       SV_ASSIGN_OR_RETURN(server.max_body_bytes, Integer(e, what, 1, int64_t{1} << 40));
     } else {

@@ -125,7 +125,7 @@ absl::StatusOr<ViewConfig> Parser::ParseView(const Entry& entry, const Config& c
   }
   SV_ASSIGN_OR_RETURN(Entries entries, MapEntries(entry.value, entry.key, what));
   SV_RETURN_IF_ERROR(
-      CheckKeys(entries, {"source", "key", "columns", "indexes", "on", "api"}, what));
+      CheckKeys(entries, {"source", "key", "columns", "indexes", "on", "api", "tenant"}, what));
   for (absl::string_view required : {"source", "key", "columns"}) {
     SV_RETURN_IF_ERROR(CheckRequired(entries, required, entry.key, what));
   }
@@ -194,6 +194,14 @@ absl::StatusOr<ViewConfig> Parser::ParseView(const Entry& entry, const Config& c
   if (const Entry* api = Find(entries, "api")) {
     SV_RETURN_IF_ERROR(ParseViewApi(*api, view.name, &view.columns, &view.api));
   }
+  if (const Entry* tenant = Find(entries, "tenant")) {
+    SV_ASSIGN_OR_RETURN(view.tenant, Name(*tenant, absl::StrCat("'tenant' of ", what)));
+    view.tenant_loc = LocOf(tenant->value);
+    if (!is_column(view.tenant)) {
+      return Err(tenant->value,
+                 absl::StrCat("tenant column ", Quoted(view.tenant), " is not a column of ", what));
+    }
+  }
   return view;
 }
 
@@ -249,7 +257,7 @@ absl::Status Parser::ParseDerivedViews(const Entry& entry, Config* config) const
       }
     }
     SV_ASSIGN_OR_RETURN(Entries fields, MapEntries(e.value, e.key, what));
-    SV_RETURN_IF_ERROR(CheckKeys(fields, {"sql", "indexes", "refresh", "api"}, what));
+    SV_RETURN_IF_ERROR(CheckKeys(fields, {"sql", "indexes", "refresh", "api", "tenant"}, what));
     SV_RETURN_IF_ERROR(CheckRequired(fields, "sql", e.key, what));
     SV_ASSIGN_OR_RETURN(view.sql, Expr(*Find(fields, "sql"), absl::StrCat("'sql' of ", what)));
     if (const Entry* indexes = Find(fields, "indexes")) {
@@ -262,6 +270,11 @@ absl::Status Parser::ParseDerivedViews(const Entry& entry, Config* config) const
     }
     if (const Entry* api = Find(fields, "api")) {
       SV_RETURN_IF_ERROR(ParseViewApi(*api, view.name, nullptr, &view.api));
+    }
+    if (const Entry* tenant = Find(fields, "tenant")) {
+      // Checked against the SELECT's columns once it is bound (projection/).
+      SV_ASSIGN_OR_RETURN(view.tenant, Name(*tenant, absl::StrCat("'tenant' of ", what)));
+      view.tenant_loc = LocOf(tenant->value);
     }
     config->derived_views.push_back(std::move(view));
   }

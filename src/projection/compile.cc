@@ -276,6 +276,10 @@ absl::StatusOr<std::unique_ptr<Catalog>> Compile(const config::Config& config) {
       absl::StrAppend(&definition, "key:", k, "|");
     }
     if (view.key.size() != vc.key.size()) return ErrorAt(vc.loc, "key names an undeclared column");
+    for (size_t c = 0; c < view.columns.size(); ++c) {
+      if (!vc.tenant.empty() && view.columns[c].name == vc.tenant)
+        view.tenant = static_cast<int>(c);
+    }
     for (const config::IndexConfig& ic : vc.indexes) {
       view.indexes.push_back(ic.columns);
       absl::StrAppend(&definition, "index:", absl::StrJoin(ic.columns, ","), "|");

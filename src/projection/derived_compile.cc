@@ -426,6 +426,16 @@ absl::Status DerivedCompiler::Run() {
                   : absl::StrCat("must be a timestamp, not ", std::string(TypeName(it->type)))));
     }
   }
+  if (!config_.tenant.empty()) {
+    const auto it = std::find_if(columns_.begin(), columns_.end(),
+                                 [&](const ColumnPlan& c) { return c.name == config_.tenant; });
+    if (it == columns_.end()) {
+      return ErrorAt(config_.tenant_loc,
+                     absl::StrCat("tenant column '", config_.tenant, "' of derived view '",
+                                  config_.name, "' is not one of its columns"));
+    }
+    view.tenant = static_cast<int>(it - columns_.begin());
+  }
   if (config_.refresh) {
     absl::StatusOr<CronSchedule> schedule = ParseCron(config_.refresh->sql);
     if (!schedule.ok()) {

@@ -49,6 +49,12 @@ absl::Status CompileLookup(const config::LookupConfig& config, Catalog* catalog)
     for (size_t c = 0; c < view.columns.size(); ++c) plan.fields.push_back(static_cast<int>(c));
   }
   if (!config.scope.empty()) SV_RETURN_IF_ERROR(column(config.scope, "scope", &plan.scope));
+  if (view.tenant >= 0 && plan.scope != view.tenant) {
+    return ErrorAt(config.loc,
+                   absl::StrCat(what, ": view '", view.name, "' has the tenant column '",
+                                view.columns[view.tenant].name, "': the lookup must be scoped by ",
+                                "it (scope: ", view.columns[view.tenant].name, ")"));
+  }
   for (const auto& [name, given] : config.where) {
     int c = -1;
     SV_RETURN_IF_ERROR(column(name, "'where' column", &c));

@@ -93,6 +93,7 @@ struct ViewPlan {
   // the source's key field, or meta.key): all rows of this view touched by an event belong to
   // the event's key, so keys can be folded in parallel partitions.
   bool partition_local = true;
+  int tenant = -1;  // the column naming a row's organization (reads are scoped by it), or -1
   // Set for a derived view (no handlers, fed by the row changes of `derived->inputs`).
   std::unique_ptr<DerivedPlan> derived;
 };

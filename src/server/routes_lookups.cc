@@ -15,6 +15,10 @@ namespace {
 void ServeLookup(Server::Impl& impl, int lookup, const http::Request& req, http::Response& res) {
   const projection::LookupPlan& plan = impl.lookups->plan(lookup);
   const projection::ViewPlan& view = impl.catalog->views[plan.view];
+  Caller caller;
+  if (!AuthorizeRead(impl, plan.view, req, res, &caller)) return;
+  std::optional<Value> tenant;
+  if (!TenantValue(impl, plan.view, caller, res, &tenant)) return;
   const std::string scope_name = plan.scope >= 0 ? view.columns[plan.scope].name : "";
   for (const auto& [name, value] : req.params) {
     if (name != "q" && name != "limit" && name != "min_position" && name != scope_name) {
@@ -33,7 +37,20 @@ void ServeLookup(Server::Impl& impl, int lookup, const http::Request& req, http:
     }
   }
   std::string scope;
-  if (plan.scope >= 0) {
+  if (tenant.has_value()) {
+    // A lookup over a tenant view is scoped by its tenant column (checked at load): the
+    // caller's organization is the scope, and asking for another one finds nothing.
+    if (req.has_param(scope_name)) {
+      std::optional<Value> asked =
+          ParseTypedValue(req.get_param_value(scope_name), view.columns[plan.scope].type);
+      if (!asked.has_value() || !(*asked == *tenant)) {
+        return ReplyError(
+            res, 403, absl::StrCat("this caller reads only ", scope_name, "=", tenant->ToString()),
+            scope_name);
+      }
+    }
+    EncodeKey(&*tenant, 1, &scope);
+  } else if (plan.scope >= 0) {
     if (!req.has_param(scope_name)) {
       return ReplyError(
           res, 400,
@@ -68,6 +85,8 @@ void ServeLookup(Server::Impl& impl, int lookup, const http::Request& req, http:
 
 void Server::Impl::RegisterLookupRoutes() {
   http->Get("/lookups", [this](const http::Request& req, http::Response& res) {
+    Caller caller;
+    if (!AuthorizeRead(*this, -1, req, res, &caller)) return;
     if (!OnlyParams(req, res, {})) return;
     rapidjson::StringBuffer buf;
     JsonWriter w(buf);

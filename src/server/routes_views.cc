@@ -59,14 +59,23 @@ std::string LinkUrl(const std::string& path, const Params& params, const std::st
 void ServeQuery(Server::Impl& impl, int view, Mode mode, const http::Request& req,
                 http::Response& res) {
   const ViewApi& api = impl.views[view];
+  Caller caller;
+  if (!AuthorizeRead(impl, view, req, res, &caller)) return;
   const Params params = QueryParams(req);
   auto parsed = ParseViewQuery(api, params, mode);
   if (auto* error = std::get_if<ParamError>(&parsed)) {
     ReplyError(res, 400, error->message, error->parameter);
     return;
   }
+  std::optional<Value> tenant;
+  if (!TenantValue(impl, view, caller, res, &tenant)) return;
   if (!AwaitPosition(impl, view, req, res)) return;
   ParsedQuery& pq = std::get<ParsedQuery>(parsed);
+  if (tenant.has_value()) {
+    // Bound into the store query: whatever else the request asks, only the caller's rows.
+    pq.query.filters.push_back(
+        store::Filter{impl.catalog->views[view].tenant, store::FilterOp::kEq, {*tenant}});
+  }
   const std::string position = impl.AppliedPositions(view).ToToken();
   auto reader = impl.Reader();
   if (!reader.ok()) return ReplyStatus(res, reader.status());
@@ -140,6 +149,10 @@ void ServeQuery(Server::Impl& impl, int view, Mode mode, const http::Request& re
 void ServeRow(Server::Impl& impl, int view, const std::vector<std::string>& key_text,
               const http::Request& req, http::Response& res) {
   const ViewApi& api = impl.views[view];
+  Caller caller;
+  if (!AuthorizeRead(impl, view, req, res, &caller)) return;
+  std::optional<Value> tenant;
+  if (!TenantValue(impl, view, caller, res, &tenant)) return;
   if (key_text.size() != api.table.key.size()) {
     return ReplyError(
         res, 400,
@@ -166,7 +179,11 @@ void ServeRow(Server::Impl& impl, int view, const std::vector<std::string>& key_
   auto row = (*reader)->GetRow(api.table, key);
   if (!row.ok()) return ReplyStatus(res, row.status());
   res.set_header(kPositionHeader, position);
-  if (!row->has_value()) return ReplyError(res, 404, "no such row");
+  // Another organization's row is as absent as a missing one: its existence is not told.
+  const int tenant_column = impl.catalog->views[view].tenant;
+  if (!row->has_value() || (tenant.has_value() && !((**row)[tenant_column] == *tenant))) {
+    return ReplyError(res, 404, "no such row");
+  }
   const std::string etag = RowETag(**row);
   res.set_header("ETag", etag);
   const std::string if_none_match = req.get_header_value("If-None-Match");
@@ -289,7 +306,9 @@ void Server::Impl::RegisterViewRoutes() {
       ServeRow(*this, v, PathSegments(req, 1), req, res);
     });
   }
-  http->Get("/views", [this](const http::Request&, http::Response& res) {
+  http->Get("/views", [this](const http::Request& req, http::Response& res) {
+    Caller caller;
+    if (!AuthorizeRead(*this, -1, req, res, &caller)) return;
     auto reader = Reader();
     if (!reader.ok()) return ReplyStatus(res, reader.status());
     auto versions = (*reader)->ListViewVersions();

@@ -129,7 +129,53 @@ bool OnlyParams(const http::Request& req, http::Response& res,
   return true;
 }
 
+bool AuthorizeRead(Server::Impl& impl, int view, const http::Request& req, http::Response& res,
+                   Caller* caller) {
+  if (impl.auth == nullptr) {
+    *caller = Caller{true, ""};
+    return true;
+  }
+  auto who =
+      impl.auth->Identify(req.get_header_value("Authorization"), req.get_header_value("X-API-Key"));
+  if (who.ok() && who->has_value()) {
+    *caller = **who;
+    return true;
+  }
+  const bool tenant = view >= 0 && impl.catalog->views[view].tenant >= 0;
+  if (who.ok() && impl.config.server.auth.open_reads && !tenant) {
+    *caller = Caller{false, ""};
+    return true;
+  }
+  res.set_header("WWW-Authenticate", "Bearer");
+  ReplyError(res, 401,
+             who.ok() ? "this read needs a caller: 'Authorization: Bearer <API key or JWT>'"
+                      : who.status().message());
+  return false;
+}
+
+bool TenantValue(const Server::Impl& impl, int view, const Caller& caller, http::Response& res,
+                 std::optional<Value>* out) {
+  out->reset();
+  const projection::ViewPlan& plan = impl.catalog->views[view];
+  if (plan.tenant < 0 || caller.admin) return true;
+  const Type type = plan.columns[plan.tenant].type;
+  *out = ParseTypedValue(caller.organization, type);
+  if (!out->has_value()) {
+    ReplyError(res, 403,
+               absl::StrCat("organization '", caller.organization, "' is no ",
+                            std::string(TypeName(type)), " value of the view's tenant column"));
+    return false;
+  }
+  return true;
+}
+
 bool Authorized(const Server::Impl& impl, const http::Request& req, http::Response& res) {
+  // The admin of server.auth (an API key or a JWT) may use the ops routes as the token does.
+  if (impl.auth != nullptr) {
+    auto who = impl.auth->Identify(req.get_header_value("Authorization"),
+                                   req.get_header_value("X-API-Key"));
+    if (who.ok() && who->has_value() && (*who)->admin) return true;
+  }
   const std::string header = req.get_header_value("Authorization");
   constexpr std::string_view kBearer = "Bearer ";
   if (header.empty() || header.compare(0, kBearer.size(), kBearer) != 0) {
@@ -245,6 +291,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
     if (!dc.api.path.empty()) impl->by_path[dc.api.path] = catalog.FindView(dc.name);
   }
 
+  if (config.server.auth.enabled) {
+    SV_ASSIGN_OR_RETURN(impl->auth, Authenticator::Create(config.server.auth, config.base_dir));
+  }
   Impl* self = impl.get();
   self->lookups = std::make_unique<Lookups>(
       catalog, [self](int view) -> const store::TableSpec& { return self->views[view].table; });

@@ -16,6 +16,7 @@
 #include "engine/monitor.h"
 #include "metrics/metrics.h"
 #include "projection/projection.h"
+#include "server/auth.h"
 #include "server/http.h"
 #include "server/http_server.h"
 #include "server/lookups.h"
@@ -42,6 +43,7 @@ struct Server::Impl {
   std::vector<ViewApi> views;                 // one per catalog view, same index
   std::map<std::string, int> by_path;         // compat route path ("/orders") -> view index
   std::unique_ptr<Lookups> lookups;           // GET /lookups/{name}
+  std::unique_ptr<Authenticator> auth;        // null: no server.auth, reads are open
 
   std::unique_ptr<http::HttpServer> http;
   int port = 0;
@@ -114,6 +116,17 @@ ViewLag SumOverPartitions(const SourceLag& source);
 absl::StatusOr<std::vector<SourceLag>> ComputeLags(Server::Impl& impl);
 
 // Helpers shared by the route files.
+// The caller of a read of `view` (-1: a read about no one view, such as GET /views): the admin
+// when reads are open (no server.auth); nobody (empty organization, not admin) for a read
+// without a credential that server.auth.open_reads lets through, which a view with a tenant
+// column never does. False after replying 401.
+bool AuthorizeRead(Server::Impl& impl, int view, const http::Request& req, http::Response& res,
+                   Caller* caller);
+// The caller's organization as a value of `view`'s tenant column; nullopt when the caller sees
+// every row (the admin, or a view without one). False after replying 403 (an organization that
+// is no value of that column).
+bool TenantValue(const Server::Impl& impl, int view, const Caller& caller, http::Response& res,
+                 std::optional<Value>* out);
 // Read-your-writes: waits (bounded) until the view's source has applied the position the
 // request asks for (X-StreamView-Min-Position or min_position=). False after replying 400 or
 // 503.

@@ -528,7 +528,7 @@ TEST(ConfigErrorTest, UnknownViewKey) {
   text.replace(text.find("columns:"), 8, "colums:");
   const std::string error = ErrorOf(text);
   EXPECT_THAT(error, StartsWith("views.yaml:9:5: unknown key 'colums' in view 'orders_view' "
-                                "(expected one of: source, key, columns, indexes, on, api)"));
+                                "(expected one of: source, key, columns, indexes, on, api, tenant)"));
 }
 
 TEST(ConfigErrorTest, UnknownTopLevelKey) {
@@ -1066,6 +1066,62 @@ TEST(ConfigStoreTest, EngineLockWaitIsAPostgresSetting) {
   EXPECT_THAT(
       std::string(sqlite.status().message()),
       ::testing::HasSubstr("store key 'engine_lock_wait_ms' does not apply to kind sqlite"));
+}
+
+}  // namespace
+}  // namespace sv::config
+
+namespace sv::config {
+namespace {
+
+constexpr char kTenantYaml[] = R"yaml(sources:
+  s:
+    key: id
+    event_types: [Put]
+server:
+  listen: 127.0.0.1:0
+views:
+  v:
+    source: s
+    key: [id]
+    tenant: org_id
+    columns:
+      id: text
+      org_id: text
+    on:
+      Put:
+        set:
+          id: e.id
+)yaml";
+
+TEST(ConfigErrorTest, TenantAndAuth) {
+  // A tenant column with a server but no callers would open every organization's rows.
+  EXPECT_THAT(ErrorOf(kTenantYaml),
+              StartsWith("views.yaml:11:13: view 'v' declares tenant 'org_id' but server.auth "
+                         "is not configured"));
+  std::string text = kTenantYaml;
+  const std::string auth =
+      "  auth:\n    api_keys:\n      - {sha256: " + std::string(64, 'a') + ", organization: o-1}\n";
+  text.insert(text.find("views:"), auth);
+  EXPECT_EQ(ErrorOf(text), "");
+  std::string bad = text;
+  bad.replace(bad.find(std::string(64, 'a')), 64, "abc");
+  EXPECT_THAT(ErrorOf(bad), HasSubstr("sha256 of an API key must be 64 hex digits"));
+  bad = text;
+  bad.replace(bad.find("organization: o-1"), 17, "role: root");
+  EXPECT_THAT(ErrorOf(bad), HasSubstr("the only role is 'admin'"));
+  bad = text;
+  bad.replace(bad.find("tenant: org_id"), 14, "tenant: org");
+  EXPECT_THAT(ErrorOf(bad), HasSubstr("tenant column 'org' is not a column of view 'v'"));
+  bad = text;
+  bad.insert(bad.find("views:"), "    jwt: {algorithm: none, audience: a}\n");
+  EXPECT_THAT(ErrorOf(bad), HasSubstr("server.auth.jwt.algorithm must be HS256 or RS256"));
+  bad = text;
+  bad.insert(bad.find("views:"), "    jwt: {algorithm: HS256, audience: a}\n");
+  EXPECT_THAT(ErrorOf(bad), HasSubstr("HS256 needs secret_env"));
+  bad = kTenantYaml;
+  bad.insert(bad.find("views:"), "  auth: {open_reads: true}\n");
+  EXPECT_THAT(ErrorOf(bad), HasSubstr("server.auth needs api_keys or jwt"));
 }
 
 }  // namespace

@@ -1,0 +1,261 @@
+#!/usr/bin/env python3
+"""Reads scoped to the caller's organization (issue 19 item 1), through `streamview run --listen`.
+
+Shipments of three organizations are ingested into the embedded log; `shipments` declares
+`tenant: org_id`, the derived view `status_counts` too, and a lookup over shipments is scoped by
+it; `carriers` has no tenant column. Callers are API keys (configured as SHA-256) for o-1, o-2
+and the admin, and HS256 JWTs. Checked against the events this script wrote (the oracle):
+- no credential, an unknown key, a JWT that is expired, for another audience, signed with
+  another secret or with alg "none": 401 on every read, each with a JSON error body;
+- an organization's key lists exactly its own rows, whatever filter it sends (org_id=o-2 finds
+  nothing), reads another organization's row as 404, sees only its own groups of the derived
+  view and its own lookup entries (asking for another scope is 403);
+- a JWT carrying org o-2 reads o-2's rows; the admin key reads every row and the ops routes,
+  which an organization's key may not (403).
+
+    tenancy.py --binary build/src/cli/streamview
+"""
+
+import argparse
+import base64
+import hashlib
+import hmac
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import WaitTimeout, free_port, verdict, wait_until  # noqa: E402
+
+SECRET = "tenancy-test-secret-%d" % os.getpid()
+KEYS = {"o-1": "key-for-o1", "o-2": "key-for-o2", "admin": "key-for-the-admin"}
+
+
+def sha(text):
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+CONFIG = """
+store:
+  kind: sqlite
+  path: {store}
+sources:
+  ops:
+    key: id
+    event_types: [shipment.created, carrier.upserted]
+server:
+  auth:
+    api_keys:
+      - {{sha256: {o1}, organization: o-1}}
+      - {{sha256: {o2}, organization: o-2}}
+      - {{sha256: {admin}, role: admin}}
+    jwt:
+      algorithm: HS256
+      secret_env: SV_TEST_JWT_SECRET
+      audience: streamview
+      organization_claim: org
+views:
+  shipments:
+    source: ops
+    key: [id]
+    tenant: org_id
+    columns:
+      id: text
+      org_id: text
+      status: text
+    indexes:
+      - [org_id, status]
+    on:
+      shipment.created:
+        set: {{id: e.id, org_id: e.org, status: e.status}}
+  carriers:
+    source: ops
+    key: [id]
+    columns:
+      id: text
+      name: text
+    on:
+      carrier.upserted:
+        set: {{id: e.id, name: e.name}}
+derived_views:
+  status_counts:
+    tenant: org_id
+    sql: "CREATE VIEW status_counts AS SELECT org_id, status, count(*) AS n FROM shipments GROUP BY org_id, status"
+lookups:
+  shipment_search:
+    view: shipments
+    label: status
+    scope: org_id
+    limit: 100
+"""
+
+
+def b64(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def jwt(claims, secret=SECRET, alg="HS256"):
+    header = b64(json.dumps({"alg": alg, "typ": "JWT"}).encode())
+    payload = b64(json.dumps(claims).encode())
+    if alg == "none":
+        return "%s.%s." % (header, payload)
+    sig = hmac.new(secret.encode(), ("%s.%s" % (header, payload)).encode(), hashlib.sha256)
+    return "%s.%s.%s" % (header, payload, b64(sig.digest()))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--binary", required=True)
+    args = ap.parse_args()
+    binary = os.path.abspath(args.binary)
+    tmp = tempfile.mkdtemp(prefix="sv-tenancy-")
+    problems = []
+    rnd = random.Random(20261205)
+    shipments = {}  # id -> (org, status)
+    lines = []
+    for i in range(600):
+        sid = "s-%04d" % i
+        shipments[sid] = ("o-%d" % rnd.randint(1, 3), rnd.choice(["booked", "picked", "late"]))
+        lines.append({"type": "shipment.created", "id": sid, "org": shipments[sid][0],
+                      "status": shipments[sid][1]})
+    for i in range(5):
+        lines.append({"type": "carrier.upserted", "id": "c-%d" % i, "name": "Carrier %d" % i})
+    config = os.path.join(tmp, "tenancy.yaml")
+    with open(config, "w") as f:
+        f.write(CONFIG.format(store=os.path.join(tmp, "t.db"), o1=sha(KEYS["o-1"]),
+                              o2=sha(KEYS["o-2"]), admin=sha(KEYS["admin"])))
+    events = os.path.join(tmp, "events.ndjson")
+    with open(events, "w") as f:
+        f.writelines(json.dumps(line) + "\n" for line in lines)
+    r = subprocess.run([binary, "ingest", "--config", config, events], capture_output=True,
+                       text=True, timeout=300)
+    if r.returncode != 0:
+        raise SystemExit("ingest failed: %s" % r.stderr[-800:])
+    port = free_port()
+    log = open(os.path.join(tmp, "run.log"), "w")
+    env = dict(os.environ, SV_TEST_JWT_SECRET=SECRET, STREAMVIEW_TOKEN="ops-token")
+    proc = subprocess.Popen([binary, "run", "--config", config, "--listen",
+                             "127.0.0.1:%d" % port], stdout=log, stderr=subprocess.STDOUT,
+                            env=env)
+
+    def get(path, bearer=None, api_key=None):
+        req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path))
+        if bearer is not None:
+            req.add_header("Authorization", "Bearer " + bearer)
+        if api_key is not None:
+            req.add_header("X-API-Key", api_key)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return resp.status, json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as e:
+            body = e.read()
+            try:
+                return e.code, json.loads(body)
+            except ValueError:
+                return e.code, body
+        except (urllib.error.URLError, ConnectionError):
+            return None, None
+
+    def all_rows(path, **cred):
+        code, body = get(path + ("&" if "?" in path else "?") + "limit=1000", **cred)
+        return (code, body["items"]) if code == 200 else (code, body)
+
+    try:
+        def caught_up():
+            code, rows = all_rows("/views/shipments", bearer=KEYS["admin"])
+            return code == 200 and len(rows) == len(shipments)
+        wait_until(caught_up, "the admin to see every shipment", proc=proc, log=log.name)
+        now = int(time.time())
+        refused = {
+            "no credential": {},
+            "an unknown API key": {"bearer": "not-a-key"},
+            "an unknown X-API-Key": {"api_key": "not-a-key"},
+            "an expired JWT": {"bearer": jwt({"org": "o-1", "aud": "streamview", "exp": now - 5})},
+            "a JWT for another audience": {"bearer": jwt({"org": "o-1", "aud": "other",
+                                                          "exp": now + 600})},
+            "a JWT signed with another secret": {"bearer": jwt({"org": "o-1", "aud": "streamview",
+                                                                "exp": now + 600}, secret="x")},
+            "a JWT with alg none": {"bearer": jwt({"org": "o-1", "aud": "streamview",
+                                                   "exp": now + 600}, alg="none")},
+        }
+        for what, cred in refused.items():
+            for path in ("/views/shipments", "/views/shipments/s-0001", "/views/status_counts",
+                         "/views/carriers", "/lookups/shipment_search?q=b", "/views"):
+                code, body = get(path, **cred)
+                if code != 401 or not isinstance(body, dict) or "error" not in body:
+                    problems.append("%s: GET %s gave %r %r, wanted 401 with an error body"
+                                    % (what, path, code, body))
+        if not problems:
+            print("ok: %d kinds of missing or bad credentials get 401 on every read"
+                  % len(refused))
+
+        def check_org(org, cred):
+            before = len(problems)
+            own = sorted(s for s, (o, _) in shipments.items() if o == org)
+            code, rows = all_rows("/views/shipments", **cred)
+            if code != 200 or sorted(r["id"] for r in rows) != own:
+                problems.append("%s: /views/shipments gave %r, %s rows, wanted %d"
+                                % (org, code, len(rows) if code == 200 else rows, len(own)))
+            other = "o-3" if org != "o-3" else "o-1"
+            code, rows = all_rows("/views/shipments?org_id=%s" % other, **cred)
+            if code != 200 or rows:
+                problems.append("%s: asking for org_id=%s gave %r %r" % (org, other, code, rows))
+            theirs = next(s for s, (o, _) in sorted(shipments.items()) if o == other)
+            mine = own[0]
+            if get("/views/shipments/" + theirs, **cred)[0] != 404 or \
+                    get("/views/shipments/" + mine, **cred)[0] != 200:
+                problems.append("%s: own row / another's row not 200 / 404" % org)
+            want = {}
+            for o, st in shipments.values():
+                if o == org:
+                    want[st] = want.get(st, 0) + 1
+            code, rows = all_rows("/views/status_counts", **cred)
+            got = {r["status"]: r["n"] for r in rows} if code == 200 else rows
+            if code != 200 or got != want or any(r["org_id"] != org for r in rows):
+                problems.append("%s: status_counts %r, wanted %r" % (org, rows, want))
+            code, body = get("/lookups/shipment_search?q=&limit=100", **cred)
+            ids = sorted(item["id"] for item in body["items"]) if code == 200 else body
+            if code != 200 or any(i not in own for i in ids) or len(ids) != min(100, len(own)):
+                problems.append("%s: lookup gave %r %r" % (org, code, ids))
+            code, body = get("/lookups/shipment_search?q=b&org_id=%s" % other, **cred)
+            if code != 403:
+                problems.append("%s: lookup of scope %s gave %r %r" % (org, other, code, body))
+            code, _ = all_rows("/views/carriers", **cred)
+            if code != 200:
+                problems.append("%s: /views/carriers (no tenant) gave %r" % (org, code))
+            code, body = get("/lags", **cred)
+            if code not in (401, 403):
+                problems.append("%s: an organization reached /lags: %r %r" % (org, code, body))
+            if len(problems) == before:
+                print("ok: %s sees exactly its %d shipments, its groups and lookup entries, "
+                      "nothing of %s" % (org, len(own), other))
+
+        check_org("o-1", {"bearer": KEYS["o-1"]})
+        check_org("o-2", {"api_key": KEYS["o-2"]})
+        check_org("o-2", {"bearer": jwt({"org": "o-2", "aud": ["x", "streamview"],
+                                         "exp": now + 600})})
+        code, rows = all_rows("/views/shipments?org_id=o-3", bearer=KEYS["admin"])
+        want = sorted(s for s, (o, _) in shipments.items() if o == "o-3")
+        if code != 200 or sorted(r["id"] for r in rows) != want:
+            problems.append("admin: org_id=o-3 gave %r" % code)
+        if get("/lags", bearer=KEYS["admin"])[0] != 200 or \
+                get("/lags", bearer="ops-token")[0] != 200:
+            problems.append("the admin key or the ops token could not reach /lags")
+        else:
+            print("ok: the admin reads every organization and the ops routes")
+    except WaitTimeout as e:
+        problems.append(str(e))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=120)
+    return verdict(problems, tmp)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
