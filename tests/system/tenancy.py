@@ -109,6 +109,16 @@ def jwt(claims, secret=SECRET, alg="HS256"):
     return "%s.%s.%s" % (header, payload, b64(sig.digest()))
 
 
+def rs256_jwt(claims, private_key):
+    """An RS256 JWT signed by the openssl CLI (the standard library has no RSA)."""
+    header = b64(json.dumps({"alg": "RS256", "typ": "JWT"}).encode())
+    payload = b64(json.dumps(claims).encode())
+    signed = subprocess.run(["openssl", "dgst", "-sha256", "-sign", private_key],
+                            input=("%s.%s" % (header, payload)).encode(), capture_output=True,
+                            check=True).stdout
+    return "%s.%s.%s" % (header, payload, b64(signed))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--binary", required=True)
@@ -249,6 +259,39 @@ def main():
             problems.append("the admin key or the ops token could not reach /lags")
         else:
             print("ok: the admin reads every organization and the ops routes")
+        proc.terminate()
+        proc.wait(timeout=120)
+
+        # RS256: a token signed with the private key is accepted; an HS256 token keyed with the
+        # public key's PEM (the algorithm-confusion attack) is refused.
+        private_key = os.path.join(tmp, "jwt.key")
+        subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt",
+                        "rsa_keygen_bits:2048", "-out", private_key], check=True,
+                       capture_output=True)
+        subprocess.run(["openssl", "pkey", "-in", private_key, "-pubout", "-out",
+                        os.path.join(tmp, "jwt.pub")], check=True, capture_output=True)
+        with open(config) as f:
+            text = f.read()
+        with open(config, "w") as f:
+            f.write(text.replace("algorithm: HS256\n      secret_env: SV_TEST_JWT_SECRET",
+                                 "algorithm: RS256\n      public_key_file: jwt.pub"))
+        port = free_port()
+        proc = subprocess.Popen([binary, "run", "--config", config, "--listen",
+                                 "127.0.0.1:%d" % port], stdout=log, stderr=subprocess.STDOUT,
+                                env=env)
+        wait_until(caught_up, "the RS256-configured server to serve", proc=proc, log=log.name)
+        claims = {"org": "o-1", "aud": "streamview", "exp": int(time.time()) + 600}
+        code, rows = all_rows("/views/shipments", bearer=rs256_jwt(claims, private_key))
+        own = sorted(s for s, (o, _) in shipments.items() if o == "o-1")
+        with open(os.path.join(tmp, "jwt.pub")) as f:
+            confused = jwt(claims, secret=f.read())
+        bad_code, _ = get("/views/shipments", bearer=confused)
+        if code != 200 or sorted(r["id"] for r in rows) != own or bad_code != 401:
+            problems.append("RS256: signed token gave %r; HS256 keyed with the public key gave %r"
+                            % (code, bad_code))
+        else:
+            print("ok: RS256 tokens are verified with the public key; an HS256 token keyed with "
+                  "that key is refused")
     except WaitTimeout as e:
         problems.append(str(e))
     finally:
