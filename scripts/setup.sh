@@ -10,7 +10,7 @@ packages=(
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev rapidjson-dev libboost-dev
   librdkafka-dev kcat
   wrk curl
-  python3 clang-format clang-tidy
+  python3 python3-yaml openssl prometheus clang-format clang-tidy
   clang libclang-rt-14-dev
 )
 
