@@ -45,6 +45,17 @@ void Monitor::SetRebuild(const RebuildProgress& progress) {
   state_.rebuild = progress;
 }
 
+void Monitor::RecordDuration(Duration duration) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (durations_.size() >= 10'000) durations_.erase(durations_.begin());
+  durations_.push_back(std::move(duration));
+}
+
+std::vector<Monitor::Duration> Monitor::TakeDurations() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return std::exchange(durations_, {});
+}
+
 void Monitor::SetRebuildLine(const std::string& line) {
   std::lock_guard<std::mutex> lock(mu_);
   state_.rebuild.last_line = line;

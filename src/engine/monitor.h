@@ -70,11 +70,20 @@ class Monitor {
   void AddCounters(const std::map<std::string, int64_t>& deltas);
   void SetRebuild(const RebuildProgress& progress);
   void SetRebuildLine(const std::string& line);
+  // How long a job on one view took: a scheduled refresh ("refresh") or a rebuild ("rebuild").
+  // Kept until the server takes them into its histograms (at most the last 10,000).
+  struct Duration {
+    std::string kind;
+    std::string view;
+    double seconds = 0;
+  };
+  void RecordDuration(Duration duration);
   // Runs queued commands (on the loop's thread, between batches).
   void RunCommands(Engine* engine);
 
   // ---- any thread
   MonitorSnapshot Snapshot() const;
+  std::vector<Duration> TakeDurations();
   // Every partition's committed position of `source` (none before the first).
   Position AppliedPositions(const std::string& source) const;
   // True once `source`'s applied positions cover `position` (every partition it names has
@@ -95,6 +104,7 @@ class Monitor {
   Position AppliedPositionsLocked(const std::string& source) const;  // mu_ held
 
   mutable std::mutex mu_;
+  std::vector<Duration> durations_;
   mutable std::condition_variable advanced_;
   MonitorSnapshot state_;
   std::deque<Command> commands_;

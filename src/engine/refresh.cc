@@ -47,7 +47,10 @@ absl::Status Engine::Refresh(int view, const store::TableSpec& table) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   LogJson("info", "view refreshed",
           {{"view", catalog_->views[view].name}, {"seconds", absl::StrFormat("%.3f", seconds)}});
-  if (options_.monitor != nullptr) options_.monitor->AddCounters(refreshed);
+  if (options_.monitor != nullptr) {
+    options_.monitor->AddCounters(refreshed);
+    options_.monitor->RecordDuration({"refresh", catalog_->views[view].name, seconds});
+  }
   return absl::OkStatus();
 }
 

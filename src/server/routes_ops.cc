@@ -145,6 +145,14 @@ void StartRebuild(Server::Impl& impl, const std::vector<std::string>& views, htt
     done.finished_us = monitor->clock().NowMicros();
     done.seconds = static_cast<double>(done.finished_us - started.started_us) / 1e6;
     done.error = stats.ok() ? "" : std::string(stats.status().message());
+    if (stats.ok()) {
+      std::vector<std::string> rebuilt = views;
+      if (rebuilt.empty()) {
+        for (const auto& plan : engine->catalog().views) rebuilt.push_back(plan.name);
+      }
+      for (const std::string& view : rebuilt)
+        monitor->RecordDuration({"rebuild", view, done.seconds});
+    }
     monitor->SetRebuild(done);
     return stats.status();
   });

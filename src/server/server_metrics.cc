@@ -95,17 +95,17 @@ void Server::Impl::RegisterMetrics() {
         ->Set(snap.store_ok ? 1 : 0);
     r.GetGauge("streamview_rebuild_running", "1 while a rebuild runs")
         ->Set(snap.rebuild.running ? 1 : 0);
-    if (!snap.rebuild.running && snap.rebuild.finished_us != 0) {
-      const std::vector<std::string> all = [&] {
-        std::vector<std::string> names;
-        for (const auto& plan : catalog->views) names.push_back(plan.name);
-        return names;
-      }();
-      for (const std::string& view : snap.rebuild.views.empty() ? all : snap.rebuild.views) {
-        r.GetGauge("streamview_rebuild_duration_seconds", "Duration of the view's last rebuild",
-                   {{"view", view}})
-            ->Set(snap.rebuild.seconds);
-      }
+    // Seed 000's job histograms: one observation per view and run.
+    static const std::vector<double> kJobBuckets = {0.1, 0.5, 1,   5,    10,  30,
+                                                    60,  180, 600, 1800, 3600};
+    for (const engine::Monitor::Duration& d : monitor->TakeDurations()) {
+      const bool rebuild = d.kind == "rebuild";
+      metrics::Histogram* h = r.GetHistogram(
+          rebuild ? "streamview_rebuild_duration_seconds" : "streamview_refresh_duration_seconds",
+          rebuild ? "Duration of rebuilds requested through the API, per view"
+                  : "Duration of a derived view's scheduled refresh (its SELECT recomputed)",
+          kJobBuckets, {{"view", d.view}});
+      if (h != nullptr) h->Observe(d.seconds);
     }
     auto lags = ComputeLags(*this);
     if (!lags.ok()) return;

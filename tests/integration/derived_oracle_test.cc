@@ -17,6 +17,7 @@
 #include "absl/strings/str_format.h"
 #include "config/config.h"
 #include "engine/engine.h"
+#include "engine/monitor.h"
 #include "sql/deparse.h"
 #include "store_backends.h"
 
@@ -258,7 +259,10 @@ TEST_P(DerivedOracleTest, RefreshModeRecomputesOnItsSchedule) {
            select + "\n";
   auto config = config::ParseConfig(store_yaml + views, "refresh.yaml");
   ASSERT_TRUE(config.ok()) << config.status();
-  auto engine = engine::Engine::Open(*config, {});
+  engine::Monitor monitor;
+  engine::EngineOptions options;
+  options.monitor = &monitor;
+  auto engine = engine::Engine::Open(*config, options);
   ASSERT_TRUE(engine.ok()) << engine.status();
   engine::Engine& e = **engine;
   auto rows = [&](const std::string& name) {
@@ -291,6 +295,15 @@ TEST_P(DerivedOracleTest, RefreshModeRecomputesOnItsSchedule) {
     ASSERT_EQ(rows("live"), rows("nightly")) << "round " << round;
   }
   EXPECT_TRUE(seen_stale);
+  // Each refresh is timed for the streamview_refresh_duration_seconds histogram.
+  int refreshes = 0;
+  for (const engine::Monitor::Duration& d : monitor.TakeDurations()) {
+    EXPECT_EQ(d.kind, "refresh");
+    EXPECT_EQ(d.view, "nightly");
+    EXPECT_GT(d.seconds, 0);
+    ++refreshes;
+  }
+  EXPECT_GE(refreshes, 3);
   // A rebuild of the refreshed view recomputes it into a new version.
   auto stats = e.Rebuild({"nightly"});
   ASSERT_TRUE(stats.ok()) << stats.status();
