@@ -159,7 +159,7 @@ absl::Status Lookups::EnsureLoaded(One& one, store::Store* reader) {
   return absl::UnavailableError("the lookup's view is being replaced; try again");
 }
 
-void Lookups::StartPreload(std::function<bool()> engine_started, store::StoreOptions store) {
+void Lookups::StartPreload(std::function<bool()> engine_started, const store::StoreOptions& store) {
   if (lookups_.empty()) return;
   preload_ = std::thread([this, engine_started = std::move(engine_started), store] {
     while (!stop_preload_.load() && !engine_started()) {

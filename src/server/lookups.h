@@ -40,7 +40,7 @@ class Lookups final : public engine::RowObserver {
                                                   size_t limit);
   // Loads every lookup not loaded yet, in the background, once the engine has started (its
   // tables exist): the first autocomplete then finds it ready. Stopped by StopPreload.
-  void StartPreload(std::function<bool()> engine_started, store::StoreOptions store);
+  void StartPreload(std::function<bool()> engine_started, const store::StoreOptions& store);
   void StopPreload();
   ~Lookups() override { StopPreload(); }
   // Entries held (0 before the first load).

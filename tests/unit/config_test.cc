@@ -9,6 +9,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "projection/projection.h"
 
 namespace sv::config {
 namespace {
@@ -1122,6 +1123,17 @@ TEST(ConfigErrorTest, TenantAndAuth) {
   bad = kTenantYaml;
   bad.insert(bad.find("views:"), "  auth: {open_reads: true}\n");
   EXPECT_THAT(ErrorOf(bad), HasSubstr("server.auth needs api_keys or jwt"));
+  // A lookup over a tenant view must be scoped by the tenant column (its index knows no other).
+  auto compile_error = [](const std::string& yaml) -> std::string {
+    auto config = ParseConfig(yaml, "views.yaml");
+    if (!config.ok()) return std::string(config.status().message());
+    auto catalog = projection::Compile(*config);
+    return catalog.ok() ? "" : std::string(catalog.status().message());
+  };
+  EXPECT_THAT(compile_error(text + "lookups:\n  l: {view: v, label: id}\n"),
+              HasSubstr("lookup 'l': view 'v' has the tenant column 'org_id': the lookup must "
+                        "be scoped by it"));
+  EXPECT_EQ(compile_error(text + "lookups:\n  l: {view: v, label: id, scope: org_id}\n"), "");
 }
 
 }  // namespace
