@@ -70,10 +70,11 @@ class Monitor {
   void AddCounters(const std::map<std::string, int64_t>& deltas);
   void SetRebuild(const RebuildProgress& progress);
   void SetRebuildLine(const std::string& line);
-  // How long a job on one view took: a scheduled refresh ("refresh") or a rebuild ("rebuild").
+  // How long a job on one view took: a scheduled refresh or a rebuild.
   // Kept until the server takes them into its histograms (at most the last 10,000).
+  enum class Job { kRefresh, kRebuild };
   struct Duration {
-    std::string kind;
+    Job job = Job::kRefresh;
     std::string view;
     double seconds = 0;
   };

@@ -49,7 +49,7 @@ absl::Status Engine::Refresh(int view, const store::TableSpec& table) {
           {{"view", catalog_->views[view].name}, {"seconds", absl::StrFormat("%.3f", seconds)}});
   if (options_.monitor != nullptr) {
     options_.monitor->AddCounters(refreshed);
-    options_.monitor->RecordDuration({"refresh", catalog_->views[view].name, seconds});
+    options_.monitor->RecordDuration({Monitor::Job::kRefresh, catalog_->views[view].name, seconds});
   }
   return absl::OkStatus();
 }

@@ -151,7 +151,7 @@ void StartRebuild(Server::Impl& impl, const std::vector<std::string>& views, htt
         for (const auto& plan : engine->catalog().views) rebuilt.push_back(plan.name);
       }
       for (const std::string& view : rebuilt)
-        monitor->RecordDuration({"rebuild", view, done.seconds});
+        monitor->RecordDuration({engine::Monitor::Job::kRebuild, view, done.seconds});
     }
     monitor->SetRebuild(done);
     return stats.status();

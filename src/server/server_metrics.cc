@@ -99,7 +99,7 @@ void Server::Impl::RegisterMetrics() {
     static const std::vector<double> kJobBuckets = {0.1, 0.5, 1,   5,    10,  30,
                                                     60,  180, 600, 1800, 3600};
     for (const engine::Monitor::Duration& d : monitor->TakeDurations()) {
-      const bool rebuild = d.kind == "rebuild";
+      const bool rebuild = d.job == engine::Monitor::Job::kRebuild;
       metrics::Histogram* h = r.GetHistogram(
           rebuild ? "streamview_rebuild_duration_seconds" : "streamview_refresh_duration_seconds",
           rebuild ? "Duration of rebuilds requested through the API, per view"

@@ -298,7 +298,7 @@ TEST_P(DerivedOracleTest, RefreshModeRecomputesOnItsSchedule) {
   // Each refresh is timed for the streamview_refresh_duration_seconds histogram.
   int refreshes = 0;
   for (const engine::Monitor::Duration& d : monitor.TakeDurations()) {
-    EXPECT_EQ(d.kind, "refresh");
+    EXPECT_EQ(d.job, engine::Monitor::Job::kRefresh);
     EXPECT_EQ(d.view, "nightly");
     EXPECT_GT(d.seconds, 0);
     ++refreshes;
