@@ -124,7 +124,8 @@ std::string CreateTable(const Table& table, const SqlDialect& dialect, absl::str
   std::vector<std::string> parts;
   for (const Column& c : table.columns) {
     std::string part = absl::StrCat("  ", QuoteIdent(c.name), " ", dialect.EngineType(c.type));
-    const bool single_key = table.primary_key.size() == 1 && std::string_view(table.primary_key[0]) == c.name;
+    const bool single_key =
+        table.primary_key.size() == 1 && std::string_view(table.primary_key[0]) == c.name;
     if (single_key) {
       absl::StrAppend(&part, " PRIMARY KEY");
     } else {

@@ -327,14 +327,13 @@ const char* PostgresColumnType(Type type) {
 }  // namespace
 
 const SqlDialect& SqlDialect::Sqlite() {
-  static const SqlDialect dialect{'?', false, "LIKE", " WITHOUT ROWID", &SqliteEngineType,
-                                  &SqliteColumnType};
+  static const SqlDialect dialect{
+      '?', false, "LIKE", " WITHOUT ROWID", &SqliteEngineType, &SqliteColumnType};
   return dialect;
 }
 
 const SqlDialect& SqlDialect::Postgres() {
-  static const SqlDialect dialect{'$', true, "ILIKE", "", &PostgresEngineType,
-                                  &PostgresColumnType};
+  static const SqlDialect dialect{'$', true, "ILIKE", "", &PostgresEngineType, &PostgresColumnType};
   return dialect;
 }
 

@@ -25,7 +25,7 @@ std::string KeyList(const TableSpec& table);
 
 // The types of the engine's own columns (store/engine_schema.cc).
 enum class EngineColumnType {
-  kRowId,    // a 64-bit integer key the store may assign (SQLite's rowid alias)
+  kRowId,  // a 64-bit integer key the store may assign (SQLite's rowid alias)
   kInt64,
   kInt32,
   kText,     // free text

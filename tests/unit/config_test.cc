@@ -528,8 +528,9 @@ TEST(ConfigErrorTest, UnknownViewKey) {
   std::string text = kSmallYaml;
   text.replace(text.find("columns:"), 8, "colums:");
   const std::string error = ErrorOf(text);
-  EXPECT_THAT(error, StartsWith("views.yaml:9:5: unknown key 'colums' in view 'orders_view' "
-                                "(expected one of: source, key, columns, indexes, on, api, tenant)"));
+  EXPECT_THAT(error,
+              StartsWith("views.yaml:9:5: unknown key 'colums' in view 'orders_view' "
+                         "(expected one of: source, key, columns, indexes, on, api, tenant)"));
 }
 
 TEST(ConfigErrorTest, UnknownTopLevelKey) {

@@ -49,8 +49,9 @@ TEST(EngineSchemaTest, SqliteStepsCreateEveryEngineTableAndRunTwiceHarmlessly) {
   EXPECT_EQ(Exec(db, "INSERT INTO sv_log(log_time_us, key, raw) VALUES(1, 'k', '{}')"), "");
   EXPECT_EQ(sqlite3_last_insert_rowid(db), 1);
   // The CHECK and NOT NULL constraints hold.
-  EXPECT_NE(Exec(db, "INSERT INTO sv_dead_letters VALUES(1, 's', 0, 0, 'k', 'r', '{}', 0, "
-                     "'lost', 0)"),
+  EXPECT_NE(Exec(db,
+                 "INSERT INTO sv_dead_letters VALUES(1, 's', 0, 0, 'k', 'r', '{}', 0, "
+                 "'lost', 0)"),
             "");
   EXPECT_NE(Exec(db, "INSERT INTO sv_keys VALUES('s', 'k', NULL, 0)"), "");
   sqlite3_close(db);

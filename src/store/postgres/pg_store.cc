@@ -218,7 +218,8 @@ absl::Status PgStore::Init() {
     }
     if (version == EngineSchemaVersion()) return absl::OkStatus();
     for (int64_t v = std::max<int64_t>(version, 0); v < EngineSchemaVersion(); ++v) {
-      SV_RETURN_IF_ERROR(conn_.Exec(EngineSchemaStep(static_cast<int>(v), SqlDialect::Postgres(), absl::StrCat(schema_q_, "."))));
+      SV_RETURN_IF_ERROR(conn_.Exec(EngineSchemaStep(static_cast<int>(v), SqlDialect::Postgres(),
+                                                     absl::StrCat(schema_q_, "."))));
     }
     return conn_.Exec(absl::StrCat("INSERT INTO ", meta, "(name, value) VALUES('schema_version', '",
                                    EngineSchemaVersion(),

@@ -53,11 +53,11 @@
 #include "absl/strings/string_view.h"
 #include "common/status_macros.h"
 #include "common/time_util.h"
+#include "store/engine_schema.h"
 #include "store/postgres/pg_conn.h"
 #include "store/postgres/pg_lock.h"
 #include "store/postgres/pg_query.h"
 #include "store/postgres/pg_store.h"
-#include "store/engine_schema.h"
 #include "store/sql_text.h"
 #include "store/store.h"
 

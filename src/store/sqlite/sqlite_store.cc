@@ -343,9 +343,9 @@ absl::Status SqliteStore::Init() {
       SV_ASSIGN_OR_RETURN(version, SchemaVersion());
     }
     if (version != EngineSchemaVersion()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("sqlite: read-only store: database schema version ", version,
-                       ", this binary needs ", EngineSchemaVersion(), " (a writer initializes it)"));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "sqlite: read-only store: database schema version ", version, ", this binary needs ",
+          EngineSchemaVersion(), " (a writer initializes it)"));
     }
     return absl::OkStatus();
   }
