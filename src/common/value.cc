@@ -24,6 +24,8 @@ std::string_view TypeName(Type type) {
       return "timestamp";
     case Type::kInterval:
       return "interval";
+    case Type::kJson:
+      return "json";
   }
   return "?";
 }
@@ -36,6 +38,7 @@ bool Value::operator==(const Value& other) const {
     case Type::kReal:
       return real_ == other.real_;
     case Type::kText:
+    case Type::kJson:
       return text_ == other.text_;
     default:
       return int_ == other.int_;
@@ -53,6 +56,7 @@ std::string Value::ToString() const {
     case Type::kReal:
       return absl::StrCat(real_);
     case Type::kText:
+    case Type::kJson:
       return text_;
     case Type::kTime:
       return FormatTime(int_);
@@ -75,7 +79,8 @@ int Compare(const Value& a, const Value& b, bool* ok) {
     *ok = false;
     return 0;
   }
-  if (a.type() == Type::kText) {
+  // JSON compares by its canonical text: equality is exact, the order only deterministic.
+  if (a.type() == Type::kText || a.type() == Type::kJson) {
     const int c = a.as_text().compare(b.as_text());
     return c < 0 ? -1 : (c > 0 ? 1 : 0);
   }
@@ -135,7 +140,8 @@ enum RowTag : char {
   kRowReal,
   kRowText,
   kRowTime,
-  kRowInterval
+  kRowInterval,
+  kRowJson
 };
 
 }  // namespace
@@ -163,7 +169,8 @@ void EncodeKey(const Value* values, size_t n, std::string* out) {
         break;
       }
       case Type::kText:
-        out->push_back(0x40);
+      case Type::kJson:
+        out->push_back(v.type() == Type::kText ? 0x40 : 0x60);
         for (char c : v.as_text()) {
           out->push_back(c);
           if (c == '\0') out->push_back('\xFF');
@@ -203,7 +210,8 @@ void EncodeRow(const Row& row, std::string* out) {
         break;
       }
       case Type::kText:
-        out->push_back(kRowText);
+      case Type::kJson:
+        out->push_back(v.type() == Type::kText ? kRowText : kRowJson);
         PutVarint(v.as_text().size(), out);
         out->append(v.as_text());
         break;
@@ -251,9 +259,12 @@ bool DecodeRow(std::string_view in, Row* out) {
         out->push_back(Value::Real(d));
         break;
       }
-      case kRowText: {
+      case kRowText:
+      case kRowJson: {
         if (!GetVarint(&in, &u) || in.size() < u) return false;
-        out->push_back(Value::Text(std::string(in.substr(0, u))));
+        std::string text(in.substr(0, u));
+        out->push_back(tag == kRowText ? Value::Text(std::move(text))
+                                       : Value::Json(std::move(text)));
         in.remove_prefix(u);
         break;
       }

@@ -10,7 +10,8 @@ namespace sv {
 
 // Column and value types. kTime is microseconds since the Unix epoch (UTC); kInterval is a
 // signed duration in microseconds. Stores persist kTime as ISO-8601 text (see FormatTime).
-enum class Type : uint8_t { kNull, kBool, kInt, kReal, kText, kTime, kInterval };
+// kJson is a JSON document (object, array or scalar) held as canonical text (common/json_value.h).
+enum class Type : uint8_t { kNull, kBool, kInt, kReal, kText, kTime, kInterval, kJson };
 
 std::string_view TypeName(Type type);
 
@@ -32,6 +33,13 @@ class Value {
     v.text_ = std::move(s);
     return v;
   }
+  // `canonical` must be canonical JSON text (CanonicalJson, AppendJsonValue).
+  static Value Json(std::string canonical) {
+    Value v;
+    v.type_ = Type::kJson;
+    v.text_ = std::move(canonical);
+    return v;
+  }
   static Value Time(int64_t micros) { return Value(Type::kTime, micros); }
   static Value Interval(int64_t micros) { return Value(Type::kInterval, micros); }
 
@@ -40,7 +48,7 @@ class Value {
   bool as_bool() const { return int_ != 0; }
   int64_t as_int() const { return int_; }  // kInt, kBool, kTime, kInterval
   double as_real() const { return real_; }
-  const std::string& as_text() const { return text_; }
+  const std::string& as_text() const { return text_; }  // kText, kJson
   // kInt or kReal as a double.
   double as_number() const { return type_ == Type::kReal ? real_ : static_cast<double>(int_); }
   bool is_number() const { return type_ == Type::kInt || type_ == Type::kReal; }

@@ -169,6 +169,7 @@ std::optional<Type> ParseTypeName(const std::string& name) {
   if (lower == "boolean" || lower == "bool") return Type::kBool;
   if (lower == "timestamp" || lower == "timestamptz") return Type::kTime;
   if (lower == "interval") return Type::kInterval;
+  if (lower == "json" || lower == "jsonb") return Type::kJson;
   return std::nullopt;
 }
 

@@ -23,7 +23,7 @@ namespace sv::config::internal {
 
 inline constexpr absl::string_view kTypeNames =
     "text, integer, bigint, int, numeric, real, double, boolean, bool, timestamp, timestamptz, "
-    "interval";
+    "interval, json, jsonb";
 
 // One entry of a YAML map, with its key already checked to be a scalar.
 struct Entry {

@@ -8,6 +8,8 @@
 #include <map>
 #include <utility>
 
+#include "common/json_aggregate.h"
+
 namespace sv::derived {
 namespace {
 
@@ -168,6 +170,20 @@ class DistinctAccumulator : public Accumulator {
   std::map<Value, int64_t, ValueLess> counts_;
 };
 
+// array_agg / json_object_agg: every input kept with its ORDER BY keys (common/json_aggregate).
+class JsonAccumulator : public Accumulator {
+ public:
+  explicit JsonAccumulator(const projection::AggregatePlan& plan)
+      : state_(plan.kind == projection::AggregatePlan::Kind::kJsonObject, plan.distinct,
+               plan.descending) {}
+  void Add(int sign, const Value& value) override { state_.Add(sign, &value); }
+  void AddInputs(int sign, const Value* values) override { state_.Add(sign, values); }
+  absl::StatusOr<Value> Result() const override { return state_.Result(); }
+
+ private:
+  JsonAggregate state_;
+};
+
 }  // namespace
 
 bool ValueLess::operator()(const Value& a, const Value& b) const {
@@ -251,6 +267,10 @@ std::unique_ptr<Accumulator> NewAccumulator(const projection::AggregatePlan& pla
     case Kind::kPercentileDisc:
       acc = std::make_unique<PercentileAccumulator>(false, plan.fraction, plan.result_type);
       break;
+    case Kind::kJsonArray:
+    case Kind::kJsonObject:
+      // DISTINCT is the aggregate's own: an array keeps each distinct value once, in order.
+      return std::make_unique<JsonAccumulator>(plan);
   }
   if (plan.distinct) acc = std::make_unique<DistinctAccumulator>(std::move(acc));
   return acc;

@@ -18,11 +18,15 @@ class Accumulator {
   // sign +1 adds one input row's argument value, -1 removes one added before. count(*) gets
   // NULL values (it counts rows).
   virtual void Add(int sign, const Value& value) = 0;
+  // An aggregate of several inputs (AggregatePlan::more_args) takes them all: values[0] is
+  // the argument, the others follow.
+  virtual void AddInputs(int sign, const Value* values) { Add(sign, values[0]); }
   // An error (a sum beyond its type's range) is an evaluation error of the group.
   virtual absl::StatusOr<Value> Result() const = 0;
 };
 
-// Aggregates whose state is ordered values (min, max, DISTINCT, percentiles): an object each.
+// Aggregates whose state is ordered values (min, max, DISTINCT, percentiles, JSON arrays and
+// objects): an object each.
 std::unique_ptr<Accumulator> NewAccumulator(const projection::AggregatePlan& plan);
 
 // The others (count, sum, avg) keep a few fixed slots inline in their group, which is most of a

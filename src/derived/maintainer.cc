@@ -45,7 +45,7 @@ struct Maintainer::Contribution {
   std::string key;
   Row values;  // GROUP BY values, or the output row
   std::vector<bool> counted;
-  Row args;
+  Row args;  // per aggregate: its argument, then its more_args
   bool operator==(const Contribution& o) const {
     if (passes != o.passes) return false;
     return !passes ||
@@ -296,6 +296,9 @@ void Maintainer::Evaluate(State& st, const Row& tuple, Contribution* c) {
     const bool counted = a.filter == nullptr || IsTrue(st, *a.filter, ctx, input_key);
     c->counted.push_back(counted);
     c->args.push_back(counted && a.arg != nullptr ? EvalOr(st, *a.arg, ctx, input_key) : Value());
+    for (const sql::ExprPtr& more : a.more_args) {
+      c->args.push_back(counted ? EvalOr(st, *more, ctx, input_key) : Value());
+    }
   }
 }
 
@@ -316,16 +319,19 @@ void Maintainer::Apply(State& st, int sign, const Contribution& c) {
     }
     group.rows += sign;
     size_t ordered = 0;
+    size_t input = 0;  // the aggregate's first input in c.args
     for (size_t i = 0; i < d.aggregates.size(); ++i) {
       const int offset = st.slot_offset[i];
+      const size_t first = input;
+      input += 1 + d.aggregates[i].more_args.size();
       if (!c.counted[i]) {
         ordered += offset < 0 ? 1 : 0;
         continue;
       }
       if (offset >= 0) {
-        SimpleAdd(d.aggregates[i], &group.slots[offset], sign, c.args[i]);
+        SimpleAdd(d.aggregates[i], &group.slots[offset], sign, c.args[first]);
       } else {
-        group.ordered[ordered++]->Add(sign, c.args[i]);
+        group.ordered[ordered++]->AddInputs(sign, &c.args[first]);
       }
     }
     if (!group.dirty) {

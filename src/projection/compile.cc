@@ -228,6 +228,42 @@ int Catalog::FindSource(std::string_view name) const {
   return -1;
 }
 
+namespace {
+
+// A json column holds a document: it is served and stored, but it keys, scopes and sorts
+// nothing (its canonical text orders no meaningful way).
+absl::Status CheckJsonColumns(const config::Config& config, const Catalog& catalog) {
+  for (const ViewPlan& view : catalog.views) {
+    Location loc;
+    for (const config::ViewConfig& vc : config.views) {
+      if (vc.name == view.name) loc = vc.loc;
+    }
+    for (const config::DerivedViewConfig& dc : config.derived_views) {
+      if (dc.name == view.name) loc = dc.loc;
+    }
+    auto check = [&](int column, const char* role) -> absl::Status {
+      if (column < 0 || view.columns[column].type != Type::kJson) return absl::OkStatus();
+      return ErrorAt(loc, absl::StrCat("json column '", view.columns[column].name, "' of view '",
+                                       view.name, "' cannot be ", role));
+    };
+    for (int k : view.key) SV_RETURN_IF_ERROR(check(k, "a key column"));
+    SV_RETURN_IF_ERROR(check(view.tenant, "the tenant column"));
+    for (const std::vector<std::string>& index : view.indexes) {
+      for (const std::string& name : index) {
+        const std::string bare = name.substr(!name.empty() && name[0] == '-' ? 1 : 0);
+        for (size_t c = 0; c < view.columns.size(); ++c) {
+          if (view.columns[c].name == bare) {
+            SV_RETURN_IF_ERROR(check(static_cast<int>(c), "indexed"));
+          }
+        }
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Catalog>> Compile(const config::Config& config) {
   auto catalog = std::make_unique<Catalog>();
   for (const config::SourceConfig& sc : config.sources) {
@@ -370,6 +406,7 @@ absl::StatusOr<std::unique_ptr<Catalog>> Compile(const config::Config& config) {
   for (const config::LookupConfig& lc : config.lookups) {
     SV_RETURN_IF_ERROR(CompileLookup(lc, catalog.get()));
   }
+  SV_RETURN_IF_ERROR(CheckJsonColumns(config, *catalog));
   return catalog;
 }
 

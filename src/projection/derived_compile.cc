@@ -220,6 +220,26 @@ absl::StatusOr<sql::ExprPtr> DerivedCompiler::CompileAggregate(const sql::Aggreg
     case sql::AggKind::kMax:
       agg.kind = Kind::kMax;
       break;
+    case sql::AggKind::kJsonArrayAgg:
+      agg.kind = Kind::kJsonArray;
+      if (call.distinct && !call.order_by.empty()) {
+        return st_->Error(call.offset, absl::StrCat(n,
+                                                    "(DISTINCT x) is ordered by x; drop its "
+                                                    "ORDER BY"));
+      }
+      for (const ExprNode& key : call.order_by) {
+        SV_ASSIGN_OR_RETURN(sql::ExprPtr k, CompileInput(key, -1, nullptr, "inside an aggregate"));
+        agg.more_args.push_back(std::move(k));
+      }
+      agg.descending = call.order_desc;
+      break;
+    case sql::AggKind::kJsonObjectAgg: {
+      agg.kind = Kind::kJsonObject;
+      SV_ASSIGN_OR_RETURN(sql::ExprPtr value,
+                          CompileInput(args[1], -1, nullptr, "inside an aggregate"));
+      agg.more_args.push_back(std::move(value));
+      break;
+    }
     default:
       return st_->Error(call.offset, absl::StrCat("unsupported aggregate ", n, "()"));
   }

@@ -51,12 +51,26 @@ struct HandlerPlan {
 
 // One aggregate of a derived view, as maintained per group.
 struct AggregatePlan {
-  enum class Kind { kCountStar, kCount, kSum, kAvg, kMin, kMax, kPercentileCont, kPercentileDisc };
+  enum class Kind {
+    kCountStar,
+    kCount,
+    kSum,
+    kAvg,
+    kMin,
+    kMax,
+    kPercentileCont,
+    kPercentileDisc,
+    kJsonArray,   // array_agg / json_agg: a JSON array
+    kJsonObject,  // json_object_agg(key, value): a JSON object
+  };
   Kind kind = Kind::kCountStar;
   bool distinct = false;  // the aggregate sees each distinct argument value once
   sql::ExprPtr arg;       // on the input tuple; null for count(*)
-  sql::ExprPtr filter;    // FILTER (WHERE …) on the input tuple, or null
-  double fraction = 0;    // percentile_cont / percentile_disc
+  // Further inputs, after `arg`: json_object_agg's value, or array_agg's ORDER BY keys.
+  std::vector<sql::ExprPtr> more_args;
+  std::vector<bool> descending;  // array_agg: per ORDER BY key
+  sql::ExprPtr filter;           // FILTER (WHERE …) on the input tuple, or null
+  double fraction = 0;           // percentile_cont / percentile_disc
   Type arg_type = Type::kNull;
   Type result_type = Type::kInt;
 };

@@ -100,6 +100,9 @@ void WriteValue(JsonWriter& w, const Value& v) {
     case Type::kText:
       WriteText(w, v.as_text());
       return;
+    case Type::kJson:  // canonical JSON: nested as it is
+      w.RawValue(v.as_text().data(), v.as_text().size(), rapidjson::kObjectType);
+      return;
     case Type::kTime: {
       const std::string s = FormatTime(v.as_int());
       w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));

@@ -19,6 +19,8 @@ const char* SchemaType(Type t) {
       return "integer";
     case Type::kReal:
       return "number";
+    case Type::kJson:
+      return "object";  // or any JSON value; served nested, not as a string
     default:
       return "string";
   }

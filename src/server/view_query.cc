@@ -61,6 +61,8 @@ std::string Expected(Type type, std::string_view text) {
                  : "expected an ISO-8601 timestamp, e.g. 2024-05-01T12:00:00Z";
     case Type::kInterval:
       return "expected an interval in integer microseconds";
+    case Type::kJson:
+      return "a json column cannot be filtered";
     case Type::kText:
     case Type::kNull:
       break;
@@ -92,6 +94,8 @@ std::optional<Value> Convert(Type type, std::string_view text) {
       if (auto i = StrictInt(digits)) return Value::Interval(*i);
       return std::nullopt;
     }
+    case Type::kJson:
+      return std::nullopt;
     case Type::kNull:
       // No declared type: SQLite compares by storage class, so pick the likeliest one.
       if (auto i = StrictInt(text)) return Value::Int(*i);
@@ -112,7 +116,7 @@ std::optional<int> FindColumn(const store::TableSpec& table, std::string_view na
 std::variant<Value, ParamError> FilterValue(const ViewApi& api, int col, std::string_view param,
                                             std::string_view text) {
   const Type type = api.table.columns[col].type;
-  if (text.empty() && type != Type::kText) {
+  if (text.empty() && type != Type::kText && type != Type::kJson) {
     return Error(param, absl::StrCat("empty value; ", Expected(type, text)));
   }
   std::optional<Value> v = Convert(type, text);

@@ -279,10 +279,10 @@ absl::StatusOr<BoundPtr> Binder::BindAggregate(const AggregateSpec& spec, std::s
                ? ErrorAtText(loc, Cat(n, "(fraction) needs WITHIN GROUP (ORDER BY <expression>)"))
                : ErrorAtText(loc, Cat("unsupported WITHIN GROUP in ", n, "()"));
   }
-  if (!spec.ordered_set && !order.empty()) {
+  if (!spec.ordered_set && !spec.order_by && !order.empty()) {
     return ErrorAtText(loc, Cat("unsupported ORDER BY in ", n, "()"));
   }
-  if (e->distinct && (spec.ordered_set || in_subquery)) {
+  if (e->distinct && (spec.ordered_set || in_subquery || spec.kind == AggKind::kJsonObjectAgg)) {
     return ErrorAtText(loc, Cat("unsupported DISTINCT in ", n, "()"));
   }
   if (e->star) {
@@ -304,9 +304,17 @@ absl::StatusOr<BoundPtr> Binder::BindAggregate(const AggregateSpec& spec, std::s
       return ErrorAtText(loc, Cat("unsupported ORDER BY in ", n, "()"));
     }
     const std::string_view dir = GetString(sort, "sortby_dir");
-    if (dir != "SORTBY_DEFAULT" && dir != "SORTBY_ASC") {
+    const bool desc = dir == "SORTBY_DESC";
+    if (spec.ordered_set && dir != "SORTBY_DEFAULT" && dir != "SORTBY_ASC") {
       return ErrorAtText(loc, Cat("unsupported ORDER BY ... DESC in ", n, "(); use 1 - fraction"));
     }
+    if (!spec.ordered_set && ((dir != "SORTBY_DEFAULT" && dir != "SORTBY_ASC" && !desc) ||
+                              GetString(sort, "sortby_nulls") != "SORTBY_NULLS_DEFAULT")) {
+      return ErrorAtText(loc, Cat("unsupported ORDER BY option in ", n,
+                                  "() (ASC puts NULLs last, DESC first; NULLS FIRST/LAST and "
+                                  "USING are not supported)"));
+    }
+    e->order_desc.push_back(desc);
     SV_ASSIGN_OR_RETURN(BoundPtr k, Bind(key, loc));
     e->order_by.push_back(std::move(k));
   }

@@ -60,6 +60,7 @@ void AppendFingerprint(const BoundExpr& e, std::string* out) {
   if (!e.order_by.empty()) {
     out->append("order");
     for (const BoundPtr& o : e.order_by) AppendFingerprint(*o, out);
+    for (bool desc : e.order_desc) out->append(desc ? "d" : "a");
   }
   if (e.filter != nullptr) {
     out->append("filter");

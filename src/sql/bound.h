@@ -89,6 +89,7 @@ struct BoundExpr {
   bool star = false;                         // kAggregate: count(*)
   bool distinct = false;                     // kAggregate
   std::vector<BoundPtr> order_by;            // kAggregate: WITHIN GROUP (ORDER BY ...)
+  std::vector<bool> order_desc;              // kAggregate: per order_by, DESC (array_agg)
   BoundPtr filter;                           // kAggregate: FILTER; kSubquery: WHERE
   std::string alias;                         // kSubquery: the element's alias (folded)
 

@@ -122,6 +122,11 @@ constexpr AggregateSpec kAggregates[] = {
     {"string_agg", AggKind::kStringAgg, 2, true, false},
     {"percentile_cont", AggKind::kPercentileCont, 1, false, true, true},
     {"percentile_disc", AggKind::kPercentileDisc, 1, false, true, true},
+    {"array_agg", AggKind::kJsonArrayAgg, 1, false, true, false, true},
+    {"json_agg", AggKind::kJsonArrayAgg, 1, false, true, false, true},
+    {"jsonb_agg", AggKind::kJsonArrayAgg, 1, false, true, false, true},
+    {"json_object_agg", AggKind::kJsonObjectAgg, 2, false, true},
+    {"jsonb_object_agg", AggKind::kJsonObjectAgg, 2, false, true},
 };
 
 }  // namespace
@@ -135,13 +140,10 @@ const AggregateSpec* FindAggregate(std::string_view name) {
 
 bool IsOtherAggregate(std::string_view name) {
   static constexpr std::string_view kNames[] = {
-      "array_agg",        "json_agg",   "jsonb_agg",  "json_object_agg",
-      "jsonb_object_agg", "stddev",     "stddev_pop", "stddev_samp",
-      "variance",         "var_pop",    "var_samp",   "bit_and",
-      "bit_or",           "mode",       "corr",       "covar_pop",
-      "covar_samp",       "regr_slope", "xmlagg",     "range_agg",
-      "any_value",        "rank",       "dense_rank", "percent_rank",
-      "cume_dist",        "row_number"};
+      "stddev",       "stddev_pop", "stddev_samp", "variance",  "var_pop",   "var_samp",
+      "bit_and",      "bit_or",     "mode",        "corr",      "covar_pop", "covar_samp",
+      "regr_slope",   "xmlagg",     "range_agg",   "any_value", "rank",      "dense_rank",
+      "percent_rank", "cume_dist",  "row_number"};
   for (std::string_view n : kNames) {
     if (n == name) return true;
   }
@@ -171,6 +173,9 @@ absl::StatusOr<Type> AggregateResultType(const AggregateSpec& spec, Type arg) {
       return Type::kBool;
     case AggKind::kStringAgg:
       return Type::kText;
+    case AggKind::kJsonArrayAgg:
+    case AggKind::kJsonObjectAgg:
+      return Type::kJson;
     case AggKind::kPercentileCont:
     case AggKind::kPercentileDisc:
       if (!numeric && arg != Type::kInterval) {

@@ -91,6 +91,8 @@ enum class AggKind {
   kStringAgg,
   kPercentileCont,
   kPercentileDisc,
+  kJsonArrayAgg,   // array_agg, json_agg, jsonb_agg: a JSON array
+  kJsonObjectAgg,  // json_object_agg, jsonb_object_agg: a JSON object
 };
 
 struct AggregateSpec {
@@ -100,6 +102,7 @@ struct AggregateSpec {
   bool in_array_subquery;    // (SELECT sum(i.x) FROM e.items AS i)
   bool in_derived_view;      // maintained incrementally over a GROUP BY
   bool ordered_set = false;  // percentile_*(f) WITHIN GROUP (ORDER BY x)
+  bool order_by = false;     // array_agg(x ORDER BY y [DESC], ...)
 };
 
 // nullptr when `name` is not an aggregate the engine computes.

@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "absl/strings/ascii.h"
+#include "common/json_value.h"
 #include "common/time_util.h"
 #include "sql/expr_internal.h"
 
@@ -98,6 +99,8 @@ std::string_view SqlTypeName(Type type) {
       return "timestamp";
     case Type::kInterval:
       return "interval";
+    case Type::kJson:
+      return "json";
   }
   return "unknown";
 }
@@ -128,6 +131,7 @@ void AppendText(const Value& value, std::string* out) {
       return;
     }
     case Type::kText:
+    case Type::kJson:
       out->append(value.as_text());
       return;
     case Type::kTime:
@@ -179,7 +183,8 @@ absl::Status CompareValues(std::string_view what, const Value& a, const Value& b
       case Type::kReal:
         *cmp = CmpDouble(a.as_real(), b.as_real());
         return absl::OkStatus();
-      case Type::kText: {
+      case Type::kText:
+      case Type::kJson: {  // canonical JSON: equal values have equal text
         const int c = a.as_text().compare(b.as_text());
         *cmp = c < 0 ? -1 : (c > 0 ? 1 : 0);
         return absl::OkStatus();
@@ -358,6 +363,9 @@ absl::Status CoerceTo(Type type, Value* value) {
     return absl::InvalidArgumentError(Cat("cannot store ", Describe(*value), " in ",
                                           internal::SqlTypeName(type), " column", why));
   };
+  // A document (an object or array field) goes only into a json column: anywhere else it is a
+  // malformed event, not text to keep.
+  if (from == Type::kJson) return fail();
   switch (type) {
     case Type::kInt:
       if (from == Type::kReal) {
@@ -392,6 +400,12 @@ absl::Status CoerceTo(Type type, Value* value) {
         return absl::OkStatus();
       }
       break;
+    case Type::kJson: {  // a scalar becomes a JSON scalar (text a JSON string), like to_jsonb
+      std::string json;
+      AppendJsonValue(*value, &json);
+      *value = Value::Json(std::move(json));
+      return absl::OkStatus();
+    }
     case Type::kInterval:
     case Type::kNull:
       break;

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "absl/strings/ascii.h"
+#include "common/json_value.h"
 #include "sql/nodes_internal.h"
 
 namespace sv::sql::internal {
@@ -166,9 +167,12 @@ absl::Status JsonToValue(element e, std::string_view name, Value* out) {
       *out = Value::Null();
       return absl::OkStatus();
     case element_type::ARRAY:
-      return absl::InvalidArgumentError(Cat("field ", name, " is an array, not a scalar"));
-    case element_type::OBJECT:
-      return absl::InvalidArgumentError(Cat("field ", name, " is an object, not a scalar"));
+    case element_type::OBJECT: {  // a nested document: a json value (e.g. for a json column)
+      std::string json;
+      AppendCanonicalJson(e, &json);
+      *out = Value::Json(std::move(json));
+      return absl::OkStatus();
+    }
   }
   return absl::InvalidArgumentError(Cat("field ", name, " has an unknown JSON type"));
 }

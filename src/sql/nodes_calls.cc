@@ -281,7 +281,9 @@ class ArrayAggregateExpr final : public Expr {
       SV_RETURN_IF_ERROR(arg_->Eval(ctx, &v));
       if (v.is_null()) continue;
       switch (kind_) {
-        case AggKind::kPercentileCont:  // not array aggregates: the binder refuses them there
+        case AggKind::kJsonArrayAgg:  // not array aggregates: the binder refuses them there
+        case AggKind::kJsonObjectAgg:
+        case AggKind::kPercentileCont:
         case AggKind::kPercentileDisc:
         case AggKind::kCountStar:
         case AggKind::kCount:
@@ -353,7 +355,9 @@ class ArrayAggregateExpr final : public Expr {
 
   void Finish(State& st, Value* out) const {
     switch (kind_) {
-      case AggKind::kPercentileCont:  // not array aggregates: the binder refuses them there
+      case AggKind::kJsonArrayAgg:  // not array aggregates: the binder refuses them there
+      case AggKind::kJsonObjectAgg:
+      case AggKind::kPercentileCont:
       case AggKind::kPercentileDisc:
       case AggKind::kCountStar:
       case AggKind::kCount:

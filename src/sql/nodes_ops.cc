@@ -15,6 +15,14 @@ using simdjson::dom::element_type;
 // ---------------------------------------------------------------------------------------------
 // Operators.
 
+// An object or array field is a json value: arithmetic and || refuse it even beside a NULL
+// (PostgreSQL refuses the types before it sees a row), so a malformed event is an error.
+absl::Status RefuseDocuments(std::string_view what, const Value& a, const Value& b) {
+  if (a.type() == Type::kJson) return TypeError(what, a);
+  if (b.type() == Type::kJson) return TypeError(what, b);
+  return absl::OkStatus();
+}
+
 class ArithExpr final : public Expr {
  public:
   ArithExpr(BinOp op, ExprPtr l, ExprPtr r) : op_(op), l_(std::move(l)), r_(std::move(r)) {}
@@ -22,6 +30,7 @@ class ArithExpr final : public Expr {
     Value a, b;
     SV_RETURN_IF_ERROR(l_->Eval(ctx, &a));
     SV_RETURN_IF_ERROR(r_->Eval(ctx, &b));
+    SV_RETURN_IF_ERROR(RefuseDocuments(Cat("operator ", OpName(op_)), a, b));
     if (a.is_null() || b.is_null()) {
       *out = Value::Null();
       return absl::OkStatus();
@@ -41,6 +50,7 @@ class ConcatExpr final : public Expr {
     Value a, b;
     SV_RETURN_IF_ERROR(l_->Eval(ctx, &a));
     SV_RETURN_IF_ERROR(r_->Eval(ctx, &b));
+    SV_RETURN_IF_ERROR(RefuseDocuments("operator ||", a, b));
     if (a.is_null() || b.is_null()) {
       *out = Value::Null();
       return absl::OkStatus();

@@ -39,6 +39,13 @@ std::string_view TemporalKind(std::optional<Type> type) {
   return "n";
 }
 
+// How sv_json_agg reads a SQLite value of the type (store/sqlite/sqlite_functions.cc).
+char JsonTypeCode(std::optional<Type> type) {
+  if (type == Type::kBool) return 'b';
+  if (type == Type::kJson) return 'j';
+  return 'x';  // as SQLite has it: numbers, text, timestamps as the engine's text
+}
+
 class Printer {
  public:
   Printer(const BoundSelect& select, SqlDialect dialect)
@@ -58,6 +65,7 @@ class Printer {
   absl::StatusOr<std::string> Binary(const BoundExpr& e);
   absl::StatusOr<std::string> Function(const BoundExpr& e);
   absl::StatusOr<std::string> Aggregate(const BoundExpr& e);
+  absl::StatusOr<std::string> JsonAggregate(const BoundExpr& e, const std::string& filter);
   std::string Cast(const std::string& sql, CastTarget target, int scale,
                    std::optional<Type> from) const;
   std::string Relation(const BoundRelation& r);
@@ -238,6 +246,9 @@ absl::StatusOr<std::string> Printer::Aggregate(const BoundExpr& e) {
     SV_ASSIGN_OR_RETURN(std::string f, Print(*e.filter));
     filter = Cat(" FILTER (WHERE ", f, ")");
   }
+  if (e.aggregate->kind == AggKind::kJsonArrayAgg || e.aggregate->kind == AggKind::kJsonObjectAgg) {
+    return JsonAggregate(e, filter);
+  }
   if (e.aggregate->ordered_set) {
     SV_ASSIGN_OR_RETURN(std::string p, Print(*e.args[0]));
     SV_ASSIGN_OR_RETURN(std::string x, Print(*e.order_by[0]));
@@ -262,6 +273,43 @@ absl::StatusOr<std::string> Printer::Aggregate(const BoundExpr& e) {
     return Cat("CAST(", call, " AS bigint)");
   }
   return call;
+}
+
+// array_agg and json_object_agg in the engine's order (common/json_aggregate.h). PostgreSQL:
+// its jsonb aggregates with that order spelled out (ASC NULLS LAST and DESC NULLS FIRST are its
+// defaults; ties by the value; text in byte order; timestamps as the engine's text). SQLite:
+// the store's sv_json_agg, the engine's own code, told the value's type (SQLite has no
+// booleans or JSON values of its own).
+absl::StatusOr<std::string> Printer::JsonAggregate(const BoundExpr& e, const std::string& filter) {
+  const bool object = e.aggregate->kind == AggKind::kJsonObjectAgg;
+  const BoundExpr& value = *e.args[object ? 1 : 0];
+  SV_ASSIGN_OR_RETURN(std::string v, Print(value));
+  if (pg_ && value.type == Type::kTime) v = Cast(v, CastTarget::kText, -1, Type::kTime);
+  if (pg_ && value.type == Type::kText) v = Cat("(", v, ") COLLATE \"C\"");
+  if (object) {
+    SV_ASSIGN_OR_RETURN(std::string k, Print(*e.args[0]));
+    k = Cast(k, CastTarget::kText, -1, e.args[0]->type);
+    if (pg_) return Cat("jsonb_object_agg(", k, ", ", v, ")", filter);
+    return Cat("sv_json_agg('o-", JsonTypeCode(value.type), "', ", k, ", ", v, ")", filter);
+  }
+  std::vector<std::string> keys;
+  std::string dirs;
+  for (size_t i = 0; i < e.order_by.size(); ++i) {
+    SV_ASSIGN_OR_RETURN(std::string k, Print(*e.order_by[i]));
+    if (pg_ && e.order_by[i]->type == Type::kText) k = Cat("(", k, ") COLLATE \"C\"");
+    keys.push_back(std::move(k));
+    dirs.push_back(e.order_desc[i] ? 'd' : 'a');
+  }
+  if (pg_) {
+    std::string order;
+    for (size_t i = 0; i < keys.size(); ++i)
+      Append(&order, keys[i], dirs[i] == 'd' ? " DESC, " : ", ");
+    return Cat("jsonb_agg(", e.distinct ? "DISTINCT " : "", v, " ORDER BY ", order, v, ")", filter);
+  }
+  std::string call =
+      Cat("sv_json_agg('a", e.distinct ? "d" : "-", JsonTypeCode(value.type), dirs, "', ", v);
+  for (const std::string& k : keys) Append(&call, ", ", k);
+  return Cat(call, ")", filter);
 }
 
 absl::StatusOr<std::string> Printer::Print(const BoundExpr& e) {

@@ -85,6 +85,7 @@ absl::StatusOr<std::optional<AggregateCall>> SelectStatement::AsAggregate(
   call.within_group = e.aggregate->ordered_set;
   for (const BoundPtr& a : e.args) call.args.push_back(NodeOf(a));
   for (const BoundPtr& o : e.order_by) call.order_by.push_back(NodeOf(o));
+  call.order_desc = e.order_desc;
   if (e.filter != nullptr) call.filter = NodeOf(e.filter);
   return std::optional<AggregateCall>(std::move(call));
 }

@@ -40,7 +40,8 @@ struct AggregateCall {
   bool star = false;
   bool distinct = false;
   std::vector<ExprNode> args;
-  std::vector<ExprNode> order_by;  // WITHIN GROUP (ORDER BY …)
+  std::vector<ExprNode> order_by;  // WITHIN GROUP (ORDER BY …), or array_agg(x ORDER BY …)
+  std::vector<bool> order_desc;    // per order_by
   bool within_group = false;
   std::optional<ExprNode> filter;
   int64_t offset = 0;

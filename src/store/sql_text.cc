@@ -274,6 +274,7 @@ const char* SqliteColumnType(Type type) {
   switch (type) {
     case Type::kText:
     case Type::kTime:
+    case Type::kJson:  // canonical JSON text
       return "TEXT";
     case Type::kInt:
     case Type::kBool:
@@ -318,6 +319,8 @@ const char* PostgresColumnType(Type type) {
       return "timestamptz";
     case Type::kInterval:
       return "bigint";  // microseconds, exact (an interval's text form is lossy at the extremes)
+    case Type::kJson:
+      return "jsonb";  // queryable with PostgreSQL's JSON operators; read back canonicalized
     case Type::kNull:
       break;
   }

@@ -10,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/json_value.h"
 #include "common/time_util.h"
 
 namespace sv::store::memory {
@@ -61,7 +62,7 @@ Value AsInteger(const Value& v, Make make) {
 
 int Rank(const Value& v) {
   if (v.is_null()) return 0;
-  return v.type() == Type::kText || v.type() == Type::kTime ? 2 : 1;
+  return v.type() == Type::kText || v.type() == Type::kTime || v.type() == Type::kJson ? 2 : 1;
 }
 
 template <typename T>
@@ -94,6 +95,11 @@ Value Coerce(Type column, const Value& value) {
       const Value v = AsInteger(value, [](int64_t i) { return Value::Int(i); });
       return v.type() == Type::kInt ? Value::Real(static_cast<double>(v.as_int())) : v;
     }
+    case Type::kJson:
+      if (value.type() == Type::kText) {
+        if (auto json = CanonicalJson(value.as_text()); json.ok()) return Value::Json(*json);
+      }
+      return value;
     case Type::kNull:
       break;
   }

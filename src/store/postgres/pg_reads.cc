@@ -1,6 +1,7 @@
 // The PostgreSQL backend: reads (rows, positions, key states, pending events, dead letters,
 // queries).
 
+#include "common/json_value.h"
 #include "store/postgres/pg_store_internal.h"
 
 namespace sv::store::pg_impl {
@@ -35,6 +36,13 @@ bool ReadField(const PGresult* r, int row, int col, Type declared, Value* out) {
       if (len != 8) return false;
       *out = Value::Interval(pg::ReadInt64(p));
       return true;
+    case Type::kJson: {  // jsonb's binary form: a version byte (1), then the text
+      if (len < 1 || p[0] != 1) return false;
+      absl::StatusOr<std::string> json = CanonicalJson(std::string_view(p + 1, len - 1));
+      if (!json.ok()) return false;
+      *out = Value::Json(*std::move(json));
+      return true;
+    }
     case Type::kText:
     case Type::kNull:
       *out = Value::Text(std::string(p, len));
@@ -257,6 +265,8 @@ bool TextFits(const std::string& text, Type type) {
       return ParseTime(text).has_value();
     case Type::kBool:
       return text == "0" || text == "1" || text == "true" || text == "false";
+    case Type::kJson:
+      return CanonicalJson(text).ok();
     case Type::kText:
     case Type::kNull:
       return true;

@@ -134,8 +134,9 @@ inline bool FormatValue(const Value& v, Type column, std::string* out) {
       }
       return true;
     case Type::kText:
+    case Type::kJson:
     case Type::kNull:
-      *out = v.type() == Type::kText ? v.as_text() : v.ToString();
+      *out = v.type() == Type::kText || v.type() == Type::kJson ? v.as_text() : v.ToString();
       return true;
   }
   return false;
@@ -196,6 +197,13 @@ inline void AppendCopyField(std::string* out, const Value& v, Type column, std::
         return;
       }
       break;
+    case Type::kJson: {  // jsonb's binary form: a version byte, then the text
+      const std::string& text = v.type() == Type::kJson ? v.as_text() : (*scratch = v.ToString());
+      pg::AppendInt32(out, static_cast<int32_t>(text.size() + 1));
+      out->push_back('\1');
+      out->append(text);
+      return;
+    }
     case Type::kText:
     case Type::kNull:
       break;

@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/json_aggregate.h"
+#include "common/json_value.h"
 #include "common/status_macros.h"
 #include "common/time_util.h"
 #include "common/value.h"
@@ -56,6 +58,7 @@ void SetResult(sqlite3_context* ctx, const Value& v) {
       sqlite3_result_double(ctx, v.as_real());
       return;
     case Type::kText:
+    case Type::kJson:
       sqlite3_result_text64(ctx, v.as_text().data(), v.as_text().size(), SQLITE_TRANSIENT,
                             SQLITE_UTF8);
       return;
@@ -238,6 +241,57 @@ void PercentileFinal(sqlite3_context* ctx) {
   SetResult(ctx, v[std::min(std::max<size_t>(row, 1), n) - 1]);
 }
 
+// ---- sv_json_agg(spec, value | key, [value | order keys...]): array_agg and json_object_agg
+// as the engine maintains them (common/json_aggregate). spec: 'a' (array) or 'o' (object); 'd'
+// (DISTINCT) or '-'; the value's type code (Printer::JsonAggregate); then 'a' or 'd' per ORDER BY
+// key.
+
+Value TypedValue(sqlite3_value* v, char type) {
+  Value value = FromSqlite(v);
+  if (value.is_null()) return value;
+  if (type == 'b') return Value::Bool(value.is_number() && value.as_number() != 0);
+  if (type == 'j' && value.type() == Type::kText) {
+    absl::StatusOr<std::string> json = CanonicalJson(value.as_text());
+    if (json.ok()) return Value::Json(*std::move(json));
+  }
+  return value;
+}
+
+void JsonAggStep(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
+  auto** slot = static_cast<JsonAggregate**>(sqlite3_aggregate_context(
+      ctx, sizeof(JsonAggregate*)));  // NOLINT(bugprone-sizeof-expression)
+  if (slot == nullptr) return sqlite3_result_error_nomem(ctx);
+  const auto* text = reinterpret_cast<const char*>(sqlite3_value_text(argv[0]));
+  const std::string_view spec(text != nullptr ? text : "", sqlite3_value_bytes(argv[0]));
+  if (spec.size() < 3 || argc < 2) {
+    return SetError(ctx, absl::InvalidArgumentError("sv_json_agg(): bad arguments"));
+  }
+  const bool object = spec[0] == 'o';
+  if (*slot == nullptr) {  // deleted by JsonAggFinal
+    std::vector<bool> descending;
+    for (char dir : spec.substr(3)) descending.push_back(dir == 'd');
+    *slot = new JsonAggregate(object, spec[1] == 'd', std::move(descending));
+  }
+  std::vector<Value> inputs;
+  for (int i = 1; i < argc; ++i) {
+    const bool is_value = object ? i == 2 : i == 1;
+    inputs.push_back(is_value ? TypedValue(argv[i], spec[2]) : FromSqlite(argv[i]));
+  }
+  const size_t want = object ? 2 : 1 + (spec.size() - 3);
+  if (inputs.size() != want) {
+    return SetError(ctx, absl::InvalidArgumentError("sv_json_agg(): bad arguments"));
+  }
+  (*slot)->Add(1, inputs.data());
+}
+
+void JsonAggFinal(sqlite3_context* ctx) {
+  auto** slot = static_cast<JsonAggregate**>(sqlite3_aggregate_context(ctx, 0));
+  std::unique_ptr<JsonAggregate> state(slot != nullptr ? *slot : nullptr);
+  if (slot != nullptr) *slot = nullptr;
+  if (state == nullptr) return sqlite3_result_null(ctx);
+  SetResult(ctx, state->Result());
+}
+
 }  // namespace
 
 absl::Status RegisterFunctions(sqlite3* db) {
@@ -271,6 +325,7 @@ absl::Status RegisterFunctions(sqlite3* db) {
   SV_RETURN_IF_ERROR(add("sv_ilike", 2, &kTrue, Like));
   SV_RETURN_IF_ERROR(add("greatest", -1, &kTrue, MinMax));
   SV_RETURN_IF_ERROR(add("least", -1, nullptr, MinMax));
+  SV_RETURN_IF_ERROR(add("sv_json_agg", -1, nullptr, nullptr, JsonAggStep, JsonAggFinal));
   SV_RETURN_IF_ERROR(add("percentile_cont", 2, &kTrue, nullptr, PercentileStep, PercentileFinal));
   return add("percentile_disc", 2, nullptr, nullptr, PercentileStep, PercentileFinal);
 }

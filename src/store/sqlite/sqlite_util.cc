@@ -3,6 +3,7 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "common/json_value.h"
 #include "common/time_util.h"
 
 namespace sv::store::sqlite {
@@ -47,6 +48,7 @@ int BindValue(sqlite3_stmt* stmt, int index, const Value& value, std::string* sc
     case Type::kReal:
       return sqlite3_bind_double(stmt, index, value.as_real());
     case Type::kText:
+    case Type::kJson:
       return sqlite3_bind_text64(stmt, index, value.as_text().data(), value.as_text().size(),
                                  SQLITE_STATIC, SQLITE_UTF8);
     case Type::kTime:
@@ -130,6 +132,15 @@ bool ReadValue(sqlite3_stmt* stmt, int col, Type declared, Value* out) {
       }
       if (storage == SQLITE_INTEGER) {
         *out = Value::Time(sqlite3_column_int64(stmt, col));
+        return true;
+      }
+      break;
+    case Type::kJson:
+      // Canonicalized: the text may come from SQLite's own JSON functions (a refresh, verify).
+      if (storage == SQLITE_TEXT) {
+        absl::StatusOr<std::string> json = CanonicalJson(ColumnText(stmt, col));
+        if (!json.ok()) return false;
+        *out = Value::Json(*std::move(json));
         return true;
       }
       break;
