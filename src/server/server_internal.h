@@ -78,6 +78,7 @@ struct Server::Impl {
   void RegisterViewRoutes();
   void RegisterLookupRoutes();
   void RegisterOpsRoutes();
+  void RegisterRebuildRoutes();  // routes_rebuild.cc
   void RegisterMetrics();
   std::string OpenApiDocument() const;
 };
