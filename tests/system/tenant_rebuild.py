@@ -32,10 +32,9 @@ import subprocess
 import sys
 import tempfile
 import threading
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import decode_position, free_port, verdict, wait_until  # noqa: E402
+from harness import decode_position, free_port, http_json, verdict, wait_until  # noqa: E402
 
 ORGS = ["o-%d" % i for i in range(1, 21)]
 REBUILT = "o-3"
@@ -198,21 +197,7 @@ class Http:
         self.port = port
 
     def call(self, method, path, key=None, body=None):
-        req = urllib.request.Request("http://127.0.0.1:%d%s" % (self.port, path), method=method,
-                                     data=body)
-        if key is not None:
-            req.add_header("Authorization", "Bearer " + key)
-        try:
-            with urllib.request.urlopen(req, timeout=60) as resp:
-                return resp.status, json.loads(resp.read() or b"null"), resp.headers
-        except urllib.error.HTTPError as e:
-            raw = e.read()
-            try:
-                return e.code, json.loads(raw), e.headers
-            except ValueError:
-                return e.code, raw, e.headers
-        except (urllib.error.URLError, ConnectionError, OSError) as e:
-            return None, str(e), {}
+        return http_json(self.port, path, method=method, bearer=key, body=body, timeout=60)
 
 
 class Reader(threading.Thread):

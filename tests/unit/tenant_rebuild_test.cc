@@ -4,6 +4,7 @@
 // replayed into it before the swap; bad requests refused naming the view.
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <random>
@@ -17,6 +18,7 @@
 #include "config/config.h"
 #include "engine/engine.h"
 #include "gtest/gtest.h"
+#include "memory_engine_fixture.h"
 #include "store/open.h"
 #include "store/store.h"
 
@@ -84,40 +86,12 @@ std::vector<std::string> Events(std::mt19937& rng, Rows* rows, int creates, int 
   return lines;
 }
 
-class TenantRebuildTest : public ::testing::Test {
+class TenantRebuildTest : public MemoryEngineTest {
  protected:
-  void SetUp() override {
-    static std::atomic<int> databases{0};
-    options_.kind = "memory";
-    options_.path = absl::StrCat("tenant_rebuild_test_", databases.fetch_add(1));
-    auto keeper = store::OpenStore(options_, store::StoreRole::kWriter);
-    ASSERT_TRUE(keeper.ok()) << keeper.status();
-    keeper_ = std::move(*keeper);
-    ASSERT_TRUE(keeper_->Init().ok());
-  }
-
-  std::unique_ptr<Engine> OpenEngine() {
-    auto config = config::ParseConfig(kConfig, "test.yaml");
-    EXPECT_TRUE(config.ok()) << config.status();
-    EngineOptions options;
-    options.store_path = options_.path;
-    auto engine = Engine::Open(*config, options);
-    EXPECT_TRUE(engine.ok()) << engine.status();
-    return engine.ok() ? std::move(*engine) : nullptr;
-  }
-
-  void Ingest(Engine& engine, const std::vector<std::string>& lines) {
-    std::istringstream in(absl::StrCat(absl::StrJoin(lines, "\n"), "\n"));
-    auto result = IngestLines(engine.catalog().sources[0], keeper_.get(), in);
-    ASSERT_TRUE(result.ok()) << result.status();
-  }
+  std::unique_ptr<Engine> OpenEngine() { return OpenEngineWith(kConfig); }
 
   static void RunUntilIdle(Engine& engine) {
-    bool idle = false;
-    for (int guard = 0; guard < 10'000 && !idle; ++guard) {
-      ASSERT_TRUE(engine.RunOnce(&idle).ok());
-    }
-    ASSERT_TRUE(engine.Sync().ok());
+    ASSERT_TRUE(MemoryEngineTest::RunUntilIdle(engine).ok());
   }
 
   store::TableSpec Named(const Engine& engine, int view, const std::string& name) {
@@ -126,27 +100,26 @@ class TenantRebuildTest : public ::testing::Test {
     return table;
   }
 
+  // Every row of the view `view` (by its name), handed to `each`.
+  void Scan(const Engine& engine, int view, const std::function<void(const Row&)>& each) {
+    store::TableSpec table = TableFor(engine.catalog().views[view], 1);
+    table.name = engine.catalog().views[view].name;
+    EXPECT_TRUE(keeper_->ScanTable(table, each).ok());
+  }
+
   Rows Stored(const Engine& engine) {
     Rows out;
-    EXPECT_TRUE(
-        keeper_
-            ->ScanTable(Named(engine, 0, "shipments"),
-                        [&](const Row& r) {
-                          out[r[0].as_text()] = {r[1].as_text(), r[2].as_text(), r[3].as_int()};
-                        })
-            .ok());
+    Scan(engine, 0, [&](const Row& r) {
+      out[r[0].as_text()] = {r[1].as_text(), r[2].as_text(), r[3].as_int()};
+    });
     return out;
   }
 
   Groups StoredGroups(const Engine& engine) {
     Groups out;
-    EXPECT_TRUE(
-        keeper_
-            ->ScanTable(Named(engine, 2, "by_status"),
-                        [&](const Row& r) {
-                          out[{r[0].as_text(), r[1].as_text()}] = {r[2].as_int(), r[3].as_int()};
-                        })
-            .ok());
+    Scan(engine, 2, [&](const Row& r) {
+      out[{r[0].as_text(), r[1].as_text()}] = {r[2].as_int(), r[3].as_int()};
+    });
     return out;
   }
 
@@ -171,9 +144,6 @@ class TenantRebuildTest : public ::testing::Test {
     }
     ASSERT_TRUE(batch->Commit().ok());
   }
-
-  store::StoreOptions options_;
-  std::unique_ptr<store::Store> keeper_;
 };
 
 TEST_F(TenantRebuildTest, RebuildsOneOrganizationAndLeavesTheOthers) {
