@@ -105,22 +105,6 @@ void StartRebuild(Server::Impl& impl, const std::vector<std::string>& views,
   ReplyJson(res, 202, buf.GetString());
 }
 
-// The caller of a rebuild: the token or the admin (true, `organization` empty), or an
-// organization's caller (its organization). False after replying 401/403.
-bool AuthorizeRebuild(Server::Impl& impl, const http::Request& req, http::Response& res,
-                      std::string* organization) {
-  organization->clear();
-  if (impl.auth != nullptr) {
-    auto who = impl.auth->Identify(req.get_header_value("Authorization"),
-                                   req.get_header_value("X-API-Key"));
-    if (who.ok() && who->has_value() && !(*who)->admin) {
-      *organization = (*who)->organization;
-      return true;
-    }
-  }
-  return Authorized(impl, req, res);
-}
-
 // Checks the parameters of a rebuild of `views` (empty: every view) and reads the organization
 // it is scoped to, if any: ?tenant= or ?<the views' tenant column>=, forced to the caller's own
 // for an organization's caller. False after replying 400/403.
@@ -212,10 +196,11 @@ void Server::Impl::RegisterRebuildRoutes() {
     WriteRebuild(w, monitor->Snapshot().rebuild);
     ReplyJson(res, 200, buf.GetString());
   });
-  // Authorized in the handler: an organization's caller may rebuild its own rows.
-  http->Post("/views/rebuild", {}, [this](const http::Request& req, http::Response& res) {
+  // An organization's caller may rebuild its own rows (checked by ReadRebuildScope).
+  const http::RouteOptions caller{.needs_caller = true};
+  http->Post("/views/rebuild", caller, [this](const http::Request& req, http::Response& res) {
     std::string organization;
-    if (!AuthorizeRebuild(*this, req, res, &organization)) return;
+    if (!AuthorizedCaller(*this, req, res, &organization)) return;
     std::vector<std::string> views;
     if (req.has_param("view")) {
       // Without view= every view is rebuilt; a view= naming none ("", ",,,") is a mistake.
@@ -228,10 +213,10 @@ void Server::Impl::RegisterRebuildRoutes() {
     if (!ReadRebuildScope(*this, req, res, views, organization, &tenant)) return;
     StartRebuild(*this, views, tenant, res);
   });
-  http->Post(R"(/views/([^/]+)/rebuild)", {},
+  http->Post(R"(/views/([^/]+)/rebuild)", caller,
              [this](const http::Request& req, http::Response& res) {
                std::string organization;
-               if (!AuthorizeRebuild(*this, req, res, &organization)) return;
+               if (!AuthorizedCaller(*this, req, res, &organization)) return;
                if (req.has_param("view")) {
                  return ReplyError(res, 400, "unknown parameter 'view'", "view");
                }
