@@ -13,7 +13,8 @@ then, with `run --listen`:
   began are applied by the loop, so the rebuild must replay that tail before its swap;
 - meanwhile readers of other organizations (their own keys) read their rows and their groups
   of the derived view over and over: no read fails, and no count, sum of `updates` or position
-  ever goes back; o-3's reads never fail either;
+  ever goes back; while the rebuild still runs they see the events sent during it (the
+  oracle's counts); o-3's reads never fail either;
 - after the swap and more events, every view (base and derived) equals the oracle computed from
   the events this script wrote, and the progress line says the tail was replayed.
 Then offline: o-5 corrupted, `streamview rebuild --view shipments --where "org_id = 'o-5'"`
@@ -210,6 +211,7 @@ class Reader(threading.Thread):
         self.stop = threading.Event()
         self.reads = 0
         self.problems = []
+        self.last = (0, 0, 0, 0)  # (position, rows, sum of updates, grouped rows) of the last read
 
     def run(self):
         last = (0, 0, 0, 0)
@@ -225,14 +227,17 @@ class Reader(threading.Thread):
             self.reads += 1
             if any(r["org_id"] != self.org for r in body["items"] + body2["items"]):
                 self.problems.append("%s: a read returned another organization's row" % self.org)
-            position = decode_position(headers.get("X-StreamView-Position")) or {}
+            position = decode_position(headers.get("X-StreamView-Position"))
+            if not position:
+                self.problems.append("%s: a read without a position token" % self.org)
+                position = {}
             now = (sum(position.values()), len(body["items"]),
                    sum(r["updates"] for r in body["items"]),
                    sum(r["n"] for r in body2["items"]))
             if self.monotone and any(a < b for a, b in zip(now, last)):
                 self.problems.append("%s: a read went back in time: (position, rows, updates, "
                                      "grouped rows) %s after %s" % (self.org, now, last))
-            last = now
+            last = self.last = now
 
 
 def main():
@@ -327,6 +332,13 @@ def main():
         reads_then = [r.reads for r in readers]
         wait_until(lambda: all(r.reads >= n + 3 for r, n in zip(readers, reads_then)),
                    "reads during the rebuild", proc=proc, log=log.name)
+        # ... and other organizations see the events sent during it: served and updated.
+        for reader in readers[:len(WATCHED)]:
+            mine = [r for r in oracle.shipments.values() if r[0] == reader.org]
+            expected = (len(mine), sum(r[2] for r in mine), len(mine))
+            if reader.last[1:] != expected:
+                problems.append("%s during the rebuild: (rows, updates, grouped rows) %s, the "
+                                "oracle says %s" % (reader.org, reader.last[1:], expected))
         os.remove(hold)
         done = wait_until(lambda: (lambda p: p if p and p["state"] != "running" else None)(
             progress()), "the tenant rebuild to end", proc=proc, log=log.name)
