@@ -13,6 +13,7 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "common/time_util.h"
@@ -20,6 +21,7 @@
 #include "engine/engine.h"
 #include "engine/reconcile.h"
 #include "server/server.h"
+#include "server/view_query.h"
 #include "source/open.h"
 
 namespace sv::cli {
@@ -207,6 +209,44 @@ int Run(const CommonOptions& common, bool exit_when_caught_up, const std::string
   return 0;
 }
 
+namespace {
+
+void PrintRebuildStats(const engine::RebuildStats& stats) {
+  struct rusage usage;
+  getrusage(RUSAGE_SELF, &usage);
+  std::printf(
+      "{\"events\":%lld,\"rows_written\":%lld,\"threads\":%d,\"fold_seconds\":%.3f,"
+      "\"write_seconds\":%.3f,\"total_seconds\":%.3f,\"events_per_second\":%.0f,"
+      "\"peak_rss_mib\":%.0f}\n",
+      static_cast<long long>(stats.events), static_cast<long long>(stats.rows_written),
+      stats.threads, stats.fold_seconds, stats.write_seconds, stats.total_seconds,
+      stats.events / std::max(stats.total_seconds, 1e-9), usage.ru_maxrss / 1024.0);
+}
+
+// The organization a --where names: `<tenant column> = 'value'` (or an unquoted value), the
+// tenant column being `view`'s.
+absl::StatusOr<std::string> OrganizationOfWhere(const projection::ViewPlan& view,
+                                                absl::string_view where) {
+  const size_t eq = where.find('=');
+  absl::string_view column = eq == absl::string_view::npos ? where : where.substr(0, eq);
+  absl::string_view value = eq == absl::string_view::npos ? "" : where.substr(eq + 1);
+  column = absl::StripAsciiWhitespace(column);
+  value = absl::StripAsciiWhitespace(value);
+  if (value.size() >= 2 && value.front() == '\'' && value.back() == '\'') {
+    value = value.substr(1, value.size() - 2);
+  }
+  const std::string tenant_column = view.columns[view.tenant].name;
+  if (eq == absl::string_view::npos || value.empty() || column != tenant_column) {
+    return absl::InvalidArgumentError(absl::StrCat("--where must be \"", tenant_column,
+                                                   " = '<organization>'\" (the tenant "
+                                                   "column of view '",
+                                                   view.name, "'), not \"", where, "\""));
+  }
+  return std::string(value);
+}
+
+}  // namespace
+
 int Rebuild(const CommonOptions& common, const std::vector<std::string>& views,
             bool allow_partial) {
   auto config = LoadWithStore(common);
@@ -217,15 +257,44 @@ int Rebuild(const CommonOptions& common, const std::vector<std::string>& views,
   if (!engine.ok()) return Fail(engine.status());
   auto stats = (*engine)->Rebuild(views, allow_partial);
   if (!stats.ok()) return Fail(stats.status());
-  struct rusage usage;
-  getrusage(RUSAGE_SELF, &usage);
-  std::printf(
-      "{\"events\":%lld,\"rows_written\":%lld,\"threads\":%d,\"fold_seconds\":%.3f,"
-      "\"write_seconds\":%.3f,\"total_seconds\":%.3f,\"events_per_second\":%.0f,"
-      "\"peak_rss_mib\":%.0f}\n",
-      static_cast<long long>(stats->events), static_cast<long long>(stats->rows_written),
-      stats->threads, stats->fold_seconds, stats->write_seconds, stats->total_seconds,
-      stats->events / std::max(stats->total_seconds, 1e-9), usage.ru_maxrss / 1024.0);
+  PrintRebuildStats(*stats);
+  return 0;
+}
+
+int RebuildTenant(const CommonOptions& common, const std::vector<std::string>& views,
+                  const std::string& tenant, const std::string& where) {
+  auto config = LoadWithStore(common);
+  if (!config.ok()) return Fail(config.status());
+  auto engine = OpenEngine(*config, /*start_sources=*/false);
+  if (!engine.ok()) return Fail(engine.status());
+  const projection::Catalog& catalog = (*engine)->catalog();
+  engine::TenantRebuildRequest request{views, Value::Null()};
+  for (const std::string& name : views) {
+    const int v = catalog.FindView(name);
+    if (v < 0) return Fail(absl::NotFoundError(absl::StrCat("no view named '", name, "'")));
+    const projection::ViewPlan& plan = catalog.views[v];
+    if (plan.tenant < 0) {
+      return Fail(absl::InvalidArgumentError(
+          absl::StrCat("view '", name, "' declares no tenant column (tenant:): rebuild it whole")));
+    }
+    std::string organization = tenant;
+    if (!where.empty()) {
+      auto named = OrganizationOfWhere(plan, where);
+      if (!named.ok()) return Fail(named.status());
+      organization = *named;
+    }
+    const Type type = plan.columns[plan.tenant].type;
+    std::optional<Value> value = server::ParseTypedValue(organization, type);
+    if (!value.has_value()) {
+      return Fail(absl::InvalidArgumentError(
+          absl::StrCat("organization '", organization, "' is no ", std::string(TypeName(type)),
+                       " value of the tenant column of view '", name, "'")));
+    }
+    request.tenant = *value;
+  }
+  auto stats = (*engine)->RebuildTenant(request);
+  if (!stats.ok()) return Fail(stats.status());
+  PrintRebuildStats(*stats);
   return 0;
 }
 

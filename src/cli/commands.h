@@ -17,6 +17,10 @@ int Ingest(const CommonOptions& common, const std::string& file, const std::stri
 int Run(const CommonOptions& common, bool exit_when_caught_up, const std::string& latency_report,
         const std::string& listen);
 int Rebuild(const CommonOptions& common, const std::vector<std::string>& views, bool allow_partial);
+// One organization's rows of tenant views: `tenant` (--tenant) or `where` (--where
+// "<tenant column> = 'value'"), exactly one of them not empty.
+int RebuildTenant(const CommonOptions& common, const std::vector<std::string>& views,
+                  const std::string& tenant, const std::string& where);
 int DlqList(const CommonOptions& common, bool json);
 int DlqReplay(const CommonOptions& common, int64_t id, const std::string& payload_file);
 int DlqDiscard(const CommonOptions& common, int64_t id);

@@ -51,6 +51,11 @@ int main(int argc, char** argv) {
   add_common(rebuild);
   rebuild->add_option("--view", views, "view to rebuild (repeatable)");
   rebuild->add_flag("--all", all, "rebuild every view and the gate state");
+  std::string tenant, where;
+  rebuild->add_option("--tenant", tenant,
+                      "only this organization's rows (views with a tenant column)");
+  rebuild->add_option("--where", where,
+                      "only the rows of \"<tenant column> = 'organization'\" (as --tenant)");
   bool allow_partial = false;
   rebuild->add_flag("--allow-partial", allow_partial,
                     "rebuild even when the source's retention dropped its first records");
@@ -100,6 +105,13 @@ int main(int argc, char** argv) {
     if (all == !views.empty()) {
       std::fprintf(stderr, "rebuild: give --view NAME (repeatable) or --all\n");
       return 2;
+    }
+    if (!tenant.empty() || !where.empty()) {
+      if (all || (!tenant.empty() && !where.empty())) {
+        std::fprintf(stderr, "rebuild: --tenant or --where rebuilds the --view NAMEs given\n");
+        return 2;
+      }
+      return sv::cli::RebuildTenant(common, views, tenant, where);
     }
     return sv::cli::Rebuild(common, views, allow_partial);
   }

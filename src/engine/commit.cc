@@ -34,7 +34,8 @@ void ExitAfterDeadLetterCommitIfTold() {
 
 absl::Status Engine::Restart() {
   // The store holds none of the failed batch: forget what we believed, resume from the store.
-  (void)Drain();        // a batch still being written either committed or is lost with the rest
+  (void)Drain();  // a batch still being written either committed or is lost with the rest
+  CancelTenantJob("the engine restarted from the store");  // its records come again
   open_batch_.reset();  // rolled back: its source transaction comes again from the start
   open_pages_.clear();
   for (SourceState& st : sources_) st.mid_transaction = false;

@@ -46,6 +46,7 @@ Engine::Engine(const config::Config& config, const EngineOptions& options)
     : config_(config), options_(options) {}
 
 Engine::~Engine() {
+  CancelTenantJob("the engine stopped");  // its fold thread reads the catalog
   // The batch being written reads in_flight_ and writer_store_: let it end first.
   if (worker_ != nullptr) (void)worker_->Wait();
 }
@@ -303,6 +304,7 @@ absl::Status Engine::StartSources() {
       SV_RETURN_IF_ERROR(store_->BeginRead());
       SV_RETURN_IF_ERROR(locked);
       SourceState& owner = sources_[s];
+      CancelTenantJob("partitions were reassigned");
       for (Lane& lane : owner.lanes) lane.rows->Reset();
       SV_RETURN_IF_ERROR(NewProcessors(owner, &partitions));
       SV_ASSIGN_OR_RETURN(auto stored, store_->GetPositions(name));
@@ -344,6 +346,7 @@ absl::StatusOr<size_t> Engine::PollAndProcess(size_t max, int wait_ms) {
     if (st.mid_transaction) SV_RETURN_IF_ERROR(CheckLanesForOpenBatch(st));
     seen += st.records.size();
     SV_RETURN_IF_ERROR(ProcessLanes(st));
+    CaptureForTenantJob(st.index, st.records, st.records.back().log_time_us);
     // A sample of at most kMaxPendingLatency per batch: a source transaction of any size
     // spans one batch, and its records share one commit time anyway.
     constexpr size_t kMaxPendingLatency = size_t{1} << 16;
@@ -357,6 +360,7 @@ absl::StatusOr<size_t> Engine::PollAndProcess(size_t max, int wait_ms) {
     // Nothing new: a gap can still expire by the wall clock.
     const int64_t now = options_.clock->NowMicros();
     for (SourceState& st : sources_) {
+      CaptureForTenantJob(st.index, {}, now);
       for (Lane& lane : st.lanes) {
         if (lane.processor->stash_keys() > 0) {
           SV_RETURN_IF_ERROR(lane.processor->ExpireStashes(now));
@@ -466,6 +470,7 @@ absl::Status Engine::Run(const std::atomic<bool>& stop, bool exit_when_caught_up
     if (s.ok() && options_.monitor != nullptr && open_batch_ == nullptr) {
       options_.monitor->RunCommands(this);
     }
+    if (s.ok() && open_batch_ == nullptr) s = FinishTenantJobIfFolded();
     bool idle = false;
     if (s.ok()) s = RunOnce(&idle);
     // After a failure, the store is not called working again (readiness) before a batch has

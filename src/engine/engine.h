@@ -24,6 +24,7 @@
 #include "engine/processor.h"
 #include "engine/row_observer.h"
 #include "engine/row_sets.h"
+#include "engine/tenant_job.h"
 #include "projection/projection.h"
 #include "source/open.h"
 #include "source/source.h"
@@ -94,6 +95,17 @@ class Engine {
   // A source whose retention dropped its beginning is refused unless `allow_partial`.
   absl::StatusOr<RebuildStats> Rebuild(const std::vector<std::string>& views,
                                        bool allow_partial = false);
+
+  // One organization's rows of tenant views rebuilt (engine/tenant_rebuild.cc): the source is
+  // replayed beside the live views up to where they stand, and that organization's rows are
+  // swapped in as one batch, derived views following; other organizations' rows stay as they
+  // are. RebuildTenant runs it to its end here (no sources running: `streamview rebuild
+  // --tenant`). StartTenantRebuild folds on a thread of its own while the loop goes on serving
+  // and applying every organization's events; the loop swaps the rows in once the fold is done
+  // and tells `done` (on its thread).
+  absl::StatusOr<RebuildStats> RebuildTenant(const TenantRebuildRequest& request);
+  absl::Status StartTenantRebuild(const TenantRebuildRequest& request,
+                                  std::function<void(const absl::StatusOr<RebuildStats>&)> done);
 
   // Dead-letter operations (exclusive: the caller holds the engine lock).
   absl::Status ReplayDeadLetter(int64_t id, const std::string* payload);
@@ -308,6 +320,21 @@ class Engine {
   std::vector<Sealed> open_pages_;
   std::set<int> open_batch_replaced_;  // watched views an open batch wrote (told at its commit)
   std::vector<bool> observed_views_;   // by view: the row observer watches it
+  // The tenant rebuild in progress, if any (engine/tenant_rebuild.cc).
+  std::unique_ptr<TenantJob> tenant_job_;
+  absl::StatusOr<std::unique_ptr<TenantJob>> NewTenantJob(const TenantRebuildRequest& request);
+  // The loop hands the job what it polled of the job's source (and when stashes expired), so
+  // the job can follow the loop's position exactly.
+  void CaptureForTenantJob(int source, const std::vector<source::SourceRecord>& records,
+                           int64_t expire_at_us);
+  // Between batches: swaps the job's rows in once its fold is done.
+  absl::Status FinishTenantJobIfFolded();
+  absl::StatusOr<RebuildStats> FinishTenantJob();
+  absl::Status SwapTenantRows(TenantJob& job, RebuildStats* stats);
+  // The loop's records may come again (a restart, a rebalance): the job could not follow them.
+  void CancelTenantJob(std::string_view why);
+  // Records the row changes of the views derived views read into `changes` (for the commit).
+  void WatchForDerived(CachedRowSet& rows, std::vector<DerivedChange>* changes);
   // Tells the row observer that every view it watches was replaced (after a rebuild).
   void ReplacedAllObserved();
   bool Observed(int view) const {

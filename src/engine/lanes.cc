@@ -69,19 +69,21 @@ absl::Status Engine::StartLanes(SourceState& st) {
     }
     lane.rows = std::make_unique<CachedRowSet>(
         lane.reader != nullptr ? lane.reader.get() : store_.get(), tables_, capacity);
-    if (derived_ != nullptr && !derived_->empty()) {
-      std::vector<bool> watched(catalog_->views.size());
-      for (size_t v = 0; v < watched.size(); ++v) watched[v] = derived_->Reads(static_cast<int>(v));
-      std::vector<DerivedChange>* changes = &lane.derived_changes;
-      lane.rows->set_listener(std::move(watched), [changes](int view, const Row* old_row,
-                                                            const Row* new_row) {
+    WatchForDerived(*lane.rows, &lane.derived_changes);
+  }
+  return absl::OkStatus();
+}
+
+void Engine::WatchForDerived(CachedRowSet& rows, std::vector<DerivedChange>* changes) {
+  if (derived_ == nullptr || derived_->empty()) return;
+  std::vector<bool> watched(catalog_->views.size());
+  for (size_t v = 0; v < watched.size(); ++v) watched[v] = derived_->Reads(static_cast<int>(v));
+  rows.set_listener(
+      std::move(watched), [changes](int view, const Row* old_row, const Row* new_row) {
         // Applied with the batch's write, on the committing thread.
         changes->push_back({view, old_row != nullptr ? std::optional<Row>(*old_row) : std::nullopt,
                             new_row != nullptr ? std::optional<Row>(*new_row) : std::nullopt});
       });
-    }
-  }
-  return absl::OkStatus();
 }
 
 absl::Status Engine::ProcessLanes(SourceState& st) {

@@ -38,6 +38,7 @@ struct SourceProgress {
 struct RebuildProgress {
   bool running = false;
   std::vector<std::string> views;  // empty = all
+  std::string tenant;              // not empty: only this organization's rows (a tenant rebuild)
   std::string last_line;           // the latest progress line ("... 42% ETA 3s")
   int64_t started_us = 0;
   int64_t finished_us = 0;

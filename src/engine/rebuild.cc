@@ -93,6 +93,7 @@ double Seconds(std::chrono::steady_clock::time_point since) {
 absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& names,
                                              bool allow_partial) {
   SV_RETURN_IF_ERROR(Drain());  // the rebuild reads what the live views committed
+  CancelTenantJob("a rebuild of whole views began");
   RebuildStats stats;
   const auto started = std::chrono::steady_clock::now();
   std::vector<bool> wanted(catalog_->views.size(), names.empty());

@@ -161,7 +161,8 @@ class Session : public std::enable_shared_from_this<Session> {
     if (route_ == nullptr) {
       return Refuse(path_known ? 405 : 404, path_known ? "method not allowed" : "no such route");
     }
-    if (route_->options.needs_token && !state_->hooks.authorize(req_, res_)) {
+    if ((route_->options.needs_token && !state_->hooks.authorize(req_, res_)) ||
+        (route_->options.needs_caller && !state_->hooks.authorize_caller(req_, res_))) {
       return Respond(/*close=*/!parser_->is_done());
     }
     if (parser_->is_done()) return Dispatch();

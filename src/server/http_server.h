@@ -50,13 +50,17 @@ enum class Runs {
 };
 
 struct RouteOptions {
-  bool needs_token = false;  // Hooks::authorize runs on the head, before the body is read
+  bool needs_token = false;   // Hooks::authorize runs on the head, before the body is read
+  bool needs_caller = false;  // ... Hooks::authorize_caller (an organization's caller may pass)
   Runs runs = Runs::kOnWorkers;
 };
 
 struct Hooks {
   // For routes with needs_token: false after filling the response (401, 403).
   std::function<bool(const Request&, Response&)> authorize;
+  // For routes with needs_caller: likewise, but any identified caller passes; the handler
+  // decides what that caller may do.
+  std::function<bool(const Request&, Response&)> authorize_caller;
   // Every error the layer answers itself (404, 405, 413, ...) gets a body from here.
   std::function<void(Response&, int status, std::string_view message)> reply_error;
   // After each response is written (metrics, logs). `req.method` is empty when the request

@@ -253,13 +253,18 @@ std::string Server::Impl::OpenApiDocument() const {
       Operation(w, f.method, f.summary, f.secured, {{200, "ok"}});
     }
     if (std::string(f.path) == "/views/rebuild") {
-      Operation(w, "post", "Rebuild every view (or ?view=a,b) without downtime", true,
-                {{202, "started"}, {409, "a rebuild is running"}});
+      Operation(w, "post",
+                "Rebuild every view (or ?view=a,b) without downtime; with ?tenant=O only "
+                "organization O's rows of tenant views (an organization's caller: its own)",
+                true, {{202, "started"}, {409, "a rebuild is running"}});
     }
     w.EndObject();
   }
   const Fixed with_param[] = {
-      {"/views/{view}/rebuild", "post", "Rebuild one view without downtime", true},
+      {"/views/{view}/rebuild", "post",
+       "Rebuild one view without downtime (?tenant=O or ?<tenant column>=O: only organization "
+       "O's rows; an organization's caller: its own)",
+       true},
       {"/dlq/{id}/replay", "post", "Replay a dead letter (body: corrected event, optional)", true},
       {"/dlq/{id}/discard", "post", "Discard a dead letter and release its key", true},
   };

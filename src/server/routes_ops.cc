@@ -96,72 +96,6 @@ void WriteLags(JsonWriter& w, Server::Impl& impl, const std::vector<SourceLag>& 
   w.EndObject();
 }
 
-void WriteRebuild(JsonWriter& w, const engine::RebuildProgress& r) {
-  w.StartObject();
-  w.Key("state");
-  w.String(r.running           ? "running"
-           : r.started_us == 0 ? "idle"
-           : r.error.empty()   ? "done"
-                               : "failed");
-  w.Key("views");
-  w.StartArray();
-  for (const auto& v : r.views) w.String(v.c_str());
-  w.EndArray();
-  w.Key("progress");
-  w.String(r.last_line.c_str());
-  w.Key("started");
-  r.started_us ? w.String(FormatTime(r.started_us).c_str()) : w.Null();
-  w.Key("finished");
-  r.finished_us ? w.String(FormatTime(r.finished_us).c_str()) : w.Null();
-  w.Key("seconds");
-  w.Double(r.seconds);
-  w.Key("error");
-  r.error.empty() ? w.Null() : w.String(r.error.c_str());
-  w.EndObject();
-}
-
-void StartRebuild(Server::Impl& impl, const std::vector<std::string>& views, http::Response& res) {
-  for (const std::string& v : views) {
-    if (impl.catalog->FindView(v) < 0) return ReplyError(res, 404, "no such view", "view");
-  }
-  engine::Monitor* monitor = impl.monitor;
-  engine::RebuildProgress started;
-  started.running = true;
-  started.views = views;
-  started.started_us = monitor->clock().NowMicros();
-  started.last_line = "queued";
-  {
-    std::lock_guard<std::mutex> lock(impl.rebuild_mu);
-    if (monitor->Snapshot().rebuild.running) {
-      return ReplyError(res, 409, "a rebuild is already running");
-    }
-    monitor->SetRebuild(started);
-  }
-  // Runs on the engine loop between batches; readers keep the old version until the swap.
-  (void)monitor->Submit([monitor, views, started](engine::Engine* engine) {
-    auto stats = engine->Rebuild(views);
-    engine::RebuildProgress done = monitor->Snapshot().rebuild;
-    done.running = false;
-    done.finished_us = monitor->clock().NowMicros();
-    done.seconds = static_cast<double>(done.finished_us - started.started_us) / 1e6;
-    done.error = stats.ok() ? "" : std::string(stats.status().message());
-    if (stats.ok()) {
-      std::vector<std::string> rebuilt = views;
-      if (rebuilt.empty()) {
-        for (const auto& plan : engine->catalog().views) rebuilt.push_back(plan.name);
-      }
-      for (const std::string& view : rebuilt)
-        monitor->RecordDuration({engine::Monitor::Job::kRebuild, view, done.seconds});
-    }
-    monitor->SetRebuild(done);
-    return stats.status();
-  });
-  rapidjson::StringBuffer buf;
-  JsonWriter w(buf);
-  WriteRebuild(w, started);
-  ReplyJson(res, 202, buf.GetString());
-}
-
 void DeadLetterCommand(Server::Impl& impl, const http::Request& req, http::Response& res,
                        bool replay) {
   if (!OnlyParams(req, res, {})) return;
@@ -289,13 +223,6 @@ absl::StatusOr<std::vector<SourceLag>> ComputeLags(Server::Impl& impl) {
   return out;
 }
 
-void ServeRebuildProgress(Server::Impl& impl, const http::Request&, http::Response& res) {
-  rapidjson::StringBuffer buf;
-  JsonWriter w(buf);
-  WriteRebuild(w, impl.monitor->Snapshot().rebuild);
-  ReplyJson(res, 200, buf.GetString());
-}
-
 void Server::Impl::RegisterOpsRoutes() {
   const http::RouteOptions token{.needs_token = true};
   // Probes never wait for busy workers: liveness and startup read memory only and answer on
@@ -311,27 +238,7 @@ void Server::Impl::RegisterOpsRoutes() {
     WriteLags(w, *this, *lags);
     ReplyJson(res, 200, buf.GetString());
   });
-  http->Get("/views/rebuild", token, [this](const http::Request& req, http::Response& res) {
-    if (!OnlyParams(req, res, {})) return;
-    ServeRebuildProgress(*this, req, res);
-  });
-  http->Post("/views/rebuild", token, [this](const http::Request& req, http::Response& res) {
-    if (!OnlyParams(req, res, {"view"})) return;
-    std::vector<std::string> views;
-    if (req.has_param("view")) {
-      // Without view= every view is rebuilt; a view= naming none ("", ",,,") is a mistake.
-      views = absl::StrSplit(req.get_param_value("view"), ',', absl::SkipEmpty());
-      if (views.empty()) {
-        return ReplyError(res, 400, "view= names no view (omit it to rebuild every view)", "view");
-      }
-    }
-    StartRebuild(*this, views, res);
-  });
-  http->Post(R"(/views/([^/]+)/rebuild)", token,
-             [this](const http::Request& req, http::Response& res) {
-               if (!OnlyParams(req, res, {})) return;
-               StartRebuild(*this, {req.matches[1].str()}, res);
-             });
+  RegisterRebuildRoutes();
   http->Get("/dlq", token, [this](const http::Request& req, http::Response& res) {
     if (!OnlyParams(req, res, {"state"})) return;
     auto reader = Reader();

@@ -192,6 +192,20 @@ bool Authorized(const Server::Impl& impl, const http::Request& req, http::Respon
   return true;
 }
 
+bool AuthorizedCaller(const Server::Impl& impl, const http::Request& req, http::Response& res,
+                      std::string* organization) {
+  organization->clear();
+  if (impl.auth != nullptr) {
+    auto who = impl.auth->Identify(req.get_header_value("Authorization"),
+                                   req.get_header_value("X-API-Key"));
+    if (who.ok() && who->has_value() && !(*who)->admin) {
+      *organization = (*who)->organization;
+      return true;
+    }
+  }
+  return Authorized(impl, req, res);
+}
+
 std::vector<std::string> PathSegments(const http::Request& req, size_t prefix_segments) {
   // Split the raw target, then decode each segment once: req.path is already decoded, so an
   // encoded '/' or '%' inside a key would be split or decoded twice.
@@ -306,6 +320,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
   http::Hooks hooks;
   hooks.authorize = [self](const http::Request& req, http::Response& res) {
     return Authorized(*self, req, res);
+  };
+  hooks.authorize_caller = [self](const http::Request& req, http::Response& res) {
+    std::string organization;
+    return AuthorizedCaller(*self, req, res, &organization);
   };
   hooks.reply_error = [](http::Response& res, int status, std::string_view message) {
     ReplyError(res, status, absl::string_view(message.data(), message.size()));

@@ -78,6 +78,7 @@ struct Server::Impl {
   void RegisterViewRoutes();
   void RegisterLookupRoutes();
   void RegisterOpsRoutes();
+  void RegisterRebuildRoutes();  // routes_rebuild.cc
   void RegisterMetrics();
   std::string OpenApiDocument() const;
 };
@@ -145,6 +146,10 @@ bool OnlyParams(const http::Request& req, http::Response& res,
 // Bearer-token check for ops routes (run by the HTTP layer on the request head, before the
 // body is read): false after replying 401 (none) or 403 (wrong).
 bool Authorized(const Server::Impl& impl, const http::Request& req, http::Response& res);
+// The token, the admin (`organization` empty) or an organization's caller of server.auth (its
+// organization): false after replying 401/403 as Authorized does.
+bool AuthorizedCaller(const Server::Impl& impl, const http::Request& req, http::Response& res,
+                      std::string* organization);
 // GET /views/rebuild (reached through the /views/{view} route, which is matched first).
 void ServeRebuildProgress(Server::Impl& impl, const http::Request& req, http::Response& res);
 // Decoded path segments after `prefix_segments` segments ("/views/v/a/b" -> from 2: a, b).

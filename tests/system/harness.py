@@ -7,6 +7,7 @@ message saying what did not happen. A slow machine then makes a test slower, nev
 """
 
 import base64
+import json
 import os
 import shutil
 import socket
@@ -101,6 +102,29 @@ def http_get(port, path, timeout=30, headers=None):
         return e.code, e.read().decode("utf-8", "replace")
     except (OSError, ValueError):
         return None, ""
+
+
+def http_json(port, path, method="GET", bearer=None, api_key=None, body=None, timeout=30):
+    """(status, decoded JSON body or the raw bytes, headers) of a request to the server on
+    `port` as a caller (`bearer`: Authorization, `api_key`: X-API-Key); (None, error text, {})
+    when it is not reachable."""
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), method=method,
+                                 data=body)
+    if bearer is not None:
+        req.add_header("Authorization", "Bearer " + bearer)
+    if api_key is not None:
+        req.add_header("X-API-Key", api_key)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, json.loads(resp.read() or b"null"), resp.headers
+    except urllib.error.HTTPError as e:
+        raw = e.read()
+        try:
+            return e.code, json.loads(raw), e.headers
+        except ValueError:
+            return e.code, raw, e.headers
+    except (OSError, ValueError) as e:
+        return None, str(e), {}
 
 
 def wait_ready(port, status, timeout=DEADLINE_S, proc=None):

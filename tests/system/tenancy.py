@@ -27,11 +27,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import WaitTimeout, free_port, verdict, wait_until  # noqa: E402
+from harness import WaitTimeout, free_port, http_json, verdict, wait_until  # noqa: E402
 
 SECRET = "tenancy-test-secret-%d" % os.getpid()
 KEYS = {"o-1": "key-for-o1", "o-2": "key-for-o2", "admin": "key-for-the-admin"}
@@ -155,22 +153,8 @@ def main():
                             env=env)
 
     def get(path, bearer=None, api_key=None):
-        req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path))
-        if bearer is not None:
-            req.add_header("Authorization", "Bearer " + bearer)
-        if api_key is not None:
-            req.add_header("X-API-Key", api_key)
-        try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
-                return resp.status, json.loads(resp.read() or b"null")
-        except urllib.error.HTTPError as e:
-            body = e.read()
-            try:
-                return e.code, json.loads(body)
-            except ValueError:
-                return e.code, body
-        except (urllib.error.URLError, ConnectionError):
-            return None, None
+        code, body, _ = http_json(port, path, bearer=bearer, api_key=api_key)
+        return (code, body) if code is not None else (None, None)
 
     def all_rows(path, **cred):
         code, body = get(path + ("&" if "?" in path else "?") + "limit=1000", **cred)

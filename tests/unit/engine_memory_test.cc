@@ -22,6 +22,7 @@
 #include "engine/engine.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "memory_engine_fixture.h"
 #include "store/open.h"
 #include "store/store.h"
 
@@ -108,46 +109,11 @@ Workload Generate(uint32_t seed) {
   return w;
 }
 
-class EngineMemoryTest : public ::testing::Test {
+class EngineMemoryTest : public MemoryEngineTest {
  protected:
-  void SetUp() override {
-    static std::atomic<int> databases{0};
-    options_.kind = "memory";
-    options_.path = absl::StrCat("engine_memory_test_", databases.fetch_add(1));
-    // Holds the database between engines (a restart) and reads what they committed.
-    auto keeper = store::OpenStore(options_, store::StoreRole::kWriter);
-    ASSERT_TRUE(keeper.ok()) << keeper.status();
-    keeper_ = std::move(*keeper);
-    ASSERT_TRUE(keeper_->Init().ok());
-  }
-
   std::unique_ptr<Engine> OpenEngine(int lanes = 1, const std::string& more_config = "") {
-    auto config = config::ParseConfig(
-        absl::StrCat(absl::StrReplaceAll(kConfig, {{"LANES", absl::StrCat(lanes)}}), more_config),
-        "test.yaml");
-    EXPECT_TRUE(config.ok()) << config.status();
-    if (!config.ok()) return nullptr;
-    EngineOptions options;
-    options.store_path = options_.path;
-    auto engine = Engine::Open(*config, options);
-    EXPECT_TRUE(engine.ok()) << engine.status();
-    return engine.ok() ? std::move(*engine) : nullptr;
-  }
-
-  void Ingest(Engine& engine, const std::vector<std::string>& lines) {
-    std::istringstream in(absl::StrCat(absl::StrJoin(lines, "\n"), "\n"));
-    auto result = IngestLines(engine.catalog().sources[0], keeper_.get(), in);
-    ASSERT_TRUE(result.ok()) << result.status();
-  }
-
-  static absl::Status RunUntilIdle(Engine& engine) {
-    bool idle = false;
-    for (int guard = 0; guard < 10'000 && !idle;) {
-      absl::Status s = engine.RunOnce(&idle);
-      if (!s.ok()) return s;
-      guard += idle ? 0 : 1;
-    }
-    return engine.Sync();
+    return OpenEngineWith(
+        absl::StrCat(absl::StrReplaceAll(kConfig, {{"LANES", absl::StrCat(lanes)}}), more_config));
   }
 
   // The view's rows as key -> (total, n), read through the view's name.
@@ -193,9 +159,6 @@ class EngineMemoryTest : public ::testing::Test {
     EXPECT_EQ(end, static_cast<int64_t>(w.lines.size()));
     EXPECT_THAT(*keeper_->GetPositions("s"), ::testing::ElementsAre(::testing::Pair(0, end)));
   }
-
-  store::StoreOptions options_;
-  std::unique_ptr<store::Store> keeper_;
 };
 
 TEST_F(EngineMemoryTest, ViewsEqualTheOracleWithOneLaneAndWithThree) {

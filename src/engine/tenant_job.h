@@ -1,0 +1,62 @@
+#pragma once
+// A rebuild of one organization's rows of tenant views (engine/tenant_rebuild.cc): its request,
+// and the job the engine keeps while the source is folded beside the running loop.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/value.h"
+#include "engine/processor.h"
+#include "engine/row_sets.h"
+#include "source/source.h"
+#include "store/store.h"
+
+namespace sv::engine {
+
+struct RebuildStats;
+
+struct TenantRebuildRequest {
+  std::vector<std::string> views;  // base views with a tenant column, all of one source
+  Value tenant;                    // the organization: a value of the views' tenant column
+};
+
+// What the loop polled of the job's source after the fold's end position, in poll order, with
+// the log time its stashes expired at afterwards: the same steps, replayed into the job, make it
+// reach exactly the loop's position.
+struct TailStep {
+  std::vector<source::SourceRecord> records;
+  int64_t expire_at_us = 0;
+};
+
+struct TenantJob {
+  int source = 0;
+  std::vector<int> views;
+  TenantRebuildRequest request;
+  std::map<int32_t, int64_t> fold_until;  // the stored positions when the job began
+  std::unique_ptr<store::Store> reader;   // the fold's own connection
+  std::unique_ptr<MemoryRowSet> rows;
+  std::unique_ptr<Processor> processor;
+  std::thread fold;
+  std::atomic<bool> stop{false};
+  std::atomic<bool> folded{false};  // the fold thread is done (joinable without waiting)
+  absl::Status fold_status;         // read after the join
+  int64_t events = 0;               // records folded (fold thread, then the loop)
+  int64_t tail_events = 0;          // ... of them polled by the loop during the fold
+  std::mutex mu;                    // guards `tail`
+  std::vector<TailStep> tail;
+  std::chrono::steady_clock::time_point started;
+  // Told the outcome once, on the loop's thread (or the caller's, for RebuildTenant).
+  std::function<void(const absl::StatusOr<RebuildStats>&)> done;
+};
+
+}  // namespace sv::engine

@@ -1,0 +1,303 @@
+// A tenant rebuild: one organization's rows of tenant views made again from the source, beside
+// the live ones, and swapped in as one batch.
+//
+// Why it needs no pause: the source is replayed on a thread and a connection of its own up to
+// the positions stored when the job began, while the loop goes on applying every organization's
+// events (this one's too) and serving reads. The loop hands the job a copy of each poll of that
+// source (and each stash expiry), so once the fold is done the job replays those same steps and
+// stands exactly where the loop does. The swap then runs on the loop between batches, after the
+// batch in flight committed: the organization's live rows are compared with the rebuilt ones and
+// the differences written through the commit path (one transaction; derived views and lookups
+// follow the changed rows like any batch's). Nothing is applied twice or lost: the rebuilt rows
+// are the fold of exactly the records the live rows have applied. A restart or a rebalance
+// (records polled again) cancels the job.
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <limits>
+#include <thread>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "common/status_macros.h"
+#include "common/thread_boundary.h"
+#include "engine/engine.h"
+
+namespace sv::engine {
+namespace {
+
+constexpr int64_t kLivePage = 10'000;  // live rows read per query while comparing
+
+double SecondsSince(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+}
+
+// Test hook (TESTING.md, "Injected faults"): SV_TEST_TENANT_FOLD_HOLD=<file> holds the fold,
+// its replay done, while <file> exists, so that a test makes events arrive during the rebuild
+// without timing. Inert unless set.
+void HoldWhileTestFileExists(const std::atomic<bool>& stop) {
+  static const char* hold = std::getenv("SV_TEST_TENANT_FOLD_HOLD");
+  while (hold != nullptr && !stop.load() && std::filesystem::exists(hold)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+absl::Status ApplyTail(TenantJob& job, const std::vector<TailStep>& steps) {
+  for (const TailStep& step : steps) {
+    for (const source::SourceRecord& r : step.records)
+      SV_RETURN_IF_ERROR(job.processor->Process(r));
+    SV_RETURN_IF_ERROR(job.processor->ExpireStashes(step.expire_at_us));
+    job.events += static_cast<int64_t>(step.records.size());
+    job.tail_events += static_cast<int64_t>(step.records.size());
+  }
+  return absl::OkStatus();
+}
+
+std::vector<TailStep> TakeTail(TenantJob& job) {
+  std::vector<TailStep> steps;
+  std::lock_guard lock(job.mu);
+  steps.swap(job.tail);
+  return steps;
+}
+
+// Replays the source up to the job's positions, then what the loop applied meanwhile (a few
+// rounds, while it keeps coming: the loop replays the rest before the swap).
+absl::Status Fold(const config::SourceConfig& config, TenantJob& job) {
+  SV_ASSIGN_OR_RETURN(std::unique_ptr<source::Source> src, source::Open(config, job.reader.get()));
+  SV_ASSIGN_OR_RETURN(std::unique_ptr<source::ReplayReader> replay,
+                      src->OpenReplay(job.fold_until, /*allow_partial=*/false));
+  std::vector<source::SourceRecord> page;
+  while (!job.stop.load()) {
+    SV_RETURN_IF_ERROR(replay->Next(16'384, &page));
+    if (page.empty()) break;
+    for (const source::SourceRecord& r : page) SV_RETURN_IF_ERROR(job.processor->Process(r));
+    SV_RETURN_IF_ERROR(job.processor->ExpireStashes(page.back().log_time_us));
+    job.events += static_cast<int64_t>(page.size());
+  }
+  HoldWhileTestFileExists(job.stop);
+  for (int round = 0; round < 3 && !job.stop.load(); ++round) {
+    std::vector<TailStep> steps = TakeTail(job);
+    if (steps.empty()) break;
+    SV_RETURN_IF_ERROR(ApplyTail(job, steps));
+  }
+  if (job.stop.load()) return absl::CancelledError("tenant rebuild cancelled");
+  return absl::OkStatus();
+}
+
+void FoldOnThisThread(const config::SourceConfig& config, TenantJob& job) {
+  job.fold_status = CatchExceptions("tenant rebuild fold", [&] { return Fold(config, job); });
+  job.folded.store(true);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<TenantJob>> Engine::NewTenantJob(
+    const TenantRebuildRequest& request) {
+  if (request.views.empty()) {
+    return absl::InvalidArgumentError("a tenant rebuild names the views to rebuild");
+  }
+  auto job = std::make_unique<TenantJob>();
+  job->request = request;
+  job->source = -1;
+  for (const std::string& name : request.views) {
+    const int v = catalog_->FindView(name);
+    if (v < 0) return absl::NotFoundError(absl::StrCat("no view named '", name, "'"));
+    const projection::ViewPlan& plan = catalog_->views[v];
+    if (plan.derived != nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "view '", name,
+          "' is derived: rebuild the base views it reads for the organization, it follows them"));
+    }
+    if (plan.tenant < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("view '", name,
+                       "' declares no tenant column (tenant:), so it cannot be rebuilt for one "
+                       "organization; rebuild it whole"));
+    }
+    if (job->source >= 0 && job->source != plan.source) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("a tenant rebuild takes the views of one source; '", name,
+                       "' reads another source than '", request.views.front(), "'"));
+    }
+    job->source = plan.source;
+    job->views.push_back(v);
+  }
+  const config::SourceConfig& source = catalog_->sources[job->source].config;
+  SV_ASSIGN_OR_RETURN(const source::SourceTraits traits, source::TraitsOf(source));
+  if (traits.replays_snapshot) {
+    // Its replay is a new slot and snapshot, at a position the live stream cannot be aligned
+    // with; only a whole rebuild is exact there.
+    return absl::UnimplementedError(
+        absl::StrCat("view '", request.views.front(), "' reads change feed '", source.name,
+                     "': a tenant rebuild is not supported for change feeds; rebuild the view"));
+  }
+  if (config_.store.shared_by_partition) {
+    return absl::FailedPreconditionError(
+        "a tenant rebuild follows this engine's polls; store.shared_by_partition splits them");
+  }
+  SV_ASSIGN_OR_RETURN(job->fold_until, store_->GetPositions(source.name));
+  store::StoreOptions so = StoreOptionsFor(config_.store);
+  if (!options_.store_path.empty()) so.path = options_.store_path;
+  SV_ASSIGN_OR_RETURN(job->reader, store::OpenStore(so, store::StoreRole::kReader));
+  job->rows = std::make_unique<MemoryRowSet>(catalog_->views.size());
+  job->processor = std::make_unique<Processor>(catalog_.get(), job->source, config_.gate,
+                                               job->rows.get(), StateLoader{});
+  job->processor->set_track_key_states(false);
+  job->processor->set_parked_keys({});  // from nothing: no key is parked yet
+  job->processor->set_clock(options_.clock);
+  job->started = std::chrono::steady_clock::now();
+  return job;
+}
+
+absl::StatusOr<RebuildStats> Engine::RebuildTenant(const TenantRebuildRequest& request) {
+  SV_RETURN_IF_ERROR(Drain());
+  if (tenant_job_ != nullptr) return absl::FailedPreconditionError("a tenant rebuild is running");
+  SV_ASSIGN_OR_RETURN(tenant_job_, NewTenantJob(request));
+  FoldOnThisThread(catalog_->sources[tenant_job_->source].config, *tenant_job_);
+  return FinishTenantJob();
+}
+
+absl::Status Engine::StartTenantRebuild(
+    const TenantRebuildRequest& request,
+    std::function<void(const absl::StatusOr<RebuildStats>&)> done) {
+  // The fold replays to the stored positions: nothing polled may still be uncommitted.
+  SV_RETURN_IF_ERROR(Drain());
+  if (tenant_job_ != nullptr) return absl::FailedPreconditionError("a tenant rebuild is running");
+  SV_ASSIGN_OR_RETURN(std::unique_ptr<TenantJob> job, NewTenantJob(request));
+  job->done = std::move(done);
+  TenantJob* raw = job.get();
+  const config::SourceConfig* source = &catalog_->sources[raw->source].config;
+  Progress(absl::StrCat("rebuild ", absl::StrJoin(request.views, ","), " for organization ",
+                        request.tenant.ToString(), ": folding ", source->name, " beside the loop"));
+  tenant_job_ = std::move(job);
+  raw->fold = std::thread([source, raw] { FoldOnThisThread(*source, *raw); });
+  return absl::OkStatus();
+}
+
+void Engine::CaptureForTenantJob(int source, const std::vector<source::SourceRecord>& records,
+                                 int64_t expire_at_us) {
+  if (tenant_job_ == nullptr || tenant_job_->source != source) return;
+  std::lock_guard lock(tenant_job_->mu);
+  tenant_job_->tail.push_back({records, expire_at_us});
+}
+
+absl::Status Engine::FinishTenantJobIfFolded() {
+  if (tenant_job_ == nullptr || !tenant_job_->folded.load()) return absl::OkStatus();
+  // The batch in flight must commit before the swap; if it fails, the loop starts over from
+  // the store (which cancels the job) as after any failed batch.
+  if (absl::Status drained = Drain(); !drained.ok()) return Recover(drained);
+  auto done = std::move(tenant_job_->done);
+  const absl::StatusOr<RebuildStats> result = FinishTenantJob();
+  if (done) done(result);
+  // A failed swap wrote nothing; the next batch finds out whether the store itself is down.
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RebuildStats> Engine::FinishTenantJob() {
+  std::unique_ptr<TenantJob> job = std::move(tenant_job_);
+  if (job->fold.joinable()) job->fold.join();
+  SV_RETURN_IF_ERROR(job->fold_status);
+  RebuildStats stats;
+  stats.fold_seconds = SecondsSince(job->started);
+  // After this, every record the loop polled is committed and no poll comes before the swap:
+  // the tail holds exactly what the live rows applied past the fold's positions.
+  SV_RETURN_IF_ERROR(Drain());
+  SV_RETURN_IF_ERROR(
+      CatchExceptions("tenant rebuild tail", [&] { return ApplyTail(*job, TakeTail(*job)); }));
+  const auto write_started = std::chrono::steady_clock::now();
+  SV_RETURN_IF_ERROR(SwapTenantRows(*job, &stats));
+  stats.events = job->events;
+  stats.write_seconds = SecondsSince(write_started);
+  stats.total_seconds = SecondsSince(job->started);
+  Progress(absl::StrFormat(
+      "rebuild %s for organization %s: %lld events folded (%lld of them applied by the loop "
+      "during the fold), %lld rows changed, %.2fs",
+      absl::StrJoin(job->request.views, ","), job->request.tenant.ToString(),
+      static_cast<long long>(stats.events), static_cast<long long>(job->tail_events),
+      static_cast<long long>(stats.rows_written), stats.total_seconds));
+  return stats;
+}
+
+absl::Status Engine::SwapTenantRows(TenantJob& job, RebuildStats* stats) {
+  if (derived_stale_) SV_RETURN_IF_ERROR(LoadDerived());
+  // A working set of its own over the store: reads give each changed row's old value, for the
+  // derived views, and its dirty rows are the swap's batch.
+  CachedRowSet rows(store_.get(), tables_, std::numeric_limits<size_t>::max() / 2);
+  std::vector<DerivedChange> derived_changes;
+  WatchForDerived(rows, &derived_changes);
+  const Value& tenant = job.request.tenant;
+  for (int v : job.views) {
+    const projection::ViewPlan& plan = catalog_->views[v];
+    absl::flat_hash_map<std::string, std::string> rebuilt;  // key → encoded row, this tenant's
+    Row row;
+    for (const auto& [key, encoded] : job.rows->rows(v)) {
+      if (!DecodeRow(encoded.bytes(), &row)) return absl::InternalError("corrupt row encoding");
+      if (row[plan.tenant] == tenant) rebuilt.emplace(key, encoded.bytes());
+    }
+    auto key_of = [&plan](const Row& r, Row* key_values, std::string* key) {
+      key_values->clear();
+      for (int k : plan.key) key_values->push_back(r[k]);
+      key->clear();
+      EncodeKey(key_values->data(), key_values->size(), key);
+    };
+    store::ViewQuery query;
+    query.filters.push_back(store::Filter{plan.tenant, store::FilterOp::kEq, {tenant}});
+    query.limit = kLivePage;
+    Row key_values;
+    std::string key, live_encoded;
+    while (true) {
+      SV_ASSIGN_OR_RETURN(std::vector<Row> page, store_->QueryView(tables_[v], query));
+      for (const Row& live : page) {
+        key_of(live, &key_values, &key);
+        auto it = rebuilt.find(key);
+        if (it == rebuilt.end()) {
+          SV_RETURN_IF_ERROR(rows.Find(v, key, key_values).status());  // the old row, for Erase
+          rows.Erase(v, key);
+          ++stats->rows_written;
+          continue;
+        }
+        live_encoded.clear();
+        EncodeRow(live, &live_encoded);
+        if (live_encoded == it->second) rebuilt.erase(it);  // unchanged: nothing to write
+      }
+      if (static_cast<int64_t>(page.size()) < kLivePage) break;
+      query.after = key_values;  // keyset: the last row's key
+    }
+    for (const auto& [rebuilt_key, encoded] : rebuilt) {
+      if (!DecodeRow(encoded, &row)) return absl::InternalError("corrupt row encoding");
+      key_of(row, &key_values, &key);
+      SV_RETURN_IF_ERROR(rows.Find(v, rebuilt_key, key_values).status());  // the old row
+      rows.Put(v, rebuilt_key, row);
+      ++stats->rows_written;
+    }
+  }
+  Sealed sealed;
+  rows.TakeDirty(&sealed.rows);
+  sealed.derived_changes = std::move(derived_changes);
+  sealed.tables = tables_;
+  if (absl::Status s = Write(store_.get(), sealed); !s.ok()) {
+    derived_stale_ = true;
+    return s;
+  }
+  Finish(sealed);
+  ResetRows();  // the lanes' working sets may hold the organization's rows as they were
+  for (ScheduledRefresh& r : refreshes_) r.next_us = 0;  // store-computed views read them
+  return absl::OkStatus();
+}
+
+void Engine::CancelTenantJob(std::string_view why) {
+  if (tenant_job_ == nullptr) return;
+  std::unique_ptr<TenantJob> job = std::move(tenant_job_);
+  job->stop.store(true);
+  if (job->fold.joinable()) job->fold.join();
+  Progress(absl::StrCat("tenant rebuild cancelled: ", std::string(why)));
+  if (job->done)
+    job->done(absl::AbortedError(absl::StrCat("tenant rebuild cancelled: ", std::string(why))));
+}
+
+}  // namespace sv::engine
