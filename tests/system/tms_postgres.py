@@ -403,6 +403,19 @@ def main():
         else:
             print("ok: an organization's shipments newest first, by the declared index")
 
+        # An organization's key (the example's demo keys) sees its own rows only.
+        code, body, _ = http_json(port, "/views/dashboard_counters?limit=100",
+                                  api_key="tms-org-02-key")
+        orgs = sorted(r["org_id"] for r in body["items"]) if code == 200 else (code, body)
+        code2, _, _ = http_json(port, "/views/shipment_list/%d" % oracle(
+            "SELECT min(id) AS id FROM shipments WHERE org_id = 'org-01'")[0]["id"],
+            api_key="tms-org-02-key")
+        if orgs != ["org-02"] or code2 != 404:
+            problems.append("org-02's key: dashboard_counters rows of %r, org-01's shipment %r"
+                            % (orgs, code2))
+        else:
+            print("ok: an organization's key reads its own rows only")
+
         # Streaming: the open shipments move on, more are created, corrected, deleted.
         workload(args.shipments // 5, 8)
 
