@@ -88,6 +88,8 @@ std::optional<Type> FunctionResultType(const FunctionSpec& spec,
       return Type::kBool;
     case ResultRule::kTime:
       return Type::kTime;
+    case ResultRule::kJson:
+      return Type::kJson;
     case ResultRule::kLikeArgs:
       return CommonNumeric(arg_types);
     case ResultRule::kLikeArgOrReal:

@@ -32,9 +32,10 @@ enum class ResultRule {
   kReal,
   kBool,
   kTime,
-  kLikeArgs,        // the common numeric type of the arguments: int with int stays int
-  kLikeArgOrReal,   // round/trunc: one argument: like it; with digits: real
-  kDatePartOfField  // int or real by the (constant) field; real for an interval's epoch
+  kLikeArgs,         // the common numeric type of the arguments: int with int stays int
+  kLikeArgOrReal,    // round/trunc: one argument: like it; with digits: real
+  kDatePartOfField,  // int or real by the (constant) field; real for an interval's epoch
+  kJson,
 };
 
 // How PostgreSQL must be told to compute what the engine computes (SQLite calls the engine's
@@ -45,6 +46,11 @@ enum class PgSpelling {
   kNumericLog,    // log(b, x): via numeric
   kNumericMod,    // mod of reals: via numeric
   kDatePart,      // EXTRACT cast to the engine's integer or double precision
+  // JSON builders: PostgreSQL's jsonb forms, timestamps given as the engine's text; SQLite's
+  // sv_json_build, told the arguments' types.
+  kJsonBuildObject,
+  kJsonBuildArray,
+  kToJson,
 };
 
 struct FunctionSpec {

@@ -115,6 +115,10 @@ absl::Status CheckDatePartField(std::string_view field);
 
 // Time functions (time_functions.cc), registered in the function table.
 absl::Status FnDateTrunc(const Value* args, int n, Value* out);
+// json_build_object(k, v, ...), json_build_array(v, ...), to_json(v) (json_functions.cc).
+absl::Status FnJsonBuildObject(const Value* args, int n, Value* out);
+absl::Status FnJsonBuildArray(const Value* args, int n, Value* out);
+absl::Status FnToJson(const Value* args, int n, Value* out);
 absl::Status FnDatePart(const Value* args, int n, Value* out);
 absl::Status FnToChar(const Value* args, int n, Value* out);
 absl::Status FnToTimestamp(const Value* args, int n, Value* out);

@@ -482,6 +482,17 @@ constexpr FunctionSpec kFunctions[] = {
     {"extract", 2, 2, true, FnDatePart, ResultRule::kDatePartOfField, PgSpelling::kDatePart},
     {"to_char", 2, 2, true, FnToChar, ResultRule::kText},
     {"to_timestamp", 1, 1, true, FnToTimestamp, ResultRule::kTime},
+    // JSON.
+    {"json_build_object", 0, -1, false, FnJsonBuildObject, ResultRule::kJson,
+     PgSpelling::kJsonBuildObject},
+    {"jsonb_build_object", 0, -1, false, FnJsonBuildObject, ResultRule::kJson,
+     PgSpelling::kJsonBuildObject},
+    {"json_build_array", 0, -1, false, FnJsonBuildArray, ResultRule::kJson,
+     PgSpelling::kJsonBuildArray},
+    {"jsonb_build_array", 0, -1, false, FnJsonBuildArray, ResultRule::kJson,
+     PgSpelling::kJsonBuildArray},
+    {"to_json", 1, 1, true, FnToJson, ResultRule::kJson, PgSpelling::kToJson},
+    {"to_jsonb", 1, 1, true, FnToJson, ResultRule::kJson, PgSpelling::kToJson},
 };
 
 }  // namespace

@@ -66,6 +66,7 @@ class Printer {
   absl::StatusOr<std::string> Function(const BoundExpr& e);
   absl::StatusOr<std::string> Aggregate(const BoundExpr& e);
   absl::StatusOr<std::string> JsonAggregate(const BoundExpr& e, const std::string& filter);
+  absl::StatusOr<std::string> JsonFunction(const BoundExpr& e);
   std::string Cast(const std::string& sql, CastTarget target, int scale,
                    std::optional<Type> from) const;
   std::string Relation(const BoundRelation& r);
@@ -216,6 +217,10 @@ absl::StatusOr<std::string> Printer::Function(const BoundExpr& e) {
     return Cat("CAST(EXTRACT(", internal::Lower(e.args[0]->value.as_text()), " FROM ", x, ") AS ",
                e.type == Type::kInt ? "bigint" : "double precision", ")");
   }
+  if (spec.pg == PgSpelling::kJsonBuildObject || spec.pg == PgSpelling::kJsonBuildArray ||
+      spec.pg == PgSpelling::kToJson) {
+    return JsonFunction(e);
+  }
   if (pg_ && spec.pg != PgSpelling::kPlain) {
     // PostgreSQL has these for numeric only (and round(double precision) rounds half to even).
     bool ints = true;
@@ -310,6 +315,30 @@ absl::StatusOr<std::string> Printer::JsonAggregate(const BoundExpr& e, const std
       Cat("sv_json_agg('a", e.distinct ? "d" : "-", JsonTypeCode(value.type), dirs, "', ", v);
   for (const std::string& k : keys) Append(&call, ", ", k);
   return Cat(call, ")", filter);
+}
+
+// JSON builders as the engine computes them: PostgreSQL's jsonb builders with timestamps given
+// as the engine's text; SQLite's sv_json_build ('o', 'a' or 'v', then each argument's type
+// code), which calls the engine's function with the arguments typed.
+absl::StatusOr<std::string> Printer::JsonFunction(const BoundExpr& e) {
+  std::string args, types;
+  for (const BoundPtr& a : e.args) {
+    SV_ASSIGN_OR_RETURN(std::string x, Print(*a));
+    if (pg_ && a->type == Type::kTime) x = Cast(x, CastTarget::kText, -1, Type::kTime);
+    Append(&args, ", ", x);
+    types.push_back(JsonTypeCode(a->type));
+  }
+  const PgSpelling form = e.function->pg;
+  if (pg_) {
+    const char* name = form == PgSpelling::kJsonBuildObject  ? "jsonb_build_object("
+                       : form == PgSpelling::kJsonBuildArray ? "jsonb_build_array("
+                                                             : "to_jsonb(";
+    return Cat(name, args.empty() ? "" : args.substr(2), ")");
+  }
+  const char kind = form == PgSpelling::kJsonBuildObject  ? 'o'
+                    : form == PgSpelling::kJsonBuildArray ? 'a'
+                                                          : 'v';
+  return Cat("sv_json_build('", std::string(1, kind), types, "'", args, ")");
 }
 
 absl::StatusOr<std::string> Printer::Print(const BoundExpr& e) {

@@ -190,6 +190,12 @@ derived_views:
         jsonb_agg(tags ORDER BY id) AS tag_lists,
         array_agg(at ORDER BY id) FILTER (WHERE ok) AS ok_times
       FROM items GROUP BY org
+  item_docs:
+    sql: |
+      CREATE VIEW item_docs AS SELECT id,
+        json_build_object('org', org, 'at', at, 'ok', ok, 'tags', tags, 'cost', cost) AS doc,
+        jsonb_build_array(id, ok, cost) AS triple, to_jsonb(at) AS at_json
+      FROM items
   carriers_by_org:
     sql: |
       CREATE VIEW carriers_by_org AS SELECT org, json_object_agg(carrier, cost) AS by_carrier
@@ -205,9 +211,10 @@ std::string Item(const std::string& id, int seq, const std::string& org, const s
                       R"(,"tags":)", tags, "}\n");
 }
 
-// JSON columns and aggregates (array_agg with ORDER BY, DISTINCT and FILTER, json_object_agg
-// over a derived view): the maintained rows are the expected documents, and the store's own
-// SELECT (verify) computes the same, in both stores, after updates and deletes too.
+// JSON columns, builders (json_build_object, json_build_array, to_jsonb) and aggregates
+// (array_agg with ORDER BY, DISTINCT and FILTER, json_object_agg over a derived view): the
+// maintained rows are the expected documents, and the store's own SELECT (verify) computes the
+// same, in both stores, after updates and deletes too.
 TEST_P(DerivedStoreSelectTest, JsonAggregatesAreMaintainedAndVerify) {
   auto config = config::ParseConfig(StoreYaml() + kItems, "views.yaml");
   ASSERT_TRUE(config.ok()) << config.status();
@@ -245,6 +252,11 @@ TEST_P(DerivedStoreSelectTest, JsonAggregatesAreMaintainedAndVerify) {
   EXPECT_EQ(o1[5], Value::Json(R"([["x",{"a":1,"b":2}],[],null])"));
   EXPECT_EQ(o1[6], Value::Json(R"(["2026-03-04T10:00:00.000000Z","2026-03-04T11:00:00.000000Z"])"));
   EXPECT_EQ(row_of("carriers_by_org", "o1")[1], Value::Json(R"({"dhl":6,"ups":7})"));
+  const Row doc = row_of("item_docs", "a");
+  EXPECT_EQ(doc[1], Value::Json(R"({"at":"2026-03-04T10:00:00.000000Z","cost":5,"ok":true,)"
+                                R"("org":"o1","tags":["x",{"a":1,"b":2}]})"));
+  EXPECT_EQ(doc[2], Value::Json(R"(["a",true,5])"));
+  EXPECT_EQ(doc[3], Value::Json(R"("2026-03-04T10:00:00.000000Z")"));
   no_drift();
   // An update moves c to o2 and another carrier; a delete removes b.
   Ingest(e, Item("c", 2, "o2", "fedex", "crate", "08", false, 4, "[1.0, 2.5]") +

@@ -5,6 +5,7 @@
 #include <limits>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "rapidjson/document.h"
 #include "server/http.h"
@@ -39,6 +40,13 @@ TEST(JsonWriterTest, NonFiniteNumbersBecomeNull) {
     EXPECT_TRUE(ParsesAsJson(json)) << json;
   }
   EXPECT_EQ(Written(Value::Real(2.5)), "{\"total_net\":2.5}");
+}
+
+TEST(JsonWriterTest, JsonValuesAreNestedNotQuoted) {
+  const std::string doc = R"({"exceptions":[{"at":"x","type":"late"}],"n":2})";
+  EXPECT_EQ(Written(Value::Json(doc)), absl::StrCat(R"({"total_net":)", doc, "}"));
+  EXPECT_EQ(Written(Value::Json("[]")), R"({"total_net":[]})");
+  EXPECT_TRUE(ParsesAsJson(Written(Value::Json("null"))));
 }
 
 TEST(JsonWriterTest, NonFiniteThroughAcceptToo) {

@@ -280,6 +280,18 @@ TEST_F(SqlExprTest, JsonFieldTypes) {
   EXPECT_THAT(EvalError("e.customer + 1"), HasSubstr("json"));
 }
 
+TEST_F(SqlExprTest, JsonBuilders) {
+  EXPECT_EQ(Ok("json_build_object('b', e.qty, 'a', e.customer, 'c', NULL)"),
+            Value::Json(R"({"a":{"Tier":"gold","id":7},"b":3,"c":null})"));
+  EXPECT_EQ(Ok("jsonb_build_array(e.paid, e.price, 'x', e.items[1].tags)"),
+            Value::Json(R"([true,2.5,"x",["x","y"]])"));
+  EXPECT_EQ(Ok("to_jsonb(e.qtyText)"), Value::Json(R"("3")"));
+  EXPECT_EQ(Ok("json_build_object()"), Value::Json("{}"));
+  EXPECT_THAT(CompileError("json_build_object('a')"), HasSubstr("even number of arguments"));
+  EXPECT_THAT(CompileError("json_build_object(NULL, 1)"), HasSubstr("must not be NULL"));
+  EXPECT_THAT(EvalError("json_build_object(e.note, 1)"), HasSubstr("must not be NULL"));
+}
+
 TEST_F(SqlExprTest, ArrayIndexing) {
   ExpectInt("e.items[1].qty", 2);
   ExpectText("e.items[3].sku", "c");

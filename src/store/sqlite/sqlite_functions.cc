@@ -284,6 +284,26 @@ void JsonAggStep(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
   (*slot)->Add(1, inputs.data());
 }
 
+// sv_json_build(spec, args...): json_build_object ('o'), json_build_array ('a') or to_json
+// ('v'), then a type code per argument (Printer::JsonFunction).
+void JsonBuild(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
+  const auto* text = reinterpret_cast<const char*>(sqlite3_value_text(argv[0]));
+  const std::string_view spec(text != nullptr ? text : "", sqlite3_value_bytes(argv[0]));
+  if (spec.size() != static_cast<size_t>(argc)) {
+    return SetError(ctx, absl::InvalidArgumentError("sv_json_build(): bad arguments"));
+  }
+  std::vector<Value> args;
+  for (int i = 1; i < argc; ++i) args.push_back(TypedValue(argv[i], spec[i]));
+  const sql::FunctionSpec* fn = sql::FindFunction(spec[0] == 'o'   ? "json_build_object"
+                                                  : spec[0] == 'a' ? "json_build_array"
+                                                                   : "to_json");
+  Value out;
+  const absl::Status status =
+      sql::CallFunction(*fn, args.data(), static_cast<int>(args.size()), &out);
+  if (!status.ok()) return SetError(ctx, status);
+  SetResult(ctx, out);
+}
+
 void JsonAggFinal(sqlite3_context* ctx) {
   auto** slot = static_cast<JsonAggregate**>(sqlite3_aggregate_context(ctx, 0));
   std::unique_ptr<JsonAggregate> state(slot != nullptr ? *slot : nullptr);
@@ -325,6 +345,7 @@ absl::Status RegisterFunctions(sqlite3* db) {
   SV_RETURN_IF_ERROR(add("sv_ilike", 2, &kTrue, Like));
   SV_RETURN_IF_ERROR(add("greatest", -1, &kTrue, MinMax));
   SV_RETURN_IF_ERROR(add("least", -1, nullptr, MinMax));
+  SV_RETURN_IF_ERROR(add("sv_json_build", -1, nullptr, JsonBuild));
   SV_RETURN_IF_ERROR(add("sv_json_agg", -1, nullptr, nullptr, JsonAggStep, JsonAggFinal));
   SV_RETURN_IF_ERROR(add("percentile_cont", 2, &kTrue, nullptr, PercentileStep, PercentileFinal));
   return add("percentile_disc", 2, nullptr, nullptr, PercentileStep, PercentileFinal);
