@@ -88,10 +88,28 @@ ORACLE = {
                  AS exception_count,
                (SELECT count(*) FROM shipment_exceptions x
                  WHERE x.shipment_id = s.id AND x.resolved_at IS NULL) AS open_exception_count,
-               (SELECT jsonb_agg(x.type ORDER BY x.at, x.id) FROM shipment_exceptions x
-                 WHERE x.shipment_id = s.id) AS exception_types,
-               (SELECT jsonb_agg(x.at ORDER BY x.at, x.id) FROM shipment_exceptions x
-                 WHERE x.shipment_id = s.id) AS exception_times,
+               jsonb_build_object('name', cu.name, 'code', cu.code) AS customer,
+               jsonb_build_object('code', s.status, 'timestamp', s.status_at) AS last_event,
+               jsonb_build_object('created', s.created_at, 'ordered', s.ordered_at,
+                                  'confirmed', s.confirmed_at, 'pickedUp', s.picked_up_at,
+                                  'delivered', s.delivered_at) AS timestamps,
+               jsonb_build_object(
+                 'requestedDelivery', s.requested_delivery, 'actualDelivery', s.delivered_at,
+                 'onTime', CASE WHEN s.delivered_at IS NOT NULL
+                                THEN s.delivered_at <= s.requested_delivery END,
+                 'varianceHours', (extract(epoch FROM s.delivered_at)
+                                   - extract(epoch FROM s.requested_delivery)) / 3600.0) AS sla,
+               jsonb_build_object(
+                 'orderToConfirm', (extract(epoch FROM s.confirmed_at)
+                                    - extract(epoch FROM s.ordered_at)) / 3600.0,
+                 'pickupToDelivery', (extract(epoch FROM s.delivered_at)
+                                      - extract(epoch FROM s.picked_up_at)) / 3600.0,
+                 'totalTransit', (extract(epoch FROM s.delivered_at)
+                                  - extract(epoch FROM s.created_at)) / 3600.0) AS durations,
+               (SELECT jsonb_agg(jsonb_build_object('type', x.type, 'at', x.at,
+                                                    'resolvedAt', x.resolved_at)
+                                 ORDER BY x.at, x.id)
+                  FROM shipment_exceptions x WHERE x.shipment_id = s.id) AS exceptions,
                s.updated_at
         FROM shipments s JOIN carriers c ON c.code = s.carrier_code
              JOIN customers cu ON cu.id = s.customer_id"""
@@ -188,13 +206,12 @@ ORACLE = {
                count(*) FILTER (WHERE status IN ('PickedUp', 'InTransit')) AS in_transit,
                (SELECT count(*) FROM shipment_exceptions x
                  WHERE x.org_id = o.org_id AND x.resolved_at IS NULL) AS exceptions_unresolved,
-               (SELECT jsonb_object_agg(carrier_code, n) FROM (SELECT carrier_code, count(*) AS n
-                  FROM shipments z WHERE z.org_id = o.org_id GROUP BY carrier_code) q)
-                 AS by_carrier_total,
-               (SELECT jsonb_object_agg(carrier_code, n) FROM (SELECT carrier_code,
-                  count(*) FILTER (WHERE status IN ('PickedUp', 'InTransit')) AS n
-                  FROM shipments z WHERE z.org_id = o.org_id GROUP BY carrier_code) q)
-                 AS by_carrier_in_transit
+               (SELECT jsonb_object_agg(carrier_code, jsonb_build_object('total', n,
+                                                                         'inTransit', t))
+                  FROM (SELECT carrier_code, count(*) AS n,
+                               count(*) FILTER (WHERE status IN ('PickedUp', 'InTransit')) AS t
+                        FROM shipments z WHERE z.org_id = o.org_id GROUP BY carrier_code) q)
+                 AS by_carrier
         FROM shipments o GROUP BY o.org_id"""),
     "realtime_ops": ("org_id", """
         SELECT o.org_id,
@@ -203,23 +220,19 @@ ORACLE = {
                count(*) FILTER (WHERE status IN ('PickedUp', 'InTransit')) AS in_transit,
                count(picked_up_at) AS shipped,
                count(*) FILTER (WHERE status = 'Delivered') AS delivered,
-               (SELECT jsonb_object_agg(carrier_code, n) FROM (SELECT carrier_code,
-                  count(picked_up_at) AS n FROM shipments z WHERE z.org_id = o.org_id
-                  GROUP BY carrier_code) q) AS by_carrier_shipped,
-               (SELECT jsonb_object_agg(carrier_code, n) FROM (SELECT carrier_code,
-                  count(*) FILTER (WHERE status = 'Delivered') AS n FROM shipments z
-                  WHERE z.org_id = o.org_id GROUP BY carrier_code) q) AS by_carrier_delivered,
+               (SELECT jsonb_object_agg(carrier_code, jsonb_build_object('shipped', n,
+                                                                         'delivered', d))
+                  FROM (SELECT carrier_code, count(picked_up_at) AS n,
+                               count(*) FILTER (WHERE status = 'Delivered') AS d
+                        FROM shipments z WHERE z.org_id = o.org_id GROUP BY carrier_code) q)
+                 AS by_carrier,
                (SELECT count(*) FROM shipment_exceptions x
                  WHERE x.org_id = o.org_id AND x.resolved_at IS NULL) AS open_exceptions,
-               (SELECT jsonb_agg(x.shipment_id ORDER BY x.at, x.id) FROM shipment_exceptions x
-                 WHERE x.org_id = o.org_id AND x.resolved_at IS NULL)
-                 AS open_exception_shipments,
-               (SELECT jsonb_agg(z.reference ORDER BY x.at, x.id) FROM shipment_exceptions x
-                 JOIN shipments z ON z.id = x.shipment_id
-                 WHERE x.org_id = o.org_id AND x.resolved_at IS NULL)
-                 AS open_exception_references,
-               (SELECT jsonb_agg(x.type ORDER BY x.at, x.id) FROM shipment_exceptions x
-                 WHERE x.org_id = o.org_id AND x.resolved_at IS NULL) AS open_exception_types
+               (SELECT jsonb_agg(jsonb_build_object('shipmentId', x.shipment_id,
+                                                    'reference', z.reference, 'type', x.type,
+                                                    'at', x.at) ORDER BY x.at, x.id)
+                  FROM shipment_exceptions x JOIN shipments z ON z.id = x.shipment_id
+                 WHERE x.org_id = o.org_id AND x.resolved_at IS NULL) AS exceptions
         FROM shipments o GROUP BY o.org_id"""),
 }
 
