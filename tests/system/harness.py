@@ -216,6 +216,17 @@ def run_sql(dsn, sql):
         raise SystemExit("psql failed: %s" % r.stderr.strip()[-2000:])
 
 
+def wal_position_of(dsn, sql):
+    """Runs `sql` in one transaction and returns the WAL position taken inside it, after the
+    change: its commit ends past it, so a read with this min_position sees the change."""
+    r = subprocess.run(["psql", dsn, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"],
+                       input="BEGIN;\n%s;\nSELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn;\n"
+                             "COMMIT;\n" % sql, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit("psql failed: %s" % r.stderr)
+    return int(r.stdout.split()[0])
+
+
 def verdict(problems, tmp):
     """Prints the problems found (the first 30) and returns 1, or removes `tmp`, prints PASSED
     and returns 0."""

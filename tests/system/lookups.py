@@ -28,7 +28,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (WaitTimeout, free_port, http_get, run_sql, verdict,  # noqa: E402
-                     wait_until)
+                     wait_until, wal_position_of)
 from stores import Store  # noqa: E402
 
 SLOT = "sv_lookups_%d" % os.getpid()
@@ -228,20 +228,11 @@ def main():
 
         # Read-your-writes: the position of each change, taken inside its transaction after the
         # change (so the commit that carries it ends past it), is what the next read asks for.
-        def change(sql):
-            out = subprocess.run(
-                ["psql", source.arg, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"],
-                input="BEGIN;\n%s;\nSELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn;\n"
-                      "COMMIT;\n" % sql, capture_output=True, text=True)
-            if out.returncode != 0:
-                raise SystemExit("psql failed: %s" % out.stderr)
-            return int(out.stdout.split()[0])
-
         victim = next(c for c in sorted(customers) if customers[c][0] == "o-2")
         org, old_name, city = customers[victim]
         new_name = "Quokka Haulage %d" % victim
-        pos = change("UPDATE customers SET name = %s WHERE id = %d" % (sql_text(new_name),
-                                                                        victim))
+        pos = wal_position_of(source.arg, "UPDATE customers SET name = %s WHERE id = %d"
+                              % (sql_text(new_name), victim))
         customers[victim] = (org, new_name, city)
         found = lookup_ids("/lookups/customers?org_id=o-2&q=quokka&min_position=%d" % pos)
         old = lookup_ids("/lookups/customers?org_id=o-2&q=%s&limit=100"
@@ -252,9 +243,10 @@ def main():
             print("ok: a renamed customer is found under its new name at the next read")
 
         gone = next(c for c in sorted(customers, reverse=True) if customers[c][0] == "o-1")
-        pos = change("DELETE FROM customers WHERE id = %d; INSERT INTO customers VALUES "
-                     "(5000, 'o-1', 'Quokka Express', 'Oslo'); UPDATE carriers SET active = "
-                     "false WHERE id = (SELECT min(id) FROM carriers WHERE active)" % gone)
+        pos = wal_position_of(
+            source.arg, "DELETE FROM customers WHERE id = %d; INSERT INTO customers VALUES "
+            "(5000, 'o-1', 'Quokka Express', 'Oslo'); UPDATE carriers SET active = "
+            "false WHERE id = (SELECT min(id) FROM carriers WHERE active)" % gone)
         first_active = min(c for c, (_, a) in carriers.items() if a)
         carriers[first_active] = (carriers[first_active][0], False)
         del customers[gone]

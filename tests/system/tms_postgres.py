@@ -39,7 +39,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (WaitTimeout, close, drop_change_feed, free_port, http_json,  # noqa: E402
-                     run_sql, verdict, wait_until)
+                     run_sql, verdict, wait_until, wal_position_of)
 from stores import Store  # noqa: E402
 
 SLOT = "sv_tms_test_%d" % os.getpid()
@@ -329,17 +329,6 @@ def main():
         def get(path):
             return http_json(port, path, api_key=ADMIN_KEY, timeout=60)
 
-        def position_of(sql):
-            """Runs `sql` in one transaction; the WAL position inside it (its commit ends
-            past it): a read with this min_position sees the transaction."""
-            out = subprocess.run(
-                ["psql", source.arg, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"],
-                input="BEGIN;\n%s;\nSELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn;\n"
-                      "COMMIT;\n" % sql, capture_output=True, text=True)
-            if out.returncode != 0:
-                raise SystemExit("psql failed: %s" % out.stderr)
-            return int(out.stdout.split()[0])
-
         def caught_up(view, pos):
             def at():
                 code, body, _ = get("/views/%s?limit=1&min_position=%d" % (view, pos))
@@ -370,7 +359,8 @@ def main():
             return json.loads(r.stdout)
 
         def compare_all(when):
-            marker = position_of("UPDATE organizations SET name = name WHERE id = 'org-01'")
+            marker = wal_position_of(
+                source.arg, "UPDATE organizations SET name = name WHERE id = 'org-01'")
             for view in ORACLE:
                 caught_up(view, marker)
             total = 0
@@ -437,10 +427,11 @@ def main():
         # A parent shipment changes: its consignments' rows show it at the next read.
         sid, cid = oracle("SELECT k.shipment_id AS s, k.id AS c FROM consignments k "
                           "ORDER BY k.id LIMIT 1")[0].values()
-        pos = position_of("UPDATE shipments SET reference = reference || '-P', status = "
-                          "'Cancelled', cancelled_at = '2026-03-01T00:00:00Z' WHERE id = %d; "
-                          "UPDATE carriers SET name = name || ' (renamed)' WHERE code = "
-                          "(SELECT carrier_code FROM shipments WHERE id = %d)" % (sid, sid))
+        pos = wal_position_of(
+            source.arg, "UPDATE shipments SET reference = reference || '-P', status = "
+            "'Cancelled', cancelled_at = '2026-03-01T00:00:00Z' WHERE id = %d; "
+            "UPDATE carriers SET name = name || ' (renamed)' WHERE code = "
+            "(SELECT carrier_code FROM shipments WHERE id = %d)" % (sid, sid))
         # A 503 says the position is not applied yet (the read waited server.read_wait_ms):
         # asked again until it is.
         code, body, _ = wait_until(
