@@ -1,31 +1,11 @@
 #include "engine/reconcile.h"
 
-#include <algorithm>
-#include <map>
-
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "common/status_macros.h"
 #include "engine/engine.h"
+#include "engine/row_diff.h"
 #include "sql/deparse.h"
 
 namespace sv::engine {
-namespace {
-
-std::string Render(const Row& row) {
-  std::string out;
-  for (const Value& v : row) {
-    if (!out.empty()) out.push_back('|');
-    if (v.type() == Type::kReal) {
-      absl::StrAppend(&out, absl::StrFormat("%.9g", v.as_real()));
-    } else {
-      absl::StrAppend(&out, v.is_null() ? "NULL" : v.ToString());
-    }
-  }
-  return out;
-}
-
-}  // namespace
 
 absl::StatusOr<std::vector<Drift>> ReconcileDerived(const projection::Catalog& catalog,
                                                     store::Store* store, bool dialect_postgres) {
@@ -33,12 +13,12 @@ absl::StatusOr<std::vector<Drift>> ReconcileDerived(const projection::Catalog& c
   for (const projection::ViewPlan& plan : catalog.views) {
     if (plan.derived == nullptr) continue;
     store::TableSpec table = TableFor(plan, 1);
-    table.name = plan.name;               // the stable name: the active version
-    std::map<std::string, int64_t> diff;  // rendered row -> held - computed
+    table.name = plan.name;  // the stable name: the active version
+    RowDiff diff;
     Drift d;
     d.view = plan.name;
     SV_RETURN_IF_ERROR(store->ScanTable(table, [&](const Row& row) {
-      ++diff[Render(row)];
+      diff.AddHeld(row);
       ++d.rows;
     }));
     SV_ASSIGN_OR_RETURN(
@@ -47,12 +27,11 @@ absl::StatusOr<std::vector<Drift>> ReconcileDerived(const projection::Catalog& c
                          dialect_postgres ? sql::SqlDialect::kPostgres : sql::SqlDialect::kSqlite,
                          catalog.ColumnTypes()));
     SV_RETURN_IF_ERROR(
-        store->QuerySelect(select, table.columns, [&](const Row& row) { --diff[Render(row)]; }));
-    for (const auto& [row, n] : diff) {
-      if (n == 0) continue;
-      (n > 0 ? d.unexpected : d.missing) += n > 0 ? n : -n;
-      if (d.examples.size() < 5) d.examples.push_back(absl::StrCat(n > 0 ? "+ " : "- ", row));
-    }
+        store->QuerySelect(select, table.columns, [&](const Row& row) { diff.AddComputed(row); }));
+    RowDiff::Result result = diff.Finish(/*max_examples=*/5);
+    d.missing = result.missing;
+    d.unexpected = result.unexpected;
+    d.examples = std::move(result.examples);
     out.push_back(std::move(d));
   }
   return out;

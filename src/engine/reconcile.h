@@ -20,7 +20,7 @@ struct Drift {
   std::vector<std::string> examples;  // a few differing rows, rendered
 };
 
-// Compares every derived view (reals at 9 significant digits: the store sums in another
+// Compares every derived view (reals within a relative 1e-9: the store sums in another
 // order). `dialect_postgres` selects the SQL dialect of `store`.
 absl::StatusOr<std::vector<Drift>> ReconcileDerived(const projection::Catalog& catalog,
                                                     store::Store* store, bool dialect_postgres);
