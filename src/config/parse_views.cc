@@ -190,6 +190,21 @@ absl::StatusOr<ViewConfig> Parser::ParseView(const Entry& entry, const Config& c
       SV_ASSIGN_OR_RETURN(HandlerConfig handler, ParseHandler(h, view, *source));
       view.handlers.push_back(std::move(handler));
     }
+    // '*' only lends its sets to the handlers listed beside it; a view whose listed handlers
+    // all delete would silently never hold a row.
+    const bool writes =
+        std::any_of(view.handlers.begin(), view.handlers.end(),
+                    [](const HandlerConfig& h) { return h.event_type != "*" && !h.delete_row; });
+    if (!writes) {
+      return Err(
+          on->key,
+          absl::StrCat("'on' of ", what, " has no handler that writes a row (only deletes",
+                       Find(handlers, "*") != nullptr ? " and '*'" : "",
+                       "): '*' supplies default sets to the event types listed beside "
+                       "it and handles none by itself; list each event type that "
+                       "writes, e.g. ",
+                       source->event_types.empty() ? "<type>" : source->event_types[0], ": {}"));
+    }
   }
   if (const Entry* api = Find(entries, "api")) {
     SV_RETURN_IF_ERROR(ParseViewApi(*api, view.name, &view.columns, &view.api));

@@ -524,6 +524,18 @@ TEST(ConfigErrorTest, UnknownEventType) {
   EXPECT_THAT(error, HasSubstr("for source 'orders' (declared: OrderCreated, OrderPurged)"));
 }
 
+// The trap a new user fell into: '*' with every column and only a delete handler beside it
+// loaded fine and then ignored every insert and update.
+TEST(ConfigErrorTest, WildcardWithOnlyDeleteHandlersIsRefused) {
+  std::string text = kSmallYaml;
+  text.replace(text.find("      OrderCreated:"), std::string("      OrderCreated:").size(),
+               "      OrderPurged: {delete: true}\n      \"*\":");
+  const std::string error = ErrorOf(text);
+  EXPECT_THAT(error, StartsWith("views.yaml:11:5: 'on' of view 'orders_view' has no handler "
+                                "that writes a row (only deletes and '*')"));
+  EXPECT_THAT(error, HasSubstr("e.g. OrderCreated: {}"));
+}
+
 TEST(ConfigErrorTest, UnknownViewKey) {
   std::string text = kSmallYaml;
   text.replace(text.find("columns:"), 8, "colums:");
