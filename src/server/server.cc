@@ -267,7 +267,7 @@ Server::~Server() { Stop(); }
 
 int Server::port() const { return impl_->port; }
 
-engine::RowObserver* Server::row_observer() { return impl_->lookups.get(); }
+engine::RowObserver* Server::row_observer() { return impl_->row_fanout.get(); }
 
 void Server::ObserveCommit(double seconds) {
   if (impl_->upserts != nullptr) impl_->upserts->Observe(seconds);
@@ -311,6 +311,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
   Impl* self = impl.get();
   self->lookups = std::make_unique<Lookups>(
       catalog, [self](int view) -> const store::TableSpec& { return self->views[view].table; });
+  self->org_activity = std::make_unique<OrgActivity>(catalog);
+  self->row_fanout = std::make_unique<RowFanout>(
+      std::vector<engine::RowObserver*>{self->lookups.get(), self->org_activity.get()});
   http::Limits limits;
   limits.worker_threads = static_cast<int>(config.server.threads);
   limits.max_connections = config.server.max_connections;

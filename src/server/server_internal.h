@@ -20,6 +20,8 @@
 #include "server/http.h"
 #include "server/http_server.h"
 #include "server/lookups.h"
+#include "server/org_activity.h"
+#include "server/row_fanout.h"
 #include "server/server.h"
 #include "server/view_query.h"
 #include "source/open.h"
@@ -43,6 +45,8 @@ struct Server::Impl {
   std::vector<ViewApi> views;                 // one per catalog view, same index
   std::map<std::string, int> by_path;         // compat route path ("/orders") -> view index
   std::unique_ptr<Lookups> lookups;           // GET /lookups/{name}
+  std::unique_ptr<OrgActivity> org_activity;  // staleness per organization
+  std::unique_ptr<RowFanout> row_fanout;      // the engine's one observer: both of the above
   std::unique_ptr<Authenticator> auth;        // null: no server.auth, reads are open
 
   std::unique_ptr<http::HttpServer> http;

@@ -154,6 +154,13 @@ void Server::Impl::RegisterMetrics() {
                  {{"view", plan.name}})
           ->Set(static_cast<double>(applied));
     }
+    org_activity->ForEach([&](int view, const std::string& org, double seconds) {
+      r.GetGauge("streamview_view_org_staleness_seconds",
+                 "Seconds since the view last changed a row of the organization (seed 000's "
+                 "staleness per org; counted from the process's start)",
+                 {{"view", catalog->views[view].name}, {"org", org}})
+          ->Set(seconds);
+    });
     int64_t log_end = 0;
     for (size_t i = 0; i < lags->size(); ++i) {
       if (sources[i].end_in_store && !(*lags)[i].partitions.empty()) {

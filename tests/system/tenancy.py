@@ -23,13 +23,14 @@ import hmac
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import WaitTimeout, free_port, http_json, verdict, wait_until  # noqa: E402
+from harness import WaitTimeout, free_port, http_get, http_json, verdict, wait_until  # noqa: E402
 
 SECRET = "tenancy-test-secret-%d" % os.getpid()
 KEYS = {"o-1": "key-for-o1", "o-2": "key-for-o2", "admin": "key-for-the-admin"}
@@ -243,6 +244,23 @@ def main():
             problems.append("the admin key or the ops token could not reach /lags")
         else:
             print("ok: the admin reads every organization and the ops routes")
+        # Seed 000's staleness per organization: every tenant-scoped view lists each
+        # organization it changed, an untenanted one none.
+        code, text = http_get(port, "/metrics", headers={"Authorization": "Bearer ops-token"})
+        seen = {}
+        for line in text.splitlines() if code == 200 else []:
+            m = re.match(r'streamview_view_org_staleness_seconds\{(.*)\} (\S+)$', line)
+            if m:
+                labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+                seen.setdefault(labels["view"], set()).add(labels["org"])
+                if not 0 <= float(m.group(2)) < 3600:
+                    problems.append("org staleness out of range: %s" % line)
+        orgs = {o for o, _ in shipments.values()}
+        if seen != {"shipments": orgs, "status_counts": orgs}:
+            problems.append("/metrics (%r) per-organization staleness: %r, wanted %r for "
+                            "shipments and status_counts" % (code, seen, orgs))
+        else:
+            print("ok: /metrics has the staleness of each organization of each tenant view")
         proc.terminate()
         proc.wait(timeout=120)
 
