@@ -160,6 +160,7 @@ struct ViewConfig {
   ViewApiConfig api;
   std::string tenant;  // the column naming a row's organization (reads are scoped by it)
   Location tenant_loc;
+  bool internal = false;  // a step other views read: not served over REST
   Location loc;
 };
 
@@ -174,6 +175,10 @@ struct DerivedViewConfig {
   ViewApiConfig api;                 // its time column is checked against the SELECT's columns
   std::string tenant;                // as ViewConfig::tenant, checked against the SELECT's columns
   Location tenant_loc;
+  bool internal = false;  // as ViewConfig::internal
+  // Reads tenant-scoped views yet has no tenant column, and every caller may read it all
+  // (say, totals over every organization): must be said, never the default.
+  bool shared = false;
   Location loc;
 };
 

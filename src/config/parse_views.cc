@@ -124,8 +124,8 @@ absl::StatusOr<ViewConfig> Parser::ParseView(const Entry& entry, const Config& c
                                        " must be an identifier (letters, digits, '_')"));
   }
   SV_ASSIGN_OR_RETURN(Entries entries, MapEntries(entry.value, entry.key, what));
-  SV_RETURN_IF_ERROR(
-      CheckKeys(entries, {"source", "key", "columns", "indexes", "on", "api", "tenant"}, what));
+  SV_RETURN_IF_ERROR(CheckKeys(
+      entries, {"source", "key", "columns", "indexes", "on", "api", "tenant", "internal"}, what));
   for (absl::string_view required : {"source", "key", "columns"}) {
     SV_RETURN_IF_ERROR(CheckRequired(entries, required, entry.key, what));
   }
@@ -217,6 +217,9 @@ absl::StatusOr<ViewConfig> Parser::ParseView(const Entry& entry, const Config& c
                  absl::StrCat("tenant column ", Quoted(view.tenant), " is not a column of ", what));
     }
   }
+  if (const Entry* internal = Find(entries, "internal")) {
+    SV_ASSIGN_OR_RETURN(view.internal, Bool(*internal, absl::StrCat("'internal' of ", what)));
+  }
   return view;
 }
 
@@ -272,7 +275,8 @@ absl::Status Parser::ParseDerivedViews(const Entry& entry, Config* config) const
       }
     }
     SV_ASSIGN_OR_RETURN(Entries fields, MapEntries(e.value, e.key, what));
-    SV_RETURN_IF_ERROR(CheckKeys(fields, {"sql", "indexes", "refresh", "api", "tenant"}, what));
+    SV_RETURN_IF_ERROR(CheckKeys(
+        fields, {"sql", "indexes", "refresh", "api", "tenant", "internal", "shared"}, what));
     SV_RETURN_IF_ERROR(CheckRequired(fields, "sql", e.key, what));
     SV_ASSIGN_OR_RETURN(view.sql, Expr(*Find(fields, "sql"), absl::StrCat("'sql' of ", what)));
     if (const Entry* indexes = Find(fields, "indexes")) {
@@ -290,6 +294,15 @@ absl::Status Parser::ParseDerivedViews(const Entry& entry, Config* config) const
       // Checked against the SELECT's columns once it is bound (projection/).
       SV_ASSIGN_OR_RETURN(view.tenant, Name(*tenant, absl::StrCat("'tenant' of ", what)));
       view.tenant_loc = LocOf(tenant->value);
+    }
+    if (const Entry* internal = Find(fields, "internal")) {
+      SV_ASSIGN_OR_RETURN(view.internal, Bool(*internal, absl::StrCat("'internal' of ", what)));
+    }
+    if (const Entry* shared = Find(fields, "shared")) {
+      SV_ASSIGN_OR_RETURN(view.shared, Bool(*shared, absl::StrCat("'shared' of ", what)));
+      if (view.shared && !view.tenant.empty()) {
+        return Err(shared->key, absl::StrCat(what, " cannot both be shared and have a tenant"));
+      }
     }
     config->derived_views.push_back(std::move(view));
   }

@@ -316,6 +316,8 @@ absl::StatusOr<std::unique_ptr<Catalog>> Compile(const config::Config& config) {
       if (!vc.tenant.empty() && view.columns[c].name == vc.tenant)
         view.tenant = static_cast<int>(c);
     }
+    view.reads_tenant_rows = view.tenant >= 0;
+    view.internal = vc.internal;
     for (const config::IndexConfig& ic : vc.indexes) {
       view.indexes.push_back(ic.columns);
       absl::StrAppend(&definition, "index:", absl::StrJoin(ic.columns, ","), "|");

@@ -456,6 +456,28 @@ absl::Status DerivedCompiler::Run() {
     }
     view.tenant = static_cast<int>(it - columns_.begin());
   }
+  view.internal = config_.internal;
+  for (int input : plan_->inputs) {
+    view.reads_tenant_rows = view.reads_tenant_rows || catalog_->views[input].reads_tenant_rows;
+  }
+  // Served with no tenant column, an organization's caller would read every organization's
+  // rows of it: unless the config says which it is, that is a load error.
+  if (view.reads_tenant_rows && view.tenant < 0 && !config_.internal && !config_.shared) {
+    std::string tenant_input;
+    for (int input : plan_->inputs) {
+      if (catalog_->views[input].reads_tenant_rows && tenant_input.empty()) {
+        tenant_input = catalog_->views[input].name;
+      }
+    }
+    return ErrorAt(config_.loc,
+                   absl::StrCat("derived view '", config_.name, "' reads the tenant-scoped view '",
+                                tenant_input,
+                                "' but declares no tenant: add 'tenant: <column>' (each "
+                                "organization reads its own rows), 'internal: true' (a step "
+                                "other views read, not served) or 'shared: true' (every caller "
+                                "reads all of it)"));
+  }
+  view.reads_tenant_rows = view.reads_tenant_rows || view.tenant >= 0;
   if (config_.refresh) {
     absl::StatusOr<CronSchedule> schedule = ParseCron(config_.refresh->sql);
     if (!schedule.ok()) {

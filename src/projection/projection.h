@@ -108,6 +108,9 @@ struct ViewPlan {
   // the event's key, so keys can be folded in parallel partitions.
   bool partition_local = true;
   int tenant = -1;  // the column naming a row's organization (reads are scoped by it), or -1
+  // Its rows come from some tenant-scoped view (its own tenant column, or an input's).
+  bool reads_tenant_rows = false;
+  bool internal = false;  // not served over REST (config `internal: true`)
   // Set for a derived view (no handlers, fed by the row changes of `derived->inputs`).
   std::unique_ptr<DerivedPlan> derived;
 };

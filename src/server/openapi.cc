@@ -178,7 +178,9 @@ std::string Server::Impl::OpenApiDocument() const {
   Operation(w, "get", "Every view: columns, key, indexes, version, applied position", false,
             {{200, "the views"}});
   w.EndObject();
-  for (const ViewApi& api : views) {
+  for (size_t v = 0; v < views.size(); ++v) {
+    if (catalog->views[v].internal) continue;
+    const ViewApi& api = views[v];
     w.Key(("/views/" + api.view).c_str());
     w.StartObject();
     ListOperation(w, api, false);

@@ -319,6 +319,7 @@ void Server::Impl::RegisterViewRoutes() {
     w.Key("views");
     w.StartArray();
     for (size_t v = 0; v < views.size(); ++v) {
+      if (catalog->views[v].internal) continue;  // served to no one
       const ViewApi& api = views[v];
       w.StartObject();
       w.Key("name");
@@ -406,7 +407,10 @@ void Server::Impl::RegisterViewRoutes() {
   http->Get(R"(/views/([^/]+)(/.+)?)", [this](const http::Request& req, http::Response& res) {
     const std::vector<std::string> segments = PathSegments(req, 1);
     const int view = catalog->FindView(segments.front());
-    if (view < 0) return ReplyError(res, 404, "no such view", "view");
+    // An internal view (a step other views read) is served to no one, admins included.
+    if (view < 0 || catalog->views[view].internal) {
+      return ReplyError(res, 404, "no such view", "view");
+    }
     if (segments.size() == 1) return ServeQuery(*this, view, Mode::kNative, req, res);
     ServeRow(*this, view, {segments.begin() + 1, segments.end()}, req, res);
   });

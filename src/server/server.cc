@@ -299,10 +299,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
   }
   for (const auto& plan : catalog.views) impl->views.push_back(BuildViewApi(config, plan));
   for (const config::ViewConfig& vc : config.views) {
-    if (!vc.api.path.empty()) impl->by_path[vc.api.path] = catalog.FindView(vc.name);
+    if (!vc.api.path.empty() && !vc.internal) {
+      impl->by_path[vc.api.path] = catalog.FindView(vc.name);
+    }
   }
   for (const config::DerivedViewConfig& dc : config.derived_views) {
-    if (!dc.api.path.empty()) impl->by_path[dc.api.path] = catalog.FindView(dc.name);
+    if (!dc.api.path.empty() && !dc.internal) {
+      impl->by_path[dc.api.path] = catalog.FindView(dc.name);
+    }
   }
 
   if (config.server.auth.enabled) {

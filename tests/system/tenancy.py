@@ -86,6 +86,12 @@ derived_views:
   status_counts:
     tenant: org_id
     sql: "CREATE VIEW status_counts AS SELECT org_id, status, count(*) AS n FROM shipments GROUP BY org_id, status"
+  status_step:
+    internal: true
+    sql: "CREATE VIEW status_step AS SELECT id, org_id, status FROM shipments"
+  all_statuses:
+    shared: true
+    sql: "CREATE VIEW all_statuses AS SELECT status, count(*) AS n FROM status_step GROUP BY status"
 lookups:
   shipment_search:
     view: shipments
@@ -244,6 +250,25 @@ def main():
             problems.append("the admin key or the ops token could not reach /lags")
         else:
             print("ok: the admin reads every organization and the ops routes")
+        # An internal view is served to no one; a shared one (said so in the config) to all.
+        for cred in ({"bearer": KEYS["admin"]}, {"bearer": KEYS["o-1"]}):
+            code, body = get("/views/status_step", **cred)
+            if code != 404:
+                problems.append("internal view status_step: GET gave %r %r, wanted 404"
+                                % (code, body))
+        code, body = get("/views", bearer=KEYS["admin"])
+        names = [v["name"] for v in body["views"]] if code == 200 else []
+        if "status_step" in names or "all_statuses" not in names:
+            problems.append("/views lists %r: wanted all_statuses and not status_step" % names)
+        code, rows = all_rows("/views/all_statuses", bearer=KEYS["o-1"])
+        want = {}
+        for _, status in shipments.values():
+            want[status] = want.get(status, 0) + 1
+        if code != 200 or {r["status"]: r["n"] for r in rows} != want:
+            problems.append("shared view all_statuses for o-1: %r %r, wanted %r"
+                            % (code, rows, want))
+        else:
+            print("ok: an internal view is served to no one, a shared one to every caller")
         # Seed 000's staleness per organization: every tenant-scoped view lists each
         # organization it changed, an untenanted one none.
         code, text = http_get(port, "/metrics", headers={"Authorization": "Bearer ops-token"})

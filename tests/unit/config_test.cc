@@ -540,9 +540,10 @@ TEST(ConfigErrorTest, UnknownViewKey) {
   std::string text = kSmallYaml;
   text.replace(text.find("columns:"), 8, "colums:");
   const std::string error = ErrorOf(text);
-  EXPECT_THAT(error,
-              StartsWith("views.yaml:9:5: unknown key 'colums' in view 'orders_view' "
-                         "(expected one of: source, key, columns, indexes, on, api, tenant)"));
+  EXPECT_THAT(
+      error,
+      StartsWith("views.yaml:9:5: unknown key 'colums' in view 'orders_view' "
+                 "(expected one of: source, key, columns, indexes, on, api, tenant, internal)"));
 }
 
 TEST(ConfigErrorTest, UnknownTopLevelKey) {
@@ -1147,6 +1148,43 @@ TEST(ConfigErrorTest, TenantAndAuth) {
               HasSubstr("lookup 'l': view 'v' has the tenant column 'org_id': the lookup must "
                         "be scoped by it"));
   EXPECT_EQ(compile_error(text + "lookups:\n  l: {view: v, label: id, scope: org_id}\n"), "");
+}
+
+// A derived view over a tenant view must say how it is read: its own tenant column, internal
+// (served to no one) or shared (every caller reads all of it). Before, it was served whole to
+// every organization's caller.
+TEST(ConfigErrorTest, DerivedViewOverTenantRowsMustSayHowItIsRead) {
+  std::string text = kTenantYaml;
+  text.insert(text.find("views:"), "  auth:\n    api_keys:\n      - {sha256: " +
+                                       std::string(64, 'a') + ", organization: o-1}\n");
+  auto compile_error = [](const std::string& yaml) -> std::string {
+    auto config = ParseConfig(yaml, "views.yaml");
+    if (!config.ok()) return std::string(config.status().message());
+    auto catalog = projection::Compile(*config);
+    return catalog.ok() ? "" : std::string(catalog.status().message());
+  };
+  const std::string step =
+      "derived_views:\n  step:\n    sql: CREATE VIEW step AS SELECT id, org_id FROM v\n";
+  const std::string totals =
+      "  totals:\n    sql: CREATE VIEW totals AS SELECT id, count(*) AS n "
+      "FROM step GROUP BY id\n";
+  EXPECT_THAT(compile_error(text + step),
+              HasSubstr("derived view 'step' reads the tenant-scoped view 'v' but declares no "
+                        "tenant: add 'tenant: <column>'"));
+  EXPECT_EQ(compile_error(text + step + "    tenant: org_id\n"), "");
+  // Through an internal step, still the tenant's rows: the reader of the step must say too.
+  const std::string internal_step = step + "    internal: true\n";
+  EXPECT_THAT(compile_error(text + internal_step + totals),
+              HasSubstr("derived view 'totals' reads the tenant-scoped view 'step'"));
+  EXPECT_EQ(compile_error(text + internal_step + totals + "    shared: true\n"), "");
+  auto config = ParseConfig(text + internal_step + totals + "    shared: true\n", "views.yaml");
+  ASSERT_TRUE(config.ok());
+  auto catalog = projection::Compile(*config);
+  ASSERT_TRUE(catalog.ok());
+  EXPECT_TRUE((*catalog)->views[(*catalog)->FindView("step")].internal);
+  EXPECT_FALSE((*catalog)->views[(*catalog)->FindView("totals")].internal);
+  EXPECT_THAT(ErrorOf(text + step + "    tenant: org_id\n    shared: true\n"),
+              HasSubstr("cannot both be shared and have a tenant"));
 }
 
 }  // namespace
