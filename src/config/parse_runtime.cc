@@ -16,8 +16,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
-#include "common/status_macros.h"
 #include "common/cron.h"
+#include "common/status_macros.h"
 #include "config/parser.h"
 
 namespace sv::config::internal {

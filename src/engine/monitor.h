@@ -53,7 +53,7 @@ struct VerifyStatus {
   int64_t runs = 0;  // verifies ended (with or without drift, or failed) since the start
   int64_t started_us = 0;
   int64_t finished_us = 0;
-  std::string error;       // the last one failed: why
+  std::string error;        // the last one failed: why
   bool has_report = false;  // `report` is the last one that ended well
   VerifyReport report;
 };

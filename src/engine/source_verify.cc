@@ -64,8 +64,8 @@ void Note(std::vector<std::string>* keys, int64_t* count, size_t cap, const Row&
 absl::StatusOr<VerifyReport> Engine::Verify(const VerifyRequest& request) {
   absl::StatusOr<VerifyReport> outcome = absl::InternalError("verify did not end");
   verify_folds_here_ = true;
-  absl::Status started = StartVerify(
-      request, [&outcome](const absl::StatusOr<VerifyReport>& r) { outcome = r; });
+  absl::Status started =
+      StartVerify(request, [&outcome](const absl::StatusOr<VerifyReport>& r) { outcome = r; });
   verify_folds_here_ = started.ok();
   SV_RETURN_IF_ERROR(started);
   absl::Cleanup back_to_threads = [this] { verify_folds_here_ = false; };
@@ -178,12 +178,11 @@ void Engine::EndVerify(VerifyRun& run, const absl::StatusOr<VerifyReport>& outco
     run.report.seconds = static_cast<double>(now - run.started_us) / 1e6;
     int64_t drifting = 0;
     for (const ViewDrift& v : run.report.views) drifting += v.missing + v.extra + v.differing;
-    Progress(absl::StrFormat("verify: %lld events folded (%lld applied by the loop meanwhile), "
-                             "%lld drifting rows%s",
-                             static_cast<long long>(run.report.events),
-                             static_cast<long long>(run.report.tail_events),
-                             static_cast<long long>(drifting),
-                             run.report.repair && drifting > 0 ? ", repaired" : ""));
+    Progress(absl::StrFormat(
+        "verify: %lld events folded (%lld applied by the loop meanwhile), "
+        "%lld drifting rows%s",
+        static_cast<long long>(run.report.events), static_cast<long long>(run.report.tail_events),
+        static_cast<long long>(drifting), run.report.repair && drifting > 0 ? ", repaired" : ""));
   }
   const absl::StatusOr<VerifyReport> told =
       outcome.ok() ? absl::StatusOr<VerifyReport>(run.report) : outcome;

@@ -127,14 +127,15 @@ absl::StatusOr<std::unique_ptr<TenantJob>> Engine::NewTenantJob(
     job->source = plan.source;
     job->views.push_back(v);
   }
-  SV_ASSIGN_OR_RETURN(std::unique_ptr<TenantJob> folding, NewFoldJob(job->source, "a tenant rebuild"));
+  SV_ASSIGN_OR_RETURN(std::unique_ptr<TenantJob> folding,
+                      NewFoldJob(job->source, "a tenant rebuild"));
   folding->request = std::move(job->request);
   folding->views = std::move(job->views);
   return folding;
 }
 
 absl::StatusOr<std::unique_ptr<TenantJob>> Engine::NewFoldJob(int source_index,
-                                                             std::string_view what) {
+                                                              std::string_view what) {
   auto job = std::make_unique<TenantJob>();
   job->source = source_index;
   const config::SourceConfig& source = catalog_->sources[source_index].config;
@@ -143,13 +144,13 @@ absl::StatusOr<std::unique_ptr<TenantJob>> Engine::NewFoldJob(int source_index,
     // Its replay is a new slot and snapshot, at a position the live stream cannot be aligned
     // with; only a whole rebuild is exact there.
     return absl::UnimplementedError(absl::StrCat(
-        "source '", source.name, "' is a change feed: ", what,
+        "source '", source.name, "' is a change feed: ", std::string(what),
         " is not supported for change feeds (its replay is a new snapshot, at a position the "
         "live stream cannot be aligned with)"));
   }
   if (config_.store.shared_by_partition) {
     return absl::FailedPreconditionError(absl::StrCat(
-        what, " follows this engine's polls; store.shared_by_partition splits them"));
+        std::string(what), " follows this engine's polls; store.shared_by_partition splits them"));
   }
   SV_ASSIGN_OR_RETURN(job->fold_until, store_->GetPositions(source.name));
   store::StoreOptions so = StoreOptionsFor(config_.store);

@@ -4,6 +4,7 @@
 // and repairs every organization's rows.
 
 #include <chrono>
+#include <future>
 #include <optional>
 #include <string>
 
@@ -67,11 +68,11 @@ void WriteDrift(JsonWriter& w, const engine::ViewDrift& d) {
 void WriteStatus(JsonWriter& w, const engine::VerifyStatus& v) {
   w.StartObject();
   w.Key("state");
-  w.String(v.running             ? "running"
-           : v.finished_us == 0  ? "idle"
-           : !v.error.empty()    ? "failed"
-           : v.report.Drifted()  ? "drift"
-                                 : "clean");
+  w.String(v.running            ? "running"
+           : v.finished_us == 0 ? "idle"
+           : !v.error.empty()   ? "failed"
+           : v.report.Drifted() ? "drift"
+                                : "clean");
   w.Key("runs");
   w.Int64(v.runs);
   w.Key("started");
@@ -139,9 +140,8 @@ void Server::Impl::RegisterVerifyRoutes() {
     }
     // Started on the loop between batches; the answer waits for the start only (a fold runs
     // beside the loop, the comparison later between batches).
-    std::future<absl::Status> started = monitor->Submit([request](engine::Engine* engine) {
-      return engine->StartVerify(request, nullptr);
-    });
+    std::future<absl::Status> started = monitor->Submit(
+        [request](engine::Engine* engine) { return engine->StartVerify(request, nullptr); });
     if (started.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
       return ReplyError(res, 503, "the engine loop did not take the verify within 60 s");
     }

@@ -1139,3 +1139,25 @@ TEST(ConfigErrorTest, TenantAndAuth) {
 
 }  // namespace
 }  // namespace sv::config
+
+TEST(ConfigTest, VerifySchedule) {
+  absl::StatusOr<Config> config = ParseConfig(
+      std::string(kSmallYaml) + "verify:\n  schedule: \"0 3 * * *\"\n  repair: true\n",
+      "views.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->verify.schedule, "0 3 * * *");
+  EXPECT_TRUE(config->verify.repair);
+  config = ParseConfig(kSmallYaml, "views.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->verify.schedule, "");  // no verify: none scheduled
+}
+
+TEST(ConfigErrorTest, VerifyScheduleErrors) {
+  const std::string views = kSmallYaml;
+  // A typo in the schedule fails at start, where it is, not at the first due time.
+  EXPECT_THAT(ErrorOf(views + "verify:\n  schedule: \"every day\"\n"),
+              HasSubstr("verify.schedule: "));
+  EXPECT_THAT(ErrorOf(views + "verify:\n  repair: true\n"), HasSubstr("schedule"));
+  EXPECT_THAT(ErrorOf(views + "verify:\n  schedule: \"@hourly\"\n  fix: true\n"),
+              HasSubstr("fix"));
+}
