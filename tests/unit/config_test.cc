@@ -894,9 +894,6 @@ TEST(ConfigServerTest, ViewApiErrors) {
   EXPECT_THAT(with_api("      pth: /x\n"), HasSubstr("unknown key 'pth'"));
 }
 
-}  // namespace
-}  // namespace sv::config
-
 namespace sv::config {
 namespace {
 
@@ -1141,9 +1138,9 @@ TEST(ConfigErrorTest, TenantAndAuth) {
 }  // namespace sv::config
 
 TEST(ConfigTest, VerifySchedule) {
-  absl::StatusOr<Config> config = ParseConfig(
-      std::string(kSmallYaml) + "verify:\n  schedule: \"0 3 * * *\"\n  repair: true\n",
-      "views.yaml");
+  absl::StatusOr<Config> config =
+      ParseConfig(std::string(kSmallYaml) + "verify:\n  schedule: \"0 3 * * *\"\n  repair: true\n",
+                  "views.yaml");
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->verify.schedule, "0 3 * * *");
   EXPECT_TRUE(config->verify.repair);
@@ -1158,6 +1155,8 @@ TEST(ConfigErrorTest, VerifyScheduleErrors) {
   EXPECT_THAT(ErrorOf(views + "verify:\n  schedule: \"every day\"\n"),
               HasSubstr("verify.schedule: "));
   EXPECT_THAT(ErrorOf(views + "verify:\n  repair: true\n"), HasSubstr("schedule"));
-  EXPECT_THAT(ErrorOf(views + "verify:\n  schedule: \"@hourly\"\n  fix: true\n"),
-              HasSubstr("fix"));
+  EXPECT_THAT(ErrorOf(views + "verify:\n  schedule: \"@hourly\"\n  fix: true\n"), HasSubstr("fix"));
 }
+
+}  // namespace
+}  // namespace sv::config
