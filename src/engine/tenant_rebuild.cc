@@ -322,8 +322,10 @@ void Engine::CancelTenantJob(std::string_view why) {
   job->stop.store(true);
   if (job->fold.joinable()) job->fold.join();
   Progress(absl::StrCat("tenant rebuild cancelled: ", std::string(why)));
-  if (job->verify != nullptr && job->verify->done) {
-    job->verify->done(absl::AbortedError(absl::StrCat("verify cancelled: ", std::string(why))));
+  if (job->verify != nullptr) {
+    // Told to the monitor too: a verify must not read as running for ever.
+    EndVerify(*job->verify,
+              absl::AbortedError(absl::StrCat("verify cancelled: ", std::string(why))));
   } else if (job->done)
     job->done(absl::AbortedError(absl::StrCat("tenant rebuild cancelled: ", std::string(why))));
 }
