@@ -16,11 +16,13 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "common/status_macros.h"
 #include "common/time_util.h"
 #include "config/config.h"
 #include "engine/engine.h"
 #include "engine/reconcile.h"
 #include "server/server.h"
+#include "server/verify_json.h"
 #include "server/view_query.h"
 #include "source/open.h"
 
@@ -399,28 +401,66 @@ int Stats(const CommonOptions& common) {
   return 0;
 }
 
-int Verify(const CommonOptions& common) {
+namespace {
+
+// The source check of `verify`: one line per view; false on drift left unrepaired.
+absl::StatusOr<bool> VerifyAgainstSource(const config::Config& config,
+                                         const VerifyOptions& options) {
+  auto engine = OpenEngine(config, /*start_sources=*/false);
+  if (!engine.ok()) {
+    return absl::Status(engine.status().code(),
+                        absl::StrCat(engine.status().message(),
+                                     " (a running engine verifies through POST /views/verify)"));
+  }
+  engine::VerifyRequest request;
+  request.repair = options.repair;
+  request.max_keys = options.max_keys;
+  if (!options.tenant.empty()) {
+    // The organization as the tenant columns hold it (the first tenant view's type).
+    for (const projection::ViewPlan& plan : (*engine)->catalog().views) {
+      if (plan.tenant < 0) continue;
+      request.tenant = server::ParseTypedValue(options.tenant, plan.columns[plan.tenant].type);
+      break;
+    }
+    if (!request.tenant.has_value()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--tenant ", options.tenant, ": no view has a tenant column of that organization"));
+    }
+  }
+  SV_ASSIGN_OR_RETURN(engine::VerifyReport report, (*engine)->Verify(request));
+  for (const engine::ViewDrift& d : report.views) {
+    std::printf("%s\n", server::ViewDriftJson(d).c_str());
+  }
+  return options.repair || !report.Drifted();
+}
+
+}  // namespace
+
+int Verify(const CommonOptions& common, const VerifyOptions& options) {
   auto config = LoadWithStore(common);
   if (!config.ok()) return Fail(config.status());
   auto catalog = projection::Compile(*config);
   if (!catalog.ok()) return Fail(catalog.status());
-  auto store = store::OpenStore(engine::StoreOptionsFor(config->store), store::StoreRole::kReader);
-  if (!store.ok()) return Fail(store.status());
   const std::optional<sql::SqlDialect> dialect =
       store::TraitsOf(engine::StoreOptionsFor(config->store)).select_dialect;
   if (!dialect) {
     return Fail(absl::FailedPreconditionError(absl::StrCat(
         "store kind ", config->store.kind, " runs no SQL: verify needs sqlite or postgres")));
   }
+  // Against the source first: a repair is then seen by the SELECT check.
+  absl::StatusOr<bool> clean = VerifyAgainstSource(*config, options);
+  if (!clean.ok()) return Fail(clean.status());
+  auto store = store::OpenStore(engine::StoreOptionsFor(config->store), store::StoreRole::kReader);
+  if (!store.ok()) return Fail(store.status());
   auto drifts =
       engine::ReconcileDerived(**catalog, store->get(), *dialect == sql::SqlDialect::kPostgres);
   if (!drifts.ok()) return Fail(drifts.status());
-  bool clean = true;
   for (const engine::Drift& d : *drifts) {
-    clean &= d.missing == 0 && d.unexpected == 0;
-    std::printf("{\"view\":\"%s\",\"rows\":%lld,\"missing\":%lld,\"unexpected\":%lld",
-                JsonEscape(d.view).c_str(), static_cast<long long>(d.rows),
-                static_cast<long long>(d.missing), static_cast<long long>(d.unexpected));
+    *clean = *clean && d.missing == 0 && d.unexpected == 0;
+    std::printf(
+        "{\"check\":\"select\",\"view\":\"%s\",\"rows\":%lld,\"missing\":%lld,\"unexpected\":%lld",
+        JsonEscape(d.view).c_str(), static_cast<long long>(d.rows),
+        static_cast<long long>(d.missing), static_cast<long long>(d.unexpected));
     if (!d.examples.empty()) {
       std::printf(",\"examples\":[");
       for (size_t i = 0; i < d.examples.size(); ++i) {
@@ -430,7 +470,7 @@ int Verify(const CommonOptions& common) {
     }
     std::printf("}\n");
   }
-  return clean ? 0 : 1;
+  return *clean ? 0 : 1;
 }
 
 int DropSlot(const std::string& dsn, const std::string& slot, const std::string& publication) {

@@ -26,8 +26,15 @@ int DlqReplay(const CommonOptions& common, int64_t id, const std::string& payloa
 int DlqDiscard(const CommonOptions& common, int64_t id);
 int Stats(const CommonOptions& common);
 int Check(const CommonOptions& common);
-// Reconciliation: every derived view against its SELECT run by the store; exit 1 on drift.
-int Verify(const CommonOptions& common);
+// Reconciliation (exit 1 on drift): every view against its source folded into a shadow (only
+// organization `tenant`'s rows when not empty; `repair` writes the drifting keys as the source
+// says), then every derived view against its SELECT run by the store.
+struct VerifyOptions {
+  std::string tenant;
+  bool repair = false;
+  size_t max_keys = 100;
+};
+int Verify(const CommonOptions& common, const VerifyOptions& options);
 // A change-feed source taken out of the config leaves its slot behind, holding WAL: drops it
 // (and its publication when named).
 int DropSlot(const std::string& dsn, const std::string& slot, const std::string& publication);

@@ -81,8 +81,17 @@ int main(int argc, char** argv) {
   auto* check = app.add_subcommand("check", "validate a config and exit");
   add_common(check);
   auto* verify = app.add_subcommand(
-      "verify", "reconcile: each derived view against its SELECT run by the store (drift)");
+      "verify",
+      "reconcile (exit 1 on drift): every view against its source replayed into a shadow, key by "
+      "key, and each derived view against its SELECT run by the store");
   add_common(verify);
+  sv::cli::VerifyOptions verify_options;
+  verify->add_option("--tenant", verify_options.tenant,
+                     "only this organization's rows (views with a tenant column)");
+  verify->add_flag("--repair", verify_options.repair,
+                   "write the missing, extra and differing keys as the source says");
+  verify->add_option("--max-keys", verify_options.max_keys,
+                     "keys listed per view and kind (default 100; the totals count all)");
 
   auto* drop_slot = app.add_subcommand(
       "drop-slot",
@@ -120,6 +129,6 @@ int main(int argc, char** argv) {
   if (*dlq_discard) return sv::cli::DlqDiscard(common, id);
   if (*stats) return sv::cli::Stats(common);
   if (*check) return sv::cli::Check(common);
-  if (*verify) return sv::cli::Verify(common);
+  if (*verify) return sv::cli::Verify(common, verify_options);
   return 2;
 }

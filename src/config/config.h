@@ -247,6 +247,14 @@ struct ServerConfig {
   Location loc;
 };
 
+// `verify:` — the views compared with their source on a cron schedule by the running engine
+// (`streamview verify` done in the loop; engine/source_verify), optionally repairing drift.
+struct VerifyConfig {
+  std::string schedule;  // cron expression (common/cron); empty = no scheduled verify
+  bool repair = false;   // write the drifting keys as the source says
+  Location loc;
+};
+
 struct Config {
   std::string file;      // absolute path of the config file
   std::string base_dir;  // its folder
@@ -259,6 +267,7 @@ struct Config {
   GateConfig gate;
   EngineConfig engine;
   ServerConfig server;
+  VerifyConfig verify;
 };
 
 // Reads and shape-checks a config file. Errors: InvalidArgument "file:line:col: problem".

@@ -16,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "common/cron.h"
 #include "common/status_macros.h"
 #include "config/parser.h"
 
@@ -411,6 +412,26 @@ absl::Status Parser::ParseEngine(const Entry& entry, Config* config) const {
     } else {
       SV_ASSIGN_OR_RETURN(int64_t threads, Integer(e, what, 1, 1024));
       engine.rebuild_threads = static_cast<int>(threads);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Parser::ParseVerify(const Entry& entry, Config* config) const {
+  SV_ASSIGN_OR_RETURN(Entries entries, MapEntries(entry.value, entry.key, "verify"));
+  SV_RETURN_IF_ERROR(CheckKeys(entries, {"schedule", "repair"}, "verify"));
+  SV_RETURN_IF_ERROR(CheckRequired(entries, "schedule", entry.key, "verify"));
+  VerifyConfig& verify = config->verify;
+  verify.loc = LocOf(entry.key);
+  for (const Entry& e : entries) {
+    if (e.name == "repair") {
+      SV_ASSIGN_OR_RETURN(verify.repair, Bool(e, "verify.repair"));
+      continue;
+    }
+    SV_ASSIGN_OR_RETURN(verify.schedule, ScalarText(e.value, e.key, "verify.schedule"));
+    // Checked here so that a typo fails at start, not at the first due time.
+    if (absl::StatusOr<CronSchedule> cron = ParseCron(verify.schedule); !cron.ok()) {
+      return Err(e.value, absl::StrCat("verify.schedule: ", cron.status().message()));
     }
   }
   return absl::OkStatus();

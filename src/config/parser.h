@@ -101,6 +101,7 @@ class Parser {
   absl::Status ParseGate(const Entry& entry, Config* config) const;
   absl::Status ParseEngine(const Entry& entry, Config* config) const;
   absl::Status ParseServer(const Entry& entry, Config* config) const;
+  absl::Status ParseVerify(const Entry& entry, Config* config) const;
   absl::Status ParseAuth(const Entry& entry, AuthConfig* auth) const;
   // `columns`: the view's, to check the time column against; null for a derived view (checked
   // when its SELECT is bound).

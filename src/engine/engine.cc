@@ -89,6 +89,11 @@ absl::Status Engine::Init() {
   derived_ = std::make_unique<derived::Maintainer>(catalog_.get());
   SV_RETURN_IF_ERROR(LoadDerived());
   SV_RETURN_IF_ERROR(StartRefreshes());
+  if (options_.start_sources && !config_.verify.schedule.empty()) {
+    // Only a running loop verifies on schedule (the first time at the first due time).
+    SV_ASSIGN_OR_RETURN(verify_schedule_, ParseCron(config_.verify.schedule));
+    verify_next_us_ = verify_schedule_->NextAfter(options_.clock->NowMicros());
+  }
   if (options_.start_sources) {
     SV_RETURN_IF_ERROR(SnapshotNewChangeFeeds());
     SV_RETURN_IF_ERROR(StartSources());
@@ -405,6 +410,9 @@ absl::Status Engine::RunOnceOrFail(bool* idle) {
   // A refresh writes in a transaction of its own: not while a source transaction's is open.
   if (!refreshes_.empty() && open_batch_ == nullptr) {
     SV_RETURN_IF_ERROR(RefreshDue(options_.clock->NowMicros()));
+  }
+  if (verify_schedule_.has_value() && open_batch_ == nullptr) {
+    SV_RETURN_IF_ERROR(VerifyDue(options_.clock->NowMicros()));
   }
   // Group commit: keep taking what arrives until the batch is full or its first event has
   // waited commit_delay_ms. A commit writes every page it dirtied once, so a few milliseconds

@@ -106,6 +106,16 @@ class Engine {
   absl::StatusOr<RebuildStats> RebuildTenant(const TenantRebuildRequest& request);
   absl::Status StartTenantRebuild(const TenantRebuildRequest& request,
                                   std::function<void(const absl::StatusOr<RebuildStats>&)> done);
+  // Every view (or one organization's rows) compared key by key with what its source says
+  // (engine/source_verify.cc): each source is folded into a shadow beside the live views, as a
+  // tenant rebuild does, and compared with them at the live position, so rows the stream
+  // changes meanwhile are never flagged; with `repair`, the drifting keys are written as the
+  // source says through the commit path. Verify runs it to its end here (no sources running);
+  // StartVerify folds beside the loop and tells `done` on the loop's thread. The outcome is
+  // also told to the monitor (metrics). Views of change feeds are skipped, saying why.
+  absl::StatusOr<VerifyReport> Verify(const VerifyRequest& request);
+  absl::Status StartVerify(const VerifyRequest& request,
+                           std::function<void(const absl::StatusOr<VerifyReport>&)> done);
 
   // Dead-letter operations (exclusive: the caller holds the engine lock).
   absl::Status ReplayDeadLetter(int64_t id, const std::string* payload);
@@ -310,6 +320,11 @@ class Engine {
     int64_t next_us;
   };
   std::vector<ScheduledRefresh> refreshes_;
+  // The config's `verify:` schedule, if any: next run time (0 = not scheduled).
+  std::optional<CronSchedule> verify_schedule_;
+  int64_t verify_next_us_ = 0;
+  bool verify_folds_here_ = false;  // Verify (no loop): folds are run by the caller
+  absl::Status VerifyDue(int64_t now_us);
   // Pipelined commits (SQLite): a connection and thread of their own, one batch in flight.
   std::unique_ptr<store::Store> writer_store_;
   std::unique_ptr<JobThread> worker_;
@@ -323,6 +338,22 @@ class Engine {
   // The tenant rebuild in progress, if any (engine/tenant_rebuild.cc).
   std::unique_ptr<TenantJob> tenant_job_;
   absl::StatusOr<std::unique_ptr<TenantJob>> NewTenantJob(const TenantRebuildRequest& request);
+  // A job folding source `source` from nothing up to its stored positions; `what` names the
+  // work in refusals.
+  absl::StatusOr<std::unique_ptr<TenantJob>> NewFoldJob(int source, std::string_view what);
+  void StartFold(TenantJob& job);  // on a thread of its own, beside the loop
+  void FoldHere(TenantJob& job);   // on the caller's thread (no loop running)
+  // Waits for the fold, drains the batch in flight and replays the loop's tail into the job:
+  // it then stands exactly where the live views do.
+  absl::Status CatchUpTenantJob(TenantJob& job);
+  // Verify (engine/source_verify.cc): the next source's job of `run` made the tenant job, or
+  // the run told its end when none is left.
+  absl::Status NextVerifyJob(std::shared_ptr<VerifyRun> run);
+  absl::Status FinishVerifyJob();
+  // Compares the job's shadow with the live views (repairing when asked), into `report`.
+  absl::Status CompareWithShadow(TenantJob& job, const VerifyRequest& request,
+                                 VerifyReport* report);
+  void EndVerify(VerifyRun& run, const absl::StatusOr<VerifyReport>& outcome);
   // The loop hands the job what it polled of the job's source (and when stashes expired), so
   // the job can follow the loop's position exactly.
   void CaptureForTenantJob(int source, const std::vector<source::SourceRecord>& records,

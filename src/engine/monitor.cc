@@ -35,6 +35,30 @@ void Monitor::SetSourceDown(const std::string& source, const std::string& reason
   }
 }
 
+void Monitor::VerifyStarted(int64_t now_us) {
+  std::lock_guard<std::mutex> lock(mu_);
+  state_.verify.running = true;
+  state_.verify.started_us = now_us;
+  state_.verify.error.clear();
+}
+
+void Monitor::VerifyFinished(const VerifyReport& report, int64_t now_us) {
+  std::lock_guard<std::mutex> lock(mu_);
+  state_.verify.running = false;
+  ++state_.verify.runs;
+  state_.verify.finished_us = now_us;
+  state_.verify.has_report = true;
+  state_.verify.report = report;
+}
+
+void Monitor::VerifyFailed(const absl::Status& status, int64_t now_us) {
+  std::lock_guard<std::mutex> lock(mu_);
+  state_.verify.running = false;
+  ++state_.verify.runs;
+  state_.verify.finished_us = now_us;
+  state_.verify.error = std::string(status.message());
+}
+
 void Monitor::AddCounters(const std::map<std::string, int64_t>& deltas) {
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& [name, n] : deltas) state_.counters[name] += n;

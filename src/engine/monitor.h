@@ -17,6 +17,7 @@
 #include "absl/status/status.h"
 #include "common/position.h"
 #include "common/time_util.h"
+#include "engine/source_verify.h"
 #include "source/source.h"
 
 namespace sv::engine {
@@ -46,6 +47,17 @@ struct RebuildProgress {
   std::string error;  // empty = ok (when finished)
 };
 
+// The verify against the source: the running one, and the outcome of the last one.
+struct VerifyStatus {
+  bool running = false;
+  int64_t runs = 0;  // verifies ended (with or without drift, or failed) since the start
+  int64_t started_us = 0;
+  int64_t finished_us = 0;
+  std::string error;        // the last one failed: why
+  bool has_report = false;  // `report` is the last one that ended well
+  VerifyReport report;
+};
+
 struct MonitorSnapshot {
   bool started = false;  // Open finished (views prepared, sources started)
   bool store_ok = true;  // the last store operation succeeded
@@ -53,6 +65,7 @@ struct MonitorSnapshot {
   std::vector<SourceProgress> sources;
   std::map<std::string, int64_t> counters;  // "<source>/<outcome>" totals, as in the store
   RebuildProgress rebuild;
+  VerifyStatus verify;
 };
 
 class Monitor {
@@ -71,6 +84,9 @@ class Monitor {
   void AddCounters(const std::map<std::string, int64_t>& deltas);
   void SetRebuild(const RebuildProgress& progress);
   void SetRebuildLine(const std::string& line);
+  void VerifyStarted(int64_t now_us);
+  void VerifyFinished(const VerifyReport& report, int64_t now_us);
+  void VerifyFailed(const absl::Status& status, int64_t now_us);
   // How long a job on one view took: a scheduled refresh or a rebuild.
   // Kept until the server takes them into its histograms (at most the last 10,000).
   enum class Job { kRefresh, kRebuild };

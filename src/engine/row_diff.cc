@@ -39,6 +39,18 @@ std::string Render(const std::string& exact, const std::vector<double>& reals) {
 
 }  // namespace
 
+bool RowsAgree(const Row& a, const Row& b, double relative_tolerance) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i].type() == Type::kReal && b[i].type() == Type::kReal) {
+      if (!Close(a[i].as_real(), b[i].as_real(), relative_tolerance)) return false;
+    } else if (!(a[i] == b[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
 void RowDiff::Add(const Row& row, std::vector<Reals> Group::*side) {
   std::string exact;
   Reals reals;

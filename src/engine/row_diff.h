@@ -11,6 +11,10 @@
 
 namespace sv::engine {
 
+// Two rows agree when their reals are within `relative_tolerance` of each other (a derived view
+// computed in another order sums otherwise) and every other value is equal.
+bool RowsAgree(const Row& a, const Row& b, double relative_tolerance = 1e-9);
+
 class RowDiff {
  public:
   void AddHeld(const Row& row) { Add(row, &Group::held); }

@@ -18,6 +18,7 @@
 #include "common/value.h"
 #include "engine/processor.h"
 #include "engine/row_sets.h"
+#include "engine/source_verify.h"
 #include "source/source.h"
 #include "store/store.h"
 
@@ -38,6 +39,8 @@ struct TailStep {
   int64_t expire_at_us = 0;
 };
 
+// A source folded beside the running loop up to where the loop stands: for a tenant rebuild (its
+// rows swapped in) or for a verify (`verify` set: the rows compared, drifting keys repaired).
 struct TenantJob {
   int source = 0;
   std::vector<int> views;
@@ -57,6 +60,7 @@ struct TenantJob {
   std::chrono::steady_clock::time_point started;
   // Told the outcome once, on the loop's thread (or the caller's, for RebuildTenant).
   std::function<void(const absl::StatusOr<RebuildStats>&)> done;
+  std::shared_ptr<VerifyRun> verify;  // set for a verify job (then `request` is unused)
 };
 
 }  // namespace sv::engine

@@ -127,18 +127,30 @@ absl::StatusOr<std::unique_ptr<TenantJob>> Engine::NewTenantJob(
     job->source = plan.source;
     job->views.push_back(v);
   }
-  const config::SourceConfig& source = catalog_->sources[job->source].config;
+  SV_ASSIGN_OR_RETURN(std::unique_ptr<TenantJob> folding,
+                      NewFoldJob(job->source, "a tenant rebuild"));
+  folding->request = std::move(job->request);
+  folding->views = std::move(job->views);
+  return folding;
+}
+
+absl::StatusOr<std::unique_ptr<TenantJob>> Engine::NewFoldJob(int source_index,
+                                                              std::string_view what) {
+  auto job = std::make_unique<TenantJob>();
+  job->source = source_index;
+  const config::SourceConfig& source = catalog_->sources[source_index].config;
   SV_ASSIGN_OR_RETURN(const source::SourceTraits traits, source::TraitsOf(source));
   if (traits.replays_snapshot) {
     // Its replay is a new slot and snapshot, at a position the live stream cannot be aligned
     // with; only a whole rebuild is exact there.
-    return absl::UnimplementedError(
-        absl::StrCat("view '", request.views.front(), "' reads change feed '", source.name,
-                     "': a tenant rebuild is not supported for change feeds; rebuild the view"));
+    return absl::UnimplementedError(absl::StrCat(
+        "source '", source.name, "' is a change feed: ", std::string(what),
+        " is not supported for change feeds (its replay is a new snapshot, at a position the "
+        "live stream cannot be aligned with)"));
   }
   if (config_.store.shared_by_partition) {
-    return absl::FailedPreconditionError(
-        "a tenant rebuild follows this engine's polls; store.shared_by_partition splits them");
+    return absl::FailedPreconditionError(absl::StrCat(
+        std::string(what), " follows this engine's polls; store.shared_by_partition splits them"));
   }
   SV_ASSIGN_OR_RETURN(job->fold_until, store_->GetPositions(source.name));
   store::StoreOptions so = StoreOptionsFor(config_.store);
@@ -158,7 +170,7 @@ absl::StatusOr<RebuildStats> Engine::RebuildTenant(const TenantRebuildRequest& r
   SV_RETURN_IF_ERROR(Drain());
   if (tenant_job_ != nullptr) return absl::FailedPreconditionError("a tenant rebuild is running");
   SV_ASSIGN_OR_RETURN(tenant_job_, NewTenantJob(request));
-  FoldOnThisThread(catalog_->sources[tenant_job_->source].config, *tenant_job_);
+  FoldHere(*tenant_job_);
   return FinishTenantJob();
 }
 
@@ -175,7 +187,7 @@ absl::Status Engine::StartTenantRebuild(
   Progress(absl::StrCat("rebuild ", absl::StrJoin(request.views, ","), " for organization ",
                         request.tenant.ToString(), ": folding ", source->name, " beside the loop"));
   tenant_job_ = std::move(job);
-  raw->fold = std::thread([source, raw] { FoldOnThisThread(*source, *raw); });
+  StartFold(*raw);
   return absl::OkStatus();
 }
 
@@ -191,6 +203,7 @@ absl::Status Engine::FinishTenantJobIfFolded() {
   // The batch in flight must commit before the swap; if it fails, the loop starts over from
   // the store (which cancels the job) as after any failed batch.
   if (absl::Status drained = Drain(); !drained.ok()) return Recover(drained);
+  if (tenant_job_->verify != nullptr) return FinishVerifyJob();
   auto done = std::move(tenant_job_->done);
   const absl::StatusOr<RebuildStats> result = FinishTenantJob();
   if (done) done(result);
@@ -198,17 +211,30 @@ absl::Status Engine::FinishTenantJobIfFolded() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<RebuildStats> Engine::FinishTenantJob() {
-  std::unique_ptr<TenantJob> job = std::move(tenant_job_);
-  if (job->fold.joinable()) job->fold.join();
-  SV_RETURN_IF_ERROR(job->fold_status);
-  RebuildStats stats;
-  stats.fold_seconds = SecondsSince(job->started);
+absl::Status Engine::CatchUpTenantJob(TenantJob& job) {
+  if (job.fold.joinable()) job.fold.join();
+  SV_RETURN_IF_ERROR(job.fold_status);
   // After this, every record the loop polled is committed and no poll comes before the swap:
   // the tail holds exactly what the live rows applied past the fold's positions.
   SV_RETURN_IF_ERROR(Drain());
-  SV_RETURN_IF_ERROR(
-      CatchExceptions("tenant rebuild tail", [&] { return ApplyTail(*job, TakeTail(*job)); }));
+  return CatchExceptions("tenant rebuild tail", [&] { return ApplyTail(job, TakeTail(job)); });
+}
+
+void Engine::StartFold(TenantJob& job) {
+  const config::SourceConfig* source = &catalog_->sources[job.source].config;
+  TenantJob* raw = &job;
+  job.fold = std::thread([source, raw] { FoldOnThisThread(*source, *raw); });
+}
+
+void Engine::FoldHere(TenantJob& job) {
+  FoldOnThisThread(catalog_->sources[job.source].config, job);
+}
+
+absl::StatusOr<RebuildStats> Engine::FinishTenantJob() {
+  std::unique_ptr<TenantJob> job = std::move(tenant_job_);
+  RebuildStats stats;
+  SV_RETURN_IF_ERROR(CatchUpTenantJob(*job));
+  stats.fold_seconds = SecondsSince(job->started);
   const auto write_started = std::chrono::steady_clock::now();
   SV_RETURN_IF_ERROR(SwapTenantRows(*job, &stats));
   stats.events = job->events;
@@ -296,7 +322,11 @@ void Engine::CancelTenantJob(std::string_view why) {
   job->stop.store(true);
   if (job->fold.joinable()) job->fold.join();
   Progress(absl::StrCat("tenant rebuild cancelled: ", std::string(why)));
-  if (job->done)
+  if (job->verify != nullptr) {
+    // Told to the monitor too: a verify must not read as running for ever.
+    EndVerify(*job->verify,
+              absl::AbortedError(absl::StrCat("verify cancelled: ", std::string(why))));
+  } else if (job->done)
     job->done(absl::AbortedError(absl::StrCat("tenant rebuild cancelled: ", std::string(why))));
 }
 

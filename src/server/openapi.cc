@@ -235,6 +235,8 @@ std::string Server::Impl::OpenApiDocument() const {
       {"/events", "post", "Append NDJSON or a JSON array of events to the embedded log", true},
       {"/lags", "get", "Per source and partition: position, end, lag, state; per view", true},
       {"/views/rebuild", "get", "Progress of the current or last rebuild", true},
+      {"/views/verify", "get",
+       "State of the current verify against the source, and the last one's report", true},
       {"/dlq", "get", "Dead letters and parked keys", true},
       {"/lookups", "get", "The autocomplete lookups and their sizes", false},
       {"/health/live", "get", "Liveness probe", false},
@@ -259,6 +261,12 @@ std::string Server::Impl::OpenApiDocument() const {
                 "Rebuild every view (or ?view=a,b) without downtime; with ?tenant=O only "
                 "organization O's rows of tenant views (an organization's caller: its own)",
                 true, {{202, "started"}, {409, "a rebuild is running"}});
+    }
+    if (std::string(f.path) == "/views/verify") {
+      Operation(w, "post",
+                "Compare every view key by key with its source, folded beside the live views "
+                "(?tenant=O: organization O's rows; ?repair=true: rewrite the drifting keys)",
+                true, {{202, "started"}, {409, "a verify or tenant rebuild is running"}});
     }
     w.EndObject();
   }

@@ -83,6 +83,7 @@ struct Server::Impl {
   void RegisterLookupRoutes();
   void RegisterOpsRoutes();
   void RegisterRebuildRoutes();  // routes_rebuild.cc
+  void RegisterVerifyRoutes();   // routes_verify.cc
   void RegisterMetrics();
   std::string OpenApiDocument() const;
 };

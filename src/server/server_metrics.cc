@@ -95,6 +95,24 @@ void Server::Impl::RegisterMetrics() {
         ->Set(snap.store_ok ? 1 : 0);
     r.GetGauge("streamview_rebuild_running", "1 while a rebuild runs")
         ->Set(snap.rebuild.running ? 1 : 0);
+    // The last verify against the source (engine/source_verify): its drift per view and kind.
+    AdvanceTo(r.GetCounter("streamview_verify_runs_total",
+                           "Verifies against the source that ended (clean, drift or failed)"),
+              static_cast<double>(snap.verify.runs));
+    if (snap.verify.has_report) {
+      for (const engine::ViewDrift& d : snap.verify.report.views) {
+        if (!d.skipped.empty()) continue;
+        const std::pair<const char*, int64_t> kinds[] = {
+            {"missing", d.missing}, {"extra", d.extra}, {"differing", d.differing}};
+        for (const auto& [kind, rows] : kinds) {
+          r.GetGauge("streamview_view_drift_rows",
+                     "Rows of the view that differ from what its source says, by kind, as the "
+                     "last verify found them (before its repair, if any)",
+                     {{"view", d.view}, {"kind", kind}})
+              ->Set(static_cast<double>(rows));
+        }
+      }
+    }
     // Seed 000's job histograms: one observation per view and run.
     static const std::vector<double> kJobBuckets = {0.1, 0.5, 1,   5,    10,  30,
                                                     60,  180, 600, 1800, 3600};

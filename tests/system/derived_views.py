@@ -298,7 +298,13 @@ def main():
 
     # 1. Reconciliation against the store's own SELECT.
     r = run([binary, "verify", "--config", config, "--store", store.arg], ok_codes=(0, 1))
-    reports = [json.loads(line) for line in r.stdout.strip().splitlines()]
+    lines = [json.loads(line) for line in r.stdout.strip().splitlines()]
+    # Against the source (every view, key by key), then against the store's own SELECT.
+    for rep in lines:
+        if rep["check"] == "source" and "skipped" not in rep and (
+                rep["missing"] or rep["extra"] or rep["differing"]):
+            problems.append("drift from the source in %s: %s" % (rep["view"], rep))
+    reports = [rep for rep in lines if rep["check"] == "select"]
     for rep in reports:
         print("verify: %s" % json.dumps(rep))
         if rep["missing"] or rep["unexpected"]:

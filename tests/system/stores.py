@@ -6,6 +6,7 @@ PostgreSQL side talks to the server through `psql`.
     store.arg                  # what `streamview --store` takes (a path or a postgresql:// URI)
     store.oracle_args()        # what orders_oracle.py takes (--db PATH or --pg URI)
     store.query("SELECT MAX(position) FROM sv_positions")   # first column of the first row
+    store.execute("UPDATE t SET a = 1")   # a change, committed
     store.drop()
 """
 
@@ -117,6 +118,23 @@ class Store:
                 row.append(v)
             out.append(tuple(row))
         return out
+
+    def execute(self, sql):
+        """Runs `sql` (statements that return no rows) and commits: a change behind the
+        engine's back."""
+        if self.kind == "sqlite":
+            db = sqlite3.connect(self.arg, timeout=60)
+            try:
+                db.executescript(sql)
+                db.commit()
+            finally:
+                db.close()
+            return
+        r = subprocess.run(["psql", self.arg, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c",
+                            "SET search_path = %s, public" % self.schema, "-c", sql],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError("psql: %s: %s" % (sql, r.stderr.strip()))
 
     def tables(self):
         """Names of the tables (SQLite: every table; PostgreSQL: the view schema's)."""

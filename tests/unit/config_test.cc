@@ -550,7 +550,7 @@ TEST(ConfigErrorTest, UnknownTopLevelKey) {
   EXPECT_THAT(ErrorOf(std::string(kSmallYaml) + "engnie:\n  batch_events: 5\n"),
               StartsWith("views.yaml:15:1: unknown key 'engnie' in the config file (expected "
                          "one of: store, params, sources, gate, engine, server, views, "
-                         "derived_views, lookups)"));
+                         "derived_views, lookups, verify)"));
 }
 
 TEST(ConfigErrorTest, UnknownKeysInNestedSections) {
@@ -907,9 +907,6 @@ TEST(ConfigServerTest, ViewApiErrors) {
   EXPECT_THAT(with_api("      pth: /x\n"), HasSubstr("unknown key 'pth'"));
 }
 
-}  // namespace
-}  // namespace sv::config
-
 namespace sv::config {
 namespace {
 
@@ -1185,6 +1182,30 @@ TEST(ConfigErrorTest, DerivedViewOverTenantRowsMustSayHowItIsRead) {
   EXPECT_FALSE((*catalog)->views[(*catalog)->FindView("totals")].internal);
   EXPECT_THAT(ErrorOf(text + step + "    tenant: org_id\n    shared: true\n"),
               HasSubstr("cannot both be shared and have a tenant"));
+}
+
+}  // namespace
+}  // namespace sv::config
+
+TEST(ConfigTest, VerifySchedule) {
+  absl::StatusOr<Config> config =
+      ParseConfig(std::string(kSmallYaml) + "verify:\n  schedule: \"0 3 * * *\"\n  repair: true\n",
+                  "views.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->verify.schedule, "0 3 * * *");
+  EXPECT_TRUE(config->verify.repair);
+  config = ParseConfig(kSmallYaml, "views.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->verify.schedule, "");  // no verify: none scheduled
+}
+
+TEST(ConfigErrorTest, VerifyScheduleErrors) {
+  const std::string views = kSmallYaml;
+  // A typo in the schedule fails at start, where it is, not at the first due time.
+  EXPECT_THAT(ErrorOf(views + "verify:\n  schedule: \"every day\"\n"),
+              HasSubstr("verify.schedule: "));
+  EXPECT_THAT(ErrorOf(views + "verify:\n  repair: true\n"), HasSubstr("schedule"));
+  EXPECT_THAT(ErrorOf(views + "verify:\n  schedule: \"@hourly\"\n  fix: true\n"), HasSubstr("fix"));
 }
 
 }  // namespace

@@ -60,5 +60,15 @@ TEST(RowDiff, NearEqualPairsMatchAmongManyInOneGroup) {
   EXPECT_EQ(result.unexpected, 0);
 }
 
+// verify against the source compares one key's rows column by column.
+TEST(RowsAgree, RealsWithinToleranceAgreeAndEverythingElseIsExact) {
+  EXPECT_TRUE(RowsAgree(R("a", 2.9785156249999996, 1), R("a", 2.978515625000001, 1)));
+  EXPECT_FALSE(RowsAgree(R("a", 2.97851, 1), R("a", 2.97852, 1)));
+  EXPECT_FALSE(RowsAgree(R("a", 1.0, 1), R("a", 1.0, 2)));
+  EXPECT_FALSE(RowsAgree(R("a", 1.0, 1), R("b", 1.0, 1)));
+  EXPECT_FALSE(RowsAgree(R("a", 1.0, 1), {Value::Text("a"), Value::Null(), Value::Int(1)}));
+  EXPECT_FALSE(RowsAgree(R("a", 1.0, 1), {Value::Text("a"), Value::Real(1.0)}));
+}
+
 }  // namespace
 }  // namespace sv::engine
