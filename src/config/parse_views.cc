@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <limits>
 #include <set>
 #include <utility>
 
@@ -124,8 +125,8 @@ absl::StatusOr<ViewConfig> Parser::ParseView(const Entry& entry, const Config& c
                                        " must be an identifier (letters, digits, '_')"));
   }
   SV_ASSIGN_OR_RETURN(Entries entries, MapEntries(entry.value, entry.key, what));
-  SV_RETURN_IF_ERROR(
-      CheckKeys(entries, {"source", "key", "columns", "indexes", "on", "api", "tenant"}, what));
+  SV_RETURN_IF_ERROR(CheckKeys(
+      entries, {"source", "key", "columns", "indexes", "on", "api", "tenant", "version"}, what));
   for (absl::string_view required : {"source", "key", "columns"}) {
     SV_RETURN_IF_ERROR(CheckRequired(entries, required, entry.key, what));
   }
@@ -202,6 +203,10 @@ absl::StatusOr<ViewConfig> Parser::ParseView(const Entry& entry, const Config& c
                  absl::StrCat("tenant column ", Quoted(view.tenant), " is not a column of ", what));
     }
   }
+  if (const Entry* version = Find(entries, "version")) {
+    SV_ASSIGN_OR_RETURN(view.version, Integer(*version, absl::StrCat("'version' of ", what), 1,
+                                              std::numeric_limits<int64_t>::max()));
+  }
   return view;
 }
 
@@ -257,7 +262,8 @@ absl::Status Parser::ParseDerivedViews(const Entry& entry, Config* config) const
       }
     }
     SV_ASSIGN_OR_RETURN(Entries fields, MapEntries(e.value, e.key, what));
-    SV_RETURN_IF_ERROR(CheckKeys(fields, {"sql", "indexes", "refresh", "api", "tenant"}, what));
+    SV_RETURN_IF_ERROR(
+        CheckKeys(fields, {"sql", "indexes", "refresh", "api", "tenant", "version"}, what));
     SV_RETURN_IF_ERROR(CheckRequired(fields, "sql", e.key, what));
     SV_ASSIGN_OR_RETURN(view.sql, Expr(*Find(fields, "sql"), absl::StrCat("'sql' of ", what)));
     if (const Entry* indexes = Find(fields, "indexes")) {
@@ -275,6 +281,10 @@ absl::Status Parser::ParseDerivedViews(const Entry& entry, Config* config) const
       // Checked against the SELECT's columns once it is bound (projection/).
       SV_ASSIGN_OR_RETURN(view.tenant, Name(*tenant, absl::StrCat("'tenant' of ", what)));
       view.tenant_loc = LocOf(tenant->value);
+    }
+    if (const Entry* version = Find(fields, "version")) {
+      SV_ASSIGN_OR_RETURN(view.version, Integer(*version, absl::StrCat("'version' of ", what), 1,
+                                                std::numeric_limits<int64_t>::max()));
     }
     config->derived_views.push_back(std::move(view));
   }

@@ -239,6 +239,7 @@ void Server::Impl::RegisterOpsRoutes() {
     ReplyJson(res, 200, buf.GetString());
   });
   RegisterRebuildRoutes();
+  RegisterVersionRoutes();
   http->Get("/dlq", token, [this](const http::Request& req, http::Response& res) {
     if (!OnlyParams(req, res, {"state"})) return;
     auto reader = Reader();

@@ -79,6 +79,7 @@ struct Server::Impl {
   void RegisterLookupRoutes();
   void RegisterOpsRoutes();
   void RegisterRebuildRoutes();  // routes_rebuild.cc
+  void RegisterVersionRoutes();  // routes_versions.cc
   void RegisterMetrics();
   std::string OpenApiDocument() const;
 };
