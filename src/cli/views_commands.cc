@@ -17,7 +17,7 @@ namespace sv::cli {
 namespace {
 
 int Fail(const absl::Status& s) {
-  LogJson("error", s.message());
+  LogJson("error", std::string(s.message()));
   return absl::IsInvalidArgument(s) ? 2 : 1;
 }
 
