@@ -33,6 +33,7 @@ from harness import free_port, http_json, wait_ready, wait_until
 from stores import Store
 
 KEYS = 400
+TOKEN = "blue-green-token"
 
 CONFIG = """
 sources:
@@ -157,7 +158,7 @@ def roles(versions):
 
 
 def main():
-    os.environ.pop("STREAMVIEW_TOKEN", None)  # the routes open: this test is not about auth
+    os.environ["STREAMVIEW_TOKEN"] = TOKEN  # the ops routes' bearer token
     p = argparse.ArgumentParser()
     p.add_argument("--binary", required=True)
     p.add_argument("--store-kind", default="sqlite", choices=["sqlite", "postgres"])
@@ -182,6 +183,8 @@ def main():
         run([b, "ingest", "--config", cfg[1], "--store", store.arg, events])
         print("1. v2 is built beside v1 while v1 is served")
         server = Server(b, cfg[1], store, log).ready()
+        wait_until(lambda: len(http_json(server.port, "/views/items?limit=%d" % KEYS)[1]
+                               .get("items", [])) == KEYS, "v1 to hold every key")
         reader = Reader(lambda: server.port)
         reader.wait_walks("v1", 3, "v1 served")
         server.stop()
@@ -202,12 +205,12 @@ def main():
         check(listed[1]["config_version"] == 1 and listed[2]["config_version"] == 2
               and listed[1]["rows"] == KEYS and listed[2]["rows"] == KEYS,
               "config versions and row counts listed")
-        status, body, _ = http_json(server.port, "/views/items/versions")
+        status, body, _ = http_json(server.port, "/views/items/versions", bearer=TOKEN)
         check(status == 200 and {v["version"]: v["role"] for v in body["versions"]}
               == {1: "standby", 2: "active"}, "GET /views/items/versions agrees: %s" % body)
 
         print("3. the v2 engine cannot roll back to a definition it does not run")
-        status, body, _ = http_json(server.port, "/views/items/rollback", method="POST", body=b"")
+        status, body, _ = http_json(server.port, "/views/items/rollback", method="POST", body=b"", bearer=TOKEN)
         check(status == 409 and "another definition" in body["error"],
               "POST rollback refused with 409: %s" % body.get("error"))
 
@@ -233,23 +236,24 @@ def main():
         reader.wait_walks("v2", 3, "v2 served after the promotion")
 
         print("6. the same definition, switched by the running engine")
-        status, _, _ = http_json(server.port, "/views/items/rebuild", method="POST", body=b"")
+        status, _, _ = http_json(server.port, "/views/items/rebuild", method="POST", body=b"", bearer=TOKEN)
         check(status == 202, "POST /views/items/rebuild accepted")
-        wait_until(lambda: http_json(server.port, "/views/rebuild")[1].get("state") == "done",
+        wait_until(lambda: http_json(server.port, "/views/rebuild", bearer=TOKEN)[1].get("state") == "done",
                    "the rebuild to finish")
         reader.wait_walks("v2", 2, "reads during and after the rebuild")
-        status, body, _ = http_json(server.port, "/views/items/rollback", method="POST", body=b"")
+        status, body, _ = http_json(server.port, "/views/items/rollback", method="POST", body=b"", bearer=TOKEN)
         check(status == 200 and body["active_version"] == 2, "POST rollback: %s" % body)
         reader.wait_walks("v2", 2, "reads after the rollback")
-        status, body, _ = http_json(server.port, "/views/items/promote", method="POST", body=b"")
+        status, body, _ = http_json(server.port, "/views/items/promote", method="POST", body=b"", bearer=TOKEN)
         check(status == 200 and body["active_version"] == 3, "POST promote: %s" % body)
         reader.wait_walks("v2", 2, "reads after the promotion")
-        status, body, _ = http_json(server.port, "/events", method="POST", body=(json.dumps(
-            {"type": "Set", "id": "k0001", "amount": -1, "eventId": "late"}) + "\n").encode())
+        status, body, _ = http_json(server.port, "/events", method="POST", bearer=TOKEN, body=(
+            json.dumps({"type": "Set", "id": "k0001", "amount": -1, "eventId": "late"}) + "\n"
+        ).encode())
         check(status in (200, 202), "an event posted")
         wait_until(lambda: http_json(server.port, "/views/items/k0001")[1].get("amount") == -1,
                    "the event applied")
-        status, body, _ = http_json(server.port, "/views/items/rollback", method="POST", body=b"")
+        status, body, _ = http_json(server.port, "/views/items/rollback", method="POST", body=b"", bearer=TOKEN)
         check(status == 409 and "lags" in body["error"], "a lagging standby is refused: %s"
               % body.get("error"))
 
