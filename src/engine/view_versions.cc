@@ -218,8 +218,10 @@ absl::StatusOr<store::ViewVersion> SwitchVersion(store::Store& store,
   if (target->as_of != now) {
     return absl::FailedPreconditionError(absl::StrCat(
         "view ", request.view, ": cannot ", verb, " to version ", target->version,
-        ": it lags (its rows stand at [", target->as_of, "], the live positions are [", now,
-        "]); rebuild it (`streamview rebuild --view ", request.view, " --no-promote`)"));
+        ": it lags (its rows stand at [", target->as_of, "], the live positions are [", now, "]); ",
+        promote ? absl::StrCat("rebuild it (`streamview rebuild --view ", request.view,
+                               " --no-promote`) while no events arrive")
+                : std::string("events applied since it was left are not in it")));
   }
   if (promote) {
     SV_RETURN_IF_ERROR(Validate(store, plan, *serving, *target, request.sample_rows, say));

@@ -13,6 +13,7 @@
 #include "absl/strings/str_replace.h"
 #include "config/config.h"
 #include "engine/engine.h"
+#include "gmock/gmock.h"
 #include "store_backends.h"
 
 namespace sv::store {
@@ -106,7 +107,9 @@ TEST_P(ViewVersionsTest, ARebuildKeepsTheReplacedVersionForARollbackAndPromoteSw
   EXPECT_EQ(Roles(), "1:standby 2:active");
   for (const auto& v : Versions()) {
     EXPECT_EQ(v.version.config_version, 1);
-    if (sqlite() || postgres()) EXPECT_EQ(v.rows, 10);
+    if (sqlite() || postgres()) {
+      EXPECT_EQ(v.rows, 10);
+    }
   }
   auto back = Switch(engine::SwitchKind::kRollback);
   ASSERT_TRUE(back.ok()) << back.status();
