@@ -149,12 +149,17 @@ class Server:
 
 
 def versions_cli(b, cfg, store):
-    r = run([b, "views", "list", "--config", cfg, "--store", store.arg, "--view", "items", "--json"])
+    r = run([b, "views", "list", "--config", cfg, "--store", store.arg, "--view", "items",
+             "--json"])
     return {int(v["version"]): v for v in map(json.loads, r.stdout.splitlines())}
 
 
 def roles(versions):
     return {n: v["role"] + ("(lags)" if v["lags"] else "") for n, v in versions.items()}
+
+
+def post(server, path):
+    return http_json(server.port, path, method="POST", body=b"", bearer=TOKEN)
 
 
 def main():
@@ -191,7 +196,8 @@ def main():
         server = Server(b, cfg[2], store, log)  # its start-up rebuild builds v2 beside v1
         server.ready()
         start = reader.count()
-        wait_until(lambda: reader.problems or (reader.count() > start and reader.labels[-1] == "v2"),
+        wait_until(lambda: reader.problems or (reader.count() > start
+                                               and reader.labels[-1] == "v2"),
                    "reads of v2 after the swap")
         first_v2 = reader.labels.index("v2")
         check(all(l == "v1" for l in reader.labels[:first_v2])
@@ -210,7 +216,7 @@ def main():
               == {1: "standby", 2: "active"}, "GET /views/items/versions agrees: %s" % body)
 
         print("3. the v2 engine cannot roll back to a definition it does not run")
-        status, body, _ = http_json(server.port, "/views/items/rollback", method="POST", body=b"", bearer=TOKEN)
+        status, body, _ = post(server, "/views/items/rollback")
         check(status == 409 and "another definition" in body["error"],
               "POST rollback refused with 409: %s" % body.get("error"))
 
@@ -236,15 +242,15 @@ def main():
         reader.wait_walks("v2", 3, "v2 served after the promotion")
 
         print("6. the same definition, switched by the running engine")
-        status, _, _ = http_json(server.port, "/views/items/rebuild", method="POST", body=b"", bearer=TOKEN)
+        status, _, _ = post(server, "/views/items/rebuild")
         check(status == 202, "POST /views/items/rebuild accepted")
-        wait_until(lambda: http_json(server.port, "/views/rebuild", bearer=TOKEN)[1].get("state") == "done",
-                   "the rebuild to finish")
+        wait_until(lambda: http_json(server.port, "/views/rebuild", bearer=TOKEN)[1]
+                   .get("state") == "done", "the rebuild to finish")
         reader.wait_walks("v2", 2, "reads during and after the rebuild")
-        status, body, _ = http_json(server.port, "/views/items/rollback", method="POST", body=b"", bearer=TOKEN)
+        status, body, _ = post(server, "/views/items/rollback")
         check(status == 200 and body["active_version"] == 2, "POST rollback: %s" % body)
         reader.wait_walks("v2", 2, "reads after the rollback")
-        status, body, _ = http_json(server.port, "/views/items/promote", method="POST", body=b"", bearer=TOKEN)
+        status, body, _ = post(server, "/views/items/promote")
         check(status == 200 and body["active_version"] == 3, "POST promote: %s" % body)
         reader.wait_walks("v2", 2, "reads after the promotion")
         status, body, _ = http_json(server.port, "/events", method="POST", bearer=TOKEN, body=(
@@ -253,7 +259,7 @@ def main():
         check(status in (200, 202), "an event posted")
         wait_until(lambda: http_json(server.port, "/views/items/k0001")[1].get("amount") == -1,
                    "the event applied")
-        status, body, _ = http_json(server.port, "/views/items/rollback", method="POST", body=b"", bearer=TOKEN)
+        status, body, _ = post(server, "/views/items/rollback")
         check(status == 409 and "lags" in body["error"], "a lagging standby is refused: %s"
               % body.get("error"))
 
