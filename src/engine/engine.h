@@ -164,7 +164,6 @@ class Engine {
     int view;
     int64_t version;
     store::TableSpec table;
-    std::string old_table;
   };
 
   Engine(const config::Config& config, const EngineOptions& options);

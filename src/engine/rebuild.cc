@@ -365,7 +365,7 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
       for (const auto& vv : versions) {
         if (vv.view == view.name) max_version = std::max(max_version, vv.version);
       }
-      Built b{v, std::max(max_version, versions_[v]) + 1, {}, tables_[v].name};
+      Built b{v, std::max(max_version, versions_[v]) + 1, {}};
       b.table = TableFor(view, b.version);
       SV_RETURN_IF_ERROR(store_->CreateTable(b.table));
       SV_RETURN_IF_ERROR(
@@ -466,9 +466,10 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
       }
     }
     for (const Built& b : built) {
-      if (!promote) break;
-      SV_RETURN_IF_ERROR(
-          batch->ActivateVersion(catalog_->views[b.view].name, b.version, b.table.name));
+      if (promote) {
+        SV_RETURN_IF_ERROR(
+            batch->ActivateVersion(catalog_->views[b.view].name, b.version, b.table.name));
+      }
     }
     SV_RETURN_IF_ERROR(batch->Commit());
     Progress(absl::StrFormat("rebuild %s: %s in %.2fs", source.config.name,

@@ -61,7 +61,7 @@ absl::Status Engine::BuildDerivedVersions(const std::vector<bool>& wanted,
     for (const auto& vv : versions) {
       if (vv.view == view.name) max_version = std::max(max_version, vv.version);
     }
-    BuiltVersion b{v, std::max(max_version, versions_[v]) + 1, {}, tables_[v].name};
+    BuiltVersion b{v, std::max(max_version, versions_[v]) + 1, {}};
     b.table = TableFor(view, b.version);
     SV_RETURN_IF_ERROR(store_->CreateTable(b.table));
     SV_RETURN_IF_ERROR(store_->RecordViewVersion(NewVersionRecord(view, b.version, b.table.name)));
