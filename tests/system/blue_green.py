@@ -15,6 +15,8 @@ asserts that every page is all 'v1' or all 'v2', never a mix.
    POST promote while the reader reads; then a write makes the standby lag, and a rollback is
    refused (409, "lags").
 7. `views drop`: the active version is refused, the standby is dropped; `views list` agrees.
+8. `rebuild --no-promote` with the v1 config builds a candidate beside the serving v2 version;
+   `views promote` switches to it.
 
     python3 tests/system/blue_green.py --binary build/src/cli/streamview [--store-kind postgres]
 """
@@ -277,6 +279,17 @@ def main():
         check(roles(versions_cli(b, cfg[2], store)) == {3: "active"},
               "views list: only the active version is left")
         check("items__v2" not in store.tables(), "its table is gone")
+
+        print("8. built beside, promoted later: rebuild --no-promote, then views promote")
+        run([b, "rebuild", "--config", cfg[1], "--store", store.arg, "--view", "items",
+             "--no-promote"])
+        check(roles(versions_cli(b, cfg[1], store)) == {3: "active", 4: "candidate"},
+              "the v1 build is a candidate beside the serving version")
+        check(store.rows("SELECT DISTINCT label FROM items") == [("v2",)], "v2 still served")
+        run([b, "views", "promote", "--config", cfg[1], "--store", store.arg, "--view", "items"])
+        check(roles(versions_cli(b, cfg[1], store)) == {3: "standby", 4: "active"},
+              "promoted; the version it replaced is the standby")
+        check(store.rows("SELECT DISTINCT label FROM items") == [("v1",)], "v1 served")
     finally:
         if reader is not None:
             reader.close()
