@@ -367,9 +367,11 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
       }
       Built b{v, std::max(max_version, versions_[v]) + 1, {}};
       b.table = TableFor(view, b.version);
-      SV_RETURN_IF_ERROR(store_->CreateTable(b.table));
+      // Recorded first: a rebuild killed in between leaves a record whose table the next start
+      // drops, never a table nothing records.
       SV_RETURN_IF_ERROR(
           store_->RecordViewVersion(NewVersionRecord(view, b.version, b.table.name)));
+      SV_RETURN_IF_ERROR(store_->CreateTable(b.table));
       auto phase = std::chrono::steady_clock::now();
       Entries entries;
       SV_RETURN_IF_ERROR(CatchExceptions("sorting the rebuilt rows", [&] {

@@ -63,8 +63,9 @@ absl::Status Engine::BuildDerivedVersions(const std::vector<bool>& wanted,
     }
     BuiltVersion b{v, std::max(max_version, versions_[v]) + 1, {}};
     b.table = TableFor(view, b.version);
-    SV_RETURN_IF_ERROR(store_->CreateTable(b.table));
+    // Recorded before its table is created, as in Rebuild.
     SV_RETURN_IF_ERROR(store_->RecordViewVersion(NewVersionRecord(view, b.version, b.table.name)));
+    SV_RETURN_IF_ERROR(store_->CreateTable(b.table));
     if (!view.derived->refresh.empty()) {
       // Recomputed by the store; the views it reads are refreshed again after the swap.
       SV_RETURN_IF_ERROR(Refresh(v, b.table));
