@@ -27,19 +27,6 @@
 #include "source/open.h"
 
 namespace sv::cli {
-namespace {
-
-std::atomic<bool> g_stop{false};
-
-void OnSignal(int) { g_stop.store(true); }
-
-// One JSON object per line on stderr: structured logs a collector can parse.
-void Log(const char* level, std::string_view msg) { LogJson(level, msg); }
-
-int Fail(const absl::Status& s) {
-  Log("error", std::string(s.message()));
-  return absl::IsInvalidArgument(s) ? 2 : 1;
-}
 
 absl::StatusOr<config::Config> LoadWithStore(const CommonOptions& common) {
   auto config = config::LoadConfig(common.config_path);
@@ -59,13 +46,29 @@ absl::StatusOr<config::Config> LoadWithStore(const CommonOptions& common) {
   return config;
 }
 
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+void OnSignal(int) { g_stop.store(true); }
+
+// One JSON object per line on stderr: structured logs a collector can parse.
+void Log(const char* level, std::string_view msg) { LogJson(level, msg); }
+
+int Fail(const absl::Status& s) {
+  Log("error", std::string(s.message()));
+  return absl::IsInvalidArgument(s) ? 2 : 1;
+}
+
 // One process at a time may drive a store's engine state (run, rebuild, dead-letter actions):
 // the store takes its one-engine lock when the engine opens it (store/open.h, StoreRole::kEngine).
 absl::StatusOr<std::unique_ptr<engine::Engine>> OpenEngine(const config::Config& config,
-                                                           bool start_sources = true) {
+                                                           bool start_sources = true,
+                                                           bool keep_changed_views = false) {
   engine::EngineOptions options;
   options.progress = [](const std::string& line) { Log("info", line); };
   options.start_sources = start_sources;
+  options.keep_changed_views = keep_changed_views;
   return engine::Engine::Open(config, options);
 }
 
@@ -249,15 +252,17 @@ absl::StatusOr<std::string> OrganizationOfWhere(const projection::ViewPlan& view
 
 }  // namespace
 
-int Rebuild(const CommonOptions& common, const std::vector<std::string>& views,
-            bool allow_partial) {
+int Rebuild(const CommonOptions& common, const std::vector<std::string>& views, bool allow_partial,
+            bool promote) {
   auto config = LoadWithStore(common);
   if (!config.ok()) return Fail(config.status());
   // The sources are not started: a rebuild reads them from their beginning (a change feed
   // whose slot was lost could not start at all; its rebuild makes a new one).
-  auto engine = OpenEngine(*config, /*start_sources=*/false);
+  // A changed view is rebuilt once, by this rebuild (or by the next start if not named), not
+  // also at Open: that would swap twice, and the standby kept would be the intermediate one.
+  auto engine = OpenEngine(*config, /*start_sources=*/false, /*keep_changed_views=*/true);
   if (!engine.ok()) return Fail(engine.status());
-  auto stats = (*engine)->Rebuild(views, allow_partial);
+  auto stats = (*engine)->Rebuild(views, allow_partial, promote);
   if (!stats.ok()) return Fail(stats.status());
   PrintRebuildStats(*stats);
   return 0;

@@ -4,6 +4,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
+#include "config/config.h"
+
 namespace sv::cli {
 
 struct CommonOptions {
@@ -11,12 +14,17 @@ struct CommonOptions {
   std::string store_path;  // overrides the config's store path
 };
 
+// The config, with --store replacing its store when given.
+absl::StatusOr<config::Config> LoadWithStore(const CommonOptions& common);
+
 int Ingest(const CommonOptions& common, const std::string& file, const std::string& source,
            int64_t rate, size_t batch, int64_t skip_lines);
 // `listen` (host:port) starts the HTTP server even without a `server` section in the config.
 int Run(const CommonOptions& common, bool exit_when_caught_up, const std::string& latency_report,
         const std::string& listen);
-int Rebuild(const CommonOptions& common, const std::vector<std::string>& views, bool allow_partial);
+// Without `promote` the new versions are built and kept beside the active ones (views promote).
+int Rebuild(const CommonOptions& common, const std::vector<std::string>& views, bool allow_partial,
+            bool promote);
 // One organization's rows of tenant views: `tenant` (--tenant) or `where` (--where
 // "<tenant column> = 'value'"), exactly one of them not empty.
 int RebuildTenant(const CommonOptions& common, const std::vector<std::string>& views,
@@ -38,5 +46,12 @@ int Verify(const CommonOptions& common, const VerifyOptions& options);
 // A change-feed source taken out of the config leaves its slot behind, holding WAL: drops it
 // (and its publication when named).
 int DropSlot(const std::string& dsn, const std::string& slot, const std::string& publication);
+
+// Blue/green view versions (cli/views_commands.cc, engine/view_versions.h).
+int ViewsList(const CommonOptions& common, const std::string& view, bool json);
+// Promote (or roll back); `version` 0: the default one.
+int ViewsSwitch(const CommonOptions& common, bool promote, const std::string& view, int64_t version,
+                int sample_rows);
+int ViewsDrop(const CommonOptions& common, const std::string& view, int64_t version);
 
 }  // namespace sv::cli

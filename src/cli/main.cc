@@ -59,6 +59,33 @@ int main(int argc, char** argv) {
   bool allow_partial = false;
   rebuild->add_flag("--allow-partial", allow_partial,
                     "rebuild even when the source's retention dropped its first records");
+  bool no_promote = false;
+  rebuild->add_flag("--no-promote", no_promote,
+                    "build the new versions beside the active ones; `views promote` switches");
+
+  auto* views_cmd = app.add_subcommand("views", "view versions: list, promote, rollback, drop");
+  views_cmd->require_subcommand(1);
+  std::string view_name;
+  int64_t version = 0;
+  int sample_rows = 100;
+  auto* views_list = views_cmd->add_subcommand("list", "each view's versions and their roles");
+  add_common(views_list);
+  views_list->add_option("--view", view_name, "only this view");
+  bool views_json = false;
+  views_list->add_flag("--json", views_json, "one JSON object per line");
+  auto* views_promote = views_cmd->add_subcommand(
+      "promote", "switch readers to a newer kept version (validated against the serving one)");
+  auto* views_rollback =
+      views_cmd->add_subcommand("rollback", "switch readers back to the standby version");
+  auto* views_drop = views_cmd->add_subcommand("drop", "drop a version that is not active");
+  for (CLI::App* cmd : {views_promote, views_rollback, views_drop}) {
+    add_common(cmd);
+    cmd->add_option("--view", view_name, "the view")->required();
+  }
+  views_promote->add_option("--version", version, "the version (default: the newest)");
+  views_promote->add_option("--sample", sample_rows, "rows compared with the serving version");
+  views_rollback->add_option("--version", version, "the version (default: the standby)");
+  views_drop->add_option("--version", version, "the version to drop")->required();
 
   auto* dlq = app.add_subcommand("dlq", "dead letters and parked keys");
   dlq->require_subcommand(1);
@@ -122,8 +149,18 @@ int main(int argc, char** argv) {
       }
       return sv::cli::RebuildTenant(common, views, tenant, where);
     }
-    return sv::cli::Rebuild(common, views, allow_partial);
+    if (no_promote && all) {
+      std::fprintf(stderr, "rebuild: --no-promote builds the --view NAMEs given\n");
+      return 2;
+    }
+    return sv::cli::Rebuild(common, views, allow_partial, !no_promote);
   }
+  if (*views_list) return sv::cli::ViewsList(common, view_name, views_json);
+  if (*views_promote) {
+    return sv::cli::ViewsSwitch(common, true, view_name, version, sample_rows);
+  }
+  if (*views_rollback) return sv::cli::ViewsSwitch(common, false, view_name, version, 0);
+  if (*views_drop) return sv::cli::ViewsDrop(common, view_name, version);
   if (*dlq_list) return sv::cli::DlqList(common, json);
   if (*dlq_replay) return sv::cli::DlqReplay(common, id, payload);
   if (*dlq_discard) return sv::cli::DlqDiscard(common, id);

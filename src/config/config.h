@@ -110,6 +110,9 @@ struct EngineConfig {
   int64_t poll_idle_ms = 1;         // sleep when caught up
   int64_t commit_delay_us = 4'000;  // group commit: longest wait of a batch's first event
   int rebuild_threads = 2;          // fold workers during rebuild (partitioned by key)
+  // Previous versions a view keeps after a swap, for `streamview views rollback` (older ones
+  // are dropped: disk use stays bounded). 0: drop the old version at the swap.
+  int standby_versions = 1;
   // SQLite: batch N commits on a thread (and connection) of its own while batch N+1 is
   // processed. PostgreSQL stores always commit in line.
   bool pipeline_commits = true;
@@ -161,6 +164,7 @@ struct ViewConfig {
   std::string tenant;  // the column naming a row's organization (reads are scoped by it)
   Location tenant_loc;
   bool internal = false;  // a step other views read: not served over REST
+  int64_t version = 0;  // `version:`, the view's declared schema version (0: none)
   Location loc;
 };
 
@@ -179,6 +183,7 @@ struct DerivedViewConfig {
   // Reads tenant-scoped views yet has no tenant column, and every caller may read it all
   // (say, totals over every organization): must be said, never the default.
   bool shared = false;
+  int64_t version = 0;  // as ViewConfig::version
   Location loc;
 };
 

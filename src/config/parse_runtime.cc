@@ -390,7 +390,7 @@ absl::Status Parser::ParseEngine(const Entry& entry, Config* config) const {
   SV_ASSIGN_OR_RETURN(Entries entries, MapEntries(entry.value, entry.key, "engine"));
   SV_RETURN_IF_ERROR(CheckKeys(entries,
                                {"batch_events", "cache_rows", "poll_idle_ms", "commit_delay_us",
-                                "rebuild_threads", "pipeline_commits", "lanes"},
+                                "rebuild_threads", "pipeline_commits", "lanes", "standby_versions"},
                                "engine"));
   constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
   EngineConfig& engine = config->engine;
@@ -409,6 +409,9 @@ absl::Status Parser::ParseEngine(const Entry& entry, Config* config) const {
     } else if (e.name == "lanes") {
       SV_ASSIGN_OR_RETURN(int64_t lanes, Integer(e, what, 0, 64));
       engine.lanes = static_cast<int>(lanes);
+    } else if (e.name == "standby_versions") {
+      SV_ASSIGN_OR_RETURN(int64_t standbys, Integer(e, what, 0, 16));
+      engine.standby_versions = static_cast<int>(standbys);
     } else {
       SV_ASSIGN_OR_RETURN(int64_t threads, Integer(e, what, 1, 1024));
       engine.rebuild_threads = static_cast<int>(threads);

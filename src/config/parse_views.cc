@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <limits>
 #include <set>
 #include <utility>
 
@@ -125,7 +126,8 @@ absl::StatusOr<ViewConfig> Parser::ParseView(const Entry& entry, const Config& c
   }
   SV_ASSIGN_OR_RETURN(Entries entries, MapEntries(entry.value, entry.key, what));
   SV_RETURN_IF_ERROR(CheckKeys(
-      entries, {"source", "key", "columns", "indexes", "on", "api", "tenant", "internal"}, what));
+      entries, {"source", "key", "columns", "indexes", "on", "api", "tenant", "internal", "version"},
+      what));
   for (absl::string_view required : {"source", "key", "columns"}) {
     SV_RETURN_IF_ERROR(CheckRequired(entries, required, entry.key, what));
   }
@@ -220,6 +222,10 @@ absl::StatusOr<ViewConfig> Parser::ParseView(const Entry& entry, const Config& c
   if (const Entry* internal = Find(entries, "internal")) {
     SV_ASSIGN_OR_RETURN(view.internal, Bool(*internal, absl::StrCat("'internal' of ", what)));
   }
+  if (const Entry* version = Find(entries, "version")) {
+    SV_ASSIGN_OR_RETURN(view.version, Integer(*version, absl::StrCat("'version' of ", what), 1,
+                                              std::numeric_limits<int64_t>::max()));
+  }
   return view;
 }
 
@@ -276,7 +282,8 @@ absl::Status Parser::ParseDerivedViews(const Entry& entry, Config* config) const
     }
     SV_ASSIGN_OR_RETURN(Entries fields, MapEntries(e.value, e.key, what));
     SV_RETURN_IF_ERROR(CheckKeys(
-        fields, {"sql", "indexes", "refresh", "api", "tenant", "internal", "shared"}, what));
+        fields, {"sql", "indexes", "refresh", "api", "tenant", "internal", "shared", "version"},
+        what));
     SV_RETURN_IF_ERROR(CheckRequired(fields, "sql", e.key, what));
     SV_ASSIGN_OR_RETURN(view.sql, Expr(*Find(fields, "sql"), absl::StrCat("'sql' of ", what)));
     if (const Entry* indexes = Find(fields, "indexes")) {
@@ -303,6 +310,10 @@ absl::Status Parser::ParseDerivedViews(const Entry& entry, Config* config) const
       if (view.shared && !view.tenant.empty()) {
         return Err(shared->key, absl::StrCat(what, " cannot both be shared and have a tenant"));
       }
+    }
+    if (const Entry* version = Find(fields, "version")) {
+      SV_ASSIGN_OR_RETURN(view.version, Integer(*version, absl::StrCat("'version' of ", what), 1,
+                                                std::numeric_limits<int64_t>::max()));
     }
     config->derived_views.push_back(std::move(view));
   }

@@ -30,6 +30,13 @@ store::TableSpec TableFor(const projection::ViewPlan& view, int64_t version) {
   return t;
 }
 
+store::ViewVersion NewVersionRecord(const projection::ViewPlan& view, int64_t version,
+                                    const std::string& table) {
+  store::ViewVersion record{view.name, version, table, view.definition_hash, false};
+  record.config_version = view.config_version;
+  return record;
+}
+
 store::StoreOptions StoreOptionsFor(const config::StoreConfig& store) {
   store::StoreOptions so;
   so.kind = store.kind;
@@ -142,7 +149,7 @@ absl::Status Engine::DropLeftoverVersions() {
   if (config_.store.shared_by_partition) return absl::OkStatus();
   SV_ASSIGN_OR_RETURN(std::vector<store::ViewVersion> versions, store_->ListViewVersions());
   for (const store::ViewVersion& vv : versions) {
-    if (vv.active) continue;
+    if (vv.active || vv.kept) continue;  // kept: a standby or an unpromoted build
     Progress(absl::StrCat("view ", vv.view, ": dropping ", vv.table,
                           ", a version no view uses (left by an interrupted rebuild)"));
     SV_RETURN_IF_ERROR(store_->DropViewVersion(vv));
@@ -176,7 +183,10 @@ absl::Status Engine::PrepareViewsLocked() {
       tables_[v] = TableFor(view, active->version);
       versions_[v] = active->version;
     }
-    if (active != nullptr && active->definition_hash == view.definition_hash) continue;
+    if (active != nullptr &&
+        (active->definition_hash == view.definition_hash || options_.keep_changed_views)) {
+      continue;
+    }
     SV_ASSIGN_OR_RETURN(auto positions,
                         store_->GetPositions(catalog_->sources[view.source].config.name));
     if (active == nullptr && positions.empty()) {
@@ -184,8 +194,7 @@ absl::Status Engine::PrepareViewsLocked() {
       const int64_t version = max_version + 1;
       store::TableSpec table = TableFor(view, version);
       SV_RETURN_IF_ERROR(store_->CreateTable(table));
-      SV_RETURN_IF_ERROR(
-          store_->RecordViewVersion({view.name, version, table.name, view.definition_hash, false}));
+      SV_RETURN_IF_ERROR(store_->RecordViewVersion(NewVersionRecord(view, version, table.name)));
       SV_RETURN_IF_ERROR(store_->ActivateVersion(view.name, version, table.name));
       tables_[v] = table;
       versions_[v] = version;

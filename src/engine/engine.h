@@ -25,6 +25,7 @@
 #include "engine/row_observer.h"
 #include "engine/row_sets.h"
 #include "engine/tenant_job.h"
+#include "engine/view_versions.h"
 #include "projection/projection.h"
 #include "source/open.h"
 #include "source/source.h"
@@ -40,6 +41,9 @@ struct EngineOptions {
   std::string store_path;  // overrides the config's store path when not empty
   // Rebuild views whose definition changed (or that are new on a non-empty source) at Open.
   bool rebuild_changed_views = true;
+  // Leave a changed view on its active version instead (`streamview rebuild` builds its new one
+  // once); such an engine only rebuilds, it must not run. New views are still built.
+  bool keep_changed_views = false;
   // Start the sources at Open (`streamview rebuild` does not: a change feed whose slot is gone
   // cannot start, and its rebuild is what makes a new one).
   bool start_sources = true;
@@ -93,8 +97,11 @@ class Engine {
   // Replays the source of the given views from its beginning into new versions and swaps them
   // in atomically. `views` empty = every view of every source (and the sources' gate state).
   // A source whose retention dropped its beginning is refused unless `allow_partial`.
+  // The versions replaced are kept as standbys (engine/view_versions.h). Without `promote`
+  // the new versions are built at the live positions and kept beside the active ones, not
+  // switched to (`streamview views promote`); the gate state is left as it is.
   absl::StatusOr<RebuildStats> Rebuild(const std::vector<std::string>& views,
-                                       bool allow_partial = false);
+                                       bool allow_partial = false, bool promote = true);
 
   // One organization's rows of tenant views rebuilt (engine/tenant_rebuild.cc): the source is
   // replayed beside the live views up to where they stand, and that organization's rows are
@@ -116,6 +123,11 @@ class Engine {
   absl::StatusOr<VerifyReport> Verify(const VerifyRequest& request);
   absl::Status StartVerify(const VerifyRequest& request,
                            std::function<void(const absl::StatusOr<VerifyReport>&)> done);
+
+  // Promote or roll back a view to a kept version (engine/view_versions.h), between batches:
+  // the loop writes the new active table from the next batch on.
+  absl::StatusOr<store::ViewVersion> SwitchViewVersion(const SwitchRequest& request,
+                                                       const std::function<void(std::string)>& say);
 
   // Dead-letter operations (exclusive: the caller holds the engine lock).
   absl::Status ReplayDeadLetter(int64_t id, const std::string* payload);
@@ -162,7 +174,6 @@ class Engine {
     int view;
     int64_t version;
     store::TableSpec table;
-    std::string old_table;
   };
 
   Engine(const config::Config& config, const EngineOptions& options);
@@ -291,6 +302,13 @@ class Engine {
                                     std::map<int, store::TableSpec>* fresh,
                                     const std::vector<store::ViewVersion>& versions,
                                     std::vector<BuiltVersion>* built, derived::Maintainer* loading);
+  // Before a swap: the active versions `built` replaces are recorded as kept (standbys, at the
+  // live positions they stand at).
+  absl::Status KeepReplacedVersions(const std::vector<BuiltVersion>& built);
+  // After a swap (or a build without `promote`, whose versions are recorded as kept
+  // candidates): the engine follows the new tables, and kept versions beyond
+  // `engine.standby_versions` are dropped.
+  absl::Status FinishVersions(const std::vector<BuiltVersion>& built, bool promote);
   // The wanted derived views computable now: each input not wanted, or `rebuilt`, or itself
   // ready (derived views follow their inputs in the catalog).
   std::vector<int> ReadyDerived(const std::vector<bool>& wanted,
@@ -401,5 +419,8 @@ absl::StatusOr<IngestResult> IngestLines(const projection::SourcePlan& source, s
 
 // Physical table of a view version: "<view>__v<version>".
 store::TableSpec TableFor(const projection::ViewPlan& view, int64_t version);
+// The catalog record of a new, not yet active version of `view` in `table`.
+store::ViewVersion NewVersionRecord(const projection::ViewPlan& view, int64_t version,
+                                    const std::string& table);
 
 }  // namespace sv::engine

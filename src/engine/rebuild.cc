@@ -91,7 +91,7 @@ double Seconds(std::chrono::steady_clock::time_point since) {
 }  // namespace
 
 absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& names,
-                                             bool allow_partial) {
+                                             bool allow_partial, bool promote) {
   SV_RETURN_IF_ERROR(Drain());  // the rebuild reads what the live views committed
   CancelTenantJob("a rebuild of whole views began");
   RebuildStats stats;
@@ -112,6 +112,13 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
     bool any = false;
     for (int v : source.views) any |= wanted[v];
     if (!any) continue;
+    if (!promote) {
+      // Its replay is a new snapshot, at a position the live stream cannot be compared with.
+      return absl::FailedPreconditionError(
+          absl::StrCat("source ", source.config.name,
+                       " is a change feed: its views are rebuilt from a new snapshot and "
+                       "swapped in at once (no --no-promote)"));
+    }
     for (int v : source.views) wanted[v] = true;
     if (!sources_.empty()) {
       sources_.clear();
@@ -151,7 +158,10 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
     SV_ASSIGN_OR_RETURN(auto live_positions, store_->GetPositions(source.config.name));
     SV_ASSIGN_OR_RETURN(std::unique_ptr<source::Source> src, MakeSource(source.config));
     std::optional<std::map<int32_t, int64_t>> until;
-    if (!all) until = live_positions;
+    // Built without promotion, every view stops there too: it is compared with and switched to
+    // the live one at that position, and the gate state stays the live one's.
+    const bool replace_state = all && promote;
+    if (!replace_state) until = live_positions;
     int threads = partition_local ? std::max(1, config_.engine.rebuild_threads) : 1;
     std::vector<Worker> workers;
     std::map<int32_t, int64_t> ends;
@@ -290,7 +300,7 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
     // The gate state is written in key order too (a B-tree append); sort it meanwhile.
     using KeyStates = std::vector<std::pair<const std::string*, const gate::KeyGate*>>;
     std::future<KeyStates> sorted_keys;
-    if (all) {
+    if (replace_state) {
       sorted_keys = std::async(std::launch::async, [&workers] {
         KeyStates states;
         for (Worker& w : workers) {
@@ -355,11 +365,13 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
       for (const auto& vv : versions) {
         if (vv.view == view.name) max_version = std::max(max_version, vv.version);
       }
-      Built b{v, std::max(max_version, versions_[v]) + 1, {}, tables_[v].name};
+      Built b{v, std::max(max_version, versions_[v]) + 1, {}};
       b.table = TableFor(view, b.version);
+      // Recorded first: a rebuild killed in between leaves a record whose table the next start
+      // drops, never a table nothing records.
+      SV_RETURN_IF_ERROR(
+          store_->RecordViewVersion(NewVersionRecord(view, b.version, b.table.name)));
       SV_RETURN_IF_ERROR(store_->CreateTable(b.table));
-      SV_RETURN_IF_ERROR(store_->RecordViewVersion(
-          {view.name, b.version, b.table.name, view.definition_hash, false}));
       auto phase = std::chrono::steady_clock::now();
       Entries entries;
       SV_RETURN_IF_ERROR(CatchExceptions("sorting the rebuilt rows", [&] {
@@ -419,8 +431,9 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
       if (dl.source == source.config.name) known_dead.insert({dl.partition, dl.position});
     }
     const auto swap_started = std::chrono::steady_clock::now();
+    if (promote) SV_RETURN_IF_ERROR(KeepReplacedVersions(built));
     auto batch = store_->BeginBatch();
-    if (all) {
+    if (replace_state) {
       const std::string& name = source.config.name;
       SV_RETURN_IF_ERROR(batch->ClearSourceState(name));
       KeyStates key_states;
@@ -455,22 +468,17 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
       }
     }
     for (const Built& b : built) {
-      SV_RETURN_IF_ERROR(
-          batch->ActivateVersion(catalog_->views[b.view].name, b.version, b.table.name));
+      if (promote) {
+        SV_RETURN_IF_ERROR(
+            batch->ActivateVersion(catalog_->views[b.view].name, b.version, b.table.name));
+      }
     }
     SV_RETURN_IF_ERROR(batch->Commit());
-    Progress(
-        absl::StrFormat("rebuild %s: swapped in %.2fs", source.config.name, Seconds(swap_started)));
+    Progress(absl::StrFormat("rebuild %s: %s in %.2fs", source.config.name,
+                             promote ? "swapped" : "built, not promoted", Seconds(swap_started)));
     const auto drop_started = std::chrono::steady_clock::now();
-    for (const Built& b : built) {
-      if (!b.old_table.empty() && b.old_table != b.table.name) {
-        SV_RETURN_IF_ERROR(store_->DropViewVersion(
-            {catalog_->views[b.view].name, versions_[b.view], b.old_table, "", false}));
-      }
-      tables_[b.view] = b.table;
-      versions_[b.view] = b.version;
-    }
-    Progress(absl::StrFormat("rebuild %s: old versions dropped in %.2fs", source.config.name,
+    SV_RETURN_IF_ERROR(FinishVersions(built, promote));
+    Progress(absl::StrFormat("rebuild %s: versions kept and pruned in %.2fs", source.config.name,
                              Seconds(drop_started)));
     stats.write_seconds += Seconds(write_started);
   }
@@ -479,20 +487,16 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
     std::vector<BuiltVersion> built;
     SV_RETURN_IF_ERROR(
         BuildDerivedVersions(wanted, &derived_wanted, &fresh, versions, &built, nullptr));
-    auto batch = store_->BeginBatch();
-    for (const BuiltVersion& b : built) {
-      SV_RETURN_IF_ERROR(
-          batch->ActivateVersion(catalog_->views[b.view].name, b.version, b.table.name));
-    }
-    SV_RETURN_IF_ERROR(batch->Commit());
-    for (const BuiltVersion& b : built) {
-      if (!b.old_table.empty() && b.old_table != b.table.name) {
-        SV_RETURN_IF_ERROR(store_->DropViewVersion(
-            {catalog_->views[b.view].name, versions_[b.view], b.old_table, "", false}));
+    if (promote) {
+      SV_RETURN_IF_ERROR(KeepReplacedVersions(built));
+      auto batch = store_->BeginBatch();
+      for (const BuiltVersion& b : built) {
+        SV_RETURN_IF_ERROR(
+            batch->ActivateVersion(catalog_->views[b.view].name, b.version, b.table.name));
       }
-      tables_[b.view] = b.table;
-      versions_[b.view] = b.version;
+      SV_RETURN_IF_ERROR(batch->Commit());
     }
+    SV_RETURN_IF_ERROR(FinishVersions(built, promote));
   }
   stats.total_seconds = Seconds(started);
   ReplacedAllObserved();  // the swapped-in tables are read afresh
@@ -500,91 +504,6 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
   if (derived_ != nullptr) SV_RETURN_IF_ERROR(LoadDerived());
   for (ScheduledRefresh& r : refreshes_) r.next_us = 0;  // over the swapped-in tables
   return stats;
-}
-
-std::vector<int> Engine::ReadyDerived(const std::vector<bool>& wanted,
-                                      const std::vector<bool>& derived_wanted,
-                                      const std::function<bool(int)>& rebuilt) const {
-  std::vector<int> ready;
-  for (size_t v = 0; v < catalog_->views.size(); ++v) {
-    if (!derived_wanted[v]) continue;
-    bool inputs_ready = true;
-    for (int input : catalog_->views[v].derived->inputs) {
-      // An input still to be rebuilt (by a later source's replay) is not ready; one rebuilt
-      // already, or by an earlier derived view in this pass, is.
-      const bool pending = derived_wanted[input] || (wanted[input] && !rebuilt(input));
-      inputs_ready &=
-          !pending || rebuilt(input) || std::find(ready.begin(), ready.end(), input) != ready.end();
-    }
-    if (inputs_ready) ready.push_back(static_cast<int>(v));
-  }
-  return ready;
-}
-
-absl::Status Engine::BuildDerivedVersions(const std::vector<bool>& wanted,
-                                          std::vector<bool>* derived_wanted,
-                                          std::map<int, store::TableSpec>* fresh,
-                                          const std::vector<store::ViewVersion>& versions,
-                                          std::vector<BuiltVersion>* built,
-                                          derived::Maintainer* loading) {
-  const std::vector<int> ready =
-      ReadyDerived(wanted, *derived_wanted, [&](int view) { return fresh->count(view) > 0; });
-  if (ready.empty()) return absl::OkStatus();
-  // Every ready view computed from scratch over the new tables of what was rebuilt and the
-  // live tables of the rest (`loading` was already fed the rebuilt rows as they were written).
-  const derived::Maintainer::Scanner scan = [&](int view,
-                                                const std::function<void(const Row&)>& each) {
-    auto it = fresh->find(view);
-    return store_->ScanTable(it != fresh->end() ? it->second : tables_[view], each);
-  };
-  std::unique_ptr<derived::Maintainer> own;
-  derived::Maintainer* compute = loading;
-  if (compute != nullptr) {
-    SV_RETURN_IF_ERROR(compute->FinishLoad(scan));
-  } else {
-    own = std::make_unique<derived::Maintainer>(catalog_.get());
-    compute = own.get();
-    SV_RETURN_IF_ERROR(compute->Load(scan, ready));
-  }
-  for (int v : ready) {
-    const projection::ViewPlan& view = catalog_->views[v];
-    int64_t max_version = 0;
-    for (const auto& vv : versions) {
-      if (vv.view == view.name) max_version = std::max(max_version, vv.version);
-    }
-    BuiltVersion b{v, std::max(max_version, versions_[v]) + 1, {}, tables_[v].name};
-    b.table = TableFor(view, b.version);
-    SV_RETURN_IF_ERROR(store_->CreateTable(b.table));
-    SV_RETURN_IF_ERROR(store_->RecordViewVersion(
-        {view.name, b.version, b.table.name, view.definition_hash, false}));
-    if (!view.derived->refresh.empty()) {
-      // Recomputed by the store; the views it reads are refreshed again after the swap.
-      SV_RETURN_IF_ERROR(Refresh(v, b.table));
-      (*fresh)[v] = b.table;
-      (*derived_wanted)[v] = false;
-      built->push_back(std::move(b));
-      continue;
-    }
-    std::vector<std::pair<std::string, Row>> rows;
-    compute->ForEachRow(v, [&](const Row& row) {
-      Row key;
-      for (int k : view.key) key.push_back(row[k]);
-      std::string encoded;
-      EncodeKey(key.data(), key.size(), &encoded);
-      rows.emplace_back(std::move(encoded), row);
-    });
-    std::sort(rows.begin(), rows.end(),
-              [](const auto& a, const auto& b) { return a.first < b.first; });
-    size_t next = 0;
-    SV_RETURN_IF_ERROR(store_->BulkInsert(b.table, [&]() -> const Row* {
-      return next < rows.size() ? &rows[next++].second : nullptr;
-    }));
-    Progress(absl::StrFormat("rebuild %s: %zu derived rows written", b.table.name, rows.size()));
-    (*fresh)[v] = b.table;
-    (*derived_wanted)[v] = false;
-    built->push_back(std::move(b));
-  }
-  return absl::OkStatus();
 }
 
 }  // namespace sv::engine

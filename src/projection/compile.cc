@@ -400,6 +400,10 @@ absl::StatusOr<std::unique_ptr<Catalog>> Compile(const config::Config& config) {
       }
       view.handlers[type_id] = std::move(plan);
     }
+    // A declared version is part of the definition: raising it builds a new version. Absent, the
+    // hash stays what it was before versions could be declared.
+    if (vc.version != 0) absl::StrAppend(&definition, "version:", vc.version, "|");
+    view.config_version = vc.version;
     view.definition_hash = absl::StrCat(absl::Hex(std::hash<std::string>()(definition)));
   }
   for (const config::DerivedViewConfig& dc : config.derived_views) {

@@ -504,6 +504,8 @@ absl::Status DerivedCompiler::Run() {
     }
   }
   plan_->sql = config_.sql.sql;
+  if (config_.version != 0) absl::StrAppend(&definition, "version:", config_.version, "|");
+  view.config_version = config_.version;
   view.definition_hash = absl::StrCat(absl::Hex(std::hash<std::string>()(definition)));
   view.derived = std::move(plan_);
   catalog_->views.push_back(std::move(view));

@@ -103,6 +103,7 @@ struct ViewPlan {
   std::vector<std::vector<std::string>> indexes;       // "-col" = descending
   std::vector<std::unique_ptr<HandlerPlan>> handlers;  // by event type id; null = not handled
   std::string definition_hash;
+  int64_t config_version = 0;  // the config's `version:` (0: none declared)
   // Every handler sets a key column straight from the routing key (e.orderId where orderId is
   // the source's key field, or meta.key): all rows of this view touched by an event belong to
   // the event's key, so keys can be folded in parallel partitions.

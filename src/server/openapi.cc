@@ -275,6 +275,15 @@ std::string Server::Impl::OpenApiDocument() const {
        "Rebuild one view without downtime (?tenant=O or ?<tenant column>=O: only organization "
        "O's rows; an organization's caller: its own)",
        true},
+      {"/views/{view}/versions", "get",
+       "The view's versions: role (active, standby, candidate), table, definition, rows, lag",
+       true},
+      {"/views/{view}/promote", "post",
+       "Switch readers to a newer kept version (?version=N), validated against the serving one "
+       "(?sample=N rows); 409 with the reason when it lags or fails validation",
+       true},
+      {"/views/{view}/rollback", "post",
+       "Switch readers back to the standby version (?version=N); 409 when it lags", true},
       {"/dlq/{id}/replay", "post", "Replay a dead letter (body: corrected event, optional)", true},
       {"/dlq/{id}/discard", "post", "Discard a dead letter and release its key", true},
   };

@@ -240,6 +240,7 @@ void Server::Impl::RegisterOpsRoutes() {
   });
   RegisterRebuildRoutes();
   RegisterVerifyRoutes();
+  RegisterVersionRoutes();
   http->Get("/dlq", token, [this](const http::Request& req, http::Response& res) {
     if (!OnlyParams(req, res, {"state"})) return;
     auto reader = Reader();

@@ -84,6 +84,7 @@ struct Server::Impl {
   void RegisterOpsRoutes();
   void RegisterRebuildRoutes();  // routes_rebuild.cc
   void RegisterVerifyRoutes();   // routes_verify.cc
+  void RegisterVersionRoutes();  // routes_versions.cc
   void RegisterMetrics();
   std::string OpenApiDocument() const;
 };

@@ -41,8 +41,8 @@ struct Step {
 using T = EngineColumnType;
 
 // Append new steps; never edit an old one (stores at that version already ran it).
-const std::array<Step, 2>& Steps() {
-  static const auto* steps = new std::array<Step, 2>{{
+const std::array<Step, 3>& Steps() {
+  static const auto* steps = new std::array<Step, 3>{{
       // 0 -> 1: the log, the gate's state, dead letters, dedup ids, positions, versions.
       {{
            {"sv_log",
@@ -109,6 +109,18 @@ const std::array<Step, 2>& Steps() {
        }},
       // 1 -> 2: the dead-letter outbox (dead letters whose topic copy is not yet confirmed).
       {{{"sv_dead_letter_outbox", {{"id", T::kRowId}}, {"id"}}}, {}},
+      // 2 -> 3: what a version is beside being active (blue/green versions): the config's
+      // version it was built from, kept on purpose (standby or built unpromoted), and the
+      // positions its rows stand at. A version without a row here: 0, not kept, "".
+      {{{"sv_view_version_notes",
+         {{"view", T::kKeyText},
+          {"version", T::kInt64},
+          {"config_version", T::kInt64},
+          {"kept", T::kBool},
+          {"as_of", T::kText}},
+         {"view", "version"},
+         true}},
+       {}},
   }};
   return *steps;
 }

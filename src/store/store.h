@@ -137,11 +137,30 @@ struct DeadLetter {
 
 // A view's physical version as recorded in the catalog.
 struct ViewVersion {
+  ViewVersion() = default;
+  // What every version has; the notes below default to "not kept, no config version".
+  ViewVersion(std::string view, int64_t version, std::string table, std::string definition_hash,
+              bool active)
+      : view(std::move(view)),
+        version(version),
+        table(std::move(table)),
+        definition_hash(std::move(definition_hash)),
+        active(active) {}
+
   std::string view;
   int64_t version = 0;
   std::string table;            // physical table name
   std::string definition_hash;  // hash of the compiled definition
   bool active = false;          // the view name points at this table
+  // The config's `version:` of the view when this version was built (0: none declared).
+  int64_t config_version = 0;
+  // An inactive version kept on purpose: a standby left by a swap (for a rollback) or a
+  // version built without promotion. Inactive versions not kept are leftovers of interrupted
+  // rebuilds and are dropped at the next start.
+  bool kept = false;
+  // The positions of the view's sources this version's rows stand at while it is not the
+  // active one (engine::FormatAsOf); it lags once the live positions move past them.
+  std::string as_of;
 };
 
 // ---- The seams by concern. A caller takes the narrowest one it needs (the log source only
@@ -269,7 +288,8 @@ class ViewStore {
   virtual absl::Status CreateTable(const TableSpec& table) = 0;  // drops a leftover first
   virtual absl::Status DropTable(const std::string& table) = 0;
   virtual absl::StatusOr<std::vector<ViewVersion>> ListViewVersions() = 0;
-  virtual absl::Status RecordViewVersion(const ViewVersion& version) = 0;  // insert or update
+  // Insert or update, every field (a caller updating the active version passes active = true).
+  virtual absl::Status RecordViewVersion(const ViewVersion& version) = 0;
   // Runs `fn` (listing versions, creating and activating view tables) while no other process
   // sharing the store does the same: engines of a group start together on a fresh store.
   // Without sharing the engine lock already keeps other writers out.

@@ -540,10 +540,23 @@ TEST(ConfigErrorTest, UnknownViewKey) {
   std::string text = kSmallYaml;
   text.replace(text.find("columns:"), 8, "colums:");
   const std::string error = ErrorOf(text);
-  EXPECT_THAT(
-      error,
-      StartsWith("views.yaml:9:5: unknown key 'colums' in view 'orders_view' "
-                 "(expected one of: source, key, columns, indexes, on, api, tenant, internal)"));
+  EXPECT_THAT(error, StartsWith("views.yaml:9:5: unknown key 'colums' in view 'orders_view' "
+                                "(expected one of: source, key, columns, indexes, on, api, tenant, "
+                                "internal, version)"));
+}
+
+TEST(ConfigErrorTest, AViewVersionIsAPositiveIntegerNamedByFileAndLine) {
+  std::string text = kSmallYaml;
+  text.replace(text.find("    columns:"), 0, "    version: two\n");
+  EXPECT_THAT(ErrorOf(text), StartsWith("views.yaml:9:14: 'version' of view 'orders_view' must "
+                                        "be an integer, not 'two'"));
+  text.replace(text.find("two"), 3, "0");
+  EXPECT_THAT(ErrorOf(text), StartsWith("views.yaml:9:14: 'version' of view 'orders_view' must "
+                                        "be between 1 and"));
+  text.replace(text.find("version: 0"), 10, "version: 2");
+  auto config = ParseConfig(text, "views.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->views[0].version, 2);
 }
 
 TEST(ConfigErrorTest, UnknownTopLevelKey) {

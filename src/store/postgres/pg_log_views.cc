@@ -137,9 +137,14 @@ absl::Status PgStore::DropTable(const std::string& table) {
 
 absl::StatusOr<std::vector<ViewVersion>> PgStore::ListViewVersions() {
   SV_ASSIGN_OR_RETURN(Result r,
-                      Query(absl::StrCat("SELECT view, version, table_name, "
-                                         "definition_hash, active FROM ",
-                                         Engine("sv_view_versions"), " ORDER BY view, version")));
+                      Query(absl::StrCat("SELECT v.view, v.version, v.table_name, "
+                                         "v.definition_hash, v.active, "
+                                         "COALESCE(n.config_version, 0), COALESCE(n.kept, false), "
+                                         "COALESCE(n.as_of, '') FROM ",
+                                         Engine("sv_view_versions"), " v LEFT JOIN ",
+                                         Engine("sv_view_version_notes"),
+                                         " n ON n.view = v.view AND n.version = v.version "
+                                         "ORDER BY v.view, v.version")));
   std::vector<ViewVersion> out;
   for (int i = 0; i < PQntuples(r.get()); ++i) {
     ViewVersion& v = out.emplace_back();
@@ -148,20 +153,35 @@ absl::StatusOr<std::vector<ViewVersion>> PgStore::ListViewVersions() {
     v.table = Text(r.get(), i, 2);
     v.definition_hash = Text(r.get(), i, 3);
     v.active = Bool(r.get(), i, 4);
+    SV_ASSIGN_OR_RETURN(v.config_version, Int64(r.get(), i, 5));
+    v.kept = Bool(r.get(), i, 6);
+    v.as_of = Text(r.get(), i, 7);
   }
   return out;
 }
 
 absl::Status PgStore::RecordViewVersion(const ViewVersion& version) {
   return InTxn([&]() -> absl::Status {
+    SV_RETURN_IF_ERROR(
+        conn_
+            .Prepared(
+                absl::StrCat("INSERT INTO ", Engine("sv_view_versions"),
+                             "(view, version, table_name, definition_hash, active) "
+                             "VALUES($1, $2, $3, $4, $5) ON CONFLICT(view, version) DO UPDATE "
+                             "SET table_name = excluded.table_name, definition_hash = "
+                             "excluded.definition_hash, active = excluded.active"),
+                {version.view, absl::StrCat(version.version), version.table,
+                 version.definition_hash, std::string(version.active ? "t" : "f")})
+            .status());
     return conn_
-        .Prepared(absl::StrCat("INSERT INTO ", Engine("sv_view_versions"),
-                               "(view, version, table_name, definition_hash, active) "
-                               "VALUES($1, $2, $3, $4, $5) ON CONFLICT(view, version) DO UPDATE "
-                               "SET table_name = excluded.table_name, definition_hash = "
-                               "excluded.definition_hash, active = excluded.active"),
-                  {version.view, absl::StrCat(version.version), version.table,
-                   version.definition_hash, std::string(version.active ? "t" : "f")})
+        .Prepared(
+            absl::StrCat("INSERT INTO ", Engine("sv_view_version_notes"),
+                         "(view, version, config_version, kept, as_of) "
+                         "VALUES($1, $2, $3, $4, $5) ON CONFLICT(view, version) DO UPDATE "
+                         "SET config_version = excluded.config_version, kept = "
+                         "excluded.kept, as_of = excluded.as_of"),
+            {version.view, absl::StrCat(version.version), absl::StrCat(version.config_version),
+             std::string(version.kept ? "t" : "f"), version.as_of})
         .status();
   });
 }
@@ -180,10 +200,14 @@ absl::Status PgStore::WithViewSetupLock(const std::function<absl::Status()>& fn)
 
 absl::Status PgStore::DropViewVersion(const ViewVersion& version) {
   return InTxn([&] {
-    return conn_.Exec(absl::StrCat("DROP TABLE IF EXISTS ", ViewTable(version.table), " CASCADE;\n",
-                                   "DELETE FROM ", Engine("sv_view_versions"),
-                                   " WHERE view = ", QuoteLiteral(version.view),
-                                   " AND version = ", version.version, " AND NOT active"));
+    return conn_.Exec(absl::StrCat(
+        "DROP TABLE IF EXISTS ", ViewTable(version.table), " CASCADE;\n", "DELETE FROM ",
+        Engine("sv_view_versions"), " WHERE view = ", QuoteLiteral(version.view), " AND version = ",
+        version.version, " AND NOT active;\n", "DELETE FROM ", Engine("sv_view_version_notes"),
+        " n WHERE view = ", QuoteLiteral(version.view), " AND version = ", version.version,
+        " AND NOT EXISTS (SELECT 1 FROM ", Engine("sv_view_versions"),
+        " v WHERE v.view = n.view AND "
+        "v.version = n.version)"));
   });
 }
 

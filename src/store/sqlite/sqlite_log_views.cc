@@ -109,6 +109,9 @@ absl::StatusOr<std::vector<ViewVersion>> SqliteStore::ListViewVersions() {
     v.table = ColumnString(list, 2);
     v.definition_hash = ColumnString(list, 3);
     v.active = sqlite3_column_int64(list, 4) != 0;
+    v.config_version = sqlite3_column_int64(list, 5);
+    v.kept = sqlite3_column_int64(list, 6) != 0;
+    v.as_of = ColumnString(list, 7);
   }
   return out;
 }
@@ -122,7 +125,15 @@ absl::Status SqliteStore::RecordViewVersion(const ViewVersion& version) {
     BindText(put, 3, version.table);
     BindText(put, 4, version.definition_hash);
     sqlite3_bind_int(put, 5, version.active ? 1 : 0);
-    return StepDone(put);
+    SV_RETURN_IF_ERROR(StepDone(put));
+    SV_ASSIGN_OR_RETURN(sqlite3_stmt * note, Fixed(kViewVersionNotePut));
+    ResetOnExit reset_note(note);
+    BindText(note, 1, version.view);
+    sqlite3_bind_int64(note, 2, version.version);
+    sqlite3_bind_int64(note, 3, version.config_version);
+    sqlite3_bind_int(note, 4, version.kept ? 1 : 0);
+    BindText(note, 5, version.as_of);
+    return StepDone(note);
   });
 }
 
@@ -132,7 +143,11 @@ absl::Status SqliteStore::DropViewVersion(const ViewVersion& version) {
   return InTxn([&] {
     return Exec(absl::StrCat("DROP TABLE IF EXISTS ", QuoteIdent(version.table),
                              ";\nDELETE FROM sv_view_versions WHERE view = '", version.view,
-                             "' AND version = ", version.version, " AND active = 0"));
+                             "' AND version = ", version.version, " AND active = 0",
+                             ";\nDELETE FROM sv_view_version_notes WHERE view = '", version.view,
+                             "' AND version = ", version.version,
+                             " AND NOT EXISTS (SELECT 1 FROM sv_view_versions WHERE view = '",
+                             version.view, "' AND version = ", version.version, ")"));
   });
 }
 

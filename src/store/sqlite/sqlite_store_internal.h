@@ -102,6 +102,7 @@ enum FixedId : int {
   kClearEventIds,
   kViewVersionsList,
   kViewVersionPut,
+  kViewVersionNotePut,
   kViewVersionActivate,
   kViewVersionDeactivateOthers,
   kTableExists,
@@ -162,12 +163,17 @@ constexpr std::array<const char*, kNumFixed> kFixedSql = {
     "DELETE FROM sv_keys WHERE source = ?1",
     "DELETE FROM sv_pending WHERE source = ?1",
     "DELETE FROM sv_event_ids WHERE source = ?1",
-    "SELECT view, version, table_name, definition_hash, active FROM sv_view_versions "
-    "ORDER BY view, version",
+    "SELECT v.view, v.version, v.table_name, v.definition_hash, v.active, "
+    "COALESCE(n.config_version, 0), COALESCE(n.kept, 0), COALESCE(n.as_of, '') "
+    "FROM sv_view_versions v LEFT JOIN sv_view_version_notes n "
+    "ON n.view = v.view AND n.version = v.version ORDER BY v.view, v.version",
     "INSERT INTO sv_view_versions(view, version, table_name, definition_hash, active) "
     "VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(view, version) DO UPDATE SET "
     "table_name = excluded.table_name, definition_hash = excluded.definition_hash, "
     "active = excluded.active",
+    "INSERT INTO sv_view_version_notes(view, version, config_version, kept, as_of) "
+    "VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(view, version) DO UPDATE SET "
+    "config_version = excluded.config_version, kept = excluded.kept, as_of = excluded.as_of",
     "INSERT INTO sv_view_versions(view, version, table_name, definition_hash, active) "
     "VALUES(?1, ?2, ?3, '', 1) ON CONFLICT(view, version) DO UPDATE SET "
     "table_name = excluded.table_name, active = 1",

@@ -1,0 +1,328 @@
+#include "engine/view_versions.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/status_macros.h"
+#include "engine/engine.h"
+#include "store/sql_text.h"
+
+namespace sv::engine {
+namespace {
+
+void SourcesOf(const projection::Catalog& catalog, int view, std::set<std::string>* out) {
+  const projection::ViewPlan& plan = catalog.views[view];
+  if (plan.derived == nullptr) {
+    out->insert(catalog.sources[plan.source].config.name);
+    return;
+  }
+  for (int input : plan.derived->inputs) SourcesOf(catalog, input, out);
+}
+
+// The rows of `table`, counted by the store's SQL; -1 where the store has none.
+absl::StatusOr<int64_t> CountRows(store::Store& store, const std::string& table) {
+  int64_t count = -1;
+  absl::Status s =
+      store.QuerySelect(absl::StrCat("SELECT count(*) FROM ", store::QuoteIdent(table)),
+                        {{"n", Type::kInt}}, [&](const Row& row) { count = row[0].as_int(); });
+  if (absl::IsUnimplemented(s)) return -1;
+  SV_RETURN_IF_ERROR(s);
+  return count;
+}
+
+std::string RowText(const Row& row) {
+  std::vector<std::string> parts;
+  parts.reserve(row.size());
+  for (const Value& v : row) parts.push_back(v.is_null() ? "NULL" : v.ToString());
+  return absl::StrCat("(", absl::StrJoin(parts, ", "), ")");
+}
+
+// Compares about `sample` rows of `from`, spread over its key order, with the rows of the same
+// keys in `to`. Missing keys are always problems; differing rows only when `same_definition`
+// (a changed definition is expected to change values), otherwise they are reported.
+absl::Status CompareSample(store::Store& store, const store::TableSpec& from,
+                           const store::TableSpec& to, int64_t from_rows, int sample,
+                           bool same_definition, const std::function<void(std::string)>& say,
+                           std::vector<std::string>* problems) {
+  const int64_t step = std::max<int64_t>(1, from_rows / std::max(1, sample));
+  std::vector<Row> sampled;
+  int64_t index = 0;
+  SV_RETURN_IF_ERROR(store.ScanTable(from, [&](const Row& row) {
+    if (index++ % step == 0 && sampled.size() < static_cast<size_t>(sample)) {
+      sampled.push_back(row);
+    }
+  }));
+  int64_t differing = 0;
+  for (const Row& row : sampled) {
+    Row key;
+    for (int k : from.key) key.push_back(row[k]);
+    SV_ASSIGN_OR_RETURN(std::optional<Row> other, store.GetRow(to, key));
+    if (!other) {
+      problems->push_back(
+          absl::StrCat("key ", RowText(key), " is in ", from.name, " but not in ", to.name));
+      continue;
+    }
+    if (*other == row) continue;
+    ++differing;
+    const std::string line =
+        absl::StrCat(from.name, " ", RowText(row), " vs ", to.name, " ", RowText(*other));
+    if (same_definition) {
+      problems->push_back(absl::StrCat("row differs: ", line));
+    } else if (differing <= 3) {
+      say(absl::StrCat("differs (the definition changed): ", line));
+    }
+  }
+  say(absl::StrCat("compared ", sampled.size(), " rows of ", from.name, " with ", to.name, ": ",
+                   differing, " differ"));
+  return absl::OkStatus();
+}
+
+// The checks before `target` becomes the active version of `view`.
+absl::Status Validate(store::Store& store, const projection::ViewPlan& view,
+                      const store::ViewVersion& serving, const store::ViewVersion& target,
+                      int sample, const std::function<void(std::string)>& say) {
+  SV_ASSIGN_OR_RETURN(const int64_t serving_rows, CountRows(store, serving.table));
+  SV_ASSIGN_OR_RETURN(const int64_t target_rows, CountRows(store, target.table));
+  std::vector<std::string> problems;
+  if (serving_rows >= 0) {
+    say(absl::StrCat("rows: ", serving.table, " ", serving_rows, ", ", target.table, " ",
+                     target_rows));
+    if (serving_rows != target_rows) {
+      problems.push_back(absl::StrCat("row counts differ: ", serving.table, " has ", serving_rows,
+                                      ", ", target.table, " has ", target_rows));
+    }
+  }
+  // Both tables are read with the config's columns (the target's definition); a serving
+  // version of another shape cannot be read that way, and is then compared by count alone.
+  const store::TableSpec target_spec = TableFor(view, target.version);
+  const store::TableSpec serving_spec = TableFor(view, serving.version);
+  const bool same_definition = serving.definition_hash == target.definition_hash;
+  absl::Status sampled = CompareSample(store, target_spec, serving_spec, target_rows, sample,
+                                       same_definition, say, &problems);
+  if (sampled.ok()) {
+    sampled = CompareSample(store, serving_spec, target_spec, serving_rows, sample, same_definition,
+                            say, &problems);
+  }
+  if (!sampled.ok()) {
+    say(absl::StrCat("rows not compared (", sampled.message(), "): counts only"));
+  }
+  if (problems.empty()) return absl::OkStatus();
+  for (const std::string& p : problems) say(p);
+  return absl::FailedPreconditionError(absl::StrCat(
+      "view ", view.name, ": version ", target.version, " fails validation against version ",
+      serving.version, ": ", problems.front(),
+      problems.size() > 1 ? absl::StrCat(" (and ", problems.size() - 1, " more)") : ""));
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> CurrentAsOf(store::StateStore& store,
+                                        const projection::Catalog& catalog, int view) {
+  std::set<std::string> sources;
+  SourcesOf(catalog, view, &sources);
+  std::vector<std::string> parts;
+  for (const std::string& source : sources) {
+    SV_ASSIGN_OR_RETURN(auto positions, store.GetPositions(source));
+    for (const auto& [partition, position] : positions) {
+      parts.push_back(absl::StrCat(source, "/", partition, "=", position));
+    }
+  }
+  return absl::StrJoin(parts, ";");
+}
+
+absl::StatusOr<std::vector<VersionInfo>> ListVersions(store::Store& store,
+                                                      const projection::Catalog& catalog,
+                                                      const std::string& view) {
+  SV_ASSIGN_OR_RETURN(std::vector<store::ViewVersion> versions, store.ListViewVersions());
+  std::map<std::string, int64_t> active;
+  for (const auto& v : versions) {
+    if (v.active) active[v.view] = v.version;
+  }
+  std::vector<VersionInfo> out;
+  for (const store::ViewVersion& v : versions) {
+    if (!view.empty() && v.view != view) continue;
+    VersionInfo& info = out.emplace_back();
+    info.version = v;
+    if (v.active) {
+      info.role = "active";
+    } else if (!v.kept) {
+      info.role = "leftover";
+    } else {
+      info.role = v.version < active[v.view] ? "standby" : "candidate";
+    }
+    SV_ASSIGN_OR_RETURN(info.rows, CountRows(store, v.table));
+    const int plan = catalog.FindView(v.view);
+    if (!v.active && plan >= 0) {
+      SV_ASSIGN_OR_RETURN(const std::string now, CurrentAsOf(store, catalog, plan));
+      info.lags = v.as_of != now;
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<store::ViewVersion> SwitchVersion(store::Store& store,
+                                                 const projection::Catalog& catalog,
+                                                 const SwitchRequest& request,
+                                                 const std::function<void(std::string)>& say) {
+  const int plan_index = catalog.FindView(request.view);
+  if (plan_index < 0) {
+    return absl::NotFoundError(absl::StrCat("no view named '", request.view, "'"));
+  }
+  const projection::ViewPlan& plan = catalog.views[plan_index];
+  const bool promote = request.kind == SwitchKind::kPromote;
+  const char* verb = promote ? "promote" : "roll back";
+  SV_ASSIGN_OR_RETURN(std::vector<store::ViewVersion> versions, store.ListViewVersions());
+  std::optional<store::ViewVersion> serving, target;
+  for (const store::ViewVersion& v : versions) {
+    if (v.view != request.view) continue;
+    if (v.active) serving = v;
+  }
+  if (!serving) {
+    return absl::FailedPreconditionError(absl::StrCat("view ", request.view, " has no version"));
+  }
+  for (const store::ViewVersion& v : versions) {
+    if (v.view != request.view || v.active) continue;
+    if (request.version) {
+      if (v.version == *request.version) target = v;
+      continue;
+    }
+    if (!v.kept || (promote ? v.version < serving->version : v.version > serving->version)) {
+      continue;
+    }
+    // The newest candidate, or the newest standby (the version active before this one).
+    if (!target || v.version > target->version) target = v;
+  }
+  if (!target) {
+    if (request.version && *request.version == serving->version) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "view ", request.view, ": version ", serving->version, " is already the active one"));
+    }
+    return absl::FailedPreconditionError(
+        request.version ? absl::StrCat("view ", request.view, " has no version ", *request.version)
+                        : absl::StrCat("view ", request.view, " has no ",
+                                       promote ? "newer version to promote (build one with "
+                                                 "`streamview rebuild --view V --no-promote`)"
+                                               : "standby version to roll back to"));
+  }
+  if (target->definition_hash != plan.definition_hash) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "view ", request.view, ": cannot ", verb, " to version ", target->version,
+        ": it was built from another definition (", target->definition_hash,
+        ") than the config's (", plan.definition_hash,
+        "); the engine could not maintain it: switch with the config that defines it"));
+  }
+  SV_ASSIGN_OR_RETURN(const std::string now, CurrentAsOf(store, catalog, plan_index));
+  if (target->as_of != now) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "view ", request.view, ": cannot ", verb, " to version ", target->version,
+        ": it lags (its rows stand at [", target->as_of, "], the live positions are [", now, "]); ",
+        promote ? absl::StrCat("rebuild it (`streamview rebuild --view ", request.view,
+                               " --no-promote`) while no events arrive")
+                : std::string("events applied since it was left are not in it")));
+  }
+  if (promote) {
+    SV_RETURN_IF_ERROR(Validate(store, plan, *serving, *target, request.sample_rows, say));
+  }
+  // The version left behind is kept at the positions it stands at. Recorded before the switch:
+  // kept means nothing while a version is active, so a crash in between changes nothing.
+  store::ViewVersion leaving = *serving;
+  leaving.kept = true;
+  leaving.as_of = now;
+  SV_RETURN_IF_ERROR(store.RecordViewVersion(leaving));
+  SV_RETURN_IF_ERROR(store.ActivateVersion(request.view, target->version, target->table));
+  say(absl::StrCat("view ", request.view, ": version ", target->version, " (", target->table,
+                   ") is active; version ", serving->version, " is kept"));
+  target->active = true;
+  return *target;
+}
+
+absl::Status DropVersion(store::Store& store, const std::string& view, int64_t version) {
+  SV_ASSIGN_OR_RETURN(std::vector<store::ViewVersion> versions, store.ListViewVersions());
+  for (const store::ViewVersion& v : versions) {
+    if (v.view != view || v.version != version) continue;
+    if (v.active) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("view ", view, ": version ", version,
+                       " is the active one; roll back or promote another version first"));
+    }
+    return store.DropViewVersion(v);
+  }
+  return absl::NotFoundError(absl::StrCat("view ", view, " has no version ", version));
+}
+
+absl::Status PruneKeptVersions(store::Store& store, const std::string& view, int standbys) {
+  SV_ASSIGN_OR_RETURN(std::vector<store::ViewVersion> versions, store.ListViewVersions());
+  int64_t active = 0;
+  for (const store::ViewVersion& v : versions) {
+    if (v.view == view && v.active) active = v.version;
+  }
+  int older = 0, newer = 0;
+  // Newest first: the ones kept are the nearest to the active version.
+  std::sort(versions.begin(), versions.end(),
+            [](const auto& a, const auto& b) { return a.version > b.version; });
+  for (const store::ViewVersion& v : versions) {
+    if (v.view != view || v.active || !v.kept) continue;
+    const bool keep = v.version < active ? ++older <= standbys : ++newer <= 1;
+    if (!keep) SV_RETURN_IF_ERROR(store.DropViewVersion(v));
+  }
+  return absl::OkStatus();
+}
+
+// ---- The engine's side: what a rebuild keeps, and a switch while the loop runs.
+
+absl::StatusOr<store::ViewVersion> Engine::SwitchViewVersion(
+    const SwitchRequest& request, const std::function<void(std::string)>& say) {
+  SV_RETURN_IF_ERROR(Drain());  // the positions compared are the committed ones
+  SV_ASSIGN_OR_RETURN(store::ViewVersion active, SwitchVersion(*store_, *catalog_, request, say));
+  CancelTenantJob("a view switched versions");
+  const int v = catalog_->FindView(request.view);
+  tables_[v] = TableFor(catalog_->views[v], active.version);
+  versions_[v] = active.version;
+  // The working sets hold rows read from the version left; derived views are computed again
+  // from the one now active (its rows stand at the same positions).
+  ReplacedAllObserved();
+  if (!sources_.empty()) SV_RETURN_IF_ERROR(StartSources());
+  if (derived_ != nullptr) {
+    derived_ = std::make_unique<derived::Maintainer>(catalog_.get());
+    SV_RETURN_IF_ERROR(LoadDerived());
+  }
+  return active;
+}
+
+absl::Status Engine::KeepReplacedVersions(const std::vector<BuiltVersion>& built) {
+  SV_ASSIGN_OR_RETURN(std::vector<store::ViewVersion> versions, store_->ListViewVersions());
+  for (const BuiltVersion& b : built) {
+    const std::string& name = catalog_->views[b.view].name;
+    for (store::ViewVersion v : versions) {
+      if (v.view != name || !v.active || v.version == b.version) continue;
+      v.kept = true;
+      SV_ASSIGN_OR_RETURN(v.as_of, CurrentAsOf(*store_, *catalog_, b.view));
+      SV_RETURN_IF_ERROR(store_->RecordViewVersion(v));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Engine::FinishVersions(const std::vector<BuiltVersion>& built, bool promote) {
+  for (const BuiltVersion& b : built) {
+    const projection::ViewPlan& view = catalog_->views[b.view];
+    if (promote) {
+      tables_[b.view] = b.table;
+      versions_[b.view] = b.version;
+    } else {
+      // Built at the live positions (the loop is paused during a rebuild).
+      store::ViewVersion candidate{view.name, b.version, b.table.name, view.definition_hash, false};
+      candidate.config_version = view.config_version;
+      candidate.kept = true;
+      SV_ASSIGN_OR_RETURN(candidate.as_of, CurrentAsOf(*store_, *catalog_, b.view));
+      SV_RETURN_IF_ERROR(store_->RecordViewVersion(candidate));
+    }
+    SV_RETURN_IF_ERROR(PruneKeptVersions(*store_, view.name, config_.engine.standby_versions));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace sv::engine

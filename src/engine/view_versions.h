@@ -1,0 +1,77 @@
+#pragma once
+// Blue/green view versions: the versions of a view kept beside the active one, and switching
+// readers between them.
+//
+// A swap (a rebuild, a changed definition) keeps the version it replaces as a *standby*
+// instead of dropping it, and `rebuild --no-promote` builds a *candidate* beside the active
+// version without switching to it. Only the active version is maintained by the live loop: a
+// kept version stands at the source positions recorded when it stopped being (or was built
+// beside) the active one, its `as_of`. Switching to it is therefore refused once the live
+// positions moved past that (it lags), when the config does not define it (the engine could not
+// maintain it), and, for a promotion, when it fails validation against the serving version.
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "projection/projection.h"
+#include "store/store.h"
+
+namespace sv::engine {
+
+// The positions of the sources `view` reads (its own, or its inputs' for a derived view), as
+// recorded in ViewVersion::as_of: "source/partition=position;…" in a fixed order.
+absl::StatusOr<std::string> CurrentAsOf(store::StateStore& store,
+                                        const projection::Catalog& catalog, int view);
+
+// A version and what it is to its view.
+struct VersionInfo {
+  store::ViewVersion version;
+  // "active"; "standby" (an older kept version, for a rollback); "candidate" (a newer one,
+  // built unpromoted or rolled back from); "leftover" (an unkept one, dropped at next start).
+  std::string role;
+  int64_t rows = -1;  // -1: the store cannot count (no SQL)
+  bool lags = false;  // inactive and behind the live positions
+};
+
+// Every version of every view of `catalog` (of `view` alone when not empty), in view and version
+// order. Versions of views the catalog does not know are listed too (role as stored).
+absl::StatusOr<std::vector<VersionInfo>> ListVersions(store::Store& store,
+                                                      const projection::Catalog& catalog,
+                                                      const std::string& view);
+
+enum class SwitchKind {
+  kPromote,   // to a newer kept version (default: the newest)
+  kRollback,  // to an older kept version (default: the newest older one)
+};
+
+struct SwitchRequest {
+  std::string view;
+  SwitchKind kind = SwitchKind::kPromote;
+  std::optional<int64_t> version;  // none: the default of `kind`
+  int sample_rows = 100;           // rows compared with the serving version on a promotion
+};
+
+// Points `request.view` at another kept version in one transaction (readers see the old or the
+// new version, never a mix); the version it leaves is kept. Refused (FailedPrecondition, with
+// what differs) when the target lags, is not defined by the catalog or, for a promotion, fails
+// validation: row counts differ, or sampled keys are missing on either side, or — when both
+// versions share a definition — sampled rows differ. `say` hears what was checked. Returns the
+// version now active.
+absl::StatusOr<store::ViewVersion> SwitchVersion(store::Store& store,
+                                                 const projection::Catalog& catalog,
+                                                 const SwitchRequest& request,
+                                                 const std::function<void(std::string)>& say);
+
+// Drops a kept (or leftover) version of `view`; the active version is refused.
+absl::Status DropVersion(store::Store& store, const std::string& view, int64_t version);
+
+// Keeps the newest `standbys` older kept versions of `view` and its newest candidate, dropping
+// the rest: disk use stays bounded whatever the number of swaps.
+absl::Status PruneKeptVersions(store::Store& store, const std::string& view, int standbys);
+
+}  // namespace sv::engine
