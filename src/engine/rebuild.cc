@@ -323,6 +323,7 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
     };
     if (!ready_here.empty()) {
       loading = std::make_unique<derived::Maintainer>(catalog_.get());
+      ClockMaintainer(loading.get());  // timed views: at the clock of the stored rows
       loading->BeginLoad(ready_here);
       for (int d : ready_here) {
         for (int input : catalog_->views[d].derived->inputs) feeds[input] = building[input];
@@ -543,6 +544,7 @@ absl::Status Engine::BuildDerivedVersions(const std::vector<bool>& wanted,
     SV_RETURN_IF_ERROR(compute->FinishLoad(scan));
   } else {
     own = std::make_unique<derived::Maintainer>(catalog_.get());
+    ClockMaintainer(own.get());
     compute = own.get();
     SV_RETURN_IF_ERROR(compute->Load(scan, ready));
   }
