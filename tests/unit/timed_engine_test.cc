@@ -14,8 +14,10 @@ namespace sv::engine {
 namespace {
 
 constexpr char kConfig[] = R"(
+store: {kind: memory}
 sources:
   s:
+    kind: log
     key: id
     event_types: [Put]
 engine:
