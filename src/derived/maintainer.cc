@@ -1,5 +1,4 @@
 #include "derived/maintainer.h"
-#include "derived/maintainer_internal.h"
 
 #include <optional>
 #include <utility>
@@ -7,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "common/status_macros.h"
+#include "derived/maintainer_internal.h"
 #include "sql/expr.h"
 
 namespace sv::derived {

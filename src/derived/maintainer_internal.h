@@ -82,5 +82,4 @@ struct Maintainer::State {
   std::multiset<std::pair<int64_t, std::string>> timers;
 };
 
-
 }  // namespace sv::derived

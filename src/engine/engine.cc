@@ -520,8 +520,8 @@ absl::Status Engine::Run(const std::atomic<bool>& stop, bool exit_when_caught_up
       // The poll waited already when it could (see RunOnceOrFail).
       if (!waited_in_poll_) {
         // Not past the moment a timed view's row is due.
-        std::this_thread::sleep_for(std::chrono::milliseconds(
-            WaitUntilDue(static_cast<int>(config_.engine.poll_idle_ms))));
+        std::this_thread::sleep_for(
+            std::chrono::milliseconds(WaitUntilDue(static_cast<int>(config_.engine.poll_idle_ms))));
       }
     }
   }

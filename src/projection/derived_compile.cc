@@ -332,8 +332,7 @@ absl::Status DerivedCompiler::Run() {
   });
   // now() only where it is monotone: its comparisons in WHERE and FILTER.
   SV_RETURN_IF_ERROR(internal::CollectTimeAtoms(
-      *st_,
-      [this](const ExprNode& n) { return CompileInput(n, -1, nullptr, "in a comparison"); },
+      *st_, [this](const ExprNode& n) { return CompileInput(n, -1, nullptr, "in a comparison"); },
       &plan_->time_atoms));
   if (st_->join()) SV_RETURN_IF_ERROR(CompileJoin());
   if (st_->where()) {

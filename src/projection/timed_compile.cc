@@ -18,8 +18,8 @@ using sql::BoundKind;
 
 constexpr char kWhereAllowed[] =
     "is allowed only in a derived view's WHERE or an aggregate's FILTER, compared with a "
-    "timestamp of the row: <row timestamp> <, <=, > or >= now() [± interval], "
-    "date_trunc('<unit>', now()) [± interval] or current_date [± interval]";
+    "timestamp of the row: <row timestamp> <, <=, > or >= now() [+/- interval], "
+    "date_trunc('<unit>', now()) [+/- interval] or current_date [+/- interval]";
 
 bool ReadsClock(const BoundExpr& e) {
   if (e.kind == BoundKind::kNow) return true;
@@ -82,8 +82,8 @@ class Collector {
 
  private:
   absl::Status Refuse(const BoundExpr& e) const {
-    return st_.Error(e.offset, absl::StrCat(e.name == "now" ? "now()" : e.name, " ",
-                                            kWhereAllowed));
+    return st_.Error(e.offset,
+                     absl::StrCat(e.name == "now" ? "now()" : e.name, " ", kWhereAllowed));
   }
   // The first now() under `e`, for an error's position.
   const BoundExpr* FirstNow(const BoundExpr& e) const {

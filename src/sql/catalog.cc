@@ -29,7 +29,7 @@ std::string NondeterministicMessage(std::string_view what) {
   return Cat(what,
              " is not deterministic: views must be rebuildable; use meta.log_time or an "
              "event field (now(), current_timestamp and current_date are allowed only in a "
-             "derived view's WHERE or aggregate FILTER, compared as <row value> < now() [± "
+             "derived view's WHERE or aggregate FILTER, compared as <row timestamp> < now() [+/- "
              "interval] with <, <=, > or >=)");
 }
 

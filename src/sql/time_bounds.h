@@ -15,8 +15,8 @@ enum class AtomOp { kLess, kLessEqual, kGreater, kGreaterEqual };
 
 struct AtomShape {
   AtomOp op = AtomOp::kLess;
-  std::string unit;        // date_trunc's unit (a valid one); empty: g(t) = t + offset
-  int64_t offset_us = 0;   // c, a constant interval
+  std::string unit;       // date_trunc's unit (a valid one); empty: g(t) = t + offset
+  int64_t offset_us = 0;  // c, a constant interval
 };
 
 // The first instant t at which `x OP g(t)` has its late value (true for < and <=, false for >

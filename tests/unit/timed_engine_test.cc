@@ -63,11 +63,11 @@ class TimedEngineTest : public MemoryEngineTest {
     store::TableSpec table = TableFor(engine.catalog().views[v], 1);
     table.name = "overdue";
     std::map<std::string, std::string> out;
-    EXPECT_TRUE(keeper_
-                    ->ScanTable(table, [&](const Row& row) {
-                      out[row[0].as_text()] = FormatTime(row[1].as_int());
-                    })
-                    .ok());
+    EXPECT_TRUE(
+        keeper_
+            ->ScanTable(
+                table, [&](const Row& row) { out[row[0].as_text()] = FormatTime(row[1].as_int()); })
+            .ok());
     return out;
   }
   int64_t StoredClock() {

@@ -94,8 +94,7 @@ int64_t Trunc(const std::string& unit, int64_t t) {
   const sql::Resolver none = [](const sql::NameRef&) -> absl::StatusOr<sql::Binding> {
     return absl::InvalidArgumentError("no columns");
   };
-  auto expr = sql::Compile("date_trunc('" + unit + "', CAST('" + FormatTime(t) +
-                               "' AS timestamp))",
+  auto expr = sql::Compile("date_trunc('" + unit + "', CAST('" + FormatTime(t) + "' AS timestamp))",
                            none, Location{"test", 1, 1});
   EXPECT_TRUE(expr.ok()) << expr.status();
   absl::StatusOr<Value> v = sql::EvalConstant(**expr);
@@ -314,8 +313,9 @@ TEST(TimedViewsTest, RowsEnterWhereExactlyAtTheirBoundary) {
 }
 
 TEST(TimedViewsTest, FilterOnCurrentDateMovesAtMidnight) {
-  Harness h(Entry("today", "CREATE VIEW today AS SELECT org, count(*) FILTER (WHERE created >= "
-                           "current_date) AS today, count(*) AS total FROM shipments GROUP BY org"),
+  Harness h(Entry("today",
+                  "CREATE VIEW today AS SELECT org, count(*) FILTER (WHERE created >= "
+                  "current_date) AS today, count(*) AS total FROM shipments GROUP BY org"),
             At("2026-12-06T22:00:00Z"));
   ASSERT_TRUE(h.ok());
   h.Put("shipments", Ship("a", "o1", "", "", "2026-12-06T10:00:00Z"));
@@ -400,11 +400,12 @@ TEST(TimedViewsTest, AJoinViewWithATimedWhere) {
 TEST(TimedViewsTest, RandomRowsAndClockMovesMatchAFromScratchEvaluation) {
   const std::string views =
       Entry("overdue", kOverdue) +
-      Entry("windows",
-            "CREATE VIEW windows AS SELECT org, count(*) FILTER (WHERE created >= current_date) "
-            "AS today, count(*) FILTER (WHERE created >= now() - interval '7 days') AS week, "
-            "count(*) FILTER (WHERE created < date_trunc('month', now()) + interval '1 day') AS "
-            "before, max(due) FILTER (WHERE due <= now()) AS last_due FROM shipments GROUP BY org") +
+      Entry(
+          "windows",
+          "CREATE VIEW windows AS SELECT org, count(*) FILTER (WHERE created >= current_date) "
+          "AS today, count(*) FILTER (WHERE created >= now() - interval '7 days') AS week, "
+          "count(*) FILTER (WHERE created < date_trunc('month', now()) + interval '1 day') AS "
+          "before, max(due) FILTER (WHERE due <= now()) AS last_due FROM shipments GROUP BY org") +
       Entry("recent_overdue",
             "CREATE VIEW recent_overdue AS SELECT org, count(*) AS n FROM overdue GROUP BY org");
   std::mt19937_64 rng(42);
@@ -426,8 +427,7 @@ TEST(TimedViewsTest, RandomRowsAndClockMovesMatchAFromScratchEvaluation) {
     } else {
       // Sometimes exactly onto the next deadline, sometimes far past several.
       std::optional<int64_t> next = h.maintainer().NextDeadline();
-      now = next && rng() % 2 == 0 ? *next
-                                   : now + static_cast<int64_t>(rng() % (3 * kDay)) + 1;
+      now = next && rng() % 2 == 0 ? *next : now + static_cast<int64_t>(rng() % (3 * kDay)) + 1;
       h.Advance(now);
     }
     h.CheckAgainstScratch();
