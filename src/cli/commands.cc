@@ -168,7 +168,7 @@ int Run(const CommonOptions& common, bool exit_when_caught_up, const std::string
     std::_Exit(3);
   }).detach();
 
-  engine::Monitor monitor;
+  engine::Monitor monitor(ProcessClock());
   std::unique_ptr<projection::Catalog> catalog;
   std::unique_ptr<server::Server> http;
   if (config->server.enabled) {
@@ -186,6 +186,7 @@ int Run(const CommonOptions& common, bool exit_when_caught_up, const std::string
     if (line.rfind("rebuild", 0) == 0) monitor.SetRebuildLine(line);
   };
   options.monitor = &monitor;
+  options.clock = ProcessClock();
   if (http != nullptr) options.row_observer = http->row_observer();
   options.on_commit = [&http](double seconds, size_t) {
     if (http != nullptr) http->ObserveCommit(seconds);
@@ -466,6 +467,7 @@ int Verify(const CommonOptions& common, const VerifyOptions& options) {
         "{\"check\":\"select\",\"view\":\"%s\",\"rows\":%lld,\"missing\":%lld,\"unexpected\":%lld",
         JsonEscape(d.view).c_str(), static_cast<long long>(d.rows),
         static_cast<long long>(d.missing), static_cast<long long>(d.unexpected));
+    if (!d.skipped.empty()) std::printf(",\"skipped\":\"%s\"", JsonEscape(d.skipped).c_str());
     if (!d.examples.empty()) {
       std::printf(",\"examples\":[");
       for (size_t i = 0; i < d.examples.size(); ++i) {

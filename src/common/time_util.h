@@ -29,6 +29,11 @@ class Clock {
   static const Clock* Real();
 };
 
+// The clock of a `run` process: the real one, unless SV_TEST_CLOCK_FILE names a file (test
+// only, TESTING.md) whose content, an RFC 3339 time or microseconds since the epoch, is read at
+// each call; while it is missing or unreadable, the real clock.
+const Clock* ProcessClock();
+
 class ManualClock : public Clock {
  public:
   explicit ManualClock(int64_t now) : now_(now) {}

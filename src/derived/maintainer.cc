@@ -3,77 +3,13 @@
 #include <optional>
 #include <utility>
 
-#include "absl/container/flat_hash_map.h"
-#include "absl/container/node_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "common/status_macros.h"
-#include "derived/accumulators.h"
+#include "derived/maintainer_internal.h"
 #include "sql/expr.h"
 
 namespace sv::derived {
-
-namespace {
-
-// Rows are kept encoded (common/value.h): a reporting view can have a group per input row.
-struct Group {
-  std::string values;   // GROUP BY values, EncodeRow
-  std::string emitted;  // the row the store holds, EncodeRow; empty: none
-  int64_t rows = 0;
-  std::unique_ptr<int64_t[]> slots;                   // count / sum / avg state, inline
-  std::vector<std::unique_ptr<Accumulator>> ordered;  // min, max, DISTINCT, percentiles
-  bool dirty = false;
-};
-
-// A non-aggregate view's row and how many input tuples produce it.
-struct PlainRow {
-  int64_t count = 0;
-  std::string row;      // EncodeRow
-  std::string emitted;  // EncodeRow; empty: none
-  bool dirty = false;
-};
-
-// One side of a join: its rows (EncodeRow) by join key, then by their own key.
-using SideIndex = absl::flat_hash_map<std::string, absl::flat_hash_map<std::string, std::string>>;
-
-}  // namespace
-
-// What one input tuple gives a derived view: whether it passes WHERE, its group (or output
-// row) and key, and per aggregate whether FILTER counts it and its argument.
-struct Maintainer::Contribution {
-  bool passes = false;
-  std::string key;
-  Row values;  // GROUP BY values, or the output row
-  std::vector<bool> counted;
-  Row args;  // per aggregate: its argument, then its more_args
-  bool operator==(const Contribution& o) const {
-    if (passes != o.passes) return false;
-    return !passes ||
-           (key == o.key && values == o.values && counted == o.counted && args == o.args);
-  }
-};
-
-struct Maintainer::State {
-  int view = 0;
-  const projection::ViewPlan* plan = nullptr;
-  const projection::DerivedPlan* derived = nullptr;
-  size_t left_width = 0;
-  size_t right_width = 0;
-  std::vector<int> side_keys[2];  // key columns of each input view
-  std::vector<int> slot_offset;   // per aggregate: first inline slot, or -1 (ordered state)
-  int slot_count = 0;
-  SideIndex sides[2];
-  absl::node_hash_map<std::string, Group> groups;
-  absl::node_hash_map<std::string, PlainRow> plain;
-  std::vector<std::string> dirty;
-  std::string key_buf;
-  std::string row_buf;
-  Row tuple;
-  Row scratch;
-  Row decoded[2];
-  Contribution before;
-  Contribution after;
-};
 
 Maintainer::Maintainer(const projection::Catalog* catalog) {
   const size_t n = catalog->views.size();
@@ -270,6 +206,8 @@ void Maintainer::Evaluate(State& st, const Row& tuple, Contribution* c) {
   const projection::DerivedPlan& d = *st.derived;
   sql::EvalContext ctx;
   ctx.row = &tuple;
+  ctx.now_us = now_;
+  if (d.timed()) c->deadline = NextFlip(st, ctx);
   // The input rows' keys: the left side's, then the right side's when joined.
   auto input_key = [&] {
     std::string key = KeyText(tuple, st.side_keys[0]);
@@ -356,11 +294,17 @@ void Maintainer::Apply(State& st, int sign, const Contribution& c) {
 void Maintainer::Contribute(State& st, int sign, const Row& tuple) {
   Evaluate(st, tuple, &st.before);
   Apply(st, sign, st.before);
+  if (st.derived->timed()) Track(st, sign, tuple, st.before.deadline);
 }
 
 void Maintainer::Replace(State& st, const Row* old_tuple, const Row* new_tuple) {
   if (old_tuple != nullptr) Evaluate(st, *old_tuple, &st.before);
   if (new_tuple != nullptr) Evaluate(st, *new_tuple, &st.after);
+  if (st.derived->timed()) {
+    // Timers are per tuple: kept even when the view's contribution does not change.
+    if (old_tuple != nullptr) Track(st, -1, *old_tuple, st.before.deadline);
+    if (new_tuple != nullptr) Track(st, +1, *new_tuple, st.after.deadline);
+  }
   // Most upstream changes touch columns this view does not read: nothing to do then.
   if (old_tuple != nullptr && new_tuple != nullptr && st.before == st.after) return;
   if (old_tuple != nullptr) Apply(st, -1, st.before);
@@ -475,6 +419,7 @@ void Maintainer::BeginLoad(const std::vector<int>& views) {
     st.dirty.clear();
     st.sides[0].clear();
     st.sides[1].clear();
+    st.timers.clear();
   }
 }
 

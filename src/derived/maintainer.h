@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -60,6 +61,23 @@ class Maintainer {
   // The rows of a derived view as computed (any order).
   void ForEachRow(int view, const std::function<void(const Row&)>& each) const;
 
+  // ---- The clock of time-relative ("timed") views, those comparing rows with now() (timers.cc).
+  // Every state is as computed at now(): each input tuple's contribution is its evaluation
+  // with now() reading this clock.
+  int64_t now() const { return now_; }
+  // Sets the clock a following Load computes at (the one the store's rows were written at).
+  void SetClock(int64_t now_us) { now_ = now_us; }
+  // Moves the clock to `t` (nothing when t <= now()): exactly the input tuples of timed views
+  // whose next flip time is <= t are retracted and contributed again at t; the next Flush
+  // writes the rows that changed (and carries them on to the views that read them).
+  void AdvanceClock(int64_t t);
+  // The earliest flip time still to come, over every timed view; nullopt when none.
+  std::optional<int64_t> NextDeadline() const;
+  // Some maintained view reads the clock.
+  bool timed() const;
+  // Tuples re-evaluated by AdvanceClock since construction (a test's measure of a tick's work).
+  int64_t timer_pops() const { return timer_pops_; }
+
   // Expression errors met while maintaining since the last call, by view (a value that failed
   // to evaluate reads as NULL; each is logged with its view and key).
   std::map<int, int64_t> TakeErrors();
@@ -76,6 +94,10 @@ class Maintainer {
   bool IsTrue(const State& st, const sql::Expr& expr, sql::EvalContext& ctx,
               const std::function<std::string()>& key);
   void Apply(State& st, int sign, const Contribution& c);
+  // The first flip time after now() of a timed view's tuple, or kNoDeadline.
+  int64_t NextFlip(const State& st, sql::EvalContext& ctx);
+  // Keeps the timer of a tuple contributed (+1) or retracted (-1) at its deadline.
+  void Track(State& st, int sign, const Row& tuple, int64_t deadline);
   void Contribute(State& st, int sign, const Row& tuple);
   // One input tuple replaced by another (either may be null), skipped when nothing this view
   // reads changed.
@@ -87,6 +109,8 @@ class Maintainer {
   std::map<int, int64_t> errors_;  // by view, since TakeErrors
   std::vector<bool> loading_;      // between BeginLoad and FinishLoad: the views being computed
   std::vector<bool> fed_;          // inputs fed by LoadRow
+  int64_t now_ = 0;                // µs since the epoch: what now() reads
+  int64_t timer_pops_ = 0;
 };
 
 }  // namespace sv::derived

@@ -88,6 +88,7 @@ Engine::Sealed Engine::Seal() {
     st.pending_event_time_us = 0;
   }
   out.latency.swap(pending_latency_);
+  out.clock_us = timed_ ? options_.clock->NowMicros() : 0;
   out.tables = tables_;
   return out;
 }
@@ -119,9 +120,10 @@ absl::Status Engine::WriteInto(store::Batch* batch, Sealed& sealed) {
       seen.deleted_keys = sealed.rows.deletes[v];
     }
   }
-  if (!sealed.derived_changes.empty()) {
+  if (!sealed.derived_changes.empty() || sealed.clock_us != 0) {
     // Derived rows commit with the upstream rows they follow from. The maintainer is touched
     // only here (and between batches), so this may run behind the loop.
+    AdvanceDerivedClock(sealed);
     for (const DerivedChange& c : sealed.derived_changes) {
       derived_->OnChange(c.view, c.old_row ? &*c.old_row : nullptr,
                          c.new_row ? &*c.new_row : nullptr);
@@ -156,6 +158,7 @@ absl::Status Engine::WriteInto(store::Batch* batch, Sealed& sealed) {
     if (!sealed.derived_counters.empty()) {
       SV_RETURN_IF_ERROR(batch->AddCounters(sealed.derived_counters));
     }
+    SV_RETURN_IF_ERROR(StoreDerivedClock(batch, sealed));
   }
   absl::Status s;
   for (size_t i = 0; i < sealed.changes.size() && s.ok(); ++i) {
@@ -190,6 +193,7 @@ void Engine::Finish(Sealed& sealed) {
     options_.row_observer->OnCommitted(view, seen.upserts, seen.deleted_keys);
   }
   sealed.observed.clear();
+  if (sealed.clock_us != 0) stored_clock_us_ = sealed.clock_us;
   if (options_.monitor != nullptr && !sealed.derived_counters.empty()) {
     options_.monitor->AddCounters(sealed.derived_counters);
   }

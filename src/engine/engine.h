@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -237,6 +238,9 @@ class Engine {
     std::vector<store::TableSpec> tables;             // by view, as they were
     std::vector<char> dead_letter_outbox;  // by source: its dead letters are mirrored (outbox)
     double seconds = 0;                    // how long the write took
+    // Timed derived views: the clock their rows are computed at in this batch (stored with
+    // it); 0 when no view reads the clock.
+    int64_t clock_us = 0;
   };
   Sealed Seal();
   // Writes a sealed batch in one transaction (on either thread: touches no loop state).
@@ -332,6 +336,23 @@ class Engine {
   bool derived_stale_ = false;    // a failed batch left the derived state ahead of the store
   bool sources_stopped_ = false;  // a rebuild stopped them: started again before the next poll
   bool waited_in_poll_ = false;   // the last poll of the loop waited in its source
+  // Timed derived views (engine/derived_clock.cc): some view reads now(). The store holds their
+  // rows as computed at `stored_clock_us_` (kept as a position of kDerivedClockSource, written
+  // by the batch that wrote the rows); the maintainer moves to the engine's clock in each batch.
+  bool timed_ = false;
+  int64_t stored_clock_us_ = 0;
+  std::atomic<int64_t> next_deadline_us_{std::numeric_limits<int64_t>::max()};
+  absl::Status InitDerivedClock();
+  // A new maintainer's clock: what the store's derived rows were computed at.
+  void ClockMaintainer(derived::Maintainer* m) const { m->SetClock(stored_clock_us_); }
+  // In WriteInto: moves the maintainer to the batch's clock (before its changes are applied).
+  void AdvanceDerivedClock(const Sealed& sealed);
+  // In WriteInto: stores the clock the batch's derived rows were computed at.
+  absl::Status StoreDerivedClock(store::Batch* batch, Sealed& sealed);
+  // A timed view's row is due to change: an idle loop commits a batch for it.
+  bool DerivedClockDue() const;
+  // How long an idle poll may wait before the next row is due (capped by `wait_ms`).
+  int WaitUntilDue(int wait_ms) const;
   struct ScheduledRefresh {
     int view;
     CronSchedule schedule;
@@ -416,6 +437,11 @@ struct IngestOptions {
 };
 absl::StatusOr<IngestResult> IngestLines(const projection::SourcePlan& source, store::Store* store,
                                          std::istream& in, const IngestOptions& options = {});
+
+// The pseudo source whose position (partition 0) is the clock of timed derived views' stored
+// rows: stored like a position, in the batch that wrote the rows (no configured source may be
+// named with '#').
+inline constexpr char kDerivedClockSource[] = "#derived_clock";
 
 // Physical table of a view version: "<view>__v<version>".
 store::TableSpec TableFor(const projection::ViewPlan& view, int64_t version);

@@ -333,6 +333,7 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
     };
     if (!ready_here.empty()) {
       loading = std::make_unique<derived::Maintainer>(catalog_.get());
+      ClockMaintainer(loading.get());  // timed views: at the clock of the stored rows
       loading->BeginLoad(ready_here);
       for (int d : ready_here) {
         for (int input : catalog_->views[d].derived->inputs) feeds[input] = building[input];

@@ -52,6 +52,7 @@ absl::Status Engine::BuildDerivedVersions(const std::vector<bool>& wanted,
     SV_RETURN_IF_ERROR(compute->FinishLoad(scan));
   } else {
     own = std::make_unique<derived::Maintainer>(catalog_.get());
+    ClockMaintainer(own.get());
     compute = own.get();
     SV_RETURN_IF_ERROR(compute->Load(scan, ready));
   }

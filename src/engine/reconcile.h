@@ -18,10 +18,13 @@ struct Drift {
   int64_t missing = 0;     // rows the SELECT gives that the view lacks (or holds differently)
   int64_t unexpected = 0;  // rows the view holds that the SELECT does not give
   std::vector<std::string> examples;  // a few differing rows, rendered
+  std::string skipped;                // why the view was not compared ("" = compared)
 };
 
-// Compares every derived view (reals within a relative 1e-9: the store sums in another
-// order). `dialect_postgres` selects the SQL dialect of `store`.
+// Compares every derived view (reals within a relative 1e-9: the store sums in another order)
+// but the timed ones (now() in WHERE or FILTER): the store's now() is not the clock their rows
+// were computed at, so they are listed with `skipped`. `dialect_postgres` selects the SQL
+// dialect of `store`.
 absl::StatusOr<std::vector<Drift>> ReconcileDerived(const projection::Catalog& catalog,
                                                     store::Store* store, bool dialect_postgres);
 

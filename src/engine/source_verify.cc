@@ -201,6 +201,7 @@ absl::Status Engine::CompareWithShadow(TenantJob& job, const VerifyRequest& requ
   // Derived views as the shadow's base rows make them; inputs of other sources (not compared)
   // are read from the store.
   derived::Maintainer shadow_derived(catalog_.get());
+  ClockMaintainer(&shadow_derived);  // timed views: at the clock of the stored rows
   Row decoded;
   SV_RETURN_IF_ERROR(shadow_derived.Load(
       [&](int view, const std::function<void(const Row&)>& each) -> absl::Status {

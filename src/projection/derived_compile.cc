@@ -12,6 +12,7 @@
 #include "common/cron.h"
 #include "common/status_macros.h"
 #include "projection/projection.h"
+#include "projection/timed_compile.h"
 #include "sql/deparse.h"
 #include "sql/select.h"
 
@@ -329,6 +330,10 @@ absl::Status DerivedCompiler::Run() {
     if (!slot.ok()) return std::nullopt;
     return tuple_[*slot].type;
   });
+  // now() only where it is monotone: its comparisons in WHERE and FILTER.
+  SV_RETURN_IF_ERROR(internal::CollectTimeAtoms(
+      *st_, [this](const ExprNode& n) { return CompileInput(n, -1, nullptr, "in a comparison"); },
+      &plan_->time_atoms));
   if (st_->join()) SV_RETURN_IF_ERROR(CompileJoin());
   if (st_->where()) {
     SV_ASSIGN_OR_RETURN(plan_->where, CompileInput(*st_->where(), -1, nullptr, "in WHERE"));

@@ -28,6 +28,7 @@
 #include "simdjson.h"
 #include "sql/deparse.h"
 #include "sql/expr.h"
+#include "sql/time_bounds.h"
 
 namespace sv::projection {
 
@@ -78,6 +79,13 @@ struct AggregatePlan {
 // A view declared in SQL over other views (config `derived_views`). The input tuple is the left
 // input's row followed, for a join, by the right input's row (NULLs when a LEFT JOIN has no
 // match).
+// A time-relative comparison of a derived view's WHERE or FILTER, `row OP g(now())`
+// (sql/time_bounds.h): the view's rows change when the clock passes its flip time for a row.
+struct TimeAtomPlan {
+  sql::ExprPtr row;  // on the input tuple; a timestamp
+  sql::AtomShape shape;
+};
+
 struct DerivedPlan {
   std::string sql;
   std::vector<int> inputs;  // view indices: {left} or {left, right}
@@ -93,6 +101,9 @@ struct DerivedPlan {
   // read the input tuple.
   std::vector<sql::ExprPtr> outputs;
   std::string refresh;  // cron expression: recomputed in full by the store on that schedule
+  // Every now() comparison: a view with any is "timed" and moves with the engine's clock.
+  std::vector<TimeAtomPlan> time_atoms;
+  bool timed() const { return !time_atoms.empty(); }
 };
 
 struct ViewPlan {

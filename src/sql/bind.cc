@@ -188,6 +188,20 @@ absl::StatusOr<BoundPtr> Binder::Bind(const element& node, int64_t parent_loc) {
     if (name.size() > 2 && name.compare(name.size() - 2, 2, "_n") == 0) {
       name.resize(name.size() - 2);
     }
+    if (mode_ == BindMode::kView && (name == "current_timestamp" || name == "current_date")) {
+      BoundPtr now = Make(BoundKind::kNow, loc);
+      now->name = name;
+      if (name == "current_timestamp") return now;
+      // current_date: the start of today (UTC), as a timestamp.
+      BoundPtr trunc = Make(BoundKind::kFunction, loc);
+      trunc->name = "date_trunc";
+      trunc->function = FindFunction("date_trunc");
+      BoundPtr unit = Make(BoundKind::kConst, loc);
+      unit->value = Value::Text("day");
+      trunc->args.push_back(std::move(unit));
+      trunc->args.push_back(std::move(now));
+      return trunc;
+    }
     if (name == "current_timestamp" || name == "current_date" || name == "current_time" ||
         name == "localtime" || name == "localtimestamp") {
       return ErrorAtText(loc, NondeterministicMessage(name));

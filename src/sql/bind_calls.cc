@@ -204,6 +204,11 @@ absl::StatusOr<BoundPtr> Binder::BindFuncCall(const object& body, int64_t loc) {
   if (Has(body, "over")) {
     return ErrorAtText(loc, Cat("unsupported window function ", name, "() OVER (...)"));
   }
+  if (name == "now" && mode_ == BindMode::kView && GetList(body, "args").empty()) {
+    BoundPtr e = Make(BoundKind::kNow, loc);
+    e->name = "now";
+    return e;
+  }
   if (IsNondeterministic(name)) return ErrorAtText(loc, NondeterministicMessage(name + "()"));
   if (GetBool(body, "func_variadic")) {
     return ErrorAtText(loc, Cat("unsupported VARIADIC in ", name, "()"));

@@ -91,6 +91,8 @@ std::optional<Type> TypeOf(BoundExpr* e) {
   switch (e->kind) {
     case BoundKind::kConst:
       return e->value.type();
+    case BoundKind::kNow:
+      return Type::kTime;
     case BoundKind::kColumn:
       return std::nullopt;  // set by the caller's typer
     case BoundKind::kNegate:

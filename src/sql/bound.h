@@ -44,6 +44,7 @@ enum class BoundKind {
   kFunction,   // function(args...)
   kAggregate,  // aggregate(args...) [FILTER (WHERE filter)] [WITHIN GROUP (ORDER BY order_by)]
   kSubquery,   // (SELECT aggregate FROM args[0] AS alias [WHERE filter]): args[1] the aggregate
+  kNow,        // now() / current_timestamp (a derived view's WHERE or FILTER only): name as written
 };
 
 struct BoundExpr;

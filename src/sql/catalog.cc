@@ -28,7 +28,9 @@ bool IsNondeterministic(std::string_view name) {
 std::string NondeterministicMessage(std::string_view what) {
   return Cat(what,
              " is not deterministic: views must be rebuildable; use meta.log_time or an "
-             "event field");
+             "event field (now(), current_timestamp and current_date are allowed only in a "
+             "derived view's WHERE or aggregate FILTER, compared as <row timestamp> < now() [+/- "
+             "interval] with <, <=, > or >=)");
 }
 
 std::string ArityMessage(std::string_view name, int min, int max, size_t got) {

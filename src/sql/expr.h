@@ -77,6 +77,8 @@ struct EvalContext {
   const Row* row = nullptr;               // nullptr: no current row, columns read as NULL
   const Row* const* view_rows = nullptr;  // by view slot; null entries read as NULL
   simdjson::dom::element elements[kMaxElementDepth];
+  // What now() reads (µs since the epoch): the clock a derived view's rows are computed at.
+  int64_t now_us = 0;
 };
 
 class Expr {

@@ -163,6 +163,7 @@ const Value* ConstValue(const Expr& expr);
 ExprPtr MakeConst(Value value);
 ExprPtr MakeHeader(std::string name);
 ExprPtr MakeMeta(int slot);
+ExprPtr MakeNow();  // reads EvalContext::now_us
 ExprPtr MakeRowColumn(int slot);
 ExprPtr MakeViewColumn(int slot, int column);
 

@@ -235,6 +235,8 @@ absl::StatusOr<ExprPtr> Lowerer::Lower(const BoundExpr& e) {
       return LowerFunction(e);
     case BoundKind::kSubquery:
       return LowerSubquery(e);
+    case BoundKind::kNow:
+      return internal::MakeNow();
     case BoundKind::kAggregate:
       return Error(e.offset, Cat("aggregate ", e.name, "() is not allowed here"));
     default:

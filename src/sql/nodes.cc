@@ -50,6 +50,14 @@ class HeaderExpr final : public Expr {
   std::string name_;
 };
 
+class NowExpr final : public Expr {
+ public:
+  absl::Status Eval(EvalContext& ctx, Value* out) const override {
+    *out = Value::Time(ctx.now_us);
+    return absl::OkStatus();
+  }
+};
+
 class MetaExpr final : public Expr {
  public:
   explicit MetaExpr(int slot) : slot_(slot) {}
@@ -188,6 +196,7 @@ const Value* ConstValue(const Expr& expr) {
 ExprPtr MakeConst(Value value) { return std::make_unique<ConstExpr>(std::move(value)); }
 ExprPtr MakeHeader(std::string name) { return std::make_unique<HeaderExpr>(std::move(name)); }
 ExprPtr MakeMeta(int slot) { return std::make_unique<MetaExpr>(slot); }
+ExprPtr MakeNow() { return std::make_unique<NowExpr>(); }
 ExprPtr MakeRowColumn(int slot) { return std::make_unique<RowColumnExpr>(slot); }
 ExprPtr MakeViewColumn(int slot, int column) {
   return std::make_unique<ViewColumnExpr>(slot, column);

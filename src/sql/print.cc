@@ -470,6 +470,11 @@ absl::StatusOr<std::string> Printer::Print(const BoundExpr& e) {
       return Aggregate(e);
     case BoundKind::kSubquery:
       break;
+    case BoundKind::kNow:
+      // The store's now() is not the engine's clock: such a view is the engine's to maintain.
+      return select_.Error(e.offset, Cat(e.name == "now" ? "now()" : e.name,
+                                         " cannot be computed by the store: a time-relative view "
+                                         "is maintained incrementally only (no refresh:)"));
   }
   return select_.Error(e.offset, "unsupported subquery");
 }

@@ -934,7 +934,9 @@ TEST_F(SqlExprTest, CompileErrorsHaveLocations) {
   EXPECT_EQ(CompileError("1 +\n  foo(2)"), "views.yaml:11:3: unknown function foo()");
   EXPECT_EQ(CompileError("now()"),
             "views.yaml:10:12: now() is not deterministic: views must be rebuildable; use "
-            "meta.log_time or an event field");
+            "meta.log_time or an event field (now(), current_timestamp and current_date are "
+            "allowed only in a derived view's WHERE or aggregate FILTER, compared as <row "
+            "timestamp> < now() [+/- interval] with <, <=, > or >=)");
   EXPECT_THAT(CompileError("e.qty + random()"),
               HasSubstr("views.yaml:10:20: random() is not deterministic"));
   EXPECT_THAT(CompileError("current_timestamp"),
