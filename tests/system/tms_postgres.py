@@ -22,6 +22,10 @@ source tables.
    read asking for that change's position; then every view equals the oracle again, and
    `streamview verify` finds every derived view (the chains' intermediate ones too) equal to
    its own SELECT run by the store.
+5. ops_today (time-relative: today, past the pickup slot, overdue, last 7 days) is read at the
+   engine's clock, which this test sets (SV_TEST_CLOCK_FILE); the clock is moved across
+   midnight and then 3 days on with no source change, and the view follows it to the oracle
+   computed at that clock.
 
     tms_postgres.py --binary build/src/cli/streamview --source-dir . [--store-kind sqlite|postgres]
 """
@@ -234,6 +238,20 @@ ORACLE = {
                   FROM shipment_exceptions x JOIN shipments z ON z.id = x.shipment_id
                  WHERE x.org_id = o.org_id AND x.resolved_at IS NULL) AS exceptions
         FROM shipments o GROUP BY o.org_id"""),
+    # Time-relative: at the engine's clock (SV_TEST_CLOCK_FILE), {now} here.
+    "ops_today": ("org_id", """
+        SELECT org_id,
+               count(*) FILTER (WHERE created_at >= date_trunc('day', {now})) AS created_today,
+               count(*) FILTER (WHERE picked_up_at >= date_trunc('day', {now})) AS pickups_today,
+               count(*) FILTER (WHERE delivered_at >= date_trunc('day', {now}))
+                 AS delivered_today,
+               count(*) FILTER (WHERE status = 'Confirmed' AND requested_pickup < {now})
+                 AS awaiting_pickup_past_slot,
+               count(*) FILTER (WHERE status NOT IN ('Delivered', 'Cancelled')
+                                  AND requested_delivery < {now}) AS overdue,
+               count(*) FILTER (WHERE created_at >= date_trunc('day', {now}) - interval '6 days')
+                 AS created_last_7_days
+        FROM shipments GROUP BY org_id"""),
 }
 
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}(:\d{2})?)?")
@@ -320,7 +338,23 @@ def main():
         with open(config, "w") as f:
             f.write(text)
         port = free_port()
-        env = dict(os.environ, TMS_SOURCE_DSN=source.arg, STREAMVIEW_TOKEN="tms-test-token")
+        # The engine's clock (what now() of ops_today reads) is this test's: two hours after
+        # the workload's last simulated creation, moved on later with no source change.
+        clock_file = os.path.join(tmp, "clock")
+        clock = {"us": 0}
+
+        def set_clock(us):
+            clock["us"] = us
+            with open(clock_file + ".tmp", "w") as f:
+                f.write(str(us))
+            os.replace(clock_file + ".tmp", clock_file)
+
+        last = subprocess.run(["psql", source.arg, "-X", "-A", "-t", "-c",
+                               "SELECT (extract(epoch FROM max(created_at)) * 1000000)::bigint "
+                               "FROM shipments"], capture_output=True, text=True, check=True)
+        set_clock(int(last.stdout.strip()) + 2 * 3600 * 1000000)
+        env = dict(os.environ, TMS_SOURCE_DSN=source.arg, STREAMVIEW_TOKEN="tms-test-token",
+                   SV_TEST_CLOCK_FILE=clock_file)
         with open(log, "w") as out:
             proc = subprocess.Popen([binary, "run", "--config", config, "--store", store.arg,
                                      "--listen", "127.0.0.1:%d" % port], stdout=out,
@@ -358,14 +392,18 @@ def main():
                 raise SystemExit("oracle query failed: %s\n%s" % (r.stderr, sql))
             return json.loads(r.stdout)
 
-        def compare_all(when):
+        def clock_sql():
+            return "to_timestamp(%d / 1000000.0)" % clock["us"]
+
+        def compare_all(when, views=ORACLE):
             marker = wal_position_of(
                 source.arg, "UPDATE organizations SET name = name WHERE id = 'org-01'")
-            for view in ORACLE:
+            for view in views:
                 caught_up(view, marker)
             total = 0
-            for view, (key, sql) in ORACLE.items():
-                want = {key_of(r, key): r for r in oracle(sql)}
+            for view in views:
+                key, sql = ORACLE[view]
+                want = {key_of(r, key): r for r in oracle(sql.replace("{now}", clock_sql()))}
                 got = {key_of(r, key): r for r in read_all(view)}
                 bad = []
                 for k in sorted(set(want) | set(got)):
@@ -392,6 +430,24 @@ def main():
                     print("ok: %s: %s equals the oracle (%d rows)" % (when, view, len(want)))
                 total += len(want)
             return total
+
+        def clock_moves(label, us):
+            # No source change: ops_today follows the clock alone, at its next idle tick.
+            set_clock(us)
+            key, sql = ORACLE["ops_today"]
+            want = {key_of(r, key): r for r in oracle(sql.replace("{now}", clock_sql()))}
+
+            def equal():
+                got = {key_of(r, key): r for r in read_all("ops_today")}
+                return got.keys() == want.keys() and all(
+                    same(norm(got[k][c]), norm(want[k][c])) for k in want for c in want[k])
+            try:
+                wait_until(equal, "ops_today to follow the clock %s" % label, proc=proc, log=log)
+                print("ok: the clock %s with no source change: ops_today equals the oracle "
+                      "(%s)" % (label, sorted(want.values(), key=lambda r: r["org_id"])[0]))
+            except WaitTimeout:
+                problems.append("the clock %s: ops_today %r, oracle %r"
+                                % (label, read_all("ops_today")[:2], list(want.values())[:2]))
 
         t0 = time.monotonic()
         rows = compare_all("after the snapshot")
@@ -450,6 +506,9 @@ def main():
                   "name at the next read" % cid)
 
         compare_all("after more workload while streaming")
+        clock_moves("moved past midnight and pickup slots (+1 day 5 h)",
+                    clock["us"] + (29 * 3600) * 1000000)
+        clock_moves("moved 3 days on (due times pass)", clock["us"] + 3 * 86400 * 1000000)
 
         # The chain's intermediate views too (sl_*, cp_*, org_*…): each equals its own SELECT
         # run by the store (`streamview verify`, on the stopped engine's store).
