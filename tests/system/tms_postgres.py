@@ -22,7 +22,7 @@ source tables.
    read asking for that change's position; then every view equals the oracle again, and
    `streamview verify` finds every derived view (the chains' intermediate ones too) equal to
    its own SELECT run by the store.
-5. ops_today (time-relative: today, past the pickup slot, overdue, last 7 days) is read at the
+5. ops_today (time-relative: today, past the pickup slot, overdue, the last 7 days' trend) is read at the
    engine's clock, which this test sets (SV_TEST_CLOCK_FILE); the clock is moved across
    midnight and then 3 days on with no source change, and the view follows it to the oracle
    computed at that clock.
@@ -250,8 +250,15 @@ ORACLE = {
                count(*) FILTER (WHERE status NOT IN ('Delivered', 'Cancelled')
                                   AND requested_delivery < {now}) AS overdue,
                count(*) FILTER (WHERE created_at >= date_trunc('day', {now}) - interval '6 days')
-                 AS created_last_7_days
-        FROM shipments GROUP BY org_id"""),
+                 AS created_last_7_days,
+               (SELECT jsonb_agg(jsonb_build_object('date', day, 'created', n,
+                                                    'delivered', d) ORDER BY day)
+                  FROM (SELECT to_char(created_at, 'YYYY-MM-DD') AS day, count(*) AS n,
+                               count(delivered_at) AS d
+                        FROM shipments z WHERE z.org_id = o.org_id
+                          AND created_at >= date_trunc('day', {now}) - interval '6 days'
+                        GROUP BY 1) q) AS daily_trend
+        FROM shipments o GROUP BY org_id"""),
 }
 
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}(:\d{2})?)?")
