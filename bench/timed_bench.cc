@@ -86,11 +86,11 @@ void BM_Tick(benchmark::State& state) {
   sv::derived::Maintainer m(f.catalog.get());
   m.SetClock(kStart);
   if (!m.Load([&](int view, const std::function<void(const sv::Row&)>& each) {
-         if (view == 0) {
-           for (const sv::Row& row : f.rows) each(row);
-         }
-         return absl::OkStatus();
-       }).ok()) {
+          if (view == 0) {
+            for (const sv::Row& row : f.rows) each(row);
+          }
+          return absl::OkStatus();
+        }).ok()) {
     return state.SkipWithError("load failed");
   }
   int64_t writes = 0;

@@ -164,7 +164,7 @@ struct ViewConfig {
   std::string tenant;  // the column naming a row's organization (reads are scoped by it)
   Location tenant_loc;
   bool internal = false;  // a step other views read: not served over REST
-  int64_t version = 0;  // `version:`, the view's declared schema version (0: none)
+  int64_t version = 0;    // `version:`, the view's declared schema version (0: none)
   Location loc;
 };
 

@@ -126,8 +126,8 @@ absl::StatusOr<ViewConfig> Parser::ParseView(const Entry& entry, const Config& c
   }
   SV_ASSIGN_OR_RETURN(Entries entries, MapEntries(entry.value, entry.key, what));
   SV_RETURN_IF_ERROR(CheckKeys(
-      entries, {"source", "key", "columns", "indexes", "on", "api", "tenant", "internal", "version"},
-      what));
+      entries,
+      {"source", "key", "columns", "indexes", "on", "api", "tenant", "internal", "version"}, what));
   for (absl::string_view required : {"source", "key", "columns"}) {
     SV_RETURN_IF_ERROR(CheckRequired(entries, required, entry.key, what));
   }
