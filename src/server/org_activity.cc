@@ -33,10 +33,13 @@ void OrgActivity::OnCommitted(int view, const std::vector<std::shared_ptr<const 
   if (t.column < 0) return;
   // The batch's organizations first, then one lock: a batch holds thousands of rows of a few.
   absl::flat_hash_map<std::string, bool> orgs;
+  const Value* last = nullptr;  // a batch's rows come in runs of one organization
   for (const auto& row : upserts) {
-    if (static_cast<size_t>(t.column) < row->size() && !(*row)[t.column].is_null()) {
-      orgs.try_emplace((*row)[t.column].ToString(), true);
-    }
+    if (static_cast<size_t>(t.column) >= row->size()) continue;
+    const Value& org = (*row)[t.column];
+    if (org.is_null() || (last != nullptr && *last == org)) continue;
+    last = &org;
+    orgs.try_emplace(org.ToString(), true);
   }
   if (t.key_index >= 0) {
     for (const Row& key : deleted_keys) {

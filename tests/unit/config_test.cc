@@ -1099,6 +1099,14 @@ TEST(ConfigStoreTest, EngineLockWaitIsAPostgresSetting) {
 namespace sv::config {
 namespace {
 
+// The first error of parsing and compiling `yaml` ("" when it compiles).
+std::string CompileErrorOf(const std::string& yaml) {
+  auto config = ParseConfig(yaml, "views.yaml");
+  if (!config.ok()) return std::string(config.status().message());
+  auto catalog = projection::Compile(*config);
+  return catalog.ok() ? "" : std::string(catalog.status().message());
+}
+
 constexpr char kTenantYaml[] = R"yaml(sources:
   s:
     key: id
@@ -1148,16 +1156,10 @@ TEST(ConfigErrorTest, TenantAndAuth) {
   bad.insert(bad.find("views:"), "  auth: {open_reads: true}\n");
   EXPECT_THAT(ErrorOf(bad), HasSubstr("server.auth needs api_keys or jwt"));
   // A lookup over a tenant view must be scoped by the tenant column (its index knows no other).
-  auto compile_error = [](const std::string& yaml) -> std::string {
-    auto config = ParseConfig(yaml, "views.yaml");
-    if (!config.ok()) return std::string(config.status().message());
-    auto catalog = projection::Compile(*config);
-    return catalog.ok() ? "" : std::string(catalog.status().message());
-  };
-  EXPECT_THAT(compile_error(text + "lookups:\n  l: {view: v, label: id}\n"),
+  EXPECT_THAT(CompileErrorOf(text + "lookups:\n  l: {view: v, label: id}\n"),
               HasSubstr("lookup 'l': view 'v' has the tenant column 'org_id': the lookup must "
                         "be scoped by it"));
-  EXPECT_EQ(compile_error(text + "lookups:\n  l: {view: v, label: id, scope: org_id}\n"), "");
+  EXPECT_EQ(CompileErrorOf(text + "lookups:\n  l: {view: v, label: id, scope: org_id}\n"), "");
 }
 
 // A derived view over a tenant view must say how it is read: its own tenant column, internal
@@ -1167,26 +1169,20 @@ TEST(ConfigErrorTest, DerivedViewOverTenantRowsMustSayHowItIsRead) {
   std::string text = kTenantYaml;
   text.insert(text.find("views:"), "  auth:\n    api_keys:\n      - {sha256: " +
                                        std::string(64, 'a') + ", organization: o-1}\n");
-  auto compile_error = [](const std::string& yaml) -> std::string {
-    auto config = ParseConfig(yaml, "views.yaml");
-    if (!config.ok()) return std::string(config.status().message());
-    auto catalog = projection::Compile(*config);
-    return catalog.ok() ? "" : std::string(catalog.status().message());
-  };
   const std::string step =
       "derived_views:\n  step:\n    sql: CREATE VIEW step AS SELECT id, org_id FROM v\n";
   const std::string totals =
       "  totals:\n    sql: CREATE VIEW totals AS SELECT id, count(*) AS n "
       "FROM step GROUP BY id\n";
-  EXPECT_THAT(compile_error(text + step),
+  EXPECT_THAT(CompileErrorOf(text + step),
               HasSubstr("derived view 'step' reads the tenant-scoped view 'v' but declares no "
                         "tenant: add 'tenant: <column>'"));
-  EXPECT_EQ(compile_error(text + step + "    tenant: org_id\n"), "");
+  EXPECT_EQ(CompileErrorOf(text + step + "    tenant: org_id\n"), "");
   // Through an internal step, still the tenant's rows: the reader of the step must say too.
   const std::string internal_step = step + "    internal: true\n";
-  EXPECT_THAT(compile_error(text + internal_step + totals),
+  EXPECT_THAT(CompileErrorOf(text + internal_step + totals),
               HasSubstr("derived view 'totals' reads the tenant-scoped view 'step'"));
-  EXPECT_EQ(compile_error(text + internal_step + totals + "    shared: true\n"), "");
+  EXPECT_EQ(CompileErrorOf(text + internal_step + totals + "    shared: true\n"), "");
   auto config = ParseConfig(text + internal_step + totals + "    shared: true\n", "views.yaml");
   ASSERT_TRUE(config.ok());
   auto catalog = projection::Compile(*config);
