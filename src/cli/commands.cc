@@ -412,7 +412,15 @@ namespace {
 // The source check of `verify`: one line per view; false on drift left unrepaired.
 absl::StatusOr<bool> VerifyAgainstSource(const config::Config& config,
                                          const VerifyOptions& options) {
-  auto engine = OpenEngine(config, /*start_sources=*/false);
+  // A change feed's views are compared with a snapshot taken now, ahead of them: its stream
+  // is started, and the loop runs until the views have passed the snapshot (applying what the
+  // feed holds, as `run` would). Other sources are folded to where the views stand.
+  bool change_feed = false;
+  for (const config::SourceConfig& source : config.sources) {
+    absl::StatusOr<source::SourceTraits> traits = source::TraitsOf(source);
+    change_feed = change_feed || (traits.ok() && traits->replays_snapshot);
+  }
+  auto engine = OpenEngine(config, /*start_sources=*/change_feed);
   if (!engine.ok()) {
     return absl::Status(engine.status().code(),
                         absl::StrCat(engine.status().message(),

@@ -120,7 +120,11 @@ class Engine {
   // changes meanwhile are never flagged; with `repair`, the drifting keys are written as the
   // source says through the commit path. Verify runs it to its end here (no sources running);
   // StartVerify folds beside the loop and tells `done` on the loop's thread. The outcome is
-  // also told to the monitor (metrics). Views of change feeds are skipped, saying why.
+  // also told to the monitor (metrics). A change feed's shadow is a new snapshot of its tables
+  // (beside the live slot), followed by the live records after it; the two sides are compared
+  // once the loop has committed past the snapshot. Verify then runs the loop itself until it
+  // has (the engine must have been opened with its sources started); views of a change feed
+  // are skipped, saying why, when it was not.
   absl::StatusOr<VerifyReport> Verify(const VerifyRequest& request);
   absl::Status StartVerify(const VerifyRequest& request,
                            std::function<void(const absl::StatusOr<VerifyReport>&)> done);
@@ -378,8 +382,13 @@ class Engine {
   std::unique_ptr<TenantJob> tenant_job_;
   absl::StatusOr<std::unique_ptr<TenantJob>> NewTenantJob(const TenantRebuildRequest& request);
   // A job folding source `source` from nothing up to its stored positions; `what` names the
-  // work in refusals.
-  absl::StatusOr<std::unique_ptr<TenantJob>> NewFoldJob(int source, std::string_view what);
+  // work in refusals. A change feed (`snapshot_ok`: a verify) is folded from a new snapshot
+  // instead, compared once the loop has passed it (WaitForSnapshot).
+  absl::StatusOr<std::unique_ptr<TenantJob>> NewFoldJob(int source, std::string_view what,
+                                                        bool snapshot_ok = false);
+  // A folded snapshot job whose snapshot the loop has not passed yet: asks the live source to
+  // move on (true: wait); fails once that takes too long (kSnapshotPassTimeout).
+  absl::StatusOr<bool> WaitForSnapshot(TenantJob& job);
   void StartFold(TenantJob& job);  // on a thread of its own, beside the loop
   void FoldHere(TenantJob& job);   // on the caller's thread (no loop running)
   // Waits for the fold, drains the batch in flight and replays the loop's tail into the job:

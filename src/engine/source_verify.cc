@@ -15,6 +15,7 @@
 // rows that may have been changed behind its back, so it is recomputed from the repaired store.
 
 #include <algorithm>
+#include <chrono>
 #include <limits>
 #include <map>
 #include <utility>
@@ -24,6 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/time.h"
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "common/thread_boundary.h"
@@ -34,6 +36,8 @@ namespace sv::engine {
 namespace {
 
 constexpr int64_t kLivePage = 10'000;  // live rows read per query while comparing
+// How long a change feed's stream may take to pass a verify's snapshot once it is folded.
+constexpr std::chrono::minutes kSnapshotPassTimeout{10};
 
 // The source every base view under `view` reads: -1 when several.
 int SourceUnder(const projection::Catalog& catalog, int view) {
@@ -69,12 +73,23 @@ absl::StatusOr<VerifyReport> Engine::Verify(const VerifyRequest& request) {
   verify_folds_here_ = started.ok();
   SV_RETURN_IF_ERROR(started);
   absl::Cleanup back_to_threads = [this] { verify_folds_here_ = false; };
-  if (tenant_job_ != nullptr && tenant_job_->verify != nullptr) {
-    // No loop runs here: fold each source on this thread and compare, one after the other.
-    while (tenant_job_ != nullptr) {
-      FoldHere(*tenant_job_);
-      SV_RETURN_IF_ERROR(FinishVerifyJob());
+  // No loop runs beside: fold each source on this thread and compare, one after the other. A
+  // change feed's snapshot is ahead of the views: the loop is run here until it passes it.
+  while (tenant_job_ != nullptr && tenant_job_->verify != nullptr) {
+    if (!tenant_job_->folded.load()) FoldHere(*tenant_job_);
+    absl::StatusOr<bool> wait = WaitForSnapshot(*tenant_job_);
+    if (!wait.ok()) {
+      std::unique_ptr<TenantJob> job = std::move(tenant_job_);
+      EndVerify(*job->verify, wait.status());
+      break;
     }
+    if (*wait) {
+      bool idle = false;
+      SV_RETURN_IF_ERROR(RunOnce(&idle));
+      SV_RETURN_IF_ERROR(Sync());  // committed: its position counts
+      continue;
+    }
+    SV_RETURN_IF_ERROR(FinishVerifyJob());
   }
   return outcome;
 }
@@ -104,10 +119,15 @@ absl::Status Engine::StartVerify(const VerifyRequest& request,
       drift.skipped = "declares no tenant column: verified only without an organization";
     } else if (absl::StatusOr<source::SourceTraits> traits =
                    source::TraitsOf(catalog_->sources[source].config);
-               !traits.ok() || traits->replays_snapshot) {
+               !traits.ok()) {
+      drift.skipped = std::string(traits.status().message());
+    } else if (traits->replays_snapshot && sources_.empty()) {
+      // Its snapshot is taken now, past the views' position: only a running stream gets the
+      // views there.
       drift.skipped = absl::StrCat("reads change feed '", catalog_->sources[source].config.name,
-                                   "': its replay is a new snapshot, at a position the live "
-                                   "stream cannot be aligned with (use the SELECT check)");
+                                   "', whose stream is not running here: verify it with the "
+                                   "engine's sources started (streamview verify, or POST "
+                                   "/views/verify on the running engine)");
     } else {
       wanted_source[source] = true;
     }
@@ -147,13 +167,53 @@ absl::Status Engine::NextVerifyJob(std::shared_ptr<VerifyRun> run) {
   }
   const int source = run->sources.front();
   run->sources.erase(run->sources.begin());
-  SV_ASSIGN_OR_RETURN(tenant_job_, NewFoldJob(source, "a verify against the source"));
+  SV_ASSIGN_OR_RETURN(tenant_job_,
+                      NewFoldJob(source, "a verify against the source", /*snapshot_ok=*/true));
   tenant_job_->verify = std::move(run);
   Progress(absl::StrCat("verify: folding ", catalog_->sources[source].config.name,
                         " beside the live views"));
   // Beside a running loop the fold gets a thread of its own; Verify folds it itself.
   if (!verify_folds_here_) StartFold(*tenant_job_);
   return absl::OkStatus();
+}
+
+absl::StatusOr<bool> Engine::WaitForSnapshot(TenantJob& job) {
+  if (!job.snapshot || !job.fold_status.ok()) return false;
+  std::map<int32_t, int64_t> at;
+  {
+    std::lock_guard lock(job.mu);
+    at = job.snapshot_at;
+  }
+  if (at.empty()) return false;  // no snapshot was made: the fold's error says why
+  const std::string& name = catalog_->sources[job.source].config.name;
+  if (static_cast<size_t>(job.source) >= sources_.size() ||
+      sources_[job.source].source == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("verify: change feed '", name, "' is not streaming here"));
+  }
+  SourceState& st = sources_[job.source];
+  bool passed = true;
+  for (const auto& [partition, position] : at) {
+    auto it = st.applied.find(partition);
+    passed = passed && it != st.applied.end() && it->second >= position;
+  }
+  if (passed) return false;
+  const auto now = std::chrono::steady_clock::now();
+  if (!job.nudged) {
+    // Idle tables move no position: the source is asked for a heartbeat past the snapshot.
+    job.nudged = true;
+    job.waiting_since = now;
+    st.source->MarkPositionSoon();
+    Progress(absl::StrCat("verify: ", name, " snapshot read; waiting for the stream to pass it"));
+    return true;
+  }
+  if (now - job.waiting_since > kSnapshotPassTimeout) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        "verify: change feed '", name, "' did not reach its snapshot's position within ",
+        absl::FormatDuration(absl::FromChrono(kSnapshotPassTimeout)),
+        " (is its stream down? see /health/ready)"));
+  }
+  return true;
 }
 
 absl::Status Engine::FinishVerifyJob() {

@@ -61,6 +61,16 @@ struct TenantJob {
   // Told the outcome once, on the loop's thread (or the caller's, for RebuildTenant).
   std::function<void(const absl::StatusOr<RebuildStats>&)> done;
   std::shared_ptr<VerifyRun> verify;  // set for a verify job (then `request` is unused)
+  // A change feed (a verify only): the fold reads a new snapshot taken beside the live slot
+  // instead of replaying to `fold_until`, and the live records it Holds are left out of the
+  // tail; the shadow and the live views are compared once the loop's committed position has
+  // passed the snapshot's (`snapshot_at`, set by the fold under `mu` once the slot is made).
+  bool snapshot = false;
+  std::map<int32_t, int64_t> snapshot_at;
+  std::unique_ptr<source::Source> replay_source;  // the fold's source (a snapshot's slot)
+  std::unique_ptr<source::ReplayReader> replay;   // its replay (read by the fold, then the tail)
+  bool nudged = false;                            // the live source was asked to pass it
+  std::chrono::steady_clock::time_point waiting_since;  // folded, the loop not past it yet
 };
 
 }  // namespace sv::engine

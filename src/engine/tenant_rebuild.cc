@@ -49,11 +49,22 @@ void HoldWhileTestFileExists(const std::atomic<bool>& stop) {
 
 absl::Status ApplyTail(TenantJob& job, const std::vector<TailStep>& steps) {
   for (const TailStep& step : steps) {
-    for (const source::SourceRecord& r : step.records)
+    for (const source::SourceRecord& r : step.records) {
+      // A snapshot's transactions polled by the loop: the shadow has them already.
+      if (job.replay != nullptr && job.replay->Holds(r)) continue;
+      for (const auto& [name, table] : r.headers) {
+        // The loop clears a truncated table's views in its working set (engine/truncate.cc),
+        // not through the processor: the shadow could not follow.
+        if (name == source::kTruncateHeader) {
+          return absl::AbortedError(absl::StrCat("table ", table,
+                                                 " was truncated during the job: run it again"));
+        }
+      }
       SV_RETURN_IF_ERROR(job.processor->Process(r));
+      ++job.events;
+      ++job.tail_events;
+    }
     SV_RETURN_IF_ERROR(job.processor->ExpireStashes(step.expire_at_us));
-    job.events += static_cast<int64_t>(step.records.size());
-    job.tail_events += static_cast<int64_t>(step.records.size());
   }
   return absl::OkStatus();
 }
@@ -68,12 +79,21 @@ std::vector<TailStep> TakeTail(TenantJob& job) {
 // Replays the source up to the job's positions, then what the loop applied meanwhile (a few
 // rounds, while it keeps coming: the loop replays the rest before the swap).
 absl::Status Fold(const config::SourceConfig& config, TenantJob& job) {
-  SV_ASSIGN_OR_RETURN(std::unique_ptr<source::Source> src, source::Open(config, job.reader.get()));
-  SV_ASSIGN_OR_RETURN(std::unique_ptr<source::ReplayReader> replay,
-                      src->OpenReplay(job.fold_until, /*allow_partial=*/false));
+  SV_ASSIGN_OR_RETURN(job.replay_source, source::Open(config, job.reader.get()));
+  if (job.snapshot) {
+    // A change feed: its tables now, in a snapshot beside the live slot. The loop stood at or
+    // before that point when the job began (the snapshot is made after), so every live record
+    // past it is in the tail.
+    SV_ASSIGN_OR_RETURN(job.replay, job.replay_source->OpenSnapshotBeside());
+    std::lock_guard lock(job.mu);
+    job.snapshot_at = job.replay->Ends();
+  } else {
+    SV_ASSIGN_OR_RETURN(job.replay,
+                        job.replay_source->OpenReplay(job.fold_until, /*allow_partial=*/false));
+  }
   std::vector<source::SourceRecord> page;
   while (!job.stop.load()) {
-    SV_RETURN_IF_ERROR(replay->Next(16'384, &page));
+    SV_RETURN_IF_ERROR(job.replay->Next(16'384, &page));
     if (page.empty()) break;
     for (const source::SourceRecord& r : page) SV_RETURN_IF_ERROR(job.processor->Process(r));
     SV_RETURN_IF_ERROR(job.processor->ExpireStashes(page.back().log_time_us));
@@ -135,12 +155,14 @@ absl::StatusOr<std::unique_ptr<TenantJob>> Engine::NewTenantJob(
 }
 
 absl::StatusOr<std::unique_ptr<TenantJob>> Engine::NewFoldJob(int source_index,
-                                                              std::string_view what) {
+                                                              std::string_view what,
+                                                              bool snapshot_ok) {
   auto job = std::make_unique<TenantJob>();
   job->source = source_index;
   const config::SourceConfig& source = catalog_->sources[source_index].config;
   SV_ASSIGN_OR_RETURN(const source::SourceTraits traits, source::TraitsOf(source));
-  if (traits.replays_snapshot) {
+  job->snapshot = traits.replays_snapshot;
+  if (traits.replays_snapshot && !snapshot_ok) {
     // Its replay is a new slot and snapshot, at a position the live stream cannot be aligned
     // with; only a whole rebuild is exact there.
     return absl::UnimplementedError(absl::StrCat(
@@ -203,7 +225,17 @@ absl::Status Engine::FinishTenantJobIfFolded() {
   // The batch in flight must commit before the swap; if it fails, the loop starts over from
   // the store (which cancels the job) as after any failed batch.
   if (absl::Status drained = Drain(); !drained.ok()) return Recover(drained);
-  if (tenant_job_->verify != nullptr) return FinishVerifyJob();
+  if (tenant_job_->verify != nullptr) {
+    absl::StatusOr<bool> wait = WaitForSnapshot(*tenant_job_);
+    if (wait.ok() && *wait) return absl::OkStatus();  // the loop goes on towards the snapshot
+    if (!wait.ok()) {
+      std::unique_ptr<TenantJob> job = std::move(tenant_job_);
+      if (job->fold.joinable()) job->fold.join();
+      EndVerify(*job->verify, wait.status());
+      return absl::OkStatus();
+    }
+    return FinishVerifyJob();
+  }
   auto done = std::move(tenant_job_->done);
   const absl::StatusOr<RebuildStats> result = FinishTenantJob();
   if (done) done(result);

@@ -59,6 +59,10 @@ class ReplayReader {
   // How many records it will give, when that is not the sum of Ends() (a snapshot, whose end is
   // an LSN): an estimate for progress, or -1 to use Ends().
   virtual int64_t EstimatedRecords() const { return -1; }
+  // True when a record the live stream delivers is already in this replay: a snapshot holds
+  // every transaction committed before it, whatever its records' positions (a transaction
+  // straddling the snapshot's position is not in it, and comes whole from the stream).
+  virtual bool Holds(const SourceRecord& /*live*/) const { return false; }
 };
 
 // What the engine offers a source that moves partitions between consumers (Kafka groups).
@@ -96,6 +100,18 @@ class Source {
   // dropped records the views need), unless `allow_partial`.
   virtual absl::StatusOr<std::unique_ptr<ReplayReader>> OpenReplay(
       const std::optional<std::map<int32_t, int64_t>>& until, bool allow_partial) = 0;
+  // A replay of the source as it is now, taken beside a running consumer without disturbing it
+  // (a change feed: a new snapshot through a temporary slot, the live slot left alone). It
+  // stands at Ends(); the live stream's records it does not Hold come after it. Only for
+  // sources whose replay is a snapshot (trait replays_snapshot): the others replay any past
+  // position with OpenReplay(until).
+  virtual absl::StatusOr<std::unique_ptr<ReplayReader>> OpenSnapshotBeside() {
+    return absl::UnimplementedError("this source replays its history, not a snapshot");
+  }
+  // Soon (at a Poll), even while idle, a record at a position past everything the upstream
+  // holds now (a change feed's heartbeat): a caller waiting for the stream to pass a point of
+  // the upstream's then sees it pass. Nothing for sources whose positions are their records'.
+  virtual void MarkPositionSoon() {}
 
   // Called after the store committed: `positions` are durable, `dead_letters` were recorded.
   // A source may mirror them (Kafka offset commits for lag tooling, a dead-letter topic); the

@@ -60,6 +60,8 @@ class PgChangesSource final : public Source {
   absl::StatusOr<std::map<int32_t, int64_t>> EndOffsets() override;
   absl::StatusOr<std::unique_ptr<ReplayReader>> OpenReplay(
       const std::optional<std::map<int32_t, int64_t>>& until, bool allow_partial) override;
+  absl::StatusOr<std::unique_ptr<ReplayReader>> OpenSnapshotBeside() override;
+  void MarkPositionSoon() override { heartbeat_soon_ = true; }
   // Appends up to `max` more rows of the snapshot (`<table>.insert` records), table by table;
   // at the end, the closing marker (at the consistent point), and `*done`. For the replay too.
   absl::Status ReadSnapshot(size_t max, std::vector<SourceRecord>* out, bool* done);
@@ -87,6 +89,9 @@ class PgChangesSource final : public Source {
   // streams from it) with an exported snapshot, taken up by the session's transaction for
   // ReadSnapshot. Returns the slot's consistent point.
   absl::StatusOr<uint64_t> CreateSlotWithSnapshot();
+  // Creates slot `slot` (TEMPORARY: gone with the stream connection) with an exported snapshot
+  // and takes it up in the session for ReadSnapshot. Returns the slot's consistent point.
+  absl::StatusOr<uint64_t> ExportSnapshot(const std::string& slot, bool temporary);
   // The same, then every table read into snapshot_.
   absl::StatusOr<uint64_t> CreateSlotAndSnapshot();
   SourceRecord SnapshotRecord(const TableInfo& table, PGresult* row);
@@ -165,6 +170,7 @@ class PgChangesSource final : public Source {
   uint64_t end_known_ = 0;  // what EndOffsets reports: the end of what the server has
   std::string barrier_;     // the barrier message awaited ("" when none is out)
   bool barrier_is_heartbeat_ = false;
+  bool heartbeat_soon_ = false;  // MarkPositionSoon: a heartbeat at the next idle Poll
   int64_t barriers_sent_ = 0;
   int64_t asked_at_us_ = 0;
   bool confirmed_ = false;  // no data since the server last said we hold everything

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <utility>
 
@@ -113,7 +114,12 @@ absl::Status PgChangesSource::Poll(size_t max, int timeout_ms, std::vector<Sourc
   // a heartbeat now and then, so the slot's flush can pass WAL that is not ours.
   const int64_t since_asked = options_.clock->NowMicros() - asked_at_us_;
   if (ready_.empty() && open_ == nullptr && barrier_.empty()) {
-    if (!confirmed_ && since_asked > kReaskUs) {
+    if (heartbeat_soon_) {
+      // Someone waits for the position to pass a point of the server's: a heartbeat now,
+      // written after that point, comes back as a record past it.
+      heartbeat_soon_ = false;
+      SV_RETURN_IF_ERROR(SendBarrier(/*caught_up_check=*/false));
+    } else if (!confirmed_ && since_asked > kReaskUs) {
       SV_RETURN_IF_ERROR(AskWhereTheServerStands());
     } else if (confirmed_ && options_.heartbeat_us > 0 && since_asked > options_.heartbeat_us) {
       SV_RETURN_IF_ERROR(SendBarrier(/*caught_up_check=*/false));
@@ -441,6 +447,17 @@ namespace {
 class SnapshotReplay final : public ReplayReader {
  public:
   explicit SnapshotReplay(PgChangesSource* source) : source_(source) {}
+  // The snapshot holds exactly the transactions whose commit record lies before its
+  // consistent point (those after it are what a slot made there decodes): a live record's
+  // `lsn` header is its transaction's commit LSN, whatever the record's own position.
+  bool Holds(const SourceRecord& live) const override {
+    for (const auto& [name, value] : live.headers) {
+      if (name != "lsn") continue;
+      const std::optional<uint64_t> commit = ParseLsn(value);
+      return commit.has_value() && *commit < source_->consistent_point();
+    }
+    return live.offset <= static_cast<int64_t>(source_->consistent_point());
+  }
   absl::Status Next(size_t max, std::vector<SourceRecord>* out) override {
     out->clear();
     if (done_) return absl::OkStatus();
@@ -470,6 +487,18 @@ absl::StatusOr<std::unique_ptr<ReplayReader>> PgChangesSource::OpenReplay(
   SV_RETURN_IF_ERROR(Connect());
   // The slot stays; the rebuilt views resume from its consistent point (stored with them).
   SV_RETURN_IF_ERROR(CreateSlotWithSnapshot().status());
+  return std::make_unique<SnapshotReplay>(this);
+}
+
+absl::StatusOr<std::unique_ptr<ReplayReader>> PgChangesSource::OpenSnapshotBeside() {
+  streaming_ = false;
+  SV_RETURN_IF_ERROR(Connect());
+  // A slot of its own, dropped by the server with this connection: the live slot (and its
+  // consumer) are left alone. Slot names are the cluster's: unique per process and moment.
+  static std::atomic<int64_t> made{0};
+  const std::string slot = absl::StrCat("sv_snapshot_", getpid(), "_",
+                                        options_.clock->NowMicros(), "_", ++made);
+  SV_RETURN_IF_ERROR(ExportSnapshot(slot, /*temporary=*/true).status());
   return std::make_unique<SnapshotReplay>(this);
 }
 
