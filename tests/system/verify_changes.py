@@ -82,10 +82,12 @@ views:
       status: text
       cost: integer
     on:
+      "*":
+        set: {{id: e.id}}
       shipments.insert:
-        set: {{id: e.id, org: e.org, status: e.status, cost: e.cost}}
+        set: {{org: e.org, status: e.status, cost: e.cost}}
       shipments.update:
-        set: {{id: e.id, org: e.org, status: e.status, cost: e.cost}}
+        set: {{org: e.org, status: e.status, cost: e.cost}}
       shipments.delete:
         delete: true
   carrier_list:
@@ -95,10 +97,12 @@ views:
       id: text
       name: text
     on:
+      "*":
+        set: {{id: e.id}}
       carriers.insert:
-        set: {{id: e.id, name: e.name}}
+        set: {{name: e.name}}
       carriers.update:
-        set: {{id: e.id, name: e.name}}
+        set: {{name: e.name}}
       carriers.delete:
         delete: true
 derived_views:
