@@ -56,8 +56,8 @@ absl::Status ApplyTail(TenantJob& job, const std::vector<TailStep>& steps) {
         // The loop clears a truncated table's views in its working set (engine/truncate.cc),
         // not through the processor: the shadow could not follow.
         if (name == source::kTruncateHeader) {
-          return absl::AbortedError(absl::StrCat("table ", table,
-                                                 " was truncated during the job: run it again"));
+          return absl::AbortedError(
+              absl::StrCat("table ", table, " was truncated during the job: run it again"));
         }
       }
       SV_RETURN_IF_ERROR(job.processor->Process(r));

@@ -496,8 +496,8 @@ absl::StatusOr<std::unique_ptr<ReplayReader>> PgChangesSource::OpenSnapshotBesid
   // A slot of its own, dropped by the server with this connection: the live slot (and its
   // consumer) are left alone. Slot names are the cluster's: unique per process and moment.
   static std::atomic<int64_t> made{0};
-  const std::string slot = absl::StrCat("sv_snapshot_", getpid(), "_",
-                                        options_.clock->NowMicros(), "_", ++made);
+  const std::string slot =
+      absl::StrCat("sv_snapshot_", getpid(), "_", options_.clock->NowMicros(), "_", ++made);
   SV_RETURN_IF_ERROR(ExportSnapshot(slot, /*temporary=*/true).status());
   return std::make_unique<SnapshotReplay>(this);
 }

@@ -211,8 +211,8 @@ absl::StatusOr<uint64_t> PgChangesSource::ExportSnapshot(const std::string& slot
                                                          bool temporary) {
   // Replication commands go by the simple query protocol.
   const std::string create =
-      absl::StrCat("CREATE_REPLICATION_SLOT ", QuoteIdent(slot_name),
-                   temporary ? " TEMPORARY" : "", " LOGICAL pgoutput EXPORT_SNAPSHOT");
+      absl::StrCat("CREATE_REPLICATION_SLOT ", QuoteIdent(slot_name), temporary ? " TEMPORARY" : "",
+                   " LOGICAL pgoutput EXPORT_SNAPSHOT");
   Result slot(PQexec(stream_.raw(), create.c_str()));
   if (PQresultStatus(slot.get()) != PGRES_TUPLES_OK) return stream_.Error(slot.get(), create);
   const std::optional<uint64_t> consistent = ParseLsn(Value(slot.get(), 0, 1));
