@@ -100,7 +100,8 @@ class PgChangesSourceTest : public ::testing::Test {
                                const PgChangesOptions& tuned = PgChangesOptions()) {
     PgChangesOptions options = tuned;
     options.clock = clock;
-    options.heartbeat_us = 1'000'000;
+    // Quick heartbeats, unless the test chose its own.
+    if (tuned.heartbeat_us == PgChangesOptions().heartbeat_us) options.heartbeat_us = 1'000'000;
     options.source_name = "feed";
     options.dsn = dsn_;
     options.publication = table_;
@@ -424,6 +425,80 @@ TEST_F(PgChangesSourceTest, ASlotLostOrAheadIsRefusedAndAReplayResnapshots) {
     }
   }
   EXPECT_THAT(after, ::testing::ElementsAre("3"));
+}
+
+// A verify's snapshot (OpenSnapshotBeside): taken through a temporary slot while the live
+// source streams from its own, which it leaves where it is; it holds exactly the transactions
+// committed before its consistent point, and says so of the live records (Holds); the live
+// source, asked to, sends a heartbeat past it although its tables are quiet (no heartbeat of
+// its own for an hour).
+TEST_F(PgChangesSourceTest, ASnapshotBesideTheLiveSlotHoldsExactlyWhatCommittedBeforeIt) {
+  Exec(absl::StrCat("INSERT INTO ", table_, " VALUES (1, 1)"));
+  PgChangesOptions quiet;
+  quiet.heartbeat_us = 3'600'000'000;
+  source_ = Open(Clock::Real(), quiet);
+  ASSERT_TRUE(source_->Seek({}).ok());
+  std::vector<SourceRecord> records;
+  ASSERT_TRUE(source_->Poll(1000, 1000, &records).ok());
+  ASSERT_EQ(records.size(), 2u) << "a row and the snapshot's marker";
+  const int64_t live_stored = records.back().offset;
+  source_->AfterCommit({{0, live_stored}}, {});
+
+  Exec(absl::StrCat("INSERT INTO ", table_, " VALUES (2, 2)"));  // before the snapshot
+  std::unique_ptr<Source> beside = Open();
+  auto replay = beside->OpenSnapshotBeside();
+  ASSERT_TRUE(replay.ok()) << replay.status();
+  const std::string temporary =
+      absl::StrCat("FROM pg_replication_slots WHERE temporary AND slot_name LIKE 'sv_snapshot_",
+                   getpid(), "_%'");
+  EXPECT_EQ(Number("SELECT count(*) " + temporary), 1);
+  Exec(absl::StrCat("BEGIN; INSERT INTO ", table_, " VALUES (3, 3); UPDATE ", table_,
+                    " SET n = 10 WHERE id = 1; COMMIT"));  // after it
+  std::vector<std::string> snapshot;
+  while (true) {
+    ASSERT_TRUE((*replay)->Next(1, &records).ok());
+    if (records.empty()) break;
+    snapshot.push_back(absl::StrCat(*records[0].key, ":", records[0].value));
+  }
+  EXPECT_THAT(snapshot,
+              ::testing::ElementsAre(R"(1:{"id":1,"n":1})", R"(2:{"id":2,"n":2})", ":{}"));
+  const int64_t at = (*replay)->Ends()[0];
+  EXPECT_LE(SlotFlush(), live_stored) << "the live slot is not moved by the snapshot";
+
+  // The live stream: (2) held by the snapshot, (3) and the update not.
+  std::map<std::string, bool> held;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (held.size() < 3 && std::chrono::steady_clock::now() < deadline) {
+    ASSERT_TRUE(source_->Poll(10, 200, &records).ok());
+    for (const SourceRecord& r : records) {
+      if (IsHeartbeat(r)) continue;
+      held[absl::StrCat(*r.key, r.value)] = (*replay)->Holds(r);
+      if (!r.continues) source_->AfterCommit({{0, r.offset}}, {});
+    }
+  }
+  EXPECT_THAT(held, ::testing::ElementsAre(::testing::Pair(R"(1{"id":1,"n":10})", false),
+                                           ::testing::Pair(R"(2{"id":2,"n":2})", true),
+                                           ::testing::Pair(R"(3{"id":3,"n":3})", false)));
+
+  // Quiet tables: asked, the live source sends a heartbeat past the snapshot.
+  source_->MarkPositionSoon();
+  int64_t heartbeat = 0;
+  while (heartbeat == 0 && std::chrono::steady_clock::now() < deadline) {
+    ASSERT_TRUE(source_->Poll(10, 200, &records).ok());
+    for (const SourceRecord& r : records) {
+      if (IsHeartbeat(r)) heartbeat = r.offset;
+    }
+  }
+  EXPECT_GT(heartbeat, at);
+
+  // The temporary slot goes with the snapshot's source.
+  replay->reset();
+  beside.reset();
+  while (Number("SELECT count(*) " + temporary) > 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(Number("SELECT count(*) " + temporary), 0);
 }
 
 // Five seconds pass at every look: each progress check of the snapshot reports.
