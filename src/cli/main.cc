@@ -110,7 +110,8 @@ int main(int argc, char** argv) {
   auto* verify = app.add_subcommand(
       "verify",
       "reconcile (exit 1 on drift): every view against its source replayed into a shadow, key by "
-      "key, and each derived view against its SELECT run by the store");
+      "key (a change feed: a new snapshot of its tables, the stream run up to it), and each "
+      "derived view against its SELECT run by the store");
   add_common(verify);
   sv::cli::VerifyOptions verify_options;
   verify->add_option("--tenant", verify_options.tenant,

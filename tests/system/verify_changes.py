@@ -3,9 +3,12 @@
 
 The source database holds `shipments` (organizations o0..o6) and `carriers`; the views are
 `shipment_list` (tenant: org), `carrier_list` and the derived `by_org` (count and sum per
-organization). A change feed's replay is a new snapshot of its tables, taken now through a
-temporary slot beside the live one: the verify folds it, then the live records after it, and
-compares once the engine's stream has passed the snapshot. Writers never touch the frozen rows
+organization); `shipment_list.changes` counts the updates applied on top of the row's `version`
+at its insert or snapshot, so it equals the source's `version` only if no transaction is
+applied twice or lost, whichever side of the snapshot it committed on. A change feed's replay
+is a new snapshot of its tables, taken now through a temporary slot beside the live one: the
+verify folds it, then the live records after it, and compares once the engine's stream has
+passed the snapshot. Writers never touch the frozen rows
 (organizations o5 and o6, carriers c-0..c-2), so that what is corrupted stays corrupted.
 - With the engine stopped and transactions of the source waiting in its slot (the views behind
   the snapshot), `streamview verify` runs the stream up to the snapshot and finds nothing.
@@ -52,7 +55,8 @@ CREATE TABLE shipments (
   id integer PRIMARY KEY,
   org text NOT NULL,
   status text NOT NULL,
-  cost integer NOT NULL
+  cost integer NOT NULL,
+  version integer NOT NULL DEFAULT 0
 );
 CREATE TABLE carriers (id text PRIMARY KEY, name text NOT NULL);
 """
@@ -81,13 +85,14 @@ views:
       org: text
       status: text
       cost: integer
+      changes: integer
     on:
       "*":
         set: {{id: e.id}}
       shipments.insert:
-        set: {{org: e.org, status: e.status, cost: e.cost}}
+        set: {{org: e.org, status: e.status, cost: e.cost, changes: e.version}}
       shipments.update:
-        set: {{org: e.org, status: e.status, cost: e.cost}}
+        set: {{org: e.org, status: e.status, cost: e.cost, changes: "coalesce(changes, 0) + 1"}}
       shipments.delete:
         delete: true
   carrier_list:
@@ -113,8 +118,9 @@ derived_views:
 
 
 def seed_sql(rnd):
-    rows = ["(%d, '%s', '%s', %d)" % (i, ORGS[i % len(ORGS)], rnd.choice(STATUSES),
-                                      rnd.randrange(1000)) for i in range(1, ROWS + 1)]
+    rows = ["(%d, '%s', '%s', %d, %d)" % (i, ORGS[i % len(ORGS)], rnd.choice(STATUSES),
+                                          rnd.randrange(1000), rnd.randrange(3))
+            for i in range(1, ROWS + 1)]
     carriers = ["('c-%d', 'C%d')" % (i, i) for i in range(8)]
     return ("INSERT INTO shipments VALUES %s;\nINSERT INTO carriers VALUES %s;\n"
             % (",".join(rows), ",".join(carriers)))
@@ -132,9 +138,9 @@ def transaction(rnd, next_id):
         op = rnd.random()
         i = rnd.choice(ids)
         if op < 0.5:
-            lines.append("UPDATE shipments SET status = '%s', cost = cost + %d, org = '%s' "
-                         "WHERE id = %d;" % (rnd.choice(STATUSES), rnd.randrange(50),
-                                             rnd.choice(LIVE_ORGS), i))
+            lines.append("UPDATE shipments SET status = '%s', cost = cost + %d, org = '%s', "
+                         "version = version + 1 WHERE id = %d;"
+                         % (rnd.choice(STATUSES), rnd.randrange(50), rnd.choice(LIVE_ORGS), i))
         elif op < 0.65:
             lines.append("DELETE FROM shipments WHERE id = %d;" % i)
             lines.append("INSERT INTO shipments VALUES (%d, '%s', 'new', %d) ON CONFLICT (id) "
@@ -193,7 +199,8 @@ class Writers:
 def oracle(source):
     """The views as PostgreSQL computes them from the source tables."""
     return {
-        "shipment_list": source.rows("SELECT id, org, status, cost FROM shipments ORDER BY id"),
+        "shipment_list": source.rows("SELECT id, org, status, cost, version FROM shipments "
+                                     "ORDER BY id"),
         "carrier_list": source.rows("SELECT id, name FROM carriers ORDER BY id"),
         "by_org": source.rows("SELECT org, count(*), sum(cost) FROM shipments GROUP BY org "
                               "ORDER BY org"),
@@ -202,7 +209,8 @@ def oracle(source):
 
 def views_of(store):
     return {
-        "shipment_list": store.rows("SELECT id, org, status, cost FROM shipment_list ORDER BY id"),
+        "shipment_list": store.rows("SELECT id, org, status, cost, changes FROM shipment_list "
+                                    "ORDER BY id"),
         "carrier_list": store.rows("SELECT id, name FROM carrier_list ORDER BY id"),
         "by_org": store.rows("SELECT org, n, cost FROM by_org ORDER BY org"),
     }
@@ -236,7 +244,7 @@ def corrupt(store):
     store.execute(
         "UPDATE {s} SET status = 'corrupt' WHERE id = {changed};"
         "DELETE FROM {s} WHERE id = {deleted};"
-        "INSERT INTO {s} (id, org, status, cost) VALUES (999999, 'o5', 'new', 7);"
+        "INSERT INTO {s} (id, org, status, cost, changes) VALUES (999999, 'o5', 'new', 7, 0);"
         "UPDATE {g} SET n = n + 5 WHERE org = 'o5';"
         "DELETE FROM {g} WHERE org = 'o6';"
         "INSERT INTO {g} (org, n, cost) VALUES ('ghost', 1, 1);"
