@@ -155,7 +155,7 @@ class Processor {
 
   int source_;
   const std::vector<int>* source_views_;  // the views the source feeds
-  std::vector<int> maintained_slots_;  // see set_maintained_slots; empty: none of this source
+  std::vector<int> maintained_slots_;     // see set_maintained_slots; empty: none of this source
   std::string source_name_;
   const config::SourceConfig* source_config_;
   config::GateConfig gate_config_;

@@ -502,7 +502,7 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
     SV_RETURN_IF_ERROR(FinishVersions(built, promote));
   }
   stats.total_seconds = Seconds(started);
-  ReplacedAllObserved();  // the swapped-in tables are read afresh
+  ReplacedAllObserved();                         // the swapped-in tables are read afresh
   SV_RETURN_IF_ERROR(LoadMaintainedVersions());  // a candidate built unpromoted, say
   if (restart_sources) SV_RETURN_IF_ERROR(StartSources());
   if (derived_ != nullptr) SV_RETURN_IF_ERROR(LoadDerived());

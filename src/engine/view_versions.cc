@@ -223,13 +223,13 @@ absl::StatusOr<store::ViewVersion> SwitchVersion(store::Store& store,
   SV_ASSIGN_OR_RETURN(const std::string now, CurrentAsOf(store, catalog, plan_index));
   // A maintained version was written by every batch with the serving one: it stands at `now`.
   if (target->as_of != now && target->as_of != kMaintainedAsOf) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "view ", request.view, ": cannot ", verb, " to version ", target->version,
-        ": it lags (its rows stand at [", target->as_of, "], the live positions are [", now,
-        "], and it was not maintained since); ",
-        promote ? absl::StrCat("rebuild it (`streamview rebuild --view ", request.view,
-                               " --no-promote`): the new candidate is kept current")
-                : std::string("events applied since it was left are not in it")));
+    return absl::FailedPreconditionError(
+        absl::StrCat("view ", request.view, ": cannot ", verb, " to version ", target->version,
+                     ": it lags (its rows stand at [", target->as_of, "], the live positions are [",
+                     now, "], and it was not maintained since); ",
+                     promote ? absl::StrCat("rebuild it (`streamview rebuild --view ", request.view,
+                                            " --no-promote`): the new candidate is kept current")
+                             : std::string("events applied since it was left are not in it")));
   }
   if (promote) {
     SV_RETURN_IF_ERROR(Validate(store, plan, *serving, *target, request.sample_rows, say));
@@ -323,8 +323,7 @@ absl::Status Engine::LoadMaintainedVersions() {
     if (v.active || !v.kept || v.as_of != kMaintainedAsOf) continue;
     const int view = catalog_->FindView(v.view);
     if (view < 0) continue;  // a view the config dropped: left as it is
-    if (!taken[view] && v.version != versions_[view] &&
-        Maintainable(catalog_->views[view], v)) {
+    if (!taken[view] && v.version != versions_[view] && Maintainable(catalog_->views[view], v)) {
       taken[view] = true;
       maintained_.push_back({view, v.version, TableFor(catalog_->views[view], v.version)});
       continue;

@@ -45,8 +45,8 @@ struct VersionInfo {
   // "active"; "standby" (an older kept version, for a rollback); "candidate" (a newer one,
   // built unpromoted or rolled back from); "leftover" (an unkept one, dropped at next start).
   std::string role;
-  int64_t rows = -1;  // -1: the store cannot count (no SQL)
-  bool lags = false;  // inactive and behind the live positions
+  int64_t rows = -1;        // -1: the store cannot count (no SQL)
+  bool lags = false;        // inactive and behind the live positions
   bool maintained = false;  // inactive and kept current by the live loop (kMaintainedAsOf)
 };
 
@@ -70,11 +70,11 @@ struct SwitchRequest {
 
 // Points `request.view` at another kept version in one transaction (readers see the old or the
 // new version, never a mix); the version it leaves is kept, maintained when the catalog can
-// maintain it (any other maintained version of the view stops being so). Refused (FailedPrecondition, with
-// what differs) when the target lags, is not defined by the catalog or, for a promotion, fails
-// validation: row counts differ, or sampled keys are missing on either side, or — when both
-// versions share a definition — sampled rows differ. `say` hears what was checked. Returns the
-// version now active.
+// maintain it (any other maintained version of the view stops being so). Refused
+// (FailedPrecondition, with what differs) when the target lags, is not defined by the catalog or,
+// for a promotion, fails validation: row counts differ, or sampled keys are missing on either side,
+// or — when both versions share a definition — sampled rows differ. `say` hears what was checked.
+// Returns the version now active.
 absl::StatusOr<store::ViewVersion> SwitchVersion(store::Store& store,
                                                  const projection::Catalog& catalog,
                                                  const SwitchRequest& request,

@@ -123,10 +123,12 @@ bool ReadRebuildScope(Server::Impl& impl, const http::Request& req, http::Respon
           plan != nullptr && plan->tenant >= 0 && plan->columns[plan->tenant].name == name;
     }
     if (!names_tenant) {
-      ReplyError(res, 400,
-                 absl::StrCat("unknown parameter '", name,
-                              "' (a rebuild takes view=, promote= and tenant=, or the view's tenant column)"),
-                 name);
+      ReplyError(
+          res, 400,
+          absl::StrCat(
+              "unknown parameter '", name,
+              "' (a rebuild takes view=, promote= and tenant=, or the view's tenant column)"),
+          name);
       return false;
     }
     if (asked.has_value() && *asked != value) {
@@ -188,8 +190,8 @@ bool ReadRebuildScope(Server::Impl& impl, const http::Request& req, http::Respon
 
 // ?promote=false: build beside the serving versions, not switched to (`rebuild --no-promote`).
 // False after replying 400.
-bool ReadPromote(const http::Request& req, http::Response& res,
-                 const std::optional<Value>& tenant, bool* promote) {
+bool ReadPromote(const http::Request& req, http::Response& res, const std::optional<Value>& tenant,
+                 bool* promote) {
   *promote = true;
   if (!req.has_param("promote")) return true;
   const std::string value = req.get_param_value("promote");

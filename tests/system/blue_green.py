@@ -12,8 +12,9 @@ asserts that every page is all 'v1' or all 'v2', never a mix.
 4. Rollback (`views rollback` with the v1 config, then the v1 server): reads are v1 at once.
 5. Promote again (`views promote` with the v2 config: validated, the differing labels shown).
 6. Same definition under a running engine: POST /views/items/rebuild, then POST rollback and
-   POST promote while the reader reads; then a write makes the standby lag, and a rollback is
-   refused (409, "lags").
+   POST promote while the reader reads; a write reaches the version the promotion left (it is
+   maintained): a rollback to it works at once; after another rebuild, a write makes the
+   rebuild's standby (not maintained) lag, and a rollback is refused (409, "lags").
 7. `views drop`: the active version is refused, the standby is dropped; `views list` agrees.
 8. `rebuild --no-promote` with the v1 config builds a candidate beside the serving v2 version;
    `views promote` switches to it.
@@ -383,6 +384,27 @@ def main():
         appended.append(late)
         wait_until(lambda: http_json(server.port, "/views/items/k0001")[1].get("amount") == -1,
                    "the event applied")
+        # The promotion left version 2 maintained: the event reached it too, and a rollback to
+        # it is allowed at once.
+        status, body, _ = post(server, "/views/items/rollback")
+        check(status == 200 and body["active_version"] == 2,
+              "POST rollback to the maintained version 2 after the event: %s" % body)
+        check(http_json(server.port, "/views/items/k0001")[1].get("amount") == -1,
+              "version 2 holds the event")
+        status, body, _ = post(server, "/views/items/promote")
+        check(status == 200 and body["active_version"] == 3, "POST promote: %s" % body)
+        # A rebuild's standby is not maintained: once an event arrives it lags, and is refused.
+        status, _, _ = post(server, "/views/items/rebuild")
+        check(status == 202, "POST /views/items/rebuild accepted")
+        wait_until(lambda: http_json(server.port, "/views/rebuild", bearer=TOKEN)[1]
+                   .get("state") == "done", "the rebuild to finish")
+        late = {"type": "Set", "id": "k0002", "amount": -2, "eventId": "late2"}
+        status, body, _ = http_json(server.port, "/events", method="POST", bearer=TOKEN,
+                                    body=(json.dumps(late) + "\n").encode())
+        check(status in (200, 202), "another event posted")
+        appended.append(late)
+        wait_until(lambda: http_json(server.port, "/views/items/k0002")[1].get("amount") == -2,
+                   "the event applied")
         status, body, _ = post(server, "/views/items/rollback")
         check(status == 409 and "lags" in body["error"], "a lagging standby is refused: %s"
               % body.get("error"))
@@ -394,22 +416,22 @@ def main():
         server.stop()
         server = None
         run([b, "views", "drop", "--config", cfg[2], "--store", store.arg, "--view", "items",
-             "--version", "3"], expect=1)
+             "--version", "4"], expect=1)
         check(True, "dropping the active version is refused")
         run([b, "views", "drop", "--config", cfg[2], "--store", store.arg, "--view", "items",
-             "--version", "2"])
-        check(roles(versions_cli(b, cfg[2], store)) == {3: "active"},
+             "--version", "3"])
+        check(roles(versions_cli(b, cfg[2], store)) == {4: "active"},
               "views list: only the active version is left")
-        check("items__v2" not in store.tables(), "its table is gone")
+        check("items__v3" not in store.tables(), "its table is gone")
 
         print("8. built beside, promoted later: rebuild --no-promote, then views promote")
         run([b, "rebuild", "--config", cfg[1], "--store", store.arg, "--view", "items",
              "--no-promote"])
-        check(roles(versions_cli(b, cfg[1], store)) == {3: "active", 4: "candidate"},
+        check(roles(versions_cli(b, cfg[1], store)) == {4: "active", 5: "candidate"},
               "the v1 build is a candidate beside the serving version")
         check(store.rows("SELECT DISTINCT label FROM items") == [("v2",)], "v2 still served")
         run([b, "views", "promote", "--config", cfg[1], "--store", store.arg, "--view", "items"])
-        check(roles(versions_cli(b, cfg[1], store)) == {3: "standby", 4: "active"},
+        check(roles(versions_cli(b, cfg[1], store)) == {4: "standby", 5: "active"},
               "promoted; the version it replaced is the standby")
         check(store.rows("SELECT DISTINCT label FROM items") == [("v1",)], "v1 served")
 
@@ -430,9 +452,9 @@ def main():
         status, body, _ = http_json(server.port, "/views/items/versions", bearer=TOKEN)
         listed = {v["version"]: v for v in body["versions"]}
         check({n: (v["role"], v["maintained"], v["lags"]) for n, v in listed.items()}
-              == {3: ("standby", False, True), 4: ("active", False, False),
-                  5: ("candidate", True, False)},
-              "version 5 is a maintained candidate beside the serving version 4: %s" % body)
+              == {4: ("standby", False, True), 5: ("active", False, False),
+                  6: ("candidate", True, False)},
+              "version 6 is a maintained candidate beside the serving version 5: %s" % body)
         # The crash: once the engine applied a few hundred events past the build.
         wait_until(lambda: writer.problems or committed_position(store) >= built_at + 300,
                    "events applied after the build")
@@ -446,16 +468,16 @@ def main():
                    "the restarted engine to apply events")
         status, body, _ = http_json(server.port, "/views/items/versions", bearer=TOKEN)
         check({v["version"]: (v["role"], v["maintained"], v["lags"]) for v in body["versions"]}
-              .get(5) == ("candidate", True, False),
+              .get(6) == ("candidate", True, False),
               "after the restart the candidate is still maintained and current: %s" % body)
         status, body, _ = post(server, "/views/items/promote")
-        check(status == 200 and body["active_version"] == 5,
+        check(status == 200 and body["active_version"] == 6,
               "POST promote under load: %s" % body)
         promoted_at = committed_position(store)
         wait_until(lambda: writer.problems or committed_position(store) >= promoted_at + 200,
                    "events applied after the promotion")
         status, body, _ = post(server, "/views/items/rollback")
-        check(status == 200 and body["active_version"] == 4,
+        check(status == 200 and body["active_version"] == 5,
               "POST rollback under load (the version left was maintained): %s" % body)
         rolled_at = committed_position(store)
         wait_until(lambda: writer.problems or committed_position(store) >= rolled_at + 100,
@@ -469,7 +491,7 @@ def main():
             == len(appended), "the engine to apply every event")
         reader.close()
         oracle = fold(appended, "v1")
-        for version in (4, 5):
+        for version in (5, 6):
             check(table_rows(store, "items__v%d" % version) == oracle,
                   "version %d equals the oracle of all %d events" % (version, len(appended)))
         check(table_rows(store, "items") == oracle, "the served view equals the oracle")
@@ -481,12 +503,12 @@ def main():
         server.stop()
         server = None
         run([b, "views", "drop", "--config", cfg[1], "--store", store.arg, "--view", "items",
-             "--version", "5"])
+             "--version", "6"])
         run([b, "views", "drop", "--config", cfg[1], "--store", store.arg, "--view", "items",
-             "--version", "3"])
-        check(roles(versions_cli(b, cfg[1], store)) == {4: "active"},
+             "--version", "4"])
+        check(roles(versions_cli(b, cfg[1], store)) == {5: "active"},
               "views drop: only the active version is left")
-        check("items__v5" not in store.tables(), "the candidate's table is gone")
+        check("items__v6" not in store.tables(), "the candidate's table is gone")
     finally:
         if writer is not None:
             writer.close()
