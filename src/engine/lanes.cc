@@ -68,7 +68,7 @@ absl::Status Engine::StartLanes(SourceState& st) {
       lane.thread = std::make_unique<JobThread>();
     }
     lane.rows = std::make_unique<CachedRowSet>(
-        lane.reader != nullptr ? lane.reader.get() : store_.get(), tables_, capacity);
+        lane.reader != nullptr ? lane.reader.get() : store_.get(), WriteTables(), capacity);
     WatchForDerived(*lane.rows, &lane.derived_changes);
   }
   return absl::OkStatus();
