@@ -24,6 +24,7 @@ ALLOWED = {
     "metrics": {"common"},
     "gen": {"common"},
     "store": {"common", "sql"},
+    "api": {"common", "store"},  # the public library (include/streamview/) over the store seam
     "source": {"common", "config", "store"},
     "projection": {"common", "config", "sql"},
     "derived": {"common", "config", "projection", "sql"},
