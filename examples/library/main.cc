@@ -47,18 +47,19 @@ int main(int argc, char** argv) {
     sv::UnitOfWork uow = db.Begin();
     sv::WriteOptions write;
     write.event_id = "order-1/" + std::to_string(seq);
-    sv::Result<sv::WriteResult> r = db.projections().Upsert(
-        uow, "order_summaries",
-        {{"customer_id", std::string("c-7")},
-         {"order_id", std::string("order-1")},
-         {"status", std::string(statuses[seq - 1])},
-         {"total", 99.5}},
-        write);
+    sv::Result<sv::WriteResult> r =
+        db.projections().Upsert(uow, "order_summaries",
+                                {{"customer_id", std::string("c-7")},
+                                 {"order_id", std::string("order-1")},
+                                 {"status", std::string(statuses[seq - 1])},
+                                 {"total", 99.5}},
+                                write);
     if (!r.ok()) return Fail(r.status().message());
     if (!r->written()) return Fail("event " + write.event_id + " was not written");
     if (policy.ShouldSnapshot(seq - 1, seq)) {
       sv::Result<bool> saved = db.snapshots().Save(
-          uow, {"Order", "order-1", seq, "{\"status\":\"" + std::string(statuses[seq - 1]) + "\"}"});
+          uow,
+          {"Order", "order-1", seq, "{\"status\":\"" + std::string(statuses[seq - 1]) + "\"}"});
       if (!saved.ok()) return Fail(saved.status().message());
     }
     if (sv::Status s = db.positions().Save(uow, "OrderSummaries", seq); !s.ok()) {
@@ -71,8 +72,8 @@ int main(int argc, char** argv) {
   sv::WriteOptions replay;
   replay.event_id = "order-1/2";
   sv::Result<sv::WriteResult> again = db.projections().Upsert(
-      "order_summaries", {{"customer_id", std::string("c-7")}, {"order_id", std::string("order-1")}},
-      replay);
+      "order_summaries",
+      {{"customer_id", std::string("c-7")}, {"order_id", std::string("order-1")}}, replay);
   if (!again.ok() || !again->already_applied()) return Fail("a replayed event was not skipped");
 
   // A writer that read version 1 loses to the four writes since.
@@ -97,8 +98,7 @@ int main(int argc, char** argv) {
               status.c_str(), static_cast<long long>((*row)->version),
               (*row)->last_event_id.c_str(), static_cast<long long>((*snapshot)->version),
               static_cast<long long>(**position));
-  if (status != "shipped" || (*row)->version != 4 || (*snapshot)->version != 3 ||
-      **position != 4) {
+  if (status != "shipped" || (*row)->version != 4 || (*snapshot)->version != 3 || **position != 4) {
     return Fail("unexpected state");
   }
   std::printf("ok\n");

@@ -18,8 +18,8 @@ struct ConnectionState;
 struct Snapshot {
   std::string aggregate_type;
   std::string aggregate_id;
-  int64_t version = 0;  // the aggregate's version the state stands at
-  std::string data;     // the state, as the application serializes it (text, e.g. JSON)
+  int64_t version = 0;   // the aggregate's version the state stands at
+  std::string data;      // the state, as the application serializes it (text, e.g. JSON)
   int64_t saved_us = 0;  // set by Save: microseconds since the epoch
 };
 
@@ -31,8 +31,7 @@ class SnapshotPolicy {
   // True when the aggregate went from `previous_version` to `version` across a multiple of N
   // (several events applied at once still take one snapshot).
   bool ShouldSnapshot(int64_t previous_version, int64_t version) const {
-    return every_ > 0 && version > previous_version &&
-           version / every_ > previous_version / every_;
+    return every_ > 0 && version > previous_version && version / every_ > previous_version / every_;
   }
 
  private:

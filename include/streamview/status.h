@@ -36,7 +36,7 @@ class Status {
 template <typename T>
 class Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit like std::optional
+  Result(T value) : value_(std::move(value)) {}         // NOLINT: implicit like std::optional
   Result(Status status) : status_(std::move(status)) {  // NOLINT
     if (status_.ok()) status_ = Status(Code::kInternal, "a Result made of an ok Status");
   }

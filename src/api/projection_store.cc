@@ -73,8 +73,8 @@ absl::StatusOr<CollectionTable> BuildTable(const CollectionSpec& spec) {
   out.table.name = absl::StrCat(spec.name, "__v1");
   for (const Column& c : spec.columns) {
     if (c.name.empty() || c.name.front() == '_') {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "collection ", spec.name, ": column '", c.name, "': empty or starting with '_'"));
+      return absl::InvalidArgumentError(absl::StrCat("collection ", spec.name, ": column '", c.name,
+                                                     "': empty or starting with '_'"));
     }
     if (ColumnIndex(out.table, c.name) >= 0) {
       return absl::InvalidArgumentError(
@@ -107,7 +107,7 @@ absl::StatusOr<CollectionTable> BuildTable(const CollectionSpec& spec) {
 }
 
 absl::StatusOr<const CollectionTable*> FindCollection(detail::ConnectionState* state,
-                                            const std::string& collection) {
+                                                      const std::string& collection) {
   auto it = state->collections.find(collection);
   if (it == state->collections.end()) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -191,9 +191,9 @@ Status ProjectionStore::Define(const CollectionSpec& spec) {
     for (const sv::store::ViewVersion& v : *versions) {
       if (v.view != spec.name || !v.active) continue;
       if (v.definition_hash != definition || v.table != built->table.name) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "collection ", spec.name, " is stored with another definition (", v.definition_hash,
-            "); this one is ", definition));
+        return absl::FailedPreconditionError(
+            absl::StrCat("collection ", spec.name, " is stored with another definition (",
+                         v.definition_hash, "); this one is ", definition));
       }
       return absl::OkStatus();
     }
@@ -236,7 +236,7 @@ Result<Page> ProjectionStore::Find(const std::string& collection, const Query& q
     if (f.values.empty() || (f.op != FilterOp::kIn && f.values.size() != 1)) {
       return Invalid(absl::StrCat("filter on ", f.column, ": one value (several for kIn)"));
     }
-    const ColumnType type = i < c.version_column ? c.spec.columns[i].type
+    const ColumnType type = i < c.version_column    ? c.spec.columns[i].type
                             : i == c.version_column ? ColumnType::kInt
                                                     : ColumnType::kText;
     for (const Value& v : f.values) {

@@ -341,12 +341,9 @@ const SqlDialect& SqlDialect::Postgres() {
   return dialect;
 }
 
-
-
 absl::StatusOr<std::string> BuildVersionedWrite(const TableSpec& table, const std::string& from,
                                                 VersionedWrite write, const Row& row,
-                                                int version_column,
-                                                std::optional<int64_t> expected,
+                                                int version_column, std::optional<int64_t> expected,
                                                 const SqlDialect& dialect,
                                                 std::vector<Value>* binds) {
   if (version_column < 0 || version_column >= static_cast<int>(table.columns.size())) {
@@ -370,8 +367,8 @@ absl::StatusOr<std::string> BuildVersionedWrite(const TableSpec& table, const st
   auto key_where = [&](auto key_value) {
     std::string where;
     for (size_t k = 0; k < table.key.size(); ++k) {
-      absl::StrAppend(&where, k ? " AND " : "", QuoteIdent(table.columns[table.key[k]].name),
-                      " = ", params.Add(key_value(k)));
+      absl::StrAppend(&where, k ? " AND " : "", QuoteIdent(table.columns[table.key[k]].name), " = ",
+                      params.Add(key_value(k)));
     }
     if (expected.has_value()) {
       absl::StrAppend(&where, " AND ", version, " = ", params.Add(Value::Int(*expected)));

@@ -75,8 +75,7 @@ absl::StatusOr<std::string> BuildKeysetQuery(const TableSpec& table, const ViewQ
 enum class VersionedWrite { kUpsert, kDelete };
 absl::StatusOr<std::string> BuildVersionedWrite(const TableSpec& table, const std::string& from,
                                                 VersionedWrite write, const Row& row,
-                                                int version_column,
-                                                std::optional<int64_t> expected,
+                                                int version_column, std::optional<int64_t> expected,
                                                 const SqlDialect& dialect,
                                                 std::vector<Value>* binds);
 

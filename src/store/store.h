@@ -200,10 +200,9 @@ class ViewBatch {
   // holds there; check and write are one statement, so of concurrent writers expecting the
   // same version exactly one succeeds. Returns the version written, or nullopt when the check
   // failed and nothing was written. Written at once, not buffered. Memory: Unimplemented.
-  virtual absl::StatusOr<std::optional<int64_t>> UpsertVersioned(const TableSpec& /*table*/,
-                                                                 const Row& /*row*/,
-                                                                 int /*version_column*/,
-                                                                 std::optional<int64_t> /*expected*/) {
+  virtual absl::StatusOr<std::optional<int64_t>> UpsertVersioned(
+      const TableSpec& /*table*/, const Row& /*row*/, int /*version_column*/,
+      std::optional<int64_t> /*expected*/) {
     return absl::UnimplementedError("this store has no versioned writes");
   }
   // Deletes the row of `key` only when its stored version equals `expected` (nullopt: any
@@ -242,8 +241,7 @@ class StateBatch {
   // claimed it. Atomic against concurrent batches (on PostgreSQL a claim of an id another open
   // transaction claimed waits for that transaction's end). Written at once, not buffered.
   virtual absl::StatusOr<bool> ClaimEventId(const std::string& /*source*/,
-                                            const std::string& /*event_id*/,
-                                            int64_t /*position*/) {
+                                            const std::string& /*event_id*/, int64_t /*position*/) {
     return absl::UnimplementedError("this store cannot claim event ids");
   }
   // Forgets one event id (a claim whose write did not happen).

@@ -84,14 +84,15 @@ TEST_P(LibraryTest, ConcurrentWritersOneWinnerPerVersion) {
   for (const auto& c : conns) ASSERT_NE(c, nullptr);
   std::barrier sync(kWriters);
   std::mutex mu;
-  std::map<int64_t, std::vector<int>> winners;    // version → writers that wrote it
-  std::map<int64_t, int> conflicts;               // version reported → count
+  std::map<int64_t, std::vector<int>> winners;  // version → writers that wrote it
+  std::map<int64_t, int> conflicts;             // version reported → count
   std::vector<std::string> errors;
   auto writer = [&](int w) {
     lib::Connection& db = *conns[w];
     for (int round = 0; round < kRounds; ++round) {
       sync.arrive_and_wait();  // the previous round is over
-      lib::Result<std::optional<lib::Projection>> row = db.projections().Get(kCounters, kCounterKey);
+      lib::Result<std::optional<lib::Projection>> row =
+          db.projections().Get(kCounters, kCounterKey);
       int64_t version = 0;
       int64_t value = 0;
       if (row.ok() && row->has_value()) {
@@ -101,13 +102,12 @@ TEST_P(LibraryTest, ConcurrentWritersOneWinnerPerVersion) {
       sync.arrive_and_wait();  // everyone read the same version
       lib::WriteOptions options;
       options.expected_version = version;
-      lib::Result<lib::WriteResult> r = db.projections().Upsert(
-          kCounters,
-          {{"tenant", std::string("acme")},
-           {"name", std::string("hits")},
-           {"value", value * 7 + w + 1},
-           {"writer", int64_t{w}}},
-          options);
+      lib::Result<lib::WriteResult> r = db.projections().Upsert(kCounters,
+                                                                {{"tenant", std::string("acme")},
+                                                                 {"name", std::string("hits")},
+                                                                 {"value", value * 7 + w + 1},
+                                                                 {"writer", int64_t{w}}},
+                                                                options);
       std::lock_guard<std::mutex> lock(mu);
       if (!row.ok() || !r.ok()) {
         errors.push_back(!row.ok() ? row.status().message() : r.status().message());
@@ -153,7 +153,8 @@ TEST_P(LibraryTest, RetryingWritersLoseNoIncrement) {
   auto writer = [&](int w) {
     lib::Connection& db = *conns[w];
     for (int done = 0; done < kIncrements;) {
-      lib::Result<std::optional<lib::Projection>> row = db.projections().Get(kCounters, kCounterKey);
+      lib::Result<std::optional<lib::Projection>> row =
+          db.projections().Get(kCounters, kCounterKey);
       if (!row.ok()) {
         std::lock_guard<std::mutex> lock(mu);
         errors.push_back(row.status().message());
@@ -162,13 +163,12 @@ TEST_P(LibraryTest, RetryingWritersLoseNoIncrement) {
       lib::WriteOptions options;
       options.expected_version = row->has_value() ? (*row)->version : 0;
       const int64_t value = row->has_value() ? IntOf((*row)->doc, "value") : 0;
-      lib::Result<lib::WriteResult> r = db.projections().Upsert(
-          kCounters,
-          {{"tenant", std::string("acme")},
-           {"name", std::string("hits")},
-           {"value", value + 1},
-           {"writer", int64_t{w}}},
-          options);
+      lib::Result<lib::WriteResult> r = db.projections().Upsert(kCounters,
+                                                                {{"tenant", std::string("acme")},
+                                                                 {"name", std::string("hits")},
+                                                                 {"value", value + 1},
+                                                                 {"writer", int64_t{w}}},
+                                                                options);
       std::lock_guard<std::mutex> lock(mu);
       if (!r.ok()) {
         errors.push_back(r.status().message());
@@ -317,7 +317,8 @@ TEST_P(LibraryTest, BulkUpsertThenPagesEqualTheOracle) {
   one = db->projections().Get("orders", {std::string("c3"), int64_t{20}});
   ASSERT_TRUE(one.ok() && one->has_value());
   EXPECT_EQ((*one)->version, 2);
-  one = db->projections().Get("orders", {std::string("c5"), int64_t{kRows - 1}});
+  one =
+      db->projections().Get("orders", {"c" + std::to_string((kRows - 1) % 17), int64_t{kRows - 1}});
   ASSERT_TRUE(one.ok() && one->has_value());
   EXPECT_EQ((*one)->version, 1);
 

@@ -25,23 +25,22 @@ absl::StatusOr<std::optional<int64_t>> PgBatch::UpsertVersioned(const TableSpec&
   SV_RETURN_IF_ERROR(Usable());
   SV_RETURN_IF_ERROR(ValidateSpec(table));
   std::vector<Value> binds;
-  SV_ASSIGN_OR_RETURN(std::string sql, BuildVersionedWrite(table, store_->ViewTable(table.name),
-                                                           VersionedWrite::kUpsert, row,
-                                                           version_column, expected,
-                                                           SqlDialect::Postgres(), &binds));
+  SV_ASSIGN_OR_RETURN(
+      std::string sql,
+      BuildVersionedWrite(table, store_->ViewTable(table.name), VersionedWrite::kUpsert, row,
+                          version_column, expected, SqlDialect::Postgres(), &binds));
   return WriteReturningInt(sql, binds);
 }
 
 absl::StatusOr<bool> PgBatch::DeleteVersioned(const TableSpec& table, const Row& key,
-                                              int version_column,
-                                              std::optional<int64_t> expected) {
+                                              int version_column, std::optional<int64_t> expected) {
   SV_RETURN_IF_ERROR(Usable());
   SV_RETURN_IF_ERROR(ValidateSpec(table));
   std::vector<Value> binds;
-  SV_ASSIGN_OR_RETURN(std::string sql, BuildVersionedWrite(table, store_->ViewTable(table.name),
-                                                           VersionedWrite::kDelete, key,
-                                                           version_column, expected,
-                                                           SqlDialect::Postgres(), &binds));
+  SV_ASSIGN_OR_RETURN(
+      std::string sql,
+      BuildVersionedWrite(table, store_->ViewTable(table.name), VersionedWrite::kDelete, key,
+                          version_column, expected, SqlDialect::Postgres(), &binds));
   SV_ASSIGN_OR_RETURN(std::optional<int64_t> deleted, WriteReturningInt(sql, binds));
   return deleted.has_value();
 }

@@ -74,11 +74,12 @@ absl::StatusOr<bool> SqliteBatch::ClaimEventId(const std::string& source,
 
 absl::Status SqliteBatch::ForgetEventId(const std::string& source, const std::string& event_id) {
   SV_RETURN_IF_ERROR(Begin());
-  return Check(store_->WriteReturningInt(
-                          "DELETE FROM sv_event_ids WHERE source = ?1 AND event_id = ?2 "
-                          "RETURNING position",
-                          {Value::Text(source), Value::Text(event_id)})
-                   .status());
+  return Check(
+      store_
+          ->WriteReturningInt("DELETE FROM sv_event_ids WHERE source = ?1 AND event_id = ?2 "
+                              "RETURNING position",
+                              {Value::Text(source), Value::Text(event_id)})
+          .status());
 }
 
 }  // namespace sv::store::sqlite_impl
