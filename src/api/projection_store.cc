@@ -356,14 +356,19 @@ Result<BulkResult> ProjectionStore::BulkUpsert(UnitOfWork& uow, const std::strin
     result.already_applied = true;
     return result;
   }
+  std::vector<sv::Row> rows;
+  rows.reserve(docs.size());
   for (const Document& doc : docs) {
     absl::StatusOr<sv::Row> row = RowOf(c, doc, event_id);
     if (!row.ok()) return FromAbsl(row.status());
-    absl::StatusOr<std::optional<int64_t>> written =
-        (*batch)->UpsertVersioned(c.table, *row, c.version_column, std::nullopt);
-    if (!written.ok()) return FromAbsl(written.status());
-    ++result.written;
+    rows.push_back(std::move(*row));
   }
+  std::vector<const sv::Row*> pointers;
+  pointers.reserve(rows.size());
+  for (const sv::Row& row : rows) pointers.push_back(&row);
+  absl::Status written = (*batch)->UpsertRowsVersioned(c.table, pointers, c.version_column);
+  if (!written.ok()) return FromAbsl(written);
+  result.written = static_cast<int64_t>(rows.size());
   return result;
 }
 

@@ -1,5 +1,6 @@
 #include "store/sql_text.h"
 
+#include <algorithm>
 #include <cstddef>
 #include <optional>
 #include <string>
@@ -410,6 +411,32 @@ absl::StatusOr<std::string> BuildVersionedWrite(const TableSpec& table, const st
     absl::StrAppend(&sql, "UPDATE SET ", set, version, " = cur.", version, " + 1");
   }
   absl::StrAppend(&sql, " RETURNING ", version);
+  return sql;
+}
+
+std::string BuildVersionedUpsertMany(const TableSpec& table, const std::string& from,
+                                     int version_column, size_t rows, const SqlDialect& dialect) {
+  std::vector<Value> unused;
+  Params params(&unused, dialect.placeholder);
+  std::string sql = absl::StrCat("INSERT INTO ", from, " AS cur (", ColumnList(table), ") VALUES ");
+  for (size_t r = 0; r < rows; ++r) {
+    sql += r ? ", (" : "(";
+    for (size_t i = 0; i < table.columns.size(); ++i) {
+      absl::StrAppend(&sql, i ? ", " : "", params.Add(Value()));
+    }
+    sql += ")";
+  }
+  const std::string version = QuoteIdent(table.columns[version_column].name);
+  absl::StrAppend(&sql, " ON CONFLICT (", KeyList(table), ") DO UPDATE SET ");
+  for (size_t i = 0; i < table.columns.size(); ++i) {
+    if (static_cast<int>(i) == version_column ||
+        std::find(table.key.begin(), table.key.end(), static_cast<int>(i)) != table.key.end()) {
+      continue;
+    }
+    const std::string col = QuoteIdent(table.columns[i].name);
+    absl::StrAppend(&sql, col, " = excluded.", col, ", ");
+  }
+  absl::StrAppend(&sql, version, " = cur.", version, " + 1");
   return sql;
 }
 

@@ -79,4 +79,9 @@ absl::StatusOr<std::string> BuildVersionedWrite(const TableSpec& table, const st
                                                 const SqlDialect& dialect,
                                                 std::vector<Value>* binds);
 
+// ViewBatch::UpsertRowsVersioned's statement for `rows` rows: every column of each row bound in
+// order (the version column's value bound is ignored: 1 for a new row, stored + 1 otherwise).
+std::string BuildVersionedUpsertMany(const TableSpec& table, const std::string& from,
+                                     int version_column, size_t rows, const SqlDialect& dialect);
+
 }  // namespace sv::store

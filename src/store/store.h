@@ -205,6 +205,18 @@ class ViewBatch {
       std::optional<int64_t> /*expected*/) {
     return absl::UnimplementedError("this store has no versioned writes");
   }
+  // UpsertVersioned of many rows with distinct keys, each at its stored version + 1 (no
+  // expected version), several per statement where the backend can.
+  virtual absl::Status UpsertRowsVersioned(const TableSpec& table,
+                                           const std::vector<const Row*>& rows,
+                                           int version_column) {
+    for (const Row* row : rows) {
+      absl::StatusOr<std::optional<int64_t>> written =
+          UpsertVersioned(table, *row, version_column, std::nullopt);
+      if (!written.ok()) return written.status();
+    }
+    return absl::OkStatus();
+  }
   // Deletes the row of `key` only when its stored version equals `expected` (nullopt: any
   // version). Returns whether a row was deleted.
   virtual absl::StatusOr<bool> DeleteVersioned(const TableSpec& /*table*/, const Row& /*key*/,

@@ -346,6 +346,8 @@ class PgBatch final : public Batch {
                                                          std::optional<int64_t> expected) override;
   absl::StatusOr<bool> DeleteVersioned(const TableSpec& table, const Row& key, int version_column,
                                        std::optional<int64_t> expected) override;
+  absl::Status UpsertRowsVersioned(const TableSpec& table, const std::vector<const Row*>& rows,
+                                   int version_column) override;
   absl::StatusOr<bool> ClaimEventId(const std::string& source, const std::string& event_id,
                                     int64_t position) override;
   absl::Status ForgetEventId(const std::string& source, const std::string& event_id) override;

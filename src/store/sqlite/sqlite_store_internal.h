@@ -323,6 +323,8 @@ class SqliteBatch final : public Batch {
                                                          std::optional<int64_t> expected) override;
   absl::StatusOr<bool> DeleteVersioned(const TableSpec& table, const Row& key, int version_column,
                                        std::optional<int64_t> expected) override;
+  absl::Status UpsertRowsVersioned(const TableSpec& table, const std::vector<const Row*>& rows,
+                                   int version_column) override;
   absl::StatusOr<bool> ClaimEventId(const std::string& source, const std::string& event_id,
                                     int64_t position) override;
   absl::Status ForgetEventId(const std::string& source, const std::string& event_id) override;
@@ -405,6 +407,8 @@ class SqliteStore final : public Store {
   // per connection: the first row's value, or nullopt when it returned none.
   absl::StatusOr<std::optional<int64_t>> WriteReturningInt(const std::string& sql,
                                                            const std::vector<Value>& binds);
+  // A statement prepared once per connection, by SQL text (the versioned writes' cache).
+  absl::StatusOr<sqlite3_stmt*> CachedWrite(const std::string& sql);
   absl::Status BeginImmediate();
   absl::Status CommitTxn();
   // ActivateVersion's work inside an open transaction.

@@ -5,15 +5,19 @@
 
 namespace sv::store::sqlite_impl {
 
-absl::StatusOr<std::optional<int64_t>> SqliteStore::WriteReturningInt(
-    const std::string& sql, const std::vector<Value>& binds) {
+absl::StatusOr<sqlite3_stmt*> SqliteStore::CachedWrite(const std::string& sql) {
   auto it = write_stmts_.find(sql);
   if (it == write_stmts_.end()) {
     SV_ASSIGN_OR_RETURN(Stmt stmt, PrepareOne(db_, sql, SqlLabel(sql)));
     if (write_stmts_.size() >= kMaxQueryStmts) write_stmts_.erase(write_stmts_.begin());
     it = write_stmts_.emplace(sql, std::move(stmt)).first;
   }
-  sqlite3_stmt* stmt = it->second.get();
+  return it->second.get();
+}
+
+absl::StatusOr<std::optional<int64_t>> SqliteStore::WriteReturningInt(
+    const std::string& sql, const std::vector<Value>& binds) {
+  SV_ASSIGN_OR_RETURN(sqlite3_stmt * stmt, CachedWrite(sql));
   ResetOnExit reset(stmt);
   std::vector<std::string> scratch(binds.size());
   for (size_t i = 0; i < binds.size(); ++i) {
@@ -59,6 +63,49 @@ absl::StatusOr<bool> SqliteBatch::DeleteVersioned(const TableSpec& table, const 
   absl::StatusOr<std::optional<int64_t>> deleted = store_->WriteReturningInt(sql, binds);
   SV_RETURN_IF_ERROR(Check(deleted.status()));
   return deleted->has_value();
+}
+
+absl::Status SqliteBatch::UpsertRowsVersioned(const TableSpec& table,
+                                              const std::vector<const Row*>& rows,
+                                              int version_column) {
+  SV_RETURN_IF_ERROR(ValidateSpec(table));
+  if (version_column < 0 || version_column >= static_cast<int>(table.columns.size())) {
+    return absl::InvalidArgumentError("versioned upsert: version column out of range");
+  }
+  const size_t per_stmt = UpsertRowsPerStmt(table);
+  size_t next = 0;
+  if (rows.size() >= per_stmt && per_stmt > 1) {
+    SV_RETURN_IF_ERROR(Begin());
+    const std::string sql = BuildVersionedUpsertMany(table, QuoteIdent(table.name), version_column,
+                                                     per_stmt, SqlDialect::Sqlite());
+    SV_ASSIGN_OR_RETURN(sqlite3_stmt * stmt, store_->CachedWrite(sql));
+    std::vector<std::string> scratch(per_stmt * table.columns.size());
+    const Value one = Value::Int(1);
+    for (; next + per_stmt <= rows.size(); next += per_stmt) {
+      ResetOnExit reset(stmt);
+      int p = 1;
+      for (size_t r = 0; r < per_stmt; ++r) {
+        const Row& row = *rows[next + r];
+        if (row.size() != table.columns.size()) {
+          return absl::InvalidArgumentError(absl::StrCat("sqlite: upsert into ", table.name,
+                                                         ": row has ", row.size(), " values"));
+        }
+        for (size_t i = 0; i < row.size(); ++i) {
+          const Value& v = static_cast<int>(i) == version_column ? one : row[i];
+          const int rc = BindValue(stmt, p, v, &scratch[p - 1]);
+          if (rc != SQLITE_OK) return Error(store_->db(), rc, "versioned upsert");
+          ++p;
+        }
+      }
+      SV_RETURN_IF_ERROR(Check(store_->StepDone(stmt, "versioned upsert")));
+    }
+  }
+  for (; next < rows.size(); ++next) {
+    SV_ASSIGN_OR_RETURN(std::optional<int64_t> written,
+                        UpsertVersioned(table, *rows[next], version_column, std::nullopt));
+    (void)written;
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<bool> SqliteBatch::ClaimEventId(const std::string& source,
