@@ -398,6 +398,9 @@ Result<BulkResult> ProjectionStore::BulkUpsert(const std::string& collection,
 }
 
 Status ProjectionStore::ForgetEventsBefore(const std::string& collection, int64_t before_us) {
+  if (state_->uow_open) {
+    return Status(Code::kFailedPrecondition, "ForgetEventsBefore: a unit of work is open");
+  }
   std::unique_ptr<sv::store::Batch> batch = state_->store->BeginBatch();
   absl::Status s = batch->PruneEventIds(EventSource(collection), before_us);
   if (s.ok()) s = batch->Commit();
