@@ -25,6 +25,7 @@ ALLOWED = {
     "metrics": {"common"},
     "gen": {"common"},
     "store": {"common", "sql"},
+    "api": {"common", "store"},  # the public library (include/streamview/) over the store seam
     "source": {"common", "config", "store"},
     "projection": {"common", "config", "contracts", "sql"},
     "derived": {"common", "config", "projection", "sql"},
