@@ -3,7 +3,7 @@
 function(sv_library name)
   cmake_parse_arguments(SV "" "" "SRCS;DEPS" ${ARGN})
   add_library(sv_${name} STATIC ${SV_SRCS})
-  target_include_directories(sv_${name} PUBLIC ${PROJECT_SOURCE_DIR}/src)
+  target_include_directories(sv_${name} PUBLIC $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/src>)
   target_link_libraries(sv_${name} PUBLIC ${SV_DEPS})
 endfunction()
 

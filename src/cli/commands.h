@@ -45,6 +45,8 @@ struct VerifyOptions {
 int Verify(const CommonOptions& common, const VerifyOptions& options);
 // A change-feed source taken out of the config leaves its slot behind, holding WAL: drops it
 // (and its publication when named).
+// Exit 0: NEW is BACKWARD compatible with OLD; 1: it is not (each change printed); 2: error.
+int ContractsCheck(const std::string& old_file, const std::string& new_file);
 int DropSlot(const std::string& dsn, const std::string& slot, const std::string& publication);
 
 // Blue/green view versions (cli/views_commands.cc, engine/view_versions.h).

@@ -134,7 +134,17 @@ int main(int argc, char** argv) {
   drop_slot->add_option("--publication", publication,
                         "also drop this publication (default sv_<source>)");
 
+  auto* contracts_cmd = app.add_subcommand("contracts", "event contracts (JSON Schema)");
+  contracts_cmd->require_subcommand(1);
+  auto* contracts_check = contracts_cmd->add_subcommand(
+      "check", "exit 1 unless NEW is BACKWARD compatible with OLD (reads what OLD accepted)");
+  std::string old_schema;
+  std::string new_schema;
+  contracts_check->add_option("OLD", old_schema, "the schema in use")->required();
+  contracts_check->add_option("NEW", new_schema, "the proposed schema")->required();
+
   CLI11_PARSE(app, argc, argv);
+  if (*contracts_check) return sv::cli::ContractsCheck(old_schema, new_schema);
   if (*drop_slot) return sv::cli::DropSlot(dsn, slot, publication);
   if (*ingest) return sv::cli::Ingest(common, file, source, rate, batch, skip_lines);
   if (*run) return sv::cli::Run(common, exit_when_caught_up, latency_report, listen);

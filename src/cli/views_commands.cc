@@ -67,16 +67,18 @@ int ViewsList(const CommonOptions& common, const std::string& view, bool json) {
       std::printf(
           "{\"view\":\"%s\",\"version\":%lld,\"role\":\"%s\",\"table\":\"%s\","
           "\"definition_hash\":\"%s\",\"config_version\":%lld,\"rows\":%lld,\"lags\":%s,"
-          "\"as_of\":\"%s\"}\n",
+          "\"maintained\":%s,\"as_of\":\"%s\"}\n",
           JsonEscape(v.view).c_str(), static_cast<long long>(v.version), info.role.c_str(),
           JsonEscape(v.table).c_str(), JsonEscape(v.definition_hash).c_str(),
           static_cast<long long>(v.config_version), static_cast<long long>(info.rows),
-          info.lags ? "true" : "false", JsonEscape(v.as_of).c_str());
+          info.lags ? "true" : "false", info.maintained ? "true" : "false",
+          JsonEscape(v.as_of).c_str());
     } else {
       std::printf("%-24s %-8lld %-10s %-32s %-18s %-8lld %-10lld %s\n", v.view.c_str(),
                   static_cast<long long>(v.version), info.role.c_str(), v.table.c_str(),
                   v.definition_hash.c_str(), static_cast<long long>(v.config_version),
-                  static_cast<long long>(info.rows), info.lags ? "yes" : "no");
+                  static_cast<long long>(info.rows),
+                  info.lags ? "yes" : (info.maintained ? "no (maintained)" : "no"));
     }
   }
   return 0;

@@ -72,6 +72,25 @@ struct PostgresChangesConfig {
   std::string spool_dir;
 };
 
+// A JSON Schema file for one event type (and version) of a source.
+struct ContractFileConfig {
+  std::string type;
+  int64_t version = 0;  // 0: the type's only schema, for every version
+  std::string file;     // as written; resolved against the config file's folder
+  std::string path;     // resolved
+  Location loc;
+};
+
+// `contracts:` of a source: events of a listed type must satisfy its schema, or they go to the
+// dead-letter store with the failing path and rule.
+struct ContractsConfig {
+  std::string version_field;   // dotted path of the schema version in the event
+  std::string version_header;  // or a header; wins when present
+  // Each version of a type must be BACKWARD compatible with the one before (checked at load).
+  bool backward_compatible = true;
+  std::vector<ContractFileConfig> files;
+};
+
 struct SourceConfig {
   std::string name;
   std::string kind = "log";        // embedded log | kafka | postgres_changes
@@ -91,6 +110,7 @@ struct SourceConfig {
   std::string timestamp_field;           // e.g. "occurredAt"
   std::vector<std::string> event_types;  // declared types; anything else is "unknown"
   UnknownTypePolicy unknown_types = UnknownTypePolicy::kDeadLetter;
+  ContractsConfig contracts;
   int64_t first_sequence = 1;  // the sequence a new key must start at
   Location loc;
 };

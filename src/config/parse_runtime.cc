@@ -163,7 +163,7 @@ absl::StatusOr<SourceConfig> Parser::ParseSource(const Entry& entry) const {
                                          "dsn_env",        "publication",
                                          "slot",           "tables",
                                          "heartbeat_ms",   "spool_memory_rows",
-                                         "spool_dir"},
+                                         "spool_dir",      "contracts"},
                                what));
   const Entry* kind_entry = Find(entries, "kind");
   const bool changes = kind_entry != nullptr && kind_entry->value.IsScalar() &&
@@ -267,6 +267,8 @@ absl::StatusOr<SourceConfig> Parser::ParseSource(const Entry& entry) const {
       if (const Entry* h = Find(sub, "header")) {
         SV_ASSIGN_OR_RETURN(*header_out, Name(*h, absl::StrCat("'header' of ", field)));
       }
+    } else if (e.name == "contracts") {
+      SV_RETURN_IF_ERROR(ParseContracts(e, &source));
     } else if (e.name == "event_id") {
       SV_ASSIGN_OR_RETURN(source.event_id_field, Name(e, field));
     } else if (e.name == "timestamp") {

@@ -2,7 +2,7 @@
 // The config parser's shared parts, private to config/: a YAML map's entries and the Parser
 // whose methods read one section each (yaml_fields.cc: shape helpers; parse_runtime.cc: store,
 // sources, gate, engine, server; parse_views.cc: views and derived views; parse_lookups.cc:
-// lookups; config.cc: the file).
+// lookups; parse_contracts.cc: a source's contracts; config.cc: the file).
 
 #include <yaml-cpp/yaml.h>
 
@@ -98,6 +98,7 @@ class Parser {
   absl::Status ParseParams(const Entry& entry, Config* config) const;
   absl::Status ParseSources(const Entry& entry, Config* config) const;
   absl::StatusOr<SourceConfig> ParseSource(const Entry& entry) const;
+  absl::Status ParseContracts(const Entry& entry, SourceConfig* source) const;
   absl::Status ParseGate(const Entry& entry, Config* config) const;
   absl::Status ParseEngine(const Entry& entry, Config* config) const;
   absl::Status ParseServer(const Entry& entry, Config* config) const;

@@ -89,7 +89,7 @@ Engine::Sealed Engine::Seal() {
   }
   out.latency.swap(pending_latency_);
   out.clock_us = timed_ ? options_.clock->NowMicros() : 0;
-  out.tables = tables_;
+  out.tables = WriteTables();  // maintained versions' rows in their slots after the views'
   return out;
 }
 

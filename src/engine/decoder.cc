@@ -65,13 +65,52 @@ const std::string* FindHeader(const std::vector<std::pair<std::string, std::stri
 
 }  // namespace
 
-Decoder::Decoder(const projection::SourcePlan* source)
+Decoder::Decoder(const projection::SourcePlan* source, DecodeScope scope)
     : source_(source),
       key_path_(SplitPath(source->config.key_field)),
       type_path_(SplitPath(source->config.type_field)),
       sequence_path_(SplitPath(source->config.sequence_field)),
       event_id_path_(SplitPath(source->config.event_id_field)),
-      time_path_(SplitPath(source->config.timestamp_field)) {}
+      time_path_(SplitPath(source->config.timestamp_field)),
+      version_path_(SplitPath(source->config.contracts.version_field)),
+      check_contracts_(scope == DecodeScope::kEvent && source->contracts != nullptr) {}
+
+bool Decoder::CheckContract(const DecodedEvent& event, std::string* reason) {
+  const config::ContractsConfig& cfg = source_->config.contracts;
+  std::optional<int64_t> version;
+  const std::string* header =
+      cfg.version_header.empty() ? nullptr : FindHeader(event.headers, cfg.version_header);
+  simdjson::dom::element el;
+  std::string text;
+  if (header != nullptr) {
+    text = *header;
+  } else if (Lookup(event.value, version_path_, &el) && !ScalarText(el, &text)) {
+    *reason = absl::StrCat("contract version field ", cfg.version_field, " is not an integer");
+    return false;
+  }
+  if (!text.empty()) {
+    int64_t v;
+    if (!ParseInt(text, &v)) {
+      *reason = absl::StrCat("contract version is not an integer: '", text, "'");
+      return false;
+    }
+    version = v;
+  }
+  std::string missing;
+  const contracts::Contract* contract = source_->contracts->Find(event.type, version, &missing);
+  if (contract == nullptr) {
+    if (missing.empty()) return true;  // the type has no contract
+    *reason = std::move(missing);
+    return false;
+  }
+  const std::string json = simdjson::to_string(event.value);
+  std::optional<std::string> violation = checker_.Violation(*contract, json);
+  if (!violation) return true;
+  *reason = absl::StrCat("violates the contract of ", event.type,
+                         version ? absl::StrCat(" version ", *version) : std::string(), " (",
+                         contract->name(), ") ", *violation);
+  return false;
+}
 
 bool Decoder::Decode(const source::SourceRecord& record, DecodedEvent* out, std::string* reason) {
   const auto& cfg = source_->config;
@@ -188,6 +227,7 @@ bool Decoder::Decode(const source::SourceRecord& record, DecodedEvent* out, std:
       }
     }
   }
+  if (check_contracts_ && out->type_id >= 0) return CheckContract(*out, reason);
   return true;
 }
 

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "contracts/contracts.h"
 #include "projection/projection.h"
 #include "simdjson.h"
 #include "source/source.h"
@@ -26,15 +27,25 @@ struct DecodedEvent {
   simdjson::dom::element value;  // valid until the decoder's next Decode
 };
 
+// What a Decode reads: everything, or only the key (routing, log appends), which skips the
+// contract check.
+enum class DecodeScope { kEvent, kKeyOnly };
+
 class Decoder {
  public:
-  explicit Decoder(const projection::SourcePlan* source);
+  explicit Decoder(const projection::SourcePlan* source, DecodeScope scope = DecodeScope::kEvent);
   // On failure returns false and sets *reason; *key is set when the key could be read.
   bool Decode(const source::SourceRecord& record, DecodedEvent* out, std::string* reason);
 
  private:
   const projection::SourcePlan* source_;
+  // The event's contract, if its type has one: false with *reason when it is broken.
+  bool CheckContract(const DecodedEvent& event, std::string* reason);
+
   std::vector<std::string> key_path_, type_path_, sequence_path_, event_id_path_, time_path_;
+  std::vector<std::string> version_path_;
+  bool check_contracts_;
+  contracts::Checker checker_;
   simdjson::dom::parser parser_;
   simdjson::padded_string buffer_;
 };

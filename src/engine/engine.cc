@@ -93,6 +93,7 @@ absl::Status Engine::Init() {
   }
   SV_RETURN_IF_ERROR(InitDerivedClock());  // before views are built at it
   SV_RETURN_IF_ERROR(PrepareViews());
+  SV_RETURN_IF_ERROR(LoadMaintainedVersions());
   derived_ = std::make_unique<derived::Maintainer>(catalog_.get());
   SV_RETURN_IF_ERROR(LoadDerived());
   SV_RETURN_IF_ERROR(StartRefreshes());
@@ -259,6 +260,7 @@ absl::Status Engine::NewProcessors(SourceState& st, const std::vector<int32_t>* 
     lane.processor = std::make_unique<Processor>(catalog_.get(), st.index, config_.gate,
                                                  lane.rows.get(), std::move(loader));
     lane.processor->set_clock(options_.clock);
+    lane.processor->set_maintained_slots(MaintainedSlots());
     lane.processor->set_parked_keys(absl::flat_hash_set<std::string>(parked.begin(), parked.end()));
     if (lanes > 1) {
       lane.processor->set_owns_key(

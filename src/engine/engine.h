@@ -317,6 +317,25 @@ class Engine {
   // candidates): the engine follows the new tables, and kept versions beyond
   // `engine.standby_versions` are dropped.
   absl::Status FinishVersions(const std::vector<BuiltVersion>& built, bool promote);
+  // Maintained versions (engine/view_versions.h): the inactive versions every batch writes
+  // too, through the working sets' slot `catalog_->views.size() + i` for maintained_[i]. Read
+  // from the store after anything that may change them (start, rebuild, switch); a version
+  // marked maintained that this engine cannot maintain (another definition, a derived view, a
+  // second one of a view) is recorded at the live positions instead, before any batch.
+  struct MaintainedVersion {
+    int view;
+    int64_t version;
+    store::TableSpec table;
+  };
+  std::vector<MaintainedVersion> maintained_;
+  absl::Status LoadMaintainedVersions();
+  // Stops maintaining the versions of `views` (the positions are about to move without them:
+  // a full rebuild replaces the source's state): each recorded at the live positions.
+  absl::Status FreezeMaintainedVersions(const std::vector<int>& views);
+  // The tables the working sets write: tables_, then the maintained versions'.
+  std::vector<store::TableSpec> WriteTables() const;
+  // By view: the working-set slot of its maintained version, -1 for none.
+  std::vector<int> MaintainedSlots() const;
   // The wanted derived views computable now: each input not wanted, or `rebuilt`, or itself
   // ready (derived views follow their inputs in the catalog).
   std::vector<int> ReadyDerived(const std::vector<bool>& wanted,

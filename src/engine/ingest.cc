@@ -17,7 +17,7 @@ absl::StatusOr<IngestResult> IngestLines(const projection::SourcePlan& source, s
   IngestResult result;
   const size_t batch_lines = std::max<size_t>(1, options.batch_lines);
   const auto started = std::chrono::steady_clock::now();
-  Decoder decoder(&source);
+  Decoder decoder(&source, DecodeScope::kKeyOnly);
   std::vector<store::LogRecord> batch;
   batch.reserve(std::min<size_t>(batch_lines, 10'000));
   std::string line;

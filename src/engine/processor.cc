@@ -50,6 +50,7 @@ void Changes::MergeFrom(Changes&& other) {
 Processor::Processor(const projection::Catalog* catalog, int source, const config::GateConfig& gate,
                      projection::RowSet* rows, StateLoader loader)
     : source_(source),
+      source_views_(&catalog->sources[source].views),
       source_name_(catalog->sources[source].config.name),
       source_config_(&catalog->sources[source].config),
       gate_config_(gate),
@@ -231,7 +232,63 @@ class ReadCheckedRows : public projection::RowSet {
   absl::Status read_error_;
 };
 
+// The working set as the fold into maintained versions sees it: a view with a maintained
+// version reads that version's slot; the others read the live rows as they stand before the
+// event. Writes are held back until the event applied to the active versions (an event that
+// fails there parks its key and takes effect nowhere), and dropped for views without a slot.
+class MaintainedRows : public projection::RowSet {
+ public:
+  MaintainedRows(projection::RowSet* rows, const std::vector<int>* slots)
+      : rows_(rows), slots_(slots) {}
+  absl::StatusOr<const Row*> Find(int view, const std::string& key,
+                                  const Row& key_values) override {
+    absl::StatusOr<const Row*> row = rows_->Find(Slot(view), key, key_values);
+    if (!row.ok()) read_error_ = row.status();
+    return row;
+  }
+  void Put(int view, const std::string& key, Row row) override {
+    if ((*slots_)[view] >= 0) writes_.push_back({(*slots_)[view], key, std::move(row)});
+  }
+  void Erase(int view, const std::string& key) override {
+    if ((*slots_)[view] >= 0) writes_.push_back({(*slots_)[view], key, std::nullopt});
+  }
+  const absl::Status& read_error() const { return read_error_; }
+  // Applies the held writes to the slots.
+  void Write() {
+    for (Held& w : writes_) {
+      if (w.row) {
+        rows_->Put(w.slot, w.key, std::move(*w.row));
+      } else {
+        rows_->Erase(w.slot, w.key);
+      }
+    }
+    writes_.clear();
+  }
+
+ private:
+  struct Held {
+    int slot;
+    std::string key;
+    std::optional<Row> row;  // none: erased
+  };
+  int Slot(int view) const { return (*slots_)[view] >= 0 ? (*slots_)[view] : view; }
+  projection::RowSet* rows_;
+  const std::vector<int>* slots_;
+  std::vector<Held> writes_;
+  absl::Status read_error_;
+};
+
 }  // namespace
+
+void Processor::set_maintained_slots(std::vector<int> slots) {
+  maintained_slots_.clear();
+  for (int v : *source_views_) {
+    if (slots[v] >= 0) {
+      maintained_slots_ = std::move(slots);
+      return;
+    }
+  }
+}
 
 absl::StatusOr<std::optional<gate::EventError>> Processor::Project(
     const source::SourceRecord& record, DecodedEvent& ev) {
@@ -256,11 +313,22 @@ absl::StatusOr<std::optional<gate::EventError>> Processor::Project(
   input.meta[static_cast<int>(M::kLogTime)] = Value::Time(record.log_time_us);
   if (!ev.event_id.empty()) input.meta[static_cast<int>(M::kEventId)] = Value::Text(ev.event_id);
   input.meta[static_cast<int>(M::kType)] = Value::Text(ev.type);
+  // The maintained versions first, while the other views' rows are still those the event
+  // finds: folded from their own rows, not copied from the active versions'.
+  std::optional<MaintainedRows> maintained;
+  if (!maintained_slots_.empty()) {
+    maintained.emplace(rows_, &maintained_slots_);
+    const absl::Status folded = applier_.Apply(input, &*maintained);
+    SV_RETURN_IF_ERROR(maintained->read_error());
+    // It failed on a maintained version only: that version now differs, as validation says.
+    if (!folded.ok()) Count("maintained_version_errors_total");
+  }
   ReadCheckedRows rows(rows_);
   const absl::Status result = applier_.Apply(input, &rows);
   // Whatever code a failed read carries (a store may say InvalidArgument), the batch fails.
   SV_RETURN_IF_ERROR(rows.read_error());
   if (!result.ok()) return gate::EventError{std::string(result.message())};
+  if (maintained) maintained->Write();
   return std::nullopt;
 }
 

@@ -77,6 +77,11 @@ class Processor {
   // configured size: the first waiting event becomes a dead letter and parks its key.
   absl::Status ExpireStashes(int64_t now_us);
 
+  // Maintained versions (engine/view_versions.h): by view, the slot of the working set holding
+  // its maintained version's rows, -1 for none. Every event applied to the views is folded into
+  // those slots too (from their own rows), in the same batch; the live loop's only.
+  void set_maintained_slots(std::vector<int> slots);
+
   // What dead letters are stamped with (default: the real clock).
   void set_clock(const Clock* clock) { clock_ = clock; }
 
@@ -149,6 +154,8 @@ class Processor {
   static source::SourceRecord ToRecord(const store::PendingEvent& pending);
 
   int source_;
+  const std::vector<int>* source_views_;  // the views the source feeds
+  std::vector<int> maintained_slots_;     // see set_maintained_slots; empty: none of this source
   std::string source_name_;
   const config::SourceConfig* source_config_;
   config::GateConfig gate_config_;

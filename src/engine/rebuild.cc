@@ -433,6 +433,8 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
     }
     const auto swap_started = std::chrono::steady_clock::now();
     if (promote) SV_RETURN_IF_ERROR(KeepReplacedVersions(built));
+    // The source's positions and gate state are replaced without the maintained versions.
+    if (replace_state) SV_RETURN_IF_ERROR(FreezeMaintainedVersions(source.views));
     auto batch = store_->BeginBatch();
     if (replace_state) {
       const std::string& name = source.config.name;
@@ -500,7 +502,8 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
     SV_RETURN_IF_ERROR(FinishVersions(built, promote));
   }
   stats.total_seconds = Seconds(started);
-  ReplacedAllObserved();  // the swapped-in tables are read afresh
+  ReplacedAllObserved();                         // the swapped-in tables are read afresh
+  SV_RETURN_IF_ERROR(LoadMaintainedVersions());  // a candidate built unpromoted, say
   if (restart_sources) SV_RETURN_IF_ERROR(StartSources());
   if (derived_ != nullptr) SV_RETURN_IF_ERROR(LoadDerived());
   for (ScheduledRefresh& r : refreshes_) r.next_us = 0;  // over the swapped-in tables

@@ -27,6 +27,7 @@ absl::Status Engine::ClearTruncated(SourceState& st, const source::SourceRecord&
   const projection::SourcePlan& plan = catalog_->sources[st.index];
   const std::string prefix = table + ".";
   Lane& lane = st.lanes[0];
+  const std::vector<int> slots = MaintainedSlots();
   bool drained = false;
   for (int v : plan.views) {
     const projection::ViewPlan& view = catalog_->views[v];
@@ -62,18 +63,22 @@ absl::Status Engine::ClearTruncated(SourceState& st, const source::SourceRecord&
       SV_RETURN_IF_ERROR(store_->BeginRead());
       drained = true;
     }
-    std::vector<std::pair<std::string, Row>> keys;
-    SV_RETURN_IF_ERROR(store_->ScanTable(tables_[v], [&](const Row& row) {
-      Row key;
-      for (int k : view.key) key.push_back(row[k]);
-      std::string encoded;
-      EncodeKey(key.data(), key.size(), &encoded);
-      keys.emplace_back(std::move(encoded), std::move(key));
-    }));
-    lane.rows->ListCached(v, &keys);  // rows of this batch, not in the store yet
-    for (const auto& [key, key_values] : keys) {
-      SV_ASSIGN_OR_RETURN(const Row* row, lane.rows->Find(v, key, key_values));
-      if (row != nullptr) lane.rows->Erase(v, key);
+    // The active version's rows, and its maintained version's (in its slot), if any.
+    for (int slot : {v, slots[v]}) {
+      if (slot < 0) continue;
+      std::vector<std::pair<std::string, Row>> keys;
+      SV_RETURN_IF_ERROR(store_->ScanTable(lane.rows->table(slot), [&](const Row& row) {
+        Row key;
+        for (int k : view.key) key.push_back(row[k]);
+        std::string encoded;
+        EncodeKey(key.data(), key.size(), &encoded);
+        keys.emplace_back(std::move(encoded), std::move(key));
+      }));
+      lane.rows->ListCached(slot, &keys);  // rows of this batch, not in the store yet
+      for (const auto& [key, key_values] : keys) {
+        SV_ASSIGN_OR_RETURN(const Row* row, lane.rows->Find(slot, key, key_values));
+        if (row != nullptr) lane.rows->Erase(slot, key);
+      }
     }
   }
   return absl::OkStatus();

@@ -119,6 +119,11 @@ absl::Status Validate(store::Store& store, const projection::ViewPlan& view,
 
 }  // namespace
 
+bool Maintainable(const projection::ViewPlan& view, const store::ViewVersion& version) {
+  return view.derived == nullptr && version.view == view.name &&
+         version.definition_hash == view.definition_hash;
+}
+
 absl::StatusOr<std::string> CurrentAsOf(store::StateStore& store,
                                         const projection::Catalog& catalog, int view) {
   std::set<std::string> sources;
@@ -154,8 +159,9 @@ absl::StatusOr<std::vector<VersionInfo>> ListVersions(store::Store& store,
       info.role = v.version < active[v.view] ? "standby" : "candidate";
     }
     SV_ASSIGN_OR_RETURN(info.rows, CountRows(store, v.table));
+    info.maintained = !v.active && v.kept && v.as_of == kMaintainedAsOf;
     const int plan = catalog.FindView(v.view);
-    if (!v.active && plan >= 0) {
+    if (!v.active && !info.maintained && plan >= 0) {
       SV_ASSIGN_OR_RETURN(const std::string now, CurrentAsOf(store, catalog, plan));
       info.lags = v.as_of != now;
     }
@@ -215,22 +221,34 @@ absl::StatusOr<store::ViewVersion> SwitchVersion(store::Store& store,
         "); the engine could not maintain it: switch with the config that defines it"));
   }
   SV_ASSIGN_OR_RETURN(const std::string now, CurrentAsOf(store, catalog, plan_index));
-  if (target->as_of != now) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "view ", request.view, ": cannot ", verb, " to version ", target->version,
-        ": it lags (its rows stand at [", target->as_of, "], the live positions are [", now, "]); ",
-        promote ? absl::StrCat("rebuild it (`streamview rebuild --view ", request.view,
-                               " --no-promote`) while no events arrive")
-                : std::string("events applied since it was left are not in it")));
+  // A maintained version was written by every batch with the serving one: it stands at `now`.
+  if (target->as_of != now && target->as_of != kMaintainedAsOf) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("view ", request.view, ": cannot ", verb, " to version ", target->version,
+                     ": it lags (its rows stand at [", target->as_of, "], the live positions are [",
+                     now, "], and it was not maintained since); ",
+                     promote ? absl::StrCat("rebuild it (`streamview rebuild --view ", request.view,
+                                            " --no-promote`): the new candidate is kept current")
+                             : std::string("events applied since it was left are not in it")));
   }
   if (promote) {
     SV_RETURN_IF_ERROR(Validate(store, plan, *serving, *target, request.sample_rows, say));
   }
-  // The version left behind is kept at the positions it stands at. Recorded before the switch:
+  // The version left behind is kept, maintained from now on when the engine can (a rollback
+  // or a promotion back stays possible while events arrive), else at the positions it stands
+  // at; one maintained version per view: any other one stops here. Recorded before the switch:
   // kept means nothing while a version is active, so a crash in between changes nothing.
+  for (store::ViewVersion v : versions) {
+    if (v.view != request.view || v.active || v.version == target->version ||
+        v.as_of != kMaintainedAsOf) {
+      continue;
+    }
+    v.as_of = now;
+    SV_RETURN_IF_ERROR(store.RecordViewVersion(v));
+  }
   store::ViewVersion leaving = *serving;
   leaving.kept = true;
-  leaving.as_of = now;
+  leaving.as_of = Maintainable(plan, leaving) ? kMaintainedAsOf : now;
   SV_RETURN_IF_ERROR(store.RecordViewVersion(leaving));
   SV_RETURN_IF_ERROR(store.ActivateVersion(request.view, target->version, target->table));
   say(absl::StrCat("view ", request.view, ": version ", target->version, " (", target->table,
@@ -281,6 +299,8 @@ absl::StatusOr<store::ViewVersion> Engine::SwitchViewVersion(
   const int v = catalog_->FindView(request.view);
   tables_[v] = TableFor(catalog_->views[v], active.version);
   versions_[v] = active.version;
+  // The version left is maintained now instead of the one activated.
+  SV_RETURN_IF_ERROR(LoadMaintainedVersions());
   // The working sets hold rows read from the version left; derived views are computed again
   // from the one now active (its rows stand at the same positions).
   ReplacedAllObserved();
@@ -290,6 +310,63 @@ absl::StatusOr<store::ViewVersion> Engine::SwitchViewVersion(
     SV_RETURN_IF_ERROR(LoadDerived());
   }
   return active;
+}
+
+absl::Status Engine::LoadMaintainedVersions() {
+  maintained_.clear();
+  SV_ASSIGN_OR_RETURN(std::vector<store::ViewVersion> versions, store_->ListViewVersions());
+  // Newest first: the newest maintained version of a view is the one kept current.
+  std::sort(versions.begin(), versions.end(),
+            [](const auto& a, const auto& b) { return a.version > b.version; });
+  std::vector<bool> taken(catalog_->views.size(), false);
+  for (store::ViewVersion& v : versions) {
+    if (v.active || !v.kept || v.as_of != kMaintainedAsOf) continue;
+    const int view = catalog_->FindView(v.view);
+    if (view < 0) continue;  // a view the config dropped: left as it is
+    if (!taken[view] && v.version != versions_[view] && Maintainable(catalog_->views[view], v)) {
+      taken[view] = true;
+      maintained_.push_back({view, v.version, TableFor(catalog_->views[view], v.version)});
+      continue;
+    }
+    // Written up to the last commit by the engine that maintained it: it stands there.
+    Progress(absl::StrCat("view ", v.view, ": version ", v.version,
+                          " is no longer maintained (not of the config's definition, or not "
+                          "the view's newest maintained version)"));
+    SV_ASSIGN_OR_RETURN(v.as_of, CurrentAsOf(*store_, *catalog_, view));
+    SV_RETURN_IF_ERROR(store_->RecordViewVersion(v));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Engine::FreezeMaintainedVersions(const std::vector<int>& views) {
+  SV_ASSIGN_OR_RETURN(std::vector<store::ViewVersion> versions, store_->ListViewVersions());
+  for (int view : views) {
+    for (store::ViewVersion v : versions) {
+      if (v.view != catalog_->views[view].name || v.active || v.as_of != kMaintainedAsOf) {
+        continue;
+      }
+      SV_ASSIGN_OR_RETURN(v.as_of, CurrentAsOf(*store_, *catalog_, view));
+      SV_RETURN_IF_ERROR(store_->RecordViewVersion(v));
+    }
+  }
+  std::erase_if(maintained_, [&](const MaintainedVersion& m) {
+    return std::find(views.begin(), views.end(), m.view) != views.end();
+  });
+  return absl::OkStatus();
+}
+
+std::vector<store::TableSpec> Engine::WriteTables() const {
+  std::vector<store::TableSpec> tables = tables_;
+  for (const MaintainedVersion& m : maintained_) tables.push_back(m.table);
+  return tables;
+}
+
+std::vector<int> Engine::MaintainedSlots() const {
+  std::vector<int> slots(catalog_->views.size(), -1);
+  for (size_t i = 0; i < maintained_.size(); ++i) {
+    slots[maintained_[i].view] = static_cast<int>(catalog_->views.size() + i);
+  }
+  return slots;
 }
 
 absl::Status Engine::KeepReplacedVersions(const std::vector<BuiltVersion>& built) {
@@ -317,7 +394,13 @@ absl::Status Engine::FinishVersions(const std::vector<BuiltVersion>& built, bool
       store::ViewVersion candidate{view.name, b.version, b.table.name, view.definition_hash, false};
       candidate.config_version = view.config_version;
       candidate.kept = true;
-      SV_ASSIGN_OR_RETURN(candidate.as_of, CurrentAsOf(*store_, *catalog_, b.view));
+      // A base view's candidate is kept current by the loop from here on (LoadMaintainedVersions
+      // after the rebuild); a derived view's stands where it was built.
+      if (Maintainable(view, candidate)) {
+        candidate.as_of = kMaintainedAsOf;
+      } else {
+        SV_ASSIGN_OR_RETURN(candidate.as_of, CurrentAsOf(*store_, *catalog_, b.view));
+      }
       SV_RETURN_IF_ERROR(store_->RecordViewVersion(candidate));
     }
     SV_RETURN_IF_ERROR(PruneKeptVersions(*store_, view.name, config_.engine.standby_versions));

@@ -4,9 +4,12 @@
 //
 // A swap (a rebuild, a changed definition) keeps the version it replaces as a *standby*
 // instead of dropping it, and `rebuild --no-promote` builds a *candidate* beside the active
-// version without switching to it. Only the active version is maintained by the live loop: a
-// kept version stands at the source positions recorded when it stopped being (or was built
-// beside) the active one, its `as_of`. Switching to it is therefore refused once the live
+// version without switching to it. A candidate built that way, and the version a promotion or
+// rollback leaves, are *maintained*: every batch of the live loop folds the same events into
+// its table in the same transaction as the active one's (at most one such version per view;
+// base views only), so it stays at the live positions across batches, crashes and restarts.
+// Any other kept version stands at the source positions recorded when it stopped being (or was
+// built beside) the active one, its `as_of`. Switching to a version is refused once the live
 // positions moved past that (it lags), when the config does not define it (the engine could not
 // maintain it), and, for a promotion, when it fails validation against the serving version.
 
@@ -23,6 +26,14 @@
 
 namespace sv::engine {
 
+// The `as_of` of a maintained version: its rows stand wherever the live positions do, since
+// every batch writes them with the active version's (engine::Engine::LoadMaintainedVersions).
+inline constexpr char kMaintainedAsOf[] = "maintained";
+
+// Whether the live loop can keep an inactive version of `view` current: a base view's version
+// of the definition it runs (a derived view's versions follow no batch of their own).
+bool Maintainable(const projection::ViewPlan& view, const store::ViewVersion& version);
+
 // The positions of the sources `view` reads (its own, or its inputs' for a derived view), as
 // recorded in ViewVersion::as_of: "source/partition=position;…" in a fixed order.
 absl::StatusOr<std::string> CurrentAsOf(store::StateStore& store,
@@ -34,8 +45,9 @@ struct VersionInfo {
   // "active"; "standby" (an older kept version, for a rollback); "candidate" (a newer one,
   // built unpromoted or rolled back from); "leftover" (an unkept one, dropped at next start).
   std::string role;
-  int64_t rows = -1;  // -1: the store cannot count (no SQL)
-  bool lags = false;  // inactive and behind the live positions
+  int64_t rows = -1;        // -1: the store cannot count (no SQL)
+  bool lags = false;        // inactive and behind the live positions
+  bool maintained = false;  // inactive and kept current by the live loop (kMaintainedAsOf)
 };
 
 // Every version of every view of `catalog` (of `view` alone when not empty), in view and version
@@ -57,11 +69,12 @@ struct SwitchRequest {
 };
 
 // Points `request.view` at another kept version in one transaction (readers see the old or the
-// new version, never a mix); the version it leaves is kept. Refused (FailedPrecondition, with
-// what differs) when the target lags, is not defined by the catalog or, for a promotion, fails
-// validation: row counts differ, or sampled keys are missing on either side, or — when both
-// versions share a definition — sampled rows differ. `say` hears what was checked. Returns the
-// version now active.
+// new version, never a mix); the version it leaves is kept, maintained when the catalog can
+// maintain it (any other maintained version of the view stops being so). Refused
+// (FailedPrecondition, with what differs) when the target lags, is not defined by the catalog or,
+// for a promotion, fails validation: row counts differ, or sampled keys are missing on either side,
+// or — when both versions share a definition — sampled rows differ. `say` hears what was checked.
+// Returns the version now active.
 absl::StatusOr<store::ViewVersion> SwitchVersion(store::Store& store,
                                                  const projection::Catalog& catalog,
                                                  const SwitchRequest& request,

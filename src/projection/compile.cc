@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
+#include "projection/contracts_compile.h"
 #include "projection/projection.h"
 
 namespace sv::projection {
@@ -270,6 +271,7 @@ absl::StatusOr<std::unique_ptr<Catalog>> Compile(const config::Config& config) {
     SourcePlan sp;
     sp.config = sc;
     for (size_t t = 0; t < sc.event_types.size(); ++t) sp.type_ids[sc.event_types[t]] = t;
+    SV_ASSIGN_OR_RETURN(sp.contracts, CompileContracts(sc));
     catalog->sources.push_back(std::move(sp));
   }
   for (const config::ViewConfig& vc : config.views) {

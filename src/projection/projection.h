@@ -25,6 +25,7 @@
 #include "absl/status/statusor.h"
 #include "common/value.h"
 #include "config/config.h"
+#include "contracts/contracts.h"
 #include "simdjson.h"
 #include "sql/deparse.h"
 #include "sql/expr.h"
@@ -129,6 +130,8 @@ struct ViewPlan {
 
 struct SourcePlan {
   config::SourceConfig config;
+  // The event contracts (JSON Schemas) of config.contracts; null when it declares none.
+  std::shared_ptr<const contracts::ContractSet> contracts;
   absl::flat_hash_map<std::string, int> type_ids;  // event type name -> id
   std::vector<int> views;                          // views fed by this source, in order
 };

@@ -273,7 +273,8 @@ std::string Server::Impl::OpenApiDocument() const {
   const Fixed with_param[] = {
       {"/views/{view}/rebuild", "post",
        "Rebuild one view without downtime (?tenant=O or ?<tenant column>=O: only organization "
-       "O's rows; an organization's caller: its own)",
+       "O's rows; an organization's caller: its own; ?promote=false: a candidate kept current "
+       "beside the serving version, switched to by POST promote)",
        true},
       {"/views/{view}/versions", "get",
        "The view's versions: role (active, standby, candidate), table, definition, rows, lag",

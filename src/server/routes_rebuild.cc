@@ -60,8 +60,9 @@ void RecordRebuildEnd(engine::Monitor* monitor, const engine::RebuildProgress& s
 }
 
 // `tenant` set: only that organization's rows of `views` (tenant views, checked by the caller).
+// Without `promote` the new versions are kept beside the serving ones as maintained candidates.
 void StartRebuild(Server::Impl& impl, const std::vector<std::string>& views,
-                  const std::optional<Value>& tenant, http::Response& res) {
+                  const std::optional<Value>& tenant, bool promote, http::Response& res) {
   for (const std::string& v : views) {
     if (impl.catalog->FindView(v) < 0) return ReplyError(res, 404, "no such view", "view");
   }
@@ -81,7 +82,7 @@ void StartRebuild(Server::Impl& impl, const std::vector<std::string>& views,
   }
   // Runs on the engine loop between batches; readers keep the old version until the swap. A
   // tenant rebuild only starts there: its fold runs beside the loop, which swaps it in later.
-  (void)monitor->Submit([monitor, views, tenant, started](engine::Engine* engine) {
+  (void)monitor->Submit([monitor, views, tenant, promote, started](engine::Engine* engine) {
     if (tenant.has_value()) {
       absl::Status begun = engine->StartTenantRebuild(
           {views, *tenant},
@@ -91,7 +92,7 @@ void StartRebuild(Server::Impl& impl, const std::vector<std::string>& views,
       if (!begun.ok()) RecordRebuildEnd(monitor, started, views, begun);
       return begun;
     }
-    auto stats = engine->Rebuild(views);
+    auto stats = engine->Rebuild(views, /*allow_partial=*/false, promote);
     std::vector<std::string> rebuilt = views;
     if (rebuilt.empty()) {
       for (const auto& plan : engine->catalog().views) rebuilt.push_back(plan.name);
@@ -113,7 +114,7 @@ bool ReadRebuildScope(Server::Impl& impl, const http::Request& req, http::Respon
                       std::optional<Value>* tenant) {
   std::optional<std::string> asked;
   for (const auto& [name, value] : req.params) {
-    if (name == "view") continue;  // read by the route
+    if (name == "view" || name == "promote") continue;  // read by the route
     bool names_tenant = name == "tenant";
     for (const std::string& v : views) {
       const int view = impl.catalog->FindView(v);
@@ -122,10 +123,12 @@ bool ReadRebuildScope(Server::Impl& impl, const http::Request& req, http::Respon
           plan != nullptr && plan->tenant >= 0 && plan->columns[plan->tenant].name == name;
     }
     if (!names_tenant) {
-      ReplyError(res, 400,
-                 absl::StrCat("unknown parameter '", name,
-                              "' (a rebuild takes view= and tenant=, or the view's tenant column)"),
-                 name);
+      ReplyError(
+          res, 400,
+          absl::StrCat(
+              "unknown parameter '", name,
+              "' (a rebuild takes view=, promote= and tenant=, or the view's tenant column)"),
+          name);
       return false;
     }
     if (asked.has_value() && *asked != value) {
@@ -185,6 +188,26 @@ bool ReadRebuildScope(Server::Impl& impl, const http::Request& req, http::Respon
   return true;
 }
 
+// ?promote=false: build beside the serving versions, not switched to (`rebuild --no-promote`).
+// False after replying 400.
+bool ReadPromote(const http::Request& req, http::Response& res, const std::optional<Value>& tenant,
+                 bool* promote) {
+  *promote = true;
+  if (!req.has_param("promote")) return true;
+  const std::string value = req.get_param_value("promote");
+  if (value != "true" && value != "false") {
+    ReplyError(res, 400, "promote= takes true or false", "promote");
+    return false;
+  }
+  *promote = value == "true";
+  if (!*promote && tenant.has_value()) {
+    ReplyError(res, 400, "a rebuild for one organization swaps its rows in: no promote=false",
+               "promote");
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 void Server::Impl::RegisterRebuildRoutes() {
@@ -211,7 +234,9 @@ void Server::Impl::RegisterRebuildRoutes() {
     }
     std::optional<Value> tenant;
     if (!ReadRebuildScope(*this, req, res, views, organization, &tenant)) return;
-    StartRebuild(*this, views, tenant, res);
+    bool promote = true;
+    if (!ReadPromote(req, res, tenant, &promote)) return;
+    StartRebuild(*this, views, tenant, promote, res);
   });
   http->Post(R"(/views/([^/]+)/rebuild)", caller,
              [this](const http::Request& req, http::Response& res) {
@@ -223,7 +248,9 @@ void Server::Impl::RegisterRebuildRoutes() {
                const std::vector<std::string> views = {req.matches[1].str()};
                std::optional<Value> tenant;
                if (!ReadRebuildScope(*this, req, res, views, organization, &tenant)) return;
-               StartRebuild(*this, views, tenant, res);
+               bool promote = true;
+               if (!ReadPromote(req, res, tenant, &promote)) return;
+               StartRebuild(*this, views, tenant, promote, res);
              });
 }
 

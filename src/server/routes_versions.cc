@@ -36,6 +36,8 @@ void WriteVersion(JsonWriter& w, const engine::VersionInfo& info) {
   info.rows >= 0 ? w.Int64(info.rows) : w.Null();
   w.Key("lags");
   w.Bool(info.lags);
+  w.Key("maintained");
+  w.Bool(info.maintained);
   w.EndObject();
 }
 

@@ -1,6 +1,8 @@
 #include "store/sql_text.h"
 
+#include <algorithm>
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -338,6 +340,104 @@ const SqlDialect& SqlDialect::Sqlite() {
 const SqlDialect& SqlDialect::Postgres() {
   static const SqlDialect dialect{'$', true, "ILIKE", "", &PostgresEngineType, &PostgresColumnType};
   return dialect;
+}
+
+absl::StatusOr<std::string> BuildVersionedWrite(const TableSpec& table, const std::string& from,
+                                                VersionedWrite write, const Row& row,
+                                                int version_column, std::optional<int64_t> expected,
+                                                const SqlDialect& dialect,
+                                                std::vector<Value>* binds) {
+  if (version_column < 0 || version_column >= static_cast<int>(table.columns.size())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("versioned write to ", table.name, ": version column out of range"));
+  }
+  const size_t want = write == VersionedWrite::kUpsert ? table.columns.size() : table.key.size();
+  if (row.size() != want) {
+    return absl::InvalidArgumentError(absl::StrCat("versioned write to ", table.name, ": ",
+                                                   row.size(), " values, expected ", want));
+  }
+  Params params(binds, dialect.placeholder);
+  const std::string version = QuoteIdent(table.columns[version_column].name);
+  auto is_key = [&](size_t i) {
+    for (int k : table.key) {
+      if (k == static_cast<int>(i)) return true;
+    }
+    return false;
+  };
+  // "k1" = ?1 AND … [AND version = ?n]
+  auto key_where = [&](auto key_value) {
+    std::string where;
+    for (size_t k = 0; k < table.key.size(); ++k) {
+      absl::StrAppend(&where, k ? " AND " : "", QuoteIdent(table.columns[table.key[k]].name), " = ",
+                      params.Add(key_value(k)));
+    }
+    if (expected.has_value()) {
+      absl::StrAppend(&where, " AND ", version, " = ", params.Add(Value::Int(*expected)));
+    }
+    return where;
+  };
+  if (write == VersionedWrite::kDelete) {
+    std::string where = key_where([&](size_t k) { return row[k]; });
+    return absl::StrCat("DELETE FROM ", from, " WHERE ", where, " RETURNING ", version);
+  }
+  if (expected.has_value() && *expected > 0) {
+    // The row must be there at that version: an UPDATE, which takes the row's lock first.
+    std::string set;
+    for (size_t i = 0; i < table.columns.size(); ++i) {
+      if (is_key(i) || static_cast<int>(i) == version_column) continue;
+      absl::StrAppend(&set, QuoteIdent(table.columns[i].name), " = ", params.Add(row[i]), ", ");
+    }
+    absl::StrAppend(&set, version, " = ", version, " + 1");
+    std::string where = key_where([&](size_t k) { return row[table.key[k]]; });
+    return absl::StrCat("UPDATE ", from, " SET ", set, " WHERE ", where, " RETURNING ", version);
+  }
+  // A new row (expected 0: nothing when one is there), or any (the stored version + 1).
+  std::string values;
+  for (size_t i = 0; i < table.columns.size(); ++i) {
+    const Value v = static_cast<int>(i) == version_column ? Value::Int(1) : row[i];
+    absl::StrAppend(&values, i ? ", " : "", params.Add(v));
+  }
+  std::string sql = absl::StrCat("INSERT INTO ", from, " AS cur (", ColumnList(table), ") VALUES (",
+                                 values, ") ON CONFLICT (", KeyList(table), ") DO ");
+  if (expected.has_value()) {
+    absl::StrAppend(&sql, "NOTHING");
+  } else {
+    std::string set;
+    for (size_t i = 0; i < table.columns.size(); ++i) {
+      if (is_key(i) || static_cast<int>(i) == version_column) continue;
+      const std::string col = QuoteIdent(table.columns[i].name);
+      absl::StrAppend(&set, col, " = excluded.", col, ", ");
+    }
+    absl::StrAppend(&sql, "UPDATE SET ", set, version, " = cur.", version, " + 1");
+  }
+  absl::StrAppend(&sql, " RETURNING ", version);
+  return sql;
+}
+
+std::string BuildVersionedUpsertMany(const TableSpec& table, const std::string& from,
+                                     int version_column, size_t rows, const SqlDialect& dialect) {
+  std::vector<Value> unused;
+  Params params(&unused, dialect.placeholder);
+  std::string sql = absl::StrCat("INSERT INTO ", from, " AS cur (", ColumnList(table), ") VALUES ");
+  for (size_t r = 0; r < rows; ++r) {
+    sql += r ? ", (" : "(";
+    for (size_t i = 0; i < table.columns.size(); ++i) {
+      absl::StrAppend(&sql, i ? ", " : "", params.Add(Value()));
+    }
+    sql += ")";
+  }
+  const std::string version = QuoteIdent(table.columns[version_column].name);
+  absl::StrAppend(&sql, " ON CONFLICT (", KeyList(table), ") DO UPDATE SET ");
+  for (size_t i = 0; i < table.columns.size(); ++i) {
+    if (static_cast<int>(i) == version_column ||
+        std::find(table.key.begin(), table.key.end(), static_cast<int>(i)) != table.key.end()) {
+      continue;
+    }
+    const std::string col = QuoteIdent(table.columns[i].name);
+    absl::StrAppend(&sql, col, " = excluded.", col, ", ");
+  }
+  absl::StrAppend(&sql, version, " = cur.", version, " + 1");
+  return sql;
 }
 
 }  // namespace sv::store

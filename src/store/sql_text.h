@@ -3,6 +3,7 @@
 // Store::QueryView (see ViewQuery in store/store.h). Each backend supplies its dialect; the
 // predicates are the same, so pages mean the same on every store.
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -66,5 +67,21 @@ struct SqlDialect {
 absl::StatusOr<std::string> BuildKeysetQuery(const TableSpec& table, const ViewQuery& query,
                                              const std::string& from, const SqlDialect& dialect,
                                              std::vector<Value>* binds);
+
+// The one statement of ViewBatch::UpsertVersioned / DeleteVersioned over `from` (quoted,
+// possibly schema-qualified), returning the version column of the row written or deleted (no
+// row: the check failed). Binds are numbered like BuildKeysetQuery's. `row` is the whole row
+// for an upsert, the key values for a delete.
+enum class VersionedWrite { kUpsert, kDelete };
+absl::StatusOr<std::string> BuildVersionedWrite(const TableSpec& table, const std::string& from,
+                                                VersionedWrite write, const Row& row,
+                                                int version_column, std::optional<int64_t> expected,
+                                                const SqlDialect& dialect,
+                                                std::vector<Value>* binds);
+
+// ViewBatch::UpsertRowsVersioned's statement for `rows` rows: every column of each row bound in
+// order (the version column's value bound is ignored: 1 for a new row, stored + 1 otherwise).
+std::string BuildVersionedUpsertMany(const TableSpec& table, const std::string& from,
+                                     int version_column, size_t rows, const SqlDialect& dialect);
 
 }  // namespace sv::store

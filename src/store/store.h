@@ -192,6 +192,38 @@ class ViewBatch {
   // readers see the old rows until Commit, and a batch that does not commit leaves them. A
   // failure (a duplicate key, say) fails the batch: it can no longer commit.
   virtual absl::Status ReplaceWithSelect(const TableSpec& table, const std::string& select_sql) = 0;
+
+  // ---- Optimistic concurrency, for the public library's projections (include/streamview/).
+  // `version_column` is an integer column holding the row's version. The row is written only
+  // when the stored row's version equals `expected` (0: no row is stored; nullopt: whatever is
+  // stored), with its version set to the stored version + 1 (1 for a new row) whatever `row`
+  // holds there; check and write are one statement, so of concurrent writers expecting the
+  // same version exactly one succeeds. Returns the version written, or nullopt when the check
+  // failed and nothing was written. Written at once, not buffered. Memory: Unimplemented.
+  virtual absl::StatusOr<std::optional<int64_t>> UpsertVersioned(
+      const TableSpec& /*table*/, const Row& /*row*/, int /*version_column*/,
+      std::optional<int64_t> /*expected*/) {
+    return absl::UnimplementedError("this store has no versioned writes");
+  }
+  // UpsertVersioned of many rows with distinct keys, each at its stored version + 1 (no
+  // expected version), several per statement where the backend can.
+  virtual absl::Status UpsertRowsVersioned(const TableSpec& table,
+                                           const std::vector<const Row*>& rows,
+                                           int version_column) {
+    for (const Row* row : rows) {
+      absl::StatusOr<std::optional<int64_t>> written =
+          UpsertVersioned(table, *row, version_column, std::nullopt);
+      if (!written.ok()) return written.status();
+    }
+    return absl::OkStatus();
+  }
+  // Deletes the row of `key` only when its stored version equals `expected` (nullopt: any
+  // version). Returns whether a row was deleted.
+  virtual absl::StatusOr<bool> DeleteVersioned(const TableSpec& /*table*/, const Row& /*key*/,
+                                               int /*version_column*/,
+                                               std::optional<int64_t> /*expected*/) {
+    return absl::UnimplementedError("this store has no versioned writes");
+  }
 };
 
 // What a batch writes into the engine's own state: gate state, pending events, event ids,
@@ -217,6 +249,18 @@ class StateBatch {
                                   int64_t position) = 0;
   // Forgets event ids remembered at orders < `below` (the durable dedup window).
   virtual absl::Status PruneEventIds(const std::string& source, int64_t below) = 0;
+  // Remembers `event_id` for `source` unless it is remembered already: true when this batch
+  // claimed it. Atomic against concurrent batches (on PostgreSQL a claim of an id another open
+  // transaction claimed waits for that transaction's end). Written at once, not buffered.
+  virtual absl::StatusOr<bool> ClaimEventId(const std::string& /*source*/,
+                                            const std::string& /*event_id*/, int64_t /*position*/) {
+    return absl::UnimplementedError("this store cannot claim event ids");
+  }
+  // Forgets one event id (a claim whose write did not happen).
+  virtual absl::Status ForgetEventId(const std::string& /*source*/,
+                                     const std::string& /*event_id*/) {
+    return absl::UnimplementedError("this store cannot claim event ids");
+  }
   // Adds to persistent counters (out_of_order, duplicates, ... per source).
   virtual absl::Status AddCounters(const std::map<std::string, int64_t>& deltas) = 0;
   virtual absl::Status SetPosition(const std::string& source, int32_t partition,

@@ -5,6 +5,7 @@
 
 #include "engine/view_versions.h"
 
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -115,13 +116,93 @@ TEST_P(ViewVersionsTest, ARebuildKeepsTheReplacedVersionForARollbackAndPromoteSw
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(back->version, 1);
   EXPECT_EQ(Roles(), "1:active 2:candidate");
-  // The loop maintains the version now active.
+  // The loop maintains the version now active, and the version the rollback left beside it.
   Ingest(30, 40);
-  auto row = engine_->store()->GetRow(engine::TableFor(engine_->catalog().views[0], 1),
-                                      {Value::Text("k3")});
-  ASSERT_TRUE(row.ok() && row->has_value());
-  EXPECT_EQ((**row)[1], Value::Int(33));
-  // Version 2 stopped at 30 events: it lags, and promoting it is refused.
+  for (int64_t version : {1, 2}) {
+    auto row = engine_->store()->GetRow(engine::TableFor(engine_->catalog().views[0], version),
+                                        {Value::Text("k3")});
+    ASSERT_TRUE(row.ok() && row->has_value()) << version;
+    EXPECT_EQ((**row)[1], Value::Int(33)) << version;
+  }
+  EXPECT_EQ(Roles(), "1:active 2:candidate");
+  auto promoted = Switch(engine::SwitchKind::kPromote);
+  ASSERT_TRUE(promoted.ok()) << promoted.status();
+  EXPECT_EQ(promoted->version, 2);
+  // A rebuild's standby is not maintained: once events arrive it lags, and is refused.
+  ASSERT_TRUE(engine_->Rebuild({"items"}).ok());
+  // (One standby is kept: version 1, maintained until then, is pruned.)
+  EXPECT_EQ(Roles(), "2:standby 3:active");
+  Ingest(40, 45);
+  EXPECT_EQ(Roles(), "2:standby(lags) 3:active");
+  auto lagging = Switch(engine::SwitchKind::kRollback);
+  EXPECT_TRUE(absl::IsFailedPrecondition(lagging.status())) << lagging.status();
+  EXPECT_THAT(lagging.status().message(), HasSubstr("lags"));
+}
+
+// The rows of `version` of items, by key.
+std::map<std::string, Row> RowsOf(engine::Engine& engine, int64_t version) {
+  std::map<std::string, Row> rows;
+  EXPECT_TRUE(engine.store()
+                  ->ScanTable(engine::TableFor(engine.catalog().views[0], version),
+                              [&](const Row& row) { rows[row[0].ToString()] = row; })
+                  .ok());
+  return rows;
+}
+
+TEST_P(ViewVersionsTest, AnUnpromotedCandidateIsKeptCurrentByEveryBatchAndPromotedUnderLoad) {
+  Ingest(0, 20);
+  ASSERT_TRUE(engine_->Rebuild({"items"}, false, /*promote=*/false).ok());
+  EXPECT_EQ(Roles(), "1:active 2:candidate");
+  // Events after the build reach the candidate too (new keys among them: the view had 10).
+  Ingest(20, 60);
+  EXPECT_EQ(Roles(), "1:active 2:candidate");
+  for (const auto& v : Versions()) EXPECT_EQ(v.maintained, v.version.version == 2);
+  const std::map<std::string, Row> active = RowsOf(*engine_, 1);
+  EXPECT_EQ(active.size(), 10u);
+  EXPECT_EQ(RowsOf(*engine_, 2), active);
+  EXPECT_EQ(active.at("k7")[1], Value::Int(57));
+  auto promoted = Switch(engine::SwitchKind::kPromote);
+  ASSERT_TRUE(promoted.ok()) << promoted.status();
+  EXPECT_EQ(Roles(), "1:standby 2:active");
+  // The version left is maintained in its turn: a rollback stays possible as events arrive.
+  Ingest(60, 70);
+  EXPECT_EQ(RowsOf(*engine_, 1), RowsOf(*engine_, 2));
+  auto back = Switch(engine::SwitchKind::kRollback);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->version, 1);
+}
+
+TEST_P(ViewVersionsTest, AMaintainedCandidateStaysMaintainedAcrossARestart) {
+  if (!sqlite() && !postgres()) GTEST_SKIP() << "the memory store does not outlive its engine";
+  Ingest(0, 20);
+  ASSERT_TRUE(engine_->Rebuild({"items"}, false, /*promote=*/false).ok());
+  engine_.reset();
+  auto config = config::ParseConfig(StoreYaml() + kViews, "views.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  auto reopened = engine::Engine::Open(*config, {});
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  engine_ = std::move(*reopened);
+  Ingest(20, 35);
+  EXPECT_EQ(Roles(), "1:active 2:candidate");
+  EXPECT_EQ(RowsOf(*engine_, 2), RowsOf(*engine_, 1));
+  // An engine running another definition cannot maintain it: it is recorded where it stands,
+  // and lags once events arrive.
+  engine_.reset();
+  const std::string v2 =
+      absl::StrReplaceAll(kViews, {{"version: 1", "version: 2"}, {"'v1'", "'v2'"}});
+  auto other = config::ParseConfig(StoreYaml() + v2, "views.yaml");
+  ASSERT_TRUE(other.ok()) << other.status();
+  engine::EngineOptions options;
+  options.keep_changed_views = true;
+  options.start_sources = false;
+  auto keeping = engine::Engine::Open(*other, options);
+  ASSERT_TRUE(keeping.ok()) << keeping.status();
+  keeping->reset();
+  reopened = engine::Engine::Open(*config, {});
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  engine_ = std::move(*reopened);
+  EXPECT_EQ(Roles(), "1:active 2:candidate");
+  Ingest(35, 40);
   EXPECT_EQ(Roles(), "1:active 2:candidate(lags)");
   auto lagging = Switch(engine::SwitchKind::kPromote);
   EXPECT_TRUE(absl::IsFailedPrecondition(lagging.status())) << lagging.status();

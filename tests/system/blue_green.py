@@ -12,11 +12,19 @@ asserts that every page is all 'v1' or all 'v2', never a mix.
 4. Rollback (`views rollback` with the v1 config, then the v1 server): reads are v1 at once.
 5. Promote again (`views promote` with the v2 config: validated, the differing labels shown).
 6. Same definition under a running engine: POST /views/items/rebuild, then POST rollback and
-   POST promote while the reader reads; then a write makes the standby lag, and a rollback is
-   refused (409, "lags").
+   POST promote while the reader reads; a write reaches the version the promotion left (it is
+   maintained): a rollback to it works at once; after another rebuild, a write makes the
+   rebuild's standby (not maintained) lag, and a rollback is refused (409, "lags").
 7. `views drop`: the active version is refused, the standby is dropped; `views list` agrees.
 8. `rebuild --no-promote` with the v1 config builds a candidate beside the serving v2 version;
    `views promote` switches to it.
+9. A candidate kept current under load: a writer appends events the whole time (`ingest`,
+   beside the engine); POST /views/items/rebuild?promote=false builds the candidate; events
+   keep arriving; the engine is killed (kill -9) once it has applied a few hundred events past
+   the build, and restarted: the candidate is still maintained; POST promote succeeds under
+   load, and so does POST rollback; then every version's rows equal an oracle folded here from
+   every event appended, and every read taken meanwhile (one snapshot each) equals the oracle
+   after as many events as it counts: no read mixes versions or positions. `views drop`.
 
     python3 tests/system/blue_green.py --binary build/src/cli/streamview [--store-kind postgres]
 """
@@ -24,14 +32,16 @@ asserts that every page is all 'v1' or all 'v2', never a mix.
 import argparse
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 
-from harness import free_port, http_json, wait_ready, wait_until
+from harness import committed_position, free_port, http_json, wait_ready, wait_until
 from stores import Store
 
 KEYS = 400
@@ -54,6 +64,8 @@ views:
       id: text
       amount: integer
       label: text
+      events: integer
+      total: integer
     api:
       path: /items
     on:
@@ -62,6 +74,8 @@ views:
           id: e.id
           amount: e.amount
           label: "'v%(version)d'"
+          events: "coalesce(events, 0) + 1"
+          total: "coalesce(total, 0) + e.amount"
 """
 
 
@@ -150,6 +164,113 @@ class Server:
         self.log.close()
 
 
+class Writer:
+    """Appends Set events the whole time on its own thread, in chunks, each through `streamview
+    ingest` (beside the engine, running or not). `events` holds every event appended, in log
+    order (a chunk is added once its ingest returned: durable). Bounded: it stops by itself
+    after MAX_CHUNKS chunks."""
+    CHUNK = 25
+    MAX_CHUNKS = 2000
+
+    def __init__(self, b, cfg, store, tmp, events):
+        self.b, self.cfg, self.store, self.tmp = b, cfg, store, tmp
+        self.events = events
+        self.problems = []
+        self.rnd = random.Random(19)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.loop)
+        self.thread.start()
+
+    def loop(self):
+        path = os.path.join(self.tmp, "chunk.ndjson")
+        for chunk in range(self.MAX_CHUNKS):
+            if self.stop.is_set():
+                return
+            batch = [{"type": "Set", "id": "k%04d" % self.rnd.randrange(KEYS),
+                      "amount": self.rnd.randrange(1, 1000), "eventId": "w%d-%d" % (chunk, i)}
+                     for i in range(self.CHUNK)]
+            with open(path, "w") as f:
+                f.writelines(json.dumps(e) + "\n" for e in batch)
+            r = subprocess.run([self.b, "ingest", "--config", self.cfg, "--store",
+                                self.store.arg, path], capture_output=True, text=True,
+                               timeout=300)
+            if r.returncode != 0:
+                self.problems.append("ingest failed: " + r.stderr[-500:])
+                return
+            self.events.extend(batch)
+
+    def close(self):
+        self.stop.set()
+        self.thread.join()
+
+
+def fold(events, label):
+    """The oracle: items as the view folds `events` (in log order)."""
+    rows = {}
+    for e in events:
+        _, _, n, total = rows.get(e["id"], (None, None, 0, 0))
+        rows[e["id"]] = (e["amount"], label, n + 1, total + e["amount"])
+    return rows
+
+
+class SnapshotReader:
+    """Reads all of /views/items in one page (one read, one snapshot) continuously, keeping
+    each read's rows; check() compares each with the oracle after as many events as the read
+    counts (the sum of `events`): a read mixing versions or positions matches no prefix."""
+
+    def __init__(self, port_of):
+        self.port_of = port_of
+        self.reads, self.problems = [], []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.loop)
+        self.thread.start()
+
+    def loop(self):
+        while not self.stop.is_set():
+            status, body, _ = http_json(self.port_of(), "/views/items?limit=%d" % (KEYS + 10),
+                                        timeout=30)
+            if status is None or status == 503:
+                time.sleep(0.05)  # the server is restarting: a breath before asking again
+                continue
+            if status != 200:
+                self.problems.append("%s: %s" % (status, body))
+                continue
+            rows = {r["id"]: (r["amount"], r["label"], r["events"], r["total"])
+                    for r in body["items"]}
+            self.reads.append((sum(r[2] for r in rows.values()), rows))
+
+    def close(self):
+        self.stop.set()
+        self.thread.join()
+
+    def check(self, events, label):
+        """Problems of the reads against the oracle folded from `events`."""
+        problems = list(self.problems)
+        rows = {}
+        applied = 0
+        for n, seen in sorted(self.reads, key=lambda r: r[0]):
+            if n > len(events):
+                problems.append("a read counts %d events, more than the %d appended"
+                                % (n, len(events)))
+                break
+            while applied < n:
+                e = events[applied]
+                _, _, c, total = rows.get(e["id"], (None, None, 0, 0))
+                rows[e["id"]] = (e["amount"], label, c + 1, total + e["amount"])
+                applied += 1
+            if seen != rows:
+                differing = sorted(k for k in set(seen) | set(rows) if seen.get(k) != rows.get(k))
+                problems.append("a read of %d events differs from the oracle at %s: %s vs %s"
+                                % (n, differing[:3], [seen.get(k) for k in differing[:2]],
+                                   [rows.get(k) for k in differing[:2]]))
+        return problems
+
+
+def table_rows(store, table):
+    return {r[0]: tuple(r[1:]) for r in store.rows(
+        "SELECT id, amount, label, events, total FROM %s" % table)}
+
+
 def versions_cli(b, cfg, store):
     r = run([b, "views", "list", "--config", cfg, "--store", store.arg, "--view", "items",
              "--json"])
@@ -179,13 +300,14 @@ def main():
         with open(cfg[version], "w") as f:
             f.write(CONFIG % {"version": version})
     events = os.path.join(tmp, "events.ndjson")
+    appended = [{"type": "Set", "id": "k%04d" % (i % KEYS), "amount": i, "eventId": "e%d" % i}
+                for i in range(KEYS * 3)]  # every event of the log, in order (the oracle's)
     with open(events, "w") as f:
-        for i in range(KEYS * 3):
-            f.write(json.dumps({"type": "Set", "id": "k%04d" % (i % KEYS), "amount": i,
-                                "eventId": "e%d" % i}) + "\n")
+        f.writelines(json.dumps(e) + "\n" for e in appended)
     log = os.path.join(tmp, "run.log")
     server = None
     reader = None
+    writer = None
     try:
         run([b, "ingest", "--config", cfg[1], "--store", store.arg, events])
         print("1. v2 is built beside v1 while v1 is served")
@@ -255,11 +377,33 @@ def main():
         status, body, _ = post(server, "/views/items/promote")
         check(status == 200 and body["active_version"] == 3, "POST promote: %s" % body)
         reader.wait_walks("v2", 2, "reads after the promotion")
-        status, body, _ = http_json(server.port, "/events", method="POST", bearer=TOKEN, body=(
-            json.dumps({"type": "Set", "id": "k0001", "amount": -1, "eventId": "late"}) + "\n"
-        ).encode())
+        late = {"type": "Set", "id": "k0001", "amount": -1, "eventId": "late"}
+        status, body, _ = http_json(server.port, "/events", method="POST", bearer=TOKEN,
+                                    body=(json.dumps(late) + "\n").encode())
         check(status in (200, 202), "an event posted")
+        appended.append(late)
         wait_until(lambda: http_json(server.port, "/views/items/k0001")[1].get("amount") == -1,
+                   "the event applied")
+        # The promotion left version 2 maintained: the event reached it too, and a rollback to
+        # it is allowed at once.
+        status, body, _ = post(server, "/views/items/rollback")
+        check(status == 200 and body["active_version"] == 2,
+              "POST rollback to the maintained version 2 after the event: %s" % body)
+        check(http_json(server.port, "/views/items/k0001")[1].get("amount") == -1,
+              "version 2 holds the event")
+        status, body, _ = post(server, "/views/items/promote")
+        check(status == 200 and body["active_version"] == 3, "POST promote: %s" % body)
+        # A rebuild's standby is not maintained: once an event arrives it lags, and is refused.
+        status, _, _ = post(server, "/views/items/rebuild")
+        check(status == 202, "POST /views/items/rebuild accepted")
+        wait_until(lambda: http_json(server.port, "/views/rebuild", bearer=TOKEN)[1]
+                   .get("state") == "done", "the rebuild to finish")
+        late = {"type": "Set", "id": "k0002", "amount": -2, "eventId": "late2"}
+        status, body, _ = http_json(server.port, "/events", method="POST", bearer=TOKEN,
+                                    body=(json.dumps(late) + "\n").encode())
+        check(status in (200, 202), "another event posted")
+        appended.append(late)
+        wait_until(lambda: http_json(server.port, "/views/items/k0002")[1].get("amount") == -2,
                    "the event applied")
         status, body, _ = post(server, "/views/items/rollback")
         check(status == 409 and "lags" in body["error"], "a lagging standby is refused: %s"
@@ -272,25 +416,102 @@ def main():
         server.stop()
         server = None
         run([b, "views", "drop", "--config", cfg[2], "--store", store.arg, "--view", "items",
-             "--version", "3"], expect=1)
+             "--version", "4"], expect=1)
         check(True, "dropping the active version is refused")
         run([b, "views", "drop", "--config", cfg[2], "--store", store.arg, "--view", "items",
-             "--version", "2"])
-        check(roles(versions_cli(b, cfg[2], store)) == {3: "active"},
+             "--version", "3"])
+        check(roles(versions_cli(b, cfg[2], store)) == {4: "active"},
               "views list: only the active version is left")
-        check("items__v2" not in store.tables(), "its table is gone")
+        check("items__v3" not in store.tables(), "its table is gone")
 
         print("8. built beside, promoted later: rebuild --no-promote, then views promote")
         run([b, "rebuild", "--config", cfg[1], "--store", store.arg, "--view", "items",
              "--no-promote"])
-        check(roles(versions_cli(b, cfg[1], store)) == {3: "active", 4: "candidate"},
+        check(roles(versions_cli(b, cfg[1], store)) == {4: "active", 5: "candidate"},
               "the v1 build is a candidate beside the serving version")
         check(store.rows("SELECT DISTINCT label FROM items") == [("v2",)], "v2 still served")
         run([b, "views", "promote", "--config", cfg[1], "--store", store.arg, "--view", "items"])
-        check(roles(versions_cli(b, cfg[1], store)) == {3: "standby", 4: "active"},
+        check(roles(versions_cli(b, cfg[1], store)) == {4: "standby", 5: "active"},
               "promoted; the version it replaced is the standby")
         check(store.rows("SELECT DISTINCT label FROM items") == [("v1",)], "v1 served")
+
+        print("9. a candidate kept current under load, across a crash; promote, rollback, drop")
+        server = Server(b, cfg[1], store, log).ready()
+        writer = Writer(b, cfg[1], store, tmp, appended)
+        reader = SnapshotReader(lambda: server.port)
+        start = committed_position(store)
+        wait_until(lambda: writer.problems or committed_position(store) >= start + 200,
+                   "the engine to apply the writer's first events")
+        status, body, _ = post(server, "/views/items/rebuild?promote=false")
+        check(status == 202, "POST /views/items/rebuild?promote=false accepted: %s" % body)
+        wait_until(lambda: http_json(server.port, "/views/rebuild", bearer=TOKEN)[1]
+                   .get("state") in ("done", "failed"), "the unpromoted build to finish")
+        check(http_json(server.port, "/views/rebuild", bearer=TOKEN)[1]["state"] == "done",
+              "the candidate was built")
+        built_at = committed_position(store)
+        status, body, _ = http_json(server.port, "/views/items/versions", bearer=TOKEN)
+        listed = {v["version"]: v for v in body["versions"]}
+        check({n: (v["role"], v["maintained"], v["lags"]) for n, v in listed.items()}
+              == {4: ("standby", False, True), 5: ("active", False, False),
+                  6: ("candidate", True, False)},
+              "version 6 is a maintained candidate beside the serving version 5: %s" % body)
+        # The crash: once the engine applied a few hundred events past the build.
+        wait_until(lambda: writer.problems or committed_position(store) >= built_at + 300,
+                   "events applied after the build")
+        server.proc.kill()
+        server.proc.wait()
+        killed_at = committed_position(store)
+        check(killed_at >= built_at + 300, "killed (-9) at position %d, %d past the build"
+              % (killed_at, killed_at - built_at))
+        server = Server(b, cfg[1], store, log).ready()
+        wait_until(lambda: writer.problems or committed_position(store) >= killed_at + 200,
+                   "the restarted engine to apply events")
+        status, body, _ = http_json(server.port, "/views/items/versions", bearer=TOKEN)
+        check({v["version"]: (v["role"], v["maintained"], v["lags"]) for v in body["versions"]}
+              .get(6) == ("candidate", True, False),
+              "after the restart the candidate is still maintained and current: %s" % body)
+        status, body, _ = post(server, "/views/items/promote")
+        check(status == 200 and body["active_version"] == 6,
+              "POST promote under load: %s" % body)
+        promoted_at = committed_position(store)
+        wait_until(lambda: writer.problems or committed_position(store) >= promoted_at + 200,
+                   "events applied after the promotion")
+        status, body, _ = post(server, "/views/items/rollback")
+        check(status == 200 and body["active_version"] == 5,
+              "POST rollback under load (the version left was maintained): %s" % body)
+        rolled_at = committed_position(store)
+        wait_until(lambda: writer.problems or committed_position(store) >= rolled_at + 100,
+                   "events applied after the rollback")
+        writer.close()
+        check(not writer.problems, "the writer appended %d events (%s)"
+              % (len(appended), "; ".join(writer.problems)))
+        writer = None
+        wait_until(lambda: sum(r["events"] for r in http_json(
+            server.port, "/views/items?limit=%d" % (KEYS + 10))[1].get("items", []))
+            == len(appended), "the engine to apply every event")
+        reader.close()
+        oracle = fold(appended, "v1")
+        for version in (5, 6):
+            check(table_rows(store, "items__v%d" % version) == oracle,
+                  "version %d equals the oracle of all %d events" % (version, len(appended)))
+        check(table_rows(store, "items") == oracle, "the served view equals the oracle")
+        problems = reader.check(appended, "v1")
+        check(not problems and len(reader.reads) > 0,
+              "%d reads, each one snapshot equal to the oracle at its position (%s)"
+              % (len(reader.reads), "; ".join(problems[:3])))
+        reader = None
+        server.stop()
+        server = None
+        run([b, "views", "drop", "--config", cfg[1], "--store", store.arg, "--view", "items",
+             "--version", "6"])
+        run([b, "views", "drop", "--config", cfg[1], "--store", store.arg, "--view", "items",
+             "--version", "4"])
+        check(roles(versions_cli(b, cfg[1], store)) == {5: "active"},
+              "views drop: only the active version is left")
+        check("items__v6" not in store.tables(), "the candidate's table is gone")
     finally:
+        if writer is not None:
+            writer.close()
         if reader is not None:
             reader.close()
         if server is not None:

@@ -341,6 +341,16 @@ class PgBatch final : public Batch {
                                const std::string& table) override;
   absl::Status ReplaceWithSelect(const TableSpec& table, const std::string& select_sql) override;
   absl::Status ClearSourceState(const std::string& source) override;
+  absl::StatusOr<std::optional<int64_t>> UpsertVersioned(const TableSpec& table, const Row& row,
+                                                         int version_column,
+                                                         std::optional<int64_t> expected) override;
+  absl::StatusOr<bool> DeleteVersioned(const TableSpec& table, const Row& key, int version_column,
+                                       std::optional<int64_t> expected) override;
+  absl::Status UpsertRowsVersioned(const TableSpec& table, const std::vector<const Row*>& rows,
+                                   int version_column) override;
+  absl::StatusOr<bool> ClaimEventId(const std::string& source, const std::string& event_id,
+                                    int64_t position) override;
+  absl::Status ForgetEventId(const std::string& source, const std::string& event_id) override;
   absl::Status Commit() override;
   absl::Status Flush() override { return Begin(); }
 
@@ -356,6 +366,9 @@ class PgBatch final : public Batch {
   absl::Status SendBuffered();
   absl::Status FlushTable(TableWrites* w);
   absl::Status StageUpserts(TableWrites* w, const std::string& on_conflict);
+  // Runs a write at once (after what is buffered) whose RETURNING yields one bigint.
+  absl::StatusOr<std::optional<int64_t>> WriteReturningInt(const std::string& sql,
+                                                           const std::vector<Value>& binds);
   // Runs one statement of the batch (through a statement prepared once per connection, unless
   // it is one-off SQL); a failure breaks the batch (PostgreSQL aborted it).
   absl::StatusOr<Result> Run(const std::string& sql, const Params& params, bool prepare = true);

@@ -318,6 +318,16 @@ class SqliteBatch final : public Batch {
                                const std::string& table) override;
   absl::Status ReplaceWithSelect(const TableSpec& table, const std::string& select_sql) override;
   absl::Status ClearSourceState(const std::string& source) override;
+  absl::StatusOr<std::optional<int64_t>> UpsertVersioned(const TableSpec& table, const Row& row,
+                                                         int version_column,
+                                                         std::optional<int64_t> expected) override;
+  absl::StatusOr<bool> DeleteVersioned(const TableSpec& table, const Row& key, int version_column,
+                                       std::optional<int64_t> expected) override;
+  absl::Status UpsertRowsVersioned(const TableSpec& table, const std::vector<const Row*>& rows,
+                                   int version_column) override;
+  absl::StatusOr<bool> ClaimEventId(const std::string& source, const std::string& event_id,
+                                    int64_t position) override;
+  absl::Status ForgetEventId(const std::string& source, const std::string& event_id) override;
   absl::Status Commit() override;
   absl::Status Flush() override { return broken_.ok() ? FlushKeys() : broken_; }
 
@@ -393,6 +403,12 @@ class SqliteStore final : public Store {
   absl::StatusOr<TableStmt*> ForTable(const TableSpec& table, TableOp op);
   // Steps a statement that returns no rows.
   absl::Status StepDone(sqlite3_stmt* stmt, std::string_view label = {});
+  // Runs a write whose RETURNING clause yields one integer, through a statement prepared once
+  // per connection: the first row's value, or nullopt when it returned none.
+  absl::StatusOr<std::optional<int64_t>> WriteReturningInt(const std::string& sql,
+                                                           const std::vector<Value>& binds);
+  // A statement prepared once per connection, by SQL text (the versioned writes' cache).
+  absl::StatusOr<sqlite3_stmt*> CachedWrite(const std::string& sql);
   absl::Status BeginImmediate();
   absl::Status CommitTxn();
   // ActivateVersion's work inside an open transaction.
@@ -435,6 +451,7 @@ class SqliteStore final : public Store {
   std::unordered_map<std::string, TableStmt> table_stmts_;
   std::string table_key_;                              // reused lookup key for table_stmts_
   std::unordered_map<std::string, Stmt> query_stmts_;  // QueryView, by SQL text
+  std::unordered_map<std::string, Stmt> write_stmts_;  // WriteReturningInt, by SQL text
   std::chrono::steady_clock::time_point busy_since_;
   std::unique_ptr<sqlite::Checkpointer> checkpointer_;  // set with background_checkpoint
   std::optional<sqlite::EngineLock> engine_lock_;       // set with engine_lock
