@@ -108,13 +108,16 @@ std::optional<std::string> Checker::Violation(const Contract& contract, std::str
   if (!doc.ok()) return std::string(doc.status().message());
   valijson::adapters::RapidJsonAdapter target(*doc);
   valijson::ValidationResults results;
-  bool ok = false;
   try {
-    ok = cache_->validator.validate(contract.compiled_->schema, target, &results);
+    // Without results valijson stops at the first failure; only a failing document pays for a
+    // second pass that collects where it failed.
+    if (cache_->validator.validate(contract.compiled_->schema, target, nullptr)) {
+      return std::nullopt;
+    }
+    cache_->validator.validate(contract.compiled_->schema, target, &results);
   } catch (const std::exception& e) {
     return absl::StrCat("contract ", contract.name(), " could not be checked: ", e.what());
   }
-  if (ok) return std::nullopt;
   // valijson reports a failure at every level it passes through; the deepest names the rule.
   const valijson::ValidationResults::Error* deepest = nullptr;
   for (const auto& error : results) {
