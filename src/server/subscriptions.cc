@@ -31,6 +31,9 @@ struct SubscriptionHub::Subscriber {
   std::optional<int64_t> ready_id;  // the `ready` event still to send (its id line, if any)
   bool ready_sent = false;
   bool ready_has_id = true;
+  // Waiting for the view's organizations to load: nothing is sent until then, and the `ready`
+  // (or `reset`) then sent carries the id the load ended at.
+  bool held = false;
   std::optional<int64_t> reset_id;  // a `reset` to send before the queue
   std::string reset_reason;
   bool ended = false;
@@ -80,6 +83,7 @@ class SubscriptionHub::Stream final : public http::StreamBody {
     {
       std::lock_guard<std::mutex> lock(hub_->mu_);
       s_->wake_pending = false;
+      if (s_->held) return !s_->ended;
       if (!s_->ready_sent) {
         s_->ready_sent = true;
         const std::string& name = hub_->catalog_.views[s_->view].name;
@@ -199,7 +203,7 @@ absl::StatusOr<std::shared_ptr<http::StreamBody>> SubscriptionHub::Subscribe(
   if (after.has_value()) {
     // A resume: the ready event carries no id (the backlog that follows has smaller ones).
     s->ready_has_id = false;
-    if (v.state != State::kIdle && v.resumable_after <= *after && *after <= last_id_) {
+    if (v.state == State::kTracking && v.resumable_after <= *after && *after <= last_id_) {
       for (const auto& c : v.ring) {
         bool as_delete = false;
         if (c->id <= *after || !Visible(*s, *c, &as_delete)) continue;
@@ -217,6 +221,10 @@ absl::StatusOr<std::shared_ptr<http::StreamBody>> SubscriptionHub::Subscribe(
     }
   }
   if (v.state == State::kIdle) StartTrackingLocked(view);
+  if (v.state == State::kLoading) {
+    s->held = true;
+    if (after.has_value()) s->reset_reason = "the resume point is no longer held";
+  }
   v.subscribers.push_back(s);
   ++count_;
   return std::shared_ptr<http::StreamBody>(std::make_shared<Stream>(shared_from_this(), s));
@@ -249,8 +257,10 @@ void SubscriptionHub::LoadLoop() {
     const uint64_t generation = views_[view].generation;
     const int tenant = views_[view].tenant;
     lock.unlock();
-    // Commits from here on are queued in `pending`: what the scan misses comes after it, and
-    // replaying a commit the scan already saw sets the same organizations again.
+    // Commits from here on are queued in `pending`, to bring the map up to date after the scan
+    // (replaying a commit the scan already saw sets the same organizations again). They are not
+    // sent: a delete among them may name a row the scan no longer saw. Subscribers are held
+    // until the load ends and then told to read the view, which holds those commits.
     absl::flat_hash_map<std::string, std::string> orgs;
     const absl::Status scanned = scan_(view, [&](const Row& row) {
       if (static_cast<size_t>(tenant) < row.size() && !row[tenant].is_null()) {
@@ -268,12 +278,37 @@ void SubscriptionHub::LoadLoop() {
       v.pending.clear();
       v.state = State::kIdle;
       ResetLocked(v, ++last_id_, "the view could not be read", /*end=*/true, &wakes);
+      for (const auto& sub : v.subscribers) sub->held = false;
     } else {
+      for (const Commit& c : v.pending) {
+        for (const auto& row : c.upserts) {
+          std::string key = KeyOf(view, *row, true);
+          if ((*row)[tenant].is_null()) {
+            orgs.erase(key);
+          } else {
+            orgs.insert_or_assign(std::move(key), (*row)[tenant].ToString());
+          }
+        }
+        for (const Row& key : c.deleted_keys) orgs.erase(KeyOf(view, key, false));
+      }
+      v.pending.clear();
       v.orgs = std::move(orgs);
       v.state = State::kTracking;
-      std::vector<Commit> pending = std::move(v.pending);
-      v.pending.clear();
-      for (const Commit& c : pending) ProcessLocked(view, c.upserts, c.deleted_keys, &wakes);
+      v.ring.clear();
+      v.resumable_after = last_id_;
+      for (const auto& sub : v.subscribers) {
+        if (!sub->held) continue;
+        sub->held = false;
+        if (!sub->ready_sent) {
+          sub->ready_id = last_id_;
+          sub->ready_has_id = sub->reset_reason.empty();
+        }
+        if (sub->ready_sent || !sub->reset_reason.empty()) {
+          sub->reset_id = last_id_;
+          if (sub->reset_reason.empty()) sub->reset_reason = "the view was replaced";
+        }
+        if (sub->wake) wakes.push_back(sub->wake);
+      }
     }
     lock.unlock();
     for (auto& wake : wakes) wake();
@@ -388,7 +423,11 @@ void SubscriptionHub::OnReplaced(int view) {
     if (v.state == State::kIdle) return;
     ResetLocked(v, ++last_id_, "the view was replaced", /*end=*/false, &wakes);
     if (v.needs_orgs) {
-      // The organizations are read again; commits meanwhile wait in `pending`.
+      // The organizations are read again; the subscribers' reset waits for the load's end.
+      for (const auto& sub : v.subscribers) {
+        sub->held = true;
+        sub->reset_id.reset();
+      }
       ++v.generation;
       v.orgs.clear();
       v.pending.clear();

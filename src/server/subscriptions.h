@@ -15,8 +15,11 @@
 // organization. A delete carries key values only, so for a tenant view whose key lacks the
 // tenant column the hub keeps key → organization of every row (loaded from the store on the
 // view's first subscription by a thread of its own, kept by the commits that follow, reloaded
-// after the view is replaced). A row that moves to another organization is a delete for the
-// one it left.
+// after the view is replaced). Until a load ends its subscribers are held: commits meanwhile
+// only update the map (a delete among them may name a row the scan no longer saw), and the
+// `ready` or `reset` sent at the load's end carries the id they are covered by — the view read
+// after it holds them. A row that moves to another organization is a delete for the one it
+// left.
 //
 // Events, in the stream: `ready` (first; its id is where the stream starts), `upsert` (the whole
 // row as the list route writes it), `delete` (the key columns), `reset` (re-read the view: it
