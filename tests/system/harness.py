@@ -251,8 +251,8 @@ def drop_change_feed(source, store, slot):
 class SseStream:
     """A Server-Sent Events subscription (GET `path` on the server at `port`) read by a thread
     of its own: `events` collects (name, id or None, data decoded from JSON) in arrival order.
-    `status` is the HTTP status (and `error_body` the body when it is not 200). `on_event`, when
-    given, runs on the reader thread for each event before it is appended."""
+    `status` is the HTTP status (and `error_body` the body when it is not 200). `on_event(stream,
+    event)`, when given, runs on the reader thread for each event before it is appended."""
 
     def __init__(self, port, path, bearer=None, last_event_id=None, on_event=None):
         import http.client
@@ -267,6 +267,8 @@ class SseStream:
             headers["Authorization"] = "Bearer " + bearer
         if last_event_id is not None:
             headers["Last-Event-ID"] = str(last_event_id)
+        self.conn.connect()
+        self._sock = self.conn.sock  # the response owns it once the head is read
         self.conn.request("GET", path, headers=headers)
         self.resp = self.conn.getresponse()
         self.status = self.resp.status
@@ -291,7 +293,7 @@ class SseStream:
                     if name is not None:
                         event = (name, ident, json.loads(data) if data else None)
                         if self.on_event is not None:
-                            self.on_event(event)
+                            self.on_event(self, event)
                         with self._lock:
                             self.events.append(event)
                     name, ident, data = None, None, None
@@ -313,7 +315,7 @@ class SseStream:
 
     def close(self):
         try:
-            self.conn.sock.shutdown(socket.SHUT_RDWR)
-        except (OSError, AttributeError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
             pass
         self.conn.close()

@@ -73,6 +73,7 @@ views:
       status: text
       n: integer
     on:
+      "*": {{set: {{id: e.id}}}}
       shipment.put:
         set: {{id: e.id, org_id: e.org, status: e.status, n: e.n}}
       shipment.deleted: {{delete: true}}
@@ -143,11 +144,11 @@ class Subscriber:
         self.stream = SseStream(port, "/views/%s/subscribe" % view, bearer=KEYS[who],
                                 last_event_id=last_event_id, on_event=self._on_event)
 
-    def _on_event(self, event):
+    def _on_event(self, stream, event):
         if event[0] in ("ready", "reset"):
             # Read after the event arrived: it holds every change up to the event's id.
-            self.snaps.append((len(self.stream.events), read_all(self.port, self.view,
-                                                                 KEYS[self.who])))
+            self.snaps.append((len(stream.events), read_all(self.port, self.view,
+                                                            KEYS[self.who])))
 
     def fold(self):
         events = self.stream.snapshot()
@@ -307,9 +308,9 @@ def main():
             print("ok: Last-Event-ID %d resumed with exactly the %d events missed and after"
                   % (resumed_after, len(want)))
 
+        open_streams = [s for s in streams if not s.ended]
         proc.terminate()
         wait_until(lambda: proc.poll() is not None, "the server to stop on SIGTERM", timeout=60)
-        open_streams = [s for s in streams if not s.ended]
         wait_until(lambda: all(s.ended for s in streams), "every stream to end at shutdown",
                    timeout=30)
         if proc.returncode != 0:
