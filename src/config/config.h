@@ -251,6 +251,14 @@ struct AuthConfig {
   Location loc;
 };
 
+// `server.subscriptions`: live streams of views' changes (GET /views/{view}/subscribe).
+struct SubscriptionsConfig {
+  int64_t max_subscribers = 64;    // open streams at once; 0 turns subscriptions off
+  int64_t resume_events = 10'000;  // recent changes kept per view for Last-Event-ID resumes
+  int64_t queue_events = 1'000;    // a subscriber this far behind gets `reset`, backlog dropped
+  int64_t heartbeat_ms = 15'000;   // a comment sent on an idle stream this often
+};
+
 // The HTTP server of `streamview run` (REST reads, ops, metrics, probes).
 struct ServerConfig {
   bool enabled = false;  // true when the config has a `server` section (or --listen is given)
@@ -269,6 +277,7 @@ struct ServerConfig {
   int64_t idle_timeout_ms = 30'000;    // a keep-alive connection may wait this for its next request
   int64_t max_body_bytes = 64 << 20;   // larger bodies get 413 (chunked ones too) as they arrive
   AuthConfig auth;
+  SubscriptionsConfig subscriptions;
   Location loc;
 };
 

@@ -452,7 +452,7 @@ absl::Status Parser::ParseServer(const Entry& entry, Config* config) const {
       CheckKeys(entries,
                 {"listen", "token", "token_env", "default_limit", "max_limit", "read_wait_ms",
                  "shutdown_grace_ms", "threads", "stall_after_ms", "max_connections",
-                 "header_timeout_ms", "idle_timeout_ms", "max_body_bytes", "auth"},
+                 "header_timeout_ms", "idle_timeout_ms", "max_body_bytes", "auth", "subscriptions"},
                 "server"));
   constexpr int64_t kMax = std::numeric_limits<int32_t>::max();
   for (const Entry& e : entries) {
@@ -485,6 +485,8 @@ absl::Status Parser::ParseServer(const Entry& entry, Config* config) const {
       SV_ASSIGN_OR_RETURN(server.idle_timeout_ms, Integer(e, what, 100, 3'600'000));
     } else if (e.name == "auth") {
       SV_RETURN_IF_ERROR(ParseAuth(e, &server.auth));
+    } else if (e.name == "subscriptions") {
+      SV_RETURN_IF_ERROR(ParseSubscriptions(e, &server.subscriptions));
     } else if (e.name == "max_body_bytes") {
       SV_ASSIGN_OR_RETURN(server.max_body_bytes, Integer(e, what, 1, int64_t{1} << 40));
     } else {
@@ -494,6 +496,27 @@ absl::Status Parser::ParseServer(const Entry& entry, Config* config) const {
   if (server.default_limit > server.max_limit) {
     return Err(entry.value, absl::StrCat("server.default_limit (", server.default_limit,
                                          ") exceeds server.max_limit (", server.max_limit, ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Parser::ParseSubscriptions(const Entry& entry, SubscriptionsConfig* out) const {
+  if (entry.value.IsNull()) return absl::OkStatus();
+  SV_ASSIGN_OR_RETURN(Entries entries, MapEntries(entry.value, entry.key, "server.subscriptions"));
+  SV_RETURN_IF_ERROR(CheckKeys(entries,
+                               {"max_subscribers", "resume_events", "queue_events", "heartbeat_ms"},
+                               "server.subscriptions"));
+  for (const Entry& e : entries) {
+    const std::string what = absl::StrCat("server.subscriptions.", e.name);
+    if (e.name == "max_subscribers") {
+      SV_ASSIGN_OR_RETURN(out->max_subscribers, Integer(e, what, 0, 100'000));
+    } else if (e.name == "resume_events") {
+      SV_ASSIGN_OR_RETURN(out->resume_events, Integer(e, what, 0, 10'000'000));
+    } else if (e.name == "queue_events") {
+      SV_ASSIGN_OR_RETURN(out->queue_events, Integer(e, what, 1, 10'000'000));
+    } else {
+      SV_ASSIGN_OR_RETURN(out->heartbeat_ms, Integer(e, what, 100, 3'600'000));
+    }
   }
   return absl::OkStatus();
 }

@@ -2,7 +2,9 @@
 // The request and response the route handlers see: plain structs, so routes stay readable and
 // independent of the HTTP library underneath (http_server.cc, Boost.Beast).
 
+#include <functional>
 #include <map>
+#include <memory>
 #include <regex>
 #include <string>
 #include <string_view>
@@ -32,11 +34,30 @@ struct Request {
   std::string get_param_value(const std::string& name) const;  // first occurrence, or ""
 };
 
+// A response body that arrives over time (Server-Sent Events): the head is written with
+// chunked transfer encoding, then the body as it becomes ready, until the stream ends, the
+// client goes away or the server stops. Its methods are called on the connection's I/O thread
+// and must not block.
+class StreamBody {
+ public:
+  virtual ~StreamBody() = default;
+  // Once, after the head is written: `wake` (callable from any thread, any number of times)
+  // tells the connection that Pull has more.
+  virtual void Start(std::function<void()> wake) = 0;
+  // Appends what is ready to `out`; false once the stream has ended (`out` is still sent).
+  virtual bool Pull(std::string* out) = 0;
+  // Sent when nothing was written for Limits::stream_heartbeat_ms.
+  virtual std::string Heartbeat() const = 0;
+  // The connection is closing (client gone, server stopping, write timed out): no more Pulls.
+  virtual void Cancel() = 0;
+};
+
 struct Response {
   int status = 200;
   Headers headers;
   std::string body;
   std::string content_type;
+  std::shared_ptr<StreamBody> stream;  // set: `body` is ignored, the stream is the body
 
   void set_header(const std::string& name, std::string value) { headers[name] = std::move(value); }
   void set_content(std::string content, std::string type) {

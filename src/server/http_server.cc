@@ -91,6 +91,16 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Under state_->mu.
   bool awaiting_head() const { return awaiting_head_.load() && !closing_; }
+  // Under state_->mu: ends a live stream with its last chunk (Stop).
+  void EndStreamLocked() {
+    if (!streaming_) return;
+    asio::post(stream_.get_executor(), [self = weak_from_this()] {
+      if (auto s = self.lock()) {
+        s->ending_ = true;
+        s->Pump();
+      }
+    });
+  }
   void CloseLocked() {
     closing_ = true;
     ++state_->closing;
@@ -250,6 +260,8 @@ class Session : public std::enable_shared_from_this<Session> {
   static constexpr int64_t kLingerMs = 2'000;
 
   void Respond(bool close) {
+    if (res_.stream != nullptr && !close) return StartStream();
+    res_.stream.reset();
     const bool unread = close && parser_.has_value() && !parser_->is_done();
     bool stopping;
     {
@@ -281,6 +293,104 @@ class Session : public std::enable_shared_from_this<Session> {
         });
   }
 
+  // A streamed response: the head (chunked), then chunks as the body has them. No deadline
+  // while idle (heartbeats instead); each write must finish within idle_timeout_ms. A read stays
+  // pending to notice the client going away.
+  void StartStream() {
+    body_ = std::move(res_.stream);
+    {
+      std::lock_guard<std::mutex> lock(state_->mu);
+      streaming_ = true;
+      ending_ = state_->stopping || closing_;
+    }
+    stream_head_ = {};
+    stream_head_.version(11);
+    stream_head_.result(static_cast<unsigned>(res_.status));
+    for (const auto& [name, value] : res_.headers) stream_head_.set(name, value);
+    if (!res_.content_type.empty()) {
+      stream_head_.set(bhttp::field::content_type, res_.content_type);
+    }
+    stream_head_.keep_alive(false);
+    stream_head_.chunked(true);
+    serializer_.emplace(stream_head_);
+    writing_ = true;
+    stream_.expires_after(std::chrono::milliseconds(state_->limits.idle_timeout_ms));
+    bhttp::async_write_header(stream_, *serializer_,
+                              [self = shared_from_this()](beast::error_code ec, size_t) {
+                                self->writing_ = false;
+                                if (ec) return self->EndStream();
+                                self->stream_.expires_never();
+                                self->WatchPeer();
+                                self->body_->Start([weak = self->weak_from_this()] {
+                                  if (auto s = weak.lock()) {
+                                    asio::post(s->stream_.get_executor(), [s] { s->Pump(); });
+                                  }
+                                });
+                                self->Pump();
+                              });
+  }
+
+  void WatchPeer() {
+    drain_.resize(512);
+    stream_.async_read_some(asio::buffer(drain_),
+                            [self = shared_from_this()](beast::error_code, size_t) {
+                              // Data or not, the client is done with this stream.
+                              self->EndStream();
+                            });
+  }
+
+  // Writes what the body has, or waits for a wake or the heartbeat.
+  void Pump() {
+    if (writing_ || stream_done_ || body_ == nullptr) return;
+    std::string out;
+    const bool more = !ending_ && body_->Pull(&out);
+    if (out.empty() && more) {
+      heartbeat_.expires_after(std::chrono::milliseconds(state_->limits.stream_heartbeat_ms));
+      heartbeat_.async_wait([self = shared_from_this()](beast::error_code ec) {
+        if (ec || self->writing_ || self->stream_done_) return;
+        self->WriteChunk(self->body_->Heartbeat(), true);
+      });
+      return;
+    }
+    WriteChunk(std::move(out), more);
+  }
+
+  void WriteChunk(std::string data, bool more) {
+    heartbeat_.cancel();
+    writing_ = true;
+    chunk_ = std::move(data);
+    stream_.expires_after(std::chrono::milliseconds(state_->limits.idle_timeout_ms));
+    auto done = [self = shared_from_this(), more](beast::error_code ec, size_t) {
+      self->writing_ = false;
+      if (ec || !more) return self->EndStream();
+      self->Pump();
+    };
+    if (!more && chunk_.empty()) {
+      return asio::async_write(stream_, bhttp::make_chunk_last(), std::move(done));
+    }
+    if (!more) {
+      return asio::async_write(stream_, bhttp::make_chunk(asio::buffer(chunk_)),
+                               [self = shared_from_this()](beast::error_code ec, size_t) {
+                                 self->writing_ = false;
+                                 if (ec) return self->EndStream();
+                                 self->WriteChunk("", false);
+                               });
+    }
+    asio::async_write(stream_, bhttp::make_chunk(asio::buffer(chunk_)), std::move(done));
+  }
+
+  void EndStream() {
+    if (stream_done_) return;
+    stream_done_ = true;
+    heartbeat_.cancel();
+    if (body_ != nullptr) body_->Cancel();
+    if (state_->hooks.log) {
+      const double seconds = static_cast<double>(NowMicros() - start_us_) / 1e6;
+      state_->hooks.log(req_, res_, seconds);
+    }
+    Shutdown();
+  }
+
   void Shutdown() {
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
@@ -301,7 +411,17 @@ class Session : public std::enable_shared_from_this<Session> {
   int64_t served_ = 0;
   int64_t start_us_ = 0;
   bhttp::response<bhttp::string_body> out_;
-  std::vector<char> drain_;  // Linger's discard buffer, allocated only then
+  std::vector<char> drain_;  // Linger's (or a stream's peer watch) buffer, allocated only then
+  // A streamed response (StartStream).
+  bool streaming_ = false;  // under state_->mu
+  std::shared_ptr<StreamBody> body_;
+  bhttp::response<bhttp::empty_body> stream_head_;
+  std::optional<bhttp::response_serializer<bhttp::empty_body>> serializer_;
+  asio::steady_timer heartbeat_{stream_.get_executor()};
+  std::string chunk_;
+  bool writing_ = false;
+  bool ending_ = false;
+  bool stream_done_ = false;
 };
 
 bool HttpServer::State::EvictOldestIdle() {
@@ -392,6 +512,7 @@ void HttpServer::Stop() {
     s.stopping = true;
     while (s.EvictOldestIdle()) {
     }
+    for (Session* session : s.sessions) session->EndStreamLocked();
     // Requests in flight finish and then close (Respond sees `stopping`); bounded, since a
     // handler may wait for the engine.
     s.all_closed.wait_for(lock, std::chrono::seconds(5), [&s] { return s.sessions.empty(); });

@@ -16,7 +16,12 @@
 //   threads; the probes are answered without waiting for it: on the I/O threads when they
 //   cannot block, else on a probe thread of their own (a store that hangs must not stall I/O);
 // - a connection reads its next request only after answering the current one, so pipelined
-//   requests are answered in order.
+//   requests are answered in order;
+// - a handler may answer with a stream (Response::stream, Server-Sent Events): the head goes
+//   out with chunked encoding, then the body as the stream has it. A live stream has no header
+//   or idle deadline (it sends heartbeats instead), is never the connection the cap closes, and
+//   ends when the client goes away, when one write cannot finish within idle_timeout_ms (a
+//   client that stopped reading), or at Stop, which ends every stream with its last chunk.
 
 #include <cstdint>
 #include <functional>
@@ -37,7 +42,8 @@ struct Limits {
   int64_t header_timeout_ms = 10'000;
   int64_t idle_timeout_ms = 30'000;
   int64_t max_body_bytes = 64 << 20;
-  int64_t max_header_bytes = 64 << 10;  // request line and headers together
+  int64_t max_header_bytes = 64 << 10;   // request line and headers together
+  int64_t stream_heartbeat_ms = 15'000;  // a streamed response idle this long sends a heartbeat
 };
 
 using Handler = std::function<void(const Request&, Response&)>;

@@ -189,6 +189,25 @@ std::string Server::Impl::OpenApiDocument() const {
     w.StartObject();
     RowOperation(w, api);
     w.EndObject();
+    w.Key(("/views/" + api.view + "/subscribe").c_str());
+    w.StartObject();
+    w.Key("get");
+    w.StartObject();
+    Str(w, "summary",
+        "The view's committed changes as Server-Sent Events (ready, upsert, delete, reset), "
+        "scoped to the caller's organization");
+    w.Key("parameters");
+    w.StartArray();
+    Param(w, "after", "query", "integer", "resume after this event id (as Last-Event-ID)", false);
+    Param(w, "Last-Event-ID", "header", "integer", "resume after this event id", false);
+    w.EndArray();
+    Responses(w, {{200, "text/event-stream"},
+                  {400, "a bad event id or parameter"},
+                  {401, "no caller"},
+                  {404, "no such view, or subscriptions off"},
+                  {503, "server.subscriptions.max_subscribers streams are open"}});
+    w.EndObject();
+    w.EndObject();
   }
   for (const auto& [path, view] : by_path) {
     w.Key(path.c_str());

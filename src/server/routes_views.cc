@@ -268,6 +268,11 @@ void AppendEvents(Server::Impl& impl, const http::Request& req, http::Response& 
 
 }  // namespace
 
+void ServeRowRoute(Server::Impl& impl, int view, const std::vector<std::string>& key_text,
+                   const http::Request& req, http::Response& res) {
+  ServeRow(impl, view, key_text, req, res);
+}
+
 bool AwaitPosition(Server::Impl& impl, int view, const http::Request& req, http::Response& res) {
   std::string wanted = req.get_header_value(kMinPositionHeader);
   std::string parameter = kMinPositionHeader;

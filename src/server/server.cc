@@ -61,6 +61,9 @@ std::string RouteLabel(const Server::Impl& impl, const std::string& path) {
     if (path.size() > 7 && path.compare(path.size() - 8, 8, "/rebuild") == 0) {
       return "/views/{view}/rebuild";
     }
+    if (path.size() > 7 && path.compare(path.size() - 10, 10, "/subscribe") == 0) {
+      return "/views/{view}/subscribe";
+    }
     return slash == std::string::npos ? "/views/{view}" : "/views/{view}/{key}";
   }
   if (path.rfind("/dlq/", 0) == 0) return "/dlq/{id}";
@@ -277,6 +280,7 @@ void Server::Stop() {
   if (impl_->stopped) return;
   impl_->stopped = true;
   impl_->lookups->StopPreload();
+  impl_->subscriptions->Shutdown();  // every stream ends with its last chunk
   if (impl_->http != nullptr) impl_->http->Stop();
 }
 
@@ -316,14 +320,29 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
   self->lookups = std::make_unique<Lookups>(
       catalog, [self](int view) -> const store::TableSpec& { return self->views[view].table; });
   self->org_activity = std::make_unique<OrgActivity>(catalog);
-  self->row_fanout = std::make_unique<RowFanout>(
-      std::vector<engine::RowObserver*>{self->lookups.get(), self->org_activity.get()});
+  SubscriptionLimits subscription_limits;
+  subscription_limits.max_subscribers = config.server.subscriptions.max_subscribers;
+  subscription_limits.resume_events = config.server.subscriptions.resume_events;
+  subscription_limits.queue_events = config.server.subscriptions.queue_events;
+  self->subscriptions = std::make_shared<SubscriptionHub>(
+      catalog, [self](int view) -> const store::TableSpec& { return self->views[view].table; },
+      subscription_limits,
+      [self](int view, const std::function<void(const Row&)>& each) -> absl::Status {
+        SV_ASSIGN_OR_RETURN(store::Store * reader, self->Reader());
+        return reader->ScanTable(self->views[view].table, each);
+      },
+      std::chrono::duration_cast<std::chrono::microseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  self->row_fanout = std::make_unique<RowFanout>(std::vector<engine::RowObserver*>{
+      self->lookups.get(), self->org_activity.get(), self->subscriptions.get()});
   http::Limits limits;
   limits.worker_threads = static_cast<int>(config.server.threads);
   limits.max_connections = config.server.max_connections;
   limits.header_timeout_ms = config.server.header_timeout_ms;
   limits.idle_timeout_ms = config.server.idle_timeout_ms;
   limits.max_body_bytes = config.server.max_body_bytes;
+  limits.stream_heartbeat_ms = config.server.subscriptions.heartbeat_ms;
   http::Hooks hooks;
   hooks.authorize = [self](const http::Request& req, http::Response& res) {
     return Authorized(*self, req, res);
@@ -349,6 +368,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
   self->http = std::make_unique<http::HttpServer>(limits, std::move(hooks));
   self->RegisterMetrics();
   self->RegisterOpsRoutes();
+  self->RegisterSubscribeRoutes();
   self->RegisterViewRoutes();
   self->RegisterLookupRoutes();
 

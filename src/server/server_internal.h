@@ -23,6 +23,7 @@
 #include "server/org_activity.h"
 #include "server/row_fanout.h"
 #include "server/server.h"
+#include "server/subscriptions.h"
 #include "server/view_query.h"
 #include "source/open.h"
 #include "store/open.h"
@@ -46,8 +47,10 @@ struct Server::Impl {
   std::map<std::string, int> by_path;         // compat route path ("/orders") -> view index
   std::unique_ptr<Lookups> lookups;           // GET /lookups/{name}
   std::unique_ptr<OrgActivity> org_activity;  // staleness per organization
-  std::unique_ptr<RowFanout> row_fanout;      // the engine's one observer: both of the above
-  std::unique_ptr<Authenticator> auth;        // null: no server.auth, reads are open
+  // GET /views/{view}/subscribe; shared with the streams it serves, which may outlive Impl.
+  std::shared_ptr<SubscriptionHub> subscriptions;
+  std::unique_ptr<RowFanout> row_fanout;  // the engine's one observer: the three above
+  std::unique_ptr<Authenticator> auth;    // null: no server.auth, reads are open
 
   std::unique_ptr<http::HttpServer> http;
   int port = 0;
@@ -80,6 +83,7 @@ struct Server::Impl {
                                        int status);
 
   void RegisterViewRoutes();
+  void RegisterSubscribeRoutes();  // routes_subscribe.cc, before RegisterViewRoutes
   void RegisterLookupRoutes();
   void RegisterOpsRoutes();
   void RegisterRebuildRoutes();  // routes_rebuild.cc
@@ -156,6 +160,9 @@ bool Authorized(const Server::Impl& impl, const http::Request& req, http::Respon
 // organization): false after replying 401/403 as Authorized does.
 bool AuthorizedCaller(const Server::Impl& impl, const http::Request& req, http::Response& res,
                       std::string* organization);
+// GET /views/{view}/{key...} for a route that matched it first (routes_subscribe.cc).
+void ServeRowRoute(Server::Impl& impl, int view, const std::vector<std::string>& key_text,
+                   const http::Request& req, http::Response& res);
 // GET /views/rebuild (reached through the /views/{view} route, which is matched first).
 void ServeRebuildProgress(Server::Impl& impl, const http::Request& req, http::Response& res);
 // Decoded path segments after `prefix_segments` segments ("/views/v/a/b" -> from 2: a, b).

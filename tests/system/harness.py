@@ -246,3 +246,76 @@ def drop_change_feed(source, store, slot):
                  "WHERE slot_name = '%s'" % (slot, slot))
     store.drop()
     source.drop()
+
+
+class SseStream:
+    """A Server-Sent Events subscription (GET `path` on the server at `port`) read by a thread
+    of its own: `events` collects (name, id or None, data decoded from JSON) in arrival order.
+    `status` is the HTTP status (and `error_body` the body when it is not 200). `on_event(stream,
+    event)`, when given, runs on the reader thread for each event before it is appended."""
+
+    def __init__(self, port, path, bearer=None, last_event_id=None, on_event=None):
+        import http.client
+        import threading
+        self.events = []
+        self.ended = False
+        self.on_event = on_event
+        self._lock = threading.Lock()
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=DEADLINE_S)
+        headers = {"Accept": "text/event-stream"}
+        if bearer is not None:
+            headers["Authorization"] = "Bearer " + bearer
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = str(last_event_id)
+        self.conn.connect()
+        self._sock = self.conn.sock  # the response owns it once the head is read
+        self.conn.request("GET", path, headers=headers)
+        self.resp = self.conn.getresponse()
+        self.status = self.resp.status
+        self.error_body = None
+        if self.status != 200:
+            self.error_body = self.resp.read()
+            self.conn.close()
+            self.ended = True
+            return
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self):
+        name, ident, data = None, None, None
+        try:
+            while True:
+                line = self.resp.readline()
+                if not line:
+                    break
+                line = line.decode("utf-8").rstrip("\r\n")
+                if line == "":
+                    if name is not None:
+                        event = (name, ident, json.loads(data) if data else None)
+                        if self.on_event is not None:
+                            self.on_event(self, event)
+                        with self._lock:
+                            self.events.append(event)
+                    name, ident, data = None, None, None
+                elif line.startswith(":"):
+                    continue
+                elif line.startswith("event: "):
+                    name = line[7:]
+                elif line.startswith("id: "):
+                    ident = int(line[4:])
+                elif line.startswith("data: "):
+                    data = line[6:]
+        except (OSError, ValueError):
+            pass
+        self.ended = True
+
+    def snapshot(self):
+        with self._lock:
+            return list(self.events)
+
+    def close(self):
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.conn.close()

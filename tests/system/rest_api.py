@@ -37,7 +37,8 @@ import time
 import urllib.parse
 import urllib.request
 
-from harness import DEADLINE_S, WaitTimeout, decode_position, tcp_unread_bytes, wait_until
+from harness import (DEADLINE_S, SseStream, WaitTimeout, decode_position,  # noqa: E402
+                     tcp_unread_bytes, wait_until)
 from stores import Store
 
 TOKEN = "rest-test-token-%d" % os.getpid()
@@ -1379,7 +1380,14 @@ class Test:
                 subst.get(m.group(1), "x"), safe=""), path)
             for method, op in ops.items():
                 secured = bool(op.get("security"))
-                if method == "get":
+                if method == "get" and path.endswith("/subscribe"):
+                    # A stream: its head is the answer; the body never ends by itself.
+                    stream = SseStream(self.client.port, concrete)
+                    stream.close()
+                    check(stream.status == 200 and stream.resp.getheader("Content-Type") ==
+                          "text/event-stream", "documented GET %s (%s) streams events" %
+                          (path, concrete), repr(stream.status))
+                elif method == "get":
                     r = self.client.get(concrete)
                     if secured:
                         ok = r.status == 401

@@ -10,6 +10,9 @@ and the admin, and HS256 JWTs. Checked against the events this script wrote (the
 - an organization's key lists exactly its own rows, whatever filter it sends (org_id=o-2 finds
   nothing), reads another organization's row as 404, sees only its own groups of the derived
   view and its own lookup entries (asking for another scope is 403);
+- subscriptions (GET /views/{view}/subscribe): 401 without a caller; o-1's streams of shipments
+  and status_counts carry its new row and nothing of an o-3 row appended beside it, the
+  admin's both;
 - a JWT carrying org o-2 reads o-2's rows; the admin key reads every row and the ops routes,
   which an organization's key may not (403).
 
@@ -30,7 +33,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import WaitTimeout, free_port, http_get, http_json, verdict, wait_until  # noqa: E402
+from harness import (SseStream, WaitTimeout, free_port, http_get, http_json,  # noqa: E402
+                     verdict, wait_until)
 
 SECRET = "tenancy-test-secret-%d" % os.getpid()
 KEYS = {"o-1": "key-for-o1", "o-2": "key-for-o2", "admin": "key-for-the-admin"}
@@ -187,7 +191,8 @@ def main():
         }
         for what, cred in refused.items():
             for path in ("/views/shipments", "/views/shipments/s-0001", "/views/status_counts",
-                         "/views/carriers", "/lookups/shipment_search?q=b", "/views"):
+                         "/views/carriers", "/lookups/shipment_search?q=b", "/views",
+                         "/views/shipments/subscribe", "/views/status_counts/subscribe"):
                 code, body = get(path, **cred)
                 if code != 401 or not isinstance(body, dict) or "error" not in body:
                     problems.append("%s: GET %s gave %r %r, wanted 401 with an error body"
@@ -236,6 +241,43 @@ def main():
             if len(problems) == before:
                 print("ok: %s sees exactly its %d shipments, its groups and lookup entries, "
                       "nothing of %s" % (org, len(own), other))
+
+        # Subscriptions: o-1's stream of shipments and status_counts carries o-1's new
+        # shipment and nothing of the o-3 one appended just before it; the admin's carries both.
+        subs = {(who, view): SseStream(port, "/views/%s/subscribe" % view, bearer=KEYS[who])
+                for who in ("o-1", "admin") for view in ("shipments", "status_counts")}
+        wait_until(lambda: all(any(e[0] == "ready" for e in s.snapshot())
+                               for s in subs.values()), "the subscriptions' ready events",
+                   proc=proc, log=log.name)
+        probe = [{"type": "shipment.created", "id": "s-probe-3", "org": "o-3",
+                  "status": "probed"},
+                 {"type": "shipment.created", "id": "s-probe-1", "org": "o-1",
+                  "status": "probed"}]
+        code, body, _ = http_json(port, "/events", method="POST", bearer="ops-token",
+                                  body="".join(json.dumps(e) + "\n" for e in probe).encode())
+        if code != 200:
+            raise SystemExit("append of the probe events: %r %r" % (code, body))
+        for (who, view), s in subs.items():
+            last = "s-probe-1" if view == "shipments" else "o-1"
+            field = "id" if view == "shipments" else "org_id"
+            wait_until(lambda: any(e[0] == "upsert" and e[2][field] == last and
+                                   e[2]["status"] == "probed" for e in s.snapshot()),
+                       "%s's %s stream to carry o-1's probe" % (who, view), proc=proc,
+                       log=log.name)
+        for view in ("shipments", "status_counts"):
+            orgs = {e[2]["org_id"] for e in subs[("o-1", view)].snapshot() if e[0] == "upsert"}
+            admin_orgs = {e[2]["org_id"] for e in subs[("admin", view)].snapshot()
+                          if e[0] == "upsert"}
+            if orgs != {"o-1"} or admin_orgs != {"o-1", "o-3"}:
+                problems.append("subscribe %s: o-1's stream carried %r, the admin's %r"
+                                % (view, orgs, admin_orgs))
+        for s in subs.values():
+            s.close()
+        shipments["s-probe-3"] = ("o-3", "probed")
+        shipments["s-probe-1"] = ("o-1", "probed")
+        if not any(p.startswith("subscribe") for p in problems):
+            print("ok: o-1's subscriptions carry its own new rows and nothing of o-3's; the "
+                  "admin's carry both")
 
         check_org("o-1", {"bearer": KEYS["o-1"]})
         check_org("o-2", {"api_key": KEYS["o-2"]})

@@ -1,0 +1,69 @@
+// GET /views/{view}/subscribe: the view's committed changes as Server-Sent Events
+// (server/subscriptions.h), scoped like the list route: the caller's organization only.
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "server/server_internal.h"
+
+namespace sv::server {
+namespace {
+
+void ServeSubscribe(Server::Impl& impl, int view, const http::Request& req, http::Response& res) {
+  if (!OnlyParams(req, res, {"after"})) return;
+  Caller caller;
+  if (!AuthorizeRead(impl, view, req, res, &caller)) return;
+  std::optional<Value> tenant;
+  if (!TenantValue(impl, view, caller, res, &tenant)) return;
+  if (impl.subscriptions == nullptr || !impl.subscriptions->enabled()) {
+    return ReplyError(res, 404, "subscriptions are off (server.subscriptions.max_subscribers: 0)");
+  }
+  // EventSource sends Last-Event-ID when it reconnects: it wins over the after= of its URL.
+  std::string after_text = req.get_header_value("Last-Event-ID");
+  std::string parameter = "Last-Event-ID";
+  if (after_text.empty() && req.has_param("after")) {
+    after_text = req.get_param_value("after");
+    parameter = "after";
+  }
+  std::optional<int64_t> after;
+  if (!after_text.empty()) {
+    int64_t id = 0;
+    if (!absl::SimpleAtoi(after_text, &id)) {
+      return ReplyError(res, 400, "an event id is an integer", parameter);
+    }
+    after = id;
+  }
+  std::optional<std::string> organization;
+  if (tenant.has_value()) organization = tenant->ToString();
+  auto stream = impl.subscriptions->Subscribe(view, std::move(organization), after);
+  if (!stream.ok()) return ReplyStatus(res, stream.status());
+  res.status = 200;
+  res.content_type = "text/event-stream";
+  res.set_header("Cache-Control", "no-store");
+  res.set_header("X-Accel-Buffering", "no");  // proxies: pass events on as they come
+  res.stream = *std::move(stream);
+}
+
+}  // namespace
+
+void Server::Impl::RegisterSubscribeRoutes() {
+  // Before /views/{view}/{key...}: a row whose one-column key is literally "subscribe" is read
+  // with the segment percent-encoded (/views/v/%73ubscribe), which the handler passes on.
+  http->Get(R"(/views/([^/]+)/subscribe)", [this](const http::Request& req, http::Response& res) {
+    const std::vector<std::string> segments = PathSegments(req, 1);
+    const int view = catalog->FindView(segments.front());
+    if (view < 0 || catalog->views[view].internal) {
+      return ReplyError(res, 404, "no such view", "view");
+    }
+    std::string raw = req.target.substr(0, req.target.find('?'));
+    if (raw.size() < 10 || raw.compare(raw.size() - 10, 10, "/subscribe") != 0) {
+      return ServeRowRoute(*this, view, {segments.begin() + 1, segments.end()}, req, res);
+    }
+    ServeSubscribe(*this, view, req, res);
+  });
+}
+
+}  // namespace sv::server
