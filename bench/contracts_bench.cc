@@ -53,9 +53,10 @@ std::unique_ptr<sv::projection::Catalog> CatalogWith(bool contract) {
       std::filesystem::temp_directory_path() / "sv_contracts_bench_order_placed.json";
   std::ofstream(schema) << kSchema;
   const std::string contracts =
-      contract ? absl::StrCat("    contracts:\n      schemas:\n        - {type: OrderPlaced, file: ",
-                              schema.string(), "}")
-               : "";
+      contract
+          ? absl::StrCat("    contracts:\n      schemas:\n        - {type: OrderPlaced, file: ",
+                         schema.string(), "}")
+          : "";
   auto config = sv::config::ParseConfig(absl::StrReplaceAll(kConfig, {{"CONTRACTS", contracts}}),
                                         "bench.yaml");
   if (!config.ok()) std::abort();

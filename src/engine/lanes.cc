@@ -56,7 +56,9 @@ absl::Status Engine::StartLanes(SourceState& st) {
   const int lanes = LaneCount(st.index);
   st.lanes.clear();
   st.lanes.resize(static_cast<size_t>(lanes));
-  st.router = lanes > 1 ? std::make_unique<Decoder>(&catalog_->sources[st.index], DecodeScope::kKeyOnly) : nullptr;
+  st.router = lanes > 1
+                  ? std::make_unique<Decoder>(&catalog_->sources[st.index], DecodeScope::kKeyOnly)
+                  : nullptr;
   const size_t capacity =
       std::max<size_t>(1, static_cast<size_t>(config_.engine.cache_rows) / st.lanes.size());
   for (size_t i = 0; i < st.lanes.size(); ++i) {
