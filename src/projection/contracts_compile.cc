@@ -34,9 +34,10 @@ absl::StatusOr<std::shared_ptr<const contracts::ContractSet>> CompileContracts(
             contracts::BackwardIncompatibilities(previous->text(), contract->text());
         if (!found.ok()) return found.status();
         if (!found->empty()) {
-          const auto entry = std::find_if(
-              config.files.begin(), config.files.end(),
-              [&](const config::ContractFileConfig& f) { return f.path == contract->name(); });
+          const std::string& path = contract->name();
+          const auto entry =
+              std::find_if(config.files.begin(), config.files.end(),
+                           [&path](const config::ContractFileConfig& f) { return f.path == path; });
           std::string more;
           if (found->size() > 1) more = absl::StrCat(" (and ", found->size() - 1, " more)");
           return ErrorAt(
