@@ -25,6 +25,10 @@
 namespace sv::store {
 namespace {
 
+// A writer's new counter value from the one it read: order-sensitive, so the final value names
+// the sequence of winners; kept below 2^31 so 25 rounds never overflow.
+int64_t Next(int64_t value, int writer) { return (value * 7 + writer + 1) % 2'147'483'647; }
+
 namespace lib = ::streamview;
 
 constexpr char kCounters[] = "counters";
@@ -108,7 +112,7 @@ TEST_P(LibraryTest, ConcurrentWritersOneWinnerPerVersion) {
       lib::Result<lib::WriteResult> r = db.projections().Upsert(kCounters,
                                                                 {{"tenant", std::string("acme")},
                                                                  {"name", std::string("hits")},
-                                                                 {"value", value * 7 + w + 1},
+                                                                 {"value", Next(value, w)},
                                                                  {"writer", int64_t{w}}},
                                                                 options);
       std::lock_guard<std::mutex> lock(mu);
@@ -133,7 +137,7 @@ TEST_P(LibraryTest, ConcurrentWritersOneWinnerPerVersion) {
   for (int64_t v = 1; v <= kRounds; ++v) {
     ASSERT_EQ(winners[v].size(), 1u) << "version " << v;
     EXPECT_EQ(conflicts[v], kWriters - 1) << "version " << v;
-    oracle = oracle * 7 + winners[v][0] + 1;
+    oracle = Next(oracle, winners[v][0]);
   }
   lib::Result<std::optional<lib::Projection>> final_row =
       conns[0]->projections().Get(kCounters, kCounterKey);
