@@ -2,8 +2,6 @@
 // files, for a CI step before a producer ships a new event version.
 
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 
 #include "cli/commands.h"
 #include "contracts/contracts.h"
@@ -11,20 +9,15 @@
 namespace sv::cli {
 
 int ContractsCheck(const std::string& old_file, const std::string& new_file) {
-  std::string texts[2];
-  const std::string* files[2] = {&old_file, &new_file};
-  for (int i = 0; i < 2; ++i) {
-    std::ifstream in(*files[i], std::ios::binary);
-    if (!in) {
-      std::fprintf(stderr, "contracts check: %s cannot be read\n", files[i]->c_str());
-      return 2;
-    }
-    std::ostringstream text;
-    text << in.rdbuf();
-    texts[i] = text.str();
-  }
+  absl::StatusOr<std::shared_ptr<const contracts::Contract>> old_schema =
+      contracts::Contract::FromFile(old_file);
+  absl::StatusOr<std::shared_ptr<const contracts::Contract>> new_schema =
+      contracts::Contract::FromFile(new_file);
   absl::StatusOr<std::vector<contracts::Incompatibility>> found =
-      contracts::BackwardIncompatibilities(texts[0], texts[1]);
+      !old_schema.ok() ? old_schema.status()
+      : !new_schema.ok()
+          ? new_schema.status()
+          : contracts::BackwardIncompatibilities((*old_schema)->text(), (*new_schema)->text());
   if (!found.ok()) {
     std::fprintf(stderr, "contracts check: %s\n", std::string(found.status().message()).c_str());
     return 2;

@@ -7,10 +7,8 @@
 #include <rapidjson/error/en.h>
 
 #include <fstream>
-#include <regex>
 #include <sstream>
 #include <stdexcept>
-#include <unordered_map>
 #include <valijson/schema.hpp>
 #include <valijson/schema_parser.hpp>
 #include <valijson/validation_results.hpp>
