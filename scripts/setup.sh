@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
   libsqlite3-dev sqlite3 libpq-dev postgresql-15 postgresql-client-15 libpg-query-dev libsimdjson-dev libyaml-cpp-dev libcli11-dev libvalijson-dev
-  libjwt-dev libssl-dev
+  libjwt-dev libssl-dev libcurl4-openssl-dev
   libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev rapidjson-dev libboost-dev
   librdkafka-dev kcat
   wrk curl

@@ -47,12 +47,21 @@ enum class UnknownTypePolicy { kIgnore, kDeadLetter };
 
 // A Kafka source (kind: kafka): a consumer group over topics. The positions of record in each
 // partition live in the store (next offset to read), committed with the view rows.
+// `schema_registry:` of a Kafka source: its records are Confluent-framed (magic byte, schema id,
+// JSON) and each is checked against the JSON Schema its id names in this registry.
+struct SchemaRegistryConfig {
+  std::string url;  // empty: records are plain JSON
+  int64_t timeout_ms = 5'000;
+  std::string user_password;  // "user:password" for basic auth (from password_env)
+};
+
 struct KafkaConfig {
   std::string brokers;              // bootstrap servers, "host:port,…" (or from brokers_env)
   std::vector<std::string> topics;  // at most 4096, each with at most 1,048,576 partitions
   std::string group_id;             // consumer group
   bool dead_letter_topic = true;    // also produce dead letters to "<topic>.dlq"
   std::vector<std::pair<std::string, std::string>> properties;  // librdkafka, passed through
+  SchemaRegistryConfig schema_registry;
 };
 
 // A PostgreSQL change feed (kind: postgres_changes): the committed row changes of `tables`

@@ -6,7 +6,11 @@
 //       - {type: OrderCreated, version: 2, file: contracts/order_created.v2.json}
 // The files are read and compiled with the catalog (projection/), which reports a bad schema at
 // its entry here.
+//
+// A Kafka source's `schema_registry:` (Confluent-framed records, schemas fetched by id):
+//   schema_registry: {url: http://registry:8081, timeout_ms: 5000, username: u, password_env: P}
 
+#include <cstdlib>
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
@@ -97,6 +101,41 @@ absl::Status Parser::ParseContracts(const Entry& entry, SourceConfig* source) co
     return Err(entry.key, absl::StrCat(what, " lists schema versions: say where an event's version",
                                        " is with 'version: <field>' or {header: ...}"));
   }
+  return absl::OkStatus();
+}
+
+absl::Status Parser::ParseSchemaRegistry(const Entry& entry, SourceConfig* source) const {
+  const std::string what = absl::StrCat("'schema_registry' of source ", Quoted(source->name));
+  SchemaRegistryConfig& registry = source->kafka.schema_registry;
+  SV_ASSIGN_OR_RETURN(Entries entries, MapEntries(entry.value, entry.key, what));
+  SV_RETURN_IF_ERROR(CheckKeys(entries, {"url", "timeout_ms", "username", "password_env"}, what));
+  SV_RETURN_IF_ERROR(CheckRequired(entries, "url", entry.key, what));
+  std::string username, password;
+  for (const Entry& e : entries) {
+    const std::string field = absl::StrCat(Quoted(e.name), " of ", what);
+    if (e.name == "url") {
+      SV_ASSIGN_OR_RETURN(registry.url, Name(e, field));
+      if (registry.url.rfind("http://", 0) != 0 && registry.url.rfind("https://", 0) != 0) {
+        return Err(e.value, absl::StrCat(field, " must start with http:// or https://"));
+      }
+    } else if (e.name == "timeout_ms") {
+      SV_ASSIGN_OR_RETURN(registry.timeout_ms, Integer(e, field, 100, 600'000));
+    } else if (e.name == "username") {
+      SV_ASSIGN_OR_RETURN(username, Name(e, field));
+    } else if (e.name == "password_env") {
+      SV_ASSIGN_OR_RETURN(std::string var, Name(e, field));
+      const char* value = std::getenv(var.c_str());
+      if (value == nullptr) {
+        return Err(e.value,
+                   absl::StrCat(field, ": environment variable ", Quoted(var), " is not set"));
+      }
+      password = value;
+    }
+  }
+  if (username.empty() && Find(entries, "password_env") != nullptr) {
+    return Err(entry.key, absl::StrCat(what, " has a password but no 'username'"));
+  }
+  if (!username.empty()) registry.user_password = absl::StrCat(username, ":", password);
   return absl::OkStatus();
 }
 

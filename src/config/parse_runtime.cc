@@ -163,7 +163,8 @@ absl::StatusOr<SourceConfig> Parser::ParseSource(const Entry& entry) const {
                                          "dsn_env",        "publication",
                                          "slot",           "tables",
                                          "heartbeat_ms",   "spool_memory_rows",
-                                         "spool_dir",      "contracts"},
+                                         "spool_dir",      "contracts",
+                                         "schema_registry"},
                                what));
   const Entry* kind_entry = Find(entries, "kind");
   const bool changes = kind_entry != nullptr && kind_entry->value.IsScalar() &&
@@ -269,6 +270,8 @@ absl::StatusOr<SourceConfig> Parser::ParseSource(const Entry& entry) const {
       }
     } else if (e.name == "contracts") {
       SV_RETURN_IF_ERROR(ParseContracts(e, &source));
+    } else if (e.name == "schema_registry") {
+      SV_RETURN_IF_ERROR(ParseSchemaRegistry(e, &source));
     } else if (e.name == "event_id") {
       SV_ASSIGN_OR_RETURN(source.event_id_field, Name(e, field));
     } else if (e.name == "timestamp") {
@@ -306,8 +309,8 @@ absl::StatusOr<SourceConfig> Parser::ParseSource(const Entry& entry) const {
     }
   }
   const bool kafka = source.kind == "kafka";
-  for (const char* k :
-       {"brokers", "brokers_env", "topics", "group_id", "dead_letter_topic", "properties"}) {
+  for (const char* k : {"brokers", "brokers_env", "topics", "group_id", "dead_letter_topic",
+                        "properties", "schema_registry"}) {
     const Entry* e = Find(entries, k);
     if (e != nullptr && !kafka) {
       return Err(e->key, absl::StrCat(Quoted(k), " of ", what, " needs kind: kafka"));

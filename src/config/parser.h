@@ -99,6 +99,7 @@ class Parser {
   absl::Status ParseSources(const Entry& entry, Config* config) const;
   absl::StatusOr<SourceConfig> ParseSource(const Entry& entry) const;
   absl::Status ParseContracts(const Entry& entry, SourceConfig* source) const;
+  absl::Status ParseSchemaRegistry(const Entry& entry, SourceConfig* source) const;
   absl::Status ParseGate(const Entry& entry, Config* config) const;
   absl::Status ParseEngine(const Entry& entry, Config* config) const;
   absl::Status ParseServer(const Entry& entry, Config* config) const;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "contracts/contracts.h"
+#include "contracts/registry.h"
 #include "projection/projection.h"
 #include "simdjson.h"
 #include "source/source.h"
@@ -41,10 +42,14 @@ class Decoder {
   const projection::SourcePlan* source_;
   // The event's contract, if its type has one: false with *reason when it is broken.
   bool CheckContract(const DecodedEvent& event, std::string* reason);
+  // A Confluent-framed record (a source with a schema registry): its payload against the writer
+  // schema its id names. False with *reason when it is not framed or breaks that schema.
+  bool CheckWriterSchema(const source::SourceRecord& record, std::string* reason);
 
   std::vector<std::string> key_path_, type_path_, sequence_path_, event_id_path_, time_path_;
   std::vector<std::string> version_path_;
   bool check_contracts_;
+  std::shared_ptr<contracts::SchemaRegistry> registry_;  // kEvent scope with a registry only
   contracts::Checker checker_;
   simdjson::dom::parser parser_;
   simdjson::padded_string buffer_;

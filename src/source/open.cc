@@ -5,6 +5,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "source/confluent/confluent_source.h"
 #include "source/kafka/kafka_source.h"
 #include "source/log/log_source.h"
 #include "source/pg_changes/pg_changes_source.h"
@@ -50,6 +52,11 @@ absl::StatusOr<SourceTraits> TraitsOf(const config::SourceConfig& config) {
       absl::StrCat("source '", config.name, "': kind '", config.kind, "' is not supported"));
 }
 
+contracts::RegistryOptions RegistryOptionsOf(const config::SourceConfig& config) {
+  const config::SchemaRegistryConfig& c = config.kafka.schema_registry;
+  return {.url = c.url, .timeout_ms = c.timeout_ms, .user_password = c.user_password};
+}
+
 absl::StatusOr<std::unique_ptr<Source>> Open(const config::SourceConfig& config,
                                              store::Store* log_store) {
   if (config.kind == "log") return NewLogSource(log_store);
@@ -61,7 +68,11 @@ absl::StatusOr<std::unique_ptr<Source>> Open(const config::SourceConfig& config,
     o.group_id = config.kafka.group_id;
     o.dead_letter_topic = config.kafka.dead_letter_topic;
     o.properties = config.kafka.properties;
-    return NewKafkaSource(o);
+    if (config.kafka.schema_registry.url.empty()) return NewKafkaSource(o);
+    SV_ASSIGN_OR_RETURN(std::unique_ptr<Source> framed, NewKafkaSource(o));
+    return NewConfluentSource(std::move(framed),
+                              contracts::SchemaRegistry::Shared(RegistryOptionsOf(config)),
+                              config.name);
   }
   if (config.kind == "postgres_changes") {
     PgChangesOptions o;

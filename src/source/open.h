@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "common/position.h"
 #include "config/config.h"
+#include "contracts/registry.h"
 #include "source/source.h"
 #include "store/store.h"
 
@@ -43,6 +44,10 @@ struct SourceTraits {
 
 // InvalidArgument for a kind this build has no source for.
 absl::StatusOr<SourceTraits> TraitsOf(const config::SourceConfig& config);
+
+// The registry of a source with `schema_registry:` (the decoder validates against the schemas
+// the source fetched there).
+contracts::RegistryOptions RegistryOptionsOf(const config::SourceConfig& config);
 
 // Opens (does not yet seek or poll) the source `config` describes. `log_store` holds the
 // embedded log and must outlive the source.

@@ -6,7 +6,9 @@
 //   kafka_tool produce --bootstrap B --topic T FILE [--rate N] [--max-lag N --group G]
 //       produces NDJSON lines: an envelope {"key","headers","value"} becomes a message with that
 //       key and headers; any other line is sent as it is, keyed by its --key-field (default
-//       orderId) when it has one. --max-lag throttles the
+//       orderId) when it has one. An envelope may also carry "confluent_schema_id": N (the
+//       value is sent Confluent-framed: magic byte 0, N in 4 bytes big-endian, the JSON) or
+//       "value_hex" (the value's bytes, for malformed frames). --max-lag throttles the
 //       producer by the group's lag (the mock keeps only a few MiB per partition). Prints
 //       {"produced":N,"seconds":S,"last_offsets":{"<partition>":<last offset delivered>,...}}.
 //   kafka_tool count --bootstrap B --topic T
@@ -176,6 +178,19 @@ Message Encode(const std::string& line, const std::string& key_field, rapidjson:
     rapidjson::Writer<rapidjson::StringBuffer> w(buf);
     doc["value"].Accept(w);
     m.value.assign(buf.GetString(), buf.GetSize());
+    if (doc.HasMember("confluent_schema_id") && doc["confluent_schema_id"].IsUint()) {
+      const uint32_t id = doc["confluent_schema_id"].GetUint();
+      const char frame[5] = {0, static_cast<char>(id >> 24), static_cast<char>(id >> 16),
+                             static_cast<char>(id >> 8), static_cast<char>(id)};
+      m.value.insert(0, frame, sizeof frame);
+    }
+    if (doc.HasMember("value_hex") && doc["value_hex"].IsString()) {
+      const std::string hex = doc["value_hex"].GetString();
+      m.value.clear();
+      for (size_t i = 0; i + 1 < hex.size(); i += 2) {
+        m.value.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+      }
+    }
     if (doc.HasMember("headers") && doc["headers"].IsObject()) {
       const rapidjson::Value& all = doc["headers"];
       // By index: rapidjson's member iterators compare ambiguously under C++20 (clang).

@@ -26,7 +26,7 @@ ALLOWED = {
     "gen": {"common"},
     "store": {"common", "sql"},
     "api": {"common", "store"},  # the public library (include/streamview/) over the store seam
-    "source": {"common", "config", "store"},
+    "source": {"common", "config", "contracts", "store"},
     "projection": {"common", "config", "contracts", "sql"},
     "derived": {"common", "config", "projection", "sql"},
     "engine": {"common", "config", "contracts", "derived", "gate", "metrics", "projection",

@@ -978,6 +978,35 @@ TEST(ConfigKafkaTest, KafkaErrorsNameFileLineAndProblem) {
             "kafka, postgres_changes)");
 }
 
+TEST(ConfigKafkaTest, SchemaRegistryLoadsAndItsErrorsNameTheLine) {
+  const std::string head =
+      "    kind: kafka\n    brokers: b\n    topics: [t]\n    group_id: g\n"
+      "    key: k\n    event_types: [A]\n";
+  setenv("SV_TEST_REGISTRY_PW", "pw", 1);
+  absl::StatusOr<Config> config =
+      ParseConfig("sources:\n  s:\n" + head +
+                      "    schema_registry: {url: 'https://r:8081', timeout_ms: 900, username: u, "
+                      "password_env: SV_TEST_REGISTRY_PW}\n" +
+                      kViewsTail,
+                  "k.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  const SchemaRegistryConfig& r = config->sources[0].kafka.schema_registry;
+  EXPECT_EQ(r.url, "https://r:8081");
+  EXPECT_EQ(r.timeout_ms, 900);
+  EXPECT_EQ(r.user_password, "u:pw");
+  EXPECT_EQ(KafkaError(head + "    schema_registry: {url: 'ftp://r'}\n"),
+            "k.yaml:9:28: 'url' of 'schema_registry' of source 's' must start with http:// or "
+            "https://");
+  EXPECT_EQ(KafkaError(head + "    schema_registry: {timeout_ms: 100}\n"),
+            "k.yaml:9:5: 'schema_registry' of source 's' is missing required key 'url'");
+  EXPECT_EQ(KafkaError(head + "    schema_registry: {url: 'http://r', password_env: "
+                              "SV_TEST_REGISTRY_PW}\n"),
+            "k.yaml:9:5: 'schema_registry' of source 's' has a password but no 'username'");
+  EXPECT_EQ(KafkaError("    kind: log\n    key: k\n    event_types: [A]\n"
+                       "    schema_registry: {url: 'http://r'}\n"),
+            "k.yaml:6:5: 'schema_registry' of source 's' needs kind: kafka");
+}
+
 TEST(ConfigPostgresChangesTest, LoadsWithTheChangeFeedsDefaults) {
   absl::StatusOr<Config> config = ParseConfig(std::string(R"yaml(sources:
   s:

@@ -3,9 +3,14 @@
 
 #include "contracts/contracts.h"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <string>
 #include <vector>
 
+#include "contracts/registry.h"
 #include "gtest/gtest.h"
 
 namespace sv::contracts {
@@ -213,6 +218,45 @@ TEST(BackwardCompatibilityTest, ARecursiveSchemaEnds) {
   ASSERT_TRUE(found.ok());
   EXPECT_TRUE(found->empty());
   EXPECT_FALSE(BackwardIncompatibilities("{", tree).ok());
+}
+
+TEST(ConfluentFrameTest, ReadsTheSchemaIdAndPayloadAndSaysWhyOtherwise) {
+  const std::string framed = std::string("\0\x01\x02\x03\x04", 5) + R"({"a":1})";
+  absl::StatusOr<Frame> frame = Unframe(framed);
+  ASSERT_TRUE(frame.ok()) << frame.status();
+  EXPECT_EQ(frame->schema_id, 0x01020304);
+  EXPECT_EQ(frame->payload, R"({"a":1})");
+  const std::string high = std::string("\0\xff\xff\xff\xfe", 5);
+  ASSERT_TRUE(Unframe(high).ok());
+  EXPECT_EQ(Unframe(high)->schema_id, -2);  // as the serializer's signed int
+  EXPECT_EQ(Unframe(high)->payload, "");
+  EXPECT_EQ(Unframe(R"({"a":1})").status().message(),
+            "not a Confluent-framed record: its first byte is 123, not the magic byte 0 (a plain "
+            "JSON record starts with '{', 123)");
+  EXPECT_EQ(Unframe(std::string("\0\0\0", 3)).status().message(),
+            "not a Confluent-framed record: 3 bytes, fewer than the magic byte and 4-byte schema "
+            "id of a frame");
+}
+
+// A port nothing listens on: bound, never listened to, so connections are refused.
+TEST(SchemaRegistryTest, UnreachableIsUnavailableAndNotRemembered) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  SchemaRegistry registry({.url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)),
+                           .timeout_ms = 2'000,
+                           .user_password = ""});
+  auto first = registry.Schema(7);
+  EXPECT_TRUE(absl::IsUnavailable(first.status())) << first.status();
+  EXPECT_NE(first.status().message().find("schema registry unreachable"), std::string::npos);
+  EXPECT_TRUE(absl::IsUnavailable(registry.Schema(7).status()));
+  EXPECT_EQ(registry.fetches(), 2);  // an outage is asked again, never kept as the answer
+  close(fd);
 }
 
 }  // namespace
