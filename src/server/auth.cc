@@ -107,7 +107,12 @@ absl::StatusOr<Caller> Authenticator::FromJwt(const std::string& token) const {
   errno = 0;
   const long exp = jwt_get_grant_int(jwt.get(), "exp");
   if (errno != 0) return Refused("the JWT has no numeric exp");
-  if (exp <= static_cast<long>(std::time(nullptr))) return Refused("the JWT has expired");
+  const long now = static_cast<long>(std::time(nullptr));
+  if (exp <= now) return Refused("the JWT has expired");
+  // nbf is optional (RFC 7519 4.1.5); when present it must have passed.
+  errno = 0;
+  const long not_before = jwt_get_grant_int(jwt.get(), "nbf");
+  if (errno == 0 && not_before > now) return Refused("the JWT is not valid yet (nbf)");
   char* aud_json = jwt_get_grants_json(jwt.get(), "aud");
   bool audience_ok = false;
   if (aud_json != nullptr) {

@@ -188,6 +188,8 @@ def main():
                                                                 "exp": now + 600}, secret="x")},
             "a JWT with alg none": {"bearer": jwt({"org": "o-1", "aud": "streamview",
                                                    "exp": now + 600}, alg="none")},
+            "a JWT not valid yet": {"bearer": jwt({"org": "o-1", "aud": "streamview",
+                                                   "exp": now + 600, "nbf": now + 300})},
         }
         for what, cred in refused.items():
             for path in ("/views/shipments", "/views/shipments/s-0001", "/views/status_counts",
