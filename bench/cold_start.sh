@@ -9,8 +9,8 @@ cd "$(dirname "$0")/.."
 rows=${1:-10000000}
 bin=${SV_BIN:-build/src/cli/streamview}
 tmp=$(mktemp -d /tmp/sv-cold.XXXXXX)
-run_pid=0
-trap 'kill "$run_pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$tmp"' EXIT
+# (no kill here: the Python driver stops each run; `kill 0` would end the caller's whole group)
+trap 'rm -rf "$tmp"' EXIT
 cfg=examples/orders/streamview.yaml
 build/bench/fill_orders_view --config "$cfg" --store "$tmp/sv.db" --rows "$rows" >/dev/null
 echo "store: $rows rows, $(du -m "$tmp/sv.db" | cut -f1) MiB"

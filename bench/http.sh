@@ -9,9 +9,9 @@ rate=${2:-10000}
 seconds=${3:-20}
 bin=${SV_BIN:-build/src/cli/streamview}  # SV_BIN: another build, for side-by-side runs
 tmp=$(mktemp -d /tmp/sv-http.XXXXXX)
-trap 'kill "$run_pid" "$ingest_pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$tmp"' EXIT
-run_pid=0
-ingest_pid=0
+trap 'kill $run_pid $ingest_pid 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$tmp"' EXIT
+run_pid=""  # empty, never 0: `kill 0` would end the caller's whole process group
+ingest_pid=""
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"
 # The example config, with as many HTTP workers as wrk connections.

@@ -8,8 +8,8 @@ rows=${1:-1000000}
 seconds=${2:-20}
 bin=${SV_BIN:-build/src/cli/streamview}
 tmp=$(mktemp -d /tmp/sv-lookup-http.XXXXXX)
-run_pid=0
-trap 'kill "$run_pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$tmp"' EXIT
+run_pid=""  # empty, never 0: `kill 0` would end the caller's whole process group
+trap 'kill $run_pid 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$tmp"' EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"
 sed 's/^  shutdown_grace_ms: 10000/  shutdown_grace_ms: 10000\n  threads: 16/' \
