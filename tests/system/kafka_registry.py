@@ -34,6 +34,7 @@ import tempfile
 import threading
 
 from harness import free_port, http_get, run_checked, wait_until
+from kafka_source import Mock  # librdkafka's mock cluster, driven over stdin
 
 USER, PASSWORD = "sv", "registry-secret"
 TOKEN = "registry-test-token"
@@ -150,25 +151,6 @@ class Registry:
         self.thread.join()
 
 
-class Mock:
-    def __init__(self, tool):
-        self.p = subprocess.Popen([tool, "mock", "--brokers", "1"], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, text=True)
-        line = self.p.stdout.readline().split()
-        if len(line) != 2 or line[0] != "bootstrap":
-            fail("mock cluster did not start: %r" % line)
-        self.bootstrap = line[1]
-        self.p.stdin.write("topic payments 2\n")
-        self.p.stdin.flush()
-        out = self.p.stdout.readline().strip()
-        if not out.endswith(": 0"):
-            fail("cannot create topic payments: %s" % out)
-
-    def close(self):
-        self.p.stdin.close()
-        self.p.wait(timeout=30)
-
-
 class Workload:
     """Records to produce and what the view and the dead letters must be after them."""
 
@@ -202,31 +184,27 @@ class Workload:
                 f.write(json.dumps(line) + "\n")
 
 
-def view_rows(store):
+def query(store, sql):
+    """Rows of `sql` on the SQLite store while the engine writes ([] before its tables exist)."""
     db = sqlite3.connect(store, timeout=30)
     try:
-        return {a: (b, d) for a, b, d in db.execute(
-            "SELECT account_id, balance, deposits FROM accounts")}
+        return db.execute(sql).fetchall()
+    except sqlite3.OperationalError:
+        return []
     finally:
         db.close()
+
+
+def view_rows(store):
+    return {a: (b, d) for a, b, d in query(store, "SELECT account_id, balance, deposits FROM accounts")}
 
 
 def dead_letters(store):
-    db = sqlite3.connect(store, timeout=30)
-    try:
-        return [r[0] for r in db.execute("SELECT reason FROM sv_dead_letters ORDER BY id")]
-    finally:
-        db.close()
+    return [r[0] for r in query(store, "SELECT reason FROM sv_dead_letters ORDER BY id")]
 
 
 def positions(store):
-    db = sqlite3.connect(store, timeout=30)
-    try:
-        return sum(r[0] for r in db.execute("SELECT position FROM sv_positions"))
-    except sqlite3.OperationalError:
-        return 0
-    finally:
-        db.close()
+    return sum(r[0] for r in query(store, "SELECT position FROM sv_positions"))
 
 
 def check_view(store, w, what):
@@ -252,6 +230,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="sv-registry-")
     env = dict(os.environ, SV_TEST_REGISTRY_PASSWORD=PASSWORD, STREAMVIEW_TOKEN=TOKEN)
     mock = Mock(args.kafka_tool)
+    mock.topic("payments", 2)
     registry = Registry()
     registry.start()
     store = os.path.join(tmp, "payments.db")
