@@ -323,18 +323,6 @@ void ServeWrite(Server::Impl& impl, bool is_delete, const http::Request& req, ht
     return ReplyError(res, 400, error->message, error->column);
   }
   streamview::Document& doc = std::get<streamview::Document>(parsed);
-  for (size_t k = 0; k < key.size(); ++k) {
-    const std::string& name = c.api.table.columns[c.api.table.key[k]].name;
-    const streamview::Value path_value = Collections::ToLibrary(key[k]);
-    auto it = doc.find(name);
-    if (it != doc.end() && !(it->second == path_value)) {
-      CountWrite(impl, c, method, "rejected");
-      return ReplyError(res, 400,
-                        absl::StrCat("key column '", name, "' in the body differs from the path"),
-                        name);
-    }
-    doc[name] = path_value;
-  }
   if (scope.tenant.has_value()) {
     const streamview::Value own = Collections::ToLibrary(*scope.tenant);
     auto it = doc.find(c.config.tenant);
@@ -347,6 +335,18 @@ void ServeWrite(Server::Impl& impl, bool is_delete, const http::Request& req, ht
                         c.config.tenant);
     }
     doc[c.config.tenant] = own;
+  }
+  for (size_t k = 0; k < key.size(); ++k) {
+    const std::string& name = c.api.table.columns[c.api.table.key[k]].name;
+    const streamview::Value path_value = Collections::ToLibrary(key[k]);
+    auto it = doc.find(name);
+    if (it != doc.end() && !(it->second == path_value)) {
+      CountWrite(impl, c, method, "rejected");
+      return ReplyError(res, 400,
+                        absl::StrCat("key column '", name, "' in the body differs from the path"),
+                        name);
+    }
+    doc[name] = path_value;
   }
   ApplyWrite(impl, c, method, scope, key, pre, event_id, res,
              [&](streamview::ProjectionStore& p, const streamview::WriteOptions& o) {
