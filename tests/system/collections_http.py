@@ -17,7 +17,7 @@ Collections `counters`, `carts` (tenant `org`, part of its key) and `strict`
   `strict` without a precondition: 428; DELETE with a stale If-Match: 412, then 204;
 - tenancy: o-2 reads, writes and deletes nothing of o-1 (404), cannot write a row naming o-1
   (403), lists only its rows; the admin lists every row;
-- /metrics counts the writes by outcome as observed.
+- /metrics counts the writes by outcome as observed; /openapi.json documents the routes.
 
     collections_http.py --binary build/src/cli/streamview [--store-kind postgres]
 """
@@ -410,6 +410,11 @@ def check_metrics(c, check, conflicts):
     check(counts.get(("counters", "PUT", "conflict")) == conflicts + ROUNDS * (THREADS - 1) + 2,
           "counters' conflicts counted", counts)
     check(counts.get(("counters", "PUT", "replayed")) == 3, "replays counted", counts)
+    code, doc, _ = c.call("GET", "/openapi.json", who=None)
+    paths = doc.get("paths", {}) if isinstance(doc, dict) else {}
+    row = paths.get("/views/carts/{org}/{cart_id}", {})
+    check(code == 200 and {"get", "put", "delete"} <= set(row) and "/views/carts" in paths,
+          "/openapi.json documents the collection's list, GET, PUT and DELETE", sorted(paths))
 
 
 if __name__ == "__main__":
