@@ -390,6 +390,33 @@ void Server::Impl::RegisterViewRoutes() {
       w.String(applied.ToToken().c_str());
       w.EndObject();
     }
+    // Collections (written over HTTP): no source, no position; `writable` says so.
+    for (int c = 0; collections != nullptr && c < collections->size(); ++c) {
+      const ViewApi& api = collections->at(c).api;
+      w.StartObject();
+      w.Key("name");
+      w.String(api.view.c_str());
+      w.Key("source");
+      w.Null();
+      w.Key("writable");
+      w.Bool(true);
+      w.Key("columns");
+      w.StartArray();
+      for (const auto& column : api.table.columns) {
+        w.StartObject();
+        w.Key("name");
+        w.String(column.name.c_str());
+        w.Key("type");
+        w.String(std::string(TypeName(column.type)).c_str());
+        w.EndObject();
+      }
+      w.EndArray();
+      w.Key("key");
+      w.StartArray();
+      for (int k : api.table.key) w.String(api.table.columns[k].name.c_str());
+      w.EndArray();
+      w.EndObject();
+    }
     w.EndArray();
     w.EndObject();
     ReplyJson(res, 200, buf.GetString());

@@ -410,6 +410,12 @@ def check_metrics(c, check, conflicts):
     check(counts.get(("counters", "PUT", "conflict")) == conflicts + ROUNDS * (THREADS - 1) + 2,
           "counters' conflicts counted", counts)
     check(counts.get(("counters", "PUT", "replayed")) == 3, "replays counted", counts)
+    code, body, _ = c.call("GET", "/views")
+    listed = {v["name"]: v for v in body.get("views", [])} if isinstance(body, dict) else {}
+    check(code == 200 and listed.get("carts", {}).get("writable") is True and
+          listed["carts"].get("key") == ["org", "cart_id"] and
+          listed["carts"].get("source") is None and "writable" not in listed.get("notes", {}),
+          "GET /views lists the collections as writable, the views not", sorted(listed))
     code, doc, _ = c.call("GET", "/openapi.json", who=None)
     paths = doc.get("paths", {}) if isinstance(doc, dict) else {}
     row = paths.get("/views/carts/{org}/{cart_id}", {})
