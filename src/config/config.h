@@ -298,6 +298,19 @@ struct VerifyConfig {
   Location loc;
 };
 
+// A collection (`collections:`, issue 21): a table applications write over HTTP (PUT/DELETE
+// /views/{name}/{key...}) with a row version for optimistic concurrency; no source feeds it.
+// Stored as the public library's collections are (include/streamview/projection_store.h).
+struct CollectionConfig {
+  std::string name;
+  std::vector<ColumnConfig> columns;  // text, integer, numeric, boolean, timestamp, json
+  std::vector<std::string> key;       // key column names, in order
+  std::string tenant;                 // as ViewConfig::tenant; writes are scoped by it too
+  Location tenant_loc;
+  bool require_preconditions = false;  // PUT/DELETE without If-Match/If-None-Match: 428
+  Location loc;
+};
+
 struct Config {
   std::string file;      // absolute path of the config file
   std::string base_dir;  // its folder
@@ -307,6 +320,7 @@ struct Config {
   std::vector<ViewConfig> views;
   std::vector<DerivedViewConfig> derived_views;  // after `views` in dependency order
   std::vector<LookupConfig> lookups;             // their columns are checked by projection::Compile
+  std::vector<CollectionConfig> collections;     // written over HTTP, not by the engine
   GateConfig gate;
   EngineConfig engine;
   ServerConfig server;

@@ -113,6 +113,7 @@ class Parser {
   absl::Status ParseViews(const Entry& entry, Config* config) const;
   absl::Status ParseDerivedViews(const Entry& entry, Config* config) const;
   absl::Status ParseLookups(const Entry& entry, Config* config) const;
+  absl::Status ParseCollections(const Entry& entry, Config* config) const;  // parse_collections
   absl::Status ParseIndexes(const Entry& indexes, absl::string_view what,
                             const std::function<bool(absl::string_view)>& is_column,
                             std::vector<IndexConfig>* out) const;

@@ -472,6 +472,14 @@ void HttpServer::Post(const std::string& pattern, RouteOptions options, Handler 
   state_->routes.push_back({"POST", std::regex(pattern), options, std::move(handler)});
 }
 
+void HttpServer::Put(const std::string& pattern, RouteOptions options, Handler handler) {
+  state_->routes.push_back({"PUT", std::regex(pattern), options, std::move(handler)});
+}
+
+void HttpServer::Delete(const std::string& pattern, RouteOptions options, Handler handler) {
+  state_->routes.push_back({"DELETE", std::regex(pattern), options, std::move(handler)});
+}
+
 absl::StatusOr<int> HttpServer::Listen(const std::string& host, int port) {
   State& s = *state_;
   beast::error_code ec;

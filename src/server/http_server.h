@@ -86,6 +86,8 @@ class HttpServer {
   void Get(const std::string& pattern, RouteOptions options, Handler handler);
   void Post(const std::string& pattern, Handler handler) { Post(pattern, {}, std::move(handler)); }
   void Post(const std::string& pattern, RouteOptions options, Handler handler);
+  void Put(const std::string& pattern, RouteOptions options, Handler handler);
+  void Delete(const std::string& pattern, RouteOptions options, Handler handler);
 
   // Binds host:port (0 = any free port) and starts the threads; returns the bound port.
   absl::StatusOr<int> Listen(const std::string& host, int port);

@@ -39,4 +39,10 @@ std::string ErrorBody(std::string_view message, std::string_view parameter = {})
 // gives the same tag in every process and after restarts.
 std::string RowETag(const Row& row);
 
+// Deeper documents are refused before they are parsed: the DOM's writers recurse.
+inline constexpr int kMaxJsonDepth = 128;
+// Whether JSON text nests arrays and objects deeper than `max_depth` (strings skipped);
+// iterative, so any input is safe to scan.
+bool JsonNestingExceeds(std::string_view text, int max_depth);
+
 }  // namespace sv::server

@@ -244,6 +244,34 @@ std::string Server::Impl::OpenApiDocument() const {
     w.EndObject();
     w.EndObject();
   }
+  for (int i = 0; collections != nullptr && i < collections->size(); ++i) {
+    const ViewApi& api = collections->at(i).api;
+    w.Key(("/views/" + api.view).c_str());
+    w.StartObject();
+    ListOperation(w, api, false);
+    w.EndObject();
+    w.Key(("/views/" + api.view + KeyPath(api)).c_str());
+    w.StartObject();
+    RowOperation(w, api);
+    Operation(w, "put",
+              "Write the row (a JSON object of its columns); If-Match: \"<version>\" or *, "
+              "If-None-Match: * (create only); Idempotency-Key or Event-Id applies it once",
+              true,
+              {{200, "updated: {version}, ETag"},
+               {201, "created: {version}, ETag"},
+               {400, "a body or header that is not right (JSON error naming it)"},
+               {401, "no caller"},
+               {403, "a row naming another organization"},
+               {404, "no such row in the caller's organization"},
+               {412, "the version is not the one expected: {current_version}"},
+               {428, "the collection requires a precondition"}});
+    Operation(w, "delete", "Delete the row, with the PUT's preconditions and idempotency key", true,
+              {{204, "deleted"},
+               {200, "a replayed key: {replayed, version}"},
+               {404, "no such row"},
+               {412, "the version is not the one expected: {current_version}"}});
+    w.EndObject();
+  }
   struct Fixed {
     const char* path;
     const char* method;

@@ -55,11 +55,20 @@ void Server::Impl::RegisterSubscribeRoutes() {
   http->Get(R"(/views/([^/]+)/subscribe)", [this](const http::Request& req, http::Response& res) {
     const std::vector<std::string> segments = PathSegments(req, 1);
     const int view = catalog->FindView(segments.front());
+    std::string raw = req.target.substr(0, req.target.find('?'));
+    const bool subscribe = raw.size() >= 10 && raw.compare(raw.size() - 10, 10, "/subscribe") == 0;
+    const int collection = collections == nullptr ? -1 : collections->Find(segments.front());
+    if (view < 0 && collection >= 0) {
+      if (!subscribe) {
+        return ServeCollectionRead(*this, collection, {segments.begin() + 1, segments.end()}, req,
+                                   res);
+      }
+      return ReplyError(res, 404, "collections have no subscriptions (yet)", "view");
+    }
     if (view < 0 || catalog->views[view].internal) {
       return ReplyError(res, 404, "no such view", "view");
     }
-    std::string raw = req.target.substr(0, req.target.find('?'));
-    if (raw.size() < 10 || raw.compare(raw.size() - 10, 10, "/subscribe") != 0) {
+    if (!subscribe) {
       return ServeRowRoute(*this, view, {segments.begin() + 1, segments.end()}, req, res);
     }
     ServeSubscribe(*this, view, req, res);

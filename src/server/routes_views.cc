@@ -31,9 +31,11 @@ std::string Describe(const source::SourceTraits& traits, const Position& positio
   return parts.empty() ? "none" : absl::StrJoin(parts, ",");
 }
 
+}  // namespace
+
 // The query parameters in URL order, so errors name the first bad parameter as sent and Link
 // headers keep the client's order.
-Params QueryParams(const http::Request& req) {
+Params QueryParamsOf(const http::Request& req) {
   Params params;
   for (const auto& [name, value] : req.params) {
     if (name == "min_position") continue;  // read-your-writes, handled before the query
@@ -41,6 +43,8 @@ Params QueryParams(const http::Request& req) {
   }
   return params;
 }
+
+namespace {
 
 // "<path>?<params, with cursor/page replaced>" for Link headers.
 std::string LinkUrl(const std::string& path, const Params& params, const std::string& name,
@@ -61,7 +65,7 @@ void ServeQuery(Server::Impl& impl, int view, Mode mode, const http::Request& re
   const ViewApi& api = impl.views[view];
   Caller caller;
   if (!AuthorizeRead(impl, view, req, res, &caller)) return;
-  const Params params = QueryParams(req);
+  const Params params = QueryParamsOf(req);
   auto parsed = ParseViewQuery(api, params, mode);
   if (auto* error = std::get_if<ParamError>(&parsed)) {
     ReplyError(res, 400, error->message, error->parameter);
@@ -79,10 +83,19 @@ void ServeQuery(Server::Impl& impl, int view, Mode mode, const http::Request& re
   const std::string position = impl.AppliedPositions(view).ToToken();
   auto reader = impl.Reader();
   if (!reader.ok()) return ReplyStatus(res, reader.status());
+  res.set_header(kPositionHeader, position);
+  ServeQueryResult(api, pq, **reader, mode, req, res);
+}
+
+}  // namespace
+
+void ServeQueryResult(const ViewApi& api, const ParsedQuery& pq, store::Store& reader, Mode mode,
+                      const http::Request& req, http::Response& res) {
+  const Params params = QueryParamsOf(req);
   const int64_t limit = pq.query.limit;
   store::ViewQuery query = pq.query;
   query.limit = limit + 1;  // one more tells whether another page follows
-  auto rows = (*reader)->QueryView(api.table, query);
+  auto rows = reader.QueryView(api.table, query);
   if (!rows.ok()) return ReplyStatus(res, rows.status());
   std::vector<Row>& items = *rows;
   bool more = static_cast<int64_t>(items.size()) > limit;
@@ -142,9 +155,10 @@ void ServeQuery(Server::Impl& impl, int view, Mode mode, const http::Request& re
     w.Int64(limit);
   }
   w.EndObject();
-  res.set_header(kPositionHeader, position);
   ReplyJson(res, 200, buf.GetString());
 }
+
+namespace {
 
 void ServeRow(Server::Impl& impl, int view, const std::vector<std::string>& key_text,
               const http::Request& req, http::Response& res) {
@@ -195,33 +209,6 @@ void ServeRow(Server::Impl& impl, int view, const std::vector<std::string>& key_
   JsonWriter w(buf);
   WriteRow(w, api.table, **row);
   ReplyJson(res, 200, buf.GetString());
-}
-
-// Deeper documents are refused before they are parsed: the DOM's writers recurse.
-constexpr int kMaxJsonDepth = 128;
-
-// Whether JSON text nests arrays and objects deeper than `max_depth` (strings skipped);
-// iterative, so any input is safe to scan.
-bool JsonNestingExceeds(std::string_view text, int max_depth) {
-  int depth = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > max_depth) return true;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return false;
 }
 
 // POST /events: NDJSON lines or one JSON array of events/envelopes, appended in one
@@ -403,6 +390,33 @@ void Server::Impl::RegisterViewRoutes() {
       w.String(applied.ToToken().c_str());
       w.EndObject();
     }
+    // Collections (written over HTTP): no source, no position; `writable` says so.
+    for (int c = 0; collections != nullptr && c < collections->size(); ++c) {
+      const ViewApi& api = collections->at(c).api;
+      w.StartObject();
+      w.Key("name");
+      w.String(api.view.c_str());
+      w.Key("source");
+      w.Null();
+      w.Key("writable");
+      w.Bool(true);
+      w.Key("columns");
+      w.StartArray();
+      for (const auto& column : api.table.columns) {
+        w.StartObject();
+        w.Key("name");
+        w.String(column.name.c_str());
+        w.Key("type");
+        w.String(std::string(TypeName(column.type)).c_str());
+        w.EndObject();
+      }
+      w.EndArray();
+      w.Key("key");
+      w.StartArray();
+      for (int k : api.table.key) w.String(api.table.columns[k].name.c_str());
+      w.EndArray();
+      w.EndObject();
+    }
     w.EndArray();
     w.EndObject();
     ReplyJson(res, 200, buf.GetString());
@@ -412,6 +426,13 @@ void Server::Impl::RegisterViewRoutes() {
   http->Get(R"(/views/([^/]+)(/.+)?)", [this](const http::Request& req, http::Response& res) {
     const std::vector<std::string> segments = PathSegments(req, 1);
     const int view = catalog->FindView(segments.front());
+    if (view < 0 && collections != nullptr) {
+      const int collection = collections->Find(segments.front());
+      if (collection >= 0) {
+        return ServeCollectionRead(*this, collection, {segments.begin() + 1, segments.end()}, req,
+                                   res);
+      }
+    }
     // An internal view (a step other views read) is served to no one, admins included.
     if (view < 0 || catalog->views[view].internal) {
       return ReplyError(res, 404, "no such view", "view");

@@ -316,6 +316,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
   if (config.server.auth.enabled) {
     SV_ASSIGN_OR_RETURN(impl->auth, Authenticator::Create(config.server.auth, config.base_dir));
   }
+  SV_ASSIGN_OR_RETURN(impl->collections, Collections::Create(config, store));
   Impl* self = impl.get();
   self->lookups = std::make_unique<Lookups>(
       catalog, [self](int view) -> const store::TableSpec& { return self->views[view].table; });
@@ -370,6 +371,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
   self->RegisterOpsRoutes();
   self->RegisterSubscribeRoutes();
   self->RegisterViewRoutes();
+  self->RegisterCollectionRoutes();
   self->RegisterLookupRoutes();
 
   auto port = self->http->Listen(config.server.host, config.server.port);

@@ -17,6 +17,7 @@
 #include "metrics/metrics.h"
 #include "projection/projection.h"
 #include "server/auth.h"
+#include "server/collections.h"
 #include "server/http.h"
 #include "server/http_server.h"
 #include "server/lookups.h"
@@ -49,8 +50,9 @@ struct Server::Impl {
   std::unique_ptr<OrgActivity> org_activity;  // staleness per organization
   // GET /views/{view}/subscribe; shared with the streams it serves, which may outlive Impl.
   std::shared_ptr<SubscriptionHub> subscriptions;
-  std::unique_ptr<RowFanout> row_fanout;  // the engine's one observer: the three above
-  std::unique_ptr<Authenticator> auth;    // null: no server.auth, reads are open
+  std::unique_ptr<RowFanout> row_fanout;     // the engine's one observer: the three above
+  std::unique_ptr<Authenticator> auth;       // null: no server.auth, reads are open
+  std::unique_ptr<Collections> collections;  // config `collections:`, written over HTTP
 
   std::unique_ptr<http::HttpServer> http;
   int port = 0;
@@ -86,9 +88,10 @@ struct Server::Impl {
   void RegisterSubscribeRoutes();  // routes_subscribe.cc, before RegisterViewRoutes
   void RegisterLookupRoutes();
   void RegisterOpsRoutes();
-  void RegisterRebuildRoutes();  // routes_rebuild.cc
-  void RegisterVerifyRoutes();   // routes_verify.cc
-  void RegisterVersionRoutes();  // routes_versions.cc
+  void RegisterRebuildRoutes();     // routes_rebuild.cc
+  void RegisterVerifyRoutes();      // routes_verify.cc
+  void RegisterVersionRoutes();     // routes_versions.cc
+  void RegisterCollectionRoutes();  // routes_collections.cc: PUT/DELETE /views/{c}/{key...}
   void RegisterMetrics();
   std::string OpenApiDocument() const;
 };
@@ -163,6 +166,15 @@ bool AuthorizedCaller(const Server::Impl& impl, const http::Request& req, http::
 // GET /views/{view}/{key...} for a route that matched it first (routes_subscribe.cc).
 void ServeRowRoute(Server::Impl& impl, int view, const std::vector<std::string>& key_text,
                    const http::Request& req, http::Response& res);
+// GET /views/{c} and /views/{c}/{key...} of collection `index` (routes_collections.cc), reached
+// through the view route (`key_text` empty: the list).
+void ServeCollectionRead(Server::Impl& impl, int index, const std::vector<std::string>& key_text,
+                         const http::Request& req, http::Response& res);
+// The query parameters of a list read in URL order (min_position left out).
+Params QueryParamsOf(const http::Request& req);
+// Runs a parsed list query on `reader` and answers with the page (items, cursors, Link).
+void ServeQueryResult(const ViewApi& api, const ParsedQuery& pq, store::Store& reader, Mode mode,
+                      const http::Request& req, http::Response& res);
 // GET /views/rebuild (reached through the /views/{view} route, which is matched first).
 void ServeRebuildProgress(Server::Impl& impl, const http::Request& req, http::Response& res);
 // Decoded path segments after `prefix_segments` segments ("/views/v/a/b" -> from 2: a, b).

@@ -14,6 +14,7 @@
 namespace sv::config {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
@@ -563,7 +564,7 @@ TEST(ConfigErrorTest, UnknownTopLevelKey) {
   EXPECT_THAT(ErrorOf(std::string(kSmallYaml) + "engnie:\n  batch_events: 5\n"),
               StartsWith("views.yaml:15:1: unknown key 'engnie' in the config file (expected "
                          "one of: store, params, sources, gate, engine, server, views, "
-                         "derived_views, lookups, verify)"));
+                         "derived_views, lookups, verify, collections)"));
 }
 
 TEST(ConfigErrorTest, UnknownKeysInNestedSections) {
@@ -578,6 +579,46 @@ TEST(ConfigErrorTest, UnknownKeysInNestedSections) {
   text.replace(text.find("        set:"), 12, "        sett:");
   EXPECT_THAT(ErrorOf(text), StartsWith("views.yaml:13:9: unknown key 'sett' in handler "
                                         "'OrderCreated' of view 'orders_view'"));
+}
+
+TEST(ConfigTest, Collections) {
+  auto config = ParseConfig(std::string(kSmallYaml) +
+                                "collections:\n  carts:\n    key: [org, id]\n"
+                                "    require_preconditions: true\n"
+                                "    columns: {org: text, id: integer, meta: json}\n",
+                            "views.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_EQ(config->collections.size(), 1u);
+  const CollectionConfig& carts = config->collections[0];
+  EXPECT_EQ(carts.name, "carts");
+  EXPECT_EQ(carts.key, (std::vector<std::string>{"org", "id"}));
+  EXPECT_TRUE(carts.require_preconditions);
+  ASSERT_EQ(carts.columns.size(), 3u);
+  EXPECT_EQ(carts.columns[1].type, Type::kInt);
+  EXPECT_EQ(carts.loc.line, 16);
+}
+
+// A collection is written over HTTP only: a source-fed table written behind the engine's back
+// would drift from its events.
+TEST(ConfigErrorTest, CollectionsAreWrittenOverHttpOnly) {
+  const std::string small = kSmallYaml;
+  EXPECT_THAT(ErrorOf(small + "collections:\n  carts:\n    source: orders\n    key: [id]\n"
+                              "    columns: {id: text}\n"),
+              StartsWith("views.yaml:17:5: collection 'carts' is written by applications over "
+                         "HTTP and has no 'source'"));
+  EXPECT_THAT(ErrorOf(small + "collections:\n  orders_view:\n    key: [id]\n"
+                              "    columns: {id: text}\n"),
+              StartsWith("views.yaml:16:3: collection 'orders_view' has the name of a view"));
+  EXPECT_THAT(ErrorOf(small + "collections:\n  carts:\n    key: [idx]\n"
+                              "    columns: {id: text}\n"),
+              AllOf(StartsWith("views.yaml:17:"),
+                    HasSubstr("key column 'idx' is not a column of collection 'carts'")));
+  EXPECT_THAT(ErrorOf(small + "collections:\n  carts:\n    key: [id]\n"
+                              "    columns: {id: text, d: interval}\n"),
+              AllOf(StartsWith("views.yaml:18:"), HasSubstr("interval is no collection type")));
+  EXPECT_THAT(ErrorOf(small + "collections:\n  carts:\n    key: [id]\n    tenant: org\n"
+                              "    columns: {id: text}\n"),
+              StartsWith("views.yaml:18:13: tenant column 'org' is not a column"));
 }
 
 TEST(ConfigErrorTest, UnknownStoreKind) {
