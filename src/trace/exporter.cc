@@ -2,6 +2,7 @@
 // OTLP/HTTP JSON (POST {endpoint}/v1/traces) through Boost.Beast. A failed request is counted
 // and its spans dropped: traces are best effort, the engine never waits for them.
 
+#include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>

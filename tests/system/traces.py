@@ -356,7 +356,8 @@ def kafka_phase(args, tmp):
             f.write(envelope("k-plain", 1, {}) + "\n")
         run([args.kafka_tool, "produce", "--bootstrap", bootstrap, "--topic", "traced", events])
         # Exits once caught up; the spans queued are sent before it returns.
-        run([args.binary, "run", "--config", config, "--exit-when-caught-up"])
+        run([args.binary, "run", "--config", config, "--listen", "127.0.0.1:0",
+             "--exit-when-caught-up"])
         wait_until(lambda: len(receiver.of_trace(KAFKA_TRACE)) >= 4, "the Kafka spans")
         decode = check_event_trace(receiver.of_trace(KAFKA_TRACE), KAFKA_TRACE, KAFKA_SPAN,
                                    "orders", "OrderCreated")
