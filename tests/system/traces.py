@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import urllib.error
 import urllib.request
 
 from harness import free_port, wait_until
@@ -168,6 +169,8 @@ def get(port, path, headers):
             return resp.status, dict(resp.headers), resp.read()
     except urllib.error.HTTPError as e:
         return e.code, dict(e.headers), e.read()
+    except (urllib.error.URLError, ConnectionError):
+        return 0, {}, b""  # not listening yet
 
 
 class Engine:
