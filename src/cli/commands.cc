@@ -13,6 +13,7 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
@@ -25,6 +26,7 @@
 #include "server/verify_json.h"
 #include "server/view_query.h"
 #include "source/open.h"
+#include "trace/trace.h"
 
 namespace sv::cli {
 
@@ -168,6 +170,25 @@ int Run(const CommonOptions& common, bool exit_when_caught_up, const std::string
     std::_Exit(3);
   }).detach();
 
+  if (config->tracing.enabled) {
+    trace::Options tracing;
+    tracing.endpoint = config->tracing.endpoint;
+    tracing.sample_ratio = config->tracing.sample_ratio;
+    tracing.service_name = config->tracing.service_name;
+    tracing.batch_size = static_cast<size_t>(config->tracing.batch_size);
+    tracing.flush_ms = static_cast<int>(config->tracing.flush_ms);
+    tracing.queue_spans = static_cast<size_t>(config->tracing.queue_spans);
+    if (absl::Status started = trace::Start(tracing); !started.ok()) return Fail(started);
+  }
+  // Whatever way Run ends, the spans queued are sent (within a bound) and counted.
+  absl::Cleanup stop_tracing = [enabled = config->tracing.enabled] {
+    if (!enabled) return;
+    const trace::Counters spans = trace::Shutdown(2000);
+    LogJson("info", "traces",
+            {{"spans_exported", std::to_string(spans.exported)},
+             {"spans_dropped", std::to_string(spans.dropped)},
+             {"spans_failed", std::to_string(spans.failed)}});
+  };
   engine::Monitor monitor(ProcessClock());
   std::unique_ptr<projection::Catalog> catalog;
   std::unique_ptr<server::Server> http;

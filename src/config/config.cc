@@ -48,12 +48,12 @@ absl::StatusOr<Config> Parser::Parse(const std::string& text) {
     SV_ASSIGN_OR_RETURN(Entries entries, MapEntries(root, root, "the config file"));
     SV_RETURN_IF_ERROR(CheckKeys(entries,
                                  {"store", "params", "sources", "gate", "engine", "server", "views",
-                                  "derived_views", "lookups", "verify", "collections"},
+                                  "derived_views", "lookups", "verify", "collections", "tracing"},
                                  "the config file"));
     // Sections are read in dependency order, not file order: views refer to sources.
     for (absl::string_view section :
          {"store", "params", "sources", "gate", "engine", "server", "views", "derived_views",
-          "lookups", "verify", "collections"}) {
+          "lookups", "verify", "collections", "tracing"}) {
       const Entry* e = Find(entries, section);
       if (e == nullptr) continue;
       if (section == "store") SV_RETURN_IF_ERROR(ParseStore(*e, &config));
@@ -67,6 +67,7 @@ absl::StatusOr<Config> Parser::Parse(const std::string& text) {
       if (section == "lookups") SV_RETURN_IF_ERROR(ParseLookups(*e, &config));
       if (section == "verify") SV_RETURN_IF_ERROR(ParseVerify(*e, &config));
       if (section == "collections") SV_RETURN_IF_ERROR(ParseCollections(*e, &config));
+      if (section == "tracing") SV_RETURN_IF_ERROR(ParseTracing(*e, &config));
     }
     // One view per compatibility route: a second would be shadowed without a word.
     std::map<std::string, std::string> paths;

@@ -311,6 +311,18 @@ struct CollectionConfig {
   Location loc;
 };
 
+// `tracing:` — spans exported over OTLP/HTTP (trace/). Absent: no tracing at all.
+struct TracingConfig {
+  bool enabled = false;
+  std::string endpoint;       // http://host:port (spans go to {endpoint}/v1/traces)
+  double sample_ratio = 1.0;  // of traces started here; an incoming sampled traceparent is kept
+  std::string service_name = "streamview";
+  int64_t batch_size = 512;     // spans per export request
+  int64_t flush_ms = 1000;      // a partial batch waits at most this long
+  int64_t queue_spans = 65536;  // spans waiting to be sent; beyond, new ones are dropped
+  Location loc;
+};
+
 struct Config {
   std::string file;      // absolute path of the config file
   std::string base_dir;  // its folder
@@ -325,6 +337,7 @@ struct Config {
   EngineConfig engine;
   ServerConfig server;
   VerifyConfig verify;
+  TracingConfig tracing;
 };
 
 // Reads and shape-checks a config file. Errors: InvalidArgument "file:line:col: problem".

@@ -104,6 +104,7 @@ class Parser {
   absl::Status ParseEngine(const Entry& entry, Config* config) const;
   absl::Status ParseServer(const Entry& entry, Config* config) const;
   absl::Status ParseVerify(const Entry& entry, Config* config) const;
+  absl::Status ParseTracing(const Entry& entry, Config* config) const;  // parse_tracing.cc
   absl::Status ParseAuth(const Entry& entry, AuthConfig* auth) const;
   absl::Status ParseSubscriptions(const Entry& entry, SubscriptionsConfig* out) const;
   // `columns`: the view's, to check the time column against; null for a derived view (checked

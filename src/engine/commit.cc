@@ -38,7 +38,10 @@ absl::Status Engine::Restart() {
   CancelTenantJob("the engine restarted from the store");  // its records come again
   open_batch_.reset();  // rolled back: its source transaction comes again from the start
   open_pages_.clear();
-  for (SourceState& st : sources_) st.mid_transaction = false;
+  for (SourceState& st : sources_) {
+    st.mid_transaction = false;
+    st.traced_polls.clear();
+  }
   ResetRows();
   derived_stale_ = true;  // reloaded before the next batch (the store may be down now)
   return StartSources();
@@ -81,6 +84,10 @@ Engine::Sealed Engine::Seal() {
     gate::DedupProgress progress;
     for (const Lane& lane : st.lanes) progress.Merge(lane.processor->dedup_progress());
     merged.prune_event_ids_below = progress.StoreBound(config_.gate.dedup_window);
+    std::move(merged.traced.begin(), merged.traced.end(), std::back_inserter(out.traced));
+    merged.traced.clear();
+    std::move(st.traced_polls.begin(), st.traced_polls.end(), std::back_inserter(out.traced_polls));
+    st.traced_polls.clear();
     out.changes.push_back(std::move(merged));
     out.event_time_us.push_back(st.pending_event_time_us);
     out.dead_letter_outbox.push_back(st.source != nullptr && st.source->MirrorsDeadLetters() ? 1
@@ -95,9 +102,12 @@ Engine::Sealed Engine::Seal() {
 
 absl::Status Engine::Write(store::Store* store, Sealed& sealed) {
   const auto started = std::chrono::steady_clock::now();
+  const bool traced = !sealed.traced.empty() || !sealed.traced_polls.empty();
+  if (traced) sealed.write_start_ns = trace::NowNanos();
   auto batch = store->BeginBatch();
   absl::Status s = WriteInto(batch.get(), sealed);
   if (s.ok()) s = batch->Commit();
+  if (traced) sealed.write_end_ns = trace::NowNanos();
   sealed.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return s;
@@ -106,6 +116,8 @@ absl::Status Engine::Write(store::Store* store, Sealed& sealed) {
 absl::Status Engine::WriteInto(store::Batch* batch, Sealed& sealed) {
   for (size_t v = 0; v < sealed.rows.upserts.size(); ++v) {
     const store::TableSpec& table = sealed.tables[v];
+    sealed.rows_written +=
+        static_cast<int64_t>(sealed.rows.upserts[v].size() + sealed.rows.deletes[v].size());
     if (!sealed.rows.upserts[v].empty()) {
       std::vector<const Row*> pointers;
       pointers.reserve(sealed.rows.upserts[v].size());
@@ -188,6 +200,15 @@ absl::Status Engine::WriteInto(store::Batch* batch, Sealed& sealed) {
 }
 
 void Engine::Finish(Sealed& sealed) {
+  if (!sealed.traced.empty() || !sealed.traced_polls.empty()) {
+    // A page of a large source transaction is timed by nobody: its spans take the finish time.
+    const int64_t now = trace::NowNanos();
+    ExportBatchSpans(sealed.traced, sealed.traced_polls,
+                     sealed.write_start_ns != 0 ? sealed.write_start_ns : now,
+                     sealed.write_end_ns != 0 ? sealed.write_end_ns : now, sealed.rows_written);
+    sealed.traced.clear();
+    sealed.traced_polls.clear();
+  }
   // Before the positions are published: a reader that waited for them sees these rows.
   for (const auto& [view, seen] : sealed.observed) {
     options_.row_observer->OnCommitted(view, seen.upserts, seen.deleted_keys);

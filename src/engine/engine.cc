@@ -345,6 +345,22 @@ void Engine::RecordLatency(int64_t now_us, const std::vector<int64_t>& log_times
   }
 }
 
+void Engine::NotePoll(SourceState& st, int64_t start_ns) {
+  const int64_t end_ns = trace::NowNanos();
+  for (Lane& lane : st.lanes) lane.processor->set_poll_window(start_ns, end_ns);
+  // A poll is the root of a new trace by the sampling ratio; its events that carry a sampled
+  // traceparent are traced under theirs instead (Processor::Process).
+  std::optional<trace::SpanContext> root = trace::NewSpan(nullptr);
+  if (!root) return;
+  TracedPoll poll;
+  poll.context = *root;
+  poll.source = catalog_->sources[st.index].config.name;
+  poll.records = static_cast<int64_t>(st.records.size());
+  poll.start_ns = start_ns;
+  poll.end_ns = end_ns;
+  st.traced_polls.push_back(std::move(poll));
+}
+
 absl::StatusOr<size_t> Engine::PollAndProcess(size_t max, int wait_ms) {
   size_t seen = 0;
   // One read snapshot for the log read and the lookups; it ends before any commit. Inside an
@@ -354,12 +370,14 @@ absl::StatusOr<size_t> Engine::PollAndProcess(size_t max, int wait_ms) {
     if (open_batch_ == nullptr) store_->EndRead();
   };
   for (SourceState& st : sources_) {
+    const int64_t poll_start_ns = trace::Enabled() ? trace::NowNanos() : 0;
     if (absl::Status polled = st.source->Poll(max, wait_ms, &st.records); !polled.ok()) {
       // The embedded log is read from the store: its failures are the store's.
       if (!st.traits.end_in_store) failed_source_ = catalog_->sources[st.index].config.name;
       return polled;
     }
     if (st.records.empty()) continue;
+    if (poll_start_ns != 0) NotePoll(st, poll_start_ns);
     st.mid_transaction = st.records.back().continues;
     if (st.mid_transaction) SV_RETURN_IF_ERROR(CheckLanesForOpenBatch(st));
     seen += st.records.size();

@@ -168,10 +168,11 @@ class Engine {
     std::vector<Lane> lanes;
     std::unique_ptr<Decoder> router;  // keys of records that carry none (lanes > 1)
     std::vector<source::SourceRecord> records;
-    std::map<int32_t, int64_t> applied;  // committed positions, for the monitor
-    int64_t last_event_time_us = 0;      // log time of the last committed record
-    int64_t pending_event_time_us = 0;   // ... of the last record of the uncommitted batch
-    bool mid_transaction = false;        // its last record polled `continues` a source transaction
+    std::map<int32_t, int64_t> applied;    // committed positions, for the monitor
+    int64_t last_event_time_us = 0;        // log time of the last committed record
+    int64_t pending_event_time_us = 0;     // ... of the last record of the uncommitted batch
+    std::vector<TracedPoll> traced_polls;  // polls of the uncommitted batch that began a trace
+    bool mid_transaction = false;  // its last record polled `continues` a source transaction
   };
 
   // A view version built by a rebuild, activated with the others in one transaction.
@@ -245,6 +246,10 @@ class Engine {
     // Timed derived views: the clock their rows are computed at in this batch (stored with
     // it); 0 when no view reads the clock.
     int64_t clock_us = 0;
+    // Tracing (engine/traces.h): the batch's traced events and polls, and its write's times.
+    std::vector<TracedEvent> traced;
+    std::vector<TracedPoll> traced_polls;
+    int64_t write_start_ns = 0, write_end_ns = 0, rows_written = 0;
   };
   Sealed Seal();
   // Writes a sealed batch in one transaction (on either thread: touches no loop state).
@@ -292,6 +297,8 @@ class Engine {
   // Polls every source once (up to `max` records each, a source with nothing new waiting up to
   // `wait_ms` for something) and processes what came; returns how many records came.
   absl::StatusOr<size_t> PollAndProcess(size_t max, int wait_ms);
+  // Tracing: a poll of `st` that returned records, begun at `start_ns` (engine/traces.h).
+  void NotePoll(SourceState& st, int64_t start_ns);
   void RecordLatency(int64_t now_us, const std::vector<int64_t>& log_times_us);
   // Tells the monitor (if any) where each source stands.
   void PublishProgress();

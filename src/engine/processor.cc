@@ -1,9 +1,11 @@
 #include "engine/processor.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <iterator>
 
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
 #include "common/status_macros.h"
 #include "common/time_util.h"
 
@@ -27,6 +29,7 @@ void Changes::Clear() {
   raw_counts.clear();
   type_counts.clear();
   positions.clear();
+  traced.clear();
 }
 
 void Changes::MergeFrom(Changes&& other) {
@@ -44,6 +47,7 @@ void Changes::MergeFrom(Changes&& other) {
     int64_t& mine = positions[partition];
     mine = std::max(mine, position);
   }
+  std::move(other.traced.begin(), other.traced.end(), std::back_inserter(traced));
   other.Clear();
 }
 
@@ -155,16 +159,65 @@ absl::Status Processor::Process(const source::SourceRecord& record) {
   Count("records_total");
   DecodedEvent ev;
   std::string reason;
-  if (!decoder_.Decode(record, &ev, &reason)) {
+  const int64_t decode_start_ns = trace::Enabled() ? trace::NowNanos() : 0;
+  const bool decoded = decoder_.Decode(record, &ev, &reason);
+  trace::SpanContext parent;
+  if (decode_start_ns != 0 && FindSampledParent(ev.headers, &parent) != nullptr) {
+    return ProcessTraced(record, ev, decoded, reason, parent, decode_start_ns);
+  }
+  if (!decoded) {
     DeadLetter(record, ev.key, reason, /*parks_key=*/false);
     return absl::OkStatus();
   }
-  if (owns_key_ && !owns_key_(ev.key)) {
-    misrouted_ = true;
-    return absl::AbortedError(absl::StrCat("source '", source_name_, "': key '", ev.key,
-                                           "' reached another lane than its own"));
-  }
+  if (owns_key_ && !owns_key_(ev.key)) return Misrouted(ev.key);
   return Gated(record, ev);
+}
+
+absl::Status Processor::Misrouted(const std::string& key) {
+  misrouted_ = true;
+  return absl::AbortedError(absl::StrCat("source '", source_name_, "': key '", key,
+                                         "' reached another lane than its own"));
+}
+
+// The rest of Process for an event traced under an incoming parent: its decode and apply timed,
+// and its log lines carrying the apply span's ids.
+absl::Status Processor::ProcessTraced(const source::SourceRecord& record, DecodedEvent& ev,
+                                      bool decoded, const std::string& reason,
+                                      const trace::SpanContext& parent, int64_t decode_start_ns) {
+  TracedEvent t;
+  t.parent = parent;
+  t.decode_span = trace::ChildOf(parent).span_id;
+  t.apply_span = trace::ChildOf(parent).span_id;
+  t.source = source_name_;
+  t.partition = record.partition;
+  t.offset = record.offset;
+  t.type = ev.type;
+  t.key = ev.key;
+  t.views = static_cast<int64_t>(source_views_->size());
+  t.poll_start_ns = poll_start_ns_;
+  t.poll_end_ns = poll_end_ns_;
+  t.decode_start_ns = decode_start_ns;
+  t.decode_end_ns = trace::NowNanos();
+  t.dead_letter = !decoded;
+  absl::Status result = absl::OkStatus();
+  if (!decoded) {
+    DeadLetter(record, ev.key, reason, /*parks_key=*/false);
+  } else if (owns_key_ && !owns_key_(ev.key)) {
+    return Misrouted(ev.key);
+  } else {
+    LogTraceContext log;
+    std::snprintf(log.trace_id, sizeof(log.trace_id), "%s", trace::Hex(parent.trace_id).c_str());
+    std::snprintf(log.span_id, sizeof(log.span_id), "%s", trace::Hex(t.apply_span).c_str());
+    const LogTraceContext* outer = ExchangeLogTraceContext(&log);
+    const size_t dead_letters_before = changes_.dead_letters.size();
+    t.apply_start_ns = trace::NowNanos();
+    result = Gated(record, ev);
+    t.apply_end_ns = trace::NowNanos();
+    ExchangeLogTraceContext(outer);
+    t.dead_letter = changes_.dead_letters.size() > dead_letters_before;
+  }
+  changes_.traced.push_back(std::move(t));
+  return result;
 }
 
 absl::Status Processor::Gated(const source::SourceRecord& record, DecodedEvent& ev) {

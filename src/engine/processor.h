@@ -22,6 +22,7 @@
 #include "common/time_util.h"
 #include "config/config.h"
 #include "engine/decoder.h"
+#include "engine/traces.h"
 #include "gate/gate.h"
 #include "gate/key_gates.h"
 #include "gate/waiting.h"
@@ -46,6 +47,7 @@ struct Changes {
   absl::flat_hash_map<const char*, int64_t> raw_counts;
   std::vector<int64_t> type_counts;
   std::map<int32_t, int64_t> positions;
+  std::vector<TracedEvent> traced;  // events with a sampled traceparent (engine/traces.h)
 
   bool empty() const;
   void Clear();
@@ -124,6 +126,11 @@ class Processor {
   // a source's lanes (or fold workers) it bounds the event ids the store keeps.
   gate::DedupProgress dedup_progress() const;
   size_t stash_keys() const { return waiting_.stash_keys(); }
+  // When the poll that brought the records about to be processed ran (tracing only).
+  void set_poll_window(int64_t start_ns, int64_t end_ns) {
+    poll_start_ns_ = start_ns;
+    poll_end_ns_ = end_ns;
+  }
 
  private:
   const Clock* clock_ = Clock::Real();
@@ -151,6 +158,10 @@ class Processor {
                   bool held);
   void RemovePending(int32_t partition, int64_t position);
   void Count(const char* name) { ++changes_.raw_counts[name]; }
+  absl::Status Misrouted(const std::string& key);
+  absl::Status ProcessTraced(const source::SourceRecord& record, DecodedEvent& ev, bool decoded,
+                             const std::string& reason, const trace::SpanContext& parent,
+                             int64_t decode_start_ns);
   static source::SourceRecord ToRecord(const store::PendingEvent& pending);
 
   int source_;
@@ -172,6 +183,7 @@ class Processor {
   bool track_key_states_ = true;
   std::function<bool(const std::string&)> owns_key_;
   bool misrouted_ = false;
+  int64_t poll_start_ns_ = 0, poll_end_ns_ = 0;
   gate::DedupProgress read_;  // only `read`: pending positions are taken from the stash and held
 };
 

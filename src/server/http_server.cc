@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "trace/trace.h"
 
 namespace sv::server::http {
 
@@ -27,6 +28,7 @@ namespace {
 
 struct Route {
   std::string method;
+  std::string pattern_text;  // the route as registered, for traces
   std::regex pattern;
   RouteOptions options;
   Handler handler;
@@ -223,6 +225,29 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void RunHandler() {
+    // A request is traced under its `traceparent` when sampled, else as a new trace by the
+    // ratio; a malformed one is ignored (a new trace), never an error.
+    std::optional<trace::SpanContext> incoming;
+    if (trace::Enabled()) {
+      incoming = trace::ParseTraceparent(req_.get_header_value(trace::kTraceparentHeader));
+    }
+    // Probes, polled every few seconds, start no trace of their own.
+    const auto origin = route_->options.runs == Runs::kOnProbeThread
+                            ? trace::ScopedSpan::Origin::kChildOnly
+                            : trace::ScopedSpan::Origin::kMayStartTrace;
+    trace::ScopedSpan span("http.request", incoming ? &*incoming : nullptr, origin,
+                           trace::SpanKind::kServer);
+    RunRoute();
+    if (span.recording()) {
+      span.SetAttribute("http.request.method", req_.method);
+      span.SetAttribute("http.route", route_->pattern_text);
+      span.SetAttribute("url.path", req_.path);
+      span.SetAttribute("http.response.status_code", int64_t{res_.status});
+      res_.set_header("traceresponse", trace::FormatTraceparent(span.context()));
+    }
+  }
+
+  void RunRoute() {
     try {
       route_->handler(req_, res_);
     } catch (const std::exception& e) {
@@ -465,11 +490,11 @@ HttpServer::HttpServer(Limits limits, Hooks hooks) : state_(std::make_shared<Sta
 HttpServer::~HttpServer() { Stop(); }
 
 void HttpServer::Get(const std::string& pattern, RouteOptions options, Handler handler) {
-  state_->routes.push_back({"GET", std::regex(pattern), options, std::move(handler)});
+  state_->routes.push_back({"GET", pattern, std::regex(pattern), options, std::move(handler)});
 }
 
 void HttpServer::Post(const std::string& pattern, RouteOptions options, Handler handler) {
-  state_->routes.push_back({"POST", std::regex(pattern), options, std::move(handler)});
+  state_->routes.push_back({"POST", pattern, std::regex(pattern), options, std::move(handler)});
 }
 
 void HttpServer::Put(const std::string& pattern, RouteOptions options, Handler handler) {

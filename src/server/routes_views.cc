@@ -15,6 +15,7 @@
 #include "server/events_body.h"
 #include "server/json.h"
 #include "server/server_internal.h"
+#include "trace/trace.h"
 
 namespace sv::server {
 namespace {
@@ -95,7 +96,16 @@ void ServeQueryResult(const ViewApi& api, const ParsedQuery& pq, store::Store& r
   const int64_t limit = pq.query.limit;
   store::ViewQuery query = pq.query;
   query.limit = limit + 1;  // one more tells whether another page follows
-  auto rows = reader.QueryView(api.table, query);
+  absl::StatusOr<std::vector<Row>> rows;
+  {
+    trace::ScopedSpan read_span("store.read", nullptr, trace::ScopedSpan::Origin::kChildOnly);
+    rows = reader.QueryView(api.table, query);
+    if (read_span.recording()) {
+      read_span.SetAttribute("sv.table", api.table.name);
+      read_span.SetAttribute("sv.read", "query");
+      read_span.SetAttribute("sv.rows", rows.ok() ? static_cast<int64_t>(rows->size()) : -1);
+    }
+  }
   if (!rows.ok()) return ReplyStatus(res, rows.status());
   std::vector<Row>& items = *rows;
   bool more = static_cast<int64_t>(items.size()) > limit;
@@ -190,7 +200,13 @@ void ServeRow(Server::Impl& impl, int view, const std::vector<std::string>& key_
   const std::string position = impl.AppliedPositions(view).ToToken();
   auto reader = impl.Reader();
   if (!reader.ok()) return ReplyStatus(res, reader.status());
+  trace::ScopedSpan read_span("store.read", nullptr, trace::ScopedSpan::Origin::kChildOnly);
   auto row = (*reader)->GetRow(api.table, key);
+  if (read_span.recording()) {
+    read_span.SetAttribute("sv.table", api.table.name);
+    read_span.SetAttribute("sv.read", "row");
+    read_span.SetAttribute("sv.rows", row.ok() ? int64_t{row->has_value() ? 1 : 0} : -1);
+  }
   if (!row.ok()) return ReplyStatus(res, row.status());
   res.set_header(kPositionHeader, position);
   // Another organization's row is as absent as a missing one: its existence is not told.

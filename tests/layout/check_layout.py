@@ -18,6 +18,7 @@ import sys
 
 ALLOWED = {
     "common": set(),
+    "trace": {"common"},  # spans and their exporter (OTLP/HTTP)
     "config": {"common"},
     "contracts": {"common"},
     "sql": {"common"},
@@ -30,10 +31,11 @@ ALLOWED = {
     "projection": {"common", "config", "contracts", "sql"},
     "derived": {"common", "config", "projection", "sql"},
     "engine": {"common", "config", "contracts", "derived", "gate", "metrics", "projection",
-               "source", "sql", "store"},
-    "server": {"common", "config", "engine", "metrics", "projection", "source", "sql", "store"},
+               "source", "sql", "store", "trace"},
+    "server": {"common", "config", "engine", "metrics", "projection", "source", "sql", "store",
+               "trace"},
     "cli": {"common", "config", "contracts", "engine", "gen", "metrics", "projection", "server",
-            "source", "sql", "store"},
+            "source", "sql", "store", "trace"},
 }
 BACKEND_PARENTS = ("store", "source")
 KIND_OPEN_FILES = {"src/store/open.cc", "src/source/open.cc"}

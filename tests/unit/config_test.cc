@@ -564,7 +564,7 @@ TEST(ConfigErrorTest, UnknownTopLevelKey) {
   EXPECT_THAT(ErrorOf(std::string(kSmallYaml) + "engnie:\n  batch_events: 5\n"),
               StartsWith("views.yaml:15:1: unknown key 'engnie' in the config file (expected "
                          "one of: store, params, sources, gate, engine, server, views, "
-                         "derived_views, lookups, verify, collections)"));
+                         "derived_views, lookups, verify, collections, tracing)"));
 }
 
 TEST(ConfigErrorTest, UnknownKeysInNestedSections) {
