@@ -498,11 +498,11 @@ void HttpServer::Post(const std::string& pattern, RouteOptions options, Handler 
 }
 
 void HttpServer::Put(const std::string& pattern, RouteOptions options, Handler handler) {
-  state_->routes.push_back({"PUT", std::regex(pattern), options, std::move(handler)});
+  state_->routes.push_back({"PUT", pattern, std::regex(pattern), options, std::move(handler)});
 }
 
 void HttpServer::Delete(const std::string& pattern, RouteOptions options, Handler handler) {
-  state_->routes.push_back({"DELETE", std::regex(pattern), options, std::move(handler)});
+  state_->routes.push_back({"DELETE", pattern, std::regex(pattern), options, std::move(handler)});
 }
 
 absl::StatusOr<int> HttpServer::Listen(const std::string& host, int port) {
