@@ -124,6 +124,16 @@ class Processor {
   // a source's lanes (or fold workers) it bounds the event ids the store keeps.
   gate::DedupProgress dedup_progress() const;
   size_t stash_keys() const { return waiting_.stash_keys(); }
+  // Seed 000's lag per organization: per (tenant view, organization), the events waiting in the
+  // gate (stashed or held) that would change that organization's rows, and the log time of the
+  // oldest. Added to `out`; an event's organizations are found when it starts waiting, by a
+  // dry run of the projections over the working set (nothing written).
+  struct OrgLag {
+    int64_t events = 0;
+    int64_t oldest_log_time_us = 0;
+  };
+  using OrgLags = absl::flat_hash_map<std::pair<int, std::string>, OrgLag>;
+  void AddOrgLags(OrgLags* out) const;
 
  private:
   const Clock* clock_ = Clock::Real();
@@ -152,6 +162,11 @@ class Processor {
   void RemovePending(int32_t partition, int64_t position);
   void Count(const char* name) { ++changes_.raw_counts[name]; }
   static source::SourceRecord ToRecord(const store::PendingEvent& pending);
+  projection::EventInput InputOf(const source::SourceRecord& record, const DecodedEvent& ev) const;
+  // The organizations `ev` would change (engine/pending_orgs.cc), kept until it stops waiting.
+  void NoteWaitingOrgs(const source::SourceRecord& record, const DecodedEvent& ev);
+  // Restored events' organizations, found at the next Process (inside the loop's read).
+  void AttributeRestored();
 
   int source_;
   const std::vector<int>* source_views_;  // the views the source feeds
@@ -173,6 +188,14 @@ class Processor {
   std::function<bool(const std::string&)> owns_key_;
   bool misrouted_ = false;
   gate::DedupProgress read_;  // only `read`: pending positions are taken from the stash and held
+  struct WaitingOrgs {
+    int64_t log_time_us = 0;
+    std::vector<std::pair<int, std::string>> orgs;  // (view, organization)
+  };
+  absl::flat_hash_map<std::pair<int32_t, int64_t>, WaitingOrgs> waiting_orgs_;  // by position
+  bool restored_unattributed_ = false;
+  const projection::Catalog* catalog_ = nullptr;
+  bool any_tenant_view_ = false;  // the source feeds a tenant view: waiting events are attributed
 };
 
 }  // namespace sv::engine
