@@ -15,6 +15,7 @@ equals the oracle of every event sent.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -36,6 +37,10 @@ sources:
     first_sequence: 1
     event_types: [shipment.created, shipment.moved]
 gate: {{stash_max_age_ms: 3600000, stash_max_events: 1000}}
+server:
+  auth:
+    api_keys:
+      - {{sha256: {token}, role: admin}}
 views:
   shipments:
     source: ops
@@ -53,8 +58,13 @@ views:
         set: {{id: e.id, status: e.status, n: n + 1}}
 """
 
+TOKEN = "org-lag-token"
 # org -> (shipments, the move sequences sent before the gap is filled)
 PLAN = {"o-a": (4, [3, 4]), "o-b": (3, [3]), "o-c": (5, [2, 3])}
+
+
+def sha(text):
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def created(sid, org):
@@ -67,7 +77,7 @@ def moved(sid, seq):
 
 def org_lags(port):
     """{(metric, view, org): value} of the per-organization lag families on /metrics."""
-    code, text = http_get(port, "/metrics")
+    code, text = http_get(port, "/metrics", headers={"Authorization": "Bearer " + TOKEN})
     if code != 200:
         return None
     out = {}
@@ -87,14 +97,14 @@ def main():
     store = os.path.join(tmp, "lag.db")
     config = os.path.join(tmp, "org_lag.yaml")
     with open(config, "w") as f:
-        f.write(CONFIG.format(store=store))
+        f.write(CONFIG.format(store=store, token=sha(TOKEN)))
     port = free_port()
     log = open(os.path.join(tmp, "run.log"), "w")
     proc = subprocess.Popen([binary, "run", "--config", config, "--listen",
                              "127.0.0.1:%d" % port], stdout=log, stderr=subprocess.STDOUT)
 
     def send(events):
-        code, body, _ = http_json(port, "/events", method="POST",
+        code, body, _ = http_json(port, "/events", method="POST", bearer=TOKEN,
                                   body="".join(json.dumps(e) + "\n" for e in events).encode())
         if code != 200:
             raise SystemExit("POST /events: %s %s" % (code, body))
