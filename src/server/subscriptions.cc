@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "server/json.h"
-#include "store/memory/memory_values.h"
+#include "store/open.h"
 
 namespace sv::server {
 
@@ -59,7 +59,7 @@ bool Visible(const SubscriptionHub::Subscriber& s, const SubscriptionHub::Change
   }
   // Out of the subscriber's filters (now, or all along): a delete, which a client folding the
   // stream applies whether or not it held the row.
-  if (!c.deleted && !s.filters.empty() && !store::memory::RowMatches(*c.row, s.filters)) {
+  if (!c.deleted && !s.filters.empty() && !store::RowMatches(*c.row, s.filters)) {
     *as_delete = true;
   }
   return true;

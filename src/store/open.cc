@@ -3,6 +3,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "store/memory/memory_store.h"
+#include "store/memory/memory_values.h"
 #include "store/postgres/pg_store.h"
 
 namespace sv::store {
@@ -59,6 +60,10 @@ std::string StoreLabel(const StoreOptions& options) {
   if (options.kind == "postgres") return absl::StrCat("postgres schema ", options.schema);
   if (options.kind == "memory") return absl::StrCat("memory store '", options.path, "'");
   return options.path;
+}
+
+bool RowMatches(const Row& row, const std::vector<Filter>& filters) {
+  return memory::RowMatches(row, filters);
 }
 
 }  // namespace sv::store
