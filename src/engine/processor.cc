@@ -427,6 +427,7 @@ absl::Status Processor::ReleaseHeld(const std::string& key) {
 }
 
 absl::Status Processor::ExpireStashes(int64_t now_us) {
+  if (restored_unattributed_) AttributeRestored();  // an idle source after a restart
   now_us = std::max(now_us, now_log_time_);
   for (const std::string& key : waiting_.ExpiredStashes(
            now_us, gate_config_.stash_max_age_ms * 1000, gate_config_.stash_max_events)) {
