@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "server/json.h"
-#include "store/open.h"
+#include "store/row_filter.h"
 
 namespace sv::server {
 

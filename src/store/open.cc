@@ -5,6 +5,7 @@
 #include "store/memory/memory_store.h"
 #include "store/memory/memory_values.h"
 #include "store/postgres/pg_store.h"
+#include "store/row_filter.h"
 
 namespace sv::store {
 

@@ -7,7 +7,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <vector>
 
 #include "absl/status/statusor.h"
 #include "sql/deparse.h"
@@ -61,9 +60,5 @@ StoreTraits TraitsOf(const StoreOptions& options);
 
 // A human name for where the store is ("orders.db", "postgres schema streamview").
 std::string StoreLabel(const StoreOptions& options);
-
-// Whether `row` (laid out as its view's columns) passes every filter, ANDed, as every store
-// evaluates a ViewQuery's: for rows not read from a store (a subscription's changes).
-bool RowMatches(const Row& row, const std::vector<Filter>& filters);
 
 }  // namespace sv::store
