@@ -294,7 +294,18 @@ int RebuildTenant(const CommonOptions& common, const std::vector<std::string>& v
                   const std::string& tenant, const std::string& where) {
   auto config = LoadWithStore(common);
   if (!config.ok()) return Fail(config.status());
-  auto engine = OpenEngine(*config, /*start_sources=*/false);
+  // A change feed's views are rebuilt from a snapshot taken now, ahead of them: its stream is
+  // started, and the loop runs until the views have passed the snapshot (as verify does).
+  bool change_feed = false;
+  for (const config::ViewConfig& view : config->views) {
+    if (std::find(views.begin(), views.end(), view.name) == views.end()) continue;
+    for (const config::SourceConfig& source : config->sources) {
+      if (source.name != view.source) continue;
+      absl::StatusOr<source::SourceTraits> traits = source::TraitsOf(source);
+      change_feed = change_feed || (traits.ok() && traits->replays_snapshot);
+    }
+  }
+  auto engine = OpenEngine(*config, /*start_sources=*/change_feed);
   if (!engine.ok()) return Fail(engine.status());
   const projection::Catalog& catalog = (*engine)->catalog();
   engine::TenantRebuildRequest request{views, Value::Null()};

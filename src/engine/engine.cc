@@ -134,6 +134,19 @@ void Engine::PublishProgress() {
     out.push_back(std::move(p));
   }
   options_.monitor->PublishSources(std::move(out));
+  Processor::OrgLags lags;
+  for (const SourceState& st : sources_) {
+    for (const Lane& lane : st.lanes) {
+      if (lane.processor != nullptr) lane.processor->AddOrgLags(&lags);
+    }
+  }
+  std::vector<OrgLagProgress> org_lags;
+  org_lags.reserve(lags.size());
+  for (const auto& [entry, lag] : lags) {
+    org_lags.push_back(
+        {catalog_->views[entry.first].name, entry.second, lag.events, lag.oldest_log_time_us});
+  }
+  options_.monitor->PublishOrgLags(std::move(org_lags));
 }
 
 absl::Status Engine::LoadDerived() {

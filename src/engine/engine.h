@@ -77,6 +77,17 @@ struct LatencySample {
   int64_t seen = 0;
 };
 
+// What a TRUNCATE of `table` (engine/truncate.cc) does to a view of `plan`: nothing (the table
+// feeds it not), clears it (it alone feeds it), or cannot tell its rows apart (other events
+// feed it too, the first named in `other_event`): the live loop then keeps them, dead-lettering
+// the record.
+enum class TruncateEffect { kNone, kClears, kMixed };
+TruncateEffect TruncateEffectOn(const projection::SourcePlan& plan,
+                                const projection::ViewPlan& view, const std::string& table,
+                                std::string* other_event = nullptr);
+// The table a TRUNCATE record (source::kTruncateHeader) names; empty for other records.
+std::string TruncatedTable(const source::SourceRecord& record);
+
 class Engine {
  public:
   static absl::StatusOr<std::unique_ptr<Engine>> Open(const config::Config& config,
@@ -107,10 +118,11 @@ class Engine {
   // One organization's rows of tenant views rebuilt (engine/tenant_rebuild.cc): the source is
   // replayed beside the live views up to where they stand, and that organization's rows are
   // swapped in as one batch, derived views following; other organizations' rows stay as they
-  // are. RebuildTenant runs it to its end here (no sources running: `streamview rebuild
-  // --tenant`). StartTenantRebuild folds on a thread of its own while the loop goes on serving
-  // and applying every organization's events; the loop swaps the rows in once the fold is done
-  // and tells `done` (on its thread).
+  // are. RebuildTenant runs it to its end here (`streamview rebuild --tenant`; a change feed's
+  // fold is a new snapshot beside the live slot, and the loop is run here until it passes it:
+  // the engine must have been opened with its sources started). StartTenantRebuild folds on a
+  // thread of its own while the loop goes on serving and applying every organization's events; the
+  // loop swaps the rows in once the fold is done and tells `done` (on its thread).
   absl::StatusOr<RebuildStats> RebuildTenant(const TenantRebuildRequest& request);
   absl::Status StartTenantRebuild(const TenantRebuildRequest& request,
                                   std::function<void(const absl::StatusOr<RebuildStats>&)> done);
@@ -408,8 +420,8 @@ class Engine {
   std::unique_ptr<TenantJob> tenant_job_;
   absl::StatusOr<std::unique_ptr<TenantJob>> NewTenantJob(const TenantRebuildRequest& request);
   // A job folding source `source` from nothing up to its stored positions; `what` names the
-  // work in refusals. A change feed (`snapshot_ok`: a verify) is folded from a new snapshot
-  // instead, compared once the loop has passed it (WaitForSnapshot).
+  // work in refusals. A change feed (`snapshot_ok`) is folded from a new snapshot instead,
+  // compared or swapped in once the loop has passed it (WaitForSnapshot).
   absl::StatusOr<std::unique_ptr<TenantJob>> NewFoldJob(int source, std::string_view what,
                                                         bool snapshot_ok = false);
   // A folded snapshot job whose snapshot the loop has not passed yet: asks the live source to

@@ -26,6 +26,11 @@ void Monitor::PublishSources(std::vector<SourceProgress> sources) {
   advanced_.notify_all();
 }
 
+void Monitor::PublishOrgLags(std::vector<OrgLagProgress> org_lags) {
+  std::lock_guard<std::mutex> lock(mu_);
+  state_.org_lags = std::move(org_lags);
+}
+
 void Monitor::SetSourceDown(const std::string& source, const std::string& reason) {
   std::lock_guard<std::mutex> lock(mu_);
   for (SourceProgress& p : state_.sources) {

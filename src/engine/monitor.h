@@ -58,6 +58,15 @@ struct VerifyStatus {
   VerifyReport report;
 };
 
+// Seed 000's lag per organization: a tenant view's events of one organization that the gate
+// keeps waiting (read, not yet applied to the view), and the log time of the oldest.
+struct OrgLagProgress {
+  std::string view;
+  std::string org;
+  int64_t events = 0;
+  int64_t oldest_log_time_us = 0;
+};
+
 struct MonitorSnapshot {
   bool started = false;  // Open finished (views prepared, sources started)
   bool store_ok = true;  // the last store operation succeeded
@@ -66,6 +75,7 @@ struct MonitorSnapshot {
   std::map<std::string, int64_t> counters;  // "<source>/<outcome>" totals, as in the store
   RebuildProgress rebuild;
   VerifyStatus verify;
+  std::vector<OrgLagProgress> org_lags;  // only organizations with events waiting
 };
 
 class Monitor {
@@ -79,6 +89,7 @@ class Monitor {
   void SetStarted();
   void SetStoreStatus(const absl::Status& status);
   void PublishSources(std::vector<SourceProgress> sources);
+  void PublishOrgLags(std::vector<OrgLagProgress> org_lags);
   // A source's call failed (its upstream down): not connected until the next publish.
   void SetSourceDown(const std::string& source, const std::string& reason);
   void AddCounters(const std::map<std::string, int64_t>& deltas);

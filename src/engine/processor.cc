@@ -63,11 +63,16 @@ Processor::Processor(const projection::Catalog* catalog, int source, const confi
       decoder_(&catalog->sources[source]),
       applier_(catalog),
       event_ids_(static_cast<size_t>(gate.dedup_window)),
-      gates_(loader_.key_state) {}
+      gates_(loader_.key_state) {
+  catalog_ = catalog;
+  for (int v : *source_views_) any_tenant_view_ = any_tenant_view_ || catalog->views[v].tenant >= 0;
+}
 
 void Processor::Restore(std::vector<store::PendingEvent> pending,
                         const std::vector<std::pair<std::string, int64_t>>& event_ids) {
   waiting_.Restore(std::move(pending));
+  waiting_orgs_.clear();
+  restored_unattributed_ = any_tenant_view_;
   event_ids_.Clear();
   for (const auto& [id, position] : event_ids) event_ids_.Restore(id, position);
 }
@@ -119,6 +124,7 @@ void Processor::AddPending(const std::string& key, const source::SourceRecord& r
 }
 
 void Processor::RemovePending(int32_t partition, int64_t position) {
+  waiting_orgs_.erase({partition, position});
   if (changes_.pending_put.erase({partition, position}) == 0) {
     changes_.pending_deleted.emplace_back(partition, position);
   }
@@ -153,6 +159,7 @@ void Processor::Park(const std::string& key, gate::KeyGate* g, const source::Sou
 }
 
 absl::Status Processor::Process(const source::SourceRecord& record) {
+  if (restored_unattributed_) AttributeRestored();
   now_log_time_ = std::max(now_log_time_, record.log_time_us);
   changes_.positions[record.partition] = record.offset;
   read_.Read(record.partition, record.offset);
@@ -241,6 +248,7 @@ absl::Status Processor::Gated(const source::SourceRecord& record, DecodedEvent& 
       return absl::OkStatus();
     case gate::Outcome::kStash:
       AddPending(ev.key, record, *ev.sequence, /*held=*/false);
+      NoteWaitingOrgs(record, ev);
       Count("stashed_total");
       // Over its size at once, not at the batch's end: the input alone decides, not where a
       // poll (or a rebuild's chunk) ends.
@@ -250,6 +258,7 @@ absl::Status Processor::Gated(const source::SourceRecord& record, DecodedEvent& 
       return absl::OkStatus();
     case gate::Outcome::kHold:
       AddPending(ev.key, record, ev.sequence.value_or(0), /*held=*/true);
+      NoteWaitingOrgs(record, ev);
       Count("held_total");
       return absl::OkStatus();
     case gate::Outcome::kApply:
@@ -343,15 +352,8 @@ void Processor::set_maintained_slots(std::vector<int> slots) {
   }
 }
 
-absl::StatusOr<std::optional<gate::EventError>> Processor::Project(
-    const source::SourceRecord& record, DecodedEvent& ev) {
-  if (ev.type_id < 0) {
-    if (source_config_->unknown_types == config::UnknownTypePolicy::kIgnore) {
-      Count("ignored_total");
-      return std::nullopt;
-    }
-    return gate::EventError{absl::StrCat("unknown event type '", ev.type, "'")};
-  }
+projection::EventInput Processor::InputOf(const source::SourceRecord& record,
+                                          const DecodedEvent& ev) const {
   projection::EventInput input;
   input.source = source_;
   input.type_id = ev.type_id;
@@ -366,6 +368,19 @@ absl::StatusOr<std::optional<gate::EventError>> Processor::Project(
   input.meta[static_cast<int>(M::kLogTime)] = Value::Time(record.log_time_us);
   if (!ev.event_id.empty()) input.meta[static_cast<int>(M::kEventId)] = Value::Text(ev.event_id);
   input.meta[static_cast<int>(M::kType)] = Value::Text(ev.type);
+  return input;
+}
+
+absl::StatusOr<std::optional<gate::EventError>> Processor::Project(
+    const source::SourceRecord& record, DecodedEvent& ev) {
+  if (ev.type_id < 0) {
+    if (source_config_->unknown_types == config::UnknownTypePolicy::kIgnore) {
+      Count("ignored_total");
+      return std::nullopt;
+    }
+    return gate::EventError{absl::StrCat("unknown event type '", ev.type, "'")};
+  }
+  projection::EventInput input = InputOf(record, ev);
   // The maintained versions first, while the other views' rows are still those the event
   // finds: folded from their own rows, not copied from the active versions'.
   std::optional<MaintainedRows> maintained;
@@ -465,6 +480,7 @@ absl::Status Processor::ReleaseHeld(const std::string& key) {
 }
 
 absl::Status Processor::ExpireStashes(int64_t now_us) {
+  if (restored_unattributed_) AttributeRestored();  // an idle source after a restart
   now_us = std::max(now_us, now_log_time_);
   for (const std::string& key : waiting_.ExpiredStashes(
            now_us, gate_config_.stash_max_age_ms * 1000, gate_config_.stash_max_events)) {

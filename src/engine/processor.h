@@ -132,6 +132,17 @@ class Processor {
     poll_end_ns_ = end_ns;
   }
 
+  // Seed 000's lag per organization: per (tenant view, organization), the events waiting in the
+  // gate (stashed or held) that would change that organization's rows, and the log time of the
+  // oldest. Added to `out`; an event's organizations are found when it starts waiting, by a
+  // dry run of the projections over the working set (nothing written).
+  struct OrgLag {
+    int64_t events = 0;
+    int64_t oldest_log_time_us = 0;
+  };
+  using OrgLags = absl::flat_hash_map<std::pair<int, std::string>, OrgLag>;
+  void AddOrgLags(OrgLags* out) const;
+
  private:
   const Clock* clock_ = Clock::Real();
   absl::StatusOr<gate::KeyGate*> Gate(const std::string& key) { return gates_.Get(key); }
@@ -163,6 +174,11 @@ class Processor {
                              const std::string& reason, const trace::SpanContext& parent,
                              int64_t decode_start_ns);
   static source::SourceRecord ToRecord(const store::PendingEvent& pending);
+  projection::EventInput InputOf(const source::SourceRecord& record, const DecodedEvent& ev) const;
+  // The organizations `ev` would change (engine/pending_orgs.cc), kept until it stops waiting.
+  void NoteWaitingOrgs(const source::SourceRecord& record, const DecodedEvent& ev);
+  // Restored events' organizations, found at the next Process (inside the loop's read).
+  void AttributeRestored();
 
   int source_;
   const std::vector<int>* source_views_;  // the views the source feeds
@@ -185,6 +201,14 @@ class Processor {
   bool misrouted_ = false;
   int64_t poll_start_ns_ = 0, poll_end_ns_ = 0;
   gate::DedupProgress read_;  // only `read`: pending positions are taken from the stash and held
+  struct WaitingOrgs {
+    int64_t log_time_us = 0;
+    std::vector<std::pair<int, std::string>> orgs;  // (view, organization)
+  };
+  absl::flat_hash_map<std::pair<int32_t, int64_t>, WaitingOrgs> waiting_orgs_;  // by position
+  bool restored_unattributed_ = false;
+  const projection::Catalog* catalog_ = nullptr;
+  bool any_tenant_view_ = false;  // the source feeds a tenant view: waiting events are attributed
 };
 
 }  // namespace sv::engine

@@ -186,10 +186,11 @@ absl::StatusOr<bool> Engine::WaitForSnapshot(TenantJob& job) {
   }
   if (at.empty()) return false;  // no snapshot was made: the fold's error says why
   const std::string& name = catalog_->sources[job.source].config.name;
+  const char* what = job.verify != nullptr ? "verify" : "tenant rebuild";
   if (static_cast<size_t>(job.source) >= sources_.size() ||
       sources_[job.source].source == nullptr) {
     return absl::FailedPreconditionError(
-        absl::StrCat("verify: change feed '", name, "' is not streaming here"));
+        absl::StrCat(what, ": change feed '", name, "' is not streaming here"));
   }
   SourceState& st = sources_[job.source];
   bool passed = true;
@@ -204,12 +205,12 @@ absl::StatusOr<bool> Engine::WaitForSnapshot(TenantJob& job) {
     job.nudged = true;
     job.waiting_since = now;
     st.source->MarkPositionSoon();
-    Progress(absl::StrCat("verify: ", name, " snapshot read; waiting for the stream to pass it"));
+    Progress(absl::StrCat(what, ": ", name, " snapshot read; waiting for the stream to pass it"));
     return true;
   }
   if (now - job.waiting_since > kSnapshotPassTimeout) {
     return absl::DeadlineExceededError(absl::StrCat(
-        "verify: change feed '", name, "' did not reach its snapshot's position within ",
+        what, ": change feed '", name, "' did not reach its snapshot's position within ",
         absl::FormatDuration(absl::FromChrono(kSnapshotPassTimeout)),
         " (is its stream down? see /health/ready)"));
   }

@@ -42,6 +42,7 @@ struct TailStep {
 // A source folded beside the running loop up to where the loop stands: for a tenant rebuild (its
 // rows swapped in) or for a verify (`verify` set: the rows compared, drifting keys repaired).
 struct TenantJob {
+  const projection::Catalog* catalog = nullptr;
   int source = 0;
   std::vector<int> views;
   TenantRebuildRequest request;
@@ -61,10 +62,11 @@ struct TenantJob {
   // Told the outcome once, on the loop's thread (or the caller's, for RebuildTenant).
   std::function<void(const absl::StatusOr<RebuildStats>&)> done;
   std::shared_ptr<VerifyRun> verify;  // set for a verify job (then `request` is unused)
-  // A change feed (a verify only): the fold reads a new snapshot taken beside the live slot
-  // instead of replaying to `fold_until`, and the live records it Holds are left out of the
-  // tail; the shadow and the live views are compared once the loop's committed position has
-  // passed the snapshot's (`snapshot_at`, set by the fold under `mu` once the slot is made).
+  // A change feed: the fold reads a new snapshot taken beside the live slot instead of
+  // replaying to `fold_until`, and the live records it Holds (committed before it, by commit
+  // LSN) are left out of the tail; the shadow is compared with the live views, or swapped in,
+  // once the loop's committed position has passed the snapshot's (`snapshot_at`, set by the
+  // fold under `mu` once the slot is made).
   bool snapshot = false;
   std::map<int32_t, int64_t> snapshot_at;
   std::unique_ptr<source::Source> replay_source;  // the fold's source (a snapshot's slot)

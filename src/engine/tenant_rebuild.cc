@@ -11,6 +11,13 @@
 // follow the changed rows like any batch's). Nothing is applied twice or lost: the rebuilt rows
 // are the fold of exactly the records the live rows have applied. A restart or a rebalance
 // (records polled again) cancels the job.
+//
+// A change feed keeps no history to replay: the fold reads a new snapshot of its tables through
+// a temporary slot (made after the job began, so the loop stands at or before it), and the tail
+// leaves out the live records the snapshot Holds (their transaction committed before it, by
+// commit LSN: one straddling it comes whole from the stream). The swap waits until the loop has
+// committed past the snapshot (WaitForSnapshot), so both sides have the same transactions. A
+// TRUNCATE in the tail clears the shadow's rows as the loop clears the live ones.
 
 #include <algorithm>
 #include <chrono>
@@ -52,12 +59,15 @@ absl::Status ApplyTail(TenantJob& job, const std::vector<TailStep>& steps) {
     for (const source::SourceRecord& r : step.records) {
       // A snapshot's transactions polled by the loop: the shadow has them already.
       if (job.replay != nullptr && job.replay->Holds(r)) continue;
-      for (const auto& [name, table] : r.headers) {
-        // The loop clears a truncated table's views in its working set (engine/truncate.cc),
-        // not through the processor: the shadow could not follow.
-        if (name == source::kTruncateHeader) {
-          return absl::AbortedError(
-              absl::StrCat("table ", table, " was truncated during the job: run it again"));
+      // The loop clears a truncated table's views in its working set (engine/truncate.cc),
+      // beside the processor: the shadow does the same to its rows (a view the table shares
+      // with other events keeps them, as the loop does).
+      if (const std::string table = TruncatedTable(r); !table.empty()) {
+        const projection::SourcePlan& plan = job.catalog->sources[job.source];
+        for (int v : plan.views) {
+          if (TruncateEffectOn(plan, job.catalog->views[v], table) == TruncateEffect::kClears) {
+            job.rows->rows(v).clear();
+          }
         }
       }
       SV_RETURN_IF_ERROR(job.processor->Process(r));
@@ -148,7 +158,7 @@ absl::StatusOr<std::unique_ptr<TenantJob>> Engine::NewTenantJob(
     job->views.push_back(v);
   }
   SV_ASSIGN_OR_RETURN(std::unique_ptr<TenantJob> folding,
-                      NewFoldJob(job->source, "a tenant rebuild"));
+                      NewFoldJob(job->source, "a tenant rebuild", /*snapshot_ok=*/true));
   folding->request = std::move(job->request);
   folding->views = std::move(job->views);
   return folding;
@@ -158,6 +168,7 @@ absl::StatusOr<std::unique_ptr<TenantJob>> Engine::NewFoldJob(int source_index,
                                                               std::string_view what,
                                                               bool snapshot_ok) {
   auto job = std::make_unique<TenantJob>();
+  job->catalog = catalog_.get();
   job->source = source_index;
   const config::SourceConfig& source = catalog_->sources[source_index].config;
   SV_ASSIGN_OR_RETURN(const source::SourceTraits traits, source::TraitsOf(source));
@@ -193,6 +204,21 @@ absl::StatusOr<RebuildStats> Engine::RebuildTenant(const TenantRebuildRequest& r
   if (tenant_job_ != nullptr) return absl::FailedPreconditionError("a tenant rebuild is running");
   SV_ASSIGN_OR_RETURN(tenant_job_, NewTenantJob(request));
   FoldHere(*tenant_job_);
+  // A change feed's snapshot is ahead of the views: the loop is run here until it passes it
+  // (the engine must have been opened with its sources started).
+  while (tenant_job_ != nullptr) {
+    absl::StatusOr<bool> wait = WaitForSnapshot(*tenant_job_);
+    if (!wait.ok()) {
+      tenant_job_.reset();
+      return wait.status();
+    }
+    if (!*wait) break;
+    bool idle = false;
+    SV_RETURN_IF_ERROR(RunOnce(&idle));
+    SV_RETURN_IF_ERROR(Sync());  // committed: its position counts
+  }
+  // A failed batch starts over from the store, which cancels the job.
+  if (tenant_job_ == nullptr) return absl::AbortedError("tenant rebuild cancelled by a restart");
   return FinishTenantJob();
 }
 
@@ -225,17 +251,20 @@ absl::Status Engine::FinishTenantJobIfFolded() {
   // The batch in flight must commit before the swap; if it fails, the loop starts over from
   // the store (which cancels the job) as after any failed batch.
   if (absl::Status drained = Drain(); !drained.ok()) return Recover(drained);
-  if (tenant_job_->verify != nullptr) {
-    absl::StatusOr<bool> wait = WaitForSnapshot(*tenant_job_);
-    if (wait.ok() && *wait) return absl::OkStatus();  // the loop goes on towards the snapshot
-    if (!wait.ok()) {
-      std::unique_ptr<TenantJob> job = std::move(tenant_job_);
-      if (job->fold.joinable()) job->fold.join();
+  // A change feed's snapshot: compared or swapped in once the loop committed past it.
+  absl::StatusOr<bool> wait = WaitForSnapshot(*tenant_job_);
+  if (wait.ok() && *wait) return absl::OkStatus();  // the loop goes on towards the snapshot
+  if (!wait.ok()) {
+    std::unique_ptr<TenantJob> job = std::move(tenant_job_);
+    if (job->fold.joinable()) job->fold.join();
+    if (job->verify != nullptr) {
       EndVerify(*job->verify, wait.status());
-      return absl::OkStatus();
+    } else if (job->done) {
+      job->done(wait.status());
     }
-    return FinishVerifyJob();
+    return absl::OkStatus();
   }
+  if (tenant_job_->verify != nullptr) return FinishVerifyJob();
   auto done = std::move(tenant_job_->done);
   const absl::StatusOr<RebuildStats> result = FinishTenantJob();
   if (done) done(result);

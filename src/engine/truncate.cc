@@ -19,40 +19,56 @@ bool IsMarker(const std::string& type) { return type == "snapshot.done" || type 
 
 }  // namespace
 
-absl::Status Engine::ClearTruncated(SourceState& st, const source::SourceRecord& record) {
+std::string TruncatedTable(const source::SourceRecord& record) {
   std::string table;
   for (const auto& [name, value] : record.headers) {
     if (name == source::kTruncateHeader) table = value;
   }
-  const projection::SourcePlan& plan = catalog_->sources[st.index];
+  return table;
+}
+
+TruncateEffect TruncateEffectOn(const projection::SourcePlan& plan,
+                                const projection::ViewPlan& view, const std::string& table,
+                                std::string* other_event) {
   const std::string prefix = table + ".";
+  bool from_table = false;
+  std::string other;
+  for (size_t t = 0; t < view.handlers.size(); ++t) {
+    if (view.handlers[t] == nullptr) continue;
+    const std::string& type = plan.config.event_types[t];
+    if (absl::StartsWith(type, prefix)) {
+      from_table = true;
+    } else if (!IsMarker(type) && other.empty()) {
+      other = type;
+    }
+  }
+  if (!from_table) return TruncateEffect::kNone;
+  if (other.empty()) return TruncateEffect::kClears;
+  if (other_event != nullptr) *other_event = other;
+  return TruncateEffect::kMixed;
+}
+
+absl::Status Engine::ClearTruncated(SourceState& st, const source::SourceRecord& record) {
+  const std::string table = TruncatedTable(record);
+  const projection::SourcePlan& plan = catalog_->sources[st.index];
   Lane& lane = st.lanes[0];
   const std::vector<int> slots = MaintainedSlots();
   bool drained = false;
   for (int v : plan.views) {
     const projection::ViewPlan& view = catalog_->views[v];
-    bool from_table = false;
-    std::vector<std::string> others;
-    for (size_t t = 0; t < view.handlers.size(); ++t) {
-      if (view.handlers[t] == nullptr) continue;
-      const std::string& type = plan.config.event_types[t];
-      if (absl::StartsWith(type, prefix)) {
-        from_table = true;
-      } else if (!IsMarker(type)) {
-        others.push_back(type);
-      }
-    }
-    if (!from_table) continue;
-    if (!others.empty()) {
+    std::string other;
+    const TruncateEffect effect = TruncateEffectOn(plan, view, table, &other);
+    if (effect == TruncateEffect::kNone) continue;
+    if (effect == TruncateEffect::kMixed) {
       // Which of its rows came from this table is not known: keeping them all would leave
       // rows the source no longer has, removing them all would lose the others'.
       lane.processor->DeadLetterRecord(
-          record, absl::StrCat("TRUNCATE of ", table, ": view ", view.name,
-                               " is also fed by other events (", others.front(),
-                               "), so its rows from ", table,
-                               " cannot be told apart; re-snapshot it with `streamview rebuild "
-                               "--view ",
-                               view.name, "`"));
+          record,
+          absl::StrCat("TRUNCATE of ", table, ": view ", view.name,
+                       " is also fed by other events (", other, "), so its rows from ", table,
+                       " cannot be told apart; re-snapshot it with `streamview rebuild "
+                       "--view ",
+                       view.name, "`"));
       continue;
     }
     if (!drained) {

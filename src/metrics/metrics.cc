@@ -160,6 +160,17 @@ Registry::Child* Registry::GetChild(std::string_view name, std::string_view help
   return &child;
 }
 
+bool Registry::DeclareGauge(std::string_view name, std::string_view help) {
+  if (!ValidName(name, /*allow_colon=*/true)) return false;
+  absl::MutexLock lock(&mu_);
+  auto it = families_.find(name);
+  if (it == families_.end()) {
+    auto family = std::make_unique<Family>(Family{Type::kGauge, std::string(help), {}, {}});
+    it = families_.emplace(std::string(name), std::move(family)).first;
+  }
+  return it->second->type == Type::kGauge;
+}
+
 void Registry::AddCollector(std::function<void(Registry&)> fn) {
   absl::MutexLock lock(&mu_);
   collectors_.push_back(std::move(fn));

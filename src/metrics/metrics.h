@@ -73,6 +73,9 @@ class Registry {
   // type, if a metric or label name breaks the Prometheus grammar, or if a label name repeats.
   Counter* GetCounter(std::string_view name, std::string_view help, const Labels& labels = {});
   Gauge* GetGauge(std::string_view name, std::string_view help, const Labels& labels = {});
+  // Creates the gauge family with no series yet (rendered as its HELP and TYPE alone), for a
+  // family whose series come and go with the state (per organization); false on misuse.
+  bool DeclareGauge(std::string_view name, std::string_view help);
   // Also nullptr if `bounds` are not finite and strictly increasing (a trailing +Inf is
   // dropped), if they differ from the family's first bounds, or if a label is named "le".
   Histogram* GetHistogram(std::string_view name, std::string_view help, std::vector<double> bounds,

@@ -167,9 +167,6 @@ bool ReadRebuildScope(Server::Impl& impl, const http::Request& req, http::Respon
       refusal = absl::StrCat("view '", v, "' declares no tenant column: it is rebuilt whole");
     } else if (plan.derived != nullptr) {
       refusal = absl::StrCat("view '", v, "' is derived: rebuild the base views it reads");
-    } else if (impl.sources[plan.source].replays_snapshot) {
-      refusal = absl::StrCat("view '", v,
-                             "' reads a change feed: a tenant rebuild is not supported there");
     }
     if (!refusal.empty()) {
       ReplyError(res, organization.empty() ? 400 : 403, refusal, "view");

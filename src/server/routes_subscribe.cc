@@ -3,19 +3,37 @@
 
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "server/server_internal.h"
+#include "server/view_query.h"
 
 namespace sv::server {
 namespace {
 
 void ServeSubscribe(Server::Impl& impl, int view, const http::Request& req, http::Response& res) {
-  if (!OnlyParams(req, res, {"after"})) return;
   Caller caller;
   if (!AuthorizeRead(impl, view, req, res, &caller)) return;
+  // The list route's filters (server/view_query.h); its paging parameters mean nothing here.
+  Params filters;
+  for (const auto& [name, value] : req.params) {
+    if (name == "after") continue;
+    if (name == "sort" || name == "limit" || name == "cursor" || name == "min_position") {
+      return ReplyError(res, 400,
+                        absl::StrCat("a subscription takes the list route's filters and after=, "
+                                     "not ",
+                                     name, "="),
+                        name);
+    }
+    filters.emplace_back(name, value);
+  }
+  auto parsed = ParseViewQuery(impl.views[view], filters, Mode::kNative);
+  if (auto* error = std::get_if<ParamError>(&parsed)) {
+    return ReplyError(res, 400, error->message, error->parameter);
+  }
   std::optional<Value> tenant;
   if (!TenantValue(impl, view, caller, res, &tenant)) return;
   if (impl.subscriptions == nullptr || !impl.subscriptions->enabled()) {
@@ -38,7 +56,8 @@ void ServeSubscribe(Server::Impl& impl, int view, const http::Request& req, http
   }
   std::optional<std::string> organization;
   if (tenant.has_value()) organization = tenant->ToString();
-  auto stream = impl.subscriptions->Subscribe(view, std::move(organization), after);
+  auto stream = impl.subscriptions->Subscribe(
+      view, std::move(organization), after, std::move(std::get<ParsedQuery>(parsed).query.filters));
   if (!stream.ok()) return ReplyStatus(res, stream.status());
   res.status = 200;
   res.content_type = "text/event-stream";

@@ -2,7 +2,12 @@
 // monitor's counters are the store's persisted totals, so they survive restarts); lag and
 // staleness are read from the store like /lags.
 
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -18,6 +23,64 @@ void AdvanceTo(metrics::Counter* c, double total) {
   if (c != nullptr && total > c->Value()) c->Inc(total - c->Value());
 }
 
+// The (view, organization) series of the lag per organization a process exports at most.
+constexpr size_t kMaxOrgLagSeries = 1000;
+constexpr char kOrgLagEventsHelp[] =
+    "Events of the organization read from the source but not yet applied to the tenant view "
+    "(waiting in the ordering gate: stashed or held); seed 000's lag per org";
+constexpr char kOrgLagSecondsHelp[] =
+    "Age of the organization's oldest event read but not yet applied to the tenant view (0 "
+    "when none)";
+using OrgLagSeries = std::set<std::pair<std::string, std::string>>;
+
+// Seed 000's lag per organization: events of the organization read but not yet applied to the
+// view (waiting in the gate), and the age of the oldest. An organization gets its series the
+// first time it has events waiting and keeps it (0 when none) for the process's life; past
+// kMaxOrgLagSeries, the events of organizations without a series are summed per view instead.
+void ExportOrgLags(metrics::Registry& r, const std::vector<engine::OrgLagProgress>& lags,
+                   int64_t now_us, OrgLagSeries* series) {
+  // The families are there before any organization lags (dashboards, alert rules).
+  r.DeclareGauge("streamview_view_org_lag_events", kOrgLagEventsHelp);
+  r.DeclareGauge("streamview_view_org_lag_seconds", kOrgLagSecondsHelp);
+  std::vector<const engine::OrgLagProgress*> fresh;
+  std::map<std::pair<std::string, std::string>, const engine::OrgLagProgress*> now;
+  for (const engine::OrgLagProgress& l : lags) {
+    now[{l.view, l.org}] = &l;
+    if (!series->contains({l.view, l.org})) fresh.push_back(&l);
+  }
+  std::sort(fresh.begin(), fresh.end(),
+            [](const auto* a, const auto* b) { return a->events > b->events; });
+  std::map<std::string, int64_t> unlisted;  // by view
+  for (const engine::OrgLagProgress* l : fresh) {
+    if (series->size() < kMaxOrgLagSeries) {
+      series->insert({l->view, l->org});
+    } else {
+      unlisted[l->view] += l->events;
+    }
+  }
+  for (const auto& [view, org] : *series) {
+    auto it = now.find({view, org});
+    const int64_t events = it == now.end() ? 0 : it->second->events;
+    const double seconds =
+        it == now.end()
+            ? 0
+            : std::max(0.0, static_cast<double>(now_us - it->second->oldest_log_time_us) / 1e6);
+    r.GetGauge("streamview_view_org_lag_events", kOrgLagEventsHelp, {{"view", view}, {"org", org}})
+        ->Set(static_cast<double>(events));
+    r.GetGauge("streamview_view_org_lag_seconds", kOrgLagSecondsHelp,
+               {{"view", view}, {"org", org}})
+        ->Set(seconds);
+  }
+  if (series->size() >= kMaxOrgLagSeries) {
+    for (const auto& [view, events] : unlisted) {
+      r.GetGauge("streamview_view_org_lag_unlisted_events",
+                 "Waiting events of organizations past the per-organization series cap",
+                 {{"view", view}})
+          ->Set(static_cast<double>(events));
+    }
+  }
+}
+
 }  // namespace
 
 void Server::Impl::RegisterMetrics() {
@@ -25,8 +88,10 @@ void Server::Impl::RegisterMetrics() {
       "streamview_upserts_duration_seconds",
       "Duration of one batch transaction (view rows, gate state and position together)",
       metrics::Registry::DefaultLatencyBuckets());
-  registry.AddCollector([this](metrics::Registry& r) {
+  auto org_lag_series = std::make_shared<OrgLagSeries>();  // read by the collector only
+  registry.AddCollector([this, org_lag_series](metrics::Registry& r) {
     const engine::MonitorSnapshot snap = monitor->Snapshot();
+    ExportOrgLags(r, snap.org_lags, monitor->clock().NowMicros(), org_lag_series.get());
     for (const auto& [name, total] : snap.counters) {
       // "<source>/type/<EventType>" or "<source>/<outcome>_total"
       const std::vector<std::string> parts = absl::StrSplit(name, '/');

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "server/json.h"
+#include "store/row_filter.h"
 
 namespace sv::server {
 
@@ -27,6 +28,7 @@ struct SubscriptionHub::Subscriber {
   };
   int view = 0;
   std::optional<std::string> org;  // nullopt: every row
+  std::vector<store::Filter> filters;
   std::deque<Item> queue;
   std::optional<int64_t> ready_id;  // the `ready` event still to send (its id line, if any)
   bool ready_sent = false;
@@ -48,13 +50,19 @@ namespace {
 bool Visible(const SubscriptionHub::Subscriber& s, const SubscriptionHub::Change& c,
              bool* as_delete) {
   *as_delete = c.deleted;
-  if (!s.org.has_value()) return true;
-  if (c.org == s.org) return true;
-  if (!c.deleted && c.left_org == s.org) {
-    *as_delete = true;
-    return true;
+  if (s.org.has_value() && c.org != s.org) {
+    if (!c.deleted && c.left_org == s.org) {
+      *as_delete = true;
+      return true;
+    }
+    return false;
   }
-  return false;
+  // Out of the subscriber's filters (now, or all along): a delete, which a client folding the
+  // stream applies whether or not it held the row.
+  if (!c.deleted && !s.filters.empty() && !store::RowMatches(*c.row, s.filters)) {
+    *as_delete = true;
+  }
+  return true;
 }
 
 std::string Event(std::optional<int64_t> id, std::string_view name, std::string_view data) {
@@ -187,7 +195,8 @@ std::string SubscriptionHub::Render(int view, const Change& change) const {
 }
 
 absl::StatusOr<std::shared_ptr<http::StreamBody>> SubscriptionHub::Subscribe(
-    int view, std::optional<std::string> organization, std::optional<int64_t> after) {
+    int view, std::optional<std::string> organization, std::optional<int64_t> after,
+    std::vector<store::Filter> filters) {
   std::lock_guard<std::mutex> lock(mu_);
   if (shut_down_) return absl::UnavailableError("the server is stopping");
   if (static_cast<int64_t>(count_) >= limits_.max_subscribers) {
@@ -199,6 +208,7 @@ absl::StatusOr<std::shared_ptr<http::StreamBody>> SubscriptionHub::Subscribe(
   auto s = std::make_shared<Subscriber>();
   s->view = view;
   s->org = std::move(organization);
+  s->filters = std::move(filters);
   s->ready_id = last_id_;
   if (after.has_value()) {
     // A resume: the ready event carries no id (the backlog that follows has smaller ones).

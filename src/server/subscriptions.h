@@ -67,8 +67,12 @@ class SubscriptionHub final : public engine::RowObserver,
   // A stream of `view`'s changes that `organization` may see (nullopt: every row). `after`:
   // resume after this event id. ResourceExhausted at max_subscribers, Unavailable after
   // Shutdown.
+  // `filters` (the list route's, ANDed): only rows matching them are sent as upserts; a changed
+  // row that does not match is sent as a `delete` (it may have matched before: the hub keeps no
+  // old rows, so a client folding the stream drops it either way).
   absl::StatusOr<std::shared_ptr<http::StreamBody>> Subscribe(
-      int view, std::optional<std::string> organization, std::optional<int64_t> after);
+      int view, std::optional<std::string> organization, std::optional<int64_t> after,
+      std::vector<store::Filter> filters = {});
   // Ends every stream (server shutdown); Subscribe refuses from now on.
   void Shutdown();
   size_t subscribers() const;

@@ -3,7 +3,9 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "store/memory/memory_store.h"
+#include "store/memory/memory_values.h"
 #include "store/postgres/pg_store.h"
+#include "store/row_filter.h"
 
 namespace sv::store {
 
@@ -59,6 +61,10 @@ std::string StoreLabel(const StoreOptions& options) {
   if (options.kind == "postgres") return absl::StrCat("postgres schema ", options.schema);
   if (options.kind == "memory") return absl::StrCat("memory store '", options.path, "'");
   return options.path;
+}
+
+bool RowMatches(const Row& row, const std::vector<Filter>& filters) {
+  return memory::RowMatches(row, filters);
 }
 
 }  // namespace sv::store

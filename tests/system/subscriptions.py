@@ -15,6 +15,10 @@ script wrote (the oracle):
   continuous subscriber of its organization got after that id;
 - a subscriber that never reads does not hold commits back: the engine applies every appended
   event while it sits with unread bytes;
+- filtered subscribers (the list route's filters: `status=late,delivered` as o-1,
+  `status=booked&n.gte=3000` as the admin) folded over the same filtered read equal the oracle's
+  matching rows (a row leaving the filter is a `delete`); a paging parameter or an unknown
+  column is a 400;
 - SIGTERM ends every stream and the process promptly.
 
     subscriptions.py --binary build/src/cli/streamview
@@ -121,10 +125,16 @@ def visible(rows, view, org):
     return {k: {"org_id": k[0], "status": k[1], "n": c} for k, c in counts.items()}
 
 
-def read_all(port, view, bearer):
+FILTERS = {"o-1": ("status=late,delivered", lambda r: r["status"] in ("late", "delivered")),
+           "admin": ("status=booked&n.gte=3000",
+                     lambda r: r["status"] == "booked" and r["n"] >= 3000)}
+
+
+def read_all(port, view, bearer, query=""):
     rows, cursor = {}, None
     while True:
-        path = "/views/%s?limit=1000" % view + ("&cursor=" + cursor if cursor else "")
+        path = ("/views/%s?limit=1000" % view + ("&" + query if query else "")
+                + ("&cursor=" + cursor if cursor else ""))
         code, body, _ = http_json(port, path, bearer=bearer)
         if code != 200:
             raise RuntimeError("GET %s gave %r %r" % (path, code, body))
@@ -138,17 +148,18 @@ def read_all(port, view, bearer):
 class Subscriber:
     """A stream of one view as one caller, with the snapshots read after `ready` and `reset`."""
 
-    def __init__(self, port, view, who, last_event_id=None):
-        self.view, self.who, self.port = view, who, port
+    def __init__(self, port, view, who, last_event_id=None, query=""):
+        self.view, self.who, self.port, self.query = view, who, port, query
         self.snaps = []  # (index of the ready/reset event, rows)
-        self.stream = SseStream(port, "/views/%s/subscribe" % view, bearer=KEYS[who],
+        self.stream = SseStream(port, "/views/%s/subscribe" % view
+                                + ("?" + query if query else ""), bearer=KEYS[who],
                                 last_event_id=last_event_id, on_event=self._on_event)
 
     def _on_event(self, stream, event):
         if event[0] in ("ready", "reset"):
             # Read after the event arrived: it holds every change up to the event's id.
             self.snaps.append((len(stream.events), read_all(self.port, self.view,
-                                                            KEYS[self.who])))
+                                                            KEYS[self.who], self.query)))
 
     def fold(self):
         events = self.stream.snapshot()
@@ -215,7 +226,10 @@ def main():
                 ("an unknown key", "not-a-key", "/views/shipments/subscribe", 401),
                 ("the admin", KEYS["admin"], "/views/status_step/subscribe", 404),
                 ("the admin", KEYS["admin"], "/views/nothing/subscribe", 404),
-                ("the admin", KEYS["admin"], "/views/shipments/subscribe?after=x", 400)):
+                ("the admin", KEYS["admin"], "/views/shipments/subscribe?after=x", 400),
+                ("the admin", KEYS["admin"], "/views/shipments/subscribe?sort=id", 400),
+                ("the admin", KEYS["admin"], "/views/shipments/subscribe?nosuch=1", 400),
+                ("the admin", KEYS["admin"], "/views/shipments/subscribe?n.gte=x", 400)):
             s = SseStream(port, path, bearer=bearer)
             if s.status != want:
                 problems.append("%s: GET %s gave %r, wanted %d" % (what, path, s.status, want))
@@ -238,7 +252,11 @@ def main():
                          "Authorization: Bearer %s\r\n\r\n" % KEYS["o-1"]).encode())
         resumer = Subscriber(port, "shipments", "o-1")
         streams.append(resumer.stream)
-        wait_until(lambda: all(s.snaps for s in subs.values()) and resumer.snaps,
+        filtered = {who: Subscriber(port, "shipments", who, query=FILTERS[who][0])
+                    for who in FILTERS}
+        streams.extend(f.stream for f in filtered.values())
+        wait_until(lambda: all(s.snaps for s in subs.values()) and resumer.snaps
+                   and all(f.snaps for f in filtered.values()),
                    "every subscriber's ready event and snapshot", proc=proc, log=log.name)
 
         for i, (batch, _) in enumerate(batches[10:], start=10):
@@ -278,6 +296,33 @@ def main():
                                 "vs %r" % (who, view, len(diff), diff[:1],
                                            got.get(diff[0]) if diff else None,
                                            want.get(diff[0]) if diff else None))
+
+        # Filtered subscribers: the oracle's matching rows; rows left the filter as deletes.
+        for who, f in sorted(filtered.items()):
+            org = None if who == "admin" else who
+            want = {k: r for k, r in visible(final, "shipments", org).items()
+                    if FILTERS[who][1](r)}
+            try:
+                wait_until(lambda: f.fold() == want,
+                           "%s's stream of shipments?%s folded to the oracle" % (who, f.query),
+                           timeout=120, proc=proc, log=log.name)
+                events = f.stream.snapshot()
+                upserts = [e for e in events if e[0] == "upsert"]
+                misfits = [e for e in upserts if not FILTERS[who][1](e[2])
+                           or (org is not None and e[2]["org_id"] != org)]
+                if misfits:
+                    problems.append("%s's filtered stream sent rows outside its filter: %r"
+                                    % (who, misfits[:2]))
+                print("ok: %s's shipments?%s: %d upserts, %d deletes = the oracle's %d rows"
+                      % (who, f.query, len(upserts), sum(1 for e in events if e[0] == "delete"),
+                         len(want)))
+            except WaitTimeout:
+                got = f.fold() or {}
+                diff = sorted(k for k in set(got) | set(want) if got.get(k) != want.get(k))
+                problems.append("%s filtered: fold differs from the oracle at %d keys, e.g. "
+                                "%r: %r vs %r" % (who, len(diff), diff[:1],
+                                                  got.get(diff[0]) if diff else None,
+                                                  want.get(diff[0]) if diff else None))
 
         # o-2 never sees another organization's row, nor a delete of a key it never held.
         held = {sid for _, rows in batches for sid, r in rows.items() if r["org_id"] == "o-2"}

@@ -157,6 +157,14 @@ bool Matches(const Value& v, const Filter& f) {
 
 }  // namespace
 
+bool RowMatches(const Row& row, const std::vector<Filter>& filters) {
+  for (const Filter& f : filters) {
+    if (f.column < 0 || static_cast<size_t>(f.column) >= row.size()) return false;
+    if (!Matches(row[f.column], f)) return false;
+  }
+  return true;
+}
+
 absl::StatusOr<std::vector<Row>> QueryPage(const TableSpec& table, std::vector<Row> rows,
                                            const ViewQuery& query) {
   const int ncols = static_cast<int>(table.columns.size());

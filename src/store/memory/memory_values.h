@@ -23,6 +23,10 @@ int SqlCompare(const Value& a, const Value& b);
 // One page of `query` over `rows`, whose values are laid out as `table.columns` (already
 // coerced), in the contract's order (see ViewQuery in store/store.h). InvalidArgument for an
 // inconsistent query, with the same checks the SQL backends make.
+// Whether `row` passes every filter (ANDed), as the SQL stores evaluate them: NULL matches
+// nothing, prefix/contains are case-insensitive on text (a subscription's filters, too).
+bool RowMatches(const Row& row, const std::vector<Filter>& filters);
+
 absl::StatusOr<std::vector<Row>> QueryPage(const TableSpec& table, std::vector<Row> rows,
                                            const ViewQuery& query);
 
