@@ -245,6 +245,18 @@ absl::StatusOr<store::ViewVersion> SwitchVersion(store::Store& store,
     // The newest candidate, or the newest standby (the version active before this one).
     if (!target || v.version > target->version) target = v;
   }
+  if (!target && promote && !request.version) {
+    for (const store::ViewVersion& v : versions) {
+      // A version of the config's definition being built beside the serving one.
+      if (v.view == request.view && !v.active && !v.kept && v.version > serving->version &&
+          v.definition_hash == plan.definition_hash) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("view ", request.view, ": version ", v.version,
+                         " is still being built beside version ", serving->version,
+                         " (or was left by an interrupted build): promote it once it is built"));
+      }
+    }
+  }
   if (!target) {
     if (request.version && *request.version == serving->version) {
       return absl::FailedPreconditionError(absl::StrCat(

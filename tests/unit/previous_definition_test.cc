@@ -98,15 +98,18 @@ TEST(PreviousDefinitionTest, ErrorsNameFileAndLine) {
                        Indent(kVersion1, 2) + "      previous:\n" + Indent(kVersion1, 4);
   auto r = CompileText(nested);
   ASSERT_FALSE(r.ok());
-  EXPECT_THAT(r.status().message(), StartsWith("views.yaml:"));
-  EXPECT_THAT(r.status().message(), HasSubstr("'previous' of view 'orders_view' cannot have"));
+  EXPECT_THAT(std::string(r.status().message()), StartsWith("views.yaml:"));
+  EXPECT_THAT(std::string(r.status().message()),
+              HasSubstr("'previous' of view 'orders_view' cannot have"));
   // A mistake inside it is reported where it is.
   std::string wrong = std::string(kSources) + "  orders_view:\n" + kVersion2 + "    previous:\n" +
                       Indent(kVersion1, 2);
   wrong.replace(wrong.rfind("e.amount"), 8, "e.amount +");
   r = CompileText(wrong);
   ASSERT_FALSE(r.ok());
-  EXPECT_THAT(r.status().message(), StartsWith("views.yaml:26:"));
+  // Line 28: the last line of the previous: definition (`amount: e.amount +`).
+  EXPECT_THAT(std::string(r.status().message()), StartsWith("views.yaml:28:"));
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("syntax error"));
 }
 
 }  // namespace
