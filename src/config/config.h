@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -194,6 +195,10 @@ struct ViewConfig {
   Location tenant_loc;
   bool internal = false;  // a step other views read: not served over REST
   int64_t version = 0;    // `version:`, the view's declared schema version (0: none)
+  // `previous:`, the definition the serving version was built from (blue/green): while the
+  // new definition's version is built and until it is dropped, the engine keeps that one
+  // current too (engine/view_versions.h). Null when not given.
+  std::shared_ptr<const ViewConfig> previous;
   Location loc;
 };
 

@@ -125,9 +125,10 @@ absl::StatusOr<ViewConfig> Parser::ParseView(const Entry& entry, const Config& c
                                        " must be an identifier (letters, digits, '_')"));
   }
   SV_ASSIGN_OR_RETURN(Entries entries, MapEntries(entry.value, entry.key, what));
-  SV_RETURN_IF_ERROR(CheckKeys(
-      entries,
-      {"source", "key", "columns", "indexes", "on", "api", "tenant", "internal", "version"}, what));
+  SV_RETURN_IF_ERROR(CheckKeys(entries,
+                               {"source", "key", "columns", "indexes", "on", "api", "tenant",
+                                "internal", "version", "previous"},
+                               what));
   for (absl::string_view required : {"source", "key", "columns"}) {
     SV_RETURN_IF_ERROR(CheckRequired(entries, required, entry.key, what));
   }
@@ -225,6 +226,20 @@ absl::StatusOr<ViewConfig> Parser::ParseView(const Entry& entry, const Config& c
   if (const Entry* version = Find(entries, "version")) {
     SV_ASSIGN_OR_RETURN(view.version, Integer(*version, absl::StrCat("'version' of ", what), 1,
                                               std::numeric_limits<int64_t>::max()));
+  }
+  if (const Entry* previous = Find(entries, "previous")) {
+    // The definition the serving version was built from, written like the view itself.
+    SV_ASSIGN_OR_RETURN(ViewConfig before,
+                        ParseView(Entry{entry.name, previous->key, previous->value}, config));
+    if (before.previous != nullptr) {
+      return Err(previous->key, absl::StrCat("'previous' of ", what, " cannot have a 'previous'"));
+    }
+    if (before.source != view.source) {
+      return Err(previous->key,
+                 absl::StrCat("'previous' of ", what, " reads source ", Quoted(before.source),
+                              ", the view reads ", Quoted(view.source), ": they must be the same"));
+    }
+    view.previous = std::make_shared<const ViewConfig>(std::move(before));
   }
   return view;
 }

@@ -76,6 +76,7 @@ void Engine::Progress(const std::string& line) {
 
 absl::Status Engine::Init() {
   SV_ASSIGN_OR_RETURN(catalog_, projection::Compile(config_));
+  SV_RETURN_IF_ERROR(CompilePreviousDefinitions());
   if (options_.row_observer != nullptr) {
     observed_views_ = options_.row_observer->Watched(catalog_->views.size());
   }
@@ -166,6 +167,12 @@ absl::Status Engine::DropLeftoverVersions() {
   SV_ASSIGN_OR_RETURN(std::vector<store::ViewVersion> versions, store_->ListViewVersions());
   for (const store::ViewVersion& vv : versions) {
     if (vv.active || vv.kept) continue;  // kept: a standby or an unpromoted build
+    // The loop's table of a view whose version is being built (engine/version_build.cc).
+    const int view = catalog_->FindView(vv.view);
+    if (view >= 0 && static_cast<size_t>(view) < versions_.size() &&
+        versions_[view] == vv.version) {
+      continue;
+    }
     Progress(absl::StrCat("view ", vv.view, ": dropping ", vv.table,
                           ", a version no view uses (left by an interrupted rebuild)"));
     SV_RETURN_IF_ERROR(store_->DropViewVersion(vv));
@@ -202,6 +209,11 @@ absl::Status Engine::PrepareViewsLocked() {
     if (active != nullptr &&
         (active->definition_hash == view.definition_hash || options_.keep_changed_views)) {
       continue;
+    }
+    if (active != nullptr) {
+      SV_ASSIGN_OR_RETURN(const bool beside, PrepareBesidePrevious(static_cast<int>(v), *active,
+                                                                   versions, max_version));
+      if (beside) continue;
     }
     SV_ASSIGN_OR_RETURN(auto positions,
                         store_->GetPositions(catalog_->sources[view.source].config.name));
@@ -274,6 +286,9 @@ absl::Status Engine::NewProcessors(SourceState& st, const std::vector<int32_t>* 
                                                  lane.rows.get(), std::move(loader));
     lane.processor->set_clock(options_.clock);
     lane.processor->set_maintained_slots(MaintainedSlots());
+    if (previous_catalog_ != nullptr) {
+      lane.processor->set_previous_definitions(previous_catalog_.get(), MaintainedSlots(true));
+    }
     lane.processor->set_parked_keys(absl::flat_hash_set<std::string>(parked.begin(), parked.end()));
     if (lanes > 1) {
       lane.processor->set_owns_key(
@@ -526,6 +541,7 @@ absl::Status Engine::Run(const std::atomic<bool>& stop, bool exit_when_caught_up
       options_.monitor->RunCommands(this);
     }
     if (s.ok() && open_batch_ == nullptr) s = FinishTenantJobIfFolded();
+    if (s.ok() && open_batch_ == nullptr) s = StartPendingBuild();
     bool idle = false;
     if (s.ok()) s = RunOnce(&idle);
     // After a failure, the store is not called working again (readiness) before a batch has

@@ -345,6 +345,7 @@ class Engine {
     int view;
     int64_t version;
     store::TableSpec table;
+    bool previous = false;  // built from the view's `previous:` definition (previous_catalog_)
   };
   std::vector<MaintainedVersion> maintained_;
   absl::Status LoadMaintainedVersions();
@@ -353,8 +354,28 @@ class Engine {
   absl::Status FreezeMaintainedVersions(const std::vector<int>& views);
   // The tables the working sets write: tables_, then the maintained versions'.
   std::vector<store::TableSpec> WriteTables() const;
-  // By view: the working-set slot of its maintained version, -1 for none.
-  std::vector<int> MaintainedSlots() const;
+  // By view: the working-set slot of its maintained version, -1 for none (of its `previous:`
+  // definition's version with `previous`).
+  std::vector<int> MaintainedSlots(bool previous = false) const;
+  // A changed definition built beside the serving version (engine/version_build.cc). The
+  // config compiled with the views' `previous:` definitions (null when none has one): the
+  // loop folds events with its plans into the version built from that definition, so the
+  // version serving (or kept for a rollback) stays current while the view's own runs.
+  std::unique_ptr<projection::Catalog> previous_catalog_;
+  absl::Status CompilePreviousDefinitions();
+  // Whether this engine keeps `view`'s previous definition's version current (it runs the loop).
+  bool RunsPrevious(int view) const;
+  // At start, `view` whose active version was built from its previous definition: the loop
+  // writes the view's own definition into its newest maintained version of that definition, or
+  // into a new one built in the background (pending_builds_). False: not possible here (the
+  // view is then rebuilt before the loop starts, as any changed view).
+  absl::StatusOr<bool> PrepareBesidePrevious(int view, const store::ViewVersion& active,
+                                             const std::vector<store::ViewVersion>& versions,
+                                             int64_t max_version);
+  std::vector<int> pending_builds_;  // views whose version the loop builds in the background
+  int build_failures_ = 0;           // in a row: the build is given up after a few
+  // Between batches: starts the next pending build when no fold runs.
+  absl::Status StartPendingBuild();
   // The wanted derived views computable now: each input not wanted, or `rebuilt`, or itself
   // ready (derived views follow their inputs in the catalog).
   std::vector<int> ReadyDerived(const std::vector<bool>& wanted,

@@ -352,6 +352,19 @@ void Processor::set_maintained_slots(std::vector<int> slots) {
   }
 }
 
+void Processor::set_previous_definitions(const projection::Catalog* previous,
+                                         std::vector<int> slots) {
+  previous_slots_.clear();
+  previous_applier_.reset();
+  for (int v : *source_views_) {
+    if (slots[v] >= 0) {
+      previous_slots_ = std::move(slots);
+      previous_applier_ = std::make_unique<projection::Applier>(previous);
+      return;
+    }
+  }
+}
+
 projection::EventInput Processor::InputOf(const source::SourceRecord& record,
                                           const DecodedEvent& ev) const {
   projection::EventInput input;
@@ -391,12 +404,21 @@ absl::StatusOr<std::optional<gate::EventError>> Processor::Project(
     // It failed on a maintained version only: that version now differs, as validation says.
     if (!folded.ok()) Count("maintained_version_errors_total");
   }
+  // Likewise with the `previous:` definitions, into their versions' slots.
+  std::optional<MaintainedRows> previous;
+  if (previous_applier_ != nullptr) {
+    previous.emplace(rows_, &previous_slots_);
+    const absl::Status folded = previous_applier_->Apply(input, &*previous);
+    SV_RETURN_IF_ERROR(previous->read_error());
+    if (!folded.ok()) Count("maintained_version_errors_total");
+  }
   ReadCheckedRows rows(rows_);
   const absl::Status result = applier_.Apply(input, &rows);
   // Whatever code a failed read carries (a store may say InvalidArgument), the batch fails.
   SV_RETURN_IF_ERROR(rows.read_error());
   if (!result.ok()) return gate::EventError{std::string(result.message())};
   if (maintained) maintained->Write();
+  if (previous) previous->Write();
   return std::nullopt;
 }
 

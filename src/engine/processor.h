@@ -83,6 +83,11 @@ class Processor {
   // its maintained version's rows, -1 for none. Every event applied to the views is folded into
   // those slots too (from their own rows), in the same batch; the live loop's only.
   void set_maintained_slots(std::vector<int> slots);
+  // Versions of views built from their `previous:` definition (engine/view_versions.h):
+  // `previous` is the catalog compiled with those definitions (same views, same indices),
+  // `slots` as for set_maintained_slots. Every event is folded into them with that catalog's
+  // plans, in the same batch; the live loop's only.
+  void set_previous_definitions(const projection::Catalog* previous, std::vector<int> slots);
 
   // What dead letters are stamped with (default: the real clock).
   void set_clock(const Clock* clock) { clock_ = clock; }
@@ -183,6 +188,8 @@ class Processor {
   int source_;
   const std::vector<int>* source_views_;  // the views the source feeds
   std::vector<int> maintained_slots_;     // see set_maintained_slots; empty: none of this source
+  std::vector<int> previous_slots_;       // see set_previous_definitions
+  std::unique_ptr<projection::Applier> previous_applier_;  // null: none of this source
   std::string source_name_;
   const config::SourceConfig* source_config_;
   config::GateConfig gate_config_;

@@ -29,6 +29,9 @@ struct RebuildStats;
 struct TenantRebuildRequest {
   std::vector<std::string> views;  // base views with a tenant column, all of one source
   Value tenant;                    // the organization: a value of the views' tenant column
+  // Every row, not one organization's: a view's version of a changed definition built beside
+  // the serving one (engine/version_build.cc); `tenant` is unused.
+  bool whole = false;
 };
 
 // What the loop polled of the job's source after the fold's end position, in poll order, with

@@ -143,7 +143,7 @@ absl::StatusOr<std::unique_ptr<TenantJob>> Engine::NewTenantJob(
           "view '", name,
           "' is derived: rebuild the base views it reads for the organization, it follows them"));
     }
-    if (plan.tenant < 0) {
+    if (plan.tenant < 0 && !request.whole) {
       return absl::InvalidArgumentError(
           absl::StrCat("view '", name,
                        "' declares no tenant column (tenant:), so it cannot be rebuilt for one "
@@ -232,8 +232,10 @@ absl::Status Engine::StartTenantRebuild(
   job->done = std::move(done);
   TenantJob* raw = job.get();
   const config::SourceConfig* source = &catalog_->sources[raw->source].config;
-  Progress(absl::StrCat("rebuild ", absl::StrJoin(request.views, ","), " for organization ",
-                        request.tenant.ToString(), ": folding ", source->name, " beside the loop"));
+  Progress(absl::StrCat("rebuild ", absl::StrJoin(request.views, ","), " for ",
+                        request.whole ? std::string("every organization")
+                                      : absl::StrCat("organization ", request.tenant.ToString()),
+                        ": folding ", source->name, " beside the loop"));
   tenant_job_ = std::move(job);
   StartFold(*raw);
   return absl::OkStatus();
@@ -302,9 +304,11 @@ absl::StatusOr<RebuildStats> Engine::FinishTenantJob() {
   stats.write_seconds = SecondsSince(write_started);
   stats.total_seconds = SecondsSince(job->started);
   Progress(absl::StrFormat(
-      "rebuild %s for organization %s: %lld events folded (%lld of them applied by the loop "
+      "rebuild %s for %s: %lld events folded (%lld of them applied by the loop "
       "during the fold), %lld rows changed, %.2fs",
-      absl::StrJoin(job->request.views, ","), job->request.tenant.ToString(),
+      absl::StrJoin(job->request.views, ","),
+      job->request.whole ? std::string("every organization")
+                         : absl::StrCat("organization ", job->request.tenant.ToString()),
       static_cast<long long>(stats.events), static_cast<long long>(job->tail_events),
       static_cast<long long>(stats.rows_written), stats.total_seconds));
   return stats;
@@ -324,7 +328,7 @@ absl::Status Engine::SwapTenantRows(TenantJob& job, RebuildStats* stats) {
     Row row;
     for (const auto& [key, encoded] : job.rows->rows(v)) {
       if (!DecodeRow(encoded.bytes(), &row)) return absl::InternalError("corrupt row encoding");
-      if (row[plan.tenant] == tenant) rebuilt.emplace(key, encoded.bytes());
+      if (job.request.whole || row[plan.tenant] == tenant) rebuilt.emplace(key, encoded.bytes());
     }
     auto key_of = [&plan](const Row& r, Row* key_values, std::string* key) {
       key_values->clear();
@@ -333,7 +337,9 @@ absl::Status Engine::SwapTenantRows(TenantJob& job, RebuildStats* stats) {
       EncodeKey(key_values->data(), key_values->size(), key);
     };
     store::ViewQuery query;
-    query.filters.push_back(store::Filter{plan.tenant, store::FilterOp::kEq, {tenant}});
+    if (!job.request.whole) {
+      query.filters.push_back(store::Filter{plan.tenant, store::FilterOp::kEq, {tenant}});
+    }
     query.limit = kLivePage;
     Row key_values;
     std::string key, live_encoded;

@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "engine/engine.h"
+#include "source/open.h"
 #include "store/sql_text.h"
 
 namespace sv::engine {
@@ -119,6 +120,49 @@ absl::Status Validate(store::Store& store, const projection::ViewPlan& view,
 
 }  // namespace
 
+const projection::ViewPlan* RunnablePrevious(const projection::Catalog& catalog, int view,
+                                             std::string* why) {
+  std::string reason;
+  if (why == nullptr) why = &reason;
+  const projection::ViewPlan& plan = catalog.views[view];
+  const int index = plan.previous - static_cast<int>(catalog.views.size());
+  if (plan.previous < 0 || index < 0 || index >= static_cast<int>(catalog.previous_views.size())) {
+    *why = "it has no previous: definition";
+    return nullptr;
+  }
+  const projection::ViewPlan& previous = catalog.previous_views[index];
+  auto traits = source::TraitsOf(catalog.sources[plan.source].config);
+  if (!traits.ok() || traits->replays_snapshot) {
+    *why = "its source is a change feed (a build replays a new snapshot)";
+    return nullptr;
+  }
+  for (const projection::ViewPlan& other : catalog.views) {
+    if (other.derived == nullptr) continue;
+    for (int input : other.derived->inputs) {
+      if (input == view) {
+        *why = absl::StrCat("derived view ", other.name, " reads it");
+        return nullptr;
+      }
+    }
+  }
+  bool same = previous.key == plan.key && previous.columns.size() == plan.columns.size();
+  for (size_t c = 0; same && c < plan.columns.size(); ++c) {
+    same = previous.columns[c].name == plan.columns[c].name &&
+           previous.columns[c].type == plan.columns[c].type;
+  }
+  if (!same) {
+    *why = "its columns or key changed (readers could not read both versions)";
+    return nullptr;
+  }
+  return &previous;
+}
+
+bool DefinedBy(const projection::Catalog& catalog, int view, const store::ViewVersion& version) {
+  if (version.definition_hash == catalog.views[view].definition_hash) return true;
+  const projection::ViewPlan* previous = RunnablePrevious(catalog, view);
+  return previous != nullptr && version.definition_hash == previous->definition_hash;
+}
+
 bool Maintainable(const projection::ViewPlan& view, const store::ViewVersion& version) {
   return view.derived == nullptr && version.view == view.name &&
          version.definition_hash == view.definition_hash;
@@ -201,6 +245,18 @@ absl::StatusOr<store::ViewVersion> SwitchVersion(store::Store& store,
     // The newest candidate, or the newest standby (the version active before this one).
     if (!target || v.version > target->version) target = v;
   }
+  if (!target && promote && !request.version) {
+    for (const store::ViewVersion& v : versions) {
+      // A version of the config's definition being built beside the serving one.
+      if (v.view == request.view && !v.active && !v.kept && v.version > serving->version &&
+          v.definition_hash == plan.definition_hash) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("view ", request.view, ": version ", v.version,
+                         " is still being built beside version ", serving->version,
+                         " (or was left by an interrupted build): promote it once it is built"));
+      }
+    }
+  }
   if (!target) {
     if (request.version && *request.version == serving->version) {
       return absl::FailedPreconditionError(absl::StrCat(
@@ -213,12 +269,18 @@ absl::StatusOr<store::ViewVersion> SwitchVersion(store::Store& store,
                                                  "`streamview rebuild --view V --no-promote`)"
                                                : "standby version to roll back to"));
   }
-  if (target->definition_hash != plan.definition_hash) {
+  if (!DefinedBy(catalog, plan_index, *target)) {
     return absl::FailedPreconditionError(absl::StrCat(
         "view ", request.view, ": cannot ", verb, " to version ", target->version,
         ": it was built from another definition (", target->definition_hash,
         ") than the config's (", plan.definition_hash,
-        "); the engine could not maintain it: switch with the config that defines it"));
+        ") or its previous: one; the engine could not maintain it: switch with the config that "
+        "defines it"));
+  }
+  if (!target->kept) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("view ", request.view, ": cannot ", verb, " to version ", target->version,
+                     ": it is still being built (or was left by an interrupted build)"));
   }
   SV_ASSIGN_OR_RETURN(const std::string now, CurrentAsOf(store, catalog, plan_index));
   // A maintained version was written by every batch with the serving one: it stands at `now`.
@@ -238,9 +300,11 @@ absl::StatusOr<store::ViewVersion> SwitchVersion(store::Store& store,
   // or a promotion back stays possible while events arrive), else at the positions it stands
   // at; one maintained version per view: any other one stops here. Recorded before the switch:
   // kept means nothing while a version is active, so a crash in between changes nothing.
+  // (One per definition: with a previous: definition, its version stays maintained too.)
   for (store::ViewVersion v : versions) {
     if (v.view != request.view || v.active || v.version == target->version ||
-        v.as_of != kMaintainedAsOf) {
+        v.as_of != kMaintainedAsOf ||
+        (v.definition_hash != serving->definition_hash && DefinedBy(catalog, plan_index, v))) {
       continue;
     }
     v.as_of = now;
@@ -248,7 +312,8 @@ absl::StatusOr<store::ViewVersion> SwitchVersion(store::Store& store,
   }
   store::ViewVersion leaving = *serving;
   leaving.kept = true;
-  leaving.as_of = Maintainable(plan, leaving) ? kMaintainedAsOf : now;
+  leaving.as_of =
+      plan.derived == nullptr && DefinedBy(catalog, plan_index, leaving) ? kMaintainedAsOf : now;
   SV_RETURN_IF_ERROR(store.RecordViewVersion(leaving));
   SV_RETURN_IF_ERROR(store.ActivateVersion(request.view, target->version, target->table));
   say(absl::StrCat("view ", request.view, ": version ", target->version, " (", target->table,
@@ -297,8 +362,12 @@ absl::StatusOr<store::ViewVersion> Engine::SwitchViewVersion(
   SV_ASSIGN_OR_RETURN(store::ViewVersion active, SwitchVersion(*store_, *catalog_, request, say));
   CancelTenantJob("a view switched versions");
   const int v = catalog_->FindView(request.view);
-  tables_[v] = TableFor(catalog_->views[v], active.version);
-  versions_[v] = active.version;
+  // A version of the previous: definition is written by the previous plans (as maintained):
+  // the loop's own table of the view stays the one of its definition.
+  if (active.definition_hash == catalog_->views[v].definition_hash) {
+    tables_[v] = TableFor(catalog_->views[v], active.version);
+    versions_[v] = active.version;
+  }
   // The version left is maintained now instead of the one activated.
   SV_RETURN_IF_ERROR(LoadMaintainedVersions());
   // The working sets hold rows read from the version left; derived views are computed again
@@ -319,11 +388,28 @@ absl::Status Engine::LoadMaintainedVersions() {
   std::sort(versions.begin(), versions.end(),
             [](const auto& a, const auto& b) { return a.version > b.version; });
   std::vector<bool> taken(catalog_->views.size(), false);
+  std::vector<bool> taken_previous(catalog_->views.size(), false);
   for (store::ViewVersion& v : versions) {
-    if (v.active || !v.kept || v.as_of != kMaintainedAsOf) continue;
     const int view = catalog_->FindView(v.view);
     if (view < 0) continue;  // a view the config dropped: left as it is
-    if (!taken[view] && v.version != versions_[view] && Maintainable(catalog_->views[view], v)) {
+    // A version of the previous: definition, active or kept for a rollback: written with that
+    // definition's plans by every batch, beside the one the loop writes as the view's.
+    const bool previous = RunsPrevious(view) && v.version != versions_[view] &&
+                          v.definition_hash == previous_catalog_->views[view].definition_hash &&
+                          (v.active || (v.kept && v.as_of == kMaintainedAsOf));
+    if (previous && !taken_previous[view]) {
+      taken_previous[view] = true;
+      maintained_.push_back(
+          {view, v.version, TableFor(previous_catalog_->views[view], v.version), true});
+      continue;
+    }
+    if (v.active || !v.kept || v.as_of != kMaintainedAsOf) continue;
+    if (v.version == versions_[view]) continue;  // the loop's own table of the view
+    if (!RunsPrevious(view) && v.definition_hash != catalog_->views[view].definition_hash &&
+        DefinedBy(*catalog_, view, v)) {
+      continue;  // of the previous: definition: maintained by the engine that runs the loop
+    }
+    if (!taken[view] && Maintainable(catalog_->views[view], v)) {
       taken[view] = true;
       maintained_.push_back({view, v.version, TableFor(catalog_->views[view], v.version)});
       continue;
@@ -361,9 +447,10 @@ std::vector<store::TableSpec> Engine::WriteTables() const {
   return tables;
 }
 
-std::vector<int> Engine::MaintainedSlots() const {
+std::vector<int> Engine::MaintainedSlots(bool previous) const {
   std::vector<int> slots(catalog_->views.size(), -1);
   for (size_t i = 0; i < maintained_.size(); ++i) {
+    if (maintained_[i].previous != previous) continue;
     slots[maintained_[i].view] = static_cast<int>(catalog_->views.size() + i);
   }
   return slots;

@@ -34,6 +34,19 @@ inline constexpr char kMaintainedAsOf[] = "maintained";
 // of the definition it runs (a derived view's versions follow no batch of their own).
 bool Maintainable(const projection::ViewPlan& view, const store::ViewVersion& version);
 
+// A changed definition (config `previous:` on a view): the plan of `view`'s previous definition
+// when the engine can run it beside the view's own, keeping the version built from it current
+// while the new definition's version is built in the background, and after a promotion (for a
+// rollback); else null, with `why` (if given) saying why not. It can when the view is a base
+// view of a source that is not a change feed, no derived view reads it, and both definitions
+// have the same columns and key (readers read either version with the view's columns).
+const projection::ViewPlan* RunnablePrevious(const projection::Catalog& catalog, int view,
+                                             std::string* why = nullptr);
+
+// Whether the catalog defines `version` of `view`: built from its definition, or from its
+// runnable previous one.
+bool DefinedBy(const projection::Catalog& catalog, int view, const store::ViewVersion& version);
+
 // The positions of the sources `view` reads (its own, or its inputs' for a derived view), as
 // recorded in ViewVersion::as_of: "source/partition=position;…" in a fixed order.
 absl::StatusOr<std::string> CurrentAsOf(store::StateStore& store,

@@ -274,15 +274,18 @@ absl::StatusOr<std::unique_ptr<Catalog>> Compile(const config::Config& config) {
     SV_ASSIGN_OR_RETURN(sp.contracts, CompileContracts(sc));
     catalog->sources.push_back(std::move(sp));
   }
-  for (const config::ViewConfig& vc : config.views) {
+  // A view's `previous:` definition is compiled like a view (its hash is the one its version
+  // was built with) but fed by no source until the engine runs it (engine/view_versions.h).
+  auto compile_view = [&](const config::ViewConfig& vc, int previous_of) -> absl::Status {
     const int view_index = static_cast<int>(catalog->views.size());
     catalog->views.emplace_back();
     ViewPlan& view = catalog->views.back();
-    view.name = vc.name;
+    view.name = previous_of < 0 ? vc.name : PreviousPlanName(vc.name);
+    view.previous_of = previous_of;
     view.source = catalog->FindSource(vc.source);
     if (view.source < 0) return ErrorAt(vc.loc, absl::StrCat("unknown source '", vc.source, "'"));
     SourcePlan& source = catalog->sources[view.source];
-    source.views.push_back(view_index);
+    if (previous_of < 0) source.views.push_back(view_index);
 
     std::string definition = absl::StrCat(
         "source=", source.config.key_from_envelope_only ? "@envelope" : source.config.key_field,
@@ -319,7 +322,7 @@ absl::StatusOr<std::unique_ptr<Catalog>> Compile(const config::Config& config) {
         view.tenant = static_cast<int>(c);
     }
     view.reads_tenant_rows = view.tenant >= 0;
-    view.internal = vc.internal;
+    view.internal = vc.internal || previous_of >= 0;
     for (const config::IndexConfig& ic : vc.indexes) {
       view.indexes.push_back(ic.columns);
       absl::StrAppend(&definition, "index:", absl::StrJoin(ic.columns, ","), "|");
@@ -407,7 +410,9 @@ absl::StatusOr<std::unique_ptr<Catalog>> Compile(const config::Config& config) {
     if (vc.version != 0) absl::StrAppend(&definition, "version:", vc.version, "|");
     view.config_version = vc.version;
     view.definition_hash = absl::StrCat(absl::Hex(std::hash<std::string>()(definition)));
-  }
+    return absl::OkStatus();
+  };
+  for (const config::ViewConfig& vc : config.views) SV_RETURN_IF_ERROR(compile_view(vc, -1));
   for (const config::DerivedViewConfig& dc : config.derived_views) {
     SV_RETURN_IF_ERROR(CompileDerivedView(dc, catalog.get()));
   }
@@ -415,6 +420,19 @@ absl::StatusOr<std::unique_ptr<Catalog>> Compile(const config::Config& config) {
     SV_RETURN_IF_ERROR(CompileLookup(lc, catalog.get()));
   }
   SV_RETURN_IF_ERROR(CheckJsonColumns(config, *catalog));
+  // `previous:` definitions last, at the indices they keep once an engine appends them to
+  // `views` (their expressions address rows by view index), and moved aside until then.
+  const size_t compiled = catalog->views.size();
+  for (const config::ViewConfig& vc : config.views) {
+    if (vc.previous == nullptr) continue;
+    const int view = catalog->FindView(vc.name);
+    catalog->views[view].previous = static_cast<int>(catalog->views.size());
+    SV_RETURN_IF_ERROR(compile_view(*vc.previous, view));
+  }
+  for (size_t i = compiled; i < catalog->views.size(); ++i) {
+    catalog->previous_views.push_back(std::move(catalog->views[i]));
+  }
+  catalog->views.resize(compiled);
   return catalog;
 }
 

@@ -17,6 +17,7 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -124,9 +125,20 @@ struct ViewPlan {
   // Its rows come from some tenant-scoped view (its own tenant column, or an input's).
   bool reads_tenant_rows = false;
   bool internal = false;  // not served over REST (config `internal: true`)
+  // Blue/green with a changed definition: the plan of the view's `previous:` definition (an
+  // index into Catalog::views once appended there), or -1. Compile leaves that plan (named
+  // PreviousPlanName(view), internal, `previous_of` = the view) in Catalog::previous_views:
+  // an engine that runs it appends them all to `views`, in order, and feeds it from the source.
+  int previous = -1;
+  int previous_of = -1;
   // Set for a derived view (no handlers, fed by the row changes of `derived->inputs`).
   std::unique_ptr<DerivedPlan> derived;
 };
+
+// The name of a view's `previous:` plan: no config name can take it (names are identifiers).
+inline std::string PreviousPlanName(std::string_view view) {
+  return std::string(view) + "#previous";
+}
 
 struct SourcePlan {
   config::SourceConfig config;
@@ -152,6 +164,8 @@ struct Catalog {
   std::vector<SourcePlan> sources;
   std::vector<ViewPlan> views;
   std::vector<LookupPlan> lookups;
+  // The views' `previous:` plans, set aside (see ViewPlan::previous).
+  std::vector<ViewPlan> previous_views;
   int FindView(std::string_view name) const;
   int FindSource(std::string_view name) const;
   // The column types of the views, for sql::StoreSelect (which then prints timestamp and

@@ -543,7 +543,7 @@ TEST(ConfigErrorTest, UnknownViewKey) {
   const std::string error = ErrorOf(text);
   EXPECT_THAT(error, StartsWith("views.yaml:9:5: unknown key 'colums' in view 'orders_view' "
                                 "(expected one of: source, key, columns, indexes, on, api, tenant, "
-                                "internal, version)"));
+                                "internal, version, previous)"));
 }
 
 TEST(ConfigErrorTest, AViewVersionIsAPositiveIntegerNamedByFileAndLine) {

@@ -1,0 +1,275 @@
+#!/usr/bin/env python3
+"""Blue/green with a changed definition, built in the background (issue 19 item 4).
+
+The view `items` of blue_green.py: version 1 labels rows 'v1', version 2 'v2' and declares
+`version: 2`. The v2 config keeps the v1 definition under `previous:`. A writer appends events
+the whole time (`ingest`, beside the engine); a reader takes whole-view reads (one snapshot each).
+
+1. The engine runs the v1 config under the writer.
+2. It restarts with the v2 config: it serves version 1 at once and builds version 2 beside it
+   in the background. The build is held after its replay (SV_TEST_TENANT_FOLD_HOLD, a file the
+   test removes) so that events arrive meanwhile without timing: version 1 keeps being
+   updated (the engine applies a few hundred more events) and a promotion is refused (409).
+3. kill -9 while version 2 builds (held); the restarted engine serves version 1 again and
+   builds version 2 again.
+4. The hold released: version 2 becomes a maintained candidate, not lagging.
+5. POST promote under load (validated: counts and sampled keys), POST rollback, POST promote:
+   each switch is at once and readers never see a mix.
+6. After the writer stops: version 1's table equals the oracle of every event labelled 'v1',
+   version 2's the 'v2' oracle, and every read taken meanwhile equals the oracle of its own
+   label after as many events as it counts.
+7. `views drop` of version 1 (the previous one); the v2 config starts again with nothing left
+   to build and serves version 2.
+
+    python3 tests/system/blue_green_definition.py --binary build/src/cli/streamview \
+        [--store-kind postgres]
+"""
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+
+from blue_green import (CONFIG, KEYS, TOKEN, Server, Writer, check, post, run, table_rows,
+                        versions_cli)
+from harness import committed_position, http_json, wait_until
+from stores import Store
+
+V1_VIEW = CONFIG % {"version": 1}
+# The v2 config: the view as v2, and v1's definition under `previous:` (indented one level).
+V1_BODY = V1_VIEW.split("  items:\n", 1)[1]
+V2_CONFIG = (CONFIG % {"version": 2}).rstrip("\n") + "\n    previous:\n" + "".join(
+    "  " + line + "\n" for line in V1_BODY.rstrip("\n").split("\n"))
+
+
+def oracle_at(events, n, label):
+    rows = {}
+    for e in events[:n]:
+        _, _, c, total = rows.get(e["id"], (None, None, 0, 0))
+        rows[e["id"]] = (e["amount"], label, c + 1, total + e["amount"])
+    return rows
+
+
+class LabelledReader:
+    """Whole-view reads (one snapshot each), kept with the label they show; check() compares
+    each with the oracle of that label after as many events as it counts."""
+
+    def __init__(self, port_of):
+        self.port_of = port_of
+        self.reads, self.problems = [], []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.loop)
+        self.thread.start()
+
+    def loop(self):
+        while not self.stop.is_set():
+            status, body, _ = http_json(self.port_of(), "/views/items?limit=%d" % (KEYS + 10),
+                                        timeout=30)
+            if status is None or status == 503:
+                time.sleep(0.05)  # the server is restarting
+                continue
+            if status != 200:
+                self.problems.append("%s: %s" % (status, body))
+                continue
+            rows = {r["id"]: (r["amount"], r["label"], r["events"], r["total"])
+                    for r in body["items"]}
+            labels = {r[1] for r in rows.values()}
+            if len(labels) > 1:
+                self.problems.append("a read mixes versions: %s" % sorted(labels))
+            self.reads.append((sum(r[2] for r in rows.values()), labels.pop() if labels else "",
+                               rows))
+
+    def labels_since(self, start):
+        return [r[1] for r in self.reads[start:]]
+
+    def close(self):
+        self.stop.set()
+        self.thread.join()
+
+    def check(self, events):
+        problems = list(self.problems)
+        for n, label, seen in self.reads:
+            if n > len(events):
+                problems.append("a read counts %d events, more than the %d appended"
+                                % (n, len(events)))
+                continue
+            expected = oracle_at(events, n, label)
+            if seen != expected:
+                differing = sorted(k for k in set(seen) | set(expected)
+                                   if seen.get(k) != expected.get(k))
+                problems.append("a read (%s) of %d events differs from the oracle at %s"
+                                % (label, n, differing[:3]))
+        return problems
+
+
+def log_has(log, text):
+    with open(log) as f:
+        return text in f.read()
+
+
+def log_count(log, text):
+    with open(log) as f:
+        return f.read().count(text)
+
+
+def versions_http(server):
+    status, body, _ = http_json(server.port, "/views/items/versions", bearer=TOKEN)
+    if status != 200:
+        return {}
+    return {v["version"]: (v["role"], v["maintained"], v["lags"]) for v in body["versions"]}
+
+
+def main():
+    os.environ["STREAMVIEW_TOKEN"] = TOKEN
+    p = argparse.ArgumentParser()
+    p.add_argument("--binary", required=True)
+    p.add_argument("--store-kind", default="sqlite", choices=["sqlite", "postgres"])
+    a = p.parse_args()
+    b = a.binary
+    tmp = tempfile.mkdtemp(prefix="sv-bg-definition-")
+    store = Store.create(a.store_kind, tmp, "bgdefinition")
+    cfg1, cfg2 = os.path.join(tmp, "v1.yaml"), os.path.join(tmp, "v2.yaml")
+    with open(cfg1, "w") as f:
+        f.write(V1_VIEW)
+    with open(cfg2, "w") as f:
+        f.write(V2_CONFIG)
+    hold = os.path.join(tmp, "hold-build")
+    log = os.path.join(tmp, "run.log")
+    appended = []
+    server = writer = reader = None
+    try:
+        print("1. v1 under a writer")
+        server = Server(b, cfg1, store, log).ready()
+        writer = Writer(b, cfg1, store, tmp, appended)
+        reader = LabelledReader(lambda: server.port)
+        wait_until(lambda: writer.problems or committed_position(store) >= 400,
+                   "the engine to apply the writer's first events")
+
+        print("2. restart with the v2 config: v1 serves and is updated while v2 builds")
+        server.stop()
+        with open(hold, "w"):
+            pass
+        os.environ["SV_TEST_TENANT_FOLD_HOLD"] = hold
+        server = Server(b, cfg2, store, log).ready()
+        wait_until(lambda: log_count(log, "folding s beside the loop") >= 1,
+                   "the background build of version 2 to start")
+        check(log_has(log, "version 1 (its previous: definition) serves and is kept current"),
+              "the engine said version 1 serves while version 2 is built")
+        check(versions_http(server).get(2, ("",))[0] == "leftover"
+              and versions_http(server).get(1, ("",))[0] == "active",
+              "version 1 active, version 2 not yet kept: %s" % versions_http(server))
+        reads_before = len(reader.reads)
+        wait_until(lambda: len(reader.reads) > reads_before, "a read during the build")
+        first = reader.reads[reads_before][0]
+        wait_until(lambda: writer.problems or reader.reads[-1][0] >= first + 300,
+                   "reads of version 1 to advance by 300 events while version 2 builds")
+        check(not writer.problems, "the writer appends")
+        check(set(reader.labels_since(reads_before)) == {"v1"},
+              "reads during the build are v1 (from %d to %d events)"
+              % (first, reader.reads[-1][0]))
+        status, body, _ = post(server, "/views/items/promote")
+        check(status == 409 and "being built" in body.get("error", ""),
+              "promotion refused while version 2 builds: %s" % body.get("error"))
+
+        print("3. kill -9 during the build; the restart serves v1 and builds v2 again")
+        server.proc.kill()
+        server.proc.wait()
+        killed_at = committed_position(store)
+        server = Server(b, cfg2, store, log).ready()
+        wait_until(lambda: log_count(log, "folding s beside the loop") >= 2,
+                   "the build to start again")
+        wait_until(lambda: writer.problems or committed_position(store) >= killed_at + 200,
+                   "the restarted engine to apply events")
+
+        print("4. the build released: v2 a maintained candidate")
+        os.remove(hold)
+        wait_until(lambda: log_has(log, "version 2 is built and kept current"),
+                   "version 2 built", log=log)
+        check(versions_http(server) == {1: ("active", False, False),
+                                        2: ("candidate", True, False)},
+              "version 2 is a maintained candidate beside the serving version 1: %s"
+              % versions_http(server))
+        built_at = committed_position(store)
+        wait_until(lambda: writer.problems or committed_position(store) >= built_at + 200,
+                   "events applied after the build")
+
+        print("5. promote, rollback, promote under load")
+        status, body, _ = post(server, "/views/items/promote")
+        check(status == 200 and body["active_version"] == 2, "POST promote: %s" % body)
+        reads_at = len(reader.reads)
+        wait_until(lambda: len(reader.reads) >= reads_at + 3, "reads after the promotion")
+        check(set(reader.labels_since(reads_at + 1)) == {"v2"}, "reads are v2 after it")
+        check(versions_http(server) == {1: ("standby", True, False), 2: ("active", False, False)},
+              "version 1 is kept current for a rollback: %s" % versions_http(server))
+        at = committed_position(store)
+        wait_until(lambda: writer.problems or committed_position(store) >= at + 200,
+                   "events applied after the promotion")
+        status, body, _ = post(server, "/views/items/rollback")
+        check(status == 200 and body["active_version"] == 1, "POST rollback: %s" % body)
+        reads_at = len(reader.reads)
+        wait_until(lambda: len(reader.reads) >= reads_at + 3, "reads after the rollback")
+        check(set(reader.labels_since(reads_at + 1)) == {"v1"}, "reads are v1 after it")
+        at = committed_position(store)
+        wait_until(lambda: writer.problems or committed_position(store) >= at + 200,
+                   "events applied after the rollback")
+        status, body, _ = post(server, "/views/items/promote")
+        check(status == 200 and body["active_version"] == 2, "POST promote again: %s" % body)
+
+        print("6. every version and every read against the oracles")
+        at = committed_position(store)
+        wait_until(lambda: writer.problems or committed_position(store) >= at + 100,
+                   "events applied after the last promotion")
+        writer.close()
+        check(not writer.problems, "the writer appended %d events (%s)"
+              % (len(appended), "; ".join(writer.problems)))
+        writer = None
+        wait_until(lambda: sum(r["events"] for r in http_json(
+            server.port, "/views/items?limit=%d" % (KEYS + 10))[1].get("items", []))
+            == len(appended), "the engine to apply every event")
+        reader.close()
+        n = len(appended)
+        check(table_rows(store, "items__v1") == oracle_at(appended, n, "v1"),
+              "version 1 equals the v1 oracle of all %d events" % n)
+        check(table_rows(store, "items__v2") == oracle_at(appended, n, "v2"),
+              "version 2 equals the v2 oracle of all %d events" % n)
+        problems = reader.check(appended)
+        labels = {r[1] for r in reader.reads} - {""}  # "": a read before the first event
+        check(not problems and labels == {"v1", "v2"},
+              "%d reads (%s), each one snapshot equal to its label's oracle at its position (%s)"
+              % (len(reader.reads), sorted(labels), "; ".join(problems[:3])))
+        reader = None
+        server.stop()
+        server = None
+
+        print("7. drop version 1; the v2 config starts with nothing to build")
+        del os.environ["SV_TEST_TENANT_FOLD_HOLD"]
+        run([b, "views", "drop", "--config", cfg2, "--store", store.arg, "--view", "items",
+             "--version", "1"])
+        check({k: v["role"] for k, v in versions_cli(b, cfg2, store).items()} == {2: "active"},
+              "views list: only version 2 is left")
+        check("items__v1" not in store.tables(), "version 1's table is gone")
+        server = Server(b, cfg2, store, log).ready()
+        check(versions_http(server) == {2: ("active", False, False)}, "started: version 2 only")
+        status, body, _ = http_json(server.port, "/views/items?limit=%d" % (KEYS + 10))
+        check(status == 200 and {r["label"] for r in body["items"]} == {"v2"}, "v2 served")
+        server.stop()
+        server = None
+    finally:
+        if writer is not None:
+            writer.close()
+        if reader is not None:
+            reader.close()
+        if server is not None:
+            server.proc.send_signal(signal.SIGKILL)
+            server.proc.wait()
+        store.drop()
+    shutil.rmtree(tmp, ignore_errors=True)
+    print("PASSED")
+
+
+if __name__ == "__main__":
+    main()
