@@ -24,7 +24,7 @@ cleanup() {
   for db in "${dbs[@]}"; do
     psql "$SV_TEST_PG_DSN" -Xq -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
   done
-  rm -rf "$tmp"
+  [[ -n "${SV_KEEP:-}" ]] || rm -rf "$tmp"
 }
 trap cleanup EXIT
 
@@ -93,13 +93,13 @@ for n in "${sizes[@]}"; do
   runner=()
   [[ -n "${SV_PERF:-}" ]] && runner=(perf record -g -o "perf-$n.data" --)
   start=$(date +%s%N)
-  /usr/bin/time -f "%M" -o "$tmp/rss" "${runner[@]}" "$bin" run --config "$tmp/growth.yaml" \
-    --store "$uri" --exit-when-caught-up 2>"$tmp/run.log" || { cat "$tmp/run.log"; exit 1; }
+  /usr/bin/time -f "%e %U %S %M" -o "$tmp/rss" "${runner[@]}" "$bin" run --config "$tmp/growth.yaml" \
+    --store "$uri" --exit-when-caught-up 2>"$tmp/run-$n.log" || { cat "$tmp/run-$n.log"; exit 1; }
   ms=$(( ($(date +%s%N) - start) / 1000000 ))
   rate=$(( events * 1000 / ms ))
   [[ -n $first_rate ]] || first_rate=$rate
   ratio=$(python3 -c "print(f'{$rate / $first_rate:.2f}')")
   echo "$n shipments: $events events in $ms ms = $rate events/s (${ratio}x the first size)," \
-    "peak RSS $(( $(tail -1 "$tmp/rss") / 1024 )) MiB"
+    "peak RSS $(( $(tail -1 "$tmp/rss" | cut -d" " -f4) / 1024 )) MiB, cpu user+sys $(tail -1 "$tmp/rss" | cut -d" " -f2-3) s"
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
