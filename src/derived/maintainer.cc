@@ -27,6 +27,14 @@ Maintainer::Maintainer(const projection::Catalog* catalog) {
       const projection::ViewPlan& in = catalog->views[inputs[side]];
       (side == 0 ? st->left_width : st->right_width) = in.columns.size();
       st->side_keys[side] = in.key;
+      const std::vector<bool>& reads = plan.derived->reads[side];
+      if (inputs.size() == 2 && reads.size() == in.columns.size()) {
+        std::vector<bool> kept = reads;
+        for (int k : in.key) kept[k] = true;  // a side row's identity, and the key in log lines
+        bool all = true;
+        for (bool c : kept) all = all && c;
+        if (!all) st->kept[side] = std::move(kept);
+      }
       consumers_[inputs[side]].push_back({static_cast<int>(v), static_cast<int>(side)});
     }
     for (const projection::AggregatePlan& a : plan.derived->aggregates) {
@@ -111,6 +119,22 @@ void Maintainer::Feed(int view, int side, const Row* old_row, const Row* new_row
   if (d.inputs.size() == 1) {
     Replace(st, old_row, new_row);
     return;
+  }
+  // A join keeps its sides' rows in memory: only the columns the view reads, the others NULL
+  // (a wide input view read for a few columns costs those few). The changed row is cut the
+  // same way, so every tuple is made of cut rows whichever side changed.
+  if (!st.kept[side].empty()) {
+    const std::vector<bool>& kept = st.kept[side];
+    auto cut = [&](const Row* row, Row* out) -> const Row* {
+      if (row == nullptr) return nullptr;
+      out->resize(row->size());
+      for (size_t c = 0; c < row->size(); ++c) {
+        (*out)[c] = c < kept.size() && !kept[c] ? Value::Null() : (*row)[c];
+      }
+      return out;
+    };
+    old_row = cut(old_row, &st.kept_old);
+    new_row = cut(new_row, &st.kept_new);
   }
   // Join: this side's join key (nullopt when a part is NULL: such a row matches nothing).
   auto join_key = [&](const Row& row) -> std::optional<std::string> {
@@ -323,6 +347,7 @@ absl::Status Maintainer::Flush(const Writer& write) {
     for (const std::string& key : dirty) {
       bool exists = false;
       std::string* emitted;
+      std::string* pending = nullptr;  // a plain row's row as last applied
       if (d.aggregate) {
         auto it = st.groups.find(key);
         if (it == st.groups.end()) continue;
@@ -362,10 +387,12 @@ absl::Status Maintainer::Flush(const Writer& write) {
         PlainRow& p = it->second;
         p.dirty = false;
         emitted = &p.emitted;
+        pending = &p.row;
         if (p.count > 0) {
           exists = true;
           now_row.clear();
-          DecodeRow(p.row, &now_row);
+          // No new row since the last flush (a tuple of the same key left): the stored one.
+          DecodeRow(p.row.empty() ? p.emitted : p.row, &now_row);
         }
       }
       encoded.clear();
@@ -385,6 +412,7 @@ absl::Status Maintainer::Flush(const Writer& write) {
         OnChange(st.view, old_ptr, new_ptr);  // derived views that read this one
         emitted->swap(encoded);
       }
+      if (pending != nullptr && exists) std::string().swap(*pending);  // `emitted` holds it
       if (emitted->empty()) {
         if (d.aggregate) {
           st.groups.erase(key);

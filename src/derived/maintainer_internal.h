@@ -32,7 +32,8 @@ struct Group {
 // A non-aggregate view's row and how many input tuples produce it.
 struct PlainRow {
   int64_t count = 0;
-  std::string row;      // EncodeRow
+  // EncodeRow; kept only while dirty: once flushed, `emitted` is the row (one copy in memory).
+  std::string row;
   std::string emitted;  // EncodeRow; empty: none
   bool dirty = false;
 };
@@ -65,7 +66,9 @@ struct Maintainer::State {
   size_t left_width = 0;
   size_t right_width = 0;
   std::vector<int> side_keys[2];  // key columns of each input view
-  std::vector<int> slot_offset;   // per aggregate: first inline slot, or -1 (ordered state)
+  // A join's sides: the columns kept of their rows (read by the view, or keys); empty: all.
+  std::vector<bool> kept[2];
+  std::vector<int> slot_offset;  // per aggregate: first inline slot, or -1 (ordered state)
   int slot_count = 0;
   SideIndex sides[2];
   absl::node_hash_map<std::string, Group> groups;
@@ -76,6 +79,8 @@ struct Maintainer::State {
   Row tuple;
   Row scratch;
   Row decoded[2];
+  Row kept_old;  // the changed row of a join's side, its unkept columns NULL
+  Row kept_new;
   Contribution before;
   Contribution after;
   // Timed views: (next flip time, EncodeRow(tuple)) of every tuple contributed.

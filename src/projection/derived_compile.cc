@@ -81,6 +81,7 @@ absl::Status DerivedCompiler::BindInputs() {
     }
     plan_->inputs.push_back(view);
     const ViewPlan& v = catalog_->views[view];
+    plan_->reads[side].assign(v.columns.size(), false);
     for (size_t c = 0; c < v.columns.size(); ++c) {
       tuple_.push_back({rel.alias, v.columns[c].name, v.columns[c].type, static_cast<int>(side),
                         static_cast<int>(c)});
@@ -128,6 +129,7 @@ sql::Resolver DerivedCompiler::ResolverFor(int side, std::vector<bool>* sides_se
   return [this, side, sides_seen](const sql::NameRef& ref) -> absl::StatusOr<sql::Binding> {
     SV_ASSIGN_OR_RETURN(int slot, Lookup(ref.parts, side));
     if (sides_seen != nullptr) (*sides_seen)[tuple_[slot].side] = true;
+    plan_->reads[tuple_[slot].side][tuple_[slot].index] = true;
     sql::Binding b;
     b.kind = sql::Binding::Kind::kRowColumn;
     b.slot = side >= 0 ? tuple_[slot].index : slot;

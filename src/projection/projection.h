@@ -95,6 +95,9 @@ struct DerivedPlan {
   // Equi-join: left_keys[i] on the left row = right_keys[i] on the right row.
   std::vector<sql::ExprPtr> left_keys;
   std::vector<sql::ExprPtr> right_keys;
+  // Per input side, per column: some expression of this view reads it. A join keeps the rows
+  // of both sides in memory, and only these columns of them.
+  std::vector<bool> reads[2];
   sql::ExprPtr where;  // on the input tuple, or null
   bool aggregate = false;
   std::vector<sql::ExprPtr> group_by;  // on the input tuple
