@@ -373,22 +373,6 @@ void Engine::RecordLatency(int64_t now_us, const std::vector<int64_t>& log_times
   }
 }
 
-void Engine::NotePoll(SourceState& st, int64_t start_ns) {
-  const int64_t end_ns = trace::NowNanos();
-  for (Lane& lane : st.lanes) lane.processor->set_poll_window(start_ns, end_ns);
-  // A poll is the root of a new trace by the sampling ratio; its events that carry a sampled
-  // traceparent are traced under theirs instead (Processor::Process).
-  std::optional<trace::SpanContext> root = trace::NewSpan(nullptr);
-  if (!root) return;
-  TracedPoll poll;
-  poll.context = *root;
-  poll.source = catalog_->sources[st.index].config.name;
-  poll.records = static_cast<int64_t>(st.records.size());
-  poll.start_ns = start_ns;
-  poll.end_ns = end_ns;
-  st.traced_polls.push_back(std::move(poll));
-}
-
 absl::StatusOr<size_t> Engine::PollAndProcess(size_t max, int wait_ms) {
   size_t seen = 0;
   // One read snapshot for the log read and the lookups; it ends before any commit. Inside an

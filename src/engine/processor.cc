@@ -352,19 +352,6 @@ void Processor::set_maintained_slots(std::vector<int> slots) {
   }
 }
 
-void Processor::set_previous_definitions(const projection::Catalog* previous,
-                                         std::vector<int> slots) {
-  previous_slots_.clear();
-  previous_applier_.reset();
-  for (int v : *source_views_) {
-    if (slots[v] >= 0) {
-      previous_slots_ = std::move(slots);
-      previous_applier_ = std::make_unique<projection::Applier>(previous);
-      return;
-    }
-  }
-}
-
 projection::EventInput Processor::InputOf(const source::SourceRecord& record,
                                           const DecodedEvent& ev) const {
   projection::EventInput input;

@@ -1,7 +1,10 @@
 #include "engine/traces.h"
 
 #include <map>
+#include <optional>
 #include <utility>
+
+#include "engine/engine.h"
 
 namespace sv::engine {
 namespace {
@@ -97,6 +100,22 @@ void ExportBatchSpans(const std::vector<TracedEvent>& events, const std::vector<
                         p.records);
   }
   for (trace::SpanData& span : out) trace::Export(std::move(span));
+}
+
+void Engine::NotePoll(SourceState& st, int64_t start_ns) {
+  const int64_t end_ns = trace::NowNanos();
+  for (Lane& lane : st.lanes) lane.processor->set_poll_window(start_ns, end_ns);
+  // A poll is the root of a new trace by the sampling ratio; its events that carry a sampled
+  // traceparent are traced under theirs instead (Processor::Process).
+  std::optional<trace::SpanContext> root = trace::NewSpan(nullptr);
+  if (!root) return;
+  TracedPoll poll;
+  poll.context = *root;
+  poll.source = catalog_->sources[st.index].config.name;
+  poll.records = static_cast<int64_t>(st.records.size());
+  poll.start_ns = start_ns;
+  poll.end_ns = end_ns;
+  st.traced_polls.push_back(std::move(poll));
 }
 
 }  // namespace sv::engine

@@ -169,4 +169,17 @@ absl::Status Engine::StartPendingBuild() {
   return absl::OkStatus();
 }
 
+void Processor::set_previous_definitions(const projection::Catalog* previous,
+                                         std::vector<int> slots) {
+  previous_slots_.clear();
+  previous_applier_.reset();
+  for (int v : *source_views_) {
+    if (slots[v] >= 0) {
+      previous_slots_ = std::move(slots);
+      previous_applier_ = std::make_unique<projection::Applier>(previous);
+      return;
+    }
+  }
+}
+
 }  // namespace sv::engine
