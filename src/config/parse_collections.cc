@@ -75,20 +75,7 @@ absl::Status Parser::ParseCollections(const Entry& entry, Config* config) const 
                          [&](const ColumnConfig& c) { return c.name == name; });
     };
 
-    const Entry& key_entry = *Find(fields, "key");
-    SV_ASSIGN_OR_RETURN(auto key, NameList(key_entry, absl::StrCat("'key' of ", what)));
-    if (key.empty()) {
-      return Err(key_entry.value, absl::StrCat("'key' of ", what, " must not be empty"));
-    }
-    for (auto& [name, node] : key) {
-      if (!is_column(name)) {
-        return Err(node, absl::StrCat("key column ", Quoted(name), " is not a column of ", what));
-      }
-      if (std::find(collection.key.begin(), collection.key.end(), name) != collection.key.end()) {
-        return Err(node, absl::StrCat("duplicate key column ", Quoted(name), " in ", what));
-      }
-      collection.key.push_back(name);
-    }
+    SV_RETURN_IF_ERROR(ParseKey(*Find(fields, "key"), what, is_column, &collection.key));
 
     if (const Entry* tenant = Find(fields, "tenant")) {
       SV_ASSIGN_OR_RETURN(collection.tenant, Name(*tenant, absl::StrCat("'tenant' of ", what)));

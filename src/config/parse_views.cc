@@ -165,20 +165,7 @@ absl::StatusOr<ViewConfig> Parser::ParseView(const Entry& entry, const Config& c
   };
 
   // key
-  const Entry& key_entry = *Find(entries, "key");
-  SV_ASSIGN_OR_RETURN(auto key, NameList(key_entry, absl::StrCat("'key' of ", what)));
-  if (key.empty()) {
-    return Err(key_entry.value, absl::StrCat("'key' of ", what, " must not be empty"));
-  }
-  for (auto& [name, node] : key) {
-    if (!is_column(name)) {
-      return Err(node, absl::StrCat("key column ", Quoted(name), " is not a column of ", what));
-    }
-    if (std::find(view.key.begin(), view.key.end(), name) != view.key.end()) {
-      return Err(node, absl::StrCat("duplicate key column ", Quoted(name), " in ", what));
-    }
-    view.key.push_back(name);
-  }
+  SV_RETURN_IF_ERROR(ParseKey(*Find(entries, "key"), what, is_column, &view.key));
 
   // indexes
   if (const Entry* indexes = Find(entries, "indexes")) {
@@ -242,6 +229,25 @@ absl::StatusOr<ViewConfig> Parser::ParseView(const Entry& entry, const Config& c
     view.previous = std::make_shared<const ViewConfig>(std::move(before));
   }
   return view;
+}
+
+absl::Status Parser::ParseKey(const Entry& key_entry, absl::string_view what,
+                              const std::function<bool(absl::string_view)>& is_column,
+                              std::vector<std::string>* key) const {
+  SV_ASSIGN_OR_RETURN(auto names, NameList(key_entry, absl::StrCat("'key' of ", what)));
+  if (names.empty()) {
+    return Err(key_entry.value, absl::StrCat("'key' of ", what, " must not be empty"));
+  }
+  for (auto& [name, node] : names) {
+    if (!is_column(name)) {
+      return Err(node, absl::StrCat("key column ", Quoted(name), " is not a column of ", what));
+    }
+    if (std::find(key->begin(), key->end(), name) != key->end()) {
+      return Err(node, absl::StrCat("duplicate key column ", Quoted(name), " in ", what));
+    }
+    key->push_back(name);
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Parser::ParseIndexes(const Entry& indexes, absl::string_view what,

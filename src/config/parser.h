@@ -115,6 +115,10 @@ class Parser {
   absl::Status ParseDerivedViews(const Entry& entry, Config* config) const;
   absl::Status ParseLookups(const Entry& entry, Config* config) const;
   absl::Status ParseCollections(const Entry& entry, Config* config) const;  // parse_collections
+  // A table's `key:` — non-empty, each a column, none twice — into *key.
+  absl::Status ParseKey(const Entry& key_entry, absl::string_view what,
+                        const std::function<bool(absl::string_view)>& is_column,
+                        std::vector<std::string>* key) const;
   absl::Status ParseIndexes(const Entry& indexes, absl::string_view what,
                             const std::function<bool(absl::string_view)>& is_column,
                             std::vector<IndexConfig>* out) const;

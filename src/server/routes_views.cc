@@ -303,6 +303,29 @@ bool AwaitPosition(Server::Impl& impl, int view, const http::Request& req, http:
   return false;
 }
 
+namespace {
+
+// "columns" (name and type each) and "key" (column names) of a table, for GET /views.
+void WriteColumnsAndKey(const store::TableSpec& table, JsonWriter& w) {
+  w.Key("columns");
+  w.StartArray();
+  for (const auto& column : table.columns) {
+    w.StartObject();
+    w.Key("name");
+    w.String(column.name.c_str());
+    w.Key("type");
+    w.String(std::string(TypeName(column.type)).c_str());
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("key");
+  w.StartArray();
+  for (int k : table.key) w.String(table.columns[k].name.c_str());
+  w.EndArray();
+}
+
+}  // namespace
+
 void Server::Impl::RegisterViewRoutes() {
   // Routes are tried in registration order (a regex match each): hot read routes first.
   for (const auto& [path, view] : by_path) {
@@ -352,21 +375,7 @@ void Server::Impl::RegisterViewRoutes() {
         }
         w.EndObject();
       }
-      w.Key("columns");
-      w.StartArray();
-      for (const auto& c : api.table.columns) {
-        w.StartObject();
-        w.Key("name");
-        w.String(c.name.c_str());
-        w.Key("type");
-        w.String(std::string(TypeName(c.type)).c_str());
-        w.EndObject();
-      }
-      w.EndArray();
-      w.Key("key");
-      w.StartArray();
-      for (int k : api.table.key) w.String(api.table.columns[k].name.c_str());
-      w.EndArray();
+      WriteColumnsAndKey(api.table, w);
       w.Key("indexes");
       w.StartArray();
       for (const auto& index : api.table.indexes) {
@@ -416,21 +425,7 @@ void Server::Impl::RegisterViewRoutes() {
       w.Null();
       w.Key("writable");
       w.Bool(true);
-      w.Key("columns");
-      w.StartArray();
-      for (const auto& column : api.table.columns) {
-        w.StartObject();
-        w.Key("name");
-        w.String(column.name.c_str());
-        w.Key("type");
-        w.String(std::string(TypeName(column.type)).c_str());
-        w.EndObject();
-      }
-      w.EndArray();
-      w.Key("key");
-      w.StartArray();
-      for (int k : api.table.key) w.String(api.table.columns[k].name.c_str());
-      w.EndArray();
+      WriteColumnsAndKey(api.table, w);
       w.EndObject();
     }
     w.EndArray();
