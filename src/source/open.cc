@@ -52,11 +52,6 @@ absl::StatusOr<SourceTraits> TraitsOf(const config::SourceConfig& config) {
       absl::StrCat("source '", config.name, "': kind '", config.kind, "' is not supported"));
 }
 
-contracts::RegistryOptions RegistryOptionsOf(const config::SourceConfig& config) {
-  const config::SchemaRegistryConfig& c = config.kafka.schema_registry;
-  return {.url = c.url, .timeout_ms = c.timeout_ms, .user_password = c.user_password};
-}
-
 absl::StatusOr<std::unique_ptr<Source>> Open(const config::SourceConfig& config,
                                              store::Store* log_store) {
   if (config.kind == "log") return NewLogSource(log_store);

@@ -46,8 +46,11 @@ struct SourceTraits {
 absl::StatusOr<SourceTraits> TraitsOf(const config::SourceConfig& config);
 
 // The registry of a source with `schema_registry:` (the decoder validates against the schemas
-// the source fetched there).
-contracts::RegistryOptions RegistryOptionsOf(const config::SourceConfig& config);
+// the source fetched there). Inline: the decoder's fuzz build links no source backend.
+inline contracts::RegistryOptions RegistryOptionsOf(const config::SourceConfig& config) {
+  const config::SchemaRegistryConfig& c = config.kafka.schema_registry;
+  return {.url = c.url, .timeout_ms = c.timeout_ms, .user_password = c.user_password};
+}
 
 // Opens (does not yet seek or poll) the source `config` describes. `log_store` holds the
 // embedded log and must outlive the source.
