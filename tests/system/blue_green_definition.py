@@ -70,7 +70,7 @@ class LabelledReader:
             status, body, _ = http_json(self.port_of(), "/views/items?limit=%d" % (KEYS + 10),
                                         timeout=30)
             if status is None or status == 503:
-                time.sleep(0.05)  # the server is restarting
+                time.sleep(0.05)  # back-off of this reader while the server restarts; no verdict waits on it
                 continue
             if status != 200:
                 self.problems.append("%s: %s" % (status, body))
