@@ -14,6 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "common/time_util.h"
 #include "server/server_internal.h"
+#include "trace/trace.h"
 
 namespace sv::server {
 namespace {
@@ -160,6 +161,18 @@ void Server::Impl::RegisterMetrics() {
         ->Set(snap.store_ok ? 1 : 0);
     r.GetGauge("streamview_rebuild_running", "1 while a rebuild runs")
         ->Set(snap.rebuild.running ? 1 : 0);
+    // The trace exporter's totals (all 0 while tracing is off): spans dropped on a full queue or
+    // lost with a failed request mean the traces seen are incomplete.
+    const trace::Counters spans = trace::Stats();
+    const std::pair<const char*, uint64_t> span_outcomes[] = {
+        {"exported", spans.exported}, {"dropped", spans.dropped}, {"failed", spans.failed}};
+    for (const auto& [outcome, n] : span_outcomes) {
+      AdvanceTo(r.GetCounter("streamview_trace_spans_total",
+                             "Spans by export outcome: exported (the endpoint accepted them), "
+                             "dropped (the queue was full), failed (their request failed)",
+                             {{"outcome", outcome}}),
+                static_cast<double>(n));
+    }
     // The last verify against the source (engine/source_verify): its drift per view and kind.
     AdvanceTo(r.GetCounter("streamview_verify_runs_total",
                            "Verifies against the source that ended (clean, drift or failed)"),

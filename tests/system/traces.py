@@ -98,7 +98,10 @@ class Receiver:
             return list(self.spans)
 
     def close(self):
-        self.server.shutdown()
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()  # the port refuses connections from now on
+            self.server = None
 
 
 def attrs(span):
@@ -189,6 +192,18 @@ class Engine:
         self.log.close()
 
 
+def span_counts(port):
+    """streamview_trace_spans_total by outcome, scraped from /metrics."""
+    status, _, body = get(port, "/metrics", {})
+    if status != 200:
+        fail("/metrics answered %d" % status)
+    counts = {"exported": 0, "dropped": 0, "failed": 0}
+    for m in re.finditer(r'^streamview_trace_spans_total\{outcome="(\w+)"\} (\S+)$',
+                         body.decode() if isinstance(body, bytes) else body, re.M):
+        counts[m.group(1)] = int(float(m.group(2)))
+    return counts
+
+
 def check_event_trace(spans, trace, parent, source, event_type, partition=None):
     """poll (parent: the sent span) -> decode, apply, commit; returns the decode attributes."""
     check_id_shapes(spans)
@@ -256,6 +271,13 @@ def log_phase(args, tmp):
         wait_until(lambda: len(receiver.of_trace(SENT_TRACE)) >= 4 and
                    len(receiver.of_trace(HTTP_TRACE)) >= 2, "the spans exported",
                    proc=engine.p)
+        # /metrics counts what the receiver got (the counter moves once the response is read;
+        # ratio 0: the scrapes themselves carry no traceparent, so record no span).
+        wait_until(lambda: span_counts(engine.port)["exported"] == len(receiver.all()),
+                   "streamview_trace_spans_total{outcome=exported} = the spans received",
+                   proc=engine.p)
+        if span_counts(engine.port)["dropped"] or span_counts(engine.port)["failed"]:
+            fail("spans dropped or failed with a live receiver: %s" % span_counts(engine.port))
     finally:
         engine.stop()
 
@@ -320,6 +342,12 @@ def ratio_one_phase(args, tmp):
         wait_until(lambda: any(s["name"] == "http.request" for s in receiver.of_trace(new_trace))
                    and any(s["name"] == "commit" for s in receiver.all()),
                    "the root spans exported", proc=engine.p)
+        # The receiver gone, a traced request's spans cannot be sent: counted as failed.
+        receiver.close()
+        get(engine.port, "/views/orders_view/o-root", {})
+        wait_until(lambda: span_counts(engine.port)["failed"] >= 1,
+                   "streamview_trace_spans_total{outcome=failed} counting the refused export",
+                   proc=engine.p)
     finally:
         engine.stop()
     request = by_name(receiver.of_trace(new_trace), "http.request")
