@@ -2,6 +2,8 @@
 // One connection to a StreamView store (a SQLite file or a PostgreSQL database): the
 // projection, snapshot and position stores over it, and its units of work. Not thread-safe:
 // one Connection per thread; several connections (and processes) may share one store.
+// A unit of work's Commit returns once its writes are on disk (SQLite: the WAL synced, power
+// cuts included; PostgreSQL: synchronous_commit as the server has it, on by default).
 
 #include <memory>
 #include <string>

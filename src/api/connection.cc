@@ -27,7 +27,7 @@ Result<std::unique_ptr<Connection>> Connection::Open(const StoreOptions& options
     return Invalid("StoreOptions: set a SQLite path or a PostgreSQL DSN");
   }
   absl::StatusOr<std::unique_ptr<sv::store::Store>> store =
-      sv::store::OpenStore(store_options, sv::store::StoreRole::kWriter);
+      sv::store::OpenStore(store_options, sv::store::StoreRole::kDurableWriter);
   if (!store.ok()) return FromAbsl(store.status());
   absl::Status init = (*store)->Init();
   if (!init.ok()) return FromAbsl(init);

@@ -17,6 +17,7 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(const StoreOptions& options, St
     so.bulk_mode = role == StoreRole::kBulk;
     so.read_only = role == StoreRole::kReader;
     so.engine_lock = role == StoreRole::kEngine;
+    so.sync_every_commit = role == StoreRole::kDurableWriter;
     if (role == StoreRole::kReader) so.busy_timeout_ms = 2'000;
     return OpenSqliteStore(so);
   }

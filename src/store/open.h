@@ -32,6 +32,9 @@ struct StoreOptions {
 enum class StoreRole {
   kEngine,  // the engine's long-lived writer (one per store: PostgreSQL holds an engine lock)
   kWriter,  // a short-lived or auxiliary writer (ingest, POST /events, CLI commands, tests)
+  // A writer whose commits are the only copy of what they write (collections, the library):
+  // each commit is on disk before it returns, power cuts included.
+  kDurableWriter,
   kBulk,    // a rebuild/bulk loader
   kReader,  // read-only (REST threads)
 };

@@ -421,6 +421,11 @@ struct SqliteOptions {
   bool read_only = false;
   // The engine's writers: hold the store's one-engine lock (sqlite/engine_lock.h).
   bool engine_lock = false;
+  // Every COMMIT syncs the WAL (synchronous=FULL), for writers whose commits are the only copy
+  // of what they write (collections, the library's units of work); otherwise NORMAL, which
+  // survives a process crash but not a power cut — the engine's views are replayed from their
+  // source after one.
+  bool sync_every_commit = false;
 };
 
 absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options);

@@ -14,8 +14,7 @@ absl::StatusOr<int64_t> SqliteStore::AppendLog(std::vector<LogRecord>* records) 
   // level the connection runs its other transactions at.
   SV_RETURN_IF_ERROR(ReopenIfFailed());
   SV_RETURN_IF_ERROR(Exec("PRAGMA synchronous=FULL"));
-  Defer normal(
-      [this] { sqlite3_exec(db_, "PRAGMA synchronous=NORMAL", nullptr, nullptr, nullptr); });
+  Defer normal([this] { sqlite3_exec(db_, SyncPragma(), nullptr, nullptr, nullptr); });
   SV_RETURN_IF_ERROR(InTxn([&]() -> absl::Status {
     SV_ASSIGN_OR_RETURN(sqlite3_stmt * end, Fixed(kLogEnd));
     SV_ASSIGN_OR_RETURN(first, QueryInt(end));
@@ -218,11 +217,10 @@ absl::Status SqliteStore::BulkInsert(const TableSpec& table,
       SV_RETURN_IF_ERROR(Exec("PRAGMA wal_autocheckpoint=0; PRAGMA synchronous=OFF"));
     }
     Defer restore([this] {
-      sqlite3_exec(db_,
-                   options_.background_checkpoint
-                       ? "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0"
-                       : "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=1000",
-                   nullptr, nullptr, nullptr);
+      const std::string restored = absl::StrCat(
+          SyncPragma(), options_.background_checkpoint ? "; PRAGMA wal_autocheckpoint=0"
+                                                       : "; PRAGMA wal_autocheckpoint=1000");
+      sqlite3_exec(db_, restored.c_str(), nullptr, nullptr, nullptr);
     });
     status = BulkLoad(table, next_row);
     if (status.ok() && !table.indexes.empty()) {

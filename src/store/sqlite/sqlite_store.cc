@@ -82,7 +82,7 @@ absl::Status SqliteStore::Configure() {
     SV_RETURN_IF_ERROR(Exec("PRAGMA wal_autocheckpoint=0"));
     checkpointer_ = std::make_unique<sqlite::Checkpointer>(options_.path, kCheckpointIntervalMs);
   }
-  return Exec(absl::StrCat("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF; ",
+  return Exec(absl::StrCat(SyncPragma(), "; PRAGMA foreign_keys=OFF; ",
                            "PRAGMA temp_store=", options_.bulk_mode ? "FILE" : "MEMORY",
                            "; PRAGMA cache_size=-", cache_kib, ";",
                            // Index builds after a bulk load sort with helper threads.

@@ -419,6 +419,10 @@ class SqliteStore final : public Store {
   SqliteStore(sqlite3* db, SqliteOptions options) : db_(db), options_(std::move(options)) {}
 
   absl::Status Configure();
+  // The synchronous level of this connection's ordinary commits (SqliteOptions).
+  const char* SyncPragma() const {
+    return options_.sync_every_commit ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL";
+  }
   // After an I/O error (a failed write or fsync) the connection's state is not trusted: the
   // next transaction starts on a fresh connection, from what the files durably hold (an fsync
   // that failed is never retried on the same state: PostgreSQL's "fsyncgate" lesson).
