@@ -28,7 +28,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-constexpr char kSources[] = R"(
+constexpr char kSources[] = R"yaml(
 sources:
   s:
     key: id
@@ -36,10 +36,10 @@ sources:
     event_types: [Set]
 views:
   items:
-)";
+)yaml";
 
 // Version 1, as the body of the `items:` entry.
-constexpr char kVersion1[] = R"(    version: 1
+constexpr char kVersion1[] = R"yaml(    version: 1
     source: s
     key: [id]
     columns:
@@ -54,10 +54,10 @@ constexpr char kVersion1[] = R"(    version: 1
           amount: e.amount
           label: "'v1'"
           total: "coalesce(total, 0) + e.amount"
-)";
+)yaml";
 
 // Version 2: `total` dropped, `biggest` added, the label changed.
-constexpr char kVersion2[] = R"(    version: 2
+constexpr char kVersion2[] = R"yaml(    version: 2
     source: s
     key: [id]
     columns:
@@ -72,7 +72,7 @@ constexpr char kVersion2[] = R"(    version: 2
           amount: e.amount
           label: "'v2'"
           biggest: "greatest(coalesce(biggest, 0), e.amount)"
-)";
+)yaml";
 
 std::string Indent(const std::string& text) {
   return absl::StrReplaceAll(text, {{"\n    ", "\n      "}}).insert(0, "  ");
