@@ -246,6 +246,10 @@ def main():
         if a.changed_columns:
             problems = active_columns_agree(server, "v1")
             check(not problems, "v1's columns served while v2 builds (%s)" % "; ".join(problems))
+            # A stream follows v2's rows: refused while v1, with other columns, serves.
+            status, body, _ = http_json(server.port, "/views/items/subscribe", timeout=30)
+            check(status == 409 and "previous" in str(body),
+                  "a subscription is refused while v1 serves: %s %s" % (status, body))
 
         print("3. kill -9 during the build; the restart serves v1 and builds v2 again")
         server.proc.kill()
