@@ -42,8 +42,10 @@ std::string RowText(const Row& row) {
 }
 
 // Compares about `sample` rows of `from`, spread over its key order, with the rows of the same
-// keys in `to`. Missing keys are always problems; differing rows only when `same_definition`
-// (a changed definition is expected to change values), otherwise they are reported.
+// keys in `to`. Each table is read with its own version's columns (a changed definition may add,
+// drop or retype columns; the key is the same), and rows compared on the columns both have.
+// Missing keys are always problems; differing rows only when `same_definition` (a changed
+// definition is expected to change values), otherwise they are reported.
 absl::Status CompareSample(store::Store& store, const store::TableSpec& from,
                            const store::TableSpec& to, int64_t from_rows, int sample,
                            bool same_definition, const std::function<void(std::string)>& say,
@@ -56,6 +58,16 @@ absl::Status CompareSample(store::Store& store, const store::TableSpec& from,
       sampled.push_back(row);
     }
   }));
+  // (column of `from`, column of `to`) of each column both have, by name and type.
+  std::vector<std::pair<size_t, size_t>> shared;
+  for (size_t f = 0; f < from.columns.size(); ++f) {
+    for (size_t t = 0; t < to.columns.size(); ++t) {
+      if (from.columns[f].name == to.columns[t].name &&
+          from.columns[f].type == to.columns[t].type) {
+        shared.emplace_back(f, t);
+      }
+    }
+  }
   int64_t differing = 0;
   for (const Row& row : sampled) {
     Row key;
@@ -66,7 +78,9 @@ absl::Status CompareSample(store::Store& store, const store::TableSpec& from,
           absl::StrCat("key ", RowText(key), " is in ", from.name, " but not in ", to.name));
       continue;
     }
-    if (*other == row) continue;
+    bool same = true;
+    for (const auto& [f, t] : shared) same = same && row[f] == (*other)[t];
+    if (same) continue;
     ++differing;
     const std::string line =
         absl::StrCat(from.name, " ", RowText(row), " vs ", to.name, " ", RowText(*other));
@@ -81,10 +95,25 @@ absl::Status CompareSample(store::Store& store, const store::TableSpec& from,
   return absl::OkStatus();
 }
 
+// The table of `version` of view `view` read with the columns of the definition it was built
+// from: the config's, or the view's previous: one.
+store::TableSpec VersionTable(const projection::Catalog& catalog, int view,
+                              const store::ViewVersion& version) {
+  const projection::ViewPlan& plan = catalog.views[view];
+  const projection::ViewPlan* previous = RunnablePrevious(catalog, view);
+  store::TableSpec spec = TableFor(
+      previous != nullptr && version.definition_hash == previous->definition_hash ? *previous
+                                                                                  : plan,
+      version.version);
+  spec.name = version.table;
+  return spec;
+}
+
 // The checks before `target` becomes the active version of `view`.
-absl::Status Validate(store::Store& store, const projection::ViewPlan& view,
+absl::Status Validate(store::Store& store, const projection::Catalog& catalog, int view_index,
                       const store::ViewVersion& serving, const store::ViewVersion& target,
                       int sample, const std::function<void(std::string)>& say) {
+  const projection::ViewPlan& view = catalog.views[view_index];
   SV_ASSIGN_OR_RETURN(const int64_t serving_rows, CountRows(store, serving.table));
   SV_ASSIGN_OR_RETURN(const int64_t target_rows, CountRows(store, target.table));
   std::vector<std::string> problems;
@@ -96,10 +125,10 @@ absl::Status Validate(store::Store& store, const projection::ViewPlan& view,
                                       ", ", target.table, " has ", target_rows));
     }
   }
-  // Both tables are read with the config's columns (the target's definition); a serving
-  // version of another shape cannot be read that way, and is then compared by count alone.
-  const store::TableSpec target_spec = TableFor(view, target.version);
-  const store::TableSpec serving_spec = TableFor(view, serving.version);
+  // Each table is read with its own definition's columns: keys are compared, and the values
+  // of the columns both definitions have.
+  const store::TableSpec target_spec = VersionTable(catalog, view_index, target);
+  const store::TableSpec serving_spec = VersionTable(catalog, view_index, serving);
   const bool same_definition = serving.definition_hash == target.definition_hash;
   absl::Status sampled = CompareSample(store, target_spec, serving_spec, target_rows, sample,
                                        same_definition, say, &problems);
@@ -145,14 +174,29 @@ const projection::ViewPlan* RunnablePrevious(const projection::Catalog& catalog,
       }
     }
   }
-  bool same = previous.key == plan.key && previous.columns.size() == plan.columns.size();
-  for (size_t c = 0; same && c < plan.columns.size(); ++c) {
-    same = previous.columns[c].name == plan.columns[c].name &&
-           previous.columns[c].type == plan.columns[c].type;
+  // The columns are free to change (readers read each version with its own columns); the key
+  // stays: a version's rows are the other's, key for key, and validation compares them so.
+  bool same_key = previous.key.size() == plan.key.size();
+  for (size_t k = 0; same_key && k < plan.key.size(); ++k) {
+    const auto& mine = plan.columns[plan.key[k]];
+    const auto& theirs = previous.columns[previous.key[k]];
+    same_key = mine.name == theirs.name && mine.type == theirs.type;
   }
-  if (!same) {
-    *why = "its columns or key changed (readers could not read both versions)";
+  if (!same_key) {
+    *why = "its key changed (a version's rows must be the other's, key for key)";
     return nullptr;
+  }
+  bool same_columns = previous.columns.size() == plan.columns.size();
+  for (size_t c = 0; same_columns && c < plan.columns.size(); ++c) {
+    same_columns = previous.columns[c].name == plan.columns[c].name &&
+                   previous.columns[c].type == plan.columns[c].type;
+  }
+  for (const projection::LookupPlan& lookup : catalog.lookups) {
+    // A lookup's preloaded labels are read with the config's columns.
+    if (lookup.view == view && !same_columns) {
+      *why = absl::StrCat("its columns changed and lookup ", lookup.name, " reads it");
+      return nullptr;
+    }
   }
   return &previous;
 }
@@ -294,7 +338,8 @@ absl::StatusOr<store::ViewVersion> SwitchVersion(store::Store& store,
                              : std::string("events applied since it was left are not in it")));
   }
   if (promote) {
-    SV_RETURN_IF_ERROR(Validate(store, plan, *serving, *target, request.sample_rows, say));
+    SV_RETURN_IF_ERROR(
+        Validate(store, catalog, plan_index, *serving, *target, request.sample_rows, say));
   }
   // The version left behind is kept, maintained from now on when the engine can (a rollback
   // or a promotion back stays possible while events arrive), else at the positions it stands

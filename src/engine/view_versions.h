@@ -39,7 +39,8 @@ bool Maintainable(const projection::ViewPlan& view, const store::ViewVersion& ve
 // while the new definition's version is built in the background, and after a promotion (for a
 // rollback); else null, with `why` (if given) saying why not. It can when the view is a base
 // view of a source that is not a change feed, no derived view reads it, and both definitions
-// have the same columns and key (readers read either version with the view's columns).
+// have the same key. Their columns may differ (the server reads each version with its own),
+// unless a lookup reads the view.
 const projection::ViewPlan* RunnablePrevious(const projection::Catalog& catalog, int view,
                                              std::string* why = nullptr);
 

@@ -150,7 +150,7 @@ std::string KeyPath(const ViewApi& api) {
 
 }  // namespace
 
-std::string Server::Impl::OpenApiDocument() const {
+std::string Server::Impl::OpenApiDocument(const std::vector<store::ViewVersion>& versions) const {
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
   w.StartObject();
@@ -180,7 +180,8 @@ std::string Server::Impl::OpenApiDocument() const {
   w.EndObject();
   for (size_t v = 0; v < views.size(); ++v) {
     if (catalog->views[v].internal) continue;
-    const ViewApi& api = views[v];
+    ViewApi scratch;  // the active version's columns
+    const ViewApi& api = ActiveApi(static_cast<int>(v), versions, &scratch);
     w.Key(("/views/" + api.view).c_str());
     w.StartObject();
     ListOperation(w, api, false);
@@ -212,11 +213,13 @@ std::string Server::Impl::OpenApiDocument() const {
   for (const auto& [path, view] : by_path) {
     w.Key(path.c_str());
     w.StartObject();
-    ListOperation(w, views[view], true);
+    ViewApi scratch;
+    const ViewApi& api = ActiveApi(view, versions, &scratch);
+    ListOperation(w, api, true);
     w.EndObject();
-    w.Key((path + KeyPath(views[view])).c_str());
+    w.Key((path + KeyPath(api)).c_str());
     w.StartObject();
-    RowOperation(w, views[view]);
+    RowOperation(w, api);
     w.EndObject();
   }
   for (size_t i = 0; i < lookups->count(); ++i) {

@@ -371,7 +371,11 @@ void Server::Impl::RegisterOpsRoutes() {
     res.set_content(registry.Render(), "text/plain; version=0.0.4");
   });
   http->Get("/openapi.json", [this](const http::Request&, http::Response& res) {
-    ReplyJson(res, 200, OpenApiDocument());
+    auto reader = Reader();
+    if (!reader.ok()) return ReplyStatus(res, reader.status());
+    auto versions = (*reader)->ListViewVersions();
+    if (!versions.ok()) return ReplyStatus(res, versions.status());
+    ReplyJson(res, 200, OpenApiDocument(*versions));
   });
 }
 

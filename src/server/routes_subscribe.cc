@@ -14,6 +14,16 @@
 namespace sv::server {
 namespace {
 
+bool SameColumns(const store::TableSpec& a, const store::TableSpec& b) {
+  if (a.columns.size() != b.columns.size()) return false;
+  for (size_t c = 0; c < a.columns.size(); ++c) {
+    if (a.columns[c].name != b.columns[c].name || a.columns[c].type != b.columns[c].type) {
+      return false;
+    }
+  }
+  return true;
+}
+
 void ServeSubscribe(Server::Impl& impl, int view, const http::Request& req, http::Response& res) {
   Caller caller;
   if (!AuthorizeRead(impl, view, req, res, &caller)) return;
@@ -29,6 +39,21 @@ void ServeSubscribe(Server::Impl& impl, int view, const http::Request& req, http
                         name);
     }
     filters.emplace_back(name, value);
+  }
+  if (impl.previous_views[view]) {
+    // A stream follows the rows of the config's definition: while a version of the previous:
+    // definition with other columns serves, its rows and the stream's would be of two shapes.
+    auto reader = impl.Reader();
+    if (!reader.ok()) return ReplyStatus(res, reader.status());
+    ViewApi scratch;
+    auto active = impl.ActiveApi(view, **reader, &scratch);
+    if (!active.ok()) return ReplyStatus(res, active.status());
+    if (!SameColumns((*active)->table, impl.views[view].table)) {
+      return ReplyError(res, 409,
+                        absl::StrCat("view ", impl.views[view].view,
+                                     " serves a version of its previous: definition, with other "
+                                     "columns; subscribe once the config's version is promoted"));
+    }
   }
   auto parsed = ParseViewQuery(impl.views[view], filters, Mode::kNative);
   if (auto* error = std::get_if<ParamError>(&parsed)) {

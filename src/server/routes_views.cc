@@ -61,11 +61,29 @@ std::string LinkUrl(const std::string& path, const Params& params, const std::st
   return url;
 }
 
+// The tenant column of `view` among `api`'s columns (the active version's, which may be
+// another definition's: found by name); -1 when it has none.
+int TenantColumn(const Server::Impl& impl, int view, const ViewApi& api) {
+  const int tenant = impl.catalog->views[view].tenant;
+  if (tenant < 0) return -1;
+  const std::string& name = impl.views[view].table.columns[tenant].name;
+  for (size_t c = 0; c < api.table.columns.size(); ++c) {
+    if (api.table.columns[c].name == name) return static_cast<int>(c);
+  }
+  return -1;
+}
+
 void ServeQuery(Server::Impl& impl, int view, Mode mode, const http::Request& req,
                 http::Response& res) {
-  const ViewApi& api = impl.views[view];
   Caller caller;
   if (!AuthorizeRead(impl, view, req, res, &caller)) return;
+  auto reader = impl.Reader();
+  if (!reader.ok()) return ReplyStatus(res, reader.status());
+  // The active version's columns: a filter or sort on a column it lacks is a 400 naming it.
+  ViewApi scratch;
+  auto active = impl.ActiveApi(view, **reader, &scratch);
+  if (!active.ok()) return ReplyStatus(res, active.status());
+  const ViewApi& api = **active;
   const Params params = QueryParamsOf(req);
   auto parsed = ParseViewQuery(api, params, mode);
   if (auto* error = std::get_if<ParamError>(&parsed)) {
@@ -77,13 +95,12 @@ void ServeQuery(Server::Impl& impl, int view, Mode mode, const http::Request& re
   if (!AwaitPosition(impl, view, req, res)) return;
   ParsedQuery& pq = std::get<ParsedQuery>(parsed);
   if (tenant.has_value()) {
+    const int column = TenantColumn(impl, view, api);
+    if (column < 0) return ReplyError(res, 503, "the active version has no organization column");
     // Bound into the store query: whatever else the request asks, only the caller's rows.
-    pq.query.filters.push_back(
-        store::Filter{impl.catalog->views[view].tenant, store::FilterOp::kEq, {*tenant}});
+    pq.query.filters.push_back(store::Filter{column, store::FilterOp::kEq, {*tenant}});
   }
   const std::string position = impl.AppliedPositions(view).ToToken();
-  auto reader = impl.Reader();
-  if (!reader.ok()) return ReplyStatus(res, reader.status());
   res.set_header(kPositionHeader, position);
   ServeQueryResult(api, pq, **reader, mode, req, res);
 }
@@ -172,11 +189,16 @@ namespace {
 
 void ServeRow(Server::Impl& impl, int view, const std::vector<std::string>& key_text,
               const http::Request& req, http::Response& res) {
-  const ViewApi& api = impl.views[view];
   Caller caller;
   if (!AuthorizeRead(impl, view, req, res, &caller)) return;
   std::optional<Value> tenant;
   if (!TenantValue(impl, view, caller, res, &tenant)) return;
+  auto reader = impl.Reader();
+  if (!reader.ok()) return ReplyStatus(res, reader.status());
+  ViewApi scratch;  // the active version's columns (its row is of that version alone)
+  auto active = impl.ActiveApi(view, **reader, &scratch);
+  if (!active.ok()) return ReplyStatus(res, active.status());
+  const ViewApi& api = **active;
   if (key_text.size() != api.table.key.size()) {
     return ReplyError(
         res, 400,
@@ -198,8 +220,6 @@ void ServeRow(Server::Impl& impl, int view, const std::vector<std::string>& key_
   }
   if (!AwaitPosition(impl, view, req, res)) return;
   const std::string position = impl.AppliedPositions(view).ToToken();
-  auto reader = impl.Reader();
-  if (!reader.ok()) return ReplyStatus(res, reader.status());
   trace::ScopedSpan read_span("store.read", nullptr, trace::ScopedSpan::Origin::kChildOnly);
   auto row = (*reader)->GetRow(api.table, key);
   if (read_span.recording()) {
@@ -210,7 +230,10 @@ void ServeRow(Server::Impl& impl, int view, const std::vector<std::string>& key_
   if (!row.ok()) return ReplyStatus(res, row.status());
   res.set_header(kPositionHeader, position);
   // Another organization's row is as absent as a missing one: its existence is not told.
-  const int tenant_column = impl.catalog->views[view].tenant;
+  const int tenant_column = TenantColumn(impl, view, api);
+  if (tenant.has_value() && tenant_column < 0) {
+    return ReplyError(res, 503, "the active version has no organization column");
+  }
   if (!row->has_value() || (tenant.has_value() && !((**row)[tenant_column] == *tenant))) {
     return ReplyError(res, 404, "no such row");
   }
@@ -351,7 +374,8 @@ void Server::Impl::RegisterViewRoutes() {
     w.StartArray();
     for (size_t v = 0; v < views.size(); ++v) {
       if (catalog->views[v].internal) continue;  // served to no one
-      const ViewApi& api = views[v];
+      ViewApi scratch;
+      const ViewApi& api = ActiveApi(static_cast<int>(v), *versions, &scratch);
       w.StartObject();
       w.Key("name");
       w.String(api.view.c_str());

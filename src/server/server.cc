@@ -54,6 +54,37 @@ ViewApi BuildViewApi(const config::Config& config, const projection::ViewPlan& p
   return api;
 }
 
+}  // namespace
+
+const ViewApi& Server::Impl::ActiveApi(int view, const std::vector<store::ViewVersion>& versions,
+                                       ViewApi* scratch) const {
+  if (!previous_views[view]) return views[view];
+  const projection::ViewPlan& plan = catalog->views[view];
+  const int index = plan.previous - static_cast<int>(catalog->views.size());
+  for (const store::ViewVersion& v : versions) {
+    if (v.view != plan.name || !v.active) continue;
+    if (v.definition_hash == plan.definition_hash) {
+      *scratch = views[view];
+    } else if (v.definition_hash == catalog->previous_views[index].definition_hash) {
+      *scratch = *previous_views[view];
+    } else {
+      break;  // a definition neither knows: as before, the config's columns
+    }
+    scratch->table.name = v.table;
+    return *scratch;
+  }
+  return views[view];
+}
+
+absl::StatusOr<const ViewApi*> Server::Impl::ActiveApi(int view, store::Store& reader,
+                                                       ViewApi* scratch) const {
+  if (!previous_views[view]) return &views[view];
+  SV_ASSIGN_OR_RETURN(std::vector<store::ViewVersion> versions, reader.ListViewVersions());
+  return &ActiveApi(view, versions, scratch);
+}
+
+namespace {
+
 // Route label for metrics: the pattern, not the path (bounded cardinality).
 std::string RouteLabel(const Server::Impl& impl, const std::string& path) {
   if (path.rfind("/views/", 0) == 0) {
@@ -302,6 +333,25 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
     impl->sources.push_back(std::move(traits));
   }
   for (const auto& plan : catalog.views) impl->views.push_back(BuildViewApi(config, plan));
+  impl->previous_views.resize(catalog.views.size());
+  for (const config::ViewConfig& vc : config.views) {
+    const int v = catalog.FindView(vc.name);
+    const int index =
+        v < 0 ? -1 : catalog.views[v].previous - static_cast<int>(catalog.views.size());
+    if (vc.previous == nullptr || index < 0 ||
+        index >= static_cast<int>(catalog.previous_views.size())) {
+      continue;
+    }
+    ViewApi api = BuildViewApi(config, catalog.previous_views[index]);
+    api.view = api.table.name = vc.name;  // its plan is named apart ("V#previous")
+    api.time_column = std::nullopt;
+    for (size_t c = 0; c < api.table.columns.size(); ++c) {
+      if (api.table.columns[c].name == vc.previous->api.time_column) {
+        api.time_column = static_cast<int>(c);
+      }
+    }
+    impl->previous_views[v] = std::move(api);
+  }
   for (const config::ViewConfig& vc : config.views) {
     if (!vc.api.path.empty() && !vc.internal) {
       impl->by_path[vc.api.path] = catalog.FindView(vc.name);

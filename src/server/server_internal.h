@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -45,6 +46,9 @@ struct Server::Impl {
   std::string token;
   std::vector<source::SourceTraits> sources;  // one per catalog source, same index
   std::vector<ViewApi> views;                 // one per catalog view, same index
+  // A view's API as its `previous:` definition has it (same index; empty without one): while
+  // a version of that definition is active, readers read it with its own columns.
+  std::vector<std::optional<ViewApi>> previous_views;
   std::map<std::string, int> by_path;         // compat route path ("/orders") -> view index
   std::unique_ptr<Lookups> lookups;           // GET /lookups/{name}
   std::unique_ptr<OrgActivity> org_activity;  // staleness per organization
@@ -80,6 +84,15 @@ struct Server::Impl {
   // Applied position of the view's source, every partition.
   Position AppliedPositions(int view) const;
   const source::SourceTraits& SourceOf(int view) const;
+  // The API of `view` as its active version (in the store's `versions`) has it. A view with a
+  // previous: definition may have versions of two shapes (columns added, dropped, retyped): it
+  // is read from the active version's own table with that version's columns, so a read is of
+  // one version, whole, whatever a promotion does meanwhile. Others: views[view] (the stable
+  // name). `scratch` holds the answer when it is not views[view].
+  const ViewApi& ActiveApi(int view, const std::vector<store::ViewVersion>& versions,
+                           ViewApi* scratch) const;
+  // Same, listing the versions with `reader` when the view has a previous: definition.
+  absl::StatusOr<const ViewApi*> ActiveApi(int view, store::Store& reader, ViewApi* scratch) const;
   // The request-latency histogram child for this method, route and status.
   metrics::Histogram* RequestHistogram(const std::string& method, const std::string& path,
                                        int status);
@@ -93,7 +106,8 @@ struct Server::Impl {
   void RegisterVersionRoutes();     // routes_versions.cc
   void RegisterCollectionRoutes();  // routes_collections.cc: PUT/DELETE /views/{c}/{key...}
   void RegisterMetrics();
-  std::string OpenApiDocument() const;
+  // Each view as its active version in `versions` (the store's) has it.
+  std::string OpenApiDocument(const std::vector<store::ViewVersion>& versions) const;
 };
 
 struct PartitionLag {

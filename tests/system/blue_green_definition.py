@@ -21,8 +21,14 @@ the whole time (`ingest`, beside the engine); a reader takes whole-view reads (o
 7. `views drop` of version 1 (the previous one); the v2 config starts again with nothing left
    to build and serves version 2.
 
+With --changed-columns, version 2 also changes the view's columns: it drops `total` and adds
+`biggest` (the greatest amount of the key's events). Each read must then show one version's
+columns on every row (v1: total, v2: biggest), the label matching them; GET /views, GET
+/views/items/{key} and /openapi.json follow the version active at read time; a filter on a column
+the active version lacks is a 400 naming it; and promotion validates keys and counts.
+
     python3 tests/system/blue_green_definition.py --binary build/src/cli/streamview \
-        [--store-kind postgres]
+        [--store-kind postgres] [--changed-columns]
 """
 
 import argparse
@@ -34,24 +40,53 @@ import tempfile
 import threading
 import time
 
-from blue_green import (CONFIG, KEYS, TOKEN, Server, Writer, check, post, run, table_rows,
-                        versions_cli)
+from blue_green import CONFIG, KEYS, TOKEN, Server, Writer, check, post, run, versions_cli
 from harness import committed_position, http_json, wait_until
 from stores import Store
 
 V1_VIEW = CONFIG % {"version": 1}
 # The v2 config: the view as v2, and v1's definition under `previous:` (indented one level).
 V1_BODY = V1_VIEW.split("  items:\n", 1)[1]
-V2_CONFIG = (CONFIG % {"version": 2}).rstrip("\n") + "\n    previous:\n" + "".join(
+PREVIOUS = "\n    previous:\n" + "".join(
     "  " + line + "\n" for line in V1_BODY.rstrip("\n").split("\n"))
+V2_CONFIG = (CONFIG % {"version": 2}).rstrip("\n") + PREVIOUS
+# --changed-columns: version 2 drops `total` and adds `biggest`.
+V2_CHANGED_CONFIG = (CONFIG % {"version": 2}).replace(
+    "      total: integer\n", "      biggest: integer\n").replace(
+    '          total: "coalesce(total, 0) + e.amount"\n',
+    '          biggest: "greatest(coalesce(biggest, 0), e.amount)"\n').rstrip("\n") + PREVIOUS
+assert "biggest" in V2_CHANGED_CONFIG and "total" not in V2_CHANGED_CONFIG.split("previous:")[0]
+
+COLUMNS = {"v1": {"id", "amount", "label", "events", "total"},
+           "v2": {"id", "amount", "label", "events", "total"}}
+LAST = {"v1": "total", "v2": "total"}  # the fourth value of a row, by label
+
+
+def change_columns():
+    COLUMNS["v2"] = {"id", "amount", "label", "events", "biggest"}
+    LAST["v2"] = "biggest"
 
 
 def oracle_at(events, n, label):
     rows = {}
     for e in events[:n]:
-        _, _, c, total = rows.get(e["id"], (None, None, 0, 0))
-        rows[e["id"]] = (e["amount"], label, c + 1, total + e["amount"])
+        _, _, c, last = rows.get(e["id"], (None, None, 0, 0))
+        last = max(last, e["amount"]) if LAST[label] == "biggest" else last + e["amount"]
+        rows[e["id"]] = (e["amount"], label, c + 1, last)
     return rows
+
+
+def version_rows(store, table, label):
+    return {r[0]: tuple(r[1:]) for r in store.rows(
+        "SELECT id, amount, label, events, %s FROM %s" % (LAST[label], table))}
+
+
+def row_problem(row):
+    """None when `row` (a REST row) has exactly the columns of the version its label names."""
+    label = row.get("label")
+    if label not in COLUMNS or set(row) != COLUMNS[label]:
+        return "a row mixes versions: label %r with columns %s" % (label, sorted(row))
+    return None
 
 
 class LabelledReader:
@@ -75,7 +110,11 @@ class LabelledReader:
             if status != 200:
                 self.problems.append("%s: %s" % (status, body))
                 continue
-            rows = {r["id"]: (r["amount"], r["label"], r["events"], r["total"])
+            mixed = [p for p in map(row_problem, body["items"]) if p]
+            if mixed:
+                self.problems.append(mixed[0])
+                continue
+            rows = {r["id"]: (r["amount"], r["label"], r["events"], r[LAST[r["label"]]])
                     for r in body["items"]}
             labels = {r[1] for r in rows.values()}
             if len(labels) > 1:
@@ -123,12 +162,42 @@ def versions_http(server):
     return {v["version"]: (v["role"], v["maintained"], v["lags"]) for v in body["versions"]}
 
 
+def active_columns_agree(server, label):
+    """GET /views, a row and /openapi.json show `label`'s columns; a filter on a column of the
+    other version is a 400 naming it. Returns the problems found."""
+    problems = []
+    status, body, _ = http_json(server.port, "/views")
+    listed = [v for v in body.get("views", []) if v["name"] == "items"] if status == 200 else []
+    if not listed or {c["name"] for c in listed[0]["columns"]} != COLUMNS[label]:
+        problems.append("GET /views lists %s" % (listed[0]["columns"] if listed else body))
+    status, page, _ = http_json(server.port, "/views/items?limit=1")
+    key = page["items"][0]["id"] if status == 200 and page["items"] else "k0000"
+    for path in ("/views/items/" + key, "/items/" + key):  # and the compatibility route
+        status, row, _ = http_json(server.port, path)
+        if status != 200 or row_problem(row) or row["label"] != label:
+            problems.append("GET %s: %s %s" % (path, status, row))
+    status, doc, _ = http_json(server.port, "/openapi.json")
+    other = LAST["v1" if label == "v2" else "v2"]
+    params = set()
+    if status == 200:
+        params = {q["name"] for q in doc["paths"]["/views/items"]["get"]["parameters"]}
+    if LAST[label] not in params or other in params:
+        problems.append("/openapi.json lists the filters %s" % sorted(params))
+    status, body, _ = http_json(server.port, "/views/items?%s=1" % other)
+    if status != 400 or other not in str(body):
+        problems.append("a filter on %s (not in %s): %s %s" % (other, label, status, body))
+    return problems
+
+
 def main():
     os.environ["STREAMVIEW_TOKEN"] = TOKEN
     p = argparse.ArgumentParser()
     p.add_argument("--binary", required=True)
     p.add_argument("--store-kind", default="sqlite", choices=["sqlite", "postgres"])
+    p.add_argument("--changed-columns", action="store_true")
     a = p.parse_args()
+    if a.changed_columns:
+        change_columns()
     b = a.binary
     tmp = tempfile.mkdtemp(prefix="sv-bg-definition-")
     store = Store.create(a.store_kind, tmp, "bgdefinition")
@@ -136,7 +205,7 @@ def main():
     with open(cfg1, "w") as f:
         f.write(V1_VIEW)
     with open(cfg2, "w") as f:
-        f.write(V2_CONFIG)
+        f.write(V2_CHANGED_CONFIG if a.changed_columns else V2_CONFIG)
     hold = os.path.join(tmp, "hold-build")
     log = os.path.join(tmp, "run.log")
     appended = []
@@ -174,6 +243,13 @@ def main():
         status, body, _ = post(server, "/views/items/promote")
         check(status == 409 and "being built" in body.get("error", ""),
               "promotion refused while version 2 builds: %s" % body.get("error"))
+        if a.changed_columns:
+            problems = active_columns_agree(server, "v1")
+            check(not problems, "v1's columns served while v2 builds (%s)" % "; ".join(problems))
+            # A stream follows v2's rows: refused while v1, with other columns, serves.
+            status, body, _ = http_json(server.port, "/views/items/subscribe", timeout=30)
+            check(status == 409 and "previous" in str(body),
+                  "a subscription is refused while v1 serves: %s %s" % (status, body))
 
         print("3. kill -9 during the build; the restart serves v1 and builds v2 again")
         server.proc.kill()
@@ -200,6 +276,14 @@ def main():
         print("5. promote, rollback, promote under load")
         status, body, _ = post(server, "/views/items/promote")
         check(status == 200 and body["active_version"] == 2, "POST promote: %s" % body)
+        compared = [l for l in body["checks"] if l.startswith("compared ")]
+        check(len(compared) == 2 and not any(l.startswith("rows not compared")
+                                             for l in body["checks"]),
+              "validation compared sampled keys both ways: %s" % compared)
+        if a.changed_columns:
+            problems = active_columns_agree(server, "v2")
+            check(not problems, "v2's columns served after the promotion (%s)"
+                  % "; ".join(problems))
         reads_at = len(reader.reads)
         wait_until(lambda: len(reader.reads) >= reads_at + 3, "reads after the promotion")
         check(set(reader.labels_since(reads_at + 1)) == {"v2"}, "reads are v2 after it")
@@ -210,6 +294,10 @@ def main():
                    "events applied after the promotion")
         status, body, _ = post(server, "/views/items/rollback")
         check(status == 200 and body["active_version"] == 1, "POST rollback: %s" % body)
+        if a.changed_columns:
+            problems = active_columns_agree(server, "v1")
+            check(not problems, "v1's columns served after the rollback (%s)"
+                  % "; ".join(problems))
         reads_at = len(reader.reads)
         wait_until(lambda: len(reader.reads) >= reads_at + 3, "reads after the rollback")
         check(set(reader.labels_since(reads_at + 1)) == {"v1"}, "reads are v1 after it")
@@ -232,9 +320,9 @@ def main():
             == len(appended), "the engine to apply every event")
         reader.close()
         n = len(appended)
-        check(table_rows(store, "items__v1") == oracle_at(appended, n, "v1"),
+        check(version_rows(store, "items__v1", "v1") == oracle_at(appended, n, "v1"),
               "version 1 equals the v1 oracle of all %d events" % n)
-        check(table_rows(store, "items__v2") == oracle_at(appended, n, "v2"),
+        check(version_rows(store, "items__v2", "v2") == oracle_at(appended, n, "v2"),
               "version 2 equals the v2 oracle of all %d events" % n)
         problems = reader.check(appended)
         labels = {r[1] for r in reader.reads} - {""}  # "": a read before the first event

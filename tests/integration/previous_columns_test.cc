@@ -1,0 +1,247 @@
+// A changed definition whose columns differ, deployed with `previous:` (engine/version_build.cc,
+// engine/view_versions.h) on each store: version 2 drops `total` and adds `biggest`; it is built
+// beside version 1 while the loop keeps version 1 current, each version's table holds its own
+// definition's columns, and promotion validates keys (counts and sampled keys both ways, read
+// with each version's columns) and refuses a version missing a key.
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "config/config.h"
+#include "engine/engine.h"
+#include "engine/view_versions.h"
+#include "gmock/gmock.h"
+#include "store_backends.h"
+
+namespace sv::store {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kSources[] = R"yaml(
+sources:
+  s:
+    key: id
+    event_id: eventId
+    event_types: [Set]
+views:
+  items:
+)yaml";
+
+// Version 1, as the body of the `items:` entry.
+constexpr char kVersion1[] = R"yaml(    version: 1
+    source: s
+    key: [id]
+    columns:
+      id: text
+      amount: integer
+      label: text
+      total: integer
+    on:
+      Set:
+        set:
+          id: e.id
+          amount: e.amount
+          label: "'v1'"
+          total: "coalesce(total, 0) + e.amount"
+)yaml";
+
+// Version 2: `total` dropped, `biggest` added, the label changed.
+constexpr char kVersion2[] = R"yaml(    version: 2
+    source: s
+    key: [id]
+    columns:
+      id: text
+      amount: integer
+      label: text
+      biggest: integer
+    on:
+      Set:
+        set:
+          id: e.id
+          amount: e.amount
+          label: "'v2'"
+          biggest: "greatest(coalesce(biggest, 0), e.amount)"
+)yaml";
+
+std::string Indent(const std::string& text) {
+  return absl::StrReplaceAll(text, {{"\n    ", "\n      "}}).insert(0, "  ");
+}
+
+class PreviousColumnsTest : public BackendTest {
+ protected:
+  void TearDown() override {
+    engine_.reset();
+    BackendTest::TearDown();
+  }
+  void Open(const std::string& view_body) {
+    engine_.reset();
+    auto config = config::ParseConfig(StoreYaml() + kSources + view_body, "views.yaml");
+    ASSERT_TRUE(config.ok()) << config.status();
+    engine::EngineOptions options;
+    options.progress = [this](const std::string& line) {
+      std::lock_guard<std::mutex> lock(mu_);
+      lines_.push_back(line);
+    };
+    auto engine = engine::Engine::Open(*config, options);
+    ASSERT_TRUE(engine.ok()) << engine.status();
+    engine_ = std::move(*engine);
+  }
+  bool Said(const std::string& text) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const std::string& line : lines_) {
+      if (line.find(text) != std::string::npos) return true;
+    }
+    return false;
+  }
+  void Ingest(int from, int to) {
+    std::string lines;
+    for (int i = from; i < to; ++i) {
+      absl::StrAppend(&lines, R"({"type":"Set","id":"k)", i % 10, R"(","amount":)", (i * 37) % 100,
+                      R"(,"eventId":"e)", i, "\"}\n");
+    }
+    std::istringstream in(lines);
+    ASSERT_TRUE(engine::IngestLines(engine_->catalog().sources[0], engine_->store(), in).ok());
+    bool idle = false;
+    while (!idle) ASSERT_TRUE(engine_->RunOnce(&idle).ok());
+    ASSERT_TRUE(engine_->Sync().ok());
+  }
+  // The oracle of events [0, to): id -> "amount label last" (last: total or biggest).
+  static std::map<std::string, std::string> Oracle(int to, bool v2) {
+    std::map<std::string, int64_t> last;
+    std::map<std::string, std::string> out;
+    for (int i = 0; i < to; ++i) {
+      const std::string id = absl::StrCat("k", i % 10);
+      const int64_t amount = (i * 37) % 100;
+      last[id] = v2 ? std::max(last[id], amount) : last[id] + amount;
+      out[id] = absl::StrCat(amount, " ", v2 ? "v2" : "v1", " ", last[id]);
+    }
+    return out;
+  }
+  // The rows of version `version`'s table read with `columns` (id first).
+  std::map<std::string, std::string> Rows(int64_t version, const std::string& last) {
+    TableSpec table{
+        absl::StrCat("items__v", version),
+        {{"id", Type::kText}, {"amount", Type::kInt}, {"label", Type::kText}, {last, Type::kInt}},
+        {0},
+        {}};
+    std::map<std::string, std::string> out;
+    EXPECT_TRUE(engine_->store()
+                    ->ScanTable(table,
+                                [&](const Row& row) {
+                                  out[row[0].ToString()] =
+                                      absl::StrCat(row[1].ToString(), " ", row[2].ToString(), " ",
+                                                   row[3].ToString());
+                                })
+                    .ok());
+    return out;
+  }
+  std::string Roles() {
+    auto versions = engine::ListVersions(*engine_->store(), engine_->catalog(), "items");
+    EXPECT_TRUE(versions.ok()) << versions.status();
+    std::string out;
+    for (const auto& v : versions.ok() ? *versions : std::vector<engine::VersionInfo>{}) {
+      absl::StrAppend(&out, out.empty() ? "" : " ", v.version.version, ":", v.role,
+                      v.maintained ? "(maintained)" : "");
+    }
+    return out;
+  }
+  absl::StatusOr<ViewVersion> Switch(engine::SwitchKind kind) {
+    said_.clear();
+    engine::SwitchRequest request;
+    request.view = "items";
+    request.kind = kind;
+    return engine_->SwitchViewVersion(
+        request, [this](std::string line) { said_.push_back(std::move(line)); });
+  }
+
+  std::unique_ptr<engine::Engine> engine_;
+  std::mutex mu_;
+  std::vector<std::string> lines_;
+  std::vector<std::string> said_;
+};
+
+SV_INSTANTIATE_STORE_BACKENDS(PreviousColumnsTest);
+
+TEST_P(PreviousColumnsTest, OtherColumnsAreBuiltBesideAndPromotedByKeys) {
+  Open(kVersion1);
+  Ingest(0, 40);
+  Open(std::string(kVersion2) + "    previous:\n" + Indent(kVersion1));
+  EXPECT_TRUE(Said("version 2 (the config's definition) is built beside it"));
+  // The loop builds version 2 in the background, and ends once it is built.
+  std::atomic<bool> stop{false};
+  absl::Status ran;
+  std::thread loop([&] { ran = engine_->Run(stop, false); });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(5);
+  while (!Said("version 2 is built and kept current") &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  stop = true;
+  loop.join();
+  ASSERT_TRUE(ran.ok()) << ran;
+  ASSERT_TRUE(Said("version 2 is built and kept current"));
+  EXPECT_EQ(Roles(), "1:active 2:candidate(maintained)");
+
+  // Every batch writes both versions, each with its own definition's columns.
+  Ingest(40, 90);
+  EXPECT_EQ(Rows(1, "total"), Oracle(90, false));
+  EXPECT_EQ(Rows(2, "biggest"), Oracle(90, true));
+
+  auto promoted = Switch(engine::SwitchKind::kPromote);
+  ASSERT_TRUE(promoted.ok()) << promoted.status();
+  EXPECT_EQ(promoted->version, 2);
+  int compared = 0;
+  for (const std::string& line : said_) {
+    EXPECT_THAT(line, ::testing::Not(HasSubstr("not compared")));
+    if (line.rfind("compared 10 rows", 0) == 0) ++compared;
+  }
+  EXPECT_EQ(compared, 2) << absl::StrJoin(said_, "\n");
+  EXPECT_EQ(Roles(), "1:standby(maintained) 2:active");
+  Ingest(90, 120);
+  EXPECT_EQ(Rows(1, "total"), Oracle(120, false));
+  EXPECT_EQ(Rows(2, "biggest"), Oracle(120, true));
+
+  // Rolled back, then version 2 loses a key: its promotion is refused, naming the key.
+  ASSERT_TRUE(Switch(engine::SwitchKind::kRollback).ok());
+  TableSpec v2 = engine::TableFor(engine_->catalog().views[0], 2);
+  auto batch = engine_->store()->BeginBatch();
+  ASSERT_TRUE(batch->Delete(v2, {Value::Text("k4")}).ok());
+  ASSERT_TRUE(batch->Commit().ok());
+  auto refused = Switch(engine::SwitchKind::kPromote);
+  EXPECT_TRUE(absl::IsFailedPrecondition(refused.status())) << refused.status();
+  EXPECT_THAT(refused.status().message(), HasSubstr("fails validation"));
+  EXPECT_EQ(Roles(), "1:active 2:candidate(maintained)");
+}
+
+TEST_P(PreviousColumnsTest, AChangedKeyIsNotRunBeside) {
+  const std::string v2 = absl::StrReplaceAll(kVersion2, {{"key: [id]", "key: [id, label]"}});
+  auto config = config::ParseConfig(
+      StoreYaml() + kSources + v2 + "    previous:\n" + Indent(kVersion1), "views.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  auto catalog = projection::Compile(*config);
+  ASSERT_TRUE(catalog.ok()) << catalog.status();
+  std::string why;
+  EXPECT_EQ(engine::RunnablePrevious(**catalog, 0, &why), nullptr);
+  EXPECT_THAT(why, HasSubstr("key changed"));
+  // Columns alone changed: run beside.
+  config = config::ParseConfig(
+      StoreYaml() + kSources + kVersion2 + "    previous:\n" + Indent(kVersion1), "views.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  catalog = projection::Compile(*config);
+  ASSERT_TRUE(catalog.ok()) << catalog.status();
+  EXPECT_NE(engine::RunnablePrevious(**catalog, 0, &why), nullptr) << why;
+}
+
+}  // namespace
+}  // namespace sv::store
