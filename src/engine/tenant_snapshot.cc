@@ -151,7 +151,7 @@ void NoteSnapshotRow(TenantJob& job, const source::SourceRecord& record) {
   if (job.filtered_tables.empty() || !record.key.has_value()) return;
   const std::string_view table = TableAndOp(TypeOf(record)).first;
   if (Contains(job.filtered_tables, table)) {
-    job.snapshot_rows.insert(absl::StrCat(table, "\n", *record.key));
+    job.snapshot_rows.insert(absl::StrCat(std::string(table), "\n", *record.key));
   }
 }
 
@@ -176,7 +176,7 @@ bool SetAsideLiveRecord(TenantJob& job, const source::SourceRecord& record) {
       Contains(job.truncated_in_tail, table)) {
     return false;
   }
-  std::string id = absl::StrCat(table, "\n", *record.key);
+  std::string id = absl::StrCat(std::string(table), "\n", *record.key);
   if (job.snapshot_rows.contains(id)) return false;
   std::vector<source::SourceRecord>& records = job.set_aside[id];
   if (records.empty()) job.set_aside_order.push_back(std::move(id));

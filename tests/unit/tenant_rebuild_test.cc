@@ -265,9 +265,10 @@ views:
     tenant: org
     columns: {id: integer, org: text}
     on:
-      legs.insert: {set: {id: e.id, org: e.org_id}}
-      legs.update: {set: {id: e.id, org: lower(e.org_id)}}
-      legs.delete: {delete: true, set: {id: e.id}}
+      "*": {set: {id: e.id}}
+      legs.insert: {set: {org: e.org_id}}
+      legs.update: {set: {org: lower(e.org_id)}}
+      legs.delete: {delete: true}
       notes.insert: {set: {id: e.leg, org: e.org_id}}
   carrier_list:
     source: shop

@@ -9,7 +9,6 @@
 #include <string_view>
 #include <thread>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -340,7 +339,7 @@ absl::StatusOr<std::optional<SourceRecord>> PgChangesSource::SnapshotRowOf(
   }
   const TableInfo* table = nullptr;
   for (const auto& [qualified, t] : tables_) {
-    if (absl::StartsWith(type, t.configured + ".") &&
+    if (type.substr(0, type.rfind('.')) == t.configured &&
         std::find(filtered_tables_.begin(), filtered_tables_.end(), t.configured) !=
             filtered_tables_.end()) {
       table = &t;
