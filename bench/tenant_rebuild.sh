@@ -8,8 +8,10 @@
 #     read by a postgres_changes source; the tenant rebuild's snapshot reads o-3's rows only.
 # Usage: bench/tenant_rebuild.sh [SHIPMENTS_PER_ORG] (default 25,000: 500,000 rows at 1x).
 # The change feed needs SV_TEST_PG_DSN (a cluster with wal_level=logical; scripts/pg.sh) and is
-# skipped without it. Needs a release build in build/ (SV_BIN: another binary).
+# skipped without it (ONLY=log or ONLY=cdc: one kind only). Needs a release build in build/
+# (SV_BIN: another binary).
 set -euo pipefail
+shopt -s inherit_errexit  # a failed run inside $(...) stops the script
 cd "$(dirname "$0")/.."
 per_org=${1:-25000}
 bin=${SV_BIN:-build/src/cli/streamview}
@@ -104,11 +106,13 @@ log_case() {  # $1: 1 or 2 (the other organizations' size)
     "($(cat "$tmp/out.json"))"
   rm -rf "$dir"
 }
-log_case 1
-log_case 2
+if [[ "${ONLY:-}" != cdc ]]; then
+  log_case 1
+  log_case 2
+fi
 
 # ---- change feed: PostgreSQL source table, SQLite store
-if [[ -n "${SV_TEST_PG_DSN:-}" ]]; then
+if [[ -n "${SV_TEST_PG_DSN:-}" && "${ONLY:-}" != log ]]; then
   psql "$SV_TEST_PG_DSN" -Xq -c "CREATE DATABASE $db" >/dev/null
   src=$(python3 -c 'import sys; kv = dict(p.split("=", 1) for p in sys.argv[1].split())
 kv["dbname"] = sys.argv[2]; print(" ".join("%s=%s" % i for i in kv.items()))' "$SV_TEST_PG_DSN" "$db")
