@@ -13,6 +13,8 @@
 #include <thread>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/value.h"
@@ -74,8 +76,35 @@ struct TenantJob {
   std::map<int32_t, int64_t> snapshot_at;
   std::unique_ptr<source::Source> replay_source;  // the fold's source (a snapshot's slot)
   std::unique_ptr<source::ReplayReader> replay;   // its replay (read by the fold, then the tail)
-  bool nudged = false;                            // the live source was asked to pass it
+  // A tenant rebuild's snapshot of one organization (engine/tenant_snapshot.cc): what it asks
+  // the source for; the rows of its filtered tables the snapshot read ("table\nkey"); the live
+  // records of the other rows of those tables, set aside by row in arrival order until the tail
+  // is complete (then folded, after the row as the snapshot held it, only for the rows that end
+  // in the organization); tables truncated in the tail (every later record of theirs folds).
+  source::SnapshotFilter filter;
+  std::vector<std::string> filtered_tables;
+  absl::flat_hash_set<std::string> snapshot_rows;
+  absl::flat_hash_map<std::string, std::vector<source::SourceRecord>> set_aside;
+  std::vector<std::string> set_aside_order;
+  std::vector<std::string> truncated_in_tail;
+  int64_t rows_fetched = 0;  // set-aside rows whose snapshot row was read afterwards
+  bool nudged = false;       // the live source was asked to pass it
   std::chrono::steady_clock::time_point waiting_since;  // folded, the loop not past it yet
 };
+
+// engine/tenant_snapshot.cc. The filter of a change feed's snapshot for a tenant rebuild of
+// `views` (of source `source`) for `tenant`: a table is read for that organization only where
+// each of those views' rows is one of its rows and takes its organization from a column of it,
+// skipped where it feeds none of them, and read whole otherwise.
+source::SnapshotFilter TenantSnapshotFilter(const projection::Catalog& catalog, int source,
+                                            const std::vector<int>& views, const Value& tenant);
+// Notes a record the filtered snapshot read (its row is the shadow's from then on).
+void NoteSnapshotRow(TenantJob& job, const source::SourceRecord& record);
+// True when a live record of the tail is set aside: its row is of a filtered table and was not
+// in the snapshot. A TRUNCATE record drops what its table set aside.
+bool SetAsideLiveRecord(TenantJob& job, const source::SourceRecord& record);
+// Once the tail is complete: each set-aside row whose last record leaves it in the
+// organization (or might) is folded, its row as the snapshot held it first, then its records.
+absl::Status FoldSetAside(TenantJob& job);
 
 }  // namespace sv::engine

@@ -59,6 +59,8 @@ absl::Status ApplyTail(TenantJob& job, const std::vector<TailStep>& steps) {
     for (const source::SourceRecord& r : step.records) {
       // A snapshot's transactions polled by the loop: the shadow has them already.
       if (job.replay != nullptr && job.replay->Holds(r)) continue;
+      // A row a filtered snapshot did not read: kept until the tail is complete.
+      if (SetAsideLiveRecord(job, r)) continue;
       // The loop clears a truncated table's views in its working set (engine/truncate.cc),
       // beside the processor: the shadow does the same to its rows (a view the table shares
       // with other events keeps them, as the loop does).
@@ -94,7 +96,8 @@ absl::Status Fold(const config::SourceConfig& config, TenantJob& job) {
     // A change feed: its tables now, in a snapshot beside the live slot. The loop stood at or
     // before that point when the job began (the snapshot is made after), so every live record
     // past it is in the tail.
-    SV_ASSIGN_OR_RETURN(job.replay, job.replay_source->OpenSnapshotBeside());
+    SV_ASSIGN_OR_RETURN(job.replay, job.replay_source->OpenSnapshotBeside(job.filter));
+    job.filtered_tables = job.replay->FilteredTables();
     std::lock_guard lock(job.mu);
     job.snapshot_at = job.replay->Ends();
   } else {
@@ -105,7 +108,10 @@ absl::Status Fold(const config::SourceConfig& config, TenantJob& job) {
   while (!job.stop.load()) {
     SV_RETURN_IF_ERROR(job.replay->Next(16'384, &page));
     if (page.empty()) break;
-    for (const source::SourceRecord& r : page) SV_RETURN_IF_ERROR(job.processor->Process(r));
+    for (const source::SourceRecord& r : page) {
+      NoteSnapshotRow(job, r);
+      SV_RETURN_IF_ERROR(job.processor->Process(r));
+    }
     SV_RETURN_IF_ERROR(job.processor->ExpireStashes(page.back().log_time_us));
     job.events += static_cast<int64_t>(page.size());
   }
@@ -161,6 +167,11 @@ absl::StatusOr<std::unique_ptr<TenantJob>> Engine::NewTenantJob(
                       NewFoldJob(job->source, "a tenant rebuild", /*snapshot_ok=*/true));
   folding->request = std::move(job->request);
   folding->views = std::move(job->views);
+  if (folding->snapshot && !folding->request.whole) {
+    // Only the organization's rows of the tables, where that is exact (engine/tenant_snapshot).
+    folding->filter =
+        TenantSnapshotFilter(*catalog_, folding->source, folding->views, folding->request.tenant);
+  }
   return folding;
 }
 
@@ -280,7 +291,10 @@ absl::Status Engine::CatchUpTenantJob(TenantJob& job) {
   // After this, every record the loop polled is committed and no poll comes before the swap:
   // the tail holds exactly what the live rows applied past the fold's positions.
   SV_RETURN_IF_ERROR(Drain());
-  return CatchExceptions("tenant rebuild tail", [&] { return ApplyTail(job, TakeTail(job)); });
+  return CatchExceptions("tenant rebuild tail", [&] {
+    SV_RETURN_IF_ERROR(ApplyTail(job, TakeTail(job)));
+    return FoldSetAside(job);
+  });
 }
 
 void Engine::StartFold(TenantJob& job) {
@@ -305,12 +319,17 @@ absl::StatusOr<RebuildStats> Engine::FinishTenantJob() {
   stats.total_seconds = SecondsSince(job->started);
   Progress(absl::StrFormat(
       "rebuild %s for %s: %lld events folded (%lld of them applied by the loop "
-      "during the fold), %lld rows changed, %.2fs",
+      "during the fold), %lld rows changed, %.2fs%s",
       absl::StrJoin(job->request.views, ","),
       job->request.whole ? std::string("every organization")
                          : absl::StrCat("organization ", job->request.tenant.ToString()),
       static_cast<long long>(stats.events), static_cast<long long>(job->tail_events),
-      static_cast<long long>(stats.rows_written), stats.total_seconds));
+      static_cast<long long>(stats.rows_written), stats.total_seconds,
+      job->filtered_tables.empty()
+          ? ""
+          : absl::StrCat("; snapshot of its rows of ", absl::StrJoin(job->filtered_tables, ","),
+                         " only, ", job->rows_fetched,
+                         " rows moved into it afterwards read from the snapshot by key")));
   return stats;
 }
 

@@ -135,6 +135,7 @@ class HandlerScope {
         for (size_t c = 0; c < ov.columns.size(); ++c) {
           if (ov.columns[c].name == p[1]) {
             b.kind = Kind::kViewColumn;
+            reads_views_ = true;
             b.slot = other;
             b.column = static_cast<int>(c);
             return b;
@@ -152,6 +153,7 @@ class HandlerScope {
   }
 
   bool reads_routing_key() const { return reads_routing_key_; }
+  bool reads_views() const { return reads_views_; }
   void reset_routing_key() { reads_routing_key_ = false; }
 
  private:
@@ -170,6 +172,7 @@ class HandlerScope {
   std::string explode_alias_;
   bool key_context_;
   bool reads_routing_key_ = false;
+  bool reads_views_ = false;  // some expression reads another view's row
 };
 
 bool IsBareRoutingKeyExpr(const std::string& sql, const config::SourceConfig& source) {
@@ -376,6 +379,7 @@ absl::StatusOr<std::unique_ptr<Catalog>> Compile(const config::Config& config) {
           key_from_routing_key |= IsBareRoutingKeyExpr(s->second.sql, source.config);
           key_set[column] = true;
           plan->key_sets.emplace_back(column, std::move(expr));
+          plan->key_fields.push_back(BareEventField(s->second.sql));
         } else {
           if (hc.delete_row) continue;  // a delete only needs the key
           SV_ASSIGN_OR_RETURN(sql::ExprPtr expr, CompileIn(value_scope, s->second));
@@ -403,6 +407,7 @@ absl::StatusOr<std::unique_ptr<Catalog>> Compile(const config::Config& config) {
         }
         absl::StrAppend(&definition, "explode:", hc.explode->sql, " as ", alias, "|");
       }
+      plan->reads_other_views = key_scope.reads_views() || value_scope.reads_views();
       view.handlers[type_id] = std::move(plan);
     }
     // A declared version is part of the definition: raising it builds a new version. Absent, the

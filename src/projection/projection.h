@@ -47,6 +47,8 @@ struct HandlerPlan {
   // "". A field an event lists in its kUnchangedHeader (a change feed's unchanged TOASTed
   // column) leaves such a column as the row has it.
   std::vector<std::string> value_fields;
+  std::vector<std::string> key_fields;  // the same, per key set
+  bool reads_other_views = false;       // some expression reads another view's row
   sql::ExprPtr when;
   sql::ExprPtr explode;
   bool delete_row = false;

@@ -63,6 +63,31 @@ class ReplayReader {
   // every transaction committed before it, whatever its records' positions (a transaction
   // straddling the snapshot's position is not in it, and comes whole from the stream).
   virtual bool Holds(const SourceRecord& /*live*/) const { return false; }
+  // For a snapshot limited by a SnapshotFilter (its transaction stays open while the reader
+  // lives): the row a live record's table held under the record's key in the snapshot, as the
+  // snapshot's insert record would have been, or nullopt when it held none or read that table
+  // whole anyway (the record's row is then in the snapshot, or was never there).
+  virtual absl::StatusOr<std::optional<SourceRecord>> SnapshotRowOf(const SourceRecord& /*live*/) {
+    return absl::UnimplementedError("this replay is not a filtered snapshot");
+  }
+  // The tables (as the config names them) a filtered snapshot read one organization's rows of:
+  // their other rows are not in it. Empty for any other replay.
+  virtual std::vector<std::string> FilteredTables() const { return {}; }
+};
+
+// A snapshot taken for one organization (a tenant rebuild of a change feed's views): a table
+// named here is read `WHERE <column> = value` when its key columns are exactly `key_fields`
+// (each of the views' rows is then one of its rows), whole otherwise; a table not named and
+// listed in `skipped` is not read at all (it feeds none of the views rebuilt).
+struct SnapshotFilter {
+  struct Table {
+    std::string column;                   // the table's column holding the organization
+    std::vector<std::string> key_fields;  // the fields the views' key columns are set from
+  };
+  std::map<std::string, Table> tables;  // by the table's name in the config
+  std::vector<std::string> skipped;
+  std::string value;  // the organization, as text (a query parameter, never spliced)
+  bool empty() const { return tables.empty() && skipped.empty(); }
 };
 
 // What the engine offers a source that moves partitions between consumers (Kafka groups).
@@ -105,7 +130,9 @@ class Source {
   // stands at Ends(); the live stream's records it does not Hold come after it. Only for
   // sources whose replay is a snapshot (trait replays_snapshot): the others replay any past
   // position with OpenReplay(until).
-  virtual absl::StatusOr<std::unique_ptr<ReplayReader>> OpenSnapshotBeside() {
+  // With a non-empty `filter`, only the rows it names (SnapshotFilter).
+  virtual absl::StatusOr<std::unique_ptr<ReplayReader>> OpenSnapshotBeside(
+      const SnapshotFilter& /*filter*/) {
     return absl::UnimplementedError("this source replays its history, not a snapshot");
   }
   // Soon (at a Poll), even while idle, a record at a position past everything the upstream

@@ -13,6 +13,7 @@
 #include <libpq-fe.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <map>
@@ -446,7 +447,7 @@ TEST_F(PgChangesSourceTest, ASnapshotBesideTheLiveSlotHoldsExactlyWhatCommittedB
 
   Exec(absl::StrCat("INSERT INTO ", table_, " VALUES (2, 2)"));  // before the snapshot
   std::unique_ptr<Source> beside = Open();
-  auto replay = beside->OpenSnapshotBeside();
+  auto replay = beside->OpenSnapshotBeside({});
   ASSERT_TRUE(replay.ok()) << replay.status();
   const std::string temporary =
       absl::StrCat("FROM pg_replication_slots WHERE temporary AND slot_name LIKE 'sv_snapshot_",
@@ -499,6 +500,80 @@ TEST_F(PgChangesSourceTest, ASnapshotBesideTheLiveSlotHoldsExactlyWhatCommittedB
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   EXPECT_EQ(Number("SELECT count(*) " + temporary), 0);
+}
+
+// A tenant rebuild's snapshot (OpenSnapshotBeside with a filter): a table whose key fields are
+// its primary key is read for the organization only (WHERE n = $1), one whose are not is read
+// whole, a skipped one not at all; the snapshot's transaction stays open, so a row of another
+// organization that a later transaction moves into this one is read as the snapshot held it.
+TEST_F(PgChangesSourceTest, AFilteredSnapshotReadsOneOrganizationsRowsAndLaterAnyRowAsItWas) {
+  const std::string other = table_ + "_other";
+  Exec(absl::StrCat("INSERT INTO ", table_, " VALUES (1, 1), (2, 2), (3, 1); INSERT INTO ", other,
+                    " VALUES (1, 1), (2, 2)"));
+  PgChangesOptions options;
+  options.clock = Clock::Real();
+  options.source_name = "feed";
+  options.dsn = dsn_;
+  options.publication = table_;
+  options.slot = table_;
+  options.tables = {table_, other};
+  auto read_all = [](ReplayReader& replay) {
+    std::vector<std::string> rows;
+    std::vector<SourceRecord> page;
+    while (true) {
+      EXPECT_TRUE(replay.Next(2, &page).ok());
+      if (page.empty()) break;
+      for (const SourceRecord& r : page) {
+        rows.push_back(absl::StrCat(r.headers[0].second, ":", r.value));
+      }
+    }
+    std::sort(rows.begin(), rows.end());
+    return rows;
+  };
+
+  SnapshotFilter filter;
+  filter.value = "1";
+  filter.tables[table_] = {"n", {"id"}};
+  filter.tables[other] = {"n", {"n"}};  // not its primary key: read whole
+  std::unique_ptr<Source> beside = NewPgChangesSource(options);
+  auto replay = beside->OpenSnapshotBeside(filter);
+  ASSERT_TRUE(replay.ok()) << replay.status();
+  EXPECT_THAT((*replay)->FilteredTables(), ::testing::ElementsAre(table_));
+  Exec(absl::StrCat("UPDATE ", table_, " SET n = 1 WHERE id = 2"));  // after the snapshot
+  const std::string insert = table_ + ".insert:";
+  std::vector<std::string> expected = {insert + R"({"id":1,"n":1})", insert + R"({"id":3,"n":1})",
+                                       other + R"(.insert:{"id":1,"n":1})",
+                                       other + R"(.insert:{"id":2,"n":2})", "snapshot.done:{}"};
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(read_all(**replay), expected);
+  SourceRecord moved;
+  moved.key = "2";
+  moved.headers = {{"sv-type", table_ + ".update"}};
+  auto before = (*replay)->SnapshotRowOf(moved);
+  ASSERT_TRUE(before.ok()) << before.status();
+  ASSERT_TRUE(before->has_value()) << "row 2 was in the table at the snapshot";
+  EXPECT_EQ((*before)->value, R"({"id":2,"n":2})") << "as the snapshot held it";
+  EXPECT_EQ(*(*before)->key, "2");
+  moved.key = "9";
+  auto absent = (*replay)->SnapshotRowOf(moved);
+  ASSERT_TRUE(absent.ok()) << absent.status();
+  EXPECT_FALSE(absent->has_value());
+  moved.headers = {{"sv-type", other + ".update"}};
+  auto whole = (*replay)->SnapshotRowOf(moved);
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  EXPECT_FALSE(whole->has_value()) << "a table read whole has every row in the snapshot";
+  replay->reset();
+  beside.reset();
+
+  filter.tables.erase(other);
+  filter.skipped = {other};
+  beside = NewPgChangesSource(options);
+  replay = beside->OpenSnapshotBeside(filter);
+  ASSERT_TRUE(replay.ok()) << replay.status();
+  expected = {insert + R"({"id":1,"n":1})", insert + R"({"id":2,"n":1})",
+              insert + R"({"id":3,"n":1})", "snapshot.done:{}"};
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(read_all(**replay), expected);
 }
 
 // Five seconds pass at every look: each progress check of the snapshot reports.

@@ -266,6 +266,13 @@ def main():
         if tail is None or int(tail.group(1)) <= 0:
             problems.append("the rebuild replayed no records of the loop: %s"
                             % done.get("progress"))
+        # Its snapshot read o5's rows of `shipments` only (carriers feeds no rebuilt view), and
+        # rows moved into o5 after it were read from the snapshot by key before their changes.
+        moved = re.search(r"snapshot of its rows of shipments only, (\d+) rows moved into it",
+                          done.get("progress", ""))
+        if moved is None or int(moved.group(1)) <= 0:
+            problems.append("the snapshot was not limited to %s, or no row moved into it was "
+                            "read by key: %s" % (REBUILT, done.get("progress")))
         print("live tenant rebuild of %s: %s" % (REBUILT, done.get("progress")))
         writers.finish()
         problems.extend(writers.problems)

@@ -19,6 +19,7 @@
 #include "engine/engine.h"
 #include "gtest/gtest.h"
 #include "memory_engine_fixture.h"
+#include "projection/projection.h"
 #include "store/open.h"
 #include "store/store.h"
 
@@ -237,6 +238,66 @@ TEST_F(TenantRebuildTest, RefusalsNameTheView) {
     ASSERT_FALSE(stats.ok()) << view;
     EXPECT_NE(stats.status().message().find(says), std::string::npos) << stats.status();
   }
+}
+
+// A change feed's tenant snapshot reads a table for the organization only where each row of the
+// rebuilt views is one row of it carrying its organization; a table feeding none of them is not
+// read; any doubt reads it whole.
+TEST(TenantSnapshotFilterTest, FiltersOnlyTablesWhoseRowsAreTheViewsRows) {
+  const std::string config = R"(
+store: {kind: memory}
+sources:
+  shop: {kind: postgres_changes, dsn: "host=nowhere", tables: [ships, carriers, legs, notes]}
+views:
+  ship_list:
+    source: shop
+    key: [id]
+    tenant: org
+    columns: {id: integer, org: text, n: integer}
+    on:
+      "*": {set: {id: e.id}}
+      ships.insert: {set: {org: e.org_id, n: e.n}}
+      ships.update: {set: {org: e.org_id, n: "coalesce(n, 0) + 1"}}
+      ships.delete: {delete: true}
+  leg_list:
+    source: shop
+    key: [id]
+    tenant: org
+    columns: {id: integer, org: text}
+    on:
+      "*": {set: {id: e.id}}
+      legs.insert: {set: {org: e.org_id}}
+      legs.update: {set: {org: lower(e.org_id)}}
+      legs.delete: {delete: true}
+      notes.insert: {set: {id: e.leg, org: e.org_id}}
+  carrier_list:
+    source: shop
+    key: [id]
+    columns: {id: text}
+    on:
+      carriers.insert: {set: {id: e.id}}
+)";
+  absl::StatusOr<config::Config> parsed = config::ParseConfig(config, "t.yaml");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  absl::StatusOr<std::unique_ptr<projection::Catalog>> catalog = projection::Compile(*parsed);
+  ASSERT_TRUE(catalog.ok()) << catalog.status();
+  const projection::Catalog& c = **catalog;
+  source::SnapshotFilter ships =
+      TenantSnapshotFilter(c, 0, {c.FindView("ship_list")}, Value::Text("o-3"));
+  EXPECT_EQ(ships.value, "o-3");
+  ASSERT_EQ(ships.tables.size(), 1u);
+  EXPECT_EQ(ships.tables.at("ships").column, "org_id");
+  EXPECT_EQ(ships.tables.at("ships").key_fields, std::vector<std::string>{"id"});
+  EXPECT_EQ(ships.skipped, (std::vector<std::string>{"carriers", "legs", "notes"}))
+      << "tables feeding none of the rebuilt views";
+  // leg_list: fed by two tables, its tenant computed by an update: legs and notes read whole.
+  source::SnapshotFilter legs = TenantSnapshotFilter(
+      c, 0, {c.FindView("ship_list"), c.FindView("leg_list")}, Value::Text("o-3"));
+  EXPECT_EQ(legs.tables.size(), 1u);
+  EXPECT_EQ(legs.tables.count("ships"), 1u);
+  EXPECT_EQ(legs.skipped, std::vector<std::string>{"carriers"});
+  EXPECT_TRUE(TenantSnapshotFilter(c, 0, {c.FindView("ship_list")}, Value()).empty())
+      << "no organization: everything";
 }
 
 }  // namespace

@@ -83,8 +83,9 @@ class ConfluentSource final : public Source {
                         inner_->OpenReplay(until, allow_partial));
     return Wrap(std::move(replay));
   }
-  absl::StatusOr<std::unique_ptr<ReplayReader>> OpenSnapshotBeside() override {
-    SV_ASSIGN_OR_RETURN(std::unique_ptr<ReplayReader> replay, inner_->OpenSnapshotBeside());
+  absl::StatusOr<std::unique_ptr<ReplayReader>> OpenSnapshotBeside(
+      const SnapshotFilter& filter) override {
+    SV_ASSIGN_OR_RETURN(std::unique_ptr<ReplayReader> replay, inner_->OpenSnapshotBeside(filter));
     return Wrap(std::move(replay));
   }
   void MarkPositionSoon() override { inner_->MarkPositionSoon(); }

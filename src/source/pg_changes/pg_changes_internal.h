@@ -60,11 +60,15 @@ class PgChangesSource final : public Source {
   absl::StatusOr<std::map<int32_t, int64_t>> EndOffsets() override;
   absl::StatusOr<std::unique_ptr<ReplayReader>> OpenReplay(
       const std::optional<std::map<int32_t, int64_t>>& until, bool allow_partial) override;
-  absl::StatusOr<std::unique_ptr<ReplayReader>> OpenSnapshotBeside() override;
+  absl::StatusOr<std::unique_ptr<ReplayReader>> OpenSnapshotBeside(
+      const SnapshotFilter& filter) override;
   void MarkPositionSoon() override { heartbeat_soon_ = true; }
   // Appends up to `max` more rows of the snapshot (`<table>.insert` records), table by table;
   // at the end, the closing marker (at the consistent point), and `*done`. For the replay too.
   absl::Status ReadSnapshot(size_t max, std::vector<SourceRecord>* out, bool* done);
+  // A filtered snapshot's row under a live record's key (ReplayReader::SnapshotRowOf).
+  absl::StatusOr<std::optional<SourceRecord>> SnapshotRowOf(const SourceRecord& live);
+  const std::vector<std::string>& filtered_tables() const { return filtered_tables_; }
   uint64_t consistent_point() const { return consistent_; }
   int64_t snapshot_estimate() const { return snapshot_estimate_; }
   void AfterCommit(const std::map<int32_t, int64_t>& positions,
@@ -146,6 +150,11 @@ class PgChangesSource final : public Source {
   std::vector<SourceRecord> snapshot_;  // handed over in one Poll
   // Where ReadSnapshot is: the tables, the one being read (its query open), rows read so far.
   std::vector<const TableInfo*> snapshot_tables_;
+  // Per snapshot table: the column its rows are read `WHERE <column> = filter_.value` by, or ""
+  // (read whole). A snapshot with any stays open (SnapshotRowOf) until the source goes.
+  std::vector<std::string> snapshot_where_;
+  SnapshotFilter filter_;
+  std::vector<std::string> filtered_tables_;  // configured names of the tables read filtered
   size_t snapshot_table_ = 0;
   bool snapshot_query_open_ = false;
   bool snapshot_done_ = false;

@@ -467,6 +467,10 @@ class SnapshotReplay final : public ReplayReader {
     return {{0, static_cast<int64_t>(source_->consistent_point())}};
   }
   int64_t EstimatedRecords() const override { return source_->snapshot_estimate(); }
+  absl::StatusOr<std::optional<SourceRecord>> SnapshotRowOf(const SourceRecord& live) override {
+    return source_->SnapshotRowOf(live);
+  }
+  std::vector<std::string> FilteredTables() const override { return source_->filtered_tables(); }
 
  private:
   PgChangesSource* source_;
@@ -490,8 +494,10 @@ absl::StatusOr<std::unique_ptr<ReplayReader>> PgChangesSource::OpenReplay(
   return std::make_unique<SnapshotReplay>(this);
 }
 
-absl::StatusOr<std::unique_ptr<ReplayReader>> PgChangesSource::OpenSnapshotBeside() {
+absl::StatusOr<std::unique_ptr<ReplayReader>> PgChangesSource::OpenSnapshotBeside(
+    const SnapshotFilter& filter) {
   streaming_ = false;
+  filter_ = filter;
   SV_RETURN_IF_ERROR(Connect());
   // A slot of its own, dropped by the server with this connection: the live slot (and its
   // consumer) are left alone. Slot names are the cluster's: unique per process and moment.

@@ -226,7 +226,39 @@ absl::StatusOr<uint64_t> PgChangesSource::ExportSnapshot(const std::string& slot
       session_.Exec(absl::StrCat("SET TRANSACTION SNAPSHOT ", QuoteLiteral(snapshot))));
   consistent_ = *consistent;
   snapshot_tables_.clear();
-  for (const auto& [qualified, table] : tables_) snapshot_tables_.push_back(&table);
+  snapshot_where_.clear();
+  filtered_tables_.clear();
+  for (const auto& [qualified, table] : tables_) {
+    if (std::find(filter_.skipped.begin(), filter_.skipped.end(), table.configured) !=
+        filter_.skipped.end()) {
+      continue;  // it feeds none of the views rebuilt
+    }
+    std::string where;
+    if (auto it = filter_.tables.find(table.configured); it != filter_.tables.end()) {
+      // One organization's rows suffice when each row of the views is one row of the table:
+      // their key columns are set from exactly its primary key's.
+      std::vector<std::string> pk = table.key_columns, fields = it->second.key_fields;
+      std::sort(pk.begin(), pk.end());
+      std::sort(fields.begin(), fields.end());
+      if (pk == fields) {
+        where = it->second.column;
+        filtered_tables_.push_back(table.configured);
+      } else {
+        LogJson("info", "tenant snapshot reads a table whole",
+                {{"source", options_.source_name},
+                 {"table", table.configured},
+                 {"why", "the views' key is not the table's primary key"}});
+      }
+    }
+    snapshot_tables_.push_back(&table);
+    snapshot_where_.push_back(std::move(where));
+  }
+  if (!filter_.empty()) {
+    LogJson("info", "change feed snapshot of one organization",
+            {{"source", options_.source_name},
+             {"tables_filtered", absl::StrJoin(filtered_tables_, ",")},
+             {"tables_skipped", absl::StrJoin(filter_.skipped, ",")}});
+  }
   snapshot_table_ = 0;
   snapshot_query_open_ = false;
   snapshot_done_ = false;
@@ -250,7 +282,8 @@ absl::Status PgChangesSource::ReadSnapshot(size_t max, std::vector<SourceRecord>
     if (!snapshot_query_open_) {
       if (snapshot_table_ >= snapshot_tables_.size()) {
         if (!snapshot_done_) {
-          SV_RETURN_IF_ERROR(session_.Exec("COMMIT"));
+          // A filtered snapshot's transaction stays open: SnapshotRowOf reads it later.
+          if (filtered_tables_.empty()) SV_RETURN_IF_ERROR(session_.Exec("COMMIT"));
           ReportSnapshotProgress(/*done=*/true);
           // Positions count up to the consistent point, which a closing marker carries: stored
           // with the rows (an empty snapshot too), it tells a restart the snapshot is in.
@@ -263,8 +296,13 @@ absl::Status PgChangesSource::ReadSnapshot(size_t max, std::vector<SourceRecord>
       const TableInfo& table = *snapshot_tables_[snapshot_table_];
       snapshot_sql_ =
           absl::StrCat("SELECT * FROM ", QuoteIdent(table.schema), ".", QuoteIdent(table.name));
-      if (PQsendQuery(session_.raw(), snapshot_sql_.c_str()) == 0 ||
-          PQsetSingleRowMode(session_.raw()) == 0) {
+      const std::string& where = snapshot_where_[snapshot_table_];
+      if (!where.empty()) absl::StrAppend(&snapshot_sql_, " WHERE ", QuoteIdent(where), " = $1");
+      const char* value = filter_.value.c_str();
+      const int sent = where.empty() ? PQsendQuery(session_.raw(), snapshot_sql_.c_str())
+                                     : PQsendQueryParams(session_.raw(), snapshot_sql_.c_str(), 1,
+                                                         nullptr, &value, nullptr, nullptr, 0);
+      if (sent == 0 || PQsetSingleRowMode(session_.raw()) == 0) {
         return session_.Error(nullptr, snapshot_sql_);
       }
       snapshot_query_open_ = true;
@@ -291,6 +329,45 @@ absl::Status PgChangesSource::ReadSnapshot(size_t max, std::vector<SourceRecord>
     if ((snapshot_rows_ & 0x3ff) == 0) ReportSnapshotProgress(/*done=*/false);
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<SourceRecord>> PgChangesSource::SnapshotRowOf(
+    const SourceRecord& live) {
+  std::string_view type;
+  for (const auto& [name, value] : live.headers) {
+    if (name == "sv-type") type = value;
+  }
+  const TableInfo* table = nullptr;
+  for (const auto& [qualified, t] : tables_) {
+    if (type.substr(0, type.rfind('.')) == t.configured &&
+        std::find(filtered_tables_.begin(), filtered_tables_.end(), t.configured) !=
+            filtered_tables_.end()) {
+      table = &t;
+    }
+  }
+  if (table == nullptr || !live.key.has_value()) return std::nullopt;  // read whole: in it
+  std::vector<std::string> parts = absl::StrSplit(*live.key, '|');
+  if (table->key_columns.size() == 1) parts = {*live.key};  // a '|' of its own value
+  if (parts.size() != table->key_columns.size()) {
+    return absl::InternalError(absl::StrCat("the key '", *live.key, "' of a record of ",
+                                            table->configured, " does not split into ",
+                                            table->key_columns.size(), " columns"));
+  }
+  std::string sql =
+      absl::StrCat("SELECT * FROM ", QuoteIdent(table->schema), ".", QuoteIdent(table->name));
+  std::vector<std::optional<std::string>> params;
+  for (size_t k = 0; k < parts.size(); ++k) {
+    absl::StrAppend(&sql, k == 0 ? " WHERE " : " AND ", QuoteIdent(table->key_columns[k]), " = $",
+                    k + 1);
+    params.emplace_back(parts[k]);
+  }
+  // In the snapshot's transaction, still open: the row as the snapshot saw it.
+  SV_ASSIGN_OR_RETURN(Result r, session_.Query(sql, params));
+  if (PQntuples(r.get()) == 0) return std::nullopt;
+  snapshot_key_index_.clear();
+  SourceRecord record = SnapshotRecord(*table, r.get());
+  snapshot_key_index_.clear();
+  return record;
 }
 
 absl::Status PgChangesSource::StartSnapshotProgress() {
