@@ -1,13 +1,14 @@
 // Key and row encodings of common/value.h: what they decode to is exactly what was encoded.
 
 #include "common/value.h"
-#include "common/value_key.h"
 
 #include <gtest/gtest.h>
 
 #include <cstdint>
 #include <limits>
 #include <string>
+
+#include "common/value_key.h"
 
 namespace sv {
 namespace {
@@ -66,7 +67,9 @@ TEST(ValueTest, ATruncatedOrForeignKeyIsRefused) {
   Row decoded;
   for (size_t n = 1; n < key.size(); ++n) {
     // Every strict prefix either fails or decodes to fewer complete values.
-    if (DecodeKey(key.substr(0, n), &decoded)) EXPECT_LT(decoded.size(), values.size()) << n;
+    if (DecodeKey(key.substr(0, n), &decoded)) {
+      EXPECT_LT(decoded.size(), values.size()) << n;
+    }
   }
   EXPECT_FALSE(DecodeKey(std::string("\x7f", 1), &decoded));
   EXPECT_FALSE(DecodeKey(std::string("\x40"
