@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/time_util.h"
+#include "common/value_key.h"
 
 namespace sv {
 
@@ -188,6 +189,75 @@ void EncodeKey(const Value* values, size_t n, std::string* out) {
         break;
     }
   }
+}
+
+namespace {
+
+// EncodeOrderedInt's inverse, after its tag: `n` big-endian bytes of a number of that sign.
+bool DecodeOrderedInt(char tag, std::string_view* in, int64_t* v) {
+  const auto t = static_cast<uint8_t>(tag);
+  const bool negative = t < 0x20;
+  const int n = negative ? 0x1F - t : t - 0x20;
+  if (n < 0 || n > 8 || in->size() < static_cast<size_t>(n)) return false;
+  uint64_t w = 0;
+  for (int i = 0; i < n; ++i) w = (w << 8) | static_cast<uint8_t>((*in)[i]);
+  in->remove_prefix(static_cast<size_t>(n));
+  // A negative number's bytes above its n were all ones.
+  if (negative && n < 8) w |= ~uint64_t{0} << (8 * n);
+  *v = static_cast<int64_t>(w);
+  return true;
+}
+
+}  // namespace
+
+bool DecodeKey(std::string_view in, Row* out) {
+  out->clear();
+  while (!in.empty()) {
+    const char tag = in.front();
+    in.remove_prefix(1);
+    const auto t = static_cast<uint8_t>(tag);
+    int64_t i;
+    if (t == 0x01) {
+      out->emplace_back();
+    } else if (t == 0x02 || t == 0x03) {
+      out->push_back(Value::Bool(t == 0x03));
+    } else if (t >= 0x17 && t <= 0x28) {
+      if (!DecodeOrderedInt(tag, &in, &i)) return false;
+      out->push_back(Value::Int(i));
+    } else if (t == 0x30) {
+      if (in.size() < 8) return false;
+      uint64_t bits = 0;
+      for (int b = 0; b < 8; ++b) bits = (bits << 8) | static_cast<uint8_t>(in[b]);
+      in.remove_prefix(8);
+      bits = (bits & (1ULL << 63)) ? bits & ~(1ULL << 63) : ~bits;
+      double d;
+      std::memcpy(&d, &bits, sizeof(d));
+      out->push_back(Value::Real(d));
+    } else if (t == 0x40 || t == 0x60) {
+      std::string text;
+      while (true) {
+        if (in.size() < 2) return false;
+        if (in[0] == '\0') {
+          if (in[1] == '\x01') break;
+          if (in[1] != '\xFF') return false;
+        }
+        text.push_back(in[0]);
+        in.remove_prefix(in[0] == '\0' ? 2 : 1);
+      }
+      in.remove_prefix(2);
+      out->push_back(t == 0x40 ? Value::Text(std::move(text)) : Value::Json(std::move(text)));
+    } else if (t == 0x50 || t == 0x51) {
+      if (in.empty()) return false;
+      const char int_tag = in.front();
+      in.remove_prefix(1);
+      const auto it = static_cast<uint8_t>(int_tag);
+      if (it < 0x17 || it > 0x28 || !DecodeOrderedInt(int_tag, &in, &i)) return false;
+      out->push_back(t == 0x50 ? Value::Time(i) : Value::Interval(i));
+    } else {
+      return false;
+    }
+  }
+  return true;
 }
 
 void EncodeRow(const Row& row, std::string* out) {

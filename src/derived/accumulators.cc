@@ -86,8 +86,47 @@ class ExtremeAccumulator : public Accumulator {
   std::map<Value, int64_t, ValueLess> values_;
 };
 
+// Keeps, in every node of a tree of (value → count), the total count of its subtree: the value
+// at a rank is then found in O(log distinct values) by one walk from the root.
+template <typename NodeCItr, typename NodeItr, typename CmpFn, typename Alloc>
+struct CountedRanks {
+  using metadata_type = int64_t;
+  void operator()(NodeItr node, NodeCItr end) const {
+    const NodeItr left = node.get_l_child();
+    const NodeItr right = node.get_r_child();
+    const int64_t below =
+        (left == end ? 0 : left.get_metadata()) + (right == end ? 0 : right.get_metadata());
+    const_cast<int64_t&>(node.get_metadata()) = below + (**node).second;
+  }
+  // The value at 0-based rank `k` of the multiset (k < the total count).
+  double At(int64_t k) const {
+    NodeCItr node = node_begin();
+    const NodeCItr end = node_end();
+    double value = 0;
+    while (node != end) {
+      const NodeCItr left = node.get_l_child();
+      const int64_t left_count = left == end ? 0 : left.get_metadata();
+      if (k < left_count) {
+        node = left;
+        continue;
+      }
+      k -= left_count;
+      value = (**node).first;
+      if (k < (**node).second) break;
+      k -= (**node).second;
+      node = node.get_r_child();
+    }
+    return value;
+  }
+  virtual NodeCItr node_begin() const = 0;
+  virtual NodeCItr node_end() const = 0;
+  virtual ~CountedRanks() = default;
+};
+
 // The group's values in order with O(log n) rank lookups (libstdc++'s policy-based tree), so a
-// percentile costs the same whether the group holds ten rows or a million.
+// percentile costs the same whether the group holds ten rows or a million. A value is kept
+// once with its count: measures (days, minutes, amounts) repeat a lot, and a node per input
+// row was most of a percentile's memory.
 class PercentileAccumulator : public Accumulator {
  public:
   PercentileAccumulator(bool continuous, double fraction, Type result)
@@ -95,27 +134,29 @@ class PercentileAccumulator : public Accumulator {
   void Add(int sign, const Value& value) override {
     if (value.is_null()) return;
     const double x = value.is_number() ? value.as_number() : static_cast<double>(value.as_int());
-    if (sign > 0) {
-      tree_.insert({x, next_id_++});
-      return;
-    }
-    auto it = tree_.lower_bound({x, 0});
-    if (it != tree_.end() && it->first == x) tree_.erase(it);
+    // A node's count changes by erase and insert: the subtree totals are kept only on the
+    // tree's own updates.
+    auto it = tree_.find(x);
+    const int64_t held = it == tree_.end() ? 0 : it->second;
+    if (held + sign < 0) return;  // a retraction of a value never added
+    if (held > 0) tree_.erase(x);
+    if (held + sign > 0) tree_.insert({x, held + sign});
+    total_ += sign;
   }
   absl::StatusOr<Value> Result() const override {
-    const size_t n = tree_.size();
+    const int64_t n = total_;
     if (n == 0) return Value::Null();
     double out;
     if (continuous_) {
       const double pos = fraction_ * static_cast<double>(n - 1);
       const double lo = std::floor(pos);
-      const double a = tree_.find_by_order(static_cast<size_t>(lo))->first;
-      const double b = tree_.find_by_order(static_cast<size_t>(std::ceil(pos)))->first;
+      const double a = tree_.At(static_cast<int64_t>(lo));
+      const double b = tree_.At(static_cast<int64_t>(std::ceil(pos)));
       out = a + (b - a) * (pos - lo);
     } else {
       double rank = std::ceil(fraction_ * static_cast<double>(n));
       if (rank < 1) rank = 1;
-      out = tree_.find_by_order(static_cast<size_t>(rank) - 1)->first;
+      out = tree_.At(static_cast<int64_t>(rank) - 1);
     }
     if (result_ == Type::kInterval) return Value::Interval(std::llround(out));
     if (result_ == Type::kInt) return Value::Int(static_cast<int64_t>(out));
@@ -123,14 +164,13 @@ class PercentileAccumulator : public Accumulator {
   }
 
  private:
-  using Tree = __gnu_pbds::tree<std::pair<double, uint64_t>, __gnu_pbds::null_type,
-                                std::less<std::pair<double, uint64_t>>, __gnu_pbds::rb_tree_tag,
-                                __gnu_pbds::tree_order_statistics_node_update>;
+  using Tree =
+      __gnu_pbds::tree<double, int64_t, std::less<double>, __gnu_pbds::rb_tree_tag, CountedRanks>;
   bool continuous_;
   double fraction_;
   Type result_;
   Tree tree_;
-  uint64_t next_id_ = 1;
+  int64_t total_ = 0;  // values held, with their repeats
 };
 
 // A simple aggregate as an object, for DISTINCT to wrap.

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "common/status_macros.h"
+#include "common/value_key.h"
 #include "derived/maintainer_internal.h"
 #include "sql/expr.h"
 
@@ -271,7 +272,6 @@ void Maintainer::Apply(State& st, int sign, const Contribution& c) {
     auto [it, created] = st.groups.try_emplace(c.key);
     Group& group = it->second;
     if (created) {
-      EncodeRow(c.values, &group.values);
       if (st.slot_count > 0) {
         group.slots = std::make_unique<int64_t[]>(static_cast<size_t>(st.slot_count));
       }
@@ -357,7 +357,7 @@ absl::Status Maintainer::Flush(const Writer& write) {
         if (g.rows > 0) {
           exists = true;
           Row group_row;
-          DecodeRow(g.values, &group_row);
+          DecodeKey(key, &group_row);  // the GROUP BY values
           const size_t group_width = group_row.size();
           auto group_key = [&] {
             Row group_values(group_row.begin(), group_row.begin() + group_width);

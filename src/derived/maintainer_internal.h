@@ -21,7 +21,7 @@ inline constexpr int64_t kNoDeadline = std::numeric_limits<int64_t>::max();
 
 // Rows are kept encoded (common/value.h): a reporting view can have a group per input row.
 struct Group {
-  std::string values;   // GROUP BY values, EncodeRow
+  // (The GROUP BY values are the group's key in the map, DecodeKey: not kept twice.)
   std::string emitted;  // the row the store holds, EncodeRow; empty: none
   int64_t rows = 0;
   std::unique_ptr<int64_t[]> slots;                   // count / sum / avg state, inline

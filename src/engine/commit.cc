@@ -137,8 +137,7 @@ absl::Status Engine::WriteInto(store::Batch* batch, Sealed& sealed) {
     // only here (and between batches), so this may run behind the loop.
     AdvanceDerivedClock(sealed);
     for (const DerivedChange& c : sealed.derived_changes) {
-      derived_->OnChange(c.view, c.old_row ? &*c.old_row : nullptr,
-                         c.new_row ? &*c.new_row : nullptr);
+      derived_->OnChange(c.view, c.old_row.get(), c.new_row.get());
     }
     std::map<int, std::vector<Row>> upserts;
     SV_RETURN_IF_ERROR(derived_->Flush([&](int view, const Row* old_row, const Row* new_row) {

@@ -159,8 +159,8 @@ class Engine {
   // A row change of a view derived views read, as the working set saw it.
   struct DerivedChange {
     int view;
-    std::optional<Row> old_row;
-    std::optional<Row> new_row;
+    std::shared_ptr<const Row> old_row;  // null: inserted; shared with the working set
+    std::shared_ptr<const Row> new_row;  // null: deleted
   };
   // One share of a source's keys (a hash of the gate key): its own gate state, working set and
   // read connection, so that lanes process a poll's records concurrently. A view row belongs to

@@ -80,12 +80,11 @@ void Engine::WatchForDerived(CachedRowSet& rows, std::vector<DerivedChange>* cha
   if (derived_ == nullptr || derived_->empty()) return;
   std::vector<bool> watched(catalog_->views.size());
   for (size_t v = 0; v < watched.size(); ++v) watched[v] = derived_->Reads(static_cast<int>(v));
-  rows.set_listener(
-      std::move(watched), [changes](int view, const Row* old_row, const Row* new_row) {
-        // Applied with the batch's write, on the committing thread.
-        changes->push_back({view, old_row != nullptr ? std::optional<Row>(*old_row) : std::nullopt,
-                            new_row != nullptr ? std::optional<Row>(*new_row) : std::nullopt});
-      });
+  rows.set_listener(std::move(watched), [changes](int view, CachedRowSet::SharedRow old_row,
+                                                  CachedRowSet::SharedRow new_row) {
+    // Applied with the batch's write, on the committing thread.
+    changes->push_back({view, std::move(old_row), std::move(new_row)});
+  });
 }
 
 absl::Status Engine::ProcessLanes(SourceState& st) {

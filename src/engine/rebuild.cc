@@ -282,19 +282,19 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
     for (int v : source.views) {
       if (wanted[v]) to_build.push_back(v);
     }
-    // (key, encoded row); the row is freed once written, so SQLite's sorter and page cache reuse
-    // that memory instead of growing the peak.
-    using Entries = std::vector<std::pair<const std::string*, EncodedRow*>>;
+    // The rows by key; each is freed once written, so SQLite's sorter and page cache reuse that
+    // memory instead of growing the peak.
+    using Entries = std::vector<const KeyedRow*>;
     auto sort_view = [&workers](int v) {
       Entries entries;
       size_t total = 0;
       for (Worker& w : workers) total += w.rows->rows(v).size();
       entries.reserve(total);
       for (Worker& w : workers) {
-        for (auto& [k, row] : w.rows->rows(v)) entries.emplace_back(&k, &row);
+        for (const KeyedRow& row : w.rows->rows(v)) entries.push_back(&row);
       }
       std::sort(entries.begin(), entries.end(),
-                [](const auto& a, const auto& b) { return *a.first < *b.first; });
+                [](const KeyedRow* a, const KeyedRow* b) { return a->key() < b->key(); });
       return entries;
     };
     // The gate state is written in key order too (a B-tree append); sort it meanwhile.
@@ -389,7 +389,7 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
       absl::Status decode_status;
       SV_RETURN_IF_ERROR(store_->BulkInsert(b.table, [&]() -> const Row* {
         if (next >= entries.size()) return nullptr;
-        EncodedRow* encoded = entries[next++].second;
+        const KeyedRow* encoded = entries[next++];
         if (!DecodeRow(encoded->bytes(), &row)) {
           decode_status = absl::InternalError("corrupt row encoding");
           return nullptr;

@@ -20,6 +20,21 @@ CachedRowSet::Entry& CachedRowSet::Slot(int view, const std::string& key, bool* 
   return it->second;
 }
 
+const Row* CachedRowSet::Current(const Entry& e) {
+  if (e.row != nullptr) return e.row.get();
+  if (!e.present) return nullptr;
+  // Encoded by this class from a valid row: decoding cannot fail.
+  (void)DecodeRow(e.encoded.bytes(), &scratch_);
+  return &scratch_;
+}
+
+CachedRowSet::SharedRow CachedRowSet::SharedCurrent(const Entry& e) const {
+  if (e.row != nullptr || !e.present) return e.row;
+  auto row = std::make_shared<Row>();
+  (void)DecodeRow(e.encoded.bytes(), row.get());
+  return row;
+}
+
 absl::StatusOr<const Row*> CachedRowSet::Find(int view, const std::string& key,
                                               const Row& key_values) {
   bool created;
@@ -32,9 +47,16 @@ absl::StatusOr<const Row*> CachedRowSet::Find(int view, const std::string& key,
       --entries_;
       return row.status();
     }
-    if (row->has_value()) e.row = std::make_shared<const Row>(std::move(**row));
+    if (row->has_value()) {
+      encoding_.clear();
+      EncodeRow(**row, &encoding_);
+      e.encoded.Assign(encoding_);
+      e.present = true;
+      scratch_ = std::move(**row);
+      return &scratch_;
+    }
   }
-  return e.row.get();
+  return Current(e);
 }
 
 void CachedRowSet::Put(int view, const std::string& key, Row row) {
@@ -45,10 +67,13 @@ void CachedRowSet::Put(int view, const std::string& key, Row row) {
     e.key.clear();
     for (int k : spec.key) e.key.push_back(row[k]);
   }
+  auto now = std::make_shared<const Row>(std::move(row));
   if (view < static_cast<int>(watched_.size()) && watched_[view]) {
-    listener_(view, e.row.get(), &row);
+    listener_(view, SharedCurrent(e), now);
   }
-  e.row = std::make_shared<const Row>(std::move(row));
+  e.row = std::move(now);
+  e.encoded.Release();
+  e.present = true;
   if (!e.dirty) {
     e.dirty = true;
     dirty_.emplace_back(view, key);
@@ -58,10 +83,12 @@ void CachedRowSet::Put(int view, const std::string& key, Row row) {
 void CachedRowSet::Erase(int view, const std::string& key) {
   bool created;
   Entry& e = Slot(view, key, &created);
-  if (e.row && view < static_cast<int>(watched_.size()) && watched_[view]) {
-    listener_(view, e.row.get(), nullptr);
+  if (e.present && view < static_cast<int>(watched_.size()) && watched_[view]) {
+    listener_(view, SharedCurrent(e), nullptr);
   }
   e.row.reset();
+  e.encoded.Release();
+  e.present = false;
   if (!e.dirty) {
     e.dirty = true;
     dirty_.emplace_back(view, key);
@@ -71,7 +98,7 @@ void CachedRowSet::Erase(int view, const std::string& key) {
 void CachedRowSet::ListCached(int view, std::vector<std::pair<std::string, Row>>* out) const {
   for (const Rows* rows : {&views_[view], &previous_[view]}) {
     for (const auto& [key, entry] : *rows) {
-      if (entry.row != nullptr) out->emplace_back(key, entry.key);
+      if (entry.present) out->emplace_back(key, entry.key);
     }
   }
 }
@@ -86,8 +113,12 @@ void CachedRowSet::TakeDirty(WriteSet* out) {
     if (it == views_[view].end() || !it->second.dirty) continue;
     Entry& e = it->second;
     e.dirty = false;
-    if (e.row) {
-      out->upserts[view].push_back(e.row);
+    if (e.present) {
+      // The batch takes the decoded row; the cache keeps it encoded from now.
+      encoding_.clear();
+      EncodeRow(*e.row, &encoding_);
+      e.encoded.Assign(encoding_);
+      out->upserts[view].push_back(std::move(e.row));
     } else if (!e.key.empty()) {
       out->deletes[view].push_back(e.key);
     }
@@ -115,18 +146,26 @@ void CachedRowSet::Reset() {
 
 absl::StatusOr<const Row*> MemoryRowSet::Find(int view, const std::string& key,
                                               const Row& /*key_values*/) {
-  auto it = views_[view].find(key);
+  auto it = views_[view].find(std::string_view(key));
   if (it == views_[view].end()) return nullptr;
-  if (!DecodeRow(it->second.bytes(), &scratch_)) return absl::InternalError("corrupt row encoding");
+  if (!DecodeRow(it->bytes(), &scratch_)) return absl::InternalError("corrupt row encoding");
   return &scratch_;
 }
 
 void MemoryRowSet::Put(int view, const std::string& key, Row row) {
   encoded_.clear();
   EncodeRow(row, &encoded_);
-  views_[view][key].Assign(encoded_);
+  Rows& rows = views_[view];
+  auto it = rows.find(std::string_view(key));
+  if (it == rows.end()) {
+    rows.emplace(key, encoded_);
+  } else {
+    it->Assign(encoded_);
+  }
 }
 
-void MemoryRowSet::Erase(int view, const std::string& key) { views_[view].erase(key); }
+void MemoryRowSet::Erase(int view, const std::string& key) {
+  views_[view].erase(std::string_view(key));
+}
 
 }  // namespace sv::engine

@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/hash/hash.h"
 #include "projection/projection.h"
 #include "store/store.h"
 
@@ -27,6 +29,29 @@ struct WriteSet {
   // Cache generations dropped while taking this batch: freed with the batch, on the thread that
   // wrote it (millions of rows; not the loop's work).
   std::vector<std::shared_ptr<void>> retired;
+};
+
+// One encoded row (common/value.h) in exactly the bytes it needs: 16 bytes in a map slot where
+// a std::string takes 32, and no buffer rounded up by growth. Millions of these are a rebuild's
+// working set.
+class EncodedRow {
+ public:
+  std::string_view bytes() const { return {data_.get(), size_}; }
+  void Assign(std::string_view bytes) {
+    if (bytes.size() != size_) {
+      data_ = std::make_unique_for_overwrite<char[]>(bytes.size());
+      size_ = static_cast<uint32_t>(bytes.size());
+    }
+    std::copy(bytes.begin(), bytes.end(), data_.get());
+  }
+  void Release() {
+    data_.reset();
+    size_ = 0;
+  }
+
+ private:
+  std::unique_ptr<char[]> data_;
+  uint32_t size_ = 0;
 };
 
 class CachedRowSet : public projection::RowSet {
@@ -54,20 +79,30 @@ class CachedRowSet : public projection::RowSet {
   const store::TableSpec& table(int view) const { return tables_[view]; }
   void set_table(int view, store::TableSpec table) { tables_[view] = std::move(table); }
   // Told of every Put/Erase of the views for which `watched(view)` holds, with the row before
-  // (nullptr: none) and after (nullptr: erased): how derived views see their inputs change.
-  using ChangeListener = std::function<void(int view, const Row* old_row, const Row* new_row)>;
+  // (null: none) and after (null: erased): how derived views see their inputs change. The rows
+  // are immutable and shared, not copied: a batch's changes keep each version of a row once.
+  using SharedRow = std::shared_ptr<const Row>;
+  using ChangeListener = std::function<void(int view, SharedRow old_row, SharedRow new_row)>;
   void set_listener(std::vector<bool> watched, ChangeListener listener) {
     watched_ = std::move(watched);
     listener_ = std::move(listener);
   }
 
  private:
+  // A row is held decoded while it is dirty (the batch in hand shares it), and encoded once its
+  // batch took it: a clean row costs its encoding (a few hundred bytes) instead of a decoded
+  // Row (56 bytes per column plus text), which is most of a large cache's memory.
   struct Entry {
-    std::shared_ptr<const Row> row;  // null: no such row
+    std::shared_ptr<const Row> row;  // decoded; set while dirty
+    EncodedRow encoded;              // set while clean and present
     Row key;                         // key column values, for deletes
+    bool present = false;            // false: no such row
     bool dirty = false;
   };
   Entry& Slot(int view, const std::string& key, bool* created);
+  // The entry's row decoded (into scratch_ when clean), or nullptr when absent.
+  const Row* Current(const Entry& e);
+  SharedRow SharedCurrent(const Entry& e) const;
 
   using Rows = absl::flat_hash_map<std::string, Entry>;
 
@@ -84,35 +119,69 @@ class CachedRowSet : public projection::RowSet {
   std::vector<std::pair<int, std::string>> dirty_;
   std::vector<bool> watched_;
   ChangeListener listener_;
+  Row scratch_;           // Find's result for a clean row (valid until the next call)
+  std::string encoding_;  // reused buffer
 };
 
-// One encoded row (common/value.h) in exactly the bytes it needs: 16 bytes in a map slot where
-// a std::string takes 32, and no buffer rounded up by growth. Millions of these are a rebuild's
-// working set.
-class EncodedRow {
+// One row of a rebuild's working set: its encoded key and its encoded row in one allocation of
+// exactly their size, 16 bytes in the set's slot (a std::string key beside an EncodedRow took
+// 48, in a table that is up to half empty after it grows). The set's elements are const for
+// its hashing, which reads only the key: the row part is mutable.
+class KeyedRow {
  public:
-  std::string_view bytes() const { return {data_.get(), size_}; }
-  void Assign(std::string_view bytes) {
-    if (bytes.size() != size_) {
-      data_ = std::make_unique_for_overwrite<char[]>(bytes.size());
-      size_ = static_cast<uint32_t>(bytes.size());
-    }
-    std::copy(bytes.begin(), bytes.end(), data_.get());
+  KeyedRow(std::string_view key, std::string_view row)
+      : key_size_(static_cast<uint32_t>(key.size())) {
+    Allocate(key, row);
   }
-  void Release() {
+  std::string_view key() const { return {data_.get(), key_size_}; }
+  std::string_view bytes() const { return {data_.get() + key_size_, row_size_}; }
+  // Replaces the row (the key stays).
+  void Assign(std::string_view row) const {
+    if (row.size() == row_size_) {
+      std::copy(row.begin(), row.end(), data_.get() + key_size_);
+      return;
+    }
+    Allocate(key(), row);
+  }
+  // Frees key and row: the element may then only be destroyed (with its set).
+  void Release() const {
     data_.reset();
-    size_ = 0;
+    key_size_ = row_size_ = 0;
   }
 
  private:
-  std::unique_ptr<char[]> data_;
-  uint32_t size_ = 0;
+  void Allocate(std::string_view key, std::string_view row) const {
+    auto data = std::make_unique_for_overwrite<char[]>(key.size() + row.size());
+    std::copy(key.begin(), key.end(), data.get());
+    std::copy(row.begin(), row.end(), data.get() + key.size());
+    data_ = std::move(data);
+    row_size_ = static_cast<uint32_t>(row.size());
+  }
+  mutable std::unique_ptr<char[]> data_;
+  mutable uint32_t key_size_;
+  mutable uint32_t row_size_ = 0;
+};
+
+// Hash and equality of KeyedRow by key, looked up by the key alone.
+struct KeyedRowHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view key) const { return absl::Hash<std::string_view>{}(key); }
+  size_t operator()(const KeyedRow& row) const { return (*this)(row.key()); }
+};
+struct KeyedRowEq {
+  using is_transparent = void;
+  static std::string_view KeyOf(std::string_view key) { return key; }
+  static std::string_view KeyOf(const KeyedRow& row) { return row.key(); }
+  template <typename A, typename B>
+  bool operator()(const A& a, const B& b) const {
+    return KeyOf(a) == KeyOf(b);
+  }
 };
 
 // Rows kept encoded to fit a large rebuild in memory.
 class MemoryRowSet : public projection::RowSet {
  public:
-  using Rows = absl::flat_hash_map<std::string, EncodedRow>;
+  using Rows = absl::flat_hash_set<KeyedRow, KeyedRowHash, KeyedRowEq>;
   explicit MemoryRowSet(size_t views) : views_(views) {}
   absl::StatusOr<const Row*> Find(int view, const std::string& key, const Row& key_values) override;
   void Put(int view, const std::string& key, Row row) override;

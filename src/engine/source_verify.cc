@@ -269,7 +269,7 @@ absl::Status Engine::CompareWithShadow(TenantJob& job, const VerifyRequest& requ
         if (catalog_->views[view].source != job.source) {
           return store_->ScanTable(tables_[view], each);
         }
-        for (const auto& [key, encoded] : job.rows->rows(view)) {
+        for (const KeyedRow& encoded : job.rows->rows(view)) {
           if (!DecodeRow(encoded.bytes(), &decoded)) {
             return absl::InternalError("corrupt row encoding");
           }
@@ -313,7 +313,7 @@ absl::Status Engine::CompareWithShadow(TenantJob& job, const VerifyRequest& requ
       shadow.emplace(key, r);
     };
     if (plan.derived == nullptr) {
-      for (const auto& [k, encoded] : job.rows->rows(static_cast<int>(v))) {
+      for (const KeyedRow& encoded : job.rows->rows(static_cast<int>(v))) {
         if (!DecodeRow(encoded.bytes(), &decoded)) {
           return absl::InternalError("corrupt row encoding");
         }

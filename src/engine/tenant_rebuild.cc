@@ -345,9 +345,11 @@ absl::Status Engine::SwapTenantRows(TenantJob& job, RebuildStats* stats) {
     const projection::ViewPlan& plan = catalog_->views[v];
     absl::flat_hash_map<std::string, std::string> rebuilt;  // key → encoded row, this tenant's
     Row row;
-    for (const auto& [key, encoded] : job.rows->rows(v)) {
+    for (const KeyedRow& encoded : job.rows->rows(v)) {
       if (!DecodeRow(encoded.bytes(), &row)) return absl::InternalError("corrupt row encoding");
-      if (job.request.whole || row[plan.tenant] == tenant) rebuilt.emplace(key, encoded.bytes());
+      if (job.request.whole || row[plan.tenant] == tenant) {
+        rebuilt.emplace(encoded.key(), encoded.bytes());
+      }
     }
     auto key_of = [&plan](const Row& r, Row* key_values, std::string* key) {
       key_values->clear();

@@ -328,6 +328,40 @@ FROM shipments GROUP BY org)"));
   h.CheckLoadAgrees();
 }
 
+// A percentile keeps each value once with its count: repeated values rank as many times as
+// they were added, and a retraction takes one repeat away, not the value.
+TEST(DerivedTest, PercentilesCountRepeatedValues) {
+  Harness h(Entry("p", R"(CREATE VIEW p AS
+SELECT org, percentile_cont(0.5) WITHIN GROUP (ORDER BY transit) AS median,
+       percentile_disc(0.75) WITHIN GROUP (ORDER BY transit) AS p75,
+       percentile_cont(1) WITHIN GROUP (ORDER BY transit) AS top
+FROM shipments GROUP BY org)"));
+  ASSERT_TRUE(h.ok());
+  // transit 2,2,2,2,9,9: median 2, disc p75 = the 5th of 6 = 9, max 9.
+  const double transits[] = {2, 2, 9, 2, 9, 2};
+  for (int i = 0; i < 6; ++i) {
+    h.Put("shipments", Shipment("s" + std::to_string(i), "o", T("c"), "D", 1, 1,
+                                "2026-01-01T00:00:00Z", R(transits[i])));
+  }
+  h.Flush();
+  EXPECT_EQ(h.Rows("p"), (std::vector<std::string>{"o|2|9|9"}));
+  // Three 2s leave (2,9,9): median 9; disc p75 = the 3rd of 3 = 9.
+  h.Erase("shipments", "s0");
+  h.Erase("shipments", "s1");
+  h.Erase("shipments", "s3");
+  h.Flush();
+  EXPECT_EQ(h.Rows("p"), (std::vector<std::string>{"o|9|9|9"}));
+  // Both 9s leave: (2); then a 9 moves to 4: (2,4) median 3.
+  h.Erase("shipments", "s2");
+  h.Erase("shipments", "s4");
+  h.Flush();
+  EXPECT_EQ(h.Rows("p"), (std::vector<std::string>{"o|2|2|2"}));
+  h.Put("shipments", Shipment("s4", "o", T("c"), "D", 1, 1, "2026-01-01T00:00:00Z", R(4)));
+  h.Flush();
+  EXPECT_EQ(h.Rows("p"), (std::vector<std::string>{"o|3|4|4"}));
+  h.CheckLoadAgrees();
+}
+
 TEST(DerivedTest, CaseAndTimeFunctions) {
   Harness h(Entry("t", R"(CREATE VIEW t AS
 SELECT org, date_trunc('month', created) AS month, to_char(created, 'YYYY-MM-DD') AS day,
