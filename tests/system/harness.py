@@ -7,6 +7,7 @@ message saying what did not happen. A slow machine then makes a test slower, nev
 """
 
 import base64
+import hashlib
 import json
 import os
 import shutil
@@ -240,10 +241,32 @@ def verdict(problems, tmp):
     return 0
 
 
+def psql(dsn, sql):
+    """Runs `sql` (one -c command) with psql, stopping at the first error (raised as
+    SystemExit); returns the output, unaligned and without headers."""
+    r = subprocess.run(["psql", dsn, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit("psql failed: %s: %s" % (sql, r.stderr.strip()))
+    return r.stdout
+
+
+def sha256_hex(text):
+    """How the config names an API key (`sha256:`)."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def drop_slot(source, slot):
+    """Drops replication slot `slot` of the `source` database (a stores.Store), so that it holds
+    no WAL; quiet when there is none or it cannot (a test's cleanup)."""
+    subprocess.run(["psql", source.arg, "-X", "-q", "-c",
+                    "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                    "WHERE slot_name = '%s'" % slot], capture_output=True)
+
+
 def drop_change_feed(source, store, slot):
-    """A change-feed test's cleanup: its slot (so it holds no WAL), then both databases."""
-    source.query("SELECT pg_drop_replication_slot('%s') FROM pg_replication_slots "
-                 "WHERE slot_name = '%s'" % (slot, slot))
+    """A change-feed test's cleanup: its slot, then both databases."""
+    drop_slot(source, slot)
     store.drop()
     source.drop()
 

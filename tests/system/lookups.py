@@ -27,8 +27,8 @@ import tempfile
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (WaitTimeout, free_port, http_get, run_sql, verdict,  # noqa: E402
-                     wait_until, wal_position_of)
+from harness import (WaitTimeout, drop_slot, free_port, http_get, run_sql,  # noqa: E402
+                     verdict, wait_until, wal_position_of)
 from stores import Store  # noqa: E402
 
 SLOT = "sv_lookups_%d" % os.getpid()
@@ -270,8 +270,7 @@ def main():
         if proc is not None:
             proc.terminate()
             proc.wait(timeout=120)
-        source.query("SELECT pg_drop_replication_slot('%s') FROM pg_replication_slots "
-                     "WHERE slot_name = '%s'" % (SLOT, SLOT))
+        drop_slot(source, SLOT)
         source.drop()
     return verdict(problems, tmp)
 

@@ -15,7 +15,6 @@ equals the oracle of every event sent.
 """
 
 import argparse
-import hashlib
 import json
 import os
 import re
@@ -26,7 +25,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import WaitTimeout, free_port, http_get, http_json, verdict, wait_until  # noqa: E402
+from harness import (WaitTimeout, free_port, http_get, http_json, sha256_hex,  # noqa: E402
+                     verdict, wait_until)
 
 CONFIG = """
 store: {{kind: sqlite, path: {store}}}
@@ -63,10 +63,6 @@ TOKEN = "org-lag-token"
 PLAN = {"o-a": (4, [3, 4]), "o-b": (3, [3]), "o-c": (5, [2, 3])}
 
 
-def sha(text):
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 def created(sid, org):
     return {"type": "shipment.created", "id": sid, "org": org, "status": "booked", "seq": 1}
 
@@ -97,7 +93,7 @@ def main():
     store = os.path.join(tmp, "lag.db")
     config = os.path.join(tmp, "org_lag.yaml")
     with open(config, "w") as f:
-        f.write(CONFIG.format(store=store, token=sha(TOKEN)))
+        f.write(CONFIG.format(store=store, token=sha256_hex(TOKEN)))
     port = free_port()
     log = open(os.path.join(tmp, "run.log"), "w")
     proc = subprocess.Popen([binary, "run", "--config", config, "--listen",

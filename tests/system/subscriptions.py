@@ -25,7 +25,6 @@ script wrote (the oracle):
 """
 
 import argparse
-import hashlib
 import json
 import os
 import random
@@ -36,16 +35,12 @@ import tempfile
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (SseStream, WaitTimeout, free_port, http_json, tcp_unread_bytes,  # noqa: E402
-                     verdict, wait_until)
+from harness import (SseStream, WaitTimeout, free_port, http_json, sha256_hex,  # noqa: E402
+                     tcp_unread_bytes, verdict, wait_until)
 
 KEYS = {"o-1": "sub-key-o1", "o-2": "sub-key-o2", "admin": "sub-key-admin"}
 ORGS = ["o-1", "o-2", "o-3"]
 TOKEN = "subscriptions-ops-token"
-
-
-def sha(text):
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 CONFIG = """
@@ -185,8 +180,8 @@ def main():
     problems = []
     config = os.path.join(tmp, "subscriptions.yaml")
     with open(config, "w") as f:
-        f.write(CONFIG.format(store=os.path.join(tmp, "s.db"), o1=sha(KEYS["o-1"]),
-                              o2=sha(KEYS["o-2"]), admin=sha(KEYS["admin"])))
+        f.write(CONFIG.format(store=os.path.join(tmp, "s.db"), o1=sha256_hex(KEYS["o-1"]),
+                              o2=sha256_hex(KEYS["o-2"]), admin=sha256_hex(KEYS["admin"])))
     batches = workload(random.Random(20261206), 40, 150)
     port = free_port()
     log = open(os.path.join(tmp, "run.log"), "w")

@@ -34,14 +34,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (SseStream, WaitTimeout, free_port, http_get, http_json,  # noqa: E402
-                     verdict, wait_until)
+                     sha256_hex, verdict, wait_until)
 
 SECRET = "tenancy-test-secret-%d" % os.getpid()
 KEYS = {"o-1": "key-for-o1", "o-2": "key-for-o2", "admin": "key-for-the-admin"}
-
-
-def sha(text):
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 CONFIG = """
@@ -147,8 +143,8 @@ def main():
         lines.append({"type": "carrier.upserted", "id": "c-%d" % i, "name": "Carrier %d" % i})
     config = os.path.join(tmp, "tenancy.yaml")
     with open(config, "w") as f:
-        f.write(CONFIG.format(store=os.path.join(tmp, "t.db"), o1=sha(KEYS["o-1"]),
-                              o2=sha(KEYS["o-2"]), admin=sha(KEYS["admin"])))
+        f.write(CONFIG.format(store=os.path.join(tmp, "t.db"), o1=sha256_hex(KEYS["o-1"]),
+                              o2=sha256_hex(KEYS["o-2"]), admin=sha256_hex(KEYS["admin"])))
     events = os.path.join(tmp, "events.ndjson")
     with open(events, "w") as f:
         f.writelines(json.dumps(line) + "\n" for line in lines)
