@@ -6,6 +6,7 @@ never from a clock, and every wait polls a condition with a generous deadline th
 message saying what did not happen. A slow machine then makes a test slower, never wrong.
 """
 
+import argparse
 import base64
 import hashlib
 import json
@@ -13,6 +14,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -55,6 +57,18 @@ def tail(path, n=3000):
         f.seek(0, os.SEEK_END)
         f.seek(max(0, f.tell() - n))
         return f.read().decode("utf-8", "replace")
+
+
+def start_test(doc, tmp_prefix, store_kind=False):
+    """The start of a system test's main(): its arguments, described by the first paragraph of
+    `doc` (--binary; --store-kind sqlite|postgres with `store_kind`), and a fresh temporary
+    folder named from `tmp_prefix`. Returns (args, the binary's absolute path, the folder)."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap.add_argument("--binary", required=True)
+    if store_kind:
+        ap.add_argument("--store-kind", default="sqlite", choices=["sqlite", "postgres"])
+    args = ap.parse_args()
+    return args, os.path.abspath(args.binary), tempfile.mkdtemp(prefix=tmp_prefix)
 
 
 def free_port():

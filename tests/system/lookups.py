@@ -17,17 +17,15 @@ served by `streamview run --listen` from memory.
     lookups.py --binary build/src/cli/streamview
 """
 
-import argparse
 import json
 import os
 import random
 import subprocess
 import sys
-import tempfile
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (WaitTimeout, drop_slot, free_port, http_get, run_sql,  # noqa: E402
+from harness import (WaitTimeout, drop_slot, free_port, http_get, run_sql, start_test,  # noqa: E402
                      verdict, wait_until, wal_position_of)
 from stores import Store  # noqa: E402
 
@@ -138,11 +136,7 @@ def name(rnd):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--binary", required=True)
-    args = ap.parse_args()
-    binary = os.path.abspath(args.binary)
-    tmp = tempfile.mkdtemp(prefix="sv-lookups-")
+    _, binary, tmp = start_test(__doc__, "sv-lookups-")
     source = Store.create("postgres", tmp, "lookups_src")
     problems = []
     rnd = random.Random(20261205)

@@ -14,19 +14,17 @@ equals the oracle of every event sent.
     org_lag.py --binary build/src/cli/streamview
 """
 
-import argparse
 import json
 import os
 import re
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (WaitTimeout, free_port, http_get, http_json, sha256_hex,  # noqa: E402
-                     verdict, wait_until)
+                     start_test, verdict, wait_until)
 
 CONFIG = """
 store: {{kind: sqlite, path: {store}}}
@@ -84,11 +82,7 @@ def org_lags(port):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--binary", required=True)
-    args = ap.parse_args()
-    binary = os.path.abspath(args.binary)
-    tmp = tempfile.mkdtemp(prefix="sv-org-lag-")
+    _, binary, tmp = start_test(__doc__, "sv-org-lag-")
     problems = []
     store = os.path.join(tmp, "lag.db")
     config = os.path.join(tmp, "org_lag.yaml")

@@ -21,14 +21,12 @@ engine writes into one open store transaction.
     pg_changes_big_tx.py --binary build/src/cli/streamview [--store-kind sqlite|postgres]
 """
 
-import argparse
 import os
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (close, committed_position, drop_change_feed, run_sql,  # noqa: E402
+from harness import (close, committed_position, drop_change_feed, run_sql, start_test,  # noqa: E402
                      verdict)
 from stores import Store  # noqa: E402
 
@@ -88,12 +86,7 @@ def with_decoding_memory(dsn):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--binary", required=True)
-    ap.add_argument("--store-kind", default="sqlite", choices=["sqlite", "postgres"])
-    args = ap.parse_args()
-    binary = os.path.abspath(args.binary)
-    tmp = tempfile.mkdtemp(prefix="sv-pg-big-tx-")
+    args, binary, tmp = start_test(__doc__, "sv-pg-big-tx-", store_kind=True)
     source = Store.create("postgres", tmp, "big_source")
     store = Store.create(args.store_kind, tmp, "big_store")
     problems = []

@@ -16,17 +16,15 @@ view joins the two.
     pg_changes_mixed.py --binary build/src/cli/streamview
 """
 
-import argparse
 import json
 import os
 import random
 import subprocess
 import sys
-import tempfile
 from decimal import Decimal
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import drop_slot, psql, verdict  # noqa: E402
+from harness import drop_slot, psql, start_test, verdict  # noqa: E402
 from stores import Store  # noqa: E402
 
 CONFIG = """
@@ -103,11 +101,7 @@ SLOT = "sv_mixed_%d" % os.getpid()
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--binary", required=True)
-    args = ap.parse_args()
-    binary = os.path.abspath(args.binary)
-    tmp = tempfile.mkdtemp(prefix="sv-pg-mixed-")
+    _, binary, tmp = start_test(__doc__, "sv-pg-mixed-")
     source = Store.create("postgres", tmp, "cdc_mixed")
     rnd = random.Random(20261205)
     problems = []

@@ -24,17 +24,15 @@ Each case starts `streamview run` and expects it to exit non-zero with the messa
     pg_changes_setup.py --binary build/src/cli/streamview
 """
 
-import argparse
 import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (WaitTimeout, drop_slot, free_port, http_get, psql, verdict,  # noqa: E402
-                     wait_until)
+from harness import (WaitTimeout, drop_slot, free_port, http_get, psql, start_test,  # noqa: E402
+                     verdict, wait_until)
 from stores import Store  # noqa: E402
 
 CONFIG = """
@@ -101,11 +99,7 @@ def run(binary, tmp, name, dsn, tables, extra_args=()):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--binary", required=True)
-    args = ap.parse_args()
-    binary = os.path.abspath(args.binary)
-    tmp = tempfile.mkdtemp(prefix="sv-pg-setup-")
+    _, binary, tmp = start_test(__doc__, "sv-pg-setup-")
     source = Store.create("postgres", tmp, "cdc_setup")
     problems = []
 

@@ -19,7 +19,6 @@ and the admin, and HS256 JWTs. Checked against the events this script wrote (the
     tenancy.py --binary build/src/cli/streamview
 """
 
-import argparse
 import base64
 import hashlib
 import hmac
@@ -29,12 +28,11 @@ import random
 import re
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (SseStream, WaitTimeout, free_port, http_get, http_json,  # noqa: E402
-                     sha256_hex, verdict, wait_until)
+                     sha256_hex, start_test, verdict, wait_until)
 
 SECRET = "tenancy-test-secret-%d" % os.getpid()
 KEYS = {"o-1": "key-for-o1", "o-2": "key-for-o2", "admin": "key-for-the-admin"}
@@ -125,11 +123,7 @@ def rs256_jwt(claims, private_key):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--binary", required=True)
-    args = ap.parse_args()
-    binary = os.path.abspath(args.binary)
-    tmp = tempfile.mkdtemp(prefix="sv-tenancy-")
+    _, binary, tmp = start_test(__doc__, "sv-tenancy-")
     problems = []
     rnd = random.Random(20261205)
     shipments = {}  # id -> (org, status)

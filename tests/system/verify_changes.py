@@ -27,16 +27,14 @@ passed the snapshot. Writers never touch the frozen rows
     verify_changes.py --binary build/src/cli/streamview [--store-kind sqlite|postgres]
 """
 
-import argparse
 import os
 import random
 import subprocess
 import sys
-import tempfile
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import committed_position, drop_change_feed, run_sql, verdict  # noqa: E402
+from harness import committed_position, drop_change_feed, run_sql, start_test, verdict  # noqa: E402
 from stores import Store  # noqa: E402
 from tenant_rebuild import sha  # noqa: E402
 from verify_checks import (LiveVerify, active_table, check_corrupted,  # noqa: E402
@@ -261,12 +259,7 @@ def corrupt(store):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--binary", required=True)
-    ap.add_argument("--store-kind", default="sqlite", choices=["sqlite", "postgres"])
-    args = ap.parse_args()
-    binary = os.path.abspath(args.binary)
-    tmp = tempfile.mkdtemp(prefix="sv-verify-changes-")
+    args, binary, tmp = start_test(__doc__, "sv-verify-changes-", store_kind=True)
     source = Store.create("postgres", tmp, "verify_cdc_source")
     store = Store.create(args.store_kind, tmp, "verify_cdc_store")
     problems = []

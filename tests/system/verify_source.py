@@ -20,17 +20,15 @@ says 1), `?repair=true` restores it, and the views equal the oracle at the end.
     verify_source.py --binary build/src/cli/streamview [--store-kind sqlite|postgres]
 """
 
-import argparse
 import json
 import os
 import random
 import re
 import sys
-import tempfile
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import http_get, http_json, verdict  # noqa: E402
+from harness import http_get, http_json, start_test, verdict  # noqa: E402
 from stores import Store  # noqa: E402
 from tenant_rebuild import Oracle, sha  # noqa: E402
 from verify_checks import (LiveVerify, active_table, check_corrupted,  # noqa: E402
@@ -177,12 +175,7 @@ def metric(port, name, labels):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--binary", required=True)
-    ap.add_argument("--store-kind", default="sqlite", choices=["sqlite", "postgres"])
-    args = ap.parse_args()
-    binary = os.path.abspath(args.binary)
-    tmp = tempfile.mkdtemp(prefix="sv-verify-source-")
+    args, binary, tmp = start_test(__doc__, "sv-verify-source-", store_kind=True)
     store = Store.create(args.store_kind, tmp, "verify_source")
     problems = []
     oracle = Oracle(random.Random(20261206))
