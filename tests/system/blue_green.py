@@ -36,12 +36,11 @@ import random
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 
-from harness import committed_position, free_port, http_json, wait_ready, wait_until
+from harness import committed_position, free_port, http_json, run_checked, wait_ready, wait_until
 from stores import Store
 
 KEYS = 400
@@ -87,12 +86,7 @@ def check(cond, what):
 
 
 def run(cmd, expect=0):
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-    if r.returncode != expect:
-        print("FAILED (exit %d, expected %d): %s\n%s\n%s"
-              % (r.returncode, expect, " ".join(cmd), r.stdout[-3000:], r.stderr[-3000:]))
-        raise SystemExit(1)
-    return r
+    return run_checked(cmd, timeout=900, ok_codes=(expect,))[0]
 
 
 class Reader:

@@ -20,8 +20,8 @@ import random
 import re
 import sys
 
-from harness import start_test
-from lanes import DUMPS, differences, finish, run
+from harness import start_test, verdict
+from lanes import DUMPS, differences, run
 from stores import Store
 
 WINDOW = 40  # gate.dedup_window, in positions
@@ -211,7 +211,7 @@ def main():
     print("  rebuilt: %s" % ("equal" if not diff else "; ".join(diff)))
     failures += ["rebuild: %s" % d for d in diff]
 
-    return finish(failures, tmp, stores)
+    return verdict(failures, tmp, stores)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -107,6 +107,25 @@ def committed_position(store):
     return store.query("SELECT MAX(position) FROM sv_positions") or 0
 
 
+def check_groups(problems, what, got, want):
+    """Rows (group key, count, sum) of a view against the source's: equal, the sums up to float
+    rounding."""
+    if [r[:2] for r in got] != [r[:2] for r in want] or not all(
+            close(g[2], w[2]) for g, w in zip(got, want)):
+        problems.append("%s %r, source %r" % (what, got, want))
+
+
+def check_slot_at_store(problems, source, store, slot):
+    """The change feed's slot has confirmed exactly the store's committed position: not behind
+    it, and never ahead either (a slot ahead of the views reads as recreated, changes lost)."""
+    stored = committed_position(store)
+    flushed = source.query("SELECT confirmed_flush_lsn - '0/0' FROM pg_replication_slots "
+                           "WHERE slot_name = '%s'" % slot)
+    if flushed is None or int(flushed) != int(stored):
+        problems.append("slot confirmed flush %s, stored position %s: they differ"
+                        % (flushed, stored))
+
+
 def http_get(port, path, timeout=30, headers=None):
     """(status, body text) of GET http://127.0.0.1:port/path; (None, "") when not reachable."""
     req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), headers=headers or {})
@@ -242,15 +261,18 @@ def wal_position_of(dsn, sql):
     return int(r.stdout.split()[0])
 
 
-def verdict(problems, tmp):
-    """Prints the problems found (the first 30) and returns 1, or removes `tmp`, prints PASSED
-    and returns 0."""
+def verdict(problems, tmp, stores=(), keep=False):
+    """Prints the problems found (the first 30) and returns 1, or removes `tmp` and drops
+    `stores` (stores.Store; both kept with `keep`), prints PASSED and returns 0."""
     if problems:
         for p in problems[:30]:
             print("FAILED: %s" % p)
         print("(%d problems; logs in %s)" % (len(problems), tmp))
         return 1
-    shutil.rmtree(tmp, ignore_errors=True)
+    if not keep:
+        shutil.rmtree(tmp, ignore_errors=True)
+        for store in stores:
+            store.drop()
     print("PASSED")
     return 0
 
