@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "contracts/contracts.h"
 
 namespace sv::contracts {
@@ -74,18 +75,9 @@ std::string Text(const Value& v) {
   return std::string(buffer.GetString(), buffer.GetSize());
 }
 
+// A JSON pointer's reference token (RFC 6901): `~` and `/` escaped.
 std::string Escaped(const std::string& name) {
-  std::string out;
-  for (char c : name) {
-    if (c == '~') {
-      out += "~0";
-    } else if (c == '/') {
-      out += "~1";
-    } else {
-      out += c;
-    }
-  }
-  return out;
+  return absl::StrReplaceAll(name, {{"~", "~0"}, {"/", "~1"}});
 }
 
 const Value* Member(const Value& schema, const char* name) {

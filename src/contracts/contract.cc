@@ -15,6 +15,7 @@
 #include <valijson/validator.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "contracts/contracts.h"
 
 namespace sv::contracts {
@@ -39,15 +40,7 @@ std::string PointerOf(const std::vector<std::string>& context) {
       name = name.substr(1, name.size() - 2);
     }
     out += '/';
-    for (char c : name) {
-      if (c == '~') {
-        out += "~0";
-      } else if (c == '/') {
-        out += "~1";
-      } else {
-        out += c;
-      }
-    }
+    out += absl::StrReplaceAll(name, {{"~", "~0"}, {"/", "~1"}});  // RFC 6901
   }
   return out.empty() ? "/" : out;
 }

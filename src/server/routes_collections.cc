@@ -383,17 +383,7 @@ void ServeCollectionRead(Server::Impl& impl, int index, const std::vector<std::s
   if (!row->has_value() || (scope.tenant.has_value() && !((**row)[c.tenant] == *scope.tenant))) {
     return ReplyError(res, 404, "no such row");
   }
-  const std::string etag = VersionTag((**row)[c.version_column].as_int());
-  res.set_header("ETag", etag);
-  const std::string if_none_match = req.get_header_value("If-None-Match");
-  if (!if_none_match.empty() && (if_none_match == etag || if_none_match == "*")) {
-    res.status = 304;
-    return;
-  }
-  rapidjson::StringBuffer buf;
-  JsonWriter w(buf);
-  WriteRow(w, c.api.table, **row);
-  ReplyJson(res, 200, buf.GetString());
+  ReplyRow(req, res, VersionTag((**row)[c.version_column].as_int()), c.api.table, **row);
 }
 
 void Server::Impl::RegisterCollectionRoutes() {

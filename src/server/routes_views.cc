@@ -237,17 +237,7 @@ void ServeRow(Server::Impl& impl, int view, const std::vector<std::string>& key_
   if (!row->has_value() || (tenant.has_value() && !((**row)[tenant_column] == *tenant))) {
     return ReplyError(res, 404, "no such row");
   }
-  const std::string etag = RowETag(**row);
-  res.set_header("ETag", etag);
-  const std::string if_none_match = req.get_header_value("If-None-Match");
-  if (!if_none_match.empty() && (if_none_match == etag || if_none_match == "*")) {
-    res.status = 304;
-    return;
-  }
-  rapidjson::StringBuffer buf;
-  JsonWriter w(buf);
-  WriteRow(w, api.table, **row);
-  ReplyJson(res, 200, buf.GetString());
+  ReplyRow(req, res, RowETag(**row), api.table, **row);
 }
 
 // POST /events: NDJSON lines or one JSON array of events/envelopes, appended in one

@@ -127,6 +127,20 @@ void ReplyError(http::Response& res, int status, absl::string_view message,
                       std::string_view(parameter.data(), parameter.size())));
 }
 
+void ReplyRow(const http::Request& req, http::Response& res, const std::string& etag,
+              const store::TableSpec& table, const Row& row) {
+  res.set_header("ETag", etag);
+  const std::string if_none_match = req.get_header_value("If-None-Match");
+  if (!if_none_match.empty() && (if_none_match == etag || if_none_match == "*")) {
+    res.status = 304;
+    return;
+  }
+  rapidjson::StringBuffer buf;
+  JsonWriter w(buf);
+  WriteRow(w, table, row);
+  ReplyJson(res, 200, buf.GetString());
+}
+
 int HttpStatusOf(const absl::Status& s) {
   switch (s.code()) {
     case absl::StatusCode::kNotFound:

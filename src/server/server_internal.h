@@ -167,6 +167,10 @@ void ReplyError(http::Response& res, int status, absl::string_view message,
                 absl::string_view parameter = {});
 // Replies with HttpStatusOf(status) and its message.
 void ReplyStatus(http::Response& res, const absl::Status& status);
+// A row read by its key: its ETag `etag`, then 304 when If-None-Match names it (or is *), else
+// the row as JSON.
+void ReplyRow(const http::Request& req, http::Response& res, const std::string& etag,
+              const store::TableSpec& table, const Row& row);
 // False after replying 400 when the request has a query parameter not in `allowed`.
 bool OnlyParams(const http::Request& req, http::Response& res,
                 std::initializer_list<std::string_view> allowed);

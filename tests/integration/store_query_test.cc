@@ -221,6 +221,12 @@ std::string Dump(const std::vector<Row>& rows) {
   return s;
 }
 
+// The view name queried (the stable name) and the physical table name.
+TableSpec AsView(TableSpec t, const std::string& view) {
+  t.name = view;
+  return t;
+}
+
 // ---- Fixture
 
 class StoreQueryTest : public BackendTest {
@@ -237,6 +243,12 @@ class StoreQueryTest : public BackendTest {
     for (const Row& r : rows) ASSERT_TRUE(batch->Upsert(table, r).ok());
     ASSERT_TRUE(batch->ActivateVersion(view, 1, table.name).ok());
     ASSERT_TRUE(batch->Commit().ok());
+  }
+
+  // Loads `rows` as version 1 (table items__v1) of view "items"; the spec that queries the view.
+  TableSpec LoadItems(Store& store, const std::vector<Row>& rows) {
+    Load(store, ItemsTable("items__v1"), rows, "items");
+    return AsView(ItemsTable("items__v1"), "items");
   }
 };
 
@@ -273,20 +285,13 @@ std::vector<Row> Generate(uint32_t seed, int count) {
   return rows;
 }
 
-// The view name queried (the stable name) and the physical table name.
-TableSpec AsView(TableSpec t, const std::string& view) {
-  t.name = view;
-  return t;
-}
-
 // ---- Filters and orders
 
 TEST_P(StoreQueryTest, EveryFilterOpMatchesTheOracle) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
   const std::vector<Row> rows = Generate(1, 300);
-  Load(*store, ItemsTable("items__v1"), rows, "items");
-  const TableSpec view = AsView(ItemsTable("items__v1"), "items");
+  const TableSpec view = LoadItems(*store, rows);
 
   const std::vector<std::pair<int, Value>> probes = {
       {kGrp, Value::Text("b")},    {kGrp, Value::Text("d'q")},
@@ -337,8 +342,7 @@ TEST_P(StoreQueryTest, TextSearchMatchesTheOracle) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
   const std::vector<Row> rows = Generate(5, 300);
-  Load(*store, ItemsTable("items__v1"), rows, "items");
-  const TableSpec view = AsView(ItemsTable("items__v1"), "items");
+  const TableSpec view = LoadItems(*store, rows);
   int nonempty = 0;
   for (const char* probe : {"ban", "BAN", "an", "nA s", "", "50%", "%", "_", "0%_o", "k\\s", "\\",
                             "a\"", "zz", "' or"}) {
@@ -366,8 +370,7 @@ TEST_P(StoreQueryTest, InjectionLookingValuesMatchNothing) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
   const std::vector<Row> rows = Generate(2, 100);
-  Load(*store, ItemsTable("items__v1"), rows, "items");
-  const TableSpec view = AsView(ItemsTable("items__v1"), "items");
+  const TableSpec view = LoadItems(*store, rows);
   for (const char* evil : {"' OR 1=1 --", "x' OR '1'='1", "\" OR 1=1 --", "1); DROP TABLE x; --"}) {
     for (int col : {kOrder, kAmount, kScore}) {
       ViewQuery q;
@@ -433,8 +436,7 @@ TEST_P(StoreQueryTest, LimitAndOffset) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
   const std::vector<Row> rows = Generate(4, 120);
-  Load(*store, ItemsTable("items__v1"), rows, "items");
-  const TableSpec view = AsView(ItemsTable("items__v1"), "items");
+  const TableSpec view = LoadItems(*store, rows);
   for (bool desc : {false, true}) {
     for (int64_t limit : {0, 1, 9, 50, 500}) {
       for (int64_t offset : {0, 1, 17, 119, 120, 400}) {
@@ -556,9 +558,8 @@ TEST_P(StoreQueryTest, ForwardWalksCoverTheSetOnceAndBackwardPagesMatch) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
   const std::vector<Row> rows = Generate(6, 200);
-  Load(*store, ItemsTable("items__v1"), rows, "items");
-  CheckWalks(*store, AsView(ItemsTable("items__v1"), "items"), rows,
-             {std::nullopt, kScore, kOrder, kAmount, kAt, kN});
+  const TableSpec view = LoadItems(*store, rows);
+  CheckWalks(*store, view, rows, {std::nullopt, kScore, kOrder, kAmount, kAt, kN});
 }
 
 TEST_P(StoreQueryTest, BoundariesBetweenRowsAndOnNullsMatchTheOracle) {
@@ -566,8 +567,7 @@ TEST_P(StoreQueryTest, BoundariesBetweenRowsAndOnNullsMatchTheOracle) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
   const std::vector<Row> rows = Generate(7, 150);
-  Load(*store, ItemsTable("items__v1"), rows, "items");
-  const TableSpec view = AsView(ItemsTable("items__v1"), "items");
+  const TableSpec view = LoadItems(*store, rows);
   RowGen gen(77);
   for (int i = 0; i < 300; ++i) {
     ViewQuery q;
@@ -841,8 +841,7 @@ TEST_P(StoreQueryTest, ManyStatementShapesStayCorrect) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
   const std::vector<Row> rows = Generate(11, 200);
-  Load(*store, ItemsTable("items__v1"), rows, "items");
-  const TableSpec view = AsView(ItemsTable("items__v1"), "items");
+  const TableSpec view = LoadItems(*store, rows);
   for (int round = 0; round < 2; ++round) {
     for (int n = 1; n <= 100; ++n) {
       ViewQuery q;

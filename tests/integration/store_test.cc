@@ -94,6 +94,20 @@ PendingEvent Pending(std::string key, int64_t position, int64_t sequence, bool h
   return e;
 }
 
+// A dead letter of key o1 of source "orders" (partition 0) that parks its key.
+DeadLetter ParkingLetter(int64_t position, std::string raw, int64_t created_us) {
+  DeadLetter dl;
+  dl.source = "orders";
+  dl.partition = 0;
+  dl.position = position;
+  dl.key = "o1";
+  dl.reason = "bad amount";
+  dl.raw = std::move(raw);
+  dl.created_us = created_us;
+  dl.parks_key = true;
+  return dl;
+}
+
 TEST_P(StoreTest, InitIsIdempotentAndRecordsSchemaVersion) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
@@ -179,15 +193,7 @@ void WriteEverything(Batch& batch, const TableSpec& table) {
   ASSERT_TRUE(batch.PutPending("orders", Pending("o1", 11, 8, false)).ok());
   ASSERT_TRUE(batch.PutPending("orders", Pending("o1", 20, 1, true)).ok());
   ASSERT_TRUE(batch.PutPending("orders", Pending("o1", 15, 5, true)).ok());
-  DeadLetter dl;
-  dl.source = "orders";
-  dl.partition = 0;
-  dl.position = 10;
-  dl.key = "o1";
-  dl.reason = "bad amount";
-  dl.raw = "{broken";
-  dl.created_us = 123;
-  dl.parks_key = true;
+  DeadLetter dl = ParkingLetter(10, "{broken", 123);
   ASSERT_TRUE(batch.AddDeadLetter(&dl).ok());
   EXPECT_EQ(dl.id, 1);
   ASSERT_TRUE(batch.PutEventId("orders", "ev-1", 3).ok());
@@ -767,15 +773,7 @@ TEST_P(StoreTest, DeadLetterIdsAndStates) {
 TEST_P(StoreTest, DeadLetterForTheSamePositionIsReplacedKeepingItsId) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
-  DeadLetter first;
-  first.source = "orders";
-  first.partition = 0;
-  first.position = 42;
-  first.key = "o1";
-  first.reason = "bad amount";
-  first.raw = "r1";
-  first.created_us = 100;
-  first.parks_key = true;
+  DeadLetter first = ParkingLetter(42, "r1", 100);
   DeadLetter other = first;
   other.position = 43;
   auto batch = store->BeginBatch();

@@ -36,12 +36,11 @@ import random
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 
-from harness import committed_position, free_port, http_json, wait_ready, wait_until
+from harness import committed_position, free_port, http_json, run_checked, wait_ready, wait_until
 from stores import Store
 
 KEYS = 400
@@ -87,12 +86,7 @@ def check(cond, what):
 
 
 def run(cmd, expect=0):
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-    if r.returncode != expect:
-        print("FAILED (exit %d, expected %d): %s\n%s\n%s"
-              % (r.returncode, expect, " ".join(cmd), r.stdout[-3000:], r.stderr[-3000:]))
-        raise SystemExit(1)
-    return r
+    return run_checked(cmd, timeout=900, ok_codes=(expect,))[0]
 
 
 class Reader:
@@ -285,6 +279,24 @@ def post(server, path):
     return http_json(server.port, path, method="POST", body=b"", bearer=TOKEN)
 
 
+def rebuild_by_engine(server):
+    """POST /views/items/rebuild (accepted), then waits for the rebuild's state `done`."""
+    status, _, _ = post(server, "/views/items/rebuild")
+    check(status == 202, "POST /views/items/rebuild accepted")
+    wait_until(lambda: http_json(server.port, "/views/rebuild", bearer=TOKEN)[1]
+               .get("state") == "done", "the rebuild to finish")
+
+
+def append_one(server, appended, event):
+    """POSTs one Set event, records it in `appended` and waits until the view shows it."""
+    status, _, _ = http_json(server.port, "/events", method="POST", bearer=TOKEN,
+                             body=(json.dumps(event) + "\n").encode())
+    check(status in (200, 202), "event %s posted" % event["eventId"])
+    appended.append(event)
+    wait_until(lambda: http_json(server.port, "/views/items/" + event["id"])[1].get("amount")
+               == event["amount"], "event %s applied" % event["eventId"])
+
+
 def main():
     os.environ["STREAMVIEW_TOKEN"] = TOKEN  # the ops routes' bearer token
     p = argparse.ArgumentParser()
@@ -366,10 +378,7 @@ def main():
         reader.wait_walks("v2", 3, "v2 served after the promotion")
 
         print("6. the same definition, switched by the running engine")
-        status, _, _ = post(server, "/views/items/rebuild")
-        check(status == 202, "POST /views/items/rebuild accepted")
-        wait_until(lambda: http_json(server.port, "/views/rebuild", bearer=TOKEN)[1]
-                   .get("state") == "done", "the rebuild to finish")
+        rebuild_by_engine(server)
         reader.wait_walks("v2", 2, "reads during and after the rebuild")
         status, body, _ = post(server, "/views/items/rollback")
         check(status == 200 and body["active_version"] == 2, "POST rollback: %s" % body)
@@ -377,13 +386,8 @@ def main():
         status, body, _ = post(server, "/views/items/promote")
         check(status == 200 and body["active_version"] == 3, "POST promote: %s" % body)
         reader.wait_walks("v2", 2, "reads after the promotion")
-        late = {"type": "Set", "id": "k0001", "amount": -1, "eventId": "late"}
-        status, body, _ = http_json(server.port, "/events", method="POST", bearer=TOKEN,
-                                    body=(json.dumps(late) + "\n").encode())
-        check(status in (200, 202), "an event posted")
-        appended.append(late)
-        wait_until(lambda: http_json(server.port, "/views/items/k0001")[1].get("amount") == -1,
-                   "the event applied")
+        append_one(server, appended, {"type": "Set", "id": "k0001", "amount": -1,
+                                      "eventId": "late"})
         # The promotion left version 2 maintained: the event reached it too, and a rollback to
         # it is allowed at once.
         status, body, _ = post(server, "/views/items/rollback")
@@ -394,17 +398,9 @@ def main():
         status, body, _ = post(server, "/views/items/promote")
         check(status == 200 and body["active_version"] == 3, "POST promote: %s" % body)
         # A rebuild's standby is not maintained: once an event arrives it lags, and is refused.
-        status, _, _ = post(server, "/views/items/rebuild")
-        check(status == 202, "POST /views/items/rebuild accepted")
-        wait_until(lambda: http_json(server.port, "/views/rebuild", bearer=TOKEN)[1]
-                   .get("state") == "done", "the rebuild to finish")
-        late = {"type": "Set", "id": "k0002", "amount": -2, "eventId": "late2"}
-        status, body, _ = http_json(server.port, "/events", method="POST", bearer=TOKEN,
-                                    body=(json.dumps(late) + "\n").encode())
-        check(status in (200, 202), "another event posted")
-        appended.append(late)
-        wait_until(lambda: http_json(server.port, "/views/items/k0002")[1].get("amount") == -2,
-                   "the event applied")
+        rebuild_by_engine(server)
+        append_one(server, appended, {"type": "Set", "id": "k0002", "amount": -2,
+                                      "eventId": "late2"})
         status, body, _ = post(server, "/views/items/rollback")
         check(status == 409 and "lags" in body["error"], "a lagging standby is refused: %s"
               % body.get("error"))

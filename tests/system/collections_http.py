@@ -23,7 +23,6 @@ Collections `counters`, `carts` (tenant `org`, part of its key) and `strict`
 """
 
 import argparse
-import hashlib
 import json
 import os
 import re
@@ -35,17 +34,13 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import free_port, http_get, verdict, wait_until  # noqa: E402
+from harness import free_port, http_get, sha256_hex, verdict, wait_until  # noqa: E402
 from stores import Store  # noqa: E402
 
 KEYS = {"o-1": "key-for-o1", "o-2": "key-for-o2", "admin": "key-for-the-admin"}
 THREADS = 6
 ROUNDS = 8
 INCREMENTS_PER_THREAD = 15
-
-
-def sha(text):
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 CONFIG = """
@@ -131,8 +126,8 @@ def main():
         store_yaml = "  kind: postgres\n  dsn: %s" % store.arg
     config = os.path.join(tmp, "streamview.yaml")
     with open(config, "w") as f:
-        f.write(CONFIG.format(store=store_yaml, o1=sha(KEYS["o-1"]), o2=sha(KEYS["o-2"]),
-                              admin=sha(KEYS["admin"])))
+        f.write(CONFIG.format(store=store_yaml, o1=sha256_hex(KEYS["o-1"]), o2=sha256_hex(KEYS["o-2"]),
+                              admin=sha256_hex(KEYS["admin"])))
     problems = []
 
     def check(ok, what, detail=""):

@@ -13,28 +13,20 @@
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
+from harness import run_checked, verdict
 from stores import Store
 
 TIMEOUT_S = 900
 
 
 def run(cmd, **kwargs):
-    """Runs cmd; on failure prints its output and raises SystemExit(1)."""
-    started = time.monotonic()
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S, **kwargs)
-    elapsed = time.monotonic() - started
-    if r.returncode != 0:
-        print("FAILED (exit %d, %.1fs): %s" % (r.returncode, elapsed, " ".join(cmd)))
-        print(r.stdout[-4000:])
-        print(r.stderr[-4000:])
-        raise SystemExit(1)
-    return r, elapsed
+    """(CompletedProcess, seconds) of cmd; on failure prints its output and raises
+    SystemExit(1)."""
+    return run_checked(cmd, timeout=TIMEOUT_S, **kwargs)
 
 
 def count_lines(path):
@@ -116,15 +108,7 @@ def main():
     if not h.check(events, store):
         failures.append("three chunks")
 
-    if failures:
-        print("FAILED: %s (files kept in %s)" % (", ".join(failures), tmp))
-        return 1
-    if not args.keep:
-        shutil.rmtree(tmp, ignore_errors=True)
-        for s in stores:
-            s.drop()
-    print("PASSED")
-    return 0
+    return verdict(failures, tmp, stores, keep=args.keep)
 
 
 if __name__ == "__main__":

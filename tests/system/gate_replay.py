@@ -14,15 +14,14 @@ duplicate).
     python3 tests/system/gate_replay.py --binary build/src/cli/streamview [--store-kind sqlite]
 """
 
-import argparse
 import json
 import os
 import random
 import re
 import sys
-import tempfile
 
-from lanes import DUMPS, differences, finish, run
+from harness import start_test, verdict
+from lanes import DUMPS, differences, run
 from stores import Store
 
 WINDOW = 40  # gate.dedup_window, in positions
@@ -144,12 +143,7 @@ def dump(store):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--binary", required=True)
-    ap.add_argument("--store-kind", default="sqlite", choices=["sqlite", "postgres"])
-    args = ap.parse_args()
-    binary = os.path.abspath(args.binary)
-    tmp = tempfile.mkdtemp(prefix="sv-gate-replay-")
+    args, binary, tmp = start_test(__doc__, "sv-gate-replay-", store_kind=True)
     lines, checked = generate(16)
     halves = (lines[:len(lines) // 2], lines[len(lines) // 2:])
     files = []
@@ -217,7 +211,7 @@ def main():
     print("  rebuilt: %s" % ("equal" if not diff else "; ".join(diff)))
     failures += ["rebuild: %s" % d for d in diff]
 
-    return finish(failures, tmp, stores)
+    return verdict(failures, tmp, stores)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -6,12 +6,15 @@ never from a clock, and every wait polls a condition with a generous deadline th
 message saying what did not happen. A slow machine then makes a test slower, never wrong.
 """
 
+import argparse
 import base64
+import hashlib
 import json
 import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -56,6 +59,18 @@ def tail(path, n=3000):
         return f.read().decode("utf-8", "replace")
 
 
+def start_test(doc, tmp_prefix, store_kind=False):
+    """The start of a system test's main(): its arguments, described by the first paragraph of
+    `doc` (--binary; --store-kind sqlite|postgres with `store_kind`), and a fresh temporary
+    folder named from `tmp_prefix`. Returns (args, the binary's absolute path, the folder)."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap.add_argument("--binary", required=True)
+    if store_kind:
+        ap.add_argument("--store-kind", default="sqlite", choices=["sqlite", "postgres"])
+    args = ap.parse_args()
+    return args, os.path.abspath(args.binary), tempfile.mkdtemp(prefix=tmp_prefix)
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -90,6 +105,25 @@ def committed_position(store):
     """The highest position committed by any source (0 before the first commit); `store` is a
     stores.Store, read with sqlite3 or psql while the engine writes."""
     return store.query("SELECT MAX(position) FROM sv_positions") or 0
+
+
+def check_groups(problems, what, got, want):
+    """Rows (group key, count, sum) of a view against the source's: equal, the sums up to float
+    rounding."""
+    if [r[:2] for r in got] != [r[:2] for r in want] or not all(
+            close(g[2], w[2]) for g, w in zip(got, want)):
+        problems.append("%s %r, source %r" % (what, got, want))
+
+
+def check_slot_at_store(problems, source, store, slot):
+    """The change feed's slot has confirmed exactly the store's committed position: not behind
+    it, and never ahead either (a slot ahead of the views reads as recreated, changes lost)."""
+    stored = committed_position(store)
+    flushed = source.query("SELECT confirmed_flush_lsn - '0/0' FROM pg_replication_slots "
+                           "WHERE slot_name = '%s'" % slot)
+    if flushed is None or int(flushed) != int(stored):
+        problems.append("slot confirmed flush %s, stored position %s: they differ"
+                        % (flushed, stored))
 
 
 def http_get(port, path, timeout=30, headers=None):
@@ -227,23 +261,48 @@ def wal_position_of(dsn, sql):
     return int(r.stdout.split()[0])
 
 
-def verdict(problems, tmp):
-    """Prints the problems found (the first 30) and returns 1, or removes `tmp`, prints PASSED
-    and returns 0."""
+def verdict(problems, tmp, stores=(), keep=False):
+    """Prints the problems found (the first 30) and returns 1, or removes `tmp` and drops
+    `stores` (stores.Store; both kept with `keep`), prints PASSED and returns 0."""
     if problems:
         for p in problems[:30]:
             print("FAILED: %s" % p)
         print("(%d problems; logs in %s)" % (len(problems), tmp))
         return 1
-    shutil.rmtree(tmp, ignore_errors=True)
+    if not keep:
+        shutil.rmtree(tmp, ignore_errors=True)
+        for store in stores:
+            store.drop()
     print("PASSED")
     return 0
 
 
+def psql(dsn, sql):
+    """Runs `sql` (one -c command) with psql, stopping at the first error (raised as
+    SystemExit); returns the output, unaligned and without headers."""
+    r = subprocess.run(["psql", dsn, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit("psql failed: %s: %s" % (sql, r.stderr.strip()))
+    return r.stdout
+
+
+def sha256_hex(text):
+    """How the config names an API key (`sha256:`)."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def drop_slot(source, slot):
+    """Drops replication slot `slot` of the `source` database (a stores.Store), so that it holds
+    no WAL; quiet when there is none or it cannot (a test's cleanup)."""
+    subprocess.run(["psql", source.arg, "-X", "-q", "-c",
+                    "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                    "WHERE slot_name = '%s'" % slot], capture_output=True)
+
+
 def drop_change_feed(source, store, slot):
-    """A change-feed test's cleanup: its slot (so it holds no WAL), then both databases."""
-    source.query("SELECT pg_drop_replication_slot('%s') FROM pg_replication_slots "
-                 "WHERE slot_name = '%s'" % (slot, slot))
+    """A change-feed test's cleanup: its slot, then both databases."""
+    drop_slot(source, slot)
     store.drop()
     source.drop()
 

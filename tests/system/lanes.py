@@ -20,11 +20,11 @@ lane gives, and what the independent oracle computes.
 import argparse
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
 
+from harness import run_checked, verdict
 from stores import Store
 
 TIMEOUT_S = 900
@@ -47,13 +47,7 @@ DUMPS = {
 
 
 def run(cmd):
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S)
-    if r.returncode != 0:
-        print("FAILED (exit %d): %s" % (r.returncode, " ".join(cmd)))
-        print(r.stdout[-4000:])
-        print(r.stderr[-4000:])
-        raise SystemExit(1)
-    return r
+    return run_checked(cmd, timeout=TIMEOUT_S)[0]
 
 
 def config_with(base, tmp, name, lanes, key_field=None):
@@ -154,19 +148,7 @@ def main():
     print("  rebuilt: %s" % ("equal" if not diff else "; ".join(diff)))
     failures += ["rebuild: %s" % d for d in diff]
 
-    return finish(failures, tmp, stores)
-
-
-def finish(failures, tmp, stores):
-    """Says what failed (keeping the files) or cleans up; the exit code."""
-    if failures:
-        print("FAILED:\n  " + "\n  ".join(failures) + "\n(files kept in %s)" % tmp)
-        return 1
-    shutil.rmtree(tmp, ignore_errors=True)
-    for s in stores:
-        s.drop()
-    print("PASSED")
-    return 0
+    return verdict(failures, tmp, stores)
 
 
 if __name__ == "__main__":

@@ -17,18 +17,16 @@ served by `streamview run --listen` from memory.
     lookups.py --binary build/src/cli/streamview
 """
 
-import argparse
 import json
 import os
 import random
 import subprocess
 import sys
-import tempfile
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (WaitTimeout, free_port, http_get, run_sql, verdict,  # noqa: E402
-                     wait_until, wal_position_of)
+from harness import (WaitTimeout, drop_slot, free_port, http_get, run_sql, start_test,  # noqa: E402
+                     verdict, wait_until, wal_position_of)
 from stores import Store  # noqa: E402
 
 SLOT = "sv_lookups_%d" % os.getpid()
@@ -138,11 +136,7 @@ def name(rnd):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--binary", required=True)
-    args = ap.parse_args()
-    binary = os.path.abspath(args.binary)
-    tmp = tempfile.mkdtemp(prefix="sv-lookups-")
+    _, binary, tmp = start_test(__doc__, "sv-lookups-")
     source = Store.create("postgres", tmp, "lookups_src")
     problems = []
     rnd = random.Random(20261205)
@@ -270,8 +264,7 @@ def main():
         if proc is not None:
             proc.terminate()
             proc.wait(timeout=120)
-        source.query("SELECT pg_drop_replication_slot('%s') FROM pg_replication_slots "
-                     "WHERE slot_name = '%s'" % (SLOT, SLOT))
+        drop_slot(source, SLOT)
         source.drop()
     return verdict(problems, tmp)
 

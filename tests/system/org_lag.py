@@ -14,19 +14,17 @@ equals the oracle of every event sent.
     org_lag.py --binary build/src/cli/streamview
 """
 
-import argparse
-import hashlib
 import json
 import os
 import re
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import WaitTimeout, free_port, http_get, http_json, verdict, wait_until  # noqa: E402
+from harness import (WaitTimeout, free_port, http_get, http_json, sha256_hex,  # noqa: E402
+                     start_test, verdict, wait_until)
 
 CONFIG = """
 store: {{kind: sqlite, path: {store}}}
@@ -63,10 +61,6 @@ TOKEN = "org-lag-token"
 PLAN = {"o-a": (4, [3, 4]), "o-b": (3, [3]), "o-c": (5, [2, 3])}
 
 
-def sha(text):
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 def created(sid, org):
     return {"type": "shipment.created", "id": sid, "org": org, "status": "booked", "seq": 1}
 
@@ -88,16 +82,12 @@ def org_lags(port):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--binary", required=True)
-    args = ap.parse_args()
-    binary = os.path.abspath(args.binary)
-    tmp = tempfile.mkdtemp(prefix="sv-org-lag-")
+    _, binary, tmp = start_test(__doc__, "sv-org-lag-")
     problems = []
     store = os.path.join(tmp, "lag.db")
     config = os.path.join(tmp, "org_lag.yaml")
     with open(config, "w") as f:
-        f.write(CONFIG.format(store=store, token=sha(TOKEN)))
+        f.write(CONFIG.format(store=store, token=sha256_hex(TOKEN)))
     port = free_port()
     log = open(os.path.join(tmp, "run.log"), "w")
     proc = subprocess.Popen([binary, "run", "--config", config, "--listen",

@@ -21,15 +21,13 @@ engine writes into one open store transaction.
     pg_changes_big_tx.py --binary build/src/cli/streamview [--store-kind sqlite|postgres]
 """
 
-import argparse
 import os
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (close, committed_position, drop_change_feed, run_sql,  # noqa: E402
-                     verdict)
+from harness import (check_groups, check_slot_at_store, committed_position,  # noqa: E402
+                     drop_change_feed, run_sql, start_test, verdict)
 from stores import Store  # noqa: E402
 
 CONFIG = """
@@ -88,12 +86,7 @@ def with_decoding_memory(dsn):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--binary", required=True)
-    ap.add_argument("--store-kind", default="sqlite", choices=["sqlite", "postgres"])
-    args = ap.parse_args()
-    binary = os.path.abspath(args.binary)
-    tmp = tempfile.mkdtemp(prefix="sv-pg-big-tx-")
+    args, binary, tmp = start_test(__doc__, "sv-pg-big-tx-", store_kind=True)
     source = Store.create("postgres", tmp, "big_source")
     store = Store.create(args.store_kind, tmp, "big_store")
     problems = []
@@ -181,14 +174,8 @@ def main():
                     break
         want_orgs = source.rows("SELECT org, count(*), sum(n) FROM items GROUP BY org ORDER BY org")
         got_orgs = store.rows("SELECT org, c, n FROM by_org ORDER BY org")
-        if [(o, c) for o, c, _ in got_orgs] != [(o, c) for o, c, _ in want_orgs] or not all(
-                close(g[2], w[2]) for g, w in zip(got_orgs, want_orgs)):
-            problems.append("by_org %r, source %r" % (got_orgs, want_orgs))
-        stored = committed_position(store)
-        flushed = source.query("SELECT confirmed_flush_lsn - '0/0' FROM pg_replication_slots "
-                               "WHERE slot_name = '%s'" % SLOT)
-        if flushed is None or int(flushed) != int(stored):
-            problems.append("slot confirmed flush %s, stored position %s" % (flushed, stored))
+        check_groups(problems, "by_org", got_orgs, want_orgs)
+        check_slot_at_store(problems, source, store, SLOT)
         stats = source.rows("SELECT stream_txns, spill_txns FROM pg_stat_replication_slots "
                             "WHERE slot_name = '%s'" % SLOT)
         print("server: streamed %s transactions, spilled %s" % (stats[0][0], stats[0][1])

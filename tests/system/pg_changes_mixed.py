@@ -16,17 +16,15 @@ view joins the two.
     pg_changes_mixed.py --binary build/src/cli/streamview
 """
 
-import argparse
 import json
 import os
 import random
-import shutil
 import subprocess
 import sys
-import tempfile
 from decimal import Decimal
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import drop_slot, psql, start_test, verdict  # noqa: E402
 from stores import Store  # noqa: E402
 
 CONFIG = """
@@ -102,20 +100,8 @@ derived_views:
 SLOT = "sv_mixed_%d" % os.getpid()
 
 
-def psql(dsn, sql):
-    r = subprocess.run(["psql", dsn, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        raise SystemExit("psql failed: %s: %s" % (sql, r.stderr.strip()))
-    return r.stdout
-
-
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--binary", required=True)
-    args = ap.parse_args()
-    binary = os.path.abspath(args.binary)
-    tmp = tempfile.mkdtemp(prefix="sv-pg-mixed-")
+    _, binary, tmp = start_test(__doc__, "sv-pg-mixed-")
     source = Store.create("postgres", tmp, "cdc_mixed")
     rnd = random.Random(20261205)
     problems = []
@@ -202,17 +188,9 @@ def main():
         else:
             print("ok: a TRUNCATE of a table sharing a view is a dead letter naming the view")
     finally:
-        subprocess.run(["psql", source.arg, "-X", "-q", "-c",
-                        "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-                        "WHERE slot_name = '%s'" % SLOT], capture_output=True)
+        drop_slot(source, SLOT)
         source.drop()
-    if problems:
-        for p in problems:
-            print("FAILED: %s" % p)
-        return 1
-    shutil.rmtree(tmp, ignore_errors=True)
-    print("PASSED")
-    return 0
+    return verdict(problems, tmp)
 
 
 if __name__ == "__main__":

@@ -24,17 +24,15 @@ Each case starts `streamview run` and expects it to exit non-zero with the messa
     pg_changes_setup.py --binary build/src/cli/streamview
 """
 
-import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import WaitTimeout, free_port, http_get, wait_until  # noqa: E402
+from harness import (WaitTimeout, drop_slot, free_port, http_get, psql, start_test,  # noqa: E402
+                     verdict, wait_until)
 from stores import Store  # noqa: E402
 
 CONFIG = """
@@ -71,13 +69,6 @@ derived_views:
 """
 
 
-def psql(dsn, sql):
-    r = subprocess.run(["psql", dsn, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        raise SystemExit("psql failed: %s: %s" % (sql, r.stderr.strip()))
-
-
 def query(dsn, sql):
     r = subprocess.run(["psql", dsn, "-X", "-q", "-A", "-t", "-c", sql], capture_output=True,
                        text=True)
@@ -108,11 +99,7 @@ def run(binary, tmp, name, dsn, tables, extra_args=()):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--binary", required=True)
-    args = ap.parse_args()
-    binary = os.path.abspath(args.binary)
-    tmp = tempfile.mkdtemp(prefix="sv-pg-setup-")
+    _, binary, tmp = start_test(__doc__, "sv-pg-setup-")
     source = Store.create("postgres", tmp, "cdc_setup")
     problems = []
 
@@ -306,17 +293,9 @@ def main():
             else:
                 print("ok: streamview rebuild re-snapshots after the slot was lost: %r" % got)
     finally:
-        subprocess.run(["psql", source.arg, "-X", "-q", "-c",
-                        "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-                        "WHERE slot_name = 'sv_shop'"], capture_output=True)
+        drop_slot(source, "sv_shop")
         source.drop()
-    if problems:
-        for p in problems:
-            print("FAILED: %s" % p)
-        return 1
-    shutil.rmtree(tmp, ignore_errors=True)
-    print("PASSED")
-    return 0
+    return verdict(problems, tmp)
 
 
 if __name__ == "__main__":

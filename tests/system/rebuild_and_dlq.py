@@ -20,12 +20,11 @@ import os
 import re
 import shutil
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
 
-from harness import wait_until
+from harness import run_checked, wait_until
 from stores import Store
 
 STORES = []
@@ -33,12 +32,7 @@ KIND = "sqlite"
 
 
 def run(cmd, expect=0):
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-    if r.returncode != expect:
-        print("FAILED (exit %d, expected %d): %s\n%s\n%s"
-              % (r.returncode, expect, " ".join(cmd), r.stdout[-3000:], r.stderr[-3000:]))
-        raise SystemExit(1)
-    return r
+    return run_checked(cmd, timeout=900, ok_codes=(expect,))[0]
 
 
 def check(cond, what):

@@ -24,28 +24,21 @@ script wrote (the oracle):
     subscriptions.py --binary build/src/cli/streamview
 """
 
-import argparse
-import hashlib
 import json
 import os
 import random
 import socket
 import subprocess
 import sys
-import tempfile
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (SseStream, WaitTimeout, free_port, http_json, tcp_unread_bytes,  # noqa: E402
-                     verdict, wait_until)
+from harness import (SseStream, WaitTimeout, free_port, http_json, sha256_hex,  # noqa: E402
+                     tcp_unread_bytes, start_test, verdict, wait_until)
 
 KEYS = {"o-1": "sub-key-o1", "o-2": "sub-key-o2", "admin": "sub-key-admin"}
 ORGS = ["o-1", "o-2", "o-3"]
 TOKEN = "subscriptions-ops-token"
-
-
-def sha(text):
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 CONFIG = """
@@ -177,16 +170,12 @@ class Subscriber:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--binary", required=True)
-    args = ap.parse_args()
-    binary = os.path.abspath(args.binary)
-    tmp = tempfile.mkdtemp(prefix="sv-subscriptions-")
+    _, binary, tmp = start_test(__doc__, "sv-subscriptions-")
     problems = []
     config = os.path.join(tmp, "subscriptions.yaml")
     with open(config, "w") as f:
-        f.write(CONFIG.format(store=os.path.join(tmp, "s.db"), o1=sha(KEYS["o-1"]),
-                              o2=sha(KEYS["o-2"]), admin=sha(KEYS["admin"])))
+        f.write(CONFIG.format(store=os.path.join(tmp, "s.db"), o1=sha256_hex(KEYS["o-1"]),
+                              o2=sha256_hex(KEYS["o-2"]), admin=sha256_hex(KEYS["admin"])))
     batches = workload(random.Random(20261206), 40, 150)
     port = free_port()
     log = open(os.path.join(tmp, "run.log"), "w")

@@ -19,7 +19,6 @@ and the admin, and HS256 JWTs. Checked against the events this script wrote (the
     tenancy.py --binary build/src/cli/streamview
 """
 
-import argparse
 import base64
 import hashlib
 import hmac
@@ -29,19 +28,14 @@ import random
 import re
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (SseStream, WaitTimeout, free_port, http_get, http_json,  # noqa: E402
-                     verdict, wait_until)
+                     sha256_hex, start_test, verdict, wait_until)
 
 SECRET = "tenancy-test-secret-%d" % os.getpid()
 KEYS = {"o-1": "key-for-o1", "o-2": "key-for-o2", "admin": "key-for-the-admin"}
-
-
-def sha(text):
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 CONFIG = """
@@ -129,11 +123,7 @@ def rs256_jwt(claims, private_key):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--binary", required=True)
-    args = ap.parse_args()
-    binary = os.path.abspath(args.binary)
-    tmp = tempfile.mkdtemp(prefix="sv-tenancy-")
+    _, binary, tmp = start_test(__doc__, "sv-tenancy-")
     problems = []
     rnd = random.Random(20261205)
     shipments = {}  # id -> (org, status)
@@ -147,8 +137,8 @@ def main():
         lines.append({"type": "carrier.upserted", "id": "c-%d" % i, "name": "Carrier %d" % i})
     config = os.path.join(tmp, "tenancy.yaml")
     with open(config, "w") as f:
-        f.write(CONFIG.format(store=os.path.join(tmp, "t.db"), o1=sha(KEYS["o-1"]),
-                              o2=sha(KEYS["o-2"]), admin=sha(KEYS["admin"])))
+        f.write(CONFIG.format(store=os.path.join(tmp, "t.db"), o1=sha256_hex(KEYS["o-1"]),
+                              o2=sha256_hex(KEYS["o-2"]), admin=sha256_hex(KEYS["admin"])))
     events = os.path.join(tmp, "events.ndjson")
     with open(events, "w") as f:
         f.writelines(json.dumps(line) + "\n" for line in lines)

@@ -27,21 +27,19 @@ passed the snapshot. Writers never touch the frozen rows
     verify_changes.py --binary build/src/cli/streamview [--store-kind sqlite|postgres]
 """
 
-import argparse
-import json
 import os
 import random
 import subprocess
 import sys
-import tempfile
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (committed_position, drop_change_feed, free_port, http_json,  # noqa: E402
-                     run_sql, verdict, wait_until)
+from harness import committed_position, drop_change_feed, run_sql, start_test, verdict  # noqa: E402
 from stores import Store  # noqa: E402
 from tenant_rebuild import sha  # noqa: E402
-from verify_source import check_named, clean, named, source_lines  # noqa: E402
+from verify_checks import (LiveVerify, active_table, check_corrupted,  # noqa: E402
+                           check_named, check_tenant_then_repair, clean, cli_runner,
+                           reports_of, source_lines)
 
 ADMIN = "key-for-the-admin"
 SLOT = "sv_verify_%d" % os.getpid()
@@ -227,11 +225,6 @@ def compare(problems, what, store, source):
                             % (what, view, len(g), len(w), diff))
 
 
-def active_table(store, view):
-    return store.query("SELECT table_name FROM sv_view_versions WHERE view = '%s' AND active"
-                       % view)
-
-
 def corrupt(store):
     """One UPDATE, one DELETE, one INSERT on each view, on frozen rows; returns what verify
     must name, all of it and o5's."""
@@ -266,19 +259,13 @@ def corrupt(store):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--binary", required=True)
-    ap.add_argument("--store-kind", default="sqlite", choices=["sqlite", "postgres"])
-    args = ap.parse_args()
-    binary = os.path.abspath(args.binary)
-    tmp = tempfile.mkdtemp(prefix="sv-verify-changes-")
+    args, binary, tmp = start_test(__doc__, "sv-verify-changes-", store_kind=True)
     source = Store.create("postgres", tmp, "verify_cdc_source")
     store = Store.create(args.store_kind, tmp, "verify_cdc_store")
     problems = []
     rnd = random.Random(20261206)
     writers = None
-    proc = None
-    log = None
+    live = None
     try:
         run_sql(source.arg, TABLES + seed_sql(rnd))
         config = os.path.join(tmp, "verify_changes.yaml")
@@ -288,13 +275,7 @@ def main():
                                   slot=SLOT, admin=sha(ADMIN)))
         common = ["--config", config, "--store", store.arg]
 
-        def cli(*argv, codes=(0,)):
-            r = subprocess.run([binary] + list(argv) + common, capture_output=True, text=True,
-                               timeout=900)
-            if r.returncode not in codes:
-                raise SystemExit("%s: exit %d: %s" % (" ".join(argv), r.returncode,
-                                                      r.stderr[-1500:]))
-            return r
+        cli = cli_runner(binary, common)
 
         cli("run", "--exit-when-caught-up")
         compare(problems, "after the first run", store, source)
@@ -324,81 +305,44 @@ def main():
         # Corrupted behind the engine's back: verify names exactly those keys.
         expected, of_o5 = corrupt(store)
         run_sql(source.arg, "".join(transaction(rnd_pending, pending_id) for _ in range(10)))
-        r = cli("verify", codes=(0, 1))
-        if r.returncode != 1:
-            problems.append("verify of a corrupted store exited %d: %s" % (r.returncode,
-                                                                         r.stderr[-1500:]))
-        reports = source_lines(r.stdout)
-        check_named(problems, "verify", reports, expected)
-        print("verify names: %s" % {v: named(rep) for v, rep in reports.items()
-                                    if "skipped" not in rep})
-        r = cli("verify", "--tenant", "o5", codes=(0, 1))
-        reports = source_lines(r.stdout)
-        check_named(problems, "verify --tenant o5", reports, of_o5)
-        if r.returncode != 1 or "skipped" not in reports.get("carrier_list", {}):
-            problems.append("verify --tenant o5: exit %d, carrier_list (no tenant column) %s"
-                            % (r.returncode, reports.get("carrier_list")))
-
-        r = cli("verify", "--repair", codes=(0, 1))
-        repaired = {v: rep.get("repaired") for v, rep in source_lines(r.stdout).items()}
-        if r.returncode != 0 or repaired != {"shipment_list": 3, "carrier_list": 3, "by_org": 3}:
-            problems.append("verify --repair: exit %d, repaired %s: %s"
-                            % (r.returncode, repaired, r.stdout[-1500:]))
-        r = cli("verify", codes=(0, 1))
-        if r.returncode != 0 or not clean(source_lines(r.stdout)):
-            problems.append("verify after the repair: exit %d: %s" % (r.returncode, r.stdout))
+        check_corrupted(problems, cli, expected)
+        check_tenant_then_repair(problems, cli, "o5", of_o5, "carrier_list",
+                                 {"shipment_list": 3, "carrier_list": 3, "by_org": 3})
         compare(problems, "after verify --repair", store, source)
 
         # Live: verify while writers commit transactions all along.
         hold = os.path.join(tmp, "hold-the-fold")
         open(hold, "w").close()
-        port = free_port()
-        log = open(os.path.join(tmp, "run.log"), "w")
-        proc = subprocess.Popen([binary, "run", "--listen", "127.0.0.1:%d" % port] + common,
-                                stdout=log, stderr=subprocess.STDOUT,
-                                env=dict(os.environ, SV_TEST_TENANT_FOLD_HOLD=hold))
-
-        def call(method, path):
-            return http_json(port, path, method=method, bearer=ADMIN, timeout=120)
-
-        def verify_status():
-            code, body, _ = call("GET", "/views/verify")
-            return body if code == 200 else None
-
-        def verify_ended(runs):
-            return wait_until(lambda: (lambda s: s if s and s["runs"] >= runs and
-                                       s["state"] != "running" else None)(verify_status()),
-                              "verify run %d to end" % runs, timeout=600, proc=proc,
-                              log=log.name)
+        live = LiveVerify(binary, common, os.path.join(tmp, "run.log"), ADMIN,
+                          env=dict(os.environ, SV_TEST_TENANT_FOLD_HOLD=hold))
 
         def marker_applied(marker):
             """A carrier written now is in the view: the engine applied everything before it."""
             run_sql(source.arg, "INSERT INTO carriers VALUES ('%s', 'm') ON CONFLICT (id) DO "
                                 "NOTHING;" % marker)
-            wait_until(lambda: store.query("SELECT count(*) FROM %s WHERE id = '%s'"
-                                           % (active_table(store, "carrier_list"), marker)) == 1,
-                       "marker %s applied" % marker, proc=proc, log=log.name)
+            live.wait(lambda: store.query("SELECT count(*) FROM %s WHERE id = '%s'"
+                                          % (active_table(store, "carrier_list"), marker)) == 1,
+                      "marker %s applied" % marker)
 
-        wait_until(lambda: call("GET", "/health/ready")[0] == 200, "the server to be ready",
-                   proc=proc, log=log.name)
+        live.wait_ready()
         writers = Writers(source.arg, 3, 500)
         writers.start()
-        wait_until(lambda: writers.committed >= 30 or writers.problems,
-                   "the writers' first transactions", proc=proc, log=log.name)
-        code, body, _ = call("POST", "/views/verify")
+        live.wait(lambda: writers.committed >= 30 or writers.problems,
+                  "the writers' first transactions")
+        code, body, _ = live.call("POST", "/views/verify")
         if code != 202:
             problems.append("POST /views/verify: %s %s" % (code, body))
         # Transactions committed after the verify began (so after its snapshot, or straddling
         # it), applied by the loop while the fold is held.
         committed = writers.committed
-        wait_until(lambda: writers.committed >= committed + 30 or writers.problems,
-                   "transactions committed during the verify", proc=proc, log=log.name)
+        live.wait(lambda: writers.committed >= committed + 30 or writers.problems,
+                  "transactions committed during the verify")
         marker_applied("m-during")
-        if (verify_status() or {}).get("state") != "running":
-            problems.append("the verify ended while its fold was held: %s" % verify_status())
+        if (live.status() or {}).get("state") != "running":
+            problems.append("the verify ended while its fold was held: %s" % live.status())
         os.remove(hold)
-        status = verify_ended(1)
-        reports = {v["view"]: v for v in status.get("views", [])}
+        status = live.ended(1)
+        reports = reports_of(status)
         if status["state"] != "clean" or not clean(reports) or len(reports) != 3:
             problems.append("verify while the source tables are written flagged rows: %s"
                             % status)
@@ -412,12 +356,9 @@ def main():
                       % active_table(store, "carrier_list"))
         for runs, path, state in [(2, "/views/verify", "drift"),
                                   (3, "/views/verify?repair=true", "drift")]:
-            code, body, _ = call("POST", path)
-            if code != 202:
-                problems.append("POST %s: %s %s" % (path, code, body))
+            status, reports = live.run(problems, path, runs)
+            if status is None:
                 continue
-            status = verify_ended(runs)
-            reports = {v["view"]: v for v in status.get("views", [])}
             check_named(problems, "POST %s" % path, reports,
                         {"carrier_list": {"differing": {"c-2"}, "missing": set(),
                                           "extra": set()},
@@ -428,20 +369,17 @@ def main():
         problems.extend(writers.problems)
         marker_applied("m-end")
         # The tables idle: only a heartbeat moves the stream past the snapshot.
-        code, body, _ = call("POST", "/views/verify")
-        status = verify_ended(4) if code == 202 else {"state": "not started: %s %s" % (code,
-                                                                                     body)}
+        code, body, _ = live.call("POST", "/views/verify")
+        status = live.ended(4) if code == 202 else {"state": "not started: %s %s"
+                                                              % (code, body)}
         if status["state"] != "clean":
             problems.append("verify with the tables idle: %s" % status)
         print("after the repair, with the tables idle: %s" % status["state"])
     finally:
         if writers is not None:
             writers.finish()
-        if proc is not None:
-            proc.terminate()
-            proc.wait(timeout=120)
-        if log is not None:
-            log.close()
+        if live is not None:
+            live.stop()
     compare(problems, "at the end", store, source)
     if source.query("SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE "
                     "'sv_snapshot_%' AND database = current_database()") != 0:

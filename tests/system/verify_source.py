@@ -20,20 +20,20 @@ says 1), `?repair=true` restores it, and the views equal the oracle at the end.
     verify_source.py --binary build/src/cli/streamview [--store-kind sqlite|postgres]
 """
 
-import argparse
 import json
 import os
 import random
 import re
-import subprocess
 import sys
-import tempfile
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import free_port, http_get, http_json, verdict, wait_until  # noqa: E402
+from harness import http_get, http_json, start_test, verdict  # noqa: E402
 from stores import Store  # noqa: E402
 from tenant_rebuild import Oracle, sha  # noqa: E402
+from verify_checks import (LiveVerify, active_table, check_corrupted,  # noqa: E402
+                           check_named, check_tenant_then_repair, clean, cli_runner,
+                           reports_of, source_lines)
 
 ORGS = ["o-%d" % i for i in range(1, 13)]
 ADMIN = "key-for-the-admin"
@@ -79,11 +79,6 @@ derived_views:
     tenant: org_id
     sql: "CREATE VIEW status_counts AS SELECT org_id, status, count(*) AS n, sum(updates) AS total, avg(updates) AS mean FROM shipments GROUP BY org_id, status"
 """
-
-
-def active_table(store, view):
-    return store.query("SELECT table_name FROM sv_view_versions WHERE view = '%s' AND active"
-                       % view)
 
 
 def views_of(store):
@@ -140,36 +135,6 @@ def corrupt(store, oracle):
     return expected, of_o1
 
 
-def source_lines(stdout):
-    out = {}
-    for line in stdout.splitlines():
-        rep = json.loads(line)
-        if rep.get("check") == "source":
-            out[rep["view"]] = rep
-    return out
-
-
-def named(rep):
-    return {kind: set(rep.get(kind + "_keys", [])) for kind in ("missing", "extra", "differing")}
-
-
-def check_named(problems, what, reports, expected):
-    for view, kinds in expected.items():
-        rep = reports.get(view)
-        if rep is None or "skipped" in rep:
-            problems.append("%s: no comparison of %s: %s" % (what, view, rep))
-            continue
-        if named(rep) != kinds or any(rep[k] != len(v) for k, v in kinds.items()):
-            problems.append("%s: %s names %s (counts %s), expected %s"
-                            % (what, view, named(rep),
-                               {k: rep[k] for k in kinds}, kinds))
-
-
-def clean(reports):
-    return all("skipped" not in r and r["missing"] == r["extra"] == r["differing"] == 0
-               for r in reports.values())
-
-
 class Writer(threading.Thread):
     """POSTs batches of events until stopped; counts the batches answered."""
 
@@ -210,12 +175,7 @@ def metric(port, name, labels):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--binary", required=True)
-    ap.add_argument("--store-kind", default="sqlite", choices=["sqlite", "postgres"])
-    args = ap.parse_args()
-    binary = os.path.abspath(args.binary)
-    tmp = tempfile.mkdtemp(prefix="sv-verify-source-")
+    args, binary, tmp = start_test(__doc__, "sv-verify-source-", store_kind=True)
     store = Store.create(args.store_kind, tmp, "verify_source")
     problems = []
     oracle = Oracle(random.Random(20261206))
@@ -224,12 +184,7 @@ def main():
         f.write(CONFIG.format(tmp=tmp, admin=sha(ADMIN)))
     common = ["--config", config, "--store", store.arg]
 
-    def cli(*argv, codes=(0,)):
-        r = subprocess.run([binary] + list(argv) + common, capture_output=True, text=True,
-                           timeout=900)
-        if r.returncode not in codes:
-            raise SystemExit("%s: exit %d: %s" % (" ".join(argv), r.returncode, r.stderr[-1500:]))
-        return r
+    cli = cli_runner(binary, common)
 
     carriers = {"c-%d" % i: "C%d" % i for i in range(4)}
     events = oracle.events(40, 900, orgs=ORGS)
@@ -246,89 +201,53 @@ def main():
 
     # Corrupted behind the engine's back: verify names exactly those keys.
     expected, of_o1 = corrupt(store, oracle)
-    r = cli("verify", codes=(0, 1))
-    if r.returncode != 1:
-        problems.append("verify of a corrupted store exited %d" % r.returncode)
-    reports = source_lines(r.stdout)
-    check_named(problems, "verify", reports, expected)
+    reports = check_corrupted(problems, cli, expected)
     counts = {o["tenant"]: o for o in reports.get("shipments", {}).get("organizations", [])}
     if counts.get("o-1", {}).get("live") != counts.get("o-1", {}).get("source", -1) + 1 or \
             counts.get("o-2", {}).get("live") != counts.get("o-2", {}).get("source", -1) - 1:
         problems.append("per-organization counts of shipments: o-1 %s, o-2 %s (a ghost in o-1, "
                         "a row gone from o-2)" % (counts.get("o-1"), counts.get("o-2")))
-    print("verify names: %s" % {v: named(rep) for v, rep in reports.items() if "skipped" not in rep})
-    r = cli("verify", "--tenant", "o-1", codes=(0, 1))
-    reports = source_lines(r.stdout)
-    check_named(problems, "verify --tenant o-1", reports, of_o1)
-    if r.returncode != 1 or "skipped" not in reports.get("carriers", {}):
-        problems.append("verify --tenant o-1: exit %d, carriers (no tenant column) %s"
-                        % (r.returncode, reports.get("carriers")))
-
-    r = cli("verify", "--repair", codes=(0, 1))
-    repaired = {v: rep.get("repaired") for v, rep in source_lines(r.stdout).items()}
-    if r.returncode != 0 or repaired != {"shipments": 3, "carriers": 3, "status_counts": 3}:
-        problems.append("verify --repair: exit %d, repaired %s: %s"
-                        % (r.returncode, repaired, r.stdout[-1500:]))
-    r = cli("verify", codes=(0, 1))
-    if r.returncode != 0 or not clean(source_lines(r.stdout)):
-        problems.append("verify after the repair: exit %d: %s" % (r.returncode, r.stdout))
+    check_tenant_then_repair(problems, cli, "o-1", of_o1, "carriers",
+                             {"shipments": 3, "carriers": 3, "status_counts": 3})
     compare(problems, "after verify --repair", store, oracle, carriers)
 
     # Live: verify while the stream writes.
     hold = os.path.join(tmp, "hold-the-fold")
     open(hold, "w").close()
-    port = free_port()
-    log = open(os.path.join(tmp, "run.log"), "w")
-    proc = subprocess.Popen([binary, "run", "--listen", "127.0.0.1:%d" % port] + common,
-                            stdout=log, stderr=subprocess.STDOUT,
-                            env=dict(os.environ, SV_TEST_TENANT_FOLD_HOLD=hold))
+    live = LiveVerify(binary, common, os.path.join(tmp, "run.log"), ADMIN,
+                      env=dict(os.environ, SV_TEST_TENANT_FOLD_HOLD=hold))
+    port = live.port
     writer = Writer(port, oracle)
 
-    def call(method, path):
-        return http_json(port, path, method=method, bearer=ADMIN, timeout=120)
-
-    def verify_status():
-        code, body, _ = call("GET", "/views/verify")
-        return body if code == 200 else None
-
-    def verify_ended(runs):
-        return wait_until(lambda: (lambda s: s if s and s["runs"] >= runs and
-                                   s["state"] != "running" else None)(verify_status()),
-                          "verify run %d to end" % runs, timeout=600, proc=proc, log=log.name)
-
     def applied(position):
-        code, lags, _ = call("GET", "/lags")
+        code, lags, _ = live.call("GET", "/lags")
         return code == 200 and all(p["position"] >= position
                                    for s in lags["sources"] for p in s["partitions"])
 
     try:
-        wait_until(lambda: call("GET", "/health/ready")[0] == 200, "the server to be ready",
-                   proc=proc, log=log.name)
+        live.wait_ready()
         code, body, _ = http_json(port, "/views/verify", method="POST")
         if code != 401:
             problems.append("POST /views/verify without a token: %s %s" % (code, body))
         writer.start()
-        wait_until(lambda: writer.batches >= 3 or writer.problems, "the writer's first batches",
-                   proc=proc, log=log.name)
-        code, body, _ = call("POST", "/views/verify")
+        live.wait(lambda: writer.batches >= 3 or writer.problems, "the writer's first batches")
+        code, body, _ = live.call("POST", "/views/verify")
         if code != 202:
             problems.append("POST /views/verify: %s %s" % (code, body))
-        code, body, _ = call("POST", "/views/verify")
+        code, body, _ = live.call("POST", "/views/verify")
         if code != 409:
             problems.append("a second POST /views/verify while one runs: %s %s" % (code, body))
         # Events sent after the verify began, applied by the loop while the fold is held.
         batches = writer.batches
-        wait_until(lambda: writer.batches >= batches + 3 or writer.problems,
-                   "batches written during the verify", proc=proc, log=log.name)
+        live.wait(lambda: writer.batches >= batches + 3 or writer.problems,
+                  "batches written during the verify")
         position = writer.last_position
-        wait_until(lambda: applied(position), "the events sent during the verify to be applied",
-                   proc=proc, log=log.name)
-        if (verify_status() or {}).get("state") != "running":
-            problems.append("the verify ended while its fold was held: %s" % verify_status())
+        live.wait(lambda: applied(position), "the events sent during the verify to be applied")
+        if (live.status() or {}).get("state") != "running":
+            problems.append("the verify ended while its fold was held: %s" % live.status())
         os.remove(hold)
-        status = verify_ended(1)
-        reports = {v["view"]: v for v in status.get("views", [])}
-        if status["state"] != "clean" or not clean(reports):
+        status = live.ended(1)
+        if status["state"] != "clean" or not clean(reports_of(status)):
             problems.append("verify while the stream writes flagged rows: %s" % status)
         if status.get("events_during_check", 0) <= 0:
             problems.append("the verify replayed no events of the loop: %s" % status)
@@ -347,12 +266,9 @@ def main():
         for runs, path, state in [(2, "/views/verify", "drift"),
                                   (3, "/views/verify?repair=true", "drift"),
                                   (4, "/views/verify", "clean")]:
-            code, body, _ = call("POST", path)
-            if code != 202:
-                problems.append("POST %s: %s %s" % (path, code, body))
+            status, reports = live.run(problems, path, runs)
+            if status is None:
                 continue
-            status = verify_ended(runs)
-            reports = {v["view"]: v for v in status.get("views", [])}
             expected = {"carriers": {"differing": {"c-3"}, "missing": set(), "extra": set()}}
             if state == "drift":
                 check_named(problems, "POST %s" % path, reports, expected)
@@ -364,13 +280,10 @@ def main():
         writer.stop.set()
         writer.join(timeout=120)
         problems.extend(writer.problems)
-        wait_until(lambda: applied(writer.last_position), "the writer's events to be applied",
-                   proc=proc, log=log.name)
+        live.wait(lambda: applied(writer.last_position), "the writer's events to be applied")
     finally:
         writer.stop.set()
-        proc.terminate()
-        proc.wait(timeout=120)
-        log.close()
+        live.stop()
     compare(problems, "after the live verifies", store, oracle, carriers)
 
     # On schedule (`verify:` in the config, repair on): a row corrupted under the running engine
@@ -379,28 +292,21 @@ def main():
     with open(scheduled, "w") as f:
         f.write(CONFIG.format(tmp=tmp, admin=sha(ADMIN)) +
                 "verify:\n  schedule: \"@every 1s\"\n  repair: true\n")
-    port = free_port()
-    log = open(os.path.join(tmp, "scheduled.log"), "w")
-    proc = subprocess.Popen([binary, "run", "--listen", "127.0.0.1:%d" % port, "--config",
-                             scheduled, "--store", store.arg], stdout=log,
-                            stderr=subprocess.STDOUT)
+    live = LiveVerify(binary, ["--config", scheduled, "--store", store.arg],
+                      os.path.join(tmp, "scheduled.log"), ADMIN)
     try:
-        wait_until(lambda: call("GET", "/health/ready")[0] == 200, "the server to be ready",
-                   proc=proc, log=log.name)
-        wait_until(lambda: (verify_status() or {}).get("runs", 0) >= 1,
-                   "a first scheduled verify", proc=proc, log=log.name)
+        live.wait_ready()
+        live.wait(lambda: (live.status() or {}).get("runs", 0) >= 1, "a first scheduled verify")
         table = active_table(store, "carriers")
         store.execute("UPDATE %s SET name = 'corrupt' WHERE id = 'c-0'" % table)
-        wait_until(lambda: store.query("SELECT name FROM %s WHERE id = 'c-0'" % table) == "C0",
-                   "the scheduled verify to repair c-0", proc=proc, log=log.name)
+        live.wait(lambda: store.query("SELECT name FROM %s WHERE id = 'c-0'" % table) == "C0",
+                  "the scheduled verify to repair c-0")
         print("a scheduled verify repaired a row corrupted under the running engine (%s runs)"
-              % verify_status().get("runs"))
+              % live.status().get("runs"))
     except Exception as e:  # noqa: BLE001 - reported as a problem with the log's tail
         problems.append("scheduled verify: %s" % e)
     finally:
-        proc.terminate()
-        proc.wait(timeout=120)
-        log.close()
+        live.stop()
     r = cli("verify", codes=(0, 1))
     if r.returncode != 0 or not clean(source_lines(r.stdout)):
         problems.append("verify at the end: exit %d: %s" % (r.returncode, r.stdout))

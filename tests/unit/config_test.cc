@@ -10,6 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "projection/projection.h"
+#include "small_config_yaml.h"
 
 namespace sv::config {
 namespace {
@@ -176,23 +177,6 @@ std::vector<std::string> SetColumns(const HandlerConfig& handler) {
   for (const auto& [name, expr] : handler.set) out.push_back(name);
   return out;
 }
-
-// A small valid config the error tests below are variations of.
-constexpr char kSmallYaml[] = R"yaml(sources:
-  orders:
-    key: orderId
-    event_types: [OrderCreated, OrderPurged]
-views:
-  orders_view:
-    source: orders
-    key: [order_id]
-    columns:
-      order_id: text
-    on:
-      OrderCreated:
-        set:
-          order_id: e.orderId
-)yaml";
 
 TEST(ConfigTest, ExampleFileMatchesEmbeddedCopy) {
   std::vector<fs::path> candidates = {fs::path(__FILE__).parent_path() /

@@ -5,28 +5,13 @@
 #include <string>
 
 #include "config/config.h"
+#include "small_config_yaml.h"
 
 namespace sv::config {
 namespace {
 
-constexpr char kViews[] = R"yaml(sources:
-  orders:
-    key: orderId
-    event_types: [OrderCreated]
-views:
-  orders_view:
-    source: orders
-    key: [order_id]
-    columns:
-      order_id: text
-    on:
-      OrderCreated:
-        set:
-          order_id: e.orderId
-)yaml";
-
 absl::StatusOr<Config> WithTracing(const std::string& tracing) {
-  return ParseConfig(std::string(kViews) + tracing, "sv.yaml");
+  return ParseConfig(std::string(kSmallYaml) + tracing, "sv.yaml");
 }
 
 TEST(ConfigTracing, AbsentMeansOff) {
@@ -58,7 +43,7 @@ TEST(ConfigTracing, DefaultsBesideTheEndpoint) {
 }
 
 TEST(ConfigTracing, BadValuesNameTheirLine) {
-  // kViews has 14 lines: `tracing:` is line 15, its first key line 16.
+  // kSmallYaml has 14 lines: `tracing:` is line 15, its first key line 16.
   struct Case {
     std::string yaml;
     std::string where;

@@ -160,6 +160,7 @@ inline void AppendCopyField(std::string* out, const Value& v, Type column, std::
       out->push_back((v.type() == Type::kReal ? v.as_real() != 0 : v.as_int() != 0) ? '\1' : '\0');
       return;
     case Type::kInt:
+    case Type::kInterval:  // microseconds, as int8
       if (v.type() != Type::kText) {
         pg::AppendInt32(out, 8);
         pg::AppendInt64(out,
@@ -187,14 +188,6 @@ inline void AppendCopyField(std::string* out, const Value& v, Type column, std::
           pg::AppendInt64(out, *t - kPgEpochOffsetUs);
           return;
         }
-      }
-      break;
-    case Type::kInterval:
-      if (v.type() != Type::kText) {
-        pg::AppendInt32(out, 8);
-        pg::AppendInt64(out,
-                        v.type() == Type::kReal ? static_cast<int64_t>(v.as_real()) : v.as_int());
-        return;
       }
       break;
     case Type::kJson: {  // jsonb's binary form: a version byte, then the text

@@ -39,14 +39,9 @@ absl::Status SqliteBatch::Upsert(const TableSpec& table, const Row& row) {
   SV_ASSIGN_OR_RETURN(TableStmt * upsert, store_->ForTable(table, TableOp::kUpsert));
   sqlite3_stmt* stmt = upsert->stmt.get();
   ResetOnExit reset(stmt);
-  std::string scratch[16];
-  std::vector<std::string> more;
-  if (row.size() > 16) more.resize(row.size());
-  for (size_t i = 0; i < row.size(); ++i) {
-    std::string* s = i < 16 ? &scratch[i] : &more[i];
-    const int rc = BindValue(stmt, static_cast<int>(i + 1), row[i], s);
-    if (rc != SQLITE_OK) return Error(store_->db(), rc, upsert->label);
-  }
+  BindScratch scratch;
+  const int rc = BindValues(stmt, row, &scratch);
+  if (rc != SQLITE_OK) return Error(store_->db(), rc, upsert->label);
   return Check(store_->StepDone(stmt, upsert->label));
 }
 
@@ -87,14 +82,9 @@ absl::Status SqliteBatch::Delete(const TableSpec& table, const Row& key) {
   SV_ASSIGN_OR_RETURN(TableStmt * del, store_->ForTable(table, TableOp::kDelete));
   sqlite3_stmt* stmt = del->stmt.get();
   ResetOnExit reset(stmt);
-  std::string scratch[8];
-  std::vector<std::string> more;
-  if (key.size() > 8) more.resize(key.size());
-  for (size_t i = 0; i < key.size(); ++i) {
-    std::string* s = i < 8 ? &scratch[i] : &more[i];
-    const int rc = BindValue(stmt, static_cast<int>(i + 1), key[i], s);
-    if (rc != SQLITE_OK) return Error(store_->db(), rc, del->label);
-  }
+  BindScratch scratch;
+  const int rc = BindValues(stmt, key, &scratch);
+  if (rc != SQLITE_OK) return Error(store_->db(), rc, del->label);
   return Check(store_->StepDone(stmt, del->label));
 }
 

@@ -40,10 +40,8 @@ absl::StatusOr<std::vector<Row>> SqliteStore::QueryView(const TableSpec& table,
   int rc = SQLITE_OK;
   {
     ResetOnExit reset(stmt);
-    std::vector<std::string> scratch(binds.size());
-    for (size_t i = 0; i < binds.size() && rc == SQLITE_OK; ++i) {
-      rc = BindValue(stmt, static_cast<int>(i + 1), binds[i], &scratch[i]);
-    }
+    BindScratch scratch;
+    rc = BindValues(stmt, binds, &scratch);
     while (rc == SQLITE_OK || rc == SQLITE_ROW) {
       rc = sqlite3_step(stmt);
       if (rc != SQLITE_ROW) break;
@@ -82,15 +80,10 @@ absl::StatusOr<std::optional<Row>> SqliteStore::GetRow(const TableSpec& table, c
   SV_ASSIGN_OR_RETURN(TableStmt * get, ForTable(table, TableOp::kGet));
   sqlite3_stmt* stmt = get->stmt.get();
   ResetOnExit reset(stmt);
-  std::string scratch[8];
-  std::vector<std::string> more;
-  if (key.size() > 8) more.resize(key.size());
-  for (size_t i = 0; i < key.size(); ++i) {
-    std::string* s = i < 8 ? &scratch[i] : &more[i];
-    const int rc = BindValue(stmt, static_cast<int>(i + 1), key[i], s);
-    if (rc != SQLITE_OK) return Error(db_, rc, get->label);
-  }
-  const int rc = sqlite3_step(stmt);
+  BindScratch scratch;
+  int rc = BindValues(stmt, key, &scratch);
+  if (rc != SQLITE_OK) return Error(db_, rc, get->label);
+  rc = sqlite3_step(stmt);
   if (rc == SQLITE_DONE) return std::optional<Row>();
   if (rc != SQLITE_ROW) return Error(db_, rc, get->label);
   Row row;

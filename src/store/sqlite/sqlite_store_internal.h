@@ -52,7 +52,9 @@
 
 namespace sv::store::sqlite_impl {
 
+using sqlite::BindScratch;
 using sqlite::BindValue;
+using sqlite::BindValues;
 using sqlite::Error;
 using sqlite::QuoteIdent;
 using sqlite::ReadValue;

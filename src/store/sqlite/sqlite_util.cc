@@ -59,6 +59,17 @@ int BindValue(sqlite3_stmt* stmt, int index, const Value& value, std::string* sc
   return sqlite3_bind_null(stmt, index);
 }
 
+int BindValues(sqlite3_stmt* stmt, const std::vector<Value>& values, BindScratch* scratch) {
+  constexpr size_t kFixed = BindScratch::kFixed;
+  if (values.size() > kFixed) scratch->more.resize(values.size() - kFixed);
+  for (size_t i = 0; i < values.size(); ++i) {
+    std::string* s = i < kFixed ? &scratch->fixed[i] : &scratch->more[i - kFixed];
+    const int rc = BindValue(stmt, static_cast<int>(i + 1), values[i], s);
+    if (rc != SQLITE_OK) return rc;
+  }
+  return SQLITE_OK;
+}
+
 namespace {
 
 std::string ColumnText(sqlite3_stmt* stmt, int col) {

@@ -6,6 +6,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "common/value.h"
@@ -64,6 +65,17 @@ using ::sv::store::QuoteIdent;
 // outlive the next step); kTime is formatted into `scratch` (which must likewise outlive the
 // step) and bound from there.
 int BindValue(sqlite3_stmt* stmt, int index, const Value& value, std::string* scratch);
+
+// Where BindValues formats kTime values: a row or key of up to 16 values needs no allocation.
+struct BindScratch {
+  static constexpr size_t kFixed = 16;
+  std::string fixed[kFixed];
+  std::vector<std::string> more;  // the values past the first 16
+};
+
+// Binds values[i] to parameter i + 1 as BindValue does; `scratch` must outlive the next step.
+// Returns the first error code, or SQLITE_OK.
+int BindValues(sqlite3_stmt* stmt, const std::vector<Value>& values, BindScratch* scratch);
 
 // Reads column `col` as a value of the declared type (NULL stays NULL). Returns false when a
 // kTime column holds text that does not parse.

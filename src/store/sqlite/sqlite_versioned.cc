@@ -19,10 +19,9 @@ absl::StatusOr<std::optional<int64_t>> SqliteStore::WriteReturningInt(
     const std::string& sql, const std::vector<Value>& binds) {
   SV_ASSIGN_OR_RETURN(sqlite3_stmt * stmt, CachedWrite(sql));
   ResetOnExit reset(stmt);
-  std::vector<std::string> scratch(binds.size());
-  for (size_t i = 0; i < binds.size(); ++i) {
-    const int rc = BindValue(stmt, static_cast<int>(i + 1), binds[i], &scratch[i]);
-    if (rc != SQLITE_OK) return Error(db_, rc, SqlLabel(sql));
+  BindScratch scratch;
+  if (const int rc = BindValues(stmt, binds, &scratch); rc != SQLITE_OK) {
+    return Error(db_, rc, SqlLabel(sql));
   }
   std::optional<int64_t> out;
   for (;;) {
