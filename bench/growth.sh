@@ -61,7 +61,6 @@ s += '''
       SELECT org_id, unit_type, count(*) AS consignments, sum(units) AS units,
              sum(weight_kg) AS weight_kg, avg(weight_kg) AS avg_weight_kg
       FROM consignment_list
-      WHERE org_id IS NOT NULL   -- a consignment before its shipment (or after its deletion)
       GROUP BY org_id, unit_type
 '''
 open(f'{tmp}/growth.yaml', 'w').write(s)

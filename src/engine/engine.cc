@@ -17,6 +17,7 @@ store::TableSpec TableFor(const projection::ViewPlan& view, int64_t version) {
   t.name = absl::StrCat(view.name, "__v", version);
   for (const auto& c : view.columns) t.columns.push_back({c.name, c.type});
   t.key = view.key;
+  t.key_nullable = view.key_nullable;
   for (const auto& idx : view.indexes) {
     // An ascending prefix of the primary key is already served by the key's own B-tree (every
     // backend stores the key ordered): building it would only cost writes.

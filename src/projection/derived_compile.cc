@@ -60,6 +60,9 @@ class DerivedCompiler {
   std::vector<std::string> aggregate_prints_;
   std::vector<ColumnPlan> columns_;
   std::vector<int> key_;
+  // Some key value may be NULL: a GROUP BY value, a LEFT JOIN's missing right side, or an
+  // input view's key that may be NULL itself.
+  bool key_nullable_ = false;
 };
 
 absl::Status DerivedCompiler::BindInputs() {
@@ -362,6 +365,7 @@ absl::Status DerivedCompiler::Run() {
                         "an aggregate derived view needs GROUP BY (its groups are its rows)");
     }
     SV_RETURN_IF_ERROR(CompileAggregateTargets());
+    key_nullable_ = true;  // GROUP BY makes one group of the rows whose value is NULL
   } else {
     // A row per input tuple, identified by the inputs' keys.
     const ViewPlan& left = catalog_->views[plan_->inputs[0]];
@@ -414,6 +418,8 @@ absl::Status DerivedCompiler::Run() {
                                        "this view"));
       }
       key_.push_back(found);
+      const ViewPlan& input = catalog_->views[plan_->inputs[side]];
+      if (input.key_nullable || (side == 1 && plan_->left_join)) key_nullable_ = true;
     }
   }
   ViewPlan view;
@@ -421,6 +427,7 @@ absl::Status DerivedCompiler::Run() {
   view.source = catalog_->views[plan_->inputs[0]].source;
   view.columns = columns_;
   view.key = key_;
+  view.key_nullable = key_nullable_;
   view.partition_local = false;
   std::string definition = absl::StrCat("derived|", config_.sql.sql, "|");
   for (int input : plan_->inputs) {

@@ -117,7 +117,8 @@ struct ViewPlan {
   std::string name;
   int source = 0;
   std::vector<ColumnPlan> columns;
-  std::vector<int> key;                                // column indices
+  std::vector<int> key;       // column indices
+  bool key_nullable = false;  // a key value may be NULL (store::TableSpec::key_nullable)
   std::vector<std::vector<std::string>> indexes;       // "-col" = descending
   std::vector<std::unique_ptr<HandlerPlan>> handlers;  // by event type id; null = not handled
   std::string definition_hash;

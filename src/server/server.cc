@@ -24,6 +24,7 @@ ViewApi BuildViewApi(const config::Config& config, const projection::ViewPlan& p
   api.table.name = plan.name;  // the stable SQL view that follows the active version
   for (const auto& c : plan.columns) api.table.columns.push_back({c.name, c.type});
   api.table.key = plan.key;
+  api.table.key_nullable = plan.key_nullable;  // a NULL group: a cursor may stop on it
   auto column_index = [&](std::string name) {
     if (!name.empty() && name[0] == '-') name.erase(0, 1);
     for (size_t i = 0; i < plan.columns.size(); ++i) {

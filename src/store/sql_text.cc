@@ -76,6 +76,31 @@ std::string KeyPast(const std::vector<std::string>& cols, const std::vector<std:
   return absl::StrCat(cols[0], " ", op, "= ", params[0], " AND (", inner, ")");
 }
 
+// KeyPast for keys whose values may be NULL (TableSpec::key_nullable), NULL being the least
+// value: a NULL bound value makes `k > NULL` k IS NOT NULL and `k = NULL` k IS NULL, and past
+// a value scanning down come the NULLs too. Only such tables pay for the ORs.
+std::string NullableKeyPast(const std::vector<std::string>& cols, const Row& values, Params* params,
+                            bool up) {
+  std::vector<std::string> past(cols.size());
+  std::vector<std::string> equal(cols.size());
+  for (size_t i = 0; i < cols.size(); ++i) {
+    if (values[i].is_null()) {
+      past[i] = up ? absl::StrCat(cols[i], " IS NOT NULL") : "FALSE";
+      equal[i] = absl::StrCat(cols[i], " IS NULL");
+      continue;
+    }
+    const std::string p = params->Add(values[i]);
+    past[i] = up ? absl::StrCat(cols[i], " > ", p)
+                 : absl::StrCat("(", cols[i], " < ", p, " OR ", cols[i], " IS NULL)");
+    equal[i] = absl::StrCat(cols[i], " = ", p);
+  }
+  std::string inner = past.back();
+  for (size_t i = cols.size() - 1; i-- > 0;) {
+    inner = absl::StrCat(past[i], " OR (", equal[i], " AND (", inner, "))");
+  }
+  return absl::StrCat("(", inner, ")");
+}
+
 absl::Status Invalid(const TableSpec& table, std::string_view what) {
   return absl::InvalidArgumentError(
       absl::StrCat("query ", table.name, ": ", absl::string_view(what.data(), what.size())));
@@ -150,7 +175,9 @@ absl::StatusOr<std::string> BuildKeysetQuery(const TableSpec& table, const ViewQ
                                          nsort + table.key.size()));
     }
     for (size_t i = nsort; i < query.after->size(); ++i) {
-      if ((*query.after)[i].is_null()) return Invalid(table, "boundary key value is NULL");
+      if ((*query.after)[i].is_null() && !table.key_nullable) {
+        return Invalid(table, "boundary key value is NULL");
+      }
     }
   }
 
@@ -197,9 +224,14 @@ absl::StatusOr<std::string> BuildKeysetQuery(const TableSpec& table, const ViewQ
   if (query.after) {
     const Row& after = *query.after;
     const std::string s = query.sort && !after[0].is_null() ? params.Add(after[0]) : "";
-    std::vector<std::string> key_params;
-    for (size_t i = nsort; i < after.size(); ++i) key_params.push_back(params.Add(after[i]));
-    const std::string key_past = KeyPast(key_cols, key_params, op);
+    std::string key_past;
+    if (table.key_nullable) {
+      key_past = NullableKeyPast(key_cols, Row(after.begin() + nsort, after.end()), &params, up);
+    } else {
+      std::vector<std::string> key_params;
+      for (size_t i = nsort; i < after.size(); ++i) key_params.push_back(params.Add(after[i]));
+      key_past = KeyPast(key_cols, key_params, op);
+    }
     if (!query.sort) {
       arm.push_back(key_past);
     } else if (after[0].is_null()) {
@@ -230,11 +262,15 @@ absl::StatusOr<std::string> BuildKeysetQuery(const TableSpec& table, const ViewQ
     return conds.empty() ? select : absl::StrCat(select, " WHERE ", absl::StrJoin(conds, " AND "));
   };
   // NULL sorts first ascending (SQLite's default; PostgreSQL needs it said, and the view
-  // tables' indexes there are declared with the same placement). Keys are never NULL.
+  // tables' indexes there are declared with the same placement). Keys are never NULL, but in
+  // a table whose key_nullable says they may be.
   const char* dir = up ? " ASC" : " DESC";
+  const char* nulls = up ? " NULLS FIRST" : " NULLS LAST";
   std::vector<std::string> order;
-  if (query.sort) order.push_back(absl::StrCat(sort_col, dir, up ? " NULLS FIRST" : " NULLS LAST"));
-  for (const std::string& k : key_cols) order.push_back(absl::StrCat(k, dir));
+  if (query.sort) order.push_back(absl::StrCat(sort_col, dir, nulls));
+  for (const std::string& k : key_cols) {
+    order.push_back(absl::StrCat(k, dir, table.key_nullable ? nulls : ""));
+  }
   const std::string order_by = absl::StrCat(" ORDER BY ", absl::StrJoin(order, ", "));
   const std::string limit = params.Add(Value::Int(query.limit));
   const std::string offset = params.Add(Value::Int(query.offset));

@@ -43,6 +43,10 @@ struct TableSpec {
   std::vector<ColumnSpec> columns;
   std::vector<int> key;  // indices into columns: the primary key, in order
   std::vector<IndexSpec> indexes;
+  // Key values may be NULL (a derived view's GROUP BY): NULL is one key value, equal to itself
+  // as in GROUP BY, and sorts first like everywhere else. Such tables take a slower path in
+  // some stores (no clustered primary key on SQLite); base views' keys are never NULL.
+  bool key_nullable = false;
 };
 
 // ---- View queries (the REST layer's reads; every backend answers them the same way)

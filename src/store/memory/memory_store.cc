@@ -83,7 +83,7 @@ absl::StatusOr<std::pair<std::string, Row>> Stored(const Table& table, const Row
     out.second.push_back(memory::Coerce(spec.columns[c].type, row[c]));
   Row key;
   for (int k : spec.key) {
-    if (out.second[k].is_null()) {
+    if (out.second[k].is_null() && !spec.key_nullable) {
       return absl::InvalidArgumentError(absl::StrCat(
           "memory: ", what, " ", spec.name, ": key column ", spec.columns[k].name, " is NULL"));
     }

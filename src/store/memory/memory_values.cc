@@ -188,7 +188,7 @@ absl::StatusOr<std::vector<Row>> QueryPage(const TableSpec& table, std::vector<R
     }
     for (size_t i = 0; i < order.size(); ++i) {
       const Value& v = (*query.after)[i];
-      if (v.is_null() && i >= (query.sort ? 1u : 0u)) {
+      if (v.is_null() && i >= (query.sort ? 1u : 0u) && !table.key_nullable) {
         return Invalid(table, "boundary key value is NULL");
       }
       after.push_back(Coerce(table.columns[order[i]].type, v));

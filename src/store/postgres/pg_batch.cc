@@ -107,7 +107,7 @@ absl::Status PgBatch::Upsert(const TableSpec& table, const Row& row) {
   }
   SV_RETURN_IF_ERROR(ValidateSpec(table));
   for (int k : table.key) {
-    if (row[k].is_null()) {
+    if (row[k].is_null() && !table.key_nullable) {
       return absl::InvalidArgumentError(absl::StrCat("postgres: upsert into ", table.name,
                                                      ": key column ", table.columns[k].name,
                                                      " is NULL"));
@@ -299,6 +299,29 @@ absl::Status PgBatch::SendBuffered() {
 absl::Status PgBatch::FlushTable(TableWrites* w) {
   const TableSpec& spec = w->spec;
   std::string scratch;
+  // Deletes of keys with a NULL value (few: one group per NULL) one by one, with `k IS NULL`
+  // (indexable, where a join on `=` would match nothing); the array DELETE below skips them.
+  std::vector<bool> deleted_alone;
+  if (spec.key_nullable) {
+    deleted_alone.assign(w->rows.size(), false);
+    for (size_t r = 0; r < w->rows.size(); ++r) {
+      if (!w->deleted[r] || !HasNullKey(spec, w->rows[r])) continue;
+      deleted_alone[r] = true;
+      std::string sql = absl::StrCat("DELETE FROM ", w->qualified, " WHERE ");
+      Params params;
+      for (size_t i = 0; i < spec.key.size(); ++i) {
+        const int k = spec.key[i];
+        absl::StrAppend(&sql, i > 0 ? " AND " : "", QuoteIdent(spec.columns[k].name));
+        if (w->rows[r][k].is_null()) {
+          sql += " IS NULL";
+        } else {
+          params.push_back(Param(w->rows[r][k], spec.columns[k].type));
+          absl::StrAppend(&sql, " = $", params.size());
+        }
+      }
+      SV_RETURN_IF_ERROR(Run(sql, params).status());
+    }
+  }
   // One array literal per column, over the selected rows.
   auto arrays = [&](bool deleted, const std::vector<int>& cols, Params* params) {
     size_t n = 0;
@@ -306,7 +329,9 @@ absl::Status PgBatch::FlushTable(TableWrites* w) {
       std::string a = "{";
       n = 0;
       for (size_t r = 0; r < w->rows.size(); ++r) {
-        if (w->deleted[r] != deleted) continue;
+        if (w->deleted[r] != deleted || (deleted && !deleted_alone.empty() && deleted_alone[r])) {
+          continue;
+        }
         if (n++ > 0) a += ',';
         AppendArrayElement(&a, w->rows[r][c], spec.columns[c].type, &scratch);
       }

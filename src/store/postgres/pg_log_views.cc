@@ -103,10 +103,25 @@ std::string CreateIndexSql(const TableSpec& table, const std::string& qualified,
   for (int k : table.key) {
     const std::string& col = table.columns[k].name;
     if (std::find(named.begin(), named.end(), col) != named.end()) continue;
-    parts.push_back(absl::StrCat(QuoteIdent(col), desc ? " DESC" : " ASC"));
+    parts.push_back(absl::StrCat(QuoteIdent(col), desc ? " DESC" : " ASC",
+                                 !table.key_nullable ? ""
+                                 : desc              ? " NULLS LAST"
+                                                     : " NULLS FIRST"));
   }
   return absl::StrCat("CREATE INDEX ", IndexName(table.name, i), " ON ", qualified, "(",
                       absl::StrJoin(parts, ", "), ")");
+}
+
+// The key of a table whose key values may be NULL: a unique index treating NULLs as equal
+// (PostgreSQL 15), which ON CONFLICT(key) infers like a primary key, NULL first like the
+// query contract so that key order is an index scan.
+std::string NullableKeySql(const TableSpec& table, const std::string& qualified) {
+  std::vector<std::string> parts;
+  for (int k : table.key) {
+    parts.push_back(absl::StrCat(QuoteIdent(table.columns[k].name), " ASC NULLS FIRST"));
+  }
+  return absl::StrCat("CREATE UNIQUE INDEX ", PkName(table.name), " ON ", qualified, "(",
+                      absl::StrJoin(parts, ", "), ") NULLS NOT DISTINCT");
 }
 
 absl::Status PgStore::CreateTable(const TableSpec& table) {
@@ -118,10 +133,14 @@ absl::Status PgStore::CreateTable(const TableSpec& table) {
     const Type type = table.columns[i].type;
     absl::StrAppend(&sql, i > 0 ? ", " : "", QuoteIdent(table.columns[i].name), " ", SqlType(type),
                     type == Type::kText || type == Type::kNull ? " COLLATE \"C\"" : "",
-                    IsKey(table, i) ? " NOT NULL" : "");
+                    IsKey(table, i) && !table.key_nullable ? " NOT NULL" : "");
   }
-  absl::StrAppend(&sql, ", CONSTRAINT ", PkName(table.name), " PRIMARY KEY(", KeyList(table),
-                  "));\n");
+  if (table.key_nullable) {
+    absl::StrAppend(&sql, ");\n", NullableKeySql(table, name), ";\n");
+  } else {
+    absl::StrAppend(&sql, ", CONSTRAINT ", PkName(table.name), " PRIMARY KEY(", KeyList(table),
+                    "));\n");
+  }
   for (size_t i = 0; i < table.indexes.size(); ++i) {
     absl::StrAppend(&sql, CreateIndexSql(table, name, i), ";\n");
   }
@@ -257,8 +276,12 @@ absl::Status PgStore::BulkInsert(const TableSpec& table,
     // The table is new and invisible to the view until ActivateVersion, whose commit is
     // synchronous and follows this one in the WAL: this commit need not wait for its flush.
     // The primary key and indexes are built once, sorted, after the load.
-    std::string pre = absl::StrCat("SET LOCAL synchronous_commit = off;\nALTER TABLE ", name,
-                                   " DROP CONSTRAINT IF EXISTS ", PkName(table.name), ";\n");
+    std::string pre =
+        table.key_nullable
+            ? absl::StrCat("SET LOCAL synchronous_commit = off;\nDROP INDEX IF EXISTS ",
+                           view_schema_q_, ".", PkName(table.name), ";\n")
+            : absl::StrCat("SET LOCAL synchronous_commit = off;\nALTER TABLE ", name,
+                           " DROP CONSTRAINT IF EXISTS ", PkName(table.name), ";\n");
     for (size_t i = 0; i < table.indexes.size(); ++i) {
       absl::StrAppend(&pre, "DROP INDEX IF EXISTS ", view_schema_q_, ".", IndexName(table.name, i),
                       ";\n");
@@ -299,8 +322,10 @@ absl::Status PgStore::BulkInsert(const TableSpec& table,
     pg::AppendInt16(&buf, -1);
     SV_RETURN_IF_ERROR(conn_.CopyData(buf));
     SV_RETURN_IF_ERROR(conn_.CopyFinish());
-    std::string post = absl::StrCat("ALTER TABLE ", name, " ADD CONSTRAINT ", PkName(table.name),
-                                    " PRIMARY KEY(", KeyList(table), ");\n");
+    std::string post = table.key_nullable ? absl::StrCat(NullableKeySql(table, name), ";\n")
+                                          : absl::StrCat("ALTER TABLE ", name, " ADD CONSTRAINT ",
+                                                         PkName(table.name), " PRIMARY KEY(",
+                                                         KeyList(table), ");\n");
     for (size_t i = 0; i < table.indexes.size(); ++i) {
       absl::StrAppend(&post, CreateIndexSql(table, name, i), ";\n");
     }

@@ -80,8 +80,13 @@ absl::StatusOr<std::optional<Row>> PgStore::GetRow(const TableSpec& table, const
   Params params;
   for (size_t i = 0; i < table.key.size(); ++i) {
     const ColumnSpec& col = table.columns[table.key[i]];
-    absl::StrAppend(&sql, i > 0 ? " AND " : "", QuoteIdent(col.name), " = $", i + 1);
+    absl::StrAppend(&sql, i > 0 ? " AND " : "", QuoteIdent(col.name));
+    if (key[i].is_null()) {
+      sql += " IS NULL";  // a NULL group's row (TableSpec::key_nullable); `=` matches nothing
+      continue;
+    }
     params.push_back(Param(key[i], col.type));
+    absl::StrAppend(&sql, " = $", params.size());
   }
   SV_ASSIGN_OR_RETURN(Result r, Query(sql, params));
   if (PQntuples(r.get()) == 0) return std::optional<Row>();
@@ -310,14 +315,26 @@ absl::StatusOr<std::vector<Row>> PgStore::QueryView(const TableSpec& table,
   return rows;
 }
 
+namespace {
+
+// The key columns in ascending order, NULL first as everywhere (a nullable key's index too).
+std::string KeyOrder(const TableSpec& table) {
+  if (!table.key_nullable) return KeyList(table);
+  return absl::StrJoin(table.key, ", ", [&](std::string* out, int k) {
+    absl::StrAppend(out, QuoteIdent(table.columns[k].name), " NULLS FIRST");
+  });
+}
+
+}  // namespace
+
 absl::Status PgStore::ScanTable(const TableSpec& table,
                                 const std::function<void(const Row&)>& each) {
   SV_RETURN_IF_ERROR(ValidateSpec(table));
   SV_RETURN_IF_ERROR(EnsureConnected());
-  SV_ASSIGN_OR_RETURN(Result r,
-                      conn_.Query(absl::StrCat("SELECT ", ColumnList(table), " FROM ",
-                                               ViewTable(table.name), " ORDER BY ", KeyList(table)),
-                                  {}));
+  SV_ASSIGN_OR_RETURN(
+      Result r, conn_.Query(absl::StrCat("SELECT ", ColumnList(table), " FROM ",
+                                         ViewTable(table.name), " ORDER BY ", KeyOrder(table)),
+                            {}));
   Row row;
   for (int i = 0; i < PQntuples(r.get()); ++i) {
     SV_RETURN_IF_ERROR(ReadRow(r.get(), i, table, &row));

@@ -241,6 +241,15 @@ inline bool IsKey(const TableSpec& table, size_t c) {
   return std::find(table.key.begin(), table.key.end(), static_cast<int>(c)) != table.key.end();
 }
 
+// Whether a row of `table` has a NULL key value (TableSpec::key_nullable).
+inline bool HasNullKey(const TableSpec& table, const Row& row) {
+  if (!table.key_nullable) return false;
+  for (int k : table.key) {
+    if (row[k].is_null()) return true;
+  }
+  return false;
+}
+
 inline std::string PkName(const std::string& table) {
   return QuoteIdent(absl::StrCat(table, "__pk"));
 }

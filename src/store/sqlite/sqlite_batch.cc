@@ -36,6 +36,13 @@ absl::Status SqliteBatch::Upsert(const TableSpec& table, const Row& row) {
                                                    table.columns.size(), " columns"));
   }
   SV_RETURN_IF_ERROR(Begin());
+  if (HasNullKey(table, row)) {
+    // The key's unique index sees NULLs as distinct, so ON CONFLICT would not fire: the old
+    // row goes first, and the INSERT below then conflicts with nothing.
+    Row key;
+    for (int k : table.key) key.push_back(row[k]);
+    SV_RETURN_IF_ERROR(Delete(table, key));
+  }
   SV_ASSIGN_OR_RETURN(TableStmt * upsert, store_->ForTable(table, TableOp::kUpsert));
   sqlite3_stmt* stmt = upsert->stmt.get();
   ResetOnExit reset(stmt);
@@ -46,6 +53,24 @@ absl::Status SqliteBatch::Upsert(const TableSpec& table, const Row& row) {
 }
 
 absl::Status SqliteBatch::UpsertRows(const TableSpec& table, const std::vector<const Row*>& rows) {
+  if (table.key_nullable) {
+    // Rows with a NULL key value (few: one group per NULL) take Upsert's way one by one.
+    std::vector<const Row*> plain;
+    plain.reserve(rows.size());
+    for (const Row* row : rows) {
+      if (row->size() == table.columns.size() && HasNullKey(table, *row)) {
+        SV_RETURN_IF_ERROR(Upsert(table, *row));
+      } else {
+        plain.push_back(row);
+      }
+    }
+    if (plain.size() < rows.size()) return UpsertKeyedRows(table, plain);
+  }
+  return UpsertKeyedRows(table, rows);
+}
+
+absl::Status SqliteBatch::UpsertKeyedRows(const TableSpec& table,
+                                          const std::vector<const Row*>& rows) {
   const size_t per_stmt = UpsertRowsPerStmt(table);
   size_t next = 0;
   if (rows.size() >= per_stmt && per_stmt > 1) {

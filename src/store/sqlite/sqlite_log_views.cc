@@ -81,8 +81,16 @@ absl::Status SqliteStore::CreateTable(const TableSpec& table) {
     absl::StrAppend(&sql, i > 0 ? ", " : "", QuoteIdent(table.columns[i].name),
                     type.empty() ? "" : " ", type);
   }
-  absl::StrAppend(&sql, ", PRIMARY KEY(", KeyList(table), "))",
-                  SqlDialect::Sqlite().clustered_table_suffix, ";\n");
+  if (table.key_nullable) {
+    // A primary key of a WITHOUT ROWID table cannot hold NULL: a rowid table with a unique
+    // index on the key instead. It treats NULLs as distinct, so rows whose key has a NULL are
+    // written by delete-then-insert (SqliteBatch::Upsert), never through ON CONFLICT.
+    absl::StrAppend(&sql, ");\nCREATE UNIQUE INDEX ", QuoteIdent(absl::StrCat(table.name, "__pk")),
+                    " ON ", name, "(", KeyList(table), ");\n");
+  } else {
+    absl::StrAppend(&sql, ", PRIMARY KEY(", KeyList(table), "))",
+                    SqlDialect::Sqlite().clustered_table_suffix, ";\n");
+  }
   for (size_t i = 0; i < table.indexes.size(); ++i) {
     absl::StrAppend(&sql, CreateIndexSql(table, i), ";\n");
   }

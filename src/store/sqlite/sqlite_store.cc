@@ -164,7 +164,7 @@ absl::StatusOr<TableStmt*> SqliteStore::ForTable(const TableSpec& table, TableOp
   table_key_ += table.name;
   auto it = table_stmts_.find(table_key_);
   if (it != table_stmts_.end() && it->second.columns == table.columns.size() &&
-      it->second.key == table.key.size()) {
+      it->second.key == table.key.size() && it->second.key_nullable == table.key_nullable) {
     return &it->second;
   }
   SV_RETURN_IF_ERROR(ValidateSpec(table));
@@ -214,6 +214,7 @@ absl::StatusOr<TableStmt*> SqliteStore::ForTable(const TableSpec& table, TableOp
   entry.label = std::move(label);
   entry.columns = table.columns.size();
   entry.key = table.key.size();
+  entry.key_nullable = table.key_nullable;
   return &entry;
 }
 

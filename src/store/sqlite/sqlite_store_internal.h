@@ -196,6 +196,7 @@ struct TableStmt {
   std::string label;  // error context, e.g. INSERT INTO "orders__v1"
   size_t columns = 0;
   size_t key = 0;
+  bool key_nullable = false;
 };
 
 constexpr int64_t kBulkRowsPerTxn = 250'000;  // short write-lock holds for live writers
@@ -246,14 +247,24 @@ inline absl::StatusOr<Stmt> PrepareOne(sqlite3* db, const std::string& sql,
   return stmt;
 }
 
-// "k1" = ?1 AND "k2" = ?2 ...
+// "k1" = ?1 AND "k2" = ?2 ... (IS where a key value may be NULL: as indexable, and NULL IS NULL)
 inline std::string KeyWhere(const TableSpec& table) {
   std::string out;
+  const char* op = table.key_nullable ? " IS ?" : " = ?";
   for (size_t i = 0; i < table.key.size(); ++i) {
     if (i > 0) out += " AND ";
-    absl::StrAppend(&out, QuoteIdent(table.columns[table.key[i]].name), " = ?", i + 1);
+    absl::StrAppend(&out, QuoteIdent(table.columns[table.key[i]].name), op, i + 1);
   }
   return out;
+}
+
+// Whether a row of `table` has a NULL key value (it cannot be upserted by ON CONFLICT).
+inline bool HasNullKey(const TableSpec& table, const Row& row) {
+  if (!table.key_nullable) return false;
+  for (int k : table.key) {
+    if (row[k].is_null()) return true;
+  }
+  return false;
 }
 
 inline std::string IndexName(const TableSpec& table, size_t i) {
@@ -342,6 +353,8 @@ class SqliteBatch final : public Batch {
 
   // Writes the buffered key states (kKeyPutRows at a time in one statement).
   absl::Status FlushKeys();
+  // UpsertRows of rows without a NULL key value, several per statement.
+  absl::Status UpsertKeyedRows(const TableSpec& table, const std::vector<const Row*>& rows);
 
   SqliteStore* store_;
   bool begun_ = false;
