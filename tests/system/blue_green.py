@@ -38,7 +38,6 @@ import signal
 import subprocess
 import tempfile
 import threading
-import time
 
 from harness import committed_position, free_port, http_json, run_checked, wait_ready, wait_until
 from stores import Store
@@ -224,7 +223,7 @@ class SnapshotReader:
             status, body, _ = http_json(self.port_of(), "/views/items?limit=%d" % (KEYS + 10),
                                         timeout=30)
             if status is None or status == 503:
-                time.sleep(0.05)  # the server is restarting: a breath before asking again
+                self.stop.wait(0.05)  # the server is restarting: a back-off, no verdict waits on it
                 continue
             if status != 200:
                 self.problems.append("%s: %s" % (status, body))

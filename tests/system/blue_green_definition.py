@@ -38,7 +38,6 @@ import signal
 import subprocess
 import tempfile
 import threading
-import time
 
 from blue_green import CONFIG, KEYS, TOKEN, Server, Writer, check, post, run, versions_cli
 from harness import committed_position, http_json, wait_until
@@ -105,7 +104,7 @@ class LabelledReader:
             status, body, _ = http_json(self.port_of(), "/views/items?limit=%d" % (KEYS + 10),
                                         timeout=30)
             if status is None or status == 503:
-                time.sleep(0.05)  # back-off of this reader while the server restarts; no verdict waits on it
+                self.stop.wait(0.05)  # the server is restarting: a back-off, no verdict waits on it
                 continue
             if status != 200:
                 self.problems.append("%s: %s" % (status, body))

@@ -39,6 +39,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (drop_change_feed, free_port, http_json, run_sql, verdict,  # noqa: E402
                      wait_until)
 from stores import Store  # noqa: E402
+from verify_checks import cli_runner  # noqa: E402
 from tenant_rebuild import sha  # noqa: E402
 from verify_changes import (ADMIN, CONFIG, ORGS, ROWS, STATUSES, TABLES,  # noqa: E402
                             active_table, compare, seed_sql)
@@ -188,14 +189,7 @@ def main():
             f.write(CONFIG.format(store_kind=store.kind, store_where=where, dsn=source.arg,
                                   slot=SLOT, admin=sha(ADMIN)))
         common = ["--config", config, "--store", store.arg]
-
-        def cli(*argv, codes=(0,)):
-            r = subprocess.run([binary] + list(argv) + common, capture_output=True, text=True,
-                               timeout=900)
-            if r.returncode not in codes:
-                raise SystemExit("%s: exit %d: %s" % (" ".join(argv), r.returncode,
-                                                      r.stderr[-1500:]))
-            return r
+        cli = cli_runner(binary, common)
 
         cli("run", "--exit-when-caught-up")
         compare(problems, "after the first run", store, source)

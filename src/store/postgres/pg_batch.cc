@@ -307,19 +307,12 @@ absl::Status PgBatch::FlushTable(TableWrites* w) {
     for (size_t r = 0; r < w->rows.size(); ++r) {
       if (!w->deleted[r] || !HasNullKey(spec, w->rows[r])) continue;
       deleted_alone[r] = true;
-      std::string sql = absl::StrCat("DELETE FROM ", w->qualified, " WHERE ");
+      const Row& row = w->rows[r];
       Params params;
-      for (size_t i = 0; i < spec.key.size(); ++i) {
-        const int k = spec.key[i];
-        absl::StrAppend(&sql, i > 0 ? " AND " : "", QuoteIdent(spec.columns[k].name));
-        if (w->rows[r][k].is_null()) {
-          sql += " IS NULL";
-        } else {
-          params.push_back(Param(w->rows[r][k], spec.columns[k].type));
-          absl::StrAppend(&sql, " = $", params.size());
-        }
-      }
-      SV_RETURN_IF_ERROR(Run(sql, params).status());
+      const std::string where = KeyMatch(
+          spec, [&](size_t, int k) -> const Value& { return row[k]; }, &params);
+      SV_RETURN_IF_ERROR(
+          Run(absl::StrCat("DELETE FROM ", w->qualified, " WHERE ", where), params).status());
     }
   }
   // One array literal per column, over the selected rows.

@@ -75,20 +75,12 @@ absl::StatusOr<std::optional<Row>> PgStore::GetRow(const TableSpec& table, const
                                                    table.key.size()));
   }
   SV_RETURN_IF_ERROR(ValidateSpec(table));
-  std::string sql =
-      absl::StrCat("SELECT ", ColumnList(table), " FROM ", ViewTable(table.name), " WHERE ");
   Params params;
-  for (size_t i = 0; i < table.key.size(); ++i) {
-    const ColumnSpec& col = table.columns[table.key[i]];
-    absl::StrAppend(&sql, i > 0 ? " AND " : "", QuoteIdent(col.name));
-    if (key[i].is_null()) {
-      sql += " IS NULL";  // a NULL group's row (TableSpec::key_nullable); `=` matches nothing
-      continue;
-    }
-    params.push_back(Param(key[i], col.type));
-    absl::StrAppend(&sql, " = $", params.size());
-  }
-  SV_ASSIGN_OR_RETURN(Result r, Query(sql, params));
+  const std::string where = KeyMatch(
+      table, [&](size_t i, int) -> const Value& { return key[i]; }, &params);
+  SV_ASSIGN_OR_RETURN(Result r, Query(absl::StrCat("SELECT ", ColumnList(table), " FROM ",
+                                                   ViewTable(table.name), " WHERE ", where),
+                                      params));
   if (PQntuples(r.get()) == 0) return std::optional<Row>();
   Row row;
   SV_RETURN_IF_ERROR(ReadRow(r.get(), 0, table, &row));

@@ -250,6 +250,26 @@ inline bool HasNullKey(const TableSpec& table, const Row& row) {
   return false;
 }
 
+// "k1" = $n AND "k2" IS NULL ...: the key `value_of(k)` (one value per key column, by column
+// index) as a WHERE clause, its non-NULL values appended to `params`. `IS NULL` for a NULL
+// value: `=` would match nothing, and both stay indexable.
+template <typename ValueOf>
+std::string KeyMatch(const TableSpec& table, const ValueOf& value_of, Params* params) {
+  std::string sql;
+  for (size_t i = 0; i < table.key.size(); ++i) {
+    const int k = table.key[i];
+    absl::StrAppend(&sql, i > 0 ? " AND " : "", QuoteIdent(table.columns[k].name));
+    const Value& v = value_of(i, k);
+    if (v.is_null()) {
+      sql += " IS NULL";
+    } else {
+      params->push_back(Param(v, table.columns[k].type));
+      absl::StrAppend(&sql, " = $", params->size());
+    }
+  }
+  return sql;
+}
+
 inline std::string PkName(const std::string& table) {
   return QuoteIdent(absl::StrCat(table, "__pk"));
 }

@@ -64,7 +64,7 @@ absl::Status SqliteBatch::UpsertRows(const TableSpec& table, const std::vector<c
         plain.push_back(row);
       }
     }
-    if (plain.size() < rows.size()) return UpsertKeyedRows(table, plain);
+    return UpsertKeyedRows(table, plain);
   }
   return UpsertKeyedRows(table, rows);
 }
