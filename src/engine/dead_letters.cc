@@ -40,6 +40,9 @@ absl::Status Engine::ActOnDeadLetter(
     if (!result.ok() && !commit_failed) return Recover(result);
     absl::Status committed = Commit();
     if (!committed.ok()) return Recover(committed);
+    // Acknowledged once durable: the engine's commits may lose their last ones to a power
+    // cut (the source replays those), but nothing would redo an operator's replay or discard.
+    SV_RETURN_IF_ERROR(store_->SyncCommitted());
     return result;
   }
   return absl::NotFoundError(absl::StrCat("source '", dl->source, "' is not in this config"));

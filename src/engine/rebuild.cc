@@ -507,6 +507,7 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
   if (restart_sources) SV_RETURN_IF_ERROR(StartSources());
   if (derived_ != nullptr) SV_RETURN_IF_ERROR(LoadDerived());
   for (ScheduledRefresh& r : refreshes_) r.next_us = 0;  // over the swapped-in tables
+  SV_RETURN_IF_ERROR(store_->SyncCommitted());  // reported done: a power cut may not undo it
   return stats;
 }
 

@@ -314,6 +314,7 @@ absl::StatusOr<RebuildStats> Engine::FinishTenantJob() {
   stats.fold_seconds = SecondsSince(job->started);
   const auto write_started = std::chrono::steady_clock::now();
   SV_RETURN_IF_ERROR(SwapTenantRows(*job, &stats));
+  SV_RETURN_IF_ERROR(store_->SyncCommitted());  // reported done: a power cut may not undo it
   stats.events = job->events;
   stats.write_seconds = SecondsSince(write_started);
   stats.total_seconds = SecondsSince(job->started);

@@ -361,6 +361,7 @@ absl::StatusOr<store::ViewVersion> SwitchVersion(store::Store& store,
       plan.derived == nullptr && DefinedBy(catalog, plan_index, leaving) ? kMaintainedAsOf : now;
   SV_RETURN_IF_ERROR(store.RecordViewVersion(leaving));
   SV_RETURN_IF_ERROR(store.ActivateVersion(request.view, target->version, target->table));
+  SV_RETURN_IF_ERROR(store.SyncCommitted());  // the caller is told it is done
   say(absl::StrCat("view ", request.view, ": version ", target->version, " (", target->table,
                    ") is active; version ", serving->version, " is kept"));
   target->active = true;
@@ -376,7 +377,8 @@ absl::Status DropVersion(store::Store& store, const std::string& view, int64_t v
           absl::StrCat("view ", view, ": version ", version,
                        " is the active one; roll back or promote another version first"));
     }
-    return store.DropViewVersion(v);
+    SV_RETURN_IF_ERROR(store.DropViewVersion(v));
+    return store.SyncCommitted();
   }
   return absl::NotFoundError(absl::StrCat("view ", view, " has no version ", version));
 }

@@ -167,19 +167,33 @@ void Lookups::StartPreload(std::function<bool()> engine_started, const store::St
     }
     if (stop_preload_.load()) return;
     auto reader = store::OpenStore(store, store::StoreRole::kReader);
+    if (!reader.ok()) return;
+    {
+      std::lock_guard lock(preload_mu_);
+      if (stop_preload_.load()) return;
+      preload_reader_ = reader->get();  // StopPreload may interrupt its scans from here on
+    }
     for (auto& one : lookups_) {
-      if (stop_preload_.load() || !reader.ok()) break;
+      if (stop_preload_.load()) break;
       // A failure is logged; the first read tries again and answers with the error.
-      if (absl::Status s = EnsureLoaded(*one, reader->get()); !s.ok()) {
+      absl::Status s = EnsureLoaded(*one, reader->get());
+      if (!s.ok() && !stop_preload_.load()) {
         LogJson("warn", "lookup preload failed",
                 {{"lookup", one->plan->name}, {"error", std::string(s.message())}});
       }
     }
+    std::lock_guard lock(preload_mu_);
+    preload_reader_ = nullptr;
   });
 }
 
 void Lookups::StopPreload() {
-  stop_preload_.store(true);
+  {
+    // A large view's scan would hold the stopping server until its end: it stops now.
+    std::lock_guard lock(preload_mu_);
+    stop_preload_.store(true);
+    if (preload_reader_ != nullptr) preload_reader_->Interrupt();
+  }
   if (preload_.joinable()) preload_.join();
 }
 

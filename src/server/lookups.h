@@ -78,6 +78,8 @@ class Lookups final : public engine::RowObserver {
 
   std::atomic<bool> stop_preload_{false};
   std::thread preload_;
+  std::mutex preload_mu_;                   // guards preload_reader_
+  store::Store* preload_reader_ = nullptr;  // the preload's connection while it reads
 
   const projection::Catalog& catalog_;
   std::function<const store::TableSpec&(int view)> table_;

@@ -41,8 +41,8 @@ struct Step {
 using T = EngineColumnType;
 
 // Append new steps; never edit an old one (stores at that version already ran it).
-const std::array<Step, 3>& Steps() {
-  static const auto* steps = new std::array<Step, 3>{{
+const std::array<Step, 4>& Steps() {
+  static const auto* steps = new std::array<Step, 4>{{
       // 0 -> 1: the log, the gate's state, dead letters, dedup ids, positions, versions.
       {{
            {"sv_log",
@@ -119,6 +119,14 @@ const std::array<Step, 3>& Steps() {
           {"kept", T::kBool},
           {"as_of", T::kText}},
          {"view", "version"},
+         true}},
+       {}},
+      // 3 -> 4: the last version of each deleted row of a versioned table (optimistic
+      // concurrency): a key written again goes on from it, so a version (an ETag) never names
+      // two different rows. `key` is the row's encoded key (DeletedVersionKey).
+      {{{"sv_deleted_versions",
+         {{"table_name", T::kKeyText}, {"key", T::kKeyText}, {"version", T::kInt64}},
+         {"table_name", "key"},
          true}},
        {}},
   }};

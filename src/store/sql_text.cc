@@ -8,8 +8,11 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "common/value.h"
 
 namespace sv::store {
 namespace {
@@ -378,7 +381,44 @@ const SqlDialect& SqlDialect::Postgres() {
   return dialect;
 }
 
+namespace {
+
+// A new row's version: the last deleted one of its key (none: 0) + 1. `key_param` is the
+// placeholder bound to the row's DeletedVersionKey.
+std::string NewRowVersion(const TableSpec& table, const std::string& deleted_versions,
+                          const std::string& key_param) {
+  return absl::StrCat("COALESCE((SELECT version FROM ", deleted_versions, " WHERE table_name = '",
+                      absl::StrReplaceAll(table.name, {{"'", "''"}}), "' AND key = ", key_param,
+                      "), 0) + 1");
+}
+
+}  // namespace
+
+std::string DeletedVersionKey(const TableSpec& table, const Row& row, bool key_values_only) {
+  Row key;
+  key.reserve(table.key.size());
+  for (size_t k = 0; k < table.key.size(); ++k) {
+    key.push_back(key_values_only ? row[k] : row[table.key[k]]);
+  }
+  std::string encoded;
+  EncodeKey(key.data(), key.size(), &encoded);
+  return absl::BytesToHexString(encoded);
+}
+
+std::string BuildRecordDeletedVersion(const TableSpec& table, const std::string& deleted_versions,
+                                      const Row& key, int64_t version, const SqlDialect& dialect,
+                                      std::vector<Value>* binds) {
+  Params params(binds, dialect.placeholder);
+  const std::string name = params.Add(Value::Text(table.name));
+  const std::string encoded = params.Add(Value::Text(DeletedVersionKey(table, key, true)));
+  return absl::StrCat("INSERT INTO ", deleted_versions, " (table_name, key, version) VALUES (",
+                      name, ", ", encoded, ", ", params.Add(Value::Int(version)),
+                      ") ON CONFLICT (table_name, key) DO UPDATE SET version = excluded.version "
+                      "RETURNING version");
+}
+
 absl::StatusOr<std::string> BuildVersionedWrite(const TableSpec& table, const std::string& from,
+                                                const std::string& deleted_versions,
                                                 VersionedWrite write, const Row& row,
                                                 int version_column, std::optional<int64_t> expected,
                                                 const SqlDialect& dialect,
@@ -430,8 +470,12 @@ absl::StatusOr<std::string> BuildVersionedWrite(const TableSpec& table, const st
   // A new row (expected 0: nothing when one is there), or any (the stored version + 1).
   std::string values;
   for (size_t i = 0; i < table.columns.size(); ++i) {
-    const Value v = static_cast<int>(i) == version_column ? Value::Int(1) : row[i];
-    absl::StrAppend(&values, i ? ", " : "", params.Add(v));
+    absl::StrAppend(
+        &values, i ? ", " : "",
+        static_cast<int>(i) == version_column
+            ? NewRowVersion(table, deleted_versions,
+                            params.Add(Value::Text(DeletedVersionKey(table, row, false))))
+            : params.Add(row[i]));
   }
   std::string sql = absl::StrCat("INSERT INTO ", from, " AS cur (", ColumnList(table), ") VALUES (",
                                  values, ") ON CONFLICT (", KeyList(table), ") DO ");
@@ -451,14 +495,19 @@ absl::StatusOr<std::string> BuildVersionedWrite(const TableSpec& table, const st
 }
 
 std::string BuildVersionedUpsertMany(const TableSpec& table, const std::string& from,
-                                     int version_column, size_t rows, const SqlDialect& dialect) {
+                                     const std::string& deleted_versions, int version_column,
+                                     size_t rows, const SqlDialect& dialect) {
   std::vector<Value> unused;
   Params params(&unused, dialect.placeholder);
   std::string sql = absl::StrCat("INSERT INTO ", from, " AS cur (", ColumnList(table), ") VALUES ");
   for (size_t r = 0; r < rows; ++r) {
     sql += r ? ", (" : "(";
     for (size_t i = 0; i < table.columns.size(); ++i) {
-      absl::StrAppend(&sql, i ? ", " : "", params.Add(Value()));
+      const std::string param = params.Add(Value());
+      absl::StrAppend(&sql, i ? ", " : "",
+                      static_cast<int>(i) == version_column
+                          ? NewRowVersion(table, deleted_versions, param)
+                          : param);
     }
     sql += ")";
   }

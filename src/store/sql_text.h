@@ -71,17 +71,31 @@ absl::StatusOr<std::string> BuildKeysetQuery(const TableSpec& table, const ViewQ
 // The one statement of ViewBatch::UpsertVersioned / DeleteVersioned over `from` (quoted,
 // possibly schema-qualified), returning the version column of the row written or deleted (no
 // row: the check failed). Binds are numbered like BuildKeysetQuery's. `row` is the whole row
-// for an upsert, the key values for a delete.
+// for an upsert, the key values for a delete. A new row's version goes on from the one its key
+// had when last deleted, read from `deleted_versions` (the engine's sv_deleted_versions, quoted
+// and qualified as the backend names it; BuildRecordDeletedVersion writes it).
 enum class VersionedWrite { kUpsert, kDelete };
 absl::StatusOr<std::string> BuildVersionedWrite(const TableSpec& table, const std::string& from,
+                                                const std::string& deleted_versions,
                                                 VersionedWrite write, const Row& row,
                                                 int version_column, std::optional<int64_t> expected,
                                                 const SqlDialect& dialect,
                                                 std::vector<Value>* binds);
 
+// How sv_deleted_versions names a row: its key values (in key order), encoded.
+std::string DeletedVersionKey(const TableSpec& table, const Row& row, bool key_values_only);
+
+// After a versioned delete that deleted the row of `key` (its key values) at `version`: the
+// statement recording that version in `deleted_versions`, returning it.
+std::string BuildRecordDeletedVersion(const TableSpec& table, const std::string& deleted_versions,
+                                      const Row& key, int64_t version, const SqlDialect& dialect,
+                                      std::vector<Value>* binds);
+
 // ViewBatch::UpsertRowsVersioned's statement for `rows` rows: every column of each row bound in
-// order (the version column's value bound is ignored: 1 for a new row, stored + 1 otherwise).
+// order, the version column's slot bound to the row's DeletedVersionKey (a new row goes on from
+// its key's last deleted version, 0 if none; a stored row's version + 1).
 std::string BuildVersionedUpsertMany(const TableSpec& table, const std::string& from,
-                                     int version_column, size_t rows, const SqlDialect& dialect);
+                                     const std::string& deleted_versions, int version_column,
+                                     size_t rows, const SqlDialect& dialect);
 
 }  // namespace sv::store

@@ -200,9 +200,10 @@ class ViewBatch {
   // ---- Optimistic concurrency, for the public library's projections (include/streamview/).
   // `version_column` is an integer column holding the row's version. The row is written only
   // when the stored row's version equals `expected` (0: no row is stored; nullopt: whatever is
-  // stored), with its version set to the stored version + 1 (1 for a new row) whatever `row`
-  // holds there; check and write are one statement, so of concurrent writers expecting the
-  // same version exactly one succeeds. Returns the version written, or nullopt when the check
+  // stored), with its version set to the stored version + 1 (for a new row: the version its
+  // key had when last deleted + 1, else 1, so a version never names two different rows) whatever
+  // `row` holds there; check and write are one statement, so of concurrent writers expecting
+  // the same version exactly one succeeds. Returns the version written, or nullopt when the check
   // failed and nothing was written. Written at once, not buffered. Memory: Unimplemented.
   virtual absl::StatusOr<std::optional<int64_t>> UpsertVersioned(
       const TableSpec& /*table*/, const Row& /*row*/, int /*version_column*/,
@@ -222,7 +223,8 @@ class ViewBatch {
     return absl::OkStatus();
   }
   // Deletes the row of `key` only when its stored version equals `expected` (nullopt: any
-  // version). Returns whether a row was deleted.
+  // version), remembering that version for the key's next row. Returns whether a row was
+  // deleted.
   virtual absl::StatusOr<bool> DeleteVersioned(const TableSpec& /*table*/, const Row& /*key*/,
                                                int /*version_column*/,
                                                std::optional<int64_t> /*expected*/) {
@@ -391,6 +393,19 @@ class Store : public LogStore, public StateStore, public ViewStore, public Query
   virtual void EndRead() {}
 
   virtual std::unique_ptr<Batch> BeginBatch() = 0;
+
+  // Returns once every transaction committed so far, through any connection to the store, is
+  // on disk. An operator's action (a version switch, a dead letter's discard, a rebuild
+  // reported done) is acknowledged after it: nothing redoes it if a power cut undoes it,
+  // whereas the engine's own commits may lose their last ones (the source replays them). A
+  // backend whose every commit is durable (PostgreSQL) or that has no disk keeps the default.
+  virtual absl::Status SyncCommitted() { return absl::OkStatus(); }
+
+  // Called from another thread by an owner that is shutting down: the table scan running on
+  // this connection, and any started later, stop early with Cancelled (a lookup's preload of a
+  // large view must not hold a stopping server). Nothing else changes; the connection is
+  // closed afterwards. A backend whose scans are short keeps the default.
+  virtual void Interrupt() {}
 
   // ---- Engines sharing one store (StoreOptions::shared_by_partition: a Kafka consumer group
   // over PostgreSQL). Blocks until this connection holds `partitions` of `source` exclusively,

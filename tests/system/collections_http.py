@@ -349,6 +349,14 @@ def check_preconditions(c, check):
           (code, body))
     code, _, _ = c.call("DELETE", "/views/strict/1", headers={"If-Match": '"2"'})
     check(code == 204, "DELETE with the current If-Match: 204", code)
+    # Created again, the row goes on from version 2: a client holding the deleted row's ETag
+    # cannot overwrite the new one (no ETag ever names two different rows).
+    code, body, _ = c.call("PUT", "/views/strict/1", {"v": "c"}, headers={"If-None-Match": "*"})
+    check(code == 201 and body == {"version": 3}, "created again: 201 at version 3",
+          (code, body))
+    code, body, _ = c.call("PUT", "/views/strict/1", {"v": "d"}, headers={"If-Match": '"1"'})
+    check(code == 412 and body.get("current_version") == 3,
+          "the deleted row's first ETag does not match the new row: 412", (code, body))
     code, body, _ = c.call("PUT", "/views/strict/2", {"v": "a"}, headers={"If-Match": "*"})
     check(code == 412 and body.get("current_version") == 0, "If-Match: * on no row: 412",
           (code, body))

@@ -15,19 +15,14 @@ and at the end n = the increments made, and _version = n + 1 (versions never ski
 """
 
 import argparse
-import json
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import free_port, verdict, wait_until  # noqa: E402
+from harness import verdict  # noqa: E402
+from powercut import POWER_CUT_EXIT, PowerCutEngine  # noqa: E402
 
-POWER_CUT_EXIT = 86  # kPowerCutExitCode in fault_vfs.h
 TOKEN = "powercut-token"
 ROUNDS = 6
 ACKED_PER_ROUND = 4
@@ -54,74 +49,16 @@ collections:
 """
 
 
-def call(port, method, path, body=None, headers=None):
-    """(status, decoded JSON); status None when the connection failed (the power is off)."""
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), method=method,
-                                 data=data)
-    req.add_header("Authorization", "Bearer " + TOKEN)
-    for name, value in (headers or {}).items():
-        req.add_header(name, value)
-    try:
-        with urllib.request.urlopen(req, timeout=60) as r:
-            raw = r.read()
-            return r.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as e:
-        raw = e.read()
-        return e.code, json.loads(raw) if raw else None
-    except OSError:
-        return None, None
-
-
-class Engine:
-    def __init__(self, binary, tmp):
-        self.binary, self.tmp = binary, tmp
-        self.db = os.path.join(tmp, "store.db")
-        self.fault_dir = os.path.join(tmp, "fault")
-        self.config = os.path.join(tmp, "streamview.yaml")
-        self.log = os.path.join(tmp, "run.log")
-        with open(self.config, "w") as f:
-            f.write(CONFIG.format(db=self.db))
-        self.proc, self.port = None, None
-
-    def start(self):
-        self.port = free_port()
-        env = dict(os.environ, STREAMVIEW_TOKEN=TOKEN, SV_FAULT_DIR=self.fault_dir)
-        env.pop("SV_FAULT", None)
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(
-                [self.binary, "run", "--config", self.config, "--listen",
-                 "127.0.0.1:%d" % self.port], stdout=out, stderr=subprocess.STDOUT, env=env)
-        wait_until(lambda: call(self.port, "GET", "/health/ready")[0] == 200, "run ready",
-                   proc=self.proc, log=self.log)
-
-    def arm_power_cut(self):
-        """The next file write of the process is a power cut (fault_vfs.h's control file)."""
-        os.makedirs(self.fault_dir, exist_ok=True)
-        path = os.path.join(self.fault_dir, "control")
-        with open(path + ".tmp", "w") as f:
-            f.write("powercut_at_write=1")
-        os.rename(path + ".tmp", path)
-
-    def reboot(self):
-        """Waits for the cut to stop the process, then clears what a reboot clears."""
-        code = self.proc.wait(timeout=180)
-        shutil.rmtree(self.fault_dir, ignore_errors=True)
-        if os.path.exists(self.db + "-shm"):
-            os.unlink(self.db + "-shm")
-        return code
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", required=True)
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="sv-coll-cut-")
     problems = []
-    engine = Engine(os.path.abspath(args.binary), tmp)
+    engine = PowerCutEngine(os.path.abspath(args.binary), tmp, CONFIG, TOKEN)
     engine.start()
-    code, _ = call(engine.port, "PUT", "/views/counters/c", {"n": 0},
-                   {"If-None-Match": "*", "Idempotency-Key": "create"})
+    code, _ = engine.call("PUT", "/views/counters/c", {"n": 0},
+                          {"If-None-Match": "*", "Idempotency-Key": "create"})
     if code != 201:
         print("FAILED: creating the counter answered %s" % code)
         return 1
@@ -130,13 +67,13 @@ def main():
         for rnd in range(ROUNDS):
             acked_this_round, in_flight = 0, None
             while True:
-                status, row = call(engine.port, "GET", "/views/counters/c")
+                status, row = engine.call("GET", "/views/counters/c")
                 if status is None:
                     break  # the cut came on a read's write (none expected) or the engine's own
                 body = {"n": row["n"] + 1}
                 headers = {"If-Match": '"%d"' % row["_version"],
                            "Idempotency-Key": "inc-%d-%d" % (rnd, acked_this_round)}
-                status, answer = call(engine.port, "PUT", "/views/counters/c", body, headers)
+                status, answer = engine.call("PUT", "/views/counters/c", body, headers)
                 if status is None:
                     in_flight = (body, headers)
                     break
@@ -153,7 +90,7 @@ def main():
                                 % (rnd, exit_code, POWER_CUT_EXIT))
                 break
             engine.start()
-            _, row = call(engine.port, "GET", "/views/counters/c")
+            _, row = engine.call("GET", "/views/counters/c")
             if row is None or row["n"] < made:
                 problems.append("round %d: %d increments acknowledged, the counter after the cut "
                                 "holds %s: an acknowledged write was lost"
@@ -163,12 +100,12 @@ def main():
                                 % (rnd, row["n"], made))
             if in_flight is not None:
                 # Sent again with its key: applied now, or answered as a replay if it was.
-                status, answer = call(engine.port, "PUT", "/views/counters/c", *in_flight)
+                status, answer = engine.call("PUT", "/views/counters/c", *in_flight)
                 if status != 200 or answer is None:
                     problems.append("round %d: the retried PUT answered %s %s"
                                     % (rnd, status, answer))
                 made += 1  # either way the increment is in now, exactly once
-            _, row = call(engine.port, "GET", "/views/counters/c")
+            _, row = engine.call("GET", "/views/counters/c")
             if row is None or row["n"] != made or row["_version"] != made + 1:
                 problems.append("round %d: after settling, n=%s _version=%s, expected n=%d "
                                 "_version=%d" % (rnd, row and row["n"], row and row["_version"],
@@ -176,9 +113,7 @@ def main():
             if problems:
                 break
     finally:
-        if engine.proc is not None and engine.proc.poll() is None:
-            engine.proc.terminate()
-            engine.proc.wait(timeout=60)
+        engine.stop()
     if not problems:
         print("%d power cuts; %d increments, each acknowledged one kept, none applied twice"
               % (ROUNDS, made))

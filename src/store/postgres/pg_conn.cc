@@ -123,6 +123,36 @@ absl::StatusOr<Result> Conn::Query(const std::string& sql, const Params& params,
                sql.substr(0, std::min<size_t>(sql.size(), 100)));
 }
 
+absl::Status Conn::Stream(const std::string& sql,
+                          const std::function<absl::Status(const PGresult* row)>& each) {
+  if (conn_ == nullptr) return absl::UnavailableError("postgres: not connected");
+  const std::string label = sql.substr(0, std::min<size_t>(sql.size(), 100));
+  if (PQsendQueryParams(conn_, sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 1) == 0 ||
+      PQsetSingleRowMode(conn_) == 0) {
+    return Check(PQgetResult(conn_), label).status();
+  }
+  absl::Status status;
+  bool cancelled = false;
+  // Every result is read to the end (NULL), whatever happened, so the connection is usable.
+  while (PGresult* raw = PQgetResult(conn_)) {
+    Result result(raw);
+    const ExecStatusType st = PQresultStatus(raw);
+    if (st == PGRES_SINGLE_TUPLE && status.ok()) {
+      status = each(raw);
+      if (!status.ok() && !cancelled) {
+        // The rest is not wanted: ask the server to stop sending it.
+        std::unique_ptr<PGcancel, void (*)(PGcancel*)> cancel(PQgetCancel(conn_), PQfreeCancel);
+        char error[256];
+        if (cancel != nullptr) PQcancel(cancel.get(), error, sizeof error);
+        cancelled = true;
+      }
+    } else if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK && status.ok()) {
+      status = Error(raw, label);
+    }
+  }
+  return status;
+}
+
 absl::StatusOr<Result> Conn::Prepared(const std::string& sql, const Params& params) {
   if (conn_ == nullptr) return absl::UnavailableError("postgres: not connected");
   auto it = prepared_.find(sql);

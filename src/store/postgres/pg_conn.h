@@ -6,6 +6,7 @@
 #include <libpq-fe.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -49,6 +50,11 @@ class Conn {
                                bool text_results = false);
   // Same through a statement prepared once per connection.
   absl::StatusOr<Result> Prepared(const std::string& sql, const Params& params);
+  // One parameterless statement whose rows (binary) are handed to `each` as they arrive, one
+  // result per row (libpq's single-row mode): a table larger than memory streams through. When
+  // `each` fails, the statement is cancelled on the server and that failure returned.
+  absl::Status Stream(const std::string& sql,
+                      const std::function<absl::Status(const PGresult* row)>& each);
 
   // COPY ... FROM STDIN: sends `data` in one or more chunks; Finish ends the copy.
   absl::Status CopyStart(const std::string& sql);

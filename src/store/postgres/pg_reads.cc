@@ -323,16 +323,18 @@ absl::Status PgStore::ScanTable(const TableSpec& table,
                                 const std::function<void(const Row&)>& each) {
   SV_RETURN_IF_ERROR(ValidateSpec(table));
   SV_RETURN_IF_ERROR(EnsureConnected());
-  SV_ASSIGN_OR_RETURN(
-      Result r, conn_.Query(absl::StrCat("SELECT ", ColumnList(table), " FROM ",
-                                         ViewTable(table.name), " ORDER BY ", KeyOrder(table)),
-                            {}));
   Row row;
-  for (int i = 0; i < PQntuples(r.get()); ++i) {
-    SV_RETURN_IF_ERROR(ReadRow(r.get(), i, table, &row));
-    each(row);
-  }
-  return absl::OkStatus();
+  return conn_.Stream(
+      absl::StrCat("SELECT ", ColumnList(table), " FROM ", ViewTable(table.name), " ORDER BY ",
+                   KeyOrder(table)),
+      [&](const PGresult* result) -> absl::Status {
+        if (interrupted_.load()) {
+          return absl::CancelledError("postgres: scan interrupted (its owner is stopping)");
+        }
+        SV_RETURN_IF_ERROR(ReadRow(result, 0, table, &row));
+        each(row);
+        return absl::OkStatus();
+      });
 }
 
 // PostgreSQL's result types follow its own rules (sum(bigint) is numeric, 1 is integer, ...):

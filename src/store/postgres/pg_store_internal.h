@@ -33,6 +33,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -447,6 +448,7 @@ class PgStore final : public Store {
   absl::Status QuerySelect(const std::string& select_sql, const std::vector<ColumnSpec>& columns,
                            const std::function<void(const Row&)>& each) override;
   std::unique_ptr<Batch> BeginBatch() override;
+  void Interrupt() override { interrupted_.store(true); }
 
   // ---- Used by PgBatch
   Conn& conn() { return conn_; }
@@ -500,6 +502,7 @@ class PgStore final : public Store {
   std::string schema_q_;
   std::string view_schema_q_;
   Conn conn_;
+  std::atomic<bool> interrupted_{false};  // Interrupt(): scans stop (checked between rows)
   bool in_txn_ = false;
 };
 

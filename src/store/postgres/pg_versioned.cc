@@ -27,7 +27,8 @@ absl::StatusOr<std::optional<int64_t>> PgBatch::UpsertVersioned(const TableSpec&
   std::vector<Value> binds;
   SV_ASSIGN_OR_RETURN(
       std::string sql,
-      BuildVersionedWrite(table, store_->ViewTable(table.name), VersionedWrite::kUpsert, row,
+      BuildVersionedWrite(table, store_->ViewTable(table.name),
+                          store_->Engine("sv_deleted_versions"), VersionedWrite::kUpsert, row,
                           version_column, expected, SqlDialect::Postgres(), &binds));
   return WriteReturningInt(sql, binds);
 }
@@ -39,10 +40,16 @@ absl::StatusOr<bool> PgBatch::DeleteVersioned(const TableSpec& table, const Row&
   std::vector<Value> binds;
   SV_ASSIGN_OR_RETURN(
       std::string sql,
-      BuildVersionedWrite(table, store_->ViewTable(table.name), VersionedWrite::kDelete, key,
+      BuildVersionedWrite(table, store_->ViewTable(table.name),
+                          store_->Engine("sv_deleted_versions"), VersionedWrite::kDelete, key,
                           version_column, expected, SqlDialect::Postgres(), &binds));
   SV_ASSIGN_OR_RETURN(std::optional<int64_t> deleted, WriteReturningInt(sql, binds));
-  return deleted.has_value();
+  if (!deleted.has_value()) return false;
+  binds.clear();
+  sql = BuildRecordDeletedVersion(table, store_->Engine("sv_deleted_versions"), key, *deleted,
+                                  SqlDialect::Postgres(), &binds);
+  SV_RETURN_IF_ERROR(WriteReturningInt(sql, binds).status());
+  return true;
 }
 
 absl::Status PgBatch::UpsertRowsVersioned(const TableSpec& table,
@@ -68,11 +75,12 @@ absl::Status PgBatch::UpsertRowsVersioned(const TableSpec& table,
       }
       for (size_t i = 0; i < row.size(); ++i) {
         params.push_back(static_cast<int>(i) == version_column
-                             ? Param(Value::Int(1), Type::kInt)
+                             ? Param(Value::Text(DeletedVersionKey(table, row, false)), Type::kText)
                              : Param(row[i], table.columns[i].type));
       }
     }
     const std::string sql = BuildVersionedUpsertMany(table, store_->ViewTable(table.name),
+                                                     store_->Engine("sv_deleted_versions"),
                                                      version_column, n, SqlDialect::Postgres());
     SV_RETURN_IF_ERROR(Run(sql, params, /*prepare=*/n == per_stmt).status());
   }

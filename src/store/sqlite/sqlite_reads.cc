@@ -274,6 +274,8 @@ absl::Status SqliteStore::ScanTable(const TableSpec& table,
   for (;;) {
     rc = sqlite3_step(stmt.get());
     if (rc == SQLITE_DONE) break;
+    if (interrupted_.load())
+      return absl::CancelledError("sqlite: scan interrupted (its owner is stopping)");
     if (rc != SQLITE_ROW) return Error(db_, rc, absl::StrCat("scan ", QuoteIdent(table.name)));
     SV_RETURN_IF_ERROR(ReadRow(stmt.get(), table, &row));
     each(row);

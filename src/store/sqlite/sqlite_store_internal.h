@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
@@ -408,6 +409,16 @@ class SqliteStore final : public Store {
   absl::Status QuerySelect(const std::string& select_sql, const std::vector<ColumnSpec>& columns,
                            const std::function<void(const Row&)>& each) override;
   std::unique_ptr<Batch> BeginBatch() override;
+  // Syncs the database file and the WAL: every commit, at any synchronous level, has written
+  // its frames to the WAL (or a checkpoint copied them into the database file, syncing).
+  absl::Status SyncCommitted() override {
+    SV_RETURN_IF_ERROR(ReopenIfFailed());
+    return SyncFiles();
+  }
+  void Interrupt() override {
+    interrupted_.store(true);
+    sqlite3_interrupt(db_);  // the step running now returns SQLITE_INTERRUPT
+  }
 
   // ---- Used by SqliteBatch
   sqlite3* db() const { return db_; }
@@ -464,6 +475,7 @@ class SqliteStore final : public Store {
   static int BusyHandler(void* arg, int count);
 
   sqlite3* db_;
+  std::atomic<bool> interrupted_{false};  // Interrupt(): scans stop
   SqliteOptions options_;
   std::array<Stmt, kNumFixed> fixed_;
   Stmt key_put_many_;

@@ -4,6 +4,11 @@
 #include "store/sqlite/sqlite_store_internal.h"
 
 namespace sv::store::sqlite_impl {
+namespace {
+
+constexpr char kDeletedVersions[] = "sv_deleted_versions";
+
+}  // namespace
 
 absl::StatusOr<sqlite3_stmt*> SqliteStore::CachedWrite(const std::string& sql) {
   auto it = write_stmts_.find(sql);
@@ -41,8 +46,8 @@ absl::StatusOr<std::optional<int64_t>> SqliteBatch::UpsertVersioned(
   std::vector<Value> binds;
   SV_ASSIGN_OR_RETURN(
       std::string sql,
-      BuildVersionedWrite(table, QuoteIdent(table.name), VersionedWrite::kUpsert, row,
-                          version_column, expected, SqlDialect::Sqlite(), &binds));
+      BuildVersionedWrite(table, QuoteIdent(table.name), kDeletedVersions, VersionedWrite::kUpsert,
+                          row, version_column, expected, SqlDialect::Sqlite(), &binds));
   SV_RETURN_IF_ERROR(Begin());
   absl::StatusOr<std::optional<int64_t>> written = store_->WriteReturningInt(sql, binds);
   SV_RETURN_IF_ERROR(Check(written.status()));
@@ -56,12 +61,17 @@ absl::StatusOr<bool> SqliteBatch::DeleteVersioned(const TableSpec& table, const 
   std::vector<Value> binds;
   SV_ASSIGN_OR_RETURN(
       std::string sql,
-      BuildVersionedWrite(table, QuoteIdent(table.name), VersionedWrite::kDelete, key,
-                          version_column, expected, SqlDialect::Sqlite(), &binds));
+      BuildVersionedWrite(table, QuoteIdent(table.name), kDeletedVersions, VersionedWrite::kDelete,
+                          key, version_column, expected, SqlDialect::Sqlite(), &binds));
   SV_RETURN_IF_ERROR(Begin());
   absl::StatusOr<std::optional<int64_t>> deleted = store_->WriteReturningInt(sql, binds);
   SV_RETURN_IF_ERROR(Check(deleted.status()));
-  return deleted->has_value();
+  if (!deleted->has_value()) return false;
+  binds.clear();
+  sql = BuildRecordDeletedVersion(table, kDeletedVersions, key, **deleted, SqlDialect::Sqlite(),
+                                  &binds);
+  SV_RETURN_IF_ERROR(Check(store_->WriteReturningInt(sql, binds).status()));
+  return true;
 }
 
 absl::Status SqliteBatch::UpsertRowsVersioned(const TableSpec& table,
@@ -75,11 +85,12 @@ absl::Status SqliteBatch::UpsertRowsVersioned(const TableSpec& table,
   size_t next = 0;
   if (rows.size() >= per_stmt && per_stmt > 1) {
     SV_RETURN_IF_ERROR(Begin());
-    const std::string sql = BuildVersionedUpsertMany(table, QuoteIdent(table.name), version_column,
-                                                     per_stmt, SqlDialect::Sqlite());
+    const std::string sql =
+        BuildVersionedUpsertMany(table, QuoteIdent(table.name), kDeletedVersions, version_column,
+                                 per_stmt, SqlDialect::Sqlite());
     SV_ASSIGN_OR_RETURN(sqlite3_stmt * stmt, store_->CachedWrite(sql));
     std::vector<std::string> scratch(per_stmt * table.columns.size());
-    const Value one = Value::Int(1);
+    Value deleted_key;  // the version column's slot: the row's key in sv_deleted_versions
     for (; next + per_stmt <= rows.size(); next += per_stmt) {
       ResetOnExit reset(stmt);
       int p = 1;
@@ -89,8 +100,9 @@ absl::Status SqliteBatch::UpsertRowsVersioned(const TableSpec& table,
           return absl::InvalidArgumentError(absl::StrCat("sqlite: upsert into ", table.name,
                                                          ": row has ", row.size(), " values"));
         }
+        deleted_key = Value::Text(DeletedVersionKey(table, row, false));
         for (size_t i = 0; i < row.size(); ++i) {
-          const Value& v = static_cast<int>(i) == version_column ? one : row[i];
+          const Value& v = static_cast<int>(i) == version_column ? deleted_key : row[i];
           const int rc = BindValue(stmt, p, v, &scratch[p - 1]);
           if (rc != SQLITE_OK) return Error(store_->db(), rc, "versioned upsert");
           ++p;
