@@ -192,8 +192,10 @@ void ApplyWrite(Server::Impl& impl, const Collection& c, const std::string& meth
   if (!lease.ok()) return ReplyStatus(res, lease.status());
   streamview::ProjectionStore& projections = (*lease)->projections();
   // A row of another organization at a key without the tenant column must not be written: the
-  // write is made conditional on the version seen in scope.
-  const bool guard = scope.tenant.has_value();
+  // write is made conditional on the version seen in scope. So is every PUT: a row's version
+  // goes on from its deleted predecessor's, so only the version expected tells created (201)
+  // from updated (200).
+  const bool guard = scope.tenant.has_value() || method == "PUT";
   for (int attempt = 0;; ++attempt) {
     std::optional<int64_t> expected = pre.expected;
     std::optional<streamview::Projection> current;
@@ -234,9 +236,9 @@ void ApplyWrite(Server::Impl& impl, const Collection& c, const std::string& meth
           res.status = 204;
           return;
         }
-        CountWrite(impl, c, method, result->version == 1 ? "created" : "updated");
+        CountWrite(impl, c, method, expected == 0 ? "created" : "updated");
         res.set_header("ETag", VersionTag(result->version));
-        return ReplyJson(res, result->version == 1 ? 201 : 200,
+        return ReplyJson(res, expected == 0 ? 201 : 200,
                          absl::StrCat("{\"version\":", result->version, "}"));
       case streamview::WriteOutcome::kConflict:
         if (implicit && attempt < 20) continue;  // the row moved under the scope check
