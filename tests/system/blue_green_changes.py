@@ -252,6 +252,14 @@ class Reader:
         return problems
 
 
+def after_snapshot(log, nth, writer):
+    """Waits for the log's `nth` snapshot read (the first start's is the first), then returns
+    the writer's transactions so far: those after it committed after that snapshot."""
+    wait_until(lambda: log_count(log, "change feed snapshot read") >= nth,
+               "snapshot %d to be read" % nth, log=log)
+    return writer.transactions()
+
+
 def snapshot_slots(source):
     return source.query("SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE "
                         "'sv_snapshot_%' AND database = current_database()")
@@ -286,6 +294,11 @@ def main():
         wait_until(lambda: writer.problems or reader.last() >= 40,
                    "the engine to apply the writer's first transactions", log=log)
         check(not writer.problems, "the writer commits (%s)" % writer.problems)
+        # The first start built the view from a snapshot: its version is the store's count.
+        serve = [n for n, v in versions_http(server).items() if v[0] == "active"][0]
+        build = serve + 1
+        versions = lambda: {n: v for n, v in versions_http(server).items()  # noqa: E731
+                            if n in (serve, build)}
 
         print("2. restart with the v2 config: v1 serves and is updated while v2 builds")
         server.stop()
@@ -295,16 +308,19 @@ def main():
         server = Server(b, cfg2, store, log).ready()
         wait_until(lambda: log_count(log, "folding shop beside the loop") >= 1,
                    "the background build of version 2 to start", log=log)
-        check(log_has(log, "version 1 (its previous: definition) serves and is kept current"),
-              "the engine said version 1 serves while version 2 is built")
-        roles = versions_http(server)
-        check(roles.get(1, ("",))[0] == "active" and roles.get(2, ("",))[0] == "leftover",
-              "version 1 active, version 2 not yet kept: %s" % roles)
+        check(log_has(log, "version %d (its previous: definition) serves and is kept current; "
+                           "version %d (the config's definition) is built beside it"
+                      % (serve, build)),
+              "the engine said version %d serves while version %d is built" % (serve, build))
+        roles = versions()
+        check(roles.get(serve, ("",))[0] == "active" and roles.get(build, ("",))[0] == "leftover",
+              "version %d active, version %d not yet kept: %s" % (serve, build, roles))
         reads_before = len(reader.reads)
         wait_until(lambda: len(reader.reads) > reads_before, "a read during the build")
         first = reader.reads[reads_before][0]
-        wait_until(lambda: writer.problems or reader.last() >= first + 40,
-                   "reads of version 1 to advance by 40 transactions while version 2 builds",
+        after = after_snapshot(log, 2, writer)
+        wait_until(lambda: writer.problems or reader.last() >= after + 20,
+                   "version 1 to take 20 transactions committed after version 2's snapshot",
                    log=log)
         check(not writer.problems, "the writer commits during the build")
         check(reader.labels_since(reads_before) == {"v1"},
@@ -312,7 +328,7 @@ def main():
         # The snapshot read, its temporary slot is gone while the build waits (held here).
         wait_until(lambda: snapshot_slots(source) == 0,
                    "the snapshot's temporary slot to go once the snapshot is read", log=log)
-        check(os.path.exists(hold) and versions_http(server).get(2, ("",))[0] == "leftover",
+        check(os.path.exists(hold) and versions().get(build, ("",))[0] == "leftover",
               "version 2 still builds, without a slot held on the source")
         status, body, _ = post(server, "/views/items/promote")
         check(status == 409 and "being built" in body.get("error", ""),
@@ -324,41 +340,41 @@ def main():
         server = Server(b, cfg2, store, log).ready()
         wait_until(lambda: log_count(log, "folding shop beside the loop") >= 2,
                    "the build to start again", log=log)
-        at = reader.last()
-        wait_until(lambda: writer.problems or reader.last() >= at + 40,
-                   "the restarted engine to apply transactions while version 2 builds", log=log)
+        after = after_snapshot(log, 3, writer)
+        wait_until(lambda: writer.problems or reader.last() >= after + 20,
+                   "the restarted engine to apply transactions committed after the snapshot",
+                   log=log)
         check(reader.labels_since(reads_before) == {"v1"}, "reads are still v1")
 
         print("4. the build released: v2 a maintained candidate")
         os.remove(hold)
-        wait_until(lambda: log_has(log, "version 2 is built and kept current"),
+        wait_until(lambda: log_has(log, "version %d is built and kept current" % build),
                    "version 2 built", log=log)
         with open(log) as f:
             tails = re.findall(r"rebuild items for every organization: \d+ events folded \((\d+) "
                                r"of them applied by the loop", f.read())
         check(tails and int(tails[-1]) > 0,
               "the build took the transactions the loop applied after its snapshot: %s" % tails)
-        check(versions_http(server) == {1: ("active", False, False),
-                                        2: ("candidate", True, False)},
-              "version 2 is a maintained candidate beside the serving version 1: %s"
-              % versions_http(server))
+        check(versions() == {serve: ("active", False, False), build: ("candidate", True, False)},
+              "version %d is a maintained candidate beside the serving version %d: %s"
+              % (build, serve, versions()))
         at = reader.last()
         wait_until(lambda: writer.problems or reader.last() >= at + 20,
                    "transactions applied after the build", log=log)
 
         print("5. promote, rollback, promote under load")
         status, body, _ = post(server, "/views/items/promote")
-        check(status == 200 and body["active_version"] == 2, "POST promote: %s" % body)
+        check(status == 200 and body["active_version"] == build, "POST promote: %s" % body)
         reads_at = len(reader.reads)
         wait_until(lambda: len(reader.reads) >= reads_at + 3, "reads after the promotion")
         check(reader.labels_since(reads_at + 1) == {"v2"}, "reads are v2 after it")
-        check(versions_http(server) == {1: ("standby", True, False), 2: ("active", False, False)},
-              "version 1 is kept current for a rollback: %s" % versions_http(server))
+        check(versions() == {serve: ("standby", True, False), build: ("active", False, False)},
+              "version %d is kept current for a rollback: %s" % (serve, versions()))
         at = reader.last()
         wait_until(lambda: writer.problems or reader.last() >= at + 20,
                    "transactions applied after the promotion", log=log)
         status, body, _ = post(server, "/views/items/rollback")
-        check(status == 200 and body["active_version"] == 1, "POST rollback: %s" % body)
+        check(status == 200 and body["active_version"] == serve, "POST rollback: %s" % body)
         reads_at = len(reader.reads)
         wait_until(lambda: len(reader.reads) >= reads_at + 3, "reads after the rollback")
         check(reader.labels_since(reads_at + 1) == {"v1"}, "reads are v1 after it")
@@ -366,7 +382,8 @@ def main():
         wait_until(lambda: writer.problems or reader.last() >= at + 20,
                    "transactions applied after the rollback", log=log)
         status, body, _ = post(server, "/views/items/promote")
-        check(status == 200 and body["active_version"] == 2, "POST promote again: %s" % body)
+        check(status == 200 and body["active_version"] == build,
+              "POST promote again: %s" % body)
         reads_at = len(reader.reads)
         at = reader.last()
         wait_until(lambda: writer.problems or (reader.last() >= at + 20
@@ -382,10 +399,10 @@ def main():
         wait_until(lambda: reader.last() == n, "the engine to apply every transaction", log=log)
         reader.close()
         states = table.states
-        check(version_rows(store, "items__v1", "v1") == oracle(states[n], "v1"),
-              "version 1 equals the v1 oracle of all %d transactions" % n)
-        check(version_rows(store, "items__v2", "v2") == oracle(states[n], "v2"),
-              "version 2 equals the v2 oracle of all %d transactions" % n)
+        check(version_rows(store, "items__v%d" % serve, "v1") == oracle(states[n], "v1"),
+              "version %d equals the v1 oracle of all %d transactions" % (serve, n))
+        check(version_rows(store, "items__v%d" % build, "v2") == oracle(states[n], "v2"),
+              "version %d equals the v2 oracle of all %d transactions" % (build, n))
         problems = reader.check(states)
         labels = {r[1] for r in reader.reads}
         check(not problems and labels == {"v1", "v2"},
