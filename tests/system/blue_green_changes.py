@@ -7,7 +7,9 @@ the whole time (updates of a few rows, deletes, inserts; each also sets the row 
 transaction's number), so the test knows the table after every commit. The view `items`:
 version 1 labels its rows 'v1', version 2 'v2' and keeps `amount * 10` in `scaled`; both count in
 `changes` the updates applied on top of a row's `version` at its insert or snapshot, so a row
-equals the oracle only if no transaction reached that version twice or never.
+equals the oracle only if no transaction reached that version twice or never. (Versions below
+are the config's; the store numbers its own: the first start built the view from a snapshot, so
+the config's version 1 is the store's second.)
 
 1. The engine runs the v1 config under the writer.
 2. It restarts with the v2 config (v1's definition under `previous:`): it serves version 1 at
@@ -31,6 +33,7 @@ equals the oracle only if no transaction reached that version twice or never.
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -421,7 +424,10 @@ def main():
             server.proc.send_signal(signal.SIGKILL)
             server.proc.wait()
         os.environ.pop("SV_TEST_TENANT_FOLD_HOLD", None)
-    drop_change_feed(source, store, SLOT)
+        # Even after a failure: a slot left behind would hold the cluster's WAL (the log and
+        # the config stay in `tmp`).
+        drop_change_feed(source, store, SLOT)
+    shutil.rmtree(tmp, ignore_errors=True)
     print("PASSED")
 
 
