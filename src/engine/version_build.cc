@@ -14,11 +14,12 @@
 // transaction as the view's own, as it does for a maintained version (engine/view_versions.h).
 // The view's own definition gets a new version, empty, written by the loop from the start, and
 // built by a fold of the source beside the loop (the tenant rebuild's job, for every
-// organization): once the fold stands where the loop does, the version's rows are put right in
-// one batch and it is recorded as a kept, maintained candidate, which `views promote` switches to
-// after validating it. Killed before that, it is not recorded as kept: the next start drops it
-// and builds it again, while the serving version, written by every commit, is as current as
-// the positions.
+// organization; a change feed's fold is a new snapshot beside the live slot, then the live
+// transactions committed after it): once the fold stands where the loop does, the version's rows
+// are put right in one batch and it is recorded as a kept, maintained candidate, which `views
+// promote` switches to after validating it. Killed before that, it is not recorded as kept: the
+// next start drops it and builds it again, while the serving version, written by every commit, is
+// as current as the positions.
 
 #include <algorithm>
 

@@ -8,7 +8,6 @@
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "engine/engine.h"
-#include "source/open.h"
 #include "store/sql_text.h"
 
 namespace sv::engine {
@@ -160,11 +159,8 @@ const projection::ViewPlan* RunnablePrevious(const projection::Catalog& catalog,
     return nullptr;
   }
   const projection::ViewPlan& previous = catalog.previous_views[index];
-  auto traits = source::TraitsOf(catalog.sources[plan.source].config);
-  if (!traits.ok() || traits->replays_snapshot) {
-    *why = "its source is a change feed (a build replays a new snapshot)";
-    return nullptr;
-  }
+  // Any source: a change feed's build folds a new snapshot beside the live slot, then the live
+  // records committed after it (engine/tenant_rebuild.cc).
   for (const projection::ViewPlan& other : catalog.views) {
     if (other.derived == nullptr) continue;
     for (int input : other.derived->inputs) {

@@ -161,7 +161,8 @@ class PgChangesSource final : public Source {
   std::string snapshot_sql_;
   std::vector<int> snapshot_key_index_;
   int64_t snapshot_rows_ = 0;
-  uint64_t consistent_ = 0;  // the slot's consistent point, where the snapshot ends
+  uint64_t consistent_ = 0;               // the slot's consistent point, where the snapshot ends
+  bool snapshot_slot_temporary_ = false;  // its slot is gone with the replication connection
   int64_t snapshot_estimate_ = 0;
   int64_t snapshot_started_us_ = 0;
   int64_t snapshot_reported_us_ = 0;

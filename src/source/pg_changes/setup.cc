@@ -225,6 +225,7 @@ absl::StatusOr<uint64_t> PgChangesSource::ExportSnapshot(const std::string& slot
   SV_RETURN_IF_ERROR(
       session_.Exec(absl::StrCat("SET TRANSACTION SNAPSHOT ", QuoteLiteral(snapshot))));
   consistent_ = *consistent;
+  snapshot_slot_temporary_ = temporary;
   snapshot_tables_.clear();
   snapshot_where_.clear();
   filtered_tables_.clear();
@@ -283,7 +284,13 @@ absl::Status PgChangesSource::ReadSnapshot(size_t max, std::vector<SourceRecord>
       if (snapshot_table_ >= snapshot_tables_.size()) {
         if (!snapshot_done_) {
           // A filtered snapshot's transaction stays open: SnapshotRowOf reads it later.
-          if (filtered_tables_.empty()) SV_RETURN_IF_ERROR(session_.Exec("COMMIT"));
+          if (filtered_tables_.empty()) {
+            SV_RETURN_IF_ERROR(session_.Exec("COMMIT"));
+            // A snapshot beside the live slot is read: its temporary slot goes with the
+            // replication connection, so the server keeps no WAL for it while the reader's
+            // user applies what came after (the consistent point is all Holds needs).
+            if (snapshot_slot_temporary_) stream_.Close();
+          }
           ReportSnapshotProgress(/*done=*/true);
           // Positions count up to the consistent point, which a closing marker carries: stored
           // with the rows (an empty snapshot too), it tells a restart the snapshot is in.
