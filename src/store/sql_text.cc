@@ -505,7 +505,7 @@ std::string BuildVersionedUpsertMany(const TableSpec& table, const std::string& 
     for (size_t i = 0; i < table.columns.size(); ++i) {
       const std::string param = params.Add(Value());
       absl::StrAppend(&sql, i ? ", " : "",
-                      static_cast<int>(i) == version_column
+                      static_cast<int>(i) == version_column && !deleted_versions.empty()
                           ? NewRowVersion(table, deleted_versions, param)
                           : param);
     }

@@ -93,7 +93,8 @@ std::string BuildRecordDeletedVersion(const TableSpec& table, const std::string&
 
 // ViewBatch::UpsertRowsVersioned's statement for `rows` rows: every column of each row bound in
 // order, the version column's slot bound to the row's DeletedVersionKey (a new row goes on from
-// its key's last deleted version, 0 if none; a stored row's version + 1).
+// its key's last deleted version, 0 if none; a stored row's version + 1). With no
+// `deleted_versions` (the caller knows no key of the table was deleted) that slot is bound to 1.
 std::string BuildVersionedUpsertMany(const TableSpec& table, const std::string& from,
                                      const std::string& deleted_versions, int version_column,
                                      size_t rows, const SqlDialect& dialect);

@@ -299,21 +299,27 @@ TEST_P(LibraryTest, DeletedKeyWrittenAgainNeverReusesAVersion) {
   EXPECT_EQ(upsert(3, std::nullopt).version, 3);
   deleted = db->projections().Delete(kCounters, kCounterKey, expecting(std::nullopt));
   ASSERT_TRUE(deleted.ok() && deleted->written());
-  lib::Result<lib::BulkResult> bulk = db->projections().BulkUpsert(kCounters, {counter(4)});
+  // A bulk large enough for multi-row statements, the deleted key among fresh ones.
+  std::vector<lib::Document> docs;
+  for (int i = 0; i < 1000; ++i) {
+    docs.push_back({{"tenant", std::string("acme")},
+                    {"name", "fresh-" + std::to_string(i)},
+                    {"value", int64_t{i}},
+                    {"writer", int64_t{0}}});
+    if (i == 500) docs.push_back(counter(4));
+  }
+  lib::Result<lib::BulkResult> bulk = db->projections().BulkUpsert(kCounters, docs);
   ASSERT_TRUE(bulk.ok()) << bulk.status().message();
   lib::Result<std::optional<lib::Projection>> row = db->projections().Get(kCounters, kCounterKey);
   ASSERT_TRUE(row.ok() && row->has_value());
   EXPECT_EQ((*row)->version, 4);
   EXPECT_EQ(IntOf((*row)->doc, "value"), 4);
-  // A key never deleted starts at 1, in a bulk as alone.
-  bulk = db->projections().BulkUpsert(kCounters, {{{"tenant", std::string("acme")},
-                                                   {"name", std::string("fresh")},
-                                                   {"value", int64_t{1}},
-                                                   {"writer", int64_t{0}}}});
-  ASSERT_TRUE(bulk.ok());
-  row = db->projections().Get(kCounters, {std::string("acme"), std::string("fresh")});
-  ASSERT_TRUE(row.ok() && row->has_value());
-  EXPECT_EQ((*row)->version, 1);
+  // Keys never deleted start at 1.
+  for (int i : {0, 499, 999}) {
+    row = db->projections().Get(kCounters, {std::string("acme"), "fresh-" + std::to_string(i)});
+    ASSERT_TRUE(row.ok() && row->has_value());
+    EXPECT_EQ((*row)->version, 1);
+  }
 }
 
 TEST_P(LibraryTest, BulkUpsertThenPagesEqualTheOracle) {

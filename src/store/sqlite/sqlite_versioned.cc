@@ -85,12 +85,21 @@ absl::Status SqliteBatch::UpsertRowsVersioned(const TableSpec& table,
   size_t next = 0;
   if (rows.size() >= per_stmt && per_stmt > 1) {
     SV_RETURN_IF_ERROR(Begin());
+    // With no key of the table ever deleted, a new row starts at 1 and the statement looks up
+    // nothing per row (twice as fast). Exact: the transaction is the store's one writer now.
+    absl::StatusOr<std::optional<int64_t>> any_deleted = store_->WriteReturningInt(
+        absl::StrCat("SELECT 1 FROM ", kDeletedVersions, " WHERE table_name = ?1 LIMIT 1"),
+        {Value::Text(table.name)});
+    SV_RETURN_IF_ERROR(Check(any_deleted.status()));
+    const bool deletions = any_deleted->has_value();
     const std::string sql =
-        BuildVersionedUpsertMany(table, QuoteIdent(table.name), kDeletedVersions, version_column,
-                                 per_stmt, SqlDialect::Sqlite());
+        BuildVersionedUpsertMany(table, QuoteIdent(table.name), deletions ? kDeletedVersions : "",
+                                 version_column, per_stmt, SqlDialect::Sqlite());
     SV_ASSIGN_OR_RETURN(sqlite3_stmt * stmt, store_->CachedWrite(sql));
     std::vector<std::string> scratch(per_stmt * table.columns.size());
-    Value deleted_key;  // the version column's slot: the row's key in sv_deleted_versions
+    // Each row's version slot: its key in sv_deleted_versions (text is bound without a copy, so
+    // one value per row of the statement).
+    std::vector<Value> deleted_keys(per_stmt, Value::Int(1));
     for (; next + per_stmt <= rows.size(); next += per_stmt) {
       ResetOnExit reset(stmt);
       int p = 1;
@@ -100,9 +109,9 @@ absl::Status SqliteBatch::UpsertRowsVersioned(const TableSpec& table,
           return absl::InvalidArgumentError(absl::StrCat("sqlite: upsert into ", table.name,
                                                          ": row has ", row.size(), " values"));
         }
-        deleted_key = Value::Text(DeletedVersionKey(table, row, false));
+        if (deletions) deleted_keys[r] = Value::Text(DeletedVersionKey(table, row, false));
         for (size_t i = 0; i < row.size(); ++i) {
-          const Value& v = static_cast<int>(i) == version_column ? deleted_key : row[i];
+          const Value& v = static_cast<int>(i) == version_column ? deleted_keys[r] : row[i];
           const int rc = BindValue(stmt, p, v, &scratch[p - 1]);
           if (rc != SQLITE_OK) return Error(store_->db(), rc, "versioned upsert");
           ++p;
