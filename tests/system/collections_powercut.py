@@ -21,28 +21,13 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import verdict  # noqa: E402
-from powercut import POWER_CUT_EXIT, PowerCutEngine  # noqa: E402
+from powercut import NOTES_CONFIG, POWER_CUT_EXIT, PowerCutEngine  # noqa: E402
 
 TOKEN = "powercut-token"
 ROUNDS = 6
 ACKED_PER_ROUND = 4
 
-CONFIG = """
-store:
-  path: {db}
-sources:
-  ops:
-    key: id
-    event_types: [note.created]
-views:
-  notes:
-    source: ops
-    key: [id]
-    columns: {{id: text, body: text}}
-    on:
-      note.created:
-        set: {{id: e.id, body: e.body}}
-collections:
+CONFIG = NOTES_CONFIG + """collections:
   counters:
     key: [name]
     columns: {{name: text, n: integer}}

@@ -25,26 +25,9 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import verdict, wait_until  # noqa: E402
-from powercut import POWER_CUT_EXIT, PowerCutEngine  # noqa: E402
+from powercut import NOTES_CONFIG, POWER_CUT_EXIT, PowerCutEngine  # noqa: E402
 
 TOKEN = "operator-cut-token"
-
-CONFIG = """
-store:
-  path: {db}
-sources:
-  ops:
-    key: id
-    event_types: [note.created]
-views:
-  notes:
-    source: ops
-    key: [id]
-    columns: {{id: text, body: text}}
-    on:
-      note.created:
-        set: {{id: e.id, body: e.body}}
-"""
 
 
 class Run:
@@ -106,7 +89,7 @@ def main():
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="sv-op-cut-")
     problems = []
-    engine = PowerCutEngine(os.path.abspath(args.binary), tmp, CONFIG, TOKEN)
+    engine = PowerCutEngine(os.path.abspath(args.binary), tmp, NOTES_CONFIG, TOKEN)
     run = Run(engine, problems)
     try:
         engine.start()

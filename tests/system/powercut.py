@@ -17,6 +17,24 @@ from harness import free_port, wait_until
 
 POWER_CUT_EXIT = 86  # kPowerCutExitCode in fault_vfs.h
 
+# A store, one source of notes and a view of them (formatted with {db}); tests append to it.
+NOTES_CONFIG = """
+store:
+  path: {db}
+sources:
+  ops:
+    key: id
+    event_types: [note.created]
+views:
+  notes:
+    source: ops
+    key: [id]
+    columns: {{id: text, body: text}}
+    on:
+      note.created:
+        set: {{id: e.id, body: e.body}}
+"""
+
 
 def call(port, token, method, path, body=None, headers=None, raw=None):
     """(status, decoded JSON); status None when the connection failed (the power is off).
