@@ -38,9 +38,8 @@ bool Maintainable(const projection::ViewPlan& view, const store::ViewVersion& ve
 // when the engine can run it beside the view's own, keeping the version built from it current
 // while the new definition's version is built in the background, and after a promotion (for a
 // rollback); else null, with `why` (if given) saying why not. It can when the view is a base
-// view of a source that is not a change feed, no derived view reads it, and both definitions
-// have the same key. Their columns may differ (the server reads each version with its own),
-// unless a lookup reads the view.
+// view no derived view reads. Their columns and keys may differ (the server reads each version
+// with its own), unless a lookup reads the view.
 const projection::ViewPlan* RunnablePrevious(const projection::Catalog& catalog, int view,
                                              std::string* why = nullptr);
 
@@ -86,7 +85,8 @@ struct SwitchRequest {
 // new version, never a mix); the version it leaves is kept, maintained when the catalog can
 // maintain it (any other maintained version of the view stops being so). Refused
 // (FailedPrecondition, with what differs) when the target lags, is not defined by the catalog or,
-// for a promotion, fails validation: row counts differ, or sampled keys are missing on either side,
+// for a promotion, fails validation: row counts differ, or sampled keys are missing on a side keyed
+// by key columns of the other (both sides when the key is the same),
 // or — when both versions share a definition — sampled rows differ. `say` hears what was checked.
 // Returns the version now active.
 absl::StatusOr<store::ViewVersion> SwitchVersion(store::Store& store,

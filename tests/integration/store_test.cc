@@ -634,11 +634,10 @@ TEST_P(StoreTest, BulkInsertThenScanInKeyOrder) {
   ASSERT_TRUE(batch->Commit().ok());
 }
 
-// More rows than one bulk transaction holds: the load commits in chunks.
 // A connection's owner stopping (a lookup's preload over a large view) interrupts the scan
 // from another thread: it ends at once with Cancelled, not after the last row, and later scans
 // on that connection too. PostgreSQL streams the rows (single-row mode), so a table larger
-// than memory is never held whole either.
+// than memory is never held whole either; the same for a SELECT (reconciliation's).
 TEST_P(StoreTest, ScanStopsWhenInterruptedFromAnotherThread) {
   if (memory()) GTEST_SKIP() << "the memory store's scans are in-process copies";
   auto store = Open(/*bulk_mode=*/true);
@@ -660,37 +659,47 @@ TEST_P(StoreTest, ScanStopsWhenInterruptedFromAnotherThread) {
                                  return &row;
                                })
                   .ok());
-  auto reader = Open();
-  ASSERT_NE(reader, nullptr);
-  std::mutex mu;
-  std::condition_variable cv;
-  bool first_row_seen = false, interrupted = false;
-  std::thread stopper([&] {
-    std::unique_lock lock(mu);
-    cv.wait(lock, [&] { return first_row_seen; });
-    reader->Interrupt();
-    interrupted = true;
-    cv.notify_all();
-  });
-  int seen = 0;
-  const absl::Status scanned = reader->ScanTable(table, [&](const Row&) {
-    if (++seen > 1) return;
-    std::unique_lock lock(mu);
-    first_row_seen = true;
-    cv.notify_all();
-    cv.wait(lock, [&] { return interrupted; });  // the scan goes on once Interrupt returned
-  });
-  stopper.join();
-  EXPECT_EQ(scanned.code(), absl::StatusCode::kCancelled) << scanned;
-  EXPECT_EQ(seen, 1);
-  seen = 0;
-  EXPECT_EQ(reader->ScanTable(table, [&](const Row&) { ++seen; }).code(),
-            absl::StatusCode::kCancelled);
-  EXPECT_EQ(seen, 0);
+  // A scan, and a SELECT (reconciliation's) streamed the same way: each stops at Interrupt.
+  using Read = std::function<absl::Status(Store&, const std::function<void(const Row&)>&)>;
+  const std::vector<std::pair<std::string, Read>> reads = {
+      {"scan", [&](Store& s, const auto& each) { return s.ScanTable(table, each); }},
+      {"query select", [&](Store& s, const auto& each) {
+         return s.QuerySelect("SELECT id, note FROM scanned__v1 ORDER BY id", table.columns, each);
+       }}};
+  for (const auto& [name, read] : reads) {
+    SCOPED_TRACE(name);
+    auto reader = Open();
+    ASSERT_NE(reader, nullptr);
+    std::mutex mu;
+    std::condition_variable cv;
+    bool first_row_seen = false, interrupted = false;
+    std::thread stopper([&] {
+      std::unique_lock lock(mu);
+      cv.wait(lock, [&] { return first_row_seen; });
+      reader->Interrupt();
+      interrupted = true;
+      cv.notify_all();
+    });
+    int seen = 0;
+    const absl::Status scanned = read(*reader, [&](const Row&) {
+      if (++seen > 1) return;
+      std::unique_lock lock(mu);
+      first_row_seen = true;
+      cv.notify_all();
+      cv.wait(lock, [&] { return interrupted; });  // the read goes on once Interrupt returned
+    });
+    stopper.join();
+    EXPECT_EQ(scanned.code(), absl::StatusCode::kCancelled) << scanned;
+    EXPECT_EQ(seen, 1);
+    seen = 0;
+    EXPECT_EQ(read(*reader, [&](const Row&) { ++seen; }).code(), absl::StatusCode::kCancelled);
+    EXPECT_EQ(seen, 0);
+  }
   // Another connection is untouched.
   EXPECT_EQ(Scan(*store, table).size(), static_cast<size_t>(kRows));
 }
 
+// More rows than one bulk transaction holds: the load commits in chunks.
 TEST_P(StoreTest, BulkInsertCommitsInChunks) {
   auto store = Open(/*bulk_mode=*/true);
   auto reader = Open();

@@ -371,16 +371,19 @@ absl::Status PgStore::QuerySelect(const std::string& select_sql,
     inner.remove_suffix(1);
   }
   absl::StrAppend(&outer, " FROM (", inner, ") AS q(", names, ")");
-  SV_ASSIGN_OR_RETURN(Result r, conn_.Query(outer, {}));
   TableSpec spec;  // ReadRow decodes by spec; the name only labels errors
   spec.name = "select";
   spec.columns = columns;
   Row row;
-  for (int i = 0; i < PQntuples(r.get()); ++i) {
-    SV_RETURN_IF_ERROR(ReadRow(r.get(), i, spec, &row));
+  // Streamed (single-row mode): a reconciliation's SELECT over a large view is not held whole.
+  return conn_.Stream(outer, [&](const PGresult* result) -> absl::Status {
+    if (interrupted_.load()) {
+      return absl::CancelledError("postgres: query interrupted (its owner is stopping)");
+    }
+    SV_RETURN_IF_ERROR(ReadRow(result, 0, spec, &row));
     each(row);
-  }
-  return absl::OkStatus();
+    return absl::OkStatus();
+  });
 }
 
 std::unique_ptr<Batch> PgStore::BeginBatch() { return std::make_unique<PgBatch>(this); }

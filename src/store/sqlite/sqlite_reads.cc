@@ -303,6 +303,8 @@ absl::Status SqliteStore::QuerySelect(const std::string& select_sql,
   for (;;) {
     const int rc = sqlite3_step(stmt.get());
     if (rc == SQLITE_DONE) return absl::OkStatus();
+    if (interrupted_.load())
+      return absl::CancelledError("sqlite: query interrupted (its owner is stopping)");
     if (rc != SQLITE_ROW) return Error(db_, rc, label);
     SV_RETURN_IF_ERROR(ReadRow(stmt.get(), spec, &row));
     each(row);
