@@ -232,6 +232,18 @@ absl::Status SqliteStore::BulkInsert(const TableSpec& table,
     });
     status = BulkLoad(table, next_row);
     if (status.ok() && !table.indexes.empty()) {
+      // The index build sorts in memory up to the page cache's size, then in runs spilled to a
+      // temporary file: kept to kIndexSortKib (its one buffer adds to the process's peak, with
+      // the rows still to be written), spilled to disk (with the engine's temp_store=MEMORY the
+      // runs would be held in memory, growing with the table).
+      SV_RETURN_IF_ERROR(
+          Exec(absl::StrCat("PRAGMA temp_store=FILE; PRAGMA cache_size=-", kIndexSortKib)));
+      Defer restore_cache([this] {
+        const std::string restored = absl::StrCat(
+            "PRAGMA temp_store=", options_.bulk_mode ? "FILE" : "MEMORY", "; PRAGMA cache_size=-",
+            options_.bulk_mode ? kCacheKibBulk : kCacheKibNormal);
+        sqlite3_exec(db_, restored.c_str(), nullptr, nullptr, nullptr);
+      });
       status = InTxn([&]() -> absl::Status {
         for (size_t i = 0; i < table.indexes.size(); ++i) {
           SV_RETURN_IF_ERROR(Exec(CreateIndexSql(table, i)));
