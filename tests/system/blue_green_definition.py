@@ -21,11 +21,12 @@ the whole time (`ingest`, beside the engine); a reader takes whole-view reads (o
 7. `views drop` of version 1 (the previous one); the v2 config starts again with nothing left
    to build and serves version 2.
 
-With --changed-columns, version 2 also changes the view's columns: it drops `total` and adds
-`biggest` (the greatest amount of the key's events). Each read must then show one version's
-columns on every row (v1: total, v2: biggest), the label matching them; GET /views, GET
-/views/items/{key} and /openapi.json follow the version active at read time; a filter on a column
-the active version lacks is a 400 naming it; and promotion validates keys and counts.
+With --changed-columns, version 2 also changes the view's columns and key: it drops `total`, adds
+`biggest` (the greatest amount of the key's events) and is keyed by (label, id). Each read must
+then show one version's columns on every row (v1: total, v2: biggest), the label matching them;
+GET /views, GET /views/items/{key...} (by `id` under v1, by `v2/id` under v2, the other form
+refused) and /openapi.json follow the version active at read time; a filter on a column the
+active version lacks is a 400 naming it; and promotion validates keys and counts.
 
     python3 tests/system/blue_green_definition.py --binary build/src/cli/streamview \
         [--store-kind postgres] [--changed-columns]
@@ -49,12 +50,14 @@ V1_BODY = V1_VIEW.split("  items:\n", 1)[1]
 PREVIOUS = "\n    previous:\n" + "".join(
     "  " + line + "\n" for line in V1_BODY.rstrip("\n").split("\n"))
 V2_CONFIG = (CONFIG % {"version": 2}).rstrip("\n") + PREVIOUS
-# --changed-columns: version 2 drops `total` and adds `biggest`.
+# --changed-columns: version 2 drops `total`, adds `biggest` and is keyed by (label, id).
 V2_CHANGED_CONFIG = (CONFIG % {"version": 2}).replace(
+    "    key: [id]\n", "    key: [label, id]\n").replace(
     "      total: integer\n", "      biggest: integer\n").replace(
     '          total: "coalesce(total, 0) + e.amount"\n',
     '          biggest: "greatest(coalesce(biggest, 0), e.amount)"\n').rstrip("\n") + PREVIOUS
 assert "biggest" in V2_CHANGED_CONFIG and "total" not in V2_CHANGED_CONFIG.split("previous:")[0]
+assert "key: [label, id]" in V2_CHANGED_CONFIG.split("previous:")[0]
 
 COLUMNS = {"v1": {"id", "amount", "label", "events", "total"},
            "v2": {"id", "amount", "label", "events", "total"}}
@@ -171,10 +174,20 @@ def active_columns_agree(server, label):
         problems.append("GET /views lists %s" % (listed[0]["columns"] if listed else body))
     status, page, _ = http_json(server.port, "/views/items?limit=1")
     key = page["items"][0]["id"] if status == 200 and page["items"] else "k0000"
-    for path in ("/views/items/" + key, "/items/" + key):  # and the compatibility route
+    # The active version's key: `id` under v1, (label, id) under v2 (with changed columns).
+    new_key = LAST["v2"] == "biggest"
+    right, wrong = key, "v2/" + key
+    if new_key and label == "v2":
+        right, wrong = wrong, right
+    for path in ("/views/items/" + right, "/items/" + right):  # and the compatibility route
         status, row, _ = http_json(server.port, path)
         if status != 200 or row_problem(row) or row["label"] != label:
             problems.append("GET %s: %s %s" % (path, status, row))
+    if new_key:
+        status, row, _ = http_json(server.port, "/views/items/" + wrong)
+        if status < 400 or status >= 500:
+            problems.append("GET /views/items/%s (the other version's key): %s %s"
+                            % (wrong, status, row))
     status, doc, _ = http_json(server.port, "/openapi.json")
     other = LAST["v1" if label == "v2" else "v2"]
     params = set()
@@ -280,6 +293,13 @@ def main():
                                              for l in body["checks"]),
               "validation compared sampled keys both ways: %s" % compared)
         if a.changed_columns:
+            # v2's rows found in v1 by `id` (v1's key, a key column of v2's); v1's rows looked up
+            # in v2 by (label, id) find none ('v1' is no label of v2): said, not refused.
+            strict = [l for l in compared if " of items__v2 with " in l]
+            lenient = [l for l in compared if " of items__v1 with " in l and " unmatched" in l]
+            check(len(strict) == 1 and "unmatched" not in strict[0] and len(lenient) == 1,
+                  "v2's rows matched in v1 by id, v1's in v2 by (label, id) unmatched: %s"
+                  % compared)
             problems = active_columns_agree(server, "v2")
             check(not problems, "v2's columns served after the promotion (%s)"
                   % "; ".join(problems))
