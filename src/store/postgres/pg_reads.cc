@@ -106,6 +106,7 @@ absl::StatusOr<std::vector<std::string>> PgStore::ListParkedKeys(const std::stri
                                                    " WHERE source = $1 AND parked_on != 0"),
                                       {source}));
   std::vector<std::string> out;
+  out.reserve(PQntuples(r.get()));
   for (int i = 0; i < PQntuples(r.get()); ++i) out.push_back(Text(r.get(), i, 0));
   return out;
 }
