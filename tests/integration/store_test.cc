@@ -925,7 +925,7 @@ TEST_P(StoreTest, PruneEventIds) {
   ASSERT_NE(store, nullptr);
   auto batch = store->BeginBatch();
   for (int i = 1; i <= 5; ++i) {
-    ASSERT_TRUE(batch->PutEventId("orders", "ev" + std::to_string(i), i * 10).ok());
+    ASSERT_TRUE(batch->PutEventId("orders", "ev" + std::to_string(i), int64_t{i} * 10).ok());
   }
   ASSERT_TRUE(batch->PutEventId("payments", "ev1", 1).ok());
   ASSERT_TRUE(batch->Commit().ok());
@@ -1058,6 +1058,7 @@ TEST_P(StoreTest, LogAppenderProcessAndBatchCommitterShareTheFile) {
     if (!store.ok()) _exit(2);
     for (int i = 0; i < kAppends; ++i) {
       std::vector<LogRecord> records;
+      records.reserve(kPerAppend);
       for (int j = 0; j < kPerAppend; ++j) {
         records.push_back(Record("k" + std::to_string(j), "{\"i\":" + std::to_string(i) + "}"));
       }
@@ -1114,6 +1115,7 @@ TEST_P(StoreTest, ConcurrentAppendersGetDensePositions) {
   constexpr int kAppends = 100;
   std::atomic<int> failures{0};
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       auto store = OpenStore(options_, StoreRole::kWriter);
