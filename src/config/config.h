@@ -41,6 +41,11 @@ struct StoreConfig {
   // postgres: how long a starting engine waits for a previous engine's session (one killed a
   // moment ago) to release the schema's engine lock, and an assignment for partition locks.
   int64_t engine_lock_wait_ms = 60'000;
+  // sqlite: the page cache of each connection, in MiB: the engine's writers (`cache_mib`) and
+  // each reader (`reader_cache_mib`: every HTTP thread, lane and lookup load has one), so the
+  // caches' share of the process's memory is bounded by config, whatever the store's size.
+  int64_t cache_mib = 64;
+  int64_t reader_cache_mib = 64;
   Location loc;
 };
 

@@ -26,10 +26,11 @@ namespace fs = std::filesystem;
 
 absl::Status Parser::ParseStore(const Entry& entry, Config* config) const {
   SV_ASSIGN_OR_RETURN(Entries entries, MapEntries(entry.value, entry.key, "store"));
-  SV_RETURN_IF_ERROR(CheckKeys(entries,
-                               {"kind", "path", "dsn", "dsn_env", "schema", "view_schema",
-                                "shared_by_partition", "engine_lock_wait_ms"},
-                               "store"));
+  SV_RETURN_IF_ERROR(
+      CheckKeys(entries,
+                {"kind", "path", "dsn", "dsn_env", "schema", "view_schema", "shared_by_partition",
+                 "engine_lock_wait_ms", "cache_mib", "reader_cache_mib"},
+                "store"));
   config->store.loc = LocOf(entry.key);
   if (const Entry* e = Find(entries, "kind")) {
     SV_ASSIGN_OR_RETURN(config->store.kind, Name(*e, "store kind"));
@@ -45,8 +46,11 @@ absl::Status Parser::ParseStore(const Entry& entry, Config* config) const {
   // Keys of another backend are mistakes, not options to ignore. A memory store (tests: one
   // process, nothing kept) has none of its own.
   std::vector<absl::string_view> foreign =
-      postgres ? std::vector<absl::string_view>{"path"} : postgres_keys;
-  if (config->store.kind == "memory") foreign.push_back("path");
+      postgres ? std::vector<absl::string_view>{"path", "cache_mib", "reader_cache_mib"}
+               : postgres_keys;
+  if (config->store.kind == "memory") {
+    foreign.insert(foreign.end(), {"path", "cache_mib", "reader_cache_mib"});
+  }
   for (absl::string_view key : foreign) {
     if (const Entry* e = Find(entries, key)) {
       return Err(e->key, absl::StrCat("store key ", Quoted(key), " does not apply to kind ",
@@ -58,6 +62,13 @@ absl::Status Parser::ParseStore(const Entry& entry, Config* config) const {
     fs::path p(path);
     if (p.is_relative()) p = fs::path(config->base_dir) / p;
     config->store.path = p.lexically_normal().string();
+  }
+  if (const Entry* e = Find(entries, "cache_mib")) {
+    SV_ASSIGN_OR_RETURN(config->store.cache_mib, Integer(*e, "store cache_mib", 1, 65'536));
+  }
+  if (const Entry* e = Find(entries, "reader_cache_mib")) {
+    SV_ASSIGN_OR_RETURN(config->store.reader_cache_mib,
+                        Integer(*e, "store reader_cache_mib", 1, 65'536));
   }
   if (!postgres) return absl::OkStatus();
   if (const Entry* e = Find(entries, "shared_by_partition")) {

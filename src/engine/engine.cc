@@ -46,6 +46,8 @@ store::StoreOptions StoreOptionsFor(const config::StoreConfig& store) {
   so.view_schema = store.view_schema;
   so.shared_by_partition = store.shared_by_partition;
   so.engine_lock_wait_ms = store.engine_lock_wait_ms;
+  so.cache_kib = store.cache_mib * 1024;
+  so.reader_cache_kib = store.reader_cache_mib * 1024;
   return so;
 }
 

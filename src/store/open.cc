@@ -19,6 +19,7 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(const StoreOptions& options, St
     so.engine_lock = role == StoreRole::kEngine;
     so.sync_every_commit = role == StoreRole::kDurableWriter;
     if (role == StoreRole::kReader) so.busy_timeout_ms = 2'000;
+    so.cache_kib = role == StoreRole::kReader ? options.reader_cache_kib : options.cache_kib;
     return OpenSqliteStore(so);
   }
   if (options.kind == "postgres") {

@@ -27,6 +27,9 @@ struct StoreOptions {
   bool shared_by_partition = false;
   // postgres: how long the engine waits for a previous engine's session to release its locks.
   int64_t engine_lock_wait_ms = 60'000;
+  // sqlite: each connection's page cache, in KiB: readers' (StoreRole::kReader) and the others'.
+  int64_t cache_kib = 65'536;
+  int64_t reader_cache_kib = 65'536;
 };
 
 enum class StoreRole {

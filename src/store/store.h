@@ -445,6 +445,7 @@ struct SqliteOptions {
   // survives a process crash but not a power cut — the engine's views are replayed from their
   // source after one.
   bool sync_every_commit = false;
+  int64_t cache_kib = 65'536;  // the page cache (PRAGMA cache_size), in KiB
 };
 
 absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options);

@@ -699,6 +699,28 @@ TEST_P(StoreTest, ScanStopsWhenInterruptedFromAnotherThread) {
   EXPECT_EQ(Scan(*store, table).size(), static_cast<size_t>(kRows));
 }
 
+// Each SQLite connection's page cache is the configured one: readers' (every HTTP thread has
+// one) apart from the writers', so the caches' memory is bounded by config.
+TEST_P(StoreTest, PageCachesAreTheConfiguredSizes) {
+  if (!sqlite()) GTEST_SKIP() << "a SQLite setting";
+  StoreOptions options = options_;
+  options.cache_kib = 3'072;
+  options.reader_cache_kib = 1'024;
+  auto cache_kib = [](Store& store) {
+    int64_t kib = 0;
+    EXPECT_TRUE(store
+                    .QuerySelect("PRAGMA cache_size", {{"n", Type::kInt}},
+                                 [&](const Row& row) { kib = -row[0].as_int(); })
+                    .ok());
+    return kib;
+  };
+  for (StoreRole role : {StoreRole::kWriter, StoreRole::kDurableWriter, StoreRole::kReader}) {
+    auto store = OpenStore(options, role);
+    ASSERT_TRUE(store.ok()) << store.status();
+    EXPECT_EQ(cache_kib(**store), role == StoreRole::kReader ? 1'024 : 3'072);
+  }
+}
+
 // More rows than one bulk transaction holds: the load commits in chunks.
 TEST_P(StoreTest, BulkInsertCommitsInChunks) {
   auto store = Open(/*bulk_mode=*/true);

@@ -1147,6 +1147,31 @@ TEST(ConfigStoreTest, EngineLockWaitIsAPostgresSetting) {
       ::testing::HasSubstr("store key 'engine_lock_wait_ms' does not apply to kind sqlite"));
 }
 
+TEST(ConfigTest, SqlitePageCachesAreBoundedByConfig) {
+  const std::string rest =
+      "sources:\n  s: {key: k, event_types: [A]}\n"
+      "views:\n  v:\n    source: s\n    key: [id]\n    columns: {id: text}\n";
+  auto defaults = ParseConfig("store: {kind: sqlite}\n" + rest, "s.yaml");
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->store.cache_mib, 64);
+  EXPECT_EQ(defaults->store.reader_cache_mib, 64);
+  auto set =
+      ParseConfig("store: {kind: sqlite, cache_mib: 32, reader_cache_mib: 4}\n" + rest, "s.yaml");
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->store.cache_mib, 32);
+  EXPECT_EQ(set->store.reader_cache_mib, 4);
+  auto zero = ParseConfig("store: {kind: sqlite,\n  reader_cache_mib: 0}\n" + rest, "s.yaml");
+  ASSERT_FALSE(zero.ok());
+  EXPECT_THAT(std::string(zero.status().message()),
+              ::testing::AllOf(::testing::HasSubstr("s.yaml:2"),
+                               ::testing::HasSubstr("store reader_cache_mib must be between 1")));
+  auto pg =
+      ParseConfig("store: {kind: postgres, dsn: \"host=h\", cache_mib: 8}\n" + rest, "s.yaml");
+  ASSERT_FALSE(pg.ok());
+  EXPECT_THAT(std::string(pg.status().message()),
+              ::testing::HasSubstr("store key 'cache_mib' does not apply to kind postgres"));
+}
+
 }  // namespace
 }  // namespace sv::config
 

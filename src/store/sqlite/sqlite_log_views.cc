@@ -1,5 +1,7 @@
 // The SQLite backend: the embedded log, view tables and their versions, bulk loads.
 
+#include <algorithm>
+
 #include "store/sqlite/sqlite_store_internal.h"
 
 namespace sv::store::sqlite_impl {
@@ -236,12 +238,12 @@ absl::Status SqliteStore::BulkInsert(const TableSpec& table,
       // temporary file: kept to kIndexSortKib (its one buffer adds to the process's peak, with
       // the rows still to be written), spilled to disk (with the engine's temp_store=MEMORY the
       // runs would be held in memory, growing with the table).
-      SV_RETURN_IF_ERROR(
-          Exec(absl::StrCat("PRAGMA temp_store=FILE; PRAGMA cache_size=-", kIndexSortKib)));
+      SV_RETURN_IF_ERROR(Exec(absl::StrCat("PRAGMA temp_store=FILE; PRAGMA cache_size=-",
+                                           std::min(kIndexSortKib, options_.cache_kib))));
       Defer restore_cache([this] {
-        const std::string restored = absl::StrCat(
-            "PRAGMA temp_store=", options_.bulk_mode ? "FILE" : "MEMORY", "; PRAGMA cache_size=-",
-            options_.bulk_mode ? kCacheKibBulk : kCacheKibNormal);
+        const std::string restored =
+            absl::StrCat("PRAGMA temp_store=", options_.bulk_mode ? "FILE" : "MEMORY",
+                         "; PRAGMA cache_size=-", options_.cache_kib);
         sqlite3_exec(db_, restored.c_str(), nullptr, nullptr, nullptr);
       });
       status = InTxn([&]() -> absl::Status {

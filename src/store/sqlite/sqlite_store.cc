@@ -77,7 +77,7 @@ absl::Status SqliteStore::Configure() {
           absl::StrCat("sqlite: ", sql, ": database stays in journal mode ", mode));
     }
   }
-  const int64_t cache_kib = options_.bulk_mode ? kCacheKibBulk : kCacheKibNormal;
+  const int64_t cache_kib = options_.cache_kib;
   if (options_.background_checkpoint && !options_.read_only) {
     SV_RETURN_IF_ERROR(Exec("PRAGMA wal_autocheckpoint=0"));
     checkpointer_ = std::make_unique<sqlite::Checkpointer>(options_.path, kCheckpointIntervalMs);

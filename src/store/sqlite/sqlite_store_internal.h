@@ -204,8 +204,6 @@ constexpr int64_t kBulkRowsPerTxn = 250'000;  // short write-lock holds for live
 constexpr size_t kBulkMaxRowsPerStmt = 256;
 constexpr size_t kKeyPutRows = 128;    // key states per multi-row INSERT in a batch
 constexpr size_t kUpsertParams = 999;  // bound values per multi-row view upsert
-constexpr int64_t kCacheKibNormal = 65536;
-constexpr int64_t kCacheKibBulk = 65536;
 // The page cache while a bulk load builds its indexes, which bounds the sort's memory buffer.
 constexpr int64_t kIndexSortKib = 16384;
 // QueryView statements cached per connection; IN lists of many lengths make many texts.
