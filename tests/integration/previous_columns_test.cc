@@ -105,6 +105,21 @@ class PreviousColumnsTest : public BackendTest {
     }
     return false;
   }
+  // Runs the loop, which builds version 2 in the background, until version 2 is built.
+  void RunUntilVersion2IsBuilt() {
+    std::atomic<bool> stop{false};
+    absl::Status ran;
+    std::thread loop([&] { ran = engine_->Run(stop, false); });
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(5);
+    while (!Said("version 2 is built and kept current") &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    stop = true;
+    loop.join();
+    ASSERT_TRUE(ran.ok()) << ran;
+    ASSERT_TRUE(Said("version 2 is built and kept current"));
+  }
   void Ingest(int from, int to) {
     std::string lines;
     for (int i = from; i < to; ++i) {
@@ -179,19 +194,7 @@ TEST_P(PreviousColumnsTest, OtherColumnsAreBuiltBesideAndPromotedByKeys) {
   Ingest(0, 40);
   Open(std::string(kVersion2) + "    previous:\n" + Indent(kVersion1));
   EXPECT_TRUE(Said("version 2 (the config's definition) is built beside it"));
-  // The loop builds version 2 in the background, and ends once it is built.
-  std::atomic<bool> stop{false};
-  absl::Status ran;
-  std::thread loop([&] { ran = engine_->Run(stop, false); });
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(5);
-  while (!Said("version 2 is built and kept current") &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  stop = true;
-  loop.join();
-  ASSERT_TRUE(ran.ok()) << ran;
-  ASSERT_TRUE(Said("version 2 is built and kept current"));
+  ASSERT_NO_FATAL_FAILURE(RunUntilVersion2IsBuilt());
   EXPECT_EQ(Roles(), "1:active 2:candidate(maintained)");
 
   // Every batch writes both versions, each with its own definition's columns.
@@ -236,18 +239,7 @@ TEST_P(PreviousColumnsTest, AChangedKeyIsBuiltBesideAndValidatedByItsKeyColumns)
   Ingest(0, 40);
   Open(v2 + "    previous:\n" + Indent(kVersion1));
   ASSERT_TRUE(Said("version 2 (the config's definition) is built beside it"));
-  std::atomic<bool> stop{false};
-  absl::Status ran;
-  std::thread loop([&] { ran = engine_->Run(stop, false); });
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(5);
-  while (!Said("version 2 is built and kept current") &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  stop = true;
-  loop.join();
-  ASSERT_TRUE(ran.ok()) << ran;
-  ASSERT_TRUE(Said("version 2 is built and kept current"));
+  ASSERT_NO_FATAL_FAILURE(RunUntilVersion2IsBuilt());
   Ingest(40, 90);
   EXPECT_EQ(Rows(1, "total"), Oracle(90, false));
   EXPECT_EQ(Rows(2, "biggest"), Oracle(90, true));

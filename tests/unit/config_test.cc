@@ -1124,10 +1124,13 @@ TEST(ConfigSharedStoreTest, SharedByPartitionNeedsKafkaSourcesAndPostgres) {
 namespace sv::config {
 namespace {
 
+// A config's sources and views, for tests of its `store:`.
+constexpr char kOneView[] =
+    "sources:\n  s: {key: k, event_types: [A]}\n"
+    "views:\n  v:\n    source: s\n    key: [id]\n    columns: {id: text}\n";
+
 TEST(ConfigStoreTest, EngineLockWaitIsAPostgresSetting) {
-  const std::string rest =
-      "sources:\n  s: {key: k, event_types: [A]}\n"
-      "views:\n  v:\n    source: s\n    key: [id]\n    columns: {id: text}\n";
+  const std::string rest = kOneView;
   auto pg = ParseConfig("store: {kind: postgres, dsn: \"host=h\"}\n" + rest, "s.yaml");
   ASSERT_TRUE(pg.ok()) << pg.status();
   EXPECT_EQ(pg->store.engine_lock_wait_ms, 60'000);  // default: a killed engine's session ends
@@ -1147,10 +1150,8 @@ TEST(ConfigStoreTest, EngineLockWaitIsAPostgresSetting) {
       ::testing::HasSubstr("store key 'engine_lock_wait_ms' does not apply to kind sqlite"));
 }
 
-TEST(ConfigTest, SqlitePageCachesAreBoundedByConfig) {
-  const std::string rest =
-      "sources:\n  s: {key: k, event_types: [A]}\n"
-      "views:\n  v:\n    source: s\n    key: [id]\n    columns: {id: text}\n";
+TEST(ConfigStoreTest, SqlitePageCachesAreBoundedByConfig) {
+  const std::string rest = kOneView;
   auto defaults = ParseConfig("store: {kind: sqlite}\n" + rest, "s.yaml");
   ASSERT_TRUE(defaults.ok()) << defaults.status();
   EXPECT_EQ(defaults->store.cache_mib, 64);
