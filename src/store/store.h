@@ -432,7 +432,7 @@ class Store : public LogStore, public StateStore, public ViewStore, public Query
 
 struct SqliteOptions {
   std::string path;
-  bool bulk_mode = false;  // rebuild writer: larger cache; synchronous=OFF for shadow loads
+  bool bulk_mode = false;  // rebuild writer: synchronous=OFF for shadow loads, temp files on disk
   int busy_timeout_ms = 10'000;
   // Long-lived writers: checkpoint the WAL on a background thread instead of inside commits.
   bool background_checkpoint = false;
