@@ -45,12 +45,10 @@ absl::Status Parser::ParseStore(const Entry& entry, Config* config) const {
       "dsn", "dsn_env", "schema", "view_schema", "shared_by_partition", "engine_lock_wait_ms"};
   // Keys of another backend are mistakes, not options to ignore. A memory store (tests: one
   // process, nothing kept) has none of its own.
-  std::vector<absl::string_view> foreign =
-      postgres ? std::vector<absl::string_view>{"path", "cache_mib", "reader_cache_mib"}
-               : postgres_keys;
-  if (config->store.kind == "memory") {
-    foreign.insert(foreign.end(), {"path", "cache_mib", "reader_cache_mib"});
-  }
+  const std::vector<absl::string_view> sqlite_keys = {"path", "cache_mib", "reader_cache_mib"};
+  std::vector<absl::string_view> foreign = postgres ? sqlite_keys : postgres_keys;
+  if (config->store.kind == "memory")
+    foreign.insert(foreign.end(), sqlite_keys.begin(), sqlite_keys.end());
   for (absl::string_view key : foreign) {
     if (const Entry* e = Find(entries, key)) {
       return Err(e->key, absl::StrCat("store key ", Quoted(key), " does not apply to kind ",

@@ -40,16 +40,19 @@ std::string RowText(const Row& row) {
   return absl::StrCat("(", absl::StrJoin(parts, ", "), ")");
 }
 
+// Whether two versions' columns (table specs' or plans') are the same: same name and type.
+template <typename Column>
+bool SameColumn(const Column& a, const Column& b) {
+  return a.name == b.name && a.type == b.type;
+}
+
 // The columns of `from` holding `to`'s key, by name and type; empty when `from` lacks one.
 std::vector<int> KeyColumnsIn(const store::TableSpec& from, const store::TableSpec& to) {
   std::vector<int> out;
   for (int k : to.key) {
     int found = -1;
     for (size_t c = 0; c < from.columns.size() && found < 0; ++c) {
-      if (from.columns[c].name == to.columns[k].name &&
-          from.columns[c].type == to.columns[k].type) {
-        found = static_cast<int>(c);
-      }
+      if (SameColumn(from.columns[c], to.columns[k])) found = static_cast<int>(c);
     }
     if (found < 0) return {};
     out.push_back(found);
@@ -64,8 +67,7 @@ bool KeyedWithin(const store::TableSpec& from, const store::TableSpec& to) {
   for (int k : to.key) {
     bool found = false;
     for (int f : from.key) {
-      found = found || (from.columns[f].name == to.columns[k].name &&
-                        from.columns[f].type == to.columns[k].type);
+      found = found || SameColumn(from.columns[f], to.columns[k]);
     }
     if (!found) return false;
   }
@@ -102,10 +104,7 @@ absl::Status CompareSample(store::Store& store, const store::TableSpec& from,
   std::vector<std::pair<size_t, size_t>> shared;
   for (size_t f = 0; f < from.columns.size(); ++f) {
     for (size_t t = 0; t < to.columns.size(); ++t) {
-      if (from.columns[f].name == to.columns[t].name &&
-          from.columns[f].type == to.columns[t].type) {
-        shared.emplace_back(f, t);
-      }
+      if (SameColumn(from.columns[f], to.columns[t])) shared.emplace_back(f, t);
     }
   }
   int64_t differing = 0;
@@ -222,8 +221,7 @@ const projection::ViewPlan* RunnablePrevious(const projection::Catalog& catalog,
   // columns and key, and validation looks rows up by the key columns both versions have.
   bool same_shape = previous.columns.size() == plan.columns.size() && previous.key == plan.key;
   for (size_t c = 0; same_shape && c < plan.columns.size(); ++c) {
-    same_shape = previous.columns[c].name == plan.columns[c].name &&
-                 previous.columns[c].type == plan.columns[c].type;
+    same_shape = SameColumn(previous.columns[c], plan.columns[c]);
   }
   for (const projection::LookupPlan& lookup : catalog.lookups) {
     // A lookup's preloaded labels are read with the config's columns, its entries named by the

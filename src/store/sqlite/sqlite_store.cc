@@ -77,14 +77,13 @@ absl::Status SqliteStore::Configure() {
           absl::StrCat("sqlite: ", sql, ": database stays in journal mode ", mode));
     }
   }
-  const int64_t cache_kib = options_.cache_kib;
   if (options_.background_checkpoint && !options_.read_only) {
     SV_RETURN_IF_ERROR(Exec("PRAGMA wal_autocheckpoint=0"));
     checkpointer_ = std::make_unique<sqlite::Checkpointer>(options_.path, kCheckpointIntervalMs);
   }
   return Exec(absl::StrCat(SyncPragma(), "; PRAGMA foreign_keys=OFF; ",
                            "PRAGMA temp_store=", options_.bulk_mode ? "FILE" : "MEMORY",
-                           "; PRAGMA cache_size=-", cache_kib, ";",
+                           "; PRAGMA cache_size=-", options_.cache_kib, ";",
                            // Index builds after a bulk load sort with helper threads.
                            options_.bulk_mode ? "PRAGMA threads=2;" : ""));
 }
