@@ -281,13 +281,10 @@ absl::Status Engine::NewProcessors(SourceState& st, const std::vector<int32_t>* 
   for (size_t i = 0; i < lanes; ++i) {
     Lane& lane = st.lanes[i];
     store::Store* store = lane.reader != nullptr ? lane.reader.get() : store_.get();
-    StateLoader loader;
-    loader.key_state = [store, name](const std::string& key) {
-      return store->GetKeyState(name, key);
-    };
     lane.processor = std::make_unique<Processor>(catalog_.get(), st.index, config_.gate,
-                                                 lane.rows.get(), std::move(loader));
+                                                 lane.rows.get(), StoreStateLoader(store, name));
     lane.processor->set_clock(options_.clock);
+    lane.processor->set_prefetch(store->ReadsAreRoundTrips());
     lane.processor->set_maintained_slots(MaintainedSlots());
     if (previous_catalog_ != nullptr) {
       lane.processor->set_previous_definitions(previous_catalog_.get(), MaintainedSlots(true));

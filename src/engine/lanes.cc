@@ -91,6 +91,10 @@ absl::Status Engine::ProcessLanes(SourceState& st) {
   const int64_t expire_at = st.records.back().log_time_us;
   if (st.lanes.size() == 1) {
     Processor& p = *st.lanes[0].processor;
+    std::vector<const source::SourceRecord*> records;
+    records.reserve(st.records.size());
+    for (const source::SourceRecord& r : st.records) records.push_back(&r);
+    SV_RETURN_IF_ERROR(p.Prefetch(records));
     for (const source::SourceRecord& r : st.records) {
       if (IsTruncate(r)) SV_RETURN_IF_ERROR(ClearTruncated(st, r));
       SV_RETURN_IF_ERROR(p.Process(r));
@@ -120,6 +124,7 @@ absl::Status Engine::ProcessLanes(SourceState& st) {
     absl::Cleanup end_read = [&lane] {
       if (lane.reader != nullptr) lane.reader->EndRead();
     };
+    SV_RETURN_IF_ERROR(lane.processor->Prefetch(lane.records));
     for (const source::SourceRecord* r : lane.records) {
       SV_RETURN_IF_ERROR(lane.processor->Process(*r));
     }

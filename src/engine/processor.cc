@@ -65,7 +65,12 @@ Processor::Processor(const projection::Catalog* catalog, int source, const confi
       event_ids_(static_cast<size_t>(gate.dedup_window)),
       gates_(loader_.key_state) {
   catalog_ = catalog;
-  for (int v : *source_views_) any_tenant_view_ = any_tenant_view_ || catalog->views[v].tenant >= 0;
+  for (int v : *source_views_) {
+    any_tenant_view_ = any_tenant_view_ || catalog->views[v].tenant >= 0;
+    for (const auto& handler : catalog->views[v].handlers) {
+      key_reads_other_views_ |= handler != nullptr && handler->key_reads_other_views;
+    }
+  }
 }
 
 void Processor::Restore(std::vector<store::PendingEvent> pending,

@@ -60,7 +60,13 @@ struct Changes {
 // it starts from nothing.
 struct StateLoader {
   std::function<absl::StatusOr<std::optional<store::KeyState>>(const std::string& key)> key_state;
+  // The stored states of many keys (those never seen left out): Prefetch's one read.
+  std::function<absl::StatusOr<std::vector<store::KeyState>>(const std::vector<std::string>& keys)>
+      key_states;
 };
+
+// Reads the gate state of `source` from `store` (the live loop's).
+StateLoader StoreStateLoader(store::Store* store, const std::string& source);
 
 class Processor {
  public:
@@ -74,6 +80,12 @@ class Processor {
   // Processes one record. Only infrastructure failures (store reads) return an error; the
   // caller then discards uncommitted state.
   absl::Status Process(const source::SourceRecord& record);
+  // Before processing `records` (engine/prefetch.cc): reads the gate states and rows they will
+  // need and the caches do not hold, each kind in one read, when set_prefetch(true) was called
+  // (a store whose reads are round trips) and the loader has key_states. Only a hint: what it
+  // did not foresee is read when met, as without it.
+  absl::Status Prefetch(const std::vector<const source::SourceRecord*>& records);
+  void set_prefetch(bool prefetch) { prefetch_ = prefetch; }
 
   // Gives up stashes older than the configured age at `now_us` (log time) or larger than the
   // configured size: the first waiting event becomes a dead letter and parks its key.
@@ -204,6 +216,8 @@ class Processor {
   Changes changes_;
   int64_t now_log_time_ = 0;
   bool track_key_states_ = true;
+  bool prefetch_ = false;
+  bool key_reads_other_views_ = false;  // a source view's key is computed from another's row
   std::function<bool(const std::string&)> owns_key_;
   bool misrouted_ = false;
   int64_t poll_start_ns_ = 0, poll_end_ns_ = 0;

@@ -59,6 +59,58 @@ absl::StatusOr<const Row*> CachedRowSet::Find(int view, const std::string& key,
   return Current(e);
 }
 
+absl::Status CachedRowSet::Prefetch(int view,
+                                    const std::vector<std::pair<std::string, Row>>& keys) {
+  absl::flat_hash_map<std::string_view, const Row*> wanted;
+  std::vector<Row> key_values;
+  for (const auto& [key, values] : keys) {
+    if (views_[view].contains(key) || previous_[view].contains(key)) continue;
+    if (wanted.emplace(key, &values).second) key_values.push_back(values);
+  }
+  if (wanted.empty()) return absl::OkStatus();
+  SV_ASSIGN_OR_RETURN(std::vector<Row> found, store_->GetRows(tables_[view], key_values));
+  // Found rows are matched to the keys asked by their encoded key columns. A row that matches
+  // none (a store whose values read back otherwise than the projections computed them) leaves
+  // the absence of the others unproven: they are then read one by one when met, as before.
+  bool all_matched = true;
+  std::string key;
+  Row row_key;
+  for (Row& row : found) {
+    row_key.clear();
+    for (int k : tables_[view].key) row_key.push_back(row[k]);
+    key.clear();
+    EncodeKey(row_key.data(), row_key.size(), &key);
+    auto it = wanted.find(key);
+    if (it == wanted.end()) {
+      all_matched = false;
+      continue;
+    }
+    bool created;
+    Entry& e = Slot(view, key, &created);
+    e.key = std::move(row_key);
+    encoding_.clear();
+    EncodeRow(row, &encoding_);
+    e.encoded.Assign(encoding_);
+    e.present = true;
+    wanted.erase(it);
+  }
+  if (!all_matched) return absl::OkStatus();
+  for (const auto& [absent_key, values] : wanted) {
+    bool created;
+    Entry& e = Slot(view, std::string(absent_key), &created);
+    e.key = *values;
+  }
+  return absl::OkStatus();
+}
+
+std::optional<const Row*> CachedRowSet::Held(int view, const std::string& key) {
+  for (const Rows* rows : {&views_[view], &previous_[view]}) {
+    auto it = rows->find(key);
+    if (it != rows->end()) return Current(it->second);
+  }
+  return std::nullopt;
+}
+
 void CachedRowSet::Put(int view, const std::string& key, Row row) {
   bool created;
   Entry& e = Slot(view, key, &created);

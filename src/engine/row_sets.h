@@ -67,6 +67,9 @@ class CachedRowSet : public projection::RowSet {
   absl::StatusOr<const Row*> Find(int view, const std::string& key, const Row& key_values) override;
   void Put(int view, const std::string& key, Row row) override;
   void Erase(int view, const std::string& key) override;
+  // Reads the rows of `keys` not held here in one GetRows, and holds each as found or absent.
+  absl::Status Prefetch(int view, const std::vector<std::pair<std::string, Row>>& keys) override;
+  std::optional<const Row*> Held(int view, const std::string& key) override;
 
   // Copies every dirty row out for one batch's commit and marks it clean; drops the older
   // generation when the cache outgrew its capacity.

@@ -408,6 +408,7 @@ absl::StatusOr<std::unique_ptr<Catalog>> Compile(const config::Config& config) {
         absl::StrAppend(&definition, "explode:", hc.explode->sql, " as ", alias, "|");
       }
       plan->reads_other_views = key_scope.reads_views() || value_scope.reads_views();
+      plan->key_reads_other_views = key_scope.reads_views();
       view.handlers[type_id] = std::move(plan);
     }
     // A declared version is part of the definition: raising it builds a new version. Absent, the

@@ -49,6 +49,7 @@ struct HandlerPlan {
   std::vector<std::string> value_fields;
   std::vector<std::string> key_fields;  // the same, per key set
   bool reads_other_views = false;       // some expression reads another view's row
+  bool key_reads_other_views = false;   // some key expression does (which row is known late)
   sql::ExprPtr when;
   sql::ExprPtr explode;
   bool delete_row = false;
@@ -200,6 +201,17 @@ class RowSet {
                                           const Row& key_values) = 0;
   virtual void Put(int view, const std::string& key, Row row) = 0;
   virtual void Erase(int view, const std::string& key) = 0;
+  // A hint: rows of `view` about to be read, by (encoded key, key values). A set over a store
+  // with round trips reads those it does not hold in one; the others ignore it.
+  virtual absl::Status Prefetch(int /*view*/,
+                                const std::vector<std::pair<std::string, Row>>& /*keys*/) {
+    return absl::OkStatus();
+  }
+  // What the set holds for `key` without a read: the row (valid as Find's), nullptr when held as
+  // absent, nullopt when only a read would tell.
+  virtual std::optional<const Row*> Held(int /*view*/, const std::string& /*key*/) {
+    return std::nullopt;
+  }
 };
 
 // One decoded event, as expressions see it.

@@ -307,6 +307,18 @@ class StateStore {
   virtual ~StateStore() = default;
   virtual absl::StatusOr<std::optional<KeyState>> GetKeyState(const std::string& source,
                                                               const std::string& key) = 0;
+  // The stored states of `keys` (a key never seen is left out), in any order: GetKeyState for
+  // many keys, in one round trip where the backend has them (Store::ReadsAreRoundTrips).
+  virtual absl::StatusOr<std::vector<KeyState>> GetKeyStates(const std::string& source,
+                                                             const std::vector<std::string>& keys) {
+    std::vector<KeyState> found;
+    for (const std::string& key : keys) {
+      absl::StatusOr<std::optional<KeyState>> state = GetKeyState(source, key);
+      if (!state.ok()) return state.status();
+      if (state->has_value()) found.push_back(**std::move(state));
+    }
+    return found;
+  }
   // The keys of `source` parked behind a dead letter (few): a source without sequences needs
   // no other key state, so its keys need no read each.
   virtual absl::StatusOr<std::vector<std::string>> ListParkedKeys(const std::string& source) = 0;
@@ -357,6 +369,18 @@ class ViewStore {
                                   const std::function<const Row*()>& next_row) = 0;
   // Point lookup by primary key (the engine's read-through cache).
   virtual absl::StatusOr<std::optional<Row>> GetRow(const TableSpec& table, const Row& key) = 0;
+  // The rows of `keys` that exist (each key's values as for GetRow), in any order: GetRow for
+  // many keys, in one round trip where the backend has them (Store::ReadsAreRoundTrips).
+  virtual absl::StatusOr<std::vector<Row>> GetRows(const TableSpec& table,
+                                                   const std::vector<Row>& keys) {
+    std::vector<Row> found;
+    for (const Row& key : keys) {
+      absl::StatusOr<std::optional<Row>> row = GetRow(table, key);
+      if (!row.ok()) return row.status();
+      if (row->has_value()) found.push_back(**std::move(row));
+    }
+    return found;
+  }
   // All rows of a table in primary-key order (tests, oracles, dumps).
   virtual absl::Status ScanTable(const TableSpec& table,
                                  const std::function<void(const Row&)>& each) = 0;
@@ -393,6 +417,11 @@ class Store : public LogStore, public StateStore, public ViewStore, public Query
   virtual void EndRead() {}
 
   virtual std::unique_ptr<Batch> BeginBatch() = 0;
+
+  // Whether each read is a round trip to a server: the engine then reads the rows and key
+  // states a poll's records will need together (GetRows, GetKeyStates) before applying them,
+  // instead of one read per new key as it meets it.
+  virtual bool ReadsAreRoundTrips() const { return false; }
 
   // Returns once every transaction committed so far, through any connection to the store, is
   // on disk. An operator's action (a version switch, a dead letter's discard, a rebuild

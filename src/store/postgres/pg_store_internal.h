@@ -426,6 +426,11 @@ class PgStore final : public Store {
   absl::Status BulkInsert(const TableSpec& table,
                           const std::function<const Row*()>& next_row) override;
   absl::StatusOr<std::optional<Row>> GetRow(const TableSpec& table, const Row& key) override;
+  absl::StatusOr<std::vector<Row>> GetRows(const TableSpec& table,
+                                           const std::vector<Row>& keys) override;
+  absl::StatusOr<std::vector<KeyState>> GetKeyStates(const std::string& source,
+                                                     const std::vector<std::string>& keys) override;
+  bool ReadsAreRoundTrips() const override { return true; }
   absl::StatusOr<std::optional<KeyState>> GetKeyState(const std::string& source,
                                                       const std::string& key) override;
   absl::StatusOr<std::vector<std::string>> ListParkedKeys(const std::string& source) override;
