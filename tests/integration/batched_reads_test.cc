@@ -74,7 +74,8 @@ TEST_P(BatchedReadsTest, GetRowsFindsExactlyTheStoredRowsOfTheKeysAsked) {
     auto batch = store->BeginBatch();
     for (int i = 0; i < 1500; i += 1) {
       if (i % 4 == 3) continue;  // every fourth id is never written
-      Row row{Value::Text(Id(i)), Value::Int(i * 7), Value::Time(1'700'000'000'000'000 + i)};
+      Row row{Value::Text(Id(i)), Value::Int(int64_t{i} * 7),
+              Value::Time(int64_t{1'700'000'000'000'000} + i)};
       ASSERT_TRUE(batch->Upsert(items, row).ok());
       oracle[Id(i)] = row;
     }

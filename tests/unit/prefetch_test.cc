@@ -144,6 +144,7 @@ struct Compiled {
 std::vector<const source::SourceRecord*> PointersTo(
     const std::vector<source::SourceRecord>& records) {
   std::vector<const source::SourceRecord*> out;
+  out.reserve(records.size());
   for (const source::SourceRecord& r : records) out.push_back(&r);
   return out;
 }
@@ -193,8 +194,8 @@ TEST(PrefetchTest, TheApplyReadsOnlyWhatThePrefetchReadAndEndsAsWithout) {
   for (const source::SourceRecord& r : records) ASSERT_TRUE(met.Process(r).ok());
 
   // One read of the ten keys' states, none after; every row read was prefetched.
-  std::vector<std::string> keys;
-  for (int k = 0; k < 10; ++k) keys.push_back(absl::StrCat("k", k));
+  std::vector<std::string> keys(10);
+  for (int k = 0; k < 10; ++k) keys[k] = absl::StrCat("k", k);
   ASSERT_EQ(ahead_states.batched_reads.size(), 1u);
   std::vector<std::string> asked = ahead_states.batched_reads[0];
   std::sort(asked.begin(), asked.end());
