@@ -193,7 +193,7 @@ std::string BareEventField(const std::string& sql) {
   }
   for (std::string_view prefix : {"e.", "event."}) {
     if (s.rfind(prefix, 0) == 0) {
-      const std::string field = s.substr(prefix.size());
+      std::string field = s.substr(prefix.size());
       if (!field.empty() && field.find_first_of(".[(") == std::string::npos) return field;
     }
   }
