@@ -71,8 +71,13 @@ absl::Status CachedRowSet::Prefetch(int view,
   SV_ASSIGN_OR_RETURN(std::vector<Row> found, store_->GetRows(tables_[view], key_values));
   // Found rows are matched to the keys asked by their encoded key columns. A row that matches
   // none (a store whose values read back otherwise than the projections computed them) leaves
-  // the absence of the others unproven: they are then read one by one when met, as before.
-  bool all_matched = true;
+  // the absence of the others unproven: they are then read one by one when met, as before. So
+  // does a key of a type whose SQL equality is not its encoding's (0.0 = -0.0, JSON numbers):
+  // a row found for one key asked may be another's too.
+  bool all_matched = std::all_of(tables_[view].key.begin(), tables_[view].key.end(), [&](int k) {
+    const Type type = tables_[view].columns[k].type;
+    return type != Type::kReal && type != Type::kJson && type != Type::kNull;
+  });
   std::string key;
   Row row_key;
   for (Row& row : found) {

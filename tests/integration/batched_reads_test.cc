@@ -224,5 +224,45 @@ TEST_P(BatchedReadsTest, TheCacheHoldsWhatAPrefetchFoundAndWhatItDidNot) {
   EXPECT_EQ((**row)[1].as_int(), 5);
 }
 
+// A real-valued key: SQL equality is not the encoding's (0.0 = -0.0), so a prefetch holds the
+// rows it found but proves no absence: a key not found is read again when met.
+TEST_P(BatchedReadsTest, APrefetchProvesNoAbsenceForARealKey) {
+  std::unique_ptr<Store> store = OpenAs(StoreRole::kWriter);
+  ASSERT_NE(store, nullptr);
+  TableSpec prices;
+  prices.name = "prices__v1";
+  prices.columns = {{"price", Type::kReal}, {"n", Type::kInt}};
+  prices.key = {0};
+  ASSERT_TRUE(store->CreateTable(prices).ok());
+  {
+    auto batch = store->BeginBatch();
+    ASSERT_TRUE(batch->Upsert(prices, {Value::Real(0.5), Value::Int(1)}).ok());
+    ASSERT_TRUE(batch->Commit().ok());
+  }
+  engine::CachedRowSet rows(store.get(), {prices}, 1000);
+  std::vector<std::pair<std::string, Row>> keys;
+  for (double price : {0.5, 1.5}) {
+    Row key{Value::Real(price)};
+    std::string encoded;
+    EncodeKey(key.data(), key.size(), &encoded);
+    keys.emplace_back(encoded, key);
+  }
+  ASSERT_TRUE(rows.Prefetch(0, keys).ok());
+  {
+    auto batch = store->BeginBatch();
+    ASSERT_TRUE(batch->Upsert(prices, {Value::Real(0.5), Value::Int(2)}).ok());
+    ASSERT_TRUE(batch->Upsert(prices, {Value::Real(1.5), Value::Int(3)}).ok());
+    ASSERT_TRUE(batch->Commit().ok());
+  }
+  absl::StatusOr<const Row*> found = rows.Find(0, keys[0].first, keys[0].second);
+  ASSERT_TRUE(found.ok()) << found.status();
+  ASSERT_NE(*found, nullptr);
+  EXPECT_EQ((**found)[1].as_int(), 1) << "held as prefetched";
+  absl::StatusOr<const Row*> absent = rows.Find(0, keys[1].first, keys[1].second);
+  ASSERT_TRUE(absent.ok()) << absent.status();
+  ASSERT_NE(*absent, nullptr) << "not held as absent: read when met";
+  EXPECT_EQ((**absent)[1].as_int(), 3);
+}
+
 }  // namespace
 }  // namespace sv::store
