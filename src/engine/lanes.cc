@@ -91,10 +91,12 @@ absl::Status Engine::ProcessLanes(SourceState& st) {
   const int64_t expire_at = st.records.back().log_time_us;
   if (st.lanes.size() == 1) {
     Processor& p = *st.lanes[0].processor;
-    std::vector<const source::SourceRecord*> records;
-    records.reserve(st.records.size());
-    for (const source::SourceRecord& r : st.records) records.push_back(&r);
-    SV_RETURN_IF_ERROR(p.Prefetch(records));
+    if (p.prefetches()) {  // off on in-process stores: no per-poll work for it there
+      std::vector<const source::SourceRecord*> records;
+      records.reserve(st.records.size());
+      for (const source::SourceRecord& r : st.records) records.push_back(&r);
+      SV_RETURN_IF_ERROR(p.Prefetch(records));
+    }
     for (const source::SourceRecord& r : st.records) {
       if (IsTruncate(r)) SV_RETURN_IF_ERROR(ClearTruncated(st, r));
       SV_RETURN_IF_ERROR(p.Process(r));

@@ -64,7 +64,7 @@ StateLoader StoreStateLoader(store::Store* store, const std::string& source) {
 }
 
 absl::Status Processor::Prefetch(const std::vector<const source::SourceRecord*>& records) {
-  if (!prefetch_ || !loader_.key_states) return absl::OkStatus();
+  if (!prefetches()) return absl::OkStatus();
   // A second pass when a key is computed from another view's row: the first one read that row.
   const int passes = key_reads_other_views_ ? 2 : 1;
   DecodedEvent ev;  // decoded again in each pass: an event's value lives until the next decode

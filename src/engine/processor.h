@@ -86,6 +86,7 @@ class Processor {
   // did not foresee is read when met, as without it.
   absl::Status Prefetch(const std::vector<const source::SourceRecord*>& records);
   void set_prefetch(bool prefetch) { prefetch_ = prefetch; }
+  bool prefetches() const { return prefetch_ && loader_.key_states != nullptr; }
 
   // Gives up stashes older than the configured age at `now_us` (log time) or larger than the
   // configured size: the first waiting event becomes a dead letter and parks its key.
