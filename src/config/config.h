@@ -122,7 +122,11 @@ struct SourceConfig {
   std::string sequence_header;      // e.g. "x-sequence"
   std::string sequence_field;       // fallback when the header is absent
   std::string event_id_field = "eventId";
-  std::string timestamp_field;           // e.g. "occurredAt"
+  std::string timestamp_field;  // e.g. "occurredAt"
+  // kind: log only. The event field naming the organization an event's key belongs to (a
+  // key's other events may omit it): a tenant rebuild then reads only the records of that
+  // organization's keys (engine/tenant_log_index.cc), where the views make that exact.
+  std::string organization_field;
   std::vector<std::string> event_types;  // declared types; anything else is "unknown"
   UnknownTypePolicy unknown_types = UnknownTypePolicy::kDeadLetter;
   ContractsConfig contracts;

@@ -161,19 +161,33 @@ absl::StatusOr<SourceConfig> Parser::ParseSource(const Entry& entry) const {
                                        " must be an identifier (letters, digits, '_')"));
   }
   SV_ASSIGN_OR_RETURN(Entries entries, MapEntries(entry.value, entry.key, what));
-  SV_RETURN_IF_ERROR(CheckKeys(entries, {"kind",           "key",
-                                         "type",           "sequence",
-                                         "event_id",       "timestamp",
-                                         "first_sequence", "unknown_types",
-                                         "event_types",    "brokers",
-                                         "brokers_env",    "topics",
-                                         "group_id",       "dead_letter_topic",
-                                         "properties",     "dsn",
-                                         "dsn_env",        "publication",
-                                         "slot",           "tables",
-                                         "heartbeat_ms",   "spool_memory_rows",
-                                         "spool_dir",      "contracts",
-                                         "schema_registry"},
+  SV_RETURN_IF_ERROR(CheckKeys(entries,
+                               {"kind",
+                                "key",
+                                "type",
+                                "sequence",
+                                "event_id",
+                                "timestamp",
+                                "first_sequence",
+                                "unknown_types",
+                                "event_types",
+                                "brokers",
+                                "brokers_env",
+                                "topics",
+                                "group_id",
+                                "dead_letter_topic",
+                                "properties",
+                                "dsn",
+                                "dsn_env",
+                                "publication",
+                                "slot",
+                                "tables",
+                                "heartbeat_ms",
+                                "spool_memory_rows",
+                                "spool_dir",
+                                "contracts",
+                                "schema_registry",
+                                "organization"},
                                what));
   const Entry* kind_entry = Find(entries, "kind");
   const bool changes = kind_entry != nullptr && kind_entry->value.IsScalar() &&
@@ -285,6 +299,8 @@ absl::StatusOr<SourceConfig> Parser::ParseSource(const Entry& entry) const {
       SV_ASSIGN_OR_RETURN(source.event_id_field, Name(e, field));
     } else if (e.name == "timestamp") {
       SV_ASSIGN_OR_RETURN(source.timestamp_field, Name(e, field));
+    } else if (e.name == "organization") {
+      SV_ASSIGN_OR_RETURN(source.organization_field, Name(e, field));
     } else if (e.name == "first_sequence") {
       // The gate stores "nothing applied yet" as last sequence 0, so a key's first sequence
       // must be above it: with 0, a redelivered sequence 0 would look new and apply twice.
@@ -324,6 +340,11 @@ absl::StatusOr<SourceConfig> Parser::ParseSource(const Entry& entry) const {
     if (e != nullptr && !kafka) {
       return Err(e->key, absl::StrCat(Quoted(k), " of ", what, " needs kind: kafka"));
     }
+  }
+  if (const Entry* e = Find(entries, "organization"); e != nullptr && source.kind != "log") {
+    // A change feed's tenant rebuild reads the organization's rows by the tables' own column
+    // (engine/tenant_snapshot.cc); a Kafka topic keeps no index of ours.
+    return Err(e->key, absl::StrCat("'organization' of ", what, " needs kind: log"));
   }
   for (const char* k : {"dsn", "dsn_env", "publication", "slot", "tables", "heartbeat_ms",
                         "spool_memory_rows", "spool_dir"}) {

@@ -74,6 +74,7 @@ Decoder::Decoder(const projection::SourcePlan* source, DecodeScope scope)
       event_id_path_(SplitPath(source->config.event_id_field)),
       time_path_(SplitPath(source->config.timestamp_field)),
       version_path_(SplitPath(source->config.contracts.version_field)),
+      organization_path_(SplitPath(source->config.organization_field)),
       check_contracts_(scope == DecodeScope::kEvent && source->contracts != nullptr) {
   if (scope == DecodeScope::kEvent && !source->config.kafka.schema_registry.url.empty()) {
     registry_ = contracts::SchemaRegistry::Shared(source::RegistryOptionsOf(source->config));
@@ -145,6 +146,7 @@ bool Decoder::Decode(const source::SourceRecord& record, DecodedEvent* out, std:
   out->type_id = -1;
   out->sequence.reset();
   out->event_id.clear();
+  out->organization.clear();
   out->timestamp_us.reset();
   out->headers = record.headers;
   if (registry_ != nullptr) {
@@ -249,6 +251,7 @@ bool Decoder::Decode(const source::SourceRecord& record, DecodedEvent* out, std:
     out->sequence = seq;
   }
   if (Lookup(value, event_id_path_, &el)) ScalarText(el, &out->event_id);
+  if (Lookup(value, organization_path_, &el)) ScalarText(el, &out->organization);
   if (Lookup(value, time_path_, &el)) {
     std::string_view text;
     if (el.get_string().get(text) == simdjson::SUCCESS) {

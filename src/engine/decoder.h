@@ -24,6 +24,7 @@ struct DecodedEvent {
   std::optional<int64_t> sequence;
   std::string event_id;  // "" when absent
   std::optional<int64_t> timestamp_us;
+  std::string organization;  // the source's organization field, as text; "" when absent
   std::vector<std::pair<std::string, std::string>> headers;
   simdjson::dom::element value;  // valid until the decoder's next Decode
 };
@@ -47,7 +48,7 @@ class Decoder {
   bool CheckWriterSchema(const source::SourceRecord& record, std::string* reason);
 
   std::vector<std::string> key_path_, type_path_, sequence_path_, event_id_path_, time_path_;
-  std::vector<std::string> version_path_;
+  std::vector<std::string> version_path_, organization_path_;
   bool check_contracts_;
   std::shared_ptr<contracts::SchemaRegistry> registry_;  // kEvent scope with a registry only
   contracts::Checker checker_;

@@ -87,17 +87,47 @@ struct TenantJob {
   absl::flat_hash_map<std::string, std::vector<source::SourceRecord>> set_aside;
   std::vector<std::string> set_aside_order;
   std::vector<std::string> truncated_in_tail;
+  // The embedded log read by its organization index (engine/tenant_log_index.cc): the index
+  // is brought up to the fold's end through `index_writer`, then only the records of the
+  // organization's keys are folded. Null where that would not be exact.
+  std::unique_ptr<store::Store> index_writer;
+  std::string index_unused;          // why the index is not used, when it is not ("" when it is)
+  int64_t fold_end_log_time_us = 0;  // the log time of the fold's last position, when read so
+  // Once the fold read by the index: the keys it read, and the tail's records of other keys,
+  // set aside by key until one names the organization (FoldTailRecordByIndex).
+  bool folded_by_index = false;
+  absl::flat_hash_set<std::string> index_keys;
+  absl::flat_hash_map<std::string, std::vector<source::SourceRecord>> index_set_aside;
+  std::unique_ptr<Decoder> index_decoder;
   int64_t rows_fetched = 0;  // set-aside rows whose snapshot row was read afterwards
   bool nudged = false;       // the live source was asked to pass it
   std::chrono::steady_clock::time_point waiting_since;  // folded, the loop not past it yet
 };
 
+// engine/tenant_snapshot.cc. The event field a handler sets `column` from (a key set or a value
+// set, when its expression is a bare `e.<field>`), or "".
+std::string FieldOf(const projection::HandlerPlan& h, int column);
 // engine/tenant_snapshot.cc. The filter of a change feed's snapshot for a tenant rebuild of
 // `views` (of source `source`) for `tenant`: a table is read for that organization only where
 // each of those views' rows is one of its rows and takes its organization from a column of it,
 // skipped where it feeds none of them, and read whole otherwise.
 source::SnapshotFilter TenantSnapshotFilter(const projection::Catalog& catalog, int source,
                                             const std::vector<int>& views, const Value& tenant);
+// engine/tenant_log_index.cc. Why a tenant rebuild of `views` (of source `source`) may not read
+// the embedded log by its organization index; "" when it may.
+std::string LogOrgIndexProblem(const projection::Catalog& catalog, int source,
+                               const std::vector<int>& views);
+// Brings the log's organization index up to the fold's end and opens a replay of the records of
+// the organization's keys; null (with job.index_unused) when the log broke the index's rules.
+absl::StatusOr<std::unique_ptr<source::ReplayReader>> OpenOrganizationReplay(
+    const projection::SourcePlan& source, const config::GateConfig& gate, TenantJob& job);
+// engine/tenant_log_index.cc. For a fold read by the index, a record of the tail: of a key the
+// fold read, left to the caller; of another key, set aside (`*set_aside`: the caller skips it),
+// unless it names the organization: then that key's records up to the fold's end are folded
+// first, and what was set aside of it, and the key is one of the fold's from then on (the caller
+// folds the record).
+absl::Status FoldTailRecordByIndex(TenantJob& job, const source::SourceRecord& record,
+                                   bool* set_aside);
 // Notes a record the filtered snapshot read (its row is the shadow's from then on).
 void NoteSnapshotRow(TenantJob& job, const source::SourceRecord& record);
 // True when a live record of the tail is set aside: its row is of a filtered table and was not

@@ -61,6 +61,10 @@ absl::Status ApplyTail(TenantJob& job, const std::vector<TailStep>& steps) {
       if (job.replay != nullptr && job.replay->Holds(r)) continue;
       // A row a filtered snapshot did not read: kept until the tail is complete.
       if (SetAsideLiveRecord(job, r)) continue;
+      // A key the log's organization index did not read: kept until it joins the organization.
+      bool set_aside = false;
+      SV_RETURN_IF_ERROR(FoldTailRecordByIndex(job, r, &set_aside));
+      if (set_aside) continue;
       // The loop clears a truncated table's views in its working set (engine/truncate.cc),
       // beside the processor: the shadow does the same to its rows (a view the table shares
       // with other events keeps them, as the loop does).
@@ -90,7 +94,8 @@ std::vector<TailStep> TakeTail(TenantJob& job) {
 
 // Replays the source up to the job's positions, then what the loop applied meanwhile (a few
 // rounds, while it keeps coming: the loop replays the rest before the swap).
-absl::Status Fold(const config::SourceConfig& config, TenantJob& job) {
+absl::Status Fold(const config::SourceConfig& config, const config::GateConfig& gate,
+                  TenantJob& job) {
   SV_ASSIGN_OR_RETURN(job.replay_source, source::Open(config, job.reader.get()));
   if (job.snapshot) {
     // A change feed: its tables now, in a snapshot beside the live slot. The loop stood at or
@@ -100,7 +105,12 @@ absl::Status Fold(const config::SourceConfig& config, TenantJob& job) {
     job.filtered_tables = job.replay->FilteredTables();
     std::lock_guard lock(job.mu);
     job.snapshot_at = job.replay->Ends();
-  } else {
+  } else if (job.index_writer != nullptr) {
+    // The embedded log, by its organization index (engine/tenant_log_index.cc).
+    SV_ASSIGN_OR_RETURN(job.replay,
+                        OpenOrganizationReplay(job.catalog->sources[job.source], gate, job));
+  }
+  if (job.replay == nullptr) {
     SV_ASSIGN_OR_RETURN(job.replay,
                         job.replay_source->OpenReplay(job.fold_until, /*allow_partial=*/false));
   }
@@ -110,10 +120,15 @@ absl::Status Fold(const config::SourceConfig& config, TenantJob& job) {
     if (page.empty()) break;
     for (const source::SourceRecord& r : page) {
       NoteSnapshotRow(job, r);
+      if (job.folded_by_index) job.index_keys.insert(r.routing_key);
       SV_RETURN_IF_ERROR(job.processor->Process(r));
     }
     SV_RETURN_IF_ERROR(job.processor->ExpireStashes(page.back().log_time_us));
     job.events += static_cast<int64_t>(page.size());
+  }
+  // Stashes expire as the whole log's last page makes them, whichever records were read.
+  if (job.fold_end_log_time_us > 0) {
+    SV_RETURN_IF_ERROR(job.processor->ExpireStashes(job.fold_end_log_time_us));
   }
   HoldWhileTestFileExists(job.stop);
   for (int round = 0; round < 3 && !job.stop.load(); ++round) {
@@ -125,8 +140,9 @@ absl::Status Fold(const config::SourceConfig& config, TenantJob& job) {
   return absl::OkStatus();
 }
 
-void FoldOnThisThread(const config::SourceConfig& config, TenantJob& job) {
-  job.fold_status = CatchExceptions("tenant rebuild fold", [&] { return Fold(config, job); });
+void FoldOnThisThread(const config::SourceConfig& config, const config::GateConfig& gate,
+                      TenantJob& job) {
+  job.fold_status = CatchExceptions("tenant rebuild fold", [&] { return Fold(config, gate, job); });
   job.folded.store(true);
 }
 
@@ -171,6 +187,13 @@ absl::StatusOr<std::unique_ptr<TenantJob>> Engine::NewTenantJob(
     // Only the organization's rows of the tables, where that is exact (engine/tenant_snapshot).
     folding->filter =
         TenantSnapshotFilter(*catalog_, folding->source, folding->views, folding->request.tenant);
+  } else if (!folding->snapshot && !folding->request.whole) {
+    folding->index_unused = LogOrgIndexProblem(*catalog_, folding->source, folding->views);
+    if (folding->index_unused.empty()) {
+      store::StoreOptions so = StoreOptionsFor(config_.store);
+      if (!options_.store_path.empty()) so.path = options_.store_path;
+      SV_ASSIGN_OR_RETURN(folding->index_writer, store::OpenStore(so, store::StoreRole::kWriter));
+    }
   }
   return folding;
 }
@@ -299,12 +322,13 @@ absl::Status Engine::CatchUpTenantJob(TenantJob& job) {
 
 void Engine::StartFold(TenantJob& job) {
   const config::SourceConfig* source = &catalog_->sources[job.source].config;
+  const config::GateConfig* gate = &config_.gate;
   TenantJob* raw = &job;
-  job.fold = std::thread([source, raw] { FoldOnThisThread(*source, *raw); });
+  job.fold = std::thread([source, gate, raw] { FoldOnThisThread(*source, *gate, *raw); });
 }
 
 void Engine::FoldHere(TenantJob& job) {
-  FoldOnThisThread(catalog_->sources[job.source].config, job);
+  FoldOnThisThread(catalog_->sources[job.source].config, config_.gate, job);
 }
 
 absl::StatusOr<RebuildStats> Engine::FinishTenantJob() {
@@ -326,11 +350,15 @@ absl::StatusOr<RebuildStats> Engine::FinishTenantJob() {
                          : absl::StrCat("organization ", job->request.tenant.ToString()),
       static_cast<long long>(stats.events), static_cast<long long>(job->tail_events),
       static_cast<long long>(stats.rows_written), stats.total_seconds,
-      job->filtered_tables.empty()
-          ? ""
-          : absl::StrCat("; snapshot of its rows of ", absl::StrJoin(job->filtered_tables, ","),
+      !job->filtered_tables.empty()
+          ? absl::StrCat("; snapshot of its rows of ", absl::StrJoin(job->filtered_tables, ","),
                          " only, ", job->rows_fetched,
-                         " rows moved into it afterwards read from the snapshot by key")));
+                         " rows moved into it afterwards read from the snapshot by key")
+      : job->snapshot || job->request.whole ? ""
+      : job->index_unused.empty()
+          ? "; the log's records of the organization's keys only (its organization index)"
+          : absl::StrCat("; the whole log (its organization index is not used: ", job->index_unused,
+                         ")")));
   return stats;
 }
 

@@ -51,7 +51,8 @@ bool Contains(const std::vector<std::string>& names, std::string_view name) {
   return false;
 }
 
-// The event field a handler sets `column` from (a key set or a value set), or "".
+}  // namespace
+
 std::string FieldOf(const projection::HandlerPlan& h, int column) {
   for (size_t i = 0; i < h.key_sets.size(); ++i) {
     if (h.key_sets[i].first == column) return h.key_fields[i];
@@ -61,6 +62,8 @@ std::string FieldOf(const projection::HandlerPlan& h, int column) {
   }
   return "";
 }
+
+namespace {
 
 const projection::HandlerPlan* HandlerFor(const projection::SourcePlan& source,
                                           const projection::ViewPlan& view,

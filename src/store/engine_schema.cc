@@ -41,8 +41,8 @@ struct Step {
 using T = EngineColumnType;
 
 // Append new steps; never edit an old one (stores at that version already ran it).
-const std::array<Step, 4>& Steps() {
-  static const auto* steps = new std::array<Step, 4>{{
+const std::array<Step, 5>& Steps() {
+  static const auto* steps = new std::array<Step, 5>{{
       // 0 -> 1: the log, the gate's state, dead letters, dedup ids, positions, versions.
       {{
            {"sv_log",
@@ -129,6 +129,10 @@ const std::array<Step, 4>& Steps() {
          {"table_name", "key"},
          true}},
        {}},
+      // 4 -> 5: the log's organization index (LogStore::AddToLogOrgIndex): which keys a record
+      // declared to be of an organization. The index of the log by key that reading them needs
+      // is made by the first AddToLogOrgIndex, so a log nobody indexes pays nothing at append.
+      {{{"sv_log_orgs", {{"org", T::kKeyText}, {"key", T::kKeyText}}, {"org", "key"}, true}}, {}},
   }};
   return *steps;
 }

@@ -299,6 +299,42 @@ class LogStore {
   virtual absl::Status ReadLog(int64_t after, size_t max, std::vector<LogRecord>* out) = 0;
   // Highest position written (0 when empty).
   virtual absl::StatusOr<int64_t> LogEnd() = 0;
+
+  // The log's organization index (engine/tenant_log_index.cc): the keys some record declared to
+  // be of an organization, so that one organization's records are read without the others'.
+  // Kept by the engine from the records themselves, not at append: it covers the log through
+  // `through` for the event field `field` (an empty field: nothing indexed yet). A backend
+  // without it answers Unimplemented, and a tenant rebuild reads the whole log.
+  struct LogOrgIndexMark {
+    std::string field;
+    int64_t through = 0;
+  };
+  virtual absl::StatusOr<LogOrgIndexMark> GetLogOrgIndexMark() {
+    return absl::UnimplementedError("this store keeps no organization index of its log");
+  }
+  // Adds (organization, key) pairs (already there: no change) and moves the mark to `field`,
+  // `through`, in one transaction; with `restart`, the index's pairs are dropped first.
+  virtual absl::Status AddToLogOrgIndex(
+      const LogOrgIndexMark& /*mark*/, bool /*restart*/,
+      const std::vector<std::pair<std::string, std::string>>& /*org_keys*/) {
+    return absl::UnimplementedError("this store keeps no organization index of its log");
+  }
+  // The positions (at most `until`), ascending, of the records whose key is indexed as of
+  // `organization`.
+  virtual absl::StatusOr<std::vector<int64_t>> LogPositionsOfOrganization(
+      const std::string& /*organization*/, int64_t /*until*/) {
+    return absl::UnimplementedError("this store keeps no organization index of its log");
+  }
+  // The positions (at most `until`), ascending, of the records of `key`.
+  virtual absl::StatusOr<std::vector<int64_t>> LogPositionsOfKey(const std::string& /*key*/,
+                                                                 int64_t /*until*/) {
+    return absl::UnimplementedError("this store keeps no organization index of its log");
+  }
+  // The records at `positions` (ascending, each written), in that order.
+  virtual absl::Status ReadLogAt(const std::vector<int64_t>& /*positions*/,
+                                 std::vector<LogRecord>* /*out*/) {
+    return absl::UnimplementedError("this store keeps no organization index of its log");
+  }
 };
 
 // Reads of the engine's own state outside batches (written through StateBatch).

@@ -123,7 +123,7 @@ TEST_P(StoreTest, InitIsIdempotentAndRecordsSchemaVersion) {
   meta.columns = {{"name", Type::kText}, {"value", Type::kText}};
   meta.key = {0};
   EXPECT_THAT(Scan(*store, meta),
-              ElementsAre(ElementsAre(Value::Text("schema_version"), Value::Text("4"))));
+              ElementsAre(ElementsAre(Value::Text("schema_version"), Value::Text("5"))));
 }
 
 TEST_P(StoreTest, LogAppendAssignsDensePositionsAndReadsInOrder) {

@@ -44,7 +44,7 @@ TEST(EngineSchemaTest, SqliteStepsCreateEveryEngineTableAndRunTwiceHarmlessly) {
             (std::set<std::string>{"sv_log", "sv_keys", "sv_pending", "sv_dead_letters",
                                    "sv_event_ids", "sv_positions", "sv_counters",
                                    "sv_view_versions", "sv_dead_letter_outbox",
-                                   "sv_view_version_notes", "sv_deleted_versions"}));
+                                   "sv_view_version_notes", "sv_deleted_versions", "sv_log_orgs"}));
   EXPECT_EQ(Names(db, "index").count("sv_pending__by_key"), 1u);
   // The integer keys are rowid aliases: an insert without one is assigned the next.
   EXPECT_EQ(Exec(db, "INSERT INTO sv_log(log_time_us, key, raw) VALUES(1, 'k', '{}')"), "");

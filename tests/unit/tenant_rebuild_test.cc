@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "config/config.h"
 #include "engine/engine.h"
 #include "gtest/gtest.h"
@@ -298,6 +299,83 @@ views:
   EXPECT_EQ(legs.skipped, std::vector<std::string>{"carriers"});
   EXPECT_TRUE(TenantSnapshotFilter(c, 0, {c.FindView("ship_list")}, Value()).empty())
       << "no organization: everything";
+}
+
+// The embedded log is read by its organization index only where a fold of the organization's
+// keys makes the same rows of it as the whole log: each reason it would not is named.
+TEST(LogOrgIndexProblemTest, NamesWhyAFoldOfTheOrganizationsKeysWouldNotDo) {
+  const std::string base = R"(
+store: {kind: memory}
+sources:
+  s: {kind: log, key: id, organization: org, event_types: [created, moved]}
+views:
+  ok:
+    source: s
+    key: [id]
+    tenant: org
+    columns: {id: text, org: text, status: text}
+    on:
+      created: {set: {id: e.id, org: e.org, status: e.status}}
+      moved: {set: {id: e.id, status: e.status}}
+)";
+  auto problem = [&](const std::string& extra, const std::string& view = "ok") {
+    absl::StatusOr<config::Config> parsed = config::ParseConfig(base + extra, "t.yaml");
+    EXPECT_TRUE(parsed.ok()) << parsed.status();
+    if (!parsed.ok()) return std::string("unparsed");
+    absl::StatusOr<std::unique_ptr<projection::Catalog>> catalog = projection::Compile(*parsed);
+    EXPECT_TRUE(catalog.ok()) << catalog.status();
+    if (!catalog.ok()) return std::string("uncompiled");
+    return LogOrgIndexProblem(**catalog, 0, {(*catalog)->FindView(view)});
+  };
+  EXPECT_EQ(problem(""), "");
+  EXPECT_EQ(problem(R"(
+  computed:
+    source: s
+    key: [id]
+    tenant: org
+    columns: {id: text, org: text}
+    on:
+      created: {set: {id: e.id, org: lower(e.org)}}
+)",
+                    "computed"),
+            "a handler of view computed sets its tenant column from another expression than e.org");
+  EXPECT_EQ(problem(R"(
+  defaulted:
+    source: s
+    key: [id]
+    tenant: org
+    columns: {id: text, org: {type: text, default: "'o1'"}}
+    on:
+      moved: {set: {id: e.id}}
+)",
+                    "defaulted"),
+            "the tenant column of view defaulted has a default");
+  // A view of the same source whose rows several keys write: folding some keys breaks it.
+  EXPECT_EQ(problem(R"(
+  per_status:
+    source: s
+    key: [status]
+    columns: {status: text, n: {type: integer, default: 0}}
+    on:
+      created: {set: {status: e.status, n: n + 1}}
+)"),
+            "view per_status has rows that more than one key writes");
+  absl::StatusOr<config::Config> parsed = config::ParseConfig(
+      absl::StrReplaceAll(base, {{"key: id, organization: org,", "key: id,"}}), "t.yaml");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  auto catalog = projection::Compile(*parsed);
+  ASSERT_TRUE(catalog.ok()) << catalog.status();
+  EXPECT_EQ(LogOrgIndexProblem(**catalog, 0, {0}), "source s declares no organization:");
+  // Only a log source takes it.
+  absl::StatusOr<config::Config> kafka = config::ParseConfig(
+      absl::StrReplaceAll(base,
+                          {{"kind: log,", "kind: kafka, brokers: b, topics: [t], group_id: g,"}}),
+      "t.yaml");
+  ASSERT_FALSE(kafka.ok());
+  EXPECT_NE(kafka.status().message().find("t.yaml:4"), std::string::npos) << kafka.status();
+  EXPECT_NE(kafka.status().message().find("'organization' of source 's' needs kind: log"),
+            std::string::npos)
+      << kafka.status();
 }
 
 }  // namespace

@@ -147,6 +147,60 @@ absl::StatusOr<int64_t> MemoryStore::LogEnd() {
   return static_cast<int64_t>(db_->log.size());
 }
 
+absl::StatusOr<LogStore::LogOrgIndexMark> MemoryStore::GetLogOrgIndexMark() {
+  std::shared_lock lock(db_->mu);
+  return db_->log_org_mark;
+}
+
+absl::Status MemoryStore::AddToLogOrgIndex(
+    const LogOrgIndexMark& mark, bool restart,
+    const std::vector<std::pair<std::string, std::string>>& org_keys) {
+  SV_RETURN_IF_ERROR(Writable());
+  std::unique_lock lock(db_->mu);
+  if (restart) db_->log_org_keys.clear();
+  for (const auto& [org, key] : org_keys) db_->log_org_keys[org].insert(key);
+  db_->log_org_mark = mark;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<int64_t>> MemoryStore::LogPositionsOfOrganization(
+    const std::string& organization, int64_t until) {
+  std::shared_lock lock(db_->mu);
+  std::vector<int64_t> positions;
+  auto keys = db_->log_org_keys.find(organization);
+  if (keys == db_->log_org_keys.end()) return positions;
+  const int64_t end = std::min<int64_t>(until, static_cast<int64_t>(db_->log.size()));
+  for (int64_t p = 1; p <= end; ++p) {
+    if (keys->second.contains(db_->log[p - 1].key)) positions.push_back(p);
+  }
+  return positions;
+}
+
+absl::StatusOr<std::vector<int64_t>> MemoryStore::LogPositionsOfKey(const std::string& key,
+                                                                    int64_t until) {
+  std::shared_lock lock(db_->mu);
+  std::vector<int64_t> positions;
+  const int64_t end = std::min<int64_t>(until, static_cast<int64_t>(db_->log.size()));
+  for (int64_t p = 1; p <= end; ++p) {
+    if (db_->log[p - 1].key == key) positions.push_back(p);
+  }
+  return positions;
+}
+
+absl::Status MemoryStore::ReadLogAt(const std::vector<int64_t>& positions,
+                                    std::vector<LogRecord>* out) {
+  std::shared_lock lock(db_->mu);
+  out->clear();
+  for (int64_t p : positions) {
+    if (p < 1 || p > static_cast<int64_t>(db_->log.size())) {
+      out->clear();
+      return absl::NotFoundError(absl::StrCat("memory: no log record at ", p));
+    }
+    out->push_back(db_->log[p - 1]);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status MemoryStore::CreateTable(const TableSpec& table) {
   SV_RETURN_IF_ERROR(CheckSpec(table));
   return Write([&](State& state) {

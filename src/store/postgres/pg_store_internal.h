@@ -415,6 +415,16 @@ class PgStore final : public Store {
   absl::StatusOr<int64_t> AppendLog(std::vector<LogRecord>* records) override;
   absl::Status ReadLog(int64_t after, size_t max, std::vector<LogRecord>* out) override;
   absl::StatusOr<int64_t> LogEnd() override;
+  absl::StatusOr<LogOrgIndexMark> GetLogOrgIndexMark() override;
+  absl::Status AddToLogOrgIndex(
+      const LogOrgIndexMark& mark, bool restart,
+      const std::vector<std::pair<std::string, std::string>>& org_keys) override;
+  absl::StatusOr<std::vector<int64_t>> LogPositionsOfOrganization(const std::string& organization,
+                                                                  int64_t until) override;
+  absl::StatusOr<std::vector<int64_t>> LogPositionsOfKey(const std::string& key,
+                                                         int64_t until) override;
+  absl::Status ReadLogAt(const std::vector<int64_t>& positions,
+                         std::vector<LogRecord>* out) override;
   absl::Status CreateTable(const TableSpec& table) override;
   absl::Status DropTable(const std::string& table) override;
   absl::StatusOr<std::vector<ViewVersion>> ListViewVersions() override;

@@ -1,0 +1,248 @@
+// A tenant rebuild of views fed by the embedded log reads only the records of the organization's
+// keys, where that gives the same rows of the organization as the whole log does.
+//
+// It does when (LogOrgIndexProblem) every view of the source keeps each key's rows apart (its
+// key columns set from the routing key: ViewPlan::partition_local) and no handler reads another
+// view's row, so a fold of some keys' records makes exactly those keys' rows; and each rebuilt
+// view's tenant column is set only from the source's `organization:` field, or left as it is
+// with no default, so a row of organization o belongs to a key some record of which named o.
+// The index (store::LogStore::AddToLogOrgIndex) holds those (organization, key) pairs; each
+// rebuild first brings it up to the fold's end from the records past its mark (the first one
+// reads the whole log once), then reads the organization's keys' records by position.
+//
+// Two properties of the records make the folds equal, and the catch-up checks both as it reads:
+// each record's stored key (its routing key, read at ingest) is the key it decodes to, and no
+// event id repeats under another key within the gate's dedup window (the whole log's fold drops
+// the repeat; a fold of its key alone would apply it). A log that breaks either is marked so
+// (through < 0) and read whole by every tenant rebuild after, with the reason said.
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "engine/decoder.h"
+#include "engine/engine.h"
+
+namespace sv::engine {
+namespace {
+
+constexpr size_t kScanPage = 16'384;         // records read per page by the catch-up
+constexpr size_t kPairsPerCommit = 200'000;  // index pairs written per transaction, at most
+
+// The records of one organization's keys, read by position.
+class OrganizationReplay : public source::ReplayReader {
+ public:
+  OrganizationReplay(store::LogStore* log, std::vector<int64_t> positions, int64_t end)
+      : log_(log), positions_(std::move(positions)), end_(end) {}
+
+  absl::Status Next(size_t max, std::vector<source::SourceRecord>* out) override {
+    out->clear();
+    if (next_ >= positions_.size()) return absl::OkStatus();
+    const size_t n = std::min(max, positions_.size() - next_);
+    const std::vector<int64_t> page(positions_.begin() + static_cast<std::ptrdiff_t>(next_),
+                                    positions_.begin() + static_cast<std::ptrdiff_t>(next_ + n));
+    SV_RETURN_IF_ERROR(log_->ReadLogAt(page, &records_));
+    next_ += n;
+    out->reserve(records_.size());
+    for (store::LogRecord& lr : records_) {
+      source::SourceRecord& r = out->emplace_back();
+      r.offset = lr.position;
+      r.log_time_us = lr.log_time_us;
+      r.value = std::move(lr.raw);
+      r.routing_key = std::move(lr.key);
+    }
+    return absl::OkStatus();
+  }
+  std::map<int32_t, int64_t> Ends() const override { return {{0, end_}}; }
+  int64_t EstimatedRecords() const override { return static_cast<int64_t>(positions_.size()); }
+
+ private:
+  store::LogStore* log_;
+  std::vector<int64_t> positions_;
+  int64_t end_;
+  size_t next_ = 0;
+  std::vector<store::LogRecord> records_;
+};
+
+bool SetsColumn(const projection::HandlerPlan& h, int column) {
+  for (const auto& [c, expr] : h.key_sets) {
+    if (c == column) return true;
+  }
+  for (const auto& [c, expr] : h.value_sets) {
+    if (c == column) return true;
+  }
+  return false;
+}
+
+// Reads the log past the index's mark up to `through`, adding the (organization, key) pairs
+// its records name. Returns "" when the index covers the log through there, else why it cannot.
+absl::StatusOr<std::string> CatchUpIndex(const projection::SourcePlan& source, int64_t dedup_window,
+                                         store::Store& writer, int64_t through) {
+  const std::string& field = source.config.organization_field;
+  SV_ASSIGN_OR_RETURN(store::LogStore::LogOrgIndexMark mark, writer.GetLogOrgIndexMark());
+  bool restart = mark.field != field;
+  if (!restart && mark.through < 0) {
+    return absl::StrCat("the log broke the index's rules at position ", -mark.through);
+  }
+  const int64_t from = restart ? 0 : mark.through;
+  if (from >= through) return std::string();
+  // Read from a dedup window before the mark: an id repeated across the mark is seen too.
+  int64_t after = std::max<int64_t>(0, from - dedup_window);
+  Decoder decoder(&source, DecodeScope::kKeyOnly);
+  absl::flat_hash_map<std::string, std::pair<std::string, int64_t>> ids;  // id -> key, position
+  absl::flat_hash_set<std::pair<std::string, std::string>> pairs;
+  std::vector<store::LogRecord> page;
+  source::SourceRecord record;
+  DecodedEvent ev;
+  std::string reason, broken;
+  int64_t broken_at = 0;
+  auto flush = [&](int64_t to) -> absl::Status {
+    std::vector<std::pair<std::string, std::string>> batch(pairs.begin(), pairs.end());
+    SV_RETURN_IF_ERROR(writer.AddToLogOrgIndex({field, to}, restart, batch));
+    restart = false;
+    pairs.clear();
+    return absl::OkStatus();
+  };
+  while (after < through && broken.empty()) {
+    SV_RETURN_IF_ERROR(writer.ReadLog(after, kScanPage, &page));
+    if (page.empty()) break;
+    for (const store::LogRecord& lr : page) {
+      if (lr.position > through) break;
+      after = lr.position;
+      record.value = lr.raw;
+      const bool decoded = decoder.Decode(record, &ev, &reason);
+      if ((decoded || !ev.key.empty()) && ev.key != lr.key) {
+        broken = absl::StrCat("the record at position ", lr.position, " is stored under key '",
+                              lr.key, "' but its key is '", ev.key, "'");
+        broken_at = lr.position;
+        break;
+      }
+      if (decoded && !ev.event_id.empty()) {
+        auto [it, added] = ids.try_emplace(ev.event_id, ev.key, lr.position);
+        if (!added && it->second.first != ev.key &&
+            lr.position - it->second.second <= dedup_window) {
+          broken = absl::StrCat("event id '", ev.event_id, "' is used by keys '", it->second.first,
+                                "' and '", ev.key, "' (positions ", it->second.second, " and ",
+                                lr.position, ")");
+          broken_at = lr.position;
+          break;
+        }
+        it->second = {ev.key, lr.position};
+      }
+      if (lr.position > from && !ev.organization.empty()) pairs.emplace(ev.organization, ev.key);
+    }
+    if (ids.size() > 2 * static_cast<size_t>(std::max<int64_t>(dedup_window, 1))) {
+      absl::erase_if(ids, [&](const auto& id) { return id.second.second < after - dedup_window; });
+    }
+    if (broken.empty() && pairs.size() >= kPairsPerCommit) SV_RETURN_IF_ERROR(flush(after));
+  }
+  if (!broken.empty()) {
+    pairs.clear();
+    restart = true;
+    SV_RETURN_IF_ERROR(flush(-broken_at));
+    return broken;
+  }
+  SV_RETURN_IF_ERROR(flush(through));
+  return std::string();
+}
+
+}  // namespace
+
+std::string LogOrgIndexProblem(const projection::Catalog& catalog, int source,
+                               const std::vector<int>& views) {
+  const projection::SourcePlan& plan = catalog.sources[source];
+  // Only the embedded log takes `organization:` (config/parse_runtime.cc).
+  const std::string& field = plan.config.organization_field;
+  if (field.empty()) return absl::StrCat("source ", plan.config.name, " declares no organization:");
+  for (int v : plan.views) {
+    const projection::ViewPlan& view = catalog.views[v];
+    if (!view.partition_local) {
+      return absl::StrCat("view ", view.name, " has rows that more than one key writes");
+    }
+    for (const auto& h : view.handlers) {
+      if (h != nullptr && h->reads_other_views) {
+        return absl::StrCat("a handler of view ", view.name, " reads another view's rows");
+      }
+    }
+  }
+  for (int v : views) {
+    const projection::ViewPlan& view = catalog.views[v];
+    const projection::ColumnPlan& tenant = view.columns[view.tenant];
+    if (!tenant.default_value.is_null()) {
+      return absl::StrCat("the tenant column of view ", view.name, " has a default");
+    }
+    for (const auto& h : view.handlers) {
+      if (h == nullptr || !SetsColumn(*h, view.tenant) || FieldOf(*h, view.tenant) == field) {
+        continue;
+      }
+      return absl::StrCat("a handler of view ", view.name, " sets its tenant column from another ",
+                          "expression than e.", field);
+    }
+  }
+  return "";
+}
+
+absl::StatusOr<std::unique_ptr<source::ReplayReader>> OpenOrganizationReplay(
+    const projection::SourcePlan& source, const config::GateConfig& gate, TenantJob& job) {
+  auto until = job.fold_until.find(0);
+  const int64_t through = until == job.fold_until.end() ? 0 : until->second;
+  SV_ASSIGN_OR_RETURN(job.index_unused,
+                      CatchUpIndex(source, gate.dedup_window, *job.index_writer, through));
+  if (!job.index_unused.empty()) return nullptr;
+  if (through > 0) {
+    std::vector<store::LogRecord> last;
+    SV_RETURN_IF_ERROR(job.reader->ReadLogAt({through}, &last));
+    job.fold_end_log_time_us = last.front().log_time_us;
+  }
+  SV_ASSIGN_OR_RETURN(std::vector<int64_t> positions, job.reader->LogPositionsOfOrganization(
+                                                          job.request.tenant.ToString(), through));
+  job.folded_by_index = true;
+  job.index_decoder = std::make_unique<Decoder>(&source, DecodeScope::kKeyOnly);
+  return std::make_unique<OrganizationReplay>(job.reader.get(), std::move(positions), through);
+}
+
+absl::Status FoldTailRecordByIndex(TenantJob& job, const source::SourceRecord& record,
+                                   bool* set_aside) {
+  *set_aside = false;
+  const std::string& key = record.routing_key;
+  if (!job.folded_by_index || key.empty() || job.index_keys.contains(key)) {
+    return absl::OkStatus();
+  }
+  DecodedEvent ev;
+  std::string reason;
+  job.index_decoder->Decode(record, &ev, &reason);
+  if (ev.organization != job.request.tenant.ToString()) {
+    job.index_set_aside[key].push_back(record);
+    *set_aside = true;
+    return absl::OkStatus();
+  }
+  // A key entering the organization in the tail (a new key, or one moved into it): its records
+  // as the whole log's fold has them, then the tail's before this one.
+  auto until = job.fold_until.find(0);
+  SV_ASSIGN_OR_RETURN(
+      std::vector<int64_t> positions,
+      job.reader->LogPositionsOfKey(key, until == job.fold_until.end() ? 0 : until->second));
+  OrganizationReplay history(job.reader.get(), std::move(positions), 0);
+  std::vector<source::SourceRecord> page;
+  while (true) {
+    SV_RETURN_IF_ERROR(history.Next(kScanPage, &page));
+    if (page.empty()) break;
+    for (const source::SourceRecord& r : page) SV_RETURN_IF_ERROR(job.processor->Process(r));
+    job.events += static_cast<int64_t>(page.size());
+  }
+  if (auto it = job.index_set_aside.find(key); it != job.index_set_aside.end()) {
+    for (const source::SourceRecord& r : it->second) {
+      SV_RETURN_IF_ERROR(job.processor->Process(r));
+      ++job.events;
+      ++job.tail_events;
+    }
+    job.index_set_aside.erase(it);
+  }
+  job.index_keys.insert(key);
+  return absl::OkStatus();
+}
+
+}  // namespace sv::engine
