@@ -109,6 +109,7 @@ absl::Status Engine::Init() {
   if (options_.start_sources) {
     SV_RETURN_IF_ERROR(SnapshotNewChangeFeeds());
     SV_RETURN_IF_ERROR(StartSources());
+    SV_RETURN_IF_ERROR(StartLogOrgIndexKeeper());
   }
   if (options_.monitor != nullptr) {
     SV_ASSIGN_OR_RETURN(auto counters, store_->GetCounters());

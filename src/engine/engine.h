@@ -481,6 +481,11 @@ class Engine {
   std::vector<SourceState> sources_;
   std::vector<int64_t> pending_latency_;  // log times of the uncommitted batch's records
   LatencySample latency_;
+  // Keeps the embedded log's organization index current beside the loop (engine/
+  // tenant_log_index.cc), so that even the first tenant rebuild folds its organization only.
+  // Last: destroyed (its thread stopped) before the catalog it reads.
+  std::unique_ptr<LogOrgIndexKeeper> org_index_keeper_;
+  absl::Status StartLogOrgIndexKeeper();
 };
 
 // Reads NDJSON lines from `in` and appends them to the embedded log in batches, filling each

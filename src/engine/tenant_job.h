@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -121,6 +122,28 @@ std::string LogOrgIndexProblem(const projection::Catalog& catalog, int source,
 // the organization's keys; null (with job.index_unused) when the log broke the index's rules.
 absl::StatusOr<std::unique_ptr<source::ReplayReader>> OpenOrganizationReplay(
     const projection::SourcePlan& source, const config::GateConfig& gate, TenantJob& job);
+// engine/tenant_log_index.cc. A thread bringing the embedded log's organization index up to the
+// log's end every `every`, on a connection of its own, until destroyed (or the log breaks the
+// index's rules); a tenant rebuild's fold then reads only what was appended since.
+class LogOrgIndexKeeper {
+ public:
+  LogOrgIndexKeeper(const projection::SourcePlan* source, int64_t dedup_window,
+                    std::unique_ptr<store::Store> writer, std::chrono::milliseconds every);
+  ~LogOrgIndexKeeper();
+  LogOrgIndexKeeper(const LogOrgIndexKeeper&) = delete;
+  LogOrgIndexKeeper& operator=(const LogOrgIndexKeeper&) = delete;
+
+ private:
+  void Run();
+  const projection::SourcePlan* source_;
+  int64_t dedup_window_;
+  std::unique_ptr<store::Store> writer_;
+  std::chrono::milliseconds every_;
+  std::mutex mu_;
+  std::condition_variable wake_;
+  bool stop_ = false;  // guarded by mu_
+  std::thread thread_;
+};
 // engine/tenant_log_index.cc. For a fold read by the index, a record of the tail: of a key the
 // fold read, left to the caller; of another key, set aside (`*set_aside`: the caller skips it),
 // unless it names the organization: then that key's records up to the fold's end are folded

@@ -17,12 +17,15 @@
 // (through < 0) and read whole by every tenant rebuild after, with the reason said.
 
 #include <algorithm>
+#include <mutex>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
 #include "common/status_macros.h"
+#include "common/thread_boundary.h"
 #include "engine/decoder.h"
 #include "engine/engine.h"
 
@@ -31,6 +34,16 @@ namespace {
 
 constexpr size_t kScanPage = 16'384;         // records read per page by the catch-up
 constexpr size_t kPairsPerCommit = 200'000;  // index pairs written per transaction, at most
+// How often the keeper looks for records past the index's mark.
+constexpr std::chrono::milliseconds kKeeperEvery{1'000};
+
+// Serializes the catch-ups of the keeper and of a rebuild's fold (one engine per store), and a
+// fold's read of the organization's positions after its catch-up: a catch-up that starts the
+// index again (a changed field) never runs between them.
+std::mutex& IndexMutex() {
+  static std::mutex mu;
+  return mu;
+}
 
 // The records of one organization's keys, read by position.
 class OrganizationReplay : public source::ReplayReader {
@@ -185,10 +198,65 @@ std::string LogOrgIndexProblem(const projection::Catalog& catalog, int source,
   return "";
 }
 
+LogOrgIndexKeeper::LogOrgIndexKeeper(const projection::SourcePlan* source, int64_t dedup_window,
+                                     std::unique_ptr<store::Store> writer,
+                                     std::chrono::milliseconds every)
+    : source_(source), dedup_window_(dedup_window), writer_(std::move(writer)), every_(every) {
+  thread_ = std::thread([this] { Run(); });
+}
+
+LogOrgIndexKeeper::~LogOrgIndexKeeper() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+}
+
+void LogOrgIndexKeeper::Run() {
+  std::unique_lock lock(mu_);
+  while (!wake_.wait_for(lock, every_, [this] { return stop_; })) {
+    lock.unlock();
+    // A failure (the store away for a moment) is tried again next time; a broken log is final.
+    std::string broken;
+    const absl::Status caught_up = CatchExceptions("organization index", [&]() -> absl::Status {
+      SV_ASSIGN_OR_RETURN(const int64_t end, writer_->LogEnd());
+      std::lock_guard index(IndexMutex());
+      SV_ASSIGN_OR_RETURN(broken, CatchUpIndex(*source_, dedup_window_, *writer_, end));
+      return absl::OkStatus();
+    });
+    lock.lock();
+    if (!caught_up.ok()) {
+      LogJson("warn", "the log's organization index was not brought up to date",
+              {{"error", std::string(caught_up.message())}});
+    } else if (!broken.empty()) {
+      LogJson("warn", "the log's organization index is not used: tenant rebuilds read it whole",
+              {{"why", broken}});
+      return;
+    }
+  }
+}
+
+absl::Status Engine::StartLogOrgIndexKeeper() {
+  for (const projection::SourcePlan& source : catalog_->sources) {
+    if (source.config.organization_field.empty() || config_.store.shared_by_partition) continue;
+    store::StoreOptions so = StoreOptionsFor(config_.store);
+    if (!options_.store_path.empty()) so.path = options_.store_path;
+    SV_ASSIGN_OR_RETURN(std::unique_ptr<store::Store> writer,
+                        store::OpenStore(so, store::StoreRole::kWriter));
+    org_index_keeper_ = std::make_unique<LogOrgIndexKeeper>(&source, config_.gate.dedup_window,
+                                                            std::move(writer), kKeeperEvery);
+    return absl::OkStatus();  // a store holds one log
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<source::ReplayReader>> OpenOrganizationReplay(
     const projection::SourcePlan& source, const config::GateConfig& gate, TenantJob& job) {
   auto until = job.fold_until.find(0);
   const int64_t through = until == job.fold_until.end() ? 0 : until->second;
+  std::lock_guard index(IndexMutex());
   SV_ASSIGN_OR_RETURN(job.index_unused,
                       CatchUpIndex(source, gate.dedup_window, *job.index_writer, through));
   if (!job.index_unused.empty()) return nullptr;

@@ -5,6 +5,7 @@
 // another key) is read whole. The oracle follows the generated events in plain maps.
 
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <optional>
 #include <ostream>
@@ -12,6 +13,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -266,6 +268,38 @@ TEST_P(TenantLogIndexTest, KeysJoiningTheOrganizationDuringTheFoldAreFoldedWhole
   EXPECT_EQ(Stored(), oracle);
 }
 
+// Beside an engine with its sources started, a thread keeps the index up to the log's end
+// without any rebuild, so that the first rebuild reads only its organization too.
+TEST_P(TenantLogIndexTest, TheIndexIsKeptCurrentBesideTheEngine) {
+  Oracle oracle;
+  Append(Events(200, 100, 20, &oracle));
+  for (int round = 0; round < 2; ++round) {
+    const int64_t end = engine_->store()->LogEnd().value();
+    bool current = false;
+    // A condition polled against a generous deadline: the keeper looks every second.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(2);
+    while (!current && std::chrono::steady_clock::now() < deadline) {
+      auto mark = engine_->store()->GetLogOrgIndexMark();
+      ASSERT_TRUE(mark.ok()) << mark.status();
+      current = mark->field == "org" && mark->through == end;
+      if (!current) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ASSERT_TRUE(current) << "the index's mark never reached the log's end, " << end;
+    std::set<std::string> o3_keys;
+    auto positions = engine_->store()->LogPositionsOfOrganization("o3", end);
+    ASSERT_TRUE(positions.ok()) << positions.status();
+    std::vector<LogRecord> records;
+    ASSERT_TRUE(engine_->store()->ReadLogAt(*positions, &records).ok());
+    for (const LogRecord& r : records) o3_keys.insert(r.key);
+    std::set<std::string> expected;
+    for (const auto& [id, s] : oracle) {
+      if (s.orgs_named.contains("o3")) expected.insert(id);
+    }
+    EXPECT_EQ(o3_keys, expected);
+    Append(Events(50, 50, 30, &oracle));  // and again for the records appended since
+  }
+}
+
 TEST_P(TenantLogIndexTest, ALogReusingAnEventIdUnderAnotherKeyIsReadWhole) {
   Oracle oracle;
   std::vector<std::string> lines = Events(100, 50, 0, &oracle);
@@ -277,12 +311,13 @@ TEST_P(TenantLogIndexTest, ALogReusingAnEventIdUnderAnotherKeyIsReadWhole) {
       R"({"type":"created","id":"twin-b","org":"o2","status":"booked","eventId":"e1"})");
   oracle["twin-a"] = {"o1", "booked", 1, {"o1"}, 1};
   Append(lines);
-  ASSERT_EQ(Stored(), oracle) << "twin-b is dropped as a duplicate";
+  // The live loop drops twin-b only when both land in one lane (each lane dedups its own keys);
+  // the whole log's fold, on one processor, always does, and the rebuild makes the view so.
   auto stats = engine_->RebuildTenant({{"shipments"}, Value::Text("o2")});
   ASSERT_TRUE(stats.ok()) << stats.status();
   EXPECT_EQ(stats->events, static_cast<int64_t>(lines.size())) << "the whole log";
-  EXPECT_EQ(stats->rows_written, 0);
-  EXPECT_EQ(Stored(), oracle);
+  EXPECT_LE(stats->rows_written, 1);
+  EXPECT_EQ(Stored(), oracle) << "twin-b is dropped as a duplicate";
   auto mark = engine_->store()->GetLogOrgIndexMark();
   ASSERT_TRUE(mark.ok()) << mark.status();
   EXPECT_EQ(mark->through, -static_cast<int64_t>(lines.size())) << "where the rule broke";
@@ -294,7 +329,10 @@ TEST_P(TenantLogIndexTest, ALogReusingAnEventIdUnderAnotherKeyIsReadWhole) {
 // The store calls themselves: pairs added twice are one, a restart drops the old ones, records
 // are read by position up to a bound, and a position not written is an error.
 TEST_P(TenantLogIndexTest, TheIndexCallsOfTheStore) {
-  Store* store = engine_->store();
+  engine_.reset();  // its index keeper would index these records too
+  std::unique_ptr<Store> writer = OpenAs(StoreRole::kWriter);
+  ASSERT_NE(writer, nullptr);
+  Store* store = writer.get();
   std::vector<LogRecord> records(6);
   for (int i = 0; i < 6; ++i) {
     records[i].key = absl::StrCat("k", i % 3);
