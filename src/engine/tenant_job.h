@@ -125,6 +125,18 @@ absl::StatusOr<std::unique_ptr<source::ReplayReader>> OpenOrganizationReplay(
 // engine/tenant_log_index.cc. A thread bringing the embedded log's organization index up to the
 // log's end every `every`, on a connection of its own, until destroyed (or the log breaks the
 // index's rules); a tenant rebuild's fold then reads only what was appended since.
+// What the index's catch-up carries from one call to the next: the event ids of the dedup
+// window it read last (id -> key, position), valid when the index's mark is still `through`.
+struct IndexScanState {
+  int64_t through = -1;
+  absl::flat_hash_map<std::string, std::pair<std::string, int64_t>> ids;
+};
+// engine/tenant_log_index.cc. Brings the log's organization index of `source` up to `through`
+// (at most `max_records` past its mark) through `writer`: "" when it covers the log so far,
+// else why it cannot be used (a rule the log broke).
+absl::StatusOr<std::string> CatchUpIndex(const projection::SourcePlan& source, int64_t dedup_window,
+                                         store::Store& writer, int64_t through,
+                                         IndexScanState* scan, int64_t max_records);
 class LogOrgIndexKeeper {
  public:
   LogOrgIndexKeeper(const projection::SourcePlan* source, int64_t dedup_window,
@@ -139,6 +151,7 @@ class LogOrgIndexKeeper {
   int64_t dedup_window_;
   std::unique_ptr<store::Store> writer_;
   std::chrono::milliseconds every_;
+  IndexScanState scan_;  // the keeper's thread only
   std::mutex mu_;
   std::condition_variable wake_;
   bool stop_ = false;  // guarded by mu_

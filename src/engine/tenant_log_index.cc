@@ -17,6 +17,7 @@
 // (through < 0) and read whole by every tenant rebuild after, with the reason said.
 
 #include <algorithm>
+#include <limits>
 #include <mutex>
 #include <utility>
 
@@ -34,8 +35,10 @@ namespace {
 
 constexpr size_t kScanPage = 16'384;         // records read per page by the catch-up
 constexpr size_t kPairsPerCommit = 200'000;  // index pairs written per transaction, at most
-// How often the keeper looks for records past the index's mark.
+// How often the keeper looks for records past the index's mark, and how many it reads then at
+// most: a log indexed for the first time is read beside the loop at a bounded pace.
 constexpr std::chrono::milliseconds kKeeperEvery{1'000};
+constexpr int64_t kKeeperRecordsPerTurn = 200'000;
 
 // Serializes the catch-ups of the keeper and of a rebuild's fold (one engine per store), and a
 // fold's read of the organization's positions after its catch-up: a catch-up that starts the
@@ -90,10 +93,16 @@ bool SetsColumn(const projection::HandlerPlan& h, int column) {
   return false;
 }
 
-// Reads the log past the index's mark up to `through`, adding the (organization, key) pairs
-// its records name. Returns "" when the index covers the log through there, else why it cannot.
+}  // namespace
+
+// Reads the log past the index's mark up to `through` (at most `max_records` of it), adding the
+// (organization, key) pairs its records name. Returns "" when the index covers the log through
+// where it read, else why it cannot. `scan` carries the event ids of the last dedup window
+// from one call to the next (the keeper's); without it, or when the mark moved meanwhile, that
+// window before the mark is read again.
 absl::StatusOr<std::string> CatchUpIndex(const projection::SourcePlan& source, int64_t dedup_window,
-                                         store::Store& writer, int64_t through) {
+                                         store::Store& writer, int64_t through,
+                                         IndexScanState* scan, int64_t max_records) {
   const std::string& field = source.config.organization_field;
   SV_ASSIGN_OR_RETURN(store::LogStore::LogOrgIndexMark mark, writer.GetLogOrgIndexMark());
   bool restart = mark.field != field;
@@ -102,10 +111,16 @@ absl::StatusOr<std::string> CatchUpIndex(const projection::SourcePlan& source, i
   }
   const int64_t from = restart ? 0 : mark.through;
   if (from >= through) return std::string();
+  if (through - from > max_records) through = from + max_records;
   // Read from a dedup window before the mark: an id repeated across the mark is seen too.
-  int64_t after = std::max<int64_t>(0, from - dedup_window);
+  auto& ids = scan->ids;  // id -> key, position
+  int64_t after = from;
+  if (scan->through != from) {
+    ids.clear();
+    after = std::max<int64_t>(0, from - dedup_window);
+  }
+  scan->through = -1;  // until this call ends well
   Decoder decoder(&source, DecodeScope::kKeyOnly);
-  absl::flat_hash_map<std::string, std::pair<std::string, int64_t>> ids;  // id -> key, position
   absl::flat_hash_set<std::pair<std::string, std::string>> pairs;
   std::vector<store::LogRecord> page;
   source::SourceRecord record;
@@ -159,10 +174,9 @@ absl::StatusOr<std::string> CatchUpIndex(const projection::SourcePlan& source, i
     return broken;
   }
   SV_RETURN_IF_ERROR(flush(through));
+  scan->through = through;
   return std::string();
 }
-
-}  // namespace
 
 std::string LogOrgIndexProblem(const projection::Catalog& catalog, int source,
                                const std::vector<int>& views) {
@@ -223,7 +237,8 @@ void LogOrgIndexKeeper::Run() {
     const absl::Status caught_up = CatchExceptions("organization index", [&]() -> absl::Status {
       SV_ASSIGN_OR_RETURN(const int64_t end, writer_->LogEnd());
       std::lock_guard index(IndexMutex());
-      SV_ASSIGN_OR_RETURN(broken, CatchUpIndex(*source_, dedup_window_, *writer_, end));
+      SV_ASSIGN_OR_RETURN(broken, CatchUpIndex(*source_, dedup_window_, *writer_, end, &scan_,
+                                               kKeeperRecordsPerTurn));
       return absl::OkStatus();
     });
     lock.lock();
@@ -257,8 +272,10 @@ absl::StatusOr<std::unique_ptr<source::ReplayReader>> OpenOrganizationReplay(
   auto until = job.fold_until.find(0);
   const int64_t through = until == job.fold_until.end() ? 0 : until->second;
   std::lock_guard index(IndexMutex());
+  IndexScanState scan;
   SV_ASSIGN_OR_RETURN(job.index_unused,
-                      CatchUpIndex(source, gate.dedup_window, *job.index_writer, through));
+                      CatchUpIndex(source, gate.dedup_window, *job.index_writer, through, &scan,
+                                   std::numeric_limits<int64_t>::max()));
   if (!job.index_unused.empty()) return nullptr;
   if (through > 0) {
     std::vector<store::LogRecord> last;
