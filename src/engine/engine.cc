@@ -431,6 +431,7 @@ absl::Status Engine::RunOnce(bool* idle) {
     SV_RETURN_IF_ERROR(StartSources());
   }
   absl::Status s = RunOnceOrFail(idle);
+  if (*idle && org_index_keeper_ != nullptr) org_index_keeper_->NoteLoopIdle();
   if (!s.ok() && (Misrouted() || !one_lane_needed_.empty())) {
     // A key outside its lane (see Processor::set_owns_key), a TRUNCATE, a source transaction
     // spanning polls: nothing of the batch took effect. Start over from the store with one lane

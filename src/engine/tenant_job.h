@@ -123,8 +123,9 @@ std::string LogOrgIndexProblem(const projection::Catalog& catalog, int source,
 absl::StatusOr<std::unique_ptr<source::ReplayReader>> OpenOrganizationReplay(
     const projection::SourcePlan& source, const config::GateConfig& gate, TenantJob& job);
 // engine/tenant_log_index.cc. A thread bringing the embedded log's organization index up to the
-// log's end every `every`, on a connection of its own, until destroyed (or the log breaks the
-// index's rules); a tenant rebuild's fold then reads only what was appended since.
+// log's end every `every` the loop was idle in, on a connection of its own, until destroyed (or
+// the log breaks the index's rules); a tenant rebuild's fold then reads only what was appended
+// since.
 // What the index's catch-up carries from one call to the next: the event ids of the dedup
 // window it read last (id -> key, position), valid when the index's mark is still `through`.
 struct IndexScanState {
@@ -144,6 +145,9 @@ class LogOrgIndexKeeper {
   ~LogOrgIndexKeeper();
   LogOrgIndexKeeper(const LogOrgIndexKeeper&) = delete;
   LogOrgIndexKeeper& operator=(const LogOrgIndexKeeper&) = delete;
+  // The loop found nothing to do: the keeper's next turn may read (it skips turns otherwise, so
+  // that a loop catching up keeps both cores).
+  void NoteLoopIdle() { loop_was_idle_.store(true); }
 
  private:
   void Run();
@@ -152,6 +156,7 @@ class LogOrgIndexKeeper {
   std::unique_ptr<store::Store> writer_;
   std::chrono::milliseconds every_;
   IndexScanState scan_;  // the keeper's thread only
+  std::atomic<bool> loop_was_idle_{false};
   std::mutex mu_;
   std::condition_variable wake_;
   bool stop_ = false;  // guarded by mu_

@@ -231,6 +231,7 @@ LogOrgIndexKeeper::~LogOrgIndexKeeper() {
 void LogOrgIndexKeeper::Run() {
   std::unique_lock lock(mu_);
   while (!wake_.wait_for(lock, every_, [this] { return stop_; })) {
+    if (!loop_was_idle_.exchange(false)) continue;
     lock.unlock();
     // A failure (the store away for a moment) is tried again next time; a broken log is final.
     std::string broken;
