@@ -173,8 +173,11 @@ absl::StatusOr<std::string> CatchUpIndex(const projection::SourcePlan& source, i
     SV_RETURN_IF_ERROR(flush(-broken_at));
     return broken;
   }
-  SV_RETURN_IF_ERROR(flush(through));
-  scan->through = through;
+  // Through what was read: the whole range unless the log ended before it (not expected: the
+  // caller's bound is a position it saw).
+  const int64_t covered = std::max(after, from);
+  SV_RETURN_IF_ERROR(flush(covered));
+  scan->through = covered;
   return std::string();
 }
 
