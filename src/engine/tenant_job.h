@@ -94,12 +94,10 @@ struct TenantJob {
   std::unique_ptr<store::Store> index_writer;
   std::string index_unused;          // why the index is not used, when it is not ("" when it is)
   int64_t fold_end_log_time_us = 0;  // the log time of the fold's last position, when read so
-  // Once the fold read by the index: the keys it read, and the tail's records of other keys,
-  // set aside by key until one names the organization (FoldTailRecordByIndex).
-  bool folded_by_index = false;
-  absl::flat_hash_set<std::string> index_keys;
-  absl::flat_hash_map<std::string, std::vector<source::SourceRecord>> index_set_aside;
+  // Once the fold read by the index (set then): reads the tail's records' organizations, and
+  // the keys folded so far (FoldTailRecordByIndex).
   std::unique_ptr<Decoder> index_decoder;
+  absl::flat_hash_set<std::string> index_keys;
   int64_t rows_fetched = 0;  // set-aside rows whose snapshot row was read afterwards
   bool nudged = false;       // the live source was asked to pass it
   std::chrono::steady_clock::time_point waiting_since;  // folded, the loop not past it yet
@@ -132,12 +130,6 @@ struct IndexScanState {
   int64_t through = -1;
   absl::flat_hash_map<std::string, std::pair<std::string, int64_t>> ids;
 };
-// engine/tenant_log_index.cc. Brings the log's organization index of `source` up to `through`
-// (at most `max_records` past its mark) through `writer`: "" when it covers the log so far,
-// else why it cannot be used (a rule the log broke).
-absl::StatusOr<std::string> CatchUpIndex(const projection::SourcePlan& source, int64_t dedup_window,
-                                         store::Store& writer, int64_t through,
-                                         IndexScanState* scan, int64_t max_records);
 class LogOrgIndexKeeper {
  public:
   LogOrgIndexKeeper(const projection::SourcePlan* source, int64_t dedup_window,
@@ -163,12 +155,10 @@ class LogOrgIndexKeeper {
   std::thread thread_;
 };
 // engine/tenant_log_index.cc. For a fold read by the index, a record of the tail: of a key the
-// fold read, left to the caller; of another key, set aside (`*set_aside`: the caller skips it),
-// unless it names the organization: then that key's records up to the fold's end are folded
-// first, and what was set aside of it, and the key is one of the fold's from then on (the caller
-// folds the record).
-absl::Status FoldTailRecordByIndex(TenantJob& job, const source::SourceRecord& record,
-                                   bool* set_aside);
+// fold read, left to the caller; of another key, skipped (`*skip`), unless it names the
+// organization: then that key's earlier records (in the log, before this one) are folded first,
+// and the key is one of the fold's from then on (the caller folds the record).
+absl::Status FoldTailRecordByIndex(TenantJob& job, const source::SourceRecord& record, bool* skip);
 // Notes a record the filtered snapshot read (its row is the shadow's from then on).
 void NoteSnapshotRow(TenantJob& job, const source::SourceRecord& record);
 // True when a live record of the tail is set aside: its row is of a filtered table and was not

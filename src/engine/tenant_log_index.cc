@@ -93,8 +93,6 @@ bool SetsColumn(const projection::HandlerPlan& h, int column) {
   return false;
 }
 
-}  // namespace
-
 // Reads the log past the index's mark up to `through` (at most `max_records` of it), adding the
 // (organization, key) pairs its records name. Returns "" when the index covers the log through
 // where it read, else why it cannot. `scan` carries the event ids of the last dedup window
@@ -180,6 +178,14 @@ absl::StatusOr<std::string> CatchUpIndex(const projection::SourcePlan& source, i
   scan->through = covered;
   return std::string();
 }
+
+// The log position a fold job's replay ends at.
+int64_t FoldEnd(const TenantJob& job) {
+  auto until = job.fold_until.find(0);
+  return until == job.fold_until.end() ? 0 : until->second;
+}
+
+}  // namespace
 
 std::string LogOrgIndexProblem(const projection::Catalog& catalog, int source,
                                const std::vector<int>& views) {
@@ -273,8 +279,7 @@ absl::Status Engine::StartLogOrgIndexKeeper() {
 
 absl::StatusOr<std::unique_ptr<source::ReplayReader>> OpenOrganizationReplay(
     const projection::SourcePlan& source, const config::GateConfig& gate, TenantJob& job) {
-  auto until = job.fold_until.find(0);
-  const int64_t through = until == job.fold_until.end() ? 0 : until->second;
+  const int64_t through = FoldEnd(job);
   std::lock_guard index(IndexMutex());
   IndexScanState scan;
   SV_ASSIGN_OR_RETURN(job.index_unused,
@@ -288,47 +293,37 @@ absl::StatusOr<std::unique_ptr<source::ReplayReader>> OpenOrganizationReplay(
   }
   SV_ASSIGN_OR_RETURN(std::vector<int64_t> positions, job.reader->LogPositionsOfOrganization(
                                                           job.request.tenant.ToString(), through));
-  job.folded_by_index = true;
   job.index_decoder = std::make_unique<Decoder>(&source, DecodeScope::kKeyOnly);
   return std::make_unique<OrganizationReplay>(job.reader.get(), std::move(positions), through);
 }
 
-absl::Status FoldTailRecordByIndex(TenantJob& job, const source::SourceRecord& record,
-                                   bool* set_aside) {
-  *set_aside = false;
+absl::Status FoldTailRecordByIndex(TenantJob& job, const source::SourceRecord& record, bool* skip) {
+  *skip = false;
   const std::string& key = record.routing_key;
-  if (!job.folded_by_index || key.empty() || job.index_keys.contains(key)) {
+  if (job.index_decoder == nullptr || key.empty() || job.index_keys.contains(key)) {
     return absl::OkStatus();
   }
   DecodedEvent ev;
   std::string reason;
   job.index_decoder->Decode(record, &ev, &reason);
   if (ev.organization != job.request.tenant.ToString()) {
-    job.index_set_aside[key].push_back(record);
-    *set_aside = true;
+    *skip = true;  // read from the log should the key join the organization later
     return absl::OkStatus();
   }
   // A key entering the organization in the tail (a new key, or one moved into it): its records
-  // as the whole log's fold has them, then the tail's before this one.
-  auto until = job.fold_until.find(0);
-  SV_ASSIGN_OR_RETURN(
-      std::vector<int64_t> positions,
-      job.reader->LogPositionsOfKey(key, until == job.fold_until.end() ? 0 : until->second));
-  OrganizationReplay history(job.reader.get(), std::move(positions), 0);
+  // before this one, as the whole log's fold and the loop had them — all in the log.
+  SV_ASSIGN_OR_RETURN(std::vector<int64_t> positions,
+                      job.reader->LogPositionsOfKey(key, record.offset - 1));
+  const int64_t fold_end = FoldEnd(job);
+  job.tail_events +=
+      positions.end() - std::upper_bound(positions.begin(), positions.end(), fold_end);
+  job.events += static_cast<int64_t>(positions.size());
+  OrganizationReplay earlier(job.reader.get(), std::move(positions), 0);
   std::vector<source::SourceRecord> page;
   while (true) {
-    SV_RETURN_IF_ERROR(history.Next(kScanPage, &page));
+    SV_RETURN_IF_ERROR(earlier.Next(kScanPage, &page));
     if (page.empty()) break;
     for (const source::SourceRecord& r : page) SV_RETURN_IF_ERROR(job.processor->Process(r));
-    job.events += static_cast<int64_t>(page.size());
-  }
-  if (auto it = job.index_set_aside.find(key); it != job.index_set_aside.end()) {
-    for (const source::SourceRecord& r : it->second) {
-      SV_RETURN_IF_ERROR(job.processor->Process(r));
-      ++job.events;
-      ++job.tail_events;
-    }
-    job.index_set_aside.erase(it);
   }
   job.index_keys.insert(key);
   return absl::OkStatus();

@@ -61,10 +61,10 @@ absl::Status ApplyTail(TenantJob& job, const std::vector<TailStep>& steps) {
       if (job.replay != nullptr && job.replay->Holds(r)) continue;
       // A row a filtered snapshot did not read: kept until the tail is complete.
       if (SetAsideLiveRecord(job, r)) continue;
-      // A key the log's organization index did not read: kept until it joins the organization.
-      bool set_aside = false;
-      SV_RETURN_IF_ERROR(FoldTailRecordByIndex(job, r, &set_aside));
-      if (set_aside) continue;
+      // A key the log's organization index did not read, unless it joins the organization.
+      bool skip = false;
+      SV_RETURN_IF_ERROR(FoldTailRecordByIndex(job, r, &skip));
+      if (skip) continue;
       // The loop clears a truncated table's views in its working set (engine/truncate.cc),
       // beside the processor: the shadow does the same to its rows (a view the table shares
       // with other events keeps them, as the loop does).
@@ -120,7 +120,7 @@ absl::Status Fold(const config::SourceConfig& config, const config::GateConfig& 
     if (page.empty()) break;
     for (const source::SourceRecord& r : page) {
       NoteSnapshotRow(job, r);
-      if (job.folded_by_index) job.index_keys.insert(r.routing_key);
+      if (job.index_decoder != nullptr) job.index_keys.insert(r.routing_key);
       SV_RETURN_IF_ERROR(job.processor->Process(r));
     }
     SV_RETURN_IF_ERROR(job.processor->ExpireStashes(page.back().log_time_us));
