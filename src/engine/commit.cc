@@ -97,6 +97,7 @@ Engine::Sealed Engine::Seal() {
   out.latency.swap(pending_latency_);
   out.clock_us = timed_ ? options_.clock->NowMicros() : 0;
   out.tables = WriteTables();  // maintained versions' rows in their slots after the views'
+  out.served_slots = ServedSlots();
   return out;
 }
 
@@ -125,9 +126,10 @@ absl::Status Engine::WriteInto(store::Batch* batch, Sealed& sealed) {
       SV_RETURN_IF_ERROR(batch->UpsertRows(table, pointers));
     }
     for (const Row& key : sealed.rows.deletes[v]) SV_RETURN_IF_ERROR(batch->Delete(table, key));
-    if (Observed(static_cast<int>(v)) &&
+    const int served = v < sealed.served_slots.size() ? sealed.served_slots[v] : -1;
+    if (served >= 0 && Observed(served) &&
         !(sealed.rows.upserts[v].empty() && sealed.rows.deletes[v].empty())) {
-      ObservedRows& seen = sealed.observed[static_cast<int>(v)];
+      ObservedRows& seen = sealed.observed[served];
       seen.upserts = sealed.rows.upserts[v];
       seen.deleted_keys = sealed.rows.deletes[v];
     }

@@ -253,6 +253,9 @@ class Engine {
     std::vector<int64_t> event_time_us;               // by source: log time of its last record
     std::vector<int64_t> latency;                     // log times of the records
     std::vector<store::TableSpec> tables;             // by view, as they were
+    // By slot of `tables`: the view whose readers read that table (-1: none reads it, as a
+    // version built beside the serving one); what the row observer is told. Beyond: none.
+    std::vector<int> served_slots;
     std::vector<char> dead_letter_outbox;  // by source: its dead letters are mirrored (outbox)
     double seconds = 0;                    // how long the write took
     // Timed derived views: the clock their rows are computed at in this batch (stored with
@@ -346,6 +349,7 @@ class Engine {
     int64_t version;
     store::TableSpec table;
     bool previous = false;  // built from the view's `previous:` definition (previous_catalog_)
+    bool active = false;    // readers read it (a previous: definition's version serving)
   };
   std::vector<MaintainedVersion> maintained_;
   absl::Status LoadMaintainedVersions();
@@ -357,6 +361,8 @@ class Engine {
   // By view: the working-set slot of its maintained version, -1 for none (of its `previous:`
   // definition's version with `previous`).
   std::vector<int> MaintainedSlots(bool previous = false) const;
+  // Sealed::served_slots for the working sets' slots (WriteTables()).
+  std::vector<int> ServedSlots() const;
   // A changed definition built beside the serving version (engine/version_build.cc). The
   // config compiled with the views' `previous:` definitions (null when none has one): the
   // loop folds events with its plans into the version built from that definition, so the

@@ -379,6 +379,7 @@ absl::Status Engine::CompareWithShadow(TenantJob& job, const VerifyRequest& requ
   Sealed sealed;
   repairs.TakeDirty(&sealed.rows);
   sealed.tables = tables_;
+  sealed.served_slots = ServedSlots();
   SV_RETURN_IF_ERROR(Write(store_.get(), sealed));
   Finish(sealed);
   ResetRows();            // the lanes' working sets may hold rows as they were

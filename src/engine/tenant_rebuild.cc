@@ -423,6 +423,7 @@ absl::Status Engine::SwapTenantRows(TenantJob& job, RebuildStats* stats) {
   rows.TakeDirty(&sealed.rows);
   sealed.derived_changes = std::move(derived_changes);
   sealed.tables = tables_;
+  sealed.served_slots = ServedSlots();
   if (absl::Status s = Write(store_.get(), sealed); !s.ok()) {
     derived_stale_ = true;
     return s;

@@ -217,17 +217,12 @@ const projection::ViewPlan* RunnablePrevious(const projection::Catalog& catalog,
       }
     }
   }
-  // The columns and the key are free to change: readers read each version with its own
-  // columns and key, and validation looks rows up by the key columns both versions have.
-  bool same_shape = previous.columns.size() == plan.columns.size() && previous.key == plan.key;
-  for (size_t c = 0; same_shape && c < plan.columns.size(); ++c) {
-    same_shape = SameColumn(previous.columns[c], plan.columns[c]);
-  }
-  for (const projection::LookupPlan& lookup : catalog.lookups) {
-    // A lookup's preloaded labels are read with the config's columns, its entries named by the
-    // config's key.
-    if (lookup.view == view && !same_shape) {
-      *why = absl::StrCat("its columns or key changed and lookup ", lookup.name, " reads it");
+  // The columns and the key are free to change: readers (lookups too) read each version with
+  // its own columns and key, and validation looks rows up by the key columns both versions have.
+  for (size_t i = 0; i < catalog.lookups.size(); ++i) {
+    if (catalog.lookups[i].view == view && !catalog.previous_lookups[i]) {
+      *why = absl::StrCat("lookup ", catalog.lookups[i].name,
+                          " reads it and does not fit its previous: definition's columns");
       return nullptr;
     }
   }
@@ -479,8 +474,8 @@ absl::Status Engine::LoadMaintainedVersions() {
                           (v.active || (v.kept && v.as_of == kMaintainedAsOf));
     if (previous && !taken_previous[view]) {
       taken_previous[view] = true;
-      maintained_.push_back(
-          {view, v.version, TableFor(previous_catalog_->views[view], v.version), true});
+      maintained_.push_back({view, v.version, TableFor(previous_catalog_->views[view], v.version),
+                             true, v.active});
       continue;
     }
     if (v.active || !v.kept || v.as_of != kMaintainedAsOf) continue;
@@ -532,6 +527,19 @@ std::vector<int> Engine::MaintainedSlots(bool previous) const {
   for (size_t i = 0; i < maintained_.size(); ++i) {
     if (maintained_[i].previous != previous) continue;
     slots[maintained_[i].view] = static_cast<int>(catalog_->views.size() + i);
+  }
+  return slots;
+}
+
+std::vector<int> Engine::ServedSlots() const {
+  const size_t views = catalog_->views.size();
+  std::vector<int> slots(views + maintained_.size(), -1);
+  for (size_t v = 0; v < views; ++v) slots[v] = static_cast<int>(v);
+  for (size_t i = 0; i < maintained_.size(); ++i) {
+    if (!maintained_[i].active) continue;
+    // Its previous: definition's version serves: the loop's own table of the view is built.
+    slots[maintained_[i].view] = -1;
+    slots[views + i] = maintained_[i].view;
   }
   return slots;
 }

@@ -435,6 +435,7 @@ absl::StatusOr<std::unique_ptr<Catalog>> Compile(const config::Config& config) {
     catalog->views[view].previous = static_cast<int>(catalog->views.size());
     SV_RETURN_IF_ERROR(compile_view(*vc.previous, view));
   }
+  CompilePreviousLookups(config, catalog.get());
   for (size_t i = compiled; i < catalog->views.size(); ++i) {
     catalog->previous_views.push_back(std::move(catalog->views[i]));
   }

@@ -1,6 +1,7 @@
 // Lookups name a view and its columns; derived views' columns are known only here, so every
 // lookup is checked once the views are compiled.
 
+#include <optional>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -21,15 +22,15 @@ int FindColumn(const ViewPlan& view, const std::string& name) {
 
 }  // namespace
 
-absl::Status CompileLookup(const config::LookupConfig& config, Catalog* catalog) {
+namespace {
+
+// The lookup over `view`'s columns (the config's definition of view `index`, or its previous:).
+absl::StatusOr<LookupPlan> LookupOver(const config::LookupConfig& config, int index,
+                                      const ViewPlan& view) {
   const std::string what = absl::StrCat("lookup '", config.name, "'");
   LookupPlan plan;
   plan.name = config.name;
-  plan.view = catalog->FindView(config.view);
-  if (plan.view < 0) {
-    return ErrorAt(config.loc, absl::StrCat(what, ": unknown view '", config.view, "'"));
-  }
-  const ViewPlan& view = catalog->views[plan.view];
+  plan.view = index;
   auto column = [&](const std::string& name, const char* role, int* out) -> absl::Status {
     *out = FindColumn(view, name);
     if (*out >= 0) return absl::OkStatus();
@@ -67,6 +68,18 @@ absl::Status CompileLookup(const config::LookupConfig& config, Catalog* catalog)
   }
   plan.default_limit = config.default_limit;
   plan.max_limit = config.max_limit;
+  return plan;
+}
+
+}  // namespace
+
+absl::Status CompileLookup(const config::LookupConfig& config, Catalog* catalog) {
+  const std::string what = absl::StrCat("lookup '", config.name, "'");
+  const int index = catalog->FindView(config.view);
+  if (index < 0) {
+    return ErrorAt(config.loc, absl::StrCat(what, ": unknown view '", config.view, "'"));
+  }
+  SV_ASSIGN_OR_RETURN(LookupPlan plan, LookupOver(config, index, catalog->views[index]));
   for (const LookupPlan& other : catalog->lookups) {
     if (other.name == plan.name) {
       return ErrorAt(config.loc, absl::StrCat(what, " is declared twice"));
@@ -74,6 +87,19 @@ absl::Status CompileLookup(const config::LookupConfig& config, Catalog* catalog)
   }
   catalog->lookups.push_back(std::move(plan));
   return absl::OkStatus();
+}
+
+void CompilePreviousLookups(const config::Config& config, Catalog* catalog) {
+  for (size_t i = 0; i < catalog->lookups.size(); ++i) {
+    const ViewPlan& view = catalog->views[catalog->lookups[i].view];
+    std::optional<LookupPlan>& previous = catalog->previous_lookups.emplace_back();
+    if (view.previous < 0) continue;
+    // Not over the previous: definition's columns (say, its label is new): none; an engine then
+    // rebuilds the view before serving it (engine::RunnablePrevious).
+    absl::StatusOr<LookupPlan> plan =
+        LookupOver(config.lookups[i], catalog->lookups[i].view, catalog->views[view.previous]);
+    if (plan.ok()) previous = *std::move(plan);
+  }
 }
 
 }  // namespace sv::projection

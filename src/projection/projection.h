@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -173,6 +174,9 @@ struct Catalog {
   std::vector<LookupPlan> lookups;
   // The views' `previous:` plans, set aside (see ViewPlan::previous).
   std::vector<ViewPlan> previous_views;
+  // By lookup: the lookup over its view's `previous:` definition's columns, read while a version
+  // of that definition serves; none when the view has no previous: or the lookup does not fit it.
+  std::vector<std::optional<LookupPlan>> previous_lookups;
   int FindView(std::string_view name) const;
   int FindSource(std::string_view name) const;
   // The column types of the views, for sql::StoreSelect (which then prints timestamp and
@@ -189,6 +193,8 @@ absl::Status CompileDerivedView(const config::DerivedViewConfig& config, Catalog
 
 // Checks one lookup's view and columns and appends its plan.
 absl::Status CompileLookup(const config::LookupConfig& config, Catalog* catalog);
+// Fills catalog->previous_lookups, once the `previous:` plans are compiled (still in `views`).
+void CompilePreviousLookups(const config::Config& config, Catalog* catalog);
 
 // The rows an event reads and writes, keyed by EncodeKey of the key columns. Implemented by the
 // engine's working set (read-through cache in steady state; plain maps during rebuild).

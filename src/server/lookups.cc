@@ -1,9 +1,11 @@
 #include "server/lookups.h"
 
 #include <chrono>
+#include <optional>
 #include <thread>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/log.h"
 #include "common/status_macros.h"
@@ -11,12 +13,12 @@
 
 namespace sv::server {
 
-Lookups::Lookups(const projection::Catalog& catalog,
-                 std::function<const store::TableSpec&(int view)> table)
-    : catalog_(catalog), table_(std::move(table)) {
+Lookups::Lookups(const projection::Catalog& catalog, ServingTable serving)
+    : catalog_(catalog), serving_(std::move(serving)) {
   for (const projection::LookupPlan& plan : catalog.lookups) {
     auto one = std::make_unique<One>();
-    one->plan = &plan;
+    one->plan = one->serving = &plan;
+    one->serving_view = &catalog.views[plan.view];
     lookups_.push_back(std::move(one));
   }
 }
@@ -35,7 +37,7 @@ std::vector<bool> Lookups::Watched(size_t view_count) const {
 }
 
 std::string Lookups::KeyOf(const One& one, const Row& row) const {
-  const projection::ViewPlan& view = catalog_.views[one.plan->view];
+  const projection::ViewPlan& view = *one.serving_view;
   Row key;
   key.reserve(view.key.size());
   for (int k : view.key) key.push_back(row[k]);
@@ -45,14 +47,14 @@ std::string Lookups::KeyOf(const One& one, const Row& row) const {
 }
 
 bool Lookups::ItemOf(const One& one, const Row& row, lookup::LookupIndex::Item* item) const {
-  const projection::LookupPlan& plan = *one.plan;
+  const projection::LookupPlan& plan = *one.serving;
   item->key = KeyOf(one, row);
   for (const auto& [column, value] : plan.where) {
     if (!(row[column] == value)) return false;
   }
   item->scope.clear();
   if (plan.scope >= 0) EncodeKey(&row[plan.scope], 1, &item->scope);
-  const projection::ViewPlan& view = catalog_.views[plan.view];
+  const projection::ViewPlan& view = *one.serving_view;
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
   w.StartObject();
@@ -127,11 +129,32 @@ absl::Status Lookups::EnsureLoaded(One& one, store::Store* reader) {
       one.queued.clear();
       generation = one.generation;
     }
+    // Read after the generation: a version switched after this is seen by the check below.
+    bool previous = false;
+    absl::StatusOr<store::TableSpec> table = serving_(one.plan->view, *reader, &previous);
     const auto started = std::chrono::steady_clock::now();
     std::vector<lookup::LookupIndex::Item> items;
-    absl::Status scanned = reader->ScanTable(table_(one.plan->view), [&](const Row& row) {
-      if (!ItemOf(one, row, &items.emplace_back())) items.pop_back();
-    });
+    absl::Status scanned = table.status();
+    if (scanned.ok()) {
+      const int index = static_cast<int>(one.plan - catalog_.lookups.data());
+      const std::optional<projection::LookupPlan>& over_previous = catalog_.previous_lookups[index];
+      if (previous && !over_previous) {
+        scanned = absl::FailedPreconditionError(absl::StrCat(
+            "lookup ", one.plan->name, " does not fit the serving version's columns"));
+      } else {
+        std::lock_guard lock(one.mu);  // the queue is applied with the plan read here
+        one.serving = previous ? &*over_previous : one.plan;
+        const projection::ViewPlan& view = catalog_.views[one.plan->view];
+        one.serving_view = previous ? &catalog_.previous_views[view.previous -
+                                                                static_cast<int>(catalog_.views.size())]
+                                    : &view;
+      }
+    }
+    if (scanned.ok()) {
+      scanned = reader->ScanTable(*table, [&](const Row& row) {
+        if (!ItemOf(one, row, &items.emplace_back())) items.pop_back();
+      });
+    }
     const auto read = std::chrono::steady_clock::now();
     const size_t count = items.size();
     if (scanned.ok()) one.index.Replace(std::move(items));

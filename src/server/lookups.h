@@ -2,6 +2,9 @@
 // The server's autocomplete lookups (config `lookups:`): one lookup::LookupIndex per lookup,
 // loaded from its view on first use and kept current by the engine's commits (it is the
 // engine's RowObserver), so a renamed customer is found under its new name at the next read.
+// A lookup reads the version of its view that serves, with that version's definition: the
+// config's, or its `previous:` one while a version of that serves (blue/green); the engine
+// tells it the rows of the serving version, and reloads it when another one serves.
 
 #include <atomic>
 #include <cstdint>
@@ -24,9 +27,11 @@ namespace sv::server {
 
 class Lookups final : public engine::RowObserver {
  public:
-  // `table(view)`: the table a view is read from (stable across versions).
-  Lookups(const projection::Catalog& catalog,
-          std::function<const store::TableSpec&(int view)> table);
+  // The table of the version of `view` that serves, read through `reader`; `previous` set when
+  // it is of the view's previous: definition.
+  using ServingTable = std::function<absl::StatusOr<store::TableSpec>(
+      int view, store::Store& reader, bool* previous)>;
+  Lookups(const projection::Catalog& catalog, ServingTable serving);
 
   // -1 when there is no such lookup.
   int Find(std::string_view name) const;
@@ -59,7 +64,11 @@ class Lookups final : public engine::RowObserver {
     std::vector<Row> deleted_keys;
   };
   struct One {
-    const projection::LookupPlan* plan = nullptr;
+    const projection::LookupPlan* plan = nullptr;  // the config's
+    // What the index holds, chosen at each load: `plan` over the config's definition, or the
+    // lookup over the previous: definition's columns (guarded by load_mu and mu to change).
+    const projection::LookupPlan* serving = nullptr;
+    const projection::ViewPlan* serving_view = nullptr;
     lookup::LookupIndex index;
     std::mutex load_mu;  // one loader at a time
     std::mutex mu;       // guards the fields below
@@ -82,7 +91,7 @@ class Lookups final : public engine::RowObserver {
   store::Store* preload_reader_ = nullptr;  // the preload's connection while it reads
 
   const projection::Catalog& catalog_;
-  std::function<const store::TableSpec&(int view)> table_;
+  ServingTable serving_;
   std::vector<std::unique_ptr<One>> lookups_;
 };
 

@@ -41,8 +41,9 @@ void ServeSubscribe(Server::Impl& impl, int view, const http::Request& req, http
     filters.emplace_back(name, value);
   }
   if (impl.previous_views[view]) {
-    // A stream follows the rows of the config's definition: while a version of the previous:
-    // definition with other columns serves, its rows and the stream's would be of two shapes.
+    // A stream follows the serving version's rows (the engine tells those), written with the
+    // config's columns: while a version of the previous: definition with other columns serves,
+    // they would not fit.
     auto reader = impl.Reader();
     if (!reader.ok()) return ReplyStatus(res, reader.status());
     ViewApi scratch;

@@ -58,7 +58,8 @@ ViewApi BuildViewApi(const config::Config& config, const projection::ViewPlan& p
 }  // namespace
 
 const ViewApi& Server::Impl::ActiveApi(int view, const std::vector<store::ViewVersion>& versions,
-                                       ViewApi* scratch) const {
+                                       ViewApi* scratch, bool* previous) const {
+  if (previous != nullptr) *previous = false;
   if (!previous_views[view]) return views[view];
   const projection::ViewPlan& plan = catalog->views[view];
   const int index = plan.previous - static_cast<int>(catalog->views.size());
@@ -68,6 +69,7 @@ const ViewApi& Server::Impl::ActiveApi(int view, const std::vector<store::ViewVe
       *scratch = views[view];
     } else if (v.definition_hash == catalog->previous_views[index].definition_hash) {
       *scratch = *previous_views[view];
+      if (previous != nullptr) *previous = true;
     } else {
       break;  // a definition neither knows: as before, the config's columns
     }
@@ -78,10 +80,11 @@ const ViewApi& Server::Impl::ActiveApi(int view, const std::vector<store::ViewVe
 }
 
 absl::StatusOr<const ViewApi*> Server::Impl::ActiveApi(int view, store::Store& reader,
-                                                       ViewApi* scratch) const {
+                                                       ViewApi* scratch, bool* previous) const {
+  if (previous != nullptr) *previous = false;
   if (!previous_views[view]) return &views[view];
   SV_ASSIGN_OR_RETURN(std::vector<store::ViewVersion> versions, reader.ListViewVersions());
-  return &ActiveApi(view, versions, scratch);
+  return &ActiveApi(view, versions, scratch, previous);
 }
 
 namespace {
@@ -384,7 +387,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
   SV_ASSIGN_OR_RETURN(impl->collections, Collections::Create(config, store));
   Impl* self = impl.get();
   self->lookups = std::make_unique<Lookups>(
-      catalog, [self](int view) -> const store::TableSpec& { return self->views[view].table; });
+      catalog,
+      [self](int view, store::Store& reader, bool* previous) -> absl::StatusOr<store::TableSpec> {
+        ViewApi scratch;
+        SV_ASSIGN_OR_RETURN(const ViewApi* api, self->ActiveApi(view, reader, &scratch, previous));
+        return api->table;
+      });
   self->org_activity = std::make_unique<OrgActivity>(catalog);
   SubscriptionLimits subscription_limits;
   subscription_limits.max_subscribers = config.server.subscriptions.max_subscribers;

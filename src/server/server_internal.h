@@ -88,11 +88,13 @@ struct Server::Impl {
   // previous: definition may have versions of two shapes (columns added, dropped, retyped): it
   // is read from the active version's own table with that version's columns, so a read is of
   // one version, whole, whatever a promotion does meanwhile. Others: views[view] (the stable
-  // name). `scratch` holds the answer when it is not views[view].
+  // name). `scratch` holds the answer when it is not views[view]; `previous`, when given, says
+  // whether the active version is of the previous: definition.
   const ViewApi& ActiveApi(int view, const std::vector<store::ViewVersion>& versions,
-                           ViewApi* scratch) const;
+                           ViewApi* scratch, bool* previous = nullptr) const;
   // Same, listing the versions with `reader` when the view has a previous: definition.
-  absl::StatusOr<const ViewApi*> ActiveApi(int view, store::Store& reader, ViewApi* scratch) const;
+  absl::StatusOr<const ViewApi*> ActiveApi(int view, store::Store& reader, ViewApi* scratch,
+                                           bool* previous = nullptr) const;
   // The request-latency histogram child for this method, route and status.
   metrics::Histogram* RequestHistogram(const std::string& method, const std::string& path,
                                        int status);

@@ -284,25 +284,29 @@ TEST_P(PreviousColumnsTest, AChangedKeyIsBuiltBesideAndValidatedByItsKeyColumns)
   EXPECT_EQ(Roles(), "1:active 2:candidate(maintained)");
 }
 
-TEST_P(PreviousColumnsTest, AChangedKeyIsNotRunBesideALookup) {
-  const std::string v2 = absl::StrReplaceAll(kVersion1, {{"key: [id]", "key: [label, id]"}});
-  const std::string lookup =
-      "lookups:\n  items_by_label:\n    view: items\n    label: label\n    fields: [id, label]\n";
-  auto config = config::ParseConfig(
-      StoreYaml() + kSources + v2 + "    previous:\n" + Indent(kVersion1) + lookup, "views.yaml");
-  ASSERT_TRUE(config.ok()) << config.status();
-  auto catalog = projection::Compile(*config);
-  ASSERT_TRUE(catalog.ok()) << catalog.status();
+// A lookup reads the serving version with its own definition's columns (server/lookups.h): a
+// changed key runs beside it when the lookup fits the previous: definition too, and not when
+// it names a column only the config's definition has.
+TEST_P(PreviousColumnsTest, ALookupRunsBesideOnlyWhenItFitsThePreviousDefinition) {
+  const std::string v2 = absl::StrReplaceAll(kVersion2, {{"key: [id]", "key: [label, id]"}});
+  auto runnable = [&](const std::string& fields, std::string* why) {
+    auto config = config::ParseConfig(
+        StoreYaml() + kSources + v2 + "    previous:\n" + Indent(kVersion1) +
+            "lookups:\n  items_by_label:\n    view: items\n    label: label\n    fields: " +
+            fields + "\n",
+        "views.yaml");
+    EXPECT_TRUE(config.ok()) << config.status();
+    auto catalog = projection::Compile(*config);
+    EXPECT_TRUE(catalog.ok()) << catalog.status();
+    if (!catalog.ok()) return false;
+    EXPECT_EQ((*catalog)->previous_lookups.size(), 1u);
+    return engine::RunnablePrevious(**catalog, 0, why) != nullptr;
+  };
   std::string why;
-  EXPECT_EQ(engine::RunnablePrevious(**catalog, 0, &why), nullptr);
-  EXPECT_THAT(why, HasSubstr("its columns or key changed and lookup items_by_label reads it"));
-  // No lookup: run beside.
-  config = config::ParseConfig(StoreYaml() + kSources + v2 + "    previous:\n" + Indent(kVersion1),
-                               "views.yaml");
-  ASSERT_TRUE(config.ok()) << config.status();
-  catalog = projection::Compile(*config);
-  ASSERT_TRUE(catalog.ok()) << catalog.status();
-  EXPECT_NE(engine::RunnablePrevious(**catalog, 0, &why), nullptr) << why;
+  EXPECT_TRUE(runnable("[id, label, amount]", &why)) << why;
+  EXPECT_FALSE(runnable("[id, label, biggest]", &why));
+  EXPECT_THAT(why,
+              HasSubstr("lookup items_by_label reads it and does not fit its previous: definition"));
 }
 
 }  // namespace

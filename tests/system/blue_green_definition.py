@@ -21,6 +21,10 @@ the whole time (`ingest`, beside the engine); a reader takes whole-view reads (o
 7. `views drop` of version 1 (the previous one); the v2 config starts again with nothing left
    to build and serves version 2.
 
+Both configs declare a lookup over the view's labels (`lookups:`): during the build, after each
+switch and at the end, every entry GET /lookups/items_by_label lists is of the version serving
+(its label and its columns), and at the end the entries equal the view's rows.
+
 With --changed-columns, version 2 also changes the view's columns and key: it drops `total`, adds
 `biggest` (the greatest amount of the key's events) and is keyed by (label, id). Each read must
 then show one version's columns on every row (v1: total, v2: biggest), the label matching them;
@@ -44,6 +48,14 @@ from blue_green import CONFIG, KEYS, TOKEN, Server, Writer, check, post, run, ve
 from harness import committed_position, http_json, wait_until
 from stores import Store
 
+# A lookup over the labels of every key (the label, constant per version, matches them all).
+LOOKUP = """
+lookups:
+  items_by_label:
+    view: items
+    label: label
+    max_limit: 1000
+"""
 V1_VIEW = CONFIG % {"version": 1}
 # The v2 config: the view as v2, and v1's definition under `previous:` (indented one level).
 V1_BODY = V1_VIEW.split("  items:\n", 1)[1]
@@ -81,6 +93,25 @@ def oracle_at(events, n, label):
 def version_rows(store, table, label):
     return {r[0]: tuple(r[1:]) for r in store.rows(
         "SELECT id, amount, label, events, %s FROM %s" % (LAST[label], table))}
+
+
+def lookup_entries(server):
+    """The entries of the lookup (all of them), by id; None when the request fails."""
+    status, body, _ = http_json(server.port, "/lookups/items_by_label?q=v&limit=1000",
+                                timeout=30)
+    if status != 200:
+        print("  GET /lookups/items_by_label: %s %s" % (status, body))
+        return None
+    return {r["id"]: r for r in body["items"]}
+
+
+def lookup_problems(server, label):
+    """Every entry of the lookup is of `label`'s version (its label and its columns)."""
+    entries = lookup_entries(server)
+    if not entries:
+        return ["the lookup lists nothing"]
+    return ["lookup entry %s: %s" % (k, row_problem(r) or r) for k, r in entries.items()
+            if row_problem(r) or r["label"] != label][:3]
 
 
 def row_problem(row):
@@ -215,9 +246,9 @@ def main():
     store = Store.create(a.store_kind, tmp, "bgdefinition")
     cfg1, cfg2 = os.path.join(tmp, "v1.yaml"), os.path.join(tmp, "v2.yaml")
     with open(cfg1, "w") as f:
-        f.write(V1_VIEW)
+        f.write(V1_VIEW + LOOKUP)
     with open(cfg2, "w") as f:
-        f.write(V2_CHANGED_CONFIG if a.changed_columns else V2_CONFIG)
+        f.write((V2_CHANGED_CONFIG if a.changed_columns else V2_CONFIG) + "\n" + LOOKUP)
     hold = os.path.join(tmp, "hold-build")
     log = os.path.join(tmp, "run.log")
     appended = []
@@ -255,6 +286,9 @@ def main():
         status, body, _ = post(server, "/views/items/promote")
         check(status == 409 and "being built" in body.get("error", ""),
               "promotion refused while version 2 builds: %s" % body.get("error"))
+        problems = lookup_problems(server, "v1")
+        check(not problems, "the lookup lists v1's entries while v2 builds (%s)"
+              % "; ".join(problems))
         if a.changed_columns:
             problems = active_columns_agree(server, "v1")
             check(not problems, "v1's columns served while v2 builds (%s)" % "; ".join(problems))
@@ -306,6 +340,9 @@ def main():
         reads_at = len(reader.reads)
         wait_until(lambda: len(reader.reads) >= reads_at + 3, "reads after the promotion")
         check(set(reader.labels_since(reads_at + 1)) == {"v2"}, "reads are v2 after it")
+        problems = lookup_problems(server, "v2")
+        check(not problems, "the lookup lists v2's entries after the promotion (%s)"
+              % "; ".join(problems))
         check(versions_http(server) == {1: ("standby", True, False), 2: ("active", False, False)},
               "version 1 is kept current for a rollback: %s" % versions_http(server))
         at = committed_position(store)
@@ -320,6 +357,9 @@ def main():
         reads_at = len(reader.reads)
         wait_until(lambda: len(reader.reads) >= reads_at + 3, "reads after the rollback")
         check(set(reader.labels_since(reads_at + 1)) == {"v1"}, "reads are v1 after it")
+        problems = lookup_problems(server, "v1")
+        check(not problems, "the lookup lists v1's entries after the rollback (%s)"
+              % "; ".join(problems))
         at = committed_position(store)
         wait_until(lambda: writer.problems or committed_position(store) >= at + 200,
                    "events applied after the rollback")
@@ -338,6 +378,9 @@ def main():
             server.port, "/views/items?limit=%d" % (KEYS + 10))[1].get("items", []))
             == len(appended), "the engine to apply every event")
         reader.close()
+        status, body, _ = http_json(server.port, "/views/items?limit=%d" % (KEYS + 10))
+        check(status == 200 and lookup_entries(server) == {r["id"]: r for r in body["items"]},
+              "the lookup's entries equal the view's rows (v2's)")
         n = len(appended)
         check(version_rows(store, "items__v1", "v1") == oracle_at(appended, n, "v1"),
               "version 1 equals the v1 oracle of all %d events" % n)
