@@ -50,4 +50,15 @@ int Engine::WaitUntilDue(int wait_ms) const {
   return static_cast<int>(std::clamp<int64_t>(until_ms, 0, wait_ms));
 }
 
+int Engine::PollWaitMs() const {
+  if (sources_.size() != 1) return 0;
+  // A source woken by arrivals waits longer (the loop's other duties — commands, schedules,
+  // progress — come at most that late); a due timed row still cuts the wait short.
+  constexpr int64_t kArrivalWaitMs = 25;
+  const int64_t idle_ms = sources_[0].source->WakesOnArrival()
+                              ? std::max(config_.engine.poll_idle_ms, kArrivalWaitMs)
+                              : config_.engine.poll_idle_ms;
+  return WaitUntilDue(static_cast<int>(idle_ms));
+}
+
 }  // namespace sv::engine

@@ -473,8 +473,7 @@ absl::Status Engine::RunOnceOrFail(bool* idle) {
   // consumer) for what comes next, and returns the moment it does: a fixed sleep here instead
   // left a change feed's stream unread for most of the time (catch-up at 108k changes/s against
   // 250k). With several, each is polled without waiting, so none waits behind another.
-  const int wait_ms =
-      WaitUntilDue(sources_.size() == 1 ? static_cast<int>(config_.engine.poll_idle_ms) : 0);
+  const int wait_ms = PollWaitMs();
   waited_in_poll_ = false;
   int next_wait_ms = wait_ms;
   while (taken < batch_events) {

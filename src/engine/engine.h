@@ -422,6 +422,9 @@ class Engine {
   bool DerivedClockDue() const;
   // How long an idle poll may wait before the next row is due (capped by `wait_ms`).
   int WaitUntilDue(int wait_ms) const;
+  // How long a poll of the one source may wait for records (0 with several: none waits behind
+  // another): engine.poll_idle_ms, longer for a source woken by arrivals; WaitUntilDue.
+  int PollWaitMs() const;
   struct ScheduledRefresh {
     int view;
     CronSchedule schedule;

@@ -474,8 +474,8 @@ absl::Status Engine::LoadMaintainedVersions() {
                           (v.active || (v.kept && v.as_of == kMaintainedAsOf));
     if (previous && !taken_previous[view]) {
       taken_previous[view] = true;
-      maintained_.push_back({view, v.version, TableFor(previous_catalog_->views[view], v.version),
-                             true, v.active});
+      maintained_.push_back(
+          {view, v.version, TableFor(previous_catalog_->views[view], v.version), true, v.active});
       continue;
     }
     if (v.active || !v.kept || v.as_of != kMaintainedAsOf) continue;

@@ -139,15 +139,16 @@ absl::Status Lookups::EnsureLoaded(One& one, store::Store* reader) {
       const int index = static_cast<int>(one.plan - catalog_.lookups.data());
       const std::optional<projection::LookupPlan>& over_previous = catalog_.previous_lookups[index];
       if (previous && !over_previous) {
-        scanned = absl::FailedPreconditionError(absl::StrCat(
-            "lookup ", one.plan->name, " does not fit the serving version's columns"));
+        scanned = absl::FailedPreconditionError(
+            absl::StrCat("lookup ", one.plan->name, " does not fit the serving version's columns"));
       } else {
         std::lock_guard lock(one.mu);  // the queue is applied with the plan read here
         one.serving = previous ? &*over_previous : one.plan;
         const projection::ViewPlan& view = catalog_.views[one.plan->view];
-        one.serving_view = previous ? &catalog_.previous_views[view.previous -
-                                                                static_cast<int>(catalog_.views.size())]
-                                    : &view;
+        one.serving_view =
+            previous
+                ? &catalog_.previous_views[view.previous - static_cast<int>(catalog_.views.size())]
+                : &view;
       }
     }
     if (scanned.ok()) {

@@ -116,6 +116,9 @@ class Source {
   virtual absl::Status Seek(const std::map<int32_t, int64_t>& after) = 0;
   // Appends up to `max` records to `out` (cleared first). May wait up to `timeout_ms` for data.
   virtual absl::Status Poll(size_t max, int timeout_ms, std::vector<SourceRecord>* out) = 0;
+  // Its Poll returns the moment records arrive (it waits on them, it does not read again and
+  // again): an idle loop may then give it a longer wait at no cost in latency.
+  virtual bool WakesOnArrival() const { return false; }
   // The last offset present in each partition (0 when empty), for lag and progress.
   virtual absl::StatusOr<std::map<int32_t, int64_t>> EndOffsets() = 0;
 

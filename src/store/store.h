@@ -299,6 +299,12 @@ class LogStore {
   virtual absl::Status ReadLog(int64_t after, size_t max, std::vector<LogRecord>* out) = 0;
   // Highest position written (0 when empty).
   virtual absl::StatusOr<int64_t> LogEnd() = 0;
+  // Waits at most `timeout_ms` for an append by any process, so that a tail that read nothing
+  // need not read again until there is something (PostgreSQL: LISTEN, the append NOTIFYs).
+  // Returns false when this store cannot wait (the caller reads again after a short pause).
+  // True says only that reading again is worth it: an append since the previous call, the
+  // timeout, or a first call (which starts listening, so no append after it is missed).
+  virtual absl::StatusOr<bool> WaitForAppend(int /*timeout_ms*/) { return false; }
 
   // The log's organization index (engine/tenant_log_index.cc): the keys some record declared to
   // be of an organization, so that one organization's records are read without the others'.

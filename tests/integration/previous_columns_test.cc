@@ -305,8 +305,8 @@ TEST_P(PreviousColumnsTest, ALookupRunsBesideOnlyWhenItFitsThePreviousDefinition
   std::string why;
   EXPECT_TRUE(runnable("[id, label, amount]", &why)) << why;
   EXPECT_FALSE(runnable("[id, label, biggest]", &why));
-  EXPECT_THAT(why,
-              HasSubstr("lookup items_by_label reads it and does not fit its previous: definition"));
+  EXPECT_THAT(
+      why, HasSubstr("lookup items_by_label reads it and does not fit its previous: definition"));
 }
 
 }  // namespace

@@ -183,6 +183,46 @@ TEST_P(StoreTest, LogAppendAssignsDensePositionsAndReadsInOrder) {
   EXPECT_EQ(*store->LogEnd(), 6);
 }
 
+// A tail that read nothing waits for the next append instead of reading again every half
+// millisecond: on PostgreSQL an append's NOTIFY (from another connection) wakes it, whether it
+// came before the wait or during it; the others cannot wait (the caller polls).
+TEST_P(StoreTest, WaitForAppendIsWokenByAnotherConnectionsAppend) {
+  auto tail = Open();
+  auto writer = Open();
+  ASSERT_NE(tail, nullptr);
+  ASSERT_NE(writer, nullptr);
+  absl::StatusOr<bool> listening = tail->WaitForAppend(0);
+  ASSERT_TRUE(listening.ok()) << listening.status();
+  EXPECT_EQ(*listening, postgres());
+  if (!*listening) return;
+  // Woken, not timed out: a missed notification fails the test after two minutes.
+  constexpr auto kDeadline = std::chrono::minutes(2);
+  const int deadline_ms =
+      static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(kDeadline).count());
+  auto wait = [&] {
+    const auto start = std::chrono::steady_clock::now();
+    absl::StatusOr<bool> woke = tail->WaitForAppend(deadline_ms);
+    EXPECT_TRUE(woke.ok()) << woke.status();
+    return std::chrono::steady_clock::now() - start < kDeadline;
+  };
+  std::vector<LogRecord> out;
+  std::vector<LogRecord> before = {Record("k1", "a")};
+  ASSERT_TRUE(writer->AppendLog(&before).ok());
+  EXPECT_TRUE(wait()) << "an append before the wait";
+  ASSERT_TRUE(tail->ReadLog(0, 10, &out).ok());
+  EXPECT_EQ(out.size(), 1u);
+  std::thread appender([&] {
+    std::vector<LogRecord> during = {Record("k2", "b")};
+    EXPECT_TRUE(writer->AppendLog(&during).ok());
+  });
+  EXPECT_TRUE(wait()) << "an append during the wait";
+  appender.join();
+  // Woken at the append's commit: its record is there.
+  ASSERT_TRUE(tail->ReadLog(1, 10, &out).ok());
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].key, "k2");
+}
+
 // Writes one of everything a batch can write.
 void WriteEverything(Batch& batch, const TableSpec& table) {
   ASSERT_TRUE(batch.Upsert(table, OrderRow("o1", 2, 9.5)).ok());

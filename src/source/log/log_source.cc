@@ -55,8 +55,14 @@ class LogSource : public Source {
     while (true) {
       absl::Status s = store_->ReadLog(next_after_, max, &buffer_);
       if (!s.ok()) return s;
-      if (!buffer_.empty() || std::chrono::steady_clock::now() >= deadline) break;
-      std::this_thread::sleep_for(std::chrono::microseconds(500));
+      const auto now = std::chrono::steady_clock::now();
+      if (!buffer_.empty() || now >= deadline) break;
+      // Until an append (PostgreSQL: its NOTIFY), not a read every half millisecond.
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
+      absl::StatusOr<bool> waited = store_->WaitForAppend(static_cast<int>(left.count()) + 1);
+      if (!waited.ok()) return waited.status();
+      wakes_on_arrival_ = *waited;
+      if (!*waited) std::this_thread::sleep_for(std::chrono::microseconds(500));
     }
     out->reserve(buffer_.size());
     for (store::LogRecord& r : buffer_) {
@@ -70,6 +76,8 @@ class LogSource : public Source {
     if (!out->empty()) next_after_ = out->back().offset;
     return absl::OkStatus();
   }
+
+  bool WakesOnArrival() const override { return wakes_on_arrival_; }
 
   absl::StatusOr<std::map<int32_t, int64_t>> EndOffsets() override {
     auto end = store_->LogEnd();
@@ -96,6 +104,7 @@ class LogSource : public Source {
   store::LogStore* store_;
   int64_t next_after_ = 0;
   std::vector<store::LogRecord> buffer_;
+  bool wakes_on_arrival_ = false;  // the store waits for appends (WaitForAppend)
 };
 
 }  // namespace

@@ -1,5 +1,8 @@
 #include "store/postgres/pg_conn.h"
 
+#include <poll.h>
+
+#include <cerrno>
 #include <cstring>
 #include <utility>
 
@@ -101,6 +104,31 @@ absl::StatusOr<Result> Conn::Check(PGresult* raw, absl::string_view context) {
   const ExecStatusType st = result ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
   if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_COPY_IN) return result;
   return Error(result.get(), context);
+}
+
+bool Conn::TakeNotifies() {
+  bool any = false;
+  if (conn_ == nullptr) return false;
+  while (PGnotify* n = PQnotifies(conn_)) {
+    PQfreemem(n);
+    any = true;
+  }
+  return any;
+}
+
+absl::StatusOr<bool> Conn::WaitForNotify(int timeout_ms) {
+  if (conn_ == nullptr) return absl::UnavailableError("postgres: not connected");
+  auto lost = [this] {
+    return absl::UnavailableError(absl::StrCat("postgres: ", PQerrorMessage(conn_)));
+  };
+  if (PQconsumeInput(conn_) == 0) return lost();
+  if (TakeNotifies()) return true;
+  pollfd socket{PQsocket(conn_), POLLIN, 0};
+  const int ready = poll(&socket, 1, timeout_ms);
+  if (ready < 0 && errno != EINTR) return lost();
+  if (ready <= 0) return false;
+  if (PQconsumeInput(conn_) == 0) return lost();
+  return TakeNotifies();
 }
 
 absl::Status Conn::Exec(absl::string_view sql) {

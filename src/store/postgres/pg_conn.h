@@ -61,6 +61,12 @@ class Conn {
   absl::Status CopyData(absl::string_view data);
   absl::Status CopyFinish();
 
+  // Notifications (LISTEN): drops those received so far, true when there was one.
+  bool TakeNotifies();
+  // Waits at most `timeout_ms` for a notification (outside a transaction only: a session
+  // receives them between transactions); true when one came.
+  absl::StatusOr<bool> WaitForNotify(int timeout_ms);
+
   // Maps a failed result (or a broken connection) to a Status with `context`.
   absl::Status Error(const PGresult* result, absl::string_view context) const;
 

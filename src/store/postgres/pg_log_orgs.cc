@@ -64,12 +64,17 @@ absl::Status PgStore::AddToLogOrgIndex(
 
 absl::StatusOr<std::vector<int64_t>> PgStore::LogPositionsOfOrganization(
     const std::string& organization, int64_t until) {
+  // Key by key through sv_log__by_key (OFFSET 0 keeps the planner from flattening the
+  // LATERAL into a join): as a plain join the planner hashed the organization's keys and
+  // scanned the whole log, its time growing with the log, not the organization
+  // (bench/pg_org_positions.sh, BENCHMARKS.md).
   SV_ASSIGN_OR_RETURN(
-      Result r, Query(absl::StrCat("SELECT l.position FROM ", Engine("sv_log_orgs"), " o JOIN ",
-                                   Engine("sv_log"),
-                                   " l ON l.key = o.key WHERE o.org = $1 AND l.position <= $2 "
-                                   "ORDER BY l.position"),
-                      {organization, absl::StrCat(until)}));
+      Result r,
+      Query(absl::StrCat("SELECT l.position FROM ", Engine("sv_log_orgs"),
+                         " o CROSS JOIN LATERAL (SELECT position FROM ", Engine("sv_log"),
+                         " WHERE key = o.key AND position <= $2 OFFSET 0) l WHERE o.org = $1 "
+                         "ORDER BY l.position"),
+            {organization, absl::StrCat(until)}));
   std::vector<int64_t> positions(PQntuples(r.get()));
   for (size_t i = 0; i < positions.size(); ++i) {
     SV_ASSIGN_OR_RETURN(positions[i], Int64(r.get(), static_cast<int>(i), 0));

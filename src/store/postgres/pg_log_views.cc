@@ -48,7 +48,10 @@ absl::StatusOr<int64_t> PgStore::AppendLog(std::vector<LogRecord>* records) {
     pg::AppendInt16(&buf, -1);
     if (status.ok()) status = conn_.CopyData(buf);
     absl::Status finish = conn_.CopyFinish();
-    return status.ok() ? finish : status;
+    if (!status.ok()) return status;
+    if (!finish.ok()) return finish;
+    // Delivered at commit: a tail waiting in WaitForAppend reads the records at once.
+    return conn_.Exec(absl::StrCat("NOTIFY ", LogChannel()));
   }));
   int64_t position = first;
   for (LogRecord& record : *records) {
@@ -58,7 +61,22 @@ absl::StatusOr<int64_t> PgStore::AppendLog(std::vector<LogRecord>* records) {
   return position - 1;
 }
 
+absl::StatusOr<bool> PgStore::WaitForAppend(int timeout_ms) {
+  // Inside a transaction no notification arrives: the caller polls.
+  if (!conn_.ok() || PQtransactionStatus(conn_.raw()) != PQTRANS_IDLE) return false;
+  if (listening_generation_ != conn_.generation()) {
+    // From here on every append is heard; one before it is found by the caller's next read.
+    SV_RETURN_IF_ERROR(conn_.Exec(absl::StrCat("LISTEN ", LogChannel())));
+    listening_generation_ = conn_.generation();
+    return true;
+  }
+  SV_RETURN_IF_ERROR(conn_.WaitForNotify(timeout_ms).status());
+  return true;
+}
+
 absl::Status PgStore::ReadLog(int64_t after, size_t max, std::vector<LogRecord>* out) {
+  // The records read cover the appends heard so far: what a wait hears next is newer.
+  conn_.TakeNotifies();
   SV_ASSIGN_OR_RETURN(
       Result r,
       Query(absl::StrCat("SELECT position, log_time_us, key, raw FROM ", Engine("sv_log"),

@@ -415,6 +415,7 @@ class PgStore final : public Store {
   absl::StatusOr<int64_t> AppendLog(std::vector<LogRecord>* records) override;
   absl::Status ReadLog(int64_t after, size_t max, std::vector<LogRecord>* out) override;
   absl::StatusOr<int64_t> LogEnd() override;
+  absl::StatusOr<bool> WaitForAppend(int timeout_ms) override;
   absl::StatusOr<LogOrgIndexMark> GetLogOrgIndexMark() override;
   absl::Status AddToLogOrgIndex(
       const LogOrgIndexMark& mark, bool restart,
@@ -510,6 +511,9 @@ class PgStore final : public Store {
   std::string LockName(absl::string_view what) const {
     return QuoteLiteral(absl::StrCat(options_.schema, ":", what));
   }
+  // The channel appends to this schema's log notify (LISTEN/NOTIFY).
+  std::string LogChannel() const { return QuoteIdent(absl::StrCat(options_.schema, ":log")); }
+  int64_t listening_generation_ = -1;  // the connection generation LISTEN ran on
 
   PostgresOptions options_;
   std::vector<std::pair<std::string, int32_t>>
