@@ -454,6 +454,10 @@ class Engine {
   // compared or swapped in once the loop has passed it (WaitForSnapshot).
   absl::StatusOr<std::unique_ptr<TenantJob>> NewFoldJob(int source, std::string_view what,
                                                         bool snapshot_ok = false);
+  // Lets `job` (of the embedded log, for the organization in job.request.tenant) fold only that
+  // organization's keys' records when that is exact for `views` (LogOrgIndexProblem), else
+  // says why not in job.index_unused.
+  absl::Status FoldByOrgIndexIfExact(TenantJob& job, const std::vector<int>& views);
   // A folded snapshot job whose snapshot the loop has not passed yet: asks the live source to
   // move on (true: wait); fails once that takes too long (kSnapshotPassTimeout).
   absl::StatusOr<bool> WaitForSnapshot(TenantJob& job);

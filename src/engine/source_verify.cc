@@ -169,9 +169,38 @@ absl::Status Engine::NextVerifyJob(std::shared_ptr<VerifyRun> run) {
   run->sources.erase(run->sources.begin());
   SV_ASSIGN_OR_RETURN(tenant_job_,
                       NewFoldJob(source, "a verify against the source", /*snapshot_ok=*/true));
+  if (run->request.tenant.has_value() && !tenant_job_->snapshot) {
+    // One organization's rows are compared: the log's records of its keys make them, where
+    // that is exact (as for its rebuild) and no derived view, computed from every
+    // organization's rows, is compared.
+    std::vector<int> views;
+    for (size_t v = 0; v < catalog_->views.size(); ++v) {
+      if (!run->report.views[v].skipped.empty() ||
+          SourceUnder(*catalog_, static_cast<int>(v)) != source) {
+        continue;
+      }
+      if (catalog_->views[v].derived != nullptr) {
+        tenant_job_->index_unused =
+            absl::StrCat("derived view ", catalog_->views[v].name, " is compared");
+        views.clear();
+        break;
+      }
+      views.push_back(static_cast<int>(v));
+    }
+    if (!views.empty()) {
+      tenant_job_->request.tenant = *run->request.tenant;
+      SV_RETURN_IF_ERROR(FoldByOrgIndexIfExact(*tenant_job_, views));
+    }
+  }
+  const std::string how =
+      tenant_job_->index_writer != nullptr
+          ? " (the log's records of the organization's keys only: its organization index)"
+      : tenant_job_->index_unused.empty()
+          ? ""
+          : absl::StrCat(" (the whole log: ", tenant_job_->index_unused, ")");
   tenant_job_->verify = std::move(run);
   Progress(absl::StrCat("verify: folding ", catalog_->sources[source].config.name,
-                        " beside the live views"));
+                        " beside the live views", how));
   // Beside a running loop the fold gets a thread of its own; Verify folds it itself.
   if (!verify_folds_here_) StartFold(*tenant_job_);
   return absl::OkStatus();

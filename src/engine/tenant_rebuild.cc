@@ -188,14 +188,18 @@ absl::StatusOr<std::unique_ptr<TenantJob>> Engine::NewTenantJob(
     folding->filter =
         TenantSnapshotFilter(*catalog_, folding->source, folding->views, folding->request.tenant);
   } else if (!folding->snapshot && !folding->request.whole) {
-    folding->index_unused = LogOrgIndexProblem(*catalog_, folding->source, folding->views);
-    if (folding->index_unused.empty()) {
-      store::StoreOptions so = StoreOptionsFor(config_.store);
-      if (!options_.store_path.empty()) so.path = options_.store_path;
-      SV_ASSIGN_OR_RETURN(folding->index_writer, store::OpenStore(so, store::StoreRole::kWriter));
-    }
+    SV_RETURN_IF_ERROR(FoldByOrgIndexIfExact(*folding, folding->views));
   }
   return folding;
+}
+
+absl::Status Engine::FoldByOrgIndexIfExact(TenantJob& job, const std::vector<int>& views) {
+  job.index_unused = LogOrgIndexProblem(*catalog_, job.source, views);
+  if (!job.index_unused.empty()) return absl::OkStatus();
+  store::StoreOptions so = StoreOptionsFor(config_.store);
+  if (!options_.store_path.empty()) so.path = options_.store_path;
+  SV_ASSIGN_OR_RETURN(job.index_writer, store::OpenStore(so, store::StoreRole::kWriter));
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<TenantJob>> Engine::NewFoldJob(int source_index,

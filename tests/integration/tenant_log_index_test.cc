@@ -72,7 +72,11 @@ class TenantLogIndexTest : public BackendTest {
   void SetUp() override {
     BackendTest::SetUp();
     if (IsSkipped() || HasFatalFailure()) return;
-    auto config = config::ParseConfig(StoreYaml() + kViews, "views.yaml");
+    OpenEngine(kViews);
+  }
+  void OpenEngine(const std::string& views) {
+    engine_.reset();
+    auto config = config::ParseConfig(StoreYaml() + views, "views.yaml");
     ASSERT_TRUE(config.ok()) << config.status();
     engine::EngineOptions options;
     options.store_path = options_.path;
@@ -233,6 +237,42 @@ TEST_P(TenantLogIndexTest, FoldsOnlyTheOrganizationsKeysAndRepairsAsTheWholeLogW
   ASSERT_TRUE(stats.ok()) << stats.status();
   EXPECT_EQ(stats->events, 0);
   EXPECT_EQ(stats->rows_written, 0);
+}
+
+// A verify of one organization folds only its keys' records when no derived view is compared
+// (a derived view is computed from every organization's rows: then the whole log), names that
+// organization's drifting keys and repairs them.
+TEST_P(TenantLogIndexTest, AVerifyOfOneOrganizationFoldsItsKeysOnly) {
+  Oracle oracle;
+  Append(Events(400, 300, 60, &oracle));
+  const int64_t all = 400 + 400 / 10 + 300 + 60;
+  engine::VerifyRequest request;
+  request.tenant = Value::Text("o1");
+  auto report = engine_->Verify(request);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->events, all) << "by_status is compared: the whole log";
+  EXPECT_FALSE(report->Drifted());
+
+  const std::string views(kViews);
+  ASSERT_NO_FATAL_FAILURE(OpenEngine(views.substr(0, views.find("derived_views:"))));
+  Drift(oracle, "o1");
+  report = engine_->Verify(request);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->events, RecordsOfKeysOf(oracle, "o1"));
+  ASSERT_EQ(report->views.size(), 1u);
+  const engine::ViewDrift& drift = report->views[0];
+  EXPECT_EQ(drift.missing, 1);
+  EXPECT_EQ(drift.differing, 1);
+  ASSERT_EQ(drift.extra_keys, std::vector<std::string>{"ghost-o1"});
+  request.repair = true;
+  report = engine_->Verify(request);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->views[0].repaired, 3);
+  EXPECT_EQ(Stored(), oracle);
+  request.repair = false;
+  report = engine_->Verify(request);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_FALSE(report->Drifted());
 }
 
 // Beside the running loop: the loop applies records of every organization while the job
