@@ -192,12 +192,10 @@ absl::Status Engine::NextVerifyJob(std::shared_ptr<VerifyRun> run) {
       SV_RETURN_IF_ERROR(FoldByOrgIndexIfExact(*tenant_job_, views));
     }
   }
-  const std::string how =
-      tenant_job_->index_writer != nullptr
-          ? " (the log's records of the organization's keys only: its organization index)"
-      : tenant_job_->index_unused.empty()
-          ? ""
-          : absl::StrCat(" (the whole log: ", tenant_job_->index_unused, ")");
+  // Said when one organization is verified on the log: read by its index or whole, and why.
+  const std::string how = tenant_job_->index_writer != nullptr || !tenant_job_->index_unused.empty()
+                              ? absl::StrCat(" (", LogFoldScope(*tenant_job_), ")")
+                              : "";
   tenant_job_->verify = std::move(run);
   Progress(absl::StrCat("verify: folding ", catalog_->sources[source].config.name,
                         " beside the live views", how));

@@ -116,6 +116,9 @@ source::SnapshotFilter TenantSnapshotFilter(const projection::Catalog& catalog, 
 // the embedded log by its organization index; "" when it may.
 std::string LogOrgIndexProblem(const projection::Catalog& catalog, int source,
                                const std::vector<int>& views);
+// What a fold of the embedded log by organization reads, for progress lines: the
+// organization's keys' records (its index), or the whole log and why (job.index_unused).
+std::string LogFoldScope(const TenantJob& job);
 // Brings the log's organization index up to the fold's end and opens a replay of the records of
 // the organization's keys; null (with job.index_unused) when the log broke the index's rules.
 absl::StatusOr<std::unique_ptr<source::ReplayReader>> OpenOrganizationReplay(

@@ -187,6 +187,13 @@ int64_t FoldEnd(const TenantJob& job) {
 
 }  // namespace
 
+std::string LogFoldScope(const TenantJob& job) {
+  return job.index_unused.empty()
+             ? "the log's records of the organization's keys only (its organization index)"
+             : absl::StrCat("the whole log (its organization index is not used: ", job.index_unused,
+                            ")");
+}
+
 std::string LogOrgIndexProblem(const projection::Catalog& catalog, int source,
                                const std::vector<int>& views) {
   const projection::SourcePlan& plan = catalog.sources[source];

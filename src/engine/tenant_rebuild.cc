@@ -359,10 +359,7 @@ absl::StatusOr<RebuildStats> Engine::FinishTenantJob() {
                          " only, ", job->rows_fetched,
                          " rows moved into it afterwards read from the snapshot by key")
       : job->snapshot || job->request.whole ? ""
-      : job->index_unused.empty()
-          ? "; the log's records of the organization's keys only (its organization index)"
-          : absl::StrCat("; the whole log (its organization index is not used: ", job->index_unused,
-                         ")")));
+                                            : absl::StrCat("; ", LogFoldScope(*job))));
   return stats;
 }
 

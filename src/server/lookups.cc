@@ -1,7 +1,6 @@
 #include "server/lookups.h"
 
 #include <chrono>
-#include <optional>
 #include <thread>
 #include <utility>
 
@@ -15,29 +14,34 @@ namespace sv::server {
 
 Lookups::Lookups(const projection::Catalog& catalog, ServingTable serving)
     : catalog_(catalog), serving_(std::move(serving)) {
-  for (const projection::LookupPlan& plan : catalog.lookups) {
+  for (size_t i = 0; i < catalog.lookups.size(); ++i) {
     auto one = std::make_unique<One>();
-    one->plan = one->serving = &plan;
-    one->serving_view = &catalog.views[plan.view];
+    const projection::ViewPlan& view = catalog.views[catalog.lookups[i].view];
+    one->config = {&catalog.lookups[i], &view};
+    if (const auto& over_previous = catalog.previous_lookups[i]; over_previous.has_value()) {
+      one->previous = {
+          &*over_previous,
+          &catalog.previous_views[view.previous - static_cast<int>(catalog.views.size())]};
+    }
     lookups_.push_back(std::move(one));
   }
 }
 
 int Lookups::Find(std::string_view name) const {
   for (size_t i = 0; i < lookups_.size(); ++i) {
-    if (lookups_[i]->plan->name == name) return static_cast<int>(i);
+    if (lookups_[i]->config.plan->name == name) return static_cast<int>(i);
   }
   return -1;
 }
 
 std::vector<bool> Lookups::Watched(size_t view_count) const {
   std::vector<bool> watched(view_count, false);
-  for (const auto& one : lookups_) watched[one->plan->view] = true;
+  for (const auto& one : lookups_) watched[one->config.plan->view] = true;
   return watched;
 }
 
 std::string Lookups::KeyOf(const One& one, const Row& row) const {
-  const projection::ViewPlan& view = *one.serving_view;
+  const projection::ViewPlan& view = *one.serving().view;
   Row key;
   key.reserve(view.key.size());
   for (int k : view.key) key.push_back(row[k]);
@@ -47,14 +51,14 @@ std::string Lookups::KeyOf(const One& one, const Row& row) const {
 }
 
 bool Lookups::ItemOf(const One& one, const Row& row, lookup::LookupIndex::Item* item) const {
-  const projection::LookupPlan& plan = *one.serving;
+  const projection::LookupPlan& plan = *one.serving().plan;
   item->key = KeyOf(one, row);
   for (const auto& [column, value] : plan.where) {
     if (!(row[column] == value)) return false;
   }
   item->scope.clear();
   if (plan.scope >= 0) EncodeKey(&row[plan.scope], 1, &item->scope);
-  const projection::ViewPlan& view = *one.serving_view;
+  const projection::ViewPlan& view = *one.serving().view;
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
   w.StartObject();
@@ -91,7 +95,7 @@ void Lookups::Apply(One& one, const std::vector<std::shared_ptr<const Row>>& ups
 void Lookups::OnCommitted(int view, const std::vector<std::shared_ptr<const Row>>& upserts,
                           const std::vector<Row>& deleted_keys) {
   for (auto& one : lookups_) {
-    if (one->plan->view != view) continue;
+    if (one->config.plan->view != view) continue;
     std::lock_guard lock(one->mu);
     switch (one->state) {
       case State::kUnloaded:
@@ -108,7 +112,7 @@ void Lookups::OnCommitted(int view, const std::vector<std::shared_ptr<const Row>
 
 void Lookups::OnReplaced(int view) {
   for (auto& one : lookups_) {
-    if (one->plan->view != view) continue;
+    if (one->config.plan->view != view) continue;
     std::lock_guard lock(one->mu);
     one->state = State::kUnloaded;
     one->queued.clear();
@@ -131,27 +135,16 @@ absl::Status Lookups::EnsureLoaded(One& one, store::Store* reader) {
     }
     // Read after the generation: a version switched after this is seen by the check below.
     bool previous = false;
-    absl::StatusOr<store::TableSpec> table = serving_(one.plan->view, *reader, &previous);
+    absl::StatusOr<store::TableSpec> table = serving_(one.config.plan->view, *reader, &previous);
     const auto started = std::chrono::steady_clock::now();
     std::vector<lookup::LookupIndex::Item> items;
     absl::Status scanned = table.status();
-    if (scanned.ok()) {
-      const int index = static_cast<int>(one.plan - catalog_.lookups.data());
-      const std::optional<projection::LookupPlan>& over_previous = catalog_.previous_lookups[index];
-      if (previous && !over_previous) {
-        scanned = absl::FailedPreconditionError(
-            absl::StrCat("lookup ", one.plan->name, " does not fit the serving version's columns"));
-      } else {
-        std::lock_guard lock(one.mu);  // the queue is applied with the plan read here
-        one.serving = previous ? &*over_previous : one.plan;
-        const projection::ViewPlan& view = catalog_.views[one.plan->view];
-        one.serving_view =
-            previous
-                ? &catalog_.previous_views[view.previous - static_cast<int>(catalog_.views.size())]
-                : &view;
-      }
+    if (scanned.ok() && previous && one.previous.plan == nullptr) {
+      scanned = absl::FailedPreconditionError(absl::StrCat(
+          "lookup ", one.config.plan->name, " does not fit the serving version's columns"));
     }
     if (scanned.ok()) {
+      one.serving_previous = previous;
       scanned = reader->ScanTable(*table, [&](const Row& row) {
         if (!ItemOf(one, row, &items.emplace_back())) items.pop_back();
       });
@@ -164,7 +157,7 @@ absl::Status Lookups::EnsureLoaded(One& one, store::Store* reader) {
         return absl::StrFormat("%.3f", std::chrono::duration<double>(to - from).count());
       };
       LogJson("info", "lookup loaded",
-              {{"lookup", one.plan->name},
+              {{"lookup", one.config.plan->name},
                {"entries", std::to_string(count)},
                {"read_seconds", seconds(started, read)},
                {"index_seconds", seconds(read, std::chrono::steady_clock::now())}});
@@ -203,7 +196,7 @@ void Lookups::StartPreload(std::function<bool()> engine_started, const store::St
       absl::Status s = EnsureLoaded(*one, reader->get());
       if (!s.ok() && !stop_preload_.load()) {
         LogJson("warn", "lookup preload failed",
-                {{"lookup", one->plan->name}, {"error", std::string(s.message())}});
+                {{"lookup", one->config.plan->name}, {"error", std::string(s.message())}});
       }
     }
     std::lock_guard lock(preload_mu_);

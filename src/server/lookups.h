@@ -35,7 +35,7 @@ class Lookups final : public engine::RowObserver {
 
   // -1 when there is no such lookup.
   int Find(std::string_view name) const;
-  const projection::LookupPlan& plan(int lookup) const { return *lookups_[lookup]->plan; }
+  const projection::LookupPlan& plan(int lookup) const { return *lookups_[lookup]->config.plan; }
   size_t count() const { return lookups_.size(); }
 
   // The JSON objects of the best matches of `query` within `scope` (the encoded scope value;
@@ -63,12 +63,18 @@ class Lookups final : public engine::RowObserver {
     std::vector<std::shared_ptr<const Row>> upserts;
     std::vector<Row> deleted_keys;
   };
+  // A lookup over one definition of its view: the plan and the view's columns and key.
+  struct Over {
+    const projection::LookupPlan* plan = nullptr;  // null: the lookup does not fit it
+    const projection::ViewPlan* view = nullptr;
+  };
   struct One {
-    const projection::LookupPlan* plan = nullptr;  // the config's
-    // What the index holds, chosen at each load: `plan` over the config's definition, or the
-    // lookup over the previous: definition's columns (guarded by load_mu and mu to change).
-    const projection::LookupPlan* serving = nullptr;
-    const projection::ViewPlan* serving_view = nullptr;
+    Over config;    // over the config's definition; config.plan is the lookup's plan
+    Over previous;  // over its view's previous: definition (plan null without one)
+    // Which the index holds, chosen at each load (changed only while loading, when commits
+    // are queued and not applied).
+    bool serving_previous = false;
+    const Over& serving() const { return serving_previous ? previous : config; }
     lookup::LookupIndex index;
     std::mutex load_mu;  // one loader at a time
     std::mutex mu;       // guards the fields below

@@ -14,8 +14,11 @@ absl::StatusOr<int64_t> PgStore::AppendLog(std::vector<LogRecord>* records) {
     // Appends are serialized by a transaction-scoped lock taken before positions are chosen,
     // so they commit in position order: a reader that sees position p has seen everything
     // before it, and never skips a position that commits later.
-    SV_RETURN_IF_ERROR(conn_.Exec(absl::StrCat("SELECT pg_advisory_xact_lock(", kLockClass,
-                                               ", hashtext(", LockName("log"), "))")));
+    // The NOTIFY is delivered at commit (a tail waiting in WaitForAppend reads the records at
+    // once); sent with the lock, it costs the append no round trip of its own.
+    SV_RETURN_IF_ERROR(
+        conn_.Exec(absl::StrCat("SELECT pg_advisory_xact_lock(", kLockClass, ", hashtext(",
+                                LockName("log"), ")); NOTIFY ", LogChannel())));
     SV_ASSIGN_OR_RETURN(
         Result end,
         conn_.Prepared(
@@ -48,10 +51,7 @@ absl::StatusOr<int64_t> PgStore::AppendLog(std::vector<LogRecord>* records) {
     pg::AppendInt16(&buf, -1);
     if (status.ok()) status = conn_.CopyData(buf);
     absl::Status finish = conn_.CopyFinish();
-    if (!status.ok()) return status;
-    if (!finish.ok()) return finish;
-    // Delivered at commit: a tail waiting in WaitForAppend reads the records at once.
-    return conn_.Exec(absl::StrCat("NOTIFY ", LogChannel()));
+    return status.ok() ? finish : status;
   }));
   int64_t position = first;
   for (LogRecord& record : *records) {
