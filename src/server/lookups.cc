@@ -13,7 +13,7 @@
 namespace sv::server {
 
 Lookups::Lookups(const projection::Catalog& catalog, ServingTable serving)
-    : catalog_(catalog), serving_(std::move(serving)) {
+    : serving_(std::move(serving)) {
   for (size_t i = 0; i < catalog.lookups.size(); ++i) {
     auto one = std::make_unique<One>();
     const projection::ViewPlan& view = catalog.views[catalog.lookups[i].view];

@@ -96,7 +96,6 @@ class Lookups final : public engine::RowObserver {
   std::mutex preload_mu_;                   // guards preload_reader_
   store::Store* preload_reader_ = nullptr;  // the preload's connection while it reads
 
-  const projection::Catalog& catalog_;
   ServingTable serving_;
   std::vector<std::unique_ptr<One>> lookups_;
 };
