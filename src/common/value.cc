@@ -147,6 +147,15 @@ enum RowTag : char {
 
 }  // namespace
 
+std::string EncodeKeyOf(const Row& row, const std::vector<int>& columns) {
+  Row key;
+  key.reserve(columns.size());
+  for (int c : columns) key.push_back(row[c]);
+  std::string encoded;
+  EncodeKey(key.data(), key.size(), &encoded);
+  return encoded;
+}
+
 void EncodeKey(const Value* values, size_t n, std::string* out) {
   for (size_t i = 0; i < n; ++i) {
     const Value& v = values[i];

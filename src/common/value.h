@@ -75,6 +75,8 @@ int Compare(const Value& a, const Value& b, bool* ok);
 // Compact, order-preserving byte encoding of a key tuple: memcmp order of two encodings equals
 // the tuple order. Used for working-set maps and for key-ordered bulk writes.
 void EncodeKey(const Value* values, size_t n, std::string* out);
+// EncodeKey of the values of `row` at `columns` (a table's key columns), in that order.
+std::string EncodeKeyOf(const Row& row, const std::vector<int>& columns);
 // Compact row encoding (not order-preserving) for the in-memory working set.
 void EncodeRow(const Row& row, std::string* out);
 bool DecodeRow(std::string_view data, Row* out);

@@ -98,8 +98,7 @@ absl::Status Engine::Init() {
   SV_RETURN_IF_ERROR(InitDerivedClock());  // before views are built at it
   SV_RETURN_IF_ERROR(PrepareViews());
   SV_RETURN_IF_ERROR(LoadMaintainedVersions());
-  derived_ = std::make_unique<derived::Maintainer>(catalog_.get());
-  SV_RETURN_IF_ERROR(LoadDerived());
+  SV_RETURN_IF_ERROR(ResetDerived());
   SV_RETURN_IF_ERROR(StartRefreshes());
   if (options_.start_sources && !config_.verify.schedule.empty()) {
     // Only a running loop verifies on schedule (the first time at the first due time).
@@ -152,17 +151,6 @@ void Engine::PublishProgress() {
         {catalog_->views[entry.first].name, entry.second, lag.events, lag.oldest_log_time_us});
   }
   options_.monitor->PublishOrgLags(std::move(org_lags));
-}
-
-absl::Status Engine::LoadDerived() {
-  if (derived_ == nullptr || derived_->empty()) return absl::OkStatus();
-  ClockMaintainer(derived_.get());
-  SV_RETURN_IF_ERROR(derived_->Load([this](int view, const std::function<void(const Row&)>& each) {
-    return store_->ScanTable(tables_[view], each);
-  }));
-  next_deadline_us_.store(derived_->NextDeadline().value_or(std::numeric_limits<int64_t>::max()));
-  derived_stale_ = false;
-  return absl::OkStatus();
 }
 
 absl::Status Engine::DropLeftoverVersions() {
@@ -242,6 +230,9 @@ absl::Status Engine::PrepareViewsLocked() {
   for (const std::string& name : stale) {
     Progress(absl::StrCat("view ", name, ": definition changed or new; rebuilding"));
   }
+  // A derived view rebuilt here reads the versions that serve (a previous: one, say).
+  SV_RETURN_IF_ERROR(LoadMaintainedVersions());
+  SV_RETURN_IF_ERROR(ChooseServingCatalog());
   return Rebuild(stale).status();
 }
 

@@ -317,8 +317,32 @@ class Engine {
   void RecordLatency(int64_t now_us, const std::vector<int64_t>& log_times_us);
   // Tells the monitor (if any) where each source stands.
   void PublishProgress();
-  // Computes the derived views' state from the stored rows of the views they read.
+  // Computes the derived views' state from the stored rows of the views they read (the
+  // versions readers read).
   absl::Status LoadDerived();
+  // ---- Derived views follow the versions that serve (engine/derived_serving.cc).
+  // The config compiled with the `previous:` definition of each view for which `previous_of`
+  // holds (the same views at the same indices).
+  absl::StatusOr<std::unique_ptr<projection::Catalog>> CompileWithPrevious(
+      const std::vector<bool>& previous_of) const;
+  // By view: whether its previous: definition's version serves (maintained_, active).
+  std::vector<bool> PreviousServing() const;
+  // The catalog derived views are maintained over: the config's, with the previous: definition
+  // of each view whose previous: version serves (serving_catalog_; null when none does).
+  std::unique_ptr<projection::Catalog> serving_catalog_;
+  absl::Status ChooseServingCatalog();
+  const projection::Catalog& ServingCatalog() const;
+  // The table readers read of `view`: its previous: definition's version while that one serves.
+  const store::TableSpec& ServedTable(int view) const;
+  // derived_ made again over the serving catalog (after maintained_ changed), loaded.
+  absl::Status ResetDerived();
+  // Makes `target` the active version of `view` and writes, in the same transaction, the rows
+  // of the derived views that read it as computed from it; derived_ is that computation then.
+  absl::Status ActivateWithDerived(int view, const store::ViewVersion& target);
+  // By view: why this engine does not run its previous: definition although RunnablePrevious
+  // allows it (a derived view reading it would change columns), else empty.
+  std::vector<std::string> previous_refused_;
+  void RefusePreviousUnderChangedDerived();
   // Views with `refresh: <cron>`: the store recomputes each in full when its time comes.
   absl::Status StartRefreshes();
   absl::Status RefreshDue(int64_t now_us);

@@ -76,17 +76,6 @@ absl::Status Engine::StartLanes(SourceState& st) {
   return absl::OkStatus();
 }
 
-void Engine::WatchForDerived(CachedRowSet& rows, std::vector<DerivedChange>* changes) {
-  if (derived_ == nullptr || derived_->empty()) return;
-  std::vector<bool> watched(catalog_->views.size());
-  for (size_t v = 0; v < watched.size(); ++v) watched[v] = derived_->Reads(static_cast<int>(v));
-  rows.set_listener(std::move(watched), [changes](int view, CachedRowSet::SharedRow old_row,
-                                                  CachedRowSet::SharedRow new_row) {
-    // Applied with the batch's write, on the committing thread.
-    changes->push_back({view, std::move(old_row), std::move(new_row)});
-  });
-}
-
 absl::Status Engine::ProcessLanes(SourceState& st) {
   const int64_t expire_at = st.records.back().log_time_us;
   if (st.lanes.size() == 1) {

@@ -138,7 +138,7 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
   std::map<int, store::TableSpec> fresh;  // built, not yet active: what derived views read
   if (derived_ != nullptr) {
     // Its memory is better spent on the rebuild; it is computed again from the swapped tables.
-    derived_ = std::make_unique<derived::Maintainer>(catalog_.get());
+    derived_ = std::make_unique<derived::Maintainer>(&ServingCatalog());
     derived_stale_ = true;
   }
   SV_RETURN_IF_ERROR(DropLeftoverVersions());
@@ -505,7 +505,7 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
   ReplacedAllObserved();                         // the swapped-in tables are read afresh
   SV_RETURN_IF_ERROR(LoadMaintainedVersions());  // a candidate built unpromoted, say
   if (restart_sources) SV_RETURN_IF_ERROR(StartSources());
-  if (derived_ != nullptr) SV_RETURN_IF_ERROR(LoadDerived());
+  if (derived_ != nullptr) SV_RETURN_IF_ERROR(ResetDerived());
   for (ScheduledRefresh& r : refreshes_) r.next_us = 0;  // over the swapped-in tables
   SV_RETURN_IF_ERROR(store_->SyncCommitted());  // reported done: a power cut may not undo it
   return stats;

@@ -44,14 +44,14 @@ absl::Status Engine::BuildDerivedVersions(const std::vector<bool>& wanted,
   const derived::Maintainer::Scanner scan = [&](int view,
                                                 const std::function<void(const Row&)>& each) {
     auto it = fresh->find(view);
-    return store_->ScanTable(it != fresh->end() ? it->second : tables_[view], each);
+    return store_->ScanTable(it != fresh->end() ? it->second : ServedTable(view), each);
   };
   std::unique_ptr<derived::Maintainer> own;
   derived::Maintainer* compute = loading;
   if (compute != nullptr) {
     SV_RETURN_IF_ERROR(compute->FinishLoad(scan));
   } else {
-    own = std::make_unique<derived::Maintainer>(catalog_.get());
+    own = std::make_unique<derived::Maintainer>(&ServingCatalog());
     ClockMaintainer(own.get());
     compute = own.get();
     SV_RETURN_IF_ERROR(compute->Load(scan, ready));
@@ -76,13 +76,8 @@ absl::Status Engine::BuildDerivedVersions(const std::vector<bool>& wanted,
       continue;
     }
     std::vector<std::pair<std::string, Row>> rows;
-    compute->ForEachRow(v, [&](const Row& row) {
-      Row key;
-      for (int k : view.key) key.push_back(row[k]);
-      std::string encoded;
-      EncodeKey(key.data(), key.size(), &encoded);
-      rows.emplace_back(std::move(encoded), row);
-    });
+    compute->ForEachRow(
+        v, [&](const Row& row) { rows.emplace_back(EncodeKeyOf(row, view.key), row); });
     std::sort(rows.begin(), rows.end(),
               [](const auto& a, const auto& b) { return a.first < b.first; });
     size_t next = 0;

@@ -38,15 +38,8 @@ absl::Status Engine::CompilePreviousDefinitions() {
   bool any = false;
   for (const config::ViewConfig& vc : config_.views) any |= vc.previous != nullptr;
   if (!any) return absl::OkStatus();
-  config::Config previous = config_;
-  for (config::ViewConfig& vc : previous.views) {
-    if (vc.previous == nullptr) continue;
-    config::ViewConfig before = *vc.previous;
-    before.name = vc.name;
-    before.internal = vc.internal;
-    vc = std::move(before);
-  }
-  absl::StatusOr<std::unique_ptr<projection::Catalog>> compiled = projection::Compile(previous);
+  absl::StatusOr<std::unique_ptr<projection::Catalog>> compiled =
+      CompileWithPrevious(std::vector<bool>(catalog_->views.size(), true));
   if (!compiled.ok()) {
     // Say, a derived view over a view whose previous: definition lacks a column it reads.
     Progress(absl::StrCat("the previous: definitions do not compile with the rest of the config (",
@@ -55,12 +48,14 @@ absl::Status Engine::CompilePreviousDefinitions() {
     return absl::OkStatus();
   }
   previous_catalog_ = *std::move(compiled);
+  RefusePreviousUnderChangedDerived();
   return absl::OkStatus();
 }
 
 bool Engine::RunsPrevious(int view) const {
   return previous_catalog_ != nullptr && options_.start_sources && !options_.keep_changed_views &&
-         !config_.store.shared_by_partition && RunnablePrevious(*catalog_, view) != nullptr;
+         !config_.store.shared_by_partition && previous_refused_[view].empty() &&
+         RunnablePrevious(*catalog_, view) != nullptr;
 }
 
 absl::StatusOr<bool> Engine::PrepareBesidePrevious(int v, const store::ViewVersion& active,
@@ -71,8 +66,9 @@ absl::StatusOr<bool> Engine::PrepareBesidePrevious(int v, const store::ViewVersi
   std::string why;
   const projection::ViewPlan* previous = RunnablePrevious(*catalog_, v, &why);
   if (previous != nullptr && !RunsPrevious(v)) {
-    why = previous_catalog_ == nullptr ? "the previous: definitions do not compile"
-                                       : "this engine does not run the loop";
+    why = previous_catalog_ == nullptr    ? "the previous: definitions do not compile"
+          : !previous_refused_[v].empty() ? previous_refused_[v]
+                                          : "this engine does not run the loop";
   }
   if (previous == nullptr || !RunsPrevious(v)) {
     Progress(absl::StrCat("view ", view.name, ": its previous: definition is not kept current (",

@@ -208,15 +208,6 @@ const projection::ViewPlan* RunnablePrevious(const projection::Catalog& catalog,
   const projection::ViewPlan& previous = catalog.previous_views[index];
   // Any source: a change feed's build folds a new snapshot beside the live slot, then the live
   // records committed after it (engine/tenant_rebuild.cc).
-  for (const projection::ViewPlan& other : catalog.views) {
-    if (other.derived == nullptr) continue;
-    for (int input : other.derived->inputs) {
-      if (input == view) {
-        *why = absl::StrCat("derived view ", other.name, " reads it");
-        return nullptr;
-      }
-    }
-  }
   // The columns and the key are free to change: readers (lookups too) read each version with
   // its own columns and key, and validation looks rows up by the key columns both versions have.
   for (size_t i = 0; i < catalog.lookups.size(); ++i) {
@@ -288,7 +279,8 @@ absl::StatusOr<std::vector<VersionInfo>> ListVersions(store::Store& store,
 absl::StatusOr<store::ViewVersion> SwitchVersion(store::Store& store,
                                                  const projection::Catalog& catalog,
                                                  const SwitchRequest& request,
-                                                 const std::function<void(std::string)>& say) {
+                                                 const std::function<void(std::string)>& say,
+                                                 const Activate& activate) {
   const int plan_index = catalog.FindView(request.view);
   if (plan_index < 0) {
     return absl::NotFoundError(absl::StrCat("no view named '", request.view, "'"));
@@ -354,6 +346,15 @@ absl::StatusOr<store::ViewVersion> SwitchVersion(store::Store& store,
         absl::StrCat("view ", request.view, ": cannot ", verb, " to version ", target->version,
                      ": it is still being built (or was left by an interrupted build)"));
   }
+  if (const std::vector<int> readers = DerivedReaders(catalog, plan_index);
+      activate == nullptr && !readers.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "view ", request.view, ": cannot ", verb, " while no engine runs: derived view ",
+        catalog.views[readers.front()].name,
+        " reads it and is computed again in the switch's transaction by the running engine (`POST "
+        "/views/",
+        request.view, promote ? "/promote" : "/rollback", "`)"));
+  }
   SV_ASSIGN_OR_RETURN(const std::string now, CurrentAsOf(store, catalog, plan_index));
   // A maintained version was written by every batch with the serving one: it stands at `now`.
   if (target->as_of != now && target->as_of != kMaintainedAsOf) {
@@ -388,7 +389,11 @@ absl::StatusOr<store::ViewVersion> SwitchVersion(store::Store& store,
   leaving.as_of =
       plan.derived == nullptr && DefinedBy(catalog, plan_index, leaving) ? kMaintainedAsOf : now;
   SV_RETURN_IF_ERROR(store.RecordViewVersion(leaving));
-  SV_RETURN_IF_ERROR(store.ActivateVersion(request.view, target->version, target->table));
+  if (activate != nullptr) {
+    SV_RETURN_IF_ERROR(activate(*target));
+  } else {
+    SV_RETURN_IF_ERROR(store.ActivateVersion(request.view, target->version, target->table));
+  }
   SV_RETURN_IF_ERROR(store.SyncCommitted());  // the caller is told it is done
   say(absl::StrCat("view ", request.view, ": version ", target->version, " (", target->table,
                    ") is active; version ", serving->version, " is kept"));
@@ -434,9 +439,13 @@ absl::Status PruneKeptVersions(store::Store& store, const std::string& view, int
 absl::StatusOr<store::ViewVersion> Engine::SwitchViewVersion(
     const SwitchRequest& request, const std::function<void(std::string)>& say) {
   SV_RETURN_IF_ERROR(Drain());  // the positions compared are the committed ones
-  SV_ASSIGN_OR_RETURN(store::ViewVersion active, SwitchVersion(*store_, *catalog_, request, say));
-  CancelTenantJob("a view switched versions");
   const int v = catalog_->FindView(request.view);
+  SV_ASSIGN_OR_RETURN(
+      store::ViewVersion active,
+      SwitchVersion(*store_, *catalog_, request, say, [this, v](const store::ViewVersion& target) {
+        return ActivateWithDerived(v, target);
+      }));
+  CancelTenantJob("a view switched versions");
   // A version of the previous: definition is written by the previous plans (as maintained):
   // the loop's own table of the view stays the one of its definition.
   if (active.definition_hash == catalog_->views[v].definition_hash) {
@@ -445,14 +454,12 @@ absl::StatusOr<store::ViewVersion> Engine::SwitchViewVersion(
   }
   // The version left is maintained now instead of the one activated.
   SV_RETURN_IF_ERROR(LoadMaintainedVersions());
-  // The working sets hold rows read from the version left; derived views are computed again
-  // from the one now active (its rows stand at the same positions).
+  // The working sets hold rows read from the version left. Derived views that read the view
+  // were computed again from the one now active, in its transaction (ActivateWithDerived);
+  // the others' state is loaded again over the catalog that now serves.
   ReplacedAllObserved();
-  if (!sources_.empty()) SV_RETURN_IF_ERROR(StartSources());
-  if (derived_ != nullptr) {
-    derived_ = std::make_unique<derived::Maintainer>(catalog_.get());
-    SV_RETURN_IF_ERROR(LoadDerived());
-  }
+  if (DerivedReaders(*catalog_, v).empty()) SV_RETURN_IF_ERROR(ResetDerived());
+  if (!sources_.empty()) SV_RETURN_IF_ERROR(StartSources());  // fed by the slots now served
   return active;
 }
 

@@ -37,9 +37,10 @@ bool Maintainable(const projection::ViewPlan& view, const store::ViewVersion& ve
 // A changed definition (config `previous:` on a view): the plan of `view`'s previous definition
 // when the engine can run it beside the view's own, keeping the version built from it current
 // while the new definition's version is built in the background, and after a promotion (for a
-// rollback); else null, with `why` (if given) saying why not. It can when the view is a base
-// view no derived view reads. Their columns and keys may differ (the server reads each version
-// with its own), unless a lookup reads the view.
+// rollback); else null, with `why` (if given) saying why not. Their columns and keys may differ
+// (the server reads each version with its own), unless a lookup reads the view; the derived
+// views that read it follow the serving version (the engine also needs their columns to be the
+// same over either definition: Engine::CompilePreviousDefinitions).
 const projection::ViewPlan* RunnablePrevious(const projection::Catalog& catalog, int view,
                                              std::string* why = nullptr);
 
@@ -89,10 +90,21 @@ struct SwitchRequest {
 // by key columns of the other (both sides when the key is the same),
 // or — when both versions share a definition — sampled rows differ. `say` hears what was checked.
 // Returns the version now active.
+//
+// The derived views that read the view (DerivedReaders) are computed from the version readers
+// read: `activate`, given, makes the target active together with their recomputed rows, in one
+// transaction (Engine::ActivateWithDerived); without it (no engine runs the loop) such a switch
+// is refused.
+using Activate = std::function<absl::Status(const store::ViewVersion& target)>;
 absl::StatusOr<store::ViewVersion> SwitchVersion(store::Store& store,
                                                  const projection::Catalog& catalog,
                                                  const SwitchRequest& request,
-                                                 const std::function<void(std::string)>& say);
+                                                 const std::function<void(std::string)>& say,
+                                                 const Activate& activate = nullptr);
+
+// The incrementally maintained derived views that read `view`, directly or through another
+// derived view, in catalog order.
+std::vector<int> DerivedReaders(const projection::Catalog& catalog, int view);
 
 // Drops a kept (or leftover) version of `view`; the active version is refused.
 absl::Status DropVersion(store::Store& store, const std::string& view, int64_t version);

@@ -41,13 +41,7 @@ std::vector<bool> Lookups::Watched(size_t view_count) const {
 }
 
 std::string Lookups::KeyOf(const One& one, const Row& row) const {
-  const projection::ViewPlan& view = *one.serving().view;
-  Row key;
-  key.reserve(view.key.size());
-  for (int k : view.key) key.push_back(row[k]);
-  std::string encoded;
-  EncodeKey(key.data(), key.size(), &encoded);
-  return encoded;
+  return EncodeKeyOf(row, one.serving().view->key);
 }
 
 bool Lookups::ItemOf(const One& one, const Row& row, lookup::LookupIndex::Item* item) const {

@@ -22,116 +22,15 @@
 #include "engine/engine.h"
 #include "engine/view_versions.h"
 #include "gmock/gmock.h"
-#include "store_backends.h"
+#include "previous_fixture.h"
 
 namespace sv::store {
 namespace {
 
 using ::testing::HasSubstr;
 
-constexpr char kSources[] = R"yaml(
-sources:
-  s:
-    key: id
-    event_id: eventId
-    event_types: [Set]
-views:
-  items:
-)yaml";
-
-// Version 1, as the body of the `items:` entry.
-constexpr char kVersion1[] = R"yaml(    version: 1
-    source: s
-    key: [id]
-    columns:
-      id: text
-      amount: integer
-      label: text
-      total: integer
-    on:
-      Set:
-        set:
-          id: e.id
-          amount: e.amount
-          label: "'v1'"
-          total: "coalesce(total, 0) + e.amount"
-)yaml";
-
-// Version 2: `total` dropped, `biggest` added, the label changed.
-constexpr char kVersion2[] = R"yaml(    version: 2
-    source: s
-    key: [id]
-    columns:
-      id: text
-      amount: integer
-      label: text
-      biggest: integer
-    on:
-      Set:
-        set:
-          id: e.id
-          amount: e.amount
-          label: "'v2'"
-          biggest: "greatest(coalesce(biggest, 0), e.amount)"
-)yaml";
-
-std::string Indent(const std::string& text) {
-  return absl::StrReplaceAll(text, {{"\n    ", "\n      "}}).insert(0, "  ");
-}
-
-class PreviousColumnsTest : public BackendTest {
+class PreviousColumnsTest : public PreviousDefinitionTest {
  protected:
-  void TearDown() override {
-    engine_.reset();
-    BackendTest::TearDown();
-  }
-  void Open(const std::string& view_body) {
-    engine_.reset();
-    auto config = config::ParseConfig(StoreYaml() + kSources + view_body, "views.yaml");
-    ASSERT_TRUE(config.ok()) << config.status();
-    engine::EngineOptions options;
-    options.progress = [this](const std::string& line) {
-      std::lock_guard<std::mutex> lock(mu_);
-      lines_.push_back(line);
-    };
-    auto engine = engine::Engine::Open(*config, options);
-    ASSERT_TRUE(engine.ok()) << engine.status();
-    engine_ = std::move(*engine);
-  }
-  bool Said(const std::string& text) {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const std::string& line : lines_) {
-      if (line.find(text) != std::string::npos) return true;
-    }
-    return false;
-  }
-  // Runs the loop, which builds version 2 in the background, until version 2 is built.
-  void RunUntilVersion2IsBuilt() {
-    std::atomic<bool> stop{false};
-    absl::Status ran;
-    std::thread loop([&] { ran = engine_->Run(stop, false); });
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(5);
-    while (!Said("version 2 is built and kept current") &&
-           std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    stop = true;
-    loop.join();
-    ASSERT_TRUE(ran.ok()) << ran;
-    ASSERT_TRUE(Said("version 2 is built and kept current"));
-  }
-  void Ingest(int from, int to) {
-    std::string lines;
-    for (int i = from; i < to; ++i) {
-      absl::StrAppend(&lines, R"({"type":"Set","id":"k)", i % 10, R"(","amount":)", (i * 37) % 100,
-                      R"(,"eventId":"e)", i, "\"}\n");
-    }
-    std::istringstream in(lines);
-    ASSERT_TRUE(engine::IngestLines(engine_->catalog().sources[0], engine_->store(), in).ok());
-    bool idle = false;
-    while (!idle) ASSERT_TRUE(engine_->RunOnce(&idle).ok());
-    ASSERT_TRUE(engine_->Sync().ok());
-  }
   // The oracle of events [0, to): id -> "amount label last" (last: total or biggest).
   static std::map<std::string, std::string> Oracle(int to, bool v2) {
     std::map<std::string, int64_t> last;
@@ -181,9 +80,6 @@ class PreviousColumnsTest : public BackendTest {
         request, [this](std::string line) { said_.push_back(std::move(line)); });
   }
 
-  std::unique_ptr<engine::Engine> engine_;
-  std::mutex mu_;
-  std::vector<std::string> lines_;
   std::vector<std::string> said_;
 };
 

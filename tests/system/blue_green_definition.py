@@ -23,7 +23,11 @@ the whole time (`ingest`, beside the engine); a reader takes whole-view reads (o
 
 Both configs declare a lookup over the view's labels (`lookups:`): during the build, after each
 switch and at the end, every entry GET /lookups/items_by_label lists is of the version serving
-(its label and its columns), and at the end the entries equal the view's rows.
+(its label and its columns), and at the end the entries equal the view's rows. Both also declare
+a derived view over the view's labels (`by_label`): it follows the version serving — every read
+of it equals the oracle of one label after as many events as it counts, it shows v1 while v2 is
+built, and the switch's answer comes once it shows the version switched to (it is computed again
+in the switch's transaction).
 
 With --changed-columns, version 2 also changes the view's columns and key: it drops `total`, adds
 `biggest` (the greatest amount of the key's events) and is keyed by (label, id). Each read must
@@ -55,6 +59,15 @@ lookups:
     view: items
     label: label
     max_limit: 1000
+"""
+# A derived view over the columns both versions have: one row per label.
+DERIVED = """
+derived_views:
+  by_label:
+    sql: |
+      CREATE VIEW by_label AS
+      SELECT label, count(*) AS keys, sum(events) AS events, sum(amount) AS amount
+      FROM items GROUP BY label
 """
 V1_VIEW = CONFIG % {"version": 1}
 # The v2 config: the view as v2, and v1's definition under `previous:` (indented one level).
@@ -88,6 +101,21 @@ def oracle_at(events, n, label):
         last = max(last, e["amount"]) if LAST[label] == "biggest" else last + e["amount"]
         rows[e["id"]] = (e["amount"], label, c + 1, last)
     return rows
+
+
+def derived_row(events, n, label):
+    """The oracle of by_label's row after `n` events: (keys, amount)."""
+    rows = oracle_at(events, n, label)
+    return len(rows), sum(r[0] for r in rows.values())
+
+
+def derived_label(server):
+    """The label by_label shows now ("" before any event, None on a failed read)."""
+    status, body, _ = http_json(server.port, "/views/by_label", timeout=30)
+    if status != 200 or len(body["items"]) > 1:
+        print("  GET /views/by_label: %s %s" % (status, body))
+        return None
+    return body["items"][0]["label"] if body["items"] else ""
 
 
 def version_rows(store, table, label):
@@ -129,6 +157,7 @@ class LabelledReader:
     def __init__(self, port_of):
         self.port_of = port_of
         self.reads, self.problems = [], []
+        self.derived_reads = []  # (events, label, (keys, amount)) of by_label
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.loop)
         self.thread.start()
@@ -154,6 +183,12 @@ class LabelledReader:
                 self.problems.append("a read mixes versions: %s" % sorted(labels))
             self.reads.append((sum(r[2] for r in rows.values()), labels.pop() if labels else "",
                                rows))
+            status, body, _ = http_json(self.port_of(), "/views/by_label", timeout=30)
+            if status == 200 and len(body["items"]) > 1:
+                self.problems.append("by_label mixes versions: %s" % body["items"])
+            elif status == 200 and body["items"]:
+                r = body["items"][0]
+                self.derived_reads.append((r["events"], r["label"], (r["keys"], r["amount"])))
 
     def labels_since(self, start):
         return [r[1] for r in self.reads[start:]]
@@ -164,6 +199,10 @@ class LabelledReader:
 
     def check(self, events):
         problems = list(self.problems)
+        for n, label, seen in self.derived_reads:
+            if n > len(events) or seen != derived_row(events, n, label):
+                problems.append("a read of by_label (%s) of %d events: %s, the oracle %s"
+                                % (label, n, seen, derived_row(events, n, label)))
         for n, label, seen in self.reads:
             if n > len(events):
                 problems.append("a read counts %d events, more than the %d appended"
@@ -246,9 +285,9 @@ def main():
     store = Store.create(a.store_kind, tmp, "bgdefinition")
     cfg1, cfg2 = os.path.join(tmp, "v1.yaml"), os.path.join(tmp, "v2.yaml")
     with open(cfg1, "w") as f:
-        f.write(V1_VIEW + LOOKUP)
+        f.write(V1_VIEW + LOOKUP + DERIVED)
     with open(cfg2, "w") as f:
-        f.write((V2_CHANGED_CONFIG if a.changed_columns else V2_CONFIG) + "\n" + LOOKUP)
+        f.write((V2_CHANGED_CONFIG if a.changed_columns else V2_CONFIG) + "\n" + LOOKUP + DERIVED)
     hold = os.path.join(tmp, "hold-build")
     log = os.path.join(tmp, "run.log")
     appended = []
@@ -289,6 +328,7 @@ def main():
         problems = lookup_problems(server, "v1")
         check(not problems, "the lookup lists v1's entries while v2 builds (%s)"
               % "; ".join(problems))
+        check(derived_label(server) == "v1", "by_label follows v1 while v2 builds")
         if a.changed_columns:
             problems = active_columns_agree(server, "v1")
             check(not problems, "v1's columns served while v2 builds (%s)" % "; ".join(problems))
@@ -322,6 +362,7 @@ def main():
         print("5. promote, rollback, promote under load")
         status, body, _ = post(server, "/views/items/promote")
         check(status == 200 and body["active_version"] == 2, "POST promote: %s" % body)
+        check(derived_label(server) == "v2", "by_label follows v2 once the promotion answers")
         compared = [l for l in body["checks"] if l.startswith("compared ")]
         check(len(compared) == 2 and not any(l.startswith("rows not compared")
                                              for l in body["checks"]),
@@ -350,6 +391,7 @@ def main():
                    "events applied after the promotion")
         status, body, _ = post(server, "/views/items/rollback")
         check(status == 200 and body["active_version"] == 1, "POST rollback: %s" % body)
+        check(derived_label(server) == "v1", "by_label follows v1 once the rollback answers")
         if a.changed_columns:
             problems = active_columns_agree(server, "v1")
             check(not problems, "v1's columns served after the rollback (%s)"
@@ -365,6 +407,7 @@ def main():
                    "events applied after the rollback")
         status, body, _ = post(server, "/views/items/promote")
         check(status == 200 and body["active_version"] == 2, "POST promote again: %s" % body)
+        check(derived_label(server) == "v2", "by_label follows v2 again")
 
         print("6. every version and every read against the oracles")
         at = committed_position(store)
@@ -391,6 +434,14 @@ def main():
         check(not problems and labels == {"v1", "v2"},
               "%d reads (%s), each one snapshot equal to its label's oracle at its position (%s)"
               % (len(reader.reads), sorted(labels), "; ".join(problems[:3])))
+        derived_labels = {r[1] for r in reader.derived_reads}
+        check(derived_labels == {"v1", "v2"}, "%d reads of by_label, of %s, each equal to its "
+              "label's oracle" % (len(reader.derived_reads), sorted(derived_labels)))
+        status, body, _ = http_json(server.port, "/views/by_label")
+        check(status == 200 and [(r["label"], r["keys"], r["amount"], r["events"])
+                                 for r in body["items"]]
+              == [("v2",) + derived_row(appended, n, "v2") + (n,)],
+              "by_label equals the v2 oracle of all %d events" % n)
         reader = None
         server.stop()
         server = None
