@@ -31,6 +31,7 @@
 #include "common/thread_boundary.h"
 #include "engine/engine.h"
 #include "engine/row_diff.h"
+#include "engine/view_versions.h"
 
 namespace sv::engine {
 namespace {
@@ -106,6 +107,16 @@ absl::Status Engine::StartVerify(const VerifyRequest& request,
   run->done = std::move(done);
   run->started_us = options_.clock->NowMicros();
   std::vector<bool> wanted_source(catalog_->sources.size(), false);
+  // Derived views computed from a previous: definition's version serving: the fold computes
+  // the config's definition's rows, not what they follow.
+  std::vector<std::string> follows_previous(catalog_->views.size());
+  const std::vector<bool> previous_serving = PreviousServing();
+  for (size_t u = 0; u < previous_serving.size(); ++u) {
+    if (!previous_serving[u]) continue;
+    for (int d : DerivedReaders(*catalog_, static_cast<int>(u))) {
+      follows_previous[d] = catalog_->views[u].name;
+    }
+  }
   for (size_t v = 0; v < catalog_->views.size(); ++v) {
     const projection::ViewPlan& plan = catalog_->views[v];
     ViewDrift drift;
@@ -113,6 +124,10 @@ absl::Status Engine::StartVerify(const VerifyRequest& request,
     const int source = SourceUnder(*catalog_, static_cast<int>(v));
     if (plan.derived != nullptr && !plan.derived->refresh.empty()) {
       drift.skipped = "recomputed by the store on its refresh: schedule (see the SELECT check)";
+    } else if (!follows_previous[v].empty()) {
+      drift.skipped = absl::StrCat("reads view ", follows_previous[v],
+                                   ", whose previous: definition's version serves (verified "
+                                   "once the config's version is promoted)");
     } else if (source < 0) {
       drift.skipped = "derived from views of several sources, folded at different positions";
     } else if (request.tenant.has_value() && plan.tenant < 0) {
