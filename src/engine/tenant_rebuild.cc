@@ -156,10 +156,19 @@ absl::StatusOr<std::unique_ptr<TenantJob>> Engine::NewTenantJob(
   auto job = std::make_unique<TenantJob>();
   job->request = request;
   job->source = -1;
+  const std::vector<bool> previous_serving = PreviousServing();
   for (const std::string& name : request.views) {
     const int v = catalog_->FindView(name);
     if (v < 0) return absl::NotFoundError(absl::StrCat("no view named '", name, "'"));
     const projection::ViewPlan& plan = catalog_->views[v];
+    if (previous_serving[v] && !request.whole) {
+      // The fold runs the config's definition: it would rebuild the version built beside, not
+      // the rows readers read.
+      return absl::FailedPreconditionError(absl::StrCat(
+          "view '", name, "': its previous: definition's version serves (version ", versions_[v],
+          ", the config's definition, is built beside it); promote version ", versions_[v],
+          " first (`streamview views promote --view ", name, "`), then rebuild the organization"));
+    }
     if (plan.derived != nullptr) {
       return absl::InvalidArgumentError(absl::StrCat(
           "view '", name,
