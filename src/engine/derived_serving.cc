@@ -11,8 +11,8 @@
 
 #include <algorithm>
 #include <limits>
-#include <map>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "engine/engine.h"
@@ -172,7 +172,7 @@ absl::Status Engine::ActivateWithDerived(int view, const store::ViewVersion& tar
   auto batch = store_->BeginBatch();
   for (int d : readers) {
     const store::TableSpec& table = tables_[d];
-    std::map<std::string, Row> held;
+    absl::flat_hash_map<std::string, Row> held;
     SV_RETURN_IF_ERROR(store_->ScanTable(
         table, [&](const Row& row) { held.emplace(EncodeKeyOf(row, table.key), row); }));
     std::vector<Row> changed;
