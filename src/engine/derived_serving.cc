@@ -96,6 +96,15 @@ absl::Status Engine::ChooseServingCatalog() {
   return absl::OkStatus();
 }
 
+absl::StatusOr<const projection::Catalog*> Engine::CatalogReading(
+    const std::vector<bool>& rebuilt) {
+  std::vector<bool> previous = PreviousServing();
+  for (size_t v = 0; v < previous.size(); ++v) previous[v] = previous[v] && !rebuilt[v];
+  if (std::find(previous.begin(), previous.end(), true) == previous.end()) return catalog_.get();
+  SV_ASSIGN_OR_RETURN(build_catalog_, CompileWithPrevious(previous));
+  return build_catalog_.get();
+}
+
 const projection::Catalog& Engine::ServingCatalog() const {
   return serving_catalog_ != nullptr ? *serving_catalog_ : *catalog_;
 }

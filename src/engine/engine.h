@@ -332,6 +332,11 @@ class Engine {
   std::unique_ptr<projection::Catalog> serving_catalog_;
   absl::Status ChooseServingCatalog();
   const projection::Catalog& ServingCatalog() const;
+  // The catalog a rebuild computes derived views over: the views `rebuilt` read from their new
+  // tables (the config's definition), the others from the versions serving. Valid until the
+  // next call (build_catalog_ holds it when it is neither catalog_ nor a serving one).
+  absl::StatusOr<const projection::Catalog*> CatalogReading(const std::vector<bool>& rebuilt);
+  std::unique_ptr<projection::Catalog> build_catalog_;
   // The table readers read of `view`: its previous: definition's version while that one serves.
   const store::TableSpec& ServedTable(int view) const;
   // derived_ made again over the serving catalog (after maintained_ changed), loaded.

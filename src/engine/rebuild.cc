@@ -332,7 +332,10 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
       chunk_out = RowChunk();
     };
     if (!ready_here.empty()) {
-      loading = std::make_unique<derived::Maintainer>(catalog_.get());
+      std::vector<bool> rebuilt = building;
+      for (const auto& [view, table] : fresh) rebuilt[view] = true;
+      SV_ASSIGN_OR_RETURN(const projection::Catalog* over, CatalogReading(rebuilt));
+      loading = std::make_unique<derived::Maintainer>(over);
       ClockMaintainer(loading.get());  // timed views: at the clock of the stored rows
       loading->BeginLoad(ready_here);
       for (int d : ready_here) {

@@ -51,7 +51,10 @@ absl::Status Engine::BuildDerivedVersions(const std::vector<bool>& wanted,
   if (compute != nullptr) {
     SV_RETURN_IF_ERROR(compute->FinishLoad(scan));
   } else {
-    own = std::make_unique<derived::Maintainer>(&ServingCatalog());
+    std::vector<bool> rebuilt(catalog_->views.size(), false);
+    for (const auto& [view, table] : *fresh) rebuilt[view] = true;
+    SV_ASSIGN_OR_RETURN(const projection::Catalog* over, CatalogReading(rebuilt));
+    own = std::make_unique<derived::Maintainer>(over);
     ClockMaintainer(own.get());
     compute = own.get();
     SV_RETURN_IF_ERROR(compute->Load(scan, ready));

@@ -183,6 +183,23 @@ TEST_P(PreviousDerivedTest, DerivedViewsFollowTheVersionThatServes) {
   EXPECT_EQ(DerivedRows(), Oracle(200, "v2"));
 }
 
+// A full rebuild of the view while version 1 serves: the config's definition is rebuilt and
+// made active, and the derived views are computed from it (its rows, its columns), not over
+// version 1's definition.
+TEST_P(PreviousDerivedTest, AFullRebuildWhileVersion1ServesMakesTheDerivedViewsFollowIt) {
+  Open(std::string(kVersion1) + kDerived);
+  Ingest(0, 40);
+  Open(Changed());
+  ASSERT_NO_FATAL_FAILURE(RunUntilVersion2IsBuilt());
+  Ingest(40, 60);
+  EXPECT_EQ(DerivedRows(), Oracle(60, "v1"));
+  auto rebuilt = engine_->Rebuild({"items"});
+  ASSERT_TRUE(rebuilt.ok()) << rebuilt.status();
+  EXPECT_EQ(DerivedRows(), Oracle(60, "v2"));
+  Ingest(60, 80);
+  EXPECT_EQ(DerivedRows(), Oracle(80, "v2"));
+}
+
 // A derived view whose columns would differ over the previous: definition (a sum of an integer
 // column that becomes real): its table has one set of columns, so the changed view is rebuilt
 // before the loop starts, as without previous:, saying why.
