@@ -7,8 +7,11 @@
 // rollback, across a restart; each checked against an oracle computed from the events.
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -198,6 +201,108 @@ TEST_P(PreviousDerivedTest, AFullRebuildWhileVersion1ServesMakesTheDerivedViewsF
   EXPECT_EQ(DerivedRows(), Oracle(60, "v2"));
   Ingest(60, 80);
   EXPECT_EQ(DerivedRows(), Oracle(80, "v2"));
+}
+
+// Two changed views, `items` and `tags` (whose version 2 adds a column before `tag`), each
+// built beside its version 1, and a derived view joining them. A full rebuild of `items` while
+// both versions 1 serve computes the join from items' new table and tags' version 1, each read
+// with its own definition's columns; promoting tags then makes it follow tags' version 2.
+TEST_P(PreviousDerivedTest, ARebuildReadsEachInputWithTheColumnsOfTheVersionItReads) {
+  constexpr char kTags1[] = R"yaml(  tags:
+    version: 1
+    source: s
+    key: [id]
+    columns:
+      id: text
+      tag: text
+    on:
+      Set:
+        set:
+          id: e.id
+          tag: "'t1'"
+)yaml";
+  constexpr char kTags2[] = R"yaml(  tags:
+    version: 2
+    source: s
+    key: [id]
+    columns:
+      id: text
+      weight: integer
+      tag: text
+    on:
+      Set:
+        set:
+          id: e.id
+          weight: e.amount
+          tag: "'t2'"
+)yaml";
+  constexpr char kJoin[] = R"yaml(derived_views:
+  tagged:
+    sql: |
+      CREATE VIEW tagged AS
+      SELECT i.id, i.label, t.tag FROM items i JOIN tags t ON i.id = t.id
+)yaml";
+  auto tagged = [&] {
+    std::vector<std::string> out;
+    auto versions = engine_->store()->ListViewVersions();
+    EXPECT_TRUE(versions.ok()) << versions.status();
+    int64_t active = 0;
+    for (const ViewVersion& vv : versions.ok() ? *versions : std::vector<ViewVersion>{}) {
+      if (vv.view == "tagged" && vv.active) active = vv.version;
+    }
+    const int v = engine_->catalog().FindView("tagged");
+    EXPECT_TRUE(engine_->store()
+                    ->ScanTable(engine::TableFor(engine_->catalog().views[v], active),
+                                [&](const Row& row) {
+                                  out.push_back(absl::StrCat(row[0].ToString(), " ",
+                                                             row[1].ToString(), " ",
+                                                             row[2].ToString()));
+                                })
+                    .ok());
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  auto oracle = [](const std::string& label, const std::string& tag) {
+    std::vector<std::string> out;
+    for (int k = 0; k < 10; ++k) out.push_back(absl::StrCat("k", k, " ", label, " ", tag));
+    return out;
+  };
+  Open(std::string(kVersion1) + kTags1 + kJoin);
+  Ingest(0, 40);
+  EXPECT_EQ(tagged(), oracle("v1", "t1"));
+  const std::string tags2 =
+      std::string(kTags2) + "    previous:\n" + Indent(std::string(kTags1).substr(8));
+  Open(std::string(kVersion2) + "    previous:\n" + Indent(kVersion1) + tags2 + kJoin);
+  std::atomic<bool> stop{false};
+  absl::Status ran;
+  std::thread loop([&] { ran = engine_->Run(stop, false); });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(5);
+  while (!(Said("view items: version 2 is built") && Said("view tags: version 2 is built")) &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  stop = true;
+  loop.join();
+  ASSERT_TRUE(ran.ok()) << ran;
+  ASSERT_TRUE(Said("view tags: version 2 is built")) << AllSaid();
+  ASSERT_TRUE(Said("view items: version 2 is built")) << AllSaid();
+  Ingest(40, 60);
+  EXPECT_EQ(tagged(), oracle("v1", "t1"));
+
+  auto rebuilt = engine_->Rebuild({"items"});
+  ASSERT_TRUE(rebuilt.ok()) << rebuilt.status();
+  EXPECT_EQ(tagged(), oracle("v2", "t1"));
+  Ingest(60, 70);
+  EXPECT_EQ(tagged(), oracle("v2", "t1"));
+
+  engine::SwitchRequest request;
+  request.view = "tags";
+  request.kind = engine::SwitchKind::kPromote;
+  auto promoted = engine_->SwitchViewVersion(request, [](const std::string&) {});
+  ASSERT_TRUE(promoted.ok()) << promoted.status();
+  EXPECT_EQ(tagged(), oracle("v2", "t2"));
+  Ingest(70, 80);
+  EXPECT_EQ(tagged(), oracle("v2", "t2"));
 }
 
 // A derived view whose columns would differ over the previous: definition (a sum of an integer
