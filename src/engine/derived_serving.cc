@@ -49,6 +49,9 @@ std::vector<int> DerivedReaders(const projection::Catalog& catalog, int view) {
 
 absl::StatusOr<std::unique_ptr<projection::Catalog>> Engine::CompileWithPrevious(
     const std::vector<bool>& previous_of) const {
+  if (std::find(previous_of.begin(), previous_of.end(), true) == previous_of.end()) {
+    return nullptr;  // the config's own catalog_
+  }
   config::Config mixed = config_;
   for (config::ViewConfig& vc : mixed.views) {
     const int v = catalog_->FindView(vc.name);
@@ -87,22 +90,18 @@ std::vector<bool> Engine::PreviousServing() const {
 }
 
 absl::Status Engine::ChooseServingCatalog() {
-  const std::vector<bool> previous = PreviousServing();
-  serving_catalog_.reset();
-  if (std::find(previous.begin(), previous.end(), true) == previous.end()) {
-    return absl::OkStatus();
-  }
-  SV_ASSIGN_OR_RETURN(serving_catalog_, CompileWithPrevious(previous));
+  SV_ASSIGN_OR_RETURN(serving_catalog_, CompileWithPrevious(PreviousServing()));
   return absl::OkStatus();
 }
 
 absl::StatusOr<const projection::Catalog*> Engine::CatalogReading(
-    const std::vector<bool>& rebuilt) {
+    const std::function<bool(int)>& rebuilt) {
   std::vector<bool> previous = PreviousServing();
-  for (size_t v = 0; v < previous.size(); ++v) previous[v] = previous[v] && !rebuilt[v];
-  if (std::find(previous.begin(), previous.end(), true) == previous.end()) return catalog_.get();
+  for (size_t v = 0; v < previous.size(); ++v) {
+    previous[v] = previous[v] && !rebuilt(static_cast<int>(v));
+  }
   SV_ASSIGN_OR_RETURN(build_catalog_, CompileWithPrevious(previous));
-  return build_catalog_.get();
+  return build_catalog_ != nullptr ? build_catalog_.get() : catalog_.get();
 }
 
 const projection::Catalog& Engine::ServingCatalog() const {
@@ -163,10 +162,7 @@ absl::Status Engine::ActivateWithDerived(int view, const store::ViewVersion& tar
         "view ", plan.name, ": derived view ", catalog_->views[readers.front()].name,
         " reads it, and this engine does not keep its previous: definition's version current"));
   }
-  std::unique_ptr<projection::Catalog> serving;
-  if (std::find(previous.begin(), previous.end(), true) != previous.end()) {
-    SV_ASSIGN_OR_RETURN(serving, CompileWithPrevious(previous));
-  }
+  SV_ASSIGN_OR_RETURN(std::unique_ptr<projection::Catalog> serving, CompileWithPrevious(previous));
   const projection::Catalog* over = serving != nullptr ? serving.get() : catalog_.get();
   store::TableSpec target_table = TableFor(over->views[view], target.version);
   target_table.name = target.table;

@@ -322,7 +322,7 @@ class Engine {
   absl::Status LoadDerived();
   // ---- Derived views follow the versions that serve (engine/derived_serving.cc).
   // The config compiled with the `previous:` definition of each view for which `previous_of`
-  // holds (the same views at the same indices).
+  // holds (the same views at the same indices); null when it holds for none (catalog_ is that).
   absl::StatusOr<std::unique_ptr<projection::Catalog>> CompileWithPrevious(
       const std::vector<bool>& previous_of) const;
   // By view: whether its previous: definition's version serves (maintained_, active).
@@ -335,7 +335,8 @@ class Engine {
   // The catalog a rebuild computes derived views over: the views `rebuilt` read from their new
   // tables (the config's definition), the others from the versions serving. Valid until the
   // next call (build_catalog_ holds it when it is neither catalog_ nor a serving one).
-  absl::StatusOr<const projection::Catalog*> CatalogReading(const std::vector<bool>& rebuilt);
+  absl::StatusOr<const projection::Catalog*> CatalogReading(
+      const std::function<bool(int)>& rebuilt);
   std::unique_ptr<projection::Catalog> build_catalog_;
   // The table readers read of `view`: its previous: definition's version while that one serves.
   const store::TableSpec& ServedTable(int view) const;

@@ -318,8 +318,8 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
     // another thread, while SQLite writes (its single writer leaves the second core idle).
     std::vector<bool> building(catalog_->views.size(), false);
     for (int v : to_build) building[v] = true;
-    const std::vector<int> ready_here = ReadyDerived(
-        wanted, derived_wanted, [&](int view) { return fresh.count(view) > 0 || building[view]; });
+    auto rebuilt = [&](int view) { return fresh.count(view) > 0 || building[view]; };
+    const std::vector<int> ready_here = ReadyDerived(wanted, derived_wanted, rebuilt);
     using RowChunk = std::vector<std::pair<int, Row>>;
     std::unique_ptr<derived::Maintainer> loading;
     std::unique_ptr<BoundedQueue<RowChunk>> rows_out;
@@ -332,8 +332,6 @@ absl::StatusOr<RebuildStats> Engine::Rebuild(const std::vector<std::string>& nam
       chunk_out = RowChunk();
     };
     if (!ready_here.empty()) {
-      std::vector<bool> rebuilt = building;
-      for (const auto& [view, table] : fresh) rebuilt[view] = true;
       SV_ASSIGN_OR_RETURN(const projection::Catalog* over, CatalogReading(rebuilt));
       loading = std::make_unique<derived::Maintainer>(over);
       ClockMaintainer(loading.get());  // timed views: at the clock of the stored rows

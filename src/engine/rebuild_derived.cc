@@ -36,8 +36,8 @@ absl::Status Engine::BuildDerivedVersions(const std::vector<bool>& wanted,
                                           const std::vector<store::ViewVersion>& versions,
                                           std::vector<BuiltVersion>* built,
                                           derived::Maintainer* loading) {
-  const std::vector<int> ready =
-      ReadyDerived(wanted, *derived_wanted, [&](int view) { return fresh->count(view) > 0; });
+  auto rebuilt = [&](int view) { return fresh->count(view) > 0; };
+  const std::vector<int> ready = ReadyDerived(wanted, *derived_wanted, rebuilt);
   if (ready.empty()) return absl::OkStatus();
   // Every ready view computed from scratch over the new tables of what was rebuilt and the
   // live tables of the rest (`loading` was already fed the rebuilt rows as they were written).
@@ -51,8 +51,6 @@ absl::Status Engine::BuildDerivedVersions(const std::vector<bool>& wanted,
   if (compute != nullptr) {
     SV_RETURN_IF_ERROR(compute->FinishLoad(scan));
   } else {
-    std::vector<bool> rebuilt(catalog_->views.size(), false);
-    for (const auto& [view, table] : *fresh) rebuilt[view] = true;
     SV_ASSIGN_OR_RETURN(const projection::Catalog* over, CatalogReading(rebuilt));
     own = std::make_unique<derived::Maintainer>(over);
     ClockMaintainer(own.get());
