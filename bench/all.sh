@@ -6,7 +6,7 @@
 #   bash scripts/build.sh release && bash bench/all.sh
 #   SCALE=0.02 bash bench/all.sh     # every size × 0.02: a smoke run of the scripts (~2 min)
 #   ONLY="rebuild derived" bash bench/all.sh   # some rows (names: rebuild kafka derived
-#                                              # pg_steady http growth cold_start)
+#                                              # pg_steady http http_covering growth cold_start)
 #
 # PostgreSQL rows use the cluster SV_TEST_PG_DSN names, or start a private one (scripts/pg.sh).
 # Each script's full output is kept in $OUT (default /tmp/sv-bench-all) as <row>.log.
@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 scale=${SCALE:-1}
 out=${OUT:-/tmp/sv-bench-all}
 mkdir -p "$out"
-only=" ${ONLY:-rebuild kafka derived pg_steady http growth cold_start} "
+only=" ${ONLY:-rebuild kafka derived pg_steady http http_covering growth cold_start} "
 size() { python3 -c "import sys; print(max(1000, int($1 * $scale)))"; }
 
 pg_started=""
@@ -63,6 +63,8 @@ row pg_steady "PostgreSQL steady, 10k events/s, p99 append → committed (3 runs
   "p99 ≤ 30 ms in 3 runs of 3" pg_steady
 row http "filtered page of 50, 10M rows, while ingesting 10k events/s" \
   "p99 ≤ 10 ms at ≥ 5k req/s" bash bench/http.sh "$(size 10000000)" 10000 20
+row http_covering "the same page, its index covering (README \"Reads\"), while ingesting 10k events/s" \
+  "p99 ≤ 10 ms at ≥ 5k req/s" env INDEX=covering bash bench/http.sh "$(size 10000000)" 10000 20
 if [[ -f bench/growth.sh ]]; then
   row growth "cost per event as the data grows (TMS, 2 base + 7 derived views)" \
     "rate at 500k ≥ 0.9× rate at 20k; RSS bounded by config" bash bench/growth.sh

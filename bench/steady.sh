@@ -9,7 +9,7 @@ rate=${1:-20000}
 orders=${2:-100000}
 bin=${SV_BIN:-build/src/cli/streamview}  # SV_BIN: another build, for side-by-side runs
 tmp=$(mktemp -d /tmp/sv-steady.XXXXXX)
-cfg=examples/orders/streamview.yaml
+cfg=${SV_CONFIG:-examples/orders/streamview.yaml}  # SV_CONFIG: another config (A/B)
 store=${STORE:-$tmp/sv.db}
 trap 'kill "$run_pid" 2>/dev/null || true; rm -rf "$tmp"' EXIT
 

@@ -481,9 +481,11 @@ class Engine {
   absl::StatusOr<std::unique_ptr<TenantJob>> NewTenantJob(const TenantRebuildRequest& request);
   // A job folding source `source` from nothing up to its stored positions; `what` names the
   // work in refusals. A change feed (`snapshot_ok`) is folded from a new snapshot instead,
-  // compared or swapped in once the loop has passed it (WaitForSnapshot).
+  // compared or swapped in once the loop has passed it (WaitForSnapshot). With
+  // `maintained_versions`, the maintained versions' slots are folded too (TenantJob).
   absl::StatusOr<std::unique_ptr<TenantJob>> NewFoldJob(int source, std::string_view what,
-                                                        bool snapshot_ok = false);
+                                                        bool snapshot_ok = false,
+                                                        bool maintained_versions = false);
   // Lets `job` (of the embedded log, for the organization in job.request.tenant) fold only that
   // organization's keys' records when that is exact for `views` (LogOrgIndexProblem), else
   // says why not in job.index_unused.

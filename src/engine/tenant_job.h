@@ -56,6 +56,11 @@ struct TenantJob {
   std::unique_ptr<store::Store> reader;   // the fold's own connection
   std::unique_ptr<MemoryRowSet> rows;
   std::unique_ptr<Processor> processor;
+  // A tenant rebuild folds the maintained versions of its views too (a `previous:` definition's
+  // version serving, a standby kept for a rollback) into the working-set slots the loop writes
+  // them through (Engine::WriteTables, so many slots then), and swaps their rows in with the
+  // views': a rollback or a promotion after it finds the organization's rows as the source says.
+  size_t version_slots = 0;  // 0: the views' own slots only
   std::thread fold;
   std::atomic<bool> stop{false};
   std::atomic<bool> folded{false};  // the fold thread is done (joinable without waiting)

@@ -54,6 +54,20 @@ void HoldWhileTestFileExists(const std::atomic<bool>& stop) {
   }
 }
 
+bool SameFilter(const source::SnapshotFilter& a, const source::SnapshotFilter& b) {
+  if (a.skipped != b.skipped || a.value != b.value || a.tables.size() != b.tables.size()) {
+    return false;
+  }
+  for (const auto& [name, table] : a.tables) {
+    auto it = b.tables.find(name);
+    if (it == b.tables.end() || it->second.column != table.column ||
+        it->second.key_fields != table.key_fields) {
+      return false;
+    }
+  }
+  return true;
+}
+
 absl::Status ApplyTail(TenantJob& job, const std::vector<TailStep>& steps) {
   for (const TailStep& step : steps) {
     for (const source::SourceRecord& r : step.records) {
@@ -156,19 +170,10 @@ absl::StatusOr<std::unique_ptr<TenantJob>> Engine::NewTenantJob(
   auto job = std::make_unique<TenantJob>();
   job->request = request;
   job->source = -1;
-  const std::vector<bool> previous_serving = PreviousServing();
   for (const std::string& name : request.views) {
     const int v = catalog_->FindView(name);
     if (v < 0) return absl::NotFoundError(absl::StrCat("no view named '", name, "'"));
     const projection::ViewPlan& plan = catalog_->views[v];
-    if (previous_serving[v] && !request.whole) {
-      // The fold runs the config's definition: it would rebuild the version built beside, not
-      // the rows readers read.
-      return absl::FailedPreconditionError(absl::StrCat(
-          "view '", name, "': its previous: definition's version serves (version ", versions_[v],
-          ", the config's definition, is built beside it); promote version ", versions_[v],
-          " first (`streamview views promote --view ", name, "`), then rebuild the organization"));
-    }
     if (plan.derived != nullptr) {
       return absl::InvalidArgumentError(absl::StrCat(
           "view '", name,
@@ -180,6 +185,16 @@ absl::StatusOr<std::unique_ptr<TenantJob>> Engine::NewTenantJob(
                        "' declares no tenant column (tenant:), so it cannot be rebuilt for one "
                        "organization; rebuild it whole"));
     }
+    for (const MaintainedVersion& m : maintained_) {
+      if (m.view != v || !m.previous || request.whole) continue;
+      if (previous_catalog_->views[v].tenant < 0) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "view '", name, "': its previous: definition (version ", m.version,
+            ", maintained) declares no tenant column, so its rows cannot be rebuilt for one "
+            "organization; promote version ",
+            versions_[v], " and drop version ", m.version, " first, or rebuild the view whole"));
+      }
+    }
     if (job->source >= 0 && job->source != plan.source) {
       return absl::InvalidArgumentError(
           absl::StrCat("a tenant rebuild takes the views of one source; '", name,
@@ -188,14 +203,23 @@ absl::StatusOr<std::unique_ptr<TenantJob>> Engine::NewTenantJob(
     job->source = plan.source;
     job->views.push_back(v);
   }
+  // A whole rebuild is a version built beside (engine/version_build.cc): the others stay.
   SV_ASSIGN_OR_RETURN(std::unique_ptr<TenantJob> folding,
-                      NewFoldJob(job->source, "a tenant rebuild", /*snapshot_ok=*/true));
+                      NewFoldJob(job->source, "a tenant rebuild", /*snapshot_ok=*/true,
+                                 /*maintained_versions=*/!request.whole));
   folding->request = std::move(job->request);
   folding->views = std::move(job->views);
   if (folding->snapshot && !folding->request.whole) {
-    // Only the organization's rows of the tables, where that is exact (engine/tenant_snapshot).
+    // Only the organization's rows of the tables, where that is exact (engine/tenant_snapshot)
+    // for the previous: definitions folded too.
     folding->filter =
         TenantSnapshotFilter(*catalog_, folding->source, folding->views, folding->request.tenant);
+    if (folding->version_slots > 0 && previous_catalog_ != nullptr &&
+        !SameFilter(folding->filter,
+                    TenantSnapshotFilter(*previous_catalog_, folding->source, folding->views,
+                                         folding->request.tenant))) {
+      folding->filter = {};
+    }
   } else if (!folding->snapshot && !folding->request.whole) {
     SV_RETURN_IF_ERROR(FoldByOrgIndexIfExact(*folding, folding->views));
   }
@@ -204,6 +228,9 @@ absl::StatusOr<std::unique_ptr<TenantJob>> Engine::NewTenantJob(
 
 absl::Status Engine::FoldByOrgIndexIfExact(TenantJob& job, const std::vector<int>& views) {
   job.index_unused = LogOrgIndexProblem(*catalog_, job.source, views);
+  if (job.index_unused.empty() && job.version_slots > 0 && previous_catalog_ != nullptr) {
+    job.index_unused = LogOrgIndexProblem(*previous_catalog_, job.source, views);
+  }
   if (!job.index_unused.empty()) return absl::OkStatus();
   store::StoreOptions so = StoreOptionsFor(config_.store);
   if (!options_.store_path.empty()) so.path = options_.store_path;
@@ -213,7 +240,8 @@ absl::Status Engine::FoldByOrgIndexIfExact(TenantJob& job, const std::vector<int
 
 absl::StatusOr<std::unique_ptr<TenantJob>> Engine::NewFoldJob(int source_index,
                                                               std::string_view what,
-                                                              bool snapshot_ok) {
+                                                              bool snapshot_ok,
+                                                              bool maintained_versions) {
   auto job = std::make_unique<TenantJob>();
   job->catalog = catalog_.get();
   job->source = source_index;
@@ -236,9 +264,16 @@ absl::StatusOr<std::unique_ptr<TenantJob>> Engine::NewFoldJob(int source_index,
   store::StoreOptions so = StoreOptionsFor(config_.store);
   if (!options_.store_path.empty()) so.path = options_.store_path;
   SV_ASSIGN_OR_RETURN(job->reader, store::OpenStore(so, store::StoreRole::kReader));
-  job->rows = std::make_unique<MemoryRowSet>(catalog_->views.size());
+  job->version_slots = maintained_versions && !maintained_.empty() ? WriteTables().size() : 0;
+  job->rows = std::make_unique<MemoryRowSet>(std::max(job->version_slots, catalog_->views.size()));
   job->processor = std::make_unique<Processor>(catalog_.get(), job->source, config_.gate,
                                                job->rows.get(), StateLoader{});
+  if (job->version_slots > 0) {
+    job->processor->set_maintained_slots(MaintainedSlots());
+    if (previous_catalog_ != nullptr) {
+      job->processor->set_previous_definitions(previous_catalog_.get(), MaintainedSlots(true));
+    }
+  }
   job->processor->set_track_key_states(false);
   job->processor->set_parked_keys({});  // from nothing: no key is parked yet
   job->processor->set_clock(options_.clock);
@@ -374,14 +409,36 @@ absl::StatusOr<RebuildStats> Engine::FinishTenantJob() {
 
 absl::Status Engine::SwapTenantRows(TenantJob& job, RebuildStats* stats) {
   if (derived_stale_) SV_RETURN_IF_ERROR(LoadDerived());
+  // Each view's table, then (TenantJob::version_slots) its maintained versions', each with its
+  // own definition's plan.
+  struct Target {
+    int slot;
+    const projection::ViewPlan* plan;
+  };
+  std::vector<Target> targets;
+  for (int v : job.views) targets.push_back({v, &catalog_->views[v]});
+  const std::vector<store::TableSpec> tables = job.version_slots > 0 ? WriteTables() : tables_;
+  if (job.version_slots > 0) {
+    // A switch or a rebuild cancels the job: the slots are those it folded.
+    if (tables.size() != job.version_slots) {
+      return absl::AbortedError("the maintained versions changed during the tenant rebuild");
+    }
+    for (size_t i = 0; i < maintained_.size(); ++i) {
+      const MaintainedVersion& m = maintained_[i];
+      if (std::find(job.views.begin(), job.views.end(), m.view) == job.views.end()) continue;
+      targets.push_back(
+          {static_cast<int>(catalog_->views.size() + i),
+           m.previous ? &previous_catalog_->views[m.view] : &catalog_->views[m.view]});
+    }
+  }
   // A working set of its own over the store: reads give each changed row's old value, for the
   // derived views, and its dirty rows are the swap's batch.
-  CachedRowSet rows(store_.get(), tables_, std::numeric_limits<size_t>::max() / 2);
+  CachedRowSet rows(store_.get(), tables, std::numeric_limits<size_t>::max() / 2);
   std::vector<DerivedChange> derived_changes;
   WatchForDerived(rows, &derived_changes);
   const Value& tenant = job.request.tenant;
-  for (int v : job.views) {
-    const projection::ViewPlan& plan = catalog_->views[v];
+  for (const auto& [v, plan_of_slot] : targets) {
+    const projection::ViewPlan& plan = *plan_of_slot;
     absl::flat_hash_map<std::string, std::string> rebuilt;  // key → encoded row, this tenant's
     Row row;
     for (const KeyedRow& encoded : job.rows->rows(v)) {
@@ -404,7 +461,7 @@ absl::Status Engine::SwapTenantRows(TenantJob& job, RebuildStats* stats) {
     Row key_values;
     std::string key, live_encoded;
     while (true) {
-      SV_ASSIGN_OR_RETURN(std::vector<Row> page, store_->QueryView(tables_[v], query));
+      SV_ASSIGN_OR_RETURN(std::vector<Row> page, store_->QueryView(tables[v], query));
       for (const Row& live : page) {
         key_of(live, &key_values, &key);
         auto it = rebuilt.find(key);
@@ -432,7 +489,7 @@ absl::Status Engine::SwapTenantRows(TenantJob& job, RebuildStats* stats) {
   Sealed sealed;
   rows.TakeDirty(&sealed.rows);
   sealed.derived_changes = std::move(derived_changes);
-  sealed.tables = tables_;
+  sealed.tables = tables;
   sealed.served_slots = ServedSlots();
   if (absl::Status s = Write(store_.get(), sealed); !s.ok()) {
     derived_stale_ = true;

@@ -112,12 +112,6 @@ class PreviousDerivedTest : public PreviousDefinitionTest {
     std::sort(expected.begin(), expected.end());
     EXPECT_EQ(seen, expected);
   }
-  absl::StatusOr<ViewVersion> Switch(engine::SwitchKind kind) {
-    engine::SwitchRequest request;
-    request.view = "items";
-    request.kind = kind;
-    return engine_->SwitchViewVersion(request, [](const std::string&) {});
-  }
 };
 
 SV_INSTANTIATE_STORE_BACKENDS(PreviousDerivedTest);
@@ -138,14 +132,6 @@ TEST_P(PreviousDerivedTest, DerivedViewsFollowTheVersionThatServes) {
   // A verify folds the config's definition: the derived views following version 1 are skipped
   // (a repair would write version 2's rows under them), the rest agree.
   ASSERT_NO_FATAL_FAILURE(VerifyFindsNoDrift({"by_label", "sizes", "big_items"}));
-
-  // A tenant rebuild folds the config's definition: refused while version 1 serves.
-  engine::TenantRebuildRequest tenant;
-  tenant.views = {"items"};
-  tenant.tenant = Value::Text("o1");
-  auto refused = engine_->RebuildTenant(tenant);
-  EXPECT_TRUE(absl::IsFailedPrecondition(refused.status())) << refused.status();
-  EXPECT_THAT(refused.status().message(), HasSubstr("its previous: definition's version serves"));
 
   // Computed again from version 2 in the promotion's transaction; fed by it from then on.
   auto promoted = Switch(engine::SwitchKind::kPromote);

@@ -17,6 +17,7 @@
 #include "absl/strings/str_replace.h"
 #include "config/config.h"
 #include "engine/engine.h"
+#include "engine/view_versions.h"
 #include "store_backends.h"
 
 namespace sv::store {
@@ -115,6 +116,13 @@ class PreviousDefinitionTest : public BackendTest {
     loop.join();
     ASSERT_TRUE(ran.ok()) << ran;
     ASSERT_TRUE(Said("version 2 is built and kept current"));
+  }
+  // Promotes or rolls back `items` on the running engine.
+  absl::StatusOr<ViewVersion> Switch(engine::SwitchKind kind) {
+    engine::SwitchRequest request;
+    request.view = "items";
+    request.kind = kind;
+    return engine_->SwitchViewVersion(request, [](const std::string&) {});
   }
   void Ingest(int from, int to) {
     std::string lines;
