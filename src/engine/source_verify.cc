@@ -9,6 +9,12 @@
 // from the shadow's base rows by a maintainer of their own (`derived::Maintainer::Load`), the
 // same computation a rebuild makes.
 //
+// A view's maintained versions (engine/view_versions.h: a standby, a candidate, a previous:
+// definition's version) are folded by the same job into their working-set slots, each with its
+// own definition, and compared with their tables; the one that serves is reported under the
+// view's name, the others as view@vN. Derived views are computed over the definitions that
+// serve (ServingCatalog) from the serving slots' folded rows, as the live maintainer computes them.
+//
 // Repair writes the source's row for every missing or differing key and deletes every extra
 // one, base and derived views alike, in one transaction through the commit path (row observers
 // follow), without feeding the base changes to the live maintainer: its state was computed from
@@ -107,27 +113,16 @@ absl::Status Engine::StartVerify(const VerifyRequest& request,
   run->done = std::move(done);
   run->started_us = options_.clock->NowMicros();
   std::vector<bool> wanted_source(catalog_->sources.size(), false);
-  // Derived views computed from a previous: definition's version serving: the fold computes
-  // the config's definition's rows, not what they follow.
-  std::vector<std::string> follows_previous(catalog_->views.size());
-  const std::vector<bool> previous_serving = PreviousServing();
-  for (size_t u = 0; u < previous_serving.size(); ++u) {
-    if (!previous_serving[u]) continue;
-    for (int d : DerivedReaders(*catalog_, static_cast<int>(u))) {
-      follows_previous[d] = catalog_->views[u].name;
-    }
-  }
+  // The version readers read is reported under the view's name, the others as view@vN.
+  const std::vector<int> served = ServedSlots();
   for (size_t v = 0; v < catalog_->views.size(); ++v) {
     const projection::ViewPlan& plan = catalog_->views[v];
     ViewDrift drift;
-    drift.view = plan.name;
+    drift.view =
+        served[v] == static_cast<int>(v) ? plan.name : absl::StrCat(plan.name, "@v", versions_[v]);
     const int source = SourceUnder(*catalog_, static_cast<int>(v));
     if (plan.derived != nullptr && !plan.derived->refresh.empty()) {
       drift.skipped = "recomputed by the store on its refresh: schedule (see the SELECT check)";
-    } else if (!follows_previous[v].empty()) {
-      drift.skipped = absl::StrCat("reads view ", follows_previous[v],
-                                   ", whose previous: definition's version serves (verified "
-                                   "once the config's version is promoted)");
     } else if (source < 0) {
       drift.skipped = "derived from views of several sources, folded at different positions";
     } else if (request.tenant.has_value() && plan.tenant < 0) {
@@ -145,6 +140,18 @@ absl::Status Engine::StartVerify(const VerifyRequest& request,
                                    "/views/verify on the running engine)");
     } else {
       wanted_source[source] = true;
+    }
+    run->report.views.push_back(std::move(drift));
+  }
+  // The maintained versions (engine/view_versions.h) after the views, in their working-set
+  // slots' order, each compared with the fold of its own definition.
+  for (const MaintainedVersion& m : maintained_) {
+    ViewDrift drift = run->report.views[m.view];  // skipped (or not) as its view
+    const std::string& name = catalog_->views[m.view].name;
+    drift.view = m.active ? name : absl::StrCat(name, "@v", m.version);
+    if (drift.skipped.empty() && m.previous && request.tenant.has_value() &&
+        previous_catalog_->views[m.view].tenant < 0) {
+      drift.skipped = "its previous: definition declares no tenant column";
     }
     run->report.views.push_back(std::move(drift));
   }
@@ -183,7 +190,8 @@ absl::Status Engine::NextVerifyJob(std::shared_ptr<VerifyRun> run) {
   const int source = run->sources.front();
   run->sources.erase(run->sources.begin());
   SV_ASSIGN_OR_RETURN(tenant_job_,
-                      NewFoldJob(source, "a verify against the source", /*snapshot_ok=*/true));
+                      NewFoldJob(source, "a verify against the source", /*snapshot_ok=*/true,
+                                 /*maintained_versions=*/true));
   if (run->request.tenant.has_value() && !tenant_job_->snapshot) {
     // One organization's rows are compared: the log's records of its keys make them, where
     // that is exact (as for its rebuild) and no derived view, computed from every
@@ -301,17 +309,30 @@ void Engine::EndVerify(VerifyRun& run, const absl::StatusOr<VerifyReport>& outco
 
 absl::Status Engine::CompareWithShadow(TenantJob& job, const VerifyRequest& request,
                                        VerifyReport* report) {
-  // Derived views as the shadow's base rows make them; inputs of other sources (not compared)
-  // are read from the store.
-  derived::Maintainer shadow_derived(catalog_.get());
+  // The working-set slots: the views' tables, then the maintained versions' (when the job
+  // folded them); a switch or a rebuild cancels the job, so they are those it folded.
+  const std::vector<store::TableSpec> tables = job.version_slots > 0 ? WriteTables() : tables_;
+  if (job.version_slots > 0 && tables.size() != job.version_slots) {
+    return absl::AbortedError("the maintained versions changed during the verify");
+  }
+  const size_t slots = std::min(tables.size(), report->views.size());
+  // By view: the slot readers read (a previous: definition's version while it serves).
+  std::vector<int> served_slot(catalog_->views.size(), -1);
+  const std::vector<int> served = ServedSlots();
+  for (size_t slot = 0; slot < slots; ++slot) {
+    if (served[slot] >= 0) served_slot[served[slot]] = static_cast<int>(slot);
+  }
+  // Derived views as the shadow's served rows make them, over the definitions that serve;
+  // inputs of other sources (not compared) are read from the store.
+  derived::Maintainer shadow_derived(&ServingCatalog());
   ClockMaintainer(&shadow_derived);  // timed views: at the clock of the stored rows
   Row decoded;
   SV_RETURN_IF_ERROR(shadow_derived.Load(
       [&](int view, const std::function<void(const Row&)>& each) -> absl::Status {
-        if (catalog_->views[view].source != job.source) {
-          return store_->ScanTable(tables_[view], each);
+        if (catalog_->views[view].source != job.source || served_slot[view] < 0) {
+          return store_->ScanTable(ServedTable(view), each);
         }
-        for (const KeyedRow& encoded : job.rows->rows(view)) {
+        for (const KeyedRow& encoded : job.rows->rows(served_slot[view])) {
           if (!DecodeRow(encoded.bytes(), &decoded)) {
             return absl::InternalError("corrupt row encoding");
           }
@@ -319,14 +340,16 @@ absl::Status Engine::CompareWithShadow(TenantJob& job, const VerifyRequest& requ
         }
         return absl::OkStatus();
       }));
-  CachedRowSet repairs(store_.get(), tables_, std::numeric_limits<size_t>::max() / 2);
+  CachedRowSet repairs(store_.get(), tables, std::numeric_limits<size_t>::max() / 2);
   int64_t written = 0;
-  for (size_t v = 0; v < catalog_->views.size(); ++v) {
+  const size_t views = catalog_->views.size();
+  for (size_t v = 0; v < slots; ++v) {
     ViewDrift& drift = report->views[v];
-    const projection::ViewPlan& plan = catalog_->views[v];
-    if (!drift.skipped.empty() || SourceUnder(*catalog_, static_cast<int>(v)) != job.source) {
-      continue;
-    }
+    const int view = v < views ? static_cast<int>(v) : maintained_[v - views].view;
+    const projection::ViewPlan& plan = v < views || !maintained_[v - views].previous
+                                           ? catalog_->views[view]
+                                           : previous_catalog_->views[view];
+    if (!drift.skipped.empty() || SourceUnder(*catalog_, view) != job.source) continue;
     auto key_of = [&plan](const Row& r, Row* key_values, std::string* key) {
       key_values->clear();
       for (int k : plan.key) key_values->push_back(r[k]);
@@ -372,7 +395,7 @@ absl::Status Engine::CompareWithShadow(TenantJob& job, const VerifyRequest& requ
     }
     query.limit = kLivePage;
     while (true) {
-      SV_ASSIGN_OR_RETURN(std::vector<Row> page, store_->QueryView(tables_[v], query));
+      SV_ASSIGN_OR_RETURN(std::vector<Row> page, store_->QueryView(tables[v], query));
       for (const Row& live : page) {
         ++drift.live_rows;
         if (OrganizationCounts* c = organization(live)) ++c->live;
@@ -420,7 +443,7 @@ absl::Status Engine::CompareWithShadow(TenantJob& job, const VerifyRequest& requ
   if (written == 0) return absl::OkStatus();
   Sealed sealed;
   repairs.TakeDirty(&sealed.rows);
-  sealed.tables = tables_;
+  sealed.tables = tables;
   sealed.served_slots = ServedSlots();
   SV_RETURN_IF_ERROR(Write(store_.get(), sealed));
   Finish(sealed);

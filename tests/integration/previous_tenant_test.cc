@@ -239,6 +239,42 @@ TEST_P(PreviousTenantTest, OneOrganizationIsRebuiltInBothVersionsWhileVersion1Se
   EXPECT_EQ(ByOrgRows(), ByOrg(Oracle(70, 1, 777), "v1"));
 }
 
+// A verify while version 1 serves compares both versions with the fold of each one's
+// definition (the serving one under the view's name, the other as items@v2), names exactly the
+// corrupted keys in each, and its repair makes both equal to their oracle; the derived view
+// follows version 1's repaired rows.
+TEST_P(PreviousTenantTest, AVerifyComparesAndRepairsBothVersions) {
+  Open(std::string(kTenantVersion1) + kByOrg);
+  IngestWithOrgs(0, 40);
+  Open(Changed());
+  ASSERT_NO_FATAL_FAILURE(RunUntilVersion2IsBuilt());
+  IngestWithOrgs(40, 60);
+  ASSERT_NO_FATAL_FAILURE(Corrupt());
+  Open(Changed());
+  engine::VerifyRequest request;
+  request.repair = true;
+  auto report = engine_->Verify(request);
+  ASSERT_TRUE(report.ok()) << report.status();
+  std::map<std::string, std::string> found;  // view → "missing | extra | differing"
+  for (const engine::ViewDrift& drift : report->views) {
+    EXPECT_EQ(drift.skipped, "") << drift.view;
+    found[drift.view] = absl::StrCat(absl::StrJoin(drift.missing_keys, ","), " | ",
+                                     absl::StrJoin(drift.extra_keys, ","), " | ",
+                                     absl::StrJoin(drift.differing_keys, ","));
+  }
+  EXPECT_EQ(found["items"], "k1 | k9x | k0,k5");
+  EXPECT_EQ(found["items@v2"], "k1 | k9x | k0,k5");
+  EXPECT_EQ(found.count("by_org"), 1u);
+  EXPECT_EQ(Rows(1), Oracle(60, 1));
+  EXPECT_EQ(Rows(2), Oracle(60, 2));
+  EXPECT_EQ(ByOrgRows(), ByOrg(Oracle(60, 1), "v1"));
+  IngestWithOrgs(60, 70);
+  EXPECT_EQ(ByOrgRows(), ByOrg(Oracle(70, 1), "v1"));
+  auto again = engine_->Verify(engine::VerifyRequest{});
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_FALSE(again->Drifted());
+}
+
 // A previous: definition without the tenant column cannot have one organization's rows picked
 // out: refused, saying why, before anything is folded.
 TEST_P(PreviousTenantTest, APreviousDefinitionWithoutTheTenantColumnIsRefused) {
