@@ -486,6 +486,14 @@ class Engine {
   absl::StatusOr<std::unique_ptr<TenantJob>> NewFoldJob(int source, std::string_view what,
                                                         bool snapshot_ok = false,
                                                         bool maintained_versions = false);
+  // The tables of the working-set slots `job` folded: tables_, then (TenantJob::version_slots)
+  // the maintained versions'. Aborted if those changed since it began (a switch or a full
+  // rebuild cancels the job first, so they should not).
+  absl::StatusOr<std::vector<store::TableSpec>> FoldedTables(const TenantJob& job) const;
+  // The view a working-set slot (WriteTables) holds rows of, and the plan they are folded with
+  // (a previous: definition's for its version).
+  int ViewOfSlot(int slot) const;
+  const projection::ViewPlan& PlanOfSlot(int slot) const;
   // Lets `job` (of the embedded log, for the organization in job.request.tenant) fold only that
   // organization's keys' records when that is exact for `views` (LogOrgIndexProblem), else
   // says why not in job.index_unused.

@@ -309,12 +309,8 @@ void Engine::EndVerify(VerifyRun& run, const absl::StatusOr<VerifyReport>& outco
 
 absl::Status Engine::CompareWithShadow(TenantJob& job, const VerifyRequest& request,
                                        VerifyReport* report) {
-  // The working-set slots: the views' tables, then the maintained versions' (when the job
-  // folded them); a switch or a rebuild cancels the job, so they are those it folded.
-  const std::vector<store::TableSpec> tables = job.version_slots > 0 ? WriteTables() : tables_;
-  if (job.version_slots > 0 && tables.size() != job.version_slots) {
-    return absl::AbortedError("the maintained versions changed during the verify");
-  }
+  // The working-set slots: the views' tables, then the maintained versions'.
+  SV_ASSIGN_OR_RETURN(const std::vector<store::TableSpec> tables, FoldedTables(job));
   const size_t slots = std::min(tables.size(), report->views.size());
   // By view: the slot readers read (a previous: definition's version while it serves).
   std::vector<int> served_slot(catalog_->views.size(), -1);
@@ -342,13 +338,10 @@ absl::Status Engine::CompareWithShadow(TenantJob& job, const VerifyRequest& requ
       }));
   CachedRowSet repairs(store_.get(), tables, std::numeric_limits<size_t>::max() / 2);
   int64_t written = 0;
-  const size_t views = catalog_->views.size();
   for (size_t v = 0; v < slots; ++v) {
     ViewDrift& drift = report->views[v];
-    const int view = v < views ? static_cast<int>(v) : maintained_[v - views].view;
-    const projection::ViewPlan& plan = v < views || !maintained_[v - views].previous
-                                           ? catalog_->views[view]
-                                           : previous_catalog_->views[view];
+    const int view = ViewOfSlot(static_cast<int>(v));
+    const projection::ViewPlan& plan = PlanOfSlot(static_cast<int>(v));
     if (!drift.skipped.empty() || SourceUnder(*catalog_, view) != job.source) continue;
     auto key_of = [&plan](const Row& r, Row* key_values, std::string* key) {
       key_values->clear();

@@ -186,8 +186,7 @@ absl::StatusOr<std::unique_ptr<TenantJob>> Engine::NewTenantJob(
                        "organization; rebuild it whole"));
     }
     for (const MaintainedVersion& m : maintained_) {
-      if (m.view != v || !m.previous || request.whole) continue;
-      if (previous_catalog_->views[v].tenant < 0) {
+      if (m.view == v && m.previous && !request.whole && previous_catalog_->views[v].tenant < 0) {
         return absl::InvalidArgumentError(absl::StrCat(
             "view '", name, "': its previous: definition (version ", m.version,
             ", maintained) declares no tenant column, so its rows cannot be rebuilt for one "
@@ -279,6 +278,27 @@ absl::StatusOr<std::unique_ptr<TenantJob>> Engine::NewFoldJob(int source_index,
   job->processor->set_clock(options_.clock);
   job->started = std::chrono::steady_clock::now();
   return job;
+}
+
+absl::StatusOr<std::vector<store::TableSpec>> Engine::FoldedTables(const TenantJob& job) const {
+  if (job.version_slots == 0) return tables_;
+  std::vector<store::TableSpec> tables = WriteTables();
+  if (tables.size() != job.version_slots) {
+    return absl::AbortedError("the maintained versions changed while the source was folded");
+  }
+  return tables;
+}
+
+int Engine::ViewOfSlot(int slot) const {
+  const int views = static_cast<int>(catalog_->views.size());
+  return slot < views ? slot : maintained_[slot - views].view;
+}
+
+const projection::ViewPlan& Engine::PlanOfSlot(int slot) const {
+  const int views = static_cast<int>(catalog_->views.size());
+  const int view = ViewOfSlot(slot);
+  return slot >= views && maintained_[slot - views].previous ? previous_catalog_->views[view]
+                                                             : catalog_->views[view];
 }
 
 absl::StatusOr<RebuildStats> Engine::RebuildTenant(const TenantRebuildRequest& request) {
@@ -409,26 +429,13 @@ absl::StatusOr<RebuildStats> Engine::FinishTenantJob() {
 
 absl::Status Engine::SwapTenantRows(TenantJob& job, RebuildStats* stats) {
   if (derived_stale_) SV_RETURN_IF_ERROR(LoadDerived());
-  // Each view's table, then (TenantJob::version_slots) its maintained versions', each with its
-  // own definition's plan.
-  struct Target {
-    int slot;
-    const projection::ViewPlan* plan;
-  };
-  std::vector<Target> targets;
-  for (int v : job.views) targets.push_back({v, &catalog_->views[v]});
-  const std::vector<store::TableSpec> tables = job.version_slots > 0 ? WriteTables() : tables_;
-  if (job.version_slots > 0) {
-    // A switch or a rebuild cancels the job: the slots are those it folded.
-    if (tables.size() != job.version_slots) {
-      return absl::AbortedError("the maintained versions changed during the tenant rebuild");
-    }
-    for (size_t i = 0; i < maintained_.size(); ++i) {
-      const MaintainedVersion& m = maintained_[i];
-      if (std::find(job.views.begin(), job.views.end(), m.view) == job.views.end()) continue;
-      targets.push_back(
-          {static_cast<int>(catalog_->views.size() + i),
-           m.previous ? &previous_catalog_->views[m.view] : &catalog_->views[m.view]});
+  // Each view's slot, then (TenantJob::version_slots) its maintained versions'.
+  SV_ASSIGN_OR_RETURN(const std::vector<store::TableSpec> tables, FoldedTables(job));
+  std::vector<int> slots = job.views;
+  for (size_t slot = catalog_->views.size(); slot < tables.size(); ++slot) {
+    const int view = ViewOfSlot(static_cast<int>(slot));
+    if (std::find(job.views.begin(), job.views.end(), view) != job.views.end()) {
+      slots.push_back(static_cast<int>(slot));
     }
   }
   // A working set of its own over the store: reads give each changed row's old value, for the
@@ -437,8 +444,8 @@ absl::Status Engine::SwapTenantRows(TenantJob& job, RebuildStats* stats) {
   std::vector<DerivedChange> derived_changes;
   WatchForDerived(rows, &derived_changes);
   const Value& tenant = job.request.tenant;
-  for (const auto& [v, plan_of_slot] : targets) {
-    const projection::ViewPlan& plan = *plan_of_slot;
+  for (int v : slots) {
+    const projection::ViewPlan& plan = PlanOfSlot(v);
     absl::flat_hash_map<std::string, std::string> rebuilt;  // key → encoded row, this tenant's
     Row row;
     for (const KeyedRow& encoded : job.rows->rows(v)) {
