@@ -14,16 +14,6 @@
 namespace sv::server {
 namespace {
 
-bool SameColumns(const store::TableSpec& a, const store::TableSpec& b) {
-  if (a.columns.size() != b.columns.size()) return false;
-  for (size_t c = 0; c < a.columns.size(); ++c) {
-    if (a.columns[c].name != b.columns[c].name || a.columns[c].type != b.columns[c].type) {
-      return false;
-    }
-  }
-  return true;
-}
-
 void ServeSubscribe(Server::Impl& impl, int view, const http::Request& req, http::Response& res) {
   Caller caller;
   if (!AuthorizeRead(impl, view, req, res, &caller)) return;
@@ -39,26 +29,6 @@ void ServeSubscribe(Server::Impl& impl, int view, const http::Request& req, http
                         name);
     }
     filters.emplace_back(name, value);
-  }
-  if (impl.previous_views[view]) {
-    // A stream follows the serving version's rows (the engine tells those), written with the
-    // config's columns: while a version of the previous: definition with other columns serves,
-    // they would not fit.
-    auto reader = impl.Reader();
-    if (!reader.ok()) return ReplyStatus(res, reader.status());
-    ViewApi scratch;
-    auto active = impl.ActiveApi(view, **reader, &scratch);
-    if (!active.ok()) return ReplyStatus(res, active.status());
-    if (!SameColumns((*active)->table, impl.views[view].table)) {
-      return ReplyError(res, 409,
-                        absl::StrCat("view ", impl.views[view].view,
-                                     " serves a version of its previous: definition, with other "
-                                     "columns; subscribe once the config's version is promoted"));
-    }
-  }
-  auto parsed = ParseViewQuery(impl.views[view], filters, Mode::kNative);
-  if (auto* error = std::get_if<ParamError>(&parsed)) {
-    return ReplyError(res, 400, error->message, error->parameter);
   }
   std::optional<Value> tenant;
   if (!TenantValue(impl, view, caller, res, &tenant)) return;
@@ -82,8 +52,29 @@ void ServeSubscribe(Server::Impl& impl, int view, const http::Request& req, http
   }
   std::optional<std::string> organization;
   if (tenant.has_value()) organization = tenant->ToString();
-  auto stream = impl.subscriptions->Subscribe(
-      view, std::move(organization), after, std::move(std::get<ParsedQuery>(parsed).query.filters));
+  // The filters name the serving version's columns (a version of the view's previous:
+  // definition may serve); a switch between reading it and subscribing is read again.
+  absl::StatusOr<std::shared_ptr<http::StreamBody>> stream;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    SubscriptionHub::Serving serving;
+    serving.replacements = impl.subscriptions->Replacements(view);
+    ViewApi scratch;
+    const ViewApi* api = &impl.views[view];
+    if (impl.previous_views[view]) {
+      auto reader = impl.Reader();
+      if (!reader.ok()) return ReplyStatus(res, reader.status());
+      auto active = impl.ActiveApi(view, **reader, &scratch, &serving.previous);
+      if (!active.ok()) return ReplyStatus(res, active.status());
+      api = *active;
+    }
+    auto parsed = ParseViewQuery(*api, filters, Mode::kNative);
+    if (auto* error = std::get_if<ParamError>(&parsed)) {
+      return ReplyError(res, 400, error->message, error->parameter);
+    }
+    stream = impl.subscriptions->Subscribe(view, serving, organization, after,
+                                           std::move(std::get<ParsedQuery>(parsed).query.filters));
+    if (!absl::IsAborted(stream.status())) break;
+  }
   if (!stream.ok()) return ReplyStatus(res, stream.status());
   res.status = 200;
   res.content_type = "text/event-stream";

@@ -399,11 +399,16 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
   subscription_limits.resume_events = config.server.subscriptions.resume_events;
   subscription_limits.queue_events = config.server.subscriptions.queue_events;
   self->subscriptions = std::make_shared<SubscriptionHub>(
-      catalog, [self](int view) -> const store::TableSpec& { return self->views[view].table; },
+      catalog,
+      [self](int view, bool previous) -> const store::TableSpec* {
+        if (!previous) return &self->views[view].table;
+        return self->previous_views[view] ? &self->previous_views[view]->table : nullptr;
+      },
       subscription_limits,
-      [self](int view, const std::function<void(const Row&)>& each) -> absl::Status {
+      [self](const store::TableSpec& table,
+             const std::function<void(const Row&)>& each) -> absl::Status {
         SV_ASSIGN_OR_RETURN(store::Store * reader, self->Reader());
-        return reader->ScanTable(self->views[view].table, each);
+        return reader->ScanTable(table, each);
       },
       std::chrono::duration_cast<std::chrono::microseconds>(
           std::chrono::system_clock::now().time_since_epoch())

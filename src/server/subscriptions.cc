@@ -27,6 +27,7 @@ struct SubscriptionHub::Subscriber {
     bool as_delete = false;  // an upsert that took the row out of the subscriber's organization
   };
   int view = 0;
+  const Shape* shape = nullptr;    // the rows' (a stream ends when the view's changes)
   std::optional<std::string> org;  // nullopt: every row
   std::vector<store::Filter> filters;
   std::deque<Item> queue;
@@ -110,16 +111,16 @@ class SubscriptionHub::Stream final : public http::StreamBody {
     for (const Subscriber::Item& item : items) {
       const Change& c = *item.change;
       if (!item.as_delete) {
-        absl::StrAppend(out, Event(c.id, "upsert", hub_->Render(s_->view, c)));
+        absl::StrAppend(out, Event(c.id, "upsert", Render(*s_->shape, c)));
         continue;
       }
       Change as_delete;
       as_delete.deleted = true;
       as_delete.key = c.deleted ? c.key : Row();
       if (!c.deleted) {
-        for (int k : hub_->table_(s_->view).key) as_delete.key.push_back((*c.row)[k]);
+        for (int k : s_->shape->table->key) as_delete.key.push_back((*c.row)[k]);
       }
-      absl::StrAppend(out, Event(c.id, "delete", hub_->Render(s_->view, as_delete)));
+      absl::StrAppend(out, Event(c.id, "delete", Render(*s_->shape, as_delete)));
     }
     return !ended;
   }
@@ -133,24 +134,49 @@ class SubscriptionHub::Stream final : public http::StreamBody {
   std::shared_ptr<Subscriber> s_;
 };
 
-SubscriptionHub::SubscriptionHub(const projection::Catalog& catalog,
-                                 std::function<const store::TableSpec&(int view)> table,
+namespace {
+
+bool SameColumns(const store::TableSpec& a, const store::TableSpec& b) {
+  if (a.columns.size() != b.columns.size() || a.key != b.key) return false;
+  for (size_t c = 0; c < a.columns.size(); ++c) {
+    if (a.columns[c].name != b.columns[c].name || a.columns[c].type != b.columns[c].type) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+SubscriptionHub::SubscriptionHub(const projection::Catalog& catalog, const ViewTable& table,
                                  SubscriptionLimits limits, ScanView scan, int64_t first_id)
-    : catalog_(catalog),
-      table_(std::move(table)),
-      limits_(limits),
-      scan_(std::move(scan)),
-      last_id_(first_id - 1) {
+    : catalog_(catalog), limits_(limits), scan_(std::move(scan)), last_id_(first_id - 1) {
   views_.resize(catalog.views.size());
   for (size_t i = 0; i < catalog.views.size(); ++i) {
     const projection::ViewPlan& plan = catalog.views[i];
     View& v = views_[i];
-    v.tenant = plan.tenant;
-    for (size_t k = 0; k < plan.key.size(); ++k) {
-      if (plan.tenant >= 0 && plan.key[k] == plan.tenant) v.tenant_in_key = static_cast<int>(k);
-    }
-    v.needs_orgs = plan.tenant >= 0 && v.tenant_in_key < 0;
     v.resumable_after = last_id_;
+    const int previous = plan.previous - static_cast<int>(catalog.views.size());
+    for (int definition = 0; definition < 2; ++definition) {
+      const bool of_previous = definition == 1;
+      if (of_previous &&
+          (previous < 0 || static_cast<size_t>(previous) >= catalog.previous_views.size())) {
+        break;
+      }
+      const projection::ViewPlan& p = of_previous ? catalog.previous_views[previous] : plan;
+      Shape& shape = v.shapes[definition];
+      shape.table = table(static_cast<int>(i), of_previous);
+      if (shape.table == nullptr) break;
+      shape.tenant = p.tenant;
+      for (size_t k = 0; k < p.key.size(); ++k) {
+        if (p.tenant >= 0 && p.key[k] == p.tenant) shape.tenant_in_key = static_cast<int>(k);
+      }
+      shape.needs_orgs = p.tenant >= 0 && shape.tenant_in_key < 0;
+    }
+    const Shape& mine = v.shapes[0];
+    const Shape& old = v.shapes[1];
+    v.shapes_differ = old.table != nullptr &&
+                      (!SameColumns(*mine.table, *old.table) || mine.tenant != old.tenant);
   }
 }
 
@@ -165,20 +191,20 @@ std::vector<bool> SubscriptionHub::Watched(size_t view_count) const {
   return watched;
 }
 
-std::string SubscriptionHub::KeyOf(int view, const Row& row, bool whole_row) const {
+std::string SubscriptionHub::KeyOf(const Shape& shape, const Row& row, bool whole_row) {
   std::string encoded;
   if (!whole_row) {
     EncodeKey(row.data(), row.size(), &encoded);
     return encoded;
   }
   Row key;
-  for (int k : table_(view).key) key.push_back(row[k]);
+  for (int k : shape.table->key) key.push_back(row[k]);
   EncodeKey(key.data(), key.size(), &encoded);
   return encoded;
 }
 
-std::string SubscriptionHub::Render(int view, const Change& change) const {
-  const store::TableSpec& table = table_(view);
+std::string SubscriptionHub::Render(const Shape& shape, const Change& change) {
+  const store::TableSpec& table = *shape.table;
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
   if (!change.deleted) {
@@ -195,18 +221,29 @@ std::string SubscriptionHub::Render(int view, const Change& change) const {
 }
 
 absl::StatusOr<std::shared_ptr<http::StreamBody>> SubscriptionHub::Subscribe(
-    int view, std::optional<std::string> organization, std::optional<int64_t> after,
-    std::vector<store::Filter> filters) {
+    int view, Serving serving, std::optional<std::string> organization,
+    std::optional<int64_t> after, std::vector<store::Filter> filters) {
   std::lock_guard<std::mutex> lock(mu_);
   if (shut_down_) return absl::UnavailableError("the server is stopping");
+  View& v = views_[view];
+  const int shape = serving.previous ? 1 : 0;
+  if (v.shapes[shape].table == nullptr) {
+    return absl::InternalError("the serving version's definition is unknown to the server");
+  }
+  // The serving definition was read before a replace: it may not be the one whose rows come.
+  if (serving.replacements != v.replacements ||
+      (v.state != State::kIdle && v.shapes_differ && v.serving != shape)) {
+    return absl::AbortedError("the view was replaced meanwhile");
+  }
   if (static_cast<int64_t>(count_) >= limits_.max_subscribers) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "too many subscribers (server.subscriptions.max_subscribers: ", limits_.max_subscribers,
         ")"));
   }
-  View& v = views_[view];
+  if (v.state == State::kIdle) v.serving = shape;
   auto s = std::make_shared<Subscriber>();
   s->view = view;
+  s->shape = &v.shape();
   s->org = std::move(organization);
   s->filters = std::move(filters);
   s->ready_id = last_id_;
@@ -244,7 +281,7 @@ void SubscriptionHub::StartTrackingLocked(int view) {
   View& v = views_[view];
   v.resumable_after = last_id_;
   v.ring.clear();
-  if (!v.needs_orgs) {
+  if (!v.shape().needs_orgs) {
     v.state = State::kTracking;
     return;
   }
@@ -265,16 +302,17 @@ void SubscriptionHub::LoadLoop() {
     to_load_.pop_front();
     if (views_[view].state != State::kLoading) continue;
     const uint64_t generation = views_[view].generation;
-    const int tenant = views_[view].tenant;
+    const Shape& shape = views_[view].shape();
+    const int tenant = shape.tenant;
     lock.unlock();
     // Commits from here on are queued in `pending`, to bring the map up to date after the scan
     // (replaying a commit the scan already saw sets the same organizations again). They are not
     // sent: a delete among them may name a row the scan no longer saw. Subscribers are held
     // until the load ends and then told to read the view, which holds those commits.
     absl::flat_hash_map<std::string, std::string> orgs;
-    const absl::Status scanned = scan_(view, [&](const Row& row) {
+    const absl::Status scanned = scan_(*shape.table, [&](const Row& row) {
       if (static_cast<size_t>(tenant) < row.size() && !row[tenant].is_null()) {
-        orgs[KeyOf(view, row, true)] = row[tenant].ToString();
+        orgs[KeyOf(shape, row, true)] = row[tenant].ToString();
       }
     });
     lock.lock();
@@ -292,14 +330,14 @@ void SubscriptionHub::LoadLoop() {
     } else {
       for (const Commit& c : v.pending) {
         for (const auto& row : c.upserts) {
-          std::string key = KeyOf(view, *row, true);
+          std::string key = KeyOf(shape, *row, true);
           if ((*row)[tenant].is_null()) {
             orgs.erase(key);
           } else {
             orgs.insert_or_assign(std::move(key), (*row)[tenant].ToString());
           }
         }
-        for (const Row& key : c.deleted_keys) orgs.erase(KeyOf(view, key, false));
+        for (const Row& key : c.deleted_keys) orgs.erase(KeyOf(shape, key, false));
       }
       v.pending.clear();
       v.orgs = std::move(orgs);
@@ -347,15 +385,16 @@ void SubscriptionHub::ProcessLocked(int view,
                                     const std::vector<std::shared_ptr<const Row>>& upserts,
                                     const std::vector<Row>& deleted_keys, Wakes* wakes) {
   View& v = views_[view];
+  const Shape& shape = v.shape();
   for (const auto& row : upserts) {
     auto c = std::make_shared<Change>();
     c->row = row;
-    if (v.tenant >= 0 && static_cast<size_t>(v.tenant) < row->size() &&
-        !(*row)[v.tenant].is_null()) {
-      c->org = (*row)[v.tenant].ToString();
+    if (shape.tenant >= 0 && static_cast<size_t>(shape.tenant) < row->size() &&
+        !(*row)[shape.tenant].is_null()) {
+      c->org = (*row)[shape.tenant].ToString();
     }
-    if (v.needs_orgs) {
-      std::string key = KeyOf(view, *row, true);
+    if (shape.needs_orgs) {
+      std::string key = KeyOf(shape, *row, true);
       auto it = v.orgs.find(key);
       if (it != v.orgs.end() && c->org != it->second) c->left_org = it->second;
       if (c->org.has_value()) {
@@ -371,12 +410,13 @@ void SubscriptionHub::ProcessLocked(int view,
     auto c = std::make_shared<Change>();
     c->deleted = true;
     c->key = key;
-    if (v.tenant_in_key >= 0) {
-      if (static_cast<size_t>(v.tenant_in_key) < key.size() && !key[v.tenant_in_key].is_null()) {
-        c->org = key[v.tenant_in_key].ToString();
+    if (shape.tenant_in_key >= 0) {
+      if (static_cast<size_t>(shape.tenant_in_key) < key.size() &&
+          !key[shape.tenant_in_key].is_null()) {
+        c->org = key[shape.tenant_in_key].ToString();
       }
-    } else if (v.needs_orgs) {
-      auto it = v.orgs.find(KeyOf(view, key, false));
+    } else if (shape.needs_orgs) {
+      auto it = v.orgs.find(KeyOf(shape, key, false));
       if (it != v.orgs.end()) {
         c->org = std::move(it->second);
         v.orgs.erase(it);
@@ -430,9 +470,26 @@ void SubscriptionHub::OnReplaced(int view) {
     std::lock_guard<std::mutex> lock(mu_);
     if (view < 0 || static_cast<size_t>(view) >= views_.size()) return;
     View& v = views_[view];
+    ++v.replacements;
     if (v.state == State::kIdle) return;
-    ResetLocked(v, ++last_id_, "the view was replaced", /*end=*/false, &wakes);
-    if (v.needs_orgs) {
+    if (v.shapes_differ) {
+      // The version now serving may write rows of the other shape: its streams end after their
+      // reset, and the next subscription reads which definition serves.
+      ResetLocked(v, ++last_id_, "the view was replaced", /*end=*/true, &wakes);
+      count_ -= v.subscribers.size();
+      for (const auto& sub : v.subscribers) {
+        sub->removed = true;
+        sub->held = false;
+      }
+      v.subscribers.clear();
+      v.state = State::kIdle;
+      ++v.generation;
+      v.orgs.clear();
+      v.pending.clear();
+    } else {
+      ResetLocked(v, ++last_id_, "the view was replaced", /*end=*/false, &wakes);
+    }
+    if (v.state != State::kIdle && v.shape().needs_orgs) {
       // The organizations are read again; the subscribers' reset waits for the load's end.
       for (const auto& sub : v.subscribers) {
         sub->held = true;
@@ -475,6 +532,11 @@ void SubscriptionHub::Shutdown() {
   }
   for (auto& wake : wakes) wake();
   if (loader_.joinable()) loader_.join();
+}
+
+uint64_t SubscriptionHub::Replacements(int view) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return views_[view].replacements;
 }
 
 size_t SubscriptionHub::subscribers() const {

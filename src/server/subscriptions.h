@@ -21,6 +21,13 @@
 // after it holds them. A row that moves to another organization is a delete for the one it
 // left.
 //
+// Versions: a view with a `previous:` definition serves rows of whichever definition its active
+// version has (the engine tells the serving version's rows). The route says which serves, read
+// after `Replacements(view)`; a subscription whose reading a replace overtook is refused with
+// Aborted (read again). When the two definitions' rows differ in shape (columns, key, tenant), a
+// replace ends the view's streams after their `reset`: the client reconnects and is served rows
+// of the version then active.
+//
 // Events, in the stream: `ready` (first; its id is where the stream starts), `upsert` (the whole
 // row as the list route writes it), `delete` (the key columns), `reset` (re-read the view: it
 // was replaced, the resume point is no longer held, or the subscriber fell `queue_events`
@@ -55,13 +62,16 @@ struct SubscriptionLimits {
 class SubscriptionHub final : public engine::RowObserver,
                               public std::enable_shared_from_this<SubscriptionHub> {
  public:
-  // Calls each(row) for every stored row of `view` (the key → organization load).
-  using ScanView =
-      std::function<absl::Status(int view, const std::function<void(const Row&)>& each)>;
+  // Calls each(row) for every stored row of the view read as `table` (the key → organization
+  // load).
+  using ScanView = std::function<absl::Status(const store::TableSpec& table,
+                                              const std::function<void(const Row&)>& each)>;
+  // The table a view's rows are written as by its definition (`previous`: its previous:
+  // definition's; nullptr when it has none).
+  using ViewTable = std::function<const store::TableSpec*(int view, bool previous)>;
 
-  SubscriptionHub(const projection::Catalog& catalog,
-                  std::function<const store::TableSpec&(int view)> table, SubscriptionLimits limits,
-                  ScanView scan, int64_t first_id);
+  SubscriptionHub(const projection::Catalog& catalog, const ViewTable& table,
+                  SubscriptionLimits limits, ScanView scan, int64_t first_id);
   ~SubscriptionHub() override;
 
   // A stream of `view`'s changes that `organization` may see (nullopt: every row). `after`:
@@ -70,9 +80,16 @@ class SubscriptionHub final : public engine::RowObserver,
   // `filters` (the list route's, ANDed): only rows matching them are sent as upserts; a changed
   // row that does not match is sent as a `delete` (it may have matched before: the hub keeps no
   // old rows, so a client folding the stream drops it either way).
+  // `serving`: which definition's version serves, read after Replacements(view) returned
+  // `replacements` (Aborted when a replace came between: read again).
+  struct Serving {
+    uint64_t replacements = 0;
+    bool previous = false;
+  };
   absl::StatusOr<std::shared_ptr<http::StreamBody>> Subscribe(
-      int view, std::optional<std::string> organization, std::optional<int64_t> after,
-      std::vector<store::Filter> filters = {});
+      int view, Serving serving, std::optional<std::string> organization,
+      std::optional<int64_t> after, std::vector<store::Filter> filters = {});
+  uint64_t Replacements(int view) const;
   // Ends every stream (server shutdown); Subscribe refuses from now on.
   void Shutdown();
   size_t subscribers() const;
@@ -90,16 +107,25 @@ class SubscriptionHub final : public engine::RowObserver,
  private:
   class Stream;
   enum class State { kIdle, kLoading, kTracking };
+  // How one definition's rows come: their table (columns, key) and organization.
+  struct Shape {
+    const store::TableSpec* table = nullptr;
+    int tenant = -1;          // column, or -1
+    int tenant_in_key = -1;   // its place in the key, or -1
+    bool needs_orgs = false;  // a tenant column outside the key: deletes need the map
+  };
   struct Commit {
     std::vector<std::shared_ptr<const Row>> upserts;
     std::vector<Row> deleted_keys;
   };
   struct View {
     State state = State::kIdle;
-    bool needs_orgs = false;  // a tenant column outside the key: deletes need the map
-    int tenant = -1;          // column, or -1
-    int tenant_in_key = -1;   // its place in the key, or -1
-    uint64_t generation = 0;  // bumped by a replace: a load begun before it is redone
+    Shape shapes[2];             // the config's definition's, the previous: one's
+    bool shapes_differ = false;  // a replace may change the shape: it ends the streams
+    int serving = 0;             // the shape of the rows told, while tracked
+    uint64_t generation = 0;     // bumped by a replace: a load begun before it is redone
+    uint64_t replacements = 0;
+    const Shape& shape() const { return shapes[serving]; }
     std::deque<std::shared_ptr<const Change>> ring;
     int64_t resumable_after = 0;  // the ring holds every change with a larger id
     absl::flat_hash_map<std::string, std::string> orgs;  // encoded key → organization
@@ -114,12 +140,11 @@ class SubscriptionHub final : public engine::RowObserver,
   void ResetLocked(View& v, int64_t id, const char* reason, bool end, Wakes* wakes);
   void StartTrackingLocked(int view);
   void LoadLoop();
-  std::string KeyOf(int view, const Row& row, bool whole_row) const;
+  static std::string KeyOf(const Shape& shape, const Row& row, bool whole_row);
   void Remove(const std::shared_ptr<Subscriber>& s);
-  std::string Render(int view, const Change& change) const;
+  static std::string Render(const Shape& shape, const Change& change);
 
   const projection::Catalog& catalog_;
-  std::function<const store::TableSpec&(int view)> table_;
   const SubscriptionLimits limits_;
   ScanView scan_;
 

@@ -9,12 +9,15 @@ the whole time (`ingest`, beside the engine); a reader takes whole-view reads (o
 2. It restarts with the v2 config: it serves version 1 at once and builds version 2 beside it
    in the background. The build is held after its replay (SV_TEST_TENANT_FOLD_HOLD, a file the
    test removes) so that events arrive meanwhile without timing: version 1 keeps being
-   updated (the engine applies a few hundred more events) and a promotion is refused (409).
+   updated (the engine applies a few hundred more events), a promotion is refused (409) and a
+   subscription (GET /views/items/subscribe) streams version 1's rows.
 3. kill -9 while version 2 builds (held); the restarted engine serves version 1 again and
    builds version 2 again.
 4. The hold released: version 2 becomes a maintained candidate, not lagging.
 5. POST promote under load (validated: counts and sampled keys), POST rollback, POST promote:
-   each switch is at once and readers never see a mix.
+   each switch is at once and readers never see a mix. A subscription open across each switch
+   gets a `reset` after the old version's rows; with other columns it then ends and a new one
+   streams the new version's rows, otherwise the same stream does.
 6. After the writer stops: version 1's table equals the oracle of every event labelled 'v1',
    version 2's the 'v2' oracle, and every read taken meanwhile equals the oracle of its own
    label after as many events as it counts.
@@ -49,7 +52,7 @@ import tempfile
 import threading
 
 from blue_green import CONFIG, KEYS, TOKEN, Server, Writer, check, post, run, versions_cli
-from harness import committed_position, http_json, wait_until
+from harness import SseStream, committed_position, http_json, wait_until
 from stores import Store
 
 # A lookup over the labels of every key (the label, constant per version, matches them all).
@@ -217,6 +220,51 @@ class LabelledReader:
         return problems
 
 
+def stream_rows(stream, after=-1):
+    """The rows of the stream's upserts after its event number `after`."""
+    return [e[2] for e in stream.snapshot()[after + 1:] if e[0] == "upsert"]
+
+
+def stream_problems(rows, label):
+    """What is wrong with upserts that should all be rows of `label`."""
+    problems = ["%s: %s" % (row_problem(r) or "label", r) for r in rows
+                if row_problem(r) or r.get("label") != label]
+    return problems[:3]
+
+
+def check_stream_switched(server, stream, since, was, now, changed_columns):
+    """After a switch from `was` to `now` (the stream had `since` events before it): the stream
+    says `reset` and its rows since the one before (or its start) are `was`'s. With other
+    columns the stream ends (the client subscribes again, as EventSource does) and a new one
+    carries `now`'s rows; otherwise the rows after the reset are `now`'s. Returns the stream
+    that follows the view."""
+    def resets():
+        return [i for i, e in enumerate(stream.snapshot()) if e[0] == "reset"]
+    wait_until(lambda: any(i >= since for i in resets()),
+               "a reset on the stream after the switch to %s" % now)
+    events = stream.snapshot()
+    reset = [i for i in resets() if i >= since][0]
+    previous = ([-1] + [i for i in resets() if i < since])[-1]
+    before = [e[2] for e in events[previous + 1:reset] if e[0] == "upsert"]
+    problems = stream_problems(before, was)
+    check(before and not problems, "%d upserts before the reset are %s's rows (%s)"
+          % (len(before), was, "; ".join(problems)))
+    if changed_columns:
+        wait_until(lambda: stream.ended, "the stream to end after the switch to other columns")
+        check(stream_rows(stream, reset) == [], "no upsert after the reset of an ended stream")
+        stream.close()
+        stream = SseStream(server.port, "/views/items/subscribe")
+        check(stream.status == 200, "a subscription after the switch to %s: %s %s"
+              % (now, stream.status, stream.error_body))
+        reset = -1
+    wait_until(lambda: len(stream_rows(stream, reset)) >= 5,
+               "upserts on the stream after the switch to %s" % now)
+    problems = stream_problems(stream_rows(stream, reset), now)
+    check(not problems, "the stream's upserts after the switch are %s's rows (%s)"
+          % (now, "; ".join(problems)))
+    return stream
+
+
 def log_has(log, text):
     with open(log) as f:
         return text in f.read()
@@ -332,10 +380,15 @@ def main():
         if a.changed_columns:
             problems = active_columns_agree(server, "v1")
             check(not problems, "v1's columns served while v2 builds (%s)" % "; ".join(problems))
-            # A stream follows v2's rows: refused while v1, with other columns, serves.
-            status, body, _ = http_json(server.port, "/views/items/subscribe", timeout=30)
-            check(status == 409 and "previous" in str(body),
-                  "a subscription is refused while v1 serves: %s %s" % (status, body))
+        # A stream follows the serving version's rows: v1's, in v1's columns.
+        stream = SseStream(server.port, "/views/items/subscribe")
+        check(stream.status == 200, "a subscription while v1 serves: %s %s"
+              % (stream.status, stream.error_body))
+        wait_until(lambda: writer.problems or len(stream_rows(stream)) >= 20,
+                   "20 upserts on the stream while v1 serves")
+        problems = stream_problems(stream_rows(stream), "v1")
+        check(not problems, "the stream's upserts are v1's rows (%s)" % "; ".join(problems))
+        stream.close()
 
         print("3. kill -9 during the build; the restart serves v1 and builds v2 again")
         server.proc.kill()
@@ -360,8 +413,13 @@ def main():
                    "events applied after the build")
 
         print("5. promote, rollback, promote under load")
+        stream = SseStream(server.port, "/views/items/subscribe")
+        wait_until(lambda: writer.problems or len(stream_rows(stream)) >= 5,
+                   "upserts on a stream before the promotion")
+        since = len(stream.snapshot())
         status, body, _ = post(server, "/views/items/promote")
         check(status == 200 and body["active_version"] == 2, "POST promote: %s" % body)
+        stream = check_stream_switched(server, stream, since, "v1", "v2", a.changed_columns)
         check(derived_label(server) == "v2", "by_label follows v2 once the promotion answers")
         compared = [l for l in body["checks"] if l.startswith("compared ")]
         check(len(compared) == 2 and not any(l.startswith("rows not compared")
@@ -389,8 +447,11 @@ def main():
         at = committed_position(store)
         wait_until(lambda: writer.problems or committed_position(store) >= at + 200,
                    "events applied after the promotion")
+        since = len(stream.snapshot())
         status, body, _ = post(server, "/views/items/rollback")
         check(status == 200 and body["active_version"] == 1, "POST rollback: %s" % body)
+        stream = check_stream_switched(server, stream, since, "v2", "v1", a.changed_columns)
+        stream.close()
         check(derived_label(server) == "v1", "by_label follows v1 once the rollback answers")
         if a.changed_columns:
             problems = active_columns_agree(server, "v1")

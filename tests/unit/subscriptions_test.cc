@@ -44,9 +44,23 @@ views:
     columns: {id: text, n: integer}
     on:
       Put: {set: {id: e.id, n: e.n}}
+  versioned:
+    version: 2
+    source: s
+    key: [id]
+    columns: {id: text, n: integer, label: text}
+    on:
+      Put: {set: {id: e.id, n: e.n, label: "'v2'"}}
+    previous:
+      version: 1
+      source: s
+      key: [id]
+      columns: {id: text, total: integer}
+      on:
+        Put: {set: {id: e.id, total: "coalesce(total, 0) + e.n"}}
 )yaml";
 
-constexpr int kByOrg = 0, kShipments = 1, kUntenanted = 2;
+constexpr int kByOrg = 0, kShipments = 1, kUntenanted = 2, kVersioned = 3;
 constexpr int64_t kFirstId = 1000;
 
 struct Event {
@@ -101,14 +115,17 @@ class SubscriptionsTest : public ::testing::Test {
     auto catalog = projection::Compile(*config);
     ASSERT_TRUE(catalog.ok()) << catalog.status();
     catalog_ = *std::move(catalog);
-    tables_.clear();
-    for (const auto& plan : catalog_->views) {
+    auto table_of = [](const projection::ViewPlan& plan) {
       store::TableSpec t;
       t.name = plan.name;
       for (const auto& c : plan.columns) t.columns.push_back({c.name, c.type});
       t.key = plan.key;
-      tables_.push_back(t);
-    }
+      return t;
+    };
+    tables_.clear();
+    for (const auto& plan : catalog_->views) tables_.push_back(table_of(plan));
+    ASSERT_EQ(catalog_->previous_views.size(), 1u);
+    previous_table_ = table_of(catalog_->previous_views[0]);
     store::StoreOptions so;
     so.kind = "memory";
     so.path = "subscriptions_test";
@@ -118,12 +135,18 @@ class SubscriptionsTest : public ::testing::Test {
     ASSERT_TRUE(store_->Init().ok());
     for (const auto& t : tables_) ASSERT_TRUE(store_->CreateTable(t).ok());
     hub_ = std::make_shared<SubscriptionHub>(
-        *catalog_, [this](int v) -> const store::TableSpec& { return tables_[v]; }, limits,
-        [this, so](int v, const std::function<void(const Row&)>& each) -> absl::Status {
+        *catalog_,
+        [this](int v, bool previous) -> const store::TableSpec* {
+          if (!previous) return &tables_[v];
+          return v == kVersioned ? &previous_table_ : nullptr;
+        },
+        limits,
+        [this, so](const store::TableSpec& table,
+                   const std::function<void(const Row&)>& each) -> absl::Status {
           // A connection of the loader's own, as the server's reader is.
           auto reader = store::OpenStore(so, store::StoreRole::kReader);
           if (!reader.ok()) return reader.status();
-          absl::Status s = (*reader)->ScanTable(tables_[v], each);
+          absl::Status s = (*reader)->ScanTable(table, each);
           scanned_ = true;
           // The test may hold the load's end, to commit between the scan and it.
           const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
@@ -149,8 +172,9 @@ class SubscriptionsTest : public ::testing::Test {
   }
 
   std::shared_ptr<http::StreamBody> Subscribe(int view, std::optional<std::string> org,
-                                              std::optional<int64_t> after = std::nullopt) {
-    auto s = hub_->Subscribe(view, std::move(org), after);
+                                              std::optional<int64_t> after = std::nullopt,
+                                              bool previous = false) {
+    auto s = hub_->Subscribe(view, {hub_->Replacements(view), previous}, std::move(org), after);
     EXPECT_TRUE(s.ok()) << s.status();
     if (!s.ok()) return nullptr;
     (*s)->Start([this] { ++wakes_; });
@@ -177,6 +201,7 @@ class SubscriptionsTest : public ::testing::Test {
 
   std::unique_ptr<projection::Catalog> catalog_;
   std::vector<store::TableSpec> tables_;
+  store::TableSpec previous_table_;  // kVersioned's previous: definition's
   std::unique_ptr<store::Store> store_;
   std::shared_ptr<SubscriptionHub> hub_;
   std::atomic<int> wakes_{0};
@@ -185,9 +210,9 @@ class SubscriptionsTest : public ::testing::Test {
 };
 
 TEST_F(SubscriptionsTest, WatchesEveryServedViewOnlyWhenEnabled) {
-  EXPECT_EQ(hub_->Watched(3), (std::vector<bool>{true, true, true}));
+  EXPECT_EQ(hub_->Watched(4), (std::vector<bool>{true, true, true, true}));
   Make(SubscriptionLimits{.max_subscribers = 0});
-  EXPECT_EQ(hub_->Watched(3), (std::vector<bool>{false, false, false}));
+  EXPECT_EQ(hub_->Watched(4), (std::vector<bool>{false, false, false, false}));
 }
 
 TEST_F(SubscriptionsTest, EachSubscriberGetsItsOrganizationsRowsAndDeletes) {
@@ -329,6 +354,53 @@ TEST_F(SubscriptionsTest, AnIdOlderThanTheRingOrAReplacedViewGetsReset) {
   EXPECT_EQ(r[1].name, "reset");
 }
 
+// While a version of the view's previous: definition serves, the engine tells its rows: a stream
+// renders them with that definition's columns. A switch to the other columns ends the stream
+// after its reset; a subscription read before the switch is refused (read again).
+TEST_F(SubscriptionsTest, AVersionOfThePreviousDefinitionStreamsItsColumnsUntilASwitch) {
+  auto old = Subscribe(kVersioned, std::nullopt, std::nullopt, /*previous=*/true);
+  hub_->OnCommitted(kVersioned, {std::make_shared<const Row>(Row{Value::Text("a"), Value::Int(7)})},
+                    {Row{Value::Text("b")}});
+  auto events = Drain(*old);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[1].data, R"({"id":"a","total":7})");
+  EXPECT_EQ(events[2].data, R"({"id":"b"})");
+  // Asked for the config's definition while the previous one's rows are streamed: refused.
+  EXPECT_EQ(hub_->Subscribe(kVersioned, {hub_->Replacements(kVersioned), false}, std::nullopt,
+                            std::nullopt)
+                .status()
+                .code(),
+            absl::StatusCode::kAborted);
+
+  const uint64_t read_before = hub_->Replacements(kVersioned);
+  hub_->OnReplaced(kVersioned);  // the promotion
+  bool more = true;
+  events = Drain(*old, &more);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].name, "reset");
+  EXPECT_FALSE(more);  // ended: its client subscribes again
+  EXPECT_EQ(hub_->subscribers(), 0u);
+  EXPECT_EQ(
+      hub_->Subscribe(kVersioned, {read_before, true}, std::nullopt, std::nullopt).status().code(),
+      absl::StatusCode::kAborted);
+
+  auto now = Subscribe(kVersioned, std::nullopt);
+  hub_->OnCommitted(
+      kVersioned,
+      {std::make_shared<const Row>(Row{Value::Text("a"), Value::Int(8), Value::Text("v2")})}, {});
+  events = Drain(*now, &more);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1].data, R"({"id":"a","n":8,"label":"v2"})");
+  EXPECT_TRUE(more);
+  // A view whose versions write one shape keeps its streams across a replace.
+  auto same = Subscribe(kUntenanted, std::nullopt);
+  hub_->OnReplaced(kUntenanted);
+  events = Drain(*same, &more);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1].name, "reset");
+  EXPECT_TRUE(more);
+}
+
 TEST_F(SubscriptionsTest, ASubscriberTooFarBehindGetsResetAndTheBacklogIsDropped) {
   Make(SubscriptionLimits{.queue_events = 3});
   auto slow = Subscribe(kUntenanted, std::nullopt);
@@ -353,15 +425,15 @@ TEST_F(SubscriptionsTest, TheSubscriberLimitAndShutdown) {
   Make(SubscriptionLimits{.max_subscribers = 2});
   auto a = Subscribe(kUntenanted, std::nullopt);
   auto b = Subscribe(kByOrg, "o1");
-  auto c = hub_->Subscribe(kByOrg, "o2", std::nullopt);
+  auto c = hub_->Subscribe(kByOrg, {}, "o2", std::nullopt);
   EXPECT_EQ(c.status().code(), absl::StatusCode::kResourceExhausted);
   b->Cancel();
-  EXPECT_TRUE(hub_->Subscribe(kByOrg, "o2", std::nullopt).ok());
+  EXPECT_TRUE(hub_->Subscribe(kByOrg, {}, "o2", std::nullopt).ok());
   hub_->Shutdown();
   bool more = true;
   Drain(*a, &more);
   EXPECT_FALSE(more);
-  EXPECT_EQ(hub_->Subscribe(kByOrg, "o2", std::nullopt).status().code(),
+  EXPECT_EQ(hub_->Subscribe(kByOrg, {}, "o2", std::nullopt).status().code(),
             absl::StatusCode::kUnavailable);
 }
 
