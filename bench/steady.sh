@@ -3,6 +3,7 @@
 # from append to commit in the views (p50/p99/p99.9). Usage: bench/steady.sh [RATE] [ORDERS]
 # (RUN_PREFIX="perf record -g --" profiles the engine process.) STORE=postgresql://... runs it
 # against an (empty) PostgreSQL database instead of a fresh SQLite file.
+# BATCH=N: events per append (default RATE/1000, i.e. 1,000 appends a second).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rate=${1:-20000}
@@ -22,7 +23,7 @@ ${RUN_PREFIX:-} "$bin" run --config "$cfg" --store "$store" --latency-report "$t
 run_pid=$!
 sleep 1
 # Appends of rate/1000 lines every millisecond.
-batch=$(( rate / 1000 > 0 ? rate / 1000 : 1 ))
+batch=${BATCH:-$(( rate / 1000 > 0 ? rate / 1000 : 1 ))}  # BATCH: events per append
 start=$(date +%s%N)
 "$bin" ingest --config "$cfg" --store "$store" --rate "$rate" --batch "$batch" \
   "$tmp/events.ndjson" >/dev/null
