@@ -162,8 +162,8 @@ class SubscriptionsTest : public ::testing::Test {
   }
 
   // Commits rows to the store, then tells the hub, as the engine does.
-  void Commit(int view, std::vector<std::shared_ptr<const Row>> upserts,
-              std::vector<Row> deletes = {}) {
+  void Commit(int view, const std::vector<std::shared_ptr<const Row>>& upserts,
+              const std::vector<Row>& deletes = {}) {
     auto batch = store_->BeginBatch();
     for (const auto& r : upserts) ASSERT_TRUE(batch->Upsert(tables_[view], *r).ok());
     for (const auto& k : deletes) ASSERT_TRUE(batch->Delete(tables_[view], k).ok());
