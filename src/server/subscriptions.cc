@@ -27,7 +27,7 @@ struct SubscriptionHub::Subscriber {
     bool as_delete = false;  // an upsert that took the row out of the subscriber's organization
   };
   int view = 0;
-  const Shape* shape = nullptr;    // the rows' (a stream ends when the view's changes)
+  const Shape* shape = nullptr;    // its rows' (the stream ends if the view's shape changes)
   std::optional<std::string> org;  // nullopt: every row
   std::vector<store::Filter> filters;
   std::deque<Item> queue;
@@ -136,7 +136,7 @@ class SubscriptionHub::Stream final : public http::StreamBody {
 
 namespace {
 
-bool SameColumns(const store::TableSpec& a, const store::TableSpec& b) {
+bool SameShape(const store::TableSpec& a, const store::TableSpec& b) {
   if (a.columns.size() != b.columns.size() || a.key != b.key) return false;
   for (size_t c = 0; c < a.columns.size(); ++c) {
     if (a.columns[c].name != b.columns[c].name || a.columns[c].type != b.columns[c].type) {
@@ -175,8 +175,8 @@ SubscriptionHub::SubscriptionHub(const projection::Catalog& catalog, const ViewT
     }
     const Shape& mine = v.shapes[0];
     const Shape& old = v.shapes[1];
-    v.shapes_differ = old.table != nullptr &&
-                      (!SameColumns(*mine.table, *old.table) || mine.tenant != old.tenant);
+    v.shapes_differ =
+        old.table != nullptr && (!SameShape(*mine.table, *old.table) || mine.tenant != old.tenant);
   }
 }
 
