@@ -19,7 +19,6 @@
 #include "engine/view_versions.h"
 
 namespace sv::engine {
-namespace {
 
 bool SameShape(const store::TableSpec& a, const store::TableSpec& b) {
   if (a.key != b.key || a.columns.size() != b.columns.size()) return false;
@@ -30,8 +29,6 @@ bool SameShape(const store::TableSpec& a, const store::TableSpec& b) {
   }
   return true;
 }
-
-}  // namespace
 
 std::vector<int> DerivedReaders(const projection::Catalog& catalog, int view) {
   std::vector<bool> reads(catalog.views.size(), false);

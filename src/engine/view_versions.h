@@ -30,6 +30,10 @@ namespace sv::engine {
 // every batch writes them with the active version's (engine::Engine::LoadMaintainedVersions).
 inline constexpr char kMaintainedAsOf[] = "maintained";
 
+// Whether rows written as `a` and as `b` are alike: the same columns (names and types) in the
+// same order, and the same key.
+bool SameShape(const store::TableSpec& a, const store::TableSpec& b);
+
 // Whether the live loop can keep an inactive version of `view` current: a base view's version
 // of the definition it runs (a derived view's versions follow no batch of their own).
 bool Maintainable(const projection::ViewPlan& view, const store::ViewVersion& version);

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "engine/view_versions.h"
 #include "server/json.h"
 #include "store/row_filter.h"
 
@@ -134,20 +135,6 @@ class SubscriptionHub::Stream final : public http::StreamBody {
   std::shared_ptr<Subscriber> s_;
 };
 
-namespace {
-
-bool SameShape(const store::TableSpec& a, const store::TableSpec& b) {
-  if (a.columns.size() != b.columns.size() || a.key != b.key) return false;
-  for (size_t c = 0; c < a.columns.size(); ++c) {
-    if (a.columns[c].name != b.columns[c].name || a.columns[c].type != b.columns[c].type) {
-      return false;
-    }
-  }
-  return true;
-}
-
-}  // namespace
-
 SubscriptionHub::SubscriptionHub(const projection::Catalog& catalog, const ViewTable& table,
                                  SubscriptionLimits limits, ScanView scan, int64_t first_id)
     : catalog_(catalog), limits_(limits), scan_(std::move(scan)), last_id_(first_id - 1) {
@@ -175,8 +162,8 @@ SubscriptionHub::SubscriptionHub(const projection::Catalog& catalog, const ViewT
     }
     const Shape& mine = v.shapes[0];
     const Shape& old = v.shapes[1];
-    v.shapes_differ =
-        old.table != nullptr && (!SameShape(*mine.table, *old.table) || mine.tenant != old.tenant);
+    v.shapes_differ = old.table != nullptr &&
+                      (!engine::SameShape(*mine.table, *old.table) || mine.tenant != old.tenant);
   }
 }
 
