@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Configures and builds everything with Ninja.
 #   scripts/build.sh [release]   build/       RelWithDebInfo
-#   scripts/build.sh asan        build-asan/  Debug, AddressSanitizer + UBSan (SV_SANITIZE=ON)
+#   scripts/build.sh asan        build-asan/  Debug, AddressSanitizer + UBSan (SV_SANITIZE=ON),
+#                                              no benchmarks
 #   scripts/build.sh fuzz        build-fuzz/  clang, the libFuzzer targets of tests/fuzz only
 #                                              (SV_FUZZ=ON; ctest -L fuzz fuzzes each for 60 s)
+# Every mode precompiles the common headers (SV_PCH) and links with lld (SV_LLD).
 # JOBS=N overrides the parallelism (default: nproc).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +18,7 @@ case "$mode" in
     ;;
   asan)
     dir=build-asan
-    args=(-DCMAKE_BUILD_TYPE=Debug -DSV_SANITIZE=ON)
+    args=(-DCMAKE_BUILD_TYPE=Debug -DSV_SANITIZE=ON -DSV_BENCH=OFF)
     ;;
   fuzz)
     dir=build-fuzz
@@ -29,5 +31,5 @@ case "$mode" in
     ;;
 esac
 
-cmake -S . -B "$dir" -G Ninja "${args[@]}"
+cmake -S . -B "$dir" -G Ninja -DSV_PCH=ON -DSV_LLD=ON "${args[@]}"
 cmake --build "$dir" -j "${JOBS:-$(nproc)}"

@@ -11,7 +11,7 @@ packages=(
   librdkafka-dev kcat
   wrk curl
   python3 python3-yaml openssl prometheus clang-format clang-tidy
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev lld
 )
 
 missing=()

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "config/config.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -68,12 +69,12 @@ absl::StatusOr<std::unique_ptr<projection::Catalog>> CompileText(const std::stri
 }
 
 TEST(PreviousDefinitionTest, CompilesToTheHashTheOldConfigGave) {
-  auto v1 = CompileText(std::string(kSources) + "  orders_view:\n" + kVersion1);
+  auto v1 = CompileText(absl::StrCat(kSources, "  orders_view:\n", kVersion1));
   ASSERT_TRUE(v1.ok()) << v1.status();
-  auto v2 = CompileText(std::string(kSources) + "  orders_view:\n" + kVersion2);
+  auto v2 = CompileText(absl::StrCat(kSources, "  orders_view:\n", kVersion2));
   ASSERT_TRUE(v2.ok()) << v2.status();
-  auto both = CompileText(std::string(kSources) + "  orders_view:\n" + kVersion2 +
-                          "    previous:\n" + Indent(kVersion1, 2));
+  auto both = CompileText(absl::StrCat(kSources, "  orders_view:\n", kVersion2, "    previous:\n",
+                                       Indent(kVersion1, 2)));
   ASSERT_TRUE(both.ok()) << both.status();
 
   const projection::Catalog& c = **both;
@@ -94,16 +95,17 @@ TEST(PreviousDefinitionTest, CompilesToTheHashTheOldConfigGave) {
 
 TEST(PreviousDefinitionTest, ErrorsNameFileAndLine) {
   // Nested twice.
-  std::string nested = std::string(kSources) + "  orders_view:\n" + kVersion2 + "    previous:\n" +
-                       Indent(kVersion1, 2) + "      previous:\n" + Indent(kVersion1, 4);
+  std::string nested =
+      absl::StrCat(kSources, "  orders_view:\n", kVersion2, "    previous:\n", Indent(kVersion1, 2),
+                   "      previous:\n", Indent(kVersion1, 4));
   auto r = CompileText(nested);
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(std::string(r.status().message()), StartsWith("views.yaml:"));
   EXPECT_THAT(std::string(r.status().message()),
               HasSubstr("'previous' of view 'orders_view' cannot have"));
   // A mistake inside it is reported where it is.
-  std::string wrong = std::string(kSources) + "  orders_view:\n" + kVersion2 + "    previous:\n" +
-                      Indent(kVersion1, 2);
+  std::string wrong = absl::StrCat(kSources, "  orders_view:\n", kVersion2, "    previous:\n",
+                                   Indent(kVersion1, 2));
   wrong.replace(wrong.rfind("e.amount"), 8, "e.amount +");
   r = CompileText(wrong);
   ASSERT_FALSE(r.ok());
