@@ -39,6 +39,13 @@ function(sv_precompile_headers)
       continue()
     endif()
     get_target_property(libs ${target} LINK_LIBRARIES)
+    # Standalone tools (kafka_tool, bare_sqlite_writer) link neither Abseil nor simdjson, whose
+    # inline functions an unoptimized build would emit from the header.
+    list(FILTER libs INCLUDE REGEX "^sv_")
+    if(NOT target MATCHES "^sv_" AND NOT libs)
+      continue()
+    endif()
+    get_target_property(libs ${target} LINK_LIBRARIES)
     if("GTest::gtest" IN_LIST libs)
       target_precompile_headers(${target} REUSE_FROM sv_test_pch)
     else()

@@ -33,12 +33,16 @@ class PgEngineLockTest : public BackendTest {
     return out;
   }
 
-  // Polls until sessions of this database other than the lock holders have asked for an
-  // advisory lock and not got it: the waiting engine is observed polling, not assumed to be.
+  // Polls until a session of this database other than the lock holders has been refused the
+  // lock and has finished looking up who holds it (its last query, done: the holder lookup run
+  // after each refused try): the waiting engine is observed, not assumed, to have named the
+  // holder while it was alive. (Watching for its try alone raced: the holder could end between
+  // the try and the lookup, which then rightly said "unknown".)
   bool WaitForWaiter(Store& probe) {
     const std::string sql =
         "SELECT count(*)::text FROM pg_stat_activity WHERE application_name = 'streamview' AND "
-        "query LIKE 'SELECT pg_try_advisory_lock%' AND pid NOT IN (SELECT pid FROM pg_locks "
+        "state = 'idle' AND query LIKE 'SELECT ''pid '' ||%' AND pid NOT IN (SELECT pid FROM "
+        "pg_locks "
         "WHERE locktype = 'advisory' AND granted) AND pid <> pg_backend_pid()";
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
     while (std::chrono::steady_clock::now() < deadline) {
